@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -96,11 +97,13 @@ def resolve_matrix_files(
 def resolve_files(
     document: Mapping[str, Any], *, positions: Mapping[tuple[Any, ...], Position], file: Path, base_dir: Path,
     cap: Cap | None = None,
-) -> tuple[dict[str, Any], dict[tuple[Any, ...], Path], dict[tuple[Any, ...], DataLines], list[ManifestError]]:
+) -> tuple[dict[str, Any], dict[tuple[Any, ...], Path], dict[tuple[Any, ...], DataLines], list[ManifestError],
+           list[ManifestError]]:
     """A manifest's document with the `{file: path}` axes of its matrix and its sweeps' matrices read; also
-    which axis came from which file, where each of its values is in it, and the problems found (raised by the
-    caller with its own). With `cap`, the most jobs its plan may have, a data file is read no further than the
-    cap allows (a file of gigabytes is refused after its first values, not read whole)."""
+    which axis came from which file, where each of its values is in it, the problems found (raised by the
+    caller with its own), and what is warned of (a data file read otherwise than it most likely reads to its
+    writer), each as the error it would be. With `cap`, the most jobs its plan may have, a data file is read no
+    further than the cap allows (a file of gigabytes is refused after its first values, not read whole)."""
     reader = _FileReader(positions, file, base_dir, cap)
     data = dict(document)
     if "matrix" in data:
@@ -113,7 +116,7 @@ def resolve_files(
                 sweep = {**sweep, "matrix": reader.matrix(sweep["matrix"], ("sweeps", index, "matrix"))}
             new_sweeps.append(sweep)
         data["sweeps"] = new_sweeps
-    return data, reader.files, reader.lines, reader.errors
+    return data, reader.files, reader.lines, reader.errors, reader.warnings
 
 
 class _FileReader:
@@ -129,6 +132,7 @@ class _FileReader:
         self.files: dict[tuple[Any, ...], Path] = {}
         self.lines: dict[tuple[Any, ...], DataLines] = {}
         self.errors: list[ManifestError] = []
+        self.warnings: list[ManifestError] = []
 
     def matrix(self, matrix: Any, at: tuple[Any, ...]) -> Any:
         if not isinstance(matrix, Mapping):
@@ -176,10 +180,11 @@ class _FileReader:
         shown = Path(os.path.normpath(self.manifest_file.parent / spec))
         parse = {".txt": _text_rows, ".csv": _csv_rows, ".jsonl": _jsonl_rows}[suffix]
         problems: list[Problem] = []
+        notes: list[Problem] = []  # what is warned of, as problems are said
         where: list[Position] = []
         most = self._most_values()
         try:
-            values = parse(lambda: _plain_text(text_chunks(absolute), absolute), problems, where, most)
+            values = parse(lambda: _plain_text(text_chunks(absolute), absolute), problems, where, most, notes)
             if problems and len(values) <= most:  # a byte that is not UTF-8 past them is said first, as always
                 for _ in _plain_text(text_chunks(absolute), absolute):
                     pass
@@ -192,6 +197,9 @@ class _FileReader:
                                                          f"(looked for {shown_path(absolute)})")
                 )
             return None
+        for line, column, message, *index in notes:  # said with the file's errors too: they may be why
+            self.warnings.append(ManifestError(message, file=shown, line=line, column=column,
+                                               field=dotted((*at, *index))))
         if len(values) > most:
             self.errors.append(self._manifest_error(at + ("file",), self._too_many(spec, most, where[-1][0])))
             return None
@@ -412,12 +420,14 @@ def _once(text: str) -> Callable[[], Iterator[str]]:
     return lambda: iter((text,))
 
 
-def _text_values(text: str, problems: list[Problem], where: list[Position]) -> list[Any]:
-    return _text_rows(_once(text), problems, where)
+def _text_values(text: str, problems: list[Problem], where: list[Position],
+                 notes: list[Problem] | None = None) -> list[Any]:
+    return _text_rows(_once(text), problems, where, notes=notes)
 
 
-def _csv_values(text: str, problems: list[Problem], where: list[Position]) -> list[Any]:
-    return _csv_rows(_once(text), problems, where)
+def _csv_values(text: str, problems: list[Problem], where: list[Position],
+                notes: list[Problem] | None = None) -> list[Any]:
+    return _csv_rows(_once(text), problems, where, notes=notes)
 
 
 def _jsonl_values(text: str, problems: list[Problem], where: list[Position]) -> list[Any]:
@@ -425,12 +435,21 @@ def _jsonl_values(text: str, problems: list[Problem], where: list[Position]) -> 
 
 
 # The readers of each kind of data file. `chunks` gives the file's text, a piece at a time, each time it is
-# called (a CSV's open quote is looked for in a second reading); reading stops at `most` + 1 values.
+# called (a CSV's open quote is looked for in a second reading); reading stops at `most` + 1 values. `notes`
+# collects what is warned of, as `problems` what is refused.
+
+_MOST_NOTES = 3
+"""The most lines of a data file one warning is given for each; past them, one warning counts them all."""
+
+
+def _short_text(text: str, most: int = 40) -> str:
+    return text if len(text) <= most else text[:most - 3] + "..."
 
 
 def _text_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], where: list[Position],
-               most: int = MAX_VALUES) -> list[Any]:
+               most: int = MAX_VALUES, notes: list[Problem] | None = None) -> list[Any]:
     values: list[Any] = []
+    tagged: list[tuple[int, int, str]] = []  # the lines skipped as comments that read as text: `#cinematic a fox`
     for number, line in enumerate(_stream_lines(chunks()), 1):
         value = line.strip()
         if value and not value.startswith("#"):
@@ -438,22 +457,53 @@ def _text_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], whe
             where.append((number, len(line) - len(line.lstrip()) + 1))
             if len(values) > most:
                 break
+        elif value[1:2].isalnum():
+            tagged.append((number, len(line) - len(line.lstrip()) + 1, value))
+    if notes is not None and tagged:
+        notes.extend(_comment_notes(tagged))
     return values
 
 
+def _comment_notes(tagged: list[tuple[int, int, str]]) -> list[Problem]:
+    """The warnings of the lines of a .txt file skipped as comments whose '#' is followed by text (a hashtag, `#1
+    shot`), which are most often meant as values: one each, or past `_MOST_NOTES`, one at the first counting them.
+    A line of `# ` and words is a comment, as `manifests/prompts.txt` writes one, and is said nothing of."""
+    how = ("a line starting with '#' is a comment in a .txt data file; to send such text, put the values in a .csv "
+           "file with a header row (quoting a value that holds a comma) or a .jsonl one; to keep it a comment, write '# ' with a space")
+    if len(tagged) <= _MOST_NOTES:
+        return [(line, column, f"{_short_text(text)!r} is skipped as a comment, not a value: {how}")
+                for line, column, text in tagged]
+    line, column, text = tagged[0]
+    return [(line, column, (f"{len(tagged):,} lines starting with '#' and text are skipped as comments, not values "
+                            f"(this one first: {_short_text(text)!r}): {how}"))]
+
+
 def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], where: list[Position],
-              most: int = MAX_VALUES) -> list[Any]:
-    reader = csv.reader(_csv_lines(chunks()))
+              most: int = MAX_VALUES, notes: list[Problem] | None = None) -> list[Any]:
+    record: list[str] = []  # the lines of the row being read, as written
+
+    def kept(lines: Iterable[str]) -> Iterator[str]:
+        for line in lines:
+            record.append(line)
+            yield line
+
+    reader = csv.reader(kept(_csv_lines(chunks())))
     header: list[str] | None = None
     rows: list[Any] = []
+    phrases: list[Problem] = []  # the cells opening with a quoted phrase, which CSV reads as the cell's quoting
     start = 1
     try:
         for row in reader:
             line, start = start, reader.line_num + 1
+            written, record[:] = "".join(record), []
             if not row:
                 continue
             if header is None:
+                if line == 1 and row == ["sep=", ""]:
+                    continue  # Excel's `sep=,` line, which some exporters write first: the header row is next
                 header = [name.strip() for name in row]
+                if notes is not None:
+                    notes.extend(_separated_otherwise(header, line))
                 seen: dict[str, str] = {}  # each name, as it reads (`alike`) -> as written first
                 for index, name in enumerate(header):
                     if not name:
@@ -472,6 +522,11 @@ def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], wher
                 if len(problems) >= _MAX_ERRORS_PER_DATA_FILE:
                     break
                 continue
+            if notes is not None and '"' in written:
+                found = _quoted_phrase(written)
+                if found is not None:
+                    lines, column, cell = found
+                    phrases.append((line + lines, column, cell, len(rows)))
             rows.append(dict(zip(header, row)))
             where.append((line, 1))
             if len(rows) > most:
@@ -482,7 +537,85 @@ def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], wher
     if _quote_left_open(chunks):
         problems.append((_open_quote_line(chunks), 1, "not valid CSV: a quoted field is never closed (its \" runs "
                                                        "to the end of the file)"))
+    if notes is not None:
+        notes.extend(_phrase_notes(phrases))
     return rows
+
+
+def _separated_otherwise(header: list[str], line: int) -> list[Problem]:
+    """The warning of a header row read as one column that holds a ';' or a tab: a file separated by them (Excel
+    writes ';' where the list separator is one, as in most of Europe; a .tsv renamed), which gridrun reads as
+    comma-separated all the same (a file read so has run, and reading it otherwise would change its jobs)."""
+    if len(header) != 1:
+        return []
+    name = header[0]
+    told = name.removeprefix("sep=") if name in ("sep=;", "sep=\t") else None
+    separator = told if told is not None else ";" if ";" in name else "\t" if "\t" in name else None
+    if separator is None:
+        return []
+    said = "tabs" if separator == "\t" else f"'{separator}'"
+    shown = _short_text(escaped(name).replace("\t", "\\t"), 60)
+    what = f"its first line '{shown}' says it is" if told is not None else \
+        f"the header row is one column '{shown}': this file seems"
+    return [(line, 1, (f"{what} separated by {said}, but gridrun reads comma-separated CSV; save the file "
+                       "comma-separated (in Excel: Save As > CSV UTF-8 (Comma delimited))"))]
+
+
+def _quoted_phrase(written: str) -> tuple[int, int, str] | None:
+    """The first cell of the CSV row `written` (as in the file, its line ends kept) whose text goes on after a
+    closing quote (`"The End" written on a wall`): CSV reads the quotes as the cell's own quoting and joins what
+    follows, so its value loses them. Returned as the lines before the cell, its column and the cell as written;
+    None when no cell is so. Spaces alone after the closing quote, which Excel and others write, are no such cell."""
+    start = i = 0
+    state = "start"  # at a cell's start; "plain": in a cell not quoted; "quoted"; "after": past a closing quote
+    n = len(written)
+    while i < n:
+        c = written[i]
+        if state == "start":
+            if c == '"':
+                state, start = "quoted", i
+            elif c not in ",\r\n":
+                state = "plain"
+        elif state == "plain":
+            if c in ",\r\n":
+                state = "start"
+        elif state == "quoted":
+            if c == '"':
+                state = "after"
+        elif c == '"':
+            state = "quoted"  # a doubled quote: one quote of the text
+        elif c in ",\r\n":
+            state = "start"
+        else:
+            end = i
+            while end < n and written[end] not in ",\r\n":
+                end += 1
+            if written[i:end].strip():
+                before = written[:start]
+                breaks = _BREAKS.findall(before)
+                last = max(before.rfind("\n"), before.rfind("\r"))
+                return len(breaks), start - last, written[start:end]
+            state = "plain"
+        i += 1
+    return None
+
+
+_BREAKS = re.compile(r"\r\n|\r|\n")
+
+
+def _phrase_notes(phrases: list[Problem]) -> list[Problem]:
+    """The warnings of the cells opening with a quoted phrase (`_quoted_phrase`): one each, or past `_MOST_NOTES`,
+    one at the first counting them."""
+    out: list[Problem] = []
+    for line, column, cell, *index in phrases[:_MOST_NOTES if len(phrases) <= _MOST_NOTES else 1]:
+        value = next(csv.reader([cell]))[0] if "\n" not in cell and "\r" not in cell else cell
+        fixed = '"' + cell.replace('"', '""') + '"'
+        more = f" ({len(phrases):,} cells of the file are so, this one first)" if len(phrases) > _MOST_NOTES else ""
+        out.append((line, column, (f"the cell {_short_text(cell, 60)!r} opens with a quoted phrase, which CSV reads "
+                                   f"as the quoting of the cell: its value is {_short_text(value, 60)!r}, without "
+                                   f"those quotes{more}; to keep them, write the cell as {_short_text(fixed, 70)}"),
+                    *index))
+    return out
 
 
 def _quote_left_open(chunks: Callable[[], Iterable[str]]) -> bool:
@@ -570,7 +703,7 @@ def encodable(text: str) -> bool:
 
 
 def _jsonl_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], where: list[Position],
-                most: int = MAX_VALUES) -> list[Any]:
+                most: int = MAX_VALUES, notes: list[Problem] | None = None) -> list[Any]:
     values: list[Any] = []
     for number, line in enumerate(_stream_lines(chunks()), 1):
         stripped = line.strip()

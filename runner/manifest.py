@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.datafiles import DATA_FILE_TYPES, Cap, DataLines, resolve_files, resolve_matrix_files, value_position
-from runner.errors import ManifestError
+from runner.errors import ManifestError, ManifestErrors
 from runner.options import RUN_DEFAULTS
 from runner.resources import resource_dir
 from runner.terminal import shows, visible
@@ -66,6 +66,9 @@ class Manifest:
     # so that copy is the manifest that made the jobs even when the file was edited after the plan. "" when not
     # loaded from a file (a run then copies the file as it is).
     text: str = ""
+    # What reading its data files warned of (a .txt line skipped as a comment that reads as text, say), as
+    # `warning` gives them: said with the plan's warnings, or with the errors of a plan refused.
+    data_warnings: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -226,11 +229,16 @@ def load_text(text: str, shown: Path, *, at: Path | None = None, planned: bool =
     errors += _sweep_name_errors(base)
     errors.sort(key=lambda e: (e.line, e.column))
     cap = _cap(data, max_jobs) if planned else None
-    resolved, files, lines, file_errors = resolve_files(data, positions=positions, file=shown, base_dir=base.base_dir,
-                                                        cap=cap)
-    raise_all(errors + file_errors)
+    resolved, files, lines, file_errors, file_notes = resolve_files(data, positions=positions, file=shown,
+                                                                    base_dir=base.base_dir, cap=cap)
+    notes = tuple(Warned(str(n), f"{n.field}: {n.message}") for n in file_notes)
+    try:
+        raise_all(errors + file_errors)
+    except (ManifestError, ManifestErrors) as exc:
+        exc.warnings = (*notes, *getattr(exc, "warnings", ()))  # what may explain them (a file separated by ';')
+        raise
     return Manifest(path=base.path, data=resolved, positions=positions, files=files, display=base.display,
-                    data_lines=lines, text=text)
+                    data_lines=lines, text=text, data_warnings=notes)
 
 
 def _cap(data: Mapping[str, Any], max_jobs: int | None) -> Cap:

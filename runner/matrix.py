@@ -246,7 +246,7 @@ def checked_of_file(path: Path) -> tuple[list[tuple[str | None, Prepared]], list
     ):
         loaded = _manifest.load(path)
         out: list[tuple[str | None, Prepared]] = []
-        warnings: list[str] = []
+        warnings: list[str] = list(loaded.data_warnings)
         matrices = [(str(sweep["name"]), ("sweeps", index, "matrix"), sweep.get("matrix"))
                     for index, sweep in enumerate(loaded.sweeps)] if loaded.sweeps else [(None, ("matrix",), loaded.matrix)]
         for name, at, matrix in matrices:

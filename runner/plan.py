@@ -279,7 +279,8 @@ def build(
     except (ManifestError, ManifestErrors) as exc:
         # A value a comment cut short is most often why planning failed (`{{ who }}` in the part cut off: jobs
         # alike, a variable unused): its warning goes with the errors, said first (`warnings`).
-        exc.warnings = (*_cut_by_comments(manifest), *getattr(exc, "warnings", ()))
+        # A data file read otherwise than its writer meant (separated by ';') likewise.
+        exc.warnings = (*_cut_by_comments(manifest), *manifest.data_warnings, *getattr(exc, "warnings", ()))
         raise
     finally:
         if was_enabled:
@@ -972,7 +973,7 @@ def _build(
         excluded=tuple(excluded),
         axes=tuple(axes),
         varying=tuple(k for k, vs in axes.items() if len(vs) > 1 or k in partial),
-        warnings=(*folder_warnings, *_cut_by_comments(manifest), *ctx_job.warnings),
+        warnings=(*folder_warnings, *_cut_by_comments(manifest), *manifest.data_warnings, *ctx_job.warnings),
         total_micros=sum(j.cost_micros for j in jobs),
         outputs_dir=out_dir,
         state_dir=state_dir_of(manifest),

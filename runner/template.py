@@ -835,7 +835,7 @@ class TemplateProblem(Exception):
 def _close(name: str, names: Iterable[Any]) -> str:
     """'; did you mean 'x'?' for the one of `names` closest to `name`, or ''."""
     found = difflib.get_close_matches(name, [n for n in names if isinstance(n, str)], n=1)
-    return f"; did you mean '{found[0]}'?" if found else ""
+    return f"; did you mean '{found[0].replace(chr(9), chr(92) + 't')}'?" if found else ""  # a tab said, as `_listed`
 
 
 def _twin(name: str, names: Iterable[Any]) -> str | None:
@@ -852,7 +852,7 @@ def _alike_said(name: str, twin: str) -> str:
 
 
 def _listed(names: Iterable[Any], most: int = 12) -> str:
-    shown = [str(n) for n in names if isinstance(n, str)]
+    shown = [str(n).replace("\t", "\\t") for n in names if isinstance(n, str)]  # a tab is said, not shown as spacing
     return ", ".join(shown[:most]) + (", ..." if len(shown) > most else "")
 
 

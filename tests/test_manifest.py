@@ -1241,3 +1241,73 @@ def test_a_manifest_named_dash_is_told_standard_input_is_not_read(tmp_path: Path
     with pytest.raises(ManifestError) as exc:
         load(Path("-"))
     assert "gridrun reads a manifest from a file, not from standard input" in str(exc.value)
+
+
+def _in(folder: Path, said: str) -> str:
+    """`said` with the folder of the files it names left out."""
+    return said.replace(f"{folder}{os.sep}", "")
+
+
+def test_a_txt_line_of_a_hashtag_is_warned_of_as_a_skipped_comment(tmp_path: Path) -> None:
+    """`#cinematic a fox` reads as a prompt to its writer: it stays a comment (an existing project plans as
+    before), and is said at its line; a comment written `# ...` is said nothing of."""
+    write(tmp_path / "p.txt", "#cinematic a fox in snow\na whale\n# a comment\n#\n#1 shot: a parrot\n")
+    manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  p: {file: p.txt}\n"))
+    assert manifest.matrix == {"p": ["a whale"]}
+    assert [_in(tmp_path, w).split(": ")[0] for w in manifest.data_warnings] == ["p.txt:1:1", "p.txt:5:1"]
+    assert "'#cinematic a fox in snow' is skipped as a comment" in manifest.data_warnings[0]
+    assert manifest.data_warnings[0].plain.startswith("matrix.p: ")
+
+
+def test_many_hashtag_lines_of_a_txt_are_one_warning_counting_them(tmp_path: Path) -> None:
+    write(tmp_path / "p.txt", "a whale\n" + "".join(f"#tag{i} a fox\n" for i in range(5)))
+    manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  p: {file: p.txt}\n"))
+    assert len(manifest.data_warnings) == 1
+    assert _in(tmp_path, manifest.data_warnings[0]).startswith("p.txt:2:1: matrix.p: 5 lines starting with '#'")
+    assert "'#tag0 a fox'" in manifest.data_warnings[0]
+
+
+def test_a_csv_cell_opening_with_a_quoted_phrase_is_warned_of_at_its_line(tmp_path: Path) -> None:
+    write(tmp_path / "rows.csv", 'id,prompt\nr1,"The End" written on a wall\nr2,a 12" vinyl record\n'
+                                 'r3,"a fox" ,x\n')
+    with pytest.raises(ManifestError):  # three columns in r3: the rows are checked whole first
+        load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  r: {file: rows.csv}\n"))
+    write(tmp_path / "rows.csv", 'id,prompt\nr1,"The End" written on a wall\nr2,a 12" vinyl record\n'
+                                 'r3,"a fox" \nr4,"two\nlines" "and more"\n')
+    manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  r: {file: rows.csv}\n"))
+    assert [r["prompt"] for r in manifest.matrix["r"]] == [  # the values as they always were
+        "The End written on a wall", 'a 12" vinyl record', "a fox ", 'two\nlines "and more"']
+    warned = list(manifest.data_warnings)
+    assert [_in(tmp_path, w).split(": ")[0] for w in warned] == ["rows.csv:2:4", "rows.csv:5:4"]
+    assert "matrix.r[0]" in warned[0] and "'The End written on a wall'" in warned[0]
+    assert 'write the cell as """The End"" written on a wall"' in warned[0]
+    write(tmp_path / "rows.csv", 'id,prompt\nr1,"""The End"" written on a wall"\n')
+    manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  r: {file: rows.csv}\n"))
+    assert manifest.matrix["r"][0]["prompt"] == '"The End" written on a wall' and manifest.data_warnings == ()
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("\ufeffid;prompt;quality\r\na1;a red fox;540p\r\n", "one column 'id;prompt;quality': this file seems separated "
+                                                          "by ';'"),
+    ("id\tprompt\na1\ta fox\n", "one column 'id\\tprompt': this file seems separated by tabs"),
+    ("sep=;\na1;a fox\n", "its first line 'sep=;' says it is separated by ';'"),
+])
+def test_a_csv_separated_otherwise_is_said_once_at_its_first_line(tmp_path: Path, text: str, said: str) -> None:
+    write(tmp_path / "rows.csv", text)
+    manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  r: {file: rows.csv}\n"))
+    assert len(manifest.data_warnings) == 1
+    assert _in(tmp_path, manifest.data_warnings[0]).startswith(f"rows.csv:1:1: matrix.r: the header row is {said}"
+                                                if not said.startswith("its") else f"rows.csv:1:1: matrix.r: {said}")
+    assert "save the file comma-separated" in manifest.data_warnings[0]
+    write(tmp_path / "rows.csv", text.replace("a red fox", "a red fox, running"))
+    if "," in text.replace("a red fox", "a red fox, running"):  # a comma in a cell: the file is refused, and said
+        with pytest.raises(ManifestError) as exc:
+            load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  r: {file: rows.csv}\n"))
+        assert "separated by ';'" in exc.value.warnings[0]
+
+
+def test_a_csv_with_excels_sep_line_first_is_read_from_the_next(tmp_path: Path) -> None:
+    write(tmp_path / "rows.csv", "sep=,\r\nid,prompt\r\na1,a fox\r\na2,\"an owl\"\r\n")
+    manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  r: {file: rows.csv}\n"))
+    assert manifest.matrix == {"r": [{"id": "a1", "prompt": "a fox"}, {"id": "a2", "prompt": "an owl"}]}
+    assert manifest.data_lines[("matrix", "r")].positions == ((3, 1), (4, 1))
