@@ -74,6 +74,8 @@ class MatrixError(ManifestError):
 class TemplateError(ManifestError):
     """A template does not compile or render: an undefined name, a cycle among vars."""
 
+    row_line: str | None = None  # "from rows.csv:4": the data file's row a job's error is of, where it is one row's
+
 
 class CapabilityError(ManifestError):
     """A request parameter is not accepted by the provider's model."""

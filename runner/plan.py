@@ -940,13 +940,15 @@ def _build(
         if first.sweep != second.sweep:
             raise manifest.error(where, (
                 f"{jobs_send} exactly the same request as a job of another sweep (e.g. {second.key!r} and "
-                f"{first.key!r}): one request is one job; leave it out of one of the sweeps (an exclude there)"))
+                f"{first.key!r}{ctx_job.rows_said(second.key, first.key)}): one request is one job; leave it out of "
+                "one of the sweeps (an exclude there)"))
         apart = [k for k, v in dict(second.values).items() if dict(first.values).get(k, object()) != v]
         named = next(((k, n) for k in apart if (n := param_named(model, k)) is not None), None)
         why = "" if named is None else (
             f" (the axis named '{named[0]}' is a template value: '{named[1][0]}' is the parameter's matrix name)")
         raise manifest.error(where, (
-            f"{jobs_send} exactly the same request as an earlier job (e.g. {second.key!r} and {first.key!r}): the "
+            f"{jobs_send} exactly the same request as an earlier job (e.g. {second.key!r} and {first.key!r}"
+            f"{ctx_job.rows_said(second.key, first.key)}): the "
             f"values that tell them apart change no request parameter{why}; use them in a template of params, or use "
             "repeat for distinct renders of one request"))
 

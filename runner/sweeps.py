@@ -183,20 +183,29 @@ def null_beside_value(m: Manifest, aliases: Mapping[str, str]) -> list[ManifestE
     return found
 
 
-def _template_error(m: Manifest, path: tuple[Any, ...], exc: TemplateProblem) -> TemplateError:
+def _template_error(m: Manifest, path: tuple[Any, ...], exc: TemplateProblem,
+                    row: Callable[[tuple[Any, ...], str], str | None] | None = None) -> TemplateError:
     """The error of the template at `path`: at the file line of the template's failing line when the template is
-    a literal block (`|`, whose lines are the file's), else at its field."""
+    a literal block (`|`, whose lines are the file's), else at its field. `row`: where the row of the data file at
+    an axis path that the job reads by a name is (`rows.csv:4`), as `JobMaker._row_in` finds it; a column the row
+    lacks is said with the row's line (`row_line` of the error, what differs from job to job: the errors of all
+    the rows that lack it are one)."""
+    line_of_row = None
     if exc.row_of is not None:  # a key a mapping lacks: one that is a data file's row says so, its columns
         path = tuple(path)
-        files = [lines.file for axis, lines in m.data_lines.items() if len(axis) >= 2 and axis[-1] == exc.mapping
-                 and axis[-2] == "matrix" and path[:len(axis) - 2] == tuple(axis[:-2])]
+        files = [(axis, lines.file) for axis, lines in m.data_lines.items() if len(axis) >= 2
+                 and axis[-1] == exc.mapping and axis[-2] == "matrix" and path[:len(axis) - 2] == tuple(axis[:-2])]
         if files:
-            exc = exc.row_of(str(files[-1]))
+            if row is not None and exc.mapping is not None:
+                line_of_row = row(files[-1][0], exc.mapping)
+            exc = exc.row_of(str(files[-1][1]))
     err = m.error(path, exc.message, TemplateError)
     block = m.positions.get(tuple(path) + (LITERAL_BLOCK,))
-    if exc.lineno is None or block is None:
-        return err
-    return TemplateError(exc.message, file=err.file, line=block[0] + exc.lineno - 1, column=block[1], field=err.field)
+    if exc.lineno is not None and block is not None:
+        err = TemplateError(exc.message, file=err.file, line=block[0] + exc.lineno - 1, column=block[1],
+                            field=err.field)
+    err.row_line = None if line_of_row is None else f"from {line_of_row}"
+    return err
 
 
 def _matrix_path(sweep: Sweep, source: str, key: str) -> tuple[Any, ...]:
@@ -525,7 +534,8 @@ class JobMaker:
                     for name in shape.dyn:
                         ctx[name] = var_fns[name](ctx)
                 except TemplateProblem as exc:
-                    errors.add(_in_sweep(sw, name, _template_error(m, sw.var_paths[name], exc)), key)
+                    err = _in_sweep(sw, name, _template_error(m, sw.var_paths[name], exc, self._row_in(ctx)))
+                    errors.add(err, key, err.row_line)
                     continue
                 params = base_params.copy()
                 failed: list[str] = []
@@ -533,7 +543,8 @@ class JobMaker:
                     try:
                         params[name] = render(ctx)
                     except TemplateProblem as exc:
-                        errors.add(_template_error(m, sw.param_paths[name], exc), key)
+                        err = _template_error(m, sw.param_paths[name], exc, self._row_in(ctx))
+                        errors.add(err, key, err.row_line)
                         failed.append(name)
                 for i, name in shape.overrides:
                     params[name] = values[i][1]
@@ -922,9 +933,15 @@ class JobMaker:
                     if at is None:
                         at = self._item(_matrix_path(job_sw, job_shape.sources.get(k, "matrix"), k), v)
         said = "; ".join(f"{why}: {advice}" for why, advice in reasons) or "make the values differ"
+        e_lines = []  # the earlier job's rows: this one's is where the error is
+        for k, v in e_values:
+            found = self._data_line(_matrix_path(e_sw, e_shape.sources.get(k, "matrix"), k), v)
+            if found is not None:
+                e_lines.append(f"{found[0]}:{found[1][0]}")
+        first = f", the first from {', '.join(e_lines)}" if e_lines else ""
         return self.m.error(at or sw.prefix + ("matrix",),
                             f"two jobs have the same key {key!r}, from different values ({_shown(e_values, e_r)}; "
-                            f"{_shown(values, r)}), and a key names one job; {said}", MatrixError), None
+                            f"{_shown(values, r)}{first}), and a key names one job; {said}", MatrixError), None
 
     @staticmethod
     def _alike_job(values: tuple[tuple[str, Any], ...], r: int,
@@ -1056,6 +1073,34 @@ class JobMaker:
                     lines.append(f"{found[0]}:{found[1][0]}")
         return f" (from {', '.join(lines)})" if lines else ""
 
+    def _row_in(self, ctx: Mapping[str, Any]) -> Callable[[tuple[Any, ...], str], str | None]:
+        """Where (`rows.csv:4`) the row of the data file at an axis path is that the job of `ctx` (its template
+        values) reads as the name given; None when it reads none from there."""
+        def line(axis: tuple[Any, ...], name: str) -> str | None:
+            found = self._data_line(axis, ctx.get(name))
+            return f"{found[0]}:{found[1][0]}" if found is not None else None
+        return line
+
+    def rows_of(self, key: str) -> list[str]:
+        """The data-file lines (`rows.csv:4`) of the matrix values that made the job `key`; [] when none was read
+        from a data file (or no job has the key)."""
+        made = self.seen_keys.get(key)
+        if made is None:
+            return []
+        sw, shape, values, _ = made
+        lines = []
+        for k, v in values:
+            found = self._data_line(_matrix_path(sw, shape.sources.get(k, "matrix"), k), v)
+            if found is not None:
+                lines.append(f"{found[0]}:{found[1][0]}")
+        return lines
+
+    def rows_said(self, *keys: str) -> str:
+        """The note ` (from rows.csv:3 and rows.csv:4)` of the data-file rows of the jobs `keys`, each job's lines
+        in turn; "" when none of them was made of a data file's values."""
+        said = [", ".join(lines) for lines in (self.rows_of(k) for k in keys) if lines]
+        return f" (from {' and '.join(said)})" if said else ""
+
     def _data_line(self, axis: tuple[Any, ...], value: Any) -> tuple[Path, tuple[int, int]] | None:
         """The data file and position of `value` when the axis at `axis` was read from one. A job's matrix values
         are the axis's own objects: found by identity, through an index made once per axis."""
@@ -1094,7 +1139,8 @@ class JobMaker:
         try:
             rel = render(ctx)
         except TemplateProblem as exc:
-            self.errors.add(_template_error(self.m, sw.output_path, exc), key)
+            err = _template_error(self.m, sw.output_path, exc, self._row_in(ctx))
+            self.errors.add(err, key, err.row_line)
             return None
         if type(rel) is str and _SAFE_REL.fullmatch(rel):
             rel_path = rel
@@ -1132,6 +1178,9 @@ class JobMaker:
                     "keys, which begin with the sweep's name) would be one where case is not told apart (macOS, "
                     "Windows); rename the sweep")), key)
                 return None
+            other_key = self.outputs.files.get(fold(rel_path), (None, None))[0]
+            if other_key is not None and other_key != key:  # the two rows of a data file, in a file of thousands
+                clash += self.rows_said(other_key, key)
             self.errors.add(self.m.error(sw.output_path, clash), key)
             return None
         return rel_path if digest_hex is not None else None
@@ -1559,8 +1608,10 @@ def _in_sweep(sw: Sweep, name: str, err: TemplateError) -> TemplateError:
     (read by the templates of some sweeps, perhaps with a matrix key only they have)."""
     if sw.name is None or sw.var_paths.get(name, ())[:1] != ("vars",):
         return err
-    return TemplateError(f"{err.message} (for sweep {sw.name}, whose templates read it)", file=err.file,
+    said = TemplateError(f"{err.message} (for sweep {sw.name}, whose templates read it)", file=err.file,
                          line=err.line, column=err.column, field=err.field)
+    said.row_line = err.row_line
+    return said
 
 
 def _read_names(c: Compiled, cvars: Mapping[str, Compiled]) -> frozenset[str]:

@@ -3769,3 +3769,92 @@ def test_a_top_level_var_is_rendered_only_for_the_sweeps_whose_templates_read_it
     assert one_error(tmp_path, own, "'nope' is undefined").field == "sweeps[1].vars.v"
     assert one_error(tmp_path, "vars:\n  v: \"{{ nothing }}\"\nparams:\n  prompt: a fox\n",
                      "'nothing' is undefined").line == 5
+
+
+def test_a_column_a_data_file_row_lacks_names_the_row(tmp_path: Path) -> None:
+    """In a file of thousands of rows, the one without the column is found by its line; the rows that lack it
+    are one error, as before, its first row's line said."""
+    rows = [f'{{"id": "r{i}", "prompt": "shot {i}", "q": "540p"}}' for i in range(1, 6)]
+    rows[3] = '{"id": "r4", "prompt": "shot 4"}'
+    (tmp_path / "rows.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    err = one_error(tmp_path, """\
+        params:
+          prompt: "{{ r.prompt }}"
+          quality: "{{ r.q }}"
+        matrix:
+          r: {file: rows.jsonl}
+        output: "{{ r.id }}.mp4"
+        """, "has no column 'q'")
+    assert err.field == "params.quality"
+    assert err.message.endswith(f"(in job r={{\"id\":\"r4\",\"prompt\":\"shot 4\"}}: from {tmp_path}/rows.jsonl:4)")
+
+
+def test_two_rows_writing_one_output_are_named_by_their_lines(tmp_path: Path) -> None:
+    (tmp_path / "rows.csv").write_text("id,prompt\n1,alpha\n2,bravo\n2,charlie\n", encoding="utf-8")
+    err = one_error(tmp_path, """\
+        params:
+          prompt: "{{ r.prompt }}"
+        matrix:
+          r: {file: rows.csv}
+        output: "{{ r.id }}.mp4"
+        """, "would both write 2.mp4")
+    assert f"(from {tmp_path}/rows.csv:3 and {tmp_path}/rows.csv:4)" in err.message
+
+
+def test_two_rows_sending_one_request_are_named_by_their_lines(tmp_path: Path) -> None:
+    (tmp_path / "rows.csv").write_text("id,prompt\n1,alpha\n2,bravo\n3,bravo\n", encoding="utf-8")
+    err = one_error(tmp_path, """\
+        params:
+          prompt: "{{ r.prompt }}"
+        matrix:
+          r: {file: rows.csv}
+        output: "{{ r.id }}.mp4"
+        """, "exactly the same request")
+    assert f"(from {tmp_path}/rows.csv:4 and {tmp_path}/rows.csv:3)" in err.message
+
+
+def test_a_key_clash_of_two_rows_names_the_first_rows_line(tmp_path: Path) -> None:
+    """Two long prompts shortened alike in their keys (their hash digits clash, as they may in a file of thousands
+    of rows that open alike): the error is at the second row, and names the first's line, as the values it shows
+    are cut alike."""
+    from runner.jobs import format_value
+
+    opening = "a cinematic slow shot of a red fox in deep snow number "
+    seen: dict[str, int] = {}
+    n = 0
+    while (shown := format_value({"prompt": f"{opening}{n}"})) not in seen:
+        seen[shown] = n
+        n += 1
+    (tmp_path / "rows.csv").write_text(f"prompt\n{opening}{seen[shown]}\n{opening}{n}\n", encoding="utf-8")
+    err = one_error(tmp_path, """\
+        params:
+          prompt: "{{ r.prompt }}"
+        matrix:
+          r: {file: rows.csv}
+        output: "{{ r.prompt[-6:] }}.mp4"
+        """, "two jobs have the same key")
+    assert (err.file.name, err.line) == ("rows.csv", 3)
+    assert f"the first from {tmp_path}/rows.csv:2)" in err.message
+
+
+def test_a_data_files_warnings_are_the_plans_and_go_with_its_errors(tmp_path: Path) -> None:
+    (tmp_path / "p.txt").write_text("#cinematic a fox\na whale\n", encoding="utf-8")
+    p = plan_of(tmp_path, """\
+        params:
+          prompt: "{{ p }}"
+        matrix:
+          p: {file: p.txt}
+        """)
+    assert [w for w in p.warnings if "p.txt:1:1: matrix.p: '#cinematic a fox' is skipped as a comment" in w]
+    (tmp_path / "rows.csv").write_text("id\tprompt\nr1\ta fox\n", encoding="utf-8")
+    with pytest.raises((ManifestError, ManifestErrors)) as exc:
+        plan_of(tmp_path, """\
+            params:
+              prompt: "{{ r.prompt }}"
+            matrix:
+              r: {file: rows.csv}
+            """)
+    said = str(exc.value)
+    assert "did you mean 'id\\tprompt'? (columns: id\\tprompt)" in said and "\t" not in said  # said, not spacing
+    assert [w for w in exc.value.warnings if "rows.csv:1:1: matrix.r: the header row is one column 'id\\tprompt': "
+            "this file seems separated by tabs" in w]
