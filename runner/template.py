@@ -619,6 +619,19 @@ def _env() -> ImmutableSandboxedEnvironment:
                 raise nodes.Impossible()
             return super()._output_child_to_const(node, frame, finalize)
 
+        def visit_Call(self, node: nodes.Call, frame: Frame, forward_caller: bool = False) -> None:
+            if isinstance(node.node, nodes.Getattr):
+                self.called = node.node  # `r.items()`: the method, not a column of the name
+            super().visit_Call(node, frame, forward_caller=forward_caller)
+
+        def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
+            if node is not getattr(self, "called", None):
+                super().visit_Getattr(node, frame)
+                return
+            self.write("environment.method(")
+            self.visit(node.node, frame)
+            self.write(f", {node.attr!r})")
+
         def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
             if frame.eval_ctx.volatile:
                 join = "(markup_join if context.eval_ctx.volatile else str_join)"  # as Jinja writes it
@@ -641,6 +654,18 @@ def _env() -> ImmutableSandboxedEnvironment:
         concat = staticmethod(_written)
         tilde = _Tilde
         buffer = _Buffer
+
+        def getattr(self, obj: Any, attribute: str) -> Any:
+            """`row.items` reads the column `items` of a row that has one (a data file's `items`, `values`, `keys`,
+            `copy` ...), not the dict's method of the name, which is not a value; a call, `row.items()`, is the
+            method's (`method`), as it always was."""
+            if type(obj) is dict and type(attribute) is str and attribute in obj and hasattr(dict, attribute):
+                return obj[attribute]
+            return super().getattr(obj, attribute)
+
+        def method(self, obj: Any, attribute: str) -> Any:
+            """What Jinja's sandbox gives of `obj.attribute` called: a dict's method before a key of its name."""
+            return super().getattr(obj, attribute)
 
         def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
             """str.format and format_map as Jinja sandboxes them, with each field's width and precision checked

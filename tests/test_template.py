@@ -666,3 +666,17 @@ def test_a_number_too_large_to_be_one_is_a_clear_error(source: str) -> None:
                                            "write a number below 1e308"), caught.value.message
     assert "NameError" not in caught.value.message
     assert compile_value("{{ 1e300 * 10 }}").render({}) == 1e301
+
+
+@pytest.mark.parametrize("column", ["items", "values", "keys", "get", "pop", "copy", "update"])
+def test_a_rows_column_named_like_a_dict_method_reads_as_an_attribute(column: str) -> None:
+    """A data file's `items` (a product list) or `copy` (ad copy) column: `row.items` is the column, as `row.prompt`
+    is; called, `row.items()` is the method, as it always was."""
+    row = {"id": "r1", column: "a red apple"}
+    assert compile_value(f"{{{{ row.{column} }}}}").render({"row": row}) == "a red apple"
+    assert compile_value(f"shot of {{{{ row.{column} | upper }}}}").render({"row": row}) == "shot of A RED APPLE"
+    assert compile_value("{% for k, v in row.items() %}{{ k }}={{ v }};{% endfor %}").render(
+        {"row": row}) == f"id=r1;{column}=a red apple;"
+    assert compile_value("{{ row.get('id') }}").render({"row": {"id": "r1", "get": "g"}}) == "r1"
+    with pytest.raises(TemplateProblem, match="not a value|unsafe"):  # a row without the column: the method, refused
+        compile_value(f"a {{{{ row.{column} }}}}").render({"row": {"id": "r1"}})
