@@ -324,9 +324,9 @@ def test_values_a_key_does_not_tell_apart_are_named_with_why_at_their_line(tmp_p
     err = one_error(tmp_path, "params:\n  prompt: '{{ p }}'\nmatrix:\n  p: {file: p.txt}\noutput: '{{ hash }}.mp4'\n",
                     "same key")
     assert str(err) == (f"{tmp_path / 'p.txt'}:2:1: matrix.p[1]: two jobs have the same key 'p=a cat on a mat', from "
-                        "different values (p='a cat on a mat'; p='a cat  on a mat'), and a key names one job; a key "
-                        "keeps a value's words, not its spacing: make the values differ in words, or remove one if "
-                        "they mean the same")
+                        f"different values (p='a cat on a mat'; p='a cat  on a mat', the first from "
+                        f"{tmp_path / 'p.txt'}:1), and a key names one job; a key keeps a value's words, not its "
+                        "spacing: make the values differ in words, or remove one if they mean the same")
     assert isinstance(err, MatrixError)
     err = one_error(tmp_path, """\
         params:
