@@ -610,20 +610,36 @@ def sidecar_matches(video: Path, job_hash: str, provider_id: str) -> str | None:
     return doc["sha256"] if sha256_file(video) == doc["sha256"] else None
 
 
-def copy_output(src: Path, dest: Path) -> None:
+def copy_output(src: Path, dest: Path, job: Job | None = None) -> None:
     """Copy a finished video and its sidecar (a cached job whose output path differs). A sidecar that cannot be
     written (a full disk) takes the video's copy with it: alone, no sidecar saying whose it is, the next run
     would keep it aside as a file not gridrun's before copying it again. Streamed (`atomic_copy`): a video may
-    weigh more than the memory there is."""
+    weigh more than the memory there is. `job`: the job the copy is for, whose key and values its sidecar
+    then says (`for_job`)."""
     atomic_copy(src, dest)
     side = sidecar_path(src)
     if side.is_file():
         try:
-            atomic_write(sidecar_path(dest), side.read_bytes())
+            data = side.read_bytes()
+            atomic_write(sidecar_path(dest), data if job is None else for_job(data, job))
         except OSError:
             with contextlib.suppress(OSError):
                 dest.unlink()
             raise
+
+
+def for_job(data: bytes, job: Job) -> bytes:
+    """The sidecar `data` of a video copied for `job`, the same request under another key (a row inserted and the
+    ids numbered again, a sweep renamed): its `key`, `sweep` and `values` are the job's, as a script mapping videos
+    to rows reads them, and `made_as_key` keeps the key it was made under; the rest (the request, its hash, the
+    render, the video's SHA-256 and size) is the video's as it was. `data` as it is when it is not a sidecar of
+    gridrun's or already names the job."""
+    doc = _sidecar_doc(data)
+    if doc is None or doc["key"] == job.key and doc.get("sweep") == job.sweep:
+        return data
+    doc = {**doc, "made_as_key": doc.get("made_as_key") or doc["key"], "key": job.key, "sweep": job.sweep,
+           "values": dict(job.values)}
+    return json.dumps(doc, default=str).encode() + b"\n"
 
 
 class Take(NamedTuple):

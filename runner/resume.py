@@ -59,6 +59,7 @@ from .outputs import (
     atomic_write,
     copy_output,
     files_beside,
+    for_job,
     gridrun_sidecar,
     holds_take,
     keep_file,
@@ -508,7 +509,7 @@ def check_done(store: Store, run_id: int, job: Job, jid: int, row: Any, *, super
                                                       "recorded_sha256": row["sha256"]})
             kept.append(altered[0])
         copy = kept_copy(store, job, jid, row, superseded=superseded)
-        if copy is None or not restore(copy, job.output, job.hash, row["sha256"]):
+        if copy is None or not restore(copy, job.output, job.hash, row["sha256"], job):
             why = "output file altered (kept under .runs/superseded/)" if altered else "output file missing"
             store.transition(jid, S.DOWNLOADING, error=f"{why}; fetching again", output_path=str(job.output))
             return False
@@ -567,11 +568,12 @@ def kept_copy(store: Store, job: Job, jid: int, row: Any, *, superseded: Path) -
     return None
 
 
-def restore(src: Path, dest: Path, job_hash: str, sha256: str) -> bool:
+def restore(src: Path, dest: Path, job_hash: str, sha256: str, job: Job | None = None) -> bool:
     """Put the done video at `src` back at `dest`, with its sidecar when that names this take of the job (else
     the run writes it from the state, `mend_sidecar`): only the bytes read, when they have the digest `sha256`
     (a file changed since it was checked is not copied). False, nothing written, when they have not or `src`
-    cannot be read."""
+    cannot be read. `job`: the job it is put back for, whose key and values the sidecar then says (`for_job`: a
+    take kept under the key it was made under)."""
     try:  # streamed: a video may weigh more than the memory there is
         if atomic_copy(src, dest, sha256=sha256) is None:
             return False
@@ -583,7 +585,8 @@ def restore(src: Path, dest: Path, job_hash: str, sha256: str) -> bool:
     side = sidecar_path(dest)
     if doc is not None and doc["hash"] == job_hash and doc["sha256"] == sha256:
         try:
-            atomic_write(side, sidecar_path(src).read_bytes())
+            data = sidecar_path(src).read_bytes()
+            atomic_write(side, data if job is None else for_job(data, job))
         except OSError:  # written from the state instead
             with contextlib.suppress(OSError):
                 side.unlink()
@@ -599,7 +602,7 @@ def _copy_here(store: Store, run_id: int, jid: int, job: Job, at: Path, *, super
     if found is not None:
         store.event(run_id, jid, found.kind, {"path": str(found.path), "sha256": found.sha256})
         (unrecorded if found.kind == "unrecorded-kept" else foreign).append(found.path)
-    copy_output(at, job.output)
+    copy_output(at, job.output, job)
 
 
 class Left:

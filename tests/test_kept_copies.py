@@ -232,3 +232,52 @@ def test_the_runs_end_says_an_altered_or_missing_video_was_restored_from_its_cop
     assert (f"1 video missing ({os.path.relpath(video, tmp_path)}): restored from gridrun's own copy "
             "(outputs/keep/.runs/superseded/") in err and "nothing fetched" in err, err
     assert sha256(video) == job.sha256
+
+
+def test_a_sidecar_copied_for_a_renamed_job_says_its_key_and_values(tmp_path: Path, no_backoff: None) -> None:
+    """A row inserted in a shot list and the ids numbered again: each video is copied to its job's new file, and
+    the sidecar beside it names that job (its key and values, as a script mapping videos to rows reads them), the
+    key it was made under kept as `made_as_key`; the render's own fields are the video's as they were."""
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,prompt\n1,alpha fox\n2,bravo whale\n", encoding="utf-8")
+    m = tmp_path / "renum.yaml"
+    m.write_text('version: 1\nname: renum\nprovider: sim\nmodel: pixverse-v5.6\n'
+                 'params: {prompt: "{{ r.prompt }}", quality: 360p, duration: 5, seed: 1}\n'
+                 'matrix: {r: {file: rows.csv}}\noutput: "{{ r.id }}.mp4"\n'
+                 'sim: {render_time: 0.05, jitter: 0}\n', encoding="utf-8")
+    prov = sim_provider(m)
+    assert _run(m, prov).exit_code == 0
+    folder = tmp_path / "outputs" / "renum"
+    made = json.loads((folder / "2.json").read_text(encoding="utf-8"))
+    rows.write_text("id,prompt\n1,alpha fox\n2,NEW golf cat\n3,bravo whale\n", encoding="utf-8")
+    assert _run(m, prov).exit_code == 0
+    copied = json.loads((folder / "3.json").read_text(encoding="utf-8"))
+    assert copied["key"] == 'r={"id":"3","prompt":"bravo whale"}'
+    assert copied["values"] == {"r": {"id": "3", "prompt": "bravo whale"}}
+    assert copied["made_as_key"] == made["key"] == 'r={"id":"2","prompt":"bravo whale"}'
+    assert {k: v for k, v in copied.items() if k not in ("key", "values", "made_as_key")} == \
+        {k: v for k, v in made.items() if k not in ("key", "values")}  # hash, sha256, provider_id, ... as made
+    assert sha256(folder / "3.mp4") == copied["sha256"]
+    new = json.loads((folder / "2.json").read_text(encoding="utf-8"))
+    assert new["key"] == 'r={"id":"2","prompt":"NEW golf cat"}' and "made_as_key" not in new
+    creates = stats(prov)["creates"]
+    result = _run(m, prov)  # the copy is taken as the job's own: nothing sent, nothing kept aside or mended
+    assert result.exit_code == 0 and result.stats.cached == 3 and stats(prov)["creates"] == creates
+    assert _events(tmp_path, "sidecar-mended") == [] and _events(tmp_path, "unrecorded-kept") == []
+    assert json.loads((folder / "3.json").read_text(encoding="utf-8")) == copied
+    check_outputs(m)
+
+
+def test_a_sidecar_not_gridruns_or_already_the_jobs_is_copied_as_it_is() -> None:
+    from types import SimpleNamespace
+
+    from runner.outputs import SIDECAR_FIELDS, for_job
+
+    job = SimpleNamespace(key='r={"id":"3"}', sweep=None, values=(("r", {"id": "3"}),))
+    theirs = {**dict.fromkeys(SIDECAR_FIELDS), "key": job.key, "hash": "h", "sha256": "s", "values": {"r": {}}}
+    already = (json.dumps(theirs) + "\n").encode()
+    assert for_job(already, job) == already  # type: ignore[arg-type]
+    mine = b'{"hash": "h", "key": "k", "note": "a file of the user\'s"}\n'
+    assert for_job(mine, job) == mine  # type: ignore[arg-type]
+    other = json.loads(for_job(already.replace(b'r={\\"id\\":\\"3\\"}', b"r=2"), job))  # type: ignore[arg-type]
+    assert (other["key"], other["made_as_key"], other["values"]) == (job.key, "r=2", {"r": {"id": "3"}})
