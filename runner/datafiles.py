@@ -178,6 +178,12 @@ class _FileReader:
             return None
         absolute = Path(os.path.normpath(self.base_dir / spec))
         shown = Path(os.path.normpath(self.manifest_file.parent / spec))
+        special = _special(absolute)
+        if special is not None:  # opening a named pipe waits for a writer, reading a device for input: never opened
+            self.errors.append(self._manifest_error(at + ("file",), f"data file '{shown_path(spec)}': is {special}, "
+                                                                     "not a regular file (values are read from a "
+                                                                     "file saved whole)"))
+            return None
         parse = {".txt": _text_rows, ".csv": _csv_rows, ".jsonl": _jsonl_rows}[suffix]
         problems: list[Problem] = []
         notes: list[Problem] = []  # what is warned of, as problems are said
@@ -236,6 +242,19 @@ class _FileReader:
         source = f"the cap of {cap:,} (--max-jobs {cap})" if self.cap.flag else f"the cap of {cap:,}"
         return (f"{read}: the plan would have at least {most + 1 - self.excludes:,} jobs, above {source}; check the "
                 "file, or raise the cap with --max-jobs or run.max_jobs")
+
+
+def _special(path: Path) -> str | None:
+    """What the file at `path` is when reading it could wait for ever (a named pipe, a socket, a device:
+    `images.special_kind`), found before it is opened; None for a regular file, a folder or none there (which
+    reading it says)."""
+    from runner.images import special_kind
+
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    return special_kind(mode)
 
 
 def _utf16(path: Path) -> str | None:

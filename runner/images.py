@@ -204,10 +204,16 @@ def not_regular(mode: int) -> str:
     folder, not an image file", "is a named pipe, not a regular file holding an image"."""
     if stat.S_ISDIR(mode):
         return "is a folder, not an image file"
+    return f"is {special_kind(mode) or 'not a file'}, not a regular file holding an image"
+
+
+def special_kind(mode: int) -> str | None:
+    """What a file of `mode` (`st_mode`) that reading could wait on for ever is: "a named pipe" (opening one waits
+    for a writer), "a socket", "a character device" (a terminal waits for input) or "a block device"; None for
+    any other file."""
     kinds = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
              (stat.S_ISBLK, "a block device"))
-    kind = next((what for test, what in kinds if test(mode)), "not a file")
-    return f"is {kind}, not a regular file holding an image"
+    return next((what for test, what in kinds if test(mode)), None)
 
 
 class NotRegular(OSError):

@@ -1311,3 +1311,35 @@ def test_a_csv_with_excels_sep_line_first_is_read_from_the_next(tmp_path: Path) 
     manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  r: {file: rows.csv}\n"))
     assert manifest.matrix == {"r": [{"id": "a1", "prompt": "a fox"}, {"id": "a2", "prompt": "an owl"}]}
     assert manifest.data_lines[("matrix", "r")].positions == ((3, 1), (4, 1))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_data_file_that_is_a_named_pipe_is_refused_unopened(tmp_path: Path) -> None:
+    import threading
+
+    fifo = tmp_path / "rows.csv"
+    os.mkfifo(fifo)
+    path = write(tmp_path / "m.yaml", HEAD + "matrix:\n  row: {file: rows.csv}\n")
+    said: list[BaseException] = []
+
+    def load_it() -> None:
+        try:
+            load(path)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            said.append(exc)
+
+    reader = threading.Thread(target=load_it, daemon=True)
+    reader.start()
+    reader.join(30)
+    if reader.is_alive():  # the pipe was opened: writers let each opening go, so that the test cannot hang
+        while reader.is_alive():
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:  # no reader has it open this moment
+                pass
+            reader.join(0.1)
+        pytest.fail("the named pipe was opened, and its reader waited for a writer")
+    assert len(said) == 1 and isinstance(said[0], ManifestError), said
+    error = said[0]
+    assert (error.file.name, error.line) == ("m.yaml", HEAD.count("\n") + 2)
+    assert "data file 'rows.csv': is a named pipe, not a regular file" in error.message
