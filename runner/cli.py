@@ -37,7 +37,8 @@ from rich.markup import escape
 # (manifests, plans, the state, the executor and its HTTP stack) is imported by the command that uses it, so that
 # `gridrun --help` or a mistyped command answers at once. Those imports are made in the main thread, before a run
 # starts the threads that import on their own (the live report's, the downloads' disk threads).
-from . import __version__
+from . import __version__, bugs
+from .bugs import BUG
 from .outputs import INODES_FIX, inodes_out, write_problem
 from .entry import (
     MISSING_DEPENDENCY, NO_MEMORY_TO_IMPORT, document_begun, end_interrupted, lines_begin, missing_package,
@@ -1498,7 +1499,7 @@ def _ends_json(
         elif _unexpected_error(exc):  # a bug, memory run out, a package missing (`_unexpected`)
             missing = missing_package(exc)
             progress.failed(status=status_of(exc), exit_code=1 if missing is None else MISSING_DEPENDENCY,
-                            errors=[missing or _unexpected_line(exc)])
+                            errors=[missing or _unexpected_line(exc, manifest)])
         raise
 
 
@@ -1561,8 +1562,9 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         if report and not progress.json_lines:
             out.print(f"report: {visible(report)}", markup=False, highlight=False)
         elif result.report_error:
-            err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(result.report_error))}; `gridrun report` "
-                      "writes it once that is fixed")
+            then = ("`gridrun report` may write it" if BUG in result.report_error
+                    else "`gridrun report` writes it once that is fixed")
+            err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(result.report_error))}; {then}")
         if not progress.json_lines:
             out.print(f"videos: {visible(rel)}/", markup=False, highlight=False)
         if fetched:
@@ -3279,6 +3281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.quiet = err.quiet = False
     fit(sys.stdout, sys.stderr)
     argv = list(sys.argv[1:] if argv is None else argv)
+    bugs.command_line = argv  # what a crash file names as the command (`bugs.crash_file`)
     parser = _parser(with_sim=argv[:1] == ["sim"])
     try:
         args = _parse(parser, argv)
@@ -3393,7 +3396,7 @@ def _unexpected(exc: BaseException, args: argparse.Namespace, argv: Sequence[str
     name the locale's encoding cannot hold (`_locale_refused`) is said as that, exit 2."""
     missing = missing_package(exc)
     locale = None if missing is not None else _locale_refused(exc, argv)
-    line = missing or locale or _unexpected_line(exc)
+    line = missing or locale or _unexpected_line(exc, _manifest_given(args))
     err.print(f"[red]error[/red]: {escape(_lines_visible(line))}", highlight=False)
     if args.command in ("run", "retry") and _crashed_here(args):
         err.print("the run stopped there, recorded crashed, every job as it last recorded it: `gridrun status` shows "
@@ -3405,23 +3408,16 @@ def _unexpected(exc: BaseException, args: argparse.Namespace, argv: Sequence[str
     return code
 
 
-def _unexpected_line(exc: BaseException) -> str:
-    """What an error gridrun did not expect was, and where it was raised; for memory run out, what to do."""
-    import traceback
+def _unexpected_line(exc: BaseException, manifest: str | None = None) -> str:
+    """What an error gridrun did not expect was, and where it was raised, every API key redacted; for memory run
+    out, what to do; for a bug, the crash file written with its traceback (`bugs.crash_file`, beside the state of
+    `manifest` where none was opened), to report with the line."""
+    from .bugs import bug_said, exception_text, raised_at
 
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = ""
-    if frames:
-        last = frames[-1]
-        path = Path(last.filename)
-        shown = "/".join(path.parts[path.parts.index("runner"):]) if "runner" in path.parts else path.name
-        where = f" (at {shown}:{last.lineno} in {last.name})"
-    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if _out_of_memory(exc):
-        said = f"out of memory ({what}){where}: free memory (or raise `ulimit -v`), or lower run.concurrency"
-    else:
-        said = f"unexpected error, a bug in gridrun: {what}{where}; please report it with this line"
-    return said
+        return (f"out of memory ({exception_text(exc)}){raised_at(exc)}: free memory (or raise `ulimit -v`), or "
+                "lower run.concurrency")
+    return f"unexpected error, {bug_said(exc, near=manifest)}"
 
 
 def _crashed_here(args: argparse.Namespace) -> bool:

@@ -30,6 +30,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from . import balance, images, resume, signals
+from .bugs import exception_text
 from .entry import hold, interrupt
 from .errors import (
     ConnectError,
@@ -638,7 +639,7 @@ class Executor:
                 # ... nor hides the caller's bug: kept with its traceback (`RunResult.progress_error`) and logged
                 self.on_progress = None
                 self.progress_error = exc
-                self.errors.append(f"on_progress failed, not called again: {type(exc).__name__}: {exc}")
+                self.errors.append(f"on_progress failed, not called again: {exception_text(exc)}")
                 log.error("on_progress raised %s: %s; the run goes on without calling it again",
                           type(exc).__name__, exc, exc_info=exc)
 

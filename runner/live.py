@@ -12,6 +12,7 @@ from pathlib import Path
 
 import anyio
 
+from .bugs import bug_said, exception_text
 from .entry import interruptible
 from .errors import GridrunError
 from .limits import FILES_RAN_OUT, open_files_fix, too_many_open_files
@@ -149,8 +150,8 @@ class LiveViews:
             self.report_error = f"report not written: {exc}"
         except sqlite3.Error as exc:  # the state store's, as it says it
             self.report_error = f"report not written: {self.store.store_problem(exc)}"
-        except Exception as exc:  # a report is a view: the paid work is done and recorded
-            self.report_error = f"report not written: {type(exc).__name__}: {exc}"
+        except Exception as exc:  # a report is a view: the paid work is done and recorded; this is a bug
+            self.report_error = f"report not written, {bug_said(exc)}"
         except KeyboardInterrupt:  # Ctrl-C once the run has ended: the report is left, the run's outcome stands
             self.report_error = "report not written: interrupted"
         self.errors.append(self.report_error)
@@ -193,4 +194,4 @@ def _why(exc: Exception) -> str:
         return open_files_fix()
     if isinstance(exc, OSError) and exc.strerror:  # the file and the system's words, not Python's form of them
         return write_problem(exc)
-    return f"{type(exc).__name__}: {exc}"
+    return exception_text(exc)

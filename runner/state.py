@@ -30,6 +30,7 @@ from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
+from . import bugs
 from .errors import LockError, NotRecordedError, StateError, StateWriteError
 from .jobs import COST_FACTORS, KEY_IGNORED, BilledAbove, Billing
 from .limits import files_ran_out, open_files_fix
@@ -1313,6 +1314,7 @@ class Store:
         except sqlite3.Error as exc:
             raise self._cannot_open(exc) from exc
         self.db.row_factory = sqlite3.Row
+        bugs.state_folder = self.real.parent  # where a bug's crash file goes (`bugs.crash_file`)
         self._pending = 0
         self._batch_depth = 0  # `batch()`es open, one inside another
         # The writer is the only one changing job states (it holds the lock): remember them, as written (a

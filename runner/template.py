@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from runner.bugs import exception_text
 from runner.textforms import alike, escaped, unlike
 
 if TYPE_CHECKING:
@@ -1066,7 +1067,7 @@ class Compiled:
         except jinja2.TemplateError as exc:
             raise _problem(_explained(str(exc)), self.source, lineno=_template_line(exc)) from exc
         except Exception as exc:  # anything a template does wrong (a filter's assertion, endless recursion)
-            raise _problem(f"{type(exc).__name__}: {exc}", self.source, lineno=_template_line(exc)) from exc
+            raise _problem(exception_text(exc), self.source, lineno=_template_line(exc)) from exc
         finally:
             _rendering.reset(budget)
         if self.kind == "list":

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from runner import bugs
 from runner.state import Store
 from runner.terminal import c_locale
 
@@ -42,6 +43,9 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name, raising=False)
     if c_locale():
         monkeypatch.setenv("PYTHONUTF8", "1")
+    # a bug a test provokes writes its crash file in the test's own folder, never in another test's state folder
+    monkeypatch.setattr(bugs, "state_folder", None)
+    monkeypatch.setattr(bugs, "fallback_folder", tmp_path)
 
 
 @pytest.fixture

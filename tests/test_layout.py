@@ -78,7 +78,7 @@ def test_each_module_imports_only_modules_above_it() -> None:
 
 
 def test_the_import_reader_sees_relative_and_absolute_imports_and_skips_type_hints() -> None:
-    assert {"balance", "entry", "errors", "images", "jobs", "live", "options", "outputs", "pacing", "plan",
+    assert {"balance", "bugs", "entry", "errors", "images", "jobs", "live", "options", "outputs", "pacing", "plan",
             "providers", "records", "resume", "signals", "state", "stats", "sweeps"} == runtime_imports(
         PACKAGE / "executor.py")
     assert runtime_imports(PACKAGE / "providers" / "download.py") == {"errors", "limits", "outputs", "providers"}

@@ -27,6 +27,7 @@ from runner.errors import (
     ServerError,
 )
 from runner.images import KINDS, ReadImage, image_mime
+from runner.bugs import key_env_read
 from runner.providers.base import (
     SIMULATOR_HEADER,
     TERMINAL,
@@ -139,6 +140,7 @@ class LumenfallProvider:
         :raises NeedsKeyError: the API key's environment variable is unset or empty.
         """
         env = self.key_env
+        key_env_read(env)  # its value is kept out of what a bug's line says
         key = os.environ.get(env, "").strip()
         if not key:
             raise NeedsKeyError(

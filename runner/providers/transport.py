@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import anyio
 import httpx
 
+from runner.bugs import without_secret
 from runner.errors import (
     ConnectError,
     OutcomeUnknownError,
@@ -189,11 +190,6 @@ def _credential(headers: httpx.Headers) -> str | None:
     auth = str(headers.get("authorization", "")).strip()
     _, _, token = auth.partition(" ")
     return token.strip() or auth or None
-
-
-def without_secret(text: str, secret: str | None) -> str:
-    """`text` with every occurrence of `secret` (the API key) replaced by "[redacted]"."""
-    return text.replace(secret, "[redacted]") if secret and len(secret) >= 4 else text
 
 
 def redact(text: str, secret: str | None) -> str:
