@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import socket
 import struct
@@ -209,6 +210,10 @@ def _server(config: SimConfig, *, access_log: bool = False, log_config: Any = No
         backlog=2048,
         date_header=False,  # the app stamps its own, off the simulator's clock: uvicorn's lags up to a second
     )
+    if access_log:
+        # uvicorn writes a request's line at INFO, and log_level="warning" (which keeps its start-up chatter out)
+        # sets its access logger to WARNING too: --access-log would log nothing
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     return uvicorn.Server(uv)
 
 

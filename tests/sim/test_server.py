@@ -197,3 +197,31 @@ def test_a_knobs_file_at_fault_is_named_and_one_with_a_bom_is_read(tmp_path: Pat
 def test_bad_fault_flags_are_refused(spec: str) -> None:
     with pytest.raises(ConfigError):
         parse_fault(spec)
+
+
+def test_access_log_logs_one_line_per_request_with_its_method_path_and_status(tmp_path: Path) -> None:
+    """`gridrun sim serve --access-log` writes a line for every request it answers, whatever the answer."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out.log"
+    with open(out, "wb") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runner.cli", "sim", "serve", "--host", "127.0.0.1", "--port", "0", "--access-log"],
+            stdout=f, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 30
+        while not (found := re.search(r"listening on (http://\S+/v1)", out.read_text())):
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.05)
+        url = found.group(1)
+        assert httpx.get(f"{url}/balance").status_code == 200
+        assert httpx.get(f"{url}/videos/nope").status_code == 404
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    logged = out.read_text()
+    assert re.search(r'"GET /v1/balance HTTP/1\.1" 200', logged), logged
+    assert re.search(r'"GET /v1/videos/nope HTTP/1\.1" 404', logged), logged
