@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 # Environment variables whose value is an API key besides those named `*_API_KEY`: a provider's `api_key_env`
 # of another name is added as the provider first reads it (`key_env_read`).
@@ -137,7 +137,7 @@ def _write_crash_file(exc: BaseException, argv: Sequence[str], near: str | Path 
             with open(path, "x", encoding="utf-8", errors="backslashreplace") as f:
                 f.write(text)
             return path
-        except Exception:  # noqa: BLE001 (not writable, full, gone: the next folder, or none)
+        except Exception:  # noqa: BLE001, S112 (not writable, full, gone: the next folder, or none)
             continue
     return None
 

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
+from runner.bugs import key_env_read
 from runner.errors import (
     CancelNotTakenError,
     NeedsKeyError,
@@ -27,7 +28,6 @@ from runner.errors import (
     ServerError,
 )
 from runner.images import KINDS, ReadImage, image_mime
-from runner.bugs import key_env_read
 from runner.providers.base import (
     SIMULATOR_HEADER,
     TERMINAL,
