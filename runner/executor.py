@@ -97,6 +97,17 @@ PROGRESS_EVERY = 0.1
 # How often a run asks whether its caller set `stop` or `detach` (threading Events another thread sets): a stop
 # is heeded within this, as a Ctrl-C is at once.
 STOP_CHECK = 0.1
+# Once a run is stopping (the first Ctrl-C, SIGTERM or `stop`), it finishes the jobs in flight only while the
+# provider answers: after this many seconds of requests that all failed with no answer at all (a connection refused,
+# a timeout), counted from the stop or from the first of them, whichever is later, it leaves them in flight to the
+# next run, as the second signal does. A provider down for a minute is gone for this run's purpose; a run under
+# `timeout 300` would otherwise wait for it until killed, and lose the record of its end.
+STOP_UNANSWERED = 60.0
+# What a job's note says while its polls fail, or answer with a status gridrun does not know, as the run goes on;
+# once it has ended, the note says when the last poll was (`_polls_over`).
+POLLS_FAIL = "polls fail, still polling: "
+POLLS_FAILED = "polls failed: "
+STILL_POLLING = "; still polling"
 # At a job's timeout, its status is asked once more for at most this many seconds before it is left running.
 LAST_LOOK = 10.0
 # A job left rendering at its timeout, holding its provider slot, is asked for no more often than this (its poll
@@ -262,6 +273,7 @@ class Executor:
         self.budget_micros = run_budget(plan, options)
         self.pacer = Pacer(steady, gate=HTTP_CONNECTIONS)
         self._stopping: str | None = None
+        self._interrupted_at = 0.0  # when (`steady`) the run began stopping for an interrupt (`_interrupt`)
         self.detached = False
         self.started = clock()
         self.errors: deque[str] = deque(maxlen=5)
@@ -371,6 +383,8 @@ class Executor:
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         self._poll_told: set[tuple[str, str]] = set()  # (video, kind of failure) told among the errors: once each
         self._poll_noted: dict[str, str] = {}  # video -> the poll failure its job's error says, until answered
+        # video -> its job, and when (`clock`) a poll of it last failed as `_poll_noted` says
+        self._poll_noted_at: dict[str, tuple[int, float]] = {}
         self._poll_failed: dict[str, dict[str, str]] = {}  # video -> kind -> the poll failure said, until answered
         self._ended = False
         self._altered_kept: list[Path] = []  # done videos found altered, kept under .runs/superseded/
@@ -519,6 +533,9 @@ class Executor:
         elapsed, per_minute = self._pace()
         eta = self._eta(counts, now, elapsed, per_minute)
         last_errors = self._last_errors()
+        said = tuple(self._said_of.get(e, (e, ()))[0] for e in last_errors)
+        if self._ended:  # no one polls any more: the failures are over, as said (`said` names them as before)
+            last_errors = tuple(e.replace(POLLS_FAIL, POLLS_FAILED) for e in last_errors)
         return RunStatistics(
             run_id=self.run_id, total=total, counts=counts, cached=self.cached, spent_micros=self._spent,
             reserved_micros=self._reserved, budget_micros=self.budget_micros, elapsed=elapsed, eta=eta,
@@ -526,7 +543,7 @@ class Executor:
             next_check=self._next_check(counts, now), downloaded_bytes=self._fetched(),
             rerenders_cancelled=self._rerenders_cancelled, rerenders_failed=self._rerenders_failed,
             placeholders_failed=self._placeholders_failed, paused=self._paused(), held=self._held,
-            said=tuple(self._said_of.get(e, (e, ()))[0] for e in last_errors),
+            said=said,
             eta_expected=eta is not None and not self.throughput.paced,
         )
 
@@ -892,6 +909,7 @@ class Executor:
                             tg.start_soon(self._signals, taken, tg.cancel_scope)
                         if self.stop is not None or self.detach is not None:
                             tg.start_soon(self._heed, tg.cancel_scope)
+                        tg.start_soon(self._unanswered_stop, tg.cancel_scope)
                         tg.start_soon(self.live.loop)
                         tg.start_soon(self._heartbeat)
                         tg.start_soon(self._intents.loop)
@@ -995,6 +1013,7 @@ class Executor:
         # (as during the final report, `LiveViews.final_report`); one before it is recorded ends the run interrupted.
         for jid, n in self._found_unknown.items():
             self.store.settle_found(jid, n)  # the runs that sent them record what they cost
+        self._polls_over()
         interrupted = False
         try:
             self.store.end_run(self.run_id, status)
@@ -1089,6 +1108,7 @@ class Executor:
         the run says it itself (`_signal_note`)."""
         if self.stopping != "interrupt":
             self.stopping = "interrupt"
+            self._interrupted_at = self.steady()
             if self._interrupted is not None:
                 self._interrupted.set()
             if said is None:
@@ -1097,6 +1117,35 @@ class Executor:
             self._interrupt_said = said
             self.errors.append(said)
             self._progress(force=True)
+
+    async def _unanswered_stop(self, scope: anyio.CancelScope) -> None:
+        """Once the run is stopping (`_interrupt`), end it as the second signal does when the provider has answered
+        no request for STOP_UNANSWERED seconds since, every one of them failing with no answer at all: the jobs in
+        flight are left at the provider for the next run, and the run says why. Jobs downloading are left to their
+        own tries (their bytes come from elsewhere, and a download is its own answer)."""
+        assert self._interrupted is not None
+        await self._interrupted.wait()
+        while True:
+            await anyio.sleep(min(1.0, STOP_UNANSWERED / 4))
+            silent = self.pacer.unanswered_since
+            flying = sum(self.counts[s.value] for s in IN_FLIGHT)
+            if silent is None or not flying or self.counts[S.DOWNLOADING.value]:
+                continue
+            if self.steady() - max(silent, self._interrupted_at) < STOP_UNANSWERED:
+                continue
+            self.errors.append(self._unanswered_note(flying))
+            self._detach(scope)
+            return
+
+    def _unanswered_note(self, flying: int) -> str:
+        """Why a stopping run left its jobs in flight: the provider has not answered since its last answer."""
+        answered = self.pacer.answered_at
+        since = ("answered no request of this run" if answered is None else
+                 f"not answered since {time.strftime('%H:%M', time.localtime(self.clock() - (self.steady() - answered)))}")
+        jobs = f"{flying:,} paid job{'s' if flying != 1 else ''}"
+        return (f"the provider has {since} (every request failing for {STOP_UNANSWERED:g} s since the run began "
+                f"stopping, with no answer): left the {jobs} in flight to the next run, as a second signal does; "
+                "`gridrun run` collects them once the provider answers again")
 
     def _detach(self, scope: anyio.CancelScope) -> None:
         """The second Ctrl-C, or the caller's `detach`: the run ends at once, interrupted; the jobs in flight are
@@ -2256,7 +2305,7 @@ class Executor:
                 if answered and status is not None:
                     unclear = f"status {status.raw_status!r}"
                     self._poll_error(job, pid, f"status {status.raw_status!r}",
-                                     f"provider reports an unknown status {status.raw_status!r}; still polling")
+                                     f"provider reports an unknown status {status.raw_status!r}{STILL_POLLING}")
                 else:
                     unclear = refused or "polls unanswered"
                 continue
@@ -2315,16 +2364,19 @@ class Executor:
                     self._polls_answered(job, pid)
                 return status
             except RateLimitedError as exc:
+                self.pacer.failed(exc)
                 waited = self.pacer.limited(exc.retry_after)
                 if exc.retry_after is not None and exc.retry_after > PAUSE_SHOWN:
                     self._poll_error(job, pid, "429", f"rate limited: the provider asks to wait "
                                                       f"{asked_wait(exc.retry_after)}; every request waits {waited:,.0f} s")
             except RetryableError as exc:
+                self.pacer.failed(exc)
                 self._unanswered[pid] = f"polls failed: {exc}"
                 self._poll_error(job, pid, f"{type(exc).__name__} {exc.status} {exc.code}",
-                                 f"polls fail, still polling: {str(exc).replace(pid, '{id}')}")
+                                 f"{POLLS_FAIL}{str(exc).replace(pid, '{id}')}")
                 await anyio.sleep(backoff(attempt, exc.retry_after))
             except RejectedError as exc:
+                self.pacer.failed(exc)
                 if exc.status == 404:
                     raise  # no such video: `_watch` decides when to believe it
                 if exc.code in FATAL_CODES:  # the key is refused: no new job could be followed either
@@ -2334,6 +2386,19 @@ class Executor:
                 self._error(job, f"poll refused: {exc}")
                 await anyio.sleep(backoff(attempt, None))
         return None
+
+    def _polls_over(self) -> None:
+        """As the run ends: the note of each job left in flight whose polls were failing says when the last one
+        failed, not that it is "still polling" (no one is, once the run is over)."""
+        for pid, message in self._poll_noted.items():
+            jid, when = self._poll_noted_at[pid]
+            if self.states.get(jid) not in IN_FLIGHT_STATES or self.store.job_row(jid)["error"] != message:
+                continue  # settled, or its note since says something else (left at its timeout, say)
+            at = time.strftime("%H:%M", time.localtime(when))
+            if message.startswith(POLLS_FAIL):
+                self.store.note(jid, f"last poll failed at {at}: {message.removeprefix(POLLS_FAIL)}")
+            elif message.endswith(STILL_POLLING):
+                self.store.note(jid, f"{message.removesuffix(STILL_POLLING)} (last poll at {at})")
 
     def _polls_answered(self, job: Job, pid: str) -> None:
         """A poll of the job was answered with a status gridrun knows (or the job's render ended): its poll
@@ -2351,6 +2416,7 @@ class Executor:
             if kind != "429":  # a pause asked is the run's, not the job's: it stays said
                 self._poll_failed.setdefault(pid, {})[kind] = message
         jid = self.ids[job.hash]
+        self._poll_noted_at[pid] = (jid, self.clock())
         if self._poll_noted.get(pid) != message:  # for `status`, until a poll is answered again
             self._poll_noted[pid] = message
             self.store.note(jid, message)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 import anyio
 import httpx
 
-from .errors import ProviderError, RateLimitedError, RetryableError
+from .errors import ProviderError, RateLimitedError, RetryableError, TransportError
 from .providers.base import Provider, VideoStatus
 from .providers.capabilities import ProviderCaps
 from .state import Store
@@ -69,6 +69,9 @@ class Pacer:
         self._last_raise = 0.0
         self.ceiling: float | None = None   # the rate that drew the last 429
         self.answered_at: float | None = None  # when (`clock`) a request last got the provider's answer (`ok`)
+        # when (`clock`) the first of the requests since the provider's last answer of any kind failed with no answer
+        # at all (a connection refused, a timeout: `failed`); None: the last request that ended was answered
+        self.unanswered_since: float | None = None
 
     async def wait(self, *, until: float | None = None, stop: anyio.Event | None = None) -> bool:
         """Wait for the request's turn (a 429's pause, the rate); True once it may be sent. False, sooner, once
@@ -118,10 +121,19 @@ class Pacer:
             self._last_raise = now
         return wait
 
+    def failed(self, exc: ProviderError) -> None:
+        """A request failed with `exc`: an answer all the same where the provider sent one (an HTTP error, a
+        429); none at all where it failed at the transport level (`unanswered_since`)."""
+        if not isinstance(exc, TransportError):
+            self.unanswered_since = None
+        elif self.unanswered_since is None:
+            self.unanswered_since = self.clock()
+
     def ok(self) -> None:
         """A request got the provider's answer: the rate it holds may rise."""
         now = self.clock()
         self.answered_at = now
+        self.unanswered_since = None
         if self.rate is None:
             return
         if now - self._last_raise >= 1.0 and now - self._last_cut >= 1.0:
@@ -467,10 +479,13 @@ class ListPoller:
                 self.pacer.ok()
                 return result
             except RateLimitedError as exc:
+                self.pacer.failed(exc)
                 self.pacer.limited(exc.retry_after)
             except RetryableError as exc:
+                self.pacer.failed(exc)
                 await anyio.sleep(backoff(attempt, exc.retry_after, first=0.4, most=5.0))
             except ProviderError as exc:
+                self.pacer.failed(exc)
                 if missing is not None and exc.status == 404:
                     self._fail(missing, exc)
                     return None

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio.lowlevel
+import httpx
 import pytest
 from execkit import check_outputs, quick_backoff, sim_provider, stats, write_manifest
 
@@ -235,3 +236,63 @@ def test_after_the_first_ctrl_c_a_lost_creates_lookup_is_tried_once(tmp_path: Pa
     job = api.status(m).jobs[0]
     assert len(creates) == 1 and len(lookups) == 1, (creates, lookups)
     assert result.status == "interrupted" and job.state == "submitting", (result.status, job.state, job.error)
+
+
+class _Vanishing(httpx.AsyncBaseTransport):
+    """The provider's transport, gone (every request refused at connect) once it has answered `creates` creates;
+    then it sets `stop`, as the first SIGTERM would."""
+
+    def __init__(self, app: Any, creates: int, stop: Any) -> None:
+        self.inner = httpx.ASGITransport(app=app)
+        self.creates, self.stop, self.gone = creates, stop, False
+
+    async def handle_async_request(self, request: Any) -> Any:
+        if self.gone:
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        response = await self.inner.handle_async_request(request)
+        if request.method == "POST" and request.url.path.endswith("/videos") and response.status_code < 300:
+            self.creates -= 1
+            if self.creates == 0:
+                self.gone = True
+                self.stop.set()
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.timeout(120)
+def test_a_stopping_run_whose_provider_answers_nothing_leaves_its_jobs_in_flight_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider vanishes once the creates are answered, and the run is stopped (the first SIGTERM): it does
+    not poll the dead endpoint for ever. Once every request has failed unanswered for STOP_UNANSWERED seconds, it
+    ends `interrupted` with the jobs left in flight, as the second signal would, saying why; and their notes, read
+    by `status` after the run, say when the last poll failed, not that the run is "still polling"."""
+    import threading
+
+    from runner import executor
+
+    quick_backoff(monkeypatch)
+    monkeypatch.setattr(executor, "STOP_UNANSWERED", 0.5)
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 600, "jitter": 0.0})
+    prov = sim_provider(m)
+    stop = threading.Event()
+    make = prov.client
+
+    def client(**kw: Any) -> httpx.AsyncClient:
+        return make(**kw, transport=_Vanishing(prov.app, 3, stop))
+
+    monkeypatch.setattr(prov, "client", client)
+    result = api.run(m, provider=prov, options=RunOptions(poll_interval=0.05), stop=stop, report=False)
+    assert result.status == "interrupted" and result.exit_code == 130, result.status
+    jobs = api.status(m).jobs
+    assert len(jobs) == 3 and {j.state for j in jobs} <= {"submitted", "running"}, [(j.state, j.error) for j in jobs]
+    said = [e for e in result.stats.last_errors if "has not answered" in e]
+    assert said and "left the 3 paid jobs in flight to the next run" in said[0], result.stats.last_errors
+    assert not [e for e in result.stats.last_errors if "still polling" in e], result.stats.last_errors
+    for j in jobs:
+        assert (j.error or "").startswith("last poll failed at "), j.error
+        assert "could not connect" in (j.error or "") and "still polling" not in (j.error or ""), j.error
+    _, out, _ = _cli("status", str(m), cwd=tmp_path)
+    assert "still polling" not in out and "last poll failed at " in out, out
