@@ -59,7 +59,7 @@ from .providers.base import Provider, VideoStatus
 from .providers.download import TOO_LARGE, WRITE_FAILED, size_differs_text, PartialDownload
 from .providers.retry_after import asked_wait
 from .providers.transport import WEB_PAGE
-from .records import run_exit
+from .records import POLLS_FAIL, POLLS_FAILED, run_exit
 from .state import (
     BUSY_PATIENCE,
     FAILURE_RETRY,
@@ -103,10 +103,8 @@ STOP_CHECK = 0.1
 # next run, as the second signal does. A provider down for a minute is gone for this run's purpose; a run under
 # `timeout 300` would otherwise wait for it until killed, and lose the record of its end.
 STOP_UNANSWERED = 60.0
-# What a job's note says while its polls fail, or answer with a status gridrun does not know, as the run goes on;
-# once it has ended, the note says when the last poll was (`_polls_over`).
-POLLS_FAIL = "polls fail, still polling: "
-POLLS_FAILED = "polls failed: "
+# What a job's note ends with while its polls answer with a status gridrun does not know, as the run goes on; once
+# it has ended, the note says when the last poll was (`_polls_over`), as for polls that fail (`records.POLLS_FAIL`).
 STILL_POLLING = "; still polling"
 # At a job's timeout, its status is asked once more for at most this many seconds before it is left running.
 LAST_LOOK = 10.0

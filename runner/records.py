@@ -78,6 +78,12 @@ class EarlierTake:
     kept: bool = True
 
 
+# What a job's note says while its polls fail, as its run goes on (`executor`); once the run is over (ended, or its
+# process gone), the failures are said as past: no one polls any more (`stats.problems`).
+POLLS_FAIL = "polls fail, still polling: "
+POLLS_FAILED = "polls failed: "
+
+
 @dataclass(frozen=True, slots=True)
 class JobRecord:
     """One job of a run, as stored."""

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from .records import JobRecord, Snapshot
+from .records import POLLS_FAIL, POLLS_FAILED, JobRecord, Snapshot
 from .state import FINAL, IN_FLIGHT
 
 # Throughput (and the ETA drawn from it) counts the jobs that ended in this many seconds before now: recent
@@ -210,7 +210,13 @@ def problems(snap: Snapshot) -> list[JobRecord]:
     """The jobs `status` lists with why: those that ended badly, and the others with an error recorded: in
     flight (a download that could not be saved, fetched again by the next run) or planned again (a create
     that never reached the provider)."""
-    return [j for j in snap.jobs if j.state in PROBLEMS or j.error and (j.state == "planned" or j.state in IN_FLIGHT)]
+    bad = [j for j in snap.jobs if j.state in PROBLEMS or j.error and (j.state == "planned" or j.state in IN_FLIGHT)]
+    polled = [i for i, j in enumerate(bad) if j.error and j.error.startswith(POLLS_FAIL)]
+    if polled and (snap.run.ended_at is not None or snap.run.process_gone()):
+        # a run over that could not say so itself (killed, crashed): its polls failed, and no one polls any more
+        for i in polled:
+            bad[i] = replace(bad[i], error=POLLS_FAILED + (bad[i].error or "").removeprefix(POLLS_FAIL))
+    return bad
 
 
 def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:

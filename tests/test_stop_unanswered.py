@@ -238,6 +238,21 @@ def test_after_the_first_ctrl_c_a_lost_creates_lookup_is_tried_once(tmp_path: Pa
     assert result.status == "interrupted" and job.state == "submitting", (result.status, job.state, job.error)
 
 
+def _run_vanishing(m: Path) -> Any:
+    """A run of `m` whose provider vanishes once its creates are answered, then stopped."""
+    import threading
+
+    prov = sim_provider(m)
+    stop = threading.Event()
+    make = prov.client
+
+    def client(**kw: Any) -> httpx.AsyncClient:
+        return make(**kw, transport=_Vanishing(prov.app, len(api.plan(m).jobs), stop))
+
+    prov.client = client
+    return api.run(m, provider=prov, options=RunOptions(poll_interval=0.05), stop=stop, report=False)
+
+
 class _Vanishing(httpx.AsyncBaseTransport):
     """The provider's transport, gone (every request refused at connect) once it has answered `creates` creates;
     then it sets `stop`, as the first SIGTERM would."""
@@ -269,22 +284,12 @@ def test_a_stopping_run_whose_provider_answers_nothing_leaves_its_jobs_in_flight
     not poll the dead endpoint for ever. Once every request has failed unanswered for STOP_UNANSWERED seconds, it
     ends `interrupted` with the jobs left in flight, as the second signal would, saying why; and their notes, read
     by `status` after the run, say when the last poll failed, not that the run is "still polling"."""
-    import threading
-
     from runner import executor
 
     quick_backoff(monkeypatch)
     monkeypatch.setattr(executor, "STOP_UNANSWERED", 0.5)
     m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 600, "jitter": 0.0})
-    prov = sim_provider(m)
-    stop = threading.Event()
-    make = prov.client
-
-    def client(**kw: Any) -> httpx.AsyncClient:
-        return make(**kw, transport=_Vanishing(prov.app, 3, stop))
-
-    monkeypatch.setattr(prov, "client", client)
-    result = api.run(m, provider=prov, options=RunOptions(poll_interval=0.05), stop=stop, report=False)
+    result = _run_vanishing(m)
     assert result.status == "interrupted" and result.exit_code == 130, result.status
     jobs = api.status(m).jobs
     assert len(jobs) == 3 and {j.state for j in jobs} <= {"submitted", "running"}, [(j.state, j.error) for j in jobs]
@@ -296,3 +301,23 @@ def test_a_stopping_run_whose_provider_answers_nothing_leaves_its_jobs_in_flight
         assert "could not connect" in (j.error or "") and "still polling" not in (j.error or ""), j.error
     _, out, _ = _cli("status", str(m), cwd=tmp_path)
     assert "still polling" not in out and "last poll failed at " in out, out
+
+
+@pytest.mark.timeout(120)
+def test_status_of_a_run_over_whose_jobs_notes_say_still_polling_says_their_polls_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that could not put its jobs' notes in the past as it ended (killed, crashed, or an older gridrun's) left
+    them saying "polls fail, still polling": `status` of the run, over, says their polls failed."""
+    from runner import executor
+
+    quick_backoff(monkeypatch)
+    monkeypatch.setattr(executor, "STOP_UNANSWERED", 0.5)
+    monkeypatch.setattr(executor.Executor, "_polls_over", lambda self: None)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 600, "jitter": 0.0})
+    assert _run_vanishing(m).status == "interrupted"
+    assert {(j.error or "").split(":")[0] for j in api.status(m).jobs} == {"polls fail, still polling"}
+    _, out, _ = _cli("status", str(m), cwd=tmp_path)
+    assert "still polling" not in out and "and 1 more job: polls failed: GET /videos/{id}: could not connect" in out, out
+    _, doc, _ = _cli("status", str(m), "--json", cwd=tmp_path)
+    assert "still polling" not in doc and "polls failed: GET" in doc, doc
