@@ -18,6 +18,7 @@ import itertools
 import math
 import operator
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -890,7 +891,7 @@ def _undefined_problem(message: str, source: str, context: Mapping[str, Any], li
     gets the closest name in scope, a mapping's key not there (`'dict object' has no attribute`) names the
     mapping, its keys and the closest of them."""
     named = _UNDEFINED_NAME.fullmatch(message)
-    if named is not None:
+    if named is not None and _a_name(named[1]):
         said = _explained(message)
         if said == message:
             twin = _twin(named[1], context)
@@ -977,7 +978,14 @@ def _template_line(exc: BaseException) -> int | None:
     return lineno
 
 
-_UNDEFINED_NAME = re.compile(r"'([^\W\d]\w*)' is undefined")  # a name of any script, as Jinja reads them
+# Jinja's "'name' is undefined": a name of any script, its combining marks too (`cafe\u0301`, as macOS writes
+# text), which Python's \w does not match though Jinja reads them as part of a name; checked by `_a_name`.
+_UNDEFINED_NAME = re.compile(r"'([^'\s]+)' is undefined")
+
+
+def _a_name(text: str) -> bool:
+    """Whether `text` reads as a name (once its letters are composed, as Python and Jinja compare them)."""
+    return unicodedata.normalize("NFKC", text).isidentifier()
 
 
 @dataclass(frozen=True, slots=True)

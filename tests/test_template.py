@@ -680,3 +680,14 @@ def test_a_rows_column_named_like_a_dict_method_reads_as_an_attribute(column: st
     assert compile_value("{{ row.get('id') }}").render({"row": {"id": "r1", "get": "g"}}) == "r1"
     with pytest.raises(TemplateProblem, match="not a value|unsafe"):  # a row without the column: the method, refused
         compile_value(f"a {{{{ row.{column} }}}}").render({"row": {"id": "r1"}})
+
+
+def test_a_decomposed_name_is_told_its_twin_and_its_closest_name() -> None:
+    """A name written with a combining mark (`cafe\\u0301`, as macOS writes text) is a name as Jinja reads it: its
+    error names the var that differs only in Unicode form, with escapes, or the closest name."""
+    with pytest.raises(TemplateProblem) as exc:
+        compile_value("a {{ cafe\u0301 }} at night").render({"caf\u00e9": "espresso"})
+    assert "'caf\\u00e9' is defined" in exc.value.message and "Unicode form" in exc.value.message
+    with pytest.raises(TemplateProblem) as exc:
+        compile_value("a {{ tie\u0302\u0301ng }} word").render({"tieng": "x"})
+    assert "did you mean 'tieng'?" in exc.value.message
