@@ -213,7 +213,55 @@ def _parts(value: Any) -> Iterator[Any]:
 
 
 class _NotText(Exception):
-    """A render wrote into its text an object that is not a value (a generator, a function, a range...)."""
+    """A render wrote into its text an object that is not a value (a generator, a function, a range...).
+    `called` is the name of a method, macro or function written uncalled, for `_call_it` to show the call."""
+
+    def __init__(self, message: str, called: str | None = None, method: bool = False) -> None:
+        super().__init__(message)
+        self.called, self.method = called, method
+
+
+def _routine(item: Any) -> bool:
+    """Whether `item` is a function, method, macro or type: a thing to call, not a value."""
+    return inspect.isroutine(item) or isinstance(item, type) or type(item).__name__ == "Macro"
+
+
+def _uncalled(item: Any) -> _NotText:
+    """The problem of a method, macro or function written into a template's value uncalled (`{{ s.title }}` for
+    `{{ s.title() }}`): its text would be Python's `<built-in method title of str object at 0x7f...>`, a memory
+    address that changes every run. Says to call it, naming no address; `_call_it` adds the call as written."""
+    name = getattr(item, "__name__", None) or getattr(item, "name", None)
+    name = name if isinstance(name, str) and name.isidentifier() else None
+    owner = getattr(item, "__self__", None)
+    if isinstance(item, type):
+        what = f"the type {name}" if name else "a type"
+    elif type(item).__name__ == "Macro":
+        what = f"the macro {name}" if name else "a macro"
+    elif owner is not None and not inspect.ismodule(owner) and name:
+        what = f"the method {name} of a {type(owner).__name__}"
+    else:
+        what = f"the function {name}" if name else "a function"
+    return _NotText(f"the template writes {what}, not its result: call it{' (`CALL`)' if name else ''}; its text "
+                    "would be Python's name for it, often with a memory address that changes every run (a new "
+                    "request, paid for again)", name, what.startswith("the method"))
+
+
+def _call_it(exc: _NotText, source: Any) -> str:
+    """The message of `exc`, with the call shown as the template `source` would write it: `{{ s.title() }}` (or the
+    filter of that name, `{{ s | title }}`) for `s.title`, `{{ m() }}` for a macro `m`."""
+    message = str(exc)
+    if exc.called is None:
+        return message
+    text = source if isinstance(source, str) else ""
+    name = re.escape(exc.called)
+    m = re.search(r"((?<![\w.])[^\W\d][\w.]*?)\s*\.\s*" + name + r"(?![\w(]|\s*\()", text)
+    if m is not None:
+        call = f"{{{{ {m[1]}.{exc.called}() }}}}"
+        if exc.called in _env().filters:
+            call += f", or the filter: {{{{ {m[1]} | {exc.called} }}}}"
+    else:
+        call = f".{exc.called}()" if exc.method else f"{{{{ {exc.called}() }}}}"
+    return message.replace("`CALL`", call)
 
 
 # The booleans a Jinja render writes into its text (Python writes 'True' where the key and YAML say true) are noted
@@ -309,6 +357,8 @@ def _as_text(value: Any) -> Any:
             if item is value:
                 return value  # Jinja raises its own error as it writes it
             item._fail_with_undefined_error()
+        if _routine(item):
+            raise _uncalled(item)
         raise _NotText(f"the template writes a {type(item).__name__} object into the text, which is not a value: "
                        "Python writes its type, often with a memory address that changes every run (a new request, "
                        "paid for again); add | join(', ') or | list")
@@ -551,6 +601,7 @@ def _sized_method(method: Any) -> Callable[..., Any] | None:
             _made(len(owner) * longest, f"translating {len(owner):,} characters to up to {longest:,} each")
         return method(*args, **kwargs)
 
+    checked.__self__ = owner  # type: ignore[attr-defined]  # a method still, as an error about it says
     return checked
 
 
@@ -726,6 +777,7 @@ def _env() -> ImmutableSandboxedEnvironment:
     # A template renders the same every time, or each plan would see new jobs (and each run pay for them).
     for name, (kind, _) in _REMOVED.items():
         del (env.globals if kind == "function" else env.filters)[name]
+    counted_range.__name__ = counted_range.__qualname__ = "range"  # as a template writes it
     env.globals["range"] = counted_range
 
     def guard(name: str, check: Callable[[dict[str, Any]], None]) -> None:
@@ -1047,6 +1099,8 @@ class Compiled:
                 value = self._fn(context)
                 if isinstance(value, jinja2.Undefined):
                     value._fail_with_undefined_error()
+                if _routine(value):
+                    raise _uncalled(value)  # `{{ s.title }}`: the method, not the text it makes
                 _made_once(value)
                 _not_too_long(value)
                 if isinstance(value, str):  # `{{ tags | join(', ') }}`: text, made with 'None'
@@ -1069,7 +1123,8 @@ class Compiled:
                     _record_whole(self, context, state.whole)
                 return text
         except (_Budget, _NotText) as exc:
-            raise _problem(str(exc), self.source, lineno=_template_line(exc)) from None
+            said = _call_it(exc, self.source) if isinstance(exc, _NotText) else str(exc)
+            raise _problem(said, self.source, lineno=_template_line(exc)) from None
         except jinja2.UndefinedError as exc:
             raise _undefined_problem(str(exc.message), self.source, context, _template_line(exc)) from exc
         except jinja2.TemplateError as exc:

@@ -353,7 +353,6 @@ def test_ordinary_padding_and_formatting_pass() -> None:
 @pytest.mark.parametrize(("source", "what"), [
     ("a {{ tags | map('upper') }}", "generator"),
     ("a {{ tags | select }}, {{ tags | batch(1) }}", "generator"),
-    ("a {{ ''.join }}", "function"),
     ("a {{ joiner() }}", "Joiner"),
     ("a {{ d.items() }}", "dict_items"),
     ("{% for t in tags %}{{ loop }}{% endfor %}", "LoopContext"),
@@ -394,9 +393,13 @@ def test_an_object_made_text_by_a_filter_is_refused(source: str) -> None:
     context = {"tags": ["snow", "dusk"], "d": {"k": 1}}
     with pytest.raises(TemplateProblem) as exc:
         compile_value(source).render(context)
-    assert re.match(r"the template writes a \w+ object into the text, which is not a value", exc.value.message), \
-        exc.value.message
-    assert "add | join(', ') or | list" in exc.value.message and "0x" not in exc.value.message
+    said = exc.value.message
+    if "''.join" in source:  # a method not called: told to call it
+        assert said.startswith("the template writes the method join of a str, not its result: call it (.join())")
+    else:
+        assert re.match(r"the template writes a \w+ object into the text, which is not a value", said), said
+        assert "add | join(', ') or | list" in said
+    assert "0x" not in said
 
 
 def test_filters_given_values_or_reading_objects_work_as_before() -> None:
@@ -691,3 +694,26 @@ def test_a_decomposed_name_is_told_its_twin_and_its_closest_name() -> None:
     with pytest.raises(TemplateProblem) as exc:
         compile_value("a {{ tie\u0302\u0301ng }} word").render({"tieng": "x"})
     assert "did you mean 'tieng'?" in exc.value.message
+
+
+@pytest.mark.parametrize("source", ["a {{ s.title }}", "{{ s.title }}"])
+def test_an_uncalled_method_is_told_to_be_called_with_no_memory_address(source: str) -> None:
+    """`{{ s.title }}` writes the method, not the text: the error shows the call (or the filter) and no address."""
+    with pytest.raises(TemplateProblem) as exc:
+        compile_value(source).render({"s": "fox"})
+    said = exc.value.message
+    assert "{{ s.title() }}" in said and "{{ s | title }}" in said, said
+    assert "| join" not in said and not re.search(r"0x[0-9a-f]+", said), said
+
+
+def test_an_uncalled_method_not_of_a_name_is_told_to_be_called() -> None:
+    with pytest.raises(TemplateProblem) as exc:
+        compile_value("a {{ ''.join }}").render({})
+    assert exc.value.message.startswith("the template writes the method join of a str, not its result: call it "
+                                        "(.join())"), exc.value.message
+
+
+def test_an_uncalled_macro_is_told_to_be_called() -> None:
+    with pytest.raises(TemplateProblem) as exc:
+        compile_value("{% macro m() %}x{% endmacro %}a {{ m }}").render({})
+    assert "call it ({{ m() }})" in exc.value.message and "| join" not in exc.value.message
