@@ -65,6 +65,17 @@ def _held(text: str) -> str:
     return text.translate(_HOLD)
 
 
+# A surrogate pair, as a double-quoted scalar's escapes write a character beyond U+FFFF (`"\ud83e\udd8a"`, as JSON,
+# which is YAML too, and so `json.dump`, write it): PyYAML reads each escape as its own code point, where JSON reads
+# the pair as the one character. A half alone is left as it is, which is not text (refused where it is read).
+_PAIR = re.compile(r"[\ud800-\udbff][\udc00-\udfff]")
+
+
+def _paired(m: re.Match[str]) -> str:
+    high, low = m[0]
+    return chr(0x10000 + ((ord(high) - 0xD800) << 10) + (ord(low) - 0xDC00))
+
+
 class _Loader(yaml.SafeLoader):
     """PyYAML's SafeLoader with the YAML 1.2 core schema's implicit types instead of YAML 1.1's, and YAML 1.2's
     line breaks (LF and CR)."""
@@ -87,6 +98,8 @@ class _Loader(yaml.SafeLoader):
         node: yaml.ScalarNode = super().compose_scalar_node(anchor)
         if self._holds:
             node.value = node.value.translate(_GIVE_BACK)
+        if node.style == '"' and _PAIR.search(node.value):
+            node.value = _PAIR.sub(_paired, node.value)
         return node
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:

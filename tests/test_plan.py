@@ -1347,6 +1347,23 @@ def test_a_lone_surrogate_is_an_error_not_a_crash(tmp_path: Path) -> None:
     assert all("lone surrogate" in e.message for e in errors)
 
 
+def test_a_surrogate_pair_escape_is_the_one_character_as_json_reads_it(tmp_path: Path) -> None:
+    """`json.dump` writes a character beyond U+FFFF as a pair of escapes, and JSON is YAML: the pair is the one
+    character, the job the one the character written itself makes; a half alone is refused still."""
+    manifest = {"version": 1, "name": "fox", "model": "pixverse-v5.6",
+                "params": {"prompt": "a fox \U0001F98A in the {{ label }}"}, "matrix": {"label": ["\U0001F98A", "b"]}}
+    escaped = tmp_path / "escaped.yaml"
+    escaped.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    assert "\\ud83e\\udd8a" in escaped.read_text(encoding="utf-8")
+    written = tmp_path / "written.yaml"
+    written.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    a, b = api.plan(escaped), api.plan(written)
+    assert [j.params["prompt"] for j in a.jobs] == ["a fox \U0001F98A in the \U0001F98A", "a fox \U0001F98A in the b"]
+    assert [(j.key, j.hash) for j in a.jobs] == [(j.key, j.hash) for j in b.jobs]
+    errors = errors_of(tmp_path, 'params:\n  prompt: "a fox \\ud83e x \\udd8a"\n')
+    assert [e.field for e in errors] == ["params.prompt"] and "lone surrogate" in errors[0].message
+
+
 # --- unknown parameters, outputs, the cap ------------------------------------------------------
 
 def test_an_unknown_parameter_warns_and_passes_through(tmp_path: Path) -> None:
