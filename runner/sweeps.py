@@ -95,6 +95,29 @@ def _named(key: str) -> str:
     return repr(key) if "…" in key else key
 
 
+# A template that is one name, perhaps with a dotted key: `{{ shot }}`, `{{ cfg.tags }}`.
+_ONE_NAME = re.compile(r"\s*\{\{[-+]?\s*([^\W\d][\w.]*)\s*-?\}\}\s*")
+
+
+def _text_of(source: Any, value: Any, name: str, row: bool) -> str:
+    """For a text parameter `name` whose template (`source`) made a mapping or a list (`value`), not text: how to
+    write text of it (a column of a data file's row, a key of a mapping, the items joined); "" for another value."""
+    m = _ONE_NAME.fullmatch(source) if isinstance(source, str) else None
+    what = m[1] if m else "..."
+    if isinstance(value, Mapping) and value:
+        keys = [k for k in value if isinstance(k, str)]
+        if not keys:
+            return ""
+        pick = name if name in keys else next((k for k in keys if isinstance(value[k], str)), keys[0])
+        kind = "column" if row else "key"
+        shown = ", ".join(keys[:12]) + (", ..." if len(keys) > 12 else "")
+        return (f"; {what} is a {'row' if row else 'mapping'}, not text: write one of its {kind}s, "
+                f"{{{{ {what}.{pick} }}}} ({kind}s: {shown})")
+    if isinstance(value, (list, tuple)):
+        return f"; {what} is a list, not text: join it, {{{{ {what} | join(', ') }}}}"
+    return ""
+
+
 @dataclass(slots=True)
 class Sweep:
     name: str | None
@@ -1048,7 +1071,10 @@ class JobMaker:
         `matrix`, the job's matrix values: a value a template made of data-file values names their lines."""
         for issue in checked.issues:
             if issue.field not in skip:
-                message = issue.message + self._from_rows(sw, shape, issue.field, matrix)
+                rows = self._from_rows(sw, shape, issue.field, matrix)
+                message = issue.message + rows
+                if issue.message.startswith("expected a string, got") and issue.field not in shape.keys:
+                    message += _text_of(sw.params.get(issue.field), values.get(issue.field), issue.field, bool(rows))
                 if issue.field in shape.keys and issue.field in self.templated and "is not one of" in message:
                     # a matrix key named like a request parameter sets it: perhaps it was meant for templates only
                     message += (f"; a matrix key named '{issue.field}' sets that request parameter: to use its values "

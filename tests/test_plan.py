@@ -1364,6 +1364,20 @@ def test_a_surrogate_pair_escape_is_the_one_character_as_json_reads_it(tmp_path:
     assert [e.field for e in errors] == ["params.prompt"] and "lone surrogate" in errors[0].message
 
 
+def test_a_row_or_a_list_given_as_a_prompt_is_cut_short_and_told_how_to_make_text(tmp_path: Path) -> None:
+    """`prompt: "{{ shot }}"` where `{{ shot.prompt }}` was meant: the row is quoted short (a prompt of 20,000
+    characters made an error as long), with the column to write; a list, with the join to write."""
+    long = "a fox in the snow " * 1000
+    (tmp_path / "shots.csv").write_text(f"id,prompt\n1,{long}\n", encoding="utf-8")
+    errors = errors_of(tmp_path, 'vars:\n  tags: [snow, dusk]\nparams:\n  prompt: "{{ shot }}"\n'
+                                 '  negative_prompt: "{{ tags }}"\nmatrix:\n  shot: {file: shots.csv}\n'
+                                 'output: "{{ shot.id }}.mp4"\n')
+    said = {e.field: e.message for e in errors}
+    assert "write one of its columns, {{ shot.prompt }} (columns: id, prompt)" in said["params.prompt"]
+    assert "…" in said["params.prompt"] and len(said["params.prompt"]) < 500, said["params.prompt"]
+    assert "join it, {{ tags | join(', ') }}" in said["params.negative_prompt"]
+
+
 # --- unknown parameters, outputs, the cap ------------------------------------------------------
 
 def test_an_unknown_parameter_warns_and_passes_through(tmp_path: Path) -> None:

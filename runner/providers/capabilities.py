@@ -369,6 +369,15 @@ def written_value(value: Any) -> str:
 
 _written = written_value
 
+# How much of a value a message quotes: a whole CSV row, or a list of long prompts, made errors of 20,000 characters.
+_BRIEF = 60
+
+
+def _brief(value: Any) -> str:
+    """`value` as `written_value` shows it, cut to its first `_BRIEF` characters (and `…`) when longer."""
+    text = written_value(value)
+    return text if len(text) <= _BRIEF else text[:_BRIEF] + "…"
+
 
 def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> tuple[Any, str | None]:
     """`value` as `spec` types it, or None and why not. `files`: local image files may be given (a manifest's
@@ -376,7 +385,7 @@ def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> t
     t = spec.type
     if t == "integer":
         if isinstance(value, bool):
-            return None, f"expected an integer, got {_written(value)}"
+            return None, f"expected an integer, got {_brief(value)}"
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         elif isinstance(value, str):
@@ -386,22 +395,22 @@ def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> t
                 try:
                     number = float(value.strip())
                 except ValueError:
-                    return None, f"expected an integer, got {value!r}"
+                    return None, f"expected an integer, got {_brief(value)}"
                 if not number.is_integer():
-                    return None, f"expected an integer, got {value!r}"
+                    return None, f"expected an integer, got {_brief(value)}"
                 value = int(number)
         if not isinstance(value, int):
-            return None, f"expected an integer, got {value!r}"
+            return None, f"expected an integer, got {_brief(value)}"
     elif t == "number":
         if isinstance(value, bool):
-            return None, f"expected a number, got {_written(value)}"
+            return None, f"expected a number, got {_brief(value)}"
         if isinstance(value, str):
             try:
                 value = float(value)
             except ValueError:
-                return None, f"expected a number, got {value!r}"
+                return None, f"expected a number, got {_brief(value)}"
         if not isinstance(value, (int, float)):
-            return None, f"expected a number, got {value!r}"
+            return None, f"expected a number, got {_brief(value)}"
     elif t == "boolean":
         if isinstance(value, str) and value.strip().lower() in ("true", "false"):
             # text (a CSV cell, "{{ shot.audio }}") is taken as the boolean it names, as digits are an integer
@@ -410,13 +419,13 @@ def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> t
             return None, (f"expected true or false, got the text {value!r} (text is taken as a boolean only when it "
                           "is true or false)")
         if not isinstance(value, bool):
-            return None, f"expected true or false, got {_written(value)}"
+            return None, f"expected true or false, got {_brief(value)}"
     elif t in ("string", "image"):
         if t == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
             # a number from a template of one expression ("{{ year }}"), as Jinja would print it
             value = str(value)
         if not isinstance(value, str):
-            return None, f"expected a string, got {value!r}"
+            return None, f"expected a string, got {_brief(value)}"
         if spec.max_length is not None and len(value) > spec.max_length:
             if not files:
                 return None, f"must be at most {spec.max_length} characters, got {len(value)}"
@@ -427,7 +436,7 @@ def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> t
     elif t == "image_list":
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
-            return None, f"expected an image path or URL, or a list of them, got {value!r}"
+            return None, f"expected an image path or URL, or a list of them, got {_brief(value)}"
         plain = next((v for v in items if _plain_http(v)), None)
         if plain is not None:
             return None, _PLAIN_HTTP.format(value=plain) + (_LOCAL_FILES if files else "")
@@ -435,7 +444,7 @@ def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> t
     elif t == "ratio":
         if not isinstance(value, str) or _ratio(value) is None or ":" not in value:
             hint = ' (quote it: aspect_ratio: "16:9")' if isinstance(value, int) else ""
-            return None, f"expected an aspect ratio like \"16:9\", got {value!r}{hint}"
+            return None, f"expected an aspect ratio like \"16:9\", got {_brief(value)}{hint}"
         if spec.enum and value not in spec.enum:
             return _nearest(_ratio(value) or 1.0, [str(e) for e in spec.enum]), None
         return value, None
@@ -443,7 +452,7 @@ def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> t
         # "Any tier is accepted and mapped to the nearest supported value" (seed page): 0.5K, 1K, 2K, 4K
         scale = _tier_scale(value)
         if scale is None:
-            return None, f"expected a resolution tier like \"1K\", got {value!r}"
+            return None, f"expected a resolution tier like \"1K\", got {_brief(value)}"
         if spec.enum and value not in spec.enum:
             known = [str(e) for e in spec.enum if _tier_scale(e) is not None]
             if known:
@@ -451,7 +460,7 @@ def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> t
         return value, None
     elif t == "size":
         if not isinstance(value, str) or _ratio(value) is None:
-            return None, f"expected a size like \"1365x768\" or a ratio like \"16:9\", got {value!r}"
+            return None, f"expected a size like \"1365x768\" or a ratio like \"16:9\", got {_brief(value)}"
         if ":" in value:
             return value, None
         if spec.enum and value not in spec.enum:
