@@ -31,7 +31,7 @@ from .outputs import files_beside
 from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps, written_value
 from .template import Compiled, TemplateProblem, compile_value, dependents, null_written, var_order
 from .textforms import alike, alike_value, blank, escaped, unlike
-from .yamlsource import LITERAL_BLOCK
+from .yamlsource import FOLDED_BLOCK, LITERAL_BLOCK
 
 IMAGE_PARAMS = ("input_reference", "last_frame_image")
 _PLAIN_JSON = frozenset({str, int, bool, type(None)})  # a request value that is JSON as it is
@@ -225,10 +225,57 @@ def _template_error(m: Manifest, path: tuple[Any, ...], exc: TemplateProblem,
     err = m.error(path, exc.message, TemplateError)
     block = m.positions.get(tuple(path) + (LITERAL_BLOCK,))
     if exc.lineno is not None and block is not None:
-        err = TemplateError(exc.message, file=err.file, line=block[0] + exc.lineno - 1, column=block[1],
-                            field=err.field)
+        line, column = block[0] + exc.lineno - 1, block[1]
+        if exc.source is not None and exc.spot is not None:
+            column = _column_of(m.text, line, exc.source, exc.spot) or column
+        err = TemplateError(exc.message, file=err.file, line=line, column=column, field=err.field)
+    folded = None if block is not None else m.positions.get(tuple(path) + (FOLDED_BLOCK,))
+    if folded is not None and exc.source is not None and (exc.spot is not None or exc.lineno is not None):
+        found = _folded_spot(m.text, folded, exc.source, exc.spot, exc.lineno)
+        if found is not None:
+            err = TemplateError(exc.message, file=err.file, line=found[0], column=found[1], field=err.field)
     err.row_line = None if line_of_row is None else f"from {line_of_row}"
     return err
+
+
+_FILE_LINES = re.compile(r"\r\n|\r|\n")  # a manifest's line breaks (YAML 1.2's)
+
+
+def _column_of(text: str, line: int, source: str, spot: int) -> int | None:
+    """The file column of `spot` in template `source`, a literal block whose line holding it is the file's `line`
+    (its text is found in that line as written, past the block's indentation); None when not found."""
+    lines = _FILE_LINES.split(text)
+    start = max(source.rfind("\n", 0, spot), source.rfind("\r", 0, spot)) + 1
+    if not 1 <= line <= len(lines):
+        return None
+    at = lines[line - 1].find(_FILE_LINES.split(source[start:], 1)[0])
+    return None if at < 0 else at + spot - start + 1
+
+
+def _folded_spot(text: str, block: tuple[int, int], source: str, spot: int | None,
+                 lineno: int | None) -> tuple[int, int] | None:
+    """The file line and column of `spot` (else the start of the template's line `lineno`) in the text of a folded
+    block scalar (`>`) written on the file's lines `block` (first, last): each line's text is in the folded text
+    as written, in turn, its line breaks made spaces; None when they are not found so."""
+    if spot is None:
+        assert lineno is not None
+        breaks = list(re.finditer(r"\r\n|\r|\n", source))
+        if lineno > len(breaks) + 1:
+            return None
+        spot = breaks[lineno - 2].end() if lineno > 1 else 0
+    lines = _FILE_LINES.split(text)
+    at = 0
+    for number in range(block[0], min(block[1], len(lines)) + 1):
+        written = lines[number - 1].strip(" ")
+        if not written:
+            continue
+        found = source.find(written, at)
+        if found < 0 or found > spot:
+            return None
+        if spot < found + len(written):
+            return number, lines[number - 1].find(written) + spot - found + 1
+        at = found + len(written)
+    return None
 
 
 def _matrix_path(sweep: Sweep, source: str, key: str) -> tuple[Any, ...]:

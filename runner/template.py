@@ -909,6 +909,10 @@ class TemplateProblem(Exception):
         # file named (`row_of(file)`), whose keys are its columns; None for any other problem.
         self.row_of: Callable[[str], TemplateProblem] | None = None
         self.mapping: str | None = None  # that mapping's name in the template
+        # The template's text, and where in it the failing name is read (None: not known), for the caller to find
+        # that spot in the file.
+        self.source: str | None = None
+        self.spot: int | None = None
 
 
 def _close(name: str, names: Iterable[Any]) -> str:
@@ -995,9 +999,12 @@ def _problem(message: str, source: str, *, lineno: int | None = None, name: str 
             lineno = len(_NEWLINE.findall(source, 0, spot)) + 1
     if lineno is not None and not 1 <= lineno <= len(lines):
         lineno = None
+    if spot is not None and lineno is not None and len(_NEWLINE.findall(source, 0, spot)) + 1 != lineno:
+        spot = None  # read first on another line than the one that fails
     if len(source) <= EXCERPT:
-        return TemplateProblem(f"{message} (in {source!r})", lineno)
+        return _located(TemplateProblem(f"{message} (in {source!r})", lineno), source, spot)
     text, where = source, ""
+    at = spot
     if lineno is not None and len(lines) > 1:
         text, where = lines[lineno - 1], f"line {lineno} of the template: "
         spot = _spot_of_name(text, name) if name is not None else None
@@ -1007,7 +1014,12 @@ def _problem(message: str, source: str, *, lineno: int | None = None, name: str 
     start = max(0, min(spot - EXCERPT // 3, len(text) - EXCERPT))
     end = min(len(text), start + EXCERPT)
     cut = ("..." if start else "") + repr(text[start:end]) + ("..." if end < len(text) else "")
-    return TemplateProblem(f"{message} (in {where}{cut})", lineno)
+    return _located(TemplateProblem(f"{message} (in {where}{cut})", lineno), source, at)
+
+
+def _located(problem: TemplateProblem, source: str, spot: int | None) -> TemplateProblem:
+    problem.source, problem.spot = source, spot
+    return problem
 
 
 def _spot_of_name(source: str, name: str) -> int | None:

@@ -23,6 +23,9 @@ Positions = dict[tuple[Any, ...], Position]
 # positions[path + (LITERAL_BLOCK,)]: where the first line of a literal block scalar (`|`) at `path` is, so that
 # a template's own line N is found in the file as that line + N - 1 (no YAML key holds a NUL).
 LITERAL_BLOCK = "\x00|"
+# positions[path + (FOLDED_BLOCK,)]: the first and the last file line of a folded block scalar (`>`) at `path`, whose
+# text joins its lines with spaces: a spot in it is found in the file by looking for its lines there in turn.
+FOLDED_BLOCK = "\x00>"
 _BLOCK_INDENT = re.compile(r"[^\r\n]*(?:\r\n?|\n)(?:[ ]*(?:\r\n?|\n))*([ ]*)")
 
 _MAX_NODES = 1_000_000
@@ -834,6 +837,12 @@ class _Builder:
                 line += breaks
                 m = _BLOCK_INDENT.match(buffer, indicator)
             self.positions[path + (LITERAL_BLOCK,)] = (line + 2, len(m[1]) + 1 if m else 1)
+        elif node.style == ">":
+            buffer = getattr(node.start_mark, "buffer", None)
+            line = node.start_mark.line
+            if isinstance(buffer, str):
+                line += _block_indicator(buffer, node.start_mark.pointer, ">")[1]
+            self.positions[path + (FOLDED_BLOCK,)] = (line + 2, max(node.end_mark.line, line + 2))
         try:
             return _scalar_value(node.tag, node.value)
         except ValueError as exc:
@@ -841,12 +850,12 @@ class _Builder:
             return node.value
 
 
-def _block_indicator(buffer: str, at: int) -> tuple[int, int]:
-    """Where the `|` of a block scalar starting at `at` is, and how many line breaks come before it: a scalar's
-    start is at its tag or anchor when it has one (`a: !!str` or `a: &name`), which may be on the key's line with
-    the `|` on a later one."""
+def _block_indicator(buffer: str, at: int, style: str = "|") -> tuple[int, int]:
+    """Where the `|` (or `>`, `style`) of a block scalar starting at `at` is, and how many line breaks come before
+    it: a scalar's start is at its tag or anchor when it has one (`a: !!str` or `a: &name`), which may be on the
+    key's line with the `|` on a later one."""
     breaks, i, end = 0, at, len(buffer)
-    while i < end and buffer[i] != "|":
+    while i < end and buffer[i] != style:
         ch = buffer[i]
         if ch in "!&":  # a tag or an anchor: up to the next space or line break
             while i < end and buffer[i] not in " \t\r\n":

@@ -2377,7 +2377,7 @@ def test_a_template_error_in_a_literal_block_is_at_the_file_line_of_the_failing_
     """It was at the parameter's key, whatever line of a long block the template failed on."""
     body = "vars:\n  x: 1\nparams:\n  quality: 360p\n  prompt: |\n    line one\n    line {{ x }}\n    line {{ nope }}\n"
     err = one_error(tmp_path, body, "'nope' is undefined")
-    assert (err.line, err.column, err.field) == (11, 5, "params.prompt")
+    assert (err.line, err.column, err.field) == (11, 13, "params.prompt")  # at the failing name
     body = "params:\n  quality: 360p\n  prompt: |  # a comment\n    one\n\n      two {{ 3 ) }}\n"
     err = one_error(tmp_path, body, "unexpected ')'")
     assert (err.line, err.column, err.field) == (9, 5, "params.prompt")
@@ -2387,9 +2387,25 @@ def test_a_template_error_in_a_literal_block_is_at_the_file_line_of_the_failing_
     body = "vars:\n  v: |\n    a\n    {{ b.c.d() }}\nparams:\n  quality: 360p\n  prompt: '{{ v }}'\n"
     err = one_error(tmp_path, body, "undefined")
     assert (err.line, err.field) == (7, "vars.v")
-    # a quoted or folded value's lines are not the file's: the error stays at its key
-    body = "params:\n  quality: 360p\n  prompt: >\n    one\n    two {{ nope }}\n"
+    # a quoted value's lines are not the file's: the error stays at its key
+    body = "params:\n  quality: 360p\n  prompt: \"one\n    two {{ nope }}\"\n"
     assert one_error(tmp_path, body, "'nope' is undefined").line == 6
+
+
+@pytest.mark.parametrize("style", [">", ">-", ">+", "|-"])
+def test_a_template_error_in_a_folded_block_is_at_the_file_line_and_column_of_the_failing_name(
+        tmp_path: Path, style: str) -> None:
+    """A folded block (`>`, the way to write a long prompt sent as one line) is written on the file's lines as much as a
+    literal one: an error in it was at the parameter's key, whatever line the failing name was on."""
+    body = (f"vars:\n  style: anime\nparams:\n  quality: 360p\n  prompt: {style}\n    A red fox runs through snow,\n"
+            "    {{ style }} style, soft rim light,\n    {% if style == 'anime' %}cel shading,{% endif %}\n\n"
+            "    shallow depth of field, {{ lens_mm }}mm lens,\n      film grain\n")
+    err = one_error(tmp_path, body, "'lens_mm' is undefined")
+    assert (err.line, err.column, err.field) == (13, 32, "params.prompt"), str(err)
+    err = one_error(tmp_path, body.replace("{{ style }} style", "{{ styel }} style"), "'styel' is undefined")
+    assert (err.line, err.column) == (10, 8), str(err)
+    err = one_error(tmp_path, body.replace("film grain", "film {{ grain }}").replace("{{ lens_mm }}", "50"), "'grain' is undefined")
+    assert (err.line, err.column) == (14, 15), str(err)
 
 
 def test_a_template_error_in_a_literal_block_with_a_tag_or_anchor_on_the_key_line_is_at_its_line(tmp_path: Path) -> None:
@@ -2397,7 +2413,7 @@ def test_a_template_error_in_a_literal_block_with_a_tag_or_anchor_on_the_key_lin
     for props in ("!!str", "&anc", "&anc !!str  # a comment", "!!str\n\n   "):
         body = f"params:\n  quality: 360p\n  prompt: {props}\n    |\n    one\n      {{{{ nope }}}}\n"
         err = one_error(tmp_path, body, "'nope' is undefined")
-        assert (err.line, err.column) == (9 + props.count("\n"), 5), props
+        assert (err.line, err.column) == (9 + props.count("\n"), 10), props
         crlf = one_error(tmp_path, body.replace("\n", "\r\n"), "'nope' is undefined")
         assert (crlf.line, crlf.column) == (err.line, err.column), props
     body = "params:\n  quality: 360p\n  prompt: !!str |\n    one\n    {{ nope }}\n"
@@ -3502,7 +3518,6 @@ def test_an_infinity_from_a_matrix_axis_through_a_template_is_refused_in_its_job
 
 @pytest.mark.parametrize("template, kind", [
     ("{{ range(3) }}", "a range object"),
-    ("{{ cfg.get }}", "a builtin_function_or_method object"),
     ("{{ cfg.keys() }}", "a dict_keys object"),
 ])
 def test_an_object_from_a_one_expression_template_is_refused_not_hashed_as_its_text(tmp_path, template, kind):
@@ -3510,6 +3525,12 @@ def test_an_object_from_a_one_expression_template_is_refused_not_hashed_as_its_t
     err = one_error(tmp_path, body, kind)
     assert (err.line, err.field) == (8, "params.motion")
     assert "| list" in str(err)
+
+
+def test_a_method_from_a_one_expression_template_is_told_to_be_called(tmp_path):
+    body = 'vars:\n  cfg: {a: 1, b: x}\nparams:\n  prompt: fox\n  motion: "{{ cfg.get }}"\n'
+    err = one_error(tmp_path, body, "the method get of a dict, not its result: call it ({{ cfg.get() }})")
+    assert (err.line, err.field) == (8, "params.motion") and "0x" not in str(err)
 
 
 def test_a_mapping_with_a_key_not_text_is_refused_not_a_crash(tmp_path):
