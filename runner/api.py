@@ -659,8 +659,8 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
 
 # the parameters' JSON as the state writes it (`state._json`), compared as written
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
-# what a string holding a line break, or a space or tab at its end, writes in that JSON
-_MARKS = ("\\n", "\\r", ' "', '\\t"')
+# what a string holding a line break, a space at its end, a tab or two spaces, writes in that JSON
+_MARKS = ("\\n", "\\r", ' "', "\\t", "  ")
 
 
 def _spaced_text(params: str) -> tuple[str, bool]:
@@ -673,9 +673,9 @@ def _spaced_text(params: str) -> tuple[str, bool]:
 
 
 def _spaced_marks(value: Any) -> bool:
-    """Whether a string of `value` holds a line break, or ends in a space or a tab."""
+    """Whether a string of `value` holds a line break, a tab or two spaces, or ends in a space."""
     if isinstance(value, str):
-        return "\n" in value or "\r" in value or value.endswith((" ", "\t"))
+        return "\n" in value or "\r" in value or "\t" in value or "  " in value or value.endswith(" ")
     if isinstance(value, Mapping):
         return any(_spaced_marks(v) for v in value.values())
     if isinstance(value, (list, tuple)):
@@ -741,6 +741,12 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str], requests: Mapping[st
                 # a long text that differs only in white space (a final line break, CRLF) says how, as it shows not
                 spacing = (", ".join(textforms.unspaced(a, b)) if not short and isinstance(a, str)
                            and isinstance(b, str) and textforms.spaced(a) == textforms.spaced(b) else "")
+                if not short and isinstance(a, str) and isinstance(b, str) and (not spacing or "spaces inside" in spacing):
+                    # a long text shows where it first differs (a space more or less is hard to see otherwise)
+                    around = [json.dumps(t, ensure_ascii=alike) for t in textforms.window(a, b)]
+                    parts.append(f"params.{name}{f' ({spacing})' if spacing else ''}: {around[0]} then, "
+                                 f"{around[1]} now")
+                    continue
                 parts.append(f"params.{name}: {shown[0]} then, {shown[1]} now" if short
                              else f"params.{name} ({spacing})" if spacing else f"params.{name}")
         images = {path: (then, now) for path, then, now in

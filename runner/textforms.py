@@ -8,6 +8,7 @@ ends (`spaced`)."""
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator
@@ -193,13 +194,20 @@ def _letter_end(text: str, start: int) -> int:
 # written, so its jobs are paid again. These tell such twins and how they differ.
 
 
+# Spaces and tabs between two words of a line, more than one or a tab: `{{ a }} {{ b }}` with b empty writes two
+# spaces, which a template tidied (`{{- b }}`) writes as one.
+_INNER_SPACES = re.compile(r"(?<=[^ \t\n])(?: [ \t]+|\t[ \t]*)(?=[^ \t\n])")
+
+
 def spaced(text: str) -> str:
     """`text` as it reads line by line: its line ends LF (CRLF and a lone CR too), the spaces and tabs at the end of
-    each line left out, and its final line breaks."""
+    each line left out, and its final line breaks; between two words of a line, one space for spaces and tabs."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if " \n" in text or "\t\n" in text or text.endswith((" ", "\t")):
         text = "\n".join(line.rstrip(" \t") for line in text.split("\n"))
+    if "  " in text or "\t" in text:
+        text = _INNER_SPACES.sub(" ", text)
     return text.rstrip("\n")
 
 
@@ -247,10 +255,37 @@ def unspaced(then: str, now: str) -> list[str]:
     removed = [n for n in spaces[0] if n not in spaces[1]]
     for verb, at in (("added", added), ("removed", removed)):
         if at:
-            where = f"line {at[0]}" if len(at) == 1 else f"lines {', '.join(map(str, at[:3]))}" + (
-                ", ..." if len(at) > 3 else "")
-            said.append(f"trailing spaces {verb} ({where})")
+            said.append(f"trailing spaces {verb} ({_lines_said(at)})")
+    inner = [n for n, (a, b) in enumerate(zip(*lines), 1) if a.rstrip(" \t") != b.rstrip(" \t")]
+    if inner:
+        said.append(f"spaces inside {_lines_said(inner)} changed")
     return said
+
+
+def _lines_said(at: list[int]) -> str:
+    return f"line {at[0]}" if len(at) == 1 else f"lines {', '.join(map(str, at[:3]))}" + (", ..." if len(at) > 3 else "")
+
+
+# How much of a text a "then"/"now" shows on either side of where it first differs.
+_AROUND = 16
+
+
+def window(then: str, now: str) -> tuple[str, str]:
+    """The parts of two texts around where they first differ, to show side by side ("…red fox  running…" then,
+    "…red fox running…" now): what differs, with up to `_AROUND` characters on either side, `…` where cut."""
+    start = 0
+    most = min(len(then), len(now))
+    while start < most and then[start] == now[start]:
+        start += 1
+    end = 0
+    while end < most - start and then[-1 - end] == now[-1 - end]:
+        end += 1
+    shown = []
+    for text in (then, now):
+        first, last = max(0, start - _AROUND), min(len(text), max(len(text) - end, start) + _AROUND)
+        last = min(last, first + 4 * _AROUND + 2 * _AROUND)  # a long difference: its start
+        shown.append(("…" if first else "") + text[first:last] + ("…" if last < len(text) else ""))
+    return shown[0], shown[1]
 
 
 def unspaced_value(then: Any, now: Any) -> list[str]:

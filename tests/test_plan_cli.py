@@ -2485,6 +2485,46 @@ def test_whitespace_fixed_by_a_commit_hook_warns_that_the_jobs_would_be_paid_aga
     assert 'was "a clay lighthouse \\nat dusk"   (in run 1)' in out, out
 
 
+def test_spaces_inside_a_line_changed_by_a_template_edit_are_white_space_shown_around_where_they_differ(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`{{ subject }} {{ extra }} running` with an empty extra writes two spaces; tidied to `{{- extra }}`, one: every
+    job is paid again. The plan warns that they differ only in white space, and --explain shows the texts where
+    they first differ (a long prompt's whole text, and a space less in it, cannot be seen)."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "m.yaml"
+    body = (HEAD + "vars:\n  subject: a red fox\n  extra: ''\nmatrix:\n  look: [clay, anime]\noutput: \"{{ look }}.mp4\"\n"
+            "sim: {render_time: 0.1, jitter: 0}\nparams:\n  quality: 360p\n"
+            "  prompt: \"{{ subject }} {{ extra }} running in the snow at dawn, {{ look }} style\"\n")
+    m.write_text(body, encoding="utf-8")
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    m.write_text(body.replace("{{ extra }}", "{{- extra }}"), encoding="utf-8")
+    code, out, err = run_cli(capsys, "plan", str(m))
+    said = " ".join((out + err).split())
+    assert code == 0 and ("2 jobs differ from run 1 only in white space (params.prompt: spaces inside line 1 "
+                          "changed)") in said, said
+    code, out, err = run_cli(capsys, "plan", "--explain", str(m))
+    assert code == 0
+    assert ('differs from run 1: params.prompt (spaces inside line 1 changed): "a red fox  running in the s…" then, '
+            '"a red fox running in the s…" now') in out, out
+
+
+def test_a_long_text_that_differs_shows_where_it_first_differs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "m.yaml"
+    body = (HEAD + "output: \"x.mp4\"\nsim: {render_time: 0.1, jitter: 0}\nparams:\n  quality: 360p\n"
+            "  prompt: a red fox running through the fresh snow at dawn, the camera low beside it\n")
+    m.write_text(body, encoding="utf-8")
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    m.write_text(body.replace("fresh snow", "deep snow"), encoding="utf-8")
+    code, out, err = run_cli(capsys, "plan", "--explain", str(m))
+    assert code == 0
+    assert ('differs from run 1: params.prompt: "…ing through the fresh snow at dawn, t…" then, '
+            '"…ing through the deep snow at dawn, t…" now') in out, out
+
+
 def test_whitespace_changed_under_force_is_not_advised_to_be_saved_back(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import api
+from runner import api, textforms
 from runner.cli import main
 from runner.errors import ManifestError, ManifestErrors
 from runner.textforms import alike, escaped, unlike
@@ -320,3 +320,12 @@ def test_texts_that_differ_only_in_white_space_at_line_ends_are_told_how() -> No
     assert unspaced("a\n\n", "a") == ["final line breaks removed"]
     assert unspaced("a\nb\nc", "a \nb\t\nc ") == ["trailing spaces added (lines 1, 2, 3)"]
     assert unspaced_value({"p": "x \ny", "q": 1}, {"p": "x\ny", "q": 1}) == ["trailing spaces removed (line 1)"]
+
+
+def test_spaces_between_words_of_a_line_are_white_space_and_said_so() -> None:
+    then, now = "a red fox  running\tin the snow,\nat  dawn", "a red fox running in the snow,\nat dawn"
+    assert textforms.spaced(then) == textforms.spaced(now)
+    assert textforms.unspaced(then, now) == ["spaces inside lines 1, 2 changed"]
+    assert textforms.spaced("  indented") != textforms.spaced("indented")  # a line's start is not between words
+    assert textforms.window("a red fox  running in the snow", "a red fox running in the snow") == (
+        "a red fox  running in the s…", "a red fox running in the s…")
