@@ -209,7 +209,8 @@ def null_beside_value(m: Manifest, aliases: Mapping[str, str]) -> list[ManifestE
 def _template_error(m: Manifest, path: tuple[Any, ...], exc: TemplateProblem,
                     row: Callable[[tuple[Any, ...], str], str | None] | None = None) -> TemplateError:
     """The error of the template at `path`: at the file line of the template's failing line when the template is
-    a literal block (`|`, whose lines are the file's), else at its field. `row`: where the row of the data file at
+    a literal block (`|`, whose lines are the file's) or a folded one (`>`, its lines joined by spaces), at the
+    column of the failing name when it is known, else at its field. `row`: where the row of the data file at
     an axis path that the job reads by a name is (`rows.csv:4`), as `JobMaker._row_in` finds it; a column the row
     lacks is said with the row's line (`row_line` of the error, what differs from job to job: the errors of all
     the rows that lack it are one)."""
@@ -224,18 +225,30 @@ def _template_error(m: Manifest, path: tuple[Any, ...], exc: TemplateProblem,
             exc = exc.row_of(str(files[-1][1]))
     err = m.error(path, exc.message, TemplateError)
     block = m.positions.get(tuple(path) + (LITERAL_BLOCK,))
+    # the text the problem is of, when it is the text at `path` (a var's problem may be told at a parameter)
+    source = exc.source if exc.source is not None and _value_at(m.data, path) == exc.source else None
     if exc.lineno is not None and block is not None:
         line, column = block[0] + exc.lineno - 1, block[1]
-        if exc.source is not None and exc.spot is not None:
-            column = _column_of(m.text, line, exc.source, exc.spot) or column
+        if source is not None and exc.spot is not None:
+            column = _column_of(m.text, line, source, exc.spot) or column
         err = TemplateError(exc.message, file=err.file, line=line, column=column, field=err.field)
     folded = None if block is not None else m.positions.get(tuple(path) + (FOLDED_BLOCK,))
-    if folded is not None and exc.source is not None and (exc.spot is not None or exc.lineno is not None):
-        found = _folded_spot(m.text, folded, exc.source, exc.spot, exc.lineno)
+    if folded is not None and source is not None and (exc.spot is not None or exc.lineno is not None):
+        found = _folded_spot(m.text, folded, source, exc.spot, exc.lineno)
         if found is not None:
             err = TemplateError(exc.message, file=err.file, line=found[0], column=found[1], field=err.field)
     err.row_line = None if line_of_row is None else f"from {line_of_row}"
     return err
+
+
+def _value_at(data: Any, path: Sequence[Any]) -> Any:
+    """The value at `path` in the manifest's document, or None."""
+    for step in path:
+        try:
+            data = data[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 _FILE_LINES = re.compile(r"\r\n|\r|\n")  # a manifest's line breaks (YAML 1.2's)
