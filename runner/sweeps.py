@@ -103,7 +103,6 @@ def _text_of(source: Any, value: Any, name: str, row: bool) -> str:
     """For a text parameter `name` whose template (`source`) made a mapping or a list (`value`), not text: how to
     write text of it (a column of a data file's row, a key of a mapping, the items joined); "" for another value."""
     m = _ONE_NAME.fullmatch(source) if isinstance(source, str) else None
-    what = m[1] if m else "..."
     if isinstance(value, Mapping) and value:
         keys = [k for k in value if isinstance(k, str)]
         if not keys:
@@ -111,10 +110,12 @@ def _text_of(source: Any, value: Any, name: str, row: bool) -> str:
         pick = name if name in keys else next((k for k in keys if isinstance(value[k], str)), keys[0])
         kind = "column" if row else "key"
         shown = ", ".join(keys[:12]) + (", ..." if len(keys) > 12 else "")
-        return (f"; {what} is a {'row' if row else 'mapping'}, not text: write one of its {kind}s, "
-                f"{{{{ {what}.{pick} }}}} ({kind}s: {shown})")
+        write = f"{{{{ {m[1]}.{pick} }}}}" if m else f"its {kind} .{pick}"
+        return (f"; {m[1] if m else 'it'} is a {'row' if row else 'mapping'}, not text: write one of its {kind}s, "
+                f"{write} ({kind}s: {shown})")
     if isinstance(value, (list, tuple)):
-        return f"; {what} is a list, not text: join it, {{{{ {what} | join(', ') }}}}"
+        return (f"; {m[1]} is a list, not text: join it, {{{{ {m[1]} | join(', ') }}}}" if m else
+                "; it is a list, not text: join its items, | join(', ')")
     return ""
 
 

@@ -89,7 +89,8 @@ INVALID_CASES = [
     ("aspect_ratio_969.yaml", 6, "params.aspect_ratio: expected an aspect ratio like \"16:9\", got 969 (quote it: aspect_ratio: \"16:9\")"),
     ("surrogate_in_prompt.yaml", 5, "params.prompt: holds a lone surrogate (a \\ud800-\\udfff escape), which is not text"),
     ("thinking_off.yaml", 6, "params.thinking_type: 'off' is not one of disabled, enabled (pixverse-v5.6)"),
-    ("prompt_not_text.yaml", 5, "params.prompt: expected a string, got [1] (in job seed=1)"),
+    ("prompt_not_text.yaml", 5, "params.prompt: expected a string, got [1]; it is a list, not text: join its items, "
+                                "| join(', ') (in job seed=1)"),
     ("size_not_a_size.yaml", 6, "params.size: expected a size like \"1365x768\" or a ratio like \"16:9\", got 'big'"),
     ("sweep_param_error.yaml", 12, "sweeps[1].params.quality: '2160p' is not one of 360p, 540p, 720p, 1080p (pixverse-v5.6) (in job sharp/job)"),
     ("several_errors.yaml", 5, "params.prompt: 'styel' is undefined"),
@@ -245,7 +246,6 @@ def test_a_template_writing_gigabytes_is_refused_as_it_writes(tmp_path: Path, pr
 
 @pytest.mark.parametrize(("vars_", "prompt", "what"), [
     ("", "a red fox, {{ tags | map('upper') }}", "a generator object"),
-    ("  up: \"{{ tags.copy }}\"\n", "a red fox, {{ up }}", "a builtin_function_or_method object"),  # a var, read without Jinja
     ("", "a red fox, {{ joiner() }}", "a Joiner object"),
     ("", "a red fox, {{ tags | map('lower') | trim }}", "a generator object"),  # made text by a filter itself
     ("", "a red fox, {{ tags | reverse | lower }}", "a list_reverseiterator object"),
@@ -260,6 +260,17 @@ def test_an_object_written_inside_a_prompt_is_refused_at_its_field(capsys: pytes
     assert err.startswith(f"error: {path}:{line}:3: params.prompt: the template writes {what} into the text, which "
                           "is not a value"), err
     assert "add | join(', ') or | list" in err and "0x" not in err
+
+
+def test_a_method_a_var_makes_uncalled_is_refused_at_the_var(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """`up: "{{ tags.copy }}"` is the method, not a list: refused where it is made, with the call to write."""
+    path = write(tmp_path / "m.yaml", head=HEAD, body="vars:\n  tags: [snow, dusk]\n  up: \"{{ tags.copy }}\"\n"
+                                                      "params:\n  prompt: \"a red fox, {{ up }}\"\n")
+    code, out, err = run_cli(capsys, "plan", str(path))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {path}:6:3: vars.up: the template writes the method copy of a list, not its result: "
+                          "call it ({{ tags.copy() }})"), err
+    assert "0x" not in err
 
 
 @pytest.mark.parametrize(("up", "use", "what"), [
