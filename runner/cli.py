@@ -1595,16 +1595,18 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     # jobs sent to another endpoint are left in flight only by a run with --leave-in-flight (`resume.sent_away`)
     away = getattr(args, "leave_in_flight", False) and any(c.get(s) for s in FOLLOWED)
     # and what the jobs left rendering count against the next run's budget
+    # and which of the jobs of unknown outcome a plain run looks up in the provider's request log first, at no cost
     read = api.status(plan.manifest) if away or any(c.get(s.value) for s in (
-        JobState.PLANNED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING, JobState.EXPIRED)) else None
+        JobState.PLANNED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING, JobState.EXPIRED,
+        JobState.UNKNOWN)) else None
     snap = read if (any(c.get(s.value) for s in (JobState.PLANNED, JobState.SUBMITTING, JobState.SUBMITTED,
-                                                  JobState.RUNNING))
+                                                  JobState.RUNNING, JobState.UNKNOWN))
                     or read is not None and read.sent_elsewhere) else None
     unsaved = str(plan.outputs_dir) if result.stats.stopping == "write-failed" else None
     gone = _gone(read) if read is not None and c.get(JobState.EXPIRED.value) else 0
     no_url = _no_url(read) if read is not None and c.get(JobState.EXPIRED.value) else (0, 0)
     # of the jobs of unknown outcome, those the last lookup found no request log for: said, and asked again
-    unchecked = _unchecked(api.status(plan.manifest) if read is None else read) if c.get(JobState.UNKNOWN.value) else 0
+    unchecked = _unchecked(read) if read is not None and c.get(JobState.UNKNOWN.value) else 0
     then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved, errors=result.stats.last_errors,
                        gone=gone, unchecked=unchecked, no_url=no_url)
     if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`

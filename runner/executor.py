@@ -127,6 +127,11 @@ NO_REQUEST_LOG_NOTE = (f"the provider had {NO_REQUEST_LOG} when gridrun last ask
                        "whether it was made and paid for (the provider's dashboard or billing can); a run asks again "
                        "(no cost), or `gridrun retry --unknown` sends it again (may pay twice)")
 
+# What follows for a job of unknown outcome with no video id: a plain run looks it up by its key in the provider's
+# request log first, at no cost, and collects it if it was made; only then is sending it again worth its risk.
+UNKNOWN_NEXT = ("`gridrun run` looks it up in the provider's request log (no cost) and collects it if it was made; "
+                "`gridrun retry --unknown` re-submits it if still not found (may pay twice)")
+
 # The request log is read back to this long before an attempt: the provider's clock, and the one that stamps its
 # log, may be this far behind ours beyond what its answers' Date shows (the provider moves the bound back by that,
 # and reads the whole log where no answer gives a Date: `LumenfallProvider._log_bound`).
@@ -1642,8 +1647,7 @@ class Executor:
         self._error(job, f"not sent again: {why}")
 
     def _give_up(self, job: Job, jid: int, why: str) -> None:
-        self._unknown(job, jid, f"{why}; it may have been paid for. `gridrun retry --unknown` re-submits (may pay twice)",
-                      reserved=True)
+        self._unknown(job, jid, f"{why}; it may have been paid for. {UNKNOWN_NEXT}", reserved=True)
         self._error(job, why)
 
     def _unknown(self, job: Job, jid: int, error: str, *, reserved: bool) -> None:
@@ -1782,9 +1786,10 @@ class Executor:
             self.store.abandon_attempt(jid, "retry --unknown: outcome never known; sent again")
             await self._send_again(job, jid)
             return
-        checked = f"; {NO_REQUEST_LOG_NOTE}" if self._no_log else ", and its request log could not be read to check"
-        self._unknown(job, jid, f"create request may have reached the provider{checked}. `gridrun retry --unknown` "
-                      "re-submits (may pay twice)", reserved=False)
+        # the note on a log the provider does not keep says what follows itself
+        checked = (f"; {NO_REQUEST_LOG_NOTE}" if self._no_log
+                   else f", and its request log could not be read to check. {UNKNOWN_NEXT}")
+        self._unknown(job, jid, f"create request may have reached the provider{checked}", reserved=False)
 
     def _found(self, job: Job, jid: int) -> None:
         """A job of unknown outcome an earlier run sent, found at the provider: followed as the sending run's (its
