@@ -515,6 +515,7 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
     sent = store.sent_to(list(rows), resume.FOLLOWED)
     simulated = store.sent_to(list(rows), resume.FOLLOWED, simulator=True)
     booked = store.booked_to_sender(list(rows))
+    billed = store.billed_before(list(rows))
     stored = {}
     manifests: dict[int, str] = {}  # run id -> its manifest's name
 
@@ -559,7 +560,8 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
                            no_url=no_fresh_url(was["state"], dict(was).get("error")),
                            lost=was["state"] == "unknown" and bool(dict(was).get("provider_id")),
                            no_log=no_request_log(was["state"], dict(was).get("error")),
-                           sent_to=sent.get(h), sent_to_simulator=h in simulated, senders=h in booked)
+                           sent_to=sent.get(h), sent_to_simulator=h in simulated, senders=h in booked,
+                           billed=h in billed)
     previous: dict[str, str] = {}
     before: dict[str, str] = {}  # key -> the previous run's parameters (JSON) of a job that differs now
     # a key beyond ASCII the plan no longer has, as it reads (`textforms.alike`) -> (that key, its parameters, JSON)

@@ -345,7 +345,7 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False, command: str = "ru
             "to_fetch_again": diff.refetch,
             "in_flight": diff.in_flight,
             "settled": diff.settled,
-            "retried": diff.retried,  # of to_submit, settled jobs sent again (plan --retry): paid again
+            "retried": diff.retried,  # of to_submit, settled jobs sent again (plan --retry)
             # of to_fetch_again, the expired jobs `retry` asks a fresh URL for first, at no cost, and sends again
             # (paid, up to usd) only if the provider no longer has them or gives none (plan --retry; else 0)
             "fetched_first": {"jobs": len(diff.fetch_first), "usd": round(_fetch_first_micros(plan, diff) / 1e6, 6)},
@@ -788,7 +788,7 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
         pay = sum(j.cost_micros for j in diff.to_send(plan.jobs))
         forcing = "--force --resume" if resume else "--force"
         mode = f" with {forcing}" if force else f" as `gridrun {retry}`" if retry else ""
-        again = f" ({diff.retried:,} of them settled, sent again: paid again)" if diff.retried else ""
+        again = f" ({diff.retried:,} of them settled, sent again: {_retried_pay(diff)})" if diff.retried else ""
         out.print(f"against state{mode}: {diff.new:,} to submit ({usd_text(pay)}){again}, "
                   f"{diff.cached:,} cached, "
                   + (f"{diff.refetch:,} to fetch again ($0.00{_fetch_first_note(plan, diff)}), "
@@ -1116,6 +1116,17 @@ def _account_refusal(code: str, model: str, endpoint: str = "") -> str:
         proxy_fix = f"set {proxy_var} to the proxy"
     return f"the provider refused {what.format(model=repr(model), who=who)}: {fix.format(proxy_fix=proxy_fix)}"
 
+
+
+def _retried_pay(diff: Any) -> str:
+    """What sending again the settled jobs of `diff` a retry sends pays: again for those an earlier attempt of was
+    billed, once for those never billed, and perhaps twice for those of unknown outcome (as each row says)."""
+    unpaid = diff.retried - diff.retried_billed - diff.retried_unknown
+    parts = [(n, what) for n, what in ((diff.retried_billed, "paid again"), (unpaid, "paid, never billed before"),
+                                       (diff.retried_unknown, "may pay twice")) if n]
+    if len(parts) == 1:
+        return parts[0][1]
+    return ", ".join(f"{n:,} {what}" for n, what in parts)
 
 
 def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None,

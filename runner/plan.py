@@ -1199,6 +1199,8 @@ class Stored:
     # in flight, found of unknown outcome by a run that left it so (`Store.book_to_sender`): what it costs is the
     # sending run's, which a later run's budget does not count
     senders: bool = False
+    # settled, and an earlier attempt of it was billed (`Store.billed_before`): sending it again pays again
+    billed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -1239,7 +1241,9 @@ class Diff:
     # of the settled jobs a run leaves, key -> the command that sends them again (`resume.action`'s rule): "retry"
     # (failed, rejected, expired, cancelled), "retry --unknown" (of unknown outcome, which may pay twice)
     retried_by: Mapping[str, str] = field(default_factory=dict)
-    retried: int = 0                           # of `new`, the settled jobs `retry` (--unknown) sends again: paid again
+    retried: int = 0                           # of `new`, the settled jobs `retry` (--unknown) sends again
+    retried_billed: int = 0                    # of `retried`, those an earlier attempt of was billed: paid again
+    retried_unknown: int = 0                   # of `retried`, those of unknown outcome: they may pay twice
     # (where the video is, where this plan puts it) of the cached jobs whose done video a run copies to another path
     # (a sweep or an axis value renamed, another output template, a request another manifest's run made): the file
     # where it is stays as it is
@@ -1285,9 +1289,10 @@ class Diff:
 # The reasons `diff` gives a job that a run sends.
 NEW, CHANGED, FORCED = "new", "changed since the last run", "forced"
 ELSEWHERE = "made by a simulator at another endpoint: render again"
-RETRIED = "settled, sent again by retry (paid again)"
+RETRIED = "settled, sent again by retry (paid again)"  # an earlier attempt was billed
+RETRIED_UNPAID = "settled, sent again by retry (paid; nothing was billed for it before)"
 RETRIED_UNKNOWN = "unknown, sent again by retry --unknown (may pay twice)"
-_SENT = frozenset({NEW, CHANGED, FORCED, ELSEWHERE, RETRIED, RETRIED_UNKNOWN})
+_SENT = frozenset({NEW, CHANGED, FORCED, ELSEWHERE, RETRIED, RETRIED_UNPAID, RETRIED_UNKNOWN})
 # The commands that send a settled job again, by the options they run with (`RunOptions`).
 RETRY_COMMANDS = {"retry": {"retry_failed": True}, "retry --unknown": {"retry_unknown": True}}
 # The stored states of jobs an earlier run sent that a run follows (attaches to, or finds out about: `submitting`).
@@ -1436,7 +1441,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         raise ValueError(f"retry: one of {', '.join(RETRY_COMMANDS)}, got {retry!r}")
     reasons: dict[str, str] = {}
     retried_by: dict[str, str] = {}
-    new = cached = in_flight = settled = refetch = unknown = forced = retried = 0
+    new = cached = in_flight = settled = refetch = unknown = forced = retried = retried_billed = retried_unknown = 0
     changed: list[str] = []
     following: list[str] = []
     verified: set[str] = set()
@@ -1471,7 +1476,15 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             new += 1
             anew[job.key] = s.sent_to
         elif by is not None and by == retry:
-            reasons[job.key] = RETRIED_UNKNOWN if s is not None and s.state == "unknown" else RETRIED
+            assert s is not None
+            if s.state == "unknown":
+                reasons[job.key] = RETRIED_UNKNOWN
+                retried_unknown += 1
+            elif s.billed:
+                reasons[job.key] = RETRIED
+                retried_billed += 1
+            else:
+                reasons[job.key] = RETRIED_UNPAID
             new += 1
             retried += 1
         elif force and (s is None or s.state in _FORCED) and not imageless and (
@@ -1578,6 +1591,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following),
                 verified=frozenset(verified), unknown=unknown, altered=tuple(altered), renamed=renamed,
                 simulator_at=simulator_at, forced=forced, retried_by=retried_by, retried=retried,
+                retried_billed=retried_billed, retried_unknown=retried_unknown,
                 looked_up=tuple(looked_up), copied=tuple(copied), unchecked=tuple(unchecked),
                 sent_elsewhere=elsewhere, anew=anew, fetch_first=tuple(fetch_first))
 

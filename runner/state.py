@@ -3078,6 +3078,19 @@ class Store:
                 f" AND a.state IN ({','.join('?' * len(_RESERVING))})", [*chunk, *_RESERVING]))
         return out
 
+    def billed_before(self, hashes: Sequence[str]) -> set[str]:
+        """Of the jobs among `hashes`, those an attempt of which the provider billed (above nothing): sending one
+        again pays for it again, where one never billed (a failed render billed $0, a rejected create) is paid
+        once."""
+        if not hashes:
+            return set()
+        out: set[str] = set()
+        for chunk, marks in _chunked(hashes):
+            out.update(row[0] for row in self.db.execute(
+                "SELECT DISTINCT j.hash FROM jobs j JOIN attempts a ON a.job_id = j.id"
+                f" WHERE j.hash IN ({marks}) AND a.billed_micros > 0", chunk))
+        return out
+
     def settle_found(self, job_id: int, n: int) -> set[int]:
         """A job of unknown outcome that a later run found and followed (`book_to_sender`, attempt `n`): once that
         attempt is settled (billed, failed, cancelled), the ended run that sent it and left it unknown records it

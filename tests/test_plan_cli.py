@@ -1596,7 +1596,7 @@ def test_plan_retry_shows_what_retry_sends_and_spends_and_the_plan_names_the_set
     created = _world_creates(m)
     code, out, _ = run_cli(capsys, "plan", str(m), "--retry")
     assert code == 0 and "budget: $1.05 (fits: this run counts $1.05 against it, for all 3 jobs)\n" in out, out
-    assert ("against state as `gridrun retry`: 3 to submit ($1.05) (3 of them settled, sent again: paid again), "
+    assert ("against state as `gridrun retry`: 3 to submit ($1.05) (3 of them settled, sent again: paid, never billed before), "
             "0 cached, 0 in flight, 0 settled\n") in out, out
     doc = json.loads(run_cli(capsys, "plan", str(m), "--retry", "--json")[1])
     assert (doc["against_state"]["to_submit"], doc["against_state"]["retried"], doc["run_micros"]) == (3, 3, 1_050_000)

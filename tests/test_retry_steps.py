@@ -46,3 +46,48 @@ def test_a_runs_end_names_the_free_lookup_of_jobs_of_unknown_outcome_before_retr
     for j in unknown:
         assert "`gridrun run` looks it up in the provider's request log (no cost)" in (j.error or ""), j.error
         assert j.error.index("`gridrun run` looks it up") < j.error.index("`gridrun retry --unknown`"), j.error
+
+
+PLAN_GRID = ("version: 1\nname: fox\nmodel: pixverse-v5.6\nparams:\n  prompt: \"a fox {{ a }}\"\n  quality: 360p\n"
+             "matrix:\n  a: [1, 2, 3]\nsim: {render_time: 0.05, jitter: 0, failure_rate: 1.0}\n")
+
+
+def test_plan_retry_says_paid_not_paid_again_for_failed_jobs_never_billed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three renders failed, billed nothing: `plan --retry` says a retry pays for them, not that it pays again,
+    in each row and in its summary."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "f.yaml"
+    m.write_text(PLAN_GRID, encoding="utf-8")
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 1
+    code, out, _ = run_cli(capsys, "plan", str(m), "--retry")
+    assert code == 0 and ("as `gridrun retry`: 3 to submit ($1.05) (3 of them settled, sent again: paid, never "
+                          "billed before)") in out, out
+    assert "paid again" not in out, out
+    doc = json.loads(run_cli(capsys, "plan", str(m), "--retry", "--json")[1])
+    assert all(j["status"] == "settled, sent again by retry (paid; nothing was billed for it before)"
+               for j in doc["jobs"]), doc["jobs"]
+
+
+def test_plan_retry_unknown_summary_says_the_jobs_may_pay_twice_as_its_rows_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Jobs of unknown outcome: `plan --retry --unknown` says in its summary, as in each row, that sending them
+    again may pay twice, not that it pays again."""
+    from execkit import quick_backoff, sim_provider, write_manifest
+
+    from runner import api, executor
+    from runner.executor import RunOptions
+
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.setattr(executor, "LOG_SETTLE", 0.05)
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"retries": 0},
+                       sim={"render_time": 0.1, "jitter": 0.0,
+                            "script": [{"route": "create", "p": 1.0, "fault": "held"}]})
+    result = api.run(m, provider=sim_provider(m), options=RunOptions(), report=False)
+    assert result.stats.counts["unknown"] == 2
+    code, out, _ = run_cli(capsys, "plan", str(m), "--retry", "--unknown")
+    assert code == 0 and "2 to submit ($0.70) (2 of them settled, sent again: may pay twice)" in out, out
+    assert "paid again" not in out, out
