@@ -1556,6 +1556,10 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         # not in reserved_usd; `gridrun retry --unknown` settles them
         "unknown_reserved_jobs": len(snap.left_unknown),
         "unknown_reserved_usd": sum(micros for _, _, micros in snap.left_unknown) / 1e6,
+        # attempts of unknown outcome runs of the manifest sent that `gridrun retry --unknown` sent again (their videos
+        # lost by the provider, or no request log to look them up in): in no spent and no reserve, yet perhaps billed
+        "possibly_billed": [{"key": key, "run": run, "usd": micros / 1e6} for key, run, micros in snap.possibly_billed],
+        "possibly_billed_usd": sum(micros for _, _, micros in snap.possibly_billed) / 1e6,
         # jobs earlier runs sent, rendered and paid (in manifest_spent_usd) but not downloaded, that this run does not
         # have: the manifest put back as `manifest_copy` downloads them
         "left_rendered": [{"key": key, "run": run, "cost_usd": micros / 1e6, "manifest_copy": snap.left_copies.get(run)}

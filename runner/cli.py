@@ -1954,6 +1954,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             out.print(f"    {simulated}", markup=False, highlight=False)
     if snap.left_unknown:
         out.print(f"  {said(_left_unknown_note(snap))}", markup=False, highlight=False)
+    if snap.possibly_billed:
+        out.print(f"  {said(_possibly_billed_note(snap))}", markup=False, highlight=False)
     if snap.left_rendering:
         out.print(f"  {said(_left_rendering_note(snap))}", markup=False, highlight=False)
     if snap.left_rendered:
@@ -2167,6 +2169,17 @@ def _left_rendered_note(snap: Snapshot) -> str:
 def _left_jobs(left: Sequence[tuple[str, int, int]]) -> str:
     """The jobs of `left` (key, run, micros) and the runs that sent them ("2 jobs run 1 sent")."""
     return f"{_jobs(len(left))} run {', '.join(map(str, sorted({run for _, run, _ in left})))} sent"
+
+
+def _possibly_billed_note(snap: Snapshot) -> str:
+    """The attempts of unknown outcome `retry --unknown` sent again (`Snapshot.possibly_billed`): in no figure of
+    spent or reserved, yet the provider may have billed them."""
+    left = snap.possibly_billed
+    runs = ", ".join(map(str, sorted({run for _, run, _ in left})))
+    were = "its earlier attempt" if len(left) == 1 else "their earlier attempts"
+    return (f"all runs: {usd_text(sum(m for _, _, m in left))} more may have been billed for {_jobs(len(left))} of "
+            f"unknown outcome run {runs} sent ({_left_keys(left)}), which `gridrun retry --unknown` sent again: "
+            f"{were}, counted in no figure above, may have been paid (the provider's dashboard or billing tells)")
 
 
 def _left_keys(left: Sequence[tuple[str, int, int]]) -> str:

@@ -61,6 +61,8 @@ from .providers.retry_after import asked_wait
 from .providers.transport import WEB_PAGE
 from .records import POLLS_FAIL, POLLS_FAILED, run_exit
 from .state import (
+    ABANDONED_LOST_SUFFIX,
+    ABANDONED_NEVER_KNOWN,
     BUSY_PATIENCE,
     FAILURE_RETRY,
     FINAL,
@@ -1703,7 +1705,7 @@ class Executor:
                 if retry:
                     # The provider took this attempt, then lost its video: following it, or sending its key again
                     # (which names that video), would only end `unknown` again. A new attempt, with a new key.
-                    self.store.abandon_attempt(jid, f"video {lost} lost by the provider; sent again (retry --unknown)")
+                    self.store.abandon_attempt(jid, f"video {lost} lost by the provider{ABANDONED_LOST_SUFFIX}")
                     known()
                     await self._send_again(job, jid)
                 return  # a plain run: there is nothing to find by its key
@@ -1783,7 +1785,7 @@ class Executor:
         if state == S.UNKNOWN.value:
             # retry --unknown with no log to ask: sent again, as asked; the attempt it settles may have been
             # billed, so it is kept (at no recorded cost), and nothing is put back
-            self.store.abandon_attempt(jid, "retry --unknown: outcome never known; sent again")
+            self.store.abandon_attempt(jid, ABANDONED_NEVER_KNOWN)
             await self._send_again(job, jid)
             return
         # the note on a log the provider does not keep says what follows itself

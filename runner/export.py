@@ -258,6 +258,10 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
         "done_unreported": sum(1 for j in done if j.cost_reported_micros is None),
         "render_seconds_total": round(sum(renders), 3),
         "render_seconds_median": round(statistics.median(renders), 3) if renders else None,
+        # attempts of unknown outcome runs of the manifest sent that `retry --unknown` sent again: settled as
+        # failed, in no figure above, yet the provider may have billed them (their estimates)
+        "possibly_billed_jobs": len(snapshot.possibly_billed),
+        "possibly_billed_usd": usd(sum(micros for _, _, micros in snapshot.possibly_billed)),
         **_job_costs(snapshot),
     }
 

@@ -377,6 +377,10 @@ class Snapshot:
     # settled: the manifest's reserve counts them (they may have been paid), this run's does not; `gridrun retry
     # --unknown` settles them
     left_unknown: tuple[tuple[str, int, int], ...] = ()
+    # (key, the run that sent it, its estimate) of attempts of unknown outcome runs of the manifest sent that `gridrun
+    # retry --unknown` sent again (their videos lost by the provider, or no request log to look them up in): settled
+    # as failed, in no spent and no reserve, yet the provider may have billed them
+    possibly_billed: tuple[tuple[str, int, int], ...] = ()
     left_copies: Mapping[int, str] = field(default_factory=dict)  # run id -> its manifest copy, for the three above
     copies_missing: tuple[int, ...] = ()  # of those runs, the ones whose copy is not there (removed by hand)
     # done jobs a simulator made at another endpoint whose re-render this run did not send (its stop): left as they

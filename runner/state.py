@@ -138,6 +138,12 @@ _ALLOWED: dict[JobState, frozenset[JobState]] = {
 }
 
 # Attempt states that may have been paid for and are not settled: they count against the budget reserve.
+# The error `Store.abandon_attempt` leaves on an attempt of unknown outcome that `retry --unknown` sent again: its
+# video lost by the provider (`Executor` names the video: "video X lost by the provider; sent again (retry
+# --unknown)"), or no request log to look it up in. Such an attempt may have been billed, never recorded so.
+ABANDONED_LOST_SUFFIX = "; sent again (retry --unknown)"
+ABANDONED_NEVER_KNOWN = "retry --unknown: outcome never known; sent again"
+
 _RESERVING = (S.SUBMITTING.value, S.SUBMITTED.value, S.RUNNING.value, S.DOWNLOADING.value, S.UNKNOWN.value)
 
 
@@ -3775,6 +3781,7 @@ class Store:
             left = () if as_left else self._left_rendering(run)
             rendered = () if as_left else self._left_rendered(run)
             unknown = () if as_left else self._left_unknown(run)
+            possibly_billed = () if as_left else self._possibly_billed(run)
             placeholders = () if as_left else self._placeholders_left(run)
             copies = {rid: self.manifest_copy_file(rid, write=False)
                       for rid in sorted({r for _, r, _ in (*left, *rendered, *unknown)})}
@@ -3800,6 +3807,7 @@ class Store:
                         origins=origins, made_earlier=made_earlier, found_cached=counted.cached, made_earlier_count=counted.made_earlier,
                         rerenders_unsent=unsent,
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown, placeholders_left=placeholders,
+                        possibly_billed=possibly_billed,
                         placeholders_failed=placeholders_failed,
                         endpoints=endpoints, spent_simulated_micros=simulated_spent,
                         manifest_spent_simulated_micros=all_simulated,
@@ -3867,6 +3875,21 @@ class Store:
             " AND a.run_id IN (SELECT id FROM runs WHERE manifest_name=?) ORDER BY a.run_id, j.id",
             (S.UNKNOWN.value, run.id, run.manifest_name),
         ))
+
+    def _possibly_billed(self, run: RunRecord) -> tuple[tuple[str, int, int], ...]:
+        """The attempts of unknown outcome that runs of the run's manifest sent and `retry --unknown` sent again
+        (`abandon_attempt`: their videos lost by the provider, or no request log to look them up in), never billed
+        as far as gridrun knows: (key, the run that sent it, its estimate). Settled as failed, they count in no
+        budget and no run's spent, yet the provider may have billed them: `status` and the export keep them in
+        sight."""
+        rows = self.db.execute(
+            "SELECT j.key, a.run_id, a.estimate_micros, a.error FROM attempts a JOIN jobs j ON j.id = a.job_id"
+            " WHERE a.state = ? AND a.billed_micros IS NULL AND a.error LIKE '%retry --unknown%'"
+            " AND a.run_id IN (SELECT id FROM runs WHERE manifest_name=?) ORDER BY a.run_id, j.id, a.n",
+            (S.FAILED.value, run.manifest_name),
+        )
+        return tuple((str(r[0]), int(r[1]), int(r[2])) for r in rows
+                     if str(r[3]).endswith(ABANDONED_LOST_SUFFIX) or r[3] == ABANDONED_NEVER_KNOWN)
 
     def manifest_copy_file(
         self, run_id: int, *, folder: Path | None = None, write: bool = True,

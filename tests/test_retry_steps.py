@@ -91,3 +91,34 @@ def test_plan_retry_unknown_summary_says_the_jobs_may_pay_twice_as_its_rows_do(
     code, out, _ = run_cli(capsys, "plan", str(m), "--retry", "--unknown")
     assert code == 0 and "2 to submit ($0.70) (2 of them settled, sent again: may pay twice)" in out, out
     assert "paid again" not in out, out
+
+
+def test_an_attempt_of_unknown_outcome_sent_again_by_retry_unknown_stays_counted_as_possibly_billed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two jobs left rendering, then of unknown outcome once the provider lost their videos (an in-process
+    simulator's world not kept); `retry --unknown` sends them again under new keys and pays for them. The earlier
+    attempts, which may have been billed, stay in sight: `status` says so, `status --json` lists them with their
+    $0.70, and the export's summary carries the same figure."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+    from runner.executor import RunOptions
+
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 3.0, "jitter": 0.0})
+    api.run(m, provider=sim_provider(m), options=RunOptions(timeout=0.3), report=False)
+    assert api.run(m, provider=sim_provider(m), report=False).stats.counts["unknown"] == 2  # a fresh world
+    m.write_text(m.read_text().replace("render_time: 3.0", "render_time: 0.05"))
+    again = api.run(m, provider=sim_provider(m), options=RunOptions(retry_unknown=True), report=False)
+    assert again.stats.counts["done"] == 2, again.stats.counts
+    doc = json.loads(run_cli(capsys, "status", str(m), "--json")[1])
+    assert doc["possibly_billed_usd"] == pytest.approx(0.7), doc
+    assert sorted(p["key"] for p in doc["possibly_billed"]) == ["style=anime,seed=1", "style=anime,seed=2"], doc["possibly_billed"]
+    assert all(p["run"] == 1 and p["usd"] == pytest.approx(0.35) for p in doc["possibly_billed"])
+    code, out, _ = run_cli(capsys, "status", str(m))
+    assert code == 0 and ("all runs: $0.70 more may have been billed for 2 jobs of unknown outcome run 1 sent "
+                          "(style=anime,seed=1, style=anime,seed=2), which `gridrun retry --unknown` sent again") in out, out
+    written = api.export(m, formats=["json"])
+    summary = json.loads(written[0].read_text())["summary"]
+    assert (summary["possibly_billed_jobs"], summary["possibly_billed_usd"]) == (2, pytest.approx(0.7)), summary
