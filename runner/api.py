@@ -561,7 +561,7 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
                            lost=was["state"] == "unknown" and bool(dict(was).get("provider_id")),
                            no_log=no_request_log(was["state"], dict(was).get("error")),
                            sent_to=sent.get(h), sent_to_simulator=h in simulated, senders=h in booked,
-                           billed=h in billed)
+                           billed=h in billed, error=dict(was).get("error"))
     previous: dict[str, str] = {}
     before: dict[str, str] = {}  # key -> the previous run's parameters (JSON) of a job that differs now
     # a key beyond ASCII the plan no longer has, as it reads (`textforms.alike`) -> (that key, its parameters, JSON)
@@ -780,6 +780,7 @@ def _sent_again_by(state: str, gone: bool, no_url: bool = False) -> str | None:
 
 def diff(
     p: Plan | Manifest | str | Path, *, force: bool = False, retry: str | None = None, force_resume: bool = False,
+    only_keys: Sequence[str] = (), only_codes: Sequence[str] = (),
 ) -> Diff | None:
     """The plan against the state store (None when nothing has run yet), with the jobs the last run left in
     flight that the plan no longer has, over which a run refuses to start, warnings of what the state holds
@@ -787,10 +788,12 @@ def diff(
     files in the way that a run keeps aside (`Diff.aside`). Given a path or a `Manifest`, it plans it first, as
     `run` does. `force`: as `run --force` does; `retry`: as `gridrun retry` ("retry") or `gridrun retry --unknown`
     ("retry --unknown") does; `force_resume` (with `force`): as `run --force --resume` does, which renders again
-    only the done jobs the last --force run left unsent.
+    only the done jobs the last --force run left unsent. `only_keys` (globs), `only_codes` (error codes), with
+    `retry`: as `gridrun retry --key/--code` does, which sends again only the settled jobs they pick.
 
     :raises UsageError: `retry` is none of those, `force` or `force_resume` not True or False, `force_resume`
-        without `force`, or `p` of the wrong kind.
+        without `force`, `only_keys` or `only_codes` without `retry` or not lists of strings, or `p` of the wrong
+        kind.
     :raises ManifestError: or ManifestErrors, planning a path or a `Manifest`.
     """
     if retry is not None and (not isinstance(retry, str) or retry not in plan_mod.RETRY_COMMANDS):
@@ -802,6 +805,8 @@ def diff(
         raise UsageError(f"force_resume must be True or False, got {force_resume!r}")
     if force_resume and not force:
         raise UsageError("force_resume goes with force, as `run --force --resume`")
+    # checked as a retry's options are (`RunOptions`): lists of strings, given with a retry
+    picking = RunOptions(retry_failed=retry is not None, only_keys=only_keys, only_codes=only_codes)
     if not isinstance(p, Plan):
         p = plan(p)
     db = p.state_dir / "state.db"
@@ -820,7 +825,8 @@ def diff(
             field = (plan_mod.outputs_field(p.manifest),)
             warnings = (p.manifest.warning(field, f"{gone} (`run` and `retry` refuse until then)"), *warnings)
         only = store.force_unsent(p.manifest.name)[1] if force_resume else None
-        d = plan_mod.diff(p, stored, previous, force=force, retry=retry, sent_again_by=_sent_again_by, force_only=only)
+        d = plan_mod.diff(p, stored, previous, force=force, retry=retry, sent_again_by=_sent_again_by, force_only=only,
+                          picks=picking.picks if picking.only_keys or picking.only_codes else None)
         # a done job's recorded take stays, its poster with it, but for a job re-rendered (--force, a simulator's
         # video at another endpoint)
         sent = d.to_send(p.jobs)

@@ -478,6 +478,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     try:
         if args.unknown and not args.retry:
             raise UsageError("plan --unknown previews `gridrun retry --unknown`: give it with --retry")
+        if (args.key or args.code) and not args.retry:
+            raise UsageError("plan --key/--code pick the jobs `gridrun retry` sends again: give them with --retry")
         if args.retry and args.force:
             raise UsageError("plan --retry and --force do not go together: `gridrun retry` takes no --force")
         if args.resume and not args.force:
@@ -487,7 +489,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if args.budget is not None:  # as `run --budget` takes it: the budget of this run, not the manifest's
             plan = dataclasses.replace(plan, budget_micros=budget_micros(args.budget))
         retry = ("retry --unknown" if args.unknown else "retry") if args.retry else None
-        diff = api.diff(plan, force=args.force, retry=retry, force_resume=args.resume)
+        diff = api.diff(plan, force=args.force, retry=retry, force_resume=args.resume,
+                        only_keys=tuple(args.key or ()), only_codes=tuple(args.code or ()))
     except (GridrunError, sqlite3.Error, OSError) as exc:
         if args.json:  # a script reading the plan gets one JSON object still: the errors, as `run --json`'s end
             from .terminal import writes_any
@@ -1131,7 +1134,7 @@ def _retried_pay(diff: Any) -> str:
 
 def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None,
                 unsaved: str | None = None, errors: Sequence[str] = (), gone: int = 0, unchecked: int = 0,
-                no_url: tuple[int, int] = (0, 0)) -> str:
+                no_url: tuple[int, int] = (0, 0), repeated: Mapping[str, tuple[int, str, str]] | None = None) -> str:
     """What to run next for the jobs a run left unfinished, by their states; with the run's `snap`, what
     sending the jobs not sent costs (the plan's estimate): only collecting those in flight is free. `budget`,
     the one a plain `gridrun run` has (the manifest's, not a `--budget` the run was given): what it refuses.
@@ -1142,11 +1145,13 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     how many of the others the provider gave no fresh URL for (`state.no_fresh_url`), and what rendering them again
     costs: a retry, paid, is named as their way, not a free fetch.
     `unchecked`, without `snap`: how many of the jobs of unknown outcome the last lookup found no request log for
-    (`state.no_request_log`), whose outcome gridrun could not check then (with `snap`, counted from it)."""
+    (`state.no_request_log`), whose outcome gridrun could not check then (with `snap`, counted from it).
+    `repeated`, without `snap`: the jobs that failed (or were rejected) alike on every attempt (`Snapshot.repeated`;
+    with `snap`, its own)."""
     if unsaved is None:
-        return _steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url)
+        return _steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated)
     # nothing left unfinished, yet saving failed: done videos not copied to the new paths of a changed template
-    steps = (_steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url)
+    steps = (_steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated)
              if _unfinished(counts) else
              "`gridrun run` copies the done videos it could not to their new paths, at no cost")
     if any(FILES_RAN_OUT in e for e in errors):
@@ -1183,7 +1188,8 @@ def _sent_anew(snap: Snapshot) -> str:
 
 
 def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None, gone: int = 0,
-           unchecked: int = 0, no_url: tuple[int, int] = (0, 0)) -> str:
+           unchecked: int = 0, no_url: tuple[int, int] = (0, 0),
+           repeated: Mapping[str, tuple[int, str, str]] | None = None) -> str:
     """`_next_steps` but for the output folder."""
     from .state import JobState
 
@@ -1240,6 +1246,10 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     again = [what for what, n in (("failed jobs", counts.get("failed")), ("rejected ones", counts.get("rejected")),
                                   (_expired_again(expired, gone, *no_url), expired),
                                   ("cancelled ones (a new render, paid)", counts.get("cancelled"))) if n]
+    if snap is not None:
+        repeated = snap.repeated
+    if repeated:
+        steps.extend(_repeated_steps(repeated))
     if again:
         listed = again[0] if len(again) == 1 else f"{', '.join(again[:-1])} and {again[-1]}"
         steps.append(f"`gridrun retry` sends {listed} again")
@@ -1253,6 +1263,27 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     elif unknown:
         steps.append("`gridrun retry --unknown` sends again those of unknown outcome (may pay twice)")
     return "; ".join(steps) or "`gridrun retry` sends failed jobs again"
+
+
+# What to change, by the provider's code, of a request refused alike on every attempt: a content-moderation verdict
+# is about the prompt (or its images), an invalid request about its parameters.
+_REPEATED_FIX = (("POLICY", "change the prompt (or its images)"), ("MODERAT", "change the prompt (or its images)"),
+                 ("INVALID", "change the request"), ("BAD_REQUEST", "change the request"))
+
+
+def _repeated_steps(repeated: Mapping[str, tuple[int, str, str]]) -> list[str]:
+    """One step for the jobs that ended alike (failed, rejected) on every one of the same number of attempts, with
+    the same code (`Snapshot.repeated`): how often, which code, and what to change, as `gridrun retry` sends the
+    same request again."""
+    alike: dict[tuple[int, str, str], list[str]] = {}
+    for key, (n, code, state) in repeated.items():
+        alike.setdefault((n, code, state), []).append(key)
+    steps = []
+    for (n, code, state), keys in alike.items():
+        fix = next((fix for part, fix in _REPEATED_FIX if part in code), "check the cause")
+        steps.append(f"{_who(keys)} {state} {n:,} times, each {visible(code)}: {fix}, as `gridrun retry` sends the "
+                     "same request again (`--key`, `--code` pick the jobs it sends)")
+    return steps
 
 
 def _unchecked(snap: Snapshot) -> int:
@@ -1618,8 +1649,11 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     no_url = _no_url(read) if read is not None and c.get(JobState.EXPIRED.value) else (0, 0)
     # of the jobs of unknown outcome, those the last lookup found no request log for: said, and asked again
     unchecked = _unchecked(read) if read is not None and c.get(JobState.UNKNOWN.value) else 0
+    # the jobs that failed alike on every attempt: said with how often, and what to change
+    repeated = ((read or api.status(plan.manifest)).repeated
+                if snap is None and (c.get(JobState.FAILED.value) or c.get(JobState.REJECTED.value)) else None)
     then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved, errors=result.stats.last_errors,
-                       gone=gone, unchecked=unchecked, no_url=no_url)
+                       gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated)
     if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`
         # what `--force --resume` sends beyond what a plain run does: the re-renders left, priced as `plan` does
         rest, plain = api.diff(plan, force=True, force_resume=True), api.diff(plan)
@@ -1855,10 +1889,22 @@ def _in_flight(counts: Mapping[str, int]) -> tuple[int, int]:
     return sum(counts.get(s.value, 0) for s in IN_FLIGHT) - unanswered, unanswered
 
 
+def _selection_flags(sp: argparse.ArgumentParser, what: str) -> None:
+    """`--key GLOB` and `--code CODE`, each repeatable: the jobs a retry sends again (`RunOptions.only_keys`,
+    `only_codes`); the others stay as they are, as a plain run leaves them."""
+    sp.add_argument("--key", action="append", metavar="GLOB",
+                    help=f"{what} only the jobs whose key matches GLOB (shell-style: 'style=anime,*'); repeat for "
+                         "more")
+    sp.add_argument("--code", action="append", metavar="CODE",
+                    help=f"{what} only the jobs whose last error has the provider's code CODE "
+                         "(e.g. INTERNAL_ERROR); repeat for more")
+
+
 def cmd_retry(args: argparse.Namespace) -> int:
     """`gridrun retry`: a run that sends failed, rejected, expired and cancelled jobs again; with --unknown,
     instead, one that sends again the jobs of unknown outcome (`cmd_run` warns that they may pay twice)."""
-    return cmd_run(args, retry_failed=not args.unknown, retry_unknown=args.unknown)
+    return cmd_run(args, retry_failed=not args.unknown, retry_unknown=args.unknown,
+                   only_keys=tuple(args.key or ()), only_codes=tuple(args.code or ()))
 
 
 def _unknown_warning(unknown: int) -> str:
@@ -2292,17 +2338,23 @@ def _started_with(argv: Sequence[str]) -> str:
     return shlex.join(words)
 
 
+# The states whose problem line says the attempt a job ended on (`_problems`)
+_SETTLED_ATTEMPTS = ("failed", "rejected")
+
+
 def _problems(snap: Snapshot) -> None:
     """The jobs that ended badly or hold an error, with why: one line for the jobs of one state and one error
     ("look=a and 9 more jobs: ..."), as the run's own last errors say it (a provider out of reach fails every
     job alike)."""
     from .stats import problems
 
-    alike: dict[tuple[str, str], list[str]] = {}
+    alike: dict[tuple[str, str, int], list[str]] = {}
     for j in problems(snap):
-        alike.setdefault((j.state, j.error or ""), []).append(j.key)
-    for (state, error), keys in alike.items():
-        out.print(f"  [red]{state}[/red] {escape(_who(keys))}: {escape(error)}")
+        # the attempt it ended on, past the first: a failure that repeats reads as one
+        alike.setdefault((j.state, j.error or "", j.attempts if j.state in _SETTLED_ATTEMPTS else 0), []).append(j.key)
+    for (state, error, n), keys in alike.items():
+        on = f" (attempt {n:,})" if n > 1 else ""
+        out.print(f"  [red]{state}[/red] {escape(_who(keys))}{on}: {escape(error)}")
 
 
 def _alike(errors: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -3132,6 +3184,7 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.add_argument("--unknown", action="store_true",
                     help="with --retry: what `gridrun retry --unknown` would send (the jobs of unknown outcome "
                          "instead; may pay twice)")
+    _selection_flags(sp, "with --retry: preview sending again")
     sp.add_argument("--budget", type=_knob("budget_usd"),
                     help="whether the plan fits `gridrun run --budget BUDGET`: the budget in USD it is measured "
                          "against (overrides run.budget_usd)")
@@ -3193,6 +3246,7 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
         "gridrun plan grid.yaml --retry --unknown && gridrun retry grid.yaml --unknown"))
     run_flags(sp)
     sp.add_argument("--unknown", action="store_true", help="re-submit jobs of unknown outcome instead (may pay twice)")
+    _selection_flags(sp, "send again")
     sp.set_defaults(fn=cmd_retry)
 
     sp = manifest_cmd("recover", _about(

@@ -1697,7 +1697,9 @@ class Executor:
         state = self.states[jid]
         if key is None:
             return
-        retry = state == S.SUBMITTING.value or self.opts.retry_unknown  # a send of it may be made
+        # a send of it may be made (`retry --unknown` sends only the jobs it picks: `--key`, `--code`)
+        retry = state == S.SUBMITTING.value or self.opts.retry_unknown and self.opts.picks(
+            job.key, self.store.job_row(jid)["error"])
         lost = row.provider_id if state == S.UNKNOWN.value else None
         if lost:
             gone, status = await self._asked_again(job, lost)

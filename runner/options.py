@@ -54,6 +54,10 @@ class RunOptions:
     report_every: float = 10.0          # seconds at least between report rebuilds during the run (the page
                                         # reloads itself every 20 s: a build in between is never seen)
     handle_signals: bool = False        # Ctrl-C, SIGTERM, SIGHUP (at its default): first stops sending, second detaches
+    # with retry_failed or retry_unknown: only the jobs whose key matches one of these globs (`retry --key`), and
+    # whose last error has one of these codes (`retry --code`); empty: every job the retry would send
+    only_keys: tuple[str, ...] = ()
+    only_codes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in OPTION_LIMITS:
@@ -63,10 +67,45 @@ class RunOptions:
             # A flag given as a string ("no") would be true: for `force`, a paid re-run of every job.
             if f.type in ("bool", bool) and type(getattr(self, f.name)) is not bool:
                 raise UsageError(f"{f.name} must be True or False, got {getattr(self, f.name)!r}")
+        for name in ("only_keys", "only_codes"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not isinstance(value, (tuple, list)) or not all(
+                    isinstance(v, str) and v.strip() for v in value):
+                raise UsageError(f"{name} must be a list of non-empty strings, got {value!r}")
+            object.__setattr__(self, name, tuple(value))
+        if (self.only_keys or self.only_codes) and not (self.retry_failed or self.retry_unknown):
+            raise UsageError("only_keys and only_codes pick the jobs a retry sends again (`gridrun retry --key/--code`):"
+                             " they go with retry_failed or retry_unknown")
         if self.force_resume and not self.force:
             # alone it would read as a plain run, which resumes anyway: said, rather than taken as one
             raise UsageError("force_resume goes with force (`gridrun run --force --resume`): it finishes the last "
                              "--force run's re-renders; a plain run already collects what any run left")
+
+    def picks(self, key: str, error: str | None) -> bool:
+        """Whether this run's retry sends again the job of `key` whose last error is `error` (`picked`)."""
+        return picked(key, error, self.only_keys, self.only_codes)
+
+
+# A provider's error code in an error as gridrun records it: "CONTENT_POLICY_VIOLATION: The prompt ...", "not
+# sent, nothing paid: HTTP 400, INVALID_REQUEST: ...": the first word of capitals (and digits, underscores) of 3
+# characters or more followed by a colon.
+_CODE = re.compile(r"(?:^|[\s,;(])([A-Z][A-Z0-9_]{2,}):(?:\s|$)")
+
+
+def error_code(error: str | None) -> str | None:
+    """The provider's code in a job's recorded `error` (`_CODE`), None: none found."""
+    found = _CODE.search(error or "")
+    return None if found is None else found.group(1)
+
+
+def picked(key: str, error: str | None, only_keys: tuple[str, ...], only_codes: tuple[str, ...]) -> bool:
+    """Whether a retry picking `only_keys` (globs) and `only_codes` sends again the job of `key` whose last error is
+    `error`: every job when both are empty."""
+    import fnmatch
+
+    if only_keys and not any(fnmatch.fnmatchcase(key, glob) for glob in only_keys):
+        return False
+    return not only_codes or (error_code(error) or "") in {c.strip().upper() for c in only_codes}
 
 
 def run_options(options: Any) -> RunOptions:

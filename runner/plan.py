@@ -1201,6 +1201,7 @@ class Stored:
     senders: bool = False
     # settled, and an earlier attempt of it was billed (`Store.billed_before`): sending it again pays again
     billed: bool = False
+    error: str | None = None  # its last error, as recorded (a retry given `--code` picks jobs by its code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1428,7 +1429,7 @@ def _endpoint_id(url: str) -> tuple[str, str, int | None, str, str] | None:
 
 def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], *, force: bool = False,
          retry: str | None = None, sent_again_by: Callable[[str, bool, bool], str | None] | None = None,
-         force_only: frozenset[str] | None = None) -> Diff:
+         force_only: frozenset[str] | None = None, picks: Callable[[str, str | None], bool] | None = None) -> Diff:
     """Compare `plan` with stored jobs (by hash) and the previous run's key -> hash. With `force`, as a
     `run --force` does: every job sent (again), but those in flight and those of unknown outcome. With `retry`
     ("retry" or "retry --unknown", `RETRY_COMMANDS`), as that command does: the settled jobs it sends again are
@@ -1436,7 +1437,9 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     that stored state again (`resume.action` decides, as for the run; `api.diff` gives it), None: none does;
     called as `sent_again_by(state, gone, no_url)` with the job's `Stored.gone` and `Stored.no_url`. `force_only`:
     with `force`, as `run --force --resume` does: of the jobs a run sent before, only those of these hashes (the
-    done jobs the last --force run left unsent, `Store.force_unsent`) are sent again; the rest as a plain run."""
+    done jobs the last --force run left unsent, `Store.force_unsent`) are sent again; the rest as a plain run.
+    `picks(key, error)`: with `retry`, whether it sends the settled job of that key and last error again (`retry
+    --key/--code`, `RunOptions.picks`); those it does not pick are as a plain run has them."""
     if retry is not None and retry not in RETRY_COMMANDS:
         raise ValueError(f"retry: one of {', '.join(RETRY_COMMANDS)}, got {retry!r}")
     reasons: dict[str, str] = {}
@@ -1468,6 +1471,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         by, settled_before = None, settled
         if s is not None and s.state in _SETTLED and sent_again_by is not None:
             by = sent_again_by(s.state, s.gone, s.no_url)
+        picked = s is None or picks is None or picks(job.key, s.error)
         # done, its input image moved away since: nothing to send it with, --force or not (`Plan.images_gone`)
         imageless = s is not None and s.state == "done" and job.hash in plan.images_gone
         if simulator_left(s, plan.endpoint[0]):
@@ -1475,7 +1479,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             reasons[job.key] = sent_anew(s.sent_to)
             new += 1
             anew[job.key] = s.sent_to
-        elif by is not None and by == retry:
+        elif by is not None and by == retry and picked:
             assert s is not None
             if s.state == "unknown":
                 reasons[job.key] = RETRIED_UNKNOWN
@@ -1539,7 +1543,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
                                 f"retry renders it again, paid again ({usd_text(job.cost_micros)}; a run asks once "
                                 "more, not counted on)")
             settled += 1
-        elif s.state == "expired" and retry == "retry":
+        elif s.state == "expired" and retry == "retry" and picked:
             reasons[job.key] = (f"expired: a fresh URL is asked for first, at no cost; sent again, paid again "
                                 f"({usd_text(job.cost_micros)}), only if the provider no longer has it or gives none")
             refetch += 1

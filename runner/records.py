@@ -381,6 +381,9 @@ class Snapshot:
     # retry --unknown` sent again (their videos lost by the provider, or no request log to look them up in): settled
     # as failed, in no spent and no reserve, yet the provider may have billed them
     possibly_billed: tuple[tuple[str, int, int], ...] = ()
+    # key -> (attempts, code, state) of the jobs that ended failed or rejected after more than one attempt, each of
+    # which ended with the same provider's code (`Store._repeated`): the same request refused alike every time
+    repeated: Mapping[str, tuple[int, str, str]] = field(default_factory=dict)
     left_copies: Mapping[int, str] = field(default_factory=dict)  # run id -> its manifest copy, for the three above
     copies_missing: tuple[int, ...] = ()  # of those runs, the ones whose copy is not there (removed by hand)
     # done jobs a simulator made at another endpoint whose re-render this run did not send (its stop): left as they

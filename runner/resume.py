@@ -232,8 +232,15 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
                           if made_elsewhere(at, plan.endpoint[0]))
     only = store.force_unsent(plan.manifest.name)[1] if opts.force and opts.force_resume else None
     plain = dataclasses.replace(opts, force=False, force_resume=False)
+    # a retry given a selection (`retry --key/--code`): the jobs it does not pick are as a plain run has them
+    keys = {j.hash: j.key for j in plan.jobs}
+    unpicked = dataclasses.replace(opts, retry_failed=False, retry_unknown=False, only_keys=(), only_codes=())
+
+    def picked(h: str) -> RunOptions:
+        return opts if opts.picks(keys[h], found[h]["error"] if h in found else None) else unpicked
+
     # a done job whose input image was moved away since (`Plan.images_gone`) has nothing to be sent with: kept
-    actions = {h: action(state, opts if (only is None or h in only) and h not in plan.images_gone else plain,
+    actions = {h: action(state, picked(h) if (only is None or h in only) and h not in plan.images_gone else plain,
                          elsewhere=h in elsewhere,
                          gone=h in found and gone_at_provider(found[h]["state"], found[h]["error"]),
                          no_url=h in found and no_fresh_url(found[h]["state"], found[h]["error"]))
@@ -388,7 +395,7 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
                 out.attach.append(job)
         elif what == "fetch":
             # Paid, its URL gone: the provider may give a fresh one (retry sends it again only if it gives none).
-            if opts.retry_failed and state == S.EXPIRED:
+            if opts.retry_failed and state == S.EXPIRED and opts.picks(job.key, row["error"]):
                 out.fetch_first.add(jid)
             store.transition(jid, S.DOWNLOADING, error="URL expired; asking for a fresh one")
             state = S.DOWNLOADING

@@ -3782,6 +3782,7 @@ class Store:
             rendered = () if as_left else self._left_rendered(run)
             unknown = () if as_left else self._left_unknown(run)
             possibly_billed = () if as_left else self._possibly_billed(run)
+            repeated = self._repeated(jobs)
             placeholders = () if as_left else self._placeholders_left(run)
             copies = {rid: self.manifest_copy_file(rid, write=False)
                       for rid in sorted({r for _, r, _ in (*left, *rendered, *unknown)})}
@@ -3807,7 +3808,7 @@ class Store:
                         origins=origins, made_earlier=made_earlier, found_cached=counted.cached, made_earlier_count=counted.made_earlier,
                         rerenders_unsent=unsent,
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown, placeholders_left=placeholders,
-                        possibly_billed=possibly_billed,
+                        possibly_billed=possibly_billed, repeated=repeated,
                         placeholders_failed=placeholders_failed,
                         endpoints=endpoints, spent_simulated_micros=simulated_spent,
                         manifest_spent_simulated_micros=all_simulated,
@@ -4035,6 +4036,23 @@ class Store:
                 reason = detail.get("reason") if isinstance(detail, dict) else None
                 return reason if isinstance(reason, str) else None
         return None
+
+    def _repeated(self, jobs: Sequence[JobRecord]) -> dict[str, tuple[int, str, str]]:
+        """Of the `jobs` that ended failed or rejected after more than one attempt, key -> (how many attempts, the
+        code, the job's state) of those every attempt of which ended with the same provider's code (`options.error_code`): the same
+        request refused alike each time (content moderation, an invalid request), which sending it again as it is
+        is unlikely to change."""
+        from .options import error_code
+
+        ids = {j.id: j for j in jobs if j.state in (S.FAILED.value, S.REJECTED.value) and j.attempts > 1}
+        if not ids:
+            return {}
+        codes: dict[int, list[str | None]] = {}
+        for chunk, marks in _chunked(list(ids)):
+            for r in self.db.execute(f"SELECT job_id, error FROM attempts WHERE job_id IN ({marks}) ORDER BY n", chunk):
+                codes.setdefault(int(r[0]), []).append(error_code(r[1]))
+        return {ids[jid].key: (len(found), str(found[0]), ids[jid].state) for jid, found in codes.items()
+                if len(found) > 1 and found[0] is not None and len(set(found)) == 1}
 
     def _rerenders_failed(self, run: RunRecord) -> tuple[tuple[str, str], ...]:
         """Of the run's jobs, the done ones whose last attempt, a re-render the run sent or saw end, failed or was

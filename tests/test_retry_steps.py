@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -122,3 +121,50 @@ def test_an_attempt_of_unknown_outcome_sent_again_by_retry_unknown_stays_counted
     written = api.export(m, formats=["json"])
     summary = json.loads(written[0].read_text())["summary"]
     assert (summary["possibly_billed_jobs"], summary["possibly_billed_usd"]) == (2, pytest.approx(0.7)), summary
+
+
+def test_retry_and_plan_retry_send_again_only_the_jobs_picked_by_key_and_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three renders failed: `plan --retry --key` previews sending one of them again, `retry --key` sends that one
+    alone, leaving the others failed; `--code` picks by the provider's code of the last error, none when no job
+    failed with it; and either without --retry in `plan` is refused."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "f.yaml"
+    m.write_text(PLAN_GRID, encoding="utf-8")
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 1
+    m.write_text(PLAN_GRID.replace("failure_rate: 1.0", "failure_rate: 0.0"), encoding="utf-8")
+    code, out, _ = run_cli(capsys, "plan", str(m), "--retry", "--key", "a=2")
+    assert code == 0 and "as `gridrun retry`: 1 to submit ($0.35)" in out, out
+    doc = json.loads(run_cli(capsys, "plan", str(m), "--retry", "--code", "internal_error", "--json")[1])
+    assert doc["against_state"]["to_submit"] == 0, doc["against_state"]
+    doc = json.loads(run_cli(capsys, "plan", str(m), "--retry", "--code", "CONTENT_POLICY_VIOLATION", "--key", "a=[13]",
+                             "--json")[1])
+    assert doc["against_state"]["to_submit"] == 2, doc["against_state"]
+    code, _, err = run_cli(capsys, "plan", str(m), "--key", "a=2")
+    assert code != 0 and "give them with --retry" in err, err
+    code, _, err = run_cli(capsys, "retry", str(m), "--no-report", "--code", "INTERNAL_ERROR")
+    from runner import api
+
+    assert {j.key: j.state for j in api.status(m).jobs} == {"a=1": "failed", "a=2": "failed", "a=3": "failed"}
+    code, _, err = run_cli(capsys, "retry", str(m), "--no-report", "--key", "a=2")
+    assert {j.key: j.state for j in api.status(m).jobs} == {"a=1": "failed", "a=2": "done", "a=3": "failed"}, err
+    assert {j.key: j.attempts for j in api.status(m).jobs} == {"a=1": 1, "a=2": 2, "a=3": 1}
+
+
+def test_a_failure_that_repeats_on_every_attempt_is_said_with_its_count_and_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every render refused by content moderation, each job tried three times (two failure retries): the run's end
+    and `status` say how often and with which code, and that the prompt is what to change, as `gridrun retry`
+    sends the same request again; `status` lists each job with the attempt it ended on."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "f.yaml"
+    m.write_text(PLAN_GRID, encoding="utf-8")
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--failure-retries", "2")
+    said = ("a=1 and 2 more jobs failed 3 times, each CONTENT_POLICY_VIOLATION: change the prompt (or its images), "
+            "as `gridrun retry` sends the same request again")
+    assert code == 1 and said in " ".join(err.split()), err
+    code, out, _ = run_cli(capsys, "status", str(m))
+    assert code == 0 and said in out, out
+    assert "failed a=1 and 2 more jobs (attempt 3): CONTENT_POLICY_VIOLATION" in out, out
