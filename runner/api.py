@@ -805,7 +805,9 @@ def diff(
         raise UsageError(f"force_resume must be True or False, got {force_resume!r}")
     if force_resume and not force:
         raise UsageError("force_resume goes with force, as `run --force --resume`")
-    # checked as a retry's options are (`RunOptions`): lists of strings, given with a retry
+    if (only_keys or only_codes) and retry is None:
+        raise UsageError("only_keys and only_codes pick the jobs a retry sends again: they go with retry")
+    # checked as a retry's options are (`RunOptions`): lists of strings
     picking = RunOptions(retry_failed=retry is not None, only_keys=only_keys, only_codes=only_codes)
     if not isinstance(p, Plan):
         p = plan(p)

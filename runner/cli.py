@@ -1574,8 +1574,14 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
               and _warn_billed_above(diff, sum(j.cost_micros for j in diff.to_send(plan.jobs))))
     if billed:
         warned.append(billed)
-    if extra.get("retry_unknown") and diff and diff.unknown:  # none: nothing is sent that may pay twice
-        warned.append(_unknown_warning(diff.unknown))
+    unknown = diff.unknown if diff else 0
+    if extra.get("retry_unknown") and unknown and (extra.get("only_keys") or extra.get("only_codes")):
+        # of them, those `--key`/`--code` pick: the others are looked up, free, as by a plain run
+        picked = api.diff(plan, retry="retry --unknown", only_keys=extra.get("only_keys", ()),
+                          only_codes=extra.get("only_codes", ()))
+        unknown = picked.retried_unknown if picked else 0
+    if extra.get("retry_unknown") and unknown:  # none: nothing is sent that may pay twice
+        warned.append(_unknown_warning(unknown))
         err.print(f"[yellow]warning[/yellow]: {warned[-1]}", markup=True)
     progress.total = len(plan.jobs)
     with progress:

@@ -168,3 +168,20 @@ def test_a_failure_that_repeats_on_every_attempt_is_said_with_its_count_and_code
     code, out, _ = run_cli(capsys, "status", str(m))
     assert code == 0 and said in out, out
     assert "failed a=1 and 2 more jobs (attempt 3): CONTENT_POLICY_VIOLATION" in out, out
+
+
+def test_a_job_selection_without_a_retry_is_refused() -> None:
+    """`only_keys` and `only_codes` pick what a retry sends again: given to a plain run, or to a diff that is no
+    retry's, they are a usage error, as is a single string where a list is meant."""
+    from runner import api
+    from runner.errors import UsageError
+    from runner.options import RunOptions
+
+    with pytest.raises(UsageError, match="go with retry"):
+        RunOptions(only_keys=("a=*",))
+    with pytest.raises(UsageError, match="list of non-empty strings"):
+        RunOptions(retry_failed=True, only_codes="INTERNAL_ERROR")  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="go with retry"):
+        api.diff("no-such.yaml", only_codes=["INTERNAL_ERROR"])
+    assert RunOptions(retry_failed=True, only_keys=["a=[12]"]).picks("a=2", None)
+    assert not RunOptions(retry_failed=True, only_codes=["internal_error"]).picks("a=2", "CONTENT_POLICY_VIOLATION: x")
