@@ -97,7 +97,7 @@ def test_load_names_what_it_wants_for_anything_but_a_path(value: object) -> None
 def test_an_unknown_key_in_the_options_mapping_is_named_with_the_options(tmp_path: Path) -> None:
     m = write_manifest(tmp_path)
     with pytest.raises(UsageError, match=r"unknown option 'concurency'; did you mean 'concurrency'\? "
-                                         r"\(the options: concurrency, budget_usd, .*handle_signals\)"):
+                                         r"\(the options: concurrency, budget_usd, .*handle_signals, only_keys, only_codes\)"):
         runner.run(m, options={"concurency": 2})
     with pytest.raises(UsageError, match=r"unknown option 2 \(the options: "):
         runner.run(m, options={2: 2})
