@@ -228,17 +228,21 @@ class ProviderError(GridrunError):
         status: int | None = None,
         code: str | None = None,
         job_key: str | None = None,
+        code_given: bool = True,
     ) -> None:
+        """`code_given=False`: `code` is gridrun's own name for the HTTP status, the answer carrying no code: kept for
+        deciding what to do, but the text says the provider gave none rather than show it as the provider's."""
         self.message = message
         self.status = status
         self.code = code
+        self.code_given = code_given
         self.job_key = job_key
         parts = []
         if job_key:
             parts.append(f"job {job_key}")
         if status is not None:
-            parts.append(f"HTTP {status}")
-        if code:
+            parts.append(f"HTTP {status}" if code_given or not code else f"HTTP {status} (no code given)")
+        if code and code_given:
             parts.append(code)
         prefix = ", ".join(parts)
         super().__init__(f"{prefix}: {message}" if prefix else message)

@@ -606,17 +606,23 @@ def status_error(
     if named and op.startswith(f"{named.group(1)} "):  # a server that names the request itself: said once
         message = message[named.end():]
     message = redact(f"{op}: {message}", _credential(response.request.headers))
+    asked_id = request_id(response, body)
+    said_id = f" (request id {asked_id})" if asked_id else ""  # what the provider's support asks for
     retry_after = parse_retry_after(response.headers, body)
     if status == 429:
-        return RateLimitedError(message, status=status, code=code or "RATE_LIMITED", retry_after=retry_after)
+        return RateLimitedError(message + said_id, status=status, code=code or "RATE_LIMITED", retry_after=retry_after,
+                                code_given=code is not None)
     if status >= 500 or status == 408:
-        return ServerError(message, status=status, code=code, retry_after=retry_after)
+        return ServerError(message + said_id, status=status, code=code, retry_after=retry_after)
     if status == 401:
-        return RejectedError(f"{message} ({keyless or f'check {key_env}'})", status=status, code="AUTHENTICATION_FAILED")
+        return RejectedError(f"{message} ({keyless or f'check {key_env}'}){said_id}", status=status,
+                             code="AUTHENTICATION_FAILED")
     if status == 402:
-        return RejectedError(f"{message} (top up the account balance)", status=status, code="INSUFFICIENT_BALANCE")
+        return RejectedError(f"{message} (top up the account balance){said_id}", status=status,
+                             code="INSUFFICIENT_BALANCE")
     if 400 <= status < 500:
-        return RejectedError(message, status=status, code=code or _DEFAULT_CODES.get(status, f"HTTP_{status}"))
+        return RejectedError(message + said_id, status=status,
+                             code=code or _DEFAULT_CODES.get(status, f"HTTP_{status}"), code_given=code is not None)
     if 300 <= status < 400:
         # Never followed (a request sent again elsewhere, the key with it). Where the target keeps the API's path (on
         # another scheme or host, under another prefix) the base URL is the one to change, to where it points
@@ -634,7 +640,29 @@ def status_error(
                "something between gridrun and the provider (a proxy, a login portal)")
         return RejectedError(f"{said}, away from the API's path: {who} redirected the request; do not set the base "
                              "URL there", status=status, code="REDIRECTED_AWAY")
-    return ServerError(f"{message} (unexpected HTTP {status})", status=status, code=code, retry_after=retry_after)
+    return ServerError(f"{message} (unexpected HTTP {status}){said_id}", status=status, code=code,
+                       retry_after=retry_after)
+
+
+# The response headers that carry the id a provider gives each request (OpenAI-shaped APIs' x-request-id, others'
+# request-id), and the body fields that do, beside the error or in it.
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id")
+_REQUEST_ID_FIELDS = ("request_id", "trace_id")
+_REQUEST_ID = re.compile(r"[\w.:/+=@-]{1,120}")
+
+
+def request_id(response: httpx.Response | Answer, body: Any) -> str | None:
+    """The id the provider gave the request an error answers, from its headers or its JSON body: what a question to
+    the provider's support quotes. None when there is none, or it is not a short token (never a whole text)."""
+    found: list[Any] = [response.headers.get(name) for name in _REQUEST_ID_HEADERS]
+    if isinstance(body, Mapping):
+        error = body.get("error")
+        for where in (body, error if isinstance(error, Mapping) else {}):
+            found.extend(where.get(name) for name in _REQUEST_ID_FIELDS)
+    for value in found:
+        if isinstance(value, str) and _REQUEST_ID.fullmatch(value.strip()):
+            return value.strip()
+    return None
 
 
 def keeps_api_path(asked: httpx.URL, target: httpx.URL) -> bool:

@@ -459,3 +459,54 @@ async def test_a_content_type_echoing_the_key_is_recorded_without_it(provider: L
     async with provider.client(transport=httpx.MockTransport(lambda r: httpx.Response(200, json=answer))) as client:
         got = await provider.get(client, "v1")
     assert got.content_type == "video/[redacted]"
+
+
+# -- the provider's request id, and a code it did not give ---------------------------------------------
+
+
+@pytest.mark.parametrize(("headers", "body", "said"), [
+    ({"x-request-id": "req_abc"}, {"detail": "prompt too long"}, "req_abc"),
+    ({"request-id": "req_def"}, err(400, "INVALID_REQUEST", "bad duration"), "req_def"),
+    ({}, {"detail": "prompt too long: 2100 characters, at most 2048", "trace_id": "tr-77aa"}, "tr-77aa"),
+    ({}, err(400, "CONTENT_POLICY_VIOLATION", "flagged", request_id="req_in_error"), "req_in_error"),
+], ids=["x-request-id", "request-id", "body trace_id", "error's request_id"])
+@pytest.mark.anyio
+async def test_an_error_keeps_the_request_id_the_provider_gave(
+    provider: LumenfallProvider, mock: Client, headers: dict[str, str], body: Any, said: str
+) -> None:
+    async with mock(respond(400, headers, body)) as client:
+        with pytest.raises(RejectedError) as info:
+            await provider.submit(client, dict(BODY))
+    assert f"(request id {said})" in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("status", [500, 401, 429])
+@pytest.mark.anyio
+async def test_a_request_id_is_kept_for_every_status(provider: LumenfallProvider, mock: Client, status: int) -> None:
+    async with mock(respond(status, {"x-request-id": "req_xyz"}, {"detail": "no"})) as client:
+        with pytest.raises(ProviderError) as info:
+            await provider.get(client, "video_123")
+    assert "(request id req_xyz)" in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_a_request_id_that_is_not_a_short_token_is_left_out(provider: LumenfallProvider, mock: Client) -> None:
+    body = {"detail": "bad", "request_id": "not an id, but a whole sentence " * 10}
+    async with mock(respond(400, {}, body)) as client:
+        with pytest.raises(RejectedError) as info:
+            await provider.submit(client, dict(BODY))
+    assert "request id" not in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_a_code_the_provider_did_not_give_is_not_shown_as_its(provider: LumenfallProvider, mock: Client) -> None:
+    """The code stays gridrun's name for the status (what a run decides by), but the text says none was given."""
+    async with mock(respond(400, {}, {"detail": "prompt too long"})) as client:
+        with pytest.raises(RejectedError) as info:
+            await provider.submit(client, dict(BODY))
+    assert info.value.code == "INVALID_REQUEST" and not info.value.code_given
+    assert str(info.value).startswith("HTTP 400 (no code given): POST /videos: prompt too long"), str(info.value)
+    async with mock(respond(400, {}, err(400, "INVALID_REQUEST", "bad duration"))) as client:
+        with pytest.raises(RejectedError) as given:
+            await provider.submit(client, dict(BODY))
+    assert str(given.value).startswith("HTTP 400, INVALID_REQUEST: "), str(given.value)
