@@ -2351,24 +2351,31 @@ _SETTLED_ATTEMPTS = ("failed", "rejected")
 def _problems(snap: Snapshot) -> None:
     """The jobs that ended badly or hold an error, with why: one line for the jobs of one state and one error
     ("look=a and 9 more jobs: ..."), as the run's own last errors say it (a provider out of reach fails every
-    job alike)."""
+    job alike). Errors that differ only by the URL each job's download named are one error (`errors.alike`); each
+    job's own stays in `status --json` and the export."""
+    from .errors import alike, alike_text
     from .stats import problems
 
-    alike: dict[tuple[str, str, int], list[str]] = {}
+    groups: dict[tuple[str, str, int], list[tuple[str, str]]] = {}
     for j in problems(snap):
+        error = j.error or ""
         # the attempt it ended on, past the first: a failure that repeats reads as one
-        alike.setdefault((j.state, j.error or "", j.attempts if j.state in _SETTLED_ATTEMPTS else 0), []).append(j.key)
-    for (state, error, n), keys in alike.items():
+        n = j.attempts if j.state in _SETTLED_ATTEMPTS else 0
+        groups.setdefault((j.state, alike(error), n), []).append((j.key, error))
+    for (state, _, n), jobs in groups.items():
+        error = alike_text([e for _, e in jobs])
         on = f" (attempt {n:,})" if n > 1 else ""
-        out.print(f"  [red]{state}[/red] {escape(_who(keys))}{on}: {escape(error)}")
+        out.print(f"  [red]{state}[/red] {escape(_who([k for k, _ in jobs]))}{on}: {escape(error)}")
 
 
 def _alike(errors: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """(key, error) pairs as one (jobs, error) line per error, in the order first met (see `_problems`)."""
-    keys: dict[str, list[str]] = {}
+    from .errors import alike, alike_text
+
+    groups: dict[str, list[tuple[str, str]]] = {}
     for key, error in errors:
-        keys.setdefault(error, []).append(key)
-    return [(_who(k), error) for error, k in keys.items()]
+        groups.setdefault(alike(error), []).append((key, error))
+    return [(_who([k for k, _ in jobs]), alike_text([e for _, e in jobs])) for jobs in groups.values()]
 
 
 def _who(keys: Sequence[str]) -> str:

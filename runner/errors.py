@@ -297,3 +297,20 @@ class ExpiredError(ProviderError):
 
 class DownloadError(ProviderError):
     """A download was truncated, of the wrong type, or corrupt."""
+
+
+# A URL's path and query in an error's text: its host kept, the rest the job's own (a download's video URL).
+_URL_PATH = re.compile(r"\b(https?://[^/\s]+)/\S*?(?=[:;,)]?(?:\s|$))")
+
+
+def alike(message: str) -> str:
+    """`message` with the path and query of each URL it names left out ("GET http://cdn.example/…: corrupt"): the
+    same cause met by many jobs, each download naming its own video's URL, said once for them all."""
+    return _URL_PATH.sub(r"\1/…", message) if "://" in message else message
+
+
+def alike_text(messages: Sequence[str]) -> str:
+    """What `messages`, alike (`alike`), say together: the one message where they are the same, else its form
+    without the URLs that differ."""
+    first = messages[0]
+    return first if all(m == first for m in messages) else alike(first)

@@ -42,6 +42,8 @@ from .errors import (
     RejectedError,
     RetryableError,
     ServerError,
+    alike,
+    alike_text,
 )
 from .jobs import (
     KEY_IGNORED, Billing, billed_above, billed_above_note, billed_factors, counted_cost, key_ignored_note, not_json,
@@ -687,10 +689,12 @@ class Executor:
 
     def _error(self, job: Job, message: str) -> None:
         """`message` about `job` among the run's last errors. The same message as the last one, met by another
-        job, is told once, with a count (a provider out of reach fails every job alike)."""
+        job, is told once, with a count (a provider out of reach fails every job alike); so is one that differs only by
+        the URL each job's download named (`errors.alike`)."""
         last = self._last_error
-        if last is not None and last[1] == message and self.errors and self.errors[-1] == last[3]:
+        if last is not None and alike(last[1]) == alike(message) and self.errors and self.errors[-1] == last[3]:
             first, jobs = last[0], last[2] | {job.key}  # jobs, not attempts: a failure retry failing alike is one
+            message = alike_text([last[1], message])  # each download's URL left out where they differ
             n = len(jobs)
             text = _said_of_jobs(first, n, message) if n > 1 else last[3]
             self.errors[-1] = text
@@ -711,7 +715,7 @@ class Executor:
         entry of the last errors that names it, and the entry dropped once it names no job."""
         for i, text in enumerate(self.errors):
             said, keys = self._said_of.get(text, ("", ()))
-            if said != message or job.key not in keys:
+            if alike(said) != alike(message) or job.key not in keys:
                 continue
             del self._said_of[text]
             keys = tuple(k for k in keys if k != job.key)
