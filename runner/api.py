@@ -820,6 +820,9 @@ def diff(
     except NotRecordedError:  # an empty file: a run being made this moment, or one killed before it wrote
         return None
     with store:
+        # A damaged page that the plan does not read refuses the run all the same (it checks the file whole as it
+        # opens it): the plan says so, rather than predict a run that will be refused.
+        store.check_whole()
         stored, previous, gone, (changes, earlier), form_only = _stored(store, p)
         left, warnings = left_behind(p, store), (*name_shared(p, store), *folder_shared(p, store))
         away = resume.sent_away(p, store, retry_unknown=retry == "retry --unknown")

@@ -1435,6 +1435,15 @@ class Store:
                 f"error. Restore state.db from a backup ({backup}){recover_step(self.path.parent)}; or, to start "
                 f"over knowingly (every job sent and paid for again), {self._start_over()}")
 
+    def check_whole(self) -> None:
+        """The check a run makes as it opens the state (`_check_whole`), for a command that only reads it but says
+        what a run would do (`gridrun plan`): it refuses the state as the run would, not only where what it reads
+        happens to be damaged.
+
+        :raises StateError: it is damaged.
+        """
+        self._check_whole()
+
     def _check_whole(self) -> None:
         """Refuse to write a state file SQLite finds damaged (`PRAGMA quick_check`: each page of each table and
         index whole). A run reads only what it needs: a damaged index it does not read would be written on, its

@@ -145,6 +145,29 @@ def test_a_state_file_damaged_past_its_first_pages_is_refused_by_run_and_named_b
     assert main(["run", str(m), "--no-report"]) == 0 and _runs(db) == 1
 
 
+@pytest.mark.parametrize("where", ["events_stops", "events"])
+def test_plan_refuses_a_damaged_state_the_run_would_refuse_though_it_reads_no_damaged_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """A page of the events overwritten, which the plan does not read: `plan` checks the file whole as `run` does,
+    and refuses it with the same words (its --json as an error object), rather than predict a run that is refused."""
+    from runner.cli import main
+    m, prov, db = _finished(tmp_path, monkeypatch)
+    creates = stats(prov)["creates"]
+    _damage_page(db, where)
+    capsys.readouterr()
+    assert main(["run", str(m), "--no-report"]) == 1
+    refused = " ".join(capsys.readouterr().err.split())
+    assert f"{db}: the state file is damaged (" in refused, refused
+    assert main(["plan", str(m)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{db}: the state file is damaged (" in err and "Restore state.db" in err, err
+    assert main(["plan", str(m), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["exit_code"] == 1 and any("the state file is damaged" in e for e in doc["errors"]), doc
+    assert stats(prov)["creates"] == creates  # nothing sent
+
+
 def test_a_damaged_state_the_report_meets_is_named_as_damaged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
