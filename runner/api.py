@@ -1545,7 +1545,8 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         # another (None: none did)
         "keys_ignored": snap.keys_ignored_note(),
         "problems": [
-            {"key": j.key, "state": j.state, "error": j.error}
+            # ended_at: when a job that ended badly reached its state (epoch seconds; None for one in flight or planned)
+            {"key": j.key, "state": j.state, "error": j.error, "ended_at": j.ended_at}
             for j in problems(snap)
         ],
         # re-renders of done jobs (--force) the provider failed or refused: each job done as before, its video kept

@@ -58,6 +58,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "provider",
     "endpoint",
     "simulated",
+    "ended_at",
 )
 
 # What the report and `status` call each state: a run still going shows its planned jobs as pending.
@@ -155,6 +156,7 @@ def export_row(job: JobRecord, base: str | Path, run_id: int | None = None) -> d
         "provider": job.sent_by,
         "endpoint": job.endpoint,
         "simulated": job.simulated if job.endpoint is not None else None,
+        "ended_at": iso(job.ended_at),  # of a job that ended badly: when it reached its state
     }
 
 

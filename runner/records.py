@@ -127,6 +127,9 @@ class JobRecord:
     sent_by: str | None = None
     endpoint: str | None = None
     simulated: bool | None = None
+    # of a job that ended badly (failed, rejected, unknown, expired, cancelled): when it reached that state, its
+    # event's time; None otherwise, or where the state keeps no such event
+    ended_at: float | None = None
 
     @property
     def counted_micros(self) -> int | None:

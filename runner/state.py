@@ -118,6 +118,8 @@ def no_request_log(state: str, error: str | None) -> bool:
 
 IN_FLIGHT = frozenset({S.SUBMITTING, S.SUBMITTED, S.RUNNING, S.DOWNLOADING})
 FINAL = frozenset({S.DONE, S.FAILED, S.REJECTED, S.UNKNOWN, S.EXPIRED, S.CANCELLED})
+ENDED_BADLY = frozenset(s.value for s in FINAL if s is not S.DONE)
+"""The final states of a job that ended without its video, whose time of ending a snapshot reads (`ended_at`)."""
 # The states of a job whose re-render (--force, retry of a done job) is still to come: its earlier video stays at
 # its path, the job's take, until a new one arrives (`Store._earlier_takes`).
 _REDOING = frozenset({S.PLANNED, *IN_FLIGHT, S.UNKNOWN})
@@ -3795,10 +3797,11 @@ class Store:
             placeholders = () if as_left else self._placeholders_left(run)
             copies = {rid: self.manifest_copy_file(rid, write=False)
                       for rid in sorted({r for _, r, _ in (*left, *rendered, *unknown)})}
+            if placeholders_failed:
+                jobs = _placeholders_as_failed(jobs, dict(placeholders_failed))
+            jobs = self._with_ended_at(jobs, run.ended_at)
         finally:
             self.db.execute("COMMIT")
-        if placeholders_failed:
-            jobs = _placeholders_as_failed(jobs, dict(placeholders_failed))
         counts: dict[str, int] = {s.value: 0 for s in JobState}
         for j in jobs:
             counts[j.state] = counts.get(j.state, 0) + 1
@@ -3826,6 +3829,27 @@ class Store:
                         others_since=others_since, keys_ignored=keys_ignored,
                         next_check_at=checks[0], answered_at=checks[1], expected_end_at=expected_end,
                         prices_from=self._prices_from(run) if any(j.billed_above for j in jobs) else "")
+
+    def _with_ended_at(self, jobs: tuple[JobRecord, ...], until: float | None) -> tuple[JobRecord, ...]:
+        """`jobs`, each that ended badly (`ENDED_BADLY`) with `ended_at`: the time of its latest event of the state it
+        is in, up to `until` (an ended run's end: where that run left it). Read only when there are such jobs, through
+        `events_ends` (schema 7)."""
+        bad = {j.id: j.state for j in jobs if j.state in ENDED_BADLY}
+        if not bad:
+            return jobs
+        until = float("inf") if until is None else until
+        at: dict[int, float] = {}
+        ids = list(bad)
+        for start in range(0, len(ids), 900):  # SQLite's bound on the parameters of one statement
+            chunk = ids[start:start + 900]
+            marks = ",".join("?" * len(chunk))
+            for job_id, kind, when in self.db.execute(
+                f"SELECT job_id, kind, MAX(at) FROM events WHERE {_END_KINDS} AND at <= ? AND job_id IN ({marks})"
+                " GROUP BY job_id, kind", (until, *chunk),
+            ):
+                if kind == bad[job_id]:
+                    at[job_id] = when
+        return tuple(dataclasses.replace(j, ended_at=at[j.id]) if j.id in at else j for j in jobs)
 
     def _keys_ignored(self, run_id: int) -> int:
         """How many of the run's jobs had a create, sent again with its idempotency key, answered with a new video
