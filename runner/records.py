@@ -207,6 +207,8 @@ class RunRecord:
     # holds it while it runs, so a run recorded as running whose lock is free is gone, whatever host and pid it
     # recorded.
     lock_free: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
+    # The state folder it was read from (None: not known), whose disk `gone_note` looks at.
+    state_folder: str | None = field(default=None, compare=False, repr=False)
 
     def wall_seconds(self, end: float) -> float:
         """How long the run took, or has had up to `end` (a time by the state's clock): the duration it recorded
@@ -253,10 +255,58 @@ class RunRecord:
         return "gone" if self.process_gone() else self.status
 
     def gone_note(self) -> str:
-        """What `status` says of a run whose process is gone."""
+        """What `status` says of a run whose process is gone: where the disk holding its state folder or its output
+        folder is full now, that as the likely cause (the run stopped as it could not write, and could not record
+        that either), with what to do."""
+        full = _full_disks((self.state_folder, self.outputs_dir))
+        if full:
+            return (f"its process (pid {self.pid}) is gone without recording its end; {full}: likely what stopped it "
+                    "(a run stops when it cannot write its state or its videos); free space there, then `gridrun run` "
+                    "resumes it")
         # Not said to be killed: a run whose state's disk filled stops on its own, and cannot record that either.
         return (f"its process (pid {self.pid}) is gone without recording its end (killed, crashed, or stopped by a "
                 "state it could not write, which it said as it stopped); `gridrun run` resumes it")
+
+
+def _free_bytes(folder: str) -> int | None:
+    """The bytes free to this user on the disk holding `folder` (or the nearest folder above it that is there);
+    None where not known (no `os.statvfs`, as on Windows)."""
+    statvfs = getattr(os, "statvfs", None)
+    if statvfs is None:
+        return None
+    here = os.path.abspath(folder)
+    while True:
+        try:
+            st = statvfs(here)
+            return st.f_bavail * st.f_frsize
+        except OSError:
+            up = os.path.dirname(here)
+            if up == here:
+                return None
+            here = up
+
+
+def _full_disks(folders: Sequence[str | None]) -> str:
+    """What is said of those of `folders` on a disk all but full (less than `state.NEARLY_FULL` free, where SQLite
+    can no longer grow its files): "the disk holding F has N bytes free", each disk once; "" where none is."""
+    from .state import NEARLY_FULL
+
+    said: list[str] = []
+    seen: set[int] = set()
+    for folder in folders:
+        if not folder:
+            continue
+        free = _free_bytes(folder)
+        if free is None or free >= NEARLY_FULL:
+            continue
+        try:
+            disk = os.stat(folder).st_dev
+        except OSError:
+            disk = -1 - len(said)
+        if disk not in seen:
+            seen.add(disk)
+            said.append(f"the disk holding {folder} has {free:,} bytes free")
+    return " and ".join(said)
 
 
 # The start of a process is known to the second (the boot time's resolution), and the wall clock may be
@@ -609,8 +659,9 @@ def placeholders_failed_note(n: int) -> str:
             f"`gridrun run` renders {'it' if one else 'them'} again (paid)")
 
 
-def run_record(row: sqlite3.Row, *, lock_free: Callable[[], bool] | None = None) -> RunRecord:
-    """The run of `row`, read from a state folder whose runner lock `lock_free` tells free."""
+def run_record(row: sqlite3.Row, *, lock_free: Callable[[], bool] | None = None,
+               state_folder: str | None = None) -> RunRecord:
+    """The run of `row`, read from the state folder `state_folder` whose runner lock `lock_free` tells free."""
     keys = row.keys()  # a state of an older schema has no seen_at
     return RunRecord(
         id=row["id"],
@@ -630,6 +681,7 @@ def run_record(row: sqlite3.Row, *, lock_free: Callable[[], bool] | None = None)
         duration=row["duration"] if "duration" in keys else None,
         argv=tuple(str(a) for a in _list(row["argv"])),
         lock_free=lock_free,
+        state_folder=state_folder,
     )
 
 

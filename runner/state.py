@@ -2309,7 +2309,7 @@ class Store:
         row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone() if in_range else None
         if row is None:
             raise NotRecordedError(f"{self.path}: no run {run_id}; {self._runs_recorded(manifest_name)}")
-        record = run_record(row, lock_free=self._lock_free)
+        record = run_record(row, lock_free=self._lock_free, state_folder=str(self.real.parent))
         if manifest_name is not None and record.manifest_name != manifest_name:
             raise NotRecordedError(
                 f"{self.path}: run {run_id} is a run of {record.manifest_name} ({record.manifest_path}), not of "
@@ -2361,7 +2361,7 @@ class Store:
             rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC").fetchall()
         else:
             rows = self.db.execute("SELECT * FROM runs WHERE manifest_name=? ORDER BY id DESC", (manifest_name,)).fetchall()
-        return [run_record(r, lock_free=self._lock_free) for r in rows]
+        return [run_record(r, lock_free=self._lock_free, state_folder=str(self.real.parent)) for r in rows]
 
     def latest_run(self, manifest_name: str | None = None) -> RunRecord | None:
         runs = self.runs(manifest_name)
@@ -2384,13 +2384,13 @@ class Store:
         """The latest run recorded as running by process `pid` on `host`, if any (the runner lock's holder)."""
         row = self.db.execute("SELECT * FROM runs WHERE status='running' AND pid=? AND host=? ORDER BY id DESC"
                               " LIMIT 1", (pid, host)).fetchone()
-        return None if row is None else run_record(row, lock_free=self._lock_free)
+        return None if row is None else run_record(row, lock_free=self._lock_free, state_folder=str(self.real.parent))
 
     def latest_run_of_file(self, manifest_path: Path) -> RunRecord | None:
         """The latest run made from the manifest file at `manifest_path` (as runs record it, absolute), if any."""
         row = self.db.execute("SELECT * FROM runs WHERE manifest_path=? ORDER BY id DESC LIMIT 1",
                               (str(manifest_path),)).fetchone()
-        return None if row is None else run_record(row, lock_free=self._lock_free)
+        return None if row is None else run_record(row, lock_free=self._lock_free, state_folder=str(self.real.parent))
 
     def run_summaries(self, manifest_name: str | None = None) -> list[RunSummary]:
         """The runs (of `manifest_name`), newest first, each with its jobs in all, done and cached, and its money,
