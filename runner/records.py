@@ -286,11 +286,14 @@ def _free_bytes(folder: str) -> int | None:
             here = up
 
 
-def _full_disks(folders: Sequence[str | None]) -> str:
-    """What is said of those of `folders` on a disk all but full (less than `state.NEARLY_FULL` free, where SQLite
-    can no longer grow its files): "the disk holding F has N bytes free", each disk once; "" where none is."""
-    from .state import NEARLY_FULL
+# Free space below which a disk is taken for full: SQLite says "disk I/O error", not "database or disk is full",
+# when it cannot grow the write-ahead log's index (state.db-shm, 32 KiB at a time) or map it.
+NEARLY_FULL = 1024 * 1024
 
+
+def _full_disks(folders: Sequence[str | None]) -> str:
+    """What is said of those of `folders` on a disk all but full (less than NEARLY_FULL free, where SQLite can no
+    longer grow its files): "the disk holding F has N bytes free", each disk once; "" where none is."""
     said: list[str] = []
     seen: set[int] = set()
     for folder in folders:

@@ -40,7 +40,7 @@ from .outputs import (
 )
 from .records import (  # noqa: F401 (re-exported)
     CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, SIMULATOR_ELSEWHERE, EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, as_keyed,
-    billing_of, job_record, local_time, run_record, typed_values,
+    NEARLY_FULL, billing_of, job_record, local_time, run_record, typed_values,
 )
 from .terminal import runs_it_first, typed, visible
 
@@ -514,11 +514,6 @@ def store_error(exc: BaseException) -> sqlite3.Error | None:
 def is_busy(exc: BaseException) -> bool:
     """`exc` is SQLite's refusal to wait longer for another connection's write transaction to end."""
     return getattr(exc, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-# Free space below which SQLite's I/O error is taken for a full disk: it says "disk I/O error", not "database or disk
-# is full", when it cannot grow the write-ahead log's index (state.db-shm, 32 KiB at a time) or map it.
-NEARLY_FULL = 1024 * 1024
 
 
 def _full_disk(folder: Path | None) -> str | None:
