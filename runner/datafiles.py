@@ -41,17 +41,34 @@ so such a file is refused with a small memory, not read whole; the template limi
 stays ten times above it."""
 
 DATA_FILE_TYPES = (".txt", ".csv", ".jsonl")
+FORMULA_ERRORS = frozenset(("#REF!", "#N/A", "#VALUE!", "#NAME?", "#DIV/0!", "#NUM!", "#NULL!", "#SPILL!", "#CALC!",
+                            "#ERROR!", "#GETTING_DATA", "Loading..."))
+"""What Excel and Google Sheets write in a cell whose formula failed (or, for the last two, is not worked out yet),
+when the sheet is exported: never a value anyone meant to send."""
+_EMPTY_ROWS_SHOWN = 5
 Problem = tuple[int, int, str] | tuple[int, int, str, int]
 """A problem of a data file: its line, column and message, and the index of the value it is about when it is one
 value's (an error then names it: `matrix.row[3]`)."""
 _MAX_ERRORS_PER_DATA_FILE = 10
 
 
+class Flagged(NamedTuple):
+    """A value read from a data file that holds a spreadsheet's formula error (`FORMULA_ERRORS`): its index on the
+    axis, the column that holds it (None: the value itself, a line of a .txt file) and the error's text."""
+
+    index: int
+    column: str | None
+    text: str
+
+
 class DataLines(NamedTuple):
-    """Where an axis's values were read: the data file (as shown in messages) and each value's line and column."""
+    """Where an axis's values were read: the data file (as shown in messages) and each value's line and column;
+    also its values that hold a spreadsheet's formula error (`flagged`), which a plan warns of where a job sends
+    one (only then: a `#N/A` in a notes column no template reads is no one's concern)."""
 
     file: Path
     positions: tuple[Position, ...]
+    flagged: tuple[Flagged, ...] = ()
 
 
 def value_position(
@@ -96,15 +113,17 @@ def resolve_matrix_files(
 
 def resolve_files(
     document: Mapping[str, Any], *, positions: Mapping[tuple[Any, ...], Position], file: Path, base_dir: Path,
-    cap: Cap | None = None,
+    cap: Cap | None = None, read: bool = True,
 ) -> tuple[dict[str, Any], dict[tuple[Any, ...], Path], dict[tuple[Any, ...], DataLines], list[ManifestError],
            list[ManifestError]]:
     """A manifest's document with the `{file: path}` axes of its matrix and its sweeps' matrices read; also
     which axis came from which file, where each of its values is in it, the problems found (raised by the
     caller with its own), and what is warned of (a data file read otherwise than it most likely reads to its
     writer), each as the error it would be. With `cap`, the most jobs its plan may have, a data file is read no
-    further than the cap allows (a file of gigabytes is refused after its first values, not read whole)."""
-    reader = _FileReader(positions, file, base_dir, cap)
+    further than the cap allows (a file of gigabytes is refused after its first values, not read whole). `read`
+    False: no data file is read, each `{file: path}` axis left as it is written, and named in the files found
+    (`Manifest.unread`)."""
+    reader = _FileReader(positions, file, base_dir, cap, read=read)
     data = dict(document)
     if "matrix" in data:
         data["matrix"] = reader.matrix(data["matrix"], ("matrix",))
@@ -123,7 +142,8 @@ class _FileReader:
     """Replaces `{file: path}` axes with the values read from the data file, collecting errors."""
 
     def __init__(self, positions: Mapping[tuple[Any, ...], Position], manifest_file: Path, base_dir: Path,
-                 cap: Cap | None = None) -> None:
+                 cap: Cap | None = None, *, read: bool = True) -> None:
+        self.read = read
         self.positions = positions
         self.manifest_file = manifest_file
         self.base_dir = base_dir
@@ -159,6 +179,9 @@ class _FileReader:
         if not (isinstance(value, Mapping) and list(value) == ["file"] and isinstance(value["file"], str)):
             return value
         spec = value["file"]
+        if not self.read:
+            self.files[at] = Path(os.path.normpath(self.base_dir / spec))
+            return value
         values = self._read(spec, at)
         return value if values is None else values
 
@@ -222,9 +245,8 @@ class _FileReader:
             )
             return None
         self.files[at] = absolute
-        self.lines[at] = DataLines(shown, tuple(where))
+        self.lines[at] = DataLines(shown, tuple(where), _flagged(values))
         return values
-
 
     def _most_values(self) -> int:
         """The most values an axis of the matrix being read may have (as `matrix.prepare` counts a range's): each
@@ -242,6 +264,26 @@ class _FileReader:
         source = f"the cap of {cap:,} (--max-jobs {cap})" if self.cap.flag else f"the cap of {cap:,}"
         return (f"{read}: the plan would have at least {most + 1 - self.excludes:,} jobs, above {source}; check the "
                 "file, or raise the cap with --max-jobs or run.max_jobs")
+
+
+def _flagged(values: list[Any]) -> tuple[Flagged, ...]:
+    """The values (a CSV row's cells, a JSONL object's string fields, a .txt line) that are exactly a spreadsheet's
+    formula error (`FORMULA_ERRORS`)."""
+    found: list[Flagged] = []
+    for index, value in enumerate(values):
+        if isinstance(value, str):
+            if value in FORMULA_ERRORS:
+                found.append(Flagged(index, None, value))
+        elif isinstance(value, dict):
+            found.extend(Flagged(index, column, cell.strip()) for column, cell in value.items()
+                         if isinstance(cell, str) and cell.strip() in FORMULA_ERRORS)
+    return tuple(found)
+
+
+def is_empty_row(value: Any) -> bool:
+    """Whether `value`, a value of a matrix axis, is a CSV row whose cells are all empty (`,,`)."""
+    return (isinstance(value, dict) and bool(value)
+            and all(isinstance(cell, str) and not cell.strip() for cell in value.values()))
 
 
 def _special(path: Path) -> str | None:
@@ -510,6 +552,7 @@ def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], wher
     header: list[str] | None = None
     rows: list[Any] = []
     phrases: list[Problem] = []  # the cells opening with a quoted phrase, which CSV reads as the cell's quoting
+    empty: list[int] = []  # the rows whose cells are all empty, by index
     start = 1
     try:
         for row in reader:
@@ -537,7 +580,7 @@ def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], wher
                         seen.setdefault(alike(name), name)
                 continue
             if len(row) != len(header):
-                problems.append((line, 1, f"this row has {len(row)} fields but the header row has {len(header)}"))
+                problems.append((line, 1, f"this row has {_fields(len(row))} but the header row has {len(header)}"))
                 if len(problems) >= _MAX_ERRORS_PER_DATA_FILE:
                     break
                 continue
@@ -546,6 +589,8 @@ def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], wher
                 if found is not None:
                     lines, column, cell = found
                     phrases.append((line + lines, column, cell, len(rows)))
+            if notes is not None and not any(cell.strip() for cell in row):
+                empty.append(len(rows))
             rows.append(dict(zip(header, row)))
             where.append((line, 1))
             if len(rows) > most:
@@ -558,7 +603,33 @@ def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], wher
                                                        "to the end of the file)"))
     if notes is not None:
         notes.extend(_phrase_notes(phrases))
+        if not problems:  # a row of the file refused is what to fix first; its empty rows are said once it reads
+            notes.extend(_empty_row_notes(empty, where))
     return rows
+
+
+def _fields(n: int) -> str:
+    return f"{n} field{'' if n == 1 else 's'}"
+
+
+def _empty_row_notes(empty: list[int], where: list[Position]) -> list[Problem]:
+    """The warning at the first row of a CSV file whose cells are all empty (`,,`: what a spreadsheet writes past
+    its data when cells there were formatted, or cleared rather than deleted), naming the others: such a row makes
+    a job like any other, paid for where the template has text of its own. It still does (a project that ran one
+    plans as before); the warning says to delete it."""
+    if not empty:
+        return []
+    first = empty[0]
+    message = ("every cell of this row is empty (spreadsheets write such rows past the data): it makes a job like "
+               "any other row; delete the row")
+    if len(empty) > 1:
+        more = [str(where[i][0]) for i in empty[1:_EMPTY_ROWS_SHOWN + 1]]
+        rest = len(empty) - 1 - len(more)
+        one = len(empty) == 2
+        message += (f"; so {'is' if one else 'are'} {len(empty) - 1:,} more row{'' if one else 's'}, at line"
+                    f"{'' if one else 's'} {', '.join(more)}{f' and {rest:,} more' if rest else ''}")
+    line, column = where[first]
+    return [(line, column, message, first)]
 
 
 def _separated_otherwise(header: list[str], line: int) -> list[Problem]:

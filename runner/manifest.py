@@ -69,6 +69,10 @@ class Manifest:
     # What reading its data files warned of (a .txt line skipped as a comment that reads as text, say), as
     # `warning` gives them: said with the plan's warnings, or with the errors of a plan refused.
     data_warnings: tuple[str, ...] = ()
+    # Loaded without reading its data files (`load_text(read_data=False)`): its `{file: path}` axes are left as
+    # written (in `files`, unread), and it is not to be planned. What names a manifest's recorded runs (its name,
+    # state and output folders, endpoint) is all it is read for.
+    unread: bool = False
 
     @property
     def name(self) -> str:
@@ -208,10 +212,11 @@ def load(path: str | Path, *, planned: bool = False, max_jobs: int | None = None
 
 
 def load_text(text: str, shown: Path, *, at: Path | None = None, planned: bool = False,
-              max_jobs: int | None = None, param_names: ParamNames | None = None) -> Manifest:
+              max_jobs: int | None = None, param_names: ParamNames | None = None, read_data: bool = True) -> Manifest:
     """Parse and validate the manifest `text`, its errors naming the file `shown`, and its relative paths starting
     at the folder of `at` (default `shown`): a run's copy of its manifest read as the file it was copied from.
-    `planned`, `max_jobs`, `param_names`: as `load`'s. Raises ManifestError, or ManifestErrors for several."""
+    `planned`, `max_jobs`, `param_names`: as `load`'s. `read_data` False: its data files are not read (`unread`).
+    Raises ManifestError, or ManifestErrors for several."""
     data, positions = load_yaml(text, file=shown)
     if data is None:
         raise ManifestError("the file is empty; a manifest needs at least version, name and model (`gridrun init -` "
@@ -230,7 +235,8 @@ def load_text(text: str, shown: Path, *, at: Path | None = None, planned: bool =
     errors.sort(key=lambda e: (e.line, e.column))
     cap = _cap(data, max_jobs) if planned else None
     resolved, files, lines, file_errors, file_notes = resolve_files(data, positions=positions, file=shown,
-                                                                    base_dir=base.base_dir, cap=cap)
+                                                                    base_dir=base.base_dir, cap=cap,
+                                                                    read=read_data)
     notes = tuple(Warned(str(n), f"{n.field}: {n.message}") for n in file_notes)
     try:
         raise_all(errors + file_errors)
@@ -238,7 +244,7 @@ def load_text(text: str, shown: Path, *, at: Path | None = None, planned: bool =
         exc.warnings = (*notes, *getattr(exc, "warnings", ()))  # what may explain them (a file separated by ';')
         raise
     return Manifest(path=base.path, data=resolved, positions=positions, files=files, display=base.display,
-                    data_lines=lines, text=text, data_warnings=notes)
+                    data_lines=lines, text=text, data_warnings=notes, unread=not read_data)
 
 
 def _cap(data: Mapping[str, Any], max_jobs: int | None) -> Cap:

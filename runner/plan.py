@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from . import images
+from .datafiles import Flagged
 from .errors import (
     CapabilityError,
     ManifestError,
@@ -78,7 +79,7 @@ from .sweeps import (
     read_by,
     sweeps_of,
 )
-from .textforms import drawn, unlike_parts, unspaced_value
+from .textforms import drawn, escaped, unlike_parts, unspaced_value
 from .yamlsource import (
     cut_by_comments,
     dotted,
@@ -632,6 +633,47 @@ def _cut_by_comments(manifest: Manifest) -> list[str]:
     return warnings
 
 
+_FORMULA_WARNINGS = 10
+
+
+def _formula_errors_sent(manifest: Manifest, jobs: Sequence[Job]) -> list[Warned]:
+    """The warning at each data file's row whose cell is a spreadsheet's formula error (`#REF!`, `#N/A`: the text
+    a sheet exports for a formula that failed) that a job's request holds: it would be paid for as it is, which no
+    one means. A warning, not a refusal: a plan that ran such a job plans as before."""
+    flagged = {axis: lines.flagged for axis, lines in manifest.data_lines.items() if lines.flagged}
+    if not flagged:
+        return []
+    by_value: dict[int, list[tuple[tuple[Any, ...], Flagged]]] = {}
+    for axis, found in flagged.items():
+        node: Any = manifest.data
+        for step in axis:
+            node = node[step]
+        for flag in found:
+            by_value.setdefault(id(node[flag.index]), []).append((axis, flag))
+    said: dict[tuple[tuple[Any, ...], int, str | None], Warned] = {}
+    for job in jobs:
+        for _, value in job.values:
+            for axis, flag in by_value.get(id(value), ()):
+                if (axis, flag.index, flag.column) in said:
+                    continue
+                sent = next((name for name, v in job.params.items()
+                             if any(flag.text in text for text in param_strings({name: v}))), None)
+                if sent is None:
+                    continue
+                cell = "the value" if flag.column is None else f"its cell in column '{escaped(flag.column)}'"
+                said[(axis, flag.index, flag.column)] = manifest.warning(
+                    (*axis, flag.index),
+                    f"{cell} is '{flag.text}', a spreadsheet's formula error, and job {job.key} sends it in "
+                    f"its {sent}: it would be paid for as it is; fix the sheet and export the file again")
+    warnings = list(said.values())
+    if len(warnings) > _FORMULA_WARNINGS:
+        rest = len(warnings) - _FORMULA_WARNINGS
+        last = warnings[_FORMULA_WARNINGS - 1]
+        more = f" (and {rest:,} more such value{'' if rest == 1 else 's'} of the data files)"
+        warnings = [*warnings[:_FORMULA_WARNINGS - 1], Warned(last + more, last.plain + more)]
+    return warnings
+
+
 def warnings_of(plan: Plan, diff: Diff | None) -> tuple[str, ...]:
     """What `gridrun plan` and `gridrun run` warn of before anything is sent: the plan's warnings, its files in the
     way (`overwrites`), and the state's (`diff`, None where nothing has run yet)."""
@@ -975,7 +1017,8 @@ def _build(
         excluded=tuple(excluded),
         axes=tuple(axes),
         varying=tuple(k for k, vs in axes.items() if len(vs) > 1 or k in partial),
-        warnings=(*folder_warnings, *_cut_by_comments(manifest), *manifest.data_warnings, *ctx_job.warnings),
+        warnings=(*folder_warnings, *_cut_by_comments(manifest), *manifest.data_warnings,
+                  *_formula_errors_sent(manifest, jobs), *ctx_job.warnings),
         total_micros=sum(j.cost_micros for j in jobs),
         outputs_dir=out_dir,
         state_dir=state_dir_of(manifest),

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import images
-from .datafiles import encodable, value_position
+from .datafiles import encodable, is_empty_row, value_position
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from .jobs import Job, canonical, format_value, job_hash, not_json, whole_key_text
 from .localpaths import NAME_MAX, UNUSABLE, shown, why_unusable
@@ -1157,7 +1157,8 @@ class JobMaker:
             if k in reads:
                 found = self._data_line(_matrix_path(sw, shape.sources.get(k, "matrix"), k), v)
                 if found is not None:
-                    lines.append(f"{found[0]}:{found[1][0]}")
+                    empty = ", a row whose cells are all empty" if is_empty_row(v) else ""
+                    lines.append(f"{found[0]}:{found[1][0]}{empty}")
         return f" (from {', '.join(lines)})" if lines else ""
 
     def _row_in(self, ctx: Mapping[str, Any]) -> Callable[[tuple[Any, ...], str], str | None]:

@@ -91,7 +91,8 @@ def _whole_csv(text: str, problems: list[Any], where: list[Any]) -> list[Any]:
                         seen.setdefault(alike(name), name)
                 continue
             if len(row) != len(header):
-                problems.append((line, 1, f"this row has {len(row)} fields but the header row has {len(header)}"))
+                problems.append((line, 1, (f"this row has {len(row)} field{'' if len(row) == 1 else 's'} but the "
+                                          f"header row has {len(header)}")))
                 if len(problems) >= 10:
                     break
                 continue

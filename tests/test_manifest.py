@@ -1343,3 +1343,24 @@ def test_a_data_file_that_is_a_named_pipe_is_refused_unopened(tmp_path: Path) ->
     error = said[0]
     assert (error.file.name, error.line) == ("m.yaml", HEAD.count("\n") + 2)
     assert "data file 'rows.csv': is a named pipe, not a regular file" in error.message
+
+
+def test_a_csv_row_of_one_field_is_said_in_the_singular(tmp_path: Path) -> None:
+    write(tmp_path / "shots.csv", "id,prompt,quality\r\na1,a red fox,540p\r\n  \r\n")
+    with pytest.raises(ManifestError) as exc:
+        load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  row: {file: shots.csv}\n"))
+    assert exc.value.line == 3
+    assert exc.value.message == "this row has 1 field but the header row has 3"
+
+
+def test_a_csv_row_of_empty_cells_is_a_data_file_warning_of_the_manifest(tmp_path: Path) -> None:
+    """Said as the other warnings of reading a data file are (`Manifest.data_warnings`), its plain form naming the
+    row; not said beside the errors of a file refused for another row."""
+    write(tmp_path / "st.csv", "style,notes\nclay,x\n,\n")
+    manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  r: {file: st.csv}\n"))
+    assert [_in(tmp_path, w).split(": every cell")[0] for w in manifest.data_warnings] == ["st.csv:3:1: matrix.r[1]"]
+    assert manifest.data_warnings[0].plain.startswith("matrix.r[1]: every cell of this row is empty")
+    write(tmp_path / "st.csv", "style,notes\nclay,x\n,\nwax\n")
+    with pytest.raises(ManifestError) as exc:
+        load(tmp_path / "m.yaml")
+    assert exc.value.line == 4 and not any("every cell" in w for w in getattr(exc.value, "warnings", ())), exc.value

@@ -3910,3 +3910,52 @@ def test_a_data_files_warnings_are_the_plans_and_go_with_its_errors(tmp_path: Pa
     assert "did you mean 'id\\tprompt'? (columns: id\\tprompt)" in said and "\t" not in said  # said, not spacing
     assert [w for w in exc.value.warnings if "rows.csv:1:1: matrix.r: the header row is one column 'id\\tprompt': "
             "this file seems separated by tabs" in w]
+def test_a_csv_row_of_empty_cells_is_warned_of_at_its_line_and_still_makes_a_job(tmp_path: Path) -> None:
+    """`,,` rows, which a spreadsheet writes past its data: a job each, as before (a project that ran one plans the
+    same), with a warning at the first naming the others."""
+    (tmp_path / "st.csv").write_text("style,notes\nclay,x\n,\n , \n", encoding="utf-8")
+    p = plan_of(tmp_path, """\
+        params: {prompt: "a fox, {{ r.style }}"}
+        matrix:
+          r: {file: st.csv}
+        output: "{{ hash }}.mp4"
+        """)
+    assert [j.params["prompt"] for j in p.jobs] == ["a fox, clay", "a fox, ", "a fox,  "]
+    said = [w.replace(f"{tmp_path}/", "") for w in p.warnings if "every cell of this row is empty" in w]
+    assert len(said) == 1, p.warnings
+    assert said[0].startswith("st.csv:3:1: matrix.r[1]: every cell of this row is empty"), said
+    assert "delete the row; so is 1 more row, at line 4" in said[0]
+
+
+def test_an_error_a_row_of_empty_cells_makes_names_the_row_as_empty(tmp_path: Path) -> None:
+    (tmp_path / "shots.csv").write_text("id,prompt,quality\r\na1,a red fox,540p\r\n,,\r\n", encoding="utf-8")
+    with pytest.raises((ManifestError, ManifestErrors)) as exc:
+        plan_of(tmp_path, """\
+            params: {prompt: "{{ shot.prompt }} in snow", quality: "{{ shot.quality }}"}
+            matrix:
+              shot: {file: shots.csv}
+            """)
+    errors = exc.value.errors if isinstance(exc.value, ManifestErrors) else [exc.value]
+    assert f"(from {tmp_path}/shots.csv:3, a row whose cells are all empty)" in errors[0].message, errors[0]
+    assert any(str(w).startswith(f"{tmp_path}/shots.csv:3:1: matrix.shot[1]: every cell of this row is empty")
+               for w in exc.value.warnings), exc.value.warnings
+
+
+def test_a_data_file_value_that_is_a_spreadsheet_formula_error_sent_is_warned_of_at_its_row(tmp_path: Path) -> None:
+    (tmp_path / "rows.csv").write_text("id,prompt,notes\nr1,a red fox,#N/A\nr2,#REF!,\nr3,#N/A,\nr4,#VALUE!,x\n",
+                                       encoding="utf-8")
+    (tmp_path / "looks.txt").write_text("clay\nLoading...\n", encoding="utf-8")
+    p = plan_of(tmp_path, """\
+        params: {prompt: "{{ r.prompt }}, {{ look }}"}
+        matrix:
+          r: {file: rows.csv}
+          look: {file: looks.txt}
+        """)
+    assert len(p.jobs) == 8  # planned as before
+    said = sorted(w.replace(f"{tmp_path}/", "").split(": its cell")[0].split(": the value")[0]
+                  for w in p.warnings if "formula error" in w)
+    # r1's notes cell is sent by no job: not warned of
+    assert said == ["looks.txt:2:1: matrix.look[1]", "rows.csv:3:1: matrix.r[1]", "rows.csv:4:1: matrix.r[2]",
+                    "rows.csv:5:1: matrix.r[3]"], p.warnings
+    ref = next(w for w in p.warnings if w.startswith(f"{tmp_path}/rows.csv:3:1"))
+    assert "its cell in column 'prompt' is '#REF!', a spreadsheet's formula error" in ref
