@@ -232,7 +232,8 @@ def _manifest(m: Manifest | Plan | str | Path, *, planned: bool = False, max_job
 
 def _run_copy(m: str | Path) -> Plan | None:
     """The plan of `m` read as a run's copy of its manifest (`_copy_of_run`); None for any other file, and for a
-    copy that cannot be read so (loaded then as the file it is, whose errors say what is wrong)."""
+    copy whose state cannot be read so (loaded then as the file it is, whose errors say what is wrong); a copy
+    read so whose plan fails raises its errors, its relative paths starting where its run's did."""
     if not isinstance(m, (str, os.PathLike)):
         return None
     try:
@@ -243,6 +244,9 @@ def _run_copy(m: str | Path) -> Plan | None:
         return None
     try:
         return _copy_of_run(path)
+    except (ManifestError, ManifestErrors):
+        raise  # read as its run's manifest, beside the file that run was made from: not as a file of its own,
+        # whose data files would be looked for in .runs/
     except (GridrunError, OSError):
         return None
 
@@ -319,6 +323,9 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
     paid call."""
     check_option("max_jobs", max_jobs)
     m = _manifest(m, planned=True, max_jobs=max_jobs)
+    if m.unread:
+        raise UsageError(f"{m.display or m.path} was read without its data files, to read its recorded runs: load "
+                         "it again to plan it")
     # a Manifest loaded from such a copy as from any file (`load`, planned, refuses the path itself)
     refuse_run_copy(m.path, shown=Path(m.display) if m.display else None)
     files = _capability_files(m)
@@ -1252,12 +1259,37 @@ def _state_dir(
 
 def _given_store(m: Manifest | Plan | str | Path | None) -> tuple[Store, str | None, Path | None]:
     """The state store of manifest `m` (read-only), its name and the output folder it now names (`_state_dir`);
-    the store's errors that name a manifest to give again name `m`, the file given (`Store.manifest_path`)."""
-    mm = None if m is None else _manifest(m)
+    the store's errors that name a manifest to give again name `m`, the file given (`Store.manifest_path`). A
+    manifest file that does not load is taken as `status` takes it (`status_manifest`: as the state beside it
+    recorded it), with its warning said (`export.tell`)."""
+    from .export import tell
+
+    if isinstance(m, (str, os.PathLike)):
+        mm, warning = _reported_manifest(m)
+        if warning is not None:
+            tell(warning, "warning")
+    else:
+        mm = None if m is None else _manifest(m)
     sd, name, home = _state_dir(mm)
     store = Store(sd / "state.db", readonly=True, outputs_dir=home)
     store.manifest_path = None if mm is None else mm.path
     return store, name, home
+
+
+def _reported_manifest(m: str | os.PathLike[str]) -> tuple[Manifest, str | None]:
+    """The manifest file `m` `report` and `export` read the runs of (`_manifest`), and a warning when it is not the
+    file as it is: a run's copy whose data files do not load, or a file that does not load, taken as `status` takes
+    it."""
+    copy = _run_copy(m)
+    if copy is not None:
+        return copy.manifest, _copy_warning(copy)
+    try:
+        return _manifest(m), None
+    except (ManifestError, ManifestErrors) as exc:
+        recorded = _as_recorded(m, exc, "writing the files of")
+        if recorded is None:
+            raise
+        return recorded[0].manifest, recorded[1]
 
 
 def status(
@@ -1817,7 +1849,7 @@ def _cancel_plan(m: Manifest | Plan | str | Path) -> tuple[Plan, str | None]:
     path = Path(os.path.abspath(m))
     copied = _copy_of_run(path)
     if copied is not None:
-        return copied, None
+        return copied, _copy_warning(copied)
     try:
         return plan(m), None
     except (ManifestError, ManifestErrors) as exc:
@@ -1837,7 +1869,7 @@ def status_manifest(m: str | Path) -> tuple[Manifest, str | None]:
     check_a_file(m)  # standard input or a pipe: no state beside it to fall back on (`yamlsource.check_a_file`)
     copy = _run_copy(m)
     if copy is not None:
-        return copy.manifest, None
+        return copy.manifest, _copy_warning(copy)
     try:
         return load(m), None
     except (ManifestError, ManifestErrors) as exc:
@@ -1845,6 +1877,12 @@ def status_manifest(m: str | Path) -> tuple[Manifest, str | None]:
         if recorded is None:
             raise
         return recorded[0].manifest, recorded[1]
+
+
+def _copy_warning(p: Plan) -> str | None:
+    """The warning of a run's copy of its manifest read as the state recorded its jobs (`_copy_of_run`), its data
+    files not loading; None for a copy planned as it is."""
+    return p.warnings[0] if p.manifest.unread and p.warnings else None
 
 
 def _as_recorded(m: str | os.PathLike[str], exc: ManifestError | ManifestErrors, doing: str) -> tuple[Plan, str] | None:
@@ -1856,6 +1894,9 @@ def _as_recorded(m: str | os.PathLike[str], exc: ManifestError | ManifestErrors,
         return None
     p, run_id = recorded
     first = str(exc).splitlines()[0]
+    if p.manifest.unread:
+        return p, (f"{m} does not load ({first}); {doing} {p.manifest.name!r} as its run {run_id} recorded its jobs, "
+                   f"its {_unread_said(p.manifest)} not read (the state keeps each job's request)")
     return p, (f"{m} does not load ({first}); {doing} {p.manifest.name!r} with the manifest as its run {run_id} had "
                "it (the state keeps its copy)")
 
@@ -1877,7 +1918,20 @@ def _copy_of_run(path: Path) -> Plan | None:
     if Path(run.outputs_dir).resolve() != path.parent.parent.resolve():
         return None
     text = read_text(path, limit=MAX_BYTES)
-    p = plan(manifest_mod.load_text(text, path, at=Path(run.manifest_path)))
+    at = Path(run.manifest_path)
+    try:
+        p = plan(manifest_mod.load_text(text, path, at=at))
+    except (ManifestError, ManifestErrors) as exc:
+        # Its data files, read beside the file the run was made from, do not load (moved, archived, edited
+        # mid-save): the run's jobs as the state records them, not the copy read as a manifest of its own, whose
+        # data files would be looked for in .runs/, where no run read them.
+        found = _plan_from_state(text, path, at, run.id)
+        if found is None:
+            raise
+        first = str(exc).splitlines()[0]
+        said = (f"{plan_mod.relpath(path, Path.cwd())} does not plan ({first}); reading run {run.id} as the state "
+                f"recorded its jobs, its {_unread_said(found.manifest)} not read (the state keeps each job's request)")
+        p = replace(found, warnings=(said,))
     if p.state_dir != sd.resolve() or p.manifest.name != run.manifest_name:
         return None  # the copy, read there, names another state or manifest: taken as the file it is
     return p
@@ -1903,10 +1957,60 @@ def _recorded_plan(path: Path, shown_as: Path) -> tuple[Plan, int] | None:
     try:
         p = plan(manifest_mod.load_text(text, shown_as, at=path))
     except (ManifestError, ManifestErrors):
-        return None
+        found = _plan_from_state(text, shown_as, path, run.id)  # its data files do not load, or plan, as they are
+        if found is None:
+            return None
+        p = found
     if p.state_dir != sd or p.manifest.name != run.manifest_name:
         return None
     return p, run.id
+
+
+def _plan_from_state(text: str, shown_as: Path, at: Path, run_id: int) -> Plan | None:
+    """The plan of the manifest `text` (read as `load_text(text, shown_as, at=at)` reads it), whose data files do
+    not load or plan as they are now (a cell's quote left open in a sheet saved mid-edit, the file moved or
+    archived), made of what the state records of run `run_id`'s jobs (their key, hash, request, values, video's
+    path and estimate), its data files left unread (`Manifest.unread`): enough for `cancel` to stop the jobs in
+    flight and for `status`, `report` and `export` to read the runs, which need no data file. None when the text
+    does not load even so (the failure is not its data files'), reads none, or the state cannot be read."""
+    from .jobs import Job
+
+    try:
+        m = manifest_mod.load_text(text, shown_as, at=at, read_data=False)
+    except (ManifestError, ManifestErrors):
+        return None
+    if not m.files:
+        return None  # no data file: not the reason it does not plan
+    try:
+        files = _capability_files(m)
+        caps = capabilities.load(m.provider, extra=files)
+        if caps is None:
+            return None
+        state_dir = plan_mod.state_dir_of(m)
+        outputs_dir = plan_mod.outputs_dir_of(m)
+        with Store(state_dir / "state.db", readonly=True) as store:
+            rows = store.run_job_rows(run_id)
+        jobs = tuple(
+            Job(key=r["run_key"], sweep=r["sweep"], repeat=0, values=tuple(json.loads(r["vals"]).items()),
+                params=json.loads(r["params"]), hash=r["hash"], cost_micros=r["cost_estimate_micros"],
+                output_str=r["output_path"], size=(r["width"] or 0, r["height"] or 0), duration=r["duration"] or 0.0,
+                mode="", origin="", sources={})
+            for r in rows)
+        at_endpoint = endpoint(m, caps, files)
+    except (GridrunError, capabilities.CapabilityDataError, sqlite3.Error, OSError, ValueError, TypeError):
+        return None
+    axes = tuple(dict.fromkeys(k for j in jobs for k, _ in j.values))
+    return Plan(manifest=m, provider=caps.provider, model=m.model, jobs=jobs, excluded=(), axes=axes, varying=axes,
+                warnings=(), total_micros=sum(j.cost_micros for j in jobs), outputs_dir=outputs_dir,
+                state_dir=state_dir, budget_micros=plan_mod.budget_micros(plan_mod.manifest_budget(m)),
+                max_jobs=max(len(jobs), 1), endpoint=at_endpoint)
+
+
+def _unread_said(m: Manifest) -> str:
+    """The data files of `m`, loaded without them (`Manifest.unread`), as a warning names them."""
+    names = [os.path.relpath(f, m.base_dir) if f.is_relative_to(m.base_dir) else str(f) for f in m.files.values()]
+    names = list(dict.fromkeys(names))
+    return f"data file{'' if len(names) == 1 else 's'} {', '.join(names)}"
 
 
 def _check_recorded(p: Plan, db: Path) -> None:

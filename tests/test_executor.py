@@ -4751,3 +4751,45 @@ def test_an_input_image_changed_under_a_job_of_a_state_that_recorded_no_digest_i
     assert (f"1 job differs from run 1 (the same parameters; input image in.png: its content may differ from run 1's "
             f"(sha256 {hashlib.sha256(moon).hexdigest()[:12]} now; run 1's was not recorded): put that file back") \
         in out, out
+
+
+def test_cancel_status_report_and_export_read_the_runs_jobs_when_a_data_file_does_not_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data file saved mid-edit (a quote left open) or moved away while jobs render: `status`, `report`, `export`
+    and `cancel` read the run as the state recorded its jobs, with a warning naming the data file and its error,
+    and `cancel` stops the jobs in flight; a run's copy of its manifest reads its data files where its run did,
+    beside the file it was made from, not in .runs/."""
+    from runner.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rows.csv").write_text("id,prompt\nr1,a fox\nr2,an owl\n", encoding="utf-8")
+    m = write_manifest(tmp_path, sim={"render_time": 30.0, "jitter": 0.0}, extra={
+        "params": {"prompt": "{{ r.prompt }}", "quality": "360p", "duration": 5},
+        "matrix": {"r": {"file": "rows.csv"}}, "output": "{{ r.id }}.mp4"})
+    api.run(m, options={"timeout": 0.2}, report=False)
+    flying = ("submitted", "running")
+    assert sum(api.status(m).counts[s] for s in flying) == 2
+    (tmp_path / "rows.csv").write_text('id,prompt\nr1,a fox\nr2,"an owl\n', encoding="utf-8")
+    said = "rows.csv:3:1: matrix.r: not valid CSV: a quoted field is never closed"
+    for argv in (["status", "t.yaml"], ["status", "t.yaml", "--runs"], ["report", "t.yaml"],
+                 ["export", "t.yaml"]):
+        capsys.readouterr()
+        assert main(argv) == 0, argv
+        err = " ".join(capsys.readouterr().err.split())
+        assert err.startswith(f"warning: t.yaml does not load ({said}"), (argv, err)
+        assert "as its run 1 recorded its jobs, its data file rows.csv not read" in err, (argv, err)
+    snap = api.status(m)
+    assert snap.warnings and said in snap.warnings[0]
+    (tmp_path / "rows.csv").rename(tmp_path / "rows.moved.csv")
+    capsys.readouterr()
+    assert main(["status", "outputs/t/.runs/run-1.yaml"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"data file 'rows.csv': no such file (looked for {tmp_path}/rows.csv)" in err, err
+    assert ".runs/rows.csv" not in err
+    result = api.cancel(m)
+    assert sorted(result.cancelled) == sorted(j.key for j in snap.jobs), result
+    assert len(result.warnings) == 1 and "data file 'rows.csv': no such file" in result.warnings[0], result.warnings
+    assert "cancelling the jobs of 't' as its run 1 recorded its jobs" in result.warnings[0]
+    assert api.status(m).counts["cancelled"] == 2
