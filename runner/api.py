@@ -1625,7 +1625,8 @@ def report(
 ) -> Path:
     """Write report.html for the manifest's latest run (`run_id`: that run; one before the latest is written
     to report-run-N.html beside it), or two runs side by side, in the output folder the manifest names (None:
-    the state folder here, into the run's recorded folder).
+    the state folder here, into the run's recorded folder). A manifest file that does not load, or whose data
+    files do not, is read as `status` reads it, with a warning (`export.told`).
 
     :raises UsageError: `compare` is not two run ids or names one run twice, or comes with `run_id`; `run_id` is
         not a run id.
@@ -1656,7 +1657,8 @@ def export(
 ) -> list[Path]:
     """Write results.jsonl / .csv / .json of the manifest's latest run (`run_id`: that run; one before the
     latest is written to results-run-N.jsonl ...) into the run's output folder, which must be the one the
-    manifest names (None: the state folder here, into the run's recorded folder).
+    manifest names (None: the state folder here, into the run's recorded folder). A manifest file that does not
+    load is read as `report` reads it.
 
     :raises NotRecordedError: as `report`.
     :raises StateError: as `report`.
