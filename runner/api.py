@@ -321,6 +321,12 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
     """Expand, render, check and price every job; its warnings include a run of another state that wrote into
     its output folder (`resume.outputs_shared`). :raises ManifestError: or ManifestErrors (several), before any
     paid call."""
+    return _plan(m, max_jobs=max_jobs)
+
+
+def _plan(m: Manifest | str | Path, *, max_jobs: int | None = None, unread_images: bool = False) -> Plan:
+    """`plan`; `unread_images`: a local input image not found is no error (`plan.build`), for `recover`, which
+    sends nothing and names the jobs it could not check (`Plan.images_unread`)."""
     check_option("max_jobs", max_jobs)
     m = _manifest(m, planned=True, max_jobs=max_jobs)
     if m.unread:
@@ -340,7 +346,8 @@ def plan(m: Manifest | str | Path, *, max_jobs: int | None = None) -> Plan:
         model = caps.model(m.model)
         if model is not None:
             model.check_prices()
-        built = plan_mod.build(m, caps, max_jobs=max_jobs, records=resume.RecordedImages(m))
+        built = plan_mod.build(m, caps, max_jobs=max_jobs, records=resume.RecordedImages(m),
+                               unread_images=unread_images)
     except (capabilities.CapabilityDataError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         # A user's capability file of the wrong shape (a rule that is not a mapping) may surface only when
         # jobs are checked and priced.

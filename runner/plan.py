@@ -130,6 +130,9 @@ class Plan:
     # The hash of each job the state holds done whose local input image is not found (moved away since it was
     # sent), planned from the digest recorded then -> the path looked for: no run sends it, --force neither.
     images_gone: Mapping[str, str] = field(default_factory=dict)
+    # Planned with `unread_images` (`build`): the hash of each job sending a local input image not found whose
+    # digest no record gives (planned with `IMAGE_UNREAD`, so its hash is no render's) -> the path looked for.
+    images_unread: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def total_usd(self) -> float:
@@ -266,9 +269,13 @@ def build(
     outputs_dir: Path | None = None,
     digest: Callable[[Path], str] = file_sha256,
     records: ImageRecords | None = None,
+    unread_images: bool = False,
 ) -> Plan:
     """Expand, render, check and price every job of `manifest`. `records`: what the state recorded of the input
     images its done jobs sent, by which a job whose image was moved away since is planned, and found done.
+    `unread_images`: a local input image not found is no error, for what only reads what runs left (`gridrun
+    recover`): a job sending it whose digest no record gives is planned with `IMAGE_UNREAD` for it, a hash of no
+    render, and named in `Plan.images_unread`; nothing may be sent from such a plan.
 
     :raises ManifestError: (or ManifestErrors, several at once) for anything invalid, before any paid call.
     """
@@ -276,7 +283,8 @@ def build(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build(manifest, caps, max_jobs=max_jobs, outputs_dir=outputs_dir, digest=digest, records=records)
+        return _build(manifest, caps, max_jobs=max_jobs, outputs_dir=outputs_dir, digest=digest, records=records,
+                      unread_images=unread_images)
     except (ManifestError, ManifestErrors) as exc:
         # A value a comment cut short is most often why planning failed (`{{ who }}` in the part cut off: jobs
         # alike, a variable unused): its warning goes with the errors, said first (`warnings`).
@@ -863,6 +871,7 @@ def _build(
     outputs_dir: Path | None,
     digest: Callable[[Path], str],
     records: ImageRecords | None,
+    unread_images: bool = False,
 ) -> Plan:
     errors = Collector(home=manifest.display or manifest.path)
     model = caps.model(manifest.model)
@@ -935,7 +944,10 @@ def _build(
 
     path_max, name_max = limits(out_dir)
     ctx_job = JobMaker(manifest, caps, model, errors, digest, str(out_dir), name_max=name_max)
-    if records is not None:
+    if unread_images:
+        ctx_job.recorded_image = (lambda path: records.digest(path) or IMAGE_UNREAD) if records is not None \
+            else (lambda path: IMAGE_UNREAD)
+    elif records is not None:
         ctx_job.recorded_image = records.digest
     list_params = {name for name, spec in model.params.items() if spec.type.endswith("_list")}
     for sw, expansion in expansions:
@@ -965,8 +977,9 @@ def _build(
                 ctx_job.warnings[manifest.warning(sw.prefix + ("matrix",) + path, message)] = None
     ctx_job.finish()
     images_gone: dict[str, str] = {}
-    if ctx_job.gone and records is not None:
-        images_gone = _gone_images(manifest, ctx_job, records, errors)
+    images_unread: dict[str, str] = {}
+    if ctx_job.gone and (records is not None or unread_images):
+        images_gone = _gone_images(manifest, ctx_job, records, errors, unread=images_unread if unread_images else None)
     errors.raise_if_any()
     jobs = ctx_job.jobs
     found = _check_paths(manifest, jobs, out_dir, path_max)
@@ -1031,6 +1044,7 @@ def _build(
         read_otherwise=tuple(_read_otherwise(manifest)),
         image_digests=dict(ctx_job.digests),
         images_gone=images_gone,
+        images_unread=images_unread,
     )
 
 
@@ -1044,15 +1058,23 @@ class ImageRecords(Protocol):
         """Those of `hashes` whose job the state holds done."""
 
 
-def _gone_images(manifest: Manifest, maker: JobMaker, recorded: ImageRecords, errors: Collector) -> dict[str, str]:
+IMAGE_UNREAD = "unread"
+"""What stands for the digest of a local input image not found in a plan made with `unread_images` (`build`):
+no SHA-256, so the hash of a job sending it is no render's."""
+
+
+def _gone_images(manifest: Manifest, maker: JobMaker, recorded: ImageRecords | None, errors: Collector, *,
+                 unread: dict[str, str] | None = None) -> dict[str, str]:
     """The jobs that send an input image no longer there, planned by the digest a done job recorded of it
     (`JobMaker.recorded_image`): each done in the state (its video kept, nothing to send) is said in a warning; any
-    other needs the file to be sent, and is the error "not found" that it was. Returns the done ones' hashes, each
-    with the path looked for (`Plan.images_gone`)."""
+    other needs the file to be sent, and is the error "not found" that it was, but where `unread` is given (a plan
+    made with `unread_images`): there, a job planned with `IMAGE_UNREAD` for an image is put in `unread` (its hash ->
+    the path looked for), and no error is made. Returns the done ones' hashes, each with the path looked for
+    (`Plan.images_gone`)."""
     out: dict[str, str] = {}
     using = [(job, [p for p in param_strings(job.params) if p in maker.gone]) for job in maker.jobs]
     using = [(job, paths) for job, paths in using if paths]
-    done = recorded.done([job.hash for job, _ in using])
+    done = recorded.done([job.hash for job, _ in using]) if recorded is not None else set()
     said: dict[tuple[Any, ...], list[tuple[str, str, Path, str]]] = {}
     for job, paths in using:
         for p in paths:
@@ -1060,6 +1082,9 @@ def _gone_images(manifest: Manifest, maker: JobMaker, recorded: ImageRecords, er
             if job.hash in done:
                 said.setdefault(where, []).append((job.key, item, looked, note))
                 out.setdefault(job.hash, str(looked))
+            elif unread is not None:
+                if maker.digests.get(p) == IMAGE_UNREAD:
+                    unread.setdefault(job.hash, str(looked))
             else:
                 errors.add(manifest.error(where, f"input image {item!r} not found (looked for {looked}){note}",
                                           CapabilityError), job.key)
