@@ -1034,7 +1034,8 @@ def recover(m: Plan | Manifest | str | Path, *, dry_run: bool = False, max_jobs:
     """
     from .recover import recover as recovering
 
-    p = m if isinstance(m, Plan) else plan(m, max_jobs=max_jobs)
+    # an input image moved away leaves its jobs unchecked, said as such, not the whole manifest refused
+    p = m if isinstance(m, Plan) else _plan(m, max_jobs=max_jobs, unread_images=True)
     return recovering(p, dry_run=dry_run, argv=argv)
 
 

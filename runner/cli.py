@@ -2702,7 +2702,15 @@ def cmd_recover(args: argparse.Namespace) -> int:
     nothing."""
     from . import api
     from .jobs import usd_text
-    from .recover import ALTERED, ANOTHER, NOT_FOUND, RECORDED, RECOVERED, recover_json
+    from .recover import (
+        ALTERED,
+        ANOTHER,
+        NOT_FOUND,
+        RECORDED,
+        RECOVERED,
+        UNCHECKED,
+        recover_json,
+    )
     from .terminal import writes_any
 
     try:
@@ -2731,8 +2739,16 @@ def cmd_recover(args: argparse.Namespace) -> int:
         if counts[outcome]:
             keys = [f.key for f in r.jobs if f.outcome == outcome]
             say(f"  {_jobs(len(keys))} {what}: {_some(keys)}")
+    if counts[UNCHECKED]:
+        said = [f"{f.key} ({f.why})" for f in r.jobs if f.outcome == UNCHECKED]
+        say(f"  {_jobs(len(said))} not checked: {_some(said)}")
     if r.run_id is not None:
         say(f"recorded as run {r.run_id} (status recovered)")
+    elif r.refused is not None and r.takes_left and not any(f.outcome == RECOVERED for f in r.jobs):
+        say(f"{'would record' if r.dry_run else 'recorded'} nothing: the state stays refused as it was, since the "
+            f"output folder holds {r.takes_left:,} take{'s' if r.takes_left != 1 else ''} of this manifest's jobs "
+            "not adopted (above); put them right and recover again, or start over knowingly as `gridrun plan` "
+            "says (those jobs sent and paid for again)")
     elif not r.dry_run:
         say("nothing to record: the state was left as it is")
     then = "would then cost" if r.dry_run else "now costs"

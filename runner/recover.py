@@ -5,8 +5,12 @@ log lost) leaves every finished video in the output folder, each with the sideca
 hash, the provider and model, the render's id, its idempotency key and attempt, its costs and the video's SHA-256.
 For each job of the plan, the video at its output path is adopted when that sidecar is gridrun's, names this very
 job (its hash, provider and model) and the video's bytes still hash to what it records: the job is recorded done
-with that take (event `recovered`), as a run of its own (status `recovered`) that sent nothing. A video edited or
-cut short, a sidecar of another job, or of another state's render, is left as it is and said. Jobs the state
+with that take (event `recovered`), as a run of its own (status `recovered`) that sent nothing. Where its path holds
+none, the latest take of the job found whole elsewhere in the folder is (`Takes`: kept aside under
+`.runs/superseded/`, or where an earlier `output:` put it). A video edited or cut short, a sidecar of another job,
+or of another state's render, is left as it is and said; and where all a refused state's takes found are left so,
+no run is recorded, so that the refusal stays. A job sending a local input image not found is not checked: its
+hash needs the image's digest. Jobs the state
 holds already are left as they are: on a whole state it only fills in the jobs it has no record of.
 
 Run under the runner lock and the output folder's lock, as a run is; the output folder's lock then names the
@@ -18,7 +22,9 @@ another text there kept first, as a run keeps it).
 from __future__ import annotations
 
 import glob
+import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,7 +44,8 @@ RECORDED = "recorded"          # the state holds the job already: left as it is
 NOT_FOUND = "not-found"        # no video at its path with a sidecar of gridrun's (never finished, or removed)
 ALTERED = "altered"            # its sidecar is this job's, but the video's bytes are not those it records
 ANOTHER = "another"            # the sidecar there is another job's, or another provider's, model's or state's
-OUTCOMES = (RECOVERED, RECORDED, NOT_FOUND, ALTERED, ANOTHER)
+UNCHECKED = "not-checked"      # an input image of the job is not found: its hash, and so its video, unknown
+OUTCOMES = (RECOVERED, RECORDED, NOT_FOUND, ALTERED, ANOTHER, UNCHECKED)
 
 # The run status of a recover run (`records.RUN_STATUSES`).
 RECOVER_STATUS = RECOVERED_RUN
@@ -58,6 +65,8 @@ class Found:
     provider_id: str | None = None           # of a job recovered: the render its video is of
     sent_by: int | None = None               # the run its sidecar, of this job, says sent it (of the state lost)
     downloaded_at: float | None = None       # of a job recovered: when its video was saved, as its sidecar says
+    takes_left: int = 0                      # takes of this job the output folder holds (sidecars naming its hash)
+                                             # that were not adopted: edited, another state's, older than another
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,14 @@ class RecoverResult:
     to_pay: tuple[str, ...]       # keys of the jobs a `gridrun run` would now send, and pay for
     to_pay_micros: int            # their estimates, as `plan` figures them
     refused: str | None = None    # what `plan` and `run` refused the state for before (lost, emptied, behind)
+
+    @property
+    def takes_left(self) -> int:
+        """Takes of the plan's jobs not recorded (their sidecars name the jobs' hashes): edited, another state's,
+        an older take than the one at the job's path. While the state was refused and none was adopted, recover
+        records nothing, and the refusal stays: recording a run would lift it, and the next run pay again for
+        videos the output folder holds."""
+        return sum(f.takes_left for f in self.jobs if f.outcome not in (RECOVERED, RECORDED))
 
     def counts(self) -> dict[str, int]:
         return {o: sum(1 for f in self.jobs if f.outcome == o) for o in OUTCOMES}
@@ -107,24 +124,112 @@ def _salt_of(key: Any, job_hash: str) -> str | None:
     return salt if salt and attempt.isdecimal() else None
 
 
-def _look(p: Plan, job: Job, *, salt: str | None, renders: frozenset[str], foreign_lock: str | None) -> Found:
+def _age(path: Path) -> tuple[int, float]:
+    """How late the take whose sidecar is beside `path` is: its attempt, then when it was saved, as the sidecar says
+    (0 for a figure it does not hold)."""
+    doc = gridrun_sidecar(path) or {}
+    n, saved = doc.get("attempt"), doc.get("downloaded_at")
+    return (n if isinstance(n, int) and not isinstance(n, bool) and 0 < n < 1 << 62 else 0,
+            float(saved) if isinstance(saved, (int, float)) and not isinstance(saved, bool) and math.isfinite(saved)
+            else 0.0)
+
+
+class Takes:
+    """The videos of the output folder whose sidecars of gridrun's name a job of the plan, by the job's hash: a
+    take a run kept aside under `.runs/superseded/`, or a video the job wrote at another path (the manifest's
+    `output:` changed since). Read once, on the first job whose path holds no video to adopt: one walk of the
+    folder, `.runs/` skipped but its `superseded/`."""
+
+    SIDE = frozenset({".json", ".jpg", ".part", ".take", ".tmp"})
+
+    def __init__(self, p: Plan) -> None:
+        self.p = p
+        self._by_hash: dict[str, list[Path]] | None = None
+
+    def of(self, job: Job) -> list[Path]:
+        """The videos found of the job, but at its own output path."""
+        if self._by_hash is None:
+            self._by_hash = self._walk()
+        own = os.path.abspath(job.output)
+        out = []
+        for sidecar in self._by_hash.get(job.hash, ()):
+            stem = sidecar[:-len(".json")]
+            video = stem + job.output.suffix
+            if not os.path.isfile(video):  # written under another extension (`output:` changed it)
+                video = next((v for v in sorted(glob.glob(glob.escape(stem) + ".*"))
+                              if os.path.splitext(v)[1].lower() not in self.SIDE and os.path.isfile(v)), video)
+            if os.path.abspath(video) != own:
+                out.append(Path(video))
+        return out
+
+    def _walk(self) -> dict[str, list[Path]]:
+        wanted = {job.hash for job in self.p.jobs}
+        found: dict[str, list[Path]] = {}
+        top = os.path.abspath(self.p.outputs_dir)
+        for root in (top, str(superseded_dir(top))):
+            for folder, dirs, files in os.walk(root):
+                if folder == top:
+                    dirs[:] = [d for d in dirs if d != ".runs"]
+                dirs.sort()
+                for name in sorted(files):
+                    if not name.endswith(".json"):
+                        continue
+                    path = os.path.join(folder, name)
+                    try:
+                        if os.path.getsize(path) > 1 << 20:  # no sidecar is that long
+                            continue
+                        with open(path, "rb") as f:
+                            doc = json.loads(f.read().decode("utf-8"))
+                    except (OSError, ValueError):
+                        continue
+                    h = doc.get("hash") if isinstance(doc, dict) else None
+                    if isinstance(h, str) and h in wanted:
+                        found.setdefault(h, []).append(path)
+        return found
+
+
+def _look(p: Plan, job: Job, *, salt: str | None, renders: frozenset[str], foreign_lock: str | None,
+          takes: Takes | None = None) -> Found:
     """What the job's output path holds: its video, whole, beside a sidecar of gridrun's of this very job made
-    by this state (RECOVERED), or why not (`_look_at`). Where it does not, a take of the job a run kept aside
-    under `.runs/superseded/<hash16>/` (an earlier take a re-render replaced, a video moved out of another's way)
-    is adopted there instead, the latest downloaded: a later run copies it back to the job's path, nothing paid."""
+    by this state (RECOVERED), or why not (`_look_at`). Where it does not, a take of the job found elsewhere in
+    the output folder (`Takes`: one a run kept aside under `.runs/superseded/<hash16>/`, an earlier take a
+    re-render replaced or a video moved out of another's way; one at the path an earlier `output:` gave the job)
+    is adopted there instead, the latest: a later run copies it to the job's path, nothing paid. A take at the
+    job's path that is this job's but altered (edited by hand) wins over an older one found elsewhere: it is said
+    as altered, the older take not adopted in its place."""
     here = _look_at(p, job, job.output, salt=salt, renders=renders, foreign_lock=foreign_lock)
     if here.outcome == RECOVERED:
         return here
-    kept = []
-    for place in sorted((superseded_dir(p.outputs_dir) / job.hash[:16]).glob(f"*/{glob.escape(job.output.name)}")):
+    doc = gridrun_sidecar(job.output)
+    left = 1 if doc is not None and doc["hash"] == job.hash else 0
+    places = takes.of(job) if takes is not None else sorted(
+        (superseded_dir(p.outputs_dir) / job.hash[:16]).glob(f"*/{glob.escape(job.output.name)}"))
+    kept, older = [], []
+    least = _age(job.output) if here.outcome == ALTERED else None
+    for place in places:
         f = _look_at(p, job, place, salt=salt, renders=renders, foreign_lock=foreign_lock)
-        if f.outcome == RECOVERED:
-            kept.append((f.downloaded_at or 0.0, str(place), f))
+        if f.outcome != RECOVERED:
+            left += 1
+            continue
+        age = _age(place)
+        if least is not None and age < least:  # older than the (edited) take at the job's path
+            older.append(age[0])
+            left += 1
+            continue
+        kept.append((age, f.downloaded_at or 0.0, str(place), f))
     if not kept:
-        return here
-    f = max(kept)[2]
-    return replace(f, why=f"{here.why} at its path; its take kept under .runs/superseded/ adopted there (a run "
-                          "copies it back, nothing paid)")
+        if older:
+            attempts = ", ".join(str(n) for n in sorted(set(older)) if n) or "unknown"
+            return replace(here, takes_left=left, why=(
+                f"{here.why} at its path; {len(older)} older take{'s' if len(older) != 1 else ''} of the job (attempt "
+                f"{attempts}) found elsewhere not adopted in its place"))
+        return replace(here, takes_left=left)
+    f = max(kept)[3]
+    aside = Path(os.path.abspath(f.path)).is_relative_to(os.path.abspath(superseded_dir(p.outputs_dir)))
+    where = "kept under .runs/superseded/" if aside else \
+        f"at {os.path.relpath(f.path, p.outputs_dir)} (where an earlier `output:` put it)"
+    return replace(f, takes_left=left, why=f"{here.why} at its path; its take {where} adopted there (a run "
+                                           "copies it to the job's path, nothing paid)")
 
 
 def _look_at(p: Plan, job: Job, path: Path, *, salt: str | None, renders: frozenset[str],
@@ -258,6 +363,7 @@ def survey(p: Plan, store: Store | None) -> tuple[tuple[Found, ...], dict[str, A
     rows = _records(store, [j.hash for j in p.jobs])
     salt = _own_salt(store)
     foreign = _foreign_lock(p)
+    takes = Takes(p)
     out = []
     for job in p.jobs:
         row = rows.get(job.hash)
@@ -265,18 +371,24 @@ def survey(p: Plan, store: Store | None) -> tuple[tuple[Found, ...], dict[str, A
             out.append(Found(job.key, job.hash, job.output_str, RECORDED, f"the state holds it ({row['state']})",
                              job.cost_micros))
             continue
+        unread = p.images_unread.get(job.hash)
+        if unread is not None:  # planned without the image: a hash of no render, nothing to compare
+            out.append(Found(job.key, job.hash, job.output_str, UNCHECKED,
+                             f"its input image {unread} is not found: put it back and recover again",
+                             job.cost_micros))
+            continue
         renders = store.renders(job.hash) if store is not None else frozenset()
-        out.append(_look(p, job, salt=salt, renders=renders, foreign_lock=foreign))
+        out.append(_look(p, job, salt=salt, renders=renders, foreign_lock=foreign, takes=takes))
     return tuple(out), rows
 
 
 def _to_pay(p: Plan, found: Sequence[Found], rows: Mapping[str, Any]) -> tuple[tuple[str, ...], int]:
     """The jobs a `gridrun run` would send after the recover, and pay for: those neither recovered nor held by the
-    state (a job it holds done is cached, one in flight followed, one settled left for `retry`), with their
-    estimates."""
+    state (a job it holds done is cached, one in flight followed, one settled left for `retry`), nor unchecked (its
+    input image not found: a run refuses the manifest until it is back), with their estimates."""
     keys, micros = [], 0
     for job, f in zip(p.jobs, found):
-        if f.outcome == RECOVERED:
+        if f.outcome in (RECOVERED, UNCHECKED):  # one unchecked cannot be sent until its image is back
             continue
         row = rows.get(job.hash)
         if row is not None and row["state"] != JobState.PLANNED.value:
@@ -321,7 +433,9 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
                              to_pay_micros=to_pay_micros, refused=refused)
 
     adopt = [(job, f) for job, f in zip(p.jobs, found) if f.outcome == RECOVERED]
-    if dry_run or (not adopt and refused is None):
+    if dry_run or (not adopt and (refused is None or result(None).takes_left)):
+        # a refused state whose jobs' takes were all left (edited, another state's) stays refused: a run recorded
+        # would lift the refusal, and the next run pay again for videos the output folder holds
         return result(None)
     check_writable(p, then="recover")
     check_files_writable(p, then="recover")
@@ -337,7 +451,8 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
         run_id = store.start_run(
             manifest_name=p.manifest.name, manifest_path=str(p.manifest.path), manifest_copy=text,
             outputs_dir=str(p.outputs_dir), provider=p.provider, model=p.model, axes=p.axes, budget_micros=None,
-            argv=argv, jobs=[j.record(p.image_digests) for j in p.jobs], least_id=_above_lost(p, found, lock_run),
+            argv=argv, jobs=[j.record(p.image_digests) for j in p.jobs if j.hash not in p.images_unread],
+            least_id=_above_lost(p, found, lock_run),
         )
         try:
             try:
@@ -394,6 +509,7 @@ def recover_json(r: RecoverResult) -> dict[str, Any]:
         "recorded_cost_usd": r.recorded_cost_micros / 1e6,
         "to_pay": len(r.to_pay),
         "to_pay_usd": r.to_pay_micros / 1e6,
+        "takes_left": r.takes_left,
         "jobs": [{"key": f.key, "hash": f.hash, "path": f.path, "outcome": f.outcome, "why": f.why,
                   "cost_usd": f.cost_micros / 1e6, "provider_id": f.provider_id} for f in r.jobs],
     }

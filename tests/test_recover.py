@@ -117,7 +117,8 @@ def test_a_sidecar_of_another_manifests_job_is_not_adopted(
     assert main(["recover", str(m), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert got["format"] == "gridrun.recover/1" and got["dry_run"] is False
-    assert got["counts"] == {"recovered": 0, "recorded": 0, "not-found": 0, "altered": 0, "another": 4}, got
+    assert got["counts"] == {"recovered": 0, "recorded": 0, "not-found": 0, "altered": 0, "another": 4,
+                             "not-checked": 0}, got
     assert got["to_pay"] == 4 and got["to_pay_usd"] == 1.4 and got["recovered_usd"] == 0
     assert all("another job's" in j["why"] for j in got["jobs"]), got["jobs"]
     with closing(sqlite3.connect(db)) as conn:
@@ -277,7 +278,8 @@ def test_a_state_two_runs_behind_with_a_video_altered_since_goes_on_after_recove
     capsys.readouterr()
     assert main(["recover", str(m), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
-    assert got["counts"] == {"recovered": 3, "recorded": 2, "not-found": 0, "altered": 1, "another": 0}, got
+    assert got["counts"] == {"recovered": 3, "recorded": 2, "not-found": 0, "altered": 1, "another": 0,
+                             "not-checked": 0}, got
     assert got["run_id"] == 4 and got["to_pay"] == 1, got
     assert _runs(db) == [(1, "done"), (4, "recovered")]
     assert all((tmp_path / "outputs" / "t" / ".runs" / name).read_bytes() == text for name, text in copies.items())

@@ -1,0 +1,183 @@
+"""`gridrun recover` where a job's path does not hold its latest take whole: the videos an earlier `output:` wrote
+elsewhere in the output folder are found by their sidecars and adopted; a take the user edited at the job's path is
+not replaced by an older one kept aside; takes found but none adopted leave a refused state refused; and an input
+image moved away leaves its job unchecked, the others recovered."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from execkit import sim_provider, stats, write_manifest
+
+from runner import api
+from runner.errors import StateError
+
+
+def _ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, n_seeds: int = 2) -> tuple[Path, Any]:
+    """A manifest of 2 × `n_seeds` jobs run to the end on its simulator (counted by `stats`)."""
+    m = write_manifest(tmp_path, n_seeds=n_seeds)
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 2 * n_seeds
+    return m, prov
+
+
+def _lose_state(tmp_path: Path) -> Path:
+    """Remove state.db and the files SQLite keeps beside it, as a wiped disk leaves the state folder."""
+    db = tmp_path / ".gridrun" / "state.db"
+    for name in ("state.db", "state.db-wal", "state.db-shm"):
+        (db.parent / name).unlink(missing_ok=True)
+    return db
+
+
+def _said(capsys: pytest.CaptureFixture[str]) -> str:
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_videos_an_earlier_output_wrote_elsewhere_are_adopted_and_the_next_run_copies_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The manifest's `output:` changed, then the state was lost: every finished video is at the path the earlier
+    `output:` gave it, beside its sidecar. Recover finds them there and records them done; the next run copies
+    them to the new paths and sends nothing."""
+    from runner.cli import main
+
+    m, prov = _ran(tmp_path, monkeypatch)
+    doc = yaml.safe_load(m.read_text())
+    doc["output"] = "v2/{{ style }}_{{ seed }}.mp4"
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    _lose_state(tmp_path)
+    capsys.readouterr()
+    assert main(["recover", str(m), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["counts"]["recovered"] == 4 and got["counts"]["not-found"] == 0 and got["to_pay"] == 0, got
+    clay = next(j for j in got["jobs"] if j["key"] == "style=clay,seed=2")
+    assert clay["path"] == str(tmp_path / "outputs" / "t" / "clay" / "seed-2.mp4"), clay
+    assert "where an earlier `output:` put it" in clay["why"], clay
+    capsys.readouterr()
+    assert main(["plan", str(m), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["against_state"]["to_submit"] == 0
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 4  # nothing sent again
+    moved = tmp_path / "outputs" / "t" / "v2" / "clay_2.mp4"
+    assert moved.read_bytes() == Path(clay["path"]).read_bytes()
+
+
+def test_a_refused_state_stays_refused_when_every_take_found_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every video was edited since the state was lost: none is adopted, and recover records no run, so the
+    refusal that keeps `run` from paying again for them stays, and recover says so."""
+    from runner.cli import main
+
+    m, _ = _ran(tmp_path, monkeypatch, n_seeds=1)
+    db = _lose_state(tmp_path)
+    for video in (tmp_path / "outputs" / "t").glob("*/seed-1.mp4"):
+        with video.open("ab") as f:
+            f.write(b"EDITED")
+    capsys.readouterr()
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)
+    assert "2 jobs whose video is not the one its sidecar records" in said, said
+    assert "recorded nothing: the state stays refused as it was, since the output folder holds 2 takes of this " \
+        "manifest's jobs not adopted" in said, said
+    assert not db.exists() or db.stat().st_size == 0 or not _runs(db)
+    with pytest.raises(StateError):
+        api.diff(api.plan(m))  # still refused, naming recover
+
+
+def _runs(db: Path) -> list[int]:
+    with closing(sqlite3.connect(db)) as conn:
+        return [int(r[0]) for r in conn.execute("SELECT id FROM runs")]
+
+
+def test_a_take_edited_at_the_jobs_path_is_not_replaced_by_an_older_take_kept_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --force re-render made attempt 2 and kept attempt 1 under .runs/superseded/; the user then edited attempt
+    2's video at the job's path and the state was lost. Recover does not record attempt 1 as the job's video: the
+    job is said altered, naming the older take left, and the kept take is adopted for no job."""
+    from runner.cli import main
+
+    m, prov = _ran(tmp_path, monkeypatch, n_seeds=1)
+    assert api.run(m, report=False, options={"force": True}).exit_code == 0
+    assert stats(prov)["creates"] == 4
+    video = tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4"
+    current = json.loads(video.with_suffix(".json").read_text())
+    assert current["attempt"] == 2
+    with video.open("ab") as f:
+        f.write(b"EDITED")
+    db = _lose_state(tmp_path)
+    capsys.readouterr()
+    assert main(["recover", str(m), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    anime = next(j for j in got["jobs"] if j["key"] == "style=anime,seed=1")
+    assert anime["outcome"] == "altered" and anime["path"] == str(video), anime
+    assert "older take of the job (attempt 1) found elsewhere not adopted" in anime["why"], anime
+    assert got["counts"]["recovered"] == 1 and got["takes_left"] == 2, got
+    with closing(sqlite3.connect(db)) as conn:
+        ids = [r[0] for r in conn.execute("SELECT provider_id FROM jobs WHERE state='done'")]
+    assert len(ids) == 1 and current["provider_id"] not in ids, ids
+
+
+def test_a_take_kept_aside_as_late_as_the_edited_one_is_adopted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy of the very take at the job's path kept whole elsewhere (same attempt, same time) is no older: it is
+    adopted, and the job recorded done with that take."""
+    m, _ = _ran(tmp_path, monkeypatch, n_seeds=1)
+    video = tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4"
+    spare = tmp_path / "outputs" / "t" / "spare"
+    spare.mkdir()
+    (spare / "seed-1.mp4").write_bytes(video.read_bytes())
+    (spare / "seed-1.json").write_bytes(video.with_suffix(".json").read_bytes())
+    with video.open("ab") as f:
+        f.write(b"EDITED")
+    _lose_state(tmp_path)
+    r = api.recover(m)
+    anime = next(f for f in r.jobs if f.key == "style=anime,seed=1")
+    assert anime.outcome == "recovered" and anime.path == str(spare / "seed-1.mp4"), anime
+    assert anime.provider_id == json.loads(video.with_suffix(".json").read_text())["provider_id"]
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def test_an_input_image_moved_away_leaves_its_job_unchecked_and_the_others_recovered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One job's input image moved away, then the state lost: recover plans the manifest all the same, records
+    the two jobs whose images are there, names the third with the image's path, and ends with exit 0."""
+    from runner.cli import main
+
+    for name in ("fox", "owl", "moon"):
+        (tmp_path / f"{name}.png").write_bytes(PNG.replace(b"\x00" * 32, name.encode().ljust(32, b"\x00")))
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0},
+                       extra={"params": {"prompt": "a fox {{ seed }}", "quality": "360p", "duration": 5,
+                                         "input_reference": "{{ pic }}"}})
+    m.write_text(m.read_text().replace("matrix:\n", "matrix:\n  pic: [fox.png, owl.png, moon.png]\n")
+                 .replace("{{ style }}/seed-{{ seed }}.mp4", "{{ pic }}.mp4"))
+    prov = sim_provider(m)
+    assert api.run(m, provider=prov, report=False).exit_code == 0
+    (tmp_path / "moon.png").rename(tmp_path / "moon-elsewhere.png")
+    _lose_state(tmp_path)
+    capsys.readouterr()
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)
+    looked = str(tmp_path / "moon.png")
+    assert "2 jobs found whole with their sidecars: recorded done" in said, said
+    assert f"1 job not checked: pic=moon.png,style=anime,seed=1 (its input image {looked} is not found: put it " \
+        "back and recover again)" in said, said
+    assert main(["recover", str(m), "--dry-run", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["counts"]["not-checked"] == 1 and got["counts"]["recorded"] == 2, got
+    (tmp_path / "moon-elsewhere.png").rename(tmp_path / "moon.png")
+    d = api.diff(api.plan(m))
+    assert d.cached == 2, d
