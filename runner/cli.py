@@ -2715,7 +2715,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
     try:
         r = api.recover(args.manifest, dry_run=args.dry_run, max_jobs=args.max_jobs, argv=args.argv)
-    except (GridrunError, sqlite3.Error, OSError) as exc:
+    except Exception as exc:  # a bug's too: a machine caller reads one object, whatever ended it
         if args.json:  # one JSON object still: the errors, as `plan --json`'s refusal
             _say_json({"format": "gridrun.recover/1", "manifest": _json_manifest(args), "exit_code": _exit_code(exc),
                        "errors": _error_lines(exc, "recover", args.manifest)},
@@ -2734,7 +2734,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
         f"nothing sent ({usd_text(r.recovered_micros)} a run would otherwise pay again)")
     for outcome, what in ((RECORDED, "held by the state already, left as they are"),
                           (NOT_FOUND, "not found (never finished, or the video gone)"),
-                          (ALTERED, "whose video is not the one its sidecar records (edited or cut short): not adopted"),
+                          (ALTERED, "whose video is not the one its sidecar records (edited or cut short), or whose "
+                                    "sidecar holds a figure out of range: not adopted"),
                           (ANOTHER, "whose sidecar is another job's, provider's or state's: not adopted")):
         if counts[outcome]:
             keys = [f.key for f in r.jobs if f.outcome == outcome]

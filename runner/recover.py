@@ -13,8 +13,11 @@ no run is recorded, so that the refusal stays. A job sending a local input image
 hash needs the image's digest. Jobs the state
 holds already are left as they are: on a whole state it only fills in the jobs it has no record of.
 
-Run under the runner lock and the output folder's lock, as a run is; the output folder's lock then names the
-recover run, so that `plan` and `run` no longer refuse the state as lost or behind. Nothing is sent to a provider,
+Made by this state: sent under one of its idempotency keys' own parts (`_own_salts`), of a state lost the part the
+sidecars of the run the output folder's lock names carry, which the state rebuilt takes as its own. Run under the
+runner lock and the output folder's lock, as a run is; the run, its takes and its end recorded in one transaction,
+the output folder's lock then names the recover run, so that `plan` and `run` no longer refuse the state as lost
+or behind: a recover that fails records nothing, and leaves the state refused. Nothing is sent to a provider,
 and no file is moved, written over or removed but the state's and the run's manifest copy (`.runs/run-N.yaml`,
 another text there kept first, as a run keeps it).
 """
@@ -67,6 +70,7 @@ class Found:
     downloaded_at: float | None = None       # of a job recovered: when its video was saved, as its sidecar says
     takes_left: int = 0                      # takes of this job the output folder holds (sidecars naming its hash)
                                              # that were not adopted: edited, another state's, older than another
+    salt: str | None = None                  # of a job recovered: the state's part of the key it was sent with
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,11 +109,43 @@ class RecoverResult:
         return sum(f.recorded_cost_micros or 0 for f in self.jobs if f.outcome == RECOVERED)
 
 
+# The figures a sidecar of gridrun's holds within reason: an attempt's number (a positive SQLite integer, well below
+# its limit), a dollar figure (in micro-USD: a billion dollars), a moment (seconds since the epoch: up to the year
+# 5138). A figure beyond them was not written by a download (an edit by hand, a damaged file): its take is not
+# adopted, and the job said so.
+MAX_ATTEMPT = 1 << 31
+MAX_MICROS = 10**15
+MAX_TIME = 1e11
+TIMES = ("submitted_at", "completed_at", "downloaded_at")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _micros(value: Any) -> int | None:
-    """A sidecar's dollar figure in micro-USD; None when it holds none."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    """A sidecar's dollar figure in micro-USD; None when it holds none, or one out of range (`_out_of_range`)."""
+    if not _number(value) or not math.isfinite(value) or not 0 <= value <= MAX_MICROS / 1_000_000:
         return None
     return round(value * 1_000_000)
+
+
+def _out_of_range(doc: Mapping[str, Any]) -> str | None:
+    """The first figure of the sidecar `doc` that no download writes (`MAX_ATTEMPT`, `MAX_MICROS`, `MAX_TIME`: not
+    finite, negative, or beyond them), in words; None when each it holds is within range (one it does not hold, or
+    holds as no number, is left out as before)."""
+    n = doc.get("attempt")
+    if _number(n) and not (isinstance(n, int) and 0 < n < MAX_ATTEMPT):
+        return f"its sidecar's attempt ({n!r}) is out of range"
+    for name in ("cost_usd", "cost_reported_usd"):
+        v = doc.get(name)
+        if _number(v) and (not math.isfinite(v) or not 0 <= v <= MAX_MICROS / 1_000_000):
+            return f"its sidecar's {name} ({v!r}) is out of range"
+    for name in TIMES:
+        v = doc.get(name)
+        if _number(v) and (not math.isfinite(v) or not 0 <= v <= MAX_TIME):
+            return f"its sidecar's {name} ({v!r}) is out of range"
+    return None
 
 
 def _salt_of(key: Any, job_hash: str) -> str | None:
@@ -188,7 +224,7 @@ class Takes:
         return found
 
 
-def _look(p: Plan, job: Job, *, salt: str | None, renders: frozenset[str], foreign_lock: str | None,
+def _look(p: Plan, job: Job, *, salt: Own, renders: frozenset[str], foreign_lock: str | None,
           takes: Takes | None = None) -> Found:
     """What the job's output path holds: its video, whole, beside a sidecar of gridrun's of this very job made
     by this state (RECOVERED), or why not (`_look_at`). Where it does not, a take of the job found elsewhere in
@@ -232,7 +268,7 @@ def _look(p: Plan, job: Job, *, salt: str | None, renders: frozenset[str], forei
                                            "copies it to the job's path, nothing paid)")
 
 
-def _look_at(p: Plan, job: Job, path: Path, *, salt: str | None, renders: frozenset[str],
+def _look_at(p: Plan, job: Job, path: Path, *, salt: Own, renders: frozenset[str],
              foreign_lock: str | None) -> Found:
     """What `path` holds for the job (`_look`)."""
 
@@ -255,8 +291,11 @@ def _look_at(p: Plan, job: Job, path: Path, *, salt: str | None, renders: frozen
         if foreign_lock is not None:
             return found(ANOTHER, f"made by another state's run (the output folder's lock names {foreign_lock})")
         theirs = _salt_of(doc.get("idempotency_key"), job.hash)
-        if salt is not None and theirs != salt:
-            return found(ANOTHER, "made by another state's run (sent under another state's idempotency key)")
+        if theirs not in salt.salts:
+            return found(ANOTHER, f"made by another state's run ({salt.said(theirs)})")
+    wrong = _out_of_range(doc)
+    if wrong is not None:
+        return found(ALTERED, f"{wrong}: a sidecar edited or damaged, its take not adopted")
     if not path.exists():
         return found(NOT_FOUND, "its sidecar alone, no video there")
     try:
@@ -270,9 +309,8 @@ def _look_at(p: Plan, job: Job, path: Path, *, salt: str | None, renders: frozen
                      sent_by=sent_by)
     saved = doc.get("downloaded_at")
     return found(RECOVERED, "its video, whole, with its sidecar", recorded_cost_micros=_micros(doc.get("cost_usd")),
-                 provider_id=provider_id, sent_by=sent_by,
-                 downloaded_at=float(saved) if isinstance(saved, (int, float)) and not isinstance(saved, bool)
-                 else None)
+                 provider_id=provider_id, sent_by=sent_by, salt=theirs if provider_id not in renders else None,
+                 downloaded_at=float(saved) if _number(saved) else None)
 
 
 def _refused(p: Plan) -> str | None:
@@ -313,11 +351,90 @@ def _records(store: Store | None, hashes: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _own_salt(store: Store | None) -> str | None:
-    """This state's idempotency key part, where it records runs of its own (None: a state lost, or begun anew)."""
-    if store is None or store.schema < KEYS_SALTED_AT or not store.records_runs():
-        return None
-    return store.key_salt()
+@dataclass(frozen=True, slots=True)
+class Own:
+    """The state's parts of the idempotency keys (`key_salt`) that make a take found in the output folder this
+    state's own (`_own_salts`); `why`, in words, how they are known, or why none is."""
+
+    salts: frozenset[str | None]
+    why: str
+
+    def said(self, theirs: str | None) -> str:
+        """Why a take sent under the key part `theirs` is not this state's, in words."""
+        sent = f"sent under the key part {theirs!r}" if theirs else "sent under a key with no state's part"
+        if not self.salts:
+            return f"{sent}; {self.why}"
+        ours = ", ".join(sorted(repr(s) for s in self.salts if s is not None)) or "none"
+        return f"{sent}, not this state's, {ours}: {self.why}"
+
+
+def _own_salts(p: Plan, store: Store | None) -> Own:
+    """The idempotency key parts of this state: its `key_salt` where it records a run; those of the takes a recover
+    recorded (attempts of no run of its own); and, for runs of this state folder it does not record (a state lost,
+    emptied or behind), the part of the keys of the sidecars the run the output folder's lock names wrote
+    (`_lock_salts`). A take sent under any other (a teammate's render brought by `git pull`, another checkout's)
+    is another state's: recover adopts it no more than a run whose state is whole caches it."""
+    salts: set[str | None] = set()
+    how = []
+    if store is not None and store.schema >= KEYS_SALTED_AT and store.records_runs():
+        salts.add(store.key_salt())
+        salts.update(s for s in (_salt_of(key, h) for h, key in store.unsent_keys()) if s is not None)
+        how.append("the state's own")
+    ran, why = _lock_salts(p, store)
+    salts.update(ran)
+    if ran:
+        how.append(why)
+    return Own(frozenset(salts), "; ".join(how) if salts else why)
+
+
+def _lock_salts(p: Plan, store: Store | None) -> tuple[frozenset[str | None], str]:
+    """The key parts of the sidecars, of this plan's jobs, that the run of this state folder the output folder's lock
+    names wrote: of that run (`run_id`) and saved since it took the lock (`started`); where it wrote none (every job
+    of it cached), those of the sidecars saved before it by runs up to it, when they share one. Nothing when the
+    lock names no run of this state folder, another checkout's (`_foreign_lock`), or one the state records, the
+    salt then the state's own; with why, in words."""
+    writer = _writer(p)
+    run = _lock_run(p)
+    if writer is None or run is None or _foreign_lock(p) is not None:
+        return frozenset(), ("the output folder's lock names no run of this state folder: nothing tells this "
+                             "state's renders from another's (a copy, a clone, a teammate's)")
+    if store is not None and store.records_run(run, p.outputs_dir):
+        return frozenset(), "the state records the run the output folder's lock names"
+    try:
+        started = float(writer.get("started", ""))
+    except ValueError:
+        started = math.inf
+    ran: set[str | None] = set()
+    before: set[str | None] = set()
+    for job in p.jobs:
+        places = [job.output, *(superseded_dir(p.outputs_dir) / job.hash[:16]).glob(f"*/{glob.escape(job.output.name)}")]
+        for place in places:
+            doc = gridrun_sidecar(place)
+            if doc is None or doc["hash"] != job.hash:
+                continue
+            by, saved = doc.get("run_id"), doc.get("downloaded_at")
+            if not isinstance(by, int) or isinstance(by, bool) or not _number(saved) or not math.isfinite(saved):
+                continue
+            salt = _salt_of(doc.get("idempotency_key"), job.hash)
+            if by == run and saved >= started:
+                ran.add(salt)
+            elif by <= run and saved < started:
+                before.add(salt)
+    if len(ran) == 1:
+        return frozenset(ran), f"that of the sidecars run {run}, which the output folder's lock names, wrote"
+    if not ran and len(before) == 1:
+        return frozenset(before), f"that of the sidecars written before run {run}, which the output folder's lock names"
+    several = ran or before
+    if several:
+        return frozenset(), (f"the sidecars of run {run}, which the output folder's lock names, were sent under "
+                             f"{len(several)} key parts: which is this state's is not known")
+    return frozenset(), f"no sidecar here of run {run}, which the output folder's lock names, tells this state's key"
+
+
+def _writer(p: Plan) -> dict[str, str] | None:
+    from .state import outputs_writer
+
+    return outputs_writer(p.outputs_dir)
 
 
 def _foreign_lock(p: Plan) -> str | None:
@@ -361,7 +478,7 @@ def survey(p: Plan, store: Store | None) -> tuple[tuple[Found, ...], dict[str, A
     """What the output folder holds of each job of `p`, given the state `store` (None: none to read), and the jobs
     the state holds already (hash -> row)."""
     rows = _records(store, [j.hash for j in p.jobs])
-    salt = _own_salt(store)
+    salt = _own_salts(p, store)
     foreign = _foreign_lock(p)
     takes = Takes(p)
     out = []
@@ -444,26 +561,31 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
     store = Store(path, outputs_dir=p.outputs_dir, then="recover", recovering=True)
     try:
         store.acquire_lock(then="run `gridrun recover` again", manifest=p.manifest.path, name=p.manifest.name)
-        lock_outputs(p, store)
+        # The output folder's lock taken, its record left naming the run it names until the recover is recorded:
+        # a recover that fails, is stopped or killed before its end leaves the state refused as it was.
+        lock_outputs(p, store, write=False)
         # what the state holds now, under the lock: a run since the survey may have recorded some of the jobs
         held = _records(store, [job.hash for job, _ in adopt])
+        # the lost state's key part, carried into this one where it has sent nothing under its own (`adopt_salt`)
+        salts = {f.salt for _, f in adopt if f.salt is not None} or set(_lock_salts(p, store)[0])
         text = _manifest_text(p.manifest)
-        run_id = store.start_run(
-            manifest_name=p.manifest.name, manifest_path=str(p.manifest.path), manifest_copy=text,
-            outputs_dir=str(p.outputs_dir), provider=p.provider, model=p.model, axes=p.axes, budget_micros=None,
-            argv=argv, jobs=[j.record(p.image_digests) for j in p.jobs if j.hash not in p.images_unread],
-            least_id=_above_lost(p, found, lock_run),
-        )
-        try:
-            try:
-                _write_manifest_copy(p, run_id, text)
-            except OSError:  # the state keeps the manifest too
-                pass
+        with store.batch():  # the run, its takes and its end in one transaction: all recorded, or none
+            run_id = store.start_run(
+                manifest_name=p.manifest.name, manifest_path=str(p.manifest.path), manifest_copy=text,
+                outputs_dir=str(p.outputs_dir), provider=p.provider, model=p.model, axes=p.axes,
+                budget_micros=None, argv=argv, jobs=[j.record(p.image_digests) for j in p.jobs
+                                                    if j.hash not in p.images_unread],
+                least_id=_above_lost(p, found, lock_run), note_outputs=False,
+            )
+            if len(salts) == 1 and None not in salts:
+                store.adopt_salt(str(next(iter(salts))))
             store.record_recovered(run_id, _takes(p, store, [(job, f) for job, f in adopt if job.hash not in held]))
-        except BaseException as exc:
-            store.end_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "crashed")
-            raise
-        store.end_run(run_id, RECOVER_STATUS)
+            store.end_run(run_id, RECOVER_STATUS)
+        store._note_outputs_run(run_id)  # committed: the lock now names it
+        try:
+            _write_manifest_copy(p, run_id, text)
+        except OSError:  # the state keeps the manifest too
+            pass
     finally:
         store.release_lock()
         store.close()
@@ -476,7 +598,7 @@ def _takes(p: Plan, store: Store, adopt: Sequence[tuple[Job, Found]]) -> list[di
     takes = []
     for job, f in adopt:
         doc = gridrun_sidecar(Path(f.path))
-        if doc is None or doc["hash"] != job.hash or doc["provider_id"] != f.provider_id:
+        if doc is None or doc["hash"] != job.hash or doc["provider_id"] != f.provider_id or _out_of_range(doc):
             continue
         n = doc.get("attempt")
         billed = _micros(doc.get("cost_usd"))
@@ -486,8 +608,7 @@ def _takes(p: Plan, store: Store, adopt: Sequence[tuple[Job, Found]]) -> list[di
             "idempotency_key": doc.get("idempotency_key"), "provider_id": f.provider_id, "sha256": doc["sha256"],
             "estimate_micros": job.cost_micros, "cost_micros": job.cost_micros if billed is None else billed,
             "cost_reported_micros": _micros(doc.get("cost_reported_usd")), "output_path": f.path,
-            **{t: doc.get(t) if isinstance(doc.get(t), (int, float)) and not isinstance(doc.get(t), bool) else None
-               for t in ("submitted_at", "completed_at", "downloaded_at")},
+            **{t: doc.get(t) if _number(doc.get(t)) else None for t in TIMES},
             "run_id": doc.get("run_id") if isinstance(doc.get("run_id"), int) else None,
             # a simulator's take, made where this plan sends: cached only for runs there
             **({"endpoint": p.endpoint[0] or None, "simulator": True} if p.provider == "sim" else {}),

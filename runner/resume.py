@@ -1085,8 +1085,9 @@ def outputs_gone(plan: Plan, rows: Mapping[str, Any]) -> str | None:
             f"mkdir -p {shlex.quote(str(folder / '.runs'))}")
 
 
-def lock_outputs(p: Plan, store: Store) -> None:
-    """The output folder's lock, beside the runner lock `store` holds (`Store.lock_outputs`).
+def lock_outputs(p: Plan, store: Store, *, write: bool = True) -> None:
+    """The output folder's lock, beside the runner lock `store` holds (`Store.lock_outputs`; `write`: its record
+    written now, else once the run is recorded).
 
     :raises LockError: another run (of another state) writes into the folder.
     :raises ManifestError: the folder, its `.runs/` or the lock file in it cannot be made or written.
@@ -1098,7 +1099,7 @@ def lock_outputs(p: Plan, store: Store) -> None:
     refuse_own_links(p.manifest, p.outputs_dir)  # made a link since the plan was made
     field = outputs_field(p.manifest)
     try:
-        store.lock_outputs(p.outputs_dir, manifest=p.manifest.path, field=field)
+        store.lock_outputs(p.outputs_dir, manifest=p.manifest.path, field=field, write=write)
     except OSError as exc:  # no permission, a full disk
         where = f"{exc.filename}: " if exc.filename else ""
         raise p.manifest.error((field,), f"the output folder {p.outputs_dir} cannot be written: "

@@ -1503,12 +1503,19 @@ class Store:
             return
         last = self.db.execute("SELECT max(id) FROM runs").fetchone()[0]
         ran = writer.get("run", "")
-        above = int(ran) if ran.isdecimal() and len(ran) <= 18 and int(ran) > (last or 0) else None
+        above = int(ran) if ran.isdecimal() and len(ran) <= 18 and not self.records_run(int(ran), outputs_dir) \
+            else None
         lost = self._lost_renders(videos)
         if above is None and not lost:
             return
         found = []
-        if above is not None:
+        if above is not None and above <= (last or 0):
+            held = self.db.execute("SELECT 1 FROM runs WHERE id=?", (above,)).fetchone() is not None
+            found.append(f"{outputs_dir / '.runs' / 'lock'} names run {above} of this state as the last to write the "
+                         f"folder (its manifest copy run-{above}.yaml), while "
+                         + (f"the state's run {above} is a recover of another output folder, numbered after the loss"
+                            if held else f"the state records no run {above}"))
+        elif above is not None:
             recorded = f"the last run it records is run {last}" if last else "it records no run"
             found.append(f"{outputs_dir / '.runs' / 'lock'} names run {above} of this state as the last to write the "
                          f"folder (its manifest copy run-{above}.yaml), while {recorded}")
@@ -1549,6 +1556,8 @@ class Store:
             if doc["provider_id"] in self.renders(doc["hash"]):
                 continue
             run_id, sent = doc.get("run_id"), doc.get("submitted_at")
+            if isinstance(sent, (int, float)) and not 0 <= sent <= self.clock() + 86400:
+                continue  # a time no download writes (a sidecar edited or damaged): no evidence of a run lost
             if isinstance(run_id, int) and isinstance(sent, (int, float)):
                 row = self.db.execute("SELECT started_at FROM runs WHERE id=?", (run_id,)).fetchone()
                 if row is not None and float(row[0]) > sent:
@@ -2064,14 +2073,16 @@ class Store:
             return f"{starting}: stop it, then {then}"
         return (f"{starting}: wait for it to finish (`gridrun status --watch` follows it), or stop it, then {then}")
 
-    def lock_outputs(self, folder: Path, *, manifest: str | Path, field: str) -> None:
+    def lock_outputs(self, folder: Path, *, manifest: str | Path, field: str, write: bool = True) -> None:
         """Take the lock of the output folder this run writes into (`.runs/lock` in it, `.runs/` made), held and released with
         the runner lock (`acquire_lock` first): two manifests of their own `state_dir:` writing one folder would
         download into the same files and replace each other's videos. The lock file records this state folder
         and `manifest` (`outputs_writer`). Refused with who holds it and, `field` the manifest's field naming the
         folder (`outputs_dir`, or `name`: outputs/<name>), how to give the manifest a folder of its own. A file
         system that cannot lock (a network share) leaves the folder unlocked: the runner lock still holds, and
-        `plan` and `run` warn of the other state that the file records.
+        `plan` and `run` warn of the other state that the file records. `write` False: the record the file holds is
+        left as it is until `_note_outputs_run` writes this run's (a `gridrun recover`, whose run is recorded in
+        one transaction: one that fails leaves the lock naming the run it named, and the state refused as before).
 
         :raises LockError: another run holds the folder.
         :raises OSError: the lock file cannot be made or written.
@@ -2089,8 +2100,9 @@ class Store:
         record = {"pid": os.getpid(), "host": socket.gethostname(), "since": local_time(now, offset=False),
                   "started": round(now, 3), "state_dir": str(self.path.parent.resolve()),
                   "manifest": str(Path(manifest).resolve())}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(record).encode(), 0)
+        if write:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(record).encode(), 0)
         self._outputs_lock = (fd, record)
 
     def _note_outputs_run(self, run_id: int) -> None:
@@ -2151,11 +2163,14 @@ class Store:
         argv: Sequence[str] = (),
         jobs: Sequence[Mapping[str, Any]] = (),
         least_id: int | None = None,
+        note_outputs: bool = True,
     ) -> int:
         """Record a new run, with its planned `jobs` (as `add_jobs` takes them, their ids then in `job_ids`) in the
         same transaction: `status` from another process never finds the run going on without its jobs. Runs
         left `running` by a dead process become `crashed`. `least_id`: the lowest id the run may have (a recover
         numbers its run above the runs its state lost, whose files the output folder holds: `runner.recover`).
+        `note_outputs`: the output folder's lock names the run at once (`_note_outputs_run`); else the caller has it
+        do so once its transaction committed.
 
         `run_id` is set before the commit: a Ctrl-C whose handler runs as the commit returns (its fsync is where a
         signal most often waits) still finds the run, whose end the caller then records; a transaction rolled back
@@ -2186,7 +2201,8 @@ class Store:
             if self.run_id is not None and not self._recorded(self.run_id):
                 self.run_id = self.run_began = None
             raise
-        self._note_outputs_run(run_id)
+        if note_outputs:
+            self._note_outputs_run(run_id)
         return run_id
 
     def _last_record(self, run_id: int) -> float:
@@ -3501,6 +3517,34 @@ class Store:
     def records_runs(self) -> bool:
         """The state records a run (none: a state lost, or begun anew)."""
         return self.db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None
+
+    def records_run(self, run_id: int, outputs_dir: Path) -> bool:
+        """The state records run `run_id` as the one the lock of the output folder `outputs_dir` names: a run of that
+        number, and not a `gridrun recover` of another output folder (one serving several manifests, recovered one
+        after the other after a loss: the number of another folder's lost run may be a recover's since)."""
+        row = self.db.execute("SELECT status, outputs_dir FROM runs WHERE id=?", (run_id,)).fetchone()
+        return row is not None and (row[0] != RECOVERED_RUN or _same_folder(str(row[1]), outputs_dir.resolve()))
+
+    def unsent_keys(self) -> list[tuple[str, str]]:
+        """The job hash and idempotency key of each attempt the state records that no run of its own sent: the
+        takes a `gridrun recover` recorded from their sidecars, sent by the runs of a state lost."""
+        return [(str(r[0]), str(r[1])) for r in self.db.execute(
+            "SELECT jobs.hash, a.idempotency_key FROM attempts a JOIN jobs ON jobs.id = a.job_id"
+            " WHERE a.run_id IS NULL")]
+
+    def adopt_salt(self, salt: str) -> bool:
+        """Make `salt` the state's `key_salt`, that of a state lost whose takes a `gridrun recover` records here,
+        where the state has sent nothing under its own yet (no attempt of a run of its own): a job the lost state
+        had in flight is sent again under the key the provider knows it by, and a later recover (of another
+        manifest sharing the state, of a video put back) takes the lost state's renders for this state's. In the
+        transaction open (`batch`). Returns whether it did."""
+        if self.schema < KEYS_SALTED_AT or self.db.execute(
+                "SELECT 1 FROM attempts WHERE run_id IS NOT NULL LIMIT 1").fetchone() is not None:
+            return False
+        with self._tx():
+            self.db.execute("UPDATE meta SET value=? WHERE name='key_salt'", (salt,))
+        self._salt = None  # read again: the transaction may yet be rolled back
+        return True
 
     def mark_cached(self, run_id: int, job_id: int, from_run: int | None) -> None:
         with self._tx():

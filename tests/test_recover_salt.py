@@ -1,0 +1,220 @@
+"""`gridrun recover` tells this state's renders from another's by the state's part of their idempotency keys: that
+of the state lost (the keys of the sidecars written by the run the output folder's lock names) is carried into
+the state it rebuilds, so that a later recover (another manifest sharing the state, a video put back) adopts the
+lost state's videos too; a recover that fails records nothing and leaves the state refused; a teammate's videos,
+or a clone's with no lock, are another state's; a sidecar whose figures no download writes is said, not a crash."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from execkit import sim_provider, stats, write_manifest
+
+from runner import api
+
+
+def _lose_state(root: Path) -> Path:
+    db = root / ".gridrun" / "state.db"
+    for name in ("state.db", "state.db-wal", "state.db-shm"):
+        (db.parent / name).unlink(missing_ok=True)
+    return db
+
+
+def _recover_json(m: Path, capsys: pytest.CaptureFixture[str], *more: str) -> dict[str, Any]:
+    from runner.cli import main
+
+    capsys.readouterr()
+    assert main(["recover", str(m), "--json", *more]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _refused(m: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    from runner.cli import main
+
+    capsys.readouterr()
+    code = main(["plan", str(m)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 1, err
+    return err
+
+
+def test_two_manifests_sharing_a_lost_state_are_each_recovered_and_the_second_stays_refused_until_then(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two manifests in one folder share `.gridrun/`. With it lost, recovering the first (its run numbered as the
+    second's lost run was) leaves the second refused, and recovering the second adopts all its videos."""
+    m1 = write_manifest(tmp_path, n_seeds=2, name="m1")
+    m2 = write_manifest(tmp_path, n_seeds=2, name="m2",
+                        extra={"params": {"prompt": "a cat, {{ style }} style", "quality": "360p", "duration": 5}})
+    prov = sim_provider(m1)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m1, report=False).exit_code == 0
+    assert api.run(m2, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 8
+    _lose_state(tmp_path)
+    assert "gridrun recover" in _refused(m2, capsys)
+    assert _recover_json(m1, capsys)["counts"]["recovered"] == 4
+    err = _refused(m2, capsys)  # m1's recover holds the number of m2's lost run: m2's is lost still
+    assert "names run 2 of this state" in err and "a recover of another output folder" in err, err
+    got = _recover_json(m2, capsys)
+    assert got["counts"]["recovered"] == 4 and got["to_pay"] == 0, got
+    assert api.diff(api.plan(m2)).new == 0 and api.diff(api.plan(m1)).new == 0
+    assert api.run(m2, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 8  # nothing paid again
+
+
+@pytest.mark.parametrize("stop", [RuntimeError, KeyboardInterrupt])
+def test_a_recover_that_fails_records_nothing_and_the_next_one_recovers_every_video(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], stop: type[BaseException]
+) -> None:
+    """A recover that fails (a bug, a full disk) or is stopped as it records the takes leaves no run, the output
+    folder's lock naming the lost run still, and the state refused: run again, it recovers every video."""
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=2)
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m, report=False).exit_code == 0
+    db = _lose_state(tmp_path)
+    lock = tmp_path / "outputs" / "t" / ".runs" / "lock"
+    before = lock.read_text()
+    real = Store.record_recovered
+
+    def fails(self: Store, run_id: int, takes: Any) -> None:
+        raise stop("stopped")
+
+    monkeypatch.setattr(Store, "record_recovered", fails)
+    with pytest.raises(stop):
+        api.recover(m)
+    monkeypatch.setattr(Store, "record_recovered", real)
+    assert lock.read_text() == before
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+    assert "gridrun recover" in _refused(m, capsys)
+    got = _recover_json(m, capsys)
+    assert got["counts"]["recovered"] == 4 and got["counts"]["another"] == 0, got
+    assert api.diff(api.plan(m)).new == 0
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 4
+
+
+def test_a_video_put_back_after_a_recover_is_adopted_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Recover run twice converges: a video of the lost state moved away during the first, put back since, is
+    adopted by the second, its key being the lost state's as the others' the first adopted."""
+    m = write_manifest(tmp_path, n_seeds=2)
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m, report=False).exit_code == 0
+    video = tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4"
+    away = tmp_path / "away.mp4"
+    video.rename(away)
+    _lose_state(tmp_path)
+    got = _recover_json(m, capsys)
+    assert (got["counts"]["recovered"], got["counts"]["not-found"]) == (3, 1), got
+    away.rename(video)
+    got = _recover_json(m, capsys)
+    assert (got["counts"]["recovered"], got["counts"]["recorded"]) == (1, 3), got
+    assert api.diff(api.plan(m)).new == 0
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 4
+
+
+@pytest.mark.parametrize(("field", "raw"), [
+    ("attempt", "99999999999999999999"), ("attempt", "0"), ("cost_usd", "1e300"), ("cost_reported_usd", "-1"),
+    ("downloaded_at", "Infinity"), ("submitted_at", "1e300"), ("completed_at", "NaN"),
+])
+def test_a_sidecar_figure_out_of_range_leaves_its_job_altered_and_the_others_recovered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], field: str, raw: str
+) -> None:
+    """A figure no download writes (a sidecar edited by hand, or damaged) is said of its job, which is not
+    adopted; the other jobs are recovered, and `--json` prints its object, as `--dry-run` before it says."""
+    m = write_manifest(tmp_path, n_seeds=2)
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m, report=False).exit_code == 0
+    side = tmp_path / "outputs" / "t" / "anime" / "seed-1.json"
+    doc = json.loads(side.read_text())
+    doc[field] = "@@"
+    side.write_text(json.dumps(doc).replace('"@@"', raw))
+    _lose_state(tmp_path)
+    for more in (("--dry-run",), ()):
+        got = _recover_json(m, capsys, *more)
+        assert (got["counts"]["recovered"], got["counts"]["altered"]) == (3, 1), got
+        bad = next(j for j in got["jobs"] if j["outcome"] == "altered")
+        assert bad["key"] == "style=anime,seed=1" and f"its sidecar's {field}" in bad["why"] \
+            and "out of range" in bad["why"], bad
+    assert api.diff(api.plan(m)).new == 1
+
+
+def test_a_teammates_videos_brought_into_a_lost_states_folder_are_another_states(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A teammate's videos (another state, another key part) copied into the output folder, as a `git pull`
+    brings them: with this state lost, recover adopts only the videos sent under the key of the run the folder's
+    lock names; the teammate's are another state's, as they are to the state whole."""
+    team, me = tmp_path / "team", tmp_path / "me"
+    team.mkdir()
+    me.mkdir()
+    tm = write_manifest(team, n_seeds=1, styles=("anime", "clay", "comic", "cyberpunk"))
+    mm = write_manifest(me, n_seeds=1, styles=("anime", "clay"))
+    prov = sim_provider(tm)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(tm, report=False).exit_code == 0
+    assert api.run(mm, report=False).exit_code == 0
+    for style in ("comic", "cyberpunk"):
+        shutil.copytree(team / "outputs" / "t" / style, me / "outputs" / "t" / style)
+    shutil.copy(tm, mm)
+    assert api.diff(api.plan(mm)).new == 2  # the state whole: the teammate's are not its own
+    _lose_state(me)
+    got = _recover_json(mm, capsys, "--dry-run")
+    assert (got["counts"]["recovered"], got["counts"]["another"]) == (2, 2), got
+    theirs = [j for j in got["jobs"] if j["outcome"] == "another"]
+    assert {j["key"] for j in theirs} == {"style=comic,seed=1", "style=cyberpunk,seed=1"}, theirs
+    assert all("not this state's" in j["why"] for j in theirs), theirs
+
+
+def test_a_clone_with_no_state_and_no_lock_takes_none_of_the_videos_as_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fresh clone: the manifest and its output folder, with no `.runs/lock` (kept out of version control) and
+    no state. Nothing says the videos are this state's: recover adopts none, as a run would pay for them."""
+    team, clone = tmp_path / "team", tmp_path / "clone"
+    team.mkdir()
+    tm = write_manifest(team, n_seeds=2)
+    prov = sim_provider(tm)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(tm, report=False).exit_code == 0
+    clone.mkdir()
+    shutil.copy(tm, clone / tm.name)
+    shutil.copytree(team / "outputs", clone / "outputs")
+    (clone / "outputs" / "t" / ".runs" / "lock").unlink()
+    got = _recover_json(clone / tm.name, capsys, "--dry-run")
+    assert (got["counts"]["recovered"], got["counts"]["another"]) == (0, 4), got
+    assert all("nothing tells this state's renders from another's" in j["why"] for j in got["jobs"]), got["jobs"]
+
+
+def test_recover_json_prints_its_object_whatever_ends_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An error gridrun does not know (a bug) still leaves a machine caller one `gridrun.recover/1` object, with
+    the exit code, as a refusal does."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1)
+
+    def fails(*args: Any, **kwargs: Any) -> Any:
+        raise OverflowError("Python int too large to convert to SQLite INTEGER")
+
+    monkeypatch.setattr(api, "recover", fails)
+    code = main(["recover", str(m), "--json"])
+    got = json.loads(capsys.readouterr().out)
+    assert code == 1 and got["format"] == "gridrun.recover/1" and got["exit_code"] == 1, got
+    assert any("too large" in e for e in got["errors"]), got
