@@ -466,12 +466,33 @@ def _lock_run(p: Plan) -> int | None:
 
 def _above_lost(p: Plan, found: Sequence[Found], lock_run: int | None) -> int | None:
     """The lowest id the recover run may have: above the runs of the state lost that the output folder names (its
-    lock's, and those whose sidecars found here of this plan's jobs name), so that their numbers stay theirs: the
-    runs' manifest copies (`.runs/run-N.yaml`) stay those of the runs the sidecars beside the videos name, and a
-    later run's numbers follow on. None: no such run."""
-    runs = [r for r in (lock_run, *(f.sent_by for f in found if f.outcome in (RECOVERED, ALTERED)))
+    lock's, and those whose sidecars found here of this plan's jobs name), and those the locks of the output folders
+    beside it name of this state folder (`_sibling_runs`: other manifests sharing the state, outputs/<name> each),
+    so that their numbers stay theirs: the runs' manifest copies (`.runs/run-N.yaml`) stay those of the runs the
+    sidecars beside the videos name, another manifest's lost run is not taken for this recover, and a later run's
+    numbers follow on. None: no such run."""
+    runs = [r for r in (lock_run, *_sibling_runs(p), *(f.sent_by for f in found if f.outcome in (RECOVERED, ALTERED)))
             if r is not None and 0 < r < 1 << 62]
     return max(runs) + 1 if runs else None
+
+
+def _sibling_runs(p: Plan) -> list[int]:
+    """The runs of this manifest's state folder that the locks of the output folders beside its own name (a folder
+    each, outputs/<name>, for the manifests sharing the state by default)."""
+    from .state import _same_folder, outputs_writer
+
+    runs = []
+    try:
+        folders = [f for f in p.outputs_dir.parent.iterdir() if f.is_dir() and f != p.outputs_dir]
+    except OSError:
+        return []
+    for folder in folders[:1000]:
+        writer = outputs_writer(folder)
+        ran = writer.get("run", "") if writer is not None else ""
+        if writer is not None and ran.isdecimal() and len(ran) <= 18 \
+                and _same_folder(writer["state_dir"], p.state_dir.resolve()):
+            runs.append(int(ran))
+    return runs
 
 
 def survey(p: Plan, store: Store | None) -> tuple[tuple[Found, ...], dict[str, Any]]:

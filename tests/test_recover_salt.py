@@ -59,14 +59,39 @@ def test_two_manifests_sharing_a_lost_state_are_each_recovered_and_the_second_st
     assert stats(prov)["creates"] == 8
     _lose_state(tmp_path)
     assert "gridrun recover" in _refused(m2, capsys)
-    assert _recover_json(m1, capsys)["counts"]["recovered"] == 4
-    err = _refused(m2, capsys)  # m1's recover holds the number of m2's lost run: m2's is lost still
-    assert "names run 2 of this state" in err and "a recover of another output folder" in err, err
+    got = _recover_json(m1, capsys)
+    assert got["counts"]["recovered"] == 4 and got["run_id"] == 3, got  # above m2's lost run, which m2's lock names
+    err = _refused(m2, capsys)
+    assert "names run 2 of this state" in err, err
     got = _recover_json(m2, capsys)
-    assert got["counts"]["recovered"] == 4 and got["to_pay"] == 0, got
+    assert got["counts"]["recovered"] == 4 and got["to_pay"] == 0 and got["run_id"] == 4, got
     assert api.diff(api.plan(m2)).new == 0 and api.diff(api.plan(m1)).new == 0
     assert api.run(m2, report=False).exit_code == 0
     assert stats(prov)["creates"] == 8  # nothing paid again
+
+
+def test_a_lock_naming_a_recover_of_another_output_folder_is_refused_as_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The other manifest's output folder elsewhere (an `outputs_dir:` of its own): a recover of the first may take
+    the number of its lost run. Its lock naming that number is still refused as a lost run's, and its recover
+    adopts its videos."""
+    m1 = write_manifest(tmp_path, n_seeds=2, name="m1")
+    m2 = write_manifest(tmp_path, n_seeds=2, name="m2",
+                        extra={"params": {"prompt": "a cat, {{ style }} style", "quality": "360p", "duration": 5},
+                               "outputs_dir": "elsewhere/m2"})
+    prov = sim_provider(m1)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m1, report=False).exit_code == 0
+    assert api.run(m2, report=False).exit_code == 0
+    _lose_state(tmp_path)
+    got = _recover_json(m1, capsys)
+    assert got["counts"]["recovered"] == 4 and got["run_id"] == 2, got
+    err = _refused(m2, capsys)
+    assert "names run 2 of this state" in err and "a recover of another output folder" in err, err
+    got = _recover_json(m2, capsys)
+    assert got["counts"]["recovered"] == 4 and got["to_pay"] == 0, got
+    assert api.diff(api.plan(m2)).new == 0
 
 
 @pytest.mark.parametrize("stop", [RuntimeError, KeyboardInterrupt])
