@@ -368,7 +368,7 @@ class Own:
         return f"{sent}, not this state's, {ours}: {self.why}"
 
 
-def _own_salts(p: Plan, store: Store | None) -> Own:
+def _own_salts(p: Plan, store: Store | None, takes: Takes | None = None) -> Own:
     """The idempotency key parts of this state: its `key_salt` where it records a run; those of the takes a recover
     recorded (attempts of no run of its own); and, for runs of this state folder it does not record (a state lost,
     emptied or behind), the part of the keys of the sidecars the run the output folder's lock names wrote
@@ -380,14 +380,15 @@ def _own_salts(p: Plan, store: Store | None) -> Own:
         salts.add(store.key_salt())
         salts.update(s for s in (_salt_of(key, h) for h, key in store.unsent_keys()) if s is not None)
         how.append("the state's own")
-    ran, why = _lock_salts(p, store)
+    ran, why = _lock_salts(p, store, takes)
     salts.update(ran)
     if ran:
         how.append(why)
     return Own(frozenset(salts), "; ".join(how) if salts else why)
 
 
-def _lock_salts(p: Plan, store: Store | None) -> tuple[frozenset[str | None], str]:
+def _lock_salts(p: Plan, store: Store | None,
+                takes: Takes | None = None) -> tuple[frozenset[str | None], str]:
     """The key parts of the sidecars, of this plan's jobs, that the run of this state folder the output folder's lock
     names wrote: of that run (`run_id`) and saved since it took the lock (`started`); where it wrote none (every job
     of it cached), those of the sidecars saved before it by runs up to it, when they share one. Nothing when the
@@ -407,7 +408,8 @@ def _lock_salts(p: Plan, store: Store | None) -> tuple[frozenset[str | None], st
     ran: set[str | None] = set()
     before: set[str | None] = set()
     for job in p.jobs:
-        places = [job.output, *(superseded_dir(p.outputs_dir) / job.hash[:16]).glob(f"*/{glob.escape(job.output.name)}")]
+        places = [job.output, *(takes.of(job) if takes is not None else (superseded_dir(p.outputs_dir) / job.hash[:16])
+                                .glob(f"*/{glob.escape(job.output.name)}"))]
         for place in places:
             doc = gridrun_sidecar(place)
             if doc is None or doc["hash"] != job.hash:
@@ -499,9 +501,9 @@ def survey(p: Plan, store: Store | None) -> tuple[tuple[Found, ...], dict[str, A
     """What the output folder holds of each job of `p`, given the state `store` (None: none to read), and the jobs
     the state holds already (hash -> row)."""
     rows = _records(store, [j.hash for j in p.jobs])
-    salt = _own_salts(p, store)
-    foreign = _foreign_lock(p)
     takes = Takes(p)
+    salt = _own_salts(p, store, takes)
+    foreign = _foreign_lock(p)
     out = []
     for job in p.jobs:
         row = rows.get(job.hash)
@@ -588,7 +590,7 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
         # what the state holds now, under the lock: a run since the survey may have recorded some of the jobs
         held = _records(store, [job.hash for job, _ in adopt])
         # the lost state's key part, carried into this one where it has sent nothing under its own (`adopt_salt`)
-        salts = {f.salt for _, f in adopt if f.salt is not None} or set(_lock_salts(p, store)[0])
+        salts = {f.salt for _, f in adopt if f.salt is not None} or set(_lock_salts(p, store, Takes(p))[0])
         text = _manifest_text(p.manifest)
         with store.batch():  # the run, its takes and its end in one transaction: all recorded, or none
             run_id = store.start_run(
