@@ -83,6 +83,24 @@ def check_outputs(manifest: Path) -> list[str]:
     return done
 
 
+def ran_on_sim(tmp_path: Path, monkeypatch: Any, *, n_seeds: int = 2) -> tuple[Path, Any]:
+    """A manifest of 2 × `n_seeds` jobs run to the end on its simulator (counted by `stats`)."""
+    m = write_manifest(tmp_path, n_seeds=n_seeds)
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 2 * n_seeds
+    return m, prov
+
+
+def lose_state(root: Path) -> Path:
+    """Remove state.db and the files SQLite keeps beside it, as a wiped disk leaves the state folder."""
+    db = root / ".gridrun" / "state.db"
+    for name in ("state.db", "state.db-wal", "state.db-shm"):
+        (db.parent / name).unlink(missing_ok=True)
+    return db
+
+
 def wait_for(pred: Callable[[], bool], timeout: float = 60.0) -> None:
     """Wait until `pred()` holds (polled every 50 ms); fail after `timeout` s."""
     deadline = time.monotonic() + timeout

@@ -8,31 +8,12 @@ import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from execkit import sim_provider, stats, write_manifest
+from execkit import lose_state, ran_on_sim, stats, write_manifest
 
 from runner import api
-
-
-def _ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, n_seeds: int = 2) -> tuple[Path, Any]:
-    """A manifest of 2 × `n_seeds` jobs run to the end on its simulator (counted by `stats`)."""
-    m = write_manifest(tmp_path, n_seeds=n_seeds)
-    prov = sim_provider(m)
-    monkeypatch.setattr(api, "_provider", lambda p: prov)
-    assert api.run(m, report=False).exit_code == 0
-    assert stats(prov)["creates"] == 2 * n_seeds
-    return m, prov
-
-
-def _lose_state(tmp_path: Path) -> Path:
-    """Remove state.db and the files SQLite keeps beside it, as a wiped disk leaves the state folder."""
-    db = tmp_path / ".gridrun" / "state.db"
-    for name in ("state.db", "state.db-wal", "state.db-shm"):
-        (db.parent / name).unlink(missing_ok=True)
-    return db
 
 
 def _runs(db: Path) -> list[tuple[int, str]]:
@@ -52,8 +33,8 @@ def test_a_lost_state_is_recovered_from_the_output_folder_and_run_sends_nothing_
     records every job done as a run of status recovered, the plan has nothing to pay and a run makes no create."""
     from runner.cli import main
 
-    m, prov = _ran(tmp_path, monkeypatch)
-    db = _lose_state(tmp_path)
+    m, prov = ran_on_sim(tmp_path, monkeypatch)
+    db = lose_state(tmp_path)
     capsys.readouterr()
     assert main(["plan", str(m)]) == 1
     err = _said(capsys)[1]
@@ -84,8 +65,8 @@ def test_an_altered_video_is_not_adopted_and_is_left_as_it_is(
     run renders its job again (paid, and said so first), and recover leaves the file as it found it."""
     from runner.cli import main
 
-    m, _ = _ran(tmp_path, monkeypatch)
-    _lose_state(tmp_path)
+    m, _ = ran_on_sim(tmp_path, monkeypatch)
+    lose_state(tmp_path)
     video = tmp_path / "outputs" / "t" / "clay" / "seed-2.mp4"
     video.write_bytes(video.read_bytes()[:-10])
     cut = video.read_bytes()
@@ -108,8 +89,8 @@ def test_a_sidecar_of_another_manifests_job_is_not_adopted(
     (their sidecars name other hashes), and none is taken for a job of this plan."""
     from runner.cli import main
 
-    m, _ = _ran(tmp_path, monkeypatch)
-    db = _lose_state(tmp_path)
+    m, _ = ran_on_sim(tmp_path, monkeypatch)
+    db = lose_state(tmp_path)
     doc = yaml.safe_load(m.read_text())
     doc["params"]["prompt"] = "a wolf, {{ style }} style"
     m.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -134,14 +115,14 @@ def test_a_state_one_run_behind_gets_back_the_later_runs_jobs(
     them, and a run then sends nothing."""
     from runner.cli import main
 
-    m, prov = _ran(tmp_path, monkeypatch, n_seeds=1)
+    m, prov = ran_on_sim(tmp_path, monkeypatch, n_seeds=1)
     db = tmp_path / ".gridrun" / "state.db"
     assert not (db.parent / "state.db-wal").exists()
     first = db.read_bytes()
     write_manifest(tmp_path, n_seeds=3)
     assert api.run(m, report=False).exit_code == 0
     assert stats(prov)["creates"] == 6
-    _lose_state(tmp_path)
+    lose_state(tmp_path)
     db.write_bytes(first)
     capsys.readouterr()
     for argv in (["plan"], ["run", "--no-report"]):
@@ -164,8 +145,8 @@ def test_dry_run_says_what_it_would_record_and_writes_nothing(
 ) -> None:
     from runner.cli import main
 
-    m, _ = _ran(tmp_path, monkeypatch)
-    db = _lose_state(tmp_path)
+    m, _ = ran_on_sim(tmp_path, monkeypatch)
+    db = lose_state(tmp_path)
     lock = tmp_path / "outputs" / "t" / ".runs" / "lock"
     before = lock.read_bytes()
     capsys.readouterr()
@@ -182,8 +163,8 @@ def test_an_emptied_state_names_recover_and_recover_mends_it(
 ) -> None:
     from runner.cli import main
 
-    m, prov = _ran(tmp_path, monkeypatch)
-    db = _lose_state(tmp_path)
+    m, prov = ran_on_sim(tmp_path, monkeypatch)
+    db = lose_state(tmp_path)
     db.write_bytes(b"")
     capsys.readouterr()
     assert main(["plan", str(m)]) == 1
@@ -201,7 +182,7 @@ def test_recover_on_a_whole_state_changes_nothing(
 ) -> None:
     from runner.cli import main
 
-    m, _ = _ran(tmp_path, monkeypatch)
+    m, _ = ran_on_sim(tmp_path, monkeypatch)
     db = tmp_path / ".gridrun" / "state.db"
     with closing(sqlite3.connect(db)) as conn:
         jobs = conn.execute("SELECT * FROM jobs ORDER BY id").fetchall()
@@ -241,8 +222,8 @@ def test_a_state_file_that_lost_its_write_ahead_log_names_recover_and_recover_me
         made.append(path.read_bytes())
 
     monkeypatch.setattr(state_mod, "_make_whole", keep)
-    m, prov = _ran(tmp_path, monkeypatch)
-    db = _lose_state(tmp_path)
+    m, prov = ran_on_sim(tmp_path, monkeypatch)
+    db = lose_state(tmp_path)
     db.write_bytes(made[0])
     capsys.readouterr()
     assert main(["plan", str(m)]) == 1
@@ -263,14 +244,14 @@ def test_a_state_two_runs_behind_with_a_video_altered_since_goes_on_after_recove
     the plan pays for that job alone. The recover run is numbered above the lost runs, whose manifest copies stay."""
     from runner.cli import main
 
-    m, prov = _ran(tmp_path, monkeypatch, n_seeds=1)
+    m, prov = ran_on_sim(tmp_path, monkeypatch, n_seeds=1)
     db = tmp_path / ".gridrun" / "state.db"
     first = db.read_bytes()
     for n in (2, 3):
         write_manifest(tmp_path, n_seeds=n)
         assert api.run(m, report=False).exit_code == 0
     assert stats(prov)["creates"] == 6
-    _lose_state(tmp_path)
+    lose_state(tmp_path)
     db.write_bytes(first)
     copies = {p.name: p.read_bytes() for p in (tmp_path / "outputs" / "t" / ".runs").glob("run-*.yaml")}
     video = tmp_path / "outputs" / "t" / "clay" / "seed-3.mp4"
@@ -294,8 +275,8 @@ def test_a_video_removed_beside_its_sidecar_is_not_found_and_its_job_is_to_pay(
 ) -> None:
     from runner.cli import main
 
-    m, _ = _ran(tmp_path, monkeypatch)
-    _lose_state(tmp_path)
+    m, _ = ran_on_sim(tmp_path, monkeypatch)
+    lose_state(tmp_path)
     (tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4").unlink()
     capsys.readouterr()
     assert main(["recover", str(m)]) == 0
@@ -311,10 +292,10 @@ def test_a_take_kept_under_superseded_is_adopted_where_the_jobs_path_lost_it(
     .runs/superseded/: that take is adopted where it is, and the next run copies it back, sending nothing."""
     from runner.cli import main
 
-    m, prov = _ran(tmp_path, monkeypatch, n_seeds=1)
+    m, prov = ran_on_sim(tmp_path, monkeypatch, n_seeds=1)
     assert api.run(m, report=False, options={"force": True}).exit_code == 0
     assert stats(prov)["creates"] == 4
-    _lose_state(tmp_path)
+    lose_state(tmp_path)
     video = tmp_path / "outputs" / "t" / "clay" / "seed-1.mp4"
     video.unlink()
     capsys.readouterr()
@@ -338,7 +319,7 @@ def test_the_videos_of_another_checkout_whose_lock_came_with_a_clone_are_not_ado
 
     from runner.cli import main
 
-    m, _ = _ran(tmp_path, monkeypatch)
+    m, _ = ran_on_sim(tmp_path, monkeypatch)
     shutil.rmtree(tmp_path / ".gridrun")
     lock = tmp_path / "outputs" / "t" / ".runs" / "lock"
     lock.write_text(json.dumps({**json.loads(lock.read_text()), "host": "render-box-7"}))
@@ -358,8 +339,8 @@ def test_recover_is_refused_while_another_runner_holds_the_state(
 
     from runner.errors import LockError
 
-    m, _ = _ran(tmp_path, monkeypatch)
-    db = _lose_state(tmp_path)
+    m, _ = ran_on_sim(tmp_path, monkeypatch)
+    db = lose_state(tmp_path)
     with open(tmp_path / ".gridrun" / "lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(LockError, match=r"holds this state.* then run `gridrun recover` again"):

@@ -9,32 +9,13 @@ import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from execkit import sim_provider, stats, write_manifest
+from execkit import lose_state, ran_on_sim, sim_provider, stats, write_manifest
 
 from runner import api
 from runner.errors import StateError
-
-
-def _ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, n_seeds: int = 2) -> tuple[Path, Any]:
-    """A manifest of 2 × `n_seeds` jobs run to the end on its simulator (counted by `stats`)."""
-    m = write_manifest(tmp_path, n_seeds=n_seeds)
-    prov = sim_provider(m)
-    monkeypatch.setattr(api, "_provider", lambda p: prov)
-    assert api.run(m, report=False).exit_code == 0
-    assert stats(prov)["creates"] == 2 * n_seeds
-    return m, prov
-
-
-def _lose_state(tmp_path: Path) -> Path:
-    """Remove state.db and the files SQLite keeps beside it, as a wiped disk leaves the state folder."""
-    db = tmp_path / ".gridrun" / "state.db"
-    for name in ("state.db", "state.db-wal", "state.db-shm"):
-        (db.parent / name).unlink(missing_ok=True)
-    return db
 
 
 def _said(capsys: pytest.CaptureFixture[str]) -> str:
@@ -49,11 +30,11 @@ def test_videos_an_earlier_output_wrote_elsewhere_are_adopted_and_the_next_run_c
     them to the new paths and sends nothing."""
     from runner.cli import main
 
-    m, prov = _ran(tmp_path, monkeypatch)
+    m, prov = ran_on_sim(tmp_path, monkeypatch)
     doc = yaml.safe_load(m.read_text())
     doc["output"] = "v2/{{ style }}_{{ seed }}.mp4"
     m.write_text(yaml.safe_dump(doc, sort_keys=False))
-    _lose_state(tmp_path)
+    lose_state(tmp_path)
     capsys.readouterr()
     assert main(["recover", str(m), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
@@ -77,8 +58,8 @@ def test_a_refused_state_stays_refused_when_every_take_found_is_left(
     refusal that keeps `run` from paying again for them stays, and recover says so."""
     from runner.cli import main
 
-    m, _ = _ran(tmp_path, monkeypatch, n_seeds=1)
-    db = _lose_state(tmp_path)
+    m, _ = ran_on_sim(tmp_path, monkeypatch, n_seeds=1)
+    db = lose_state(tmp_path)
     for video in (tmp_path / "outputs" / "t").glob("*/seed-1.mp4"):
         with video.open("ab") as f:
             f.write(b"EDITED")
@@ -106,7 +87,7 @@ def test_a_take_edited_at_the_jobs_path_is_not_replaced_by_an_older_take_kept_as
     job is said altered, naming the older take left, and the kept take is adopted for no job."""
     from runner.cli import main
 
-    m, prov = _ran(tmp_path, monkeypatch, n_seeds=1)
+    m, prov = ran_on_sim(tmp_path, monkeypatch, n_seeds=1)
     assert api.run(m, report=False, options={"force": True}).exit_code == 0
     assert stats(prov)["creates"] == 4
     video = tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4"
@@ -114,7 +95,7 @@ def test_a_take_edited_at_the_jobs_path_is_not_replaced_by_an_older_take_kept_as
     assert current["attempt"] == 2
     with video.open("ab") as f:
         f.write(b"EDITED")
-    db = _lose_state(tmp_path)
+    db = lose_state(tmp_path)
     capsys.readouterr()
     assert main(["recover", str(m), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
@@ -132,7 +113,7 @@ def test_a_take_kept_aside_as_late_as_the_edited_one_is_adopted(
 ) -> None:
     """A copy of the very take at the job's path kept whole elsewhere (same attempt, same time) is no older: it is
     adopted, and the job recorded done with that take."""
-    m, _ = _ran(tmp_path, monkeypatch, n_seeds=1)
+    m, _ = ran_on_sim(tmp_path, monkeypatch, n_seeds=1)
     video = tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4"
     spare = tmp_path / "outputs" / "t" / "spare"
     spare.mkdir()
@@ -140,7 +121,7 @@ def test_a_take_kept_aside_as_late_as_the_edited_one_is_adopted(
     (spare / "seed-1.json").write_bytes(video.with_suffix(".json").read_bytes())
     with video.open("ab") as f:
         f.write(b"EDITED")
-    _lose_state(tmp_path)
+    lose_state(tmp_path)
     r = api.recover(m)
     anime = next(f for f in r.jobs if f.key == "style=anime,seed=1")
     assert anime.outcome == "recovered" and anime.path == str(spare / "seed-1.mp4"), anime
@@ -167,7 +148,7 @@ def test_an_input_image_moved_away_leaves_its_job_unchecked_and_the_others_recov
     prov = sim_provider(m)
     assert api.run(m, provider=prov, report=False).exit_code == 0
     (tmp_path / "moon.png").rename(tmp_path / "moon-elsewhere.png")
-    _lose_state(tmp_path)
+    lose_state(tmp_path)
     capsys.readouterr()
     assert main(["recover", str(m)]) == 0
     said = _said(capsys)

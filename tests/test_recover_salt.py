@@ -14,16 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from execkit import sim_provider, stats, write_manifest
+from execkit import lose_state, sim_provider, stats, write_manifest
 
 from runner import api
-
-
-def _lose_state(root: Path) -> Path:
-    db = root / ".gridrun" / "state.db"
-    for name in ("state.db", "state.db-wal", "state.db-shm"):
-        (db.parent / name).unlink(missing_ok=True)
-    return db
 
 
 def _recover_json(m: Path, capsys: pytest.CaptureFixture[str], *more: str) -> dict[str, Any]:
@@ -57,7 +50,7 @@ def test_two_manifests_sharing_a_lost_state_are_each_recovered_and_the_second_st
     assert api.run(m1, report=False).exit_code == 0
     assert api.run(m2, report=False).exit_code == 0
     assert stats(prov)["creates"] == 8
-    _lose_state(tmp_path)
+    lose_state(tmp_path)
     assert "gridrun recover" in _refused(m2, capsys)
     got = _recover_json(m1, capsys)
     assert got["counts"]["recovered"] == 4 and got["run_id"] == 3, got  # above m2's lost run, which m2's lock names
@@ -84,7 +77,7 @@ def test_a_lock_naming_a_recover_of_another_output_folder_is_refused_as_lost(
     monkeypatch.setattr(api, "_provider", lambda p: prov)
     assert api.run(m1, report=False).exit_code == 0
     assert api.run(m2, report=False).exit_code == 0
-    _lose_state(tmp_path)
+    lose_state(tmp_path)
     got = _recover_json(m1, capsys)
     assert got["counts"]["recovered"] == 4 and got["run_id"] == 2, got
     err = _refused(m2, capsys)
@@ -106,7 +99,7 @@ def test_a_recover_that_fails_records_nothing_and_the_next_one_recovers_every_vi
     prov = sim_provider(m)
     monkeypatch.setattr(api, "_provider", lambda p: prov)
     assert api.run(m, report=False).exit_code == 0
-    db = _lose_state(tmp_path)
+    db = lose_state(tmp_path)
     lock = tmp_path / "outputs" / "t" / ".runs" / "lock"
     before = lock.read_text()
     real = Store.record_recovered
@@ -141,7 +134,7 @@ def test_a_video_put_back_after_a_recover_is_adopted_by_the_next(
     video = tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4"
     away = tmp_path / "away.mp4"
     video.rename(away)
-    _lose_state(tmp_path)
+    lose_state(tmp_path)
     got = _recover_json(m, capsys)
     assert (got["counts"]["recovered"], got["counts"]["not-found"]) == (3, 1), got
     away.rename(video)
@@ -169,7 +162,7 @@ def test_a_sidecar_figure_out_of_range_leaves_its_job_altered_and_the_others_rec
     doc = json.loads(side.read_text())
     doc[field] = "@@"
     side.write_text(json.dumps(doc).replace('"@@"', raw))
-    _lose_state(tmp_path)
+    lose_state(tmp_path)
     for more in (("--dry-run",), ()):
         got = _recover_json(m, capsys, *more)
         assert (got["counts"]["recovered"], got["counts"]["altered"]) == (3, 1), got
@@ -198,7 +191,7 @@ def test_a_teammates_videos_brought_into_a_lost_states_folder_are_another_states
         shutil.copytree(team / "outputs" / "t" / style, me / "outputs" / "t" / style)
     shutil.copy(tm, mm)
     assert api.diff(api.plan(mm)).new == 2  # the state whole: the teammate's are not its own
-    _lose_state(me)
+    lose_state(me)
     got = _recover_json(mm, capsys, "--dry-run")
     assert (got["counts"]["recovered"], got["counts"]["another"]) == (2, 2), got
     theirs = [j for j in got["jobs"] if j["outcome"] == "another"]
