@@ -2537,10 +2537,15 @@ class Executor:
                                                        gate=self.pacer.gate, partial=partial, **more)
                 finally:
                     self._fetching.pop(jid, None)
-                    if partial.removed is not None:  # an earlier run's `.part` of another take or attempt
+                    if partial.removed is not None:  # an earlier run's `.part` of another take or attempt, or changed
+                        path, size, why = partial.removed
                         self.store.event(self.run_id, jid, "part-removed",
-                                         {"path": partial.removed[0], "size": partial.removed[1]})
+                                         {"path": path, "size": size, **({"why": why} if why else {})})
                         partial.removed = None
+                    if partial.cut_back is not None:  # gone on from only up to its last checkpoint that holds
+                        path, size, kept = partial.cut_back
+                        self.store.event(self.run_id, jid, "part-cut-back", {"path": path, "size": size, "kept": kept})
+                        partial.cut_back = None
                 if paced:
                     self.pacer.ok()
             except ExpiredError as exc:

@@ -366,9 +366,62 @@ def test_a_download_cut_by_a_kill_or_a_stop_goes_on_in_the_next_run_from_its_par
 ) -> None:
     """The next run asks only for the rest (the simulator sends no more than that), and the video saved is the
     simulator's, whole: its SHA-256 checked over the bytes kept and those fetched."""
-    m, _, held = cut_by_a_stop(tmp_path, sim, how)
+    m, part, held = cut_by_a_stop(tmp_path, sim, how)
+    kept = _last_checkpoint(part)
+    if how == "ctrl-c":  # a stop syncs all the bytes it wrote and records them
+        assert kept == held
+    else:  # a kill leaves the bytes past the last checkpoint, which the next run fetches again
+        assert 0 < kept <= held
     total = len(sim[1].clip(sim[1].get(api.status(m).jobs[0].provider_id)).mp4)
-    fetched_whole_again(tmp_path, m, sim[1], sent=total - held)
+    fetched_whole_again(tmp_path, m, sim[1], sent=total - kept)
+    assert _events(tmp_path, "part-cut-back") == ([] if kept == held else [{"path": str(part), "size": held,
+                                                                               "kept": kept}])
+    assert _events(tmp_path, "part-removed") == []
+
+
+def _last_checkpoint(part: Path) -> int:
+    """The size of the `.part`'s last checkpoint, as its record names it (0: none)."""
+    marks = json.loads(Path(str(part) + ".take").read_text())["checkpoints"]
+    return marks[-1][0] if marks else 0
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("change", ["byte-flipped", "tail-zeroed", "first-bytes-changed", "no-checkpoints"])
+def test_a_part_whose_bytes_changed_after_a_kill_is_gone_on_from_only_as_far_as_they_are_unchanged(
+    tmp_path: Path, sim: tuple[str, Any], change: str
+) -> None:
+    """A crash's tail the disk never took, a sync tool, a disk error: the `.part` a killed run left no longer holds
+    the bytes written. The next run goes on from it only up to its last checkpoint whose SHA-256 the bytes still
+    have (event `part-cut-back`), or, when the first is changed or none was recorded, fetches the video whole
+    (event `part-removed`, saying why): the video saved is the simulator's, not one with the bytes changed."""
+    m, part, held = cut_by_a_stop(tmp_path, sim)
+    assert _last_checkpoint(part), "no checkpoint recorded"
+    record = Path(str(part) + ".take")
+    doc = json.loads(record.read_text())
+    first = doc["checkpoints"][0][0]
+    data = bytearray(part.read_bytes())
+    at = first + (held - first) // 2  # the first byte changed
+    if change == "byte-flipped":  # past the first checkpoint
+        data[at] ^= 0xFF
+    elif change == "tail-zeroed":
+        data[at:] = bytes(held - at)
+    elif change == "first-bytes-changed":
+        data[first // 2] ^= 0xFF
+    else:  # a record as one written before checkpoints were
+        del doc["checkpoints"]
+        record.write_text(json.dumps(doc))
+    part.write_bytes(bytes(data))
+    total = len(sim[1].clip(sim[1].get(api.status(m).jobs[0].provider_id)).mp4)
+    if change in ("byte-flipped", "tail-zeroed"):
+        kept = max(size for size, _ in doc["checkpoints"] if size <= at)
+        fetched_whole_again(tmp_path, m, sim[1], sent=total - kept)
+        assert _events(tmp_path, "part-cut-back") == [{"path": str(part), "size": held, "kept": kept}]
+        assert _events(tmp_path, "part-removed") == []
+    else:
+        fetched_whole_again(tmp_path, m, sim[1])
+        removed = _events(tmp_path, "part-removed")
+        assert [(e["path"], e["size"]) for e in removed] == [(str(part), held)] and removed[0]["why"], removed
+        assert _events(tmp_path, "part-cut-back") == []
 
 
 @pytest.mark.timeout(180)

@@ -158,6 +158,13 @@ class _Boxes:
                 return
             self.next += length
 
+    def copy(self) -> _Boxes:
+        """The walk as it stands, to go on from apart from this one."""
+        other = _Boxes()
+        other.at, other.next, other.head, other.error = self.at, self.next, self.head, self.error
+        other.open_ended, other.kinds = self.open_ended, set(self.kinds)
+        return other
+
     def problem(self, size: int) -> str | None:
         if self.error is not None:
             return self.error
@@ -419,6 +426,7 @@ async def _write(
         fd = _append(part) if start else _create(part)
         if not start and partial is not None:
             partial.record(part, total, validator, announced, info.content_type)
+        mark = partial.next_mark() if partial is not None else 0  # where the next checkpoint falls (0: none)
         try:
             try:
                 async for chunk in chunks:
@@ -433,6 +441,9 @@ async def _write(
                     digest.update(chunk)
                     boxes.feed(chunk)
                     size += len(chunk)
+                    if mark and size >= mark:
+                        assert partial is not None
+                        mark = await partial.checkpoint(fd, size, digest.hexdigest())
                     now = _clock()
                     if now - window_at >= STALL_SECONDS:
                         if size - window_size < STALL_BYTES:
@@ -451,6 +462,9 @@ async def _write(
             except (anyio.get_cancelled_exc_class(), KeyboardInterrupt):
                 # The run stopped (a second Ctrl-C): a `.part` its record names is left for the next run to go on from
                 held = partial is not None and partial.recorded is not None and info.checked and 0 < size < (total or 0)
+                if held:  # all the bytes written, checked by the next run: a stop is in no hurry
+                    assert partial is not None
+                    partial.checkpoint_now(fd, size, digest.hexdigest())
                 raise
             if size == 0:
                 raise DownloadError(f"{op}: empty body", status=status, code="EMPTY")
@@ -571,6 +585,11 @@ RECORD_MIN_BYTES = 1024**2
 """The smallest video whose `.part` is recorded for a later run to go on from (1 MiB): a smaller one is fetched
 again whole in a moment, where recording it would cost every download of a grid of small clips a file more."""
 
+CHECKPOINTS = 16
+"""How many checkpoints a recorded `.part` gets at most as it streams (one every 1/16 of the video, and at least
+1 MiB apart): each costs an fsync of the `.part` and a rewrite of its record, and a run after a kill goes on from
+the last one, fetching again at most that share of the video."""
+
 
 class PartialDownload:
     """The bytes of a video a cut try of its download left in its `.part` file, with what was learned of the whole
@@ -588,7 +607,14 @@ class PartialDownload:
         self.looked = False  # whether a `.part` an earlier run left was looked for (`adopt`)
         self.recorded: str | None = None  # the record of the `.part` written, while it stands
         self.where = ""  # the URL's scheme, host and path, which the record names
-        self.removed: tuple[str, int] | None = None  # a `.part` an earlier run left, not gone on from: its path, size
+        # A `.part` an earlier run left, not gone on from: its path, size and why, when its bytes are not the ones
+        # written (None: another take's, or a record that cannot be read)
+        self.removed: tuple[str, int, str | None] | None = None
+        # A `.part` an earlier run left, gone on from only up to its last checkpoint whose bytes are unchanged: its
+        # path, its size, the bytes kept
+        self.cut_back: tuple[str, int, int] | None = None
+        self.doc: dict[str, Any] = {}  # the record written or found, while it stands
+        self.marks: list[list[Any]] = []  # its checkpoints: [size, SHA-256 of the bytes up to it], in order
         self.forget()
 
     def forget(self) -> None:
@@ -614,25 +640,24 @@ class PartialDownload:
         """Write beside the `.part` just begun (`part`) what its bytes are of: the take, the URL's host and path
         (never its query: a signed URL's credentials, which expire), the validator and size of the whole, for
         a run after a kill or a stop to go on from it (`adopt`). Only for a video of RECORD_MIN_BYTES or more
-        whose server names a validator. Best effort: a record not written leaves the video fetched whole."""
+        whose server names a validator. Best effort: a record not written leaves the video fetched whole.
+
+        The bytes a later run finds in the `.part` are trusted only up to a checkpoint (`checkpoint`): a size the
+        `.part` was synced to and the SHA-256 of its bytes up to there, added to the record as the video streams;
+        a machine's crash may leave a tail the disk never took, a sync tool or a disk error change bytes."""
         self.unrecord()
         if self.take is None or not validator or total is None or total < RECORD_MIN_BYTES or not self.where:
             return
-        text = json.dumps({"gridrun": "part", "take": self.take, "url": self.where, "validator": validator,
-                           "total": total, "content_type": content_type,
-                           "sha256": base64.b64encode(announced).decode() if announced is not None else None})
+        doc = {"gridrun": "part", "take": self.take, "url": self.where, "validator": validator, "total": total,
+               "content_type": content_type,
+               "sha256": base64.b64encode(announced).decode() if announced is not None else None,
+               "checkpoints": []}
         path = part + PART_RECORD_SUFFIX
-        try:
-            fd = os.open(path, _CREATE_FLAGS, 0o666)
-            try:
-                _write_all(fd, text.encode())
-            finally:
-                os.close(fd)
-        except OSError:
+        if not _put_record(path, doc):
             with contextlib.suppress(OSError):
                 os.unlink(path)
             return
-        self.recorded = path
+        self.recorded, self.doc, self.marks = path, doc, []
 
     def unrecord(self) -> None:
         """Remove the record written (`record`), if any."""
@@ -640,14 +665,45 @@ class PartialDownload:
             with contextlib.suppress(OSError):
                 os.unlink(self.recorded)
             self.recorded = None
+        self.doc, self.marks = {}, []
+
+    def next_mark(self) -> int:
+        """The size of the `.part` at which its next checkpoint falls; 0 when it gets none (no record, or the
+        video ends first)."""
+        if self.recorded is None or not self.doc:
+            return 0
+        total = self.doc["total"]
+        mark = (self.marks[-1][0] if self.marks else 0) + max(RECORD_MIN_BYTES, total // CHECKPOINTS)
+        return mark if mark < total else 0
+
+    async def checkpoint(self, fd: int, size: int, sha256: str) -> int:
+        """Add a checkpoint to the record (`checkpoint_now`) in a disk thread; the size of the next one (0: none)."""
+        await _in_disk_thread(self.checkpoint_now, fd, size, sha256)
+        return self.next_mark()
+
+    def checkpoint_now(self, fd: int, size: int, sha256: str) -> None:
+        """Sync the `.part` (`fd`, `size` bytes written, `sha256` their digest), then rewrite its record with
+        that checkpoint added, whole or not at all: a later run goes on from the `.part` only up to the last
+        checkpoint whose bytes are unchanged (`adopt`). Best effort: a checkpoint not written leaves the one before."""
+        if self.recorded is None or not self.doc:
+            return
+        marks = [*self.marks, [size, sha256]]
+        try:
+            fsync(fd)
+        except OSError:
+            return
+        if _put_record(self.recorded, {**self.doc, "checkpoints": marks}):
+            self.marks = marks
 
     async def adopt(self, part: str) -> None:
         """Take up the `.part` a run killed or stopped mid-download left (`part`), when its record names this
         take, the URL's host and path (`where`) and a validator, and its bytes are a video's beginning short of the
         whole the record names: its bytes hashed and walked first, for the whole file's digest and boxes to be
-        checked at its end. A `.part` whose record does not match (another take, attempt or URL, or no record
-        that can be read) is removed with its record: the download starts over. A `.part` with no record is left
-        to the download, which writes over it. A `.part` removed is said in `removed`."""
+        checked at its end. Only its bytes up to the last checkpoint whose SHA-256 they still have are gone on
+        from, the rest cut off (said in `cut_back`); with no such checkpoint the download starts over. A `.part`
+        whose record does not match (another take, attempt or URL, or no record that can be read) is removed with
+        its record: the download starts over. A `.part` with no record is left to the download, which writes over
+        it. A `.part` removed is said in `removed`."""
         self.looked = True
         try:  # most downloads find none: no trip to a disk thread for them
             os.lstat(part)
@@ -660,17 +716,26 @@ class PartialDownload:
         self.recorded = path
         if isinstance(found, int):  # not of this take, or not to go on from
             if found >= 0:
-                self.removed = (part, found)
+                self.removed = (part, found, None)
             self.discard_file(part)
             return
-        (self.size, self.total, self.validator, self.announced, self.digest, self.boxes, self.body) = found
+        if isinstance(found[0], str):  # this take's, but no bytes of it checked whole
+            self.removed = (part, found[1], found[0])
+            self.discard_file(part)
+            return
+        (self.size, self.total, self.validator, self.announced, self.digest, self.boxes, self.body, self.doc,
+         self.marks, held) = found
         self.part = part
+        if held != self.size:
+            self.cut_back = (part, held, self.size)
 
     def discard_file(self, part: str) -> None:
         """Remove `part`, a `.part` not to go on from, and its record."""
         self.unrecord()
         with contextlib.suppress(OSError):
             os.unlink(part)
+        with contextlib.suppress(OSError):  # a record's rewrite a kill cut short
+            os.unlink(part + PART_RECORD_SUFFIX + _NEW)
         self.forget()
 
     def headers(self) -> dict[str, str]:
@@ -720,8 +785,10 @@ class PartialDownload:
 def _found_part(part: str, path: str, take: Any, where: str) -> int | tuple[Any, ...] | None:
     """What `PartialDownload.adopt` finds of the `.part` at `part` and its record at `path`: None when there is no
     record; the `.part`'s size (-1: none) when the record does not name this take (`take`) and URL (`where`),
-    or the bytes are no video's beginning short of the whole; else (size, total, validator, announced digest,
-    digest, boxes, body) of the bytes held, as they would be had they just streamed in."""
+    or the bytes are no video's beginning short of the whole; (why, size) when no checkpoint of the record holds
+    (none was written, or the bytes up to the first changed since); else (size, total, validator, announced
+    digest, digest, boxes, body, record, checkpoints, size found) of the bytes up to the last checkpoint whose
+    digest they have, as they would be had they just streamed in, the `.part` cut to that size."""
     try:
         with open(path, "rb") as f:
             text = f.read(64 * 1024)
@@ -741,36 +808,94 @@ def _found_part(part: str, path: str, take: Any, where: str) -> int | tuple[Any,
     same = (found.get("gridrun") == "part" and found.get("take") == take and found.get("url") == where
             and isinstance(validator, str) and validator and isinstance(total, int) and not isinstance(total, bool)
             and stat.S_ISREG(st.st_mode) and _SNIFF_BYTES <= st.st_size < total <= MAX_DOWNLOAD_BYTES)
-    held = _read_part(part, str(found.get("content_type") or "")) if same else None
+    if not same:
+        return st.st_size
+    marks = _checkpoints(found.get("checkpoints"), st.st_size)
+    if not marks:
+        return "no bytes of it were recorded as written to the disk", st.st_size
+    held = _read_part(part, str(found.get("content_type") or ""), marks)
     if held is None:
         return st.st_size
+    if isinstance(held, str):
+        return held, st.st_size
     try:
         digest_header = base64.b64decode(announced, validate=True) if isinstance(announced, str) else None
     except binascii.Error:
         digest_header = None
     digest, boxes, body, size = held
-    return size, total, validator, digest_header, digest, boxes, body
+    kept = [mark for mark in marks if mark[0] <= size]
+    if size != st.st_size:  # bytes past the last checkpoint that holds: not known to be the ones written
+        try:
+            os.truncate(part, size)
+        except OSError:
+            return st.st_size
+        found["checkpoints"] = kept
+        _put_record(path, found)
+    return size, total, validator, digest_header, digest, boxes, body, found, kept, st.st_size
 
 
-def _read_part(part: str, content_type: str) -> tuple[Any, _Boxes, _Body, int] | None:
-    """The digest, box walk and sniffed type of the bytes of `part` (as they would be had they just streamed in),
-    and their count; None when they are not a video's beginning or cannot be read."""
+def _checkpoints(value: Any, size: int) -> list[list[Any]]:
+    """The record's checkpoints within the `size` bytes of its `.part` ([size, SHA-256 in hex], sizes rising),
+    up to the first that is not one."""
+    marks: list[list[Any]] = []
+    if not isinstance(value, list):
+        return marks
+    for mark in value:
+        if not (isinstance(mark, list) and len(mark) == 2 and type(mark[0]) is int and isinstance(mark[1], str)
+                and (marks[-1][0] if marks else _SNIFF_BYTES - 1) < mark[0] <= size):
+            break
+        marks.append(mark)
+    return marks
+
+
+def _read_part(part: str, content_type: str, marks: list[list[Any]]) -> tuple[Any, _Boxes, _Body, int] | str | None:
+    """The digest, box walk and sniffed type of the bytes of `part` up to the last of the checkpoints `marks`
+    whose SHA-256 they have (as they would be had they just streamed in), and their count, the file read once;
+    why not, when they have not even the first's; None when they are not a video's beginning or cannot be read."""
     digest, boxes, body, size = hashlib.sha256(), _Boxes(), _Body(content_type), 0
+    good: tuple[Any, _Boxes, int] | None = None
     try:
         with open(part, "rb") as f:
-            while chunk := f.read(1024**2):
-                if not body.checked:
-                    body.head += chunk[: _SNIFF_BYTES - len(body.head)]
-                    if len(body.head) >= _SNIFF_BYTES:
-                        _check_type(body, "")
-                digest.update(chunk)
-                boxes.feed(chunk)
-                size += len(chunk)
+            for length, sha256 in marks:
+                while size < length and (chunk := f.read(min(1024**2, length - size))):
+                    if not body.checked:
+                        body.head += chunk[: _SNIFF_BYTES - len(body.head)]
+                        if len(body.head) >= _SNIFF_BYTES:
+                            _check_type(body, "")
+                    digest.update(chunk)
+                    boxes.feed(chunk)
+                    size += len(chunk)
+                if size != length or digest.hexdigest() != sha256.lower():
+                    break
+                good = digest.copy(), boxes.copy(), size
     except (OSError, DownloadError):
         return None
-    if not body.checked or boxes.error is not None:
+    if good is None:
+        return "its bytes are not the ones written (changed since, or never written to the disk whole)"
+    if not body.checked or good[1].error is not None:
         return None
-    return digest, boxes, body, size
+    return good[0], good[1], body, good[2]
+
+
+_NEW = ".new"  # a record's rewrite, renamed over it once whole
+
+
+def _put_record(path: str, doc: Mapping[str, Any]) -> bool:
+    """Write the record `doc` of a `.part` at `path`, whole or not at all (a file beside it, renamed over it):
+    whether it was."""
+    new = path + _NEW
+    try:
+        fd = os.open(new, _CREATE_FLAGS, 0o666)
+        try:
+            _write_all(fd, json.dumps(doc).encode())
+        finally:
+            os.close(fd)
+        os.replace(new, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(new)
+        return False
+    return True
 
 
 _APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
