@@ -1218,7 +1218,12 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     run += [f"collects the {_jobs(flying)} left in flight at no new cost{_flying_counted(snap)}"] if flying else []
     run += [_unanswered_next(unanswered, snap)] if unanswered else []
     urls = "URL" if fetched == 1 else "URLs"
-    run += [f"asks again for the fresh {urls} of {_jobs(fetched)} whose {urls} expired, at no cost"] if fetched else []
+    refused = _refused_until(snap) if snap is not None and fetched else []
+    held_until = (f" ({_jobs(len(refused))} refused by the file host under the same URL the provider keeps handing "
+                  f"back, until {max(refused)}: after that `gridrun retry` renders "
+                  f"{'it' if len(refused) == 1 else 'them'} again, paid)") if refused else ""
+    run += [f"asks again for the fresh {urls} of {_jobs(fetched)} whose {urls} expired, at no cost{held_until}"
+            ] if fetched else []
     unknown = counts.get(JobState.UNKNOWN.value, 0)
     # the jobs of unknown outcome a plain run looks up by their key in the provider's request log (`resume.action`),
     # all but those with a video id (one the provider lost), which it asks for again by that id; those the last
@@ -1401,6 +1406,14 @@ def _no_url(snap: Snapshot) -> tuple[int, int]:
 
     jobs = [j for j in snap.jobs if no_fresh_url(j.state, j.error)]
     return len(jobs), sum(j.cost_estimate_micros for j in jobs)
+
+
+def _refused_until(snap: Snapshot) -> list[str]:
+    """The expiry times (local, as written) of the URLs of the run's expired jobs that the file host refused while
+    the provider keeps handing back the same URL (`state.same_url_until`)."""
+    from .state import same_url_until
+
+    return [t for j in snap.jobs if (t := same_url_until(j.state, j.error)) is not None]
 
 
 def _gone(snap: Snapshot) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import os
 import signal
@@ -2491,6 +2492,7 @@ class Executor:
         # next run asks again, at no cost.
         tried: set[str] = set()
         renewed = stale = unchanged = unanswered = False
+        valid_until = 0.0  # the `expires_at` of the URL handed back unchanged
         while attempt < self.retries + 2:
             attempt += 1
             if url is None or attempt > 1 and last.startswith("expired"):
@@ -2507,6 +2509,7 @@ class Executor:
                         renewed = True
                     elif valid:
                         unchanged = True
+                        valid_until = fresh.expires_at or 0.0
                     else:
                         stale = True
                 elif fresh is None:
@@ -2620,8 +2623,7 @@ class Executor:
                 why = (f"{last}; the fresh URL the provider gave failed too (paid, not re-submitted): the next "
                        "`gridrun run` asks for another, at no cost")
             elif unchanged:
-                why = (f"{last}; the provider handed back the same URL, valid still by its expiry time (paid, not "
-                       "re-submitted): the next `gridrun run` asks again and fetches it, at no cost")
+                why = self._refused_until(jid, url or "", valid_until, last)
             elif unanswered and "no longer knows" not in last:
                 why = (f"{last}; the provider did not answer when asked for a fresh URL (paid, not re-submitted): "
                        "the next `gridrun run` asks again, at no cost")
@@ -2632,6 +2634,27 @@ class Executor:
             self.store.transition(jid, S.DOWNLOADING, error=last)
             self._set_state(jid, S.DOWNLOADING.value)
         self._error(job, last)
+
+    def _refused_until(self, jid: int, url: str, until: float, last: str) -> str:
+        """The error of a job whose URL the file host refused while the provider, asked again, handed back the same
+        URL, valid by its `expires_at` (`until`) still: until when it stays so, and what comes after. Refused in
+        the run before too (event `url-refused`, the same URL), the next run's fetch is no longer promised: the
+        file host may keep refusing it until it expires."""
+        from .records import local_time
+        from .state import SAME_URL_UNTIL
+
+        mark = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:16]  # never a signed URL itself
+        before = self.store.last_event(jid, "url-refused", before_run=self.run_id)
+        again = before is not None and before.get("url") == mark
+        self.store.event(self.run_id, jid, "url-refused", {"url": mark, "expires_at": until, "again": again})
+        until_text = local_time(until)
+        head = (f"{last}; {SAME_URL_UNTIL}{until_text} (paid, not re-submitted)")
+        after = (f"after {until_text}, unless the provider hands over a fresh URL, `gridrun retry` renders it again "
+                 "(paid again)")
+        if again:
+            return (f"{head}: refused again, as in the run before; the next `gridrun run` asks again, at no cost, "
+                    f"but the file host may keep refusing it until then; {after}")
+        return f"{head}: the next `gridrun run` asks again and fetches it, at no cost, if the file host serves it; {after}"
 
     def _at_api(self, url: str) -> bool:
         """`url` is one of the API's own routes (under the provider's base URL, as a video's content route is): a

@@ -97,6 +97,19 @@ def gone_at_provider(state: str, error: str | None) -> bool:
 # that failed too, the job is expired as before, and asking again is fair.
 NO_FRESH_URL = "the provider gave no fresh URL, only the one that expired"
 
+# In the error of an `expired` job whose URL the file host refused while the provider, asked again, handed back the
+# same URL with an `expires_at` still to come: followed by that time (`records.local_time`). Until then a plain run
+# asks again, at no cost; after it, the provider's answer is an expired URL, and `gridrun retry` renders it again.
+SAME_URL_UNTIL = "the provider handed back the same URL, valid by its expiry time until "
+
+
+def same_url_until(state: str, error: str | None) -> str | None:
+    """The expiry time (local, as written) of the URL an `expired` job's error says the provider keeps handing back
+    (`SAME_URL_UNTIL`), or None."""
+    if state != S.EXPIRED.value or not error or SAME_URL_UNTIL not in error:
+        return None
+    return error.split(SAME_URL_UNTIL, 1)[1].split(" (", 1)[0]
+
 
 def no_fresh_url(state: str, error: str | None) -> bool:
     """Whether a job in `state` with `error` is an expired one the provider gave no fresh URL for (`NO_FRESH_URL`)."""
@@ -3551,6 +3564,20 @@ class Store:
             self.db.execute(
                 "UPDATE run_jobs SET cached_from_run=? WHERE run_id=? AND job_id=?", (from_run, run_id, job_id)
             )
+
+    def last_event(self, job_id: int, kind: str, *, before_run: int | None) -> dict[str, Any] | None:
+        """The detail of the job's latest event `kind` recorded by a run before `before_run` (any run when None);
+        None when there is none."""
+        row = self.db.execute(
+            "SELECT detail FROM events WHERE job_id = ? AND kind = ? AND run_id < ? ORDER BY id DESC LIMIT 1",
+            (job_id, kind, before_run if before_run is not None else 1 << 62)).fetchone()
+        if row is None:
+            return None
+        try:
+            detail = json.loads(row[0]) if row[0] else {}
+        except ValueError:
+            return None
+        return detail if isinstance(detail, dict) else None
 
     def event(self, run_id: int | None, job_id: int | None, kind: str, detail: Mapping[str, Any] | None = None) -> None:
         """Append an event (committed with the next write when a deferred transaction is open)."""

@@ -132,7 +132,8 @@ def test_a_url_refused_before_its_expiry_time_is_fetched_again_for_free_not_rend
     snap = api.status(m)
     for job in snap.jobs:
         assert not no_fresh_url(job.state, job.error), job.error
-        assert "at no cost" in (job.error or "") and "renders it again" not in (job.error or ""), job.error
+        error = job.error or ""
+        assert "at no cost" in error and "renders it again" not in error.split("; after ")[0], error
     _, out, _ = cli(capsys, "status", str(m))
     nxt = [line for line in out.splitlines() if "next:" in line]
     assert nxt and "the only way" not in nxt[0] and "at no cost" in nxt[0], nxt
@@ -141,3 +142,34 @@ def test_a_url_refused_before_its_expiry_time_is_fetched_again_for_free_not_rend
     again = api.run(m, provider=prov, options=RunOptions(), report=False)
     assert again.exit_code == 0 and again.stats.counts["done"] == 2 and again.stats.spent_micros == 0
     assert stats(prov)["requests"]["create"] == 2  # each rendered once
+
+
+def test_a_url_refused_run_after_run_before_its_expiry_time_says_until_when_and_promises_no_fetch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file host keeps refusing the URL the provider keeps handing back, valid by its `expires_at`: the job's
+    error and `status`'s next step say until when (the URL's expiry time, local) it stays so and that `gridrun
+    retry` renders it again after that; refused in a second run too, the fetch is no longer promised."""
+    from runner.records import local_time
+
+    quick_backoff(monkeypatch)
+    refused = [{"route": "file", "p": 1, "fault": "expired", "times": 1000}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"script": refused})
+    prov = sim_provider(m)
+    first = api.run(m, provider=prov, options=RunOptions(), report=False)
+    assert first.exit_code == 1 and first.stats.counts["expired"] == 1, first.stats.counts
+    job = api.status(m).jobs[0]
+    world = prov.app.state.sim
+    video = world.get(job.provider_id)
+    until = local_time(int(video.url_issued + world.config.url_ttl))  # the URL's expires_at, as this machine shows it
+    assert f"until {until}" in (job.error or "") and "fetches it" in (job.error or ""), job.error
+    assert "refused again" not in (job.error or ""), job.error
+    _, out, _ = cli(capsys, "status", str(m))
+    nxt = " ".join(line.strip() for line in out.split("next:", 1)[1].splitlines())
+    assert f"until {until}" in nxt and "`gridrun retry` renders it again" in nxt, nxt
+    again = api.run(m, provider=prov, options=RunOptions(), report=False)
+    assert again.exit_code == 1 and again.stats.spent_micros == 0 and stats(prov)["requests"]["create"] == 1
+    job = api.status(m).jobs[0]
+    error = job.error or ""
+    assert job.state == "expired" and "refused again" in error and f"until {until}" in error, error
+    assert "fetches it" not in error, error
