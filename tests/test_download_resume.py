@@ -3,6 +3,7 @@ the bytes it has (`Range`) on its next try, said in plain words with its sizes."
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import json
@@ -519,3 +520,50 @@ async def test_a_small_videos_part_gets_no_record(provider: Any, tmp_path: Path)
         with pytest.raises(DownloadError):
             await provider.download(client, MEDIA, tmp_path / "one.mp4", partial=download.PartialDownload(take))
     assert parts(tmp_path) == ["one.mp4.part"] and not list(tmp_path.glob("*.take"))
+
+
+@pytest.mark.anyio
+async def test_a_part_gone_on_from_whose_whole_differs_from_the_servers_digest_is_fetched_whole_on_the_next_try(
+    provider: Any, tmp_path: Path
+) -> None:
+    """Bytes a checkpoint cannot tell from the ones sent (changed before they were written, their digest taken
+    over them): where the server sent the video's digest, the whole file's SHA-256 is checked against it, the
+    video is not saved, and the next try starts over rather than going on from the `.part` again."""
+    data = video(2_500_000)
+    half = 1_300_000
+    seen: list[httpx.Request] = []
+    digest = "sha-256=:" + base64.b64encode(hashlib.sha256(data).digest()).decode() + ":"
+    take = {"job": "ab" * 32, "provider_id": "vid_1", "attempt": 1}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if len(seen) == 1:
+            return httpx.Response(200, headers={"content-type": "video/mp4", "content-length": str(len(data)),
+                                                "etag": ETAG, "content-digest": digest}, stream=Cut(data, half))
+        if "range" in request.headers:
+            first = int(request.headers["range"].removeprefix("bytes=").rstrip("-"))
+            return httpx.Response(206, headers={"content-type": "video/mp4", "etag": ETAG,
+                                                "content-range": f"bytes {first}-{len(data) - 1}/{len(data)}"},
+                                  content=data[first:])
+        return whole(data, **{"content-digest": digest})
+
+    dest = tmp_path / "one.mp4"
+    part, record = tmp_path / "one.mp4.part", tmp_path / "one.mp4.part.take"
+    async with served(handler, provider) as client:
+        with pytest.raises(DownloadError):
+            await provider.download(client, MEDIA, dest, partial=download.PartialDownload(take))
+        doc = json.loads(record.read_text())
+        assert doc["sha256"] and doc["checkpoints"] == [[half, hashlib.sha256(data[:half]).hexdigest()]], doc
+        bad = bytearray(part.read_bytes())
+        bad[half - 1000] ^= 0xFF
+        part.write_bytes(bytes(bad))
+        doc["checkpoints"] = [[half, hashlib.sha256(bytes(bad)).hexdigest()]]
+        record.write_text(json.dumps(doc))
+        partial = download.PartialDownload(take)
+        with pytest.raises(DownloadError) as cut:
+            await provider.download(client, MEDIA, dest, partial=partial)
+        assert cut.value.code == "CORRUPT" and seen[1].headers["range"] == f"bytes={half}-"
+        assert not dest.exists() and parts(tmp_path) == [] and not list(tmp_path.glob("*.take"))
+        got = await provider.download(client, MEDIA, dest, partial=partial)
+    assert "range" not in seen[2].headers
+    assert dest.read_bytes() == data and got.sha256 == hashlib.sha256(data).hexdigest()
