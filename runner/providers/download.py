@@ -28,7 +28,7 @@ import httpx
 
 from runner.errors import DownloadError, ExpiredError
 from runner.limits import os_reason
-from runner.outputs import PART_RECORD_SUFFIX, files_beside, fsync, sidecar_name, sync_folder
+from runner.outputs import PART_RECORD_NEW, PART_RECORD_SUFFIX, files_beside, fsync, sidecar_name, sync_folder
 from runner.providers.base import Download
 from runner.providers.transport import (
     _MALFORMED,
@@ -735,7 +735,7 @@ class PartialDownload:
         with contextlib.suppress(OSError):
             os.unlink(part)
         with contextlib.suppress(OSError):  # a record's rewrite a kill cut short
-            os.unlink(part + PART_RECORD_SUFFIX + _NEW)
+            os.unlink(part + PART_RECORD_SUFFIX + PART_RECORD_NEW)
         self.forget()
 
     def headers(self) -> dict[str, str]:
@@ -877,13 +877,10 @@ def _read_part(part: str, content_type: str, marks: list[list[Any]]) -> tuple[An
     return good[0], good[1], body, good[2]
 
 
-_NEW = ".new"  # a record's rewrite, renamed over it once whole
-
-
 def _put_record(path: str, doc: Mapping[str, Any]) -> bool:
     """Write the record `doc` of a `.part` at `path`, whole or not at all (a file beside it, renamed over it):
     whether it was."""
-    new = path + _NEW
+    new = path + PART_RECORD_NEW
     try:
         fd = os.open(new, _CREATE_FLAGS, 0o666)
         try:
