@@ -491,6 +491,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         retry = ("retry --unknown" if args.unknown else "retry") if args.retry else None
         diff = api.diff(plan, force=args.force, retry=retry, force_resume=args.resume,
                         only_keys=tuple(args.key or ()), only_codes=tuple(args.code or ()))
+        if diff is not None and (args.key or args.code):  # what `gridrun retry` refuses or warns of, said as a warning
+            diff = dataclasses.replace(diff, warnings=(*diff.warnings, *_selection_said(diff, args.key, args.code)))
     except (GridrunError, sqlite3.Error, OSError) as exc:
         if args.json:  # a script reading the plan gets one JSON object still: the errors, as `run --json`'s end
             from .terminal import writes_any
@@ -1248,11 +1250,17 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
         steps = [*_sent_elsewhere_steps(snap), *steps]
     if moved:
         steps.append(_images_moved_step(moved))
-    again = [what for what, n in (("failed jobs", counts.get("failed")), ("rejected ones", counts.get("rejected")),
-                                  (_expired_again(expired, gone, *no_url), expired),
-                                  ("cancelled ones (a new render, paid)", counts.get("cancelled"))) if n]
     if snap is not None:
         repeated = snap.repeated
+    # the failed and rejected jobs that ended alike on every attempt have their own step above (`_repeated_steps`):
+    # the plain retry step names only the others, if any
+    alike = {state: sum(1 for _, _, s in (repeated or {}).values() if s == state) for state in ("failed", "rejected")}
+    failed = max(0, (counts.get("failed") or 0) - alike["failed"])
+    rejected = max(0, (counts.get("rejected") or 0) - alike["rejected"])
+    again = [what for what, n in ((_others(failed, alike["failed"], "failed jobs", "failed job"), failed),
+                                  (_others(rejected, alike["rejected"], "rejected ones", "rejected one"), rejected),
+                                  (_expired_again(expired, gone, *no_url), expired),
+                                  ("cancelled ones (a new render, paid)", counts.get("cancelled"))) if n]
     if repeated:
         steps.extend(_repeated_steps(repeated))
     if again:
@@ -1268,6 +1276,14 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     elif unknown:
         steps.append("`gridrun retry --unknown` sends again those of unknown outcome (may pay twice)")
     return "; ".join(steps) or "`gridrun retry` sends failed jobs again"
+
+
+def _others(n: int, alike: int, many: str, one: str) -> str:
+    """The `n` jobs a plain retry step names: all of their kind (`many`), or, when `alike` others of that kind have
+    their own step for ending alike on every attempt, "the other" ones."""
+    if not alike:
+        return many
+    return f"the other {one}" if n == 1 else f"the other {n:,} {many}"
 
 
 # What to change, by the provider's code, of a request refused alike on every attempt: a content-moderation verdict
@@ -1570,6 +1586,18 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
     diff = api.diff(plan, force=getattr(args, "force", False), force_resume=getattr(args, "resume", False))
     # said on standard error as they come, and listed in the `end` event of --json (`warnings`)
     warned = list(_warnings(plan, diff, sends=True))
+    if extra.get("only_keys") or extra.get("only_codes"):
+        # a selection that picks no job is refused before a run is recorded; a glob or code of it that picks none,
+        # beside others that do, is warned of
+        picking = api.diff(plan, retry="retry --unknown" if extra.get("retry_unknown") else "retry",
+                           only_keys=extra.get("only_keys", ()), only_codes=extra.get("only_codes", ()))
+        from .options import selection_misses
+
+        refusal, misses = selection_misses(picking.retry_candidates if picking else (), extra.get("only_keys", ()),
+                                           extra.get("only_codes", ()))
+        if refusal is not None:
+            raise UsageError(refusal)
+        warned.extend(misses)
     for w in warned:
         err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
     if diff and (diff.changed or diff.stale or diff.renamed or diff.cached or diff.in_flight or diff.refetch
@@ -1917,6 +1945,15 @@ def _selection_flags(sp: argparse.ArgumentParser, what: str) -> None:
     sp.add_argument("--code", action="append", metavar="CODE",
                     help=f"{what} only the jobs whose last error has the provider's code CODE "
                          "(e.g. INTERNAL_ERROR); repeat for more")
+
+
+def _selection_said(diff: Any, keys: Sequence[str] | None, codes: Sequence[str] | None) -> list[str]:
+    """What `plan --retry --key/--code` warns of the selection (`options.selection_misses`): that `gridrun retry`
+    would refuse it, picking no job, or each glob or code of it that picks none."""
+    from .options import selection_misses
+
+    refusal, misses = selection_misses(diff.retry_candidates, tuple(keys or ()), tuple(codes or ()))
+    return [f"`gridrun retry` would refuse: {refusal}"] if refusal is not None else misses
 
 
 def cmd_retry(args: argparse.Namespace) -> int:

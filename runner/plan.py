@@ -1311,6 +1311,9 @@ class Diff:
     # (failed, rejected, expired, cancelled), "retry --unknown" (of unknown outcome, which may pay twice)
     retried_by: Mapping[str, str] = field(default_factory=dict)
     retried: int = 0                           # of `new`, the settled jobs `retry` (--unknown) sends again
+    # with `retry`, (key, last error) of every settled job it would send again given no `--key`/`--code`: what a
+    # selection can pick from (`options.selection_misses`)
+    retry_candidates: tuple[tuple[str, str | None], ...] = ()
     retried_billed: int = 0                    # of `retried`, those an earlier attempt of was billed: paid again
     retried_unknown: int = 0                   # of `retried`, those of unknown outcome: they may pay twice
     # (where the video is, where this plan puts it) of the cached jobs whose done video a run copies to another path
@@ -1524,6 +1527,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     elsewhere: dict[str, str] = {}
     anew: dict[str, str] = {}
     fetch_first: list[str] = []
+    candidates: list[tuple[str, str | None]] = []
     for job in plan.jobs:
         s = stored.get(job.hash)
         old = previous.get(job.key)
@@ -1540,6 +1544,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         if s is not None and s.state in _SETTLED and sent_again_by is not None:
             by = sent_again_by(s.state, s.gone, s.no_url)
         picked = s is None or picks is None or picks(job.key, s.error)
+        if by is not None and by == retry and s is not None:
+            candidates.append((job.key, s.error))
         # done, its input image moved away since: nothing to send it with, --force or not (`Plan.images_gone`)
         imageless = s is not None and s.state == "done" and job.hash in plan.images_gone
         if simulator_left(s, plan.endpoint[0]):
@@ -1663,7 +1669,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following),
                 verified=frozenset(verified), unknown=unknown, altered=tuple(altered), renamed=renamed,
                 simulator_at=simulator_at, forced=forced, retried_by=retried_by, retried=retried,
-                retried_billed=retried_billed, retried_unknown=retried_unknown,
+                retry_candidates=tuple(candidates), retried_billed=retried_billed, retried_unknown=retried_unknown,
                 looked_up=tuple(looked_up), copied=tuple(copied), unchecked=tuple(unchecked),
                 sent_elsewhere=elsewhere, anew=anew, fetch_first=tuple(fetch_first))
 

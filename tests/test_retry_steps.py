@@ -165,6 +165,8 @@ def test_a_failure_that_repeats_on_every_attempt_is_said_with_its_count_and_code
     said = ("a=1 and 2 more jobs failed 3 times, each CONTENT_POLICY_VIOLATION: change the prompt (or its images), "
             "as `gridrun retry` sends the same request again")
     assert code == 1 and said in " ".join(err.split()), err
+    last = " ".join(err.split()).rsplit("some jobs did not finish", 1)[1]
+    assert last.count("`gridrun retry`") == 1 and "sends failed jobs again" not in last, err
     code, out, _ = run_cli(capsys, "status", str(m))
     assert code == 0 and said in out, out
     assert "failed a=1 and 2 more jobs (attempt 3): CONTENT_POLICY_VIOLATION" in out, out
@@ -185,3 +187,47 @@ def test_a_job_selection_without_a_retry_is_refused() -> None:
         api.diff("no-such.yaml", only_codes=["INTERNAL_ERROR"])
     assert RunOptions(retry_failed=True, only_keys=["a=[12]"]).picks("a=2", None)
     assert not RunOptions(retry_failed=True, only_codes=["internal_error"]).picks("a=2", "CONTENT_POLICY_VIOLATION: x")
+
+
+def test_a_retry_step_names_the_failed_jobs_other_than_those_that_failed_alike_every_time() -> None:
+    """Of three failed jobs, one refused alike on both its attempts: its own step says what to change, and the
+    plain retry step names the other two, not "failed jobs" as if all of them."""
+    from runner.cli import _steps
+
+    said = _steps({"failed": 3}, None, budget=None, repeated={"a=1": (2, "CONTENT_POLICY_VIOLATION", "failed")})
+    assert "a=1 failed 2 times, each CONTENT_POLICY_VIOLATION" in said, said
+    assert said.endswith("`gridrun retry` sends the other 2 failed jobs again"), said
+    said = _steps({"failed": 1}, None, budget=None, repeated={"a=1": (2, "CONTENT_POLICY_VIOLATION", "failed")})
+    assert said.count("`gridrun retry`") == 1, said
+
+
+def test_a_retry_selection_that_picks_no_job_is_refused_before_a_run_is_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three renders failed with CONTENT_POLICY_VIOLATION: `retry --code` of another code, or `--key` of a glob
+    that matches none of them, is refused (exit 2) naming what it could pick, and records no run; a glob that picks
+    nothing beside one that does is warned of; `plan --retry` warns the same."""
+    from runner import api
+
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "f.yaml"
+    m.write_text(PLAN_GRID, encoding="utf-8")
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 1
+    assert len(api.runs(m)) == 1
+    code, _, err = run_cli(capsys, "retry", str(m), "--no-report", "--code", "INTERNAL_EROR")
+    flat = " ".join(err.split())
+    assert code == 2 and "--code INTERNAL_EROR picks none of the 3 jobs `gridrun retry` sends again" in flat, err
+    assert "CONTENT_POLICY_VIOLATION ×3" in flat and "e.g. a=1" in flat, err
+    code, _, err = run_cli(capsys, "retry", str(m), "--no-report", "--key", "nomatch*")
+    assert code == 2 and "--key 'nomatch*' picks none of the 3 jobs" in " ".join(err.split()), err
+    code, out, _ = run_cli(capsys, "status", str(m), "--runs")
+    assert code == 0 and "retry" not in out, out
+    assert len(api.runs(m)) == 1
+    code, out, err = run_cli(capsys, "plan", str(m), "--retry", "--code", "NOPE")
+    assert code == 0 and "`gridrun retry` would refuse: --code NOPE picks none of the 3 jobs" in " ".join(
+        err.split()), err
+    m.write_text(PLAN_GRID.replace("failure_rate: 1.0", "failure_rate: 0.0"), encoding="utf-8")
+    code, _, err = run_cli(capsys, "retry", str(m), "--no-report", "--key", "a=2", "--key", "b=*")
+    assert code == 1 and "--key 'b=*' matches none of the jobs `gridrun retry` sends again" in " ".join(
+        err.split()), err
+    assert {j.key: j.state for j in api.status(m).jobs} == {"a=1": "failed", "a=2": "done", "a=3": "failed"}
