@@ -637,13 +637,22 @@ def for_job(data: bytes, job: Job) -> bytes:
     ids numbered again, a sweep renamed): its `key`, `sweep` and `values` are the job's, as a script mapping videos
     to rows reads them, and `made_as_key` keeps the key it was made under; the rest (the request, its hash, the
     render, the video's SHA-256 and size) is the video's as it was. `data` as it is when it is not a sidecar of
-    gridrun's or already names the job."""
+    gridrun's or already names the job. `made_as_key` is left out when it is the job's own key (a job renamed
+    back)."""
     doc = _sidecar_doc(data)
-    if doc is None or doc["key"] == job.key and doc.get("sweep") == job.sweep:
+    if doc is None or doc["key"] == job.key and doc.get("sweep") == job.sweep and doc.get("made_as_key") != job.key:
         return data
-    doc = {**doc, "made_as_key": doc.get("made_as_key") or doc["key"], "key": job.key, "sweep": job.sweep,
-           "values": dict(job.values)}
+    made = doc.get("made_as_key") or doc["key"]
+    doc = {k: v for k, v in doc.items() if k != "made_as_key"}
+    doc.update({"made_as_key": made} if made != job.key else {})
+    doc.update(key=job.key, sweep=job.sweep, values=dict(job.values))
     return json.dumps(doc, default=str).encode() + b"\n"
+
+
+def names_another_job(doc: Mapping[str, Any], job: Job) -> bool:
+    """Whether gridrun's sidecar `doc` of `job`'s very video names the job as it was made or last copied, not as it
+    is now (`for_job` writes it again): an axis or sweep renamed while its output path stays the same."""
+    return doc["key"] != job.key or doc.get("sweep") != job.sweep or doc.get("made_as_key") == job.key
 
 
 class Take(NamedTuple):

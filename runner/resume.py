@@ -65,6 +65,7 @@ from .outputs import (
     holds_take,
     keep_file,
     manifest_kept_path,
+    names_another_job,
     own_temp,
     sidecar_path,
     sidecar_writer,
@@ -679,6 +680,10 @@ def mend_sidecar(store: Store, run_id: int, job: Job, jid: int, row: Any) -> boo
     doc = gridrun_sidecar(job.output)
     same = doc is not None and doc["hash"] == job.hash and doc["sha256"] == row["sha256"]
     if same and (not row["provider_id"] or doc["provider_id"] == row["provider_id"]):
+        assert doc is not None
+        if names_another_job(doc, job):  # renamed, its video where it was: the sidecar names the job as it is now
+            side = sidecar_path(job.output)
+            atomic_write(side, for_job(side.read_bytes(), job))
         return False
     side = sidecar_path(job.output)
     was = ("missing" if not side.exists() else "another take's" if same else

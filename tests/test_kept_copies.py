@@ -281,3 +281,36 @@ def test_a_sidecar_not_gridruns_or_already_the_jobs_is_copied_as_it_is() -> None
     assert for_job(mine, job) == mine  # type: ignore[arg-type]
     other = json.loads(for_job(already.replace(b'r={\\"id\\":\\"3\\"}', b"r=2"), job))  # type: ignore[arg-type]
     assert (other["key"], other["made_as_key"], other["values"]) == (job.key, "r=2", {"r": {"id": "3"}})
+
+
+def test_a_sidecar_of_a_job_renamed_in_place_names_it_as_it_is_now(tmp_path: Path, no_backoff: None) -> None:
+    """An axis renamed while the output path renders the same: the run that finds the done job renamed writes its
+    sidecar again with the key and values as they are now, `made_as_key` the key it was made under; renamed back,
+    in place, the sidecar names that key again with no `made_as_key`."""
+    text = ('version: 1\nname: rn\nprovider: sim\nmodel: pixverse-v5.6\n'
+            'params: {prompt: "a fox, {{ look }}", quality: 360p, duration: 5, seed: 1}\n'
+            'matrix: {look: [day, dusk]}\noutput: "{{ look }}.mp4"\nsim: {render_time: 0.05, jitter: 0}\n')
+    m = tmp_path / "rn.yaml"
+    m.write_text(text, encoding="utf-8")
+    prov = sim_provider(m)
+    assert _run(m, prov).exit_code == 0
+    folder = tmp_path / "outputs" / "rn"
+    made = json.loads((folder / "day.json").read_text(encoding="utf-8"))
+    assert made["key"] == "look=day"
+    m.write_text(text.replace("look", "mood"), encoding="utf-8")
+    result = _run(m, prov)
+    assert result.exit_code == 0 and result.stats.cached == 2
+    now = json.loads((folder / "day.json").read_text(encoding="utf-8"))
+    assert (now["key"], now["values"], now["made_as_key"]) == ("mood=day", {"mood": "day"}, "look=day")
+    assert {k: v for k, v in now.items() if k not in ("key", "values", "made_as_key")} == \
+        {k: v for k, v in made.items() if k not in ("key", "values")}
+    m.write_text(text.replace("look", "mood").replace('"{{ mood }}.mp4"', '"{{ mood }}/v.mp4"'), encoding="utf-8")
+    assert _run(m, prov).exit_code == 0
+    copied = json.loads((folder / "day" / "v.json").read_text(encoding="utf-8"))
+    assert (copied["key"], copied["made_as_key"]) == ("mood=day", "look=day")
+    m.write_text(text.replace('"{{ look }}.mp4"', '"{{ look }}/v.mp4"'), encoding="utf-8")
+    assert _run(m, prov).exit_code == 0
+    back = json.loads((folder / "day" / "v.json").read_text(encoding="utf-8"))
+    assert (back["key"], back["values"]) == ("look=day", {"look": "day"}) and "made_as_key" not in back, back
+    assert back == {**made, "key": "look=day"}
+    check_outputs(m)
