@@ -2366,6 +2366,7 @@ class Executor:
     async def _get(self, job: Job, pid: str) -> VideoStatus | None:
         for attempt in range(1, self.retries + 10):
             await self.pacer.wait()
+            sent = self.pacer.clock()  # a provider that hangs is silent from here, not from the timeout
             try:
                 async with self.pacer.gate:
                     status = await self.provider.get(self.client, pid)
@@ -2376,19 +2377,19 @@ class Executor:
                     self._polls_answered(job, pid)
                 return status
             except RateLimitedError as exc:
-                self.pacer.failed(exc)
+                self.pacer.failed(exc, sent_at=sent)
                 waited = self.pacer.limited(exc.retry_after)
                 if exc.retry_after is not None and exc.retry_after > PAUSE_SHOWN:
                     self._poll_error(job, pid, "429", f"rate limited: the provider asks to wait "
                                                       f"{asked_wait(exc.retry_after)}; every request waits {waited:,.0f} s")
             except RetryableError as exc:
-                self.pacer.failed(exc)
+                self.pacer.failed(exc, sent_at=sent)
                 self._unanswered[pid] = f"polls failed: {exc}"
                 self._poll_error(job, pid, f"{type(exc).__name__} {exc.status} {exc.code}",
                                  f"{POLLS_FAIL}{str(exc).replace(pid, '{id}')}")
                 await anyio.sleep(backoff(attempt, exc.retry_after))
             except RejectedError as exc:
-                self.pacer.failed(exc)
+                self.pacer.failed(exc, sent_at=sent)
                 if exc.status == 404:
                     raise  # no such video: `_watch` decides when to believe it
                 if exc.code in FATAL_CODES:  # the key is refused: no new job could be followed either

@@ -69,8 +69,9 @@ class Pacer:
         self._last_raise = 0.0
         self.ceiling: float | None = None   # the rate that drew the last 429
         self.answered_at: float | None = None  # when (`clock`) a request last got the provider's answer (`ok`)
-        # when (`clock`) the first of the requests since the provider's last answer of any kind failed with no answer
-        # at all (a connection refused, a timeout: `failed`); None: the last request that ended was answered
+        # when (`clock`) the first of the requests since the provider's last answer of any kind that failed with no
+        # answer at all (a connection refused, a timeout: `failed`) was sent; None: the last request that ended was
+        # answered
         self.unanswered_since: float | None = None
 
     async def wait(self, *, until: float | None = None, stop: anyio.Event | None = None) -> bool:
@@ -121,13 +122,17 @@ class Pacer:
             self._last_raise = now
         return wait
 
-    def failed(self, exc: ProviderError) -> None:
+    def failed(self, exc: ProviderError, *, sent_at: float | None = None) -> None:
         """A request failed with `exc`: an answer all the same where the provider sent one (an HTTP error, a
-        429); none at all where it failed at the transport level (`unanswered_since`)."""
+        429); none at all where it failed at the transport level (`unanswered_since`). `sent_at`: when (`clock`)
+        the request was sent, from which a provider that hangs (a timeout, not a refusal) has been silent; None:
+        now."""
         if not isinstance(exc, TransportError):
             self.unanswered_since = None
         elif self.unanswered_since is None:
-            self.unanswered_since = self.clock()
+            now = self.clock()
+            # an answer to another request since it was sent: silent from that answer on, not from the send
+            self.unanswered_since = now if sent_at is None else min(now, max(sent_at, self.answered_at or sent_at))
 
     def ok(self) -> None:
         """A request got the provider's answer: the rate it holds may rise."""

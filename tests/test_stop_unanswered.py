@@ -321,3 +321,40 @@ def test_status_of_a_run_over_whose_jobs_notes_say_still_polling_says_their_poll
     assert "still polling" not in out and "and 1 more job: polls failed: GET /videos/{id}: could not connect" in out, out
     _, doc, _ = _cli("status", str(m), "--json", cwd=tmp_path)
     assert "still polling" not in doc and "polls failed: GET" in doc, doc
+
+
+def test_a_provider_that_hangs_is_silent_from_when_the_unanswered_poll_was_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A poll sent at 0 that times out unanswered at 30 (a provider that accepts connections and never answers):
+    the provider counts as silent since 0, when the poll was sent, so a stopping run leaves STOP_UNANSWERED
+    seconds after the stop, not a request timeout later. An answer to another request in between bounds it."""
+    from types import SimpleNamespace
+
+    from runner.errors import TransportError
+    from runner.executor import Executor
+    from runner.pacing import Pacer
+
+    quick_backoff(monkeypatch)
+    now = [0.0]
+    pacer = Pacer(lambda: now[0])
+
+    class Hanging:
+        calls = 0
+
+        async def get(self, client: Any, pid: str) -> Any:
+            Hanging.calls += 1
+            if Hanging.calls > 1:
+                raise KeyboardInterrupt  # ends the test's loop of polls
+            now[0] += 30.0
+            raise TransportError("GET /videos/v1: read timed out")
+
+    fake = SimpleNamespace(pacer=pacer, provider=Hanging(), client=None, retries=3, _unanswered={}, _poll_noted={},
+                           _poll_error=lambda *a, **kw: None)
+    with pytest.raises(KeyboardInterrupt):
+        anyio.run(Executor._get, fake, SimpleNamespace(key="a=1"), "v1")
+    assert pacer.unanswered_since == 0.0, pacer.unanswered_since
+
+    pacer.unanswered_since, pacer.answered_at = None, 12.0
+    pacer.failed(TransportError("read timed out"), sent_at=0.0)
+    assert pacer.unanswered_since == 12.0
