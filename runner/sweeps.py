@@ -418,9 +418,12 @@ class JobMaker:
         reached = read_by(cvars, cparams, coutput)
         # A top-level var another sweep's templates read and none of this one's is that sweep's: rendering it here
         # would fail for a matrix key only that sweep has. One no template reads, and a sweep's own, are rendered
-        # (checked) as ever.
-        skipped = frozenset(n for n in cvars if n not in reached and n in self.read_anywhere
-                            and sw.var_paths[n][:1] == ("vars",))
+        # (checked) as ever, and so is every var those read (`old: "{{ subject }} at night"`, read by no template,
+        # needs subject here though only another sweep's templates read it).
+        others = {n for n in cvars if n not in reached and n in self.read_anywhere
+                  and sw.var_paths[n][:1] == ("vars",)}
+        needed = frozenset().union(*(_read_names(c, cvars) for n, c in cvars.items() if n not in others))
+        skipped = frozenset(others - needed)
         self._note_spelling(sw, expansion, cvars, cparams, coutput, frozenset(matrix_names))
         static_ctx: dict[str, Any] = {}
         static_ok = True

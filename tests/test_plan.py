@@ -3823,6 +3823,30 @@ def test_a_top_level_var_is_rendered_only_for_the_sweeps_whose_templates_read_it
                      "'nothing' is undefined").line == 5
 
 
+def test_a_var_rendered_in_every_sweep_gets_the_top_level_vars_it_reads(tmp_path: Path) -> None:
+    """A var no template reads (a draft kept beside the prompt in use), or a sweep's own, is rendered in every
+    sweep as before, with the top-level vars it is made of, though only another sweep's templates read those."""
+    shared = """\
+vars:
+  subject: a red fox
+sweeps:
+  - name: a
+    params: {prompt: "{{ subject }}, {{ look }}"}
+    matrix: {look: [day, dusk]}
+  - name: b
+    params: {prompt: "a whale, {{ look }}"}
+    matrix: {look: [x, y]}
+"""
+    own = plan_of(tmp_path, shared.replace('  - name: b\n', '  - name: b\n    vars: {draft: "{{ subject }} at night"}\n'))
+    unread = plan_of(tmp_path, shared.replace("  subject: a red fox\n",
+                                              '  subject: a red fox\n  old_prompt: "{{ subject }} in the snow"\n'))
+    for p in (own, unread):
+        assert [j.params["prompt"] for j in p.jobs] == ["a red fox, day", "a red fox, dusk", "a whale, x", "a whale, y"]
+    # still checked: a name it reads that this sweep lacks is an error
+    assert one_error(tmp_path, shared.replace('  - name: b\n', '  - name: b\n    vars: {draft: "{{ subject }}, {{ nope }}"}\n'),
+                     "'nope' is undefined").field == "sweeps[1].vars.draft"
+
+
 def test_a_column_a_data_file_row_lacks_names_the_row(tmp_path: Path) -> None:
     """In a file of thousands of rows, the one without the column is found by its line; the rows that lack it
     are one error, as before, its first row's line said."""
