@@ -861,7 +861,9 @@ class JobMaker:
                         f"reads '{name}', which no var or matrix key of any sweep defines: a default (| default, "
                         f"is defined) or a branch that does without it is taken in every job; did you mean "
                         f"'{close[0]}'?{unread}"))] = None
-        spelt = sorted(n for n in read if n not in BUILTIN_NAMES)
+        # only a read name nothing defines was misspelt: `prompt_v1` kept beside the `prompt_v2` a template reads
+        # is a var left unused, and the template reads what it meant to
+        spelt = sorted(n for n in read if n not in defined)
         for _, _, includes, reads_key in self._spelling:
             unread_here = [] if reads_key else [(path, name) for path, name in includes if name not in read]
             for path, name in [*unread_here, *((p, n) for n, p in unread_vars.items())]:

@@ -3789,6 +3789,21 @@ def test_an_optional_key_some_include_entry_defines_is_not_warned_of(tmp_path: P
     assert not any("spelled close" in w or "which no var or matrix key" in w for w in p.warnings), p.warnings
 
 
+def test_an_unused_var_or_include_key_beside_a_defined_name_of_like_spelling_is_not_warned_of(tmp_path: Path) -> None:
+    """An older prompt kept beside the one in use (`prompt_v1`, `prompt_v2`), or an include key beside a matrix
+    key (`seeds`, `seed`), is no misspelling: the name the template reads is defined, and it reads what it meant
+    to."""
+    versions = plan_of(tmp_path, 'vars:\n  prompt_v1: "a fox in snow, {{ style }}"\n  prompt_v2: "a red fox, {{ style }} '
+                                 'style"\nparams:\n  prompt: "{{ prompt_v2 }}"\nmatrix:\n  style: [anime, clay]\n')
+    shots = plan_of(tmp_path, 'vars:\n  shot_1: a fox\n  shot_2: a whale\nparams:\n  prompt: "{{ shot_1 }}, {{ look }}"\n'
+                              'matrix:\n  look: [day, dusk]\n')
+    seeds = plan_of(tmp_path, 'params:\n  prompt: "a fox {{ seed }}"\nmatrix:\n  seed: [1, 2]\n  include:\n'
+                              '    - {seed: 1, seeds: 3}\n')
+    for p in (versions, shots, seeds):
+        assert len(p.jobs) == 2
+        assert not any("spelled close" in w or "did you mean" in w for w in p.warnings), p.warnings
+
+
 SWEEP_VAR = """\
 vars:
   v: "{{ only_a }} light"
