@@ -961,6 +961,11 @@ def _build(
     compiled_sweeps = [(sw, expansion, compile_sweep(manifest, sw, errors)) for sw, expansion in expansions]
     ctx_job.read_anywhere = frozenset().union(*(read_by(c[0], c[2], c[3]) for _, _, c in compiled_sweeps
                                                 if c is not None))
+    if any(c is None for _, _, c in compiled_sweeps):
+        # what a sweep that did not compile reads is not known: any top-level var may be its, and rendered for the
+        # other sweeps it could fail there for a matrix key only that sweep has (the plan stops at its error anyway)
+        ctx_job.read_anywhere |= {n for sw, _, _ in compiled_sweeps for n, path in sw.var_paths.items()
+                                  if path[:1] == ("vars",)}
     for sw, expansion, compiled in compiled_sweeps:
         excluded.extend((sw.name, c, i) for c, i in expansion.excluded)
         if compiled is not None:

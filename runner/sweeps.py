@@ -433,7 +433,7 @@ class JobMaker:
             try:
                 static_ctx[name] = cvars[name].render(static_ctx)
             except TemplateProblem as exc:
-                errors.add(_in_sweep(sw, name, _template_error(m, sw.var_paths[name], exc)))
+                errors.add(_in_sweep(sw, name, _template_error(m, sw.var_paths[name], exc), reached))
                 static_ok = False
         if not static_ok:
             return
@@ -621,7 +621,8 @@ class JobMaker:
                     for name in shape.dyn:
                         ctx[name] = var_fns[name](ctx)
                 except TemplateProblem as exc:
-                    err = _in_sweep(sw, name, _template_error(m, sw.var_paths[name], exc, self._row_in(ctx)))
+                    err = _in_sweep(sw, name, _template_error(m, sw.var_paths[name], exc, self._row_in(ctx)),
+                                    reached)
                     errors.add(err, key, err.row_line)
                     continue
                 params = base_params.copy()
@@ -1696,10 +1697,12 @@ def read_by(cvars: Mapping[str, Compiled], cparams: Mapping[str, Compiled], cout
     return frozenset().union(*(_read_names(c, cvars) for c in (*cparams.values(), coutput)))
 
 
-def _in_sweep(sw: Sweep, name: str, err: TemplateError) -> TemplateError:
+def _in_sweep(sw: Sweep, name: str, err: TemplateError, reached: frozenset[str]) -> TemplateError:
     """`err`, of the var `name` rendered for `sw`, saying which sweep reads it when the var is a top-level one
-    (read by the templates of some sweeps, perhaps with a matrix key only they have)."""
-    if sw.name is None or sw.var_paths.get(name, ())[:1] != ("vars",):
+    (read by the templates of some sweeps, perhaps with a matrix key only they have) that the templates of `sw`
+    read (`reached`): one that no template reads is checked in every sweep, and the note would send the reader to a
+    sweep that never uses it."""
+    if sw.name is None or sw.var_paths.get(name, ())[:1] != ("vars",) or name not in reached:
         return err
     said = TemplateError(f"{err.message} (for sweep {sw.name}, whose templates read it)", file=err.file,
                          line=err.line, column=err.column, field=err.field)

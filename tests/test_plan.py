@@ -3838,6 +3838,17 @@ def test_a_top_level_var_is_rendered_only_for_the_sweeps_whose_templates_read_it
                      "'nothing' is undefined").line == 5
 
 
+def test_an_error_in_a_top_level_var_names_a_sweep_only_when_that_sweep_reads_it(tmp_path: Path) -> None:
+    """A var no template reads is checked in every sweep; its error names no sweep, since none uses it. A sweep
+    that does not compile may read any top-level var: the other sweeps do not render one for it, and the plan
+    stops at that sweep's own error only."""
+    unread = errors_of(tmp_path, SWEEP_VAR.replace("{{ v }}", ""))
+    assert [(e.field, e.message) for e in unread] == [("vars.v", "'only_a' is undefined (in '{{ only_a }} light')")]
+    broken = errors_of(tmp_path, SWEEP_VAR.replace("{{ v }}", "{{ v }} {{ oops ) }}"))
+    assert [e.field for e in broken] == ["sweeps[0].params.prompt"], broken
+    assert "template syntax error" in broken[0].message
+
+
 def test_a_var_rendered_in_every_sweep_gets_the_top_level_vars_it_reads(tmp_path: Path) -> None:
     """A var no template reads (a draft kept beside the prompt in use), or a sweep's own, is rendered in every
     sweep as before, with the top-level vars it is made of, though only another sweep's templates read those."""
