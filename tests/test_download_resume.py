@@ -387,7 +387,8 @@ def _last_checkpoint(part: Path) -> int:
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("change", ["byte-flipped", "tail-zeroed", "first-bytes-changed", "no-checkpoints"])
+@pytest.mark.parametrize("change", ["byte-flipped", "tail-zeroed", "first-bytes-changed", "no-checkpoints",
+                                    "cut-short"])
 def test_a_part_whose_bytes_changed_after_a_kill_is_gone_on_from_only_as_far_as_they_are_unchanged(
     tmp_path: Path, sim: tuple[str, Any], change: str
 ) -> None:
@@ -408,6 +409,8 @@ def test_a_part_whose_bytes_changed_after_a_kill_is_gone_on_from_only_as_far_as_
         data[at:] = bytes(held - at)
     elif change == "first-bytes-changed":
         data[first // 2] ^= 0xFF
+    elif change == "cut-short":  # shorter than its first checkpoint
+        del data[first // 2:]
     else:  # a record as one written before checkpoints were
         del doc["checkpoints"]
         record.write_text(json.dumps(doc))
@@ -421,7 +424,11 @@ def test_a_part_whose_bytes_changed_after_a_kill_is_gone_on_from_only_as_far_as_
     else:
         fetched_whole_again(tmp_path, m, sim[1])
         removed = _events(tmp_path, "part-removed")
-        assert [(e["path"], e["size"]) for e in removed] == [(str(part), held)] and removed[0]["why"], removed
+        size = first // 2 if change == "cut-short" else held
+        assert [(e["path"], e["size"]) for e in removed] == [(str(part), size)] and removed[0]["why"], removed
+        if change == "cut-short":
+            assert removed[0]["why"] == (f"it is {size:,} bytes, shorter than its first checkpoint ({first:,} bytes): "
+                                         "cut since it was written"), removed
         assert _events(tmp_path, "part-cut-back") == []
 
 

@@ -812,6 +812,10 @@ def _found_part(part: str, path: str, take: Any, where: str) -> int | tuple[Any,
         return st.st_size
     marks = _checkpoints(found.get("checkpoints"), st.st_size)
     if not marks:
+        first = _checkpoints(found.get("checkpoints"), 1 << 62)[:1]
+        if first:  # recorded, but the file is shorter now: cut since
+            return (f"it is {st.st_size:,} bytes, shorter than its first checkpoint ({first[0][0]:,} bytes): cut "
+                    "since it was written"), st.st_size
         return "no bytes of it were recorded as written to the disk", st.st_size
     held = _read_part(part, str(found.get("content_type") or ""), marks)
     if held is None:
