@@ -216,9 +216,9 @@ class _NotText(Exception):
     """A render wrote into its text an object that is not a value (a generator, a function, a range...).
     `called` is the name of a method, macro or function written uncalled, for `_call_it` to show the call."""
 
-    def __init__(self, message: str, called: str | None = None, method: bool = False) -> None:
+    def __init__(self, message: str, called: str | None = None, method: bool = False, column: bool = False) -> None:
         super().__init__(message)
-        self.called, self.method = called, method
+        self.called, self.method, self.column = called, method, column
 
 
 def _routine(item: Any) -> bool:
@@ -241,9 +241,12 @@ def _uncalled(item: Any) -> _NotText:
         what = f"the method {name} of a {type(owner).__name__}"
     else:
         what = f"the function {name}" if name else "a function"
+    # A row (a dict) with a column named like the method (`items`, `copy`): `r.copy` is the method, as Jinja has
+    # always read it (a manifest testing `{% if r.copy %}` renders as it did), so the column is read by subscript.
+    column = type(owner) is dict and name is not None and name in owner
     return _NotText(f"the template writes {what}, not its result: call it{' (`CALL`)' if name else ''}; its text "
                     "would be Python's name for it, often with a memory address that changes every run (a new "
-                    "request, paid for again)", name, what.startswith("the method"))
+                    "request, paid for again)", name, what.startswith("the method"), column)
 
 
 def _call_it(exc: _NotText, source: Any) -> str:
@@ -261,7 +264,12 @@ def _call_it(exc: _NotText, source: Any) -> str:
             call += f", or the filter: {{{{ {m[1]} | {exc.called} }}}}"
     else:
         call = f".{exc.called}()" if exc.method else f"{{{{ {exc.called}() }}}}"
-    return message.replace("`CALL`", call)
+    message = message.replace("`CALL`", call)
+    if exc.column:
+        owner = m[1] if m is not None else "row"
+        message += (f"; to read its column {exc.called!r}, write {{{{ {owner}[{exc.called!r}] }}}} ({owner}.{exc.called} "
+                    "is the method, under `if` too)")
+    return message
 
 
 # The booleans a Jinja render writes into its text (Python writes 'True' where the key and YAML say true) are noted
@@ -672,19 +680,6 @@ def _env() -> ImmutableSandboxedEnvironment:
                 raise nodes.Impossible()
             return super()._output_child_to_const(node, frame, finalize)
 
-        def visit_Call(self, node: nodes.Call, frame: Frame, forward_caller: bool = False) -> None:
-            if isinstance(node.node, nodes.Getattr):
-                self.called = node.node  # `r.items()`: the method, not a column of the name
-            super().visit_Call(node, frame, forward_caller=forward_caller)
-
-        def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
-            if node is not getattr(self, "called", None):
-                super().visit_Getattr(node, frame)
-                return
-            self.write("environment.method(")
-            self.visit(node.node, frame)
-            self.write(f", {node.attr!r})")
-
         def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
             if frame.eval_ctx.volatile:
                 join = "(markup_join if context.eval_ctx.volatile else str_join)"  # as Jinja writes it
@@ -707,18 +702,6 @@ def _env() -> ImmutableSandboxedEnvironment:
         concat = staticmethod(_written)
         tilde = _Tilde
         buffer = _Buffer
-
-        def getattr(self, obj: Any, attribute: str) -> Any:
-            """`row.items` reads the column `items` of a row that has one (a data file's `items`, `values`, `keys`,
-            `copy` ...), not the dict's method of the name, which is not a value; a call, `row.items()`, is the
-            method's (`method`), as it always was."""
-            if type(obj) is dict and type(attribute) is str and attribute in obj and hasattr(dict, attribute):
-                return obj[attribute]
-            return super().getattr(obj, attribute)
-
-        def method(self, obj: Any, attribute: str) -> Any:
-            """What Jinja's sandbox gives of `obj.attribute` called: a dict's method before a key of its name."""
-            return super().getattr(obj, attribute)
 
         def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
             """str.format and format_map as Jinja sandboxes them, with each field's width and precision checked

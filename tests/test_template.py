@@ -671,20 +671,6 @@ def test_a_number_too_large_to_be_one_is_a_clear_error(source: str) -> None:
     assert compile_value("{{ 1e300 * 10 }}").render({}) == 1e301
 
 
-@pytest.mark.parametrize("column", ["items", "values", "keys", "get", "pop", "copy", "update"])
-def test_a_rows_column_named_like_a_dict_method_reads_as_an_attribute(column: str) -> None:
-    """A data file's `items` (a product list) or `copy` (ad copy) column: `row.items` is the column, as `row.prompt`
-    is; called, `row.items()` is the method, as it always was."""
-    row = {"id": "r1", column: "a red apple"}
-    assert compile_value(f"{{{{ row.{column} }}}}").render({"row": row}) == "a red apple"
-    assert compile_value(f"shot of {{{{ row.{column} | upper }}}}").render({"row": row}) == "shot of A RED APPLE"
-    assert compile_value("{% for k, v in row.items() %}{{ k }}={{ v }};{% endfor %}").render(
-        {"row": row}) == f"id=r1;{column}=a red apple;"
-    assert compile_value("{{ row.get('id') }}").render({"row": {"id": "r1", "get": "g"}}) == "r1"
-    with pytest.raises(TemplateProblem, match="not its result: call it|unsafe"):  # a row without the column: the method, refused
-        compile_value(f"a {{{{ row.{column} }}}}").render({"row": {"id": "r1"}})
-
-
 def test_a_decomposed_name_is_told_its_twin_and_its_closest_name() -> None:
     """A name written with a combining mark (`cafe\\u0301`, as macOS writes text) is a name as Jinja reads it: its
     error names the var that differs only in Unicode form, with escapes, or the closest name."""
@@ -717,3 +703,24 @@ def test_an_uncalled_macro_is_told_to_be_called() -> None:
     with pytest.raises(TemplateProblem) as exc:
         compile_value("{% macro m() %}x{% endmacro %}a {{ m }}").render({})
     assert "call it ({{ m() }})" in exc.value.message and "| join" not in exc.value.message
+
+
+@pytest.mark.parametrize("column", ["items", "values", "keys", "copy", "get"])
+def test_a_rows_column_named_like_a_dict_method_is_the_method_as_ever_and_its_error_says_how_to_read_it(
+        column: str) -> None:
+    """`row.copy` is the dict's method, as Jinja has always read it: a manifest testing `{% if row.copy %}` renders
+    as it did (and its jobs plan as done). Written as text, it is refused with the call and with how to read the
+    column of that name, `row['copy']`."""
+    row = {"id": "r1", "prompt": "a fox", column: ""}
+    tested = compile_value(f"{{{{ row.prompt }}}}{{% if row.{column} %}}, with {column}{{% endif %}}"
+                           f"{{{{ ', n=' ~ (row.{column} | length) if row.{column} is string else '' }}}}")
+    assert tested.render({"row": row}) == f"a fox, with {column}"
+    assert compile_value(f"{{{{ row[{column!r}] }}}}").render({"row": {column: "wide"}}) == "wide"
+    for source in (f"a {{{{ row.{column} }}}}", f"{{{{ row.{column} }}}}"):
+        with pytest.raises(TemplateProblem) as exc:
+            compile_value(source).render({"row": row})
+        assert f"to read its column {column!r}, write {{{{ row[{column!r}] }}}}" in exc.value.message, \
+            exc.value.message
+    with pytest.raises(TemplateProblem) as exc:  # a row without the column: only the call
+        compile_value(f"a {{{{ row.{column} }}}}").render({"row": {"id": "r1"}})
+    assert "not its result: call it" in exc.value.message and "its column" not in exc.value.message
