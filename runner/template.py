@@ -977,13 +977,13 @@ def _problem(message: str, source: str, *, lineno: int | None = None, name: str 
     lines = _NEWLINE.split(source)
     spot = None
     if name is not None:
-        spot = _spot_of_name(source, name)
-        if lineno is None and spot is not None:
-            lineno = len(_NEWLINE.findall(source, 0, spot)) + 1
+        if lineno is None:  # the line of the one read that can fail, if there is one
+            spot = _only_read(source, name, None)
+            lineno = None if spot is None else len(_NEWLINE.findall(source, 0, spot)) + 1
+        elif 1 <= lineno <= len(lines):
+            spot = _only_read(source, name, lineno)
     if lineno is not None and not 1 <= lineno <= len(lines):
         lineno = None
-    if spot is not None and lineno is not None and len(_NEWLINE.findall(source, 0, spot)) + 1 != lineno:
-        spot = None  # read first on another line than the one that fails
     if len(source) <= EXCERPT:
         return _located(TemplateProblem(f"{message} (in {source!r})", lineno), source, spot)
     text, where = source, ""
@@ -1013,6 +1013,25 @@ def _spot_of_name(source: str, name: str) -> int | None:
         if m is not None:
             return m.start()
     return None
+
+
+# A read of a name that cannot fail for its being undefined: tested (`x is defined`) or given a default (`x | d(1)`).
+_GUARDED = re.compile(r"\s*(?:is\s+(?:not\s+)?(?:defined|undefined)|\|\s*(?:default|d)(?![A-Za-z0-9_]))")
+
+
+def _only_read(source: str, name: str, lineno: int | None) -> int | None:
+    """Where `name` is read inside a tag of `source` (on its line `lineno`, when given) other than where it is
+    guarded (`_GUARDED`), when that is the one such read; None when there are more (which of them failed is not
+    known: an exact spot would point at one that may be fine) or none."""
+    word = re.compile(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])")
+    found = []
+    for tag in re.finditer(r"\{\{.*?\}\}|\{%.*?%\}", source, re.DOTALL):
+        for m in word.finditer(source, tag.start() + 2, tag.end() - 2):
+            if lineno is not None and len(_NEWLINE.findall(source, 0, m.start())) + 1 != lineno:
+                continue
+            if not _GUARDED.match(source, m.end(), tag.end() - 2):
+                found.append(m.start())
+    return found[0] if len(found) == 1 else None
 
 
 def _template_line(exc: BaseException) -> int | None:

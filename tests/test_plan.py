@@ -4009,3 +4009,23 @@ def test_a_data_file_value_that_is_a_spreadsheet_formula_error_sent_is_warned_of
                     "rows.csv:5:1: matrix.r[3]"], p.warnings
     ref = next(w for w in p.warnings if w.startswith(f"{tmp_path}/rows.csv:3:1"))
     assert "its cell in column 'prompt' is '#REF!', a spreadsheet's formula error" in ref
+
+
+def test_a_template_error_is_never_at_a_guarded_read_of_the_failing_name(tmp_path: Path) -> None:
+    """A name read where it cannot fail (`nope is defined`, `nope | default(1)`) and again where it does: the exact
+    spot was the first read, the guarded one. It is now the one read that can fail, or, when it is read so more
+    than once, the line (a folded block, one line to Jinja: its start) with no column of a read."""
+    body = ("params:\n  quality: 360p\n  prompt: >\n    a fox {% if nope is defined %}{{ nope }}{% endif %},\n"
+            "    in snow, {{ nope }} and more\n")
+    err = one_error(tmp_path, body, "'nope' is undefined")
+    start = err.line
+    assert err.column == 5, str(err)  # the block's start: which of the two reads failed is not known
+    body = "params:\n  quality: 360p\n  prompt: |\n    a {{ nope | default(1) }} {{ nope }}\n"
+    err = one_error(tmp_path, body, "'nope' is undefined")
+    assert (err.line, err.column) == (start, 34), str(err)
+    body = "params:\n  quality: 360p\n  prompt: >\n    a {{ nope | d('x') }},\n    {% if nope is not defined %}b{% endif %} {{ nope }}\n"
+    err = one_error(tmp_path, body, "'nope' is undefined")
+    assert (err.line, err.column) == (start + 1, 49), str(err)
+    body = "params:\n  quality: 360p\n  prompt: |\n    one\n    a {% if nope is defined %}{{ nope }}{% endif %} {{ nope }}\n"
+    err = one_error(tmp_path, body, "'nope' is undefined")
+    assert (err.line, err.column) == (start + 1, 5), str(err)
