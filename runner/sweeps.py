@@ -10,6 +10,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import keyword
 import operator
 import os
 import posixpath
@@ -107,10 +108,17 @@ def _text_of(source: Any, value: Any, name: str, row: bool) -> str:
         keys = [k for k in value if isinstance(k, str)]
         if not keys:
             return ""
-        pick = name if name in keys else next((k for k in keys if isinstance(value[k], str)), keys[0])
+        if row and len(keys) == 1 and re.fullmatch(r"sep=.?", keys[0]):
+            return ""  # Excel's `sep=;` line read as the header: the file is warned of as ';'-separated
+        folded = name.casefold()
+        pick = (name if name in keys else next((k for k in keys if folded in k.casefold()), None)
+                or next((k for k in keys if isinstance(value[k], str)), keys[0]))
         kind = "column" if row else "key"
         shown = ", ".join(keys[:12]) + (", ..." if len(keys) > 12 else "")
-        write = f"{{{{ {m[1]}.{pick} }}}}" if m else f"its {kind} .{pick}"
+        # `r.shot id` or `r.prompt-text` is not the column, and `r.items` is the mapping's method: those by subscript
+        plain = pick.isidentifier() and not keyword.iskeyword(pick) and not hasattr(dict, pick)
+        part = f".{pick}" if plain else f"[{pick!r}]"
+        write = f"{{{{ {m[1]}{part} }}}}" if m else f"its {kind} {part}"
         return (f"; {m[1] if m else 'it'} is a {'row' if row else 'mapping'}, not text: write one of its {kind}s, "
                 f"{write} ({kind}s: {shown})")
     if isinstance(value, (list, tuple)):

@@ -1378,6 +1378,31 @@ def test_a_row_or_a_list_given_as_a_prompt_is_cut_short_and_told_how_to_make_tex
     assert "join it, {{ tags | join(', ') }}" in said["params.negative_prompt"]
 
 
+@pytest.mark.parametrize(("name", "text", "write"), [
+    ("sp.csv", "shot id,Prompt Text\n1,a fox\n", "{{ r['Prompt Text'] }} (columns: shot id, Prompt Text)"),
+    ("sp.jsonl", '{"shot-id": 1, "prompt-text": "a fox"}\n', "{{ r['prompt-text'] }} (columns: shot-id, prompt-text)"),
+    ("cp.csv", "copy,id\na fox,1\n", "{{ r['copy'] }} (columns: copy, id)"),
+    ("ok.csv", "id,Main_Prompt\n1,a fox\n", "{{ r.Main_Prompt }} (columns: id, Main_Prompt)"),
+])
+def test_the_column_a_rows_error_says_to_write_is_one_jinja_reads_and_the_one_named_like_the_parameter(
+        tmp_path: Path, name: str, text: str, write: str) -> None:
+    """`{{ r.shot id }}` and `{{ r.prompt-text }}` are not the column (a syntax error, a subtraction), nor is
+    `{{ r.copy }}` (the mapping's method): those are written in brackets. The column named like the parameter (in
+    any case) is the one shown, not the first column of text, a CSV's id."""
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    errors = errors_of(tmp_path, f'params:\n  prompt: "{{{{ r }}}}"\nmatrix:\n  r: {{file: {name}}}\n')
+    said = {e.field: e.message for e in errors}
+    assert f"r is a row, not text: write one of its columns, {write}" in said["params.prompt"], said
+
+
+def test_a_sep_line_read_as_a_header_gets_no_column_to_write(tmp_path: Path) -> None:
+    """A ';' file with Excel's `sep=;` line has one column, `sep=;`, already warned of: `{{ r.sep=; }}` helps no one."""
+    (tmp_path / "semi.csv").write_text("sep=;\nid;prompt\n1;a fox\n", encoding="utf-8")
+    errors = errors_of(tmp_path, 'params:\n  prompt: "{{ r }}"\nmatrix:\n  r: {file: semi.csv}\n')
+    said = {e.field: e.message for e in errors}
+    assert "expected a string" in said["params.prompt"] and "write one of its" not in said["params.prompt"], said
+
+
 # --- unknown parameters, outputs, the cap ------------------------------------------------------
 
 def test_an_unknown_parameter_warns_and_passes_through(tmp_path: Path) -> None:
