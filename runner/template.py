@@ -155,14 +155,39 @@ def _check_percent(text: str | bytes, values: Any) -> None:
 
 
 def _joined(separator: str | bytes, items: list[Any]) -> None:
-    """Refuse joining items (counted as text) with separator into more than a template makes."""
+    """Refuse joining items (counted as text) with separator into more than a template makes. Markup (`| e`)
+    escapes what it joins, so its items count as long as they are once escaped."""
+    escapes = hasattr(separator, "__html__")
     total = len(separator) * max(len(items) - 1, 0)
     _made(total, f"joining {len(items):,} items with a separator of {len(separator):,}")
     for item in items:
         if not isinstance(item, (str, bytes)):
             _as_text(item)  # a list or dict too long as text is refused before its text is made
-        total += len(item) if isinstance(item, (str, bytes)) else len(str(item))
+        if escapes:
+            total += _escaped_length(item)
+        else:
+            total += len(item) if isinstance(item, (str, bytes)) else len(str(item))
         _made(total, f"joining {len(items):,} items")
+
+
+def _markup_percent(text: str, values: Any) -> None:
+    """Refuse `%` on markup (`| e` makes it) that would make more than a template makes: it HTML-escapes each value
+    it writes (an `&` becomes five characters), counted as each conversion writes one."""
+    total = len(text)
+    positional = values if isinstance(values, tuple) else (values,)
+    i = 0
+    for m in _PERCENT.finditer(text):
+        if m.group("type") == "%" and not m.group("key"):
+            continue
+        i += (m.group("width") == "*") + (m.group("precision") == "*")
+        if m.group("key"):
+            key = m.group("key")[1:-1]
+            value = values[key] if isinstance(values, Mapping) and key in values else ""
+        else:
+            value = positional[i] if i < len(positional) else ""
+            i += 1
+        total += _escaped_length(value)
+        _made(total, "% on markup (| e), which escapes what it writes,")
 
 
 _WRITTEN = f"the template would write more than {MAX_MADE:,} characters (loops writing long strings?)"
@@ -660,7 +685,17 @@ def _env() -> ImmutableSandboxedEnvironment:
         pass
 
     class EscapeFormatter(Checked, SandboxedEscapeFormatter):
-        pass
+        """Markup's format (`| e` makes markup): it HTML-escapes each field it writes (an `&` becomes five
+        characters), so what it makes is counted as it goes, each field as long as it is once escaped."""
+
+        def vformat(self, format_string: str, args: Any, kwargs: Any) -> str:
+            self.made = len(format_string)
+            return super().vformat(format_string, args, kwargs)  # type: ignore[no-any-return]
+
+        def format_field(self, value: Any, format_spec: str) -> Any:
+            self.made = getattr(self, "made", 0) + _escaped_length(value)
+            _made(self.made, "format() on markup (| e), which escapes what it writes,")
+            return super().format_field(value, format_spec)
 
     class Generator(CodeGenerator):
         """Jinja's code generator, with `~` and what blocks write checked, and nothing made at compile time but
@@ -728,6 +763,11 @@ def _env() -> ImmutableSandboxedEnvironment:
             if operator == "%" and isinstance(left, (str, bytes)):
                 _check_percent(left, right)
                 _as_texts(right)
+                if hasattr(left, "__html__"):
+                    _markup_percent(left, right)
+            if operator == "+" and isinstance(left, str) and isinstance(right, str) \
+                    and (hasattr(left, "__html__") or hasattr(right, "__html__")):  # markup escapes the other
+                _made(_escaped_length(left) + _escaped_length(right), "+ on markup (| e), which escapes what it adds,")
             ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (left, right))
             if operator == "**" and ints and right > 0 and abs(left) > 1 and right * math.log2(abs(left)) > MAX_BITS:
                 raise _Budget(f"{_short(left)} ** {right:,} would have some {int(right * math.log2(abs(left))):,} "

@@ -724,3 +724,27 @@ def test_a_rows_column_named_like_a_dict_method_is_the_method_as_ever_and_its_er
     with pytest.raises(TemplateProblem) as exc:  # a row without the column: only the call
         compile_value(f"a {{{{ row.{column} }}}}").render({"row": {"id": "r1"}})
     assert "not its result: call it" in exc.value.message and "its column" not in exc.value.message
+
+
+@pytest.mark.parametrize("source", [
+    "{{ ('%s%s%s%s' | e) % (('&' * 9000000,) * 4) }}",
+    "{{ ('%(a)s%(a)s' | e) % {'a': '&' * 1200000} }}",
+    "{{ ('{}{}{}{}' | e).format(*(['&' * 9000000] * 4)) }}",
+    "{{ ('{a}{a}' | e).format_map({'a': '&' * 1200000}) }}",
+    "{{ ('' | e).join(['&' * 2400000] * 4) }}",
+    "{{ ('' | e) + ('&' * 9000000) }}",
+    "{{ ('&' * 9000000) + ('' | e) }}",
+])
+def test_markup_made_by_escaping_counts_what_it_escapes_when_it_formats_joins_or_adds(source: str) -> None:
+    """`| e` makes markup, whose %, format, join and + escape what they write (an `&` becomes five characters): each
+    was counted by its length before escaping, so one short prompt made 180 million characters."""
+    with pytest.raises(TemplateProblem) as exc:
+        compile_value(source).render({})
+    assert "a template makes at most 10,000,000" in exc.value.message, exc.value.message
+
+
+def test_markup_formats_joins_and_adds_short_text_as_before() -> None:
+    assert compile_value("{{ ('<%s>' | e) % 'a&b' }}").render({}) == "&lt;a&amp;b&gt;"
+    assert compile_value("{{ ('{}-{x}' | e).format('<', x=2) }}").render({}) == "&lt;-2"
+    assert compile_value("{{ ('x' | e) + '&' }}, {{ '&' + ('x' | e) }}").render({}) == "x&amp;, &amp;x"
+    assert compile_value("{{ ('|' | e).join(['<', 'b']) }}").render({}) == "&lt;|b"
