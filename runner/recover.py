@@ -35,7 +35,7 @@ from typing import Any
 
 from .errors import NotRecordedError, StateError
 from .jobs import Job
-from .outputs import gridrun_sidecar, sha256_file, superseded_dir
+from .outputs import gridrun_sidecar, sha256_file, sidecar_path, superseded_dir
 from .plan import Plan
 from .state import KEYS_SALTED_AT, RECOVERED_RUN, JobState, Store
 
@@ -389,11 +389,15 @@ def _own_salts(p: Plan, store: Store | None, takes: Takes | None = None) -> Own:
 
 def _lock_salts(p: Plan, store: Store | None,
                 takes: Takes | None = None) -> tuple[frozenset[str | None], str]:
-    """The key parts of the sidecars, of this plan's jobs, that the run of this state folder the output folder's lock
-    names wrote: of that run (`run_id`) and saved since it took the lock (`started`); where it wrote none (every job
-    of it cached), those of the sidecars saved before it by runs up to it, when they share one. Nothing when the
-    lock names no run of this state folder, another checkout's (`_foreign_lock`), or one the state records, the
-    salt then the state's own; with why, in words."""
+    """The key part of this state folder's lost state: where the output folder's lock names a run of this state
+    folder the state does not record, the part of the sidecars, of this plan's jobs, whose digest the lock records
+    (`key_part`, written by each run that takes it); for a lock written before it recorded one, the part of the
+    sidecars that run wrote (of that run, `run_id`, saved since it took the lock, `started`), when they share one.
+    Sidecars saved before that run are no evidence (a teammate's renders brought by `git pull` may be there). Nothing
+    when the lock names no run of this state folder, another checkout's (`_foreign_lock`), or one the state records,
+    the salt then the state's own; with why, in words."""
+    from .state import key_part_digest
+
     writer = _writer(p)
     run = _lock_run(p)
     if writer is None or run is None or _foreign_lock(p) is not None:
@@ -405,8 +409,8 @@ def _lock_salts(p: Plan, store: Store | None,
         started = float(writer.get("started", ""))
     except ValueError:
         started = math.inf
-    ran: set[str | None] = set()
-    before: set[str | None] = set()
+    digest = writer.get("key_part") or None
+    ran: dict[str | None, list[str]] = {}
     for job in p.jobs:
         places = [job.output, *(takes.of(job) if takes is not None else (superseded_dir(p.outputs_dir) / job.hash[:16])
                                 .glob(f"*/{glob.escape(job.output.name)}"))]
@@ -414,23 +418,34 @@ def _lock_salts(p: Plan, store: Store | None,
             doc = gridrun_sidecar(place)
             if doc is None or doc["hash"] != job.hash:
                 continue
+            salt = _salt_of(doc.get("idempotency_key"), job.hash)
+            if digest is not None:
+                if salt is not None and key_part_digest(salt) == digest:
+                    return frozenset({salt}), (f"the one the output folder's lock, of run {run}, names, which the "
+                                               "sidecars here sent under it carry")
+                continue
             by, saved = doc.get("run_id"), doc.get("downloaded_at")
             if not isinstance(by, int) or isinstance(by, bool) or not _number(saved) or not math.isfinite(saved):
                 continue
-            salt = _salt_of(doc.get("idempotency_key"), job.hash)
             if by == run and saved >= started:
-                ran.add(salt)
-            elif by <= run and saved < started:
-                before.add(salt)
+                ran.setdefault(salt, []).append(os.path.relpath(sidecar_path(place), p.outputs_dir))
+    if digest is not None:
+        return frozenset(), (f"no sidecar here was sent under the key part the output folder's lock, of run {run}, "
+                             "names")
     if len(ran) == 1:
         return frozenset(ran), f"that of the sidecars run {run}, which the output folder's lock names, wrote"
-    if not ran and len(before) == 1:
-        return frozenset(before), f"that of the sidecars written before run {run}, which the output folder's lock names"
-    several = ran or before
-    if several:
+    if ran:
+        each = "; ".join(f"{s!r} by {_some_files(files)}" for s, files in sorted(ran.items(), key=lambda i: str(i[0])))
         return frozenset(), (f"the sidecars of run {run}, which the output folder's lock names, were sent under "
-                             f"{len(several)} key parts: which is this state's is not known")
+                             f"{len(ran)} key parts ({each}): which is this state's is not known; move aside "
+                             "the files of the key part that is not (a teammate's, a copy's) and recover again")
     return frozenset(), f"no sidecar here of run {run}, which the output folder's lock names, tells this state's key"
+
+
+def _some_files(files: Sequence[str]) -> str:
+    """A few of `files`, and how many more."""
+    shown = ", ".join(sorted(files)[:3])
+    return shown + (f" and {len(files) - 3:,} more" if len(files) > 3 else "")
 
 
 def _writer(p: Plan) -> dict[str, str] | None:
@@ -600,9 +615,12 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
                                                     if j.hash not in p.images_unread],
                 least_id=_above_lost(p, found, lock_run), note_outputs=False,
             )
-            if len(salts) == 1 and None not in salts:
-                store.adopt_salt(str(next(iter(salts))))
+            carried = None
+            if len(salts) == 1 and None not in salts and store.adopt_salt(str(next(iter(salts)))):
+                carried = str(next(iter(salts)))
             store.record_recovered(run_id, _takes(p, store, [(job, f) for job, f in adopt if job.hash not in held]))
+            if carried is not None:
+                store.skip_attempts(run_id, _attempts_sent(p, store, carried))
             store.end_run(run_id, RECOVER_STATUS)
         store._note_outputs_run(run_id)  # committed: the lock now names it
         try:
@@ -613,6 +631,27 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
         store.release_lock()
         store.close()
     return result(run_id)
+
+
+def _attempts_sent(p: Plan, store: Store, salt: str) -> dict[int, int]:
+    """Job id -> the highest attempt of each job of the plan the state holds that the output folder's sidecars show
+    sent under the key part `salt` (at its path, kept under `.runs/superseded/`, elsewhere): the lost state's, now
+    this one's, whose keys up to it the provider has answered already."""
+    takes = Takes(p)
+    seen: dict[int, int] = {}
+    for job in p.jobs:
+        job_id = store.job_ids.get(job.hash)
+        if job_id is None:
+            continue
+        for place in (job.output, *takes.of(job)):
+            doc = gridrun_sidecar(place)
+            key = doc.get("idempotency_key") if doc is not None and doc["hash"] == job.hash else None
+            if _salt_of(key, job.hash) != salt:
+                continue
+            n = int(str(key).rpartition("-")[2])
+            if 0 < n < MAX_ATTEMPT:
+                seen[job_id] = max(seen.get(job_id, 0), n)
+    return seen
 
 
 def _takes(p: Plan, store: Store, adopt: Sequence[tuple[Job, Found]]) -> list[dict[str, Any]]:

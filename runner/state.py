@@ -176,6 +176,13 @@ def idempotency_key(job_hash: str, attempt: int, salt: str) -> str:
     return f"gridrun-{job_hash[:24]}-{salt}-{attempt}"
 
 
+def key_part_digest(salt: str) -> str:
+    """What the output folder's lock records of the key part (`Store.key_salt`) of the state whose run took it
+    (`key_part`): enough for `gridrun recover` to tell this state's sidecars from another's (a teammate's renders
+    brought by `git pull`, of a run of the same number), without writing the part itself beside the videos."""
+    return hashlib.sha256(f"gridrun-key-part:{salt}".encode()).hexdigest()[:16]
+
+
 # --------------------------------------------------------------------------------------------------
 
 _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
@@ -2112,11 +2119,21 @@ class Store:
         now = time.time()  # `since` as the local time (read by an older gridrun), `started` the moment itself
         record = {"pid": os.getpid(), "host": socket.gethostname(), "since": local_time(now, offset=False),
                   "started": round(now, 3), "state_dir": str(self.path.parent.resolve()),
-                  "manifest": str(Path(manifest).resolve())}
+                  "manifest": str(Path(manifest).resolve()), **self._key_part()}
         if write:
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(record).encode(), 0)
         self._outputs_lock = (fd, record)
+
+    def _key_part(self) -> dict[str, str]:
+        """The lock record's `key_part`: the digest of this state's key part (`key_part_digest`), read again where
+        a recover adopted a lost state's since the lock was taken; none for a state of a schema without one."""
+        if self.schema < KEYS_SALTED_AT:
+            return {}
+        try:
+            return {"key_part": key_part_digest(self.key_salt())}
+        except (sqlite3.Error, TypeError):
+            return {}
 
     def _note_outputs_run(self, run_id: int) -> None:
         """Add the run this store recorded to the output folder's lock record it holds (`run`): a state that later
@@ -2127,7 +2144,7 @@ class Store:
         if self._outputs_lock is None:
             return
         fd, record = self._outputs_lock
-        record = {**record, "run": run_id}
+        record = {**record, **self._key_part(), "run": run_id}
         data = json.dumps(record).encode()
         try:
             os.pwrite(fd, data, 0)
@@ -3558,6 +3575,18 @@ class Store:
             self.db.execute("UPDATE meta SET value=? WHERE name='key_salt'", (salt,))
         self._salt = None  # read again: the transaction may yet be rolled back
         return True
+
+    def skip_attempts(self, run_id: int, seen: Mapping[int, int]) -> None:
+        """Number the next attempt of each job of `seen` (job id -> the highest attempt of it found sent under the
+        key part `adopt_salt` carried over) above that one: a job planned, whose attempts the state lost, would
+        otherwise be sent again under a key the provider already answered (its older render, its failure given
+        back). Event `attempts-skipped` each. In the transaction open (`batch`)."""
+        with self._tx():
+            for job_id, n in seen.items():
+                done = self.db.execute("UPDATE jobs SET attempts=? WHERE id=? AND state=? AND attempts < ?",
+                                       (int(n), int(job_id), S.PLANNED.value, int(n))).rowcount
+                if done:
+                    self._event(run_id, int(job_id), "attempts-skipped", {"attempt": int(n)})
 
     def mark_cached(self, run_id: int, job_id: int, from_run: int | None) -> None:
         with self._tx():

@@ -162,3 +162,28 @@ def test_an_input_image_moved_away_leaves_its_job_unchecked_and_the_others_recov
     (tmp_path / "moon-elsewhere.png").rename(tmp_path / "moon.png")
     d = api.diff(api.plan(m))
     assert d.cached == 2, d
+
+
+def test_a_job_not_adopted_is_sent_again_above_the_attempts_its_sidecars_show_under_the_key_part_carried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The rebuilt state carries the lost state's key part: a job recover left (its take at its path edited, an
+    older one kept aside) is sent again as attempt 3, above attempts 1 and 2 its sidecars show, so that its key is
+    one the provider has not answered (it would give back the older render)."""
+    from runner.cli import main
+
+    m, _prov = ran_on_sim(tmp_path, monkeypatch, n_seeds=1)
+    assert api.run(m, report=False, options={"force": True}).exit_code == 0
+    video = tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4"
+    with video.open("ab") as f:
+        f.write(b"EDITED")
+    db = lose_state(tmp_path)
+    capsys.readouterr()
+    assert main(["recover", str(m), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["counts"]["altered"] == 1 and got["run_id"] is not None, got
+    assert api.run(m, report=False).exit_code == 0
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT a.n, a.idempotency_key FROM attempts a JOIN jobs j ON j.id = a.job_id"
+                            " WHERE j.key = 'style=anime,seed=1'").fetchall()
+    assert [n for n, _ in rows] == [3] and rows[0][1].endswith("-3"), rows

@@ -236,3 +236,79 @@ def test_recover_json_prints_its_object_whatever_ends_it(
     got = json.loads(capsys.readouterr().out)
     assert code == 1 and got["format"] == "gridrun.recover/1" and got["exit_code"] == 1, got
     assert any("too large" in e for e in got["errors"]), got
+
+
+def _drop_key_part(folder: Path) -> None:
+    """The output folder's lock as a gridrun that recorded no key part in it wrote it."""
+    lock = folder / ".runs" / "lock"
+    doc = json.loads(lock.read_text())
+    assert "key_part" in doc, doc
+    del doc["key_part"]
+    lock.write_text(json.dumps(doc))
+
+
+def test_a_teammates_videos_of_a_run_of_the_same_number_leave_this_states_own_recovered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every checkout's first run is run 1: a teammate's, run after this state's and pulled into its output folder,
+    carries the same run number and later times. The output folder's lock records the digest of this state's key
+    part, so recover adopts this state's videos and calls the teammate's another state's. Of a lock that records
+    none, the two key parts of run 1 are said, each with the files that carry it."""
+    team, me = tmp_path / "team", tmp_path / "me"
+    team.mkdir()
+    me.mkdir()
+    tm = write_manifest(team, n_seeds=1, styles=("anime", "clay", "comic", "cyberpunk"))
+    mm = write_manifest(me, n_seeds=1, styles=("anime", "clay"))
+    prov = sim_provider(tm)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(mm, report=False).exit_code == 0
+    assert api.run(tm, report=False).exit_code == 0  # the teammate's run 1, after this one
+    for style in ("comic", "cyberpunk"):
+        shutil.copytree(team / "outputs" / "t" / style, me / "outputs" / "t" / style)
+    shutil.copy(tm, mm)
+    lose_state(me)
+    got = _recover_json(mm, capsys, "--dry-run")
+    assert (got["counts"]["recovered"], got["counts"]["another"]) == (2, 2), got
+    assert {j["key"] for j in got["jobs"] if j["outcome"] == "recovered"} == {"style=anime,seed=1",
+                                                                            "style=clay,seed=1"}, got
+    _drop_key_part(me / "outputs" / "t")
+    got = _recover_json(mm, capsys, "--dry-run")
+    assert got["counts"]["another"] == 4, got
+    why = got["jobs"][0]["why"]
+    assert "2 key parts" in why and "comic/seed-1.json" in why and "anime/seed-1.json" in why, why
+
+
+@pytest.mark.parametrize("key_part", [True, False])
+def test_a_teammates_videos_older_than_a_run_that_wrote_none_are_not_adopted_nor_their_key_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], key_part: bool
+) -> None:
+    """A teammate's videos pulled into the output folder, then a run of this state that wrote no video (each job
+    failed): with the state lost, the sidecars written before the lock's run are no evidence of this state's key
+    part; recover adopts none of them, and the state never takes the teammate's key part as its own."""
+    team, me = tmp_path / "team", tmp_path / "me"
+    team.mkdir()
+    me.mkdir()
+    tm = write_manifest(team, n_seeds=1)
+    prov = sim_provider(tm)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(tm, report=False).exit_code == 0
+    shutil.copytree(team / "outputs", me / "outputs")
+    (me / "outputs" / "t" / ".runs" / "lock").unlink()
+    with closing(sqlite3.connect(team / ".gridrun" / "state.db")) as db:
+        theirs = db.execute("SELECT value FROM meta WHERE name='key_salt'").fetchone()[0]
+    mm = write_manifest(me, n_seeds=1, sim={"script": [{"route": "create", "p": 1, "fault": "job_failure",
+                                                        "times": 1000}]})
+    mine = sim_provider(mm)
+    monkeypatch.setattr(api, "_provider", lambda p: mine)
+    api.run(mm, report=False)
+    assert not any(j.state == "done" for j in api.status(mm).jobs)
+    lose_state(me)
+    if not key_part:
+        _drop_key_part(me / "outputs" / "t")
+    got = _recover_json(mm, capsys)
+    assert (got["counts"]["recovered"], got["counts"]["another"]) == (0, 2), got
+    db = me / ".gridrun" / "state.db"
+    if db.exists():
+        with closing(sqlite3.connect(db)) as con:
+            row = con.execute("SELECT value FROM meta WHERE name='key_salt'").fetchone()
+        assert row is None or row[0] != theirs
