@@ -2795,6 +2795,11 @@ def cmd_recover(args: argparse.Namespace) -> int:
         say(f"  {_jobs(len(said))} not checked: {_some(said)}")
     if r.run_id is not None:
         say(f"recorded as run {r.run_id} (status recovered)")
+    elif r.unchecked is not None:
+        say(f"{'would record' if r.dry_run else 'recorded'} nothing"
+            + (": the state stays refused as it was, since " if r.refused is not None else ", since ")
+            + f"{r.unchecked}")
+        return 0
     elif r.refused is not None and r.takes_left and not any(f.outcome == RECOVERED for f in r.jobs):
         say(f"{'would record' if r.dry_run else 'recorded'} nothing: the state stays refused as it was, since the "
             f"output folder holds {r.takes_left:,} take{'s' if r.takes_left != 1 else ''} of this manifest's jobs "

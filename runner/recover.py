@@ -10,7 +10,8 @@ none, the latest take of the job found whole elsewhere in the folder is (`Takes`
 `.runs/superseded/`, or where an earlier `output:` put it). A video edited or cut short, a sidecar of another job,
 or of another state's render, is left as it is and said; and where all a refused state's takes found are left so,
 no run is recorded, so that the refusal stays. A job sending a local input image not found is not checked: its
-hash needs the image's digest. Jobs the state
+hash needs the image's digest; while one is, nothing is recorded (its video may be there, and a run recorded would
+lift the refusal). Jobs the state
 holds already are left as they are: on a whole state it only fills in the jobs it has no record of.
 
 Made by this state: sent under one of its idempotency keys' own parts (`_own_salts`), of a state lost the part the
@@ -94,6 +95,18 @@ class RecoverResult:
         records nothing, and the refusal stays: recording a run would lift it, and the next run pay again for
         videos the output folder holds."""
         return sum(f.takes_left for f in self.jobs if f.outcome not in (RECOVERED, RECORDED))
+
+    @property
+    def unchecked(self) -> str | None:
+        """Why nothing is recorded while a job is not checked (an input image of it not found: its video, which the
+        output folder may hold, unknown), in words; None when every job was checked. A run recorded would lift the
+        refusal of a state lost, and, the image put back, the next run pay again for that job's video."""
+        n = sum(1 for f in self.jobs if f.outcome == UNCHECKED)
+        if not n:
+            return None
+        jobs = f"{n:,} job{'s' if n != 1 else ''}"
+        return (f"{jobs} not checked (an input image not found): put the image back, or remove the "
+                f"job{'s' if n != 1 else ''} from the manifest, and recover again")
 
     def counts(self) -> dict[str, int]:
         return {o: sum(1 for f in self.jobs if f.outcome == o) for o in OUTCOMES}
@@ -588,7 +601,9 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
                              to_pay_micros=to_pay_micros, refused=refused)
 
     adopt = [(job, f) for job, f in zip(p.jobs, found) if f.outcome == RECOVERED]
-    if dry_run or (not adopt and (refused is None or result(None).takes_left)):
+    if dry_run or result(None).unchecked or (not adopt and (refused is None or result(None).takes_left)):
+        # a job not checked (its input image not found) may have its video in the folder: a run recorded would
+        # lift the refusal, and, the image back, the next run pay again for it
         # a refused state whose jobs' takes were all left (edited, another state's) stays refused: a run recorded
         # would lift the refusal, and the next run pay again for videos the output folder holds
         return result(None)
@@ -693,6 +708,7 @@ def recover_json(r: RecoverResult) -> dict[str, Any]:
         "to_pay": len(r.to_pay),
         "to_pay_usd": r.to_pay_micros / 1e6,
         "takes_left": r.takes_left,
+        "unchecked": r.unchecked,
         "jobs": [{"key": f.key, "hash": f.hash, "path": f.path, "outcome": f.outcome, "why": f.why,
                   "cost_usd": f.cost_micros / 1e6, "provider_id": f.provider_id} for f in r.jobs],
     }

@@ -131,11 +131,13 @@ def test_a_take_kept_aside_as_late_as_the_edited_one_is_adopted(
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
-def test_an_input_image_moved_away_leaves_its_job_unchecked_and_the_others_recovered(
+def test_an_input_image_moved_away_leaves_the_state_refused_until_it_is_back_and_recover_runs_again(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """One job's input image moved away, then the state lost: recover plans the manifest all the same, records
-    the two jobs whose images are there, names the third with the image's path, and ends with exit 0."""
+    """One job's input image moved away, then the state lost: recover plans the manifest all the same and names
+    the job not checked with the image's path, but records nothing: the state stays refused (a run recorded would
+    lift the refusal, and with the image back the next run pay again for that job's video). With the image back,
+    recover adopts the three videos and a run sends nothing."""
     from runner.cli import main
 
     for name in ("fox", "owl", "moon"):
@@ -156,12 +158,21 @@ def test_an_input_image_moved_away_leaves_its_job_unchecked_and_the_others_recov
     assert "2 jobs found whole with their sidecars: recorded done" in said, said
     assert f"1 job not checked: pic=moon.png,style=anime,seed=1 (its input image {looked} is not found: put it " \
         "back and recover again)" in said, said
-    assert main(["recover", str(m), "--dry-run", "--json"]) == 0
+    assert "recorded nothing: the state stays refused as it was, since 1 job not checked" in said, said
+    assert "now costs" not in said, said
+    assert main(["recover", str(m), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
-    assert got["counts"]["not-checked"] == 1 and got["counts"]["recorded"] == 2, got
+    assert got["counts"]["not-checked"] == 1 and got["counts"]["recovered"] == 2 and got["run_id"] is None, got
+    assert "put the image back, or remove the job from the manifest, and recover again" in got["unchecked"], got
     (tmp_path / "moon-elsewhere.png").rename(tmp_path / "moon.png")
-    d = api.diff(api.plan(m))
-    assert d.cached == 2, d
+    assert main(["plan", str(m)]) == 1
+    assert "gridrun recover" in capsys.readouterr().err
+    assert main(["recover", str(m), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["counts"]["recovered"] == 3 and got["unchecked"] is None and got["to_pay"] == 0, got
+    assert api.diff(api.plan(m)).new == 0
+    assert api.run(m, provider=prov, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 3  # nothing paid again
 
 
 def test_a_job_not_adopted_is_sent_again_above_the_attempts_its_sidecars_show_under_the_key_part_carried(
