@@ -59,6 +59,23 @@ def open_files_fix() -> str:
     return f"{FILES_RAN_OUT}{now} or lower run.concurrency"
 
 
+def statvfs_near(path: str | os.PathLike[str]) -> os.statvfs_result | None:
+    """`os.statvfs` of the disk holding `path`, or the nearest folder above it that is there (a file not made yet,
+    a folder removed); None where the system has no `statvfs` (Windows) or no folder up to the root answers."""
+    statvfs = getattr(os, "statvfs", None)
+    if statvfs is None:
+        return None
+    here = os.path.abspath(path)
+    while True:
+        try:
+            return statvfs(here)
+        except OSError:
+            up = os.path.dirname(here)
+            if up == here:
+                return None
+            here = up
+
+
 def os_reason(exc: OSError) -> str:
     """Why `exc` stopped a file from being opened or written, as the user reads it: the system's words, but for
     too many open files, said with what to do (`open_files_fix`)."""

@@ -18,7 +18,7 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .limits import STICKY, os_reason
+from .limits import STICKY, os_reason, statvfs_near
 
 if TYPE_CHECKING:
     from .jobs import Job
@@ -179,19 +179,9 @@ def inodes_out(path: str | os.PathLike[str]) -> bool:
     """The disk holding `path` (or the nearest folder above it that is there) has free space but no free inode,
     so that no new file can be made there: a write refused for "no space left" is then one for want of files,
     which freeing space does not cure. False where the file system counts no inodes (`f_files` 0) or cannot say."""
-    statvfs = getattr(os, "statvfs", None)  # not on Windows
-    if statvfs is None:
+    st = statvfs_near(path)
+    if st is None:
         return False
-    here = os.path.abspath(path)
-    while True:
-        try:
-            st = statvfs(here)
-            break
-        except OSError:
-            up = os.path.dirname(here)
-            if up == here:
-                return False
-            here = up
     return st.f_files > 0 and st.f_favail == 0 and st.f_bavail > 0
 
 

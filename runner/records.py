@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from .jobs import BilledAbove, Billing, billed_above, counted_cost, format_value, job_key, key_ignored_note, usd_text
+from .limits import statvfs_near
 
 __all__ = ["GONE_EXIT", "RUN_STATUSES", "EarlierTake", "JobRecord", "RunRecord", "RunSummary", "Snapshot", "job_record", "run_exit", "run_record"]
 
@@ -271,19 +272,8 @@ class RunRecord:
 def _free_bytes(folder: str) -> int | None:
     """The bytes free to this user on the disk holding `folder` (or the nearest folder above it that is there);
     None where not known (no `os.statvfs`, as on Windows)."""
-    statvfs = getattr(os, "statvfs", None)
-    if statvfs is None:
-        return None
-    here = os.path.abspath(folder)
-    while True:
-        try:
-            st = statvfs(here)
-            return st.f_bavail * st.f_frsize
-        except OSError:
-            up = os.path.dirname(here)
-            if up == here:
-                return None
-            here = up
+    st = statvfs_near(folder)
+    return None if st is None else st.f_bavail * st.f_frsize
 
 
 # Free space below which a disk is taken for full: SQLite says "disk I/O error", not "database or disk is full",
