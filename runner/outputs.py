@@ -263,10 +263,6 @@ PART_RECORD_SUFFIX = ".take"
 """The suffix of a `.part` file's record (`video.mp4.part.take`): which take the bytes in it are of, for a later run
 to go on from them (`runner.providers.download.PartialDownload.record`)."""
 
-PART_RECORD_NEW = ".new"
-"""The suffix of a `.part` record's rewrite (`video.mp4.part.take.new`), renamed over the record once whole: a kill in
-between leaves it, which what removes the record removes too."""
-
 
 def files_beside(video: str) -> tuple[str, str, str]:
     """The files gridrun writes beside `video`, in this order: the `.part` file its download streams into

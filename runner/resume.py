@@ -54,7 +54,6 @@ from .limits import sticky_said
 from .manifest import Manifest, Warned
 from .options import RunOptions
 from .outputs import (
-    PART_RECORD_NEW,
     PART_RECORD_SUFFIX,
     atomic_copy,
     atomic_write,
@@ -449,8 +448,6 @@ def _drop_stale_parts(plan: Plan, store: Store, run_id: int, was: Mapping[str, s
             continue
         with contextlib.suppress(OSError):  # its record first (`PartialDownload.record`): none names a `.part` gone
             os.unlink(part + PART_RECORD_SUFFIX)
-        with contextlib.suppress(OSError):  # a rewrite of the record a kill cut short
-            os.unlink(part + PART_RECORD_SUFFIX + PART_RECORD_NEW)
         try:
             os.unlink(part)
         except OSError:

@@ -28,7 +28,7 @@ import httpx
 
 from runner.errors import DownloadError, ExpiredError
 from runner.limits import os_reason
-from runner.outputs import PART_RECORD_NEW, PART_RECORD_SUFFIX, files_beside, fsync, sidecar_name, sync_folder
+from runner.outputs import PART_RECORD_SUFFIX, atomic_write, files_beside, fsync, sidecar_name, sync_folder
 from runner.providers.base import Download
 from runner.providers.transport import (
     _MALFORMED,
@@ -734,8 +734,6 @@ class PartialDownload:
         self.unrecord()
         with contextlib.suppress(OSError):
             os.unlink(part)
-        with contextlib.suppress(OSError):  # a record's rewrite a kill cut short
-            os.unlink(part + PART_RECORD_SUFFIX + PART_RECORD_NEW)
         self.forget()
 
     def headers(self) -> dict[str, str]:
@@ -882,19 +880,11 @@ def _read_part(part: str, content_type: str, marks: list[list[Any]]) -> tuple[An
 
 
 def _put_record(path: str, doc: Mapping[str, Any]) -> bool:
-    """Write the record `doc` of a `.part` at `path`, whole or not at all (a file beside it, renamed over it):
-    whether it was."""
-    new = path + PART_RECORD_NEW
+    """Write the record `doc` of a `.part` at `path`, whole or not at all (`atomic_write`: a temporary file of
+    gridrun's beside it, renamed over it, which a run removes once a kill left it): whether it was."""
     try:
-        fd = os.open(new, _CREATE_FLAGS, 0o666)
-        try:
-            _write_all(fd, json.dumps(doc).encode())
-        finally:
-            os.close(fd)
-        os.replace(new, path)
+        atomic_write(path, json.dumps(doc), durable=False)
     except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(new)
         return False
     return True
 
