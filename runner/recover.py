@@ -178,9 +178,8 @@ def _age(path: Path) -> tuple[int, float]:
     (0 for a figure it does not hold)."""
     doc = gridrun_sidecar(path) or {}
     n, saved = doc.get("attempt"), doc.get("downloaded_at")
-    return (n if isinstance(n, int) and not isinstance(n, bool) and 0 < n < 1 << 62 else 0,
-            float(saved) if isinstance(saved, (int, float)) and not isinstance(saved, bool) and math.isfinite(saved)
-            else 0.0)
+    return (n if isinstance(n, int) and _number(n) and 0 < n < 1 << 62 else 0,
+            float(saved) if _number(saved) and math.isfinite(saved) else 0.0)
 
 
 class Takes:
@@ -525,11 +524,11 @@ def _sibling_runs(p: Plan) -> list[int]:
     return runs
 
 
-def survey(p: Plan, store: Store | None) -> tuple[tuple[Found, ...], dict[str, Any]]:
-    """What the output folder holds of each job of `p`, given the state `store` (None: none to read), and the jobs
-    the state holds already (hash -> row)."""
+def survey(p: Plan, store: Store | None, takes: Takes) -> tuple[tuple[Found, ...], dict[str, Any]]:
+    """What the output folder holds of each job of `p`, given the state `store` (None: none to read) and the takes
+    found in the folder (`takes`, walked once for the whole recover), and the jobs the state holds already (hash ->
+    row)."""
     rows = _records(store, [j.hash for j in p.jobs])
-    takes = Takes(p)
     salt = _own_salts(p, store, takes)
     foreign = _foreign_lock(p)
     out = []
@@ -588,8 +587,9 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
     reading: Store | None = None
     if _readable(path):
         reading = Store(path, readonly=True, recovering=True)
+    takes = Takes(p)
     try:
-        found, rows = survey(p, reading)
+        found, rows = survey(p, reading, takes)
     finally:
         if reading is not None:
             reading.close()
@@ -620,7 +620,7 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
         # what the state holds now, under the lock: a run since the survey may have recorded some of the jobs
         held = _records(store, [job.hash for job, _ in adopt])
         # the lost state's key part, carried into this one where it has sent nothing under its own (`adopt_salt`)
-        salts = {f.salt for _, f in adopt if f.salt is not None} or set(_lock_salts(p, store, Takes(p))[0])
+        salts = {f.salt for _, f in adopt if f.salt is not None} or set(_lock_salts(p, store, takes)[0])
         text = _manifest_text(p.manifest)
         with store.batch():  # the run, its takes and its end in one transaction: all recorded, or none
             run_id = store.start_run(
@@ -635,7 +635,7 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
                 carried = str(next(iter(salts)))
             store.record_recovered(run_id, _takes(p, store, [(job, f) for job, f in adopt if job.hash not in held]))
             if carried is not None:
-                store.skip_attempts(run_id, _attempts_sent(p, store, carried))
+                store.skip_attempts(run_id, _attempts_sent(p, store, carried, takes))
             store.end_run(run_id, RECOVER_STATUS)
         store._note_outputs_run(run_id)  # committed: the lock now names it
         try:
@@ -648,11 +648,10 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
     return result(run_id)
 
 
-def _attempts_sent(p: Plan, store: Store, salt: str) -> dict[int, int]:
+def _attempts_sent(p: Plan, store: Store, salt: str, takes: Takes) -> dict[int, int]:
     """Job id -> the highest attempt of each job of the plan the state holds that the output folder's sidecars show
     sent under the key part `salt` (at its path, kept under `.runs/superseded/`, elsewhere): the lost state's, now
     this one's, whose keys up to it the provider has answered already."""
-    takes = Takes(p)
     seen: dict[int, int] = {}
     for job in p.jobs:
         job_id = store.job_ids.get(job.hash)

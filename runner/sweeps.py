@@ -281,7 +281,7 @@ def _folded_spot(text: str, block: tuple[int, int], source: str, spot: int | Non
     as written, in turn, its line breaks made spaces; None when they are not found so."""
     if spot is None:
         assert lineno is not None
-        breaks = list(re.finditer(r"\r\n|\r|\n", source))
+        breaks = list(_FILE_LINES.finditer(source))
         if lineno > len(breaks) + 1:
             return None
         spot = breaks[lineno - 2].end() if lineno > 1 else 0
