@@ -794,7 +794,7 @@ def _sent_again_by(state: str, gone: bool, no_url: bool = False) -> str | None:
 
 def diff(
     p: Plan | Manifest | str | Path, *, force: bool = False, retry: str | None = None, force_resume: bool = False,
-    only_keys: Sequence[str] = (), only_codes: Sequence[str] = (),
+    only_keys: Sequence[str] = (), only_codes: Sequence[str] = (), whole: bool = False,
 ) -> Diff | None:
     """The plan against the state store (None when nothing has run yet), with the jobs the last run left in
     flight that the plan no longer has, over which a run refuses to start, warnings of what the state holds
@@ -803,9 +803,11 @@ def diff(
     `run` does. `force`: as `run --force` does; `retry`: as `gridrun retry` ("retry") or `gridrun retry --unknown`
     ("retry --unknown") does; `force_resume` (with `force`): as `run --force --resume` does, which renders again
     only the done jobs the last --force run left unsent. `only_keys` (globs), `only_codes` (error codes), with
-    `retry`: as `gridrun retry --key/--code` does, which sends again only the settled jobs they pick.
+    `retry`: as `gridrun retry --key/--code` does, which sends again only the settled jobs they pick. `whole`:
+    the state file checked whole first, as a run checks it as it opens it (`gridrun plan`, which says what a run
+    would do); a run's own look at the state before it starts leaves that to the run.
 
-    :raises UsageError: `retry` is none of those, `force` or `force_resume` not True or False, `force_resume`
+    :raises UsageError: `retry` is none of those, `force`, `force_resume` or `whole` not True or False, `force_resume`
         without `force`, `only_keys` or `only_codes` without `retry` or not lists of strings, or `p` of the wrong
         kind.
     :raises ManifestError: or ManifestErrors, planning a path or a `Manifest`.
@@ -817,6 +819,8 @@ def diff(
         raise UsageError(f"force must be True or False, got {force!r}")
     if not isinstance(force_resume, bool):
         raise UsageError(f"force_resume must be True or False, got {force_resume!r}")
+    if not isinstance(whole, bool):
+        raise UsageError(f"whole must be True or False, got {whole!r}")
     if force_resume and not force:
         raise UsageError("force_resume goes with force, as `run --force --resume`")
     if (only_keys or only_codes) and retry is None:
@@ -834,9 +838,10 @@ def diff(
     except NotRecordedError:  # an empty file: a run being made this moment, or one killed before it wrote
         return None
     with store:
-        # A damaged page that the plan does not read refuses the run all the same (it checks the file whole as it
-        # opens it): the plan says so, rather than predict a run that will be refused.
-        store.check_whole()
+        if whole:
+            # A damaged page that the plan does not read refuses the run all the same (it checks the file whole as
+            # it opens it): the plan says so, rather than predict a run that will be refused.
+            store.check_whole()
         stored, previous, gone, (changes, earlier), form_only = _stored(store, p)
         left, warnings = left_behind(p, store), (*name_shared(p, store), *folder_shared(p, store))
         away = resume.sent_away(p, store, retry_unknown=retry == "retry --unknown")

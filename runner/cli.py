@@ -490,7 +490,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             plan = dataclasses.replace(plan, budget_micros=budget_micros(args.budget))
         retry = ("retry --unknown" if args.unknown else "retry") if args.retry else None
         diff = api.diff(plan, force=args.force, retry=retry, force_resume=args.resume,
-                        only_keys=tuple(args.key or ()), only_codes=tuple(args.code or ()))
+                        only_keys=tuple(args.key or ()), only_codes=tuple(args.code or ()), whole=True)
         if diff is not None and (args.key or args.code):  # what `gridrun retry` refuses or warns of, said as a warning
             diff = dataclasses.replace(diff, warnings=(*diff.warnings, *_selection_said(diff, args.key, args.code)))
     except (GridrunError, sqlite3.Error, OSError) as exc:
