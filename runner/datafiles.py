@@ -550,6 +550,7 @@ def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], wher
 
     reader = csv.reader(kept(_csv_lines(chunks())))
     header: list[str] | None = None
+    width = 0  # the header row's columns up to its last named one
     rows: list[Any] = []
     phrases: list[Problem] = []  # the cells opening with a quoted phrase, which CSV reads as the cell's quoting
     empty: list[int] = []  # the rows whose cells are all empty, by index
@@ -566,8 +567,13 @@ def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], wher
                 header = [name.strip() for name in row]
                 if notes is not None:
                     notes.extend(_separated_otherwise(header, line))
+                # A spreadsheet writes its empty columns past the data as a header row ending in commas: those
+                # columns, while no row has a value in them, are read as not there (such a file was refused).
+                width = len(header)
+                while width > 1 and not header[width - 1]:
+                    width -= 1
                 seen: dict[str, str] = {}  # each name, as it reads (`alike`) -> as written first
-                for index, name in enumerate(header):
+                for index, name in enumerate(header[:width]):
                     if not name:
                         problems.append((line, 1, f"column {index + 1} of the header row has no name"))
                     elif name in seen.values():
@@ -579,11 +585,20 @@ def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], wher
                     if name:  # a column with no name is said above, not again as the twin of another
                         seen.setdefault(alike(name), name)
                 continue
-            if len(row) != len(header):
+            if len(row) != len(header) and len(row) != width:
                 problems.append((line, 1, f"this row has {_fields(len(row))} but the header row has {len(header)}"))
                 if len(problems) >= _MAX_ERRORS_PER_DATA_FILE:
                     break
                 continue
+            if len(row) > width:
+                extra = next((at for at in range(width, len(row)) if row[at].strip()), None)
+                if extra is not None:
+                    problems.append((line, 1, (f"this row has a value in column {extra + 1}, which has no name in "
+                                               "the header row: name the column there, or delete the value")))
+                    if len(problems) >= _MAX_ERRORS_PER_DATA_FILE:
+                        break
+                    continue
+                row = row[:width]
             if notes is not None and '"' in written:
                 found = _quoted_phrase(written)
                 if found is not None:

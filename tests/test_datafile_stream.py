@@ -77,8 +77,11 @@ def _whole_csv(text: str, problems: list[Any], where: list[Any]) -> list[Any]:
                 continue
             if header is None:
                 header = [name.strip() for name in row]
+                width = len(header)
+                while width > 1 and not header[width - 1]:
+                    width -= 1
                 seen: dict[str, str] = {}
-                for index, name in enumerate(header):
+                for index, name in enumerate(header[:width]):
                     if not name:
                         problems.append((line, 1, f"column {index + 1} of the header row has no name"))
                     elif name in seen.values():
@@ -90,12 +93,20 @@ def _whole_csv(text: str, problems: list[Any], where: list[Any]) -> list[Any]:
                     if name:
                         seen.setdefault(alike(name), name)
                 continue
-            if len(row) != len(header):
+            if len(row) not in (len(header), width):
                 problems.append((line, 1, (f"this row has {len(row)} field{'' if len(row) == 1 else 's'} but the "
                                           f"header row has {len(header)}")))
                 if len(problems) >= 10:
                     break
                 continue
+            if any(cell.strip() for cell in row[width:]):
+                extra = next(at for at in range(width, len(row)) if row[at].strip())
+                problems.append((line, 1, (f"this row has a value in column {extra + 1}, which has no name in the "
+                                          "header row: name the column there, or delete the value")))
+                if len(problems) >= 10:
+                    break
+                continue
+            row = row[:width]
             rows.append(dict(zip(header, row)))
             where.append((line, 1))
     except csv.Error as exc:

@@ -4002,6 +4002,31 @@ def test_a_csv_row_of_empty_cells_is_warned_of_at_its_line_and_still_makes_a_job
     assert "delete the row; so is 1 more row, at line 4" in said[0]
 
 
+def test_a_csv_whose_header_row_ends_in_unnamed_empty_columns_plans_as_without_them(tmp_path: Path) -> None:
+    """A spreadsheet's export writes its empty columns past the data as trailing commas: read as not there (the
+    same jobs, keys and hashes as the file without them); a value in such a column is refused at its row."""
+    body = """\
+        params: {prompt: "a fox, {{ r.style }} {{ r.notes }}"}
+        matrix:
+          r: {file: st.csv}
+        """
+    (tmp_path / "st.csv").write_text("style,notes\nclay,x\nwood,y\n", encoding="utf-8")
+    plain = plan_of(tmp_path, body)
+    (tmp_path / "st.csv").write_text("style,notes,,\r\nclay,x,,\r\nwood,y\r\n", encoding="utf-8")
+    padded = plan_of(tmp_path, body)
+    assert [(j.key, j.hash, j.params) for j in padded.jobs] == [(j.key, j.hash, j.params) for j in plain.jobs]
+    assert len(padded.jobs) == 2
+    (tmp_path / "st.csv").write_text("style,notes,,\nclay,x,,\nwood,y,, late\n", encoding="utf-8")
+    with pytest.raises((ManifestError, ManifestErrors)) as exc:
+        plan_of(tmp_path, body)
+    assert "st.csv:3:1" in str(exc.value), str(exc.value)
+    assert "a value in column 4, which has no name in the header row" in str(exc.value), str(exc.value)
+    (tmp_path / "st.csv").write_text("style,,notes\nclay,,x\n", encoding="utf-8")
+    with pytest.raises((ManifestError, ManifestErrors)) as exc:
+        plan_of(tmp_path, body)
+    assert "column 2 of the header row has no name" in str(exc.value), str(exc.value)
+
+
 def test_an_error_a_row_of_empty_cells_makes_names_the_row_as_empty(tmp_path: Path) -> None:
     (tmp_path / "shots.csv").write_text("id,prompt,quality\r\na1,a red fox,540p\r\n,,\r\n", encoding="utf-8")
     with pytest.raises((ManifestError, ManifestErrors)) as exc:
