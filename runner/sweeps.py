@@ -30,7 +30,7 @@ from .manifest import DEFAULT_OUTPUT, Manifest, dotted, field_names
 from .matrix import Combination, Expansion
 from .outputs import files_beside
 from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps, written_value
-from .template import Compiled, TemplateProblem, compile_value, dependents, null_written, var_order
+from .template import Compiled, TemplateProblem, compile_value, dependents, method_for_column, null_written, var_order
 from .textforms import alike, alike_value, blank, escaped, unlike
 from .yamlsource import FOLDED_BLOCK, LITERAL_BLOCK
 
@@ -753,6 +753,8 @@ class JobMaker:
         for path, c in templates:
             for value, name in c.booleans().items():
                 self.warnings[m.warning(path, _boolean_written(value, name))] = None
+            for read in sorted(c.methods_read()):
+                self.warnings[m.warning(path, method_for_column(read))] = None
             if id(c) in unread:
                 continue
             for held, (count, keys) in c.null_names().items():

@@ -43,12 +43,14 @@ class _Render:
     """What one Jinja render has used and seen: the range() values it may still take, and whether it wrote a null
     (Python's 'None') into its text, as a filter that has no context of its own notes it."""
 
-    __slots__ = ("left", "null", "whole")
+    __slots__ = ("left", "null", "whole", "methods")
 
     def __init__(self) -> None:
         self.left = RANGE_BUDGET
         self.null = False
         self.whole: list[Any] | None = None  # the lists, tuples and dicts written whole into text
+        # the dict methods read as `row.copy` where the dict has a key of that name: (the name, the dict)
+        self.methods: list[tuple[str, dict[str, Any]]] | None = None
 
 
 _rendering: contextvars.ContextVar[_Render | None] = contextvars.ContextVar("rendering", default=None)
@@ -738,6 +740,17 @@ def _env() -> ImmutableSandboxedEnvironment:
         tilde = _Tilde
         buffer = _Buffer
 
+        def getattr(self, obj: Any, attribute: str) -> Any:
+            """Jinja's: `row.copy` is the dict's method even where the row has a column 'copy' (as a template has
+            always read it); such a read is noted, for the warning that the column is read as `row['copy']`."""
+            value = super().getattr(obj, attribute)
+            if type(obj) is dict and callable(value) and attribute in obj:
+                state = _render_state()
+                if state.methods is None:
+                    state.methods = []
+                state.methods.append((attribute, obj))
+            return value
+
         def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
             """str.format and format_map as Jinja sandboxes them, with each field's width and precision checked
             first; other str methods that can make long strings, checked likewise."""
@@ -1110,6 +1123,9 @@ class Compiled:
     nulls: dict[str | None, list[Any]] = field(default_factory=dict, compare=False, hash=False)
     # The names whose list, tuple or dict its renders wrote whole into text (`{{ tags }}` is "['snow', 'dusk']").
     whole: set[str] = field(default_factory=set, compare=False, hash=False)
+    # The methods its renders read as a row's attribute where the row has a column of that name (`r.copy`, not
+    # `r['copy']`): each as written (`r.copy`, or `.copy` when the row's name is not known).
+    methods: set[str] = field(default_factory=set, compare=False, hash=False)
 
     def booleans(self) -> dict[bool, str | None]:
         """The booleans this template (or a template in its list or mapping) wrote into text, as `noticed`."""
@@ -1132,6 +1148,10 @@ class Compiled:
     def written_whole(self) -> set[str]:
         """The names whose list (tuple, dict) this template, or one in its list or mapping, wrote whole into text."""
         return self.whole.union(*(c.written_whole() for _, c in self._items))
+
+    def methods_read(self) -> set[str]:
+        """The row methods this template, or one in its list or mapping, read where a column has their name."""
+        return self.methods.union(*(c.methods_read() for _, c in self._items))
 
     @property
     def renderer(self) -> Callable[[Mapping[str, Any]], Any]:
@@ -1162,6 +1182,8 @@ class Compiled:
                         _record_null(self.nulls, _holder(self, context, None), context)
                     if state.whole is not None:
                         _record_whole(self, context, state.whole)
+                if state.methods is not None:
+                    _record_methods(self, context, state.methods)
                 return value
             if self.kind == "text":
                 noticed = self.noticed
@@ -1175,6 +1197,8 @@ class Compiled:
                     _record_null(self.nulls, _holder(self, context, None), context)
                 if state.whole is not None:
                     _record_whole(self, context, state.whole)
+                if state.methods is not None:
+                    _record_methods(self, context, state.methods)
                 return text
         except (_Budget, _NotText) as exc:
             said = _call_it(exc, self.source) if isinstance(exc, _NotText) else str(exc)
@@ -1422,6 +1446,22 @@ def _record_whole(c: Compiled, context: Mapping[str, Any], values: Sequence[Any]
         value = context.get(n)
         if isinstance(value, (list, tuple, dict)) and any(value is v for v in values):
             c.whole.add(n)
+
+
+def _record_methods(c: Compiled, context: Mapping[str, Any], read: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Note in `c.methods` the row methods a render of `c` read where the row has a column of their name."""
+    for attribute, row in read:
+        holder = next((n for n in sorted(c.names) if context.get(n) is row), None)
+        c.methods.add(f"{holder or ''}.{attribute}")
+
+
+def method_for_column(read: str) -> str:
+    """The warning of a row's method read (`r.copy`, as `Compiled.methods` holds it) where the row has a column of
+    that name: the method is what the template tests or passes on (under `if` always true), not the column."""
+    holder, _, attribute = read.rpartition(".")
+    owner = holder or "row"
+    return (f"`{owner}.{attribute}` reads the method {attribute} of the row, not its column {attribute!r} (under "
+            f"`if` it is always true); to read the column, write {owner}[{attribute!r}]")
 
 
 # After a name in `Compiled.nulls`: its value is a list or dict that holds the null.

@@ -1395,6 +1395,23 @@ def test_the_column_a_rows_error_says_to_write_is_one_jinja_reads_and_the_one_na
     assert f"r is a row, not text: write one of its columns, {write}" in said["params.prompt"], said
 
 
+def test_a_rows_method_tested_where_a_column_has_its_name_is_warned_of_and_plans_as_before(tmp_path: Path) -> None:
+    """`{% if r.copy %}` tests the row's method (always true), as Jinja has always read it, not the column 'copy':
+    the jobs are as they were (a project that ran them plans the same), and the warning names the column to write."""
+    (tmp_path / "cp.csv").write_text("id,copy\n1,yes\n2,\n", encoding="utf-8")
+    p = plan_of(tmp_path, 'params:\n  prompt: "a fox {{ r.id }}{% if r.copy %}, with text{% endif %}"\n'
+                          'matrix:\n  r: {file: cp.csv}\noutput: "{{ r.id }}.mp4"\n')
+    assert [j.params["prompt"] for j in p.jobs] == ["a fox 1, with text", "a fox 2, with text"]
+    said = [w for w in p.warnings if "params.prompt" in w and "method copy" in w]
+    assert len(said) == 1, p.warnings
+    assert "`r.copy` reads the method copy of the row, not its column 'copy'" in said[0], said
+    assert "write r['copy']" in said[0], said
+    fine = plan_of(tmp_path, 'params:\n  prompt: "a fox {{ r.id }}{% if r[\'copy\'] %}, with text{% endif %}"\n'
+                             'matrix:\n  r: {file: cp.csv}\noutput: "{{ r.id }}.mp4"\n', "b.yaml")
+    assert [j.params["prompt"] for j in fine.jobs] == ["a fox 1, with text", "a fox 2"]
+    assert not [w for w in fine.warnings if "method" in w], fine.warnings
+
+
 def test_a_sep_line_read_as_a_header_gets_no_column_to_write(tmp_path: Path) -> None:
     """A ';' file with Excel's `sep=;` line has one column, `sep=;`, already warned of: `{{ r.sep=; }}` helps no one."""
     (tmp_path / "semi.csv").write_text("sep=;\nid;prompt\n1;a fox\n", encoding="utf-8")
