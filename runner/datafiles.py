@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -16,6 +15,7 @@ from runner.errors import ManifestError
 from runner.localpaths import shown as shown_path
 from runner.textforms import alike, escaped, unlike
 from runner.yamlsource import (
+    LINE_BREAK,
     UTF16_SNIFF,
     Position,
     dotted,
@@ -697,7 +697,7 @@ def _quoted_phrase(written: str) -> tuple[int, int, str] | None:
                 end += 1
             if written[i:end].strip():
                 before = written[:start]
-                breaks = _BREAKS.findall(before)
+                breaks = LINE_BREAK.findall(before)
                 last = max(before.rfind("\n"), before.rfind("\r"))
                 return len(breaks), start - last, written[start:end]
             state = "plain"
@@ -705,7 +705,6 @@ def _quoted_phrase(written: str) -> tuple[int, int, str] | None:
     return None
 
 
-_BREAKS = re.compile(r"\r\n|\r|\n")
 
 
 def _phrase_notes(phrases: list[Problem]) -> list[Problem]:

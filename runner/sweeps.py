@@ -32,7 +32,7 @@ from .outputs import files_beside
 from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps, written_value
 from .template import Compiled, TemplateProblem, compile_value, dependents, method_for_column, null_written, var_order
 from .textforms import alike, alike_value, blank, escaped, unlike
-from .yamlsource import FOLDED_BLOCK, LITERAL_BLOCK
+from .yamlsource import FOLDED_BLOCK, LINE_BREAK, LITERAL_BLOCK
 
 IMAGE_PARAMS = ("input_reference", "last_frame_image")
 _PLAIN_JSON = frozenset({str, int, bool, type(None)})  # a request value that is JSON as it is
@@ -260,17 +260,16 @@ def _value_at(data: Any, path: Sequence[Any]) -> Any:
     return data
 
 
-_FILE_LINES = re.compile(r"\r\n|\r|\n")  # a manifest's line breaks (YAML 1.2's)
 
 
 def _column_of(text: str, line: int, source: str, spot: int) -> int | None:
     """The file column of `spot` in template `source`, a literal block whose line holding it is the file's `line`
     (its text is found in that line as written, past the block's indentation); None when not found."""
-    lines = _FILE_LINES.split(text)
+    lines = LINE_BREAK.split(text)
     start = max(source.rfind("\n", 0, spot), source.rfind("\r", 0, spot)) + 1
     if not 1 <= line <= len(lines):
         return None
-    at = lines[line - 1].find(_FILE_LINES.split(source[start:], 1)[0])
+    at = lines[line - 1].find(LINE_BREAK.split(source[start:], 1)[0])
     return None if at < 0 else at + spot - start + 1
 
 
@@ -281,11 +280,11 @@ def _folded_spot(text: str, block: tuple[int, int], source: str, spot: int | Non
     as written, in turn, its line breaks made spaces; None when they are not found so."""
     if spot is None:
         assert lineno is not None
-        breaks = list(_FILE_LINES.finditer(source))
+        breaks = list(LINE_BREAK.finditer(source))
         if lineno > len(breaks) + 1:
             return None
         spot = breaks[lineno - 2].end() if lineno > 1 else 0
-    lines = _FILE_LINES.split(text)
+    lines = LINE_BREAK.split(text)
     at = 0
     for number in range(block[0], min(block[1], len(lines)) + 1):
         written = lines[number - 1].strip(" ")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 
 from runner.bugs import exception_text
 from runner.textforms import alike, escaped, unlike
+from runner.yamlsource import LINE_BREAK
 
 if TYPE_CHECKING:
     from jinja2 import nodes
@@ -1021,18 +1022,17 @@ def _undefined_problem(message: str, source: str, context: Mapping[str, Any], li
 
 # A template longer than this is quoted as the part around where it fails: a 100 KB prompt made a 100 KB error.
 EXCERPT = 160
-_NEWLINE = re.compile(r"\r\n|\r|\n")  # Jinja's line breaks
 
 
 def _problem(message: str, source: str, *, lineno: int | None = None, name: str | None = None) -> TemplateProblem:
     """`message` about the template `source`, quoting it (or, when long, the part around the failing line and
     name), with the template's line: `lineno` as Jinja gives it, else the line of the first tag reading `name`."""
-    lines = _NEWLINE.split(source)
+    lines = LINE_BREAK.split(source)
     spot = None
     if name is not None:
         if lineno is None:  # the line of the one read that can fail, if there is one
             spot = _only_read(source, name, None)
-            lineno = None if spot is None else len(_NEWLINE.findall(source, 0, spot)) + 1
+            lineno = None if spot is None else len(LINE_BREAK.findall(source, 0, spot)) + 1
         elif 1 <= lineno <= len(lines):
             spot = _only_read(source, name, lineno)
     if lineno is not None and not 1 <= lineno <= len(lines):
@@ -1080,7 +1080,7 @@ def _only_read(source: str, name: str, lineno: int | None) -> int | None:
     found = []
     for tag in re.finditer(r"\{\{.*?\}\}|\{%.*?%\}", source, re.DOTALL):
         for m in word.finditer(source, tag.start() + 2, tag.end() - 2):
-            if lineno is not None and len(_NEWLINE.findall(source, 0, m.start())) + 1 != lineno:
+            if lineno is not None and len(LINE_BREAK.findall(source, 0, m.start())) + 1 != lineno:
                 continue
             if not _GUARDED.match(source, m.end(), tag.end() - 2):
                 found.append(m.start())
@@ -1269,7 +1269,7 @@ def compile_value(value: Any) -> Compiled:
             lineno = exc.lineno
             if m and lineno is not None and exc.source is not None and exc.source != value:  # the expression's
                 raw = m.group("expr")                                                    # line, in the value
-                lineno += len(_NEWLINE.findall(value, 0, m.start("expr") + len(raw) - len(raw.lstrip())))
+                lineno += len(LINE_BREAK.findall(value, 0, m.start("expr") + len(raw) - len(raw.lstrip())))
             raise _problem(message, value, lineno=lineno) from exc
         except RecursionError as exc:  # Jinja's parser recurses once per nested bracket
             raise TemplateProblem(f"template nested too deeply to read (in {value[:80]!r}...)") from exc

@@ -330,11 +330,11 @@ def plain_value_source(text: str, at: Position, key: str) -> str | None:
     line, column = at
     start = 0
     for _ in range(line - 1):
-        found = _BREAK.search(text, start)
+        found = LINE_BREAK.search(text, start)
         if found is None:
             return None
         start = found.end()
-    end = _BREAK.search(text, start)
+    end = LINE_BREAK.search(text, start)
     here = text[start:end.start() if end else len(text)][column - 1:]
     m = re.match(rf"{re.escape(key)}[ \t]*:[ \t]+([^\s#,\]}}]+)[ \t]*(?:#.*|[,\]}}].*)?$", here)
     return None if m is None else m[1]
@@ -606,7 +606,8 @@ def _tab_hint(mark: yaml.Mark | None) -> str:
     return "; indent with spaces, not tabs"
 
 
-_BREAK = re.compile(r"\r\n|\r|\n")
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+"""A line break as YAML 1.2 counts one, and as Jinja and the data files' readers do: CRLF, CR or LF."""
 
 
 def _layout_hint(mark: yaml.Mark | None) -> str:
@@ -617,8 +618,8 @@ def _layout_hint(mark: yaml.Mark | None) -> str:
     buffer = getattr(mark, "buffer", None)
     if mark is None or not isinstance(buffer, str):
         return ""
-    lines = _BREAK.split(buffer[: mark.pointer])
-    here = lines[-1] + _BREAK.split(buffer[mark.pointer :], maxsplit=1)[0]
+    lines = LINE_BREAK.split(buffer[: mark.pointer])
+    here = lines[-1] + LINE_BREAK.split(buffer[mark.pointer :], maxsplit=1)[0]
     at = len(lines[-1])  # the mark's column in `here`
     indent = _key_column(here)
     colon = _first_colon(here, indent)
