@@ -26,7 +26,7 @@ from .datafiles import encodable, is_empty_row, value_position
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from .jobs import Job, canonical, format_value, job_hash, not_json, whole_key_text
 from .localpaths import NAME_MAX, UNUSABLE, shown, why_unusable
-from .manifest import DEFAULT_OUTPUT, Manifest, dotted, field_names
+from .manifest import DEFAULT_OUTPUT, Manifest, Warned, dotted, field_names
 from .matrix import Combination, Expansion
 from .outputs import files_beside
 from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps, written_value
@@ -248,6 +248,23 @@ def _template_error(m: Manifest, path: tuple[Any, ...], exc: TemplateProblem,
             err = TemplateError(exc.message, file=err.file, line=found[0], column=found[1], field=err.field)
     err.row_line = None if line_of_row is None else f"from {line_of_row}"
     return err
+
+
+_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+
+
+def _template_warning(m: Manifest, path: tuple[Any, ...], source: Any, name: str, message: str) -> Warned:
+    """The warning `message` of the template at `path` about a name it reads: at the file line and column of the
+    name's first read inside a tag when the template is a block scalar (`|`, `>`), as its errors are; else at
+    its field."""
+    problem = TemplateProblem(message)
+    if isinstance(source, str):
+        word = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)")
+        found = next((w for tag in _TAG.finditer(source) if (w := word.search(source, tag.start(), tag.end()))), None)
+        if found is not None:
+            problem.source, problem.spot = source, found.start()
+            problem.lineno = len(LINE_BREAK.findall(source, 0, found.start())) + 1
+    return Warned(str(_template_error(m, path, problem)), f"{dotted(path)}: {message}")
 
 
 def _value_at(data: Any, path: Sequence[Any]) -> Any:
@@ -867,7 +884,7 @@ class JobMaker:
                         continue
                     unread = f" ({dotted(unread_vars[close[0]])} is read by no template)" \
                         if close[0] in unread_vars else ""
-                    self.warnings[m.warning(path, (
+                    self.warnings[_template_warning(m, path, c.source, name, (
                         f"reads '{name}', which no var or matrix key of any sweep defines: a default (| default, "
                         f"is defined) or a branch that does without it is taken in every job; did you mean "
                         f"'{close[0]}'?{unread}"))] = None

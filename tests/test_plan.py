@@ -3820,6 +3820,22 @@ def test_a_name_a_template_reads_that_nothing_defines_spelled_close_to_one_that_
                for w in dead.warnings), dead.warnings
 
 
+@pytest.mark.parametrize("style", ["|", ">"])
+def test_a_misspelt_name_in_a_block_template_is_warned_of_at_its_own_line(tmp_path: Path, style: str) -> None:
+    """A prompt written as a block scalar over many lines: the warning is at the line and column where the
+    misspelt name is read (as a template's errors are), not at the parameter's key; a word of the text that is the
+    name is not taken for the read."""
+    p = plan_of(tmp_path, (
+        "vars:\n  mood: calm\nparams:\n"
+        f"  prompt: {style}\n"
+        "    a fox, {{ look }}, in a moood\n"
+        "    of its own,\n"
+        "      {{ moood | default('calm') }} mood\n"
+        "matrix:\n  look: [day, dusk]\n"))
+    said = [w for w in p.warnings if "reads 'moood', which" in w]
+    assert len(said) == 1 and said[0].split(": params.prompt: ")[0].endswith(":10:10"), p.warnings
+
+
 def test_an_optional_key_some_include_entry_defines_is_not_warned_of(tmp_path: Path) -> None:
     """A name some jobs define (an include's key) and others do without (`| default`, `is defined`) is what those
     guards are for; nor is a var or key unlike any name read warned of."""
