@@ -34,7 +34,7 @@ from .errors import (
 )
 from .jobs import format_value
 from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
-from .options import GONE_AFTER, RunOptions, check_option, run_options
+from .options import GONE_AFTER, RunOptions, check_option, run_options, selection_misses
 from .outputs import kept_aside, superseded_dir
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
@@ -999,6 +999,14 @@ def run(
             resume.check_files_writable(p, then=command, provider=prov)
             resume.check_state_linked(p)  # before a state is made beside a link, which would pay for every job again
             _judge_before_upgrade(p, options)
+            if options.only_keys or options.only_codes:
+                # a selection that picks no job is refused before a run is recorded, as `gridrun retry` refuses it
+                picking = diff(p, retry="retry --unknown" if options.retry_unknown else "retry",
+                               only_keys=options.only_keys, only_codes=options.only_codes)
+                refusal, _ = selection_misses(picking.retry_candidates if picking else (), options.only_keys,
+                                              options.only_codes)
+                if refusal is not None:
+                    raise UsageError(refusal)
             store = Store(p.state_dir / "state.db", outputs_dir=p.outputs_dir, then=command)
             try:
                 store.acquire_lock(then="run `gridrun retry` again" if command == "retry" else "run again",

@@ -231,3 +231,22 @@ def test_a_retry_selection_that_picks_no_job_is_refused_before_a_run_is_recorded
     assert code == 1 and "--key 'b=*' matches none of the jobs `gridrun retry` sends again" in " ".join(
         err.split()), err
     assert {j.key: j.state for j in api.status(m).jobs} == {"a=1": "failed", "a=2": "done", "a=3": "failed"}
+
+
+def test_a_library_retry_whose_selection_picks_no_job_is_refused_and_records_no_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`runner.run(..., options={"retry_failed": True, "only_codes": [...]})` of a code no failed job has refuses
+    as `gridrun retry` does (UsageError naming what it could pick): no run recorded, nothing sent."""
+    from runner import api
+    from runner.errors import UsageError
+
+    m = tmp_path / "f.yaml"
+    m.write_text(PLAN_GRID, encoding="utf-8")
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 1
+    with pytest.raises(UsageError, match=r"--code INTERNAL_EROR picks none of the 3 jobs"):
+        api.run(api.plan(m), options={"retry_failed": True, "only_codes": ["INTERNAL_EROR"]}, report=False)
+    with pytest.raises(UsageError, match=r"--key 'z\*' picks none of the 3 jobs"):
+        api.run(m, options={"retry_failed": True, "only_keys": ["z*"]}, report=False)
+    assert len(api.runs(m)) == 1
+    assert {j.state for j in api.status(m).jobs} == {"failed"}
