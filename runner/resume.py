@@ -681,6 +681,7 @@ def mend_sidecar(store: Store, run_id: int, job: Job, jid: int, row: Any) -> boo
         if names_another_job(doc, job):  # renamed, its video where it was: the sidecar names the job as it is now
             side = sidecar_path(job.output)
             atomic_write(side, for_job(side.read_bytes(), job))
+            store.event(run_id, jid, "sidecar-renamed", {"path": str(side), "from_key": doc["key"], "key": job.key})
         return False
     side = sidecar_path(job.output)
     was = ("missing" if not side.exists() else "another take's" if same else

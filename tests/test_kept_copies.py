@@ -304,6 +304,10 @@ def test_a_sidecar_of_a_job_renamed_in_place_names_it_as_it_is_now(tmp_path: Pat
     assert (now["key"], now["values"], now["made_as_key"]) == ("mood=day", {"mood": "day"}, "look=day")
     assert {k: v for k, v in now.items() if k not in ("key", "values", "made_as_key")} == \
         {k: v for k, v in made.items() if k not in ("key", "values")}
+    renamed = _events(tmp_path, "sidecar-renamed")  # the rewrite is on record, one event per sidecar written again
+    assert sorted((e["from_key"], e["key"]) for e in renamed) == [("look=day", "mood=day"), ("look=dusk", "mood=dusk")]
+    assert all(e["path"].endswith(("day.json", "dusk.json")) for e in renamed), renamed
+    assert _run(m, prov).exit_code == 0 and len(_events(tmp_path, "sidecar-renamed")) == 2  # once only
     m.write_text(text.replace("look", "mood").replace('"{{ mood }}.mp4"', '"{{ mood }}/v.mp4"'), encoding="utf-8")
     assert _run(m, prov).exit_code == 0
     copied = json.loads((folder / "day" / "v.json").read_text(encoding="utf-8"))
