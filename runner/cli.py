@@ -805,7 +805,7 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
                   + (f", {len(diff.stale):,} no longer in the manifest" if diff.stale else "")
                   + _differ(diff))
         if diff.copied:
-            out.print(_copied_note(diff.copied), markup=False, highlight=False)
+            out.print(_copied_note(diff.copied, plan), markup=False, highlight=False)
         _warn_billed_above(diff, pay)
         again = _elsewhere(diff)
         if again and not force:
@@ -941,11 +941,13 @@ def _settled_note(plan: Plan, diff: Any, run: str = "gridrun run") -> str:
     return f" ({'/'.join(states)}): " + "; ".join(parts)
 
 
-def _copied_note(copied: Sequence[tuple[str, str]]) -> str:
+def _copied_note(copied: Sequence[tuple[str, str]], plan: Any) -> str:
     """What a run does with the done videos of cached jobs whose path this plan changes (`Diff.copied`: a sweep or
     an axis value renamed, another output template, a job another manifest's run made): each is copied to its new
     path, at no cost but disk space, and the file where it was stays as it is (an earlier run's report and export
-    name it; it may be another manifest's video): said, with the space the copies take, as nothing else tells."""
+    name it; it may be another manifest's video), but where a job of `plan` writes its own video there (rows of a
+    shot list numbered again: `2.mp4` now another row's), which moves it aside into `.runs/superseded/` as it
+    arrives: said, with the space the copies take, as nothing else tells."""
     from .plan import relpath
 
     size = 0
@@ -956,6 +958,18 @@ def _copied_note(copied: Sequence[tuple[str, str]]) -> str:
     where = ", ".join(folders[:3]) + (f" and {len(folders) - 3:,} more folders" if len(folders) > 3 else "")
     n = len(copied)
     videos = "1 done video" if n == 1 else f"{n:,} done videos"
+    written = {j.output_str for j in plan.jobs}
+    taken = sum(1 for was, _ in copied if was in written)
+    if taken:
+        stay = ("its file is then moved aside into .runs/superseded/ when the video a job of the plan writes at its "
+                "path arrives" if n == 1 else
+                f"their files stay where they are (earlier runs' reports show them), but for {taken:,} at a path "
+                "a job of the plan now writes, moved aside into .runs/superseded/ when that job's video arrives"
+                if taken < n else
+                "their files are then moved aside into .runs/superseded/ as the videos jobs of the plan write at "
+                "their paths arrive")
+        return (f"copies: {videos} ({size / 1e6:,.1f} MB) to {'its new path' if n == 1 else 'their new paths'}, at "
+                f"no cost, from {where}; {stay} (gridrun deletes no video)")
     return (f"copies: {videos} ({size / 1e6:,.1f} MB) to {'its new path' if n == 1 else 'their new paths'}, at no "
             f"cost, from {where}, whose files are left as they are (earlier runs' reports show them; gridrun deletes "
             "no video)")
@@ -1610,7 +1624,7 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
                   + (f"{_renamed(diff.renamed)}, " if diff.renamed else "")
                   + f"{len(diff.stale)} no longer in the manifest" + _differ(diff))
     if diff and diff.copied:
-        err.print(_copied_note(diff.copied), markup=False, highlight=False)
+        err.print(_copied_note(diff.copied, plan), markup=False, highlight=False)
     billed = (diff and diff.billed_above is not None and not (extra.get("retry_unknown") or extra.get("retry_failed"))
               and _warn_billed_above(diff, sum(j.cost_micros for j in diff.to_send(plan.jobs))))
     if billed:

@@ -1684,6 +1684,28 @@ def test_a_sweep_renamed_says_its_done_videos_are_copied_to_the_new_paths_and_th
     assert code == 0 and "copies:" not in out and "4 cached" in out, out
 
 
+def test_a_copied_videos_old_path_that_a_new_job_writes_is_said_moved_aside_not_left(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row inserted in a shot list and the ids numbered again: `2.mp4` (bravo whale) is copied to `3.mp4`, and
+    row 2 (a new prompt) renders at `2.mp4`, moving the old file aside into .runs/superseded/: `plan` and `run`
+    say that, not that the file is left as it is."""
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rows.csv").write_text("id,prompt\n1,alpha fox\n2,bravo whale\n", encoding="utf-8")
+    m = write(tmp_path / "r.yaml", 'params: {prompt: "{{ r.prompt }}", quality: 360p}\nmatrix: {r: {file: rows.csv}}\n'
+              'output: "{{ r.id }}.mp4"\nsim: {render_time: 0.05}\n', HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    (tmp_path / "rows.csv").write_text("id,prompt\n1,alpha fox\n2,NEW golf cat\n3,bravo whale\n", encoding="utf-8")
+    said = ("; its file is then moved aside into .runs/superseded/ when the video a job of the plan writes at its "
+            "path arrives (gridrun deletes no video)")
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and said in " ".join(out.split()) and "left as they are" not in out, out
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report")
+    assert code == 0 and said in " ".join(err.split()), err
+    assert len(list((tmp_path / "outputs" / "fox" / ".runs" / "superseded").glob("*/2.mp4"))) == 1
+
+
 def test_the_advice_after_a_forced_run_left_one_job_done_speaks_of_it_as_one() -> None:
     """One re-render left done: "the 1 job this run left done as it was", not "as they were"."""
     from runner.cli import _redo_forced
