@@ -211,11 +211,19 @@ def _warnings(plan: Plan, diff: Any, *, sends: bool = False, planning: str | Non
         from .resume import refused_ahead
 
         ahead = tuple(refused_ahead(plan, diff, command=planning))
+    own = warnings_of(plan, diff)
+    if planning is not None and planning.startswith("retry"):
+        from .manifest import Warned
+
+        # a folder that cannot be written is refused by `retry` as by `run` (`check_writable`): the one previewed
+        run, retry = "`gridrun run` would refuse it", f"`gridrun {planning}` would refuse it"
+        own = [Warned(w.replace(run, retry), w.plain.replace(run, retry)) if isinstance(w, Warned) and run in w
+               else w for w in own]
     if not sends:
-        return (*warnings_of(plan, diff), *ahead)
+        return (*own, *ahead)
     from .resume import state_tracked
 
-    return (*warnings_of(plan, diff), *state_tracked(plan), *ahead)
+    return (*own, *state_tracked(plan), *ahead)
 
 
 def _budgeted(plan: Plan, diff: Any) -> tuple[list[Any], list[Any], int]:

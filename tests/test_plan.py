@@ -3200,6 +3200,10 @@ def test_a_valid_manifest_on_a_read_only_file_system_is_valid_and_its_run_refuse
         assert f"warning: {m}:2:1: name: the output folder (outputs/<name>): {tmp_path / 'outputs' / 'fox'} " \
                f"cannot be made: {tmp_path} is not writable: `gridrun run` would refuse it" in err, err
         assert f"the state folder (.gridrun): {tmp_path / '.gridrun'} cannot be made" in err, err
+    for previewed in ("retry", "retry --unknown"):  # plan --retry names the command it previews, which refuses it
+        assert main(["plan", str(m), "--retry", *previewed.split()[1:]]) == 0, previewed
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"is not writable: `gridrun {previewed}` would refuse it" in err and "gridrun run`" not in err, err
     for command in ("run", "retry"):
         # one error naming every folder it cannot write, exit 1 as for a state that cannot be written (the
         # manifest is valid), and none of the plan's warnings that `gridrun run` would refuse it
