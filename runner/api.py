@@ -1560,6 +1560,8 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
     return {
         "run": r.id,
         "manifest": r.manifest_name,
+        # the manifest file the run was started with (another checkout's, where one shares this state)
+        "manifest_path": r.manifest_path,
         "status": r.shown_status,  # `gone`: recorded as running, but its process no longer exists
         "process_gone": r.process_gone(),  # killed or crashed before it could record its end
         "started_at": r.started_at,

@@ -324,6 +324,9 @@ def test_checkouts_sharing_a_state_dir_each_report_and_export_their_own_folders_
     assert main(["status", str(m1)]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert f"run 2 was made from {m2}" in out, out
+    assert main(["status", str(m1), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["run"], doc["manifest_path"]) == (2, str(m2)), doc
     # a third checkout that never ran: no run wrote its folder, so nothing is written there, and the refusal says so
     three = tmp_path / "three"
     (three / "outputs" / "t").mkdir(parents=True)
