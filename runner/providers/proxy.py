@@ -2,7 +2,7 @@
 
 The standard environment variables, read once per client: `HTTPS_PROXY` for https URLs, `HTTP_PROXY` for http
 ones, `ALL_PROXY` for either when its own is unset (lower-case forms too, as curl reads them), and `NO_PROXY`
-(hosts and domains sent directly; `*` for all). This machine (127.0.0.1, ::1, localhost: the simulator) is never
+(hosts, domains and CIDR address ranges sent directly; `*` for all). This machine (127.0.0.1, ::1, localhost: the simulator) is never
 reached through a proxy. Only http:// and https:// proxies are supported.
 """
 
@@ -42,6 +42,32 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _networks(no_proxy: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The address ranges `NO_PROXY` lists in CIDR form (`10.0.0.0/8`, `fd00::/8`), which curl, requests and Go
+    send directly and Python's own check (names and name suffixes only) does not."""
+    found = []
+    for entry in no_proxy.split(","):
+        entry = entry.strip()
+        if "/" not in entry:
+            continue
+        try:
+            found.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+        except ValueError:
+            continue
+    return tuple(found)
+
+
+def _in_networks(host: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    """Whether `host`, an IP address, is in one of `networks`; a name is not (it is not resolved)."""
+    if not networks:
+        return False
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
+
+
 class Proxies:
     """The proxies the environment names, read once; `route` says which one a request goes through."""
 
@@ -54,6 +80,7 @@ class Proxies:
                 var = f"{scheme.upper()}_PROXY" if found.get(scheme, "").strip() else "ALL_PROXY"
                 self._by_scheme[scheme] = Route(given if "://" in given else f"http://{given}", var)
         self._env = {"no": found["no"]} if found.get("no") else {}
+        self._networks = _networks(found.get("no") or "")
         self._known: dict[tuple[str, str, int | None], Route | None] = {}
         self._origins: dict[str, Route | None] = {}
 
@@ -72,6 +99,7 @@ class Proxies:
         chosen = self._by_scheme.get(scheme)
         if chosen is not None and (
             is_loopback(host) or urllib.request.proxy_bypass_environment(f"{host}:{port}" if port else host, self._env)
+            or _in_networks(host, self._networks)
         ):
             chosen = None
         if chosen is not None and urlsplit(chosen.url).scheme.lower() not in ("http", "https"):

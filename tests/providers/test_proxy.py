@@ -191,3 +191,17 @@ def test_which_proxy_a_request_goes_through() -> None:
     assert proxies.route("http", "[::1]", 80) is None
     assert not Proxies({"no": "*"})
     assert is_loopback("127.0.0.5") and is_loopback("::1") and is_loopback("LOCALHOST") and not is_loopback("example.org")
+
+
+def test_no_proxy_address_ranges_in_cidr_form_are_sent_directly() -> None:
+    """`NO_PROXY=10.0.0.0/8` (as curl, requests and Go read it): a gateway at 10.1.2.3 is reached directly, its API
+    key not handed to the proxy; an address outside the range, and a name (not resolved), still go through it."""
+    proxies = Proxies({"http": "http://proxy.corp:3128", "https": "http://proxy.corp:3128",
+                       "no": "internal.corp, 10.0.0.0/8,[fd00::/8],not/a-range"})
+    assert proxies.route("http", "10.255.255.1", 80) is None
+    assert proxies.route("https", "10.1.2.3", 8443) is None
+    assert proxies.route("https", "fd00::5", 443) is None
+    assert proxies.route("https", "x.internal.corp", 443) is None
+    assert proxies.route("http", "11.0.0.1", 80).label == "http://proxy.corp:3128 (from HTTP_PROXY)"
+    assert proxies.route("http", "ten.example", 80) is not None
+    assert Proxies({"http": "http://p:1", "no": "10.0.0.0/8"}).route("http", "10.9.8.7", 80) is None
