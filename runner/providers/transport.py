@@ -549,7 +549,7 @@ def decode(
             return body
         if isinstance(response, Answer):
             response = response.full()
-        message = f"{op}: HTTP {status} with {_unusable(response, body)}"
+        message = redact(f"{op}: HTTP {status} with {_unusable(response, body)}", _credential(response.request.headers))
         # A web page where the API's JSON was asked for: the base URL reaches a web site or a portal, not the API,
         # and every request would meet the same page (WEB_PAGE, which a run takes for a setup error).
         code = WEB_PAGE if body is _MALFORMED and _is_page(response.text) else "MALFORMED_RESPONSE"
@@ -577,7 +577,7 @@ def _unusable(response: httpx.Response, body: Any) -> str:
         return "an empty answer"
     if body is not _MALFORMED:
         return "JSON that is not an object"
-    text = response.text.strip()
+    text = without_secret(response.text, _credential(response.request.headers)).strip()
     if _is_page(text):
         found = _HEADING.search(text)
         heading = " ".join(_TAG.sub(" ", found.group(2)).split()) if found else ""
@@ -595,9 +595,14 @@ def status_error(
     """The `ProviderError` for a non-2xx `response` whose JSON body (or None) is `body`. `keyless`: what a 401 means
     for a request sent without the API key (a signed URL elsewhere), said in place of "check {key_env}"."""
     status = response.status_code
+    # The key is taken out of whatever part of the answer is kept, the code and the request id too (a gateway that
+    # echoes the request back), and out of a text before it is cut, which would leave a key it cuts unfound.
+    secret = _credential(response.request.headers)
     code, message = _error_fields(body)
+    if code is not None:
+        code = without_secret(code, secret)
     if not message:
-        text = response.text if body is None and read else ""
+        text = without_secret(response.text, secret) if body is None and read else ""
         message = _text_excerpt(text, response.reason_phrase) or response.reason_phrase or "no message"
         route = response.extensions.get("proxy")
         if route is not None:  # not the API's words: maybe the proxy's own
@@ -605,8 +610,10 @@ def status_error(
     named = _REQUEST_LINE.match(message)
     if named and op.startswith(f"{named.group(1)} "):  # a server that names the request itself: said once
         message = message[named.end():]
-    message = redact(f"{op}: {message}", _credential(response.request.headers))
+    message = redact(f"{op}: {message}", secret)
     asked_id = request_id(response, body)
+    if asked_id is not None and secret and without_secret(asked_id, secret) != asked_id:
+        asked_id = None  # an id that is the key echoed back: none
     said_id = f" (request id {asked_id})" if asked_id else ""  # what the provider's support asks for
     retry_after = parse_retry_after(response.headers, body)
     if status == 429:

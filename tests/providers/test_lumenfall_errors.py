@@ -510,3 +510,36 @@ async def test_a_code_the_provider_did_not_give_is_not_shown_as_its(provider: Lu
         with pytest.raises(RejectedError) as given:
             await provider.submit(client, dict(BODY))
     assert str(given.value).startswith("HTTP 400, INVALID_REQUEST: "), str(given.value)
+
+
+@pytest.mark.parametrize("body", [
+    {"error": {"code": f"invalid_key:{KEY}", "message": "key refused"}},
+    {"error": {"code": "INVALID_REQUEST", "message": "refused"}, "request_id": KEY},
+    # the key from character 150 on, where the excerpt of 160 is cut
+    f"{'upstream gateway rejected the request; diagnostic dump follows, quote it to support: ':.<143}Bearer {KEY}",
+    f"<html><head><title>{'denied by the edge of the gateway: ':.<143}Bearer {KEY} as sent</title></head></html>",
+], ids=["code", "request-id", "long-text", "page-title"])
+@pytest.mark.anyio
+async def test_an_error_answer_echoing_the_key_anywhere_is_kept_without_any_of_it(
+    provider: LumenfallProvider, mock: Client, body: Any
+) -> None:
+    """A gateway that echoes the request back: the key in the error's code, as its request id, or in a text long
+    enough to be cut (the cut falling inside the key) is in no part of the error, not even its first characters."""
+    async with mock(respond(400, {}, body)) as client:
+        with pytest.raises(ProviderError) as info:
+            await provider.submit(client, dict(BODY))
+    exc = info.value
+    said = f"{exc} {exc.code} {exc.message}"
+    assert not any(KEY[i:i + 8] in said for i in range(len(KEY) - 7)), said
+    no_secret(exc)
+
+
+def test_a_2xx_web_page_whose_title_echoes_the_key_is_said_without_any_of_it() -> None:
+    from runner.providers.transport import decode
+
+    page = f"<html><title>{'signed in at the portal: ':.<143}Bearer {KEY} as sent</title></html>".encode()
+    request = httpx.Request("GET", "http://h/v1/videos/v", headers={"Authorization": f"Bearer {KEY}"})
+    with pytest.raises(ProviderError) as info:
+        decode(httpx.Response(200, content=page, request=request), op="GET /videos/v", create=False,
+               expect_body=True, key_env="LUMENFALL_API_KEY")
+    assert not any(KEY[i:i + 8] in str(info.value) for i in range(len(KEY) - 7)), str(info.value)
