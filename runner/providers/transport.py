@@ -186,6 +186,15 @@ def secret_of(client: httpx.AsyncClient) -> str | None:
     return _credential(client.headers)
 
 
+def _sent_credential(response: httpx.Response) -> str | None:
+    """The credential the request `response` answers was sent with; None when it is not known (an answer made
+    without its request, as one read by another HTTP stack may be)."""
+    try:
+        return _credential(response.request.headers)
+    except RuntimeError:
+        return None
+
+
 def _credential(headers: httpx.Headers) -> str | None:
     auth = str(headers.get("authorization", "")).strip()
     _, _, token = auth.partition(" ")
@@ -549,7 +558,7 @@ def decode(
             return body
         if isinstance(response, Answer):
             response = response.full()
-        message = redact(f"{op}: HTTP {status} with {_unusable(response, body)}", _credential(response.request.headers))
+        message = redact(f"{op}: HTTP {status} with {_unusable(response, body)}", _sent_credential(response))
         # A web page where the API's JSON was asked for: the base URL reaches a web site or a portal, not the API,
         # and every request would meet the same page (WEB_PAGE, which a run takes for a setup error).
         code = WEB_PAGE if body is _MALFORMED and _is_page(response.text) else "MALFORMED_RESPONSE"
@@ -577,7 +586,7 @@ def _unusable(response: httpx.Response, body: Any) -> str:
         return "an empty answer"
     if body is not _MALFORMED:
         return "JSON that is not an object"
-    text = without_secret(response.text, _credential(response.request.headers)).strip()
+    text = without_secret(response.text, _sent_credential(response)).strip()
     if _is_page(text):
         found = _HEADING.search(text)
         heading = " ".join(_TAG.sub(" ", found.group(2)).split()) if found else ""
