@@ -1308,22 +1308,18 @@ def _others(n: int, alike: int, many: str, one: str) -> str:
     return f"the other {one}" if n == 1 else f"the other {n:,} {many}"
 
 
-# What to change, by the provider's code, of a request refused alike on every attempt: a content-moderation verdict
-# is about the prompt (or its images), an invalid request about its parameters.
-_REPEATED_FIX = (("POLICY", "change the prompt (or its images)"), ("MODERAT", "change the prompt (or its images)"),
-                 ("INVALID", "change the request"), ("BAD_REQUEST", "change the request"))
-
-
 def _repeated_steps(repeated: Mapping[str, tuple[int, str, str]]) -> list[str]:
     """One step for the jobs that ended alike (failed, rejected) on every one of the same number of attempts, with
     the same code (`Snapshot.repeated`): how often, which code, and what to change, as `gridrun retry` sends the
     same request again."""
+    from .options import repeating_fix
+
     alike: dict[tuple[int, str, str], list[str]] = {}
     for key, (n, code, state) in repeated.items():
         alike.setdefault((n, code, state), []).append(key)
     steps = []
     for (n, code, state), keys in alike.items():
-        fix = next((fix for part, fix in _REPEATED_FIX if part in code), "check the cause")
+        fix = repeating_fix(code) or "check the cause"
         steps.append(f"{_who(keys)} {state} {n:,} times, each {visible(code)}: {fix}, as `gridrun retry` sends the "
                      "same request again (`--key`, `--code` pick the jobs it sends)")
     return steps

@@ -51,7 +51,7 @@ from .jobs import (
     scaled, span_text, usd_text,
 )
 from .live import LiveViews
-from .options import GONE_AFTER, RunOptions
+from .options import GONE_AFTER, RunOptions, error_code, repeating_fix
 from .outputs import (
     Kept, files_beside, keep_file, keep_take, mute, poster_path, sidecar_matches, sidecar_writer, superseded_dir,
 )
@@ -2149,6 +2149,9 @@ class Executor:
             return
         message = status.failure
         retry = self._failure_retry_due(jid, message)
+        repeats = self._would_repeat(jid, message) if retry is None else None
+        if repeats is not None:
+            message = f"{message} ({repeats})"
         failed = {"error": message, "cost_micros": billed, "cost_reported_micros": status.cost_micros}
         if retry is None:
             await self._end_badly(job, jid, S.FAILED, **failed)
@@ -2210,8 +2213,24 @@ class Executor:
         tries = self._tries_after_failure.get(jid, 0)
         if tries >= self.failure_retries or self._sending_stopped() or self._refused or self.opts.fail_fast:
             return None
+        if repeating_fix(error_code(message)) is not None:
+            return None  # the same request would fail alike: no paid attempt spent on it (`_would_repeat`)
         self._tries_after_failure[jid] = tries + 1
         return f"{FAILURE_RETRY} {tries + 1} of {self.failure_retries}, after: {message}"
+
+    def _would_repeat(self, jid: int, message: str) -> str | None:
+        """Why the failure retry the run allows after the failed render of `message` is not made, when that is
+        because the provider's code says the same request fails alike when sent again (content moderation, an
+        invalid request: `options.repeating_fix`), and what to change; None otherwise (no retry left or allowed,
+        or the run stopping)."""
+        tries = self._tries_after_failure.get(jid, 0)
+        if tries >= self.failure_retries or self._sending_stopped() or self._refused or self.opts.fail_fast:
+            return None
+        code = error_code(message)
+        fix = repeating_fix(code)
+        if code is None or fix is None:
+            return None
+        return f"not sent again by run.failure_retries: {code} would repeat for the same request; {fix}"
 
     def _early_reset(self, jid: int, why: str) -> None:
         """Make the job plannable now, ahead of its new attempt (undone should the run not send it)."""

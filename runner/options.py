@@ -98,6 +98,21 @@ def error_code(error: str | None) -> str | None:
     return None if found is None else found.group(1)
 
 
+# What to change, by the provider's code, of a request the provider fails or refuses for what it asks: the same
+# request sent again as it is meets the same verdict. A content-moderation verdict is about the prompt (or its
+# images), an invalid request about its parameters. Any other code (an internal error, a timeout, no capacity, one
+# gridrun does not know) may pass when sent again.
+REPEATING_FIX = (("POLICY", "change the prompt (or its images)"), ("MODERAT", "change the prompt (or its images)"),
+                 ("INVALID", "change the request"), ("BAD_REQUEST", "change the request"))
+
+
+def repeating_fix(code: str | None) -> str | None:
+    """What to change of a request whose failure carried the provider's `code`, when sending it again as it is would
+    fail alike (`REPEATING_FIX`); None for a code that may pass when sent again, or none."""
+    code = (code or "").upper()
+    return next((fix for part, fix in REPEATING_FIX if part in code), None) if code else None
+
+
 def picked(key: str, error: str | None, only_keys: tuple[str, ...], only_codes: tuple[str, ...]) -> bool:
     """Whether a retry picking `only_keys` (globs) and `only_codes` sends again the job of `key` whose last error is
     `error`: every job when both are empty."""

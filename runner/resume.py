@@ -26,7 +26,7 @@ and `prepare` the executor weighs the account's balance against the jobs to send
 re-run are made plannable one by one, as the executor sends each (`resets`): a run that stops before sending
 one leaves it as it was. A run killed between the two leaves such a job planned, and the next run puts it
 back as it was; but a failure retry (run.failure_retries) of a job the next run has and allows one more of
-is that run's to send.
+is that run's to send, unless its failure would repeat (`repeats`).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from .errors import BudgetError, GridrunError, InFlightError, StateError
 from .jobs import Billing, fitting, param_strings, scaled, usd_text
 from .limits import sticky_said
 from .manifest import Manifest, Warned
-from .options import RunOptions
+from .options import RunOptions, error_code, repeating_fix
 from .outputs import (
     PART_RECORD_SUFFIX,
     atomic_copy,
@@ -176,6 +176,13 @@ def is_failure_retry(reason: str | None) -> bool:
     return bool(reason) and str(reason).startswith(FAILURE_RETRY)
 
 
+def repeats(reason: str | None) -> bool:
+    """A failure retry's `reason` names a failure the same request meets again when sent again (content
+    moderation, an invalid request: `options.repeating_fix`), on which no run spends a paid attempt. An earlier
+    gridrun decided such retries too: one it left unsent is not made."""
+    return repeating_fix(error_code(reason)) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Judged:
     """What a run does with each job of its plan (`judge`), decided before it is recorded."""
@@ -213,8 +220,10 @@ def judge(
         hashes = {j.hash for j in plan.jobs}
         made = store.failure_retries_made(pending)
         for jid in pending:
+            reason = store.last_reset_reason(jid)
             if (failure_retries and not opts.fail_fast and store.job_row(jid)["hash"] in hashes
-                    and is_failure_retry(store.last_reset_reason(jid)) and made.get(jid, 0) <= failure_retries):
+                    and is_failure_retry(reason) and made.get(jid, 0) <= failure_retries
+                    and not repeats(reason)):
                 continue  # this run's to send
             if store.undo_reset(jid) == S.FAILED:
                 retry_not_sent(store, jid, S.FAILED)

@@ -272,7 +272,7 @@ def test_a_failed_re_render_whose_failure_retry_never_reached_the_provider_leave
     first, prov = run(m)
     earlier = {j.key: str(j.sha256) for j in api.status(m).jobs}
     cost = api.plan(m).jobs[0].cost_micros
-    prov.app.state.sim.configure({"failure_rate": 1.0})
+    prov.app.state.sim.configure({"failure_rate": 1.0, "failure_code": "INTERNAL_ERROR"})  # one sent again
     opts: dict[str, Any] = {"force": True, "failure_retries": 1}
     if unsent == "budget":
         opts["budget_usd"] = cost / 1e6  # the re-render's charge leaves too little for its retry
@@ -303,7 +303,7 @@ def test_a_failed_re_render_whose_failure_retry_never_reached_the_provider_leave
     with closing(sqlite3.connect(tmp_path / ".gridrun" / "state.db")) as db:
         said = db.execute("SELECT run_id, detail FROM events WHERE kind='rerun-failed'").fetchall()
     assert len(said) == 1 and said[0][0] == forced.run_id, said
-    assert json.loads(said[0][1])["cost_micros"] == charged and "CONTENT_POLICY" in json.loads(said[0][1])["error"]
+    assert json.loads(said[0][1])["cost_micros"] == charged and "INTERNAL_ERROR" in json.loads(said[0][1])["error"]
     if unsent == "unreached":
         prov.submit = real
     for again_opts in ({}, {"retry_failed": True}):
@@ -962,7 +962,7 @@ def test_allow_partial_sends_what_fits_once_the_jobs_in_flight_settle_never_pass
 
     monkeypatch.setattr(Executor, "_set_state", setting)
     monkeypatch.setattr(Executor, "_settle", settling)
-    script = [{"route": "create", "nth": 1, "fault": "job_failure", "code": "CONTENT_POLICY_VIOLATION"}]
+    script = [{"route": "create", "nth": 1, "fault": "job_failure", "code": "INTERNAL_ERROR"}]
     m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), run={"concurrency": 3, "failure_retries": 1},
                        sim={"render_time": 0.3, "jitter": 0.0, "script": script})
     result, prov = run(m, budget_usd=0.70, allow_partial=True)
@@ -1535,11 +1535,11 @@ def test_the_last_errors_count_the_jobs_a_failure_met_not_its_attempts(tmp_path:
     """Three jobs whose every render fails, each sent twice more (failure_retries 2): nine failed attempts of three
     jobs, told as the first job and 2 more."""
     m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), run={"failure_retries": 2},
-                       sim={"failure_rate": 1.0, "render_time": 0.05, "jitter": 0.0})
+                       sim={"failure_rate": 1.0, "failure_code": "INTERNAL_ERROR", "render_time": 0.05, "jitter": 0.0})
     result, prov = run(m)
     assert result.stats.counts["failed"] == 3 and stats(prov)["creates"] == 9
-    (told,) = [e for e in result.stats.last_errors if "CONTENT_POLICY_VIOLATION" in e]
-    assert re.match(r"style=anime,seed=\d and 2 more jobs: CONTENT_POLICY_VIOLATION", told), told
+    (told,) = [e for e in result.stats.last_errors if "INTERNAL_ERROR" in e]
+    assert re.match(r"style=anime,seed=\d and 2 more jobs: INTERNAL_ERROR", told), told
 
 
 def test_job_failure_is_recorded_with_the_providers_reason(tmp_path: Path) -> None:
@@ -3634,6 +3634,53 @@ def test_failure_retries_send_a_failed_job_again_in_the_same_run(tmp_path: Path)
                        run={"failure_retries": 1})
     short, prov = run(m)
     assert short.exit_code == 1 and short.stats.counts["failed"] == 1 and stats(prov)["creates"] == 2
+
+
+def test_failure_retries_are_not_spent_on_a_failure_that_would_repeat(tmp_path: Path) -> None:
+    """A render refused by content moderation fails alike when the same request is sent again: with two failure
+    retries allowed, the run makes one create, the job ends failed, and its error (the run's last errors, `status`)
+    says it was not sent again and what to change."""
+    moderated = [{"route": "create", "nth": [1, 2, 3], "fault": "job_failure", "code": "CONTENT_POLICY_VIOLATION"}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"script": moderated},
+                       run={"failure_retries": 2})
+    result, prov = run(m)
+    assert result.exit_code == 1 and result.stats.counts["failed"] == 1 and stats(prov)["creates"] == 1
+    (job,) = api.status(m).jobs
+    assert job.state == "failed" and job.attempts == 1
+    said = "not sent again by run.failure_retries: CONTENT_POLICY_VIOLATION would repeat for the same request"
+    assert said in (job.error or "") and "change the prompt" in (job.error or ""), job.error
+    assert any(said in e for e in result.stats.last_errors), result.stats.last_errors
+
+
+@pytest.mark.parametrize("code", ["INTERNAL_ERROR", "TIMEOUT", "SOME_NEW_CODE"])
+def test_failure_retries_are_spent_on_a_failure_that_may_pass_when_sent_again(tmp_path: Path, code: str) -> None:
+    """A transient failure (or one of a code gridrun does not know) is sent again, up to run.failure_retries."""
+    fail_twice = [{"route": "create", "nth": [1, 2], "fault": "job_failure", "code": code}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"script": fail_twice},
+                       run={"failure_retries": 2})
+    result, prov = run(m)
+    assert result.exit_code == 0 and result.stats.counts["done"] == 1 and stats(prov)["creates"] == 3
+    assert "would repeat" not in " ".join(result.stats.last_errors)
+
+
+def test_a_failure_retry_a_killed_run_left_unsent_is_not_made_when_its_failure_would_repeat(tmp_path: Path) -> None:
+    """A failure retry an earlier gridrun decided after a moderation failure, never sent (the process killed): the
+    next run allowing failure retries does not make it; the job stays failed, no create sent."""
+    from runner.state import Store
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"script": [
+        {"route": "create", "nth": 1, "fault": "job_failure", "code": "CONTENT_POLICY_VIOLATION"}]})
+    result, prov = run(m)
+    assert result.stats.counts["failed"] == 1 and stats(prov)["creates"] == 1
+    db = tmp_path / ".gridrun" / "state.db"
+    with closing(Store(db)) as store:
+        (jid,) = [r["id"] for r in store.db.execute("SELECT id FROM jobs")]
+        error = store.job_row(jid)["error"]
+        store.reset(jid, f"failure retry 1 of 2, after: {error}")  # as an earlier gridrun left it, unsent
+    again, prov2 = run(m, failure_retries=2)
+    assert again.exit_code == 1 and stats(prov2)["creates"] == 0, stats(prov2)
+    (job,) = api.status(m).jobs
+    assert job.state == "failed" and job.attempts == 1, job
 
 
 def test_cancel_of_jobs_the_changed_manifest_dropped_says_how_to_collect_them(tmp_path: Path) -> None:

@@ -155,13 +155,16 @@ def test_retry_and_plan_retry_send_again_only_the_jobs_picked_by_key_and_code(
 def test_a_failure_that_repeats_on_every_attempt_is_said_with_its_count_and_code(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Every render refused by content moderation, each job tried three times (two failure retries): the run's end
-    and `status` say how often and with which code, and that the prompt is what to change, as `gridrun retry`
-    sends the same request again; `status` lists each job with the attempt it ended on."""
+    """Every render refused by content moderation, each job tried three times (a run, then two `gridrun retry`:
+    failure retries are not spent on such a failure): the retry's end and `status` say how often and with which
+    code, and that the prompt is what to change, as `gridrun retry` sends the same request again; `status` lists
+    each job with the attempt it ended on."""
     monkeypatch.setenv("COLUMNS", "400")
     m = tmp_path / "f.yaml"
     m.write_text(PLAN_GRID, encoding="utf-8")
-    code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--failure-retries", "2")
+    assert run_cli(capsys, "run", str(m), "--no-report", "--failure-retries", "2")[0] == 1
+    assert run_cli(capsys, "retry", str(m), "--no-report")[0] == 1
+    code, _, err = run_cli(capsys, "retry", str(m), "--no-report")
     said = ("a=1 and 2 more jobs failed 3 times, each CONTENT_POLICY_VIOLATION: change the prompt (or its images), "
             "as `gridrun retry` sends the same request again")
     assert code == 1 and said in " ".join(err.split()), err

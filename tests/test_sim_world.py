@@ -229,7 +229,7 @@ def test_failure_retries_are_counted_across_a_killed_runs_resumes(tmp_path: Path
     """A job whose render always fails, failure_retries 1: two paid attempts in all, however often the run is
     killed (here just after the retry's create) and resumed; `gridrun retry` begins the count again."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"failure_retries": 1},
-                       sim={"render_time": 0.2, "jitter": 0, "failure_rate": 1.0})
+                       sim={"render_time": 0.2, "jitter": 0, "failure_rate": 1.0, "failure_code": "INTERNAL_ERROR"})
     env = {**os.environ, "GRIDRUN_CRASH_AT": "after-submit:2", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"],
                             env=env, capture_output=True, timeout=120, check=False)
@@ -255,7 +255,7 @@ def test_a_failure_retry_decided_but_never_sent_is_sent_by_the_resumed_run(tmp_p
     recorded (the retry waits there for a free slot): the resumed run makes it, and it counts once; then no
     more."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"failure_retries": 1},
-                       sim={"render_time": 0.2, "jitter": 0, "failure_rate": 1.0})
+                       sim={"render_time": 0.2, "jitter": 0, "failure_rate": 1.0, "failure_code": "INTERNAL_ERROR"})
     _killed_run(m, crash_at, "run")
     assert world_stats(m)["creates"] == 1
     resumed = api.run(m, report=False)
@@ -267,7 +267,7 @@ def test_a_failure_retry_decided_but_never_sent_is_sent_by_the_resumed_run(tmp_p
 def test_retry_begins_the_count_again_for_a_job_whose_failure_retry_was_never_sent(tmp_path: Path) -> None:
     """`gridrun retry` after a run killed with its failure retry unsent: 1 + failure_retries attempts."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"failure_retries": 1},
-                       sim={"render_time": 0.2, "jitter": 0, "failure_rate": 1.0})
+                       sim={"render_time": 0.2, "jitter": 0, "failure_rate": 1.0, "failure_code": "INTERNAL_ERROR"})
     _killed_run(m, "before-submit:2", "run")
     assert world_stats(m)["creates"] == 1
     again = api.run(m, options={"retry_failed": True}, report=False)
@@ -286,7 +286,7 @@ def test_a_failed_re_render_whose_failure_retry_a_killed_run_never_sent_leaves_t
     first = api.run(m, report=False)
     assert first.exit_code == 0
     job = api.status(m).jobs[0]
-    m.write_text(m.read_text().replace("jitter: 0", "jitter: 0\n  failure_rate: 1.0"))
+    m.write_text(m.read_text().replace("jitter: 0", "jitter: 0\n  failure_rate: 1.0\n  failure_code: INTERNAL_ERROR"))
     _killed_run(m, crash_at, "run", "--force", "--failure-retries", "1")
     assert world_stats(m)["creates"] == 2
     resumed = api.run(m, options={"failure_retries": 0}, report=False)
