@@ -296,7 +296,8 @@ def _matrix_rows(groups: Sequence[tuple[str | None, Any]]) -> Iterator[dict[str,
             yield {"sweep": name, **d} if name else d
 
 
-def _plan_json(plan: Plan, diff: Any, *, force: bool = False, command: str = "run") -> dict[str, Any]:
+def _plan_json(plan: Plan, diff: Any, *, force: bool = False, command: str = "run",
+               failure_retries: int | None = None) -> dict[str, Any]:
     from .plan import relpath
 
     prefix = str(plan.outputs_dir) + os.sep
@@ -376,7 +377,30 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False, command: str = "ru
         "sent_elsewhere": _sent_away_json(diff.sent_away if diff else None),
         "billed_above": _billed_above_json(plan, diff),
         "endpoint": {"url": plan.endpoint[0], "from": plan.endpoint[1]},
+        "failure_retries": _failure_retries_json(plan, diff, failure_retries),
     }
+
+
+def _failure_retries(plan: Plan, diff: Any, given: int | None) -> tuple[int, str, int, int]:
+    """What failure retries (`run.failure_retries`, or `given` by `--failure-retries`) could add to a run of
+    `plan`, which no price of the plan's counts: (the new paid attempts each job may get, where that number comes
+    from, the jobs the run sends or follows, the most they add: each of those jobs failing every time, each
+    retry at its price). The budget stops them where it would be passed; this is the figure, not a limit."""
+    n = given if given is not None else int(dict(plan.manifest.run or {}).get("failure_retries") or 0)
+    if not n:
+        return 0, "", 0, 0
+    to_send, following, _ = _budgeted(plan, diff)
+    jobs = [*to_send, *following]
+    return (n, "--failure-retries" if given is not None else "run.failure_retries", len(jobs),
+            n * sum(j.cost_micros for j in jobs))
+
+
+def _failure_retries_json(plan: Plan, diff: Any, given: int | None) -> dict[str, Any] | None:
+    """`plan --json`'s `failure_retries`: null where a run makes none, else `_failure_retries`'s figures."""
+    n, source, jobs, most = _failure_retries(plan, diff, given)
+    if not n:
+        return None
+    return {"per_job": n, "from": source, "jobs": jobs, "most_usd": round(most / 1e6, 6), "most_micros": most}
 
 
 class _Lazy(list):  # type: ignore[type-arg]
@@ -517,7 +541,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:  # as UTF-8 text, or with \u escapes where the output cannot take every character
         from .terminal import writes_any
 
-        _say_json(_plan_json(plan, diff, force=args.force, command=previewed),
+        _say_json(_plan_json(plan, diff, force=args.force, command=previewed, failure_retries=args.failure_retries),
                   ensure_ascii=not writes_any(sys.stdout))
         return 0
     for w in _warnings(plan, diff, sends=args.force, planning=previewed):
@@ -569,7 +593,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _print_table(_PlanTable(columns, rows))
     if len(shown) < len(jobs):
         out.print(f"{len(jobs) - len(shown):,} jobs not listed; --all lists every one", style="dim")
-    _print_totals(plan, diff, force=args.force, retry=retry, resume=args.resume)
+    _print_totals(plan, diff, force=args.force, retry=retry, resume=args.resume, failure_retries=args.failure_retries)
     if diff and args.force and not args.resume and diff.forced:
         _resume_note(plan, diff)
     if diff and diff.left_behind:
@@ -759,7 +783,7 @@ def _gap_row(hidden: Sequence[int], jobs: Sequence[Any], diff: Any) -> str:
 
 
 def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | None = None,
-                  resume: bool = False) -> None:
+                  resume: bool = False, failure_retries: int | None = None) -> None:
     # Grouped by price too (audio on or off, a tier of another size), so that each group reads as count × price =
     # its subtotal, checkable by hand.
     from .plan import ELSEWHERE, relpath
@@ -797,6 +821,13 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
     elif plan.total_micros:
         # Jobs that cost something (the simulator's are priced as the provider it mimics) and nothing to stop a run.
         out.print("budget: none (no cap: set run.budget_usd or --budget)")
+    n, source, jobs, most = _failure_retries(plan, diff, failure_retries)
+    if n and jobs:
+        each = "the job" if jobs == 1 else f"each of the {jobs:,} jobs"
+        out.print(f"failure retries: up to {n:,} per job ({source}), not in the figures above: at most "
+                  f"{usd_text(most)} more, should {each} a run sends fail every time ({n:,} more attempt"
+                  f"{'s' if n != 1 else ''} each, at its price); none is made of a failure that would repeat "
+                  "(content policy, an invalid request)", markup=False, highlight=False)
     if diff:
         pay = sum(j.cost_micros for j in diff.to_send(plan.jobs))
         forcing = "--force --resume" if resume else "--force"
@@ -3291,6 +3322,9 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.add_argument("--budget", type=_knob("budget_usd"),
                     help="whether the plan fits `gridrun run --budget BUDGET`: the budget in USD it is measured "
                          "against (overrides run.budget_usd)")
+    sp.add_argument("--failure-retries", type=_knob("failure_retries"),
+                    help="what `gridrun run --failure-retries N` could add at most, each job sent failing every "
+                         "time (default: run.failure_retries, else 0)")
     sp.set_defaults(fn=cmd_plan)
 
     def run_flags(sp: argparse.ArgumentParser) -> None:

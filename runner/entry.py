@@ -284,7 +284,7 @@ def writes_json_object(argv: Sequence[str]) -> str | None:
 
 
 # The options of `plan` that take a value after them (`plan_manifest`), as its parser has them.
-PLAN_VALUED = ("--max-jobs", "--budget", "--key", "--code")
+PLAN_VALUED = ("--max-jobs", "--budget", "--key", "--code", "--failure-retries")
 
 
 def plan_manifest(argv: Sequence[str]) -> str | None:

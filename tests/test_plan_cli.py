@@ -613,7 +613,7 @@ def test_model_or_idempotency_key_under_params_is_warned_of_at_its_line_as_not_s
 
 TOP_FIELDS = ["format", "manifest", "name", "provider", "model", "outputs_dir", "axes", "varying", "total_jobs",
               "total_usd", "total_micros", "budget_usd", "warnings", "jobs", "excluded", "run_usd", "run_micros",
-              "against_state", "left_in_flight", "sent_elsewhere", "billed_above", "endpoint"]
+              "against_state", "left_in_flight", "sent_elsewhere", "billed_above", "endpoint", "failure_retries"]
 JOB_FIELDS = ["key", "sweep", "repeat", "values", "hash", "params", "size", "duration", "mode", "cost_usd",
               "cost_micros", "output", "origin", "sources", "status", "made_by_simulator_at"]
 
@@ -642,6 +642,35 @@ def test_plan_json_is_the_documented_format(capsys: pytest.CaptureFixture[str], 
     documented = (ROOT / "README.md").read_text(encoding="utf-8").split("## Plan JSON", 1)[1]
     for name in TOP_FIELDS + JOB_FIELDS:
         assert f"`{name}`" in documented, name
+
+
+def test_plan_says_the_most_failure_retries_could_add(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Failure retries are paid attempts no job's price counts: with run.failure_retries (or plan's
+    --failure-retries, as `run` takes it) plan says the most they could add, each job sent failing every time,
+    in text and in `plan --json`; with none, no line and null."""
+    monkeypatch.setenv("COLUMNS", "400")
+    body = ("params:\n  prompt: \"a fox {{ a }}\"\n  quality: 360p\n  duration: 5\nmatrix:\n  a: [1, 2, 3]\n")
+    m = write(tmp_path / "f.yaml", body + "run:\n  failure_retries: 2\n", HEAD)
+    price = api.plan(m).jobs[0].cost_micros
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    from runner.jobs import usd_text
+
+    said = (f"failure retries: up to 2 per job (run.failure_retries), not in the figures above: at most "
+            f"{usd_text(6 * price)} more, should each of the 3 jobs a run sends fail every time")
+    assert code == 0 and said in " ".join(out.split()), out
+    doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
+    assert doc["failure_retries"] == {"per_job": 2, "from": "run.failure_retries", "jobs": 3,
+                                      "most_usd": round(6 * price / 1e6, 6), "most_micros": 6 * price}
+    doc = json.loads(run_cli(capsys, "plan", str(m), "--json", "--failure-retries", "1")[1])
+    assert doc["failure_retries"]["per_job"] == 1 and doc["failure_retries"]["most_micros"] == 3 * price
+    assert doc["failure_retries"]["from"] == "--failure-retries"
+    plain = write(tmp_path / "g.yaml", body, HEAD)
+    code, out, _ = run_cli(capsys, "plan", str(plain))
+    assert code == 0 and "failure retries" not in out, out
+    assert json.loads(run_cli(capsys, "plan", str(plain), "--json")[1])["failure_retries"] is None
+    assert json.loads(run_cli(capsys, "plan", str(m), "--json", "--failure-retries", "0")[1])["failure_retries"] is None
 
 
 def test_plan_json_is_stable(capsys: pytest.CaptureFixture[str], examples: Path) -> None:
