@@ -34,7 +34,7 @@ from .errors import (
 )
 from .jobs import format_value
 from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
-from .options import GONE_AFTER, RunOptions, check_option, run_options, selection_misses
+from .options import GONE_AFTER, RunOptions, check_option, error_code, repeating_fix, run_options, selection_misses
 from .outputs import kept_aside, superseded_dir
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
@@ -1553,6 +1553,19 @@ def run_starting(
     return holder
 
 
+def _failure_fields(snap: Snapshot, job: Any) -> dict[str, Any]:
+    """`status --json`'s figures of a problem job's failures, as `status` says in words of a job failed alike on
+    every attempt: `code` (the provider's code in its error, or None), `failed_attempts` (its attempts that ended
+    failed or rejected: 0 for a job in another state), `same_code` (each of its attempts ended with that code),
+    `fix` (what to change where sending the same request again fails alike, `options.repeating_fix`; else None)."""
+
+    found = snap.failures.get(job.key)
+    code = found.code if found is not None else error_code(job.error)
+    return {"code": code, "failed_attempts": 0 if found is None else found.attempts,
+            "same_code": found is not None and found.same_code,
+            "fix": repeating_fix(code) if found is not None else None}
+
+
 def status_json(snap: Snapshot) -> dict[str, Any]:
     r = snap.run
     elapsed, per_minute, eta = pace(snap)
@@ -1600,8 +1613,10 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         # another (None: none did)
         "keys_ignored": snap.keys_ignored_note(),
         "problems": [
-            # ended_at: when a job that ended badly reached its state (epoch seconds; None for one in flight or planned)
-            {"key": j.key, "state": j.state, "error": j.error, "ended_at": j.ended_at}
+            # ended_at: when a job that ended badly reached its state (epoch seconds; None for one in flight or planned);
+            # the provider's code, the attempts that ended failed or rejected, whether each carried that code, and what
+            # to change where sending the same request again would fail alike (`_failure_fields`)
+            {"key": j.key, "state": j.state, "error": j.error, "ended_at": j.ended_at, **_failure_fields(snap, j)}
             for j in problems(snap)
         ],
         # re-renders of done jobs (--force) the provider failed or refused: each job done as before, its video kept

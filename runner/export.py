@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import StateError, UsageError
 from .outputs import atomic_write, gridrun_sidecar, keep_foreign
-from .state import JobRecord, RunRecord, Snapshot, Store
+from .state import Failures, JobRecord, RunRecord, Snapshot, Store
 
 FORMATS = ("jsonl", "csv", "json")
 EXPORT_VERSION = 2
@@ -59,6 +59,9 @@ ROW_FIELDS: tuple[str, ...] = (
     "endpoint",
     "simulated",
     "ended_at",
+    "error_code",
+    "failed_attempts",
+    "same_code",
 )
 
 # What the report and `status` call each state: a run still going shows its planned jobs as pending.
@@ -120,9 +123,11 @@ def others_video(job: JobRecord) -> bool:
     return doc is not None and doc["hash"] != job.hash
 
 
-def export_row(job: JobRecord, base: str | Path, run_id: int | None = None) -> dict[str, Any]:
+def export_row(job: JobRecord, base: str | Path, run_id: int | None = None,
+               failures: Failures | None = None) -> dict[str, Any]:
     """The export row of one job of run `run_id`, its `output_path` relative to the folder `base`; keys in
-    `ROW_FIELDS` order."""
+    `ROW_FIELDS` order. `failures`: its failed attempts in figures, of a job that ended failed or rejected
+    (`Snapshot.failures`)."""
     rs = job.render_seconds
     prompt = job.params.get("prompt")
     return {
@@ -157,6 +162,11 @@ def export_row(job: JobRecord, base: str | Path, run_id: int | None = None) -> d
         "endpoint": job.endpoint,
         "simulated": job.simulated if job.endpoint is not None else None,
         "ended_at": iso(job.ended_at),  # of a job that ended badly: when it reached its state
+        # of a job that ended failed or rejected: the provider's code, its attempts that ended so, and whether every
+        # attempt ended with that code (`status` says so in words: the same request refused alike each time)
+        "error_code": None if failures is None else failures.code,
+        "failed_attempts": None if failures is None else failures.attempts,
+        "same_code": None if failures is None else failures.same_code,
     }
 
 
@@ -176,7 +186,7 @@ def export_rows(snapshot: Snapshot, base: str | Path | None = None) -> list[dict
     run's (`files_of`), which is another folder once the manifest's `outputs_dir` changed.
     """
     folder = snapshot.run.outputs_dir if base is None else base
-    return [export_row(job, folder, snapshot.run.id) for job in snapshot.jobs]
+    return [export_row(job, folder, snapshot.run.id, snapshot.failures.get(job.key)) for job in snapshot.jobs]
 
 
 def _job_costs(snapshot: Snapshot) -> dict[str, Any]:

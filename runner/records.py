@@ -361,6 +361,16 @@ ORIGINS = (CACHED, MADE, NOT_COPIED, EARLIER)
 
 
 @dataclass(frozen=True, slots=True)
+class Failures:
+    """The failed (or refused) attempts of a job that ended failed or rejected, in figures (`Snapshot.failures`):
+    what `status` says in words of one refused alike every time."""
+
+    code: str | None   # the provider's code in its last error (`options.error_code`); None: none found
+    attempts: int      # its attempts that ended failed or rejected
+    same_code: bool    # every attempt of it ended with that same code
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """A run and its jobs, read at one moment."""
 
@@ -430,6 +440,8 @@ class Snapshot:
     # key -> (attempts, code, state) of the jobs that ended failed or rejected after more than one attempt, each of
     # which ended with the same provider's code (`Store._repeated`): the same request refused alike every time
     repeated: Mapping[str, tuple[int, str, str]] = field(default_factory=dict)
+    # key -> the failed attempts, in figures, of each job that ended failed or rejected (`Store._failures`)
+    failures: Mapping[str, Failures] = field(default_factory=dict)
     left_copies: Mapping[int, str] = field(default_factory=dict)  # run id -> its manifest copy, for the three above
     copies_missing: tuple[int, ...] = ()  # of those runs, the ones whose copy is not there (removed by hand)
     # done jobs a simulator made at another endpoint whose re-render this run did not send (its stop): left as they

@@ -39,7 +39,7 @@ from .outputs import (
     superseded_dir, take_path, unreadable_why,
 )
 from .records import (  # noqa: F401 (re-exported)
-    CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, SIMULATOR_ELSEWHERE, EarlierTake, JobRecord, RunRecord, RunSummary, Snapshot, as_keyed,
+    CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, SIMULATOR_ELSEWHERE, EarlierTake, Failures, JobRecord, RunRecord, RunSummary, Snapshot, as_keyed,
     NEARLY_FULL, billing_of, job_record, local_time, run_record, typed_values,
 )
 from .terminal import runs_it_first, typed, visible
@@ -3888,7 +3888,7 @@ class Store:
             rendered = () if as_left else self._left_rendered(run)
             unknown = () if as_left else self._left_unknown(run)
             possibly_billed = () if as_left else self._possibly_billed(run)
-            repeated = self._repeated(jobs)
+            repeated, failures = self._failures(jobs)
             placeholders = () if as_left else self._placeholders_left(run)
             copies = {rid: self.manifest_copy_file(rid, write=False)
                       for rid in sorted({r for _, r, _ in (*left, *rendered, *unknown)})}
@@ -3915,7 +3915,7 @@ class Store:
                         origins=origins, made_earlier=made_earlier, found_cached=counted.cached, made_earlier_count=counted.made_earlier,
                         rerenders_unsent=unsent,
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown, placeholders_left=placeholders,
-                        possibly_billed=possibly_billed, repeated=repeated,
+                        possibly_billed=possibly_billed, repeated=repeated, failures=failures,
                         placeholders_failed=placeholders_failed,
                         endpoints=endpoints, spent_simulated_micros=simulated_spent,
                         manifest_spent_simulated_micros=all_simulated,
@@ -4165,22 +4165,34 @@ class Store:
                 return reason if isinstance(reason, str) else None
         return None
 
-    def _repeated(self, jobs: Sequence[JobRecord]) -> dict[str, tuple[int, str, str]]:
-        """Of the `jobs` that ended failed or rejected after more than one attempt, key -> (how many attempts, the
-        code, the job's state) of those every attempt of which ended with the same provider's code (`options.error_code`): the same
-        request refused alike each time (content moderation, an invalid request), which sending it again as it is
-        is unlikely to change."""
+    def _failures(self, jobs: Sequence[JobRecord]) -> tuple[dict[str, tuple[int, str, str]], dict[str, Failures]]:
+        """Of the `jobs` that ended failed or rejected, key -> (how many attempts, the code, the job's state) of those
+        of more than one attempt every one of which ended with the same provider's code (`options.error_code`): the
+        same request refused alike each time (content moderation, an invalid request), which sending it again as
+        it is is unlikely to change (`Snapshot.repeated`); and key -> their attempts' codes in figures, each such
+        job's (`Snapshot.failures`). One query."""
         from .options import error_code
 
-        ids = {j.id: j for j in jobs if j.state in (S.FAILED.value, S.REJECTED.value) and j.attempts > 1}
+        ids = {j.id: j for j in jobs if j.state in (S.FAILED.value, S.REJECTED.value)}
         if not ids:
-            return {}
+            return {}, {}
         codes: dict[int, list[str | None]] = {}
+        ended_badly: dict[int, int] = {}
         for chunk, marks in _chunked(list(ids)):
-            for r in self.db.execute(f"SELECT job_id, error FROM attempts WHERE job_id IN ({marks}) ORDER BY n", chunk):
-                codes.setdefault(int(r[0]), []).append(error_code(r[1]))
-        return {ids[jid].key: (len(found), str(found[0]), ids[jid].state) for jid, found in codes.items()
-                if len(found) > 1 and found[0] is not None and len(set(found)) == 1}
+            for r in self.db.execute(f"SELECT job_id, error, state FROM attempts WHERE job_id IN ({marks}) ORDER BY n",
+                                     chunk):
+                jid = int(r[0])
+                codes.setdefault(jid, []).append(error_code(r[1]))
+                ended_badly[jid] = ended_badly.get(jid, 0) + (r[2] in (S.FAILED.value, S.REJECTED.value))
+        repeated: dict[str, tuple[int, str, str]] = {}
+        failures: dict[str, Failures] = {}
+        for jid, found in codes.items():
+            job = ids[jid]
+            same = found[0] is not None and len(set(found)) == 1
+            if same and len(found) > 1 and job.attempts > 1:
+                repeated[job.key] = (len(found), str(found[0]), job.state)
+            failures[job.key] = Failures(code=error_code(job.error), attempts=ended_badly.get(jid, 0), same_code=same)
+        return repeated, failures
 
     def _rerenders_failed(self, run: RunRecord) -> tuple[tuple[str, str], ...]:
         """Of the run's jobs, the done ones whose last attempt, a re-render the run sent or saw end, failed or was

@@ -175,6 +175,39 @@ def test_a_failure_that_repeats_on_every_attempt_is_said_with_its_count_and_code
     assert "failed a=1 and 2 more jobs (attempt 3): CONTENT_POLICY_VIOLATION" in out, out
 
 
+def test_status_json_and_the_export_give_a_repeated_failure_in_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What `status` says in words of jobs refused alike on every attempt, `status --json` gives each problem job in
+    figures (its code, its failed attempts, whether every one carried that code, what to change), and the export
+    in columns; a job whose attempts failed with different codes is told apart."""
+    from runner import api
+    from runner.export import export_rows
+
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "f.yaml"
+    # the run's first render fails with an internal error, every other one with a moderation verdict
+    m.write_text(PLAN_GRID.replace("failure_rate: 1.0}", "failure_rate: 1.0, script: [{route: create, nth: 1, "
+                                   "fault: job_failure, code: INTERNAL_ERROR}]}"), encoding="utf-8")
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 1
+    m.write_text(PLAN_GRID, encoding="utf-8")  # the simulator's knobs are no part of a job's request
+    assert run_cli(capsys, "retry", str(m), "--no-report")[0] == 1
+    code, out, _ = run_cli(capsys, "status", str(m), "--json")
+    assert code == 0, out
+    problems = {p["key"]: p for p in json.loads(out)["problems"]}
+    alike = {k: p for k, p in problems.items() if p["same_code"]}
+    assert len(alike) == 2 and len(problems) == 3, problems
+    for p in alike.values():
+        assert (p["code"], p["failed_attempts"], p["fix"]) == (
+            "CONTENT_POLICY_VIOLATION", 2, "change the prompt (or its images)"), p
+    ((mixed_key, mixed),) = [(k, p) for k, p in problems.items() if not p["same_code"]]
+    assert (mixed["code"], mixed["failed_attempts"]) == ("CONTENT_POLICY_VIOLATION", 2), mixed
+    rows = {r["key"]: r for r in export_rows(api.status(m))}
+    assert (rows[mixed_key]["error_code"], rows[mixed_key]["failed_attempts"], rows[mixed_key]["same_code"]) == (
+        "CONTENT_POLICY_VIOLATION", 2, False)
+    assert all((rows[k]["failed_attempts"], rows[k]["same_code"]) == (2, True) for k in alike)
+
+
 def test_a_job_selection_without_a_retry_is_refused() -> None:
     """`only_keys` and `only_codes` pick what a retry sends again: given to a plain run, or to a diff that is no
     retry's, they are a usage error, as is a single string where a list is meant."""
