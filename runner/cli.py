@@ -1189,7 +1189,8 @@ def _retried_pay(diff: Any) -> str:
 
 def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None,
                 unsaved: str | None = None, errors: Sequence[str] = (), gone: int = 0, unchecked: int = 0,
-                no_url: tuple[int, int] = (0, 0), repeated: Mapping[str, tuple[int, str, str]] | None = None) -> str:
+                no_url: tuple[int, int] = (0, 0), repeated: Mapping[str, tuple[int, str, str]] | None = None,
+                refused_until: Sequence[str] = ()) -> str:
     """What to run next for the jobs a run left unfinished, by their states; with the run's `snap`, what
     sending the jobs not sent costs (the plan's estimate): only collecting those in flight is free. `budget`,
     the one a plain `gridrun run` has (the manifest's, not a `--budget` the run was given): what it refuses.
@@ -1202,11 +1203,14 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     `unchecked`, without `snap`: how many of the jobs of unknown outcome the last lookup found no request log for
     (`state.no_request_log`), whose outcome gridrun could not check then (with `snap`, counted from it).
     `repeated`, without `snap`: the jobs that failed (or were rejected) alike on every attempt (`Snapshot.repeated`;
-    with `snap`, its own)."""
+    with `snap`, its own). `refused_until`, without `snap`: the expiry times of the URLs the file host refused
+    while the provider keeps handing them back (`_refused_until`; with `snap`, its own)."""
     if unsaved is None:
-        return _steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated)
+        return _steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated,
+                      refused_until=refused_until)
     # nothing left unfinished, yet saving failed: done videos not copied to the new paths of a changed template
-    steps = (_steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated)
+    steps = (_steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated,
+                    refused_until=refused_until)
              if _unfinished(counts) else
              "`gridrun run` copies the done videos it could not to their new paths, at no cost")
     if any(FILES_RAN_OUT in e for e in errors):
@@ -1244,7 +1248,7 @@ def _sent_anew(snap: Snapshot) -> str:
 
 def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None, gone: int = 0,
            unchecked: int = 0, no_url: tuple[int, int] = (0, 0),
-           repeated: Mapping[str, tuple[int, str, str]] | None = None) -> str:
+           repeated: Mapping[str, tuple[int, str, str]] | None = None, refused_until: Sequence[str] = ()) -> str:
     """`_next_steps` but for the output folder."""
     from .state import JobState
 
@@ -1273,7 +1277,7 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     run += [f"collects the {_jobs(flying)} left in flight at no new cost{_flying_counted(snap)}"] if flying else []
     run += [_unanswered_next(unanswered, snap)] if unanswered else []
     urls = "URL" if fetched == 1 else "URLs"
-    refused = _refused_until(snap) if snap is not None and fetched else []
+    refused = (_refused_until(snap) if snap is not None else list(refused_until)) if fetched else []
     held_until = (f" ({_jobs(len(refused))} refused by the file host under the same URL the provider keeps handing "
                   f"back, until {max(refused)}: after that `gridrun retry` renders "
                   f"{'it' if len(refused) == 1 else 'them'} again, paid)") if refused else ""
@@ -1743,13 +1747,15 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     unsaved = str(plan.outputs_dir) if result.stats.stopping == "write-failed" else None
     gone = _gone(read) if read is not None and c.get(JobState.EXPIRED.value) else 0
     no_url = _no_url(read) if read is not None and c.get(JobState.EXPIRED.value) else (0, 0)
+    # of the others, those whose URL the file host refused while still valid: until when, as their errors say
+    refused_until = _refused_until(read) if read is not None and c.get(JobState.EXPIRED.value) else []
     # of the jobs of unknown outcome, those the last lookup found no request log for: said, and asked again
     unchecked = _unchecked(read) if read is not None and c.get(JobState.UNKNOWN.value) else 0
     # the jobs that failed alike on every attempt: said with how often, and what to change
     repeated = ((read or api.status(plan.manifest)).repeated
                 if snap is None and (c.get(JobState.FAILED.value) or c.get(JobState.REJECTED.value)) else None)
     then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved, errors=result.stats.last_errors,
-                       gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated)
+                       gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated, refused_until=refused_until)
     if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`
         # what `--force --resume` sends beyond what a plain run does: the re-renders left, priced as `plan` does
         rest, plain = api.diff(plan, force=True, force_resume=True), api.diff(plan)

@@ -173,3 +173,22 @@ def test_a_url_refused_run_after_run_before_its_expiry_time_says_until_when_and_
     error = job.error or ""
     assert job.state == "expired" and "refused again" in error and f"until {until}" in error, error
     assert "fetches it" not in error, error
+
+
+def test_the_runs_end_line_says_until_when_a_refused_url_stays_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file host refuses a URL the provider keeps handing back, valid by its `expires_at`: the run's end line
+    says until when, as the job's error and `status` do, and that `gridrun retry` renders it again after that."""
+    from runner.state import same_url_until
+
+    quick_backoff(monkeypatch)
+    monkeypatch.setenv("COLUMNS", "400")
+    refused = [{"route": "file", "p": 1, "fault": "expired", "times": 1000}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"script": refused})
+    code, _, err = cli(capsys, "run", str(m), "--no-report")
+    job = api.status(m).jobs[0]
+    until = same_url_until(job.state, job.error)
+    assert code == 1 and job.state == "expired" and until, job.error
+    end = " ".join(err.split()).rsplit("some jobs did not finish", 1)[1]
+    assert f"until {until}" in end and "`gridrun retry` renders it again" in end, end
