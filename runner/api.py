@@ -864,6 +864,7 @@ def diff(
             recorded = {row["output_path"] for row in store.done_at(list(aside.others))}
             aside = aside._replace(others=tuple(v for v in aside.others if v not in recorded))
             aside = _own_earlier(aside, p, store)
+        aside = _left_by_recover(aside, p, store)
         last = store.latest_run(p.manifest.name)
         above = None if last is None else store.billed_above(last)
         billing = resume.budget_billing(p, store) if p.budget_micros is not None else None
@@ -1362,6 +1363,34 @@ def _own_earlier(aside: Any, p: Plan, store: Store) -> Any:
     if not own:
         return aside
     return aside._replace(others=tuple(v for v in aside.others if v not in own), own=own)
+
+
+def _left_by_recover(aside: Any, p: Plan, store: Store) -> Any:
+    """`aside` (`outputs.Aside`) with its `unrecorded` videos that this state made moved to `left`: their sidecars'
+    idempotency keys carry the state's own key part, or the one whose digest the output folder's lock, of this state
+    folder, records (`key_part`). A render of the state's own that it has no record of is one a `gridrun recover`
+    left as it was (`check_not_behind` refuses any other): its video edited or cut short since, or its sidecar
+    holding a figure out of range. It is no other state's: a run keeps it aside all the same, and renders the job
+    again."""
+    from .outputs import gridrun_sidecar
+    from .recover import _salt_of
+    from .state import KEYS_SALTED_AT, _same_folder, key_part_digest, outputs_writer
+
+    if not aside.unrecorded or store.schema < KEYS_SALTED_AT:
+        return aside
+    writer = outputs_writer(p.outputs_dir)
+    digest = writer.get("key_part") if writer is not None and _same_folder(
+        writer["state_dir"], p.state_dir.resolve()) else None
+    salt = store.key_salt()
+    left = []
+    for video in aside.unrecorded:
+        doc = gridrun_sidecar(Path(video))
+        theirs = _salt_of(doc.get("idempotency_key"), doc["hash"]) if doc is not None else None
+        if theirs is not None and (theirs == salt or (digest and key_part_digest(theirs) == digest)):
+            left.append(video)
+    if not left:
+        return aside
+    return aside._replace(unrecorded=tuple(v for v in aside.unrecorded if v not in left), left=tuple(left))
 
 
 def _sent_elsewhere(snap: Snapshot, m: Manifest, store: Store) -> Snapshot:

@@ -1716,7 +1716,13 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         if foreign:
             err.print(_foreign_note(foreign), markup=False, highlight=False)
         if unrecorded:
-            err.print(_unrecorded_note(unrecorded), markup=False, highlight=False)
+            own = _made_here(plan, result.unrecorded_kept)
+            mine = [relpath(p, Path.cwd()) for p in result.unrecorded_kept if p in own]
+            if mine:
+                err.print(_left_note(mine), markup=False, highlight=False)
+            if len(mine) < len(unrecorded):
+                err.print(_unrecorded_note([u for u, p in zip(unrecorded, result.unrecorded_kept) if p not in own]),
+                          markup=False, highlight=False)
         _say_end(args, plan, result,
                  retry="--unknown" if extra.get("retry_unknown") else bool(extra.get("retry_failed")))
     return result.exit_code
@@ -1940,6 +1946,39 @@ def _foreign_note(kept: Sequence[str]) -> str:
             f"gridrun's records, with none beside it or edited in place; an image with no poster mark) "
             f"{'was' if one else 'were'} where a job's video or its poster went: kept in {where} before gridrun's "
             f"took {'its' if one else 'their'} place")
+
+
+def _made_here(plan: Any, kept: Sequence[Path]) -> set[Path]:
+    """Of `kept` (the copies a run kept of takes its state has no record of), those this state made: the sidecar
+    kept beside each sent under the key part whose digest the output folder's lock, of this state folder, records
+    (`key_part`), takes whose records a state lost that `gridrun recover` left as they were."""
+    from .outputs import gridrun_sidecar
+    from .recover import _salt_of
+    from .state import _same_folder, key_part_digest, outputs_writer
+
+    writer = outputs_writer(plan.outputs_dir)
+    if writer is None or not writer.get("key_part") or not _same_folder(writer["state_dir"],
+                                                                          plan.state_dir.resolve()):
+        return set()
+    own = set()
+    for path in kept:
+        doc = gridrun_sidecar(Path(path))
+        salt = _salt_of(doc.get("idempotency_key"), doc["hash"]) if doc is not None else None
+        if salt is not None and key_part_digest(salt) == writer["key_part"]:
+            own.add(path)
+    return own
+
+
+def _left_note(kept: Sequence[str]) -> str:
+    """One line for the takes of this state's whose records it lost that `gridrun recover` left as they were (a
+    video edited since, a sidecar holding a figure out of range) and that sat where a job's video went (`kept`:
+    where each was kept): their jobs were rendered again."""
+    one = len(kept) == 1
+    where = _kept_where(kept, "video")
+    return (f"{len(kept):,} video{'' if one else 's'} this state made that `gridrun recover` left as "
+            f"{'it was' if one else 'they were'} (edited since, or a sidecar holding a figure out of range) "
+            f"{'was' if one else 'were'} where a job's video went: kept in {where} before this run's, rendered "
+            f"again, took {'its' if one else 'their'} place")
 
 
 def _unrecorded_note(kept: Sequence[str]) -> str:

@@ -409,6 +409,9 @@ class Aside(NamedTuple):
     # videos whose sidecar names the very job whose video goes there (its key) and an earlier request of it, whose
     # take the state keeps at another path (copied aside as the request changed): that job's own earlier take
     own: tuple[str, ...] = ()
+    # of `unrecorded`, videos this state made (their sidecars' keys carry its key part) whose records it lost, that a
+    # `gridrun recover` left as they are: a video edited or cut short since, a sidecar holding a figure out of range
+    left: tuple[str, ...] = ()
 
 
 NOTHING_ASIDE = Aside((), ())

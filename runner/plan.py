@@ -739,6 +739,18 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
         warnings.append(m.warning(field, f"a job would write over {first}{more}, a video of gridrun's that this state "
                                          "did not render (another state's run wrote it: another state_dir, a copied "
                                          f"project, a state begun again): {then}"))
+    if aside.left:
+        first, more = aside.left[0], _more(aside.left)
+        doc = gridrun_sidecar(Path(first))
+        one = len(aside.left) == 1
+        made = f"by run {doc['run_id']} " if doc is not None and isinstance(doc.get("run_id"), int) else ""
+        warnings.append(m.warning(field, f"a job would write over {first}{more}, {'a video' if one else 'videos'} "
+                                         f"this state made ({made}under its own key, "
+                                         f"{'its sidecar says' if one else 'their sidecars say'}) that `gridrun "
+                                         f"recover` left as {'it was' if one else 'they were'}: "
+                                         f"{_left_why(aside.left)}; a run keeps "
+                                         f"{'it' if one else 'them'} under .runs/superseded/ in the output folder "
+                                         f"and renders {'its job' if one else 'their jobs'} again"))
     if aside.others:
         first, more = aside.others[0], _more(aside.others)
         doc = gridrun_sidecar(Path(first))
@@ -766,6 +778,25 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
                                          "of gridrun's: a run keeps it under .runs/superseded/ in the output folder "
                                          "before the job's video and its poster take its place"))
     return warnings
+
+
+def _left_why(videos: Sequence[str]) -> str:
+    """Why `gridrun recover` did not adopt `videos`, takes of this state's whose records it lost (`Aside.left`), in
+    words: a sidecar holding a figure no download writes, or else (the video not hashed to plan; the recover did)
+    a video whose bytes changed since its download."""
+    from .recover import _out_of_range
+
+    docs = [gridrun_sidecar(Path(v)) for v in videos]
+    wrong = sum(1 for d in docs if d is not None and _out_of_range(d))
+    edited = len(videos) - wrong
+    why = []
+    if edited:
+        why.append("its bytes are no longer those its sidecar records (edited or cut short since)" if len(videos) == 1
+                   else f"{edited:,} whose bytes are no longer those their sidecars record (edited or cut short since)")
+    if wrong:
+        why.append("its sidecar holds a figure out of range" if len(videos) == 1
+                   else f"{wrong:,} whose sidecars hold a figure out of range")
+    return ", ".join(why)
 
 
 def _made_for_these(plan: Plan, videos: Sequence[str]) -> list[Job]:

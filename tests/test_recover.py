@@ -369,3 +369,42 @@ def test_recover_json_refused_is_one_object_naming_the_errors(
     got = json.loads(capsys.readouterr().out)
     assert got["format"] == "gridrun.recover/1" and got["manifest"] == str(m) and got["exit_code"] == 2, got
     assert any("model: expected a non-empty string, got 12" in e for e in got["errors"]), got
+
+
+@pytest.mark.parametrize("how", ["edited", "out-of-range"])
+def test_a_take_of_the_states_own_left_by_recover_is_not_called_another_states(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    """A take recover left (its video edited since, or its sidecar holding a figure out of range) was sent under
+    the key part the state adopted: `plan` and `run` say it is this state's, that a run keeps it aside and renders
+    its job again, which the run does; not that another state's run wrote it."""
+    from runner.cli import main
+
+    m, prov = ran_on_sim(tmp_path, monkeypatch)
+    lose_state(tmp_path)
+    video = tmp_path / "outputs" / "t" / "clay" / "seed-2.mp4"
+    if how == "edited":
+        video.write_bytes(video.read_bytes()[:-10])
+    else:
+        sidecar = video.with_suffix(".json")
+        doc = json.loads(sidecar.read_text())
+        sidecar.write_text(json.dumps({**doc, "cost_usd": -1}))
+    kept = video.read_bytes()
+    assert main(["recover", str(m)]) == 0
+    capsys.readouterr()
+    assert main(["plan", str(m)]) == 0
+    err = _said(capsys)[1]
+    assert "another state's" not in err, err
+    why = ("its bytes are no longer those its sidecar records (edited or cut short since)" if how == "edited"
+           else "its sidecar holds a figure out of range")
+    assert (f"a job would write over {video}, a video this state made (by run 1 under its own key, its sidecar "
+            f"says) that `gridrun recover` left as it was: {why}; a run keeps it under .runs/superseded/ in the "
+            "output folder and renders its job again") in err, err
+    assert main(["run", str(m), "--no-report"]) == 0
+    err = _said(capsys)[1]
+    assert "another state's" not in err, err
+    if how == "out-of-range":  # kept as a take no record names; an edited one as a file gridrun cannot tell
+        assert "1 video this state made that `gridrun recover` left as it was" in err, err
+    assert stats(prov)["creates"] == 5  # rendered again
+    aside = list((tmp_path / "outputs" / "t" / ".runs" / "superseded").rglob("seed-2.mp4"))
+    assert [p.read_bytes() for p in aside] == [kept]
