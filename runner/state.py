@@ -3580,11 +3580,12 @@ class Store:
         """Number the next attempt of each job of `seen` (job id -> the highest attempt of it found sent under the
         key part `adopt_salt` carried over) above that one: a job planned, whose attempts the state lost, would
         otherwise be sent again under a key the provider already answered (its older render, its failure given
-        back). Event `attempts-skipped` each. In the transaction open (`batch`)."""
+        back); so would a job recorded done with an earlier take than one found (a later take edited, or kept
+        elsewhere), by `run --force`. Event `attempts-skipped` each. In the transaction open (`batch`)."""
         with self._tx():
             for job_id, n in seen.items():
-                done = self.db.execute("UPDATE jobs SET attempts=? WHERE id=? AND state=? AND attempts < ?",
-                                       (int(n), int(job_id), S.PLANNED.value, int(n))).rowcount
+                done = self.db.execute("UPDATE jobs SET attempts=? WHERE id=? AND attempts < ?",
+                                       (int(n), int(job_id), int(n))).rowcount
                 if done:
                     self._event(run_id, int(job_id), "attempts-skipped", {"attempt": int(n)})
 

@@ -198,3 +198,40 @@ def test_a_job_not_adopted_is_sent_again_above_the_attempts_its_sidecars_show_un
         rows = conn.execute("SELECT a.n, a.idempotency_key FROM attempts a JOIN jobs j ON j.id = a.job_id"
                             " WHERE j.key = 'style=anime,seed=1'").fetchall()
     assert [n for n, _ in rows] == [3] and rows[0][1].endswith("-3"), rows
+
+
+def test_a_job_recovered_done_with_an_earlier_take_is_forced_above_the_later_attempt_its_sidecars_show(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Attempt 1's take is back at the job's path, attempt 2's (a --force re-render) kept elsewhere in the output
+    folder, when the state is lost. Recover records the job done with attempt 1, and numbers its next attempt
+    above 2 all the same: `run --force` then sends attempt 3 under a fresh key, not attempt 2's, which the provider
+    has answered already (it would give back that render, unpaid for again but not the new one asked for)."""
+    from runner.cli import main
+
+    m, prov = ran_on_sim(tmp_path, monkeypatch, n_seeds=1)
+    video = tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4"
+    first = video.read_bytes(), video.with_suffix(".json").read_bytes()
+    assert api.run(m, report=False, options={"force": True}).exit_code == 0
+    later = tmp_path / "outputs" / "t" / "later" / "seed-1.mp4"  # attempt 2's take, moved out of the way
+    later.parent.mkdir()
+    video.rename(later)
+    video.with_suffix(".json").rename(later.with_suffix(".json"))
+    video.write_bytes(first[0])
+    video.with_suffix(".json").write_bytes(first[1])
+    assert json.loads(later.with_suffix(".json").read_text())["attempt"] == 2
+    db = lose_state(tmp_path)
+    capsys.readouterr()
+    assert main(["recover", str(m), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    anime = next(j for j in got["jobs"] if j["key"] == "style=anime,seed=1")
+    assert anime["outcome"] == "recovered" and anime["path"] == str(video), anime
+    creates = stats(prov)["creates"]
+    assert api.run(m, report=False, options={"force": True}).exit_code == 0
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute("SELECT a.n, a.idempotency_key FROM attempts a JOIN jobs j ON j.id = a.job_id"
+                            " WHERE j.key = 'style=anime,seed=1' AND a.run_id IS NOT NULL").fetchall()
+        skipped = conn.execute("SELECT count(*) FROM events WHERE kind='attempts-skipped'").fetchone()[0]
+    assert [n for n, _ in rows] == [3] and rows[0][1].endswith("-3"), rows
+    assert skipped == 1
+    assert stats(prov)["creates"] == creates + 2 and stats(prov)["replays"] == 0  # both jobs rendered anew
