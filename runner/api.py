@@ -1033,14 +1033,15 @@ def run(
 
 
 def recover(m: Plan | Manifest | str | Path, *, dry_run: bool = False, max_jobs: int | None = None,
-            argv: Sequence[str] = ()) -> RecoverResult:
+            argv: Sequence[str] = (), key_part: str | None = None) -> RecoverResult:
     """Rebuild the manifest's state, lost, emptied or behind (`plan` and `run` refuse it), from what its output
     folder holds, paying nothing: each job whose finished video is at its path, whole, beside a sidecar of
     gridrun's of that very job, is recorded done with that take, as a run of status `recovered`; the output
     folder's lock then names that run, and `plan` and `run` go on from it. Jobs the state holds are left as they
     are. Nothing is sent to a provider, and no video is moved. `dry_run`: what it would find and record, writing
     nothing. Returns a `RecoverResult` (`recover_json` of the module `runner.recover` makes of it the object
-    `gridrun recover --json` prints).
+    `gridrun recover --json` prints). `key_part`: the part of the idempotency keys the user names as this state's
+    where the output folder's lock does not tell it (`gridrun recover --key-part`).
 
     :raises ManifestError: or ManifestErrors, an invalid manifest: nothing written.
     :raises LockError: another runner holds the state, or another state's run the output folder.
@@ -1050,7 +1051,7 @@ def recover(m: Plan | Manifest | str | Path, *, dry_run: bool = False, max_jobs:
 
     # an input image moved away leaves its jobs unchecked, said as such, not the whole manifest refused
     p = m if isinstance(m, Plan) else _plan(m, max_jobs=max_jobs, unread_images=True)
-    return recovering(p, dry_run=dry_run, argv=argv)
+    return recovering(p, dry_run=dry_run, argv=argv, key_part=key_part)
 
 
 class _Start:

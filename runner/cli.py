@@ -2858,7 +2858,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
     from .terminal import writes_any
 
     try:
-        r = api.recover(args.manifest, dry_run=args.dry_run, max_jobs=args.max_jobs, argv=args.argv)
+        r = api.recover(args.manifest, dry_run=args.dry_run, max_jobs=args.max_jobs, argv=args.argv,
+                        key_part=args.key_part)
     except Exception as exc:  # a bug's too: a machine caller reads one object, whatever ended it
         if args.json:  # one JSON object still: the errors, as `plan --json`'s refusal
             _say_json({"format": "gridrun.recover/1", "manifest": _json_manifest(args), "exit_code": _exit_code(exc),
@@ -2887,6 +2888,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
     if counts[UNCHECKED]:
         said = [f"{f.key} ({f.why})" for f in r.jobs if f.outcome == UNCHECKED]
         say(f"  {_jobs(len(said))} not checked: {_some(said)}")
+    if r.key_part_unknown is not None:
+        say(f"which takes here are this state's is not known: {r.key_part_unknown}")
     if r.run_id is not None:
         say(f"recorded as run {r.run_id} (status recovered)")
     elif r.unchecked is not None:
@@ -3441,6 +3444,10 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
         "gridrun recover grid.yaml --dry-run",
         "gridrun recover grid.yaml && gridrun plan grid.yaml"))
     sp.add_argument("--dry-run", action="store_true", help="say what it would find and record; write nothing")
+    sp.add_argument("--key-part", metavar="PART",
+                    help="the part of the idempotency keys this state sent under, named where the output folder's "
+                         "lock does not tell it (a lock an older gridrun wrote, after a run that wrote no video): "
+                         "the takes whose sidecars carry it are taken for this state's (recover says the parts found)")
     sp.add_argument("--json", action="store_true", help="what it found as one JSON object (format gridrun.recover/1)")
     sp.set_defaults(fn=cmd_recover)
 

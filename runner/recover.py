@@ -87,6 +87,9 @@ class RecoverResult:
     to_pay: tuple[str, ...]       # keys of the jobs a `gridrun run` would now send, and pay for
     to_pay_micros: int            # their estimates, as `plan` figures them
     refused: str | None = None    # what `plan` and `run` refused the state for before (lost, emptied, behind)
+    # why the state's key part, which tells its takes from another state's, is not known for a state lost, in words,
+    # with what to do; None when it is known, or nothing asks for it
+    key_part_unknown: str | None = None
 
     @property
     def takes_left(self) -> int:
@@ -380,14 +383,18 @@ class Own:
         return f"{sent}, not this state's, {ours}: {self.why}"
 
 
-def _own_salts(p: Plan, store: Store | None, takes: Takes | None = None) -> Own:
+def _own_salts(p: Plan, store: Store | None, takes: Takes | None = None, key_part: str | None = None) -> Own:
     """The idempotency key parts of this state: its `key_salt` where it records a run; those of the takes a recover
     recorded (attempts of no run of its own); and, for runs of this state folder it does not record (a state lost,
     emptied or behind), the part of the keys of the sidecars the run the output folder's lock names wrote
     (`_lock_salts`). A take sent under any other (a teammate's render brought by `git pull`, another checkout's)
-    is another state's: recover adopts it no more than a run whose state is whole caches it."""
+    is another state's: recover adopts it no more than a run whose state is whole caches it. `key_part`: the part
+    the user names as this state's (`--key-part`), where nothing here tells it (`_lock_salts`)."""
     salts: set[str | None] = set()
     how = []
+    if key_part is not None:
+        salts.add(key_part)
+        how.append("the one `--key-part` names")
     if store is not None and store.schema >= KEYS_SALTED_AT and store.records_runs():
         salts.add(store.key_salt())
         salts.update(s for s in (_salt_of(key, h) for h, key in store.unsent_keys()) if s is not None)
@@ -423,6 +430,7 @@ def _lock_salts(p: Plan, store: Store | None,
         started = math.inf
     digest = writer.get("key_part") or None
     ran: dict[str | None, list[str]] = {}
+    seen: dict[str, list[str]] = {}  # every key part the sidecars of the plan's jobs carry, with their files
     for job in p.jobs:
         places = [job.output, *(takes.of(job) if takes is not None else (superseded_dir(p.outputs_dir) / job.hash[:16])
                                 .glob(f"*/{glob.escape(job.output.name)}"))]
@@ -431,6 +439,8 @@ def _lock_salts(p: Plan, store: Store | None,
             if doc is None or doc["hash"] != job.hash:
                 continue
             salt = _salt_of(doc.get("idempotency_key"), job.hash)
+            if salt is not None:
+                seen.setdefault(salt, []).append(os.path.relpath(sidecar_path(place), p.outputs_dir))
             if digest is not None:
                 if salt is not None and key_part_digest(salt) == digest:
                     return frozenset({salt}), (f"the one the output folder's lock, of run {run}, names, which the "
@@ -451,7 +461,15 @@ def _lock_salts(p: Plan, store: Store | None,
         return frozenset(), (f"the sidecars of run {run}, which the output folder's lock names, were sent under "
                              f"{len(ran)} key parts ({each}): which is this state's is not known; move aside "
                              "the files of the key part that is not (a teammate's, a copy's) and recover again")
-    return frozenset(), f"no sidecar here of run {run}, which the output folder's lock names, tells this state's key"
+    parts = "; ".join(f"{s!r} by {_some_files(files)}" for s, files in sorted(seen.items()))
+    return frozenset(), (
+        f"run {run}, which the output folder's lock names, wrote no video here (each of its jobs cached, or none "
+        "finished), and the lock, written by a gridrun before locks recorded a digest of the state's key part, holds "
+        "none: sidecars saved before that run are no evidence of this state's key part (a teammate's renders "
+        "brought by `git pull` carry run numbers and times alike), so no take here is taken for this state's. "
+        "Restore state.db from a backup; or, knowing the videos here are this state's own, name the key part their "
+        f"sidecars carry: `gridrun recover {p.manifest.path} --key-part PART`"
+        + (f" (the sidecars here carry {parts})" if parts else " (no sidecar here carries one)"))
 
 
 def _some_files(files: Sequence[str]) -> str:
@@ -524,12 +542,13 @@ def _sibling_runs(p: Plan) -> list[int]:
     return runs
 
 
-def survey(p: Plan, store: Store | None, takes: Takes) -> tuple[tuple[Found, ...], dict[str, Any]]:
+def survey(p: Plan, store: Store | None, takes: Takes,
+           key_part: str | None = None) -> tuple[tuple[Found, ...], dict[str, Any], Own]:
     """What the output folder holds of each job of `p`, given the state `store` (None: none to read) and the takes
     found in the folder (`takes`, walked once for the whole recover), and the jobs the state holds already (hash ->
-    row)."""
+    row), and the state's key parts (`_own_salts`; `key_part`, the one `--key-part` names)."""
     rows = _records(store, [j.hash for j in p.jobs])
-    salt = _own_salts(p, store, takes)
+    salt = _own_salts(p, store, takes, key_part)
     foreign = _foreign_lock(p)
     out = []
     for job in p.jobs:
@@ -546,7 +565,7 @@ def survey(p: Plan, store: Store | None, takes: Takes) -> tuple[tuple[Found, ...
             continue
         renders = store.renders(job.hash) if store is not None else frozenset()
         out.append(_look(p, job, salt=salt, renders=renders, foreign_lock=foreign, takes=takes))
-    return tuple(out), rows
+    return tuple(out), rows, salt
 
 
 def _to_pay(p: Plan, found: Sequence[Found], rows: Mapping[str, Any]) -> tuple[tuple[str, ...], int]:
@@ -565,13 +584,15 @@ def _to_pay(p: Plan, found: Sequence[Found], rows: Mapping[str, Any]) -> tuple[t
     return tuple(keys), micros
 
 
-def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> RecoverResult:
+def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = (), key_part: str | None = None) -> RecoverResult:
     """Record as done each job of `p` whose finished video its output folder holds (`survey`), as a run of status
     `recovered` that sends nothing; `dry_run`: say the same, writing nothing. A state that nothing is to be
-    recovered into and that `plan` does not refuse is left as it is.
+    recovered into and that `plan` does not refuse is left as it is. `key_part`: the key part the user names as
+    this state's, where the output folder's lock does not tell it (`_check_key_part`).
 
     :raises StateError: the state cannot be opened (damaged, another program's) or written.
     :raises LockError: another runner holds the state, or another state's run the output folder.
+    :raises UsageError: `key_part` is none this state may take (`_check_key_part`).
     """
     from .plan import check_writable
     from .resume import (
@@ -589,16 +610,20 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
         reading = Store(path, readonly=True, recovering=True)
     takes = Takes(p)
     try:
-        found, rows = survey(p, reading, takes)
+        if key_part is not None:
+            _check_key_part(p, reading, takes, key_part)
+        found, rows, own = survey(p, reading, takes, key_part)
     finally:
         if reading is not None:
             reading.close()
+    unknown = own.why if not own.salts and _lock_run(p) is not None and _foreign_lock(p) is None \
+        and any(f.outcome == ANOTHER for f in found) else None
     to_pay, to_pay_micros = _to_pay(p, found, rows)
 
     def result(run_id: int | None) -> RecoverResult:
         return RecoverResult(manifest=str(p.manifest.path), state=str(path), outputs_dir=str(p.outputs_dir),
                              dry_run=dry_run, run_id=run_id, jobs=found, to_pay=to_pay,
-                             to_pay_micros=to_pay_micros, refused=refused)
+                             to_pay_micros=to_pay_micros, refused=refused, key_part_unknown=unknown)
 
     adopt = [(job, f) for job, f in zip(p.jobs, found) if f.outcome == RECOVERED]
     if dry_run or result(None).unchecked or (not adopt and (refused is None or result(None).takes_left)):
@@ -620,7 +645,8 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
         # what the state holds now, under the lock: a run since the survey may have recorded some of the jobs
         held = _records(store, [job.hash for job, _ in adopt])
         # the lost state's key part, carried into this one where it has sent nothing under its own (`adopt_salt`)
-        salts = {f.salt for _, f in adopt if f.salt is not None} or set(_lock_salts(p, store, takes)[0])
+        salts = {f.salt for _, f in adopt if f.salt is not None} or set(_lock_salts(p, store, takes)[0]) \
+            or ({key_part} if key_part is not None else set())
         text = _manifest_text(p.manifest)
         with store.batch():  # the run, its takes and its end in one transaction: all recorded, or none
             run_id = store.start_run(
@@ -646,6 +672,34 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = ()) -> Reco
         store.release_lock()
         store.close()
     return result(run_id)
+
+
+def _check_key_part(p: Plan, store: Store | None, takes: Takes, key_part: str) -> None:
+    """Refuse `--key-part` where it cannot be this state's: the state records runs of its own (its key part is its
+    own), the output folder's lock records the digest of another part, or no sidecar here of the plan's jobs
+    carries it (a part mistyped).
+
+    :raises UsageError: it cannot.
+    """
+    from .errors import UsageError
+    from .state import _same_folder, key_part_digest, outputs_writer
+
+    if store is not None and store.schema >= KEYS_SALTED_AT and store.records_runs():
+        raise UsageError(f"--key-part: the state {p.state_dir / 'state.db'} records runs of its own, and sends "
+                         "under its own key part: it takes none other")
+    writer = outputs_writer(p.outputs_dir)
+    digest = writer.get("key_part") if writer is not None and _same_folder(
+        writer["state_dir"], p.state_dir.resolve()) else None
+    if digest and key_part_digest(key_part) != digest:
+        raise UsageError(f"--key-part: {key_part!r} is not the key part of this state folder's runs, whose digest "
+                         f"{p.outputs_dir / '.runs' / 'lock'} records: recover without --key-part")
+    for job in p.jobs:
+        for place in (job.output, *takes.of(job)):
+            doc = gridrun_sidecar(place)
+            if doc is not None and doc["hash"] == job.hash and _salt_of(doc.get("idempotency_key"), job.hash) == key_part:
+                return
+    raise UsageError(f"--key-part: no sidecar in {p.outputs_dir} of this manifest's jobs was sent under the key part "
+                     f"{key_part!r}")
 
 
 def _attempts_sent(p: Plan, store: Store, salt: str, takes: Takes) -> dict[int, int]:
@@ -708,6 +762,7 @@ def recover_json(r: RecoverResult) -> dict[str, Any]:
         "to_pay_usd": r.to_pay_micros / 1e6,
         "takes_left": r.takes_left,
         "unchecked": r.unchecked,
+        "key_part_unknown": r.key_part_unknown,
         "jobs": [{"key": f.key, "hash": f.hash, "path": f.path, "outcome": f.outcome, "why": f.why,
                   "cost_usd": f.cost_micros / 1e6, "provider_id": f.provider_id} for f in r.jobs],
     }

@@ -312,3 +312,52 @@ def test_a_teammates_videos_older_than_a_run_that_wrote_none_are_not_adopted_nor
         with closing(sqlite3.connect(db)) as con:
             row = con.execute("SELECT value FROM meta WHERE name='key_salt'").fetchone()
         assert row is None or row[0] != theirs
+
+
+def test_an_old_lock_after_a_run_that_cached_every_job_says_why_no_key_part_is_known_and_key_part_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The output folder's lock, written by a gridrun before locks recorded the key part's digest, names a run that
+    cached every job (it wrote no video). Sidecars saved before it are no evidence of this state's key part (a
+    teammate's carry run numbers and times alike): recover adopts nothing and says why, naming the part the
+    sidecars carry and `--key-part`; named so, every video is recovered and the state takes that part as its own.
+    A part no sidecar carries, or one the lock's digest is not of, is refused, nothing written."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=2)
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m, report=False).exit_code == 0
+    assert api.run(m, report=False).exit_code == 0  # run 2: every job cached
+    assert stats(prov)["creates"] == 4
+    db = tmp_path / ".gridrun" / "state.db"
+    with closing(sqlite3.connect(db)) as conn:
+        ours = conn.execute("SELECT value FROM meta WHERE name='key_salt'").fetchone()[0]
+    lock = tmp_path / "outputs" / "t" / ".runs" / "lock"
+    assert json.loads(lock.read_text())["run"] == 2
+    lose_state(tmp_path)
+    capsys.readouterr()
+    assert main(["recover", str(m), "--key-part", "nosuchpart"]) == 2  # the lock's digest is not of it
+    assert "--key-part: 'nosuchpart' is not the key part of this state folder's runs" in capsys.readouterr().err
+    _drop_key_part(tmp_path / "outputs" / "t")
+    capsys.readouterr()
+    assert main(["recover", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "0 jobs found whole" in said, said
+    assert ("which takes here are this state's is not known: run 2, which the output folder's lock names, wrote no "
+            "video here (each of its jobs cached, or none finished)") in said, said
+    assert f"`gridrun recover {m} --key-part PART` (the sidecars here carry {ours!r} by anime/seed-1.json" in said, said
+    assert not db.exists() or "recovered" not in str(_runs_of(db))
+    assert main(["recover", str(m), "--key-part", "nosuchpart"]) == 2
+    assert "no sidecar in" in capsys.readouterr().err
+    got = _recover_json(m, capsys, "--key-part", ours)
+    assert got["counts"]["recovered"] == 4 and got["to_pay"] == 0 and got["key_part_unknown"] is None, got
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE name='key_salt'").fetchone()[0] == ours
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 4  # nothing paid again
+
+
+def _runs_of(db: Path) -> list[tuple[Any, ...]]:
+    with closing(sqlite3.connect(db)) as conn:
+        return conn.execute("SELECT id, status FROM runs").fetchall()
