@@ -1374,7 +1374,7 @@ def _left_by_recover(aside: Any, p: Plan, store: Store) -> Any:
     holding a figure out of range. It is no other state's: a run keeps it aside all the same, and renders the job
     again."""
     from .outputs import gridrun_sidecar
-    from .recover import _salt_of
+    from .recover import _out_of_range, _salt_of
     from .state import KEYS_SALTED_AT, _same_folder, key_part_digest, outputs_writer
 
     if not aside.unrecorded or store.schema < KEYS_SALTED_AT:
@@ -1383,15 +1383,18 @@ def _left_by_recover(aside: Any, p: Plan, store: Store) -> Any:
     digest = writer.get("key_part") if writer is not None and _same_folder(
         writer["state_dir"], p.state_dir.resolve()) else None
     salt = store.key_salt()
-    left = []
+    left, wrong = [], []
     for video in aside.unrecorded:
         doc = gridrun_sidecar(Path(video))
         theirs = _salt_of(doc.get("idempotency_key"), doc["hash"]) if doc is not None else None
-        if theirs is not None and (theirs == salt or (digest and key_part_digest(theirs) == digest)):
+        if doc is not None and theirs is not None and (theirs == salt or (digest and key_part_digest(theirs) == digest)):
             left.append(video)
+            if _out_of_range(doc):
+                wrong.append(video)
     if not left:
         return aside
-    return aside._replace(unrecorded=tuple(v for v in aside.unrecorded if v not in left), left=tuple(left))
+    return aside._replace(unrecorded=tuple(v for v in aside.unrecorded if v not in left), left=tuple(left),
+                          left_out_of_range=tuple(wrong))
 
 
 def _sent_elsewhere(snap: Snapshot, m: Manifest, store: Store) -> Snapshot:

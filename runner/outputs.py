@@ -412,6 +412,8 @@ class Aside(NamedTuple):
     # of `unrecorded`, videos this state made (their sidecars' keys carry its key part) whose records it lost, that a
     # `gridrun recover` left as they are: a video edited or cut short since, a sidecar holding a figure out of range
     left: tuple[str, ...] = ()
+    # of `left`, those whose sidecars hold a figure no download writes (`recover._out_of_range`)
+    left_out_of_range: tuple[str, ...] = ()
 
 
 NOTHING_ASIDE = Aside((), ())

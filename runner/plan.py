@@ -748,7 +748,7 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
                                          f"this state made ({made}under its own key, "
                                          f"{'its sidecar says' if one else 'their sidecars say'}) that `gridrun "
                                          f"recover` left as {'it was' if one else 'they were'}: "
-                                         f"{_left_why(aside.left)}; a run keeps "
+                                         f"{_left_why(aside)}; a run keeps "
                                          f"{'it' if one else 'them'} under .runs/superseded/ in the output folder "
                                          f"and renders {'its job' if one else 'their jobs'} again"))
     if aside.others:
@@ -780,14 +780,12 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
     return warnings
 
 
-def _left_why(videos: Sequence[str]) -> str:
-    """Why `gridrun recover` did not adopt `videos`, takes of this state's whose records it lost (`Aside.left`), in
-    words: a sidecar holding a figure no download writes, or else (the video not hashed to plan; the recover did)
-    a video whose bytes changed since its download."""
-    from .recover import _out_of_range
-
-    docs = [gridrun_sidecar(Path(v)) for v in videos]
-    wrong = sum(1 for d in docs if d is not None and _out_of_range(d))
+def _left_why(aside: Aside) -> str:
+    """Why `gridrun recover` did not adopt `aside.left`, takes of this state's whose records it lost, in words: a
+    sidecar holding a figure no download writes (`left_out_of_range`), or else (the video not hashed to plan; the
+    recover did) a video whose bytes changed since its download."""
+    videos = aside.left
+    wrong = len(aside.left_out_of_range)
     edited = len(videos) - wrong
     why = []
     if edited:
