@@ -2831,6 +2831,26 @@ def _jobs(n: int) -> str:
     return f"{n:,} job" if n == 1 else f"{n:,} jobs"
 
 
+def _altered_to_pay(paid: Sequence[Any], manifest: str) -> str:
+    """What becomes of the jobs recover did not adopt for their takes edited (`paid`: `recover.Found`s of the jobs
+    altered that a run sends), in words: the next run renders them again, for their price, unless the takes are
+    put back as their downloads wrote them; and where an older take of a job is found elsewhere, moving the edited
+    file out of the output folder has the next recover adopt that one."""
+    from .jobs import usd_text
+
+    one = len(paid) == 1
+    money = sum(f.cost_micros for f in paid)
+    said = (f"the next `gridrun run` renders {'this job' if one else 'these jobs'} again, paying {usd_text(money)} "
+            f"for {_them(len(paid))} (the edited file{'' if one else 's'} kept under .runs/superseded/): to pay "
+            f"nothing, put back {'the video and its sidecar' if one else 'each video and sidecar'} as the download "
+            f"wrote them (from a backup or a copy) and run `gridrun recover {typed(manifest)}` again")
+    older = [f.key for f in paid if f.older]
+    if older:
+        said += (f"; or move the edited file{'' if len(older) == 1 else 's'} of {_some(older)} out of the output "
+                 f"folder and recover again, which adopts the older take found elsewhere in the folder")
+    return said
+
+
 def _them(n: int) -> str:
     """The pronoun for `n` jobs named just before: "it" for one."""
     return "it" if n == 1 else "them"
@@ -2885,6 +2905,9 @@ def cmd_recover(args: argparse.Namespace) -> int:
         if counts[outcome]:
             keys = [f.key for f in r.jobs if f.outcome == outcome]
             say(f"  {_jobs(len(keys))} {what}: {_some(keys)}")
+    paid = [f for f in r.jobs if f.outcome == ALTERED and f.key in set(r.to_pay)]
+    if paid:
+        say("  " + _altered_to_pay(paid, r.manifest))
     if counts[UNCHECKED]:
         said = [f"{f.key} ({f.why})" for f in r.jobs if f.outcome == UNCHECKED]
         say(f"  {_jobs(len(said))} not checked: {_some(said)}")

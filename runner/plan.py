@@ -744,13 +744,19 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
         doc = gridrun_sidecar(Path(first))
         one = len(aside.left) == 1
         made = f"by run {doc['run_id']} " if doc is not None and isinstance(doc.get("run_id"), int) else ""
+        money = sum(j.cost_micros for j in plan.jobs if j.output_str in set(aside.left))
         warnings.append(m.warning(field, f"a job would write over {first}{more}, {'a video' if one else 'videos'} "
                                          f"this state made ({made}under its own key, "
                                          f"{'its sidecar says' if one else 'their sidecars say'}) that `gridrun "
                                          f"recover` left as {'it was' if one else 'they were'}: "
                                          f"{_left_why(aside)}; a run keeps "
                                          f"{'it' if one else 'them'} under .runs/superseded/ in the output folder "
-                                         f"and renders {'its job' if one else 'their jobs'} again"))
+                                         f"and renders {'its job' if one else 'their jobs'} again, paying "
+                                         f"{usd_text(money)} for {'it' if one else 'them'}. To pay nothing, put "
+                                         f"back {'the video and its sidecar' if one else 'each video and sidecar'} "
+                                         "as the download wrote them (from a backup or a copy) and run `gridrun "
+                                         f"recover {m.path}` again, which records "
+                                         f"{'its job' if one else 'their jobs'} done"))
     if aside.others:
         first, more = aside.others[0], _more(aside.others)
         doc = gridrun_sidecar(Path(first))

@@ -72,6 +72,8 @@ class Found:
     takes_left: int = 0                      # takes of this job the output folder holds (sidecars naming its hash)
                                              # that were not adopted: edited, another state's, older than another
     salt: str | None = None                  # of a job recovered: the state's part of the key it was sent with
+    older: int = 0                           # of a job altered: whole takes of it found elsewhere, older than
+                                             # the one at its path, not adopted in its place
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +273,7 @@ def _look(p: Plan, job: Job, *, salt: Own, renders: frozenset[str], foreign_lock
     if not kept:
         if older:
             attempts = ", ".join(str(n) for n in sorted(set(older)) if n) or "unknown"
-            return replace(here, takes_left=left, why=(
+            return replace(here, takes_left=left, older=len(older), why=(
                 f"{here.why} at its path; {len(older)} older take{'s' if len(older) != 1 else ''} of the job (attempt "
                 f"{attempts}) found elsewhere not adopted in its place"))
         return replace(here, takes_left=left)

@@ -408,3 +408,37 @@ def test_a_take_of_the_states_own_left_by_recover_is_not_called_another_states(
     assert stats(prov)["creates"] == 5  # rendered again
     aside = list((tmp_path / "outputs" / "t" / ".runs" / "superseded").rglob("seed-2.mp4"))
     assert [p.read_bytes() for p in aside] == [kept]
+
+
+def test_recover_and_plan_say_an_edited_take_is_paid_for_again_and_how_to_put_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An edited take at a job's path is not adopted: recover and plan say plainly that the next run renders its
+    job again for its price, and how to pay nothing (the video put back as its download wrote it, and recover run
+    again); done so, the job is recorded done and nothing is sent."""
+    from runner.cli import main
+
+    m, prov = ran_on_sim(tmp_path, monkeypatch)
+    lose_state(tmp_path)
+    video = tmp_path / "outputs" / "t" / "clay" / "seed-2.mp4"
+    whole = video.read_bytes()
+    video.write_bytes(whole[:-10])
+    capsys.readouterr()
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)[0]
+    assert ("the next `gridrun run` renders this job again, paying $0.35 for it (the edited file kept under "
+            ".runs/superseded/): to pay nothing, put back the video and its sidecar as the download wrote them "
+            f"(from a backup or a copy) and run `gridrun recover {m}` again") in said, said
+    assert "or move the edited" not in said, said  # no older take of it elsewhere
+    assert main(["plan", str(m)]) == 0
+    err = _said(capsys)[1]
+    assert ("renders its job again, paying $0.35 for it. To pay nothing, put back the video and its sidecar as the "
+            f"download wrote them (from a backup or a copy) and run `gridrun recover {m}` again, which records its "
+            "job done") in err, err
+    video.write_bytes(whole)
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)[0]
+    assert "1 job found whole with their sidecars: recorded done" in said, said
+    assert "`gridrun run` now costs $0.00" in said, said
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 4  # nothing paid again

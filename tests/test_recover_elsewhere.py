@@ -235,3 +235,33 @@ def test_a_job_recovered_done_with_an_earlier_take_is_forced_above_the_later_att
     assert [n for n, _ in rows] == [3] and rows[0][1].endswith("-3"), rows
     assert skipped == 1
     assert stats(prov)["creates"] == creates + 2 and stats(prov)["replays"] == 0  # both jobs rendered anew
+
+
+def test_an_edited_take_with_an_older_one_kept_aside_says_moving_it_away_adopts_the_older(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Attempt 2's take at the job's path edited, attempt 1's kept aside by the --force that made 2: recover says the
+    next run renders the job again for its price, and that moving the edited file out of the output folder has the
+    next recover adopt the older take; done so, it does, and nothing is paid."""
+    from runner.cli import main
+
+    m, prov = ran_on_sim(tmp_path, monkeypatch, n_seeds=1)
+    assert api.run(m, report=False, options={"force": True}).exit_code == 0
+    video = tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4"
+    with video.open("ab") as f:
+        f.write(b"EDITED")
+    lose_state(tmp_path)
+    capsys.readouterr()
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)
+    assert ("the next `gridrun run` renders this job again, paying $0.35 for it (the edited file kept under "
+            ".runs/superseded/)") in said, said
+    assert ("or move the edited file of style=anime,seed=1 out of the output folder and recover again, which adopts "
+            "the older take found elsewhere in the folder") in said, said
+    video.rename(tmp_path / "edited.mp4")
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)
+    assert "1 job found whole with their sidecars: recorded done" in said and "now costs $0.00" in said, said
+    creates = stats(prov)["creates"]
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == creates
