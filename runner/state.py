@@ -165,6 +165,10 @@ _RESERVING = (S.SUBMITTING.value, S.SUBMITTED.value, S.RUNNING.value, S.DOWNLOAD
 # The state's meta row that keeps, for a job, the attempt `void_attempt` voided and its key, where an earlier gridrun
 # made the key without the salt: `voided-key:<job id>` -> [attempt, key], until `begin_submit` sends it again.
 VOIDED_KEY = "voided-key:"
+# The state's meta row that keeps, for a job not planned (done, say) that `skip_attempts` numbered above an attempt a
+# state lost sent under the key part adopted, the floor of its attempts: `attempt-floor:<job id>` -> n. Its next
+# attempt (`begin_submit`, a `run --force`) is numbered above it, while the job's own `attempts` stays its take's.
+ATTEMPT_FLOOR = "attempt-floor:"
 
 
 def idempotency_key(job_hash: str, attempt: int, salt: str) -> str:
@@ -1349,6 +1353,7 @@ class Store:
         self._salt: str | None = None  # `key_salt`, once read
         self._voided_keys: dict[int, tuple[int, str]] = {}  # job id -> (attempt, its key), of `void_attempt`
         self._voided_read = False  # the keys an earlier process voided (meta `voided-key:<job id>`) read in
+        self._floors: dict[int, int] | None = None  # job id -> the floor of its attempts (`ATTEMPT_FLOOR`), read in
         try:  # a failure past here closes the connection (a state file refused, a newer schema)
             if not readonly:
                 with self._opening():
@@ -2947,7 +2952,7 @@ class Store:
                 frm = S.SUBMITTING if job_id in keys else JobState(row["state"])  # twice in one batch: sent already
                 if frm not in (S.PLANNED, S.UNKNOWN):
                     raise StateError(f"job {row['key']}: cannot submit from {frm}")
-                n = int(row["attempts"]) + 1
+                n = max(int(row["attempts"]), self._attempt_floors().get(job_id, 0)) + 1
                 voided = self._voided().get(job_id)
                 if voided is not None and voided[0] == n:
                     key = voided[1]
@@ -2986,14 +2991,29 @@ class Store:
             self._known[job_id] = (S.SUBMITTING, rows[job_id]["key"])
         return keys
 
+    def _attempt_floors(self) -> dict[int, int]:
+        """Job id -> the attempt above which its next is numbered (`ATTEMPT_FLOOR`, `skip_attempts`), read in once,
+        with the voided keys (`_voided`)."""
+        self._voided()
+        if self._floors is None:
+            self._floors = {}
+        return self._floors
+
     def _voided(self) -> dict[int, tuple[int, str]]:
         """Job id -> (attempt, key) of the attempts voided (`void_attempt`) that are to be sent again with the key
         they were recorded with: this process's, and, read in once, those an earlier one voided and left unsent."""
         if not self._voided_read and self.schema >= KEYS_SALTED_AT:
             self._voided_read = True
-            for name, value in self.db.execute("SELECT name, value FROM meta WHERE name >= ? AND name < ?",
-                                               (VOIDED_KEY, VOIDED_KEY[:-1] + chr(ord(VOIDED_KEY[-1]) + 1))):
+            self._floors = {}
+            # one read of both kinds of a job's meta row: the floors of attempts (`_attempt_floors`) too
+            for name, value in self.db.execute(
+                    "SELECT name, value FROM meta WHERE (name >= ? AND name < ?) OR (name >= ? AND name < ?)",
+                    (VOIDED_KEY, VOIDED_KEY[:-1] + chr(ord(VOIDED_KEY[-1]) + 1),
+                     ATTEMPT_FLOOR, ATTEMPT_FLOOR[:-1] + chr(ord(ATTEMPT_FLOOR[-1]) + 1))):
                 with suppress(ValueError, TypeError):
+                    if name.startswith(ATTEMPT_FLOOR):
+                        self._floors[int(name[len(ATTEMPT_FLOOR):])] = int(value)
+                        continue
                     n, key = json.loads(value)
                     self._voided_keys.setdefault(int(name[len(VOIDED_KEY):]), (int(n), str(key)))
         return self._voided_keys
@@ -3581,11 +3601,20 @@ class Store:
         key part `adopt_salt` carried over) above that one: a job planned, whose attempts the state lost, would
         otherwise be sent again under a key the provider already answered (its older render, its failure given
         back); so would a job recorded done with an earlier take than one found (a later take edited, or kept
-        elsewhere), by `run --force`. Event `attempts-skipped` each. In the transaction open (`batch`)."""
+        elsewhere), by `run --force`: its floor is kept apart (`ATTEMPT_FLOOR`), its `attempts` left its take's,
+        which the state reads its current attempt by. Event `attempts-skipped` each. In the transaction open
+        (`batch`)."""
         with self._tx():
             for job_id, n in seen.items():
-                done = self.db.execute("UPDATE jobs SET attempts=? WHERE id=? AND attempts < ?",
-                                       (int(n), int(job_id), int(n))).rowcount
+                done = self.db.execute("UPDATE jobs SET attempts=? WHERE id=? AND state=? AND attempts < ?",
+                                       (int(n), int(job_id), S.PLANNED.value, int(n))).rowcount
+                if not done and self.db.execute("SELECT 1 FROM jobs WHERE id=? AND state!=? AND attempts < ?", (
+                        int(job_id), S.PLANNED.value, int(n))).fetchone() is not None \
+                        and self._attempt_floors().get(int(job_id), 0) < int(n):
+                    self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+                                    (f"{ATTEMPT_FLOOR}{int(job_id)}", str(int(n))))
+                    self._attempt_floors()[int(job_id)] = int(n)
+                    done = 1
                 if done:
                     self._event(run_id, int(job_id), "attempts-skipped", {"attempt": int(n)})
 

@@ -226,6 +226,8 @@ def test_a_job_recovered_done_with_an_earlier_take_is_forced_above_the_later_att
     got = json.loads(capsys.readouterr().out)
     anime = next(j for j in got["jobs"] if j["key"] == "style=anime,seed=1")
     assert anime["outcome"] == "recovered" and anime["path"] == str(video), anime
+    with closing(sqlite3.connect(db)) as conn:  # the job's current attempt stays its take's, the floor kept apart
+        assert conn.execute("SELECT attempts FROM jobs WHERE key = 'style=anime,seed=1'").fetchone()[0] == 1
     creates = stats(prov)["creates"]
     assert api.run(m, report=False, options={"force": True}).exit_code == 0
     with closing(sqlite3.connect(db)) as conn:
