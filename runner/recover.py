@@ -615,11 +615,14 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = (), key_par
         if key_part is not None:
             _check_key_part(p, reading, takes, key_part)
         found, rows, own = survey(p, reading, takes, key_part)
+        # a state lost whose output folder's lock names a run of its folder, and nothing tells its key part
+        lock_run = _lock_run(p)
+        unknown = own.why if not own.salts and lock_run is not None and _foreign_lock(p) is None \
+            and (reading is None or not reading.records_run(lock_run, p.outputs_dir)) \
+            and any(f.outcome == ANOTHER for f in found) else None
     finally:
         if reading is not None:
             reading.close()
-    unknown = own.why if not own.salts and _lock_run(p) is not None and _foreign_lock(p) is None \
-        and any(f.outcome == ANOTHER for f in found) else None
     to_pay, to_pay_micros = _to_pay(p, found, rows)
 
     def result(run_id: int | None) -> RecoverResult:
