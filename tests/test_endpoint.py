@@ -106,6 +106,24 @@ def test_a_base_url_with_credentials_is_refused_without_showing_them(
     assert f"{m}:5:" in err and "user name or password" in err and "PASSWORD99" not in err
 
 
+@pytest.mark.parametrize("url", ["bob:sk-PASSWORD99@gw.example/v1", "https//bob:sk-PASSWORD99@gw.example/v1"])
+def test_a_base_url_with_credentials_but_no_scheme_is_refused_without_showing_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str) -> None:
+    """No `http(s)://` (left out, or mistyped): the URL is not shown with its password, in the environment or in
+    the manifest."""
+    monkeypatch.setenv("LUMENFALL_API_KEY", "sk-x-key")
+    monkeypatch.setenv("LUMENFALL_BASE_URL", url)
+    m = manifest(tmp_path)
+    assert main(["plan", str(m)]) == 2
+    err = capsys.readouterr().err
+    assert "LUMENFALL_BASE_URL" in err and "user name or password" in err and "PASSWORD99" not in err, err
+    monkeypatch.delenv("LUMENFALL_BASE_URL")
+    m = manifest(tmp_path, f"base_url: {url}\n")
+    assert main(["validate", str(m)]) == 2
+    err = capsys.readouterr().err
+    assert f"{m}:5:" in err and "user name or password" in err and "PASSWORD99" not in err, err
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/v1?token=SECRETQ", "http://127.0.0.1:9/v1#SECRETQ",
                                  "http://127.0.0.1:9/v1?"])
 def test_a_base_url_with_a_query_or_fragment_is_refused_where_it_is_set_without_showing_it(

@@ -675,6 +675,10 @@ def has_credentials(url: str) -> bool:
     loaded it with its command line then) tens of milliseconds."""
     from urllib.parse import urlsplit
 
+    if "://" not in url:
+        # no scheme (`bob:pw@gw.example/v1`, a typo'd `https//bob:pw@...`): no netloc to parse, so any '@' before
+        # the query counts, the URL refused without being shown as one without a scheme would be
+        return "@" in url.split("?", 1)[0].split("#", 1)[0]
     try:
         return "@" in urlsplit(url.strip()).netloc
     except ValueError:
