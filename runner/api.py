@@ -897,6 +897,8 @@ def _provider(p: Plan) -> Any:
         capability_files=_capability_files(m),
         state_dir=state_home(p.state_dir),  # the simulator's world beside the state file, a linked one's too
     )
+    if hasattr(prov, "key_folders"):  # a missing key's advice names a .env file beside the manifest that sets it
+        prov.key_folders = (m.path.parent,)
     if hasattr(prov, "base_url_from") and m.base_url:  # a served simulator's: named in its errors
         line, column = m.where(("base_url",))
         prov.base_url_from = f"`base_url:` at {m.display or m.path}:{line}:{column}"

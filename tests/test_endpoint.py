@@ -284,3 +284,28 @@ def test_a_capabilities_file_base_url_under_provider_sim_is_warned_of_as_ignored
     # the manifest's own base_url: is the one a served simulator is named by: nothing said of the file's then
     m.write_text(m.read_text().replace("sim: {render_time: 0.05}\n", "base_url: http://127.0.0.1:9/v1\n"))
     assert not any("ignored" in w for w in api.plan(m).warnings)
+
+
+def test_a_missing_key_set_in_a_dotenv_file_beside_the_manifest_is_said_without_its_value(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """gridrun reads the key from the environment only: a `.env` file that sets it (beside the manifest, or in the
+    working folder) is named, with how to export it, its value never shown; one that does not set it is not."""
+    monkeypatch.delenv("LUMENFALL_API_KEY", raising=False)
+    project = tmp_path / "project"
+    project.mkdir()
+    m = manifest(project)
+    (project / ".env").write_text("OTHER=1\nexport LUMENFALL_API_KEY=lmnfl_fromdotenv_SECRET7\n", encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["run", str(m), "--no-report"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"a .env file ({project / '.env'}) sets LUMENFALL_API_KEY, but gridrun reads only the environment: " \
+           f"export it first (set -a; . {project / '.env'}; set +a)" in err, err
+    assert "SECRET7" not in err
+    monkeypatch.chdir(project)
+    assert main(["run", str(m), "--no-report"]) == 2
+    assert "(set -a; . ./.env; set +a)" in capsys.readouterr().err
+    (project / ".env").write_text("OTHER_API_KEY=x\n", encoding="utf-8")
+    assert main(["run", str(m), "--no-report"]) == 2
+    assert ".env" not in capsys.readouterr().err

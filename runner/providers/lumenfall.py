@@ -94,6 +94,31 @@ def _key_slip(key: str) -> str:
     return ""
 
 
+def _dotenv_note(env: str, folders: Collection[Path]) -> str:
+    """What the refusal of a missing key adds where a `.env` file in one of `folders` sets `env`: gridrun reads
+    only the environment (as curl and the providers' own tools do), so a key written there is not seen; how to
+    export it. The file's value is never read out."""
+    import re
+    import shlex
+
+    line = re.compile(rf"^[ \t]*(?:export[ \t]+)?{re.escape(env)}[ \t]*=", re.MULTILINE)
+    for folder in dict.fromkeys(folders):
+        path = folder / ".env"
+        try:
+            if not path.is_file() or path.stat().st_size > 1_000_000:
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if line.search(text):
+            # `. .env` would look the name up in PATH first: a path with a '/' is sourced as it is
+            shown = shlex.quote(os.path.join(".", os.path.relpath(path)) if path.is_relative_to(Path.cwd())
+                                else str(path))
+            return (f"; a .env file ({shown}) sets {env}, but gridrun reads only the environment: export it "
+                    f"first (set -a; . {shown}; set +a)")
+    return ""
+
+
 class LumenfallProvider:
     """Lumenfall's `/videos` API, under a `/v1` or an `/openai/v1` base URL."""
 
@@ -131,6 +156,9 @@ class LumenfallProvider:
         """Where the base URL is set, for advice on a wrong one."""
         return f"the manifest's `base_url:` or {self.name.upper()}_BASE_URL"
 
+    key_folders: tuple[Path, ...] = ()
+    """Folders whose `.env` file the advice on a missing key looks in, beside the working folder (the manifest's)."""
+
     key_shape = "lmnfl_..."
     """How a key of this provider's looks, in the advice that shows where it goes."""
 
@@ -146,6 +174,7 @@ class LumenfallProvider:
             raise NeedsKeyError(
                 f"{self.name} needs an API key: set {env} in the environment "
                 f"(export {env}={self.key_shape}); keys are never read from the manifest"
+                + _dotenv_note(env, (*self.key_folders, Path.cwd()))
             )
         for at, char in enumerate(key, 1):
             if char < " " or char == "\x7f" or not char.isascii():  # the key itself is never shown, nor that character
