@@ -51,6 +51,14 @@ def secrets() -> list[str]:
     return sorted((s for s in found if len(s) >= MIN_SECRET), key=len, reverse=True)
 
 
+def key_values(least: int = 12) -> dict[str, str]:
+    """The API keys of `secrets`, each with the variable that holds it, those of at least `least` characters: a
+    key found in a text a user wrote (a manifest) is named by its variable, never shown; a short value (a test
+    key, `x`) would be found in any text."""
+    names = sorted(_KEY_ENVS | {name for name in os.environ if name.upper().endswith("_API_KEY")})
+    return {value: name for name in names if len(value := os.environ.get(name, "").strip()) >= least}
+
+
 def without_keys(text: str) -> str:
     """`text` with every API key this process may hold replaced by "[redacted]" (`secrets`)."""
     for secret in secrets():

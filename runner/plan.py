@@ -864,6 +864,35 @@ _WRITTEN_SLACK = len(_TMP.format("")) + len(".json")
 ids around a name whose `.json` may stand where the video's name had no extension (`tmp_stem` only shortens)."""
 
 
+def _keys_written(manifest: Manifest) -> list[ManifestError]:
+    """The errors of the manifest's values that hold an API key this process holds (`bugs.key_values`): pasted
+    into `params:` it would be sent in each request's body, and kept in the state, the sidecars, the report and
+    `.runs/`'s copies of the manifest; a key goes in the environment. Named by its variable, never shown."""
+    from .bugs import key_values
+
+    keys = key_values()
+    if not keys:
+        return []
+    found: list[ManifestError] = []
+
+    def walk(value: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(value, str):
+            var = next((name for key, name in keys.items() if key in value), None)
+            if var is not None:
+                found.append(manifest.error(path, (
+                    f"holds the value of {var} (an API key, not shown): a key goes in the environment, never the "
+                    "manifest, whose values the state, the sidecars and the report keep; take it out")))
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, (*path, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, (*path, i))
+
+    walk(manifest.data, ())
+    return found
+
+
 def _written(beside: tuple[str, str, str]) -> list[str]:
     """The longest paths a job's download writes, given the files beside its video (`files_beside`): its .part,
     and its sidecar's and poster's temporary files."""
@@ -934,6 +963,8 @@ def _build(
     folder_warnings += _foreign_files(manifest, out_dir)
     sweeps = sweeps_of(manifest, model.aliases)
     for exc in null_beside_value(manifest, model.aliases):
+        errors.add(exc)
+    for exc in _keys_written(manifest):
         errors.add(exc)
 
     prepared: list[tuple[Sweep, Prepared]] = []

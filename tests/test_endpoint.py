@@ -309,3 +309,21 @@ def test_a_missing_key_set_in_a_dotenv_file_beside_the_manifest_is_said_without_
     (project / ".env").write_text("OTHER_API_KEY=x\n", encoding="utf-8")
     assert main(["run", str(m), "--no-report"]) == 2
     assert ".env" not in capsys.readouterr().err
+
+
+def test_an_api_key_pasted_into_the_manifest_is_refused_at_its_line_without_showing_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`params: {api_key: <the key>}` would send the key in each request's body and keep it in the state, the
+    sidecars and the report: refused before anything is recorded, named by its variable."""
+    from runner.cli import main
+
+    monkeypatch.setenv("LUMENFALL_API_KEY", "lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1")
+    m = manifest(tmp_path, "vars:\n  token: 'Bearer lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1'\n")
+    m.write_text(m.read_text().replace("params: {", "params: {api_key: lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1, "))
+    for command in ("validate", "plan", "run"):
+        assert main([command, str(m)]) == 2, command
+        err = " ".join(capsys.readouterr().err.split())
+        assert "params.api_key: holds the value of LUMENFALL_API_KEY (an API key, not shown)" in err, err
+        assert "vars.token: holds the value of LUMENFALL_API_KEY" in err, err
+        assert "Zq8xR2" not in err, err
+    assert not (tmp_path / ".gridrun").exists()
