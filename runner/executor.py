@@ -1131,17 +1131,19 @@ class Executor:
     async def _unanswered_stop(self, scope: anyio.CancelScope) -> None:
         """Once the run is stopping (`_interrupt`), end it as the second signal does when the provider has answered
         no request for STOP_UNANSWERED seconds since, every one of them failing with no answer at all: the jobs in
-        flight are left at the provider for the next run, and the run says why. Jobs downloading are left to their
-        own tries (their bytes come from elsewhere, and a download is its own answer)."""
+        flight are left at the provider for the next run, and the run says why. Every request the run waits on
+        counts, each with its own tries and backoffs: polls, lookups of a key, creates, and downloads (a failed
+        one with no answer, as a poll; a video's file seen growing is an answer, `_streamed_at`)."""
         assert self._interrupted is not None
         await self._interrupted.wait()
         while True:
             await anyio.sleep(min(1.0, STOP_UNANSWERED / 4))
             silent = self.pacer.unanswered_since
             flying = sum(self.counts[s.value] for s in IN_FLIGHT)
-            if silent is None or not flying or self.counts[S.DOWNLOADING.value]:
+            if silent is None or not flying:
                 continue
-            if self.steady() - max(silent, self._interrupted_at) < STOP_UNANSWERED:
+            self._fetched()  # a download streaming in is the provider answering
+            if self.steady() - max(silent, self._interrupted_at, self._streamed_at or silent) < STOP_UNANSWERED:
                 continue
             self.errors.append(self._unanswered_note(flying))
             self._detach(scope)
@@ -1362,6 +1364,7 @@ class Executor:
                 self._crash_point("after-submit")
                 self.pacer.ok()
             except RateLimitedError as exc:
+                self.pacer.failed(exc, sent_at=sent)
                 waited = self.pacer.limited(exc.retry_after)
                 if exc.retry_after is not None and exc.retry_after > PAUSE_SHOWN:
                     self._error(job, f"rate limited: the provider asks to wait {asked_wait(exc.retry_after)}; every "
@@ -1374,6 +1377,7 @@ class Executor:
                     return None
                 continue
             except ConnectError as exc:
+                self.pacer.failed(exc, sent_at=sent)
                 tries += 1
                 if tries > self.retries:
                     if maybe_received:  # this send never left; an earlier one may have reached it
@@ -1385,6 +1389,7 @@ class Executor:
                 await self._nap(backoff(tries, getattr(exc, "retry_after", None)), deadline)
                 continue
             except RejectedError as exc:
+                self.pacer.failed(exc, sent_at=sent)
                 if exc.code in FATAL_CODES:
                     self._refused = self._refused or exc.code
                     self.stopping = self.stopping or "fatal"
@@ -1403,6 +1408,7 @@ class Executor:
                 await self._end_badly(job, jid, S.REJECTED, error=str(exc))
                 return None
             except (OutcomeUnknownError, RetryableError) as exc:
+                self.pacer.failed(exc, sent_at=sent)  # unanswered: the stopping run's bound (`_unanswered_stop`)
                 if exc.code == WEB_PAGE:
                     # A web page answered in the API's place (a web site at the base URL, a login portal on the
                     # way): every create would get it, and a key sent again would reach no API either. The job is
@@ -1610,9 +1616,11 @@ class Executor:
                 break  # the interrupt, or the job's deadline: the lookup is made once, not tried again
             if not await self.pacer.wait(until=until, stop=self._interrupted):
                 break
+            sent = self.pacer.clock()  # a provider that hangs is silent from here (`_unanswered_stop`)
             try:
                 async with self.pacer.gate:
                     found = await self.provider.find_by_key(self.client, key, created_after=after)
+                self.pacer.ok()
                 return found, True
             except NotImplementedError:
                 self._no_log = True
@@ -1620,10 +1628,13 @@ class Executor:
             except LookupError:
                 break
             except RateLimitedError as exc:
+                self.pacer.failed(exc, sent_at=sent)
                 self.pacer.limited(exc.retry_after)
             except (RetryableError, OutcomeUnknownError) as exc:
+                self.pacer.failed(exc, sent_at=sent)
                 await anyio.sleep(backoff(attempt, getattr(exc, "retry_after", None)))
-            except ProviderError:
+            except ProviderError as exc:
+                self.pacer.failed(exc, sent_at=sent)
                 break
         return None, False
 
@@ -2545,6 +2556,7 @@ class Executor:
             if paced:
                 await self.pacer.wait()
             sidecar = self._sidecar_writer(job, row, status, billed)
+            sent = self.pacer.clock()  # a host that hangs is silent from here (`_unanswered_stop`)
             try:
                 more: dict[str, Any] = {"before_replace": keep} if keep is not None else {}
                 if size_bytes is not None:
@@ -2571,7 +2583,10 @@ class Executor:
                         partial.cut_back = None
                 if paced:
                     self.pacer.ok()
+                else:
+                    self.pacer.heard()
             except ExpiredError as exc:
+                self.pacer.failed(exc, sent_at=sent)
                 last = f"expired: {exc}"
                 # A fresh URL may take a moment to serve (a CDN still propagating a just-signed one).
                 await anyio.sleep(backoff(attempt, None))
@@ -2581,6 +2596,7 @@ class Executor:
                 # next try, and a try of the download's own is not used up, up to as many 429s as a create takes.
                 # At the API's host the run's pacer holds every request for it (the next try waits in
                 # `pacer.wait`); elsewhere only this job waits.
+                self.pacer.failed(exc, sent_at=sent)
                 limited += 1
                 if limited > self.retries + 5:
                     last = (f"download rate limited {limited} times ({exc}); the video is paid for: the next "
@@ -2595,10 +2611,14 @@ class Executor:
             except RejectedError as exc:
                 # Another 4xx: a signed URL refused (storage services answer 400 to an expired signature), a
                 # key refused. A fresh URL may do; if not, the job waits downloading for the next run.
+                self.pacer.failed(exc, sent_at=sent)
                 last, url = f"download refused: {exc}", None
                 await anyio.sleep(backoff(attempt, None))
                 continue
             except (DownloadError, RetryableError) as exc:
+                # A download that hangs or cannot connect counts as the provider's silence, as a poll does: a
+                # stopping run waits on it no longer than on its polls (`_unanswered_stop`).
+                self.pacer.failed(exc, sent_at=sent)
                 last = f"download failed: {exc}"
                 if exc.code == WRITE_FAILED:
                     # The output folder's problem (full, read-only): the next run downloads it again once it is

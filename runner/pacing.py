@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 import anyio
 import httpx
 
-from .errors import ProviderError, RateLimitedError, RetryableError, TransportError
+from .errors import (
+    OutcomeUnknownError,
+    ProviderError,
+    RateLimitedError,
+    RetryableError,
+    TransportError,
+)
 from .providers.base import Provider, VideoStatus
 from .providers.capabilities import ProviderCaps
 from .state import Store
@@ -127,12 +133,18 @@ class Pacer:
         429); none at all where it failed at the transport level (`unanswered_since`). `sent_at`: when (`clock`)
         the request was sent, from which a provider that hangs (a timeout, not a refusal) has been silent; None:
         now."""
-        if not isinstance(exc, TransportError):
+        if not unanswered(exc):
             self.unanswered_since = None
         elif self.unanswered_since is None:
             now = self.clock()
             # an answer to another request since it was sent: silent from that answer on, not from the send
             self.unanswered_since = now if sent_at is None else min(now, max(sent_at, self.answered_at or sent_at))
+
+    def heard(self) -> None:
+        """A request the run waits on (a video's download at a file host, not an API call) got an answer: the
+        provider is not silent (`unanswered_since`), and the rate it holds is not its business."""
+        self.answered_at = self.clock()
+        self.unanswered_since = None
 
     def ok(self) -> None:
         """A request got the provider's answer: the rate it holds may rise."""
@@ -158,6 +170,13 @@ class Pacer:
 # hold the whole run (a 429) or a job (a 5xx), whose renders' download URLs expire meanwhile; the rate control
 # still backs off.
 MAX_PAUSE = 300.0
+
+
+def unanswered(exc: BaseException) -> bool:
+    """`exc` is a request's failure with no answer at all from the other end: the transport failed (a connection
+    refused, a timeout), or a create's connection failed after it may have been sent (an `OutcomeUnknownError`
+    that no HTTP status came with)."""
+    return isinstance(exc, TransportError) or isinstance(exc, OutcomeUnknownError) and exc.status is None
 
 
 def backoff(attempt: int, retry_after: float | None, *, first: float = 0.25, most: float = 30.0) -> float:

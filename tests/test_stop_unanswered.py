@@ -358,3 +358,81 @@ def test_a_provider_that_hangs_is_silent_from_when_the_unanswered_poll_was_sent(
     pacer.unanswered_since, pacer.answered_at = None, 12.0
     pacer.failed(TransportError("read timed out"), sent_at=0.0)
     assert pacer.unanswered_since == 12.0
+
+
+@pytest.mark.timeout(180)
+def test_a_stopping_run_whose_downloads_hang_leaves_them_to_the_next_run_within_the_stop_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The videos' file host takes connections and never answers (a download waits out the request timeout, try
+    after try), and the run gets SIGTERM as its jobs download: the downloads' own tries do not hold it past the
+    bound. Once every request has failed unanswered for STOP_UNANSWERED seconds it ends `interrupted`, the jobs
+    left downloading for the next run (which fetches them at no cost), and says why."""
+    import os
+    import signal
+
+    from runner import executor
+    from runner.sim.config import SimConfig
+    from runner.sim.serve import running_server
+
+    quick_backoff(monkeypatch)
+    monkeypatch.setattr(executor, "STOP_UNANSWERED", 0.5)
+    # each download's answer comes long after its request timeout (1 s), so late that no try gets it
+    hang = [{"route": "file", "p": 1.0, "fault": "slow", "delay": 5.0}]
+    config = SimConfig.from_dict({"render_time": 0.1, "jitter": 0.0, "script": hang})
+    termed: list[int] = []
+
+    def term_once_downloading(s: Any) -> None:
+        if s.counts.get("downloading") and not termed:
+            termed.append(1)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with running_server(config) as url:
+        m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), base_url=url, sim={})
+        # Enough tries that, each waiting out its request timeout, they would hold the run far past the bound.
+        result = api.run(m, options=RunOptions(request_timeout=1.0, retries=20, poll_interval=0.05,
+                                               handle_signals=True),
+                         on_progress=term_once_downloading, report=False)
+        files = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()["requests"].get("file", 0)
+    assert termed and result.status == "interrupted" and result.exit_code == 130, (result.status, result.stats.last_errors)
+    said = [e for e in result.stats.last_errors if "has not answered" in e]
+    assert said and "left the 2 paid jobs in flight to the next run" in said[0], result.stats.last_errors
+    jobs = api.status(m).jobs
+    assert [j.state for j in jobs] == ["downloading", "downloading"], [(j.state, j.error) for j in jobs]
+    assert files < 2 * 20, files  # the downloads' tries were cut short, not all made
+
+
+def test_a_lookup_of_a_key_that_hangs_counts_as_the_providers_silence_as_a_poll_does() -> None:
+    """A lookup of a lost create's key sent at 0 that times out unanswered at 30: the provider counts as silent
+    since 0, so a stopping run waiting on the lookup leaves within STOP_UNANSWERED, as for a poll; an answered
+    lookup ends the silence."""
+    from types import SimpleNamespace
+
+    from runner.errors import TransportError
+    from runner.executor import Executor
+    from runner.pacing import Pacer
+
+    now = [0.0]
+    pacer = Pacer(lambda: now[0])
+
+    class Hanging:
+        calls = 0
+
+        async def find_by_key(self, client: Any, key: str, **kw: Any) -> Any:
+            Hanging.calls += 1
+            now[0] += 30.0
+            raise TransportError("GET /requests: read timed out")
+
+    fake = SimpleNamespace(pacer=pacer, provider=Hanging(), client=None, _interrupted=None, _no_log=False,
+                           _halted=lambda until: "interrupted", steady=lambda: now[0])
+    found = anyio.run(Executor._find, fake, "key-1", None)
+    assert found == (None, False) and Hanging.calls == 1
+    assert pacer.unanswered_since == 0.0, pacer.unanswered_since
+
+    class Answering:
+        async def find_by_key(self, client: Any, key: str, **kw: Any) -> Any:
+            return None
+
+    fake.provider = Answering()
+    assert anyio.run(Executor._find, fake, "key-1", None) == (None, True)
+    assert pacer.unanswered_since is None and pacer.answered_at == 30.0
