@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from . import api
     from .manifest import Manifest
     from .plan import Plan
+    from .records import RunRecord
     from .state import Snapshot
 
 class _Console(Console):
@@ -2124,9 +2125,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     c = {k: v for k, v in snap.counts.items() if v}
     started = local_time(r.started_at)
     stopping = r.ended_at is None and snap.stopping and not r.process_gone()
-    state = f"stopping ({escape(snap.stopping or '')})" if stopping else r.shown_status
+    state = f"stopping ({escape(snap.stopping or '')})" if stopping else _status_shown(r)
     out.print(f"[bold]{escape(r.manifest_name)}[/bold] run {r.id} ({state}, started {started}) — {_jobs(len(snap.jobs))}")
     out.print("  " + ", ".join(f"{k} {v}" for k, v in c.items()))
+    if r.stopped_note:
+        out.print(f"  {r.stopped_note}", markup=False, highlight=False)
     if not unnamed and (elsewhere := _made_from_another_file(r, args.manifest)) is not None:
         out.print(f"  {elsewhere}", markup=False, highlight=False)
     if rerendering := sum(1 for j in snap.jobs if j.earlier is not None):
@@ -2443,7 +2446,7 @@ def _runs(args: argparse.Namespace) -> int:
     table.add_column("started with", overflow="fold", min_width=len("started with"))  # its header never cut
     for s in found:
         r = s.run
-        status = r.shown_status
+        status = _status_shown(r)
         done = (f"{s.done:,}/{s.jobs:,}" + (f", {s.cached:,} cached" if s.cached else "")
                 + (f", {s.made_earlier:,} made earlier" if s.made_earlier else "")
                 + (f", {s.not_copied:,} not copied" if s.not_copied else ""))
@@ -2460,10 +2463,19 @@ def _runs(args: argparse.Namespace) -> int:
         named = ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} and {ids[-1]}"
         err.print(f"spent at a simulator, all or part (made-up figures, nothing paid): run{'s' if len(ids) > 1 else ''} "
                   f"{named} (`--json`: spent_simulated_usd)", markup=False, highlight=False)
+    for s in found:  # what each run that stopped on a cause of its own (a full disk) says to do
+        if s.run.stopped_note:
+            out.print(f"run {s.run.id} {s.run.stopped_note}", markup=False, highlight=False)
     if len(found) < every:
         earlier = every - len(found)
         out.print(f"{earlier:,} earlier run{'s' if earlier != 1 else ''}: --last 0 lists all", style="dim")
     return 0
+
+
+def _status_shown(r: RunRecord) -> str:
+    """A run's status as `status` shows it, with the cause it stopped on where it recorded one: "crashed (disk
+    full)"."""
+    return f"{r.shown_status} ({r.stopped_by.replace('-', ' ')})" if r.stopped_by else r.shown_status
 
 
 @functools.lru_cache(maxsize=1)

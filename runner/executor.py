@@ -53,7 +53,8 @@ from .jobs import (
 from .live import LiveViews
 from .options import GONE_AFTER, RunOptions, error_code, repeating_fix
 from .outputs import (
-    Kept, files_beside, keep_file, keep_take, mute, poster_path, sidecar_matches, sidecar_writer, superseded_dir,
+    Kept, disk_full, files_beside, keep_file, keep_take, mute, poster_path, says_disk_full, sidecar_matches,
+    sidecar_writer, superseded_dir, write_problem,
 )
 from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
 from .plan import Job, Plan, budget_micros, manifest_budget
@@ -62,7 +63,7 @@ from .providers.base import Provider, VideoStatus
 from .providers.download import TOO_LARGE, WRITE_FAILED, size_differs_text, PartialDownload
 from .providers.retry_after import asked_wait
 from .providers.transport import WEB_PAGE
-from .records import POLLS_FAIL, POLLS_FAILED, run_exit
+from .records import DISK_FULL, POLLS_FAIL, POLLS_FAILED, run_exit
 from .state import (
     ABANDONED_LOST_SUFFIX,
     ABANDONED_NEVER_KNOWN,
@@ -281,6 +282,9 @@ class Executor:
         self.budget_micros = run_budget(plan, options)
         self.pacer = Pacer(steady, gate=HTTP_CONNECTIONS)
         self._stopping: str | None = None
+        # The cause the run stopped on where it is not its jobs' (a disk with no room left: `_full_disk`), recorded
+        # with its end ({"cause": ..., "note": ...}) for `status --runs`, `status --json` and exports to say.
+        self._stopped_by: dict[str, str] | None = None
         self._interrupted_at = 0.0  # when (`steady`) the run began stopping for an interrupt (`_interrupt`)
         self.detached = False
         self.started = clock()
@@ -867,6 +871,8 @@ class Executor:
             # Done videos this run was to copy to their new paths (a changed output template) that the disk did not
             # take: left where they are, and the run fails as a download that cannot be saved does.
             self.stopping = "write-failed"
+            if says_disk_full(s.not_copied_why or ""):
+                self._full_disk(s.not_copied_why)
             n = len(s.not_copied)
             self._stop_note = (f"sent no new jobs: videos cannot be saved (the videos of {n:,} done job"
                                f"{'s' if n != 1 else ''}, whole where they were, not copied to their new paths: "
@@ -878,6 +884,8 @@ class Executor:
             # The output folder took not even the run's manifest copy (a full disk): every video rendered now
             # would be paid for and not saved. The jobs in flight are followed still, and fetched if they can be.
             self.stopping = "write-failed"
+            if says_disk_full(s.unwritable):
+                self._full_disk(s.unwritable)
             self._stop_note = (f"sent no new jobs: videos cannot be saved (manifest copy not written: "
                                f"{s.unwritable}); jobs in flight are followed, and fetched once there is room")
         if self.failure_retries:  # but for jobs re-run on request (retry, --force): their count begins again
@@ -960,6 +968,8 @@ class Executor:
             # reload. A run refused (`prepare`) is not recorded; one that failed in it recorded its end there.
             run_id = self.run_id or self.store.run_id  # the store's: recorded, but `prepare` had not returned
             if run_id:
+                if not _interrupt(exc):
+                    self._full_disk(self._full_disk_problem(exc))
                 self._record_end(run_id, "interrupted" if _interrupt(exc) else "crashed")  # flushes first
                 self._ended = True
                 self._progress(force=True)  # the last call: the figures the run ended with
@@ -967,8 +977,42 @@ class Executor:
         try:
             return self._finish(*ended)
         except BaseException as exc:  # Ctrl-C or SIGTERM as the run ends: its record says so (once: end_run)
+            if not _interrupt(exc):
+                self._full_disk(self._full_disk_problem(exc))
             self._record_end(self.run_id, "interrupted" if _interrupt(exc) else "crashed")
             raise
+
+    def _full_disk(self, problem: str | None) -> None:
+        """A disk the run writes had no room left (`problem`: which file, the system's words, what to do; None: it
+        was not that): the cause its end records, the first met."""
+        if problem is not None and self._stopped_by is None:
+            self._stopped_by = {"cause": DISK_FULL, "note": (
+                f"stopped on a full disk: {problem}, then `gridrun run` goes on from where it stopped (what was sent "
+                "is fetched at no new cost, nothing is paid twice)")}
+
+    def _full_disk_problem(self, exc: BaseException) -> str | None:
+        """What a full disk did, where `exc` (an error that ended the run, a group of them, or what they were
+        raised from) is a write it refused: the state's (SQLite's "database or disk is full") or a file's (no space
+        left, a quota reached); None where none is."""
+        import sqlite3
+
+        from .state import remedy
+
+        seen: set[int] = set()
+        todo: list[BaseException | None] = [exc]
+        while todo:
+            e = todo.pop()
+            if e is None or id(e) in seen:
+                continue
+            seen.add(id(e))
+            if isinstance(e, sqlite3.Error) and getattr(e, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
+                return f"the state store {self.store.path} could not be written ({e}); {remedy(e, folder=self.store.path.parent)}"
+            if isinstance(e, OSError) and disk_full(e):
+                return write_problem(e)
+            if isinstance(e, BaseExceptionGroup):
+                todo.extend(e.exceptions)
+            todo.extend((e.__cause__, e.__context__))
+        return None
 
     def _record_end(self, run_id: int, status: str) -> None:
         """Record the end of a run that an error or an interrupt ended, as far as the state lets it be written: a
@@ -977,7 +1021,7 @@ class Executor:
         for _ in range(END_TRIES):
             try:
                 with contextlib.suppress(Exception):
-                    self.store.end_run(run_id, status)
+                    self.store.end_run(run_id, status, stopped_by=self._stopped_by)
                 return
             except KeyboardInterrupt:
                 continue
@@ -1026,7 +1070,7 @@ class Executor:
         self._polls_over()
         interrupted = False
         try:
-            self.store.end_run(self.run_id, status)
+            self.store.end_run(self.run_id, status, stopped_by=self._stopped_by if status != "done" else None)
         except KeyboardInterrupt:
             if self.store.run(self.run_id).status == "running":
                 raise
@@ -2623,6 +2667,7 @@ class Executor:
                 if exc.code == WRITE_FAILED:
                     # The output folder's problem (full, read-only): the next run downloads it again once it is
                     # fixed. Sending more jobs would only pay for more videos that cannot be saved.
+                    self._full_disk(self._full_disk_problem(exc))
                     self._cannot_save(str(exc))
                     break
                 if exc.code == TOO_LARGE:
@@ -2648,6 +2693,8 @@ class Executor:
                 # The video is saved and recorded; only its sidecar (a copy of the record) is missing, which the
                 # next run writes. The disk that could not take it will not take the next videos either.
                 self._error(job, f"video saved, its sidecar not: {got.sidecar_error}; the next run writes it")
+                if says_disk_full(got.sidecar_error):
+                    self._full_disk(got.sidecar_error)
                 self._cannot_save(got.sidecar_error)
             return
         last = last or "download failed: no try fetched it; the next `gridrun run` fetches it, at no cost"

@@ -202,6 +202,20 @@ def write_problem(exc: OSError, *, then: str = "") -> str:
     return f"{text}; {fix}" + (f", then {then}" if then else "")
 
 
+# What the system says of a write a full disk (or a quota) refused, as a problem's text carries it.
+_FULL_DISK_SAID = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
+
+
+def disk_full(exc: OSError) -> bool:
+    """`exc` is a write refused for want of room: no space left (or no inode), or a quota reached."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def says_disk_full(problem: str) -> bool:
+    """`problem`, a write's problem as said (`write_problem`), is one of a disk with no room left."""
+    return any(said in problem for said in _FULL_DISK_SAID)
+
+
 def fsync(fd: int) -> None:
     """Write what `fd` holds through to the disk, so that it outlives a power cut: every durable write of gridrun's
     files goes through here. macOS's fsync leaves it in the drive's write cache: there F_FULLFSYNC flushes that

@@ -182,6 +182,11 @@ class JobRecord:
         return micros / 1_000_000
 
 
+# What a run that stopped because a disk it writes (its videos', its state's) had no room left records as the cause
+# it stopped on (`RunRecord.stopped_by`; `status --json` and exports: `stopped_by`).
+DISK_FULL = "disk-full"
+
+
 @dataclass(frozen=True, slots=True)
 class RunRecord:
     """One `gridrun run` (or plan recorded for one)."""
@@ -210,6 +215,11 @@ class RunRecord:
     lock_free: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
     # The state folder it was read from (None: not known), whose disk `gone_note` looks at.
     state_folder: str | None = field(default=None, compare=False, repr=False)
+    # The cause it stopped on, recorded as it ended, where it was not its jobs' (DISK_FULL); None: none recorded.
+    # Its `status` stays as every gridrun reads it (`crashed`, `failed`, ...); `stopped_note` says what happened
+    # and what to do.
+    stopped_by: str | None = None
+    stopped_note: str | None = None
 
     def wall_seconds(self, end: float) -> float:
         """How long the run took, or has had up to `end` (a time by the state's clock): the duration it recorded
@@ -665,8 +675,9 @@ def placeholders_failed_note(n: int) -> str:
 
 
 def run_record(row: sqlite3.Row, *, lock_free: Callable[[], bool] | None = None,
-               state_folder: str | None = None) -> RunRecord:
-    """The run of `row`, read from the state folder `state_folder` whose runner lock `lock_free` tells free."""
+               state_folder: str | None = None, stopped: Mapping[str, str] | None = None) -> RunRecord:
+    """The run of `row`, read from the state folder `state_folder` whose runner lock `lock_free` tells free;
+    `stopped`: the cause it recorded it stopped on, where it did (`Store.end_run`)."""
     keys = row.keys()  # a state of an older schema has no seen_at
     return RunRecord(
         id=row["id"],
@@ -687,6 +698,8 @@ def run_record(row: sqlite3.Row, *, lock_free: Callable[[], bool] | None = None,
         argv=tuple(str(a) for a in _list(row["argv"])),
         lock_free=lock_free,
         state_folder=state_folder,
+        stopped_by=None if stopped is None else stopped.get("cause"),
+        stopped_note=None if stopped is None else stopped.get("note"),
     )
 
 

@@ -414,6 +414,10 @@ RUN_CHECKS = "run-checks:"
 # to have ended by their render times, before it has a pace (`Store.seen`, `Store.run_expected_end`); its end
 # removes it. A row of its own: the checks' row keeps the shape every gridrun reads.
 RUN_EXPECTED_END = "run-expected-end:"
+# The meta row (this, then the run's id) in which a run that ended on a cause of its own, not its jobs' (a disk that
+# filled: `records.DISK_FULL`), keeps it: {"cause": ..., "note": what happened and what to do}, read with the run
+# (`RunRecord.stopped_by`). Its status stays one every gridrun reads (`crashed`, `failed`); its end event has it too.
+RUN_STOPPED_BY = "run-stopped-by:"
 TAKES_MADE_AT = 11  # the schema from which attempts record where they were made (`m011_take_endpoint`)
 RENDER_SPAN_SINCE = 12  # the schema from which jobs keep their render's span (`m012_render_span`)
 RUN_DURATION_SINCE = 13  # the schema from which runs keep how long they took (`m013_run_duration`)
@@ -2279,9 +2283,10 @@ class Store:
         except sqlite3.Error:
             return False
 
-    def end_run(self, run_id: int, status: str) -> None:
+    def end_run(self, run_id: int, status: str, *, stopped_by: Mapping[str, str] | None = None) -> None:
         """Record how the run ended, and each of its jobs as it left them (`final`); once: a run already ended
-        keeps its end."""
+        keeps its end. `stopped_by`: the cause it stopped on, not its jobs' ({"cause": ..., "note": ...}, a full
+        disk), kept beside it (`RUN_STOPPED_BY`) and in its end event."""
         self.flush()
         with self._tx():
             if self.db.execute("SELECT 1 FROM runs WHERE id=? AND status='running'", (run_id,)).fetchone() is None:
@@ -2295,7 +2300,11 @@ class Store:
                 # the wall clock may have been stepped since the start: `ended_at - started_at` is off by that
                 self.db.execute("UPDATE runs SET duration=? WHERE id=?",
                                 (max(0.0, self.monotonic() - self.run_began), run_id))
-            self._event(run_id, None, "run-ended", {"status": status})
+            if stopped_by and self.schema >= KEYS_SALTED_AT:
+                self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+                                (f"{RUN_STOPPED_BY}{run_id}", _json(dict(stopped_by))))
+            self._event(run_id, None, "run-ended", {"status": status, **({"stopped_by": stopped_by["cause"]}
+                                                                         if stopped_by else {})})
 
     def seen(self, run_id: int, checks: tuple[float | None, ...] | None = None) -> None:
         """The run is alive now (`runs.seen_at`); committed by the next `flush()`, like a lazy move. `checks`: when
@@ -2355,7 +2364,8 @@ class Store:
         row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone() if in_range else None
         if row is None:
             raise NotRecordedError(f"{self.path}: no run {run_id}; {self._runs_recorded(manifest_name)}")
-        record = run_record(row, lock_free=self._lock_free, state_folder=str(self.real.parent))
+        record = run_record(row, lock_free=self._lock_free, state_folder=str(self.real.parent),
+                            stopped=self._stops(run_id).get(run_id))
         if manifest_name is not None and record.manifest_name != manifest_name:
             raise NotRecordedError(
                 f"{self.path}: run {run_id} is a run of {record.manifest_name} ({record.manifest_path}), not of "
@@ -2407,7 +2417,26 @@ class Store:
             rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC").fetchall()
         else:
             rows = self.db.execute("SELECT * FROM runs WHERE manifest_name=? ORDER BY id DESC", (manifest_name,)).fetchall()
-        return [run_record(r, lock_free=self._lock_free, state_folder=str(self.real.parent)) for r in rows]
+        stops = self._stops()
+        return [run_record(r, lock_free=self._lock_free, state_folder=str(self.real.parent), stopped=stops.get(r["id"]))
+                for r in rows]
+
+    def _stops(self, run_id: int | None = None) -> dict[int, dict[str, str]]:
+        """The causes runs ended on, not their jobs' (`end_run`'s `stopped_by`), by run id: of `run_id` only, or of
+        every run (a few rows: only a run that stopped so has one)."""
+        if self.schema < KEYS_SALTED_AT:
+            return {}
+        if run_id is None:
+            rows = self.db.execute("SELECT name, value FROM meta WHERE name LIKE ?", (f"{RUN_STOPPED_BY}%",)).fetchall()
+        else:
+            rows = self.db.execute("SELECT name, value FROM meta WHERE name=?", (f"{RUN_STOPPED_BY}{run_id}",)).fetchall()
+        stops: dict[int, dict[str, str]] = {}
+        for name, value in rows:
+            with suppress(ValueError, TypeError):
+                stop = json.loads(value)
+                if isinstance(stop, dict) and isinstance(stop.get("cause"), str):
+                    stops[int(name[len(RUN_STOPPED_BY):])] = {k: str(v) for k, v in stop.items() if isinstance(v, str)}
+        return stops
 
     def latest_run(self, manifest_name: str | None = None) -> RunRecord | None:
         runs = self.runs(manifest_name)
@@ -2430,13 +2459,15 @@ class Store:
         """The latest run recorded as running by process `pid` on `host`, if any (the runner lock's holder)."""
         row = self.db.execute("SELECT * FROM runs WHERE status='running' AND pid=? AND host=? ORDER BY id DESC"
                               " LIMIT 1", (pid, host)).fetchone()
-        return None if row is None else run_record(row, lock_free=self._lock_free, state_folder=str(self.real.parent))
+        return None if row is None else run_record(row, lock_free=self._lock_free, state_folder=str(self.real.parent),
+                                                   stopped=self._stops(row["id"]).get(row["id"]))
 
     def latest_run_of_file(self, manifest_path: Path) -> RunRecord | None:
         """The latest run made from the manifest file at `manifest_path` (as runs record it, absolute), if any."""
         row = self.db.execute("SELECT * FROM runs WHERE manifest_path=? ORDER BY id DESC LIMIT 1",
                               (str(manifest_path),)).fetchone()
-        return None if row is None else run_record(row, lock_free=self._lock_free, state_folder=str(self.real.parent))
+        return None if row is None else run_record(row, lock_free=self._lock_free, state_folder=str(self.real.parent),
+                                                   stopped=self._stops(row["id"]).get(row["id"]))
 
     def run_summaries(self, manifest_name: str | None = None) -> list[RunSummary]:
         """The runs (of `manifest_name`), newest first, each with its jobs in all, done and cached, and its money,

@@ -51,3 +51,98 @@ def test_status_of_a_gone_run_names_a_full_disk_as_the_likely_cause(
     said = " ".join(capsys.readouterr().out.split())
     assert f"the disk holding {state} has 0 bytes free: likely what stopped it" in said, said
     assert "free space there, then `gridrun run` resumes it" in said, said
+
+
+class _FullOnce:
+    """A state store's connection whose disk is full for one commit: it fails as SQLite's does, and the disk then
+    has room again (what a run's own end takes: a few pages)."""
+
+    def __init__(self, db: Any) -> None:
+        self._db, self.failed = db, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql == "COMMIT" and not self.failed:
+            import sqlite3
+
+            self.failed = True
+            exc = sqlite3.OperationalError("database or disk is full")
+            exc.sqlite_errorcode = sqlite3.SQLITE_FULL
+            raise exc
+        return self._db.execute(sql, *args)
+
+
+def _said(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    main(list(argv))
+    return " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.timeout(120)
+def test_a_run_whose_state_disk_filled_records_that_it_stopped_on_a_full_disk_and_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The state's disk is full as the run writes it: the run ends `crashed` (the status every gridrun reads), and
+    records that it stopped on a full disk: `status --runs`, `status`, `status --json` and the export say so, and
+    what to do, not a bare `crashed`."""
+    import json
+
+    from runner import api
+    from runner import executor as ex_mod
+
+    follow = ex_mod.Executor._follow
+
+    async def disk_full(self: Any, *args: Any, **kw: Any) -> Any:
+        if not isinstance(self.store.db, _FullOnce):
+            self.store.db = _FullOnce(self.store.db)
+        return await follow(self, *args, **kw)
+
+    monkeypatch.setattr(ex_mod.Executor, "_follow", disk_full)
+    m = write_manifest(tmp_path, n_seeds=2, sim={"render_time": 0.2, "jitter": 0.0})
+    assert main(["run", str(m), "--no-report"]) == 1
+    capsys.readouterr()
+    monkeypatch.setattr(ex_mod.Executor, "_follow", follow)
+    state = tmp_path / ".gridrun" / "state.db"
+    runs = _said(capsys, "status", str(m), "--runs")
+    assert "crashed (disk full)" in runs, runs
+    assert (f"run 1 stopped on a full disk: the state store {state} could not be written (database or disk is full); "
+            "free space on its disk, then `gridrun run` goes on from where it stopped") in runs, runs
+    shown = _said(capsys, "status", str(m))
+    assert "run 1 (crashed (disk full), started" in shown and "stopped on a full disk: the state store" in shown, shown
+    doc = json.loads(_said(capsys, "status", str(m), "--json"))
+    assert doc["status"] == "crashed" and doc["stopped_by"] == "disk-full", doc
+    assert "free space on its disk, then `gridrun run`" in doc["stopped_note"]
+    listed = json.loads(_said(capsys, "status", str(m), "--runs", "--json"))
+    assert [(r["status"], r["stopped_by"]) for r in listed] == [("crashed", "disk-full")], listed
+    assert listed[0]["stopped_note"] == doc["stopped_note"]
+    [written] = api.export(m, formats=["json"])
+    run = json.loads(written.read_text())["summary"]["run"]
+    assert (run["status"], run["stopped_by"], run["stopped_note"]) == ("crashed", "disk-full", doc["stopped_note"])
+
+
+@pytest.mark.timeout(120)
+def test_a_run_whose_videos_hit_a_full_disk_records_that_it_stopped_on_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No space left as the videos are written: the run stops sending and ends `failed`, as before, and records
+    that a full disk stopped it, with the file and what to do, which `status --runs` and `status --json` say."""
+    import errno
+    import json
+
+    from runner.providers import download
+
+    def full(*args: object, **kw: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(args[0]))
+
+    monkeypatch.setattr(download, "_create", full)
+    m = write_manifest(tmp_path, n_seeds=2, sim={"render_time": 0.2, "jitter": 0.0})
+    assert main(["run", str(m), "--no-report"]) == 1
+    capsys.readouterr()
+    monkeypatch.undo()
+    runs = _said(capsys, "status", str(m), "--runs")
+    assert "failed (disk full)" in runs, runs
+    assert "run 1 stopped on a full disk: " in runs and ".mp4.part: No space left on device; free space on its disk, " \
+        "then `gridrun run` goes on" in runs, runs
+    doc = json.loads(_said(capsys, "status", str(m), "--json"))
+    assert (doc["status"], doc["stopped_by"]) == ("failed", "disk-full"), doc
