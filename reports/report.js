@@ -1222,6 +1222,8 @@
     row("submitted", (j) => when(j.sub), { compare: false });
     row("completed", (j) => when(j.cmp), { compare: false });
     row("downloaded", (j) => when(j.dl), { compare: false });
+    // a job that ended without its video (failed, rejected, unknown, expired, cancelled): when it did
+    if (jobs.some((j) => j && j.end)) row("ended", (j) => when(j.end), { compare: false });
     if (jobs.some((j) => j && j.w)) row("size", (j) => (j.w ? j.w + "×" + j.h : "–"));
     if (jobs.some((j) => j && j.dur)) row("duration", (j) => (j.dur ? j.dur + " s" : "–"));
     row("output", (j, r) => (j.src ? h("a", { href: j.src, target: "_blank", rel: "noopener", class: "mono", text: j.src.split("/").map(decodeURIComponent).join("/") }) : j.replaced ? gone(j, r) : j.unread ? unreadable(j) : "–"), { compare: false });

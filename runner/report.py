@@ -710,6 +710,7 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error:
         "sub": _round(job.submitted_at),
         "cmp": _round(job.completed_at),
         "dl": _round(job.downloaded_at),
+        "end": _round(job.ended_at),  # of a job that ended without its video (failed, rejected, ...): when it did
         "cached": job.cached_from_run,
         "paid": job.paid_run,
         # the run that sent it, where another than the one that paid (a killed run's render another collected)

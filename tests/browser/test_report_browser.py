@@ -2689,3 +2689,31 @@ def test_jobs_of_a_sweep_without_a_key_are_unset_apart_from_a_value_reading_unse
         page.wait_for_function("document.querySelectorAll('.card').length === 2")
         assert page.eval_on_selector_all(".card", "els => els.map((e) => e.dataset.key)") == ["two:n=1", "two:n=2"]
         assert o.errors == []
+
+
+def test_the_details_view_says_when_a_job_that_ended_without_its_video_ended(browser: Any, tmp_path: Path) -> None:
+    """A failed job's details say when it ended (the export's and `status --json`'s `ended_at`), on the clock the
+    other times are on; a done job's details have no such row."""
+    jobs = [{"values": {"style": "anime", "seed": 1}, "state": "done"},
+            {"values": {"style": "anime", "seed": 2}, "state": "failed", "error": "content moderation"}]
+    report = report_of(tmp_path, jobs)
+    with opened(browser, report) as o:
+        page = o.page
+        failed = page.evaluate("gridrun.data.items.map((it) => it.jobs[0]).find((j) => j.state === 'failed')")
+        assert failed.get("end"), failed
+        page.locator('.card[data-key="style=anime,seed=2"]').click()
+        page.wait_for_selector("#viewer[open]")
+        shown = detail(page, "ended")
+        expected = page.evaluate("(t) => { const d = new Date(t * 1000); return d.getFullYear() + '-' + "
+                                 "String(d.getMonth() + 1).padStart(2, '0') + '-' + String(d.getDate()).padStart(2, '0')"
+                                 " + ' ' + String(d.getHours()).padStart(2, '0') + ':' + "
+                                 "String(d.getMinutes()).padStart(2, '0') + ':' + String(d.getSeconds()).padStart(2, '0'); }",
+                                 failed["end"])
+        assert shown.startswith(expected), (shown, expected)
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#viewer", state="hidden")
+        page.locator('.card[data-key="style=anime,seed=1"]').click()
+        page.wait_for_selector("#viewer[open]")
+        rows = page.evaluate("Array.from(document.querySelectorAll('#viewer tbody tr th'), (t) => t.textContent)")
+        assert "downloaded" in rows and "ended" not in rows, rows
+        assert o.errors == []
