@@ -30,7 +30,7 @@ from . import plan as plan_mod
 from .errors import (
     CancelNotTakenError, CopyNotWrittenError, GridrunError, ManifestError, ManifestErrors, NeverRanError,
     NotRecordedError, OutcomeUnknownError, ProviderError, RejectedError, RetryableError, RunStartingError, StateError,
-    UsageError,
+    UsageError, request_id_in,
 )
 from .jobs import format_value
 from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
@@ -1657,15 +1657,18 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
             # ended_at: when a job that ended badly reached its state (epoch seconds; None for one in flight or planned);
             # the provider's code, the attempts that ended failed or rejected, whether each carried that code, and what
             # to change where sending the same request again would fail alike (`_failure_fields`)
-            {"key": j.key, "state": j.state, "error": j.error, "ended_at": j.ended_at, **_failure_fields(snap, j)}
+            {"key": j.key, "state": j.state, "error": j.error, "ended_at": j.ended_at, **_failure_fields(snap, j),
+             "request_id": request_id_in(j.error)}
             for j in problems(snap)
         ],
         # re-renders of done jobs (--force) the provider failed or refused: each job done as before, its video kept
-        "rerenders_failed": [{"key": key, "error": error} for key, error in snap.rerenders_failed],
+        "rerenders_failed": [{"key": key, "error": error, "request_id": request_id_in(error)}
+                             for key, error in snap.rerenders_failed],
         # jobs whose only take is a placeholder a simulator made at another endpoint and whose render here the provider
         # failed or refused: failed in this run (among `problems` too), the placeholder kept; `gridrun run` renders
         # them again
-        "placeholders_failed": [{"key": key, "error": error} for key, error in snap.placeholders_failed],
+        "placeholders_failed": [{"key": key, "error": error, "request_id": request_id_in(error)}
+                                for key, error in snap.placeholders_failed],
         # of the manifest's latest run, ended: the done jobs its latest --force run (`force_run`) left as they were,
         # unsent, which `gridrun run --force --resume` re-renders
         "force_unsent": list(snap.force_unsent),

@@ -299,6 +299,25 @@ class DownloadError(ProviderError):
     """A download was truncated, of the wrong type, or corrupt."""
 
 
+# How an error's text names the id the provider gave the request it answers (`transport.request_id`): " (request id
+# req_123)", what a question to the provider's support quotes. `request_id_in` reads it back.
+_REQUEST_ID_SAID = re.compile(r"\(request id ([\w.:/+=@-]{1,120})\)")
+
+
+def said_request_id(request_id: str | None) -> str:
+    """What an error's text ends with for the provider's id of the request (`request_id`): "" for none."""
+    return f" (request id {request_id})" if request_id else ""
+
+
+def request_id_in(text: str | None) -> str | None:
+    """The provider's request id an error's text names (`said_request_id`), the last where it names several (a
+    job's error that quotes an earlier one comes first); None where it names none."""
+    if not text or "(request id " not in text:
+        return None
+    found = _REQUEST_ID_SAID.findall(text)
+    return found[-1] if found else None
+
+
 # A URL's path and query in an error's text: its host kept, the rest the job's own (a download's video URL).
 _URL_PATH = re.compile(r"\b(https?://[^/\s]+)/\S*?(?=[:;,)]?(?:\s|$))")
 
@@ -311,6 +330,6 @@ def alike(message: str) -> str:
 
 def alike_text(messages: Sequence[str]) -> str:
     """What `messages`, alike (`alike`), say together: the one message where they are the same, else its form
-    without the URLs that differ."""
+    without the URLs and the video ids that differ."""
     first = messages[0]
     return first if all(m == first for m in messages) else alike(first)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .errors import StateError, UsageError
+from .errors import StateError, UsageError, request_id_in
 from .outputs import atomic_write, gridrun_sidecar, keep_foreign
 from .state import Failures, JobRecord, RunRecord, Snapshot, Store
 
@@ -62,6 +62,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "error_code",
     "failed_attempts",
     "same_code",
+    "request_id",
 )
 
 # What the report and `status` call each state: a run still going shows its planned jobs as pending.
@@ -167,6 +168,7 @@ def export_row(job: JobRecord, base: str | Path, run_id: int | None = None,
         "error_code": None if failures is None else failures.code,
         "failed_attempts": None if failures is None else failures.attempts,
         "same_code": None if failures is None else failures.same_code,
+        "request_id": request_id_in(job.error),  # the provider's id of the request its error answers, as it says it
     }
 
 

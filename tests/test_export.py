@@ -121,8 +121,8 @@ def test_every_format_names_the_run_its_rows_describe_in_a_last_column(tmp_path:
     write_exports(store, manifest_name="fox-styles")
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
     # columns added since come after it: those before it keep their places
-    assert ROW_FIELDS.index("run") == 25 and header[-8:] == ["run", "provider", "endpoint", "simulated", "ended_at",
-                                                              "error_code", "failed_attempts", "same_code"]
+    assert ROW_FIELDS.index("run") == 25 and header[-9:] == ["run", "provider", "endpoint", "simulated", "ended_at",
+                                                              "error_code", "failed_attempts", "same_code", "request_id"]
     assert {r["run"] for r in csv.DictReader(io.StringIO((out / "results.csv").read_text()))} == {str(run_id)}
     assert {json.loads(line)["run"] for line in (out / "results.jsonl").read_text().splitlines()} == {run_id}
     doc = json.loads((out / "results.json").read_text())

@@ -33,6 +33,7 @@ from runner.errors import (
     ServerError,
     TransportError,
     UsageError,
+    said_request_id,
 )
 from runner.providers.capabilities import has_credentials
 from runner.providers.retry_after import parse_retry_after
@@ -623,7 +624,7 @@ def status_error(
     asked_id = request_id(response, body)
     if asked_id is not None and secret and without_secret(asked_id, secret) != asked_id:
         asked_id = None  # an id that is the key echoed back: none
-    said_id = f" (request id {asked_id})" if asked_id else ""  # what the provider's support asks for
+    said_id = said_request_id(asked_id)  # what the provider's support asks for
     retry_after = parse_retry_after(response.headers, body)
     if status == 429:
         return RateLimitedError(message + said_id, status=status, code=code or "RATE_LIMITED", retry_after=retry_after,
