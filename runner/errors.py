@@ -322,10 +322,19 @@ def request_id_in(text: str | None) -> str | None:
 _URL_PATH = re.compile(r"\b(https?://[^/\s]+)/\S*?(?=[:;,)]?(?:\s|$))")
 
 
+# A bare video id in an error's text, no URL round it: "video video_5f83…" (the provider no longer knows it, has
+# had none for a while, lost it) or a path "/videos/video_5f83…". An id has a digit in it, so that words ("video
+# whose", "video file") are never taken for one; a quote round it ('video_5f83') is part of it.
+_VIDEO_ID = re.compile(r"(\bvideo |/videos/)(['\"]?)(?=[\w.:-]*\d)[\w][\w.:-]*?\2(?=[:;,)]?(?:\s|$)|[/'\"])")
+
+
 def alike(message: str) -> str:
-    """`message` with the path and query of each URL it names left out ("GET http://cdn.example/…: corrupt"): the
-    same cause met by many jobs, each download naming its own video's URL, said once for them all."""
-    return _URL_PATH.sub(r"\1/…", message) if "://" in message else message
+    """`message` with the path and query of each URL it names left out ("GET http://cdn.example/…: corrupt"), and
+    each bare video id ("the provider no longer knows video …"): the same cause met by many jobs, each naming its
+    own video's URL or id, said once for them all."""
+    if "://" in message:
+        message = _URL_PATH.sub(r"\1/…", message)
+    return _VIDEO_ID.sub(r"\1…", message) if "video" in message else message
 
 
 def alike_text(messages: Sequence[str]) -> str:

@@ -46,3 +46,48 @@ def test_status_says_a_download_error_of_many_jobs_once(tmp_path: Path, capsys: 
     assert sorted(p["error"] for p in json.loads(capsys.readouterr().out)["problems"]) == sorted(errors)
     assert len([e for e in result.stats.last_errors if "CORRUPT" in e]) == 1, result.stats.last_errors
     assert any(re.search(r"seed=\d and 2 more jobs: .*CORRUPT", e) for e in result.stats.last_errors)
+
+
+def test_errors_that_differ_only_by_a_bare_video_id_are_one_error() -> None:
+    one = "expired: the provider no longer knows video video_5f8349ba3e34 (GET /videos/video_5f8349ba3e34: HTTP 404)"
+    two = one.replace("5f8349ba3e34", "017e1e71164a")
+    assert alike(one) == alike(two) == "expired: the provider no longer knows video … (GET /videos/…: HTTP 404)"
+    assert alike_text([one, one]) == one and alike_text([one, two]) == alike(one)
+    # words are never taken for an id: an id has a digit in it
+    assert alike("the video whose render failed: video file too large") == "the video whose render failed: video file too large"
+    assert alike("video vid_1 lost by the provider") != alike("video vid_1 lost by the provider, sent again")
+
+
+def test_status_and_the_runs_last_errors_say_an_error_of_many_jobs_differing_only_by_their_video_ids_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three jobs whose videos the provider no longer knows, each error naming its own video's id: `status` says
+    the error once, with the number of jobs, as the run's last errors do; `status --json` keeps each job's own."""
+    import sys
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(Path(__file__).parent / "browser"))
+    from collections import deque
+
+    from demo_state import build_state
+
+    from runner.executor import Executor
+
+    said = "the provider no longer knows video vid_{n}a7c (HTTP 404): paid, not downloaded"
+    jobs = [{"values": {"style": "anime", "seed": n}, "state": "failed", "error": said.format(n=n)} for n in (1, 2, 3)]
+    store, _ = build_state(tmp_path, jobs)
+    store.close()
+    assert main(["status", "--state", str(tmp_path / ".gridrun")]) in (0, 1)
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if "no longer knows" in line]
+    assert len(lines) == 1 and "seed=1 and 2 more jobs: " in lines[0], out
+    assert "video … (HTTP 404)" in lines[0], lines[0]
+    assert main(["status", "--state", str(tmp_path / ".gridrun"), "--json"]) in (0, 1)
+    errors = sorted(p["error"] for p in json.loads(capsys.readouterr().out)["problems"])
+    assert errors == [said.format(n=n) for n in (1, 2, 3)], errors
+
+    run = SimpleNamespace(errors=deque(maxlen=5), _last_error=None, _said_of={})
+    for n in (1, 2, 3):
+        Executor._error(run, SimpleNamespace(key=f"style=anime,seed={n}"), said.format(n=n))  # type: ignore[arg-type]
+    assert len(run.errors) == 1 and "seed=1 and 2 more jobs: " in run.errors[0], run.errors
+    assert "video … (HTTP 404)" in run.errors[0], run.errors
