@@ -773,7 +773,7 @@ def test_csv_cells_holding_a_carriage_return_or_line_feed_read_back_as_one_row(t
     assert [r["prompt"] for r in table] == [f"p\r{t}" for t in texts]
     data = csv_path.read_bytes()
     assert data.split(b"\n", 1)[0].endswith(b",run,provider,endpoint,simulated,ended_at,error_code,failed_attempts,"
-                                           b"same_code") and data.endswith(b",1,,,,,,,\n")
+                                           b"same_code,request_id") and data.endswith(b",1,,,,,,,,\n")
     assert b'"old\rmac"' in data and b",plain," in data  # quoted only where it must be
 
 
