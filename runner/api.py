@@ -613,8 +613,9 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
                previous: Mapping[str, str], gone_keys: Sequence[tuple[str, str, str]] = ()) -> _Alike:
     """The jobs of the plan whose request equals that of a job of run `last` as it reads (`textforms.alike_value`:
     every string composed, its invisible format characters left out), but not as written: of the same key
-    (`before`: key -> its parameters then), or of a key the plan no longer has that reads the same (`dropped`).
-    Each as (its key, (then, now), the parameters). A manifest or a data file saved again in another Unicode
+    (`before`: key -> its parameters then), of a key the plan no longer has that reads the same (`dropped`), or of
+    one found by its request as it reads (`_AlikeRequests`: a long value is in its key by a hash of its text as
+    written). Each as (its key, (then, now), the parameters). A manifest or a data file saved again in another Unicode
     form, or a byte order mark or a zero width space taken out of it, makes them, which a run would pay for
     again.
 
@@ -633,12 +634,16 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
     marked = False  # one of those holds a line break or a space at a line's end
     gone_params = {key: params for key, params, _ in gone_keys}
     gone_vals = {key: vals for key, _, vals in gone_keys}
+    by_alike = _AlikeRequests(gone_keys)
     for job in p.jobs:
         earlier = None
         if job.key in before:
             text = before[job.key]
         elif dropped and job.key not in previous and (was := dropped.get(textforms.alike(job.key))) is not None:
             text = was[1]
+        elif gone_keys and job.key not in previous and (match := by_alike.find(job.params)) is not None:
+            # a value in the key by its hash (a long text), in another form: found by its request as it reads
+            earlier, text = match, gone_params[match]
         elif gone_keys and job.key not in previous:
             if by_request is None:
                 by_request, marked = {}, False
@@ -665,7 +670,7 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
             continue
         if old == new:
             continue
-        if earlier is None and textforms.alike_value(old) == textforms.alike_value(new):
+        if textforms.alike_value(old) == textforms.alike_value(new):
             found.append((job.key, (old, new)))
         elif textforms.spaced_value(old) == textforms.spaced_value(new):
             files = _files_of(m, job, gone_vals[earlier] if earlier is not None else None)
@@ -677,6 +682,52 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 # what a string holding a line break, a space at its end, a tab or two spaces, writes in that JSON
 _MARKS = ("\\n", "\\r", ' "', "\\t", "  ")
+
+
+def _plain(value: Any) -> bool:
+    """Whether every string of `value` is ASCII: no letter in another form, no invisible character."""
+    if isinstance(value, str):
+        return value.isascii()
+    if isinstance(value, Mapping):
+        return all(_plain(k) and _plain(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return True
+
+
+class _AlikeRequests:
+    """The jobs of keys a plan no longer has, found by their request as it reads (`textforms.alike_value`): a
+    value in the key by its first characters and a hash of its text as written (a long prompt) has another key in
+    another Unicode form, or with an invisible character taken out. Read only when a job of a new key or a gone
+    one holds a character beyond ASCII (the state's JSON escapes it): most plans read nothing."""
+
+    def __init__(self, gone_keys: Sequence[tuple[str, str, str]]) -> None:
+        self.gone_keys = gone_keys
+        self._marked: dict[str, str] | None = None  # a request beyond ASCII as it reads, JSON -> its key
+        self._plain: dict[str, str] | None = None  # an ASCII request as written (the state's JSON) -> its key
+
+    def find(self, params: Any) -> str | None:
+        """The gone key whose request reads as `params` (a job's), or None."""
+        if self._marked is None:
+            self._marked = {}
+            for key, text, _ in self.gone_keys:
+                if "\\u" in text:
+                    try:
+                        self._marked.setdefault(_ENCODER.encode(textforms.alike_value(json.loads(text))), key)
+                    except (TypeError, ValueError):
+                        continue
+        plain = _plain(params)
+        if plain and not self._marked:
+            return None
+        try:
+            said = _ENCODER.encode(textforms.alike_value(json.loads(json.dumps(params, default=str))))
+        except (TypeError, ValueError):
+            return None
+        if (key := self._marked.get(said)) is not None or plain:
+            return key
+        if self._plain is None:  # a text beyond ASCII now that was ASCII then: an invisible character added
+            self._plain = {text: key for key, text, _ in self.gone_keys if "\\u" not in text}
+        return self._plain.get(said)
 
 
 def _spaced_text(params: str) -> tuple[str, bool]:

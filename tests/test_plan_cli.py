@@ -2477,6 +2477,74 @@ def test_a_job_that_differs_from_the_last_run_only_by_an_invisible_character_is_
     assert code == 0 and warned and f"1 job differs from run 1 only by an invisible {name}:" in warned[0], warned
 
 
+LONG_LINE = "un caf\u00e9 au lait dans une rue de Montmartre au petit matin"
+
+
+def _a_prompts_file_run(tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: str) -> Path:
+    """A manifest whose prompts are the lines of prompts.txt (`lines`), a matrix value each, run once: its path."""
+    (tmp_path / "prompts.txt").write_text(lines, encoding="utf-8")
+    m = write(tmp_path / "m.yaml", """\
+        params:
+          prompt: "{{ p }}"
+          quality: 360p
+        matrix:
+          p: {file: prompts.txt}
+        output: "{{ hash }}.mp4"
+        sim: {render_time: 0.05, jitter: 0}
+        """, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    return m
+
+
+def test_a_long_value_saved_again_decomposed_is_warned_of_as_a_short_one_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A value over 40 characters is in its job's key by its first characters and a hash of its text as written,
+    so its key is another in another Unicode form: the job is found by its request as it reads, and counted in the
+    warning with the short one."""
+    m = _a_prompts_file_run(tmp_path, capsys, f"un caf\u00e9\n{LONG_LINE}\n")
+    _nfd(tmp_path / "prompts.txt")
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    assert code == 0
+    warned = [w for w in json.loads(out)["warnings"] if "Unicode form" in w]
+    assert warned and "2 jobs differ from run 1 only in Unicode form" in warned[0], warned
+
+
+@pytest.mark.parametrize("taken_out", [True, False])
+def test_a_zero_width_space_taken_out_of_a_long_line_or_put_in_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], taken_out: bool,
+) -> None:
+    """A U+200B taken out of (or put into) a 60-character line: its key is another, its request reads the same."""
+    plain = LONG_LINE.replace("\u00e9", "e")
+    hidden = plain.replace("rue ", "rue \u200b")
+    then, now = (hidden, plain) if taken_out else (plain, hidden)
+    m = _a_prompts_file_run(tmp_path, capsys, then + "\n")
+    (tmp_path / "prompts.txt").write_text(now + "\n", encoding="utf-8")
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    warned = [w for w in json.loads(out)["warnings"] if "paid for again" in w]
+    assert code == 0 and warned and "1 job differs from run 1 only by an invisible U+200B" in warned[0], warned
+
+
+def test_a_long_matrix_value_of_the_manifest_saved_decomposed_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The same for a long matrix value written in the manifest itself."""
+    m = write(tmp_path / "m.yaml", f"""\
+        params:
+          prompt: "{{{{ p }}}}"
+          quality: 360p
+        matrix:
+          p: ["{LONG_LINE}"]
+        output: "{{{{ hash }}}}.mp4"
+        sim: {{render_time: 0.05, jitter: 0}}
+        """, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    _nfd(m)
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    warned = [w for w in json.loads(out)["warnings"] if "Unicode form" in w]
+    assert code == 0 and warned and "1 job differs from run 1 only in Unicode form" in warned[0], warned
+
+
 def test_a_hangul_syllable_saved_decomposed_is_named_by_its_jamo() -> None:
     """`한` decomposed is three jamo, none a combining mark: named whole, not as its first jamo (a letter that
     would read as another)."""
