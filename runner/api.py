@@ -680,8 +680,9 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
 
 # the parameters' JSON as the state writes it (`state._json`), compared as written
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
-# what a string holding a line break, a space at its end, a tab or two spaces, writes in that JSON
-_MARKS = ("\\n", "\\r", ' "', "\\t", "  ")
+# what a string holding a line break, a space at its end, a tab or two spaces, or a space separator beyond ASCII (a
+# no-break space: `textforms.SPACES`), writes in that JSON
+_MARKS = ("\\n", "\\r", ' "', "\\t", "  ", "\\u00a0", "\\u1680", "\\u200", "\\u202f", "\\u205f", "\\u3000")
 
 
 def _plain(value: Any) -> bool:
@@ -742,7 +743,8 @@ def _spaced_text(params: str) -> tuple[str, bool]:
 def _spaced_marks(value: Any) -> bool:
     """Whether a string of `value` holds a line break, a tab or two spaces, or ends in a space."""
     if isinstance(value, str):
-        return "\n" in value or "\r" in value or "\t" in value or "  " in value or value.endswith(" ")
+        return ("\n" in value or "\r" in value or "\t" in value or "  " in value or value.endswith(" ")
+                or (not value.isascii() and not textforms.SPACES.isdisjoint(value)))
     if isinstance(value, Mapping):
         return any(_spaced_marks(v) for v in value.values())
     if isinstance(value, (list, tuple)):
@@ -799,9 +801,9 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str], requests: Mapping[st
                     continue
                 earlier.setdefault(job.key, {})[name] = a
                 # a text quoted (a prompt's commas would blur where "then" begins), as --explain shows it; two
-                # that read the same (a letter composed or not, an invisible character) with their characters
-                # beyond ASCII escaped
-                alike = isinstance(a, str) and isinstance(b, str) and textforms.alike(a) == textforms.alike(b)
+                # that print alike (a letter composed or not, an invisible character, a no-break space for a space)
+                # with their characters beyond ASCII escaped
+                alike = isinstance(a, str) and isinstance(b, str) and textforms.print_alike(a, b)
                 shown = [("not set" if v is None else json.dumps(v, ensure_ascii=alike) if isinstance(v, str)
                           else format_value(v)) for v in (a, b)]
                 short = all(len(t) <= 32 and not isinstance(v, (dict, list)) for t, v in zip(shown, (a, b)))

@@ -199,9 +199,31 @@ def _letter_end(text: str, start: int) -> int:
 _INNER_SPACES = re.compile(r"(?<=[^ \t\n])(?: [ \t]+|\t[ \t]*)(?=[^ \t\n])")
 
 
+# The space separators beyond ASCII (Unicode's category Zs): a no-break space U+00A0 (a spreadsheet's, a word
+# processor's before `:;?!` in French), the narrow one U+202F (macOS in dates and times), the figure and thin spaces
+# U+2007, U+2009, ... A re-export or an editor's "replace non-breaking spaces" writes a plain space for them: the
+# text reads the same (keys already fold them, as `str.split` does).
+SPACES = frozenset("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000")
+_AS_SPACE = {ord(ch): " " for ch in SPACES}
+
+
+def plain_spaces(text: str) -> str:
+    """`text` with each space separator beyond ASCII (`SPACES`) written as a space."""
+    return text if text.isascii() else text.translate(_AS_SPACE)
+
+
+def print_alike(first: str, second: str) -> bool:
+    """Whether two texts print alike: the same but for the Unicode form of a letter, an invisible format character
+    or a space separator beyond ASCII (a no-break space for a space), which a terminal shows the same."""
+    return alike(plain_spaces(first)) == alike(plain_spaces(second))
+
+
 def spaced(text: str) -> str:
     """`text` as it reads line by line: its line ends LF (CRLF and a lone CR too), the spaces and tabs at the end of
-    each line left out, and its final line breaks; between two words of a line, one space for spaces and tabs."""
+    each line left out, and its final line breaks; between two words of a line, one space for spaces and tabs; a
+    space separator beyond ASCII (a no-break space) a space."""
+    if not text.isascii():
+        text = plain_spaces(text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if " \n" in text or "\t\n" in text or text.endswith((" ", "\t")):
@@ -256,9 +278,25 @@ def unspaced(then: str, now: str) -> list[str]:
     for verb, at in (("added", added), ("removed", removed)):
         if at:
             said.append(f"trailing spaces {verb} ({_lines_said(at)})")
+    said.extend(_spaces_said(then, now))
+    lines = [[plain_spaces(line) for line in its] for its in lines]
     inner = [n for n, (a, b) in enumerate(zip(*lines), 1) if a.rstrip(" \t") != b.rstrip(" \t")]
     if inner:
         said.append(f"spaces inside {_lines_said(inner)} changed")
+    return said
+
+
+def _spaces_said(then: str, now: str) -> list[str]:
+    """The space separators beyond ASCII (`SPACES`) one of two texts holds more of than the other, in words: "a
+    no-break space U+00A0 then, a space now"."""
+    if then.isascii() and now.isascii():
+        return []
+    said = []
+    for ch in sorted(SPACES):
+        counts = (then.count(ch), now.count(ch))
+        if counts[0] != counts[1]:
+            named = f"{'a' if max(counts) - min(counts) == 1 else 'the'} {unicodedata.name(ch).lower()} U+{ord(ch):04X}"
+            said.append(f"{named} then, a space now" if counts[0] > counts[1] else f"a space then, {named} now")
     return said
 
 

@@ -2639,6 +2639,64 @@ def test_spaces_inside_a_line_changed_by_a_template_edit_are_white_space_shown_a
             '"a red fox running in the s…" now') in out, out
 
 
+@pytest.mark.parametrize(("then", "now", "how"), [
+    ("short\u00a0one", "short one", "a no-break space U+00A0 then, a space now"),
+    ("short one", "short\u202fone", "a space then, a narrow no-break space U+202F now"),
+])
+def test_a_no_break_space_turned_into_a_space_is_white_space_named_and_shown_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, then: str, now: str, how: str,
+) -> None:
+    """A no-break space a spreadsheet or a word processor wrote, a plain space after a re-export (or the other way
+    round): the text reads the same, the request is another. The plan warns that the job differs only in white
+    space, naming the space, and its "differs from run 1" line writes both texts escaped, not the same text
+    twice."""
+    monkeypatch.setenv("COLUMNS", "400")
+    data = tmp_path / "prompts.txt"
+    data.write_text(f"a fox in the snow\n{then}\n", encoding="utf-8")
+    m = write(tmp_path / "m.yaml", """\
+        params:
+          prompt: "{{ p }}"
+          quality: 360p
+        matrix:
+          p: {file: prompts.txt}
+        output: "{{ hash }}.mp4"
+        sim: {render_time: 0.05, jitter: 0}
+        """, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    data.write_text(f"a fox in the snow\n{now}\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "plan", str(m))
+    said = " ".join((out + err).split())
+    assert code == 0
+    assert f"1 job differs from run 1 only in white space (params.prompt: {how}): it would be rendered" in said, said
+    escaped = [json.dumps(t) for t in (then, now)]
+    assert f"(params.prompt: {escaped[0]} then, {escaped[1]} now)" in said, said
+
+
+def test_a_no_break_space_turned_into_a_space_in_a_long_line_is_found_by_its_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A line over 40 characters is in its job's key by a hash of its text as written: another key, the job found
+    by its request line by line, and warned of."""
+    line = "a long establishing shot of a harbour at dawn with boats"
+    data = tmp_path / "prompts.txt"
+    data.write_text(line.replace(" at ", " at\u00a0") + "\n", encoding="utf-8")
+    m = write(tmp_path / "m.yaml", """\
+        params:
+          prompt: "{{ p }}"
+          quality: 360p
+        matrix:
+          p: {file: prompts.txt}
+        output: "{{ hash }}.mp4"
+        sim: {render_time: 0.05, jitter: 0}
+        """, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    data.write_text(line + "\n", encoding="utf-8")
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    warned = [w for w in json.loads(out)["warnings"] if "white space" in w]
+    assert code == 0 and warned, out
+    assert "1 job differs from run 1 only in white space (params.prompt: a no-break space U+00A0 then" in warned[0]
+
+
 def test_a_long_text_that_differs_shows_where_it_first_differs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:

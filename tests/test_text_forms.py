@@ -329,3 +329,12 @@ def test_spaces_between_words_of_a_line_are_white_space_and_said_so() -> None:
     assert textforms.spaced("  indented") != textforms.spaced("indented")  # a line's start is not between words
     assert textforms.window("a red fox  running in the snow", "a red fox running in the snow") == (
         "a red fox  running in the s…", "a red fox running in the s…")
+
+
+def test_a_no_break_space_for_a_space_is_white_space_named_so() -> None:
+    """U+00A0, U+202F, U+2007, U+2009 (Unicode's space separators) read as a space: `spaced` makes them one, and
+    `unspaced` names the one that differs, in a long text too, not as spaces inside a line changed."""
+    assert textforms.spaced("10\u202f000\u00a0km") == textforms.spaced("10 000 km") == "10 000 km"
+    assert textforms.unspaced("a\u00a0b", "a b") == ["a no-break space U+00A0 then, a space now"]
+    assert textforms.unspaced("a b c", "a\u2009b\u2009c") == ["a space then, the thin space U+2009 now"]
+    assert textforms.print_alike("short\u00a0one", "short one") and not textforms.print_alike("a b", "a  b")
