@@ -607,6 +607,9 @@ class _Alike(NamedTuple):
     # (key, (then, now), the earlier key when it is another, the data files the values that differ came from):
     # in white space at line ends, the final line break, CR/LF line ends
     spacing: list[tuple[str, tuple[Any, Any], str | None, tuple[tuple[tuple[Any, ...], str], ...]]]
+    # (key, (then, now)): in how a number is written, 5 then and 5.0 now (a `number` parameter keeps an integer
+    # the manifest writes, and reads the text of a data file, or 5.0, as a float)
+    numbers: Sequence[tuple[str, tuple[Any, Any]]] = ()
 
 
 def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[str, tuple[str, str]],
@@ -634,7 +637,8 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
     marked = False  # one of those holds a line break or a space at a line's end
     gone_params = {key: params for key, params, _ in gone_keys}
     gone_vals = {key: vals for key, _, vals in gone_keys}
-    by_alike = _AlikeRequests(gone_keys)
+    by_alike, by_number = _AlikeRequests(gone_keys), _NumberRequests(gone_keys)
+    numbers: list[tuple[str, tuple[Any, Any]]] = []
     for job in p.jobs:
         earlier = None
         if job.key in before:
@@ -643,6 +647,9 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
             text = was[1]
         elif gone_keys and job.key not in previous and (match := by_alike.find(job.params)) is not None:
             # a value in the key by its hash (a long text), in another form: found by its request as it reads
+            earlier, text = match, gone_params[match]
+        elif gone_keys and job.key not in previous and (match := by_number.find(job.params)) is not None:
+            # a number moved from the manifest into a data file (another key): found by its request, numbers as such
             earlier, text = match, gone_params[match]
         elif gone_keys and job.key not in previous:
             if by_request is None:
@@ -668,14 +675,16 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
             new = json.loads(json.dumps(job.params, default=str))
         except (TypeError, ValueError):
             continue
-        if old == new:
+        if _same_numbers(old, new):
+            if _ENCODER.encode(old) != _ENCODER.encode(new):
+                numbers.append((job.key, (old, new)))
             continue
         if textforms.alike_value(old) == textforms.alike_value(new):
             found.append((job.key, (old, new)))
         elif textforms.spaced_value(old) == textforms.spaced_value(new):
             files = _files_of(m, job, gone_vals[earlier] if earlier is not None else None)
             spacing.append((job.key, (old, new), earlier, files))
-    return _Alike(found, spacing)
+    return _Alike(found, spacing, numbers)
 
 
 # the parameters' JSON as the state writes it (`state._json`), compared as written
@@ -729,6 +738,79 @@ class _AlikeRequests:
         if self._plain is None:  # a text beyond ASCII now that was ASCII then: an invisible character added
             self._plain = {text: key for key, text, _ in self.gone_keys if "\\u" not in text}
         return self._plain.get(said)
+
+
+def _same_numbers(first: Any, second: Any) -> bool:
+    """Whether two values (parameters read from JSON) are equal, a number equal to a number however it is written
+    (5 and 5.0), but a boolean only to a boolean."""
+    if isinstance(first, bool) or isinstance(second, bool):
+        return type(first) is type(second) and first == second
+    if isinstance(first, (int, float)) and isinstance(second, (int, float)):
+        return first == second
+    if isinstance(first, dict) and isinstance(second, dict):
+        return first.keys() == second.keys() and all(_same_numbers(v, second[k]) for k, v in first.items())
+    if isinstance(first, list) and isinstance(second, list):
+        return len(first) == len(second) and all(_same_numbers(a, b) for a, b in zip(first, second))
+    return type(first) is type(second) and first == second
+
+
+def _whole_numbers(value: Any) -> Any:
+    """`value` with each float that is a whole number written as an integer (5.0 as 5)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
+
+
+def _has_whole_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return value.is_integer()
+    if isinstance(value, Mapping):
+        return any(_has_whole_float(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_whole_float(v) for v in value)
+    return False
+
+
+# a float that is a whole number in the state's JSON (5.0, 5e0 is not written so): `_NumberRequests`
+_WHOLE_FLOAT = re.compile(r"[0-9]\.0(?:[,}\]]|$)")
+
+
+class _NumberRequests:
+    """The jobs of keys a plan no longer has, found by their request with each whole number written alike (5 and
+    5.0): a number moved from the manifest into a data file, whose text a `number` parameter reads as 5.0, has
+    another key. Read only when a job of a new key or a gone one holds a whole number written as a float."""
+
+    def __init__(self, gone_keys: Sequence[tuple[str, str, str]]) -> None:
+        self.gone_keys = gone_keys
+        self._floats: dict[str, str] | None = None  # a request holding 5.0, written with 5 (JSON) -> its key
+        self._others: dict[str, str] | None = None  # any other request as written -> its key
+
+    def find(self, params: Any) -> str | None:
+        """The gone key whose request is `params` (a job's) but for how a whole number is written, or None."""
+        if self._floats is None:
+            self._floats = {}
+            for key, text, _ in self.gone_keys:
+                if _WHOLE_FLOAT.search(text):
+                    try:
+                        self._floats.setdefault(_ENCODER.encode(_whole_numbers(json.loads(text))), key)
+                    except (TypeError, ValueError):
+                        continue
+        floats = _has_whole_float(params)
+        if not floats and not self._floats:
+            return None
+        try:
+            said = _ENCODER.encode(_whole_numbers(json.loads(json.dumps(params, default=str))))
+        except (TypeError, ValueError):
+            return None
+        if (key := self._floats.get(said)) is not None or not floats:
+            return key
+        if self._others is None:  # 5.0 now, 5 then
+            self._others = {text: key for key, text, _ in self.gone_keys if not _WHOLE_FLOAT.search(text)}
+        return self._others.get(said)
 
 
 def _spaced_text(params: str) -> tuple[str, bool]:
@@ -923,13 +1005,16 @@ def diff(
         billing = resume.budget_billing(p, store) if p.budget_micros is not None else None
         # said of the jobs a run would send alone: one cached (a file saved back as the run that made it had it)
         # costs nothing
-        keys = {j.key for j in sent} if form_only.form or form_only.spacing else set()
+        keys = {j.key for j in sent} if form_only.form or form_only.spacing or form_only.numbers else set()
         found = [pair for key, pair in form_only.form if key in keys]
         if found and last is not None:
             warnings = (plan_mod.form_only_warning(p.manifest, last.id, found, force=force), *warnings)
         spaced = [(pair, was, files) for key, pair, was, files in form_only.spacing if key in keys]
         if spaced and last is not None:
             warnings = (plan_mod.spacing_warning(p.manifest, last.id, spaced, force=force), *warnings)
+        written = [pair for key, pair in form_only.numbers if key in keys]
+        if written and last is not None:
+            warnings = (plan_mod.numbers_warning(p.manifest, last.id, written, force=force), *warnings)
         # the earlier values of a job found under another key by its request (a data file's line ends changed)
         earlier = {**earlier, **{key: {name: pair[0].get(name) for name in pair[0].keys() | pair[1].keys()
                                        if pair[0].get(name) != pair[1].get(name)}

@@ -1297,6 +1297,31 @@ def spacing_warning(manifest: Manifest, run_id: int,
                                 f"and paid for again, for what reads the same{back}")
 
 
+def numbers_warning(manifest: Manifest, run_id: int, found: Sequence[tuple[Any, Any]], *,
+                    force: bool = False) -> Warned:
+    """The warning of jobs to send whose request equals one of run `run_id` but for how a number is written
+    (`found`: the parameters (then, now) of each): 5 then, 5.0 now. A `number` parameter keeps a whole number the
+    manifest writes (5) as it is, and reads 5.0, "5" and a data file's text (every CSV cell) as a float, so the same
+    number moved from the manifest into a data file is another request, paid for again. With `force` (every job sent
+    again), writing it back saves nothing: not advised."""
+    import json
+
+    n = len(found)
+    jobs = "1 job differs" if n == 1 else f"{n:,} jobs differ"
+    then, now = found[0]
+    names = ([k for k in sorted(then.keys() | now.keys(), key=str) if json.dumps(then.get(k)) != json.dumps(now.get(k))]
+             if isinstance(then, dict) and isinstance(now, dict) else [])
+    said = "; ".join(f"params.{name}: {json.dumps(then.get(name))} then, {json.dumps(now.get(name))} now"
+                     for name in names[:2]) + ("; ..." if len(names) > 2 else "")
+    it, them = ("it", "it") if n == 1 else ("they", "them")
+    back = (f"; to have {them} as run {run_id} made {them}, write the number as run {run_id} had it (a whole number "
+            "written in the manifest is sent as it is, a data file's, or one written with a decimal point, as a "
+            "decimal)") if not force else ""
+    return manifest.warning((), f"{jobs} from run {run_id} only in how a number is written"
+                                f"{f' ({said})' if said else ''}: {it} would be rendered and paid for again, for the "
+                                f"same value{back}")
+
+
 # --------------------------------------------------------------------------------------------------
 # The plan against the state store.
 # --------------------------------------------------------------------------------------------------

@@ -2697,6 +2697,57 @@ def test_a_no_break_space_turned_into_a_space_in_a_long_line_is_found_by_its_req
     assert "1 job differs from run 1 only in white space (params.prompt: a no-break space U+00A0 then" in warned[0]
 
 
+def _a_number_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A manifest sending a `number` parameter (of a capabilities file) written `5`, run once: its path."""
+    (tmp_path / "caps.yaml").write_text(textwrap.dedent("""\
+        provider: sim
+        models:
+          pixverse-v5.6:
+            params:
+              guidance: {type: number, modes: [t2v, i2v], description: cfg}
+        """), encoding="utf-8")
+    m = write(tmp_path / "m.yaml", """\
+        capabilities: [caps.yaml]
+        params: {prompt: a fox, quality: 360p, guidance: 5}
+        output: "x.mp4"
+        sim: {render_time: 0.05, jitter: 0}
+        """, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    return m
+
+
+def test_a_number_moved_from_the_manifest_into_a_data_file_is_warned_of_as_the_same_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`guidance: 5` run, then the 5 moved into a CSV column: a data file's cell is text, which a `number`
+    parameter reads as 5.0, another request (and key): the plan says the job differs only in how the number is
+    written, naming the parameter."""
+    m = _a_number_run(tmp_path, capsys)
+    (tmp_path / "g.csv").write_text("id,g\na,5\n", encoding="utf-8")
+    m.write_text(m.read_text(encoding="utf-8").replace("guidance: 5}", 'guidance: "{{ row.g }}"}\nmatrix:\n'
+                                                       "  row: {file: g.csv}"), encoding="utf-8")
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    warned = [w for w in json.loads(out)["warnings"] if "number is written" in w]
+    assert code == 0 and warned, out
+    assert ("1 job differs from run 1 only in how a number is written (params.guidance: 5 then, 5.0 now): it would "
+            "be rendered and paid for again") in warned[0], warned
+
+
+@pytest.mark.parametrize("written", ["5.0", '"5"', "5e0"])
+def test_a_number_written_otherwise_in_the_manifest_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], written: str,
+) -> None:
+    """`guidance: 5` then `5.0` (or "5", 5e0): the same key, another hash; the plan says why."""
+    m = _a_number_run(tmp_path, capsys)
+    m.write_text(m.read_text(encoding="utf-8").replace("guidance: 5}", f"guidance: {written}}}"), encoding="utf-8")
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    warned = [w for w in json.loads(out)["warnings"] if "number is written" in w]
+    assert code == 0 and warned and "(params.guidance: 5 then, 5.0 now)" in warned[0], out
+    m.write_text(m.read_text(encoding="utf-8").replace(f"guidance: {written}}}", "guidance: 6}"), encoding="utf-8")
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    assert code == 0 and not [w for w in json.loads(out)["warnings"] if "number is written" in w], out
+
+
 def test_a_long_text_that_differs_shows_where_it_first_differs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
