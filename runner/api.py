@@ -32,7 +32,7 @@ from .errors import (
     NotRecordedError, OutcomeUnknownError, ProviderError, RejectedError, RetryableError, RunStartingError, StateError,
     UsageError, request_id_in,
 )
-from .jobs import format_value
+from .jobs import format_value, param_strings
 from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
 from .options import GONE_AFTER, RunOptions, check_option, error_code, repeating_fix, run_options, selection_misses
 from .outputs import kept_aside, superseded_dir
@@ -582,6 +582,7 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
     dropped: dict[str, tuple[str, str]] = {}
     gone_keys: list[tuple[str, str, str]] = []  # each key the plan no longer has, its parameters and values (JSON)
     requests: dict[str, str] = {}  # key -> the previous run's request record (JSON) of a job that differs now
+    gone_requests: dict[str, str] = {}  # the same of each key the plan no longer has
     last = store.latest_run(p.manifest.name)
     if last is not None:
         now = {j.key: j.hash for j in p.jobs}
@@ -592,9 +593,11 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
                 requests[r["run_key"]] = r["request"]
             elif r["run_key"] not in now:
                 gone_keys.append((r["run_key"], r["params"], r["vals"]))
+                gone_requests[r["run_key"]] = r["request"]
                 if not r["run_key"].isascii():
                     dropped.setdefault(textforms.alike(r["run_key"]), (r["run_key"], r["params"]))
-    form_only = (_form_only(p, last, before, dropped, previous, gone_keys) if before or gone_keys
+    form_only = (_form_only(p, last, before, dropped, previous, gone_keys,
+                            requests={**gone_requests, **requests}) if before or gone_keys
                  else _Alike([], []))
     return (stored, previous, resume.outputs_gone(p, rows), _changes(p, last, before, requests) if before else ({}, {}),
             form_only)
@@ -610,10 +613,13 @@ class _Alike(NamedTuple):
     # (key, (then, now)): in how a number is written, 5 then and 5.0 now (a `number` parameter keeps an integer
     # the manifest writes, and reads the text of a data file, or 5.0, as a float)
     numbers: Sequence[tuple[str, tuple[Any, Any]]] = ()
+    # (key, ((path then, path now, digest), ...)): in the name of an input image of the same content, renamed
+    renamed: Sequence[tuple[str, tuple[tuple[str, str, str], ...]]] = ()
 
 
 def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[str, tuple[str, str]],
-               previous: Mapping[str, str], gone_keys: Sequence[tuple[str, str, str]] = ()) -> _Alike:
+               previous: Mapping[str, str], gone_keys: Sequence[tuple[str, str, str]] = (), *,
+               requests: Mapping[str, str] = {}) -> _Alike:
     """The jobs of the plan whose request equals that of a job of run `last` as it reads (`textforms.alike_value`:
     every string composed, its invisible format characters left out), but not as written: of the same key
     (`before`: key -> its parameters then), of a key the plan no longer has that reads the same (`dropped`), or of
@@ -625,7 +631,12 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
     And apart, those whose request equals one of run `last` line by line (`textforms.spaced_value`): of the same
     key, or of a key the plan no longer has (`gone_keys`: the key of a value read from a data file is another
     when the value is, and it is found by its request). A commit hook or an editor that trims the spaces at line
-    ends or adds a final line break, or a checkout or a spreadsheet that writes CRLF line ends, makes them."""
+    ends or adds a final line break, or a checkout or a spreadsheet that writes CRLF line ends, makes them.
+
+    And those whose request equals one of run `last` but for how a whole number is written (5 then, 5.0 now), or
+    for the name of an input image whose content is the same (`requests`: key -> the request record of run
+    `last`'s job, with the digest of each image it sent): an image renamed, which the provider gets as the same
+    bytes."""
     m = p.manifest
     if last.provider != m.provider or last.model != m.model:
         return _Alike([], [])
@@ -638,7 +649,9 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
     gone_params = {key: params for key, params, _ in gone_keys}
     gone_vals = {key: vals for key, _, vals in gone_keys}
     by_alike, by_number = _AlikeRequests(gone_keys), _NumberRequests(gone_keys)
+    by_image = _ImageRequests(gone_keys, requests, p.image_digests)
     numbers: list[tuple[str, tuple[Any, Any]]] = []
+    renamed: list[tuple[str, tuple[tuple[str, str, str], ...]]] = []
     for job in p.jobs:
         earlier = None
         if job.key in before:
@@ -650,6 +663,9 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
             earlier, text = match, gone_params[match]
         elif gone_keys and job.key not in previous and (match := by_number.find(job.params)) is not None:
             # a number moved from the manifest into a data file (another key): found by its request, numbers as such
+            earlier, text = match, gone_params[match]
+        elif gone_keys and job.key not in previous and (match := by_image.find(job.params)) is not None:
+            # an input image renamed, the name a matrix value (another key): found by its request, images by content
             earlier, text = match, gone_params[match]
         elif gone_keys and job.key not in previous:
             if by_request is None:
@@ -679,12 +695,16 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
             if _ENCODER.encode(old) != _ENCODER.encode(new):
                 numbers.append((job.key, (old, new)))
             continue
+        if p.image_digests and (names := _renamed_images(old, new, requests.get(earlier or job.key, ""),
+                                                          p.image_digests)):
+            renamed.append((job.key, names))
+            continue
         if textforms.alike_value(old) == textforms.alike_value(new):
             found.append((job.key, (old, new)))
         elif textforms.spaced_value(old) == textforms.spaced_value(new):
             files = _files_of(m, job, gone_vals[earlier] if earlier is not None else None)
             spacing.append((job.key, (old, new), earlier, files))
-    return _Alike(found, spacing, numbers)
+    return _Alike(found, spacing, numbers, renamed)
 
 
 # the parameters' JSON as the state writes it (`state._json`), compared as written
@@ -811,6 +831,82 @@ class _NumberRequests:
         if self._others is None:  # 5.0 now, 5 then
             self._others = {text: key for key, text, _ in self.gone_keys if not _WHOLE_FLOAT.search(text)}
         return self._others.get(said)
+
+
+def _recorded_images(request: str) -> dict[str, str]:
+    """The digest of each local input image a job sent, by its path, as its request record holds them
+    (`Job.record`: `{"images": {path: sha256}}`); none for a job of an older gridrun, which recorded none."""
+    if '"images"' not in (request or ""):
+        return {}
+    try:
+        images = json.loads(request).get("images")
+    except (ValueError, AttributeError):
+        return {}
+    if not isinstance(images, dict):
+        return {}
+    return {k: v for k, v in images.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _by_content(params: Any, digests: Mapping[str, str]) -> Any:
+    """`params` (a job's, read from JSON) with each local image path of `digests` written as its digest."""
+    out = {}
+    for name, value in params.items():
+        if isinstance(value, str) and value in digests:
+            value = f"sha256:{digests[value]}"
+        elif isinstance(value, list):
+            value = [f"sha256:{digests[v]}" if isinstance(v, str) and v in digests else v for v in value]
+        out[name] = value
+    return out
+
+
+def _renamed_images(old: Any, new: Any, request: str, digests: Mapping[str, str]) -> tuple[tuple[str, str, str], ...]:
+    """The input images of an earlier job's parameters (`old`, its `request` record) renamed in `new` (a job's
+    now; `digests`: the plan's), the content the same: (path then, path now, digest) each; none when the two
+    differ otherwise."""
+    if not (isinstance(old, dict) and isinstance(new, dict)) or old.keys() != new.keys():
+        return ()
+    then = _recorded_images(request)
+    if not then or _by_content(old, then) != _by_content(new, digests):
+        return ()
+    out: list[tuple[str, str, str]] = []
+    for name in old:
+        a, b = old[name], new[name]
+        for x, y in zip(a if isinstance(a, list) else [a], b if isinstance(b, list) else [b]):
+            if x != y and x in then and y in digests and (x, y, then[x]) not in out:
+                out.append((x, y, then[x]))
+    return tuple(out)
+
+
+class _ImageRequests:
+    """The jobs of keys a plan no longer has, found by their request with each local input image written as its
+    digest: an image renamed whose name is a matrix value (another key), the same bytes sent. Read only when a
+    job of a new key sends a local image."""
+
+    def __init__(self, gone_keys: Sequence[tuple[str, str, str]], requests: Mapping[str, str],
+                 digests: Mapping[str, str]) -> None:
+        self.gone_keys, self.requests, self.digests = gone_keys, requests, digests
+        self._made: dict[str, str] | None = None  # a request, its images as digests (JSON) -> its key
+
+    def find(self, params: Any) -> str | None:
+        """The gone key whose request is `params` (a job's) but for the names of its input images, or None."""
+        if not self.digests or not any(v in self.digests for v in param_strings(params)):
+            return None
+        if self._made is None:
+            self._made = {}
+            for key, text, _ in self.gone_keys:
+                images = _recorded_images(self.requests.get(key, ""))
+                if images:
+                    try:
+                        self._made.setdefault(_ENCODER.encode(_by_content(json.loads(text), images)), key)
+                    except (TypeError, ValueError, AttributeError):
+                        continue
+        if not self._made:
+            return None
+        try:
+            return self._made.get(_ENCODER.encode(_by_content(json.loads(json.dumps(params, default=str)),
+                                                              self.digests)))
+        except (TypeError, ValueError):
+            return None
 
 
 def _spaced_text(params: str) -> tuple[str, bool]:
@@ -1005,7 +1101,7 @@ def diff(
         billing = resume.budget_billing(p, store) if p.budget_micros is not None else None
         # said of the jobs a run would send alone: one cached (a file saved back as the run that made it had it)
         # costs nothing
-        keys = {j.key for j in sent} if form_only.form or form_only.spacing or form_only.numbers else set()
+        keys = {j.key for j in sent} if any(form_only) else set()
         found = [pair for key, pair in form_only.form if key in keys]
         if found and last is not None:
             warnings = (plan_mod.form_only_warning(p.manifest, last.id, found, force=force), *warnings)
@@ -1015,6 +1111,9 @@ def diff(
         written = [pair for key, pair in form_only.numbers if key in keys]
         if written and last is not None:
             warnings = (plan_mod.numbers_warning(p.manifest, last.id, written, force=force), *warnings)
+        names = [its for key, its in form_only.renamed if key in keys]
+        if names and last is not None:
+            warnings = (plan_mod.renamed_images_warning(p.manifest, last.id, names, force=force), *warnings)
         # the earlier values of a job found under another key by its request (a data file's line ends changed)
         earlier = {**earlier, **{key: {name: pair[0].get(name) for name in pair[0].keys() | pair[1].keys()
                                        if pair[0].get(name) != pair[1].get(name)}

@@ -1322,6 +1322,38 @@ def numbers_warning(manifest: Manifest, run_id: int, found: Sequence[tuple[Any, 
                                 f"same value{back}")
 
 
+def renamed_images_warning(manifest: Manifest, run_id: int, found: Sequence[Sequence[tuple[str, str, str]]], *,
+                           force: bool = False) -> Warned:
+    """The warning of jobs to send whose request equals one of run `run_id` but for the name of an input image
+    whose content is the same (`found`: of each, (path then, path now, SHA-256) of each image renamed): a tidy-up
+    rename of the file and its line in the manifest (a case-only rename too). A local image is in its job's hash
+    by its name and digest, while the provider gets its bytes alone: the same request, paid for again. With
+    `force` (every job sent again), renaming it back saves nothing: not advised."""
+    def shown_beside(path: str, manifest: Path) -> str:  # as the manifest's folder sees it, else whole
+        try:
+            return Path(path).relative_to(manifest.parent).as_posix()
+        except ValueError:
+            return path
+
+    n = len(found)
+    jobs = "1 job differs" if n == 1 else f"{n:,} jobs differ"
+    pairs: list[tuple[str, str, str]] = []
+    for its in found:
+        for pair in its:
+            if pair not in pairs:
+                pairs.append(pair)
+    said = "; ".join(f"{shown_beside(now, manifest.path)} ({shown_beside(then, manifest.path)} then), the same "
+                     f"content (sha256 {digest[:12]})" for then, now, digest in pairs[:3])
+    more = f"; and {len(pairs) - 3:,} more" if len(pairs) > 3 else ""
+    it, them = ("it", "it") if n == 1 else ("they", "them")
+    one = len(pairs) == 1
+    back = (f"; rename {'it' if one else 'them'} back (and {'its line' if one else 'their lines'} in the manifest) "
+            f"to have {them} as run {run_id} made {them}") if not force else ""
+    return manifest.warning((), f"{jobs} from run {run_id} only in the name of "
+                                f"{'input image' if one else 'input images'} {said}{more}: the provider gets the same "
+                                f"request, yet {it} would be rendered and paid for again{back}")
+
+
 # --------------------------------------------------------------------------------------------------
 # The plan against the state store.
 # --------------------------------------------------------------------------------------------------

@@ -2748,6 +2748,63 @@ def test_a_number_written_otherwise_in_the_manifest_is_warned_of(
     assert code == 0 and not [w for w in json.loads(out)["warnings"] if "number is written" in w], out
 
 
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"fox".ljust(32, b"\x00") + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+@pytest.mark.parametrize(("axis", "now"), [(False, "Fox.png"), (False, "fox-dawn.png"), (True, "Fox.png")])
+def test_an_input_image_renamed_is_warned_of_as_the_same_content(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], axis: bool, now: str,
+) -> None:
+    """An input image renamed (a case-only rename too) and its line with it: the provider gets the same bytes, yet
+    the job's hash holds the image's name, so it is paid for again. The plan says so, with the names then and now
+    and the digest, and to rename it back; the same when the name is a matrix value (another key)."""
+    import hashlib
+
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "fox.png").write_bytes(PNG_BYTES)
+    image = '"{{ pic }}"' if axis else "imgs/fox.png"
+    m = write(tmp_path / "m.yaml", f"""\
+        params:
+          prompt: a fox at dawn
+          quality: 360p
+          input_reference: {image}
+        matrix:
+          seed: [1, 2]
+        output: "{{{{ seed }}}}.mp4"
+        sim: {{render_time: 0.05, jitter: 0}}
+        """, HEAD)
+    if axis:
+        m.write_text(m.read_text(encoding="utf-8").replace("matrix:\n", "matrix:\n  pic: [imgs/fox.png]\n"),
+                     encoding="utf-8")
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    (tmp_path / "imgs" / "fox.png").rename(tmp_path / "imgs" / now)
+    m.write_text(m.read_text(encoding="utf-8").replace("imgs/fox.png", f"imgs/{now}"), encoding="utf-8")
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    warned = [w for w in json.loads(out)["warnings"] if "name of input image" in w]
+    assert code == 0 and warned, out
+    digest = hashlib.sha256(PNG_BYTES).hexdigest()[:12]
+    assert (f"2 jobs differ from run 1 only in the name of input image imgs/{now} (imgs/fox.png then), the same "
+            f"content (sha256 {digest}): the provider gets the same request, yet they would be rendered and paid "
+            "for again; rename it back (and its line in the manifest) to have them as run 1 made them") in warned[0]
+
+
+def test_an_input_image_renamed_with_other_content_is_no_rename(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An image of other bytes under another name is another request: no warning that it is the same."""
+    (tmp_path / "fox.png").write_bytes(PNG_BYTES)
+    m = write(tmp_path / "m.yaml", """\
+        params: {prompt: a fox, quality: 360p, input_reference: fox.png}
+        output: "x.mp4"
+        sim: {render_time: 0.05, jitter: 0}
+        """, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    (tmp_path / "owl.png").write_bytes(PNG_BYTES.replace(b"fox", b"owl"))
+    m.write_text(m.read_text(encoding="utf-8").replace("fox.png", "owl.png"), encoding="utf-8")
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    assert code == 0 and not [w for w in json.loads(out)["warnings"] if "name of input image" in w], out
+
+
 def test_a_long_text_that_differs_shows_where_it_first_differs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
