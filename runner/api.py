@@ -615,6 +615,9 @@ class _Alike(NamedTuple):
     numbers: Sequence[tuple[str, tuple[Any, Any]]] = ()
     # (key, ((path then, path now, digest), ...)): in the name of an input image of the same content, renamed
     renamed: Sequence[tuple[str, tuple[tuple[str, str, str], ...]]] = ()
+    # (key, ((parameter, then, now, the file setting its default as named), ...)): in parameters whose default comes
+    # from a capabilities file named in GRIDRUN_CAPABILITIES, outside the manifest
+    environment: Sequence[tuple[str, tuple[tuple[str, Any, Any, str], ...]]] = ()
 
 
 def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[str, tuple[str, str]],
@@ -652,6 +655,7 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
     by_image = _ImageRequests(gone_keys, requests, p.image_digests)
     numbers: list[tuple[str, tuple[Any, Any]]] = []
     renamed: list[tuple[str, tuple[tuple[str, str, str], ...]]] = []
+    environment: list[tuple[str, tuple[tuple[str, Any, Any, str], ...]]] = []
     for job in p.jobs:
         earlier = None
         if job.key in before:
@@ -699,12 +703,15 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
                                                           p.image_digests)):
             renamed.append((job.key, names))
             continue
+        if earlier is None and (defaults := _environment_defaults(old, new, job.sources)):
+            environment.append((job.key, defaults))
+            continue
         if textforms.alike_value(old) == textforms.alike_value(new):
             found.append((job.key, (old, new)))
         elif textforms.spaced_value(old) == textforms.spaced_value(new):
             files = _files_of(m, job, gone_vals[earlier] if earlier is not None else None)
             spacing.append((job.key, (old, new), earlier, files))
-    return _Alike(found, spacing, numbers, renamed)
+    return _Alike(found, spacing, numbers, renamed, environment)
 
 
 # the parameters' JSON as the state writes it (`state._json`), compared as written
@@ -907,6 +914,24 @@ class _ImageRequests:
                                                               self.digests)))
         except (TypeError, ValueError):
             return None
+
+
+def _environment_defaults(old: Any, new: Any, sources: Mapping[str, str]) -> tuple[tuple[str, Any, Any, str], ...]:
+    """The parameters that differ between an earlier job's parameters (`old`) and a job's now (`new`, its
+    `sources`), when each is a default that a capabilities file named in GRIDRUN_CAPABILITIES sets now: (name,
+    then, now, that file as named) each; none when another parameter differs too."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return ()
+    end = f"{capabilities.FROM_ENVIRONMENT})"
+    out: list[tuple[str, Any, Any, str]] = []
+    for name in sorted(old.keys() | new.keys()):
+        if _same_numbers(old.get(name), new.get(name)):
+            continue
+        source = sources.get(name, "")
+        if not (source.startswith("default (") and source.endswith(end)):
+            return ()
+        out.append((name, old.get(name), new.get(name), source[len("default ("):-len(end)]))
+    return tuple(out)
 
 
 def _spaced_text(params: str) -> tuple[str, bool]:
@@ -1114,6 +1139,9 @@ def diff(
         names = [its for key, its in form_only.renamed if key in keys]
         if names and last is not None:
             warnings = (plan_mod.renamed_images_warning(p.manifest, last.id, names, force=force), *warnings)
+        defaults = [its for key, its in form_only.environment if key in keys]
+        if defaults and last is not None:
+            warnings = (plan_mod.environment_defaults_warning(p.manifest, last.id, defaults), *warnings)
         # the earlier values of a job found under another key by its request (a data file's line ends changed)
         earlier = {**earlier, **{key: {name: pair[0].get(name) for name in pair[0].keys() | pair[1].keys()
                                        if pair[0].get(name) != pair[1].get(name)}

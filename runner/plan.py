@@ -1354,6 +1354,30 @@ def renamed_images_warning(manifest: Manifest, run_id: int, found: Sequence[Sequ
                                 f"request, yet {it} would be rendered and paid for again{back}")
 
 
+def environment_defaults_warning(manifest: Manifest, run_id: int,
+                                 found: Sequence[Sequence[tuple[str, Any, Any, str]]]) -> Warned:
+    """The warning of jobs to send whose request differs from one of run `run_id` only in parameters whose value
+    is a default that a capabilities file named in GRIDRUN_CAPABILITIES sets (`found`: of each, (parameter, then,
+    now, the file as named) of each that differs): a variable exported for another project, or set on one machine
+    and not another, changes every job's request, hash and price, with nothing changed in the manifest."""
+    import json
+
+    n = len(found)
+    jobs = "1 job differs" if n == 1 else f"{n:,} jobs differ"
+    seen: list[tuple[str, Any, Any, str]] = []
+    for its in found:
+        for item in its:
+            if all(item[0] != s[0] for s in seen):
+                seen.append(item)
+    said = "; ".join(f"params.{name} ({'not set' if then is None else json.dumps(then)} then, "
+                     f"{'not set' if now is None else json.dumps(now)} now), a default of {file}"
+                     for name, then, now, file in seen[:3]) + ("; ..." if len(seen) > 3 else "")
+    it = "it" if n == 1 else "they"
+    return manifest.warning((), f"{jobs} from run {run_id} only by {said}, named in GRIDRUN_CAPABILITIES (not in "
+                                f"the manifest): {it} would be rendered and paid for again; unset GRIDRUN_CAPABILITIES "
+                                f"(or leave that file out of it) to plan as run {run_id} did")
+
+
 # --------------------------------------------------------------------------------------------------
 # The plan against the state store.
 # --------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from .localpaths import NAME_MAX, UNUSABLE, shown, why_unusable
 from .manifest import DEFAULT_OUTPUT, Manifest, Warned, dotted, field_names
 from .matrix import Combination, Expansion
 from .outputs import files_beside
-from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps, written_value
+from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps, default_files, written_value
 from .template import Compiled, TemplateProblem, compile_value, dependents, method_for_column, null_written, var_order
 from .textforms import alike, alike_value, blank, escaped, unlike
 from .yamlsource import FOLDED_BLOCK, LINE_BREAK, LITERAL_BLOCK
@@ -396,6 +396,7 @@ class JobMaker:
         self.read_keys: dict[str, str] = {}
         self.outputs = OutputClaims(name_max)
         self.digests: dict[str, str] = {}
+        self._defaults_from: dict[str, str] | None = None  # `_default_files`
         # An input image not found -> the SHA-256 a done job of the state recorded sending from that path, or None
         # (`plan._RecordedImages`): its jobs are planned by that digest, to be found done (`gone`).
         self.recorded_image: Callable[[str], str | None] = lambda path: None
@@ -989,13 +990,15 @@ class JobMaker:
             src = shape.sources.get(k, "matrix")
             sources[k] = f"sweep {sw.name}: {src}" if sw.name else src
         default = f"default ({self.model.provider} capability data)"
+        files = self._default_files()
         for name, value in values.items():
             if value is None and name in sources:
                 where = sources.pop(name)
                 target = self.model.aliases.get(name, name)  # `seconds: null` is a null duration
                 if target in checked.params and (target == name or (values.get(target) is None
                                                                      and target not in sources)):
-                    sources[target] = f"{default[:-1]}; null in {where})"
+                    said = f"default ({files[target]})" if target in files else default
+                    sources[target] = f"{said[:-1]}; null in {where})"
         for alias, name in self.model.aliases.items():
             where = sources.pop(alias, None)
             if where is not None and name in checked.params:
@@ -1003,8 +1006,16 @@ class JobMaker:
                 sources[name] = f"{sources[name]}; also {said}" if values.get(name) is not None else said
         for name in checked.params:
             if name not in sources:
-                sources[name] = default
+                sources[name] = f"default ({files[name]})" if name in files else default
         return sources
+
+    def _default_files(self) -> dict[str, str]:
+        """The parameters whose default a user's capabilities file sets, each with that file as named
+        (`capabilities.default_files`), read once."""
+        if self._defaults_from is None:
+            self._defaults_from = default_files(self.provider, self.model.model, self.m.data.get("capabilities") or [],
+                                                self.m.base_dir)
+        return self._defaults_from
 
     def _same_key(self, sw: Sweep, shape: _Shape, key: str, values: tuple[tuple[str, Any], ...], r: int,
                   earlier: tuple[Sweep, _Shape, tuple[tuple[str, Any], ...], int]) -> tuple[ManifestError, str | None]:

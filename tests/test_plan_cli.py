@@ -2805,6 +2805,63 @@ def test_an_input_image_renamed_with_other_content_is_no_rename(
     assert code == 0 and not [w for w in json.loads(out)["warnings"] if "name of input image" in w], out
 
 
+CAPS_EXTRA = """\
+provider: sim
+models:
+  pixverse-v5.6:
+    params:
+      motion_mode: {type: string, enum: [normal, fast], default: normal, modes: [t2v, i2v], description: Motion}
+"""
+
+
+def test_a_default_of_a_capabilities_file_in_the_environment_is_named_and_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GRIDRUN_CAPABILITIES naming a file that adds a parameter with a default (exported for another project):
+    every job's request, hash and price change with nothing changed in the manifest. Its source names the file
+    and the variable, and the plan warns that the jobs differ from run 1 only by that default, and how to plan as
+    run 1 did."""
+    (tmp_path / "caps-extra.yaml").write_text(CAPS_EXTRA, encoding="utf-8")
+    m = write(tmp_path / "m.yaml", """\
+        params: {prompt: a fox, quality: 360p}
+        matrix: {seed: [1, 2]}
+        output: "{{ seed }}.mp4"
+        sim: {render_time: 0.05, jitter: 0}
+        """, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    monkeypatch.setenv("GRIDRUN_CAPABILITIES", str(tmp_path / "caps-extra.yaml"))
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    assert code == 0
+    plan = json.loads(out)
+    caps = str(tmp_path / "caps-extra.yaml")
+    assert plan["jobs"][0]["sources"]["motion_mode"] == f"default ({caps}, from GRIDRUN_CAPABILITIES)", plan["jobs"][0]
+    assert plan["jobs"][0]["sources"]["duration"] == "default (sim capability data)", plan["jobs"][0]
+    warned = [w for w in plan["warnings"] if "GRIDRUN_CAPABILITIES" in w]
+    assert warned and warned[0].startswith(
+        f'2 jobs differ from run 1 only by params.motion_mode (not set then, "normal" now), a default of {caps}, '
+        "named in GRIDRUN_CAPABILITIES (not in the manifest): they would be rendered and paid for again; unset "
+        "GRIDRUN_CAPABILITIES"), warned
+
+
+def test_a_default_of_the_manifests_own_capabilities_file_is_named_and_not_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A capabilities file the manifest names is part of the manifest: its default's source names it, and a job
+    it changes is a change of the manifest, not warned of as the environment's."""
+    (tmp_path / "caps.yaml").write_text(CAPS_EXTRA, encoding="utf-8")
+    m = write(tmp_path / "m.yaml", """\
+        params: {prompt: a fox, quality: 360p}
+        output: "x.mp4"
+        sim: {render_time: 0.05, jitter: 0}
+        """, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    m.write_text(m.read_text(encoding="utf-8") + "capabilities: [caps.yaml]\n", encoding="utf-8")
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    plan = json.loads(out)
+    assert code == 0 and plan["jobs"][0]["sources"]["motion_mode"] == "default (caps.yaml)", plan["jobs"][0]
+    assert not [w for w in plan["warnings"] if "GRIDRUN_CAPABILITIES" in w], plan["warnings"]
+
+
 def test_a_long_text_that_differs_shows_where_it_first_differs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:

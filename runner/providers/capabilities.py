@@ -767,6 +767,40 @@ def prices_from(provider: str, model: str, names: Sequence[Any] = (), base_dir: 
     return "gridrun's built-in capability data"
 
 
+# How a parameter's default that a file named in GRIDRUN_CAPABILITIES sets is said (`default_files`): the end of
+# its source, `default (caps.yaml, from GRIDRUN_CAPABILITIES)`.
+FROM_ENVIRONMENT = ", from GRIDRUN_CAPABILITIES"
+
+
+def default_files(provider: str, model: str, names: Sequence[Any] = (), base_dir: Path | None = None) -> dict[str, str]:
+    """The parameters of `model` whose default a user's capabilities file sets, each with the last file that sets
+    it as named (of GRIDRUN_CAPABILITIES, said so, then the manifest's `names`, relative to `base_dir`): "caps.yaml,
+    from GRIDRUN_CAPABILITIES". A default that comes from outside the manifest (a variable exported for another
+    project) changes every job's request, and so its hash and price: where it comes from is said. Never raises: a
+    file that cannot be read now is passed over."""
+    env = os.environ.get("GRIDRUN_CAPABILITIES", "")
+    if not env and not names:
+        return {}
+    lineage = _lineage(provider) if provider in available() else (provider,)
+    files = [(Path(p), f"{p}{FROM_ENVIRONMENT}") for p in env.split(os.pathsep) if p]
+    files += [(Path(base_dir or ".") / str(n), str(n)) for n in names]
+    out: dict[str, str] = {}
+    for f, said in files:
+        try:
+            data = _read_user(f)
+        except (GridrunError, OSError, ValueError):
+            continue
+        models = data.get("models")
+        entry = models.get(model) if isinstance(models, dict) else None
+        params = entry.get("params") if isinstance(entry, dict) else None
+        if data.get("provider") not in lineage or not isinstance(params, dict):
+            continue
+        for name, spec in params.items():
+            if isinstance(spec, dict) and "default" in spec:
+                out[str(name)] = said
+    return out
+
+
 def builtin_base_url(provider: str) -> str:
     """The base URL of `provider`'s built-in data, "" for none."""
     path = _builtin(provider)
