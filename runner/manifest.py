@@ -571,11 +571,9 @@ def _explain(error: ValidationError, placed: Callable[[tuple[Any, ...], str, boo
         return [(path, f"expected {_expected(schema)}, got {_show(instance, with_type=True)}")]
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum", "const", "enum", "pattern", "minLength"):
         got = _show(instance, with_type=isinstance(instance, str))
-        if path[-1:] == ("base_url",) and isinstance(instance, str):
-            from .providers.capabilities import has_credentials
-
-            if has_credentials(instance):  # what is before the '@' is a password: never shown
-                got = "a string holding a user name or password before an '@' (not shown)"
+        if path[-1:] == ("base_url",) and isinstance(instance, str) and "@" in instance.split("?", 1)[0].split("#", 1)[0]:
+            # not a URL gridrun takes, maybe `user:pass@host` with no scheme: what is before the '@' is never shown
+            got = "a string holding a user name or password before an '@' (not shown)"
         which = _not_allowed(schema, instance) if kind == "pattern" else ""
         return [(path, f"expected {_expected(schema)}, got {got}{which}")]
     if kind == "minItems":
