@@ -1817,35 +1817,59 @@ class OutputClaims:
         self.files: dict[str, tuple[str, str]] = {}   # folded path -> (job key, what it is)
         self.videos: dict[str, str] = {}              # folded video path -> the path as written
         self.folders: dict[str, str] = {}             # folded folder -> a job key whose files sit in it
+        # A video's folder (its path up to the last '/') -> each folder on the way, folded -> as written, and
+        # whether the first of them is gridrun's own. Jobs share a few folders: each is folded once, not per job.
+        self._parents: dict[str, tuple[dict[str, str], bool]] = {}
+        # The folders whose every folder on the way is claimed (in `folders`): no file can be claimed there
+        # since (a claim of one is refused), so a later job's files in them are not looked up again.
+        self._settled: set[str] = set()
 
     def claim(self, video: str, key: str, *, default_output: bool = False) -> str | None:
         """Record the files of the job `key` writing `video` (relative, '/'-separated); the problem when one
         of them is taken, by this job's other files, another job's, a folder of one, or gridrun's own.
         `default_output`: the sweep names videos by the default template, which the advice cannot suggest."""
         download, sidecar, poster = files_beside(video)
-        mine = [(video, "video"), (sidecar, "sidecar"), (poster, "poster"), (download, "download")]
-        for path, what in mine:
-            long = next((part for part in path.split("/") if len(part.encode("utf-8", "surrogatepass")) > self.name_max),
-                        None)
-            if long is not None:
-                shown = long if len(long) <= 60 else f"{long[:40]}…{long[-12:]}"
-                return (f"job {key!r} would write its {what} as {shown}, a name of "
-                        f"{len(long.encode('utf-8', 'surrogatepass'))} bytes: more than file systems take "
-                        f"({self.name_max}); "
-                        "shorten output, e.g. with {{ value | truncate(60) }} or {{ hash }}")
-        folded = {fold(path): (path, what) for path, what in mine}
+        mine = ((video, "video"), (sidecar, "sidecar"), (poster, "poster"), (download, "download"))
+        # A name of these files is at most the video's name and 5 characters (".part"), each at most 4 bytes:
+        # a path this short cannot hold a name too long, and its names are not encoded to be measured.
+        if len(video) * 4 + 5 > self.name_max:
+            for path, what in mine:
+                long = next((part for part in path.split("/")
+                             if len(part.encode("utf-8", "surrogatepass")) > self.name_max), None)
+                if long is not None:
+                    shown = long if len(long) <= 60 else f"{long[:40]}…{long[-12:]}"
+                    return (f"job {key!r} would write its {what} as {shown}, a name of "
+                            f"{len(long.encode('utf-8', 'surrogatepass'))} bytes: more than file systems take "
+                            f"({self.name_max}); "
+                            "shorten output, e.g. with {{ value | truncate(60) }} or {{ hash }}")
+        if video.isascii():
+            # ASCII is in one Unicode form, and its lower case is a letter's own (no final sigma), as `fold` makes it
+            at_video = video.lower()
+            folded = {at_video: mine[0], sidecar.lower(): mine[1], poster.lower(): mine[2], download.lower(): mine[3]}
+        else:
+            at_video = fold(video)
+            folded = {fold(path): (path, what) for path, what in mine}
         if len(folded) < len(mine):  # x.json, or x.JSON where case is not told apart
             clash = next(what for path, what in mine[1:] if fold(path) == fold(video))
             return (f"job {key!r} would write {video}, which is also the name of its own {clash}; "
                     "use a video name (e.g. \"{{ key }}.mp4\")")
-        folders = {fold(video[:i]): video[:i] for i, ch in enumerate(video) if ch == "/"}
-        top = video.split("/", 1)[0]
-        if fold(top) == _OWN_FOLDER or _OWN_FILES.fullmatch(top) or any(
-            "/" not in path and _OWN_FILES.fullmatch(path) for path, _ in mine
-        ):
+        where, slash, _ = video.rpartition("/")
+        parents = self._parents.get(where)
+        if parents is None:
+            folders = {fold(video[:i]): video[:i] for i, ch in enumerate(where) if ch == "/"}
+            own = False
+            if slash:
+                folders[fold(where)] = where
+                top = where.split("/", 1)[0]
+                own = fold(top) == _OWN_FOLDER or _OWN_FILES.fullmatch(top) is not None
+            parents = self._parents[where] = (folders, own)
+        folders, own = parents
+        # in a folder, the first folder's name is the one that can be gridrun's; else the files' own names
+        if own or not slash and (at_video == _OWN_FOLDER or any(_OWN_FILES.fullmatch(path) for path, _ in mine)):
             return f"job {key!r} would write {video}, in the place of gridrun's own files (report, results, .runs)"
+        files = self.files
         for at, (path, what) in folded.items():
-            taken = self.files.get(at)
+            taken = files.get(at)
             if taken is not None:
                 other, theirs = taken
                 if what == theirs == "video":
@@ -1868,15 +1892,19 @@ class OutputClaims:
                 return f"job {key!r} would write {path} (its {what}), which job {other!r} writes (its {theirs})"
             if at in self.folders:
                 return f"job {key!r} would write {path} (its {what}), a folder job {self.folders[at]!r} writes in"
-        for at, folder in folders.items():
-            taken = self.files.get(at)
-            if taken is not None:
-                return f"job {key!r} would write in the folder {folder}, which is the {taken[1]} of job {taken[0]!r}"
+        settled = where in self._settled
+        if not settled:
+            for at, folder in folders.items():
+                taken = files.get(at)
+                if taken is not None:
+                    return f"job {key!r} would write in the folder {folder}, which is the {taken[1]} of job {taken[0]!r}"
         for at, (_, what) in folded.items():
-            self.files[at] = (key, what)
-        self.videos[fold(video)] = video
-        for at in folders:
-            self.folders.setdefault(at, key)
+            files[at] = (key, what)
+        self.videos[at_video] = video
+        if not settled:
+            for at in folders:
+                self.folders.setdefault(at, key)
+            self._settled.add(where)
         return None
 
 
