@@ -283,8 +283,18 @@ def files_beside(video: str) -> tuple[str, str, str]:
     (`video` + `.part`), its sidecar (same name, `.json`) and its poster frame (same name, `.jpg`). The one place
     these names are made, so that what plan checks before a job is paid for is what the download, the sidecar
     writer and the report then write."""
-    stem = os.path.splitext(video)[0]
+    dot = video.rfind(".")
+    slash = video.rfind(os.sep)
+    # `os.path.splitext` made quick for the usual name, a dot after its first character (`v.mp4`, not `.mp4`):
+    # a plan asks this of every job, twice
+    if dot > slash + 1 and video[slash + 1] != "." and _SEP_ONLY:
+        stem = video[:dot]
+    else:
+        stem = os.path.splitext(video)[0]
     return video + ".part", stem + ".json", stem + ".jpg"
+
+
+_SEP_ONLY = os.altsep is None  # paths have one separator, os.sep (Linux, macOS), as the quick splitext assumes
 
 
 SIDECAR_FIELDS = frozenset({

@@ -45,6 +45,7 @@ from .jobs import (
 from .localpaths import (
     PATH_MAX,
     UNUSABLE,
+    fs_encoding,
     limits,
     not_recordable,
     shown,
@@ -500,19 +501,23 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_ma
     real_out = os.path.realpath(out_dir)
     # Where a run keeps the file a job's video replaces: .runs/superseded/<hash[:16]>/<sha256[:16]>/<name>
     aside_bytes = len(os.fsencode(superseded)) + 2 * (1 + 16) + 1
+    plain = fs_encoding() is None  # names are UTF-8, which writes any path: none is looked at for it
+    # A path this short leaves room for all the download writes, and for the file it replaces kept aside
+    # (a character is at most 4 bytes); its name need not be measured.
+    short = path_max - aside_bytes - _WRITTEN_SLACK
     for job in jobs:
         video = job.output_str
-        if (cannot := unnameable(video)) is not None:  # before any look at it, which would fail on the name
+        if not plain and (cannot := unnameable(video)) is not None:  # before any look at it, which would fail on the name
             # escaped, as the character named: an output in this locale shows `cafe.mp4` for `caf\xe9.mp4`
             raise manifest.error(field, f"job {job.key!a} would write {ascii(video)[1:-1]}: {cannot}")
-        beside = files_beside(video)
-        part, sidecar, poster = beside
-        for path in (video, sidecar, poster, part) if guard else ():
-            folded = fold(path)
-            if folded == mine or near and (folded + os.sep).startswith(state + os.sep):
-                what = "the manifest" if folded == mine else "the state folder, which holds what was paid for"
-                raise manifest.error(field, f"job {job.key!r} would write {path}, in {what}; change output"
-                                            + (" or outputs_dir" if "outputs_dir" in manifest.data else ""))
+        if guard:
+            part, sidecar, poster = files_beside(video)
+            for path in (video, sidecar, poster, part):
+                folded = fold(path)
+                if folded == mine or near and (folded + os.sep).startswith(state + os.sep):
+                    what = "the manifest" if folded == mine else "the state folder, which holds what was paid for"
+                    raise manifest.error(field, f"job {job.key!r} would write {path}, in {what}; change output"
+                                                + (" or outputs_dir" if "outputs_dir" in manifest.data else ""))
         where = os.path.dirname(video)
         folder = where
         while folder not in checked:
@@ -540,13 +545,13 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_ma
                 found.temps.extend(os.path.join(where, n) for n in folders[where][1] if own_temp(n) is not None)
         listing = folders[where]
         if listing is not None:  # else the folder is not there yet (a new manifest's): nothing in it to find
-            _check_beside(manifest, field, job, beside, listing, found)
-        # A path this short leaves room for all the download writes, and for the file it replaces kept aside
-        # (a character is at most 4 bytes).
+            _check_beside(manifest, field, job, files_beside(video), listing, found)
+        if len(video) * 4 < short:
+            continue
         name = os.path.basename(video)
         if max(len(video) * 4, aside_bytes + len(name) * 4) + _WRITTEN_SLACK >= path_max:
             aside = os.path.join(superseded, job.hash[:16], "0" * 16, name)
-            longest = max(len(os.fsencode(path)) for path in (*_written(beside), *_kept_written(aside)))
+            longest = max(len(os.fsencode(path)) for path in (*_written(files_beside(video)), *_kept_written(aside)))
             if longest >= path_max:
                 raise manifest.error(field, f"job {job.key!r} would write a path of {longest:,} bytes (with the "
                                             f"download's and the sidecar's temporary names, and the file its video "
