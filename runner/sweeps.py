@@ -598,7 +598,7 @@ class JobMaker:
                                                 "set it")] = None
             entries, keyed_of, maybe_not_str, limited = shape.entries, shape.keyed, shape.maybe_not_str, shape.limited
             try:
-                body = ",".join([key_parts[id(p)] for p in values])
+                body = ",".join(map(key_parts.__getitem__, map(id, values)))
             except KeyError:
                 for p in values:
                     key_parts[id(p)] = f"{p[0]}={format_value(p[1])}"
@@ -687,8 +687,11 @@ class JobMaker:
                 else:
                     # text longer than the provider takes is checked on its own: the check jobs share is of
                     # text within bounds
-                    uncached = bool(limited) and any(type(params[n]) is str and len(params[n]) > most
-                                                     for n, most in limited)
+                    uncached = False
+                    for n, most in limited:
+                        if type(params[n]) is str and len(params[n]) > most:
+                            uncached = True
+                            break
                 if not uncached:
                     keyed = keyed_of(params)
                     ck: Any = (keyed, tuple(map(type, keyed)))
@@ -715,7 +718,11 @@ class JobMaker:
                         self._output(sw, render_output, ctx, key, None)
                         continue
                     resolved = checked.params
-                empty = next((n for n in required_text if type(resolved.get(n)) is str and blank(resolved[n])), None)
+                empty = None
+                for n in required_text:
+                    if type(resolved.get(n)) is str and blank(resolved[n]):
+                        empty = n
+                        break
                 if empty is not None:
                     # The provider takes an empty prompt and bills its render; nobody means one. Per job: free text
                     # is not in the check that jobs differing only in it share. Invisible characters alone (a zero
@@ -1867,7 +1874,7 @@ class OutputClaims:
         # in a folder, the first folder's name is the one that can be gridrun's; else the files' own names
         if own or not slash and (at_video == _OWN_FOLDER or any(_OWN_FILES.fullmatch(path) for path, _ in mine)):
             return f"job {key!r} would write {video}, in the place of gridrun's own files (report, results, .runs)"
-        files = self.files
+        files, claimed_folders = self.files, self.folders
         for at, (path, what) in folded.items():
             taken = files.get(at)
             if taken is not None:
@@ -1890,8 +1897,8 @@ class OutputClaims:
                     return (f"jobs {other!r} and {key!r} would both write {video}; "
                             "put the keys that vary into output (e.g. \"{{ key }}.mp4\")")
                 return f"job {key!r} would write {path} (its {what}), which job {other!r} writes (its {theirs})"
-            if at in self.folders:
-                return f"job {key!r} would write {path} (its {what}), a folder job {self.folders[at]!r} writes in"
+            if at in claimed_folders:
+                return f"job {key!r} would write {path} (its {what}), a folder job {claimed_folders[at]!r} writes in"
         settled = where in self._settled
         if not settled:
             for at, folder in folders.items():
