@@ -4116,3 +4116,91 @@ def test_a_template_error_is_never_at_a_guarded_read_of_the_failing_name(tmp_pat
     body = "params:\n  quality: 360p\n  prompt: |\n    one\n    a {% if nope is defined %}{{ nope }}{% endif %} {{ nope }}\n"
     err = one_error(tmp_path, body, "'nope' is undefined")
     assert (err.line, err.column) == (start + 1, 5), str(err)
+
+
+def test_output_claims_fold_each_folder_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folders of the videos are folded (for case-insensitive file systems) once each, not once per job:
+    a plan of 100,000 jobs in a few folders spent most of its time folding the same folders again."""
+    from runner import sweeps
+
+    folded: list[str] = []
+    real = sweeps.fold
+
+    def counted(path: str) -> str:
+        folded.append(path)
+        return real(path)
+
+    monkeypatch.setattr(sweeps, "fold", counted)
+    p = plan_of(tmp_path, """\
+        params:
+          prompt: "{{ style }} fox {{ idx }}"
+        matrix:
+          style: [anime, clay]
+          idx: {range: [1, 50]}
+        output: "{{ style }}/sub/{{ idx }}.mp4"
+        """)
+    assert len(p.jobs) == 100
+    assert p.jobs[0].output_str.endswith(os.path.join("anime", "sub", "1.mp4"))
+    # two folders of two levels each; the ASCII file names need no Unicode folding
+    assert sorted(folded) == sorted(["anime", "anime/sub", "clay", "clay/sub", "anime", "clay"])
+
+
+def test_output_claims_in_a_claimed_folder() -> None:
+    """A folder some job's files sit in stays one: a later job's video of its name is refused, and the jobs in
+    it after that are claimed as before; a video's name taken as a folder is refused whichever comes first."""
+    from runner.sweeps import OutputClaims
+
+    claims = OutputClaims()
+    assert claims.claim("d/x.mp4", "a") is None
+    assert claims.claim("D", "b") == "job 'b' would write D (its video), a folder job 'a' writes in"
+    assert claims.claim("d/y.mp4", "c") is None
+    assert claims.claim("d/Y.MP4", "e") == ("jobs 'c' and 'e' would write 'd/y.mp4' and 'd/Y.MP4', one file where "
+                                            "case is not told apart (macOS, Windows); make the values differ in "
+                                            "more than case")
+    assert claims.claim("v.mp4", "f") is None
+    assert claims.claim("V.MP4/z.mp4", "g") == "job 'g' would write in the folder V.MP4, which is the video of job 'f'"
+    assert claims.claim("d/Y.mp4.part", "h") == ("job 'h' would write d/Y.mp4.part (its video), which job 'c' "
+                                                 "writes (its download)")
+    assert claims.claim("report.html/x.mp4", "i") == ("job 'i' would write report.html/x.mp4, in the place of "
+                                                      "gridrun's own files (report, results, .runs)")
+    assert claims.claim("results.mp4", "j") == ("job 'j' would write results.mp4, in the place of gridrun's own "
+                                                "files (report, results, .runs)")
+    assert claims.claim("x.JSON", "k") == ("job 'k' would write x.JSON, which is also the name of its own sidecar; "
+                                           "use a video name (e.g. \"{{ key }}.mp4\")")
+
+
+def test_output_claims_fold_other_scripts_as_before() -> None:
+    """Names beyond ASCII fold in one Unicode form and a simple lower case, the Greek final sigma as str.lower
+    writes it (before '/', not before '.'); the name lengths are in UTF-8 bytes, `.part` included."""
+    from runner.sweeps import OutputClaims
+
+    claims = OutputClaims()
+    assert claims.claim("ΣΑΣ/x.mp4", "a") is None
+    assert claims.claim("σας/y.mp4", "b") is None  # the folder folds to σας too: no clash, one folder
+    assert claims.claim("σασ/x.mp4", "c") is None   # σασ is another folder
+    assert claims.claim("ΣΑΣ.mp4", "d") is None
+    assert claims.claim("σας.mp4", "e") is None     # before '.', ΣΑΣ folds to σασ
+    assert claims.claim("σασ.mp4", "e") == ("jobs 'd' and 'e' would write 'ΣΑΣ.mp4' and 'σασ.mp4', one file where "
+                                            "case is not told apart (macOS, Windows); make the values differ in "
+                                            "more than case")
+    assert claims.claim("cafe\u0301/v.mp4", "f") is None
+    assert claims.claim("CAFÉ/v.mp4", "g") == ("jobs 'f' and 'g' would write 'cafe\u0301/v.mp4' and 'CAFÉ/v.mp4', "
+                                               "one file where case is not told apart (macOS, Windows); make the "
+                                               "values differ in more than case")
+    short = OutputClaims(name_max=16)
+    assert short.claim("𝒜𝒜𝒜.mp4", "h") == ("job 'h' would write its sidecar as 𝒜𝒜𝒜.json, a name of 17 bytes: "
+                                          "more than file systems take (16); shorten output, e.g. with "
+                                          "{{ value | truncate(60) }} or {{ hash }}")
+    assert short.claim("𝒜𝒜.m", "i") is None  # 12 bytes with .json, 13 with .part
+    assert short.claim("ab.mp4", "j") is None
+
+
+def test_files_beside_split_as_splitext() -> None:
+    """The names beside a video take its extension as os.path.splitext does, leading dots and all."""
+    import itertools
+
+    for size in range(7):
+        for chars in itertools.product("a./", repeat=size):
+            video = "".join(chars)
+            stem = os.path.splitext(video)[0]
+            assert files_beside(video) == (video + ".part", stem + ".json", stem + ".jpg"), video
