@@ -363,7 +363,33 @@ def _plan(m: Manifest | str | Path, *, max_jobs: int | None = None, unread_image
         raise  # gridrun's own data or code: a bug, shown as it is
     return replace(built, warnings=(*built.warnings, *_sim_knobs_unused(m), *_sim_base_url_unused(m, files),
                                     *outputs_shared(built), *state_above(built), *state_linked(built)),
-                   endpoint=endpoint(m, caps, files))
+                   endpoint=endpoint(m, caps, files), key_print=_key_print(m, caps))
+
+
+# The variable of a served simulator's key (`runner.providers.sim.KEY_ENV`, a module that imports the HTTP client,
+# which planning does not).
+SIM_KEY_ENV = "SIM_API_KEY"
+
+
+def _key_print(m: Manifest, caps: Any) -> tuple[str, str] | None:
+    """The fingerprint of the API key a run of `m` sends (`plan.key_fingerprint`), and the variable that holds it, as
+    the environment has it now; None: no key (the simulator built in takes none; or none is set, which a run refuses)."""
+    if m.provider == "sim":
+        if not m.base_url:
+            return None
+        var = SIM_KEY_ENV
+    else:
+        var = caps.api_key_env or f"{m.provider.upper()}_API_KEY"
+    key = os.environ.get(var, "").strip()
+    return (plan_mod.key_fingerprint(key), var) if key else None
+
+
+def _sends_with(prov: Any) -> tuple[str, str] | None:
+    """The fingerprint of the API key provider `prov` sends (`plan.key_fingerprint`), and its variable; None: it
+    sends none (the simulator built in)."""
+    key = prov.api_key() if callable(getattr(prov, "api_key", None)) else ""
+    var = getattr(prov, "key_env", None)
+    return (plan_mod.key_fingerprint(key), str(var)) if key and var else None
 
 
 def _sim_knobs_unused(m: Manifest) -> tuple[str, ...]:
@@ -528,6 +554,7 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
     made = store.simulator_takes(list(rows))
     sent = store.sent_to(list(rows), resume.FOLLOWED)
     simulated = store.sent_to(list(rows), resume.FOLLOWED, simulator=True)
+    keyed = store.sent_with(list(rows), resume.FOLLOWED)
     booked = store.booked_to_sender(list(rows))
     billed = store.billed_before(list(rows))
     stored = {}
@@ -574,7 +601,8 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
                            no_url=no_fresh_url(was["state"], dict(was).get("error")),
                            lost=was["state"] == "unknown" and bool(dict(was).get("provider_id")),
                            no_log=no_request_log(was["state"], dict(was).get("error")),
-                           sent_to=sent.get(h), sent_to_simulator=h in simulated, senders=h in booked,
+                           sent_to=sent.get(h), sent_to_simulator=h in simulated, sent_with=keyed.get(h),
+                           senders=h in booked,
                            billed=h in billed, error=dict(was).get("error"))
     previous: dict[str, str] = {}
     before: dict[str, str] = {}  # key -> the previous run's parameters (JSON) of a job that differs now
@@ -1101,6 +1129,8 @@ def diff(
         stored, previous, gone, (changes, earlier), form_only = _stored(store, p)
         left, warnings = left_behind(p, store), (*name_shared(p, store), *folder_shared(p, store))
         away = resume.sent_away(p, store, retry_unknown=retry == "retry --unknown")
+        keyed = resume.key_away(p, store, retry_unknown=retry == "retry --unknown",
+                                skip=away.hashes if away is not None else ())
         if gone is not None:  # said before anything else: `run` and `retry` refuse it
             field = (plan_mod.outputs_field(p.manifest),)
             warnings = (p.manifest.warning(field, f"{gone} (`run` and `retry` refuse until then)"), *warnings)
@@ -1147,7 +1177,7 @@ def diff(
                                        if pair[0].get(name) != pair[1].get(name)}
                                  for key, pair, was, _ in form_only.spacing
                                  if was is not None and isinstance(pair[0], dict) and isinstance(pair[1], dict)}}
-    return replace(d, left_behind=left, sent_away=away, warnings=warnings, aside=aside, changes=changes, earlier=earlier,
+    return replace(d, left_behind=left, sent_away=away, key_away=keyed, warnings=warnings, aside=aside, changes=changes, earlier=earlier,
                    previous_run=None if last is None else last.id, billed_above=above, billing=billing)
 
 
@@ -1263,6 +1293,7 @@ def run(
         with _closing(None if provider is not None else prov):
             if callable(getattr(prov, "api_key", None)):
                 prov.api_key()  # a missing key is said before any state is made
+            p = replace(p, key_print=_sends_with(prov))  # the key this run sends, as its provider has it
             plan_mod.check_writable(p, then=command)  # before the state is opened to write: a read-only place is only warned of by plan
             resume.check_files_writable(p, then=command, provider=prov)
             resume.check_state_linked(p)  # before a state is made beside a link, which would pay for every job again

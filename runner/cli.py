@@ -376,6 +376,8 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False, command: str = "ru
         "left_in_flight": _left_json(diff.left_behind if diff else None),
         # jobs in flight (or of unknown outcome) sent to another endpoint than this one: a run refuses to start
         "sent_elsewhere": _sent_away_json(diff.sent_away if diff else None),
+        # jobs in flight (or of unknown outcome) sent with another API key (its fingerprint): a run refuses to start
+        "sent_with_another_key": _key_away_json(diff.key_away if diff else None),
         "billed_above": _billed_above_json(plan, diff),
         "endpoint": {"url": plan.endpoint[0], "from": plan.endpoint[1]},
         "failure_retries": _failure_retries_json(plan, diff, failure_retries),
@@ -500,6 +502,18 @@ def _sent_away_json(away: Any) -> dict[str, Any] | None:
     }
 
 
+def _key_away_json(away: Any) -> dict[str, Any] | None:
+    """The jobs sent with another API key a run would refuse to start over (`plan --json`'s
+    `sent_with_another_key`), or None: each job's state and its key's fingerprint, never the key."""
+    if away is None:
+        return None
+    return {
+        "jobs": {key: {"state": state, "key_fingerprint": fp}
+                 for key, state, fp in zip(away.keys, away.states, away.sent_with)},
+        "message": away.message(),
+    }
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     """`gridrun plan`: the jobs, their cost and what a run does with each against the state, offline; with
     --force, what `gridrun run --force` does (the same diff it takes), which re-renders the jobs done; with
@@ -602,6 +616,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         err.print(f"[yellow]warning[/yellow]: `gridrun run` would refuse to start: {refusal}")
     if diff and diff.sent_away:
         refusal = escape(diff.sent_away.message())
+        err.print(f"[yellow]warning[/yellow]: `gridrun run` would refuse to start: {refusal}")
+    if diff and diff.key_away:
+        refusal = escape(diff.key_away.message())
         err.print(f"[yellow]warning[/yellow]: `gridrun run` would refuse to start: {refusal}")
     if args.explain:
         _explain(plan, every=args.all, diff=diff)

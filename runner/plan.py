@@ -89,7 +89,7 @@ from .yamlsource import (
 )
 
 if TYPE_CHECKING:
-    from .resume import LeftBehind, SentAway
+    from .resume import KeyAway, LeftBehind, SentAway
 
 __all__ = [
     "DEFAULT_MAX_JOBS", "Diff", "Job", "Plan", "Stored", "build", "diff", "file_sha256", "format_value", "job_hash",
@@ -124,6 +124,9 @@ class Plan:
     read_otherwise: tuple[str, ...] = ()    # the warning of a string an earlier gridrun read otherwise, told while
                                             # the state's last run sent other text (`told_read_otherwise`)
     endpoint: tuple[str, str] = ("", "")   # the base URL a run sends to, and where that comes from (`api.endpoint`)
+    # The fingerprint of the API key a run sends with (`key_fingerprint`) and the variable that holds it; None: no
+    # key (the simulator built in, or none set)
+    key_print: tuple[str, str] | None = None
     # A local input image's path, as jobs' params hold it -> the SHA-256 of the bytes the plan read and hashed:
     # what a run checks the bytes it sends against (`images.read_as_planned`), and records of each job sending it
     # (`Job.record`'s "request"), to name an image changed since.
@@ -1418,6 +1421,9 @@ class Stored:
     sent_to: str | None = None
     # of those, its latest create answered by a simulator (`Store.sent_to`, `simulator`): nothing paid there
     sent_to_simulator: bool = False
+    # in flight or of unknown outcome: the fingerprint of the API key its latest create was sent with
+    # (`Store.sent_with`), None: not recorded
+    sent_with: str | None = None
     # done, its file missing or altered: where the very take is whole that a run puts back at no cost
     # (`resume.kept_copy`: an earlier run's copy, a take kept under .runs/superseded/), None: fetched again
     restore_from: str | None = None
@@ -1493,6 +1499,9 @@ class Diff:
     # (`sent_elsewhere`): a run refuses to start over them (without --leave-in-flight)
     sent_elsewhere: Mapping[str, str] = field(default_factory=dict)
     sent_away: SentAway | None = None  # the same jobs, as a run refuses to start over them (`resume.sent_away`)
+    # the jobs in flight or of unknown outcome sent with another API key at the endpoint now, as a run refuses to
+    # start over them (`resume.key_away`)
+    key_away: KeyAway | None = None
     # of `new`, key -> the endpoint of the jobs in flight or of unknown outcome that were sent to a simulator at
     # another endpoint than the plan's (`simulator_left`): nothing paid there, a run sends them anew here
     anew: Mapping[str, str] = field(default_factory=dict)
@@ -1546,6 +1555,26 @@ def sent_elsewhere(sent_to: str | None, endpoint: str) -> bool:
     run against `endpoint` (the plan's; empty: not known) can follow: the server there has no such video, nor the
     create's key in its request log."""
     return sent_to is not None and bool(endpoint) and not same_endpoint(sent_to, endpoint)
+
+
+def key_fingerprint(key: str) -> str:
+    """A short fingerprint of API key `key`, which the state keeps of each run (`Store.start_run`): the first 8 hex
+    digits of a SHA-256 of a fixed prefix and the key. It tells two keys apart (another key is most often another
+    account) without being the key, nor telling anything of it."""
+    return hashlib.sha256(f"gridrun API key fingerprint\0{key}".encode()).hexdigest()[:8]
+
+
+def sent_with_another_key(sent_with: str | None, key_print: tuple[str, str] | None) -> bool:
+    """A job in flight (or of unknown outcome) whose create was sent with the key of fingerprint `sent_with` (None:
+    not recorded) is not one a run with the key of `key_print` (`Plan.key_print`; None: no key) can follow: another
+    key's account does not know its video, nor its create's key."""
+    return sent_with is not None and key_print is not None and sent_with != key_print[0]
+
+
+def key_back(key_print: tuple[str, str] | None, sent_with: str) -> str:
+    """How to run with the key a job was sent with (fingerprint `sent_with`) again, in words."""
+    var = key_print[1] if key_print is not None else "the API key's variable"
+    return f"set {var} back to the key of fingerprint {sent_with}"
 
 
 def endpoint_named(at: str) -> str:
@@ -1760,6 +1789,12 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
                                 f"cost ({point_back(plan.manifest, s.sent_to)})")
             in_flight += 1
             elsewhere[job.key] = s.sent_to
+        elif s.state in IN_FLIGHT and sent_with_another_key(s.sent_with, plan.key_print):
+            assert s.sent_with is not None and plan.key_print is not None
+            reasons[job.key] = (f"in flight ({s.state}) under another API key (fingerprint {s.sent_with}; "
+                                f"{plan.key_print[1]} now: {plan.key_print[0]}): collected with that key, at no cost "
+                                f"({key_back(plan.key_print, s.sent_with)})")
+            in_flight += 1
         elif s.state in IN_FLIGHT:
             reasons[job.key] = f"in flight ({s.state}): attach, pay nothing new"
             in_flight += 1
@@ -1791,6 +1826,15 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             settled += 1
             unknown += 1
             elsewhere[job.key] = s.sent_to
+        elif (s.state == "unknown" and retry != "retry --unknown"
+              and sent_with_another_key(s.sent_with, plan.key_print)):
+            assert s.sent_with is not None and plan.key_print is not None
+            reasons[job.key] = (f"unknown, sent under another API key (fingerprint {s.sent_with}; "
+                                f"{plan.key_print[1]} now: {plan.key_print[0]}): looked up with that key, at no cost "
+                                f"({key_back(plan.key_print, s.sent_with)}; gridrun retry --unknown sends it again "
+                                "with this one)")
+            settled += 1
+            unknown += 1
         elif s.state == "unknown" and s.lost:
             reasons[job.key] = ("unknown: its video asked for again by its id, at no cost, and followed if the "
                                 "provider has it (gridrun retry --unknown sends it again)")

@@ -43,7 +43,7 @@ import sqlite3
 import stat
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -91,6 +91,7 @@ from .plan import (
     refuse_own_links,
     sent_anew,
     sent_elsewhere,
+    sent_with_another_key,
     state_dir_of,
 )
 from .records import PID_CLOCK_SLACK, SIMULATOR_ELSEWHERE, local_time, process_start, process_state
@@ -259,12 +260,19 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
     # gone; its attempt is left behind and the job sent anew here, as a simulator's done take is rendered again.
     actions.update(dict.fromkeys(simulator_away(plan, store), "anew"))
     away = sent_away(plan, store, retry_unknown=opts.retry_unknown, actions=actions)
+    keyed = key_away(plan, store, retry_unknown=opts.retry_unknown, actions=actions,
+                     skip=away.hashes if away is not None else ())
     if not opts.leave_in_flight:
         check_left_behind(plan, store)
         if away is not None:
             raise InFlightError(away.message())
-    elif away is not None:  # left as they are, for a run against the endpoint they were sent to
-        actions.update(dict.fromkeys(away.hashes, "leave"))
+        if keyed is not None:
+            raise InFlightError(keyed.message())
+    else:  # left as they are, for a run against the endpoint (with the key) they were sent to
+        if away is not None:
+            actions.update(dict.fromkeys(away.hashes, "leave"))
+        if keyed is not None:
+            actions.update(dict.fromkeys(keyed.hashes, "leave"))
     submit = [j for j in plan.jobs if actions[j.hash] in ("submit", "reset", "anew")]
     # a job downloading was rendered, so billed, by the run that sent it
     in_flight = [j for j in plan.jobs if actions[j.hash] in ("reconcile", "attach") and states[j.hash] != S.DOWNLOADING]
@@ -339,6 +347,7 @@ def prepare(
             manifest_name=m.name, manifest_path=str(m.path), manifest_copy=manifest_text,
             outputs_dir=str(plan.outputs_dir), provider=plan.provider, model=plan.model,
             axes=plan.axes, budget_micros=budget_micros, argv=argv, jobs=[j.record(plan.image_digests) for j in plan.jobs],
+            key_print=plan.key_print[0] if plan.key_print is not None else None,
         )
         out = _sort(plan, store, opts, run_id, manifest_text, actions, judged.elsewhere)
         out.elsewhere = judged.elsewhere
@@ -1042,6 +1051,67 @@ def sent_away(plan: Plan, store: Store, *, retry_unknown: bool = False,
         return None
     return SentAway(plan, tuple(j.hash for j, _ in away), tuple(j.key for j, _ in away),
                     tuple(rows[j.hash]["state"] for j, _ in away), tuple(at for _, at in away))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAway:
+    """Jobs an earlier run sent with another API key than the plan's (`Plan.key_print`), at the endpoint now, in
+    flight or of unknown outcome, that a run would ask about: another key is most often another account, which has
+    no such video nor their creates' keys, so a run would record paid renders `unknown` (and `retry --unknown` pay
+    for them again) while the account they were sent with renders and bills them."""
+
+    plan: Plan
+    hashes: tuple[str, ...]
+    keys: tuple[str, ...]
+    states: tuple[str, ...]              # each job's state, in the order of `keys`
+    sent_with: tuple[str, ...]           # the fingerprint of each job's key, in the order of `keys`
+
+    def message(self) -> str:
+        """Which key they were sent with (its fingerprint, never the key), which one is set now, and the two ways
+        on: the key set back, or --leave-in-flight."""
+        assert self.plan.key_print is not None
+        now, var = self.plan.key_print
+        left = len(self.keys)
+        one = left == 1
+        keys = ", ".join(self.keys[:3]) + (f" and {left - 3} more" if left > 3 else "")
+        flying = sum(s != S.UNKNOWN.value for s in self.states)
+        kinds = [f"{flying} in flight" if flying else "", f"{left - flying} of unknown outcome" if left - flying else ""]
+        prints = list(dict.fromkeys(self.sent_with))
+        them = "it" if one else "them"
+        back = (f"set {var} back to the key of fingerprint {prints[0]}" if len(prints) == 1 else
+                f"set {var} back to each key in turn (fingerprints {', '.join(prints)})")
+        return (
+            f"{left} {'job' if one else 'jobs'} ({keys}; {' and '.join(k for k in kinds if k)}) "
+            f"{'was' if one else 'were'} sent with another API key (fingerprint {', '.join(prints)}) than the one "
+            f"{var} holds now (fingerprint {now}): another key is most often another account, which does not know "
+            f"{them}: a run with this key would record {them} unknown, while the account {'it was' if one else 'they were'} "
+            f"sent with renders and bills {them}. {back[0].upper()}{back[1:]} to collect {them} at no new cost; or pass "
+            f"--leave-in-flight to run anyway, {them} left as {'it is' if one else 'they are'} for a run with that key"
+        )
+
+
+def key_away(plan: Plan, store: Store, *, retry_unknown: bool = False, actions: Mapping[str, str] | None = None,
+             skip: Collection[str] = ()) -> KeyAway | None:
+    """The jobs of `plan` an earlier run sent with another API key than the plan's that a run would ask about (of
+    `actions`, as `sent_away` takes them; `retry_unknown`: retry --unknown, which sends its jobs of unknown outcome
+    again, as asked); None when there are none, or the plan sends no key. `skip`: jobs already refused for another
+    endpoint (`sent_away`). Jobs of runs that recorded no key's fingerprint (before gridrun kept it) are taken as sent
+    with this one."""
+    if plan.key_print is None:
+        return None
+    asks = ("attach", "reconcile", "lookup")
+    sent = store.sent_with(list(dict.fromkeys(j.hash for j in plan.jobs)), FOLLOWED)
+    sent = {h: fp for h, fp in sent.items() if h not in skip and sent_with_another_key(fp, plan.key_print)}
+    if not sent:
+        return None
+    rows = store.jobs_by_hash(list(sent))
+    away = [j for j in {j.hash: j for j in plan.jobs}.values()
+            if j.hash in sent and (actions is None or actions.get(j.hash) in asks)
+            and not (retry_unknown and rows[j.hash]["state"] == S.UNKNOWN.value)]
+    if not away:
+        return None
+    return KeyAway(plan, tuple(j.hash for j in away), tuple(j.key for j in away),
+                   tuple(rows[j.hash]["state"] for j in away), tuple(sent[j.hash] for j in away))
 
 
 def simulator_away(plan: Plan, store: Store) -> dict[str, str]:

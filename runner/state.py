@@ -403,6 +403,15 @@ def m013_run_duration(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN duration REAL")
 
 
+@migration
+def m014_run_key_print(db: sqlite3.Connection) -> None:
+    # A short fingerprint of the API key the run sent its requests with (`plan.key_fingerprint`: never the key,
+    # nor anything it can be found from); None for a run that sent none (the simulator built in). Another key at
+    # the same endpoint is usually another account, which does not know the videos this one's created: a run with
+    # it would record them unknown while they render and bill on the first. Runs before it was kept have none.
+    db.execute("ALTER TABLE runs ADD COLUMN key_print TEXT")
+
+
 # The schema this gridrun writes: one migration per version.
 SCHEMA_VERSION = len(_MIGRATIONS)
 KEYS_SALTED_AT = 10  # the schema from which the state has a meta table and a key salt (`m010_key_salt`)
@@ -421,6 +430,7 @@ RUN_STOPPED_BY = "run-stopped-by:"
 TAKES_MADE_AT = 11  # the schema from which attempts record where they were made (`m011_take_endpoint`)
 RENDER_SPAN_SINCE = 12  # the schema from which jobs keep their render's span (`m012_render_span`)
 RUN_DURATION_SINCE = 13  # the schema from which runs keep how long they took (`m013_run_duration`)
+KEY_PRINTS_SINCE = 14  # the schema from which runs keep their API key's fingerprint (`m014_run_key_print`)
 REPORTED_COST_SINCE = 8  # the schema from which jobs keep the cost the provider reported (`m008_reported_cost`)
 RECOVERED_RUN = "recovered"  # the status of a run `gridrun recover` records (`runner.recover`), which sent nothing
 SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1  # the integers SQLite stores (a run id is one)
@@ -2203,13 +2213,15 @@ class Store:
         jobs: Sequence[Mapping[str, Any]] = (),
         least_id: int | None = None,
         note_outputs: bool = True,
+        key_print: str | None = None,
     ) -> int:
         """Record a new run, with its planned `jobs` (as `add_jobs` takes them, their ids then in `job_ids`) in the
         same transaction: `status` from another process never finds the run going on without its jobs. Runs
         left `running` by a dead process become `crashed`. `least_id`: the lowest id the run may have (a recover
         numbers its run above the runs its state lost, whose files the output folder holds: `runner.recover`).
         `note_outputs`: the output folder's lock names the run at once (`_note_outputs_run`); else the caller has it
-        do so once its transaction committed.
+        do so once its transaction committed. `key_print`: the fingerprint of the API key the run sends with
+        (`m014_run_key_print`), None when it sends none.
 
         `run_id` is set before the commit: a Ctrl-C whose handler runs as the commit returns (its fsync is where a
         signal most often waits) still finds the run, whose end the caller then records; a transaction rolled back
@@ -2233,6 +2245,8 @@ class Store:
                      os.getpid(), socket.gethostname(), _json(list(argv))),
                 )
                 run_id = int(cur.lastrowid or 0)
+                if key_print is not None and self.schema >= KEY_PRINTS_SINCE:
+                    self.db.execute("UPDATE runs SET key_print=? WHERE id=?", (key_print, run_id))
                 self._event(run_id, None, "run-started", {"pid": os.getpid()})
                 self.job_ids = self._add_jobs(run_id, jobs, now) if jobs else {}
                 self.run_id, self.run_began = run_id, began
@@ -2773,6 +2787,27 @@ class Store:
                 "SELECT j.hash, a.endpoint FROM jobs j JOIN attempts a ON a.job_id = j.id AND a.n = j.attempts"
                 f" WHERE j.hash IN ({marks}) AND j.state IN ({marks_states}) AND a.endpoint IS NOT NULL"
                 + (" AND a.simulator = 1" if simulator else ""),
+                [*chunk, *states],
+            ):
+                out[row[0]] = str(row[1])
+        return out
+
+    def sent_with(self, hashes: Sequence[str], states: Sequence[str]) -> dict[str, str]:
+        """Of the stored jobs among `hashes` in one of `states`, the fingerprint of the API key their latest
+        attempt's create was sent with (the key of the run that sent it, `m014_run_key_print`). Attempts a simulator
+        answered (which keeps no accounts), and those of runs that recorded no fingerprint (the simulator built in,
+        or a run before it was kept), are not among them."""
+        if self.schema < KEY_PRINTS_SINCE:  # a state opened read-only, as an older gridrun left it: no record
+            return {}
+        if self.db.execute("SELECT 1 FROM runs WHERE key_print IS NOT NULL LIMIT 1").fetchone() is None:
+            return {}  # no run recorded one (one scan, not a look per job)
+        out: dict[str, str] = {}
+        marks_states = ",".join("?" * len(states))
+        for chunk, marks in _chunked(hashes):
+            for row in self.db.execute(
+                "SELECT j.hash, r.key_print FROM jobs j JOIN attempts a ON a.job_id = j.id AND a.n = j.attempts"
+                f" JOIN runs r ON r.id = a.run_id WHERE j.hash IN ({marks}) AND j.state IN ({marks_states})"
+                " AND r.key_print IS NOT NULL AND COALESCE(a.simulator, 0) = 0",
                 [*chunk, *states],
             ):
                 out[row[0]] = str(row[1])

@@ -190,6 +190,7 @@ def test_a_state_from_before_takes_recorded_where_they_were_made_is_cached_and_u
         conn.execute("ALTER TABLE attempts DROP COLUMN simulator")
         conn.execute("ALTER TABLE jobs DROP COLUMN render_span")
         conn.execute("ALTER TABLE runs DROP COLUMN duration")
+        conn.execute("ALTER TABLE runs DROP COLUMN key_print")
         conn.execute(f"PRAGMA user_version = {TAKES_MADE_AT - 1}")
         conn.commit()
     to(m, real[0])

@@ -53,7 +53,7 @@ def _schema_5(path: Path) -> None:
 
 def test_a_new_state_file_has_the_current_schema_and_the_events_index(tmp_path: Path) -> None:
     with Store(tmp_path / "state.db") as store:
-        assert store.schema == SCHEMA_VERSION == len(_MIGRATIONS) == 13
+        assert store.schema == SCHEMA_VERSION == len(_MIGRATIONS) == 14
         assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         from runner.state import _RESET_KINDS
 
