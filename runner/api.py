@@ -361,7 +361,8 @@ def _plan(m: Manifest | str | Path, *, max_jobs: int | None = None, unread_image
         if os.environ.get("GRIDRUN_CAPABILITIES"):
             raise UsageError(f"GRIDRUN_CAPABILITIES: {message}") from exc
         raise  # gridrun's own data or code: a bug, shown as it is
-    return replace(built, warnings=(*built.warnings, *_sim_knobs_unused(m), *_sim_base_url_unused(m, files),
+    return replace(built, warnings=(*built.warnings, *_base_url_overridden(m), *_sim_knobs_unused(m),
+                                    *_sim_base_url_unused(m, files),
                                     *outputs_shared(built), *state_above(built), *state_linked(built)),
                    endpoint=endpoint(m, caps, files), key_print=_key_print(m, caps))
 
@@ -390,6 +391,20 @@ def _sends_with(prov: Any) -> tuple[str, str] | None:
     key = prov.api_key() if callable(getattr(prov, "api_key", None)) else ""
     var = getattr(prov, "key_env", None)
     return (plan_mod.key_fingerprint(key), str(var)) if key and var else None
+
+
+def _base_url_overridden(m: Manifest) -> tuple[str, ...]:
+    """The warning at the manifest's `base_url:` when the environment's base URL variable names another endpoint:
+    the variable wins (a manifest from someone else cannot send the key elsewhere), and a variable left exported
+    from another session would otherwise send the run, and its key, somewhere the manifest does not say."""
+    env = base_url_env(m.provider)
+    given = os.environ.get(env, "").strip() if env else ""
+    if not given or not isinstance(m.base_url, str) or not m.base_url.strip():
+        return ()
+    if plan_mod.same_endpoint(given.rstrip("/"), m.base_url.strip().rstrip("/")):
+        return ()
+    return (m.warning(("base_url",), f"{m.base_url} is overridden by {env}={given} in the environment, where a run "
+                                     f"sends its requests and the API key (unset {env} to send to {m.base_url})"),)
 
 
 def _sim_knobs_unused(m: Manifest) -> tuple[str, ...]:

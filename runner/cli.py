@@ -1645,6 +1645,20 @@ def _ends_json(
         raise
 
 
+def _sending_to(plan: Plan) -> str | None:
+    """The line `run` says before it sends where the endpoint is not the provider's own API as gridrun's data has it
+    (nor the simulator built in): where the requests, and the API key, go, and what chose it. None otherwise."""
+    from .providers import capabilities
+
+    url, source = plan.endpoint
+    if not url or url == "in process":
+        return None
+    builtin = capabilities.builtin_base_url(plan.manifest.provider)
+    if builtin and url.rstrip("/") == builtin.rstrip("/"):
+        return None
+    return f"sending to {url} (from {source})"
+
+
 def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: Any) -> int:
     from . import api
     from .plan import check_writable, relpath
@@ -1671,6 +1685,9 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         warned.extend(misses)
     for w in warned:
         err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
+    sending = _sending_to(plan)
+    if sending:
+        err.print(sending, markup=False, highlight=False)
     if diff and (diff.changed or diff.stale or diff.renamed or diff.cached or diff.in_flight or diff.refetch
                  or diff.forced):
         # a job --force sends again is not new: it was made (or tried) before, and is paid again
