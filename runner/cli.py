@@ -1163,7 +1163,8 @@ _ACCOUNT_REFUSALS = {
                        "wait until the provider enables it again, or choose another `model:`"),
     "KEY_FORBIDDEN": ("the API key, not allowed to create videos (HTTP 403)",
                       "check the key's permissions with the provider, or set another key (the error above names it)"),
-    "ENDPOINT_NOT_FOUND": ("the create request: it has no such endpoint (HTTP 404), so the base URL is wrong",
+    "ENDPOINT_NOT_FOUND": ("the create request: it has no such endpoint (HTTP 404, or 405/501 for a path with no "
+                           "create), so the base URL is wrong",
                            "set the provider's base URL (the error above names the one used and where it is set)"),
     "NOT_A_SIMULATOR": (("the create request: the base URL is not gridrun's simulator, and `provider: sim` sends "
                          "nothing else"),

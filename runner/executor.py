@@ -87,8 +87,8 @@ from .sweeps import IMAGE_PARAMS
 S = JobState
 # Refusals of a create that every job of the run would meet (the key, the balance; the run's one model, unknown to
 # the provider or disabled there): the first stops the run, and the jobs it kept from being sent stay planned.
-# A create refused with HTTP 403 (the key may not create videos) or 404 (no such endpoint: a wrong base URL) that
-# is not the API's coded answer about the request (`_about_setup`) is one too, recoded (`_setup_refusal`) as
+# A create refused with HTTP 403 (the key may not create videos), 404 (no such endpoint: a wrong base URL) or 405/501
+# (a path with no create: a base URL past the API's root) that is not the API's coded answer about the request (`_about_setup`) is one too, recoded (`_setup_refusal`) as
 # KEY_FORBIDDEN or ENDPOINT_NOT_FOUND; so is an API call redirected (REDIRECTED: a base URL with the wrong scheme
 # or host; REDIRECTED_AWAY: something on the way, a proxy or a login portal, sends it elsewhere); so is a create
 # `provider: sim` would have sent to a server that is not gridrun's simulator (NOT_A_SIMULATOR, never sent).
@@ -172,7 +172,9 @@ KEY_REPLAY_TOLERANCE = 3.0
 
 # The codes a 403 or 404 to a create has when its body is no coded error of the API (an HTML page, a web server's
 # plain 404, a framework's {"detail": "Not Found"}: gridrun's own for the status), or the API's own generic ones.
-_UNCODED = frozenset({"FORBIDDEN", "NOT_FOUND", "HTTP_403", "HTTP_404"})
+_UNCODED = frozenset({"FORBIDDEN", "NOT_FOUND", "HTTP_403", "HTTP_404", "HTTP_405", "HTTP_501"})
+# The codes of a 405 or 501 to a create that say the method is not served there (no coded answer about the request).
+_NO_METHOD = frozenset({"METHOD_NOT_ALLOWED", "NOT_IMPLEMENTED"})
 # Words in a 403's code that name the key or its permission (Lumenfall's AUTHENTICATION_FAILED; PERMISSION_DENIED,
 # invalid_api_key elsewhere).
 _KEY_WORDS = ("AUTH", "API_KEY", "PERMISSION")
@@ -188,6 +190,8 @@ def _about_setup(exc: RejectedError) -> bool:
         return code in _UNCODED or not code
     if exc.status == 403:
         return code in _UNCODED or not code or any(word in code for word in _KEY_WORDS)
+    if exc.status in (405, 501):  # a path the server has, with no POST: a base URL pointing past the API's root
+        return code in _UNCODED or not code or code in _NO_METHOD
     return False
 
 
@@ -1405,6 +1409,11 @@ class Executor:
                         raise ServerError(f"{exc.message} (the idempotency key refused, though no send of it went "
                                           "unanswered)", status=409, code=exc.code) from exc
                     raise self._setup_refusal(exc) from exc
+                except ServerError as exc:
+                    if exc.status != 501 or not _about_setup(RejectedError(exc.message, status=501, code=exc.code)):
+                        raise
+                    # The server has no create there (Not Implemented): nothing was taken, as for a 404 or 405.
+                    raise self._setup_refusal(RejectedError(exc.message, status=501, code=exc.code)) from exc
                 self._crash_point("after-submit")
                 self.pacer.ok()
             except RateLimitedError as exc:
@@ -1615,8 +1624,10 @@ class Executor:
             return RejectedError(f"{exc.message} (creates at {base} are forbidden to this key{check})", status=403,
                                  code="KEY_FORBIDDEN")
         hint = "; Lumenfall's ends in /v1 or /openai/v1" if self.provider.name in ("lumenfall", "sim") else ""
+        if str(base).rstrip("/").lower().endswith("/videos"):
+            hint = f"; drop the trailing /videos{hint}"
         return RejectedError(f"{exc.message} (no create endpoint under {base}: check the base URL"
-                             f"{f', {where}' if where else ''}{hint})", status=404, code="ENDPOINT_NOT_FOUND")
+                             f"{f', {where}' if where else ''}{hint})", status=exc.status, code="ENDPOINT_NOT_FOUND")
 
     async def _unsent(self, job: Job, jid: int, why: str) -> None:
         """The create provably made nothing: the attempt is dropped and the job planned again, `why` its error

@@ -618,6 +618,11 @@ def url_problem(url: str) -> str | None:
         return "its port is empty (nothing after the ':')"
     if port == 0:
         return "its port is 0"
+    if parts.path.rstrip("/").rpartition("/")[2].lower() == "videos" and not has_query(url):
+        # pasted whole from an API's documentation (`POST https://api.lumenfall.ai/v1/videos`): every create
+        # would go to .../videos/videos, which the API has for GET only
+        return ("it ends in /videos, the path of the create request, which gridrun adds to the base URL itself: "
+                "drop the trailing /videos")
     if has_query(url):
         return ("it has a query or a fragment (after '?' or '#', not shown: it may hold a credential), which a base URL "
                 "cannot keep: each request's path is added to the URL's own, so every request would miss the API. "

@@ -346,3 +346,42 @@ def test_sim_serve_says_how_to_point_a_run_at_it() -> None:
                                                                                 "http://[::1]:8000/v1")):
         said = pointing_at(every, keyed=False)
         assert f"`base_url: {here}`" in said and every not in said, said
+
+
+@pytest.mark.parametrize("create", [
+    httpx.Response(405, json={"error": {"message": "POST is not allowed on /v1/videos/videos",
+                                        "code": "METHOD_NOT_ALLOWED"}}),
+    httpx.Response(405, headers={"content-type": "text/plain"}, text="Method Not Allowed"),
+    httpx.Response(501, headers={"content-type": "text/plain"}, text="Not Implemented"),
+], ids=["405-coded", "405-plain", "501-plain"])
+def test_a_create_answered_method_not_allowed_stops_the_run_as_a_wrong_base_url(
+    tmp_path: Path, create: httpx.Response
+) -> None:
+    """A base URL past the API's root reaches a path the server has with no create: every job would meet it, so the
+    first stops the run, nothing rejected (which `retry` would send again), the jobs left planned."""
+    seen: list[httpx.Request] = []
+    m = manifest(tmp_path)
+    result = api.run(m, provider=fake_lumenfall(answering(seen, create)), options=RunOptions(), report=False)
+    assert result.exit_code == 1 and result.status == "refused" and result.refused == "ENDPOINT_NOT_FOUND"
+    assert len(creates(seen)) == 1
+    assert {j.state for j in api.status(m).jobs} == {"planned"}
+    error = next(e for e in result.stats.last_errors if str(create.status_code) in e)
+    assert "no create endpoint under http://127.0.0.1:9/v1" in error and "LUMENFALL_BASE_URL" in error
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/v1/videos", "http://127.0.0.1:9/v1/videos/", "https://api.lumenfall.ai/v1/Videos"])
+def test_a_base_url_ending_in_videos_is_refused_before_anything_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    m = manifest(tmp_path, base_url=url)
+    for command in ("validate", "plan", "run"):
+        assert main([command, str(m)]) == 2, command
+        err = capsys.readouterr().err
+        assert "drop the trailing /videos" in err and f"{m}:" in err and "base_url" in err, err
+    m = manifest(tmp_path)
+    monkeypatch.setenv("LUMENFALL_BASE_URL", url)
+    for command in ("validate", "plan", "run"):
+        assert main([command, str(m)]) == 2, command
+        err = capsys.readouterr().err
+        assert "drop the trailing /videos" in err and "LUMENFALL_BASE_URL" in err, err
+    assert not (tmp_path / ".gridrun" / "state.db").exists()
