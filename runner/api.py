@@ -385,6 +385,20 @@ def _key_print(m: Manifest, caps: Any) -> tuple[str, str] | None:
     return (plan_mod.key_fingerprint(key), var) if key else None
 
 
+def _check_tls(prov: Any) -> None:
+    """A run against an https base URL whose CA certificates the environment names wrongly (SSL_CERT_FILE,
+    SSL_CERT_DIR) is refused before anything is recorded or sent: every request would fail before it left.
+
+    :raises UsageError: naming the variable."""
+    if not str(getattr(prov, "base_url", "") or "").lower().startswith("https:"):
+        return
+    from .providers.transport import tls_problem
+
+    problem = tls_problem()
+    if problem is not None:
+        raise UsageError(problem)
+
+
 def _sends_with(prov: Any) -> tuple[str, str] | None:
     """The fingerprint of the API key provider `prov` sends (`plan.key_fingerprint`), and its variable; None: it
     sends none (the simulator built in)."""
@@ -1309,6 +1323,7 @@ def run(
             if callable(getattr(prov, "api_key", None)):
                 prov.api_key()  # a missing key is said before any state is made
             p = replace(p, key_print=_sends_with(prov))  # the key this run sends, as its provider has it
+            _check_tls(prov)
             plan_mod.check_writable(p, then=command)  # before the state is opened to write: a read-only place is only warned of by plan
             resume.check_files_writable(p, then=command, provider=prov)
             resume.check_state_linked(p)  # before a state is made beside a link, which would pay for every job again

@@ -247,6 +247,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         failure is raised as its httpx exception (`request()` makes the request that exception names; through
         a proxy, its `proxy` names it)."""
         route = None
+        tls = None
+        if url.startswith("https:"):
+            try:
+                tls = self._ssl()
+            except Exception as exc:  # no TLS context, no connection: nothing left the machine
+                raise httpx.ConnectError(f"nothing sent: {exc}", request=request()) from exc
         try:
             proxy: Any = {}
             if _uncertified and (url.startswith("https:") or self._proxies is not None):
@@ -262,7 +268,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             return await session.request(
                 method, url, headers=headers, data=body or None,
                 allow_redirects=False, timeout=timeout, compress=None, chunked=None,
-                ssl=(self._ssl() or True) if url.startswith("https:") else True, **proxy,
+                ssl=(tls or True) if url.startswith("https:") else True, **proxy,
             )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             failure = _translate(exc, request())

@@ -18,6 +18,7 @@ import weakref
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any, Mapping
 
 import anyio
@@ -145,8 +146,55 @@ class _NoCookies(httpx.Cookies):
 
 @functools.lru_cache(maxsize=1)
 def _ssl_context() -> ssl.SSLContext:
-    """The default TLS context, built once: loading the CA bundle costs tens of milliseconds per client."""
-    return httpx.create_ssl_context()
+    """The default TLS context, built once: loading the CA bundle costs tens of milliseconds per client.
+
+    :raises UsageError: SSL_CERT_FILE or SSL_CERT_DIR names no CA certificates it can read (`tls_problem`).
+    """
+    problem = tls_problem()
+    if problem is not None:
+        raise UsageError(problem)
+    try:
+        return httpx.create_ssl_context()
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise UsageError(f"the TLS context could not be built ({type(exc).__name__}: {exc}); nothing was sent") from exc
+
+
+# The variables OpenSSL (and httpx) read the CA certificates from, in place of the system's or certifi's own.
+TLS_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+def tls_problem() -> str | None:
+    """What is wrong with the CA certificates SSL_CERT_FILE or SSL_CERT_DIR names (a file not there or unreadable,
+    one with no certificate in it; a folder not there), which every https request would meet; None when neither
+    is set, or what they name can be used. Said before anything is recorded or sent: a TLS context that cannot be
+    built sends nothing, and must not leave creates that never left the machine looking as if they may have."""
+    for var in TLS_VARIABLES:
+        value = os.environ.get(var, "")
+        if not value:
+            continue
+        path = Path(value)
+        why = None
+        if var == "SSL_CERT_FILE":
+            if not path.exists():
+                why = "no such file"
+            elif not path.is_file():
+                why = "not a file"
+            elif not os.access(path, os.R_OK):
+                why = "a file gridrun may not read"
+            else:
+                try:
+                    ssl.create_default_context(cafile=value)
+                except (OSError, ssl.SSLError, ValueError):
+                    why = "a file that holds no CA certificate OpenSSL can read (a PEM bundle is wanted)"
+        elif not path.is_dir():
+            why = "no such folder" if not path.exists() else "not a folder"
+        elif not os.access(path, os.R_OK | os.X_OK):
+            why = "a folder gridrun may not read"
+        if why is not None:
+            what = "a PEM bundle of CA certificates" if var == "SSL_CERT_FILE" else "a folder of CA certificates"
+            return (f"{var}={value} (in the environment): {why}; set it to {what}, or unset it to use the "
+                    "default ones; nothing was sent")
+    return None
 
 
 def resolve_base_url(explicit: str | None, env_name: str | None, default: str) -> str:
