@@ -361,10 +361,12 @@ def _plan(m: Manifest | str | Path, *, max_jobs: int | None = None, unread_image
         if os.environ.get("GRIDRUN_CAPABILITIES"):
             raise UsageError(f"GRIDRUN_CAPABILITIES: {message}") from exc
         raise  # gridrun's own data or code: a bug, shown as it is
-    return replace(built, warnings=(*built.warnings, *_base_url_overridden(m), *_sim_knobs_unused(m),
+    at = endpoint(m, caps, files)
+    return replace(built, warnings=(*built.warnings, *_base_url_overridden(m), *_key_unencrypted(at),
+                                    *_sim_knobs_unused(m),
                                     *_sim_base_url_unused(m, files),
                                     *outputs_shared(built), *state_above(built), *state_linked(built)),
-                   endpoint=endpoint(m, caps, files), key_print=_key_print(m, caps))
+                   endpoint=at, key_print=_key_print(m, caps))
 
 
 # The variable of a served simulator's key (`runner.providers.sim.KEY_ENV`, a module that imports the HTTP client,
@@ -405,6 +407,28 @@ def _sends_with(prov: Any) -> tuple[str, str] | None:
     key = prov.api_key() if callable(getattr(prov, "api_key", None)) else ""
     var = getattr(prov, "key_env", None)
     return (plan_mod.key_fingerprint(key), str(var)) if key and var else None
+
+
+def _key_unencrypted(at: tuple[str, str]) -> tuple[str, ...]:
+    """The warning when the run's base URL (`at`, as `endpoint` gives it) is http://, not https://, to another
+    machine: the API key goes in clear text over the network, and to the proxy the environment names for it, which
+    reads every request whole."""
+    from urllib.parse import urlsplit
+
+    url, source = at
+    if not url.lower().startswith("http://") or capabilities.is_loopback(url):
+        return ()
+    from .providers.proxy import Proxies  # (with the HTTP client) only for such a URL: planning loads neither else
+
+    try:
+        route = Proxies().named_for(url)
+    except Exception:  # a proxy variable it cannot read is said by the run, which refuses it
+        route = None
+    host = urlsplit(url).hostname or url
+    through = f", and through the proxy {route.label}, which reads each request whole" if route is not None else ""
+    # (a manifest's `base_url:` names only the provider's own https API or this machine: the environment chose it)
+    return (f"{url} (from {source}) is http://, not https://: the API key goes unencrypted to {host}{through}; use "
+            "an https:// base URL unless every network on the way is trusted",)
 
 
 def _base_url_overridden(m: Manifest) -> tuple[str, ...]:
