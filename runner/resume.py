@@ -914,6 +914,9 @@ class RecordedImages:
     def __init__(self, manifest: Manifest) -> None:
         self.manifest = manifest
         self._digests: dict[str, str] | None = None
+        # the same digests by each image's path inside the folder of the manifest whose run sent it: a project
+        # moved or copied whole to another folder (its state with it) finds them at their place in it
+        self._beside: dict[str, str] = {}
 
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -929,15 +932,25 @@ class RecordedImages:
         """The SHA-256 the latest done job that sent the image at `path` recorded of it; None: none did."""
         if self._digests is None:
             self._digests = {}
-            for row in self._rows("SELECT request FROM jobs WHERE state = 'done' AND request LIKE '%\"images\"%' "
-                                  "ORDER BY id"):
+            for row in self._rows("SELECT jobs.request, runs.manifest_path FROM jobs LEFT JOIN runs "
+                                  "ON runs.id = jobs.done_run_id WHERE jobs.state = 'done' "
+                                  "AND jobs.request LIKE '%\"images\"%' ORDER BY jobs.id"):
                 try:
                     sent = json.loads(row["request"]).get("images")
                 except (ValueError, AttributeError):
                     continue
                 if isinstance(sent, dict):
-                    self._digests.update((k, v) for k, v in sent.items() if isinstance(v, str))
-        return self._digests.get(path)
+                    sent = {k: v for k, v in sent.items() if isinstance(v, str)}
+                    self._digests.update(sent)
+                    folder = row["manifest_path"]
+                    if isinstance(folder, str):
+                        for k, v in sent.items():
+                            if (inner := within(k, os.path.dirname(folder))) is not None:
+                                self._beside[inner] = v
+        found = self._digests.get(path)
+        if found is None and self._beside and (inner := within(path, str(self.manifest.base_dir))) is not None:
+            found = self._beside.get(inner)
+        return found
 
     def done(self, hashes: Sequence[str]) -> set[str]:
         """Those of `hashes` whose job the state holds done."""
@@ -948,6 +961,20 @@ class RecordedImages:
                               chunk)
             found.update(row["hash"] for row in rows)
         return found
+
+
+def within(path: str, folder: str) -> str | None:
+    """`path` (absolute, as a job's parameters hold a local image) inside `folder`, relative to it, as the
+    manifest in `folder` would write it ("imgs/fox.png"); None when it is not inside. `folder` is taken as written
+    and as its real path (an image's path has its links resolved, the manifest's folder not)."""
+    for base in dict.fromkeys((folder, os.path.realpath(folder))):
+        try:
+            inner = Path(path).relative_to(base)
+        except ValueError:
+            continue
+        if inner.parts and ".." not in inner.parts:
+            return inner.as_posix()
+    return None
 
 
 def _digest(path: str) -> str | None:

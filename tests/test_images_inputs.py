@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,23 @@ def test_force_does_not_price_a_done_job_whose_image_was_moved_away(
     assert "spent $0.35 " in said, said  # moon.png's job alone sent again
     assert {j.key: j.state for j in api.status(m).jobs} == {fox.key: "done", moon.key: "done"}
     assert api.diff(api.plan(m), force=True, force_resume=True).forced == 0
+
+
+def test_a_done_jobs_image_moved_away_in_a_project_moved_whole_does_not_block_the_plan(tmp_path: Path) -> None:
+    """A project copied whole (its state with it) to another folder, then fox.png moved away there: its done job is
+    found by the digest its run recorded under the project's old folder, as at that folder: a warning, not the
+    error "not found"."""
+    (tmp_path / "a").mkdir()
+    m = manifest(tmp_path / "a", ["fox.png", "moon.png"])
+    assert api.run(m, provider=sim_provider(m), report=False).exit_code == 0
+    done = {j.key: j.hash for j in api.plan(m).jobs}
+    shutil.copytree(tmp_path / "a", tmp_path / "b", symlinks=True)
+    moved = tmp_path / "b" / m.name
+    (tmp_path / "b" / "fox.png").unlink()
+    p = api.plan(moved)
+    assert {j.key: j.hash for j in p.jobs} == done
+    said = [str(w) for w in p.warnings if "not found" in str(w)]
+    assert len(said) == 1 and "input image 'fox.png' not found" in said[0] \
+        and "is done, its video kept" in said[0], said
+    d = api.diff(p)
+    assert d is not None and (d.new, d.cached) == (0, 2), d
