@@ -52,6 +52,7 @@ from .state import (
     store_error,
 )
 from .stats import RunStatistics, checks, eta_expected, pace, problems
+from .sweeps import IMAGE_PARAMS
 from . import textforms
 from .yamlsource import MAX_BYTES, check_a_file, read_text
 
@@ -667,21 +668,64 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
     last = store.latest_run(p.manifest.name)
     if last is not None:
         now = {j.key: j.hash for j in p.jobs}
+        here = _images_here(store, p)
         for r in store.run_job_rows(last.id):
             previous[r["run_key"]] = r["hash"]
             if now.get(r["run_key"], r["hash"]) != r["hash"]:
-                before[r["run_key"]] = r["params"]
-                requests[r["run_key"]] = r["request"]
+                before[r["run_key"]] = here(r["params"])
+                requests[r["run_key"]] = here(r["request"])
             elif r["run_key"] not in now:
-                gone_keys.append((r["run_key"], r["params"], r["vals"]))
-                gone_requests[r["run_key"]] = r["request"]
+                gone_keys.append((r["run_key"], here(r["params"]), r["vals"]))
+                gone_requests[r["run_key"]] = here(r["request"])
                 if not r["run_key"].isascii():
-                    dropped.setdefault(textforms.alike(r["run_key"]), (r["run_key"], r["params"]))
+                    dropped.setdefault(textforms.alike(r["run_key"]), (r["run_key"], here(r["params"])))
     form_only = (_form_only(p, last, before, dropped, previous, gone_keys,
                             requests={**gone_requests, **requests}) if before or gone_keys
                  else _Alike([], []))
     return (stored, previous, resume.outputs_gone(p, rows), _changes(p, last, before, requests) if before else ({}, {}),
             form_only)
+
+
+def _images_here(store: Store, p: Plan) -> Callable[[str], str]:
+    """What maps an earlier job's parameters or request (JSON, as the state holds them) onto the manifest's folder
+    now: each local input image, held by its absolute path, inside the folder of a manifest of this name that ran
+    (the project moved, or copied whole with its state, to another folder), is written at the same place in the
+    manifest's folder now, as the plan makes it, so that the same file is not said to differ; the text itself
+    where no run was made in another folder (the common case: nothing read)."""
+    here = str(p.manifest.base_dir)
+    real = os.path.realpath(here)
+    folders = {os.path.dirname(row[0]) for row in store.db.execute(
+        "SELECT DISTINCT manifest_path FROM runs WHERE manifest_name = ?", (p.manifest.name,))}
+    others = sorted((f for f in folders if f not in (here, real) and os.path.realpath(f) != real),
+                    key=len, reverse=True)  # a folder inside another is the nearer
+    if not others:
+        return lambda text: text
+
+    def moved(item: Any) -> Any:
+        if not isinstance(item, str) or not os.path.isabs(item):
+            return item
+        for folder in others:
+            inner = resume.within(item, folder)
+            if inner is not None:
+                return str(Path(real) / inner)
+        return item
+
+    def mapped(text: str) -> str:
+        try:
+            doc = json.loads(text)
+        except (TypeError, ValueError):
+            return text
+        if not isinstance(doc, dict):
+            return text
+        if isinstance(doc.get("images"), dict):  # a request record: the digests of the images it sent
+            doc["images"] = {moved(k): v for k, v in doc["images"].items()}
+        for name in IMAGE_PARAMS:
+            value = doc.get(name)
+            if value is not None:
+                doc[name] = [moved(v) for v in value] if isinstance(value, list) else moved(value)
+        return _ENCODER.encode(doc)
+
+    return mapped
 
 
 class _Alike(NamedTuple):

@@ -254,3 +254,32 @@ def test_a_done_jobs_image_moved_away_in_a_project_moved_whole_does_not_block_th
         and "is done, its video kept" in said[0], said
     d = api.diff(p)
     assert d is not None and (d.new, d.cached) == (0, 2), d
+
+
+def test_a_project_moved_whole_compares_its_images_by_their_place_in_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A project copied whole to another folder (its state with it), then a space added inside its prompt: the
+    jobs differ from the last run in white space alone, as they would at the old folder; the input image, the same
+    file at the same place in the project, is not said to differ (its old absolute path), in the plan nor in
+    `--explain`."""
+    from runner.cli import main
+
+    (tmp_path / "a").mkdir()
+    m = manifest(tmp_path / "a", ["fox.png", "moon.png"])
+    assert api.run(m, provider=sim_provider(m), report=False).exit_code == 0
+    shutil.copytree(tmp_path / "a", tmp_path / "b", symlinks=True)
+    moved = tmp_path / "b" / m.name
+    moved.write_text(moved.read_text().replace("a fox {{ seed }}", "a  fox {{ seed }}"))
+    d = api.diff(api.plan(moved))
+    assert d is not None and d.new == 2, d
+    said = [str(w) for w in d.warnings]
+    assert any("2 jobs differ from run 1 only in white space" in w for w in said), said
+    assert d.changes and not any("input_reference" in c for c in d.changes.values()), d.changes
+    assert all("input_reference" not in e for e in d.earlier.values()), d.earlier
+    capsys.readouterr()
+    assert main(["plan", str(moved), "--explain"]) == 0
+    out = capsys.readouterr().out
+    differs = [line for line in out.splitlines() if "differs from run 1:" in line]
+    assert len(differs) == 2 and all("params.prompt" in line and "input_reference" not in line for line in differs), out
+    assert out.count("(in run 1)") == 2, out  # the prompt's earlier value alone
