@@ -535,7 +535,8 @@ def _unreadable(path: Path, exc: BaseException) -> ManifestError:
 def _meant_file(path: Path) -> str:
     """"; did you mean demo.yaml?" for a file not there whose folder holds one it may have meant: the name with
     `.yaml` or `.yml` added (`gridrun plan demo`), or one written alike (`dmeo.yaml`, `Demo.yaml`); "" when none
-    is (or the folder cannot be listed). Named as the missing one was, in the same folder."""
+    is (or the folder cannot be listed). Named as the missing one was, in the same folder. A name there that
+    reads as the one written but is other text (`textforms.alike`) is said so, as an input image's is."""
     import difflib
     import itertools
 
@@ -549,6 +550,14 @@ def _meant_file(path: Path) -> str:
         return ""
     if not names:
         return ""
+    from runner.textforms import alike, escaped, unlike
+
+    # the name written, but with its letters composed or not (names unpacked from a macOS archive are decomposed),
+    # or an invisible character: it prints as the name written, so both are escaped
+    twin = next((n for n in names if n != path.name and alike(n) == alike(path.name)), None)
+    if twin is not None:
+        return (f"; '{escaped(twin)}' is there, the same name as '{escaped(path.name)}' but for "
+                f"{unlike(twin, path.name)}: rename the file or write the name so")
     found = next((f"{path.name}{ext}" for ext in (".yaml", ".yml") if f"{path.name}{ext}" in names), None)
     if found is None:
         yaml_names = (".yaml", ".yml")  # one kind of file, either ending

@@ -1224,6 +1224,29 @@ def test_a_manifest_not_there_names_the_one_meant_beside_it(tmp_path: Path, monk
     assert str(exc.value) == f"{typed}: no such file; did you mean {meant}?"
 
 
+def test_a_file_whose_name_is_in_the_other_unicode_form_is_said_so(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder unpacked from a macOS archive holds its names decomposed (e + U+0301), the manifest writes them
+    composed (U+00E9), or the other way round: the manifest and a data file not found name the file there, both
+    names escaped (they print alike), and say they differ in Unicode form alone; not a hint that reads as the name
+    written, nor another file (m.yaml)."""
+    (tmp_path / "e\u0301.yaml").write_text("version: 1\n", encoding="utf-8")
+    (tmp_path / "m.yaml").write_text("version: 1\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ManifestError) as exc:
+        load(Path("\u00e9.yaml"))
+    assert str(exc.value) == ("\u00e9.yaml: no such file; 'e\\u0301.yaml' is there, the same name as '\\u00e9.yaml' "
+                              "but for Unicode form (a letter composed or not): rename the file or write the name so")
+    (tmp_path / "cafe\u0301.txt").write_text("a fox\n", encoding="utf-8")
+    m = write(tmp_path / "m.yaml", HEAD + 'params: {prompt: "{{ p }}", quality: 360p}\n'
+                                          "matrix:\n  p: {file: caf\u00e9.txt}\n")
+    with pytest.raises(ManifestError) as exc:
+        load(m)
+    said = str(exc.value)
+    assert "'cafe\\u0301.txt' is there, the same name as 'caf\\u00e9.txt' but for Unicode form" in said, said
+    assert "did you mean" not in said, said
+
+
 def test_a_manifest_not_there_with_nothing_alike_beside_it_is_only_not_there(tmp_path: Path,
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "notes.txt").write_text("x\n", encoding="utf-8")
