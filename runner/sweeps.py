@@ -779,6 +779,9 @@ class JobMaker:
                 self.warnings[m.warning(path, _boolean_written(value, name))] = None
             for read in sorted(c.methods_read()):
                 self.warnings[m.warning(path, method_for_column(read))] = None
+            for (made_by, text), (name, key) in c.unread_numbers().items():
+                rows = self.rows_of(key, name.split(".")[0] if name else None) if isinstance(key, str) else []
+                self.warnings[m.warning(path, _number_unread(made_by, text, name, rows))] = None
             if id(c) in unread:
                 continue
             for held, (count, keys) in c.null_names().items():
@@ -1219,13 +1222,16 @@ class JobMaker:
             return f"{found[0]}:{found[1][0]}" if found is not None else None
         return line
 
-    def rows_of(self, key: str) -> list[str]:
-        """The data-file lines (`rows.csv:4`) of the matrix values that made the job `key`; [] when none was read
-        from a data file (or no job has the key)."""
+    def rows_of(self, key: str, name: str | None = None) -> list[str]:
+        """The data-file lines (`rows.csv:4`) of the matrix values that made the job `key` (that of the matrix key
+        `name` alone, when given and read from a data file); [] when none was read from a data file (or no job
+        has the key)."""
         made = self.seen_keys.get(key)
         if made is None:
             return []
         sw, shape, values, _ = made
+        if name is not None and any(k == name for k, _ in values):
+            values = [(k, v) for k, v in values if k == name]
         lines = []
         for k, v in values:
             found = self._data_line(_matrix_path(sw, shape.sources.get(k, "matrix"), k), v)
@@ -1594,6 +1600,21 @@ def _jobs_named(keys: Sequence[str | None], count: int) -> str:
         return f"job {keys[0]}"
     more = f" (and {count - len(keys):,} more)" if count > len(keys) else ""
     return f"jobs {'; '.join(map(str, keys))}{more}"
+
+
+def _number_unread(made_by: str, text: str, name: str | None, rows: Sequence[str]) -> str:
+    """The warning of a template whose `| float` or `| int` (`made_by`) read `text` (of `name`, when known; from the
+    data-file lines `rows`) as no number, and so wrote 0.0 or 0 where the data says otherwise: "1,5" from a sheet
+    exported where the decimal separator is a comma, most often."""
+    held = f"'{name}' is {text!r}" if name else f"a text {text!r}"
+    made = "0.0" if made_by == "float" else "0"
+    where = f" (from {', '.join(rows)})" if rows else ""
+    if re.fullmatch(r"\s*[+-]?[0-9]+,[0-9]+\s*", text):
+        fix = (f"a decimal comma? write {text.strip().replace(',', '.')} in the file, or "
+               f"{{{{ ... | replace(',', '.') | {made_by} }}}}")
+    else:
+        fix = f"write a number there, or give the filter a default of your own: {{{{ ... | {made_by}(default=...) }}}}"
+    return f"{held}, not a number to `| {made_by}`, which makes it {made}{where}: {fix}"
 
 
 def _boolean_written(value: bool, name: str | None) -> str:

@@ -44,7 +44,7 @@ class _Render:
     """What one Jinja render has used and seen: the range() values it may still take, and whether it wrote a null
     (Python's 'None') into its text, as a filter that has no context of its own notes it."""
 
-    __slots__ = ("left", "null", "whole", "methods")
+    __slots__ = ("left", "null", "whole", "methods", "unread")
 
     def __init__(self) -> None:
         self.left = RANGE_BUDGET
@@ -52,6 +52,9 @@ class _Render:
         self.whole: list[Any] | None = None  # the lists, tuples and dicts written whole into text
         # the dict methods read as `row.copy` where the dict has a key of that name: (the name, the dict)
         self.methods: list[tuple[str, dict[str, Any]]] | None = None
+        # the texts `| float` or `| int` read as no number, making their default ('1,5', a decimal comma): (the
+        # filter, the text)
+        self.unread: list[tuple[str, str]] | None = None
 
 
 _rendering: contextvars.ContextVar[_Render | None] = contextvars.ContextVar("rendering", default=None)
@@ -900,6 +903,31 @@ def _env() -> ImmutableSandboxedEnvironment:
 
         env.filters[name] = checked
 
+    def noted_number(name: str) -> None:
+        """The filter `name` (`float`, `int`), which makes its default of a text it cannot read as a number
+        ("1,5" from a sheet that writes a decimal comma is 0.0): the same, the text noted when the template gave
+        no default of its own, for a warning (an error would change what existing manifests render)."""
+        f = env.filters[name]
+        made = f("")  # its default: 0.0, 0
+
+        @functools.wraps(f)
+        def checked(value: Any, *args: Any, **kwargs: Any) -> Any:
+            if args or "default" in kwargs or type(value) is not str or not value.strip():
+                return f(value, *args, **kwargs)
+            out = f(value, default=_UNREAD, **kwargs)
+            if out is not _UNREAD:
+                return out
+            state = _render_state()
+            if state.unread is None:
+                state.unread = [(name, value)]
+            elif len(state.unread) < _NULL_JOBS:
+                state.unread.append((name, value))
+            return made
+
+        env.filters[name] = checked
+
+    noted_number("float")
+    noted_number("int")
     for name in ("e", "escape"):
         checked_input(name, _escaped("escape"))
     checked_input("forceescape", _escaped("forceescape", force=True))
@@ -912,6 +940,10 @@ def _env() -> ImmutableSandboxedEnvironment:
         if name not in _READS_OBJECTS:
             env.filters[name] = _text_of_input(f)
     return env
+
+
+# What `float` and `int` are given as their default to tell a text they read as no number (`_env`).
+_UNREAD = object()
 
 
 def __getattr__(name: str) -> Any:
@@ -1126,6 +1158,9 @@ class Compiled:
     # The methods its renders read as a row's attribute where the row has a column of that name (`r.copy`, not
     # `r['copy']`): each as written (`r.copy`, or `.copy` when the row's name is not known).
     methods: set[str] = field(default_factory=set, compare=False, hash=False)
+    # The texts its renders gave `| float` or `| int` that they read as no number, making 0.0 or 0 ('1,5', a decimal
+    # comma): (the filter, the text) -> the name that held it (None if not known), the first job's key.
+    unread: dict[tuple[str, str], tuple[str | None, Any]] = field(default_factory=dict, compare=False, hash=False)
 
     def booleans(self) -> dict[bool, str | None]:
         """The booleans this template (or a template in its list or mapping) wrote into text, as `noticed`."""
@@ -1143,6 +1178,15 @@ class Compiled:
             for name, (count, keys) in c.null_names().items():
                 had = found.get(name)
                 found[name] = (count, keys) if had is None else (had[0] + count, (had[1] + keys)[:_NULL_JOBS])
+        return found
+
+    def unread_numbers(self) -> dict[tuple[str, str], tuple[str | None, Any]]:
+        """The texts this template (or a template in its list or mapping) gave `| float` or `| int` that they made
+        their default of, as `unread`."""
+        found = dict(self.unread)
+        for _, c in self._items:
+            for said, held in c.unread_numbers().items():
+                found.setdefault(said, held)
         return found
 
     def written_whole(self) -> set[str]:
@@ -1184,6 +1228,8 @@ class Compiled:
                         _record_whole(self, context, state.whole)
                 if state.methods is not None:
                     _record_methods(self, context, state.methods)
+                if state.unread is not None:
+                    _record_unread(self, context, state.unread)
                 return value
             if self.kind == "text":
                 noticed = self.noticed
@@ -1199,6 +1245,8 @@ class Compiled:
                     _record_whole(self, context, state.whole)
                 if state.methods is not None:
                     _record_methods(self, context, state.methods)
+                if state.unread is not None:
+                    _record_unread(self, context, state.unread)
                 return text
         except (_Budget, _NotText) as exc:
             said = _call_it(exc, self.source) if isinstance(exc, _NotText) else str(exc)
@@ -1479,6 +1527,14 @@ def _record_null(nulls: dict[str | None, list[Any]], name: str | None, context: 
     seen[0] += 1
     if len(seen[1]) < _NULL_JOBS:
         seen[1].append(context.get("key"))
+
+
+def _record_unread(c: Compiled, context: Mapping[str, Any], unread: list[tuple[str, str]]) -> None:
+    """Note in `c.unread` the texts a render of the job in `context` gave `| float` or `| int` that they read as no
+    number, each once per template, with the name that held it and the job's key."""
+    for said in unread:
+        if said not in c.unread and len(c.unread) < _NULL_JOBS:
+            c.unread[said] = (_holder(c, context, said[1]), context.get("key"))
 
 
 def _holder(c: Compiled, context: Mapping[str, Any], value: Any) -> str | None:

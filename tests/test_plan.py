@@ -3497,6 +3497,35 @@ def test_a_boolean_written_into_text_is_warned_of_once_per_template_and_value(tm
         "{{ 'with sound' if flag else 'silent' }}" for said in ("true", "false")]
 
 
+def test_a_decimal_comma_read_as_no_number_by_float_or_int_is_warned_of_naming_the_row(tmp_path: Path) -> None:
+    """A sheet exported where the decimal separator is a comma writes "1,5": `| float` makes it 0.0 and `| int`
+    makes "5,0" 0, which the prompt would say. The render stays as it was (a warning, not an error: the requests,
+    and so the jobs, are those of before), and each value is warned of once at its template, naming the row; a
+    number, an empty cell and a default of the template's own are not."""
+    (tmp_path / "rows.csv").write_text('id,strength,secs\na,"1,5","5,0"\nb,0.5,8\nc,,8\n', encoding="utf-8")
+    p = plan_of(tmp_path, """\
+        params:
+          quality: 360p
+          prompt: "a fox, strength {{ r.strength | float }} ({{ (r.strength | float) * 2 }}), {{ r.secs | int }} beats"
+          negative_prompt: "{{ r.strength | float(1.0) }} {{ r.secs | int(default=3) }}"
+        matrix:
+          r: {file: rows.csv}
+        output: "{{ r.id }}.mp4"
+        """)
+    assert [j.params["prompt"] for j in p.jobs] == ["a fox, strength 0.0 (0.0), 0 beats",
+                                                     "a fox, strength 0.5 (1.0), 8 beats",
+                                                     "a fox, strength 0.0 (0.0), 8 beats"]
+    assert [j.params["negative_prompt"] for j in p.jobs] == ["1.0 3", "0.5 8", "1.0 8"]
+    said = [w for w in p.warnings if "not a number" in w]
+    path, rows = tmp_path / "m.yaml", tmp_path / "rows.csv"
+    assert said == [
+        (f"{path}:6:3: params.prompt: 'r.strength' is '1,5', not a number to `| float`, which makes it 0.0 (from "
+         f"{rows}:2): a decimal comma? write 1.5 in the file, or {{{{ ... | replace(',', '.') | float }}}}"),
+        (f"{path}:6:3: params.prompt: 'r.secs' is '5,0', not a number to `| int`, which makes it 0 (from "
+         f"{rows}:2): a decimal comma? write 5.0 in the file, or {{{{ ... | replace(',', '.') | int }}}}"),
+    ], p.warnings
+
+
 def test_an_output_name_empty_before_its_extension_is_refused_naming_the_job(tmp_path: Path) -> None:
     """An empty value wrote the hidden video `.mp4`, beside `.mp4.jpg` and `.mp4.json`."""
     body = """\
