@@ -585,7 +585,7 @@ def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], wher
                     if name:  # a column with no name is said above, not again as the twin of another
                         seen.setdefault(alike(name), name)
                 continue
-            if len(row) != len(header) and len(row) != width:
+            if not width <= len(row) <= len(header):
                 problems.append((line, 1, f"this row has {_fields(len(row))} but the header row has {len(header)}"))
                 if len(problems) >= _MAX_ERRORS_PER_DATA_FILE:
                     break

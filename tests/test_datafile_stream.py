@@ -93,7 +93,7 @@ def _whole_csv(text: str, problems: list[Any], where: list[Any]) -> list[Any]:
                     if name:
                         seen.setdefault(alike(name), name)
                 continue
-            if len(row) not in (len(header), width):
+            if not width <= len(row) <= len(header):
                 problems.append((line, 1, (f"this row has {len(row)} field{'' if len(row) == 1 else 's'} but the "
                                           f"header row has {len(header)}")))
                 if len(problems) >= 10:

@@ -4099,6 +4099,9 @@ def test_a_csv_whose_header_row_ends_in_unnamed_empty_columns_plans_as_without_t
     (tmp_path / "st.csv").write_text("style,notes,,\r\nclay,x,,\r\nwood,y\r\n", encoding="utf-8")
     padded = plan_of(tmp_path, body)
     assert [(j.key, j.hash, j.params) for j in padded.jobs] == [(j.key, j.hash, j.params) for j in plain.jobs]
+    (tmp_path / "st.csv").write_text("style,notes,,\nclay,x,\nwood,y,,\n", encoding="utf-8")  # some commas kept
+    padded = plan_of(tmp_path, body)
+    assert [(j.key, j.hash, j.params) for j in padded.jobs] == [(j.key, j.hash, j.params) for j in plain.jobs]
     assert len(padded.jobs) == 2
     (tmp_path / "st.csv").write_text("style,notes,,\nclay,x,,\nwood,y,, late\n", encoding="utf-8")
     with pytest.raises((ManifestError, ManifestErrors)) as exc:
