@@ -1401,7 +1401,8 @@ def run(
                 picking = diff(p, retry="retry --unknown" if options.retry_unknown else "retry",
                                only_keys=options.only_keys, only_codes=options.only_codes)
                 refusal, _ = selection_misses(picking.retry_candidates if picking else (), options.only_keys,
-                                              options.only_codes)
+                                              options.only_codes,
+                                              "retry --unknown" if options.retry_unknown else "retry")
                 if refusal is not None:
                     raise UsageError(refusal)
             store = Store(p.state_dir / "state.db", outputs_dir=p.outputs_dir, then=command)

@@ -539,7 +539,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         diff = api.diff(plan, force=args.force, retry=retry, force_resume=args.resume,
                         only_keys=tuple(args.key or ()), only_codes=tuple(args.code or ()), whole=True)
         if diff is not None and (args.key or args.code):  # what `gridrun retry` refuses or warns of, said as a warning
-            diff = dataclasses.replace(diff, warnings=(*diff.warnings, *_selection_said(diff, args.key, args.code)))
+            said = _selection_said(diff, args.key, args.code, retry or "retry")
+            diff = dataclasses.replace(diff, warnings=(*diff.warnings, *said))
     except (GridrunError, sqlite3.Error, OSError) as exc:
         if args.json:  # a script reading the plan gets one JSON object still: the errors, as `run --json`'s end
             from .terminal import writes_any
@@ -1680,7 +1681,8 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         from .options import selection_misses
 
         refusal, misses = selection_misses(picking.retry_candidates if picking else (), extra.get("only_keys", ()),
-                                           extra.get("only_codes", ()))
+                                           extra.get("only_codes", ()),
+                                           "retry --unknown" if extra.get("retry_unknown") else "retry")
         if refusal is not None:
             raise UsageError(refusal)
         warned.extend(misses)
@@ -2077,13 +2079,14 @@ def _selection_flags(sp: argparse.ArgumentParser, what: str) -> None:
                          "(e.g. INTERNAL_ERROR); repeat for more")
 
 
-def _selection_said(diff: Any, keys: Sequence[str] | None, codes: Sequence[str] | None) -> list[str]:
+def _selection_said(diff: Any, keys: Sequence[str] | None, codes: Sequence[str] | None,
+                    command: str = "retry") -> list[str]:
     """What `plan --retry --key/--code` warns of the selection (`options.selection_misses`): that `gridrun retry`
-    would refuse it, picking no job, or each glob or code of it that picks none."""
+    (`command`, with --unknown) would refuse it, picking no job, or each glob or code of it that picks none."""
     from .options import selection_misses
 
-    refusal, misses = selection_misses(diff.retry_candidates, tuple(keys or ()), tuple(codes or ()))
-    return [f"`gridrun retry` would refuse: {refusal}"] if refusal is not None else misses
+    refusal, misses = selection_misses(diff.retry_candidates, tuple(keys or ()), tuple(codes or ()), command)
+    return [f"`gridrun {command}` would refuse: {refusal}"] if refusal is not None else misses
 
 
 def cmd_retry(args: argparse.Namespace) -> int:

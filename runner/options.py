@@ -124,11 +124,12 @@ def picked(key: str, error: str | None, only_keys: tuple[str, ...], only_codes: 
 
 
 def selection_misses(candidates: Sequence[tuple[str, str | None]], only_keys: Sequence[str],
-                     only_codes: Sequence[str]) -> tuple[str | None, list[str]]:
+                     only_codes: Sequence[str], command: str = "retry") -> tuple[str | None, list[str]]:
     """Of a retry's `--key` globs and `--code` codes, what picks nothing among its `candidates` (key, last error: the
     jobs it sends again given no selection, `Diff.retry_candidates`): the refusal when the selection picks no job at
     all, naming what it could pick (their codes, a key), else None; and, when it picks some, one warning for each
-    glob or code that picks none of them, which is likely mistyped."""
+    glob or code that picks none of them, which is likely mistyped. `command`: the retry it is of (`retry`, `retry
+    --unknown`), as they name it."""
     import shlex
     from collections import Counter
 
@@ -136,18 +137,19 @@ def selection_misses(candidates: Sequence[tuple[str, str | None]], only_keys: Se
     given = " ".join([*(f"--key {shlex.quote(g)}" for g in only_keys), *(f"--code {c}" for c in only_codes)])
     if not picks:
         if not candidates:
-            return f"{given} picks no job: there is none that `gridrun retry` sends again", []
+            return f"{given} picks no job: there is none that `gridrun {command}` sends again", []
         codes = Counter(error_code(error) or "no code" for _, error in candidates)
         listed = ", ".join(f"{code} ×{n:,}" if n > 1 else code for code, n in codes.most_common())
         n = len(candidates)
-        return (f"{given} picks none of the {n:,} {'job' if n == 1 else 'jobs'} `gridrun retry` sends again "
+        return (f"{given} picks none of the {n:,} {'job' if n == 1 else 'jobs'} `gridrun {command}` sends again "
                 f"(e.g. {candidates[0][0]}; their codes: {listed}): nothing sent, no run recorded"), []
     import fnmatch
 
-    said = [f"--key {shlex.quote(g)} matches none of the jobs `gridrun retry` sends again (e.g. {candidates[0][0]})"
+    said = [f"--key {shlex.quote(g)} matches none of the jobs `gridrun {command}` sends again "
+            f"(e.g. {candidates[0][0]})"
             for g in only_keys if not any(fnmatch.fnmatchcase(key, g) for key, _ in candidates)]
     codes_had = {error_code(error) for _, error in candidates}
-    said += [f"--code {c} is the code of none of the jobs `gridrun retry` sends again (their codes: "
+    said += [f"--code {c} is the code of none of the jobs `gridrun {command}` sends again (their codes: "
              f"{', '.join(sorted(str(x) for x in codes_had if x)) or 'none'})"
              for c in only_codes if c.strip().upper() not in codes_had]
     return None, said

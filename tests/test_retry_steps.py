@@ -284,5 +284,9 @@ def test_a_library_retry_whose_selection_picks_no_job_is_refused_and_records_no_
         api.run(api.plan(m), options={"retry_failed": True, "only_codes": ["INTERNAL_EROR"]}, report=False)
     with pytest.raises(UsageError, match=r"--key 'z\*' picks none of the 3 jobs"):
         api.run(m, options={"retry_failed": True, "only_keys": ["z*"]}, report=False)
+    with pytest.raises(UsageError, match=r"there is none that `gridrun retry --unknown` sends again"):
+        api.run(m, options={"retry_unknown": True, "only_keys": ["a=1"]}, report=False)
+    code, _, err = run_cli(capsys, "retry", str(m), "--unknown", "--no-report", "--key", "a=1")
+    assert code == 2 and "there is none that `gridrun retry --unknown` sends again" in " ".join(err.split()), err
     assert len(api.runs(m)) == 1
     assert {j.state for j in api.status(m).jobs} == {"failed"}
