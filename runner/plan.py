@@ -1080,11 +1080,15 @@ def _build(
         named = next(((k, n) for k in apart if (n := param_named(model, k)) is not None), None)
         why = "" if named is None else (
             f" (the axis named '{named[0]}' is a template value: '{named[1][0]}' is the parameter's matrix name)")
-        raise manifest.error(where, (
+        err = manifest.error(where, (
             f"{jobs_send} exactly the same request as an earlier job (e.g. {second.key!r} and {first.key!r}"
             f"{ctx_job.rows_said(second.key, first.key)}): the "
             f"values that tell them apart change no request parameter{why}; use them in a template of params, or use "
             "repeat for distinct renders of one request"))
+        # what the templates were warned of may be why (`{% if r.copy %}`, the row's method, reads no column): said
+        # with the error
+        err.warnings = tuple(ctx_job.warnings)
+        raise err
 
     # Every combination made a job (else an error was raised above), so the axes can be read from them.
     axes: dict[str, set[Any]] = {}

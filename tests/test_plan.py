@@ -1410,6 +1410,13 @@ def test_a_rows_method_tested_where_a_column_has_its_name_is_warned_of_and_plans
                              'matrix:\n  r: {file: cp.csv}\noutput: "{{ r.id }}.mp4"\n', "b.yaml")
     assert [j.params["prompt"] for j in fine.jobs] == ["a fox 1, with text", "a fox 2"]
     assert not [w for w in fine.warnings if "method" in w], fine.warnings
+    # rows that differ only in 'copy': the same request twice, refused, the warning said with the error as its why
+    (tmp_path / "dup.csv").write_text("prompt,copy\na fox,\na fox,yes\n", encoding="utf-8")
+    with pytest.raises((ManifestError, ManifestErrors)) as exc:
+        plan_of(tmp_path, 'params:\n  prompt: "{{ r.prompt }}{% if r.copy %}, a second take{% endif %}"\n'
+                          'matrix:\n  r: {file: dup.csv}\n', "c.yaml")
+    assert "exactly the same request as an earlier job" in str(exc.value)
+    assert [w for w in exc.value.warnings if "`r.copy` reads the method copy of the row" in w], exc.value.warnings
 
 
 def test_a_sep_line_read_as_a_header_gets_no_column_to_write(tmp_path: Path) -> None:
