@@ -70,6 +70,15 @@ if TYPE_CHECKING:
     from .state import Snapshot
 
 class _Console(Console):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # rich reads COLUMNS and LINES once, as the console is made (at import): read as each line is drawn instead
+        # (`_Environ`), so that a host that sets them later (a test, a notebook) is heeded
+        if kwargs.get("width") is None:
+            self._width = None
+        if kwargs.get("height") is None:
+            self._height = None
+
     def on_broken_pipe(self) -> None:
         """A reader that stopped reading (`gridrun plan | head`) ends the output, not the command: it goes on
         (a run to its end) and exits with its own code."""

@@ -338,3 +338,16 @@ def test_a_command_hint_names_a_file_whose_name_is_not_utf8_by_its_bytes(name: b
     done = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, timeout=60, check=True,
                           env={**os.environ, "LC_ALL": "C.UTF-8"})
     assert done.stdout == name, word
+
+
+def test_the_consoles_read_columns_as_they_draw_not_as_they_are_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rich reads COLUMNS once, as a console is made (at import): a host that sets it later (a test, a notebook)
+    would get the width of the import; gridrun's consoles read it as each line is drawn."""
+    from runner import cli
+
+    monkeypatch.setenv("COLUMNS", "30")
+    console = cli._Console(highlight=False, soft_wrap=True, emoji=False, _environ=cli._Environ())
+    assert console.width == 30
+    monkeypatch.setenv("COLUMNS", "200")
+    assert console.width == 200
+    assert cli._Console(width=50).width == 50  # a width given is kept
