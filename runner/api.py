@@ -2187,6 +2187,9 @@ class CancelResult:
     never_sent: list[str] = field(default_factory=list)        # left `submitting`, the manifest no longer has them,
                                                                # and the provider's request log has no create of
                                                                # theirs: never sent, their attempt voided (unpaid)
+    resend: list[str] = field(default_factory=list)           # of the jobs left `submitting` cancel looked up,
+                                                               # those the manifest still has: a run looks them up
+                                                               # and sends again at once those not found (paid)
     not_in_log: list[str] = field(default_factory=list)       # the same, not in the log, left as they were
                                                                # (`void_unsent` not asked)
     look_later: dict[str, tuple[str, int]] = field(default_factory=dict)  # the same, sent too recently to look up:
@@ -2537,10 +2540,10 @@ def _unresolved(flying: Iterable[Any], last_run: int) -> list[str]:
 
 
 def _left_submitting(p: Plan, flying: Iterable[Any]) -> list[Any]:
-    """Of the jobs in flight (`in_flight_rows`), those a run left `submitting` that the manifest no longer has: no
-    run looks them up by their key, as it does its own."""
-    planned = {j.hash for j in p.jobs}
-    return [r for r in flying if r["state"] == JobState.SUBMITTING.value and r["hash"] not in planned]
+    """Of the jobs in flight (`in_flight_rows`), those a run left `submitting`: `cancel` looks them up by their key
+    in the provider's request log (free). Those the manifest no longer has no run looks up; those it has a run
+    looks up too, but sends again at once what it does not find, a paid render of a job the user asked to cancel."""
+    return [r for r in flying if r["state"] == JobState.SUBMITTING.value]
 
 
 def _held_for_another(store: Store, lock: Path, name: str) -> bool:
@@ -2822,18 +2825,21 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         sent_at = row["submitted_at"]
         if key is None:
             return
-        # No run looks it up: cancel says what it does, not "`gridrun run` finds out".
+        # Cancel finds out itself, at no cost, and says what it did: a run would look it up too, but send again at
+        # once what it does not find (a paid render the user asked to cancel).
         if row["key"] in result.unresolved:
             result.unresolved.remove(row["key"])
-        # the longest a run's create may take (--request-timeout at most), and the log's settling, after its send
-        if sent_at is None or time.time() - sent_at < CANCEL_LOOKS_UP_AFTER:
-            result.look_later[row["key"]] = (cancel_looks_up_at(sent_at), row["held_by"])
-            return
+        if row["hash"] in planned:
+            result.resend.append(row["key"])
+        # the longest a run's create may take (--request-timeout at most), and the log's settling, after its send:
+        # before then a miss proves nothing (a create may still be on its way), but a find is as good as later
+        recent = sent_at is None or time.time() - sent_at < CANCEL_LOOKS_UP_AFTER
         found: VideoStatus | None = None
         why: str | None = None
         for attempt in range(1, 4):  # tried again after a transient error, as a run's lookup is (`Executor._find`)
             try:
-                found = await prov.find_by_key(client, key, created_after=sent_at - LOG_SKEW)
+                found = await prov.find_by_key(client, key,
+                                               created_after=None if sent_at is None else sent_at - LOG_SKEW)
                 why = None
                 break
             except (NotImplementedError, LookupError):
@@ -2849,6 +2855,9 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         if why is not None:
             result.log_unread[row["key"]] = why
             return
+        if found is None and recent:
+            result.look_later[row["key"]] = (cancel_looks_up_at(sent_at), row["held_by"])
+            return
         if found is not None:
             # At the provider: its video's id recorded on the attempt, as a run records a job it finds by its key,
             # and the job cancelled, or recorded finished, as any job in flight.
@@ -2860,7 +2869,8 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
             result.changed_runs.add(row["held_by"])
             result.found[row["key"]] = found.id
             rows.append({**dict(row), "state": JobState.SUBMITTED.value, "provider_id": found.id})
-            gone[row["key"]] = row["held_by"]
+            if row["hash"] not in planned:
+                gone[row["key"]] = row["held_by"]
             return
         if not void_unsent:
             # Most likely never sent; but a gateway may still hold its create and send it on, to be made and billed

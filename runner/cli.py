@@ -2719,12 +2719,27 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     say = functools.partial(out.print, markup=False)
     for warning in r.warnings:
         err.print(f"warning: {visible(warning)}", markup=False, highlight=False)
+    def left_sending(keys: list[str]) -> str:
+        """How the jobs `keys`, left `submitting`, are named: those the manifest no longer has said so."""
+        kept = any(k in r.resend for k in keys)
+        return "left sending by a run that stopped" + ("" if kept else ", which the manifest no longer has")
+
+    def resent(keys: list[str], refused: str) -> str:
+        """What a run of the manifest as it is does with the jobs `keys`, left `submitting`: sends those it has again
+        (paid), or, where it has none of them, `refused`."""
+        again = [k for k in keys if k in r.resend]
+        if not again:
+            return refused
+        n = len(again)
+        return (f"a run of the manifest looks {_them(n)} up too, but sends {_them(n)} again at once if not found: a "
+                f"new render, paid")
+
     if r.found:
         n = len(r.found)
         ids = ", ".join(visible(v) for v in list(r.found.values())[:3]) + (", ..." if n > 3 else "")
-        say(f"{_jobs(n)} left sending by a run that stopped, which the manifest no longer has "
-            f"({_some(list(r.found))}), found at the provider by {'its' if n == 1 else 'their'} key in its request "
-            f"log ({ids}): recorded as sent, and handled as any job in flight")
+        say(f"{_jobs(n)} {left_sending(list(r.found))} ({_some(list(r.found))}), found at the provider by "
+            f"{'its' if n == 1 else 'their'} key in its request log ({ids}): recorded as sent, and handled as any job "
+            "in flight")
     if r.cancelled:
         say(f"cancelled {_jobs(len(r.cancelled))} at the provider (what it rendered may still be billed)")
         if r.kept:
@@ -2749,34 +2764,41 @@ def cmd_cancel(args: argparse.Namespace) -> int:
             f"{'its attempt' if n == 1 else 'their attempts'} there left behind")
     if r.never_sent:
         n = len(r.never_sent)
-        say(f"{_jobs(n)} left sending by a run that stopped, which the manifest no longer has "
-            f"({_some(r.never_sent)}): the provider's request log has no create of {_them(n)}, so "
-            f"{'it was' if n == 1 else 'they were'} put back as never sent (--void-unsent): nothing paid, nothing "
-            "reserved any more")
-    left_sending = "left sending by a run that stopped, which the manifest no longer has"
+        say(f"{_jobs(n)} {left_sending(r.never_sent)} ({_some(r.never_sent)}): the provider's request log has no "
+            f"create of {_them(n)}, so {'it was' if n == 1 else 'they were'} put back as never sent (--void-unsent): "
+            "nothing paid, nothing reserved any more")
     if r.look_later:
-        n, (when, run_id) = len(r.look_later), max(r.look_later.values())
-        err.print(f"{_jobs(n)} {left_sending} ({_some(list(r.look_later))}): a send of {_them(n)} may still be on its "
-                  f"way, so {'its' if n == 1 else 'their'} outcome is not known yet; `gridrun cancel {typed(args.manifest)}` "
-                  f"looks {_them(n)} up in the provider's request log {when} (until then a run of the manifest as "
-                  f"it is refuses over {_them(n)}; the manifest put back as run {run_id} had it, `gridrun run` "
-                  "finds out now)", markup=False)
+        keys = list(r.look_later)
+        n, (when, run_id) = len(keys), max(r.look_later.values())
+        err.print(f"{_jobs(n)} {left_sending(keys)} ({_some(keys)}): not in the provider's request log (looked up, "
+                  f"at no cost), but a send of {_them(n)} may still be on its way, so whether the provider made "
+                  f"{_them(n)} is not known yet: not cancelled, still reserved. `gridrun cancel "
+                  f"{typed(args.manifest)}` looks {_them(n)} up in the provider's request log {when} for good (found, "
+                  f"it cancels {_them(n)}; not found, `--void-unsent` puts {_them(n)} back as never sent, nothing "
+                  f"paid); until then {resent(keys, f'a run of the manifest as it is refuses over {_them(n)}')}",
+                  markup=False)
     if r.log_unread:
-        n = len(r.log_unread)
-        err.print(f"{_jobs(n)} {left_sending} ({_some(list(r.log_unread))}): the provider's request log could not "
+        keys = list(r.log_unread)
+        n = len(keys)
+        err.print(f"{_jobs(n)} {left_sending(keys)} ({_some(keys)}): the provider's request log could not "
                   f"be read ({visible(next(iter(r.log_unread.values())))}): `gridrun cancel {typed(args.manifest)}` again "
-                  f"looks {_them(n)} up", markup=False)
+                  f"looks {_them(n)} up (at no cost)", markup=False)
     if r.no_log:
-        n, run_id = len(r.no_log), max(r.no_log.values())
-        err.print(f"{_jobs(n)} {left_sending} ({_some(list(r.no_log))}): the provider has no request log to look "
-                  f"{_them(n)} up in, so whether {'it was' if n == 1 else 'they were'} sent cannot be told here; put "
-                  f"the manifest back as run {run_id} had it and `gridrun run` finds out", markup=False)
+        keys = list(r.no_log)
+        n, run_id = len(keys), max(r.no_log.values())
+        err.print(f"{_jobs(n)} {left_sending(keys)} ({_some(keys)}): the provider has no request log to look "
+                  f"{_them(n)} up in, so whether {'it was' if n == 1 else 'they were'} made cannot be told at no "
+                  f"cost: not cancelled, still reserved; a run of the manifest "
+                  f"{'as it is' if any(k in r.resend for k in keys) else f'as run {run_id} had it'} finds out only "
+                  f"by sending {_them(n)} again under {'its' if n == 1 else 'their'} key (a new render, paid, for any "
+                  "the provider never made)", markup=False)
     if r.not_in_log:
         n = len(r.not_in_log)
         it = "it" if n == 1 else "they"
-        err.print(f"{_jobs(n)} {left_sending} ({_some(r.not_in_log)}), {'is' if n == 1 else 'are'} not in the provider's request log, so most "
-                  f"likely never sent; {it} stay{'s' if n == 1 else ''} reserved, and a run refuses over "
-                  f"{_them(n)}. `gridrun cancel {typed(args.manifest)} --void-unsent` puts {_them(n)} back as not sent "
+        err.print(f"{_jobs(n)} {left_sending(r.not_in_log)} ({_some(r.not_in_log)}), {'is' if n == 1 else 'are'} not "
+                  f"in the provider's request log, so most likely never sent; {it} stay{'s' if n == 1 else ''} "
+                  f"reserved, and {resent(r.not_in_log, f'a run refuses over {_them(n)}')}. `gridrun cancel "
+                  f"{typed(args.manifest)} --void-unsent` puts {_them(n)} back as not sent "
                   f"(nothing paid, nothing reserved); but if a gateway on the way still holds a create, the provider "
                   "may yet make and bill it with nothing here recording it", markup=False)
     for key, why in r.failed.items():
@@ -2820,8 +2842,11 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     if r.unresolved:
         err.print(f"{_jobs(len(r.unresolved))} sent by a run that stopped before the provider's answer was recorded "
                   f"({_some(r.unresolved)}) may be rendering and "
-                  f"{'was' if len(r.unresolved) == 1 else 'were'} not cancelled: `gridrun run {typed(args.manifest)}` finds "
-                  "out (Ctrl-C once as it starts keeps it from sending new jobs), then cancel again", markup=False)
+                  f"{'was' if len(r.unresolved) == 1 else 'were'} not cancelled: no key of "
+                  f"{'its' if len(r.unresolved) == 1 else 'theirs'} is recorded to look {_them(len(r.unresolved))} "
+                  f"up by, so `gridrun run {typed(args.manifest)}` finds out only by sending "
+                  f"{_them(len(r.unresolved))} again (a new render, paid, for any the provider never made)",
+                  markup=False)
     for key, why in r.errors.items():
         err.print(f"error: {visible(key)}: {visible(why)}", markup=False)
     if r.errors:

@@ -313,8 +313,9 @@ def test_cancel_voids_a_job_left_sending_the_manifest_no_longer_has_only_when_th
         tmp_path: Path, crash_at: str, reached: bool) -> None:
     """A run stopped with a job `submitting` (a request it could not write, a kill) and the manifest changed since:
     no run looks that job up, and a run refuses to start over it. `cancel` looks it up by its key in the provider's
-    request log once no send of it can still be on its way: one not there is voided only with --void-unsent (nothing
-    paid or reserved, and a run of the manifest as it is starts); one the provider has is recorded as sent."""
+    request log: one the provider has is recorded as sent at once; one not there is voided only with --void-unsent
+    (nothing paid or reserved, and a run of the manifest as it is starts), once no send of it can still be on its
+    way."""
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.2, "jitter": 0})
     _killed_run(m, crash_at, "run")
     assert [j.state for j in api.status(m).jobs] == ["submitting"]
@@ -322,14 +323,14 @@ def test_cancel_voids_a_job_left_sending_the_manifest_no_longer_has_only_when_th
     m.write_text(m.read_text().replace("a fox,", "a red fox,"))
     key = api.status(m).jobs[0].key
     recent = api.cancel(m)
-    assert list(recent.look_later) == [key] and not recent.never_sent, "a send may still be on its way"
     assert not recent.unresolved, "no run looks it up"
-    _age_sends(m, 7200)
-    result = api.cancel(m)
     if reached:
-        assert list(result.found) == [key] and not result.never_sent and not result.unresolved
+        assert list(recent.found) == [key] and not recent.look_later and not recent.never_sent, recent
         assert [j.state for j in api.status(m).jobs] != ["submitting"]
         return
+    assert list(recent.look_later) == [key] and not recent.never_sent, "a send may still be on its way"
+    _age_sends(m, 7200)
+    result = api.cancel(m)
     assert result.not_in_log == [key] and not result.never_sent and not result.unresolved
     assert [j.state for j in api.status(m).jobs] == ["submitting"], "a gateway may still hold its create"
     result = api.cancel(m, void_unsent=True)
@@ -519,3 +520,51 @@ def test_a_run_refused_over_a_job_left_sending_names_cancel(tmp_path: Path) -> N
         api.run(m, report=False)
     assert "sent or about to be" in str(exc.value) and "`gridrun cancel` looks them up" in str(exc.value)
     assert "request log after " in str(exc.value)
+
+
+def test_cancel_of_a_job_left_sending_the_manifest_still_has_finds_out_itself_and_sends_no_create(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run killed with a job `submitting` whose create never reached the provider, the manifest as it was: a run
+    would look the key up and, not finding it, send the create again at once (a paid render of a job the user asked
+    to cancel). `cancel` looks it up itself, at no cost; not found, it names the job, keeps it reserved, names no
+    command that sends a create as the way to find out, and once no send can be on its way --void-unsent puts it
+    back as never sent. Nothing is created at the provider along the way."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.2, "jitter": 0})
+    _killed_run(m, "before-submit:1", "run")
+    [job] = api.status(m).jobs
+    assert job.state == "submitting" and world_stats(m)["creates"] == 0
+    monkeypatch.chdir(tmp_path)
+    assert main(["cancel", m.name]) == 1
+    out, err = (" ".join(text.split()) for text in capsys.readouterr())
+    assert "not in the provider's request log (looked up, at no cost)" in err, err
+    assert f"`gridrun cancel {m.name}` looks it up in the provider's request log after" in err, err
+    assert "sends it again at once if not found: a new render, paid" in err, err
+    assert "`gridrun run" not in err and "finds out" not in err, err
+    assert [j.state for j in api.status(m).jobs] == ["submitting"] and api.status(m).reserved_micros > 0
+    _age_sends(m, 7200)
+    assert main(["cancel", m.name]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "not in the provider's request log, so most likely never sent" in err, err
+    assert "`gridrun run" not in err, err
+    result = api.cancel(m, void_unsent=True)
+    assert result.never_sent == [job.key] and not result.unresolved
+    snap = api.status(m)
+    assert [j.state for j in snap.jobs] == ["planned"] and snap.reserved_micros == 0 and snap.spent_micros == 0
+    assert world_stats(m)["creates"] == 0
+
+
+def test_cancel_of_a_job_left_sending_the_manifest_still_has_finds_it_in_the_log_and_cancels_it(
+        tmp_path: Path) -> None:
+    """A run killed after its create reached the provider, the answer unrecorded, the manifest as it was: `cancel`
+    finds the create by its key in the request log at once, records the video's id and cancels it; the next run
+    sends nothing."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 30.0, "jitter": 0})
+    _killed_run(m, "after-submit:1", "run")
+    [job] = api.status(m).jobs
+    assert job.state == "submitting" and world_stats(m)["creates"] == 1
+    result = api.cancel(m)
+    assert list(result.found) == [job.key] and result.cancelled == [job.key], result
+    assert not result.unresolved and not result.look_later and not result.dropped
+    [job] = api.status(m).jobs
+    assert job.state == "cancelled" and api.status(m).reserved_micros == 0
+    assert world_stats(m)["creates"] == 1
