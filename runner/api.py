@@ -2743,7 +2743,11 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         result.gone[row["key"]] = why
         result.changed_runs.add(row["held_by"])
 
-    async def one(client: Any, limiter: anyio.CapacityLimiter, row: Any) -> None:
+    async def one(client: Any, limiter: anyio.CapacityLimiter, row: Any, later: list[Any] | None = None) -> None:
+        """Cancel the job of `row`, or record how it ended. In the queued wave (`later` given), a job the provider
+        says started rendering since it was looked at is not cancelled then but put in `later`, the rendering wave:
+        cancelling it would free a slot where a job still queued starts rendering, to be charged as a render when
+        its own cancel comes."""
         key, pid = row["key"], row["provider_id"]
         missing_since: float | None = None
         while True:
@@ -2755,6 +2759,9 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                     # Asked first: a video finished since the run stopped is left alone (where DELETE removes a
                     # finished video, as in the OpenAI shape, it would lose a paid render the next run downloads).
                     after = await prov.get(client, pid)
+                    if later is not None and not after.terminal and after.status != "queued":
+                        later.append(row)
+                        return
                     if not after.terminal:
                         try:
                             await prov.cancel(client, pid)
@@ -2905,10 +2912,22 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
             async with anyio.create_task_group() as tg:
                 for row in rows:
                     tg.start_soon(look, client, limiter, row, queued)
-            for wave in ([r for r in rows if r["key"] in queued], [r for r in rows if r["key"] not in queued]):
-                async with anyio.create_task_group() as tg:
-                    for row in wave:
-                        tg.start_soon(one, client, limiter, row)
+            # Each queued job is asked again right before its cancel: one that started rendering meanwhile (a render
+            # ended at the provider, and it took the slot) waits for the rendering wave, so that the charge stays
+            # bounded by the provider's concurrency. Newest first: a slot freed meanwhile goes to the oldest job still
+            # queued, one whose cancel is not yet under way, which is then found rendering, not cancelled as queued
+            # a moment after it started.
+            later: list[Any] = []
+            async with anyio.create_task_group() as tg:
+                # (a run's jobs come in the order it sent them, the latest run's first; sent in one batch, they
+                # share a time of sending)
+                order = {r["key"]: (r["submitted_at"] or 0.0, r["held_by"], i) for i, r in enumerate(rows)}
+                for row in sorted((r for r in rows if r["key"] in queued), key=lambda r: order[r["key"]],
+                                  reverse=True):
+                    tg.start_soon(one, client, limiter, row, later)
+            async with anyio.create_task_group() as tg:
+                for row in [r for r in rows if r["key"] not in queued] + later:
+                    tg.start_soon(one, client, limiter, row)
 
     interrupted: list[int] = []
 

@@ -2516,3 +2516,27 @@ def test_cancel_after_the_manifest_moved_its_own_output_folder_cancels(tmp_path:
     assert "cancelled 1 job at the provider" in capsys.readouterr().out
     assert in_flight(m) == 0
 
+
+def test_a_queued_job_that_starts_rendering_while_cancel_stops_the_queued_ones_waits_for_the_rendering_wave(
+    tmp_path: Path,
+) -> None:
+    """The simulator renders one video at a time and charges the whole price of a render cancelled while
+    rendering; each cancel request is answered slowly, so that a render ends while `cancel` is stopping the queued
+    jobs, and the job queued first starts rendering in its slot. Cancelling that one as queued would free the slot
+    for the next queued one, and so on down the queue, each charged as a render. `cancel` asks each queued job again
+    right before its cancel, and leaves one found rendering for after every queued one: at most the render going on
+    when it looked and the one that started meanwhile are charged (none, where both render to their end first)."""
+    n = 20
+    m = write_manifest(tmp_path, n_seeds=n, styles=("anime",), run={"concurrency": n},
+                       sim={"render_time": 2.0, "jitter": 0.0, "concurrency": 1, "cancel_charge": 1.0,
+                            "script": [{"route": "delete", "fault": "slow", "p": 1, "delay": 1.0}]})
+    assert n > api.CANCEL_AT_ONCE
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    assert in_flight(m) == n
+    result = api.cancel(m)
+    assert len(result.cancelled) + len(result.finished) == n and not result.errors, result
+    world = _world(m)
+    charged = [v for v in world.videos.values() if v.cancel_micros]
+    assert len(charged) <= 2, sorted(v.seq for v in charged)
+    price = api.status(m).jobs[0].cost_estimate_micros
+    assert world.stats()["billed_micros"] == price * (len(charged) + len(result.finished))
