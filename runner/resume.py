@@ -824,7 +824,8 @@ class LeftBehind:
                 (S.SUBMITTED.value, S.RUNNING.value),
             "rendered, to be downloaded": (S.DOWNLOADING.value,),
             "sent or about to be (their outcome is not known yet; `gridrun cancel` looks them up in the provider's "
-            f"request log {cancel_looks_up_at(self.last_sent)})": (S.SUBMITTING.value,),
+            "request log now, at no cost, and cancels those it finds; a miss there is sure only "
+            f"{cancel_looks_up_at(self.last_sent)})": (S.SUBMITTING.value,),
         }
         counts = [f"{n} {what}" for what, states in kinds.items() if (n := sum(s in states for s in self.states))]
         one = left == 1
@@ -832,9 +833,19 @@ class LeftBehind:
         return (
             f"{left} {'job' if one else 'jobs'} of run {last} ({usd_text(self.cost_micros)}) "
             f"{'is' if one else 'are'} in flight, and the manifest no longer has {them} ({keys}): {'; '.join(counts)}. "
-            f"This run would not follow {them}. {self._put_back()} and run it to collect {them}; or pass "
-            f"--leave-in-flight to run anyway (what {they} is then not downloaded)"
+            f"This run would not follow {them}. {self._put_back()} and run it to collect {them}{self._resent()}; or "
+            f"pass --leave-in-flight to run anyway (what {they} is then not downloaded)"
         )
+
+    def _resent(self) -> str:
+        """What the run of the manifest put back does with the jobs left `submitting`: a paid send of those the
+        request log does not have, said where there are any."""
+        n = sum(s == S.SUBMITTING.value for s in self.states)
+        if not n:
+            return ""
+        return (f" (that run looks the {'one' if n == 1 else n} sent or about to be up by "
+                f"{'its' if n == 1 else 'their'} key too, but sends {'it' if n == 1 else 'those'} again at once "
+                f"if not found: a new render, paid; `gridrun cancel` first costs nothing)")
 
     def _put_back(self) -> str:
         copy = f"run {self.run_id}'s copy: {self.copy}{self._missing()}"

@@ -484,7 +484,8 @@ def test_cancel_and_run_name_the_same_time_when_cancel_looks_up_a_job_left_sendi
     assert "finds out (Ctrl-C" not in err, err
     assert main(["run", m.name]) == 1
     err = " ".join(capsys.readouterr().err.split())
-    assert f"`gridrun cancel` looks them up in the provider's request log after {when}" in err, err
+    assert "`gridrun cancel` looks them up in the provider's request log now, at no cost" in err, err
+    assert f"a miss there is sure only after {when}" in err, err
 
 
 def test_cancel_asks_the_request_log_again_after_a_transient_error(
@@ -519,7 +520,9 @@ def test_a_run_refused_over_a_job_left_sending_names_cancel(tmp_path: Path) -> N
     with pytest.raises(InFlightError) as exc:
         api.run(m, report=False)
     assert "sent or about to be" in str(exc.value) and "`gridrun cancel` looks them up" in str(exc.value)
-    assert "request log after " in str(exc.value)
+    assert "a miss there is sure only after " in str(exc.value)
+    assert "sends it again at once if not found: a new render, paid; `gridrun cancel` first costs nothing" in \
+        " ".join(str(exc.value).split())
 
 
 def test_cancel_of_a_job_left_sending_the_manifest_still_has_finds_out_itself_and_sends_no_create(
