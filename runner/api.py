@@ -47,7 +47,7 @@ from .resume import (
 )
 from .records import Runs
 from .state import (
-    SCHEMA_VERSION, JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, check_not_lost,
+    CANCEL_ASKED, CANCELLED_ON_REQUEST, SCHEMA_VERSION, JobState, RunRecord, RunSummary, Snapshot, Store, announcing_start, as_judged, check_not_lost,
     gone_at_provider, held_elsewhere, no_fresh_url, no_request_log, outputs_writer, recorded_process, state_home,
     store_error,
 )
@@ -2776,6 +2776,10 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                             return
                         if key not in asked:
                             asked.append(key)
+                            # a run that finds the video cancelled later (the provider may take its time) credits
+                            # the cancel to the user's request, not to someone else at the provider
+                            with recording():
+                                store.event(None, row["id"], CANCEL_ASKED, {"provider_id": pid})
                         after = await prov.get(client, pid)
                     break
                 except RejectedError as exc:  # of a GET: the video's status
@@ -2978,7 +2982,7 @@ def _record_ended(store: Store, row: Any, after: VideoStatus, *, whole: bool) ->
 
     run_id, jid = row["held_by"], row["id"]
     if after.status == "cancelled":
-        return store.cancel_job(jid, "cancelled on request (gridrun cancel)", run_id=run_id,
+        return store.cancel_job(jid, CANCELLED_ON_REQUEST, run_id=run_id,
                                 **_ended_costs(store, run_id, row, after))
     if after.status == "failed":
         # as the run ends it: a re-render of a done job whose earlier video is whole is done as it was

@@ -1846,6 +1846,11 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
             check = f"URL, the proxy {via} and the network" if via else "URL and the network"
             err.print(f"the provider could not be reached for {_jobs(result.unreached)}, left unsent: check its base "
                       f"{check} (the error above names the address), then: {then}")
+        elif (elsewhere := getattr(result, "cancelled_elsewhere", 0)) and not _unfinished(c):
+            # cancelled by hand at the provider, another program or the provider itself: not the user's decision
+            # through gridrun, so no `cancelled` end (exit 0) that a script would read as success
+            err.print(f"{_jobs(elsewhere)} cancelled at the provider, not by gridrun (by hand, another program or the "
+                      f"provider itself), so not finished: {then}")
         elif _unfinished(c) or not (result.stats.rerenders_failed or getattr(result.stats, "placeholders_failed", 0)):
             # else: failed re-renders alone, said below
             err.print(f"some jobs did not finish (`gridrun status` says why): {then}")

@@ -68,6 +68,8 @@ from .state import (
     ABANDONED_LOST_SUFFIX,
     ABANDONED_NEVER_KNOWN,
     BUSY_PATIENCE,
+    CANCELLED_ELSEWHERE,
+    CANCELLED_ON_REQUEST,
     FAILURE_RETRY,
     FINAL,
     GONE_AT_PROVIDER,
@@ -220,6 +222,7 @@ class RunResult:
     late: int = 0                        # jobs left at their timeout that finished while the run went on: downloaded
     paused_out: int = 0                  # jobs left unsent: their timeout passed while a 429's pause held the creates
     followed: int = 0                    # jobs an earlier run sent that this one followed and saw billed: its spending
+    cancelled_elsewhere: int = 0         # jobs left cancelled at the provider, not by `gridrun cancel`: unfinished
     warnings: list[str] = field(default_factory=list)  # what `gridrun run` warns of before it sends (`api.run`)
     # what the caller's `on_progress` raised, its traceback with it: the run went on without calling it again
     progress_error: Exception | None = None
@@ -341,6 +344,7 @@ class Executor:
         self._prepaid: set[int] = set()  # jobs only to download again: rendered and billed by an earlier run
         self._not_rerun = 0  # settled jobs this run was to send again whose create never reached the provider
         self._rerenders_cancelled = 0  # re-renders of done jobs cancelled at the provider: done as before
+        self._cancelled_elsewhere: set[int] = set()  # jobs cancelled at the provider, not by `gridrun cancel`
         self._rerenders_failed = 0  # re-renders of done jobs failed or refused by the provider: done as before
         # renders of simulator placeholders made at another endpoint failed or refused by the provider: failed here
         self._placeholders_failed = 0
@@ -1030,6 +1034,17 @@ class Executor:
             except KeyboardInterrupt:
                 continue
 
+    def _cancelled_outside(self) -> int:
+        """The run's jobs left cancelled by a cancel `gridrun cancel` did not ask for (seen by this run, or recorded
+        by an earlier one): not the user's decision, so the run did not finish them."""
+        n = 0
+        for jid, state in self.states.items():
+            if state != S.CANCELLED.value:
+                continue
+            if jid in self._cancelled_elsewhere or (self.store.job_row(jid)["error"] or "") == CANCELLED_ELSEWHERE:
+                n += 1
+        return n
+
     def _end(self) -> tuple[str, bool]:
         """The run's outcome, recorded (end_run flushes the last deferred writes), and its last progress call:
         (its status, whether a Ctrl-C once it was recorded cost the rest, the report)."""
@@ -1051,7 +1066,7 @@ class Executor:
             status = "refused"
         elif self.stopping == "budget" and (c["planned"] or self._held_by_budget):
             status = "budget"
-        elif self._not_rerun or self._rerenders_failed or self._not_copied or any(
+        elif self._not_rerun or self._rerenders_failed or self._not_copied or self._cancelled_outside() or any(
                 c[s] for s in ("failed", "rejected", "unknown", "expired")) or (
                 c["planned"] and self.stopping != "timeout" and not paused_out):
             status = "failed"
@@ -1106,7 +1121,8 @@ class Executor:
                          foreign_kept=tuple(self._foreign_kept), unrecorded_kept=tuple(self._unrecorded_kept),
                          slots_held=self._slots_held, late=self._late,
                          paused_out=sum(self.states[jid] == S.PLANNED.value for jid in self._paused_out),
-                         followed=len(self._followed), progress_error=self.progress_error)
+                         followed=len(self._followed), progress_error=self.progress_error,
+                         cancelled_elsewhere=self._cancelled_outside())
 
     @contextlib.contextmanager
     def _signals_taken(self) -> Iterator[_Signals | None]:
@@ -2211,7 +2227,7 @@ class Executor:
         billed = self._billed(job, jid, status, completed=False, tell=status.status != "cancelled")
         self._settle(job, billed)
         if status.status == "cancelled":
-            self._cancelled(jid, cost_micros=billed, cost_reported_micros=status.cost_micros)
+            self._cancelled(job, jid, cost_micros=billed, cost_reported_micros=status.cost_micros)
             return
         message = status.failure
         retry = self._failure_retry_due(jid, message)
@@ -2260,14 +2276,22 @@ class Executor:
         self._progress()
         self._error(job, error)
 
-    def _cancelled(self, jid: int, *, cost_micros: int | None, cost_reported_micros: int | None) -> None:
-        """The provider cancelled the job's render (on request): the job is cancelled, with what its render counts
-        (`counted`) and what the provider reported, as `gridrun cancel` records them; or, for a re-render of a
-        done job (--force, retry), done as it was (`Store.cancel_job`), its video the earlier run's, reused."""
-        state = self.store.cancel_job(jid, "cancelled at the provider", run_id=self.run_id, cost_micros=cost_micros,
+    def _cancelled(self, job: Job, jid: int, *, cost_micros: int | None, cost_reported_micros: int | None) -> None:
+        """The provider cancelled the job's render: the job is cancelled, with what its render counts (`counted`)
+        and what the provider reported, as `gridrun cancel` records them; or, for a re-render of a done job (--force,
+        retry), done as it was (`Store.cancel_job`), its video the earlier run's, reused. A cancel `gridrun cancel`
+        asked for (`Store.cancel_asked`) is the user's decision; any other (by hand at the provider, another
+        program, the provider itself) is a job that did not finish: an error of the run, which ends failed."""
+        asked = self.store.cancel_asked(jid)
+        error = CANCELLED_ON_REQUEST if asked else CANCELLED_ELSEWHERE
+        state = self.store.cancel_job(jid, error, run_id=self.run_id, cost_micros=cost_micros,
                                       cost_reported_micros=cost_reported_micros)
         if state == S.CANCELLED:
             self._set_state(jid, state.value)
+            if not asked:
+                self._cancelled_elsewhere.add(jid)
+                self._error(job, f"{CANCELLED_ELSEWHERE}: no video made; `gridrun retry` sends it again (a new "
+                                 "render, paid)")
             return
         self._set_state(jid, state.value, put_back=True)
         self._cached_as_before(jid, self.store.job_row(jid))

@@ -25,7 +25,9 @@ RUN_STATUSES = {
     # nothing failed, but jobs still rendering at their timeout were left (and, where they held every provider slot,
     # the jobs still to send were not sent): `gridrun run` collects them (and sends those)
     "incomplete": 4,
-    "failed": 1,        # some jobs failed, were rejected, are of unknown outcome, or expired; or the run stopped on an error
+    # some jobs failed, were rejected, are of unknown outcome, expired, or were cancelled at the provider not by
+    # `gridrun cancel`; or the run stopped on an error
+    "failed": 1,
     "budget": 3,        # stopped by the budget with jobs not sent
     "refused": 1,       # stopped: the provider refused the account (402 balance, 401 key) or model (404), none failed
     "interrupted": 130,  # Ctrl-C, SIGTERM, a hangup

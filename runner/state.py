@@ -69,7 +69,8 @@ class JobState(str, enum.Enum):
     REJECTED = "rejected"        # refused before the provider accepted it: nothing paid
     UNKNOWN = "unknown"          # the create may have reached the provider; outcome not known
     EXPIRED = "expired"          # completed, but its output URL is gone and could not be refreshed
-    CANCELLED = "cancelled"      # cancelled on request (`gridrun cancel`)
+    CANCELLED = "cancelled"      # cancelled at the provider: on request (`gridrun cancel`), or by another
+                                 # (`CANCELLED_ELSEWHERE`)
 
     def __str__(self) -> str:
         return self.value
@@ -338,6 +339,13 @@ _END_KINDS = "kind IN ('done', 'failed', 'rejected', 'unknown', 'expired', 'canc
 # The event a `gridrun cancel` records as it starts to record what became of jobs in flight, which no run does:
 # nothing recorded from then on is the own record of a run whose process died before (`Store._others_since`).
 CANCEL_BEGAN = "cancel-began"
+# `gridrun cancel` is about to ask the provider to cancel a job's video (detail: its `provider_id`): a run that finds
+# that video cancelled tells the user's decision from a cancel made elsewhere (by hand, another program, the provider).
+CANCEL_ASKED = "cancel-asked"
+# The error of a job `gridrun cancel` cancelled, as it and a run record it.
+CANCELLED_ON_REQUEST = "cancelled on request (gridrun cancel)"
+# The error of a job a run found cancelled at the provider though `gridrun cancel` did not ask (`cancel_asked`).
+CANCELLED_ELSEWHERE = "cancelled at the provider, not by gridrun"
 
 @migration
 def m008_reported_cost(db: sqlite3.Connection) -> None:
@@ -2283,6 +2291,18 @@ class Store:
             "SELECT (SELECT MIN(e.at) FROM events e WHERE e.kind=? AND e.at >= r.started_at) FROM runs r"
             " WHERE r.id=? AND r.status='running' AND r.ended_at IS NULL", (CANCEL_BEGAN, run_id)).fetchone()
         return None if row is None or row[0] is None else float(row[0])
+
+    def cancel_asked(self, job_id: int) -> bool:
+        """Whether `gridrun cancel` asked the provider to cancel the video the job's current attempt is following
+        (event `cancel-asked`)."""
+        row = self.db.execute("SELECT provider_id FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if row is None or not row["provider_id"]:
+            return False
+        for (detail,) in self.db.execute("SELECT detail FROM events WHERE job_id=? AND kind=?", (job_id, CANCEL_ASKED)):
+            with suppress(ValueError, TypeError, AttributeError):
+                if json.loads(detail or "{}").get("provider_id") == row["provider_id"]:
+                    return True
+        return False
 
     def cancel_began(self) -> None:
         """Record that a `gridrun cancel` holding the runner lock starts to record what became of jobs in flight:

@@ -732,7 +732,7 @@ def test_a_cancelled_renders_cost_is_recorded_and_spent_alike_whether_the_run_or
         world.cancel(str(job.provider_id))
         world.world.close()
         result = api.run(m, report=False, options=RunOptions(poll_interval=0.1))
-        assert result.status == "cancelled", result.status
+        assert result.status == "failed", result.status  # not cancelled by `gridrun cancel`: not finished
     else:
         assert api.cancel(m).cancelled == [job.key]
     counted, doubted = (estimate, True) if factor > 5 else (reported, False)
@@ -2373,6 +2373,7 @@ def test_the_first_signals_note_says_what_to_do_within_80_columns(signum: int, t
         assert "again" in f"• {note}"[:80] and "to the next run" in f"• {note}"[:80], note
 
 
+
 @pytest.mark.parametrize("json_lines", [False, True], ids=["plain", "json"])
 def test_the_first_signals_note_is_not_listed_again_once_the_run_has_finished_the_jobs(
     tmp_path: Path, json_lines: bool
@@ -2540,3 +2541,49 @@ def test_a_queued_job_that_starts_rendering_while_cancel_stops_the_queued_ones_w
     assert len(charged) <= 2, sorted(v.seq for v in charged)
     price = api.status(m).jobs[0].cost_estimate_micros
     assert world.stats()["billed_micros"] == price * (len(charged) + len(result.finished))
+
+
+@pytest.mark.timeout(120)
+def test_a_render_cancelled_at_the_provider_not_by_gridrun_ends_the_run_failed_not_as_gridrun_cancels(
+        tmp_path: Path) -> None:
+    """A video cancelled at the provider while the run follows it (by hand, another program, the provider itself):
+    `gridrun cancel` did not ask for it (it refuses while a run holds the state), so it is not the user's decision
+    through gridrun. The run names it so, does not credit `gridrun cancel`, and ends failed (exit 1), not
+    `cancelled` (exit 0, which a script reads as success)."""
+    with running_server(SimConfig(render_time=4.0, jitter=0.0, concurrency=2)) as url:
+        m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2}, base_url=url, sim={})
+        proc = _run(m)
+        try:
+            wait_for(lambda: in_flight(m) >= 2)
+            victim = next(j for j in api.status(m).jobs if j.provider_id)
+            httpx.delete(f"{url}/videos/{victim.provider_id}", headers={"Authorization": "Bearer x"}).raise_for_status()
+            _, err = proc.communicate(timeout=90)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    said = " ".join(err.split())
+    assert proc.returncode == 1, said
+    assert "cancelled at the provider, not by gridrun" in said, said
+    assert "`gridrun cancel`" not in said and "cancelled on request" not in said, said
+    snap = api.status(m)
+    assert snap.run.status == "failed"
+    assert {j.key: j.state for j in snap.jobs}[victim.key] == "cancelled"
+
+
+def test_a_render_gridrun_cancel_asked_to_cancel_is_the_users_decision_when_the_next_run_sees_it(
+        tmp_path: Path) -> None:
+    """`gridrun cancel` records that it asked once the provider takes the request; where the outcome is not recorded
+    with it (the provider still rendering when asked again, or the state not written after), the next run that finds
+    the video cancelled credits the cancel and ends `cancelled` (exit 0)."""
+    m = _left_rendering(tmp_path, cancel_charge=0.4)
+    (job,) = api.status(m).jobs
+    with Store(tmp_path / ".gridrun" / "state.db") as store:
+        jid = store.db.execute("SELECT id FROM jobs").fetchone()[0]
+        assert not store.cancel_asked(jid)
+    _world(m).cancel(job.provider_id)  # the cancel taken at the provider (its world in the state folder) ...
+    with Store(tmp_path / ".gridrun" / "state.db") as store:  # ... and recorded asked, nothing after
+        store.event(None, jid, "cancel-asked", {"provider_id": job.provider_id})
+        assert store.cancel_asked(jid)
+    result = api.run(m, report=False)
+    assert (result.status, result.exit_code) == ("cancelled", 0), result.stats.last_errors
