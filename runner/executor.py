@@ -1172,9 +1172,19 @@ class Executor:
             return f"interrupted by {name}: no new submissions; nothing paid is in flight, the run ends"
         # What to do first: the live display cuts a note to one line, and an 80-column terminal keeps this part.
         again = "Ctrl-C again" if signum == signal.SIGINT else f"{name} {'or Ctrl-C ' if terminal else ''}again"
-        jobs = f"{flying:,} paid job{'s' if flying != 1 else ''}"
-        return (f"{again} leaves the {jobs} in flight to the next run; interrupted by {name}: finishing "
+        # Only those rendering or rendered are known paid: one queued at the provider, or whose create is not yet
+        # answered, is paid only once it renders, which finishing it waits for; cancelled before, it costs nothing.
+        waiting = sum(self.counts[s.value] for s in (S.SUBMITTING, S.SUBMITTED))
+        jobs = f"{flying:,} {'' if waiting else 'paid '}job{'s' if flying != 1 else ''}"
+        note = (f"{again} leaves the {jobs} in flight to the next run; interrupted by {name}: finishing "
                 f"{'them' if flying != 1 else 'it'}, no new submissions")
+        if not waiting:
+            return note
+        paid = flying - waiting
+        some = "it if" if waiting == 1 else "those"
+        return (f"{note} ({f'{paid:,} rendering or rendered, paid; ' if paid else ''}{waiting:,} not yet seen "
+                f"rendering, paid only once {'it renders' if waiting == 1 else 'they render'}: {again}, then `gridrun "
+                f"cancel`, stops {some} still queued at no charge)")
 
     def _interrupt(self, then: str | None, *, said: str | None = None) -> None:
         """The first Ctrl-C, or the caller's `stop`: no new submissions; what is paid for is finished, and the run

@@ -2337,8 +2337,11 @@ def test_a_plain_log_says_the_first_signal_as_it_comes(tmp_path: Path, signum: i
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
     reader.start()
-    said = f"  • {again} leaves the 2 paid jobs in flight to the next run; interrupted by " \
-           f"{'Ctrl-C' if signum == signal.SIGINT else 'SIGTERM'}: finishing them, no new submissions"
+    # not yet seen rendering (the run polls them once their render is due): not called paid
+    said = f"  • {again} leaves the 2 jobs in flight to the next run; interrupted by " \
+           f"{'Ctrl-C' if signum == signal.SIGINT else 'SIGTERM'}: finishing them, no new submissions (2 not yet " \
+           f"seen rendering, paid only once they render: {again}, then `gridrun cancel`, stops those still queued " \
+           "at no charge)"
     assert len(said.split(";")[0]) <= 80  # what to do, first: an 80-column terminal's live display keeps it
     try:
         wait_for(lambda: in_flight(m) == 2)
@@ -2369,8 +2372,29 @@ def test_the_first_signals_note_says_what_to_do_within_80_columns(signum: int, t
     from runner.executor import Executor
 
     for flying in (1, 12_345):
-        note = Executor._signal_note(SimpleNamespace(counts=Counter(running=flying)), signum, terminal)  # type: ignore[arg-type]
-        assert "again" in f"• {note}"[:80] and "to the next run" in f"• {note}"[:80], note
+        for counts in (Counter(running=flying), Counter(submitted=flying, running=flying)):
+            note = Executor._signal_note(SimpleNamespace(counts=counts), signum, terminal)  # type: ignore[arg-type]
+            assert "again" in f"• {note}"[:80] and "to the next run" in f"• {note}"[:80], note
+
+
+def test_the_first_ctrl_c_calls_paid_only_the_jobs_seen_rendering_and_names_the_free_way_out_for_the_others() -> None:
+    """Of six jobs sent, two seen rendering (paid) and four queued at the provider or not yet seen rendering, paid
+    only once they render, which finishing them waits for: the first Ctrl-C's note says so, and that Ctrl-C again,
+    then `gridrun cancel`, stops those still queued at no charge; it does not call the six paid."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from runner.executor import Executor
+
+    note = Executor._signal_note(SimpleNamespace(counts=Counter(running=2, submitted=3, submitting=1)),  # type: ignore[arg-type]
+                                 signal.SIGINT, True)
+    assert "paid jobs" not in note, note
+    assert note.startswith("Ctrl-C again leaves the 6 jobs in flight to the next run"), note
+    assert "(2 rendering or rendered, paid; 4 not yet seen rendering, paid only once they render: Ctrl-C again, " \
+           "then `gridrun cancel`, stops those still queued at no charge)" in note, note
+    note = Executor._signal_note(SimpleNamespace(counts=Counter(running=2)), signal.SIGINT, True)  # type: ignore[arg-type]
+    assert note == "Ctrl-C again leaves the 2 paid jobs in flight to the next run; interrupted by Ctrl-C: " \
+                   "finishing them, no new submissions", note
 
 
 
@@ -2402,7 +2426,7 @@ def test_the_first_signals_note_is_not_listed_again_once_the_run_has_finished_th
         assert not any("again leaves" in e for e in events[-1]["last_errors"]), events[-1]
     else:
         lines = err.splitlines()
-        said = [i for i, x in enumerate(lines) if "SIGTERM again leaves the 2 paid jobs" in x]
+        said = [i for i, x in enumerate(lines) if "SIGTERM again leaves the 2 " in x]
         last = max(i for i, x in enumerate(lines) if " elapsed" in x)
         assert len(said) == 1 and said[0] < last, err  # said as it came, not under the last line
 
