@@ -2187,6 +2187,9 @@ class CancelResult:
     never_sent: list[str] = field(default_factory=list)        # left `submitting`, the manifest no longer has them,
                                                                # and the provider's request log has no create of
                                                                # theirs: never sent, their attempt voided (unpaid)
+    # rendered and paid, recorded `downloading` before the cancel, their videos not yet saved (a run stopped while
+    # fetching them), that the manifest has: nothing to cancel, and `gridrun run` downloads them at no cost
+    to_download: list[str] = field(default_factory=list)
     resend: list[str] = field(default_factory=list)           # of the jobs left `submitting` cancel looked up,
                                                                # those the manifest still has: a run looks them up
                                                                # and sends again at once those not found (paid)
@@ -2539,6 +2542,14 @@ def _unresolved(flying: Iterable[Any], last_run: int) -> list[str]:
     return [r["key"] for r in flying if r["state"] == JobState.SUBMITTING.value and r["held_by"] == last_run]
 
 
+def _to_download(p: Plan, store: Store) -> list[str]:
+    """The manifest's jobs rendered and paid whose videos are not yet saved (`downloading`): nothing at the provider
+    to cancel, but a cleanup that reads "nothing in flight" and removes the state would lose paid videos."""
+    planned = {j.hash for j in p.jobs}
+    return [r["key"] for r in store.in_flight_rows(p.manifest.name, (JobState.DOWNLOADING.value,))
+            if r["hash"] in planned]
+
+
 def _left_submitting(p: Plan, flying: Iterable[Any]) -> list[Any]:
     """Of the jobs in flight (`in_flight_rows`), those a run left `submitting`: `cancel` looks them up by their key
     in the provider's request log (free). Those the manifest no longer has no run looks up; those it has a run
@@ -2638,6 +2649,7 @@ def _nothing_to_cancel(p: Plan, db: Path, result: CancelResult) -> bool:
         if store.sent_to([r["hash"] for r in flying], _CANCELLABLE):
             return False  # where each was sent is weighed against the endpoint now (`_cancel_in_flight`)
         result.unresolved = _unresolved(flying, last.id)
+        result.to_download = _to_download(p, store)
         result.copy, result.copy_there = store.manifest_copy_file(last.id, folder=p.outputs_dir, write=False)
         result.copy_run, result.blocking = last.id, False
     return True
@@ -2713,6 +2725,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         prov.api_key()  # a job to ask about here (one run since `_asks_provider` read the state): the key first
     rows = [r for r in flying if r["state"] != JobState.SUBMITTING.value and r["provider_id"]]
     result.unresolved = _unresolved(flying, last.id)
+    result.to_download = _to_download(p, store)
     planned = {j.hash for j in p.jobs}
     gone = {r["key"]: r["held_by"] for r in rows if r["hash"] not in planned}
     held = max(gone.values(), default=last.id)

@@ -2821,6 +2821,11 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     running = [k for k in r.still_running if k not in r.dropped]
     if finished:
         say(f"{_jobs(len(finished))} finished first: `gridrun run {typed(args.manifest)}` downloads {_them(len(finished))}")
+    if r.to_download:
+        n = len(r.to_download)
+        say(f"{_jobs(n)} rendered and paid, not yet downloaded ({_some(r.to_download)}): `gridrun run "
+            f"{typed(args.manifest)}` downloads {_them(n)} at no cost (the provider's links to "
+            f"{'it' if n == 1 else 'them'} expire)")
     if running:
         say(f"{_jobs(len(running))} still rendering after the request: the next run follows {_them(len(running))}")
     if r.not_taken:

@@ -492,8 +492,8 @@ def test_a_run_interrupted_while_downloading_a_paid_video_says_the_next_run_fetc
     tmp_path: Path
 ) -> None:
     """A render finished and paid, its download stalled half-way, and Ctrl-C twice: nothing is left at the provider
-    to cancel (`gridrun cancel` would say so), so the run's end says only that the next run fetches the video at no
-    cost; and it does."""
+    to cancel (`gridrun cancel` says so, and that `gridrun run` downloads the paid video), so the run's end says only
+    that the next run fetches the video at no cost; and it does."""
     stall = [{"route": "file", "fault": "stall_body", "delay": 60.0, "nth": [1]}]
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0,
                                                                      "script": stall})
@@ -514,7 +514,13 @@ def test_a_run_interrupted_while_downloading_a_paid_video_says_the_next_run_fetc
     assert ("interrupted with 1 paid video rendered, its download cut: `gridrun run` fetches it at no cost"
             in said), said
     assert "gridrun cancel" not in said, said
-    assert "nothing in flight to cancel" in _cli("cancel", m).stdout
+    cancelled = _cli("cancel", m)
+    out = " ".join(cancelled.stdout.split())
+    assert cancelled.returncode == 0 and "nothing in flight to cancel" in out, out
+    # a cleanup reading "nothing in flight" would drop a paid video: the cancel names it, and how to get it
+    [key] = _states(m)
+    assert f"1 job rendered and paid, not yet downloaded ({key}): `gridrun run {m}` downloads it at no cost" in out, \
+        out
     write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})  # no stall
     assert _cli("run", m).returncode == 0
     assert api.status(m).counts["done"] == 1
