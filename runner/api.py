@@ -2171,6 +2171,8 @@ class CancelResult:
 
     cancelled: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)              # of those, re-renders of done jobs: done as before
+    # of those, key -> (what its cut-short render counts, in micro-USD; what the provider reported, None: nothing)
+    charged: dict[str, tuple[int, int | None]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)       # ended on their own meanwhile: key -> why
     failed_kept: list[str] = field(default_factory=list)       # of those, re-renders of done jobs whose earlier
                                                                # video is whole at its path: done as before
@@ -2829,6 +2831,8 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
             result.changed_runs |= {row["held_by"], *store.settle_left(row["id"])}
         if after.status == "cancelled":
             result.cancelled.append(key)
+            ended = store.job_row(row["id"])
+            result.charged[key] = (ended["cost_micros"] or 0, ended["cost_reported_micros"])
             if now == JobState.DONE:
                 result.kept.append(key)
         elif after.status == "failed":

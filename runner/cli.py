@@ -2746,7 +2746,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
             f"{'its' if n == 1 else 'their'} key in its request log ({ids}): recorded as sent, and handled as any job "
             "in flight")
     if r.cancelled:
-        say(f"cancelled {_jobs(len(r.cancelled))} at the provider (what it rendered may still be billed)")
+        say(f"cancelled {_jobs(len(r.cancelled))} at the provider ({_cancel_charges(r)})")
         if r.kept:
             say(f"  {_rerenders_note(len(r.kept))}")
     elif not (r.failed or r.finished or r.still_running or r.dropped or r.unresolved or r.errors or r.gone
@@ -2874,6 +2874,24 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                   markup=False, highlight=False)
     return 1 if r.errors or r.unresolved or r.not_taken or r.not_in_log or r.look_later or r.log_unread or r.no_log \
         or r.elsewhere else 0
+
+
+def _cancel_charges(r: Any) -> str:
+    """What the jobs `cancel` cancelled (`r`, a CancelResult) were billed, as the provider reported it: those
+    charged (their renders cut short) apart from those it cancelled free (while queued); where it reported nothing
+    for some, that what they rendered may still be billed."""
+    from .jobs import usd_text
+
+    charges = [r.charged.get(k) for k in r.cancelled]
+    if any(c is None or c[1] is None for c in charges):
+        return "what it rendered may still be billed"
+    billed = [c[0] for c in charges if c and c[0]]
+    free = len(charges) - len(billed)
+    if not billed:
+        return "nothing billed, as the provider reported"
+    one = len(billed) == 1
+    return (f"billed {usd_text(sum(billed))} for {_jobs(len(billed))} whose render{'' if one else 's'} {'was' if one else 'were'} cut "
+            f"short, as the provider reported{f'; {free:,} free' if free else ''}")
 
 
 def _proxy_named(url: str) -> str | None:

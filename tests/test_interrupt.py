@@ -883,7 +883,9 @@ def test_cancel_cancels_the_queued_jobs_before_the_rendering_ones_so_that_only_t
     price = api.status(m).jobs[0].cost_estimate_micros
     capsys.readouterr()
     assert main(["cancel", str(m)]) == 0
-    assert "cancelled 4 jobs at the provider" in capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())
+    assert (f"cancelled 4 jobs at the provider (billed ${2 * price / 1e6:,.2f} for 2 jobs whose renders were cut "
+            "short, as the provider reported; 2 free)") in out, out
     assert _world(m).stats()["billed_micros"] == 2 * price
     assert api.status(m).spent_micros == 2 * price
 
