@@ -1885,7 +1885,8 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
                       f"{'was' if unanswered == 1 else 'were'} not sent again (created or not, unknown): {then}")
     elif result.status == "cancelled":
         n = c.get(JobState.CANCELLED.value, 0)
-        err.print(f"done, but for {_jobs(n)} cancelled on request (`gridrun cancel`), left cancelled: `gridrun retry` "
+        ended = "done, but for" if c.get(JobState.DONE.value, 0) else "no job done:"
+        err.print(f"{ended} {_jobs(n)} cancelled on request (`gridrun cancel`), left cancelled: `gridrun retry` "
                   f"sends {_them(n)} again (a new render, paid)")
     elif result.exit_code == 130:
         flying, unanswered = _in_flight(c)
@@ -2042,6 +2043,13 @@ def _unrecorded_note(kept: Sequence[str]) -> str:
             f"run wrote {'it' if one else 'them'}: another state_dir, a copied project, a state begun again) "
             f"{'was' if one else 'were'} where a job's video went: kept in {where} before this run's took "
             f"{'its' if one else 'their'} place")
+
+
+def _jobs_left(counts: Mapping[str, int]) -> bool:
+    """Whether a run whose jobs are counted `counts` left any for a run to resume: planned, or in flight."""
+    from .state import IN_FLIGHT, JobState
+
+    return any(counts.get(s.value, 0) for s in (JobState.PLANNED, *IN_FLIGHT))
 
 
 def _unfinished(counts: Mapping[str, int]) -> int:
@@ -2230,7 +2238,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         shown = f"~{fmt_eta(eta)}" if eta is not None and eta_expected(snap) else fmt_eta(eta)
         out.print(f"  {fmt_time(elapsed)} elapsed{rate}, eta {shown}{heard}")
     if gone:
-        out.print(f"  [yellow]{escape(said(r.gone_note()))}[/yellow]")
+        out.print(f"  [yellow]{escape(said(r.gone_note(left=_jobs_left(snap.counts))))}[/yellow]")
         if snap.force_unsent:  # after that free step, the re-renders a --force run left, not those it made
             out.print(f"  then: {said(_force_unsent_next(snap))}", markup=False, highlight=False)
     if snap.sent_elsewhere and r.ended_at is None:  # said with what to run next, of a run that ended
@@ -2689,7 +2697,7 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
             time.sleep(every)
     if not args.json:
         if gone:
-            gone_note = snap.run.gone_note()
+            gone_note = snap.run.gone_note(left=_jobs_left(snap.counts))
             unnamed = manifest is None or _read_from_copy(manifest)
             out.print(f"run {snap.run.id}: {_of_file(gone_note, snap) if unnamed else gone_note}", markup=False)
         else:

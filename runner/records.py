@@ -267,10 +267,14 @@ class RunRecord:
         gone (killed or crashed before it could record its end)."""
         return "gone" if self.process_gone() else self.status
 
-    def gone_note(self) -> str:
+    def gone_note(self, *, left: bool = True) -> str:
         """What `status` says of a run whose process is gone: where the disk holding its state folder or its output
         folder is full now, that as the likely cause (the run stopped as it could not write, and could not record
-        that either), with what to do."""
+        that either), with what to do. `left`: the run's jobs are not all settled (`gridrun cancel` may have settled
+        every one since): else nothing is left to resume, and no `gridrun run` is proposed."""
+        if not left:
+            return (f"its process (pid {self.pid}) is gone without recording its end; every job of it has settled "
+                    "since (cancelled, done or failed), so nothing is left to resume")
         full = _full_disks((self.state_folder, self.outputs_dir))
         if full:
             return (f"its process (pid {self.pid}) is gone without recording its end; {full}: likely what stopped it "

@@ -452,7 +452,7 @@ def test_a_run_that_left_one_job_rendering_then_cancelled_speaks_of_it_as_one(
     assert main(["cancel", str(m)]) == 0
     assert main(["run", str(m), "--no-report"]) == 0
     said = " ".join(capsys.readouterr().err.split())
-    assert "done, but for 1 job cancelled on request (`gridrun cancel`), left cancelled: `gridrun retry` sends it " \
+    assert "no job done: 1 job cancelled on request (`gridrun cancel`), left cancelled: `gridrun retry` sends it " \
            "again (a new render, paid)" in said, said
 
 
@@ -2619,3 +2619,23 @@ def test_a_render_gridrun_cancel_asked_to_cancel_is_the_users_decision_when_the_
         assert store.cancel_asked(jid)
     result = api.run(m, report=False)
     assert (result.status, result.exit_code) == ("cancelled", 0), result.stats.last_errors
+
+
+def test_after_cancel_settled_every_job_of_a_killed_run_status_and_run_speak_of_nothing_left_or_done(
+        tmp_path: Path) -> None:
+    """A run killed with its jobs at the provider, then `gridrun cancel` cancels every one: `status` says of the
+    gone run that nothing is left to resume (not "`gridrun run` resumes it"), and the next run, with no job done,
+    does not say "done, but for"."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                       sim={"render_time": 30.0, "jitter": 0.0})
+    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=90, env={**os.environ, "GRIDRUN_CRASH_AT": "after-submit:2"})
+    assert killed.returncode == -signal.SIGKILL
+    assert len(api.cancel(m).cancelled) == 2
+    status = _cli("status", m)
+    said = " ".join(status.stdout.split())
+    assert "nothing is left to resume" in said and "resumes it" not in said, said
+    again = _cli("run", m)
+    said = " ".join(again.stderr.split())
+    assert again.returncode == 0, said
+    assert "no job done: 2 jobs cancelled on request (`gridrun cancel`)" in said and "done, but for" not in said, said
