@@ -1031,6 +1031,16 @@ def images_said(changed: Mapping[str, tuple[str | None, str]], run_id: int, mani
 FOLLOWED = (*IN_FLIGHT, S.UNKNOWN.value)
 
 
+def _jobs_left(keys: Sequence[str], states: Sequence[str]) -> str:
+    """"3 jobs (a, b, c; 2 in flight and 1 of unknown outcome)": the jobs a run would ask about that were sent
+    elsewhere (another endpoint, another key), as a refusal names them."""
+    left = len(keys)
+    named = ", ".join(keys[:3]) + (f" and {left - 3} more" if left > 3 else "")
+    flying = sum(s != S.UNKNOWN.value for s in states)
+    kinds = [f"{flying} in flight" if flying else "", f"{left - flying} of unknown outcome" if left - flying else ""]
+    return f"{left} {'job' if left == 1 else 'jobs'} ({named}; {' and '.join(k for k in kinds if k)})"
+
+
 @dataclass(frozen=True, slots=True)
 class SentAway:
     """Jobs an earlier run sent to another endpoint than the plan's (`plan.sent_elsewhere`), in flight there or of
@@ -1048,17 +1058,13 @@ class SentAway:
         """Where they were sent, where the endpoint now comes from, and the two ways on: the base URL pointed back
         there, or --leave-in-flight."""
         url, source = self.plan.endpoint
-        left = len(self.keys)
-        one = left == 1
-        keys = ", ".join(self.keys[:3]) + (f" and {left - 3} more" if left > 3 else "")
-        flying = sum(s != S.UNKNOWN.value for s in self.states)
-        kinds = [f"{flying} in flight" if flying else "", f"{left - flying} of unknown outcome" if left - flying else ""]
+        one = len(self.keys) == 1
         where = list(dict.fromkeys(self.sent_to))
         ways = "; ".join(f"{point_back(self.plan.manifest, at)} to collect those sent to {endpoint_named(at)}"
                          for at in where) if len(where) > 1 else point_back(self.plan.manifest, where[0])
         them = "it" if one else "them"
         return (
-            f"{left} {'job' if one else 'jobs'} ({keys}; {' and '.join(k for k in kinds if k)}) "
+            f"{_jobs_left(self.keys, self.states)} "
             f"{'was' if one else 'were'} sent to {', '.join(map(endpoint_named, where))}, not to the endpoint now, "
             f"{endpoint_now(url, source)}, which may not know {them}: a run here would ask it for {them} and record "
             f"{them} unknown, while the "
@@ -1109,17 +1115,13 @@ class KeyAway:
         on: the key set back, or --leave-in-flight."""
         assert self.plan.key_print is not None
         now, var = self.plan.key_print
-        left = len(self.keys)
-        one = left == 1
-        keys = ", ".join(self.keys[:3]) + (f" and {left - 3} more" if left > 3 else "")
-        flying = sum(s != S.UNKNOWN.value for s in self.states)
-        kinds = [f"{flying} in flight" if flying else "", f"{left - flying} of unknown outcome" if left - flying else ""]
+        one = len(self.keys) == 1
         prints = list(dict.fromkeys(self.sent_with))
         them = "it" if one else "them"
         back = (f"set {var} back to the key of fingerprint {prints[0]}" if len(prints) == 1 else
                 f"set {var} back to each key in turn (fingerprints {', '.join(prints)})")
         return (
-            f"{left} {'job' if one else 'jobs'} ({keys}; {' and '.join(k for k in kinds if k)}) "
+            f"{_jobs_left(self.keys, self.states)} "
             f"{'was' if one else 'were'} sent with another API key (fingerprint {', '.join(prints)}) than the one "
             f"{var} holds now (fingerprint {now}): another key is most often another account, which does not know "
             f"{them}: a run with this key would record {them} unknown, while the account {'it was' if one else 'they were'} "
