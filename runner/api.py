@@ -2210,6 +2210,10 @@ class CancelResult:
     # sent to another endpoint than the one now (`plan.sent_elsewhere`), asked nothing here: key -> that endpoint
     elsewhere: dict[str, str] = field(default_factory=dict)
     elsewhere_how: dict[str, str] = field(default_factory=dict)  # that endpoint -> how to point the base URL there
+    # sent with another API key than the one now (`plan.sent_with_another_key`), asked nothing: key -> the
+    # fingerprint of the key it was sent with; `key_var` names the variable that holds the key now
+    other_key: dict[str, str] = field(default_factory=dict)
+    key_var: str = ""
     # sent to a simulator at another endpoint than the one now (`plan.simulator_left`), asked nothing: nothing was
     # paid, and a run here sends them anew: key -> that endpoint
     simulated: dict[str, str] = field(default_factory=dict)
@@ -2723,6 +2727,14 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
             result.elsewhere[r["key"]] = at
             result.elsewhere_how.setdefault(at, plan_mod.point_back(p.manifest, at, by.get(r["hash"])))
     flying = [r for r in flying if not plan_mod.sent_elsewhere(sent.get(r["hash"]), p.endpoint[0])]
+    # Sent with another API key (most often another account, which does not know them): asking would record paid
+    # renders `unknown`, which `retry --unknown` would pay for again; left as they are, for a cancel with that key.
+    prints = store.sent_with([r["hash"] for r in flying], _CANCELLABLE) if p.key_print is not None else {}
+    for r in flying:
+        if plan_mod.sent_with_another_key(prints.get(r["hash"]), p.key_print):
+            result.other_key[r["key"]] = prints[r["hash"]]
+            result.key_var = p.key_print[1] if p.key_print is not None else ""
+    flying = [r for r in flying if r["key"] not in result.other_key]
     if flying and callable(getattr(prov, "api_key", None)):
         prov.api_key()  # a job to ask about here (one run since `_asks_provider` read the state): the key first
     rows = [r for r in flying if r["state"] != JobState.SUBMITTING.value and r["provider_id"]]

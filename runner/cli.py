@@ -2759,7 +2759,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
             say(f"  {_rerenders_note(len(r.kept))}")
     elif not (r.failed or r.finished or r.still_running or r.dropped or r.unresolved or r.errors or r.gone
               or r.not_taken or r.never_sent or r.not_in_log or r.found or r.look_later or r.log_unread or r.no_log
-              or r.elsewhere or r.simulated):
+              or r.elsewhere or r.simulated or r.other_key):
         say("nothing in flight to cancel")
     for at, how in r.elsewhere_how.items():
         keys = [k for k, there in r.elsewhere.items() if there == at]
@@ -2769,6 +2769,15 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                   f"may not know {_them(n)}: not cancelled, nothing asked of it; {visible(how)} and `gridrun cancel "
                   f"{typed(args.manifest)}` again to cancel {_them(n)} there (or `gridrun run` to collect "
                   f"{_them(n)})", markup=False)
+    for sent_with in dict.fromkeys(r.other_key.values()):
+        keys = [k for k, was in r.other_key.items() if was == sent_with]
+        n = len(keys)
+        err.print(f"{_jobs(n)} in flight ({_some(keys)}) {'was' if n == 1 else 'were'} sent with another API key "
+                  f"(fingerprint {sent_with}) than the one {r.key_var or 'the key variable'} holds now, most often "
+                  f"another account's, which does not know {_them(n)}: not cancelled, nothing asked; set "
+                  f"{r.key_var or 'it'} back to the key of fingerprint {sent_with} and `gridrun cancel "
+                  f"{typed(args.manifest)}` again to cancel {_them(n)} (or `gridrun run` to collect {_them(n)})",
+                  markup=False)
     for at in dict.fromkeys(r.simulated.values()):
         keys = [k for k, there in r.simulated.items() if there == at]
         n = len(keys)
@@ -2881,7 +2890,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                   f"jobs as before the cancel; `gridrun report {typed(args.manifest)} --run {run_id}` writes it",
                   markup=False, highlight=False)
     return 1 if r.errors or r.unresolved or r.not_taken or r.not_in_log or r.look_later or r.log_unread or r.no_log \
-        or r.elsewhere else 0
+        or r.elsewhere or r.other_key else 0
 
 
 def _cancel_charges(r: Any) -> str:

@@ -76,6 +76,13 @@ def test_jobs_in_flight_sent_with_another_key_are_named_refused_and_collected_wi
         assert KEY_A not in said and KEY_B not in said
         assert sim.stats()["creates"] == sent and len(sim.paths) == asked  # nothing at all was sent
         assert states(m) == before
+        # nor does cancel ask about them with key B (their 404s would make them `unknown`, for retry --unknown to
+        # pay again): named, left as they are, with the key to set back
+        assert main(["cancel", str(m)]) == 1
+        said = " ".join(capsys.readouterr().err.split())
+        assert f"were sent with another API key (fingerprint {a_print})" in said, said
+        assert f"set LUMENFALL_API_KEY back to the key of fingerprint {a_print}" in said, said
+        assert len(sim.paths) == asked and states(m) == before
 
         with closing(sqlite3.connect(m.parent / ".gridrun" / "state.db")) as db, db:  # as an older gridrun left it
             db.execute("UPDATE runs SET key_print = NULL")
