@@ -90,12 +90,22 @@ class RunOptions:
 # sent, nothing paid: HTTP 400, INVALID_REQUEST: ...": the first word of capitals (and digits, underscores) of 3
 # characters or more followed by a colon.
 _CODE = re.compile(r"(?:^|[\s,;(])([A-Z][A-Z0-9_]{2,}):(?:\s|$)")
+# A code in lower case (`moderation_blocked`, as an OpenAI-shaped gateway writes them) is told from a plain word by
+# its underscore, and from a field a message names by its place: before the request line (`HTTP 400, code: POST
+# /v1/videos: ...`), where a provider's code stands, not after it.
+_LOWER_CODE = re.compile(r"^[^/]*?(?:^|[\s,;(])([a-z][a-z0-9]*(?:_[a-z0-9]+)+):(?:\s|$)")
 
 
 def error_code(error: str | None) -> str | None:
-    """The provider's code in a job's recorded `error` (`_CODE`), None: none found."""
-    found = _CODE.search(error or "")
+    """The provider's code in a job's recorded `error` (`_CODE`; else one in lower case, `_LOWER_CODE`, as it was
+    written), None: none found."""
+    found = _CODE.search(error or "") or _LOWER_CODE.search(error or "")
     return None if found is None else found.group(1)
+
+
+def same_code(a: str | None, b: str | None) -> bool:
+    """Whether two providers' codes are the same, whatever their case (`--code moderation_blocked`)."""
+    return a is not None and b is not None and a.strip().upper() == b.strip().upper()
 
 
 # What to change, by the provider's code, of a request the provider fails or refuses for what it asks: the same
@@ -120,7 +130,7 @@ def picked(key: str, error: str | None, only_keys: tuple[str, ...], only_codes: 
 
     if only_keys and not any(fnmatch.fnmatchcase(key, glob) for glob in only_keys):
         return False
-    return not only_codes or (error_code(error) or "") in {c.strip().upper() for c in only_codes}
+    return not only_codes or any(same_code(error_code(error), c) for c in only_codes)
 
 
 def selection_misses(candidates: Sequence[tuple[str, str | None]], only_keys: Sequence[str],
@@ -151,7 +161,7 @@ def selection_misses(candidates: Sequence[tuple[str, str | None]], only_keys: Se
     codes_had = {error_code(error) for _, error in candidates}
     said += [f"--code {c} is the code of none of the jobs `gridrun {command}` sends again (their codes: "
              f"{', '.join(sorted(str(x) for x in codes_had if x)) or 'none'})"
-             for c in only_codes if c.strip().upper() not in codes_had]
+             for c in only_codes if not any(same_code(c, x) for x in codes_had)]
     return None, said
 
 

@@ -290,3 +290,32 @@ def test_a_library_retry_whose_selection_picks_no_job_is_refused_and_records_no_
     assert code == 2 and "there is none that `gridrun retry --unknown` sends again" in " ".join(err.split()), err
     assert len(api.runs(m)) == 1
     assert {j.state for j in api.status(m).jobs} == {"failed"}
+
+
+def test_a_failure_code_in_lower_case_is_read_as_the_providers_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A gateway writing its codes in lower case (`moderation_blocked`): the code is read as it is written, so the
+    moderation verdict spends no failure retry, `status --json` gives it with what to change, and `--code` picks it
+    in either case; a field a message names after the request line is no code."""
+    from runner import api
+    from runner.options import error_code
+
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "f.yaml"
+    m.write_text(PLAN_GRID.replace("failure_rate: 1.0", "failure_rate: 1.0, failure_code: moderation_blocked"),
+                 encoding="utf-8")
+    assert run_cli(capsys, "run", str(m), "--no-report", "--failure-retries", "1")[0] == 1
+    assert {j.key: j.attempts for j in api.status(m).jobs} == {"a=1": 1, "a=2": 1, "a=3": 1}
+    code, out, _ = run_cli(capsys, "status", str(m), "--json")
+    problems = json.loads(out)["problems"]
+    assert len(problems) == 3 and all(
+        (p["code"], p["same_code"], p["fix"]) == ("moderation_blocked", True, "change the prompt (or its images)")
+        for p in problems), problems
+    for given in ("moderation_blocked", "MODERATION_BLOCKED"):
+        code, out, err = run_cli(capsys, "plan", str(m), "--retry", "--code", given, "--json")
+        assert code == 0 and json.loads(out)["against_state"]["to_submit"] == 3, (out, err)
+        assert "is the code of none" not in err, err
+    assert error_code("not sent, nothing paid: HTTP 400, moderation_blocked: POST /v1/videos: no") == "moderation_blocked"
+    assert error_code("HTTP 400 (no code given): POST /v1/videos: image_url: must be a URL") is None
+    assert error_code("the render failed: try again") is None
