@@ -110,17 +110,29 @@ def same_code(a: str | None, b: str | None) -> bool:
 
 # What to change, by the provider's code, of a request the provider fails or refuses for what it asks: the same
 # request sent again as it is meets the same verdict. A content-moderation verdict is about the prompt (or its
-# images), an invalid request about its parameters. Any other code (an internal error, a timeout, no capacity, one
-# gridrun does not know) may pass when sent again.
-REPEATING_FIX = (("POLICY", "change the prompt (or its images)"), ("MODERAT", "change the prompt (or its images)"),
-                 ("INVALID", "change the request"), ("BAD_REQUEST", "change the request"))
+# images), an invalid request about its parameters. A code is read by its whole `_`-separated words, whatever its
+# case: one naming a timeout, an unavailable service, a response (`MODERATION_SERVICE_TIMEOUT`,
+# `UPSTREAM_INVALID_RESPONSE`) is the provider's trouble, which may pass when sent again, as may any other code (an
+# internal error, no capacity, one gridrun does not know).
+_PROMPT_FIX = "change the prompt (or its images)"
+_REQUEST_FIX = "change the request"
+REPEATING_FIX = (({"POLICY", "MODERATION", "MODERATED", "MODERATOR", "SAFETY", "NSFW", "FILTERED", "FLAGGED", "UNSAFE",
+                   "CENSORED"}, _PROMPT_FIX),
+                 ({"INVALID"}, _REQUEST_FIX))
+_MAY_PASS = {"TIMEOUT", "TIMEDOUT", "TIMED", "UNAVAILABLE", "SERVICE", "RESPONSE", "INTERNAL", "OVERLOADED",
+             "CAPACITY", "TEMPORARY", "TEMPORARILY", "RETRY"}
 
 
 def repeating_fix(code: str | None) -> str | None:
     """What to change of a request whose failure carried the provider's `code`, when sending it again as it is would
-    fail alike (`REPEATING_FIX`); None for a code that may pass when sent again, or none."""
-    code = (code or "").upper()
-    return next((fix for part, fix in REPEATING_FIX if part in code), None) if code else None
+    fail alike (`REPEATING_FIX`, by whole words, BAD_REQUEST too); None for a code that may pass when sent again
+    (`_MAY_PASS`), or none."""
+    words = [w for w in re.split(r"[^A-Z0-9]+", (code or "").upper()) if w]
+    if not words or _MAY_PASS.intersection(words):
+        return None
+    if any(a == "BAD" and b == "REQUEST" for a, b in zip(words, words[1:])):
+        return _REQUEST_FIX
+    return next((fix for known, fix in REPEATING_FIX if known.intersection(words)), None)
 
 
 def picked(key: str, error: str | None, only_keys: tuple[str, ...], only_codes: tuple[str, ...]) -> bool:

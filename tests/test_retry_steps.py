@@ -319,3 +319,30 @@ def test_a_failure_code_in_lower_case_is_read_as_the_providers_code(
     assert error_code("not sent, nothing paid: HTTP 400, moderation_blocked: POST /v1/videos: no") == "moderation_blocked"
     assert error_code("HTTP 400 (no code given): POST /v1/videos: image_url: must be a URL") is None
     assert error_code("the render failed: try again") is None
+
+
+def test_failure_retries_read_a_code_by_its_whole_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A code that names the provider's trouble (an upstream's bad response, a moderation service timing out) is sent
+    again by run.failure_retries though it holds INVALID or MODERATION; a moderation verdict by another name (safety,
+    NSFW, a filter, a flag) is not."""
+    from runner import api
+    from runner.options import repeating_fix
+
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "f.yaml"
+    m.write_text(PLAN_GRID.replace("failure_rate: 1.0", "failure_rate: 1.0, failure_code: UPSTREAM_INVALID_RESPONSE"),
+                 encoding="utf-8")
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report", "--failure-retries", "1")
+    assert code == 1 and "would repeat" not in err, err
+    assert {j.key: j.attempts for j in api.status(m).jobs} == {"a=1": 2, "a=2": 2, "a=3": 2}
+    problems = json.loads(run_cli(capsys, "status", str(m), "--json")[1])["problems"]
+    assert [p["fix"] for p in problems] == [None, None, None], problems
+    for code_ in ("MODERATION_SERVICE_TIMEOUT", "UPSTREAM_INVALID_RESPONSE", "INTERNAL_ERROR", "UPSTREAM_ERROR"):
+        assert repeating_fix(code_) is None, code_
+    for code_ in ("SAFETY_FILTERED", "NSFW", "CONTENT_FILTERED", "FLAGGED", "moderation_blocked",
+                  "content_policy_violation", "CONTENT_POLICY_VIOLATION"):
+        assert repeating_fix(code_) == "change the prompt (or its images)", code_
+    for code_ in ("INVALID_REQUEST", "BAD_REQUEST", "invalid_request_error"):
+        assert repeating_fix(code_) == "change the request", code_
