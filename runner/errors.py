@@ -324,8 +324,13 @@ _URL_PATH = re.compile(r"\b(https?://[^/\s]+)/\S*?(?=[:;,)]?(?:\s|$))")
 
 # A bare video id in an error's text, no URL round it: "video video_5f83…" (the provider no longer knows it, has
 # had none for a while, lost it) or a path "/videos/video_5f83…". An id has a digit in it, so that words ("video
-# whose", "video file") are never taken for one; a quote round it ('video_5f83') is part of it.
-_VIDEO_ID = re.compile(r"(\bvideo |/videos/)(['\"]?)(?=[\w.:-]*\d)[\w][\w.:-]*?\2(?=[:;,)]?(?:\s|$)|[/'\"])")
+# whose", "video file") are never taken for one; after a plain "video " it has the shape of an id too, an underscore
+# in it (`video_5f83…`) or 12 characters or more (an opaque token, a UUID), so that a value a provider's sentence
+# names ("video 10s", "video 1080p") is never folded, while gridrun's own "no longer knows video X" and a path
+# "/videos/X" fold any id. A quote round it ('video_5f83') is part of it.
+_VIDEO_ID = re.compile(r"(\bknows video |/videos/)(['\"]?)(?=[\w.:-]*\d)[\w][\w.:-]*?\2(?=[:;,)]?(?:\s|$)|[/'\"])"
+                       r"|(\bvideo )(['\"]?)(?=[\w.:-]*\d)(?=[\w.:-]*_|[\w.:-]{12})[\w][\w.:-]*?\4"
+                       r"(?=[:;,)]?(?:\s|$)|[/'\"])")
 
 
 def alike(message: str) -> str:
@@ -334,7 +339,7 @@ def alike(message: str) -> str:
     own video's URL or id, said once for them all."""
     if "://" in message:
         message = _URL_PATH.sub(r"\1/…", message)
-    return _VIDEO_ID.sub(r"\1…", message) if "video" in message else message
+    return _VIDEO_ID.sub(lambda m: f"{m.group(1) or m.group(3)}…", message) if "video" in message else message
 
 
 def alike_text(messages: Sequence[str]) -> str:

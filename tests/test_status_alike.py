@@ -91,3 +91,20 @@ def test_status_and_the_runs_last_errors_say_an_error_of_many_jobs_differing_onl
         Executor._error(run, SimpleNamespace(key=f"style=anime,seed={n}"), said.format(n=n))  # type: ignore[arg-type]
     assert len(run.errors) == 1 and "seed=1 and 2 more jobs: " in run.errors[0], run.errors
     assert "video … (HTTP 404)" in run.errors[0], run.errors
+
+
+def test_a_value_a_provider_names_after_video_is_no_id_to_fold() -> None:
+    """Two refusals differing by the value they name ("video 10s", "video 8s") stay apart; ids of the shape a
+    provider gives (`video_<hex>`, an opaque token) still fold."""
+    ten = "not sent, nothing paid: HTTP 400, INVALID_REQUEST: duration: video 10s is not available at 1080p"
+    assert alike(ten) == ten and alike(ten) != alike(ten.replace("10s", "8s"))
+    assert alike("video 1080p is not offered") != alike("video 720p is not offered")
+    assert alike("video 2 of 3 failed") == "video 2 of 3 failed"
+    one = "the provider no longer knows video video_5f8349ba3e34 (HTTP 404)"
+    assert alike(one) == alike(one.replace("5f8349ba3e34", "017e1e71164a")) == \
+        "the provider no longer knows video … (HTTP 404)"
+    uuid = "lost video 3f2a9c1e-8b7d-4e21-9a0f-6c5d4b3a2f10 (HTTP 404)"
+    assert alike(uuid) == alike(uuid.replace("3f2a9c1e", "0b1c2d3e")) == "lost video … (HTTP 404)"
+    short = "expired: the provider no longer knows video v9 (GET /videos/v9: HTTP 404)"
+    assert alike(short) == alike(short.replace("v9", "v12")) == \
+        "expired: the provider no longer knows video … (GET /videos/…: HTTP 404)"
