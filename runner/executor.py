@@ -998,10 +998,11 @@ class Executor:
                 f"stopped on a full disk: {problem}, then `gridrun run` goes on from where it stopped (what was sent "
                 "is fetched at no new cost, nothing is paid twice)")}
 
-    def _full_disk_problem(self, exc: BaseException) -> str | None:
+    def _full_disk_problem(self, exc: BaseException, *, writing: str | None = None) -> str | None:
         """What a full disk did, where `exc` (an error that ended the run, a group of them, or what they were
         raised from) is a write it refused: the state's (SQLite's "database or disk is full") or a file's (no space
-        left, a quota reached); None where none is."""
+        left, a quota reached; `writing`: the file it wrote into, where the system's error names none, as a write to
+        an open file's does); None where none is."""
         import sqlite3
 
         from .state import remedy
@@ -1016,6 +1017,8 @@ class Executor:
             if isinstance(e, sqlite3.Error) and getattr(e, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
                 return f"the state store {self.store.path} could not be written ({e}); {remedy(e, folder=self.store.path.parent)}"
             if isinstance(e, OSError) and disk_full(e):
+                if writing is not None and not (e.filename or e.filename2):
+                    e = OSError(e.errno, e.strerror, writing)
                 return write_problem(e)
             if isinstance(e, BaseExceptionGroup):
                 todo.extend(e.exceptions)
@@ -2711,8 +2714,9 @@ class Executor:
                 last = f"download failed: {exc}"
                 if exc.code == WRITE_FAILED:
                     # The output folder's problem (full, read-only): the next run downloads it again once it is
-                    # fixed. Sending more jobs would only pay for more videos that cannot be saved.
-                    self._full_disk(self._full_disk_problem(exc))
+                    # fixed. Sending more jobs would only pay for more videos that cannot be saved. A write refused
+                    # names no file (only opening one does): the note names the one the download was writing.
+                    self._full_disk(self._full_disk_problem(exc, writing=files_beside(os.fspath(output))[0]))
                     self._cannot_save(str(exc))
                     break
                 if exc.code == TOO_LARGE:

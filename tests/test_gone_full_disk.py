@@ -146,3 +146,30 @@ def test_a_run_whose_videos_hit_a_full_disk_records_that_it_stopped_on_one(
         "then `gridrun run` goes on" in runs, runs
     doc = json.loads(_said(capsys, "status", str(m), "--json"))
     assert (doc["status"], doc["stopped_by"]) == ("failed", "disk-full"), doc
+
+
+@pytest.mark.timeout(120)
+def test_a_write_refused_mid_download_names_the_file_in_the_full_disk_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No space left as the bytes of a video are written (the system's error of a write to an open file names no
+    file): the note the run records names the file the download was writing, so that the user knows which disk to
+    free."""
+    import errno
+    import json
+
+    from runner.providers import download
+
+    def full(fd: int, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(download, "_write_all", full)
+    m = write_manifest(tmp_path, n_seeds=2, sim={"render_time": 0.2, "jitter": 0.0})
+    assert main(["run", str(m), "--no-report"]) == 1
+    capsys.readouterr()
+    monkeypatch.undo()
+    doc = json.loads(_said(capsys, "status", str(m), "--json"))
+    assert (doc["status"], doc["stopped_by"]) == ("failed", "disk-full"), doc
+    note = doc["stopped_note"]
+    assert note.startswith(f"stopped on a full disk: {tmp_path}") and ".mp4.part: No space left on device; free " \
+        "space on its disk, then `gridrun run` goes on" in note, note
