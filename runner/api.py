@@ -1913,9 +1913,9 @@ def runs_json(found: Sequence[RunSummary]) -> list[dict[str, Any]]:
             "manifest": s.run.manifest_name,
             "manifest_path": s.run.manifest_path,
             "status": s.run.shown_status,  # `gone`: recorded as running, but its process no longer exists
-            # the cause it stopped on, not its jobs' (`disk-full`), and what to do; None: none recorded
-            "stopped_by": s.run.stopped_by,
-            "stopped_note": s.run.stopped_note,
+            # the cause it stopped on, not its jobs' (`disk-full`), and what to do, as recorded or, for a gone run,
+            # inferred (`RunRecord.stop_cause`); None: none known
+            **dict(zip(("stopped_by", "stopped_note"), s.run.stop_cause(), strict=True)),
             "process_gone": s.run.process_gone(),
             "started_at": s.run.started_at,
             "ended_at": s.run.ended_at,
@@ -2009,9 +2009,9 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         # the manifest file the run was started with (another checkout's, where one shares this state)
         "manifest_path": r.manifest_path,
         "status": r.shown_status,  # `gone`: recorded as running, but its process no longer exists
-        # the cause it stopped on, not its jobs' (`disk-full`), and what to do; None: none recorded
-        "stopped_by": r.stopped_by,
-        "stopped_note": r.stopped_note,
+        # the cause it stopped on, not its jobs' (`disk-full`), and what to do, as recorded or, for a gone run,
+        # inferred (`RunRecord.stop_cause`); None: none known
+        **dict(zip(("stopped_by", "stopped_note"), r.stop_cause(), strict=True)),
         "process_gone": r.process_gone(),  # killed or crashed before it could record its end
         "started_at": r.started_at,
         "ended_at": r.ended_at,

@@ -246,9 +246,9 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
             "model": run.model,
             "axes": list(run.axes),
             "status": run.shown_status,  # `gone`, as `status` shows it, for a run whose process died unrecorded
-            # the cause it stopped on, not its jobs' (`disk-full`), and what to do; null: none recorded
-            "stopped_by": run.stopped_by,
-            "stopped_note": run.stopped_note,
+            # the cause it stopped on, not its jobs' (`disk-full`), and what to do, as recorded or, for a gone run,
+            # inferred (`RunRecord.stop_cause`); null: none known
+            **dict(zip(("stopped_by", "stopped_note"), run.stop_cause(), strict=True)),
             "started_at": iso(run.started_at),
             "ended_at": iso(run.ended_at),
             "snapshot_at": iso(snapshot.taken_at),

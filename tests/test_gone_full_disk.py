@@ -53,6 +53,39 @@ def test_status_of_a_gone_run_names_a_full_disk_as_the_likely_cause(
     assert "free space there, then `gridrun run` resumes it" in said, said
 
 
+@pytest.mark.timeout(120)
+def test_status_json_of_a_gone_run_gives_a_full_disk_as_the_cause_it_likely_stopped_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run stopped by its state's full disk cannot record that (the record is a write to that disk): `status
+    --json`, `status --runs --json` and the export give the cause `status` infers for the gone run, a full disk,
+    with a note that says "likely"; with room on the disks, none."""
+    import json
+
+    from runner import api
+
+    manifest = _killed_run(tmp_path)
+    doc = json.loads(_said(capsys, "status", str(manifest), "--json"))
+    assert (doc["status"], doc["stopped_by"], doc["stopped_note"]) == ("gone", None, None), doc
+    real = os.statvfs
+    state = str(tmp_path / ".gridrun")
+
+    def full(path: Any) -> Any:
+        if os.fspath(path).startswith(state):
+            return SimpleNamespace(f_bavail=0, f_frsize=4096, f_blocks=100, f_bfree=0, f_files=10, f_favail=5)
+        return real(path)
+
+    monkeypatch.setattr(os, "statvfs", full)
+    doc = json.loads(_said(capsys, "status", str(manifest), "--json"))
+    assert (doc["status"], doc["stopped_by"]) == ("gone", "disk-full"), doc
+    assert f"the disk holding {state} has 0 bytes free: likely what stopped it" in doc["stopped_note"], doc
+    [listed] = json.loads(_said(capsys, "status", str(manifest), "--runs", "--json"))
+    assert (listed["stopped_by"], listed["stopped_note"]) == ("disk-full", doc["stopped_note"]), listed
+    [written] = api.export(manifest, formats=["json"])
+    run = json.loads(written.read_text())["summary"]["run"]
+    assert (run["status"], run["stopped_by"]) == ("gone", "disk-full"), run
+
+
 class _FullOnce:
     """A state store's connection whose disk is full for one commit: it fails as SQLite's does, and the disk then
     has room again (what a run's own end takes: a few pages)."""
