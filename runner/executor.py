@@ -644,7 +644,8 @@ class Executor:
         if not self._fetching:
             return None
         total = 0
-        for seen in list(self._fetching.values()):  # [its .part, its size last seen, the bytes not this try's]
+        for seen in list(self._fetching.values()):  # [its .part, its size last seen, the bytes not this try's, when
+            # this try began]
             try:
                 size = os.stat(seen[0]).st_size
             except OSError:  # not made yet, or just renamed into place
@@ -1210,21 +1211,45 @@ class Executor:
         no request for STOP_UNANSWERED seconds since, every one of them failing with no answer at all: the jobs in
         flight are left at the provider for the next run, and the run says why. Every request the run waits on
         counts, each with its own tries and backoffs: polls, lookups of a key, creates, and downloads (a failed
-        one with no answer, as a poll; a video's file seen growing is an answer, `_streamed_at`)."""
+        one with no answer, as a poll; a video's file seen growing is an answer, `_streamed_at`), and downloads that
+        stall mid-body, no byte coming and no failure either (`_stalled_since`)."""
         assert self._interrupted is not None
         await self._interrupted.wait()
         while True:
             await anyio.sleep(min(1.0, STOP_UNANSWERED / 4))
             silent = self.pacer.unanswered_since
             flying = sum(self.counts[s.value] for s in IN_FLIGHT)
-            if silent is None or not flying:
+            if not flying:
                 continue
+            stalled = silent is None
+            if stalled:
+                silent = self._stalled_since(flying)
+                if silent is None:
+                    continue
             self._fetched()  # a download streaming in is the provider answering
             if self.steady() - max(silent, self._interrupted_at, self._streamed_at or silent) < STOP_UNANSWERED:
                 continue
-            self.errors.append(self._unanswered_note(flying))
+            self.errors.append(self._stalled_note(flying) if stalled else self._unanswered_note(flying))
             self._detach(scope)
             return
+
+    def _stalled_since(self, flying: int) -> float | None:
+        """While every one of the `flying` jobs in flight is being downloaded (none waits on a render or between
+        tries), since when (`steady`) no byte came: the last time a video's file grew, or the latest try began;
+        None otherwise. A download that stalls mid-body fails only after `download.STALL_SECONDS`, and then with
+        an answer of sorts: a stopping run counts that silence from its last bytes."""
+        fetching = list(self._fetching.values())
+        if not fetching or len(fetching) < flying:
+            return None
+        self._fetched()
+        return max(max(seen[3] for seen in fetching), self._streamed_at or 0.0)
+
+    def _stalled_note(self, flying: int) -> str:
+        """Why a stopping run left its jobs downloading: nothing of their videos came for STOP_UNANSWERED s."""
+        jobs = f"{flying:,} paid job{'s' if flying != 1 else ''}"
+        return (f"the videos' downloads got nothing for {STOP_UNANSWERED:g} s since the run began stopping (no byte, no "
+                f"answer): left the {jobs} downloading to the next run, as a second signal does; `gridrun run` "
+                "fetches them at no new cost")
 
     def _unanswered_note(self, flying: int) -> str:
         """Why a stopping run left its jobs in flight: the provider has not answered since its last answer."""
@@ -2658,7 +2683,7 @@ class Executor:
                     since = os.stat(part).st_size
                 except OSError:
                     since = 0
-                self._fetching[jid] = [part, since, since]
+                self._fetching[jid] = [part, since, since, self.steady()]
                 try:
                     got = await self.provider.download(self.client, url, output, on_saved=sidecar,
                                                        gate=self.pacer.gate, partial=partial, **more)

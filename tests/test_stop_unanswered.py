@@ -366,8 +366,8 @@ def test_a_stopping_run_whose_downloads_hang_leaves_them_to_the_next_run_within_
 ) -> None:
     """The videos' file host takes connections and never answers (a download waits out the request timeout, try
     after try), and the run gets SIGTERM as its jobs download: the downloads' own tries do not hold it past the
-    bound. Once every request has failed unanswered for STOP_UNANSWERED seconds it ends `interrupted`, the jobs
-    left downloading for the next run (which fetches them at no cost), and says why."""
+    bound. Once the downloads have got nothing for STOP_UNANSWERED seconds it ends `interrupted`, the jobs left
+    downloading for the next run (which fetches them at no cost), and says why."""
     import os
     import signal
 
@@ -395,8 +395,8 @@ def test_a_stopping_run_whose_downloads_hang_leaves_them_to_the_next_run_within_
                          on_progress=term_once_downloading, report=False)
         files = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()["requests"].get("file", 0)
     assert termed and result.status == "interrupted" and result.exit_code == 130, (result.status, result.stats.last_errors)
-    said = [e for e in result.stats.last_errors if "has not answered" in e]
-    assert said and "left the 2 paid jobs in flight to the next run" in said[0], result.stats.last_errors
+    said = [e for e in result.stats.last_errors if "downloads got nothing" in e]
+    assert said and "left the 2 paid jobs downloading to the next run" in said[0], result.stats.last_errors
     jobs = api.status(m).jobs
     assert [j.state for j in jobs] == ["downloading", "downloading"], [(j.state, j.error) for j in jobs]
     assert files < 2 * 20, files  # the downloads' tries were cut short, not all made
@@ -436,3 +436,42 @@ def test_a_lookup_of_a_key_that_hangs_counts_as_the_providers_silence_as_a_poll_
     fake.provider = Answering()
     assert anyio.run(Executor._find, fake, "key-1", None) == (None, True)
     assert pacer.unanswered_since is None and pacer.answered_at == 30.0
+
+
+@pytest.mark.timeout(180)
+def test_a_stopping_run_whose_download_stalls_mid_body_leaves_it_to_the_next_run_within_the_stop_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file host sends half of each video, then nothing for a long while, without failing, and the run gets
+    SIGTERM as its jobs download: the stall counts as silence from the last bytes that came, so the run ends
+    `interrupted` within the bound, the jobs left downloading for the next run, saying why, before the stall
+    ends."""
+    import os
+    import signal
+
+    from runner import executor
+    from runner.sim.config import SimConfig
+    from runner.sim.serve import running_server
+
+    quick_backoff(monkeypatch)
+    monkeypatch.setattr(executor, "STOP_UNANSWERED", 0.5)
+    stall = [{"route": "file", "p": 1.0, "fault": "stall_body", "delay": 30.0}]
+    config = SimConfig.from_dict({"render_time": 0.1, "jitter": 0.0, "script": stall})
+    termed: list[int] = []
+
+    def term_once_downloading(s: Any) -> None:
+        if s.counts.get("downloading") and not termed:
+            termed.append(1)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with running_server(config) as url:
+        m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), base_url=url, sim={})
+        result = api.run(m, options=RunOptions(poll_interval=0.05, handle_signals=True),
+                         on_progress=term_once_downloading, report=False)
+        sim_stats = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
+        jobs = api.status(m).jobs
+    assert termed and result.status == "interrupted" and result.exit_code == 130, (result.status, result.stats.last_errors)
+    said = [e for e in result.stats.last_errors if "downloads got nothing" in e]
+    assert said and "left the 2 paid jobs downloading to the next run" in said[0], result.stats.last_errors
+    assert [j.state for j in jobs] == ["downloading", "downloading"], [(j.state, j.error) for j in jobs]
+    assert sim_stats["requests"].get("file", 0) == 2, sim_stats  # one try each, its stall not over
