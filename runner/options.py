@@ -130,7 +130,7 @@ def repeating_fix(code: str | None) -> str | None:
     words = [w for w in re.split(r"[^A-Z0-9]+", (code or "").upper()) if w]
     if not words or _MAY_PASS.intersection(words):
         return None
-    if any(a == "BAD" and b == "REQUEST" for a, b in zip(words, words[1:])):
+    if "_BAD_REQUEST_" in f"_{'_'.join(words)}_":
         return _REQUEST_FIX
     return next((fix for known, fix in REPEATING_FIX if known.intersection(words)), None)
 
