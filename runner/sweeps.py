@@ -25,7 +25,6 @@ from . import images
 from .datafiles import encodable, is_empty_row, value_position
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from .jobs import Job, canonical, format_value, job_hash, not_json, whole_key_text
-from .letters import letter_mark_digit
 from .localpaths import NAME_MAX, UNUSABLE, shown, why_unusable
 from .manifest import DEFAULT_OUTPUT, Manifest, Warned, dotted, field_names
 from .matrix import Combination, Expansion
@@ -1950,12 +1949,10 @@ _KEEP = frozenset("._=,+@#%-")
 
 
 def _safe_part(part: str) -> str:
-    """One path segment with each run of other characters (spaces, quotes, control characters) made "_". Letters,
-    marks and digits are those of one Unicode version (`letters`), not of the Python's own: a name is the same on
-    every Python."""
+    """One path segment with each run of other characters (spaces, quotes, control characters) made "_"."""
     return "".join(
         "".join(run) if safe else "_"
-        for safe, run in itertools.groupby(part, lambda c: c in _KEEP or letter_mark_digit(c))
+        for safe, run in itertools.groupby(part, lambda c: c in _KEEP or unicodedata.category(c)[0] in "LMN")
     )
 
 

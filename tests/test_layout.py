@@ -84,7 +84,6 @@ def test_the_import_reader_sees_relative_and_absolute_imports_and_skips_type_hin
     assert runtime_imports(PACKAGE / "providers" / "download.py") == {"errors", "limits", "outputs", "providers"}
     assert "jobs" not in runtime_imports(PACKAGE / "outputs.py")  # `Job` only as a type hint
     assert runtime_imports(PACKAGE / "textforms.py") == set()  # read by the data files, templates and sweeps
-    assert runtime_imports(PACKAGE / "letters.py") == set()  # read by the sweeps' output names
     assert runtime_imports(PACKAGE / "gittrack.py") == set()  # read by the state and the plan's warnings
     # `gridrun recover` is below the API that calls it: it records through the store, locks as a run does
     assert {"api", "cli", "executor"}.isdisjoint(runtime_imports(PACKAGE / "recover.py"))

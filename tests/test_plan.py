@@ -2216,24 +2216,6 @@ def test_output_names_keep_letters_of_any_script(tmp_path: Path) -> None:
     assert names == ["p=ein_Fuchs_im_Schnee_.mp4", "p=海辺の猫.mp4", "p=雪の中の狐.mp4"]
 
 
-def test_output_names_are_the_same_on_every_python_whatever_its_unicode_version(tmp_path: Path) -> None:
-    """Kawi (U+11F00.., Unicode 15.0) and CJK Extension I (U+2EBF0.., Unicode 15.1) are letters to Python 3.13 and
-    unassigned ("other") to 3.11's Unicode 14.0: the output names keep them on every Python, as one fixed table
-    decides, so that a manifest plans the same files (and two such values are not one clashing `_.mp4`) on a
-    colleague's machine and on CI. A character assigned after that table's version is "other" everywhere."""
-    from runner.letters import UNICODE_VERSION
-    from runner.sweeps import _safe_part
-
-    assert UNICODE_VERSION == "15.1.0"
-    assert _safe_part("\U00011f04\U00011f05") == "\U00011f04\U00011f05" and _safe_part("\U0002ebf0") == "\U0002ebf0"
-    assert _safe_part("a\U00011f50b") == "a\U00011f50b"  # a Kawi digit
-    assert _safe_part("a\U0001f98a b") == "a_b"  # an emoji and a space: other, as always
-    assert _safe_part("x\U0003fffd") == "x_"  # unassigned in every Unicode so far
-    p = plan_of(tmp_path, "params:\n  prompt: '{{ w }}'\nmatrix:\n  w: [\"\\U00011F04\\U00011F05\", \"\\U00011F06\"]\n"
-                          "output: '{{ w }}.mp4'\n")
-    assert sorted(Path(j.output_str).name for j in p.jobs) == ["\U00011f04\U00011f05.mp4", "\U00011f06.mp4"]
-
-
 def test_a_misspelled_parameter_is_refused_with_the_name_it_is_close_to(tmp_path: Path) -> None:
     """Sent as written, the provider would ignore it and render (and bill) its default: refused, where the
     parameter it is close to is not set. Beside that one, or far from any, it is passed through with a warning."""
