@@ -186,10 +186,17 @@ def tls_problem() -> str | None:
                     ssl.create_default_context(cafile=value)
                 except (OSError, ssl.SSLError, ValueError):
                     why = "a file that holds no CA certificate OpenSSL can read (a PEM bundle is wanted)"
-        elif not path.is_dir():
-            why = "no such folder" if not path.exists() else "not a folder"
-        elif not os.access(path, os.R_OK | os.X_OK):
-            why = "a folder gridrun may not read"
+        else:
+            # a list of folders, as OpenSSL reads it (`dir1:dir2`): refused only where none of them can be read
+            folders = [Path(part) for part in value.split(os.pathsep) if part]
+            if not any(f.is_dir() and os.access(f, os.R_OK | os.X_OK) for f in folders):
+                many = len(folders) > 1
+                if any(f.is_dir() for f in folders):
+                    why = "no folder gridrun may read" if many else "a folder gridrun may not read"
+                elif any(f.exists() for f in folders):
+                    why = "no folder among them" if many else "not a folder"
+                else:
+                    why = "no such folders" if many else "no such folder"
         if why is not None:
             what = "a PEM bundle of CA certificates" if var == "SSL_CERT_FILE" else "a folder of CA certificates"
             return (f"{var}={value} (in the environment): {why}; set it to {what}, or unset it to use the "

@@ -67,6 +67,21 @@ def test_ca_certificates_named_rightly_or_an_http_base_url_run_as_before(
     assert "SSL_CERT_FILE=/nonexistent/ca.pem" in (transport.tls_problem() or "")
 
 
+def test_ssl_cert_dir_as_a_list_of_folders_is_refused_only_where_none_can_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenSSL reads SSL_CERT_DIR as folders separated by ':' (some distributions and CI images set such lists): one
+    folder there is enough."""
+    import os
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv("SSL_CERT_DIR", os.pathsep.join(["/nonexistent/certs", str(tmp_path)]))
+    assert transport.tls_problem() is None
+    monkeypatch.setenv("SSL_CERT_DIR", os.pathsep.join(["/nonexistent/certs", "/nonexistent/more"]))
+    said = transport.tls_problem() or ""
+    assert "SSL_CERT_DIR=/nonexistent/certs" in said and "no such folders" in said, said
+
+
 def test_a_tls_context_that_cannot_be_built_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """The context is built at the first https request (aiohttp): its failure is a connection never made."""
     from runner.providers.aio import AiohttpTransport
