@@ -2835,16 +2835,17 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         # its earlier video hashed first: what cancel found is then written in one transaction with no await in it,
         # so that no other job's writes join it
         whole = after.status == "failed" and await earlier_whole(store, row["id"])
+        costs: dict[str, int | None] = {}
         with recording():
-            now = _record_ended(store, row, after, whole=whole)
+            now = _record_ended(store, row, after, whole=whole, costs=costs)
             # no run saw it end: the runs that left it in flight, which ended, record it so, its charge in its
             # sender's; in the same transaction, so that a kill or a failed write between the two never leaves the
             # job settled and those runs' figures still reserving it
             result.changed_runs |= {row["held_by"], *store.settle_left(row["id"])}
         if after.status == "cancelled":
             result.cancelled.append(key)
-            ended = store.job_row(row["id"])
-            result.charged[key] = (ended["cost_micros"] or 0, ended["cost_reported_micros"])
+            # the cancelled render's, not the job's: a re-render put back as done shows its earlier take's cost
+            result.charged[key] = (costs.get("cost_micros") or 0, costs.get("cost_reported_micros"))
             if now == JobState.DONE:
                 result.kept.append(key)
         elif after.status == "failed":
@@ -3003,16 +3004,20 @@ def _command_signals() -> list[int]:
     return [s for s in _handled() if signal.getsignal(s) is interrupt]
 
 
-def _record_ended(store: Store, row: Any, after: VideoStatus, *, whole: bool) -> JobState:
+def _record_ended(store: Store, row: Any, after: VideoStatus, *, whole: bool,
+                  costs: dict[str, int | None] | None = None) -> JobState:
     """Record the job of `row` as `cancel` found its render ended (`after`: cancelled, failed or completed), as a
     run records it; `whole`: it re-rendered a done job whose earlier video is whole at its path. Returns its state
-    now."""
+    now; `costs`, given, gets what a cancelled render was recorded to cost (a re-render put back as done keeps its
+    earlier take's figures on its job, not these)."""
     from .executor import counted, end_badly, render_span
 
     run_id, jid = row["held_by"], row["id"]
     if after.status == "cancelled":
-        return store.cancel_job(jid, CANCELLED_ON_REQUEST, run_id=run_id,
-                                **_ended_costs(store, run_id, row, after))
+        ended = _ended_costs(store, run_id, row, after)
+        if costs is not None:
+            costs.update(ended)
+        return store.cancel_job(jid, CANCELLED_ON_REQUEST, run_id=run_id, **ended)
     if after.status == "failed":
         # as the run ends it: a re-render of a done job whose earlier video is whole is done as it was
         return end_badly(store, run_id, jid, JobState.FAILED, whole=whole, error=after.failure,

@@ -890,6 +890,33 @@ def test_cancel_cancels_the_queued_jobs_before_the_rendering_ones_so_that_only_t
     assert api.status(m).spent_micros == 2 * price
 
 
+def test_cancel_of_re_renders_says_what_the_cut_renders_were_billed_not_the_earlier_takes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two done jobs re-rendered (--force), one rendering and one queued when cancelled: the jobs are done as before,
+    their earlier takes' costs kept on them; cancel's line says what the provider billed for the cancels (one
+    render, the queued one free), not the earlier takes' prices."""
+    import yaml
+
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                       sim={"render_time": 0.05, "jitter": 0.0, "concurrency": 2, "cancel_charge": 1.0})
+    assert api.run(m, report=False).exit_code == 0
+    price = api.status(m).jobs[0].cost_estimate_micros
+    doc = yaml.safe_load(m.read_text())
+    doc["sim"].update({"render_time": 60, "concurrency": 1})
+    m.write_text(yaml.safe_dump(doc))
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3, force=True)).status == "incomplete"
+    before = _world(m).stats()["billed_micros"]
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert _world(m).stats()["billed_micros"] - before == price
+    assert (f"cancelled 2 jobs at the provider (billed ${price / 1e6:,.2f} for 1 job whose render was cut short, "
+            "as the provider reported; 1 free)") in out, out
+
+
 def test_cancel_while_a_run_holds_the_state_says_how_to_stop_it_first(tmp_path: Path) -> None:
     from runner.errors import LockError
     from runner.state import Store
