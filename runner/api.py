@@ -1810,6 +1810,14 @@ def _sent_elsewhere(snap: Snapshot, m: Manifest, store: Store) -> Snapshot:
     sent = store.sent_to([j.hash for j in followed], resume.FOLLOWED)
     simulated = store.sent_to([j.hash for j in followed], resume.FOLLOWED, simulator=True)
     away = {j.key: sent[j.hash] for j in followed if plan_mod.sent_elsewhere(sent.get(j.hash), now[0])}
+    # sent here with another API key than the one set now: a plain run refuses over them (`resume.key_away`)
+    key_now = _key_print(m, caps)
+    prints = store.sent_with([j.hash for j in followed if j.key not in away], resume.FOLLOWED) if key_now else {}
+    keyed = {j.key: prints[j.hash] for j in followed
+             if j.key not in away and plan_mod.sent_with_another_key(prints.get(j.hash), key_now)}
+    if keyed:
+        assert key_now is not None
+        snap = replace(snap, sent_with_key=keyed, key_var=key_now[1])
     if not away:
         return snap
     anew = {k: at for k, at in away.items() for j in followed if j.key == k and j.hash in simulated}
@@ -2091,6 +2099,10 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
                            for key, at in snap.sent_elsewhere.items()],
         # of those, the ones a simulator at that endpoint answered: nothing was paid there, a run here sends them anew
         "sent_anew": [{"key": key, "endpoint": at} for key, at in snap.sent_anew.items()],
+        # of a run that ended, its jobs in flight or of unknown outcome sent here with another API key than the one
+        # set now (its fingerprint, never the key): a run with that key, or `run --same-account`, collects them
+        "sent_with_another_key": [{"key": key, "fingerprint": fp, "variable": snap.key_var}
+                                  for key, fp in snap.sent_with_key.items()],
         # what `gridrun status` warns of on standard error: the manifest file did not load, and the state's copy
         # of it, as its latest run had it, was read instead
         "warnings": list(snap.warnings),
@@ -2234,7 +2246,7 @@ class CancelResult:
 
 
 def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | None = None,
-           void_unsent: bool = False) -> CancelResult:
+           void_unsent: bool = False, same_account: bool = False) -> CancelResult:
     """Cancel the manifest's jobs in flight at the provider (a GET, a DELETE for those still going, then a GET
     to see what it did).
 
@@ -2251,6 +2263,10 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
     log an hour after its send; one the log has not is in `not_in_log`, as it was, unless `void_unsent` asks to put
     it back as never sent (`never_sent`): a miss cannot rule out a create a gateway still holds, which the provider
     would then make and bill with nothing recording it.
+
+    Jobs sent with another API key than the one now are asked nothing (in `other_key`), unless `same_account` says
+    the key now is of the same account (a key rotated): then they are cancelled with it as any other, each recorded
+    as an event (`same-account`).
 
     :raises NeverRanError: (a NotRecordedError) no run of the manifest is recorded, nor starting: nothing to cancel.
     :raises StateWriteError: the state could not be written (a full disk, another program's write transaction):
@@ -2290,7 +2306,7 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
     # unrecorded.
     with _closing(prov), _closed(store, lambda failed: store.cancel_unwritable(
             failed, sent=[k for k in asked if k not in {*result.cancelled, *result.failed}])):
-        _cancel_in_flight(p, prov, store, result, asked, on_wait, void_unsent=void_unsent)
+        _cancel_in_flight(p, prov, store, result, asked, on_wait, void_unsent=void_unsent, same_account=same_account)
         _rewrite_reports(p, store, result)
     return result
 
@@ -2693,7 +2709,8 @@ def _check_not_anothers(p: Plan, store: Store, flying: Sequence[Any]) -> None:
 
 
 def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, asked: list[str],
-                      on_wait: Callable[[str], None] | None = None, *, void_unsent: bool = False) -> None:
+                      on_wait: Callable[[str], None] | None = None, *, void_unsent: bool = False,
+                      same_account: bool = False) -> None:
     """`cancel`'s work on the open `store`, filling `result` as it goes, and `asked` with the jobs whose cancel
     request was sent; `on_wait` told once, as the first wait on a 404 starts, what is waited for.
     :raises sqlite3.Error: the state could not be written (in an exception group)."""
@@ -2731,7 +2748,11 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     # renders `unknown`, which `retry --unknown` would pay for again; left as they are, for a cancel with that key.
     prints = store.sent_with([r["hash"] for r in flying], _CANCELLABLE) if p.key_print is not None else {}
     for r in flying:
-        if plan_mod.sent_with_another_key(prints.get(r["hash"]), p.key_print):
+        if plan_mod.sent_with_another_key(prints.get(r["hash"]), p.key_print) and same_account:
+            # said to be of the same account as the key now (a key rotated): cancelled with it
+            assert p.key_print is not None
+            store.event(None, r["id"], resume.SAME_ACCOUNT, {"sent_with": prints[r["hash"]], "key_print": p.key_print[0]})
+        elif plan_mod.sent_with_another_key(prints.get(r["hash"]), p.key_print):
             result.other_key[r["key"]] = prints[r["hash"]]
             result.key_var = p.key_print[1] if p.key_print is not None else ""
     flying = [r for r in flying if r["key"] not in result.other_key]

@@ -1152,6 +1152,7 @@ def _options(args: argparse.Namespace, **extra: Any) -> api.RunOptions:
         force_resume=getattr(args, "resume", False),
         fail_fast=getattr(args, "fail_fast", False),
         leave_in_flight=getattr(args, "leave_in_flight", False),
+        same_account=getattr(args, "same_account", False),
         retries=getattr(args, "retries", None),
         failure_retries=getattr(args, "failure_retries", None),
         poll_interval=getattr(args, "poll_interval", None),
@@ -1268,6 +1269,19 @@ def _sent_elsewhere_steps(snap: Snapshot) -> list[str]:
     return steps
 
 
+def _sent_with_key_steps(snap: Snapshot) -> list[str]:
+    """How a run collects the jobs of `snap` sent with another API key than the one set now (a plain run refuses
+    over them), one step for each key they were sent with."""
+    steps = []
+    var = snap.key_var or "the API key's variable"
+    for fp in dict.fromkeys(snap.sent_with_key.values()):
+        n = sum(1 for was in snap.sent_with_key.values() if was == fp)
+        steps.append(f"set {var} back to the key of fingerprint {fp}, then `gridrun run` collects the {_jobs(n)} sent "
+                     f"with it at no new cost (a run with the key now refuses over {_them(n)}; if that key is of the "
+                     f"same account, a key rotated, `gridrun run --same-account` collects {_them(n)} with it)")
+    return steps
+
+
 def _sent_anew(snap: Snapshot) -> str:
     """What a run does with the jobs of `snap` a simulator at another endpoint than the manifest's now answered: sends
     them anew (`plan.simulator_left`)."""
@@ -1281,10 +1295,10 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     """`_next_steps` but for the output folder."""
     from .state import JobState
 
-    if snap is not None and (snap.sent_elsewhere or snap.sent_anew):  # their own steps: the rest, here
+    if snap is not None and (snap.sent_elsewhere or snap.sent_anew or snap.sent_with_key):  # their own steps
         counts = dict(counts)
         for j in snap.jobs:
-            if j.key in snap.sent_elsewhere or j.key in snap.sent_anew:
+            if j.key in snap.sent_elsewhere or j.key in snap.sent_anew or j.key in snap.sent_with_key:
                 counts[j.state] = counts.get(j.state, 0) - 1
 
     # jobs left unsent because an input image changed or went after the plan: a run does not send them as they
@@ -1319,7 +1333,8 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     if snap is not None:
         unchecked = _unchecked(snap)
     unknowns = 0 if snap is None else sum(1 for j in snap.jobs if j.state == JobState.UNKNOWN.value and not j.provider_id
-                                     and j.key not in snap.sent_elsewhere and j.key not in snap.sent_anew)
+                                     and j.key not in snap.sent_elsewhere and j.key not in snap.sent_anew
+                                     and j.key not in snap.sent_with_key)
     looked = unknowns
     run += [(f"looks up the {_jobs(looked)} of unknown outcome in the provider's request log (no cost) and collects "
              "what it finds")] if looked else []
@@ -1332,6 +1347,8 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
                   "(`--allow-partial` sends what that allows)")]
     else:
         steps = [f"`gridrun run` {' and '.join(run)}"] if run else []
+    if snap is not None and snap.sent_with_key:
+        steps = [*_sent_with_key_steps(snap), *steps]
     if snap is not None and snap.sent_elsewhere:
         steps = [*_sent_elsewhere_steps(snap), *steps]
     if moved:
@@ -1796,7 +1813,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         JobState.UNKNOWN)) else None
     snap = read if (any(c.get(s.value) for s in (JobState.PLANNED, JobState.SUBMITTING, JobState.SUBMITTED,
                                                   JobState.RUNNING, JobState.UNKNOWN))
-                    or read is not None and read.sent_elsewhere) else None
+                    or read is not None and (read.sent_elsewhere or read.sent_with_key)) else None
     unsaved = str(plan.outputs_dir) if result.stats.stopping == "write-failed" else None
     gone = _gone(read) if read is not None and c.get(JobState.EXPIRED.value) else 0
     no_url = _no_url(read) if read is not None and c.get(JobState.EXPIRED.value) else (0, 0)
@@ -2243,6 +2260,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             out.print(f"  then: {said(_force_unsent_next(snap))}", markup=False, highlight=False)
     if snap.sent_elsewhere and r.ended_at is None:  # said with what to run next, of a run that ended
         out.print(f"  [yellow]{escape('; '.join(_sent_elsewhere_steps(snap)))}[/yellow]")
+    if snap.sent_with_key and r.ended_at is None:
+        out.print(f"  [yellow]{escape('; '.join(_sent_with_key_steps(snap)))}[/yellow]")
     if snap.sent_anew and r.ended_at is None:
         out.print(f"  [yellow]`gridrun run` {escape(_sent_anew(snap))}[/yellow]")
     _problems(snap)
@@ -2725,7 +2744,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
     try:
         r = api.cancel(args.manifest, on_wait=lambda line: err.print(visible(line), markup=False),
-                       void_unsent=args.void_unsent)
+                       void_unsent=args.void_unsent, same_account=args.same_account)
     except NeverRanError as exc:  # as "nothing in flight to cancel": nothing at the provider to stop, exit 0
         out.print(visible(str(exc)), markup=False, highlight=False)
         return 0
@@ -2776,8 +2795,9 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                   f"(fingerprint {sent_with}) than the one {r.key_var or 'the key variable'} holds now, most often "
                   f"another account's, which does not know {_them(n)}: not cancelled, nothing asked; set "
                   f"{r.key_var or 'it'} back to the key of fingerprint {sent_with} and `gridrun cancel "
-                  f"{typed(args.manifest)}` again to cancel {_them(n)} (or `gridrun run` to collect {_them(n)})",
-                  markup=False)
+                  f"{typed(args.manifest)}` again to cancel {_them(n)} (or `gridrun run` to collect {_them(n)}); "
+                  f"if the key now is of the same account (a key rotated), `gridrun cancel {typed(args.manifest)} "
+                  f"--same-account` cancels {_them(n)} with it", markup=False)
     for at in dict.fromkeys(r.simulated.values()):
         keys = [k for k, there in r.simulated.items() if there == at]
         n = len(keys)
@@ -3552,6 +3572,11 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
                         help="run even though jobs the last run sent are rendering still and the changed manifest "
                              "no longer has them (their videos are then not downloaded), or jobs in flight were sent "
                              "to another endpoint than the one now (left as they are, for a run there)")
+        sp.add_argument("--same-account", action="store_true",
+                        help="the API key now is of the same account as the key jobs in flight were sent with (a "
+                             "key rotated, the old one revoked): ask about them with it, rather than refusing to "
+                             "start (one the account does not know is recorded unknown, never sent again but by "
+                             "`retry --unknown`)")
         sp.add_argument("--json", action="store_true", help="progress as one JSON object per line")
         sp.add_argument("--no-report", action="store_true",
                         help="write no report.html during or after the run (`gridrun report` writes it later)")
@@ -3640,6 +3665,9 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
                     help="put back as not sent the jobs a stopped run left sending, which the manifest no longer has "
                          "and the provider's request log does not list (a create a gateway still holds would be "
                          "made and billed unrecorded)")
+    sp.add_argument("--same-account", action="store_true",
+                    help="the API key now is of the same account as the key jobs in flight were sent with (a key "
+                         "rotated, the old one revoked): cancel them with it too")
     sp.set_defaults(fn=cmd_cancel)
 
     sp = sub.add_parser("report", **_about(

@@ -46,6 +46,9 @@ class RunOptions:
     retry_unknown: bool = False         # re-submit jobs of unknown outcome (may pay twice)
     fail_fast: bool = False             # stop submitting after the first failed job
     leave_in_flight: bool = False       # run though jobs an earlier run sent, gone from the plan, still render
+    # the API key now is of the same account as the one jobs in flight were sent with (a key rotated): the run asks
+    # about them with it, rather than refusing to start over them (`resume.key_away`)
+    same_account: bool = False
     retries: int | None = None          # transient-error retries per request (default: run.retries)
     failure_retries: int | None = None  # new paid attempts per job after its render failed (default: run.failure_retries)
     poll_interval: float | None = None  # fixed poll interval (default: scheduled from expected render time)

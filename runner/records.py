@@ -495,6 +495,12 @@ class Snapshot:
     # now answered (`plan.simulator_left`): key -> that endpoint; nothing was paid there, and a run here sends them
     # anew. Read only by `runner.status` of a manifest (empty otherwise)
     sent_anew: Mapping[str, str] = field(default_factory=dict)
+    # of the run's jobs in flight or of unknown outcome sent at the endpoint now, those sent with another API key than
+    # the one set now (`plan.sent_with_another_key`): key -> that key's fingerprint; a run with that key (or, the key
+    # now being of the same account, `run --same-account`) collects them, a plain run refuses over them. Read only
+    # by `runner.status` of a manifest (empty otherwise)
+    sent_with_key: Mapping[str, str] = field(default_factory=dict)
+    key_var: str = ""  # with `sent_with_key`: the variable that holds the API key
     # For a run not ended: when another process first wrote in the state since the run started (a `gridrun cancel`,
     # which takes the runner lock only once no run holds it, so once the run's process is gone): what is recorded
     # from then on, under the run's id or of its jobs, is not the run's own. None: nothing did.

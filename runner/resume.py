@@ -111,6 +111,8 @@ S = JobState
 # The event a run records as it starts with the done jobs it is to render again (--force, a placeholder made
 # elsewhere): `{"jobs": [job ids]}`. Each is reset only as it is sent; until then, its page says it is to be.
 RERENDERS_QUEUED = "rerenders-queued"
+# a job in flight sent with another API key, asked about with the key now as one of the same account (--same-account)
+SAME_ACCOUNT = "same-account"
 # Why a run sends a done job again whose video a simulator made at another endpoint (a reset's reason):
 # `records.SIMULATOR_ELSEWHERE`, imported above.
 
@@ -201,6 +203,9 @@ class Judged:
     # with retry --unknown, the jobs of unknown outcome it sends again where a lookup by key does not find them (a
     # new paid create, which may pay twice): weighed as jobs to send by the budget and the balance, not as in flight
     resend: list[Job] = field(default_factory=list)
+    # with --same-account, the jobs in flight sent with another API key that the run asks about with the key now
+    # (`key_away`), each recorded by `prepare` as an event (`SAME_ACCOUNT`); None: none
+    same_account: KeyAway | None = None
 
 
 def judge(
@@ -262,6 +267,12 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
     away = sent_away(plan, store, retry_unknown=opts.retry_unknown, actions=actions)
     keyed = key_away(plan, store, retry_unknown=opts.retry_unknown, actions=actions,
                      skip=away.hashes if away is not None else ())
+    # Said to be of the same account as the key now (a key rotated, the old one revoked): asked about with this
+    # key, a job the account does not know answered 404 like any other (unknown, never sent again but by
+    # retry --unknown).
+    same = keyed if opts.same_account else None
+    if same is not None:
+        keyed = None
     if not opts.leave_in_flight:
         check_left_behind(plan, store)
         if away is not None:
@@ -289,7 +300,7 @@ def decide(plan: Plan, store: Store, opts: RunOptions, *, budget_micros: int | N
     check_budget(submit, in_flight, budget_micros=budget_micros, allow_partial=opts.allow_partial, billing=billing,
                  resend=resend)
     check_replaceable([j for j in submit if actions[j.hash] == "reset" and states[j.hash] == S.DONE])
-    return Judged(actions, submit, in_flight, elsewhere, only, billing, resend)
+    return Judged(actions, submit, in_flight, elsewhere, only, billing, resend, same)
 
 
 def budget_billing(plan: Plan, store: Store) -> Billing | None:
@@ -349,6 +360,8 @@ def prepare(
             axes=plan.axes, budget_micros=budget_micros, argv=argv, jobs=[j.record(plan.image_digests) for j in plan.jobs],
             key_print=plan.key_print[0] if plan.key_print is not None else None,
         )
+        if judged.same_account is not None:
+            record_same_account(store, run_id, judged.same_account)
         out = _sort(plan, store, opts, run_id, manifest_text, actions, judged.elsewhere)
         out.elsewhere = judged.elsewhere
         out.force_only = judged.force_only
@@ -1125,9 +1138,21 @@ class KeyAway:
             f"{'was' if one else 'were'} sent with another API key (fingerprint {', '.join(prints)}) than the one "
             f"{var} holds now (fingerprint {now}): another key is most often another account, which does not know "
             f"{them}: a run with this key would record {them} unknown, while the account {'it was' if one else 'they were'} "
-            f"sent with renders and bills {them}. {back[0].upper()}{back[1:]} to collect {them} at no new cost; or pass "
-            f"--leave-in-flight to run anyway, {them} left as {'it is' if one else 'they are'} for a run with that key"
+            f"sent with renders and bills {them}. {back[0].upper()}{back[1:]} to collect {them} at no new cost; if "
+            f"the key now is of the same account (a key rotated, the old one revoked), pass --same-account to collect "
+            f"{them} with it; or pass --leave-in-flight to run anyway, {them} left as {'it is' if one else 'they are'} "
+            f"for a run with that key"
         )
+
+
+def record_same_account(store: Store, run_id: int | None, keyed: KeyAway) -> None:
+    """Record, one event a job (`SAME_ACCOUNT`), that the jobs of `keyed` are asked about with the key now as one
+    of the same account as the key they were sent with (--same-account): the fingerprints of both, never a key."""
+    assert keyed.plan.key_print is not None
+    ids = store.jobs_by_hash(list(keyed.hashes))
+    for h, fp in zip(keyed.hashes, keyed.sent_with):
+        store.event(run_id, ids[h]["id"] if h in ids else None, SAME_ACCOUNT,
+                    {"sent_with": fp, "key_print": keyed.plan.key_print[0]})
 
 
 def key_away(plan: Plan, store: Store, *, retry_unknown: bool = False, actions: Mapping[str, str] | None = None,

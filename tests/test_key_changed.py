@@ -111,3 +111,78 @@ def test_plan_names_the_served_simulators_key_variable_as_its_provider_does() ->
     from runner.providers.sim import KEY_ENV
 
     assert api.SIM_KEY_ENV == KEY_ENV
+
+
+def _events(m: Path, kind: str) -> list[dict[str, str]]:
+    with closing(sqlite3.connect(m.parent / ".gridrun" / "state.db")) as db:
+        return [json.loads(row[0]) for row in db.execute("SELECT detail FROM events WHERE kind=? ORDER BY id", (kind,))]
+
+
+@pytest.mark.timeout(180)
+def test_a_key_rotated_on_the_same_account_collects_the_jobs_in_flight_with_same_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed with jobs rendering under key A, the key then rotated to B of the same account (A revoked, so it cannot
+    be set back): `status` and a --leave-in-flight run's end do not point at a plain `gridrun run` (which refuses),
+    but name A's fingerprint and --same-account; the refusal names it too; `run --same-account` asks about them with
+    B, records that, and collects both videos with no create sent again."""
+    rotated = "lmnfl_accountA_rotated2"
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), provider="lumenfall", sim={},
+                       run={"poll_interval": 0.05, "concurrency": 2})
+    a_print, b_print = key_fingerprint(KEY_A), key_fingerprint(rotated)
+    with serving(0.5, marked=False) as (url, sim):
+        monkeypatch.setenv("LUMENFALL_BASE_URL", url)
+        killed_in_flight(m, {"LUMENFALL_BASE_URL": url, "LUMENFALL_API_KEY": KEY_A})
+        before, sent = states(m), sim.stats()["creates"]
+        assert len(before) == 2 and set(before.values()) <= {"submitted", "running"}, before
+        monkeypatch.setenv("LUMENFALL_API_KEY", rotated)
+        capsys.readouterr()
+
+        assert main(["run", str(m), "--no-report"]) == InFlightError.exit_code
+        said = " ".join(capsys.readouterr().err.split())
+        assert "--same-account" in said and a_print in said and b_print in said, said
+        assert main(["run", str(m), "--no-report", "--leave-in-flight"]) == 1
+        said = " ".join(capsys.readouterr().err.split())
+        assert "left in flight at no new cost" not in said, said
+        assert f"set LUMENFALL_API_KEY back to the key of fingerprint {a_print}" in said, said
+        assert "`gridrun run --same-account`" in said, said
+        main(["status", str(m)])
+        shown = capsys.readouterr()
+        said = " ".join((shown.out + shown.err).split())
+        assert "left in flight at no new cost" not in said, said
+        assert f"set LUMENFALL_API_KEY back to the key of fingerprint {a_print}" in said, said
+        assert "`gridrun run --same-account`" in said, said
+        main(["status", str(m), "--json"])
+        doc = json.loads(capsys.readouterr().out)
+        assert {(j["key"], j["fingerprint"], j["variable"]) for j in doc["sent_with_another_key"]} == {
+            (key, a_print, "LUMENFALL_API_KEY") for key in before}
+        assert states(m) == before and sim.stats()["creates"] == sent
+
+        assert main(["run", str(m), "--no-report", "--same-account"]) == 0, capsys.readouterr().err
+        assert set(states(m).values()) == {"done"}
+        assert sim.stats()["creates"] == sent  # collected, not sent again
+        assert len(list((m.parent / "outputs").rglob("*.mp4"))) == 2
+        assert [(e["sent_with"], e["key_print"]) for e in _events(m, "same-account")] == [(a_print, b_print)] * 2
+
+
+@pytest.mark.timeout(180)
+def test_cancel_with_same_account_cancels_jobs_sent_with_the_key_before_a_rotation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cancel` asks nothing about jobs sent with another key, naming --same-account; with it, they are cancelled
+    with the key now, each recorded."""
+    rotated = "lmnfl_accountA_rotated2"
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), provider="lumenfall", sim={},
+                       run={"poll_interval": 0.05, "concurrency": 2})
+    with serving(30.0, marked=False) as (url, _sim):
+        monkeypatch.setenv("LUMENFALL_BASE_URL", url)
+        killed_in_flight(m, {"LUMENFALL_BASE_URL": url, "LUMENFALL_API_KEY": KEY_A})
+        before = states(m)
+        monkeypatch.setenv("LUMENFALL_API_KEY", rotated)
+        capsys.readouterr()
+        assert main(["cancel", str(m)]) == 1
+        said = " ".join(capsys.readouterr().err.split())
+        assert "--same-account" in said and states(m) == before, said
+        assert main(["cancel", str(m), "--same-account"]) == 0, capsys.readouterr().err
+        assert set(states(m).values()) == {"cancelled"}
+        assert len(_events(m, "same-account")) == 2
