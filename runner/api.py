@@ -680,8 +680,9 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
                 if not r["run_key"].isascii():
                     dropped.setdefault(textforms.alike(r["run_key"]), (r["run_key"], here(r["params"])))
     form_only = (_form_only(p, last, before, dropped, previous, gone_keys,
-                            requests={**gone_requests, **requests}) if before or gone_keys
-                 else _Alike([], []))
+                            requests={**gone_requests, **requests},
+                            unset_then=_unset_then(p.manifest, lambda: store.manifest_copy(last.id)) if before else None)
+                 if before or gone_keys else _Alike([], []))
     return (stored, previous, resume.outputs_gone(p, rows), _changes(p, last, before, requests) if before else ({}, {}),
             form_only)
 
@@ -741,13 +742,15 @@ class _Alike(NamedTuple):
     # (key, ((path then, path now, digest), ...)): in the name of an input image of the same content, renamed
     renamed: Sequence[tuple[str, tuple[tuple[str, str, str], ...]]] = ()
     # (key, ((parameter, then, now, the file setting its default as named), ...)): in parameters whose default comes
-    # from a capabilities file named in GRIDRUN_CAPABILITIES, outside the manifest
-    environment: Sequence[tuple[str, tuple[tuple[str, Any, Any, str], ...]]] = ()
+    # from a capabilities file named in GRIDRUN_CAPABILITIES, outside the manifest; the file None for a parameter
+    # the last run sent that neither its manifest nor the manifest now sets (a default of a capabilities file named
+    # in GRIDRUN_CAPABILITIES then, most likely, no longer named)
+    environment: Sequence[tuple[str, tuple[tuple[str, Any, Any, str | None], ...]]] = ()
 
 
 def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[str, tuple[str, str]],
                previous: Mapping[str, str], gone_keys: Sequence[tuple[str, str, str]] = (), *,
-               requests: Mapping[str, str] = {}) -> _Alike:
+               requests: Mapping[str, str] = {}, unset_then: Callable[[str], bool] | None = None) -> _Alike:
     """The jobs of the plan whose request equals that of a job of run `last` as it reads (`textforms.alike_value`:
     every string composed, its invisible format characters left out), but not as written: of the same key
     (`before`: key -> its parameters then), of a key the plan no longer has that reads the same (`dropped`), or of
@@ -780,7 +783,7 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
     by_image = _ImageRequests(gone_keys, requests, p.image_digests)
     numbers: list[tuple[str, tuple[Any, Any]]] = []
     renamed: list[tuple[str, tuple[tuple[str, str, str], ...]]] = []
-    environment: list[tuple[str, tuple[tuple[str, Any, Any, str], ...]]] = []
+    environment: list[tuple[str, tuple[tuple[str, Any, Any, str | None], ...]]] = []
     for job in p.jobs:
         earlier = None
         if job.key in before:
@@ -828,7 +831,7 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
                                                           p.image_digests)):
             renamed.append((job.key, names))
             continue
-        if earlier is None and (defaults := _environment_defaults(old, new, job.sources)):
+        if earlier is None and (defaults := _environment_defaults(old, new, job.sources, unset_then)):
             environment.append((job.key, defaults))
             continue
         if textforms.alike_value(old) == textforms.alike_value(new):
@@ -1041,22 +1044,64 @@ class _ImageRequests:
             return None
 
 
-def _environment_defaults(old: Any, new: Any, sources: Mapping[str, str]) -> tuple[tuple[str, Any, Any, str], ...]:
+def _environment_defaults(old: Any, new: Any, sources: Mapping[str, str], unset_then: Callable[[str], bool] | None = None,
+                          ) -> tuple[tuple[str, Any, Any, str | None], ...]:
     """The parameters that differ between an earlier job's parameters (`old`) and a job's now (`new`, its
     `sources`), when each is a default that a capabilities file named in GRIDRUN_CAPABILITIES sets now: (name,
-    then, now, that file as named) each; none when another parameter differs too."""
+    then, now, that file as named) each; or one the earlier job sent that the job now does not, which the manifest
+    does not set now nor set then (`unset_then`, of the last run's manifest, `_unset_then`): a default of a
+    capabilities file no longer named, most likely in GRIDRUN_CAPABILITIES, as a variable exported in one shell and
+    not in the next (that file None). None when another parameter differs too."""
     if not (isinstance(old, dict) and isinstance(new, dict)):
         return ()
     end = f"{capabilities.FROM_ENVIRONMENT})"
-    out: list[tuple[str, Any, Any, str]] = []
+    out: list[tuple[str, Any, Any, str | None]] = []
     for name in sorted(old.keys() | new.keys()):
         if _same_numbers(old.get(name), new.get(name)):
             continue
         source = sources.get(name, "")
-        if not (source.startswith("default (") and source.endswith(end)):
+        if source.startswith("default (") and source.endswith(end):
+            out.append((name, old.get(name), new.get(name), source[len("default ("):-len(end)]))
+        elif name not in new and name not in sources and unset_then is not None and unset_then(name):
+            out.append((name, old.get(name), None, None))
+        else:
             return ()
-        out.append((name, old.get(name), new.get(name), source[len("default ("):-len(end)]))
     return tuple(out)
+
+
+def _unset_then(m: Manifest, copy: Callable[[], str]) -> Callable[[str], bool]:
+    """Whether a parameter is one the last run's manifest (its copy, read by `copy` when first asked) does not set:
+    no key of that name anywhere in it, and it names the capabilities files the manifest names now (one it named and
+    the manifest no longer does is a change of the manifest, and says so). False for every one when the copy cannot
+    be read."""
+
+    @functools.cache
+    def keys() -> frozenset[str] | None:
+        import yaml
+
+        try:
+            text = copy()
+            doc = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            doc = None
+        if not isinstance(doc, dict) or (doc.get("capabilities") or []) != (m.data.get("capabilities") or []):
+            return None
+        found: set[str] = set()
+        stack: list[Any] = [doc]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                found.update(str(k) for k in item)
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        return frozenset(found)
+
+    def unset(name: str) -> bool:
+        found = keys()
+        return found is not None and name not in found
+
+    return unset
 
 
 def _spaced_text(params: str) -> tuple[str, bool]:

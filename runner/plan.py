@@ -1367,12 +1367,17 @@ def renamed_images_warning(manifest: Manifest, run_id: int, found: Sequence[Sequ
 
 
 def environment_defaults_warning(manifest: Manifest, run_id: int,
-                                 found: Sequence[Sequence[tuple[str, Any, Any, str]]]) -> Warned:
+                                 found: Sequence[Sequence[tuple[str, Any, Any, str | None]]]) -> Warned:
     """The warning of jobs to send whose request differs from one of run `run_id` only in parameters whose value
     is a default that a capabilities file named in GRIDRUN_CAPABILITIES sets (`found`: of each, (parameter, then,
     now, the file as named) of each that differs): a variable exported for another project, or set on one machine
-    and not another, changes every job's request, hash and price, with nothing changed in the manifest."""
+    and not another, changes every job's request, hash and price, with nothing changed in the manifest. A file
+    None: a parameter run `run_id` sent that neither its manifest nor the manifest now sets, not set now (the
+    variable unset since, or naming other files), which the state cannot tell the source of."""
     import json
+
+    if any(file is None for its in found for *_, file in its):
+        return _defaults_gone_warning(manifest, run_id, found)
 
     n = len(found)
     jobs = "1 job differs" if n == 1 else f"{n:,} jobs differ"
@@ -1388,6 +1393,33 @@ def environment_defaults_warning(manifest: Manifest, run_id: int,
     return manifest.warning((), f"{jobs} from run {run_id} only by {said}, named in GRIDRUN_CAPABILITIES (not in "
                                 f"the manifest): {it} would be rendered and paid for again; unset GRIDRUN_CAPABILITIES "
                                 f"(or leave that file out of it) to plan as run {run_id} did")
+
+
+def _defaults_gone_warning(manifest: Manifest, run_id: int,
+                           found: Sequence[Sequence[tuple[str, Any, Any, str | None]]]) -> Warned:
+    """`environment_defaults_warning` where some parameters run `run_id` sent are not set now, by no file the
+    state can name: how GRIDRUN_CAPABILITIES is now, and to set it back as it was for that run."""
+    import json
+    import os
+
+    n = len(found)
+    jobs = "1 job differs" if n == 1 else f"{n:,} jobs differ"
+    seen: list[tuple[str, Any, Any, str | None]] = []
+    for its in found:
+        for item in its:
+            if all(item[0] != s[0] for s in seen):
+                seen.append(item)
+    said = "; ".join(f"params.{name} ({'not set' if then is None else json.dumps(then)} then, "
+                     f"{'not set' if now is None else json.dumps(now)} now), "
+                     + (f"a parameter the manifest does not set, which run {run_id} sent (a capabilities file's "
+                        "default?)" if file is None else f"a default of {file}, named in GRIDRUN_CAPABILITIES")
+                     for name, then, now, file in seen[:3]) + ("; ..." if len(seen) > 3 else "")
+    it = "it" if n == 1 else "they"
+    env = os.environ.get("GRIDRUN_CAPABILITIES", "")
+    now = f"it names {env} now" if env else "it is not set now"
+    return manifest.warning((), f"{jobs} from run {run_id} only by {said}: {it} would be rendered and paid for again; "
+                                f"if GRIDRUN_CAPABILITIES named a capabilities file for run {run_id} ({now}), set "
+                                f"GRIDRUN_CAPABILITIES back as it was then to plan as run {run_id} did")
 
 
 # --------------------------------------------------------------------------------------------------

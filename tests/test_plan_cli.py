@@ -2844,6 +2844,47 @@ def test_a_default_of_a_capabilities_file_in_the_environment_is_named_and_warned
         "GRIDRUN_CAPABILITIES"), warned
 
 
+def test_a_default_of_a_capabilities_file_in_the_environment_no_longer_set_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The other way: run 1 made with GRIDRUN_CAPABILITIES naming a file that adds a parameter with a default, the
+    plan made in a shell without it. The parameter the jobs were sent with is set by nothing now: the plan warns
+    that they differ only by it, naming the variable and saying to set it back; set back, they are cached. A
+    parameter the last run's manifest set, taken out of it, is a change of the manifest, not warned of so."""
+    (tmp_path / "caps-extra.yaml").write_text(CAPS_EXTRA, encoding="utf-8")
+    m = write(tmp_path / "m.yaml", """\
+        params: {prompt: a fox, quality: 360p}
+        matrix: {seed: [1, 2]}
+        output: "{{ seed }}.mp4"
+        sim: {render_time: 0.05, jitter: 0}
+        """, HEAD)
+    monkeypatch.setenv("GRIDRUN_CAPABILITIES", str(tmp_path / "caps-extra.yaml"))
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    monkeypatch.delenv("GRIDRUN_CAPABILITIES")
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    assert code == 0
+    warned = [w for w in json.loads(out)["warnings"] if "GRIDRUN_CAPABILITIES" in w]
+    assert warned and warned[0].startswith(
+        '2 jobs differ from run 1 only by params.motion_mode ("normal" then, not set now), a parameter the manifest '
+        "does not set, which run 1 sent (a capabilities file's default?): they would be rendered and paid for "
+        "again; if GRIDRUN_CAPABILITIES named a capabilities file for run 1 (it is not set now), set "
+        "GRIDRUN_CAPABILITIES back as it was then"), warned
+    monkeypatch.setenv("GRIDRUN_CAPABILITIES", str(tmp_path / "caps-extra.yaml"))
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    plan = json.loads(out)
+    assert code == 0 and [j["status"] for j in plan["jobs"]] == ["cached: done in run 1"] * 2, plan["jobs"]
+    assert not [w for w in plan["warnings"] if "GRIDRUN_CAPABILITIES" in w], plan["warnings"]
+
+    # set in the manifest for run 2, then taken out of it: the manifest's own change
+    m.write_text(m.read_text(encoding="utf-8").replace("quality: 360p}", "quality: 360p, motion_mode: fast}"),
+                 encoding="utf-8")
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    m.write_text(m.read_text(encoding="utf-8").replace(", motion_mode: fast}", "}"), encoding="utf-8")
+    monkeypatch.delenv("GRIDRUN_CAPABILITIES")
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    assert code == 0 and not [w for w in json.loads(out)["warnings"] if "GRIDRUN_CAPABILITIES" in w], out
+
+
 def test_a_default_of_the_manifests_own_capabilities_file_is_named_and_not_warned_of(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
