@@ -1380,12 +1380,7 @@ def environment_defaults_warning(manifest: Manifest, run_id: int,
         return _defaults_gone_warning(manifest, run_id, found)
 
     n = len(found)
-    jobs = "1 job differs" if n == 1 else f"{n:,} jobs differ"
-    seen: list[tuple[str, Any, Any, str]] = []
-    for its in found:
-        for item in its:
-            if all(item[0] != s[0] for s in seen):
-                seen.append(item)
+    jobs, seen = _differing(found)
     said = "; ".join(f"params.{name} ({'not set' if then is None else json.dumps(then)} then, "
                      f"{'not set' if now is None else json.dumps(now)} now), a default of {file}"
                      for name, then, now, file in seen[:3]) + ("; ..." if len(seen) > 3 else "")
@@ -1393,6 +1388,19 @@ def environment_defaults_warning(manifest: Manifest, run_id: int,
     return manifest.warning((), f"{jobs} from run {run_id} only by {said}, named in GRIDRUN_CAPABILITIES (not in "
                                 f"the manifest): {it} would be rendered and paid for again; unset GRIDRUN_CAPABILITIES "
                                 f"(or leave that file out of it) to plan as run {run_id} did")
+
+
+def _differing(found: Sequence[Sequence[tuple[str, Any, Any, str | None]]]
+               ) -> tuple[str, list[tuple[str, Any, Any, str | None]]]:
+    """Of the parameters by which each job of `found` differs from the last run's (name, then, now, the file of its
+    default): "N jobs differ", and each parameter once, in the order first met."""
+    n = len(found)
+    seen: list[tuple[str, Any, Any, str | None]] = []
+    for its in found:
+        for item in its:
+            if all(item[0] != s[0] for s in seen):
+                seen.append(item)
+    return ("1 job differs" if n == 1 else f"{n:,} jobs differ"), seen
 
 
 def _defaults_gone_warning(manifest: Manifest, run_id: int,
@@ -1403,12 +1411,7 @@ def _defaults_gone_warning(manifest: Manifest, run_id: int,
     import os
 
     n = len(found)
-    jobs = "1 job differs" if n == 1 else f"{n:,} jobs differ"
-    seen: list[tuple[str, Any, Any, str | None]] = []
-    for its in found:
-        for item in its:
-            if all(item[0] != s[0] for s in seen):
-                seen.append(item)
+    jobs, seen = _differing(found)
     said = "; ".join(f"params.{name} ({'not set' if then is None else json.dumps(then)} then, "
                      f"{'not set' if now is None else json.dumps(now)} now), "
                      + (f"a parameter the manifest does not set, which run {run_id} sent (a capabilities file's "
