@@ -467,7 +467,8 @@ def test_an_interrupted_run_with_one_job_in_flight_speaks_of_it_as_one(
     jobs = [SimpleNamespace(key=k, state=s, error=None, provider_id="v", cost_estimate_micros=350_000)
             for k, s in (("a", "done"), ("b", "running"))]
     # the state as the run left it: what the job left in flight counts against the next run's budget
-    monkeypatch.setattr(api, "status", lambda _m: SimpleNamespace(jobs=jobs, sent_elsewhere={}, sent_anew={}, repeated={},
+    monkeypatch.setattr(api, "status", lambda _m: SimpleNamespace(jobs=jobs, sent_elsewhere={}, sent_anew={},
+                                                                  sent_with_key={}, repeated={},
                                                                   billed_above=lambda: None, billing=lambda: None))
     result = SimpleNamespace(stats=SimpleNamespace(counts=counts, rerenders_cancelled=0, rerenders_failed=0,
                                                        spent_micros=0, budget_micros=None, stopping=None,
