@@ -2815,6 +2815,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     result.blocking = last.id in gone.values()
     left = _left_submitting(p, flying)
     waiting: list[str] = []  # the job whose 404 started the first wait, once told
+    noted: set[str] = set()  # the jobs whose cancel request is recorded (event `cancel-asked`), before it is sent
     began: list[bool] = []  # that cancel began is recorded
 
     @contextlib.contextmanager
@@ -2856,6 +2857,14 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                         later.append(row)
                         return
                     if not after.terminal:
+                        if key not in noted:
+                            # Written ahead of the request, as a create is: a run that finds the video cancelled
+                            # later (the provider may take its time) credits the cancel to the user's request, not
+                            # to someone else at the provider, even where cancel cannot write the state once the
+                            # provider took it, or dies before. One that cannot be written is not sent.
+                            with recording():
+                                store.event(None, row["id"], CANCEL_ASKED, {"provider_id": pid})
+                            noted.add(key)
                         try:
                             await prov.cancel(client, pid)
                         except CancelNotTakenError as exc:
@@ -2869,10 +2878,6 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                             return
                         if key not in asked:
                             asked.append(key)
-                            # a run that finds the video cancelled later (the provider may take its time) credits
-                            # the cancel to the user's request, not to someone else at the provider
-                            with recording():
-                                store.event(None, row["id"], CANCEL_ASKED, {"provider_id": pid})
                         after = await prov.get(client, pid)
                     break
                 except RejectedError as exc:  # of a GET: the video's status

@@ -341,6 +341,9 @@ _END_KINDS = "kind IN ('done', 'failed', 'rejected', 'unknown', 'expired', 'canc
 CANCEL_BEGAN = "cancel-began"
 # `gridrun cancel` is about to ask the provider to cancel a job's video (detail: its `provider_id`): a run that finds
 # that video cancelled tells the user's decision from a cancel made elsewhere (by hand, another program, the provider).
+# Recorded before the request is sent, as a create is: a cancel the provider took is the user's whatever happens
+# after (the state not written then, the process killed); one that cannot be recorded is not sent. A request the
+# provider refused keeps it: the user asked to cancel that video, and a cancel of it found later is taken as theirs.
 CANCEL_ASKED = "cancel-asked"
 # The error of a job `gridrun cancel` cancelled, as it and a run record it.
 CANCELLED_ON_REQUEST = "cancelled on request (gridrun cancel)"
@@ -2294,7 +2297,7 @@ class Store:
 
     def cancel_asked(self, job_id: int) -> bool:
         """Whether `gridrun cancel` asked the provider to cancel the video the job's current attempt is following
-        (event `cancel-asked`)."""
+        (event `cancel-asked`, recorded just before the request is sent)."""
         row = self.db.execute("SELECT provider_id FROM jobs WHERE id=?", (job_id,)).fetchone()
         if row is None or not row["provider_id"]:
             return False

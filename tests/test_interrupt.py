@@ -557,9 +557,10 @@ def _left_rendering(tmp_path: Path, **knobs: Any) -> Path:
 def test_a_cancel_that_cannot_write_the_state_says_which_requests_stand_and_cancel_again_records_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, why: str
 ) -> None:
-    """The cancel request sent, its outcome cannot be written (another program holds state.db in a write
-    transaction; the disk is full): no traceback of the requests' task group, but the file, what happened, the
-    request that stands at the provider, what to do and that `gridrun cancel` again records it (exit 1)."""
+    """The state cannot be written (another program holds state.db in a write transaction from the start: the
+    request, recorded before it is sent, is not sent; the disk full once the request was sent, its outcome not
+    written): no traceback of the requests' task group, but the file, what happened, the request that stands at
+    the provider (or that none does), what to do and that `gridrun cancel` again records it (exit 1)."""
     from runner import state as state_mod
     from runner.cli import main
 
@@ -590,10 +591,15 @@ def test_a_cancel_that_cannot_write_the_state_says_which_requests_stand_and_canc
     err = " ".join(err.split())
     assert "Traceback" not in err and "ExceptionGroup" not in err and out == "", err
     assert f"error: the state store {db} cannot be used: " in err, err
-    assert f"; the cancel request sent for 1 job ({key}) stands at the provider, its outcome not recorded: {remedy}, " \
-           "then `gridrun cancel` again, which asks the provider what became of it and records that " \
-           "(as `gridrun run` does)" in err, err
-    assert _world(m).stats()["cancelled"] == 1 and _states(m) == {key: "running"}
+    if why == "held":
+        assert f"; no cancel request was left unrecorded: {remedy}, then `gridrun cancel` again, which asks the " \
+               "provider what became of the jobs still in flight and records that (as `gridrun run` does)" in err, err
+        assert _world(m).stats()["cancelled"] == 0 and _states(m) == {key: "running"}
+    else:
+        assert f"; the cancel request sent for 1 job ({key}) stands at the provider, its outcome not recorded: " \
+               f"{remedy}, then `gridrun cancel` again, which asks the provider what became of it and records that " \
+               "(as `gridrun run` does)" in err, err
+        assert _world(m).stats()["cancelled"] == 1 and _states(m) == {key: "running"}
     assert main(["cancel", str(m)]) == 0
     assert "cancelled 1 job at the provider" in capsys.readouterr().out
     assert _states(m) == {key: "cancelled"}
@@ -2633,9 +2639,9 @@ def test_a_render_cancelled_at_the_provider_not_by_gridrun_ends_the_run_failed_n
 
 def test_a_render_gridrun_cancel_asked_to_cancel_is_the_users_decision_when_the_next_run_sees_it(
         tmp_path: Path) -> None:
-    """`gridrun cancel` records that it asked once the provider takes the request; where the outcome is not recorded
-    with it (the provider still rendering when asked again, or the state not written after), the next run that finds
-    the video cancelled credits the cancel and ends `cancelled` (exit 0)."""
+    """`gridrun cancel` records that it asks before it sends the request; where the outcome is not recorded with it
+    (the provider still rendering when asked again, or the state not written after), the next run that finds the
+    video cancelled credits the cancel and ends `cancelled` (exit 0)."""
     m = _left_rendering(tmp_path, cancel_charge=0.4)
     (job,) = api.status(m).jobs
     with Store(tmp_path / ".gridrun" / "state.db") as store:
@@ -2647,6 +2653,41 @@ def test_a_render_gridrun_cancel_asked_to_cancel_is_the_users_decision_when_the_
         assert store.cancel_asked(jid)
     result = api.run(m, report=False)
     assert (result.status, result.exit_code) == ("cancelled", 0), result.stats.last_errors
+
+
+def test_a_cancel_request_is_recorded_before_it_is_sent_so_a_state_unwritable_after_leaves_it_the_users(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provider takes the cancel request, and from then on the state cannot be written (a full disk): the
+    request was recorded before it was sent (event `cancel-asked`), so the next run that finds the video cancelled
+    credits the user's cancel (`cancelled`, exit 0), not a cancel made elsewhere (`failed`)."""
+    from runner.cli import main
+    from runner.providers.lumenfall import LumenfallProvider
+
+    m = _left_rendering(tmp_path)
+    key = next(iter(_states(m)))
+    taken: list[str] = []
+    send, batch = LumenfallProvider.cancel, Store.batch
+
+    async def sent(self: Any, client: Any, video_id: str) -> None:
+        await send(self, client, video_id)
+        taken.append(video_id)
+
+    def full_once_taken(self: Store) -> Any:
+        if taken and not isinstance(self.db, FullDisk):
+            self.db = FullDisk(self.db)
+        return batch(self)
+
+    monkeypatch.setattr(LumenfallProvider, "cancel", sent)
+    monkeypatch.setattr(Store, "batch", full_once_taken)
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 1
+    monkeypatch.undo()
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"the cancel request sent for 1 job ({key}) stands at the provider" in err, err
+    assert taken and _world(m).stats()["cancelled"] == 1 and _states(m) == {key: "running"}
+    result = api.run(m, report=False)
+    assert (result.status, result.exit_code) == ("cancelled", 0), result.stats.last_errors
+    assert _states(m) == {key: "cancelled"}
 
 
 def test_after_cancel_settled_every_job_of_a_killed_run_status_and_run_speak_of_nothing_left_or_done(
