@@ -377,6 +377,9 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False, command: str = "ru
             # of the settled jobs of unknown outcome, those the last lookup found no request log to look them up
             # in: gridrun could not check whether they were made; looked up again too (in looked_up)
             "unchecked": len(diff.unchecked),
+            # of in_flight, those an earlier run left `submitting` (a create sent, the answer not recorded): the run
+            # looks them up by key first, at no cost, and sends again only those not found (up to usd)
+            "submitting": {"jobs": len(diff.unanswered), "usd": round(_submitting_micros(plan, diff) / 1e6, 6)},
             "made_by_simulator_elsewhere": _elsewhere(diff),
             # of to_submit, jobs in flight (or of unknown outcome) at a simulator at another endpoint: nothing paid
             # there, sent anew here
@@ -871,6 +874,8 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
                   + (f", {_renamed(diff.renamed)}" if diff.renamed else "")
                   + (f", {len(diff.stale):,} no longer in the manifest" if diff.stale else "")
                   + _differ(diff))
+        if diff.unanswered:
+            out.print(_submitting_note(plan, diff), markup=False, highlight=False)
         if diff.copied:
             out.print(_copied_note(diff.copied, plan), markup=False, highlight=False)
         _warn_billed_above(diff, pay)
@@ -892,6 +897,28 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
     out.print(f"endpoint: {plan.endpoint[0]} (from {plan.endpoint[1]})", style="dim", markup=False)
     out.print(f"outputs: {visible(relpath(plan.outputs_dir, Path.cwd()))}", style="dim", markup=False,
               highlight=False)
+
+
+def _submitting_micros(plan: Plan, diff: Any) -> int:
+    """What the jobs an earlier run left `submitting` (`Diff.unanswered`) cost should a run send every one again:
+    the most it pays for them (each is sent at most once more, failure retries aside)."""
+    keys = set(diff.unanswered)
+    return sum(j.cost_micros for j in plan.jobs if j.key in keys)
+
+
+def _submitting_note(plan: Plan, diff: Any) -> str:
+    """What `plan` says of the jobs an earlier run left `submitting` (`Diff.unanswered`): counted in flight, yet a
+    run may send them again, paid (`plan.RESENT_HOW`), up to what that costs."""
+    n = len(diff.unanswered)
+    one = n == 1
+    them = "it" if one else "them"
+    return (f"{n:,} of the jobs in flight {'was' if one else 'were'} left submitting (a create sent, the answer not "
+            f"recorded): `gridrun run` looks {'it' if one else 'each'} up by its key in the provider's request log "
+            f"first, at no cost, and follows {'it if found' if one else 'those found'}; it sends again only "
+            f"{'one' if one else 'those'} the log shows never arrived, or, where the log cannot tell, with the same "
+            f"key where the provider honours keys and still remembers it (a video made already given back at no "
+            f"new cost), else leaves {them} unknown: at most {usd_text(_submitting_micros(plan, diff))} paid for "
+            f"{them} (counted in the in-flight figure)")
 
 
 def _billed_above_json(plan: Plan, diff: Any) -> dict[str, Any] | None:

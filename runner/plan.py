@@ -1547,6 +1547,9 @@ class Diff:
     # of the expired jobs fetched again (`refetch`), the keys of those `retry` asks a fresh URL for first, at no cost,
     # and sends again, paid again, only if the provider no longer has the video or gives no fresh URL for it
     fetch_first: tuple[str, ...] = ()
+    # of the jobs in flight, the keys of those an earlier run left `submitting` (its create sent, or about to be,
+    # the answer never recorded) that a run looks up and may send again (`RESENT_HOW`); in `following` too
+    unanswered: tuple[str, ...] = ()
 
     def sends(self, key: str) -> bool:
         """Whether a run sends (and pays for) the job of `key`."""
@@ -1562,6 +1565,16 @@ class Diff:
         following = set(self.following)
         return [j for j in jobs if self.sends(j.key) or j.key in following]
 
+
+# What a run does with a job an earlier run left `submitting` (`Executor._reconcile`): its create's key looked up in
+# the provider's request log first, free; found, the job is followed; shown never to have arrived, the job is sent
+# again (its one paid render: the first send made none); the log not read (none kept, or no answer), it is sent
+# again with the same key where the provider honours keys and still remembers that one (the first send's video
+# given back, at no new cost, if it arrived), else left `unknown` (`gridrun retry --unknown` sends it).
+RESENT_HOW = ("looked up by its key in the provider's request log first, at no cost, and followed if found; sent "
+              "again only if the log shows it never arrived, or cannot tell and the provider honours keys and still "
+              "remembers its key (then sent with that key: the video made already, if any, at no new cost), else "
+              "left unknown")
 
 # The reasons `diff` gives a job that a run sends.
 NEW, CHANGED, FORCED = "new", "changed since the last run", "forced"
@@ -1752,6 +1765,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     elsewhere: dict[str, str] = {}
     anew: dict[str, str] = {}
     fetch_first: list[str] = []
+    unanswered: list[str] = []
     candidates: list[tuple[str, str | None]] = []
     for job in plan.jobs:
         s = stored.get(job.hash)
@@ -1834,6 +1848,14 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
                                 f"{plan.key_print[1]} now: {plan.key_print[0]}): collected with that key, at no cost "
                                 f"({key_back(plan.key_print, s.sent_with)})")
             in_flight += 1
+        elif s.state == "submitting":
+            # sent, its answer never recorded: a run finds it by its key (`Executor._reconcile`), and may send it
+            reasons[job.key] = (f"in flight (submitting: its create sent, the answer not recorded): {RESENT_HOW}, "
+                                f"up to {usd_text(job.cost_micros)}")
+            in_flight += 1
+            unanswered.append(job.key)
+            if not s.senders:
+                following.append(job.key)
         elif s.state in IN_FLIGHT:
             reasons[job.key] = f"in flight ({s.state}): attach, pay nothing new"
             in_flight += 1
@@ -1911,7 +1933,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
                 simulator_at=simulator_at, forced=forced, retried_by=retried_by, retried=retried,
                 retry_candidates=tuple(candidates), retried_billed=retried_billed, retried_unknown=retried_unknown,
                 looked_up=tuple(looked_up), copied=tuple(copied), unchecked=tuple(unchecked),
-                sent_elsewhere=elsewhere, anew=anew, fetch_first=tuple(fetch_first))
+                sent_elsewhere=elsewhere, anew=anew, fetch_first=tuple(fetch_first), unanswered=tuple(unanswered))
 
 
 def relpath(path: Path, start: Path) -> str:

@@ -833,7 +833,7 @@ def test_plan_counts_a_done_job_whose_file_is_missing_as_to_fetch_again(tmp_path
     doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
     assert doc["against_state"] == {"to_submit": 0, "cached": 1, "to_fetch_again": 1, "in_flight": 0, "settled": 0,
                                     "retried": 0, "fetched_first": {"jobs": 0, "usd": 0.0}, "settled_sent_by": {},
-                                    "looked_up": 0, "unchecked": 0,
+                                    "looked_up": 0, "unchecked": 0, "submitting": {"jobs": 0, "usd": 0.0},
                                     "made_by_simulator_elsewhere": 0, "sent_to_simulator_elsewhere": 0}
     assert doc["run_micros"] == 0
     assert doc["jobs"][0]["status"] == "done, but its file is missing or altered: download again"
@@ -2307,6 +2307,51 @@ def test_plan_and_status_keep_to_retry_unknown_for_jobs_a_run_does_not_look_up_b
     code, out, _ = run_cli(capsys, "status", str(m))
     assert code == 0 and ("next: `gridrun retry --unknown` sends again those of unknown outcome (may pay twice)\n"
                           in out), out
+
+
+def test_plan_of_jobs_left_submitting_says_a_run_looks_them_up_first_and_what_sending_them_again_costs_at_most(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run killed with its creates committed, their answers never recorded (`submitting`): `plan` counts them in
+    flight, and says, in text and in `--json`, how many there are, that a run looks each up by its key first, at no
+    cost, and sends again only those not found, and the most that costs; each job's status says the same. The run
+    then does so: the creates never left, the log shows none, and each is sent once."""
+    import time
+
+    from execkit import write_manifest
+
+    from runner.providers import SIM_WORLD
+    from runner.sim.config import SimConfig
+    from runner.sim.engine import Sim
+    from runner.sim.world import World
+
+    def world_stats(m: Path) -> dict[str, Any]:
+        return Sim(SimConfig(), clock=time.time, world=World.open(m.parent / ".gridrun" / SIM_WORLD)).stats()
+
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                       sim={"render_time": 0.1, "jitter": 0.0})
+    env = {**os.environ, "GRIDRUN_CRASH_AT": "before-submit:1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], env=env,
+                            capture_output=True, timeout=120, check=False, cwd=tmp_path)
+    assert killed.returncode == -9, killed.stderr[-500:]
+    left = [j for j in api.status(m).jobs if j.state == "submitting"]
+    assert left, [j.state for j in api.status(m).jobs]
+    n = len(left)
+    most = sum(j.cost_estimate_micros for j in left)
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    said = " ".join(out.split())
+    assert code == 0, out
+    assert (f"{n} of the jobs in flight {'was' if n == 1 else 'were'} left submitting (a create sent, the answer not "
+            "recorded): `gridrun run` looks") in said, said
+    assert "up by its key in the provider's request log first, at no cost" in said, said
+    assert f"at most ${most / 1e6:.2f} paid for {'it' if n == 1 else 'them'}" in said, said
+    doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
+    assert doc["against_state"]["submitting"] == {"jobs": n, "usd": most / 1e6}, doc["against_state"]
+    status = {j["key"]: j["status"] for j in doc["jobs"]}
+    assert all(status[j.key].startswith("in flight (submitting: its create sent, the answer not recorded): looked up "
+                                        "by its key in the provider's request log first, at no cost") for j in left), status
+    assert api.run(m, report=False).exit_code == 0
+    assert world_stats(m)["creates"] == 2 and world_stats(m)["duplicate_paid"] == 0
 
 
 def api_run(m: Path, provider: Any, options: Any = None) -> Any:
