@@ -51,7 +51,7 @@ from .jobs import (
     scaled, span_text, usd_text,
 )
 from .live import LiveViews
-from .options import GONE_AFTER, RunOptions, error_code, repeating_fix
+from .options import GONE_AFTER, RunOptions, error_code, failure_code, repeating_fix
 from .outputs import (
     Kept, disk_full, files_beside, keep_file, keep_take, mute, poster_path, says_disk_full, sidecar_matches,
     sidecar_writer, superseded_dir, write_problem,
@@ -2268,8 +2268,9 @@ class Executor:
             self._cancelled(job, jid, cost_micros=billed, cost_reported_micros=status.cost_micros)
             return
         message = status.failure
-        retry = self._failure_retry_due(jid, message)
-        repeats = self._would_repeat(jid, message) if retry is None else None
+        code = failure_code(status.error_code, message)  # the code field read as a code, a lone word too
+        retry = self._failure_retry_due(jid, message, code=code)
+        repeats = self._would_repeat(jid, message, code=code) if retry is None else None
         if repeats is not None:
             message = f"{message} ({repeats})"
         failed = {"error": message, "cost_micros": billed, "cost_reported_micros": status.cost_micros}
@@ -2335,26 +2336,28 @@ class Executor:
         self._cached_as_before(jid, self.store.job_row(jid))
         self._rerenders_cancelled += 1
 
-    def _failure_retry_due(self, jid: int, message: str) -> str | None:
+    def _failure_retry_due(self, jid: int, message: str, *, code: str | None = None) -> str | None:
         """After the failed render of `message`, the reason of a new paid attempt when the run makes one
-        (run.failure_retries of them per job, counted across a killed run's resumes); None when it does not."""
+        (run.failure_retries of them per job, counted across a killed run's resumes); None when it does not.
+        `code`: the provider's code as its structured field gave it (`options.failure_code`), else read from
+        `message`."""
         tries = self._tries_after_failure.get(jid, 0)
         if tries >= self.failure_retries or self._sending_stopped() or self._refused or self.opts.fail_fast:
             return None
-        if repeating_fix(error_code(message)) is not None:
+        if repeating_fix(code or error_code(message)) is not None:
             return None  # the same request would fail alike: no paid attempt spent on it (`_would_repeat`)
         self._tries_after_failure[jid] = tries + 1
         return f"{FAILURE_RETRY} {tries + 1} of {self.failure_retries}, after: {message}"
 
-    def _would_repeat(self, jid: int, message: str) -> str | None:
+    def _would_repeat(self, jid: int, message: str, *, code: str | None = None) -> str | None:
         """Why the failure retry the run allows after the failed render of `message` is not made, when that is
         because the provider's code says the same request fails alike when sent again (content moderation, an
         invalid request: `options.repeating_fix`), and what to change; None otherwise (no retry left or allowed,
-        or the run stopping)."""
+        or the run stopping). `code`: as `_failure_retry_due` takes it."""
         tries = self._tries_after_failure.get(jid, 0)
         if tries >= self.failure_retries or self._sending_stopped() or self._refused or self.opts.fail_fast:
             return None
-        code = error_code(message)
+        code = code or error_code(message)
         fix = repeating_fix(code)
         if code is None or fix is None:
             return None

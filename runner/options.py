@@ -106,6 +106,20 @@ def error_code(error: str | None) -> str | None:
     return None if found is None else found.group(1)
 
 
+# A code as the provider's structured field gives it (`VideoStatus.error_code`): one token, whatever its case, with
+# no underscore needed ("moderation", "nsfw"), as no free text there is a sentence to take a word of.
+_FIELD_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+
+
+def failure_code(field: str | None, message: str | None) -> str | None:
+    """The provider's code of a failed render: its structured code `field` where that is one token (a single word in
+    lower case too, which `error_code` does not take from free text), else the one `error_code` finds in `message`
+    (the failure as gridrun records it)."""
+    if field is not None and _FIELD_CODE.fullmatch(field.strip()):
+        return field.strip()
+    return error_code(message)
+
+
 def same_code(a: str | None, b: str | None) -> bool:
     """Whether two providers' codes are the same, whatever their case (`--code moderation_blocked`)."""
     return a is not None and b is not None and a.strip().upper() == b.strip().upper()

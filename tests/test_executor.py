@@ -3652,6 +3652,35 @@ def test_failure_retries_are_not_spent_on_a_failure_that_would_repeat(tmp_path: 
     assert any(said in e for e in result.stats.last_errors), result.stats.last_errors
 
 
+@pytest.mark.parametrize("code", ["moderation", "nsfw"])
+def test_a_lone_lower_case_word_in_the_providers_code_field_is_read_as_its_code(tmp_path: Path, code: str) -> None:
+    """A gateway's code field of one word in lower case, no underscore ("moderation", "nsfw"), is the provider's
+    code all the same: a verdict the same request meets again, on which no failure retry is spent."""
+    moderated = [{"route": "create", "nth": [1, 2, 3], "fault": "job_failure", "code": code}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"script": moderated},
+                       run={"failure_retries": 2})
+    result, prov = run(m)
+    assert result.exit_code == 1 and result.stats.counts["failed"] == 1 and stats(prov)["creates"] == 1
+    (job,) = api.status(m).jobs
+    said = f"not sent again by run.failure_retries: {code} would repeat for the same request"
+    assert job.state == "failed" and job.attempts == 1 and said in (job.error or ""), job.error
+
+
+def test_a_lone_lower_case_word_is_a_code_only_from_the_code_field_not_from_free_text() -> None:
+    """Read from the provider's structured code field, a single lower-case word is a code; in a recorded message's
+    free text, a word before a colon is not (it needs an underscore there), nor is gridrun's own "failed" given
+    for a failure with no code."""
+    from runner.options import failure_code
+
+    assert failure_code("moderation", "moderation: The content was flagged.") == "moderation"
+    assert failure_code(" NSFW ", "NSFW: flagged") == "NSFW"
+    assert failure_code("moderation_blocked", "moderation_blocked: blocked") == "moderation_blocked"
+    assert failure_code(None, "failed: the render failed: moderation") is None
+    assert failure_code(None, "failed: the provider gave no reason") is None
+    assert failure_code("the render failed", "the render failed: flagged: moderation") is None
+    assert failure_code(None, "failed: CONTENT_POLICY_VIOLATION: flagged") == "CONTENT_POLICY_VIOLATION"
+
+
 @pytest.mark.parametrize("code", ["INTERNAL_ERROR", "TIMEOUT", "SOME_NEW_CODE"])
 def test_failure_retries_are_spent_on_a_failure_that_may_pass_when_sent_again(tmp_path: Path, code: str) -> None:
     """A transient failure (or one of a code gridrun does not know) is sent again, up to run.failure_retries."""
