@@ -1366,6 +1366,7 @@ def run(
     on_balance: Callable[[balance.BalanceCheck], None] | None = None,
     stop: threading.Event | None = None,
     detach: threading.Event | None = None,
+    _picking: Diff | None = None,
 ) -> executor.RunResult:
     """Run a plan to the end (resuming an earlier run of the same manifest). Blocks.
 
@@ -1385,6 +1386,9 @@ def run(
     downloaded, and the run ends `interrupted` (exit code 130); once `detach` is set, the run ends at once,
     `interrupted`, leaving the jobs in flight at the provider for the next run to collect at no new cost. Each is
     heeded within a tenth of a second.
+
+    `_picking` is for `gridrun retry --key/--code`: the plan against the state of its selection (`diff` with its
+    retry, `only_keys` and `only_codes`), which it made to warn of the selection first, not made again here.
 
     :raises BudgetError: the plan does not fit the budget.
     :raises BalanceError: the account's balance is known and below what the run would send; nothing was sent.
@@ -1442,9 +1446,12 @@ def run(
             resume.check_state_linked(p)  # before a state is made beside a link, which would pay for every job again
             _judge_before_upgrade(p, options)
             if options.only_keys or options.only_codes:
-                # a selection that picks no job is refused before a run is recorded, as `gridrun retry` refuses it
-                picking = diff(p, retry="retry --unknown" if options.retry_unknown else "retry",
-                               only_keys=options.only_keys, only_codes=options.only_codes)
+                # a selection that picks no job is refused before a run is recorded, as `gridrun retry` refuses it;
+                # `_picking`: that plan against the state (`diff` with the retry and its selection), made already
+                # by `gridrun retry --key/--code`, which warned of it first: not made again
+                picking = _picking if _picking is not None else diff(
+                    p, retry="retry --unknown" if options.retry_unknown else "retry",
+                    only_keys=options.only_keys, only_codes=options.only_codes)
                 refusal, _ = selection_misses(picking.retry_candidates if picking else (), options.only_keys,
                                               options.only_codes,
                                               "retry --unknown" if options.retry_unknown else "retry")

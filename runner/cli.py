@@ -1726,6 +1726,7 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
     diff = api.diff(plan, force=getattr(args, "force", False), force_resume=getattr(args, "resume", False))
     # said on standard error as they come, and listed in the `end` event of --json (`warnings`)
     warned = list(_warnings(plan, diff, sends=True))
+    picking = None  # the plan against the state of the retry's selection, made once: the run refuses by it too
     if extra.get("only_keys") or extra.get("only_codes"):
         # a selection that picks no job is refused before a run is recorded; a glob or code of it that picks none,
         # beside others that do, is warned of
@@ -1761,17 +1762,17 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         warned.append(billed)
     unknown = diff.unknown if diff else 0
     if extra.get("retry_unknown") and unknown and (extra.get("only_keys") or extra.get("only_codes")):
-        # of them, those `--key`/`--code` pick: the others are looked up, free, as by a plain run
-        picked = api.diff(plan, retry="retry --unknown", only_keys=extra.get("only_keys", ()),
-                          only_codes=extra.get("only_codes", ()))
-        unknown = picked.retried_unknown if picked else 0
+        # of them, those `--key`/`--code` pick (`picking`, of `retry --unknown`): the others are looked up, free, as
+        # by a plain run
+        unknown = picking.retried_unknown if picking else 0
     if extra.get("retry_unknown") and unknown:  # none: nothing is sent that may pay twice
         warned.append(_unknown_warning(unknown))
         err.print(f"[yellow]warning[/yellow]: {warned[-1]}", markup=True)
     progress.total = len(plan.jobs)
     with progress:
         result = api.run(plan, options=_options(args, **extra), on_progress=progress.update, argv=args.argv,
-                         report=not getattr(args, "no_report", False), on_balance=progress.balance)
+                         report=not getattr(args, "no_report", False), on_balance=progress.balance,
+                         _picking=picking)
         args.run_ended = result.status  # what a write to standard output that failed is said with
         rel = relpath(result.outputs_dir, Path.cwd())
         report = relpath(result.report, Path.cwd()) if result.report else None

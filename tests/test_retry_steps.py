@@ -152,6 +152,55 @@ def test_retry_and_plan_retry_send_again_only_the_jobs_picked_by_key_and_code(
     assert {j.key: j.attempts for j in api.status(m).jobs} == {"a=1": 1, "a=2": 2, "a=3": 1}
 
 
+@pytest.mark.parametrize("unknown", [False, True], ids=["retry", "retry-unknown"])
+def test_retry_key_and_code_plan_their_selection_against_the_state_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, unknown: bool,
+) -> None:
+    """`gridrun retry --key/--code` reads the state for its selection once: the command line warns of it and the
+    run refuses by it, from one plan against the state, not one each (nor, with --unknown, a third for the jobs of
+    unknown outcome it picks)."""
+    from execkit import quick_backoff, write_manifest
+
+    from runner import api, executor
+
+    monkeypatch.setenv("COLUMNS", "400")
+    if unknown:  # every create held by a gateway, no retries: both jobs of unknown outcome
+        monkeypatch.setattr(executor, "LOG_SETTLE", 0.05)
+        quick_backoff(monkeypatch)
+        m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"retries": 0},
+                           sim={"render_time": 0.1, "jitter": 0.0,
+                                "script": [{"route": "create", "p": 1.0, "fault": "held"}]})
+        pick, left = "style=anime,seed=2", {"style=anime,seed=1": "unknown"}
+    else:  # three renders failed
+        m = tmp_path / "f.yaml"
+        m.write_text(PLAN_GRID, encoding="utf-8")
+        pick, left = "a=2", {"a=1": "failed", "a=3": "failed"}
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 1
+    assert {j.state for j in api.status(m).jobs} == {"unknown" if unknown else "failed"}
+    if unknown:  # the gateway holds creates no more
+        write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"retries": 0},
+                       sim={"render_time": 0.1, "jitter": 0.0})
+    else:
+        m.write_text(PLAN_GRID.replace("failure_rate: 1.0", "failure_rate: 0.0"), encoding="utf-8")
+    diff = api.diff
+    picks: list[tuple[str, ...]] = []
+
+    def counted(*args: object, **kw: object) -> object:
+        if kw.get("only_keys") or kw.get("only_codes"):
+            picks.append((*kw.get("only_keys", ()), *kw.get("only_codes", ())))  # type: ignore[misc]
+        return diff(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api, "diff", counted)
+    command = ["retry", str(m), "--no-report", "--key", pick, "--key", "nothing=*", *(["--unknown"] if unknown else [])]
+    code, _, err = run_cli(capsys, *command)
+    assert picks == [(pick, "nothing=*")], (picks, err)
+    said = " ".join(err.split())
+    assert "warning: --key 'nothing=*' matches none of the jobs" in said, said
+    if unknown:
+        assert "warning: 1 job of unknown outcome may already have been paid for" in said, said  # the one picked
+    assert {j.key: j.state for j in api.status(m).jobs} == {**left, pick: "done"}, err
+
+
 def test_a_failure_that_repeats_on_every_attempt_is_said_with_its_count_and_code(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
