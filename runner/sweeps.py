@@ -1856,6 +1856,25 @@ class OutputClaims:
         """Record the files of the job `key` writing `video` (relative, '/'-separated); the problem when one
         of them is taken, by this job's other files, another job's, a folder of one, or gridrun's own.
         `default_output`: the sweep names videos by the default template, which the advice cannot suggest."""
+        if video.isascii() and len(video) * 4 + 5 <= self.name_max:
+            # The usual job: an ASCII name too short to be too long, in a folder an earlier job claimed. Its files
+            # are folded by `lower` alone (see below), and when none of them is taken they are recorded here; any
+            # one taken goes the long way below, which tells what took it.
+            where, slash, _ = video.rpartition("/")
+            if slash and where in self._settled:
+                at_video = video.lower()
+                at_download, at_sidecar, at_poster = files_beside(at_video)
+                files, folders = self.files, self.folders
+                if (at_sidecar != at_video and at_poster != at_video
+                        and at_video not in files and at_sidecar not in files and at_poster not in files
+                        and at_download not in files and at_video not in folders and at_sidecar not in folders
+                        and at_poster not in folders and at_download not in folders):
+                    files[at_video] = (key, "video")
+                    files[at_sidecar] = (key, "sidecar")
+                    files[at_poster] = (key, "poster")
+                    files[at_download] = (key, "download")
+                    self.videos[at_video] = video
+                    return None
         download, sidecar, poster = files_beside(video)
         mine = ((video, "video"), (sidecar, "sidecar"), (poster, "poster"), (download, "download"))
         # A name of these files is at most the video's name and 5 characters (".part"), each at most 4 bytes:
