@@ -297,6 +297,11 @@ def build(
         raise
     finally:
         if was_enabled:
+            # All that planning made and keeps (the jobs) is still in the youngest generation, which the
+            # collector's next pass would scan whole; moved to the oldest generation at once, it is scanned with
+            # that, as rarely.
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 
@@ -1062,8 +1067,10 @@ def _build(
     errors.raise_if_any()
     jobs = ctx_job.jobs
     found = _check_paths(manifest, jobs, out_dir, path_max)
-    first_of: dict[str, Job] = {}
-    same = [(first_of[j.hash], j) for j in jobs if first_of.setdefault(j.hash, j) is not j]
+    same: list[tuple[Job, Job]] = []
+    if len({j.hash for j in jobs}) < len(jobs):  # the usual plan has none: counted without a mapping of them
+        first_of: dict[str, Job] = {}
+        same = [(first_of[j.hash], j) for j in jobs if first_of.setdefault(j.hash, j) is not j]
     if same:
         # One job per request is what the state records and the run follows: a second key for the same request
         # would have no render of its own.
@@ -1093,15 +1100,24 @@ def _build(
     # Every combination made a job (else an error was raised above), so the axes can be read from them.
     axes: dict[str, set[Any]] = {}
     key_sets: dict[int, frozenset[str]] = {}
+    # The (key, value) pairs are gathered first: jobs share a few of them, and a set takes a job's at once.
+    pairs: set[tuple[str, Any]] = set()
     for _, expansion in expansions:
         for combo in expansion.combinations:
-            if id(combo.sources) not in key_sets:
+            if id(combo.sources) not in key_sets:  # the first combination of its keys: axes in order of appearance
                 key_sets[id(combo.sources)] = frozenset(k for k, _ in combo.values)
-            for k, v in combo.values:
-                try:
-                    axes.setdefault(k, set()).add(v)
-                except TypeError:
-                    axes[k].add(format_value(v))
+                for k, _ in combo.values:
+                    axes.setdefault(k, set())
+            try:
+                pairs.update(combo.values)
+            except TypeError:
+                for k, v in combo.values:
+                    try:
+                        pairs.add((k, v))
+                    except TypeError:
+                        pairs.add((k, format_value(v)))
+    for k, v in pairs:
+        axes[k].add(v)
     # A key that some jobs lack varies too (an include that adds it to a few combinations).
     partial = {k for k in axes if any(k not in keys for keys in key_sets.values())}
     budget = manifest_budget(manifest)
