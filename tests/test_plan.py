@@ -4208,6 +4208,33 @@ def test_output_claims_in_a_claimed_folder() -> None:
                                            "use a video name (e.g. \"{{ key }}.mp4\")")
 
 
+def test_output_claims_of_a_job_in_a_settled_folder() -> None:
+    """A job in a folder claimed before has all its files claimed, as any job's: each is refused to a later job,
+    named as what it is, and so is a name of the job's own files taken twice, and a folder of the video's name."""
+    from runner.sweeps import OutputClaims
+
+    claims = OutputClaims()
+    assert claims.claim("d/a.mp4", "a") is None
+    assert claims.claim("d/b.mp4", "b") is None  # in d, claimed by job a
+    assert claims.videos["d/b.mp4"] == "d/b.mp4"
+    assert claims.files["d/b.mp4"] == ("b", "video")
+    assert claims.claim("d/b.x", "c") == "job 'c' would write d/b.json (its sidecar), which job 'b' writes (its sidecar)"
+    assert claims.files["d/b.jpg"] == ("b", "poster")
+    assert claims.claim("d/b.mp4.PART", "f") == ("job 'f' would write d/b.mp4.PART (its video), which job 'b' "
+                                                 "writes (its download)")
+    assert claims.claim("d/c.mp4", "g") is None
+    assert claims.claim("d/c.mp4", "h") == (
+        "jobs 'g' and 'h' would both write d/c.mp4; put the keys that vary into output (e.g. \"{{ key }}.mp4\")")
+    assert claims.claim("d/B.MP4", "i") == ("jobs 'b' and 'i' would write 'd/b.mp4' and 'd/B.MP4', one file where "
+                                            "case is not told apart (macOS, Windows); make the values differ in "
+                                            "more than case")
+    assert claims.claim("d/x.json", "j") == ("job 'j' would write d/x.json, which is also the name of its own "
+                                             "sidecar; use a video name (e.g. \"{{ key }}.mp4\")")
+    assert claims.claim("d/b.mp4/z.mp4", "k") == "job 'k' would write in the folder d/b.mp4, which is the video of job 'b'"
+    assert claims.claim("d/e", "l") is None  # no extension: still its sidecar d/e.json, its poster d/e.jpg
+    assert claims.claim("d/E.z", "m") == "job 'm' would write d/E.json (its sidecar), which job 'l' writes (its sidecar)"
+
+
 def test_output_claims_fold_other_scripts_as_before() -> None:
     """Names beyond ASCII fold in one Unicode form and a simple lower case, the Greek final sigma as str.lower
     writes it (before '/', not before '.'); the name lengths are in UTF-8 bytes, `.part` included."""
