@@ -299,9 +299,11 @@ def build(
         if was_enabled:
             # All that planning made and keeps (the jobs) is still in the youngest generation, which the
             # collector's next pass would scan whole; moved to the oldest generation at once, it is scanned with
-            # that, as rarely.
-            gc.freeze()
-            gc.unfreeze()
+            # that, as rarely. Not where the calling program froze objects itself (a server before forking):
+            # unfreezing would hand them back to the collector.
+            if not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 

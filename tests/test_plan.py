@@ -4270,3 +4270,21 @@ def test_files_beside_split_as_splitext() -> None:
             video = "".join(chars)
             stem = os.path.splitext(video)[0]
             assert files_beside(video) == (video + ".part", stem + ".json", stem + ".jpg"), video
+
+
+def test_planning_leaves_objects_the_calling_program_froze_frozen():
+    # A server may freeze what it holds before forking (copy-on-write pages stay shared); planning within it
+    # must not hand those objects back to the collector.
+    import gc
+
+    repo = Path(__file__).resolve().parent.parent
+    held = [object() for _ in range(100)]
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        plan = api.plan(load(repo / "manifests" / "demo.yaml"))
+        assert plan.jobs
+        assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()
+    del held
