@@ -29,7 +29,8 @@ from .localpaths import NAME_MAX, UNUSABLE, shown, why_unusable
 from .manifest import DEFAULT_OUTPUT, Manifest, Warned, dotted, field_names
 from .matrix import Combination, Expansion
 from .outputs import files_beside
-from .providers.capabilities import Checked, Issue, ModelCaps, ProviderCaps, default_files, written_value
+from .providers.capabilities import (Checked, Issue, ModelCaps, ProviderCaps, address_problem, default_files,
+                                     written_value)
 from .template import Compiled, TemplateProblem, compile_value, dependents, method_for_column, null_written, var_order
 from .textforms import alike, alike_value, blank, escaped, unlike
 from .yamlsource import FOLDED_BLOCK, LINE_BREAK, LITERAL_BLOCK
@@ -1460,6 +1461,10 @@ class JobMaker:
                     raise error(name, f"input image {_short(item)!r}: gridrun does not take {scheme}: URLs; images "
                                       "are https URLs, data: URIs or local paths")
                 if _is_remote(item):
+                    problem = address_problem(item)  # as a base URL is checked: the provider cannot fetch it
+                    if problem is not None:
+                        raise error(name, f"input image {_short(item)!r} is not a URL an image can be fetched "
+                                          f"from: {problem}")
                     abs_items.append(item)
                     hash_items.append(item)
                     continue

@@ -283,3 +283,37 @@ def test_a_project_moved_whole_compares_its_images_by_their_place_in_it(
     differs = [line for line in out.splitlines() if "differs from run 1:" in line]
     assert len(differs) == 2 and all("params.prompt" in line and "input_reference" not in line for line in differs), out
     assert out.count("(in run 1)") == 2, out  # the prompt's earlier value alone
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("https://", "it has no host"),
+    ("https:///a.png", "it has no host"),
+    ("https://x.com:99999/a.png", "Port out of range"),
+    ("https://[::1/a.png", "Invalid IPv6 URL"),
+    ("https://127.0.0.1/\\0.png", "the control character '\\x00'"),
+    ("https://x.com/a b.png", "it holds a space"),
+    ("https://x.com/a\\u2028b.png", "the white space character '\\u2028'"),
+])
+def test_an_image_url_no_request_can_fetch_is_refused_at_its_field(tmp_path: Path, url: str, why: str) -> None:
+    """An https image URL without a host, with a port out of range, a control character or white space: the
+    provider cannot fetch it, and the create would be billed all the same. Refused as a base URL is, at the
+    field, for the input image and the last frame alike; the same URL with a signed query still plans."""
+    m = tmp_path / "m.yaml"
+    head = "version: 1\nname: g\nprovider: sim\nmodel: pixverse-v5.6\nparams:\n  prompt: a fox\n  quality: 360p\n"
+    m.write_text(head + f'  input_reference: "{url}"\noutput: a.mp4\n', encoding="utf-8")
+    [error] = _errors(m)
+    assert error.startswith(f"{m}:8:3: params.input_reference: input image ") and "is not a URL an image can be " \
+           "fetched from: " in error and why in error, error
+    m.write_text(head + f'  input_reference: https://x.com/a.png\n  last_frame_image: "{url}"\noutput: a.mp4\n',
+                 encoding="utf-8")
+    [error] = _errors(m)
+    assert error.startswith(f"{m}:9:3: params.last_frame_image: input image ") and why in error, error
+    m.write_text(head + "  input_reference: https://x.com:8443/a.png?sig=1#f\noutput: a.mp4\n", encoding="utf-8")
+    assert len(api.plan(m).jobs) == 1
+
+
+def test_an_image_url_no_request_can_fetch_from_a_csv_row_is_named_at_that_row(tmp_path: Path) -> None:
+    (tmp_path / "images.csv").write_text("id,image\ns0,fox.png\ns1,https:///b.png\n", encoding="utf-8")
+    [error] = [e.replace(f"{tmp_path}/", "") for e in _errors(_grid(tmp_path, "  shot: {file: images.csv}\n"))]
+    assert "input image 'https:///b.png' is not a URL an image can be fetched from: it has no host" in error \
+        and "(from images.csv:3)" in error, error

@@ -599,14 +599,18 @@ def _origin(url: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
 
 
-def url_problem(url: str) -> str | None:
-    """Why `url` is not a base URL requests can be sent to (a control character, no host, a port out of range,
-    empty or 0, a bracket left open), None when it is one. Its scheme is judged elsewhere."""
+def address_problem(url: str) -> str | None:
+    """Why `url` names no server a request can reach (a control character or white space, no host, a port out of
+    range, empty or 0, a bracket left open), None when it names one. Its scheme is judged elsewhere.
+    Both base URLs and input images given as URLs are checked so: a request to such a URL cannot be made, and an
+    image the provider cannot fetch would be billed all the same."""
     from urllib.parse import urlsplit
 
-    bad = next((c for c in url if ord(c) < 0x21 or ord(c) == 0x7F), None)
+    bad = next((c for c in url if ord(c) < 0x21 or 0x7F <= ord(c) <= 0x9F or c.isspace()), None)
     if bad is not None:
-        return f"it holds {'a space' if bad == ' ' else f'the control character {bad!r}'}"
+        if bad == " ":
+            return "it holds a space"
+        return f"it holds the {'white space' if bad.isspace() else 'control'} character {bad!r}"
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -618,7 +622,18 @@ def url_problem(url: str) -> str | None:
         return "its port is empty (nothing after the ':')"
     if port == 0:
         return "its port is 0"
-    if parts.path.rstrip("/").rpartition("/")[2].lower() == "videos" and not has_query(url):
+    return None
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` is not a base URL requests can be sent to (`address_problem`, or a path or query the requests'
+    own paths cannot follow), None when it is one. Its scheme is judged elsewhere."""
+    problem = address_problem(url)
+    if problem is not None:
+        return problem
+    from urllib.parse import urlsplit
+
+    if urlsplit(url).path.rstrip("/").rpartition("/")[2].lower() == "videos" and not has_query(url):
         # pasted whole from an API's documentation (`POST https://api.lumenfall.ai/v1/videos`): every create
         # would go to .../videos/videos, which the API has for GET only
         return ("it ends in /videos, the path of the create request, which gridrun adds to the base URL itself: "
