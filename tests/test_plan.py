@@ -3095,10 +3095,11 @@ def test_a_path_too_long_for_the_file_system_is_a_located_error(tmp_path: Path, 
     assert len(err.message) < 600  # the path shown with its middle left out
 
 
-@pytest.mark.parametrize("name", ["a" * 300, "../data/sim"])
+@pytest.mark.parametrize("name", ["a" * 300, "../data/sim", "\\ud800", "lumen\\udc80fall"])
 def test_a_provider_name_is_checked_before_it_names_any_file(tmp_path: Path, name: str) -> None:
     """Only the built-in providers' names make a path into gridrun's data folder: one too long for a file
-    name, or leading out of the folder, is an unknown provider like any other."""
+    name, or leading out of the folder, is an unknown provider like any other; so is one holding a lone
+    surrogate (a `\\ud800` escape), which no environment variable's name (its base URL's) can hold."""
     head = f'version: 1\nname: fox\nprovider: "{name}"\nmodel: pixverse-v5.6\n'
     path = write(tmp_path, "params:\n  prompt: a fox\n", head=head)
     with pytest.raises(ManifestError, match="unknown provider") as caught:

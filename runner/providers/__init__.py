@@ -81,8 +81,12 @@ def get_provider(
 
 def base_url_env(name: str) -> str | None:
     """The environment variable that sets provider `name`'s base URL (`LUMENFALL_BASE_URL`); None for the
-    simulator, which runs in process unless a manifest names a served one."""
-    return None if name == "sim" else f"{name.upper()}_BASE_URL"
+    simulator, which runs in process unless a manifest names a served one, and for a name holding a lone surrogate
+    (a `\\ud800` escape), which no variable's name can hold: looking it up would fail before the name is told
+    to be no provider's."""
+    if name == "sim" or any(0xD800 <= ord(c) <= 0xDFFF for c in name):
+        return None
+    return f"{name.upper()}_BASE_URL"
 
 
 def _lumenfall(caps: ProviderCaps, *, base_url: str | None = None, sim_config: Any = None, state_dir: Path | None = None) -> Provider:
