@@ -169,7 +169,7 @@ def test_a_base_url_off_this_machine_with_a_query_is_refused_without_showing_the
 
 
 BAD_URLS = ["http://[::1", "http://a\x01b/v1", "http://127.0.0.1:/v1", "http://", "http://127.0.0.1:99999/v1",
-            "http://127.0.0.1:0/v1"]
+            "http://127.0.0.1:0/v1", "http://127.0.0.1:1/v1/\udcff"]  # the last: a byte 0xff, not UTF-8
 
 
 @pytest.mark.parametrize("url", BAD_URLS)
@@ -194,6 +194,24 @@ def test_a_manifest_base_url_that_does_not_parse_is_told_as_such_at_its_line(
             err = capsys.readouterr().err
             assert f"{m}:5:1: base_url: not a valid URL" in err and "nor this machine" not in err, err
         assert not (tmp_path / ".gridrun").exists()
+
+
+@pytest.mark.parametrize("provider", ["lumenfall", "sim"])
+def test_a_manifest_base_url_holding_a_lone_surrogate_is_refused_at_its_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], provider: str) -> None:
+    """A `\\ud800` escape is no text: no request, terminal or JSON output can write it. Refused when validated,
+    not a crash of the plan that prints it or the run that sends to it."""
+    monkeypatch.setenv("LUMENFALL_API_KEY", "sk-x-key")
+    host = "https://api.lumenfall.ai" if provider == "lumenfall" else "http://127.0.0.1:1"
+    m = manifest(tmp_path, f'base_url: "{host}/v1/\\ud800"\n')
+    m.write_text(m.read_text(encoding="utf-8").replace("provider: lumenfall", f"provider: {provider}"),
+                 encoding="utf-8")
+    for command in (["validate"], ["plan"], ["plan", "--json"], ["run"]):
+        assert main([*command, str(m)]) == 2, command
+        out, err = capsys.readouterr()
+        said = err or out
+        assert "base_url: not a valid URL: it holds a lone surrogate (\\ud800" in said and "a bug" not in said, said
+    assert not (tmp_path / ".gridrun").exists()
 
 
 @pytest.mark.parametrize(("line", "field", "fragment"), [

@@ -600,10 +600,10 @@ def _origin(url: str) -> str | None:
 
 
 def address_problem(url: str) -> str | None:
-    """Why `url` names no server a request can reach (a control character or white space, no host, a port out of
-    range, empty or 0, a bracket left open), None when it names one. Its scheme is judged elsewhere.
-    Both base URLs and input images given as URLs are checked so: a request to such a URL cannot be made, and an
-    image the provider cannot fetch would be billed all the same."""
+    """Why `url` names no server a request can reach (a control character or white space, a lone surrogate, no
+    host, a port out of range, empty or 0, a bracket left open), None when it names one. Its scheme is judged
+    elsewhere. Both base URLs and input images given as URLs are checked so: a request to such a URL cannot be
+    made, and an image the provider cannot fetch would be billed all the same."""
     from urllib.parse import urlsplit
 
     bad = next((c for c in url if ord(c) < 0x21 or 0x7F <= ord(c) <= 0x9F or c.isspace()), None)
@@ -611,6 +611,10 @@ def address_problem(url: str) -> str | None:
         if bad == " ":
             return "it holds a space"
         return f"it holds the {'white space' if bad.isspace() else 'control'} character {bad!r}"
+    surrogate = next((c for c in url if 0xD800 <= ord(c) <= 0xDFFF), None)
+    if surrogate is not None:  # no text: it cannot be written as UTF-8, so neither sent nor shown
+        return (f"it holds a lone surrogate ({ascii(surrogate)[1:-1]}: half of a \\u escape pair, or a byte that is "
+                "not UTF-8), which is not text; write the character itself")
     try:
         parts = urlsplit(url)
         port = parts.port
