@@ -354,7 +354,8 @@ def _plan(m: Manifest | str | Path, *, max_jobs: int | None = None, unread_image
         # jobs are checked and priced.
         message = str(exc) if isinstance(exc, capabilities.CapabilityDataError) else \
             f"capability data that gridrun cannot use: {type(exc).__name__}: {exc}"
-        site = _prices_site(m, files, message)
+        site = _rule_site(m, files, exc) if isinstance(exc, capabilities.RuleError) else \
+            _prices_site(m, files, message)
         if site is not None:
             raise site from exc
         if files:
@@ -508,6 +509,32 @@ def _prices_site(m: Manifest, files: Sequence[Path], message: str) -> ManifestEr
             line, column = yamlsource.locate(positions, at)
             found = ManifestError(message[len(head):], file=f, line=line, column=column,
                                   field=f"models.{m.model}.prices")
+    return found
+
+
+def _rule_site(m: Manifest, files: Sequence[Path], exc: capabilities.RuleError) -> ManifestError | None:
+    """A rule's error at the line of its key in the last user file (GRIDRUN_CAPABILITIES's, then the manifest's)
+    whose `rules` for the model hold that rule; None for a rule of gridrun's own data."""
+    from . import yamlsource
+
+    named = [Path(p) for p in os.environ.get("GRIDRUN_CAPABILITIES", "").split(os.pathsep) if p]
+    found = None
+    for f in [*named, *files]:
+        try:
+            document, positions = yamlsource.load_yaml(yamlsource.read_text(f, limit=yamlsource.MAX_BYTES), file=f)
+        except (ManifestError, OSError):
+            continue
+        models = document.get("models") if isinstance(document, dict) else None
+        model = models.get(exc.model) if isinstance(models, dict) else None
+        rules = model.get("rules") if isinstance(model, dict) else None
+        if not isinstance(rules, list):
+            continue
+        index = next((i for i, rule in enumerate(rules) if rule == exc.rule), None)
+        if index is not None:
+            at = ("models", exc.model, "rules", index, *exc.at)
+            line, column = yamlsource.locate(positions, at)
+            found = ManifestError(exc.message, file=f, line=line, column=column,
+                                  field=f"models.{exc.model}.rules[{index}].{'.'.join(exc.at)}")
     return found
 
 

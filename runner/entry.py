@@ -218,7 +218,7 @@ DEPENDENCIES = {
     "numpy": ("numpy>=1.26", ""), "PIL": ("pillow>=10.1", ""), "httpx": ("httpx>=0.27", ""),
     "jsonschema": ("jsonschema>=4.20", ""), "rich": ("rich>=13.7", ""), "jinja2": ("jinja2>=3.1", ""),
     "yaml": ("pyyaml>=6.0.1", ""), "anyio": ("anyio>=4.3", ""), "sniffio": ("sniffio>=1.3", ""),
-    "starlette": ("starlette>=0.37", ""), "uvicorn": ("uvicorn>=0.29", ""),
+    "starlette": ("starlette>=0.37", ""), "uvicorn": ("uvicorn>=0.29", ""), "regex": ("regex>=2024.4", ""),
 }
 # The exit code of a command that needs a package the environment lacks: nothing gridrun did wrong, as for bad input.
 MISSING_DEPENDENCY = 2

@@ -34,6 +34,22 @@ class CapabilityDataError(Exception):
     """A capability data file is malformed (a bug in the data, not in a manifest)."""
 
 
+class RuleError(CapabilityDataError):
+    """A rule of a model's `rules` that cannot be applied (a `max` given for a text parameter, a `when_matches`
+    pattern that takes too long on a job's value). `rule` is the rule as its file gives it and `at` its key there
+    (`("max",)`, `("when_matches", "prompt")`), for the error to be put at that line of the file
+    (`api._rule_site`); `provider` and `model` are set by the model whose check met it."""
+
+    def __init__(self, message: str, *, rule: Mapping[str, Any], at: tuple[str, ...], provider: str = "",
+                 model: str = "") -> None:
+        super().__init__(f"{provider}/{model}: a rule's {'.'.join(at)}: {message}" if model else message)
+        self.message, self.rule, self.at, self.provider, self.model = message, rule, at, provider, model
+
+    def of(self, provider: str, model: str) -> RuleError:
+        """This error, said of `provider`'s `model`."""
+        return RuleError(self.message, rule=self.rule, at=self.at, provider=provider, model=model)
+
+
 @dataclass(frozen=True, slots=True)
 class ParamSpec:
     """One request parameter of a model."""
@@ -209,19 +225,22 @@ class ModelCaps:
             spec = self.params.get(name)
             if spec is not None and mode not in spec.modes:
                 issues.append(Issue(name, f"is only for {'/'.join(spec.modes)} ({self.model}), not {mode}"))
-        overridden = _overridden(self.rules, out)
-        for rule in self.rules:
-            if rule.get("ignored"):
-                unused = _unused(rule, out, params)
-                if unused:
-                    warnings.append(unused)
-                continue
-            if overridden & _conditions(rule):
-                # A rule of a value the render does not use (1080p beside a size in pixels) does not apply.
-                continue
-            issue = _apply_rule(rule, out)
-            if issue:
-                issues.append(issue)
+        try:
+            overridden = _overridden(self.rules, out)
+            for rule in self.rules:
+                if rule.get("ignored"):
+                    unused = _unused(rule, out, params)
+                    if unused:
+                        warnings.append(unused)
+                    continue
+                if overridden & _conditions(rule):
+                    # A rule of a value the render does not use (1080p beside a size in pixels) does not apply.
+                    continue
+                issue = _apply_rule(rule, out)
+                if issue:
+                    issues.append(issue)
+        except RuleError as exc:
+            raise exc.of(self.provider, self.model) from None
         if spelled:
             issues = [Issue(spelled.get(i.field, i.field), i.message) for i in issues]
             warnings = [Issue(spelled.get(w.field, w.field), w.message) for w in warnings]
@@ -232,8 +251,11 @@ class ModelCaps:
     def unused(self, checked: Mapping[str, Any], given: Mapping[str, Any]) -> frozenset[str]:
         """The parameters of `given` (a request as written) that another decides instead in `checked` (the same
         request checked): each one `check` warns 'is not used' of."""
-        return frozenset(rule["param"] for rule in self.rules
-                         if rule.get("ignored") and _unused(rule, checked, given) is not None)
+        try:
+            return frozenset(rule["param"] for rule in self.rules
+                             if rule.get("ignored") and _unused(rule, checked, given) is not None)
+        except RuleError as exc:
+            raise exc.of(self.provider, self.model) from None
 
     def _elsewhere(self, name: str, value: Any) -> str:
         """The note "; for a height like 720p use 'quality: 720p'" for a value refused by parameter `name` that
@@ -489,13 +511,40 @@ def _short(value: Any) -> str:
     return repr(value)
 
 
+_MATCH_SECONDS = 1.0
+"""How long a rule's `when_matches` pattern may take on one value. Python's own engine backtracks: a pattern whose
+repeats can split a text many ways (`(a|aa)+`) takes time doubling with each character on a text it does not
+match, for ever on a long prompt. The `regex` engine, which reads patterns as `re` does, stops at this bound."""
+
+
 def _applies(rule: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
     """Whether `params` meet the rule's conditions: `when` (equal values), `when_matches` (values whose text
-    matches a regular expression in full)."""
+    matches a regular expression in full).
+
+    :raises RuleError: a pattern took longer than `_MATCH_SECONDS` on a value.
+    """
     if any(params.get(k) != v for k, v in rule.get("when", {}).items()):
         return False
-    return all(k in params and re.fullmatch(str(pattern), str(params[k]))
+    return all(k in params and _matches(rule, k, str(pattern), str(params[k]))
                for k, pattern in rule.get("when_matches", {}).items())
+
+
+def _matches(rule: Mapping[str, Any], name: str, pattern: str, text: str) -> bool:
+    """Whether `text`, the value of parameter `name`, matches `pattern` (of `rule`'s `when_matches`) in full."""
+    import regex
+
+    try:
+        return regex.fullmatch(pattern, text, timeout=_MATCH_SECONDS) is not None
+    except TimeoutError:
+        shown = text if len(text) <= 60 else f"{text[:48]}…{text[-8:]}"
+        raise RuleError(f"{pattern!r} took more than {_MATCH_SECONDS:g} s to match the {name} {shown!r} "
+                        f"({len(text):,} characters) and was stopped: a pattern whose repeats can split one text in "
+                        "many ways (such as (a|aa)+) takes time doubling with each character of a "
+                        "text it does not match; write it so that each character can be matched one way only",
+                        rule=rule, at=("when_matches", name)) from None
+    except regex.error as exc:  # a pattern `re` compiles, as the file was checked, that `regex` does not
+        raise RuleError(f"{pattern!r} is not a regular expression ({exc})", rule=rule,
+                        at=("when_matches", name)) from None
 
 
 def _apply_rule(rule: Mapping[str, Any], params: Mapping[str, Any]) -> Issue | None:
