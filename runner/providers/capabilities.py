@@ -551,11 +551,23 @@ def _apply_rule(rule: Mapping[str, Any], params: Mapping[str, Any]) -> Issue | N
     if not _applies(rule, params):
         return None
     name = rule["param"]
-    if "max" in rule and name in params and params[name] > rule["max"]:
-        return Issue(name, f"{params[name]!r} is too large: {rule['message']}")
+    if "max" in rule and name in params:
+        value = params[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):  # a parameter the data does not type
+            raise RuleError(_max_of_text(name, "boolean" if isinstance(value, bool) else "string"), rule=rule,
+                            at=("max",))
+        if value > rule["max"]:
+            return Issue(name, f"{value!r} is too large: {rule['message']}")
     if "requires" in rule and params.get(name) and not params.get(rule["requires"]):
         return Issue(name, rule["message"])
     return None
+
+
+def _max_of_text(name: str, kind: str) -> str:
+    """The error of a rule whose `max` is given for parameter `name`, of type `kind`, which is no number."""
+    what = "true or false" if kind == "boolean" else "text"
+    return (f"max is given for {name}, a {kind} parameter ({what}); max bounds a number (a parameter of type integer "
+            "or number): for text, list the values allowed (enum) or match them (when_matches)")
 
 
 def _conditions(rule: Mapping[str, Any]) -> set[str]:
@@ -1095,6 +1107,10 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
                 routes=_aliases(f"{provider}/{mname}/{pname}", p.get("routes"), "routes"),
             )
         for rule in m.get("rules") or ():
+            spec = specs.get(rule.get("param")) if "max" in rule else None
+            if spec is not None and spec.type not in ("integer", "number"):
+                raise RuleError(_max_of_text(rule["param"], spec.type), rule=rule, at=("max",), provider=provider,
+                                model=mname)
             for pname, pattern in (rule.get("when_matches") or {}).items():
                 try:
                     re.compile(str(pattern))
