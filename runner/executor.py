@@ -51,7 +51,7 @@ from .jobs import (
     scaled, span_text, usd_text,
 )
 from .live import LiveViews
-from .options import GONE_AFTER, RunOptions, error_code, failure_code, repeating_fix
+from .options import GONE_AFTER, RunOptions, account_refused, error_code, failure_code, repeating_fix
 from .outputs import (
     Kept, disk_full, files_beside, keep_file, keep_take, mute, poster_path, says_disk_full, sidecar_matches,
     sidecar_writer, superseded_dir, write_problem,
@@ -2268,6 +2268,9 @@ class Executor:
             self._cancelled(job, jid, cost_micros=billed, cost_reported_micros=status.cost_micros)
             return
         message = status.failure
+        if status.status == "failed" and account_refused(status.error_code):
+            await self._account_failed(job, jid, message, cost_micros=billed, cost_reported_micros=status.cost_micros)
+            return
         code = failure_code(status.error_code, message)  # the code field read as a code, a lone word too
         retry = self._failure_retry_due(jid, message, code=code)
         repeats = self._would_repeat(jid, message, code=code) if retry is None else None
@@ -2289,6 +2292,23 @@ class Executor:
             return
         if retry is not None:
             await self._send_again(job, jid)
+
+    async def _account_failed(self, job: Job, jid: int, message: str, **costs: Any) -> None:
+        """The provider failed the job's render for the account (its balance or quota spent: `account_refused`),
+        as it refuses a create with HTTP 402: every job of the run would meet it. The run sends no more creates and
+        spends no failure retry on it. Nothing was made, so the job is planned again (`Store.plan_again`), its
+        failed attempt kept as it ended, for a plain `gridrun run` to send once the balance is topped up, with the
+        jobs the refusal kept from being sent; but for a re-render of a done job whose earlier video is whole,
+        which is done as it was (`_end_badly`)."""
+        self._refused = self._refused or "INSUFFICIENT_BALANCE"
+        self.stopping = self.stopping or "fatal"
+        await self._end_badly(job, jid, S.FAILED, error=message, **costs)
+        if self.states[jid] != S.FAILED.value:
+            return
+        why = (f"not made, the account refused: {message.rstrip('.')}; a plain run sends it again once the balance is "
+               "topped up")
+        self.store.plan_again(jid, why)
+        self._set_state(jid, S.PLANNED.value, put_back=True)
 
     async def _end_badly(self, job: Job, jid: int, to: JobState, **fields: Any) -> None:
         """The provider failed the job's render, or refused its create (`to`, `fields` as `transition` takes them),

@@ -152,6 +152,21 @@ def repeating_fix(code: str | None) -> str | None:
     return next((fix for known, fix in REPEATING_FIX if known.intersection(words)), None)
 
 
+# A provider's code that refuses the account rather than the request (a balance spent, a quota or credit used up, a
+# billing limit reached), by its whole `_`-separated words, whatever its case: `INSUFFICIENT_BALANCE`,
+# `insufficient_quota`, `billing_hard_limit_reached`, `QUOTA_EXCEEDED`, `insufficient_credits`. Every request of the
+# account meets it until it is topped up; sent again, none is taken. A code that also names a rate (a per-minute
+# quota) or a trouble that may pass (`BILLING_SERVICE_UNAVAILABLE`: `_MAY_PASS`) is not one.
+_ACCOUNT_WORDS = {"BALANCE", "QUOTA", "BILLING", "CREDIT", "CREDITS", "PAYMENT", "FUNDS"}
+
+
+def account_refused(code: str | None) -> bool:
+    """Whether the provider's `code` refuses the account, its balance or quota spent (`_ACCOUNT_WORDS`), not the
+    request: taken as an HTTP 402 is (INSUFFICIENT_BALANCE)."""
+    words = {w for w in re.split(r"[^A-Z0-9]+", (code or "").upper()) if w}
+    return bool(_ACCOUNT_WORDS & words) and not (_MAY_PASS & words or "RATE" in words)
+
+
 def picked(key: str, error: str | None, only_keys: tuple[str, ...], only_codes: tuple[str, ...]) -> bool:
     """Whether a retry picking `only_keys` (globs) and `only_codes` sends again the job of `key` whose last error is
     `error`: every job when both are empty."""

@@ -3512,6 +3512,17 @@ class Store:
                             reset_from=_json(dict(row)))
             self._event(None, job_id, "reset", {"reason": reason, "was": dict(row)})
 
+    def plan_again(self, job_id: int, reason: str) -> None:
+        """A job whose render the provider failed for the account (its balance spent), nothing made: planned again,
+        `reason` its error, so that a plain run sends it (a new attempt, under a new key) once the account is
+        topped up, as it sends the jobs the refusal kept from being sent. The failed attempt is kept as it ended
+        (what it was charged counts for the run that saw it). Unlike `reset`, nothing is kept to put back: the
+        next run does not undo it."""
+        with self.batch():
+            self.transition(job_id, S.PLANNED, error=reason, sha256=None, downloaded_at=None, done_run_id=None,
+                            reset_from=None)
+            self._event(None, job_id, "reset", {"reason": reason})
+
     def failure_retries_made(self, job_ids: Sequence[int]) -> dict[int, int]:
         """Per job, the new attempts runs made on their own after failed renders (resets whose reason begins
         with FAILURE_RETRY) since it was last sent again on request (retry, --force): a run killed and resumed
