@@ -36,6 +36,7 @@ from runner.errors import (
     UsageError,
     said_request_id,
 )
+from runner.options import account_refused
 from runner.providers.capabilities import has_credentials
 from runner.providers.retry_after import parse_retry_after
 
@@ -681,6 +682,12 @@ def status_error(
         asked_id = None  # an id that is the key echoed back: none
     said_id = said_request_id(asked_id)  # what the provider's support asks for
     retry_after = parse_retry_after(response.headers, body)
+    if status in (400, 403, 429) and code is not None and account_refused(code):
+        # The account's balance, quota or credit spent, said with another status than 402 (OpenAI's 429
+        # `insufficient_quota`, a 403 `QUOTA_EXCEEDED`, a 400 `insufficient_credits`): not a rate to wait out, nor
+        # a fault of the request, but what a 402 says: every request of the account meets it until topped up.
+        return RejectedError(f"{message} ({code}: top up the account balance){said_id}", status=status,
+                             code="INSUFFICIENT_BALANCE")
     if status == 429:
         return RateLimitedError(message + said_id, status=status, code=code or "RATE_LIMITED", retry_after=retry_after,
                                 code_given=code is not None)

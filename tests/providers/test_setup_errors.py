@@ -385,3 +385,52 @@ def test_a_base_url_ending_in_videos_is_refused_before_anything_is_sent(
         err = capsys.readouterr().err
         assert "drop the trailing /videos" in err and "LUMENFALL_BASE_URL" in err, err
     assert not (tmp_path / ".gridrun" / "state.db").exists()
+
+
+# The account's balance, quota or credit spent, answered with another status than 402: each code as a provider
+# writes it (OpenAI's 429 `insufficient_quota`, a gateway's 403 `QUOTA_EXCEEDED`, a 400 `insufficient_credits`).
+ACCOUNT_REFUSALS = [
+    (429, "insufficient_quota", "You exceeded your current quota, please check your plan and billing details."),
+    (429, "INSUFFICIENT_BALANCE", "Insufficient balance"),
+    (429, "billing_hard_limit_reached", "Billing hard limit has been reached"),
+    (403, "QUOTA_EXCEEDED", "Monthly spend limit reached"),
+    (400, "insufficient_credits", "Not enough credits"),
+]
+
+
+@pytest.mark.parametrize(("status", "code", "message"), ACCOUNT_REFUSALS, ids=[c[1] for c in ACCOUNT_REFUSALS])
+def test_a_quota_or_billing_code_is_the_account_refused_whatever_the_status(status: int, code: str,
+                                                                            message: str) -> None:
+    from runner.providers.transport import status_error
+
+    response = httpx.Response(status, json={"error": {"code": code, "type": code, "message": message}},
+                              request=httpx.Request("POST", "http://127.0.0.1:9/v1/videos"))
+    exc = status_error(response, response.json(), op="POST /videos", key_env="LUMENFALL_API_KEY")
+    assert isinstance(exc, RejectedError) and exc.code == "INSUFFICIENT_BALANCE" and exc.status == status, exc
+    assert code in str(exc) and "top up" in str(exc)
+
+
+@pytest.mark.parametrize("code", ["rate_limit_exceeded", "RATE_QUOTA_EXCEEDED", "BILLING_SERVICE_UNAVAILABLE"])
+def test_a_429_whose_code_names_a_rate_or_a_passing_trouble_is_still_a_rate_limit(code: str) -> None:
+    from runner.errors import RateLimitedError
+    from runner.providers.transport import status_error
+
+    response = httpx.Response(429, json={"error": {"code": code, "message": "slow down"}},
+                              request=httpx.Request("POST", "http://127.0.0.1:9/v1/videos"))
+    exc = status_error(response, response.json(), op="POST /videos", key_env="LUMENFALL_API_KEY")
+    assert isinstance(exc, RateLimitedError), exc
+
+
+@pytest.mark.parametrize(("status", "code", "message"), ACCOUNT_REFUSALS, ids=[c[1] for c in ACCOUNT_REFUSALS])
+def test_a_create_refused_for_the_quota_stops_the_run_at_once_as_a_402_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], status: int, code: str, message: str
+) -> None:
+    """Not retried as a rate limit (9 creates per job), nor rejected job by job: the first stops the run, every job
+    left planned for a plain run once the balance is topped up."""
+    seen: list[httpx.Request] = []
+    refused = httpx.Response(status, json={"error": {"code": code, "type": code, "message": message}})
+    m = manifest(tmp_path)
+    result = api.run(m, provider=fake_lumenfall(answering(seen, refused)), options=RunOptions(), report=False)
+    assert len(creates(seen)) == 1, len(creates(seen))
+    assert result.exit_code == 1 and result.status == "refused" and result.refused == "INSUFFICIENT_BALANCE"
+    assert {j.state for j in api.status(m).jobs} == {"planned"}
