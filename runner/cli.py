@@ -1884,6 +1884,14 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
                       f"at the base URL, or a login portal on the way): no further create was sent; set the base URL "
                       f"(this one from {plan.endpoint[1]}) to the API's, or sign in to the network, first, then: "
                       f"{then}", markup=False, highlight=False)
+        elif result.refused == "PROVIDER_UNAVAILABLE":
+            from .executor import unavailable_until_text
+
+            until = getattr(result, "unavailable_until", None)
+            when = "" if until is None else f" until {unavailable_until_text(until, now=time.time())}"
+            err.print(f"stopped: the provider is unavailable{when} (it answered creates HTTP 502, 503 or 504 with a "
+                      f"Retry-After, the error above says which): no further create was sent; once it is back, "
+                      f"{then}", markup=False, highlight=False)
         elif result.refused:
             err.print(f"stopped: {_account_refusal(result.refused, plan.model, plan.endpoint[0])}, then: {then}")
         elif result.unreached:

@@ -56,7 +56,7 @@ from .outputs import (
     Kept, disk_full, files_beside, keep_file, keep_take, mute, poster_path, says_disk_full, sidecar_matches,
     sidecar_writer, superseded_dir, write_problem,
 )
-from .pacing import IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
+from .pacing import MAX_PAUSE, IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
 from .plan import Job, Plan, budget_micros, manifest_budget
 from .providers import capabilities
 from .providers.base import Provider, VideoStatus
@@ -97,6 +97,12 @@ S = JobState
 FATAL_CODES = frozenset({"AUTHENTICATION_FAILED", "INSUFFICIENT_BALANCE", "MODEL_NOT_FOUND", "MODEL_DISABLED",
                          "KEY_FORBIDDEN", "ENDPOINT_NOT_FOUND", "REDIRECTED", "REDIRECTED_AWAY", "NOT_A_SIMULATOR"})
 IN_FLIGHT_STATES = frozenset(s.value for s in IN_FLIGHT)
+# What stopped a run (`RunResult.refused`) whose creates the provider answered 502, 503 or 504 with a Retry-After
+# longer than the run waits (MAX_PAUSE), or all of a job's tries so: the service is down for a while (a
+# maintenance), which every job would meet; the jobs not sent stay planned for a run once it is back.
+PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
+# The statuses whose Retry-After is about the service, not the request: all creates wait it out together.
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 # Progress is reported this often while a run goes, whether or not a job changed state: its elapsed time moves,
 # and plain or JSON lines (one every 5 s) go on during long renders, when no job changes for a minute.
 HEARTBEAT = 0.5
@@ -223,6 +229,8 @@ class RunResult:
     paused_out: int = 0                  # jobs left unsent: their timeout passed while a 429's pause held the creates
     followed: int = 0                    # jobs an earlier run sent that this one followed and saw billed: its spending
     cancelled_elsewhere: int = 0         # jobs left cancelled at the provider, not by `gridrun cancel`: unfinished
+    # refused PROVIDER_UNAVAILABLE: until when (the wall clock) the provider's Retry-After said it is unavailable
+    unavailable_until: float | None = None
     warnings: list[str] = field(default_factory=list)  # what `gridrun run` warns of before it sends (`api.run`)
     # what the caller's `on_progress` raised, its traceback with it: the run went on without calling it again
     progress_error: Exception | None = None
@@ -387,6 +395,7 @@ class Executor:
         self._force_only: frozenset[str] | None = None
         self._reset_early: set[int] = set()  # ... of them, those made plannable already (failure retries)
         self._refused: str | None = None  # the code of the account or model refusal (FATAL_CODES), once met
+        self._unavailable_until: float | None = None  # PROVIDER_UNAVAILABLE: until when (the wall clock), as said
         self._unreached = 0  # jobs left unsent because their create never reached the provider
         self._left_done: set[int] = set()  # done jobs to re-render that this run put back done, not sent
         # of those, the simulator's placeholders made at another endpoint: a plain run re-renders them, not --force
@@ -562,7 +571,7 @@ class Executor:
             per_minute=per_minute, requests=self.pacer.requests, stopping=self.stopping, last_errors=last_errors,
             next_check=self._next_check(counts, now), downloaded_bytes=self._fetched(),
             rerenders_cancelled=self._rerenders_cancelled, rerenders_failed=self._rerenders_failed,
-            placeholders_failed=self._placeholders_failed, paused=self._paused(), held=self._held,
+            placeholders_failed=self._placeholders_failed, paused=self._paused(), paused_by=self.pacer.asked_by, held=self._held,
             said=said,
             eta_expected=eta is not None and not self.throughput.paced,
         )
@@ -1126,7 +1135,8 @@ class Executor:
                          slots_held=self._slots_held, late=self._late,
                          paused_out=sum(self.states[jid] == S.PLANNED.value for jid in self._paused_out),
                          followed=len(self._followed), progress_error=self.progress_error,
-                         cancelled_elsewhere=self._cancelled_outside())
+                         cancelled_elsewhere=self._cancelled_outside(),
+                         unavailable_until=self._unavailable_until)
 
     @contextlib.contextmanager
     def _signals_taken(self) -> Iterator[_Signals | None]:
@@ -1408,6 +1418,8 @@ class Executor:
         # bring back), and when the last earlier send of this process that may have made one ended, on the steady
         # clock (`steady`, which no step of the wall clock moves): `_made_by_this_send`.
         on_key, since = resent, None
+        # The 5xx that answered the last send, when the provider's request log read after it has no video for it
+        told: ServerError | None = None
         # The job's timeout counts from here: a create that goes unanswered is not sent again past it.
         self._began[jid] = began = self.steady()
         deadline = None if not self.timeout else began + float(self.timeout)
@@ -1417,6 +1429,17 @@ class Executor:
             await self.pacer.wait(until=deadline, stop=self._interrupted)
             sent = self.steady()
             halted = self._halted(deadline)
+            stopped = halted or (f"the run stopped ({self._stop_reason()})" if self._refused else None)
+            if stopped and told is not None:
+                # Its last send was answered (a 5xx) and the provider's log, read after it, has no video for it:
+                # nothing made, as when its tries run out (below). Not sent again after an interrupt, past the
+                # deadline, nor once another job found the provider unavailable or the account refused.
+                await self._unsent(job, jid, f"not sent again: {stopped}; its create was answered HTTP {told.status} "
+                                             f"and the provider's request log has no video for it (nothing paid): "
+                                             f"{told}")
+                if halted and not self.stopping and self.states[jid] == S.PLANNED.value:
+                    self._paused_out.add(jid)
+                return None
             if halted and maybe_received:
                 # A send of it may have been taken: no create is sent after an interrupt, nor past the deadline.
                 # The job is left as recorded, its key kept, for the next run to look up (and settle) by its key.
@@ -1445,6 +1468,7 @@ class Executor:
             if too_old is not None:
                 self._error(job, f"sent again as asked (retry --unknown), though {too_old}")
             asked = False  # what follows a lost answer to this send is gridrun's own doing
+            told = None
             try:
                 try:
                     async with self.pacer.gate:
@@ -1540,10 +1564,22 @@ class Executor:
                 # request timeout and LOG_SETTLE after it (`_find` waits that long where keys are ignored).
                 settled = not isinstance(exc, OutcomeUnknownError) or \
                     self.steady() - sent >= self.opts.request_timeout + LOG_SETTLE
+                # A 502, 503 or 504 with a Retry-After: the provider unavailable for a while (a maintenance), which
+                # every create meets. Waited out once by all of them (the pacer's pause, shown as a 429's is), not
+                # job by job; longer than the run waits, or through all of a job's tries, it stops the run.
+                down = exc.retry_after if isinstance(exc, ServerError) and exc.status in UNAVAILABLE_STATUSES \
+                    and exc.retry_after is not None else None
                 if found is not None:
                     status = found
                 elif answered and settled:
                     on_key = False  # no earlier send made anything: the next one is a first
+                    told = exc if isinstance(exc, ServerError) else None
+                    if down is not None and (down > MAX_PAUSE or tries > self.retries + 2):
+                        until = self._provider_down(exc, down)
+                        await self._unsent(job, jid, f"not sent: the provider is unavailable until {until} (HTTP "
+                                                     f"{exc.status}; its request log has no video for this attempt, "
+                                                     f"nothing paid): {exc}")
+                        return None
                     if tries > self.retries + 2:
                         # The log, read to its end after the last send, has no video for the key: as a later run's
                         # reconcile would find, nothing was made (the attempt is voided, as it would void it).
@@ -1551,6 +1587,9 @@ class Executor:
                         await self._unsent(job, jid, f"the provider {failed} {tries} times and its request log has "
                                                      f"no video for this attempt (nothing paid): {exc}")
                         return None
+                    if down is not None:
+                        self._pause_creates(job, exc, down)
+                        continue
                     await self._nap(backoff(tries, getattr(exc, "retry_after", None)), deadline)
                     continue
                 elif self._honours_keys():
@@ -1566,7 +1605,16 @@ class Executor:
                         # Answered (a status), only not with the API's answer: not "no answer".
                         said = "no answer" if exc.status is None else "no usable answer"
                         return self._give_up(job, jid, f"{said} after {tries} tries: {exc}")
+                    if down is not None and down > MAX_PAUSE:
+                        # no log to tell whether it was made: left as recorded, for the next run to look up by key
+                        until = self._provider_down(exc, down)
+                        self._unanswered_left(job, jid, f"the provider is unavailable until {until}",
+                                              timed_out=False, answered=exc.status)
+                        return None
                     wait = backoff(tries, getattr(exc, "retry_after", None))
+                    if down is not None:
+                        self._pause_creates(job, exc, down)
+                        wait = 0.0  # the pause every create waits (`pacer.wait`), once
                     on_key, since = True, ended
                     await self._nap(max(wait, LOG_SETTLE) if isinstance(exc, OutcomeUnknownError) else wait, deadline)
                     continue
@@ -1649,16 +1697,40 @@ class Executor:
             else:
                 await self._interrupted.wait()
 
-    def _unanswered_left(self, job: Job, jid: int, why: str, *, timed_out: bool) -> None:
+    def _pause_creates(self, job: Job, exc: ServerError, seconds: float) -> None:
+        """The provider answered a create 502, 503 or 504 asking to wait `seconds` (Retry-After): unavailable for a
+        while, which every create meets. Every request waits it out once, as for a 429 (`Pacer.limited`), shown in
+        the progress when long (PAUSE_SHOWN)."""
+        waited = self.pacer.limited(seconds, status=exc.status or 503)
+        if seconds > PAUSE_SHOWN:
+            self._error(job, f"provider unavailable (HTTP {exc.status}): it asks to wait {asked_wait(seconds)}; every "
+                             f"request waits {waited:,.0f} s: {exc}")
+
+    def _provider_down(self, exc: ServerError, seconds: float) -> str:
+        """The provider is unavailable (a 502, 503 or 504) for `seconds` more (its Retry-After), longer than the run
+        waits or through all of a job's tries: the run sends no more creates (PROVIDER_UNAVAILABLE), the jobs not
+        sent left planned. Returns until when, as HH:MM (with the date past a day)."""
+        until = self.clock() + seconds
+        self._unavailable_until = max(self._unavailable_until or until, until)
+        self._refused = self._refused or PROVIDER_UNAVAILABLE
+        self.stopping = self.stopping or "fatal"
+        return unavailable_until_text(self._unavailable_until, now=self.clock())
+
+    def _unanswered_left(self, job: Job, jid: int, why: str, *, timed_out: bool, answered: int | None = None) -> None:
         """A job whose create may have been received (its answer lost) is not sent again (`why`: the run was
         interrupted, its timeout passed): left as recorded, its cost reserved, for the next run to settle by its
-        key. `timed_out`: left at its deadline, as a job still rendering is (the run is `incomplete`)."""
+        key. `timed_out`: left at its deadline, as a job still rendering is (the run is `incomplete`). `answered`:
+        the HTTP status that answered its last send (a 5xx), which may have made it all the same, the provider's
+        request log unable to say."""
         if timed_out:
             self._timed_out.add(jid)
         if self.states[jid] == S.UNKNOWN.value:
             self._left(job, jid, f"not sent again: {why}; still unknown, as it was")
             return
-        self._left(job, jid, f"{why} with its create sent and never answered: not sent again. The next run looks it "
+        sent = ("with its create sent and never answered" if answered is None else
+                f"with its create answered HTTP {answered}, which may have made it all the same, and no request log "
+                "to say whether it did")
+        self._left(job, jid, f"{why} {sent}: not sent again. The next run looks it "
                              "up by its key and, if the provider has no such job, sends it again with that key "
                              "(which may cost its estimate)")
 
@@ -2899,6 +2971,13 @@ def counted(store: Store, run_id: int | None, jid: int, estimate: int, status: V
     if doubted and tell:
         store.event(run_id, jid, "cost-doubted", {"reported_micros": status.cost_micros, "estimate_micros": estimate})
     return billed, doubted
+
+
+def unavailable_until_text(until: float, *, now: float) -> str:
+    """`until` (the wall clock) as the time of day a provider unavailable is back, HH:MM, with the date when it is
+    a day or more from `now`."""
+    fmt = "%H:%M" if until - now < 86_400 else "%Y-%m-%d %H:%M"
+    return time.strftime(fmt, time.localtime(until))
 
 
 async def ended_badly(store: Store, run_id: int | None, jid: int, to: JobState, **fields: Any) -> JobState:

@@ -67,6 +67,7 @@ class Pacer:
         self.gate = Gate(gate)   # requests in flight at once: no queue inside the HTTP pool
         self.not_before = 0.0
         self.asked = 0.0   # seconds the 429 that set `not_before` asked to wait (as honoured: at most MAX_PAUSE)
+        self.asked_by = 429  # the HTTP status of the answer that asked for that pause (a 5xx: the service unavailable)
         self.rate: float | None = None      # requests per second; None = unlimited
         self._next_slot = 0.0
         self.requests = 0
@@ -112,15 +113,20 @@ class Pacer:
             return 0.0
         return len(recent) / max(0.25, now - recent[-1])
 
-    def limited(self, retry_after: float | None) -> float:
+    def limited(self, retry_after: float | None, *, status: int = 429) -> float:
         """A 429 that asked to wait `retry_after` seconds (None: not said); returns the wait honoured: at most
-        MAX_PAUSE, since every request of the run waits it (polls too, whose videos' URLs expire)."""
+        MAX_PAUSE, since every request of the run waits it (polls too, whose videos' URLs expire).
+
+        `status` 502, 503 or 504: the service unavailable for the while its Retry-After says (a maintenance, an
+        overload), which is about the provider, not one request: every request waits it, as for a 429, but the
+        rate is not cut (no rate drew it)."""
         now = self.clock()
         wait = min(MAX_PAUSE, retry_after) if retry_after is not None else 1.0
         if now + wait >= self.not_before:
             self.asked = wait  # the pause that runs until not_before: what it asked, not what is left of it
+            self.asked_by = status
         self.not_before = max(self.not_before, now + wait)
-        if now - self._last_cut >= 1.0:
+        if status == 429 and now - self._last_cut >= 1.0:
             sent = max(1.0, self._sent_rate(now))
             self.ceiling = min(self.rate or sent, sent)
             self.rate = max(0.5, self.ceiling * 0.7)

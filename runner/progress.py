@@ -68,14 +68,17 @@ def line(s: RunStatistics) -> str:
     counts = ", ".join(_count(s, k, str(s.counts[k])) for k in _ORDER if s.counts.get(k)) or "starting"
     budget = "" if s.budget_micros is None else f" of {usd_text(s.budget_micros)}"
     waits = "" if s.next_check is None else f", {fmt_next_check(s.next_check)}"
-    waits += "" if s.paused is None else f", {fmt_paused(s.paused)}"
+    waits += "" if s.paused is None else f", {fmt_paused(s.paused, s.paused_by)}"
     extra = f" [{s.stopping}]" if s.stopping else ""
     return (f"{counts} | spent {usd_text(s.spent_micros)} + reserved {usd_text(s.reserved_micros)}{budget}"
             f" | {fmt_rate(s.per_minute)}, {fmt_time(s.elapsed)} elapsed, eta {fmt_eta_of(s)}{waits}{extra}")
 
 
-def fmt_paused(seconds: float) -> str:
-    """A pause every request waits out because the provider asked (HTTP 429 Retry-After)."""
+def fmt_paused(seconds: float, status: int = 429) -> str:
+    """A pause every request waits out because the provider asked (HTTP 429 Retry-After; `status` a 5xx: the
+    service unavailable for the while its Retry-After said)."""
+    if status != 429:
+        return f"provider unavailable (HTTP {status}), creates paused, {fmt_time(math.ceil(seconds))} left"
     return f"paused by the provider (HTTP 429), {fmt_time(math.ceil(seconds))} left"
 
 
@@ -392,7 +395,7 @@ class Progress:
         if s.next_check is not None:
             figures.append(Text(fmt_next_check(s.next_check)))
         if s.paused is not None:
-            figures.append(Text(fmt_paused(s.paused), style="yellow"))
+            figures.append(Text(fmt_paused(s.paused, s.paused_by), style="yellow"))
         if s.requests is not None:
             figures.append(Text(f"requests {s.requests:,}"))
         parts += _flow(counts, width) + _flow(figures, width)
@@ -431,5 +434,6 @@ def _as_dict(s: RunStatistics) -> dict[str, Any]:
         "requests": s.requests, "stopping": s.stopping, "last_errors": list(s.last_errors),
         "next_check": None if s.next_check is None else round(s.next_check, 1),
         "paused": None if s.paused is None else round(s.paused, 1),
+        "paused_by": None if s.paused is None else s.paused_by,
         "downloaded_bytes": s.downloaded_bytes,
     }

@@ -57,6 +57,9 @@ class RunStatistics:
     # Seconds every request still waits because the provider asked the run to (a 429's Retry-After), while that
     # pause is a long one (PAUSE_SHOWN); None otherwise.
     paused: float | None = None
+    # The HTTP status of the answer that asked for that pause: 429 (a rate limit), or 502, 503, 504 with a
+    # Retry-After (the provider unavailable for a while).
+    paused_by: int = 429
     # Why the run waits, nothing else moving: another program holds state.db in a write transaction (said once
     # it has waited SQLite's busy timeout); None otherwise.
     held: str | None = None

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from execkit import sim_provider, stats, write_manifest
+
 from runner import api
 from runner.executor import RunOptions
-
-from execkit import sim_provider, stats, write_manifest
 
 
 def run(manifest: Path, provider=None, **opts):
@@ -35,3 +35,71 @@ def test_a_render_failed_for_the_balance_stops_the_run_as_a_402_does(tmp_path: P
     again, _ = run(m, prov, poll_interval=0.05)
     assert again.exit_code == 0 and again.stats.counts["done"] == 5
     assert stats(prov)["creates"] == 6
+
+
+def _down(retry_after: float, nth: list[int] | None = None) -> list[dict]:
+    """Creates answered 503 with a Retry-After (the provider down for maintenance): the `nth`, else every one."""
+    when = {"nth": nth} if nth else {"p": 1.0}
+    return [{"route": "create", "fault": "server_error", "status": 503, "retry_after": retry_after, **when}]
+
+
+def test_a_503_asking_to_wait_longer_than_the_run_waits_stops_the_run_until_then(tmp_path: Path) -> None:
+    """The provider unavailable for an hour: not waited out job by job (5 minutes each try, in silence). Its request
+    log, read first, has no video: the job and those not sent stay planned, the run stopped saying until when."""
+    m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), run={"concurrency": 1},
+                       sim={"render_time": 0.1, "jitter": 0.0, "script": _down(3600)})
+    import time
+
+    before = time.time()
+    result, prov = run(m, timeout=20)
+    assert stats(prov)["requests"]["create"] == 1, stats(prov)["requests"]
+    assert stats(prov)["requests"].get("requests", 0) >= 1  # looked up in the log before anything else
+    assert result.exit_code == 1 and result.refused == "PROVIDER_UNAVAILABLE", (result.status, result.refused)
+    assert result.unavailable_until is not None and before + 3590 < result.unavailable_until < time.time() + 3610
+    jobs = api.status(m).jobs
+    assert {j.state for j in jobs} == {"planned"}, [(j.key, j.state, j.error) for j in jobs]
+    assert any("unavailable until" in (j.error or "") and "nothing paid" in (j.error or "") for j in jobs)
+
+
+def test_creates_answered_503_with_retry_after_pause_together_and_stop_after_one_jobs_tries(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Every create 503 with a short Retry-After: all creates wait it out once, together (shown in the progress as a
+    429's pause is), and once a job's tries are spent the run stops, the other jobs never sent (not every job
+    ground through its own tries)."""
+    from runner import executor
+
+    monkeypatch.setattr(executor, "PAUSE_SHOWN", 0.5)
+    seen: list = []
+    m = write_manifest(tmp_path, n_seeds=6, styles=("anime",), run={"concurrency": 2, "retries": 0},
+                       sim={"render_time": 0.1, "jitter": 0.0, "script": _down(1)})
+    prov = sim_provider(m)
+    result = api.run(m, provider=prov, options=RunOptions(timeout=60), report=False,
+                     on_progress=lambda s: seen.append((s.paused, s.paused_by)))
+    tries = 0 + 3  # run.retries + 3 sends of a job whose log has nothing after each
+    assert stats(prov)["requests"]["create"] <= 2 * tries, stats(prov)["requests"]
+    assert stats(prov)["creates"] == 0
+    assert result.refused == "PROVIDER_UNAVAILABLE" and result.exit_code == 1
+    assert {j.state for j in api.status(m).jobs} == {"planned"}
+    assert any(paused is not None and by == 503 for paused, by in seen), seen[-5:]
+
+
+def test_a_job_interrupted_while_the_provider_is_unavailable_is_not_said_never_answered(tmp_path: Path) -> None:
+    """Its create was answered (503) and the log read after it has no video: interrupted during the pause, it is
+    planned again (nothing paid), not left `submitting` as a create whose answer never came."""
+    import threading
+
+    stop = threading.Event()
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"concurrency": 1},
+                       sim={"render_time": 0.1, "jitter": 0.0, "script": _down(60, nth=[1])})
+
+    def progress(s) -> None:
+        if s.counts.get("submitting") and stats(prov)["requests"].get("requests", 0) >= 1:
+            stop.set()
+
+    prov = sim_provider(m)
+    result = api.run(m, provider=prov, options=RunOptions(timeout=90), report=False, on_progress=progress, stop=stop)
+    assert result.status == "interrupted" and stats(prov)["requests"]["create"] == 1
+    job = api.status(m).jobs[0]
+    assert job.state == "planned" and "answered HTTP 503" in (job.error or ""), (job.state, job.error)
+    assert not any("never answered" in e for e in result.stats.last_errors), result.stats.last_errors

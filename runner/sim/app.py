@@ -156,7 +156,8 @@ class Endpoint:
                 reset_phase = reset_phase or kind
             if kind == "server_error" and rule.status is None:
                 statuses = sim.config.error_statuses
-                rule = FaultRule("server_error", status=statuses[int(coin * len(statuses))])
+                rule = FaultRule("server_error", status=statuses[int(coin * len(statuses))],
+                                 retry_after=rule.retry_after)
             faults.setdefault(kind, rule)
             sim.fault_counts[kind] += 1
         if reset_phase == "reset_before":
@@ -216,8 +217,13 @@ class Endpoint:
             seconds = rule.retry_after if rule.retry_after is not None else cfg.retry_after
             raise rate_limited(seconds, rule.retry_style or cfg.retry_after_style, now, "Too many requests; slow down.")
         if "server_error" in faults:
-            status = faults["server_error"].status or 500
-            raise ApiError(status, _SERVER_CODES.get(status, "UPSTREAM_ERROR"), f"Simulated upstream failure (HTTP {status}).")
+            rule = faults["server_error"]
+            status = rule.status or 500
+            # a rule's `retry_after`: the service unavailable for that long (a maintenance), said as a gateway says
+            # it, a Retry-After in whole seconds
+            wait = None if rule.retry_after is None else {"Retry-After": str(max(1, math.ceil(rule.retry_after)))}
+            raise ApiError(status, _SERVER_CODES.get(status, "UPSTREAM_ERROR"), f"Simulated upstream failure (HTTP {status}).",
+                           headers=wait)
         if "auth_failed" in faults:
             raise ApiError(401, "AUTHENTICATION_FAILED", "Invalid or missing API key.")
         if "insufficient_balance" in faults:

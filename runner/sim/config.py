@@ -17,7 +17,8 @@ ROUTES = ("create", "get", "list", "delete", "content", "file", "requests", "bal
 
 FAULTS = {
     "rate_limited": "429 RATE_LIMITED with a retry hint in the style of `retry_style`",
-    "server_error": "5xx: `status` (500, 502 ALL_PROVIDERS_EXHAUSTED, 503, 504), else one of `error_statuses`",
+    "server_error": "5xx: `status` (500, 502 ALL_PROVIDERS_EXHAUSTED, 503, 504), else one of `error_statuses`; with "
+                    "`retry_after`, a Retry-After of that many seconds (a service down for maintenance)",
     "reset_before": "the connection drops before the request is handled (a create makes no video)",
     "reset_after": "the request is handled, then the connection drops before any response (a create is paid)",
     "reset": "reset_before or reset_after, by a seeded coin",
@@ -93,7 +94,7 @@ class FaultRule:
     :ivar times: fire at most this many times (None: no limit).
     :ivar status: HTTP status for server_error, expired and not_allowed.
     :ivar delay: seconds, for slow and stall_body.
-    :ivar retry_after: seconds to advertise, for rate_limited.
+    :ivar retry_after: seconds to advertise, for rate_limited (else the config's) and server_error (else none).
     :ivar retry_style: seconds | date | ms | body | all | none, for rate_limited (default: the config's).
     :ivar code: error code, for job_failure.
     :ivar value: the status value, for unknown_status.
