@@ -1193,7 +1193,7 @@ def _options(args: argparse.Namespace, **extra: Any) -> api.RunOptions:
 # What the provider refused of the account or of the run's model ({model}), by its code (FATAL_CODES), and what
 # fixes it.
 _ACCOUNT_REFUSALS = {
-    "INSUFFICIENT_BALANCE": ("the account, its balance too low (HTTP 402)", "top up the balance"),
+    "INSUFFICIENT_BALANCE": ("the account, its balance too low or its quota spent (HTTP 402, or a code saying so)", "top up the balance"),
     "AUTHENTICATION_FAILED": ("the API key (HTTP 401)", "set a valid API key"),
     "MODEL_NOT_FOUND": ("the model {model}, which it does not know (HTTP 404)",
                         "check the manifest's `model:` against the models the provider lists"),

@@ -210,7 +210,7 @@ def test_a_402_met_after_the_budget_began_stopping_the_run_ends_it_refused(
                                                               "status": 503}])
     assert main(["run", str(m2), "--no-report", "--allow-partial"]) == 1
     err = " ".join(capsys.readouterr().err.split())
-    assert "stopped: the provider refused the account, its balance too low (HTTP 402): top up the balance" in err, err
+    assert "stopped: the provider refused the account, its balance too low or its quota spent (HTTP 402, or a code saying so): top up the balance" in err, err
     assert "stopped by the budget" not in err, err
 
 

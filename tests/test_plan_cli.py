@@ -1182,7 +1182,7 @@ def test_a_run_the_provider_stops_on_its_account_says_to_fix_that_first(
     m.write_text(BALANCE)
     assert main(["run", str(m), "--no-report"]) == 1
     end = capsys.readouterr().err.splitlines()[-1]
-    assert end == ("stopped: the provider refused the account, its balance too low (HTTP 402): top up the balance, "
+    assert end == ("stopped: the provider refused the account, its balance too low or its quota spent (HTTP 402, or a code saying so): top up the balance, "
                    "then: `gridrun run` sends the 4 jobs not sent ($1.40)"), end
     assert main(["status", str(m)]) == 0
     out = capsys.readouterr().out
@@ -1244,7 +1244,7 @@ def test_a_forced_run_stopped_by_the_balance_says_to_force_again_not_to_retry(
     capsys.readouterr()
     assert main(["run", str(m), "--no-report", "--force"]) == 1
     end = capsys.readouterr().err.splitlines()[-1]
-    assert end == ("stopped: the provider refused the account, its balance too low (HTTP 402): top up the balance, "
+    assert end == ("stopped: the provider refused the account, its balance too low or its quota spent (HTTP 402, or a code saying so): top up the balance, "
                    "then: `gridrun run --force --resume` re-renders the 4 jobs this run left done as they were "
                    "($1.40), not those it re-rendered (`gridrun run --force` alone re-renders every job, those paid "
                    "again)"), end
