@@ -1595,9 +1595,9 @@ def _images_moved_step(moved: Mapping[str, Sequence[Any]]) -> str:
     n = sum(len(jobs) for jobs in moved.values())
     files = [visible(relpath(Path(path), Path.cwd())) for path in sorted(moved)]
     named = files[0] if len(files) == 1 else f"{', '.join(files[:-1])} and {files[-1]}"
-    it, is_ = ("it", "is") if len(files) == 1 else ("them", "are")
+    it, they, is_ = ("it", "it", "is") if len(files) == 1 else ("them", "they", "are")
     cost = usd_text(sum(j.cost_estimate_micros for jobs in moved.values() for j in jobs))
-    return (f"put {named} back as planned to send the {_jobs(n)} not sent over {it} ({cost}); as {it} {is_} now, "
+    return (f"put {named} back as planned to send the {_jobs(n)} not sent over {it} ({cost}); as {they} {is_} now, "
             "`gridrun plan` shows what a run sends (and costs)")
 
 

@@ -234,3 +234,16 @@ def test_the_next_step_for_jobs_left_over_a_changed_image_is_to_put_it_back_not_
         assert "put fox.png back as planned to send the 1 job not sent over it" in tail, tail
         assert "`gridrun plan` shows what a run sends" in tail, tail
         assert "sends the 1 job not sent" not in tail, tail
+
+
+def test_the_step_for_jobs_left_over_two_changed_images_reads_as_they_are_now() -> None:
+    """Two files named: the object pronoun is "them", the subject one "they" ("as they are now")."""
+    from types import SimpleNamespace
+
+    from runner.cli import _images_moved_step
+
+    job = SimpleNamespace(cost_estimate_micros=350_000)
+    one = _images_moved_step({"i3.png": [job]})
+    two = _images_moved_step({"i2.png": [job], "i3.png": [job]})
+    assert "not sent over it ($0.35); as it is now," in one, one
+    assert "not sent over them ($0.70); as they are now," in two, two
