@@ -1472,6 +1472,8 @@ def run(
             resume.check_files_writable(p, then=command, provider=prov)
             resume.check_state_linked(p)  # before a state is made beside a link, which would pay for every job again
             _judge_before_upgrade(p, options)
+            if not options.leave_in_flight:  # before the output folder's lock is taken, naming this state
+                resume.check_other_state(p)
             if options.only_keys or options.only_codes:
                 # a selection that picks no job is refused before a run is recorded, as `gridrun retry` refuses it;
                 # `_picking`: that plan against the state (`diff` with the retry and its selection), made already
@@ -1984,6 +1986,11 @@ def _nothing_yet(
             raise NotRecordedError(f"{shown(sd / 'state.db')}: no state there, but {shown(inside)} holds one: did you "
                                    f"mean --state {shown(inside)}? (a state folder is the .gridrun/ beside its "
                                    "manifests)") from None
+        if pid is None and state_dir is None and isinstance(m, Manifest):
+            other = resume.in_other_state(m.path, sd, plan_mod.outputs_dir_of(m, check=False))
+            if other is not None:  # a `state_dir:` changed while its run went on: where that run is
+                raise NotRecordedError(f"{sd / 'state.db'}: nothing of this manifest recorded here; "
+                                       f"{other.place()}") from None
         if pid is None:
             raise
         of = f" of {name}" if name else ""
@@ -2325,7 +2332,8 @@ class CancelResult:
 
 
 def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | None = None,
-           void_unsent: bool = False, same_account: bool = False) -> CancelResult:
+           void_unsent: bool = False, same_account: bool = False,
+           state_dir: str | Path | None = None) -> CancelResult:
     """Cancel the manifest's jobs in flight at the provider (a GET, a DELETE for those still going, then a GET
     to see what it did).
 
@@ -2347,7 +2355,13 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
     the key now is of the same account (a key rotated): then they are cancelled with it as any other, each recorded
     as an event (`same-account`).
 
+    `state_dir`, when given, is the state folder whose jobs are cancelled instead of the one the manifest names (a
+    `state_dir:` set or changed since a run of it sent them). Without it, jobs of the manifest file in flight in
+    another state, which the output folder's lock names (`resume.in_other_state`), refuse the cancel: "nothing to
+    cancel" here would leave them rendering, billed, and the next run would send them again.
+
     :raises NeverRanError: (a NotRecordedError) no run of the manifest is recorded, nor starting: nothing to cancel.
+    :raises NotRecordedError: jobs of the manifest file are in flight in another state (`state_dir` not given).
     :raises StateWriteError: the state could not be written (a full disk, another program's write transaction):
         the cancel requests sent stand at the provider, and `cancel` (or `run`) again records what they did.
     :raises UsageError: called from a running event loop (Jupyter, `asyncio.run`, `trio.run`), before anything is
@@ -2360,6 +2374,18 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
                          f"called from a running event loop{'' if loop == 'asyncio' else f' ({loop})'}; there, use "
                          f"{_in_a_thread(loop, 'runner.cancel, manifest')}")
     p, warning = _cancel_plan(m)
+    if state_dir is not None:
+        if not isinstance(state_dir, (str, os.PathLike)):
+            raise UsageError(f"state_dir must be the path of a state folder, got {type(state_dir).__name__}")
+        p = replace(p, state_dir=Path(os.path.abspath(state_dir)))
+    else:
+        other = resume.in_other_state(p.manifest.path, p.state_dir, p.outputs_dir)
+        if other is not None:
+            from .terminal import typed
+
+            raise NotRecordedError(f"{p.state_dir / 'state.db'}: nothing cancelled: {other.place()} (`gridrun cancel "
+                                   f"{typed(str(p.manifest.path))} --state {typed(str(p.state_dir))}` cancels the "
+                                   "jobs of the state the manifest names now)")
     prov = _provider(p)
     db = p.state_dir / "state.db"
     if not db.exists():

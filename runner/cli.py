@@ -2780,7 +2780,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
     try:
         r = api.cancel(args.manifest, on_wait=lambda line: err.print(visible(line), markup=False),
-                       void_unsent=args.void_unsent, same_account=args.same_account)
+                       void_unsent=args.void_unsent, same_account=args.same_account, state_dir=args.state)
     except NeverRanError as exc:  # as "nothing in flight to cancel": nothing at the provider to stop, exit 0
         out.print(visible(str(exc)), markup=False, highlight=False)
         return 0
@@ -3704,6 +3704,8 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
     sp.add_argument("--same-account", action="store_true",
                     help="the API key now is of the same account as the key jobs in flight were sent with (a key "
                          "rotated, the old one revoked): cancel them with it too")
+    sp.add_argument("--state", help="the state folder whose jobs to cancel (default: the one the manifest names, "
+                                    ".gridrun beside it unless state_dir: says otherwise)")
     sp.set_defaults(fn=cmd_cancel)
 
     sp = sub.add_parser("report", **_about(

@@ -1624,9 +1624,82 @@ def outputs_shared(plan: Plan) -> list[str]:
     if _same_file(other / "state.db", plan.state_dir / "state.db"):
         return []  # this very state, reached by another path (a disk mounted at two places, a link)
     m = plan.manifest
+    elsewhere = in_other_state(m.path, plan.state_dir, plan.outputs_dir)
+    if elsewhere is not None:
+        return [m.warning((outputs_field(m),), elsewhere.message().replace(
+            "a run here would", "`gridrun run` would refuse to start, for it would"))]
     return [m.warning((outputs_field(m),), f"{plan.outputs_dir} is also written by the state in {other} (manifest "
                                            f"{writer['manifest']}): the two replace each other's videos; give one "
                                            "of them its own outputs_dir")]
+
+
+@dataclass(frozen=True)
+class OtherState:
+    """Jobs of a manifest file in flight (or of unknown outcome) in another state than the one it names now: its
+    `state_dir:` set or changed since a run of it sent them, which the output folder's lock still records."""
+
+    state_dir: Path        # the state folder that sent them
+    run_id: int            # the latest run of the manifest file there
+    keys: list[str]        # the jobs in flight or of unknown outcome, newest run first
+    manifest: Path         # the manifest file
+
+    def place(self) -> str:
+        """Where they are, and how to reach them."""
+        from .terminal import typed
+
+        n = len(self.keys)
+        shown = ", ".join(self.keys[:3]) + (", ..." if n > 3 else "")
+        m, other = typed(str(self.manifest)), typed(str(self.state_dir))
+        return (f"the output folder's lock names the state in {self.state_dir}, where run {self.run_id} of this "
+                f"manifest file left {n:,} job{'' if n == 1 else 's'} in flight or of unknown outcome ({shown}), "
+                f"rendering and billed at the provider; `gridrun status {m} --state {other}` follows "
+                f"{'it' if n == 1 else 'them'}, `gridrun cancel {m} --state {other}` cancels "
+                f"{'it' if n == 1 else 'them'}, or put `state_dir:` back as it was (the state in {self.state_dir}) "
+                f"and `gridrun run` collects {'it' if n == 1 else 'them'} at no new cost")
+
+    def message(self) -> str:
+        """Why a run of the manifest in the state it names now is refused: it would send those jobs again, paid."""
+        n = len(self.keys)
+        return (f"{n:,} job{'' if n == 1 else 's'} of this manifest {'is' if n == 1 else 'are'} paid for and in "
+                f"flight in another state than the one it names now ({self.state_dir}, its `state_dir:` changed "
+                f"since): a run here would send {'it' if n == 1 else 'them'} again, paid a second time. "
+                f"{self.place()[0].upper()}{self.place()[1:]}; or pass --leave-in-flight to run here anyway (what "
+                f"{'it renders' if n == 1 else 'they render'} there is then not downloaded)")
+
+
+def in_other_state(manifest: Path, state_dir: Path, outputs_dir: Path) -> OtherState | None:
+    """The jobs of the manifest file `manifest` in flight or of unknown outcome in the state the lock of its output
+    folder `outputs_dir` names (`outputs_writer`), when that is another state than `state_dir` and a run of this
+    very file wrote the folder last: a `state_dir:` set or changed since, which leaves them where only a command
+    given that state reaches them. None otherwise, or when that state cannot be read."""
+    writer = outputs_writer(outputs_dir)
+    if writer is None:
+        return None
+    other = Path(writer["state_dir"])
+    if other == state_dir or not (other / "state.db").is_file() or _same_file(other / "state.db",
+                                                                            state_dir / "state.db"):
+        return None
+    if Path(writer["manifest"]) != Path(os.path.abspath(manifest)) and not _same_file(writer["manifest"], manifest):
+        return None
+    try:
+        with Store(other / "state.db", readonly=True) as store:
+            run = store.latest_run_of_file(Path(writer["manifest"]))
+            if run is None:
+                return None
+            rows = store.in_flight_rows(run.manifest_name, FOLLOWED)
+    except (StateError, sqlite3.Error, OSError):
+        return None
+    if not rows:
+        return None
+    return OtherState(state_dir=other, run_id=run.id, keys=[r["key"] for r in rows], manifest=Path(manifest))
+
+
+def check_other_state(plan: Plan) -> None:
+    """Refuse to start when jobs of this manifest file are in flight in the state its output folder's lock names,
+    another than the one it names now (`in_other_state`): the run would send them again, paid twice."""
+    other = in_other_state(plan.manifest.path, plan.state_dir, plan.outputs_dir)
+    if other is not None:
+        raise InFlightError(other.message())
 
 
 def _writes_into(state_dir: Path, folder: Path) -> bool:

@@ -1,0 +1,66 @@
+"""A manifest's `state_dir:` set or changed while jobs of its run are in flight in the state it named before: the
+output folder's lock still names that state, and the commands given the manifest point there rather than take
+the new, empty state's word that nothing was sent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from execkit import in_flight, write_manifest
+
+from runner import api
+from runner.options import RunOptions
+
+
+def _moved(tmp_path: Path) -> Path:
+    """A manifest of two jobs its run left rendering in .gridrun/, then given `state_dir: .gridrun-v2`."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                       sim={"render_time": 30, "jitter": 0.0})
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    assert in_flight(m) == 2
+    m.write_text(m.read_text() + "state_dir: .gridrun-v2\n")
+    return m
+
+
+def test_cancel_refuses_and_names_the_state_that_holds_the_jobs_in_flight_then_cancels_them_with_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.cli import main
+
+    m = _moved(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    old = tmp_path / ".gridrun"
+    capsys.readouterr()
+    assert main(["cancel", str(m)]) == 2
+    out, err = capsys.readouterr()
+    said = " ".join(err.split())
+    assert "nothing to cancel" not in out + said, out + said
+    assert f"names the state in {old}, where run 1 of this manifest file left 2 jobs in flight" in said, said
+    assert f"`gridrun cancel {m} --state {old}` cancels them" in said, said
+    assert main(["cancel", str(m), "--state", str(old)]) == 0
+    assert "cancelled 2 jobs at the provider" in capsys.readouterr().out
+    assert main(["cancel", str(m)]) == 0  # none left in flight there: the manifest's own state, as before
+    assert "nothing to cancel" in capsys.readouterr().out
+
+
+def test_status_plan_and_run_point_to_the_state_that_holds_the_jobs_in_flight(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.cli import main
+
+    m = _moved(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    old = tmp_path / ".gridrun"
+    capsys.readouterr()
+    assert main(["status", str(m)]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "runs it first" not in said and f"`gridrun status {m} --state {old}` follows them" in said, said
+    assert main(["plan", str(m)]) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert ("2 jobs of this manifest are paid for and in flight in another state than the one it names now"
+            in said), said
+    assert main(["run", str(m), "--no-report"]) != 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert "a run here would send them again, paid a second time" in said, said
+    assert not (tmp_path / ".gridrun-v2" / "state.db").exists() or not api.status(m).jobs
