@@ -1969,6 +1969,11 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         err.print(_rerenders_failed_note(result.stats.rerenders_failed), markup=False, highlight=False)
     if placeholders := getattr(result.stats, "placeholders_failed", 0):
         err.print(placeholders_failed_note(placeholders), markup=False, highlight=False)
+    if (_unfinished(c) and (run_id := getattr(result, "run_id", None)) is not None
+            and (edited := _manifest_edited(plan.manifest)) is not None
+            and (now := _manifest_now(edited, run_id)) is not None):
+        # the steps above are of the manifest as this run read it; the file was edited since
+        err.print(f"[yellow]warning[/yellow]: the manifest file was edited while the run went on: {escape(now[1])}")
     spent, budget = result.stats.spent_micros, result.stats.budget_micros
     if getattr(result, "followed", 0) and (followed := api.status(plan.manifest).followed_note()) is not None:
         err.print(f"spent {usd_text(spent)}: {followed}", markup=False, highlight=False)
@@ -2311,8 +2316,62 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  {said(placeholders_failed_note(len(snap.placeholders_failed)))}", markup=False,
                   highlight=False)
     if r.ended_at is not None:
-        _say_next(snap, unnamed=unnamed)
+        from .manifest import Manifest
+
+        now = None
+        if (not unnamed and isinstance(args.manifest, Manifest) and not getattr(args, "warnings", None)
+                and r.id == snap.manifest_latest_run and _unfinished(snap.counts)):
+            now = _manifest_now(args.manifest, r.id)
+        if now is not None and now[0]:  # the steps of the state alone would lead to a run that refuses
+            out.print(f"  next: {escape(now[1])}")
+        else:
+            _say_next(snap, unnamed=unnamed)
+            if now is not None:
+                out.print(f"  [yellow]note[/yellow]: {escape(now[1])}")
     return 0
+
+
+def _manifest_now(m: Manifest, run_id: int) -> tuple[bool, str] | None:
+    """What the manifest `m`, as it is now, changes in the steps said after run `run_id`, which are built from the
+    state (the manifest as that run had it), planned against the state as `plan` plans it: (True, the step) when a
+    run of it refuses to start over jobs of that run left in flight that it no longer has, with the ways on
+    `plan` and `run` give; (False, a note) when jobs differ from that run (a retry, say, would send them as they
+    are now). None when nothing differs, or it cannot be planned."""
+    from . import api
+
+    try:
+        d = api.diff(m)
+    except (GridrunError, OSError, sqlite3.Error):
+        return None
+    if d is None:
+        return None
+    left = d.left_behind
+    if left is not None and left.run_id == run_id:
+        return True, f"`gridrun run` of the manifest as it is now refuses to start: {left.message()}"
+    if d.changed and d.previous_run == run_id:
+        n = len(d.changed)
+        return False, (f"the manifest changed since run {run_id}: {_differ(d).removeprefix('; ')}; the steps "
+                       f"above are of the manifest as run {run_id} had it, and a run or retry of it as it is now "
+                       f"sends {'that job' if n == 1 else 'those jobs'} as {'it is' if n == 1 else 'they are'} now "
+                       "(`gridrun plan`, `gridrun plan --retry` show what each sends and costs)")
+    return None
+
+
+def _manifest_edited(m: Manifest) -> Manifest | None:
+    """The manifest file `m` was loaded from, loaded again when its text is no longer the one `m` was read from (an
+    edit while its run went on); None when it is the same, or does not load."""
+    from . import api
+
+    from .yamlsource import MAX_BYTES, read_text
+
+    if not m.text:
+        return None
+    try:
+        if read_text(Path(m.path), limit=MAX_BYTES) == m.text:
+            return None
+        return api.load(m.path)
+    except (GridrunError, OSError, ValueError):
+        return None
 
 
 def _read_from_copy(m: Manifest) -> bool:
