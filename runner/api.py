@@ -2080,6 +2080,69 @@ def run_starting(
     return holder
 
 
+class LiveRun(NamedTuple):
+    """A run of a manifest going on this moment (the state's runner lock held by its process), as `plan` and
+    `recover` name it: its figures as the state holds them now."""
+
+    pid: int
+    run_id: int | None          # None: starting, no run recorded yet
+    unsent: int                 # the jobs it planned and has not sent yet
+    unsent_micros: int          # what those cost, as its plan estimated them
+    flying: int                 # the jobs it follows in flight (or sent, their answer not yet recorded)
+    copy: Path | None           # its manifest copy (`.runs/run-N.yaml`), the plan it keeps
+
+    def note(self, manifest: str) -> str:
+        """What `plan` and `recover` say first of it."""
+        from .jobs import usd_text
+        from .terminal import typed
+
+        watch = f"`gridrun status {typed(manifest)} --watch` follows it"
+        if self.run_id is None:
+            return (f"a run of this manifest is starting (pid {self.pid}): it sends what it plans as it reads the "
+                    f"manifest now; `gridrun run` is refused until it ends ({watch}); the figures below are of the "
+                    "state before it")
+        copy = (f", as its manifest copy {plan_mod.relpath(self.copy, Path.cwd())} has them" if self.copy is not None
+                else "")
+        flying = f" and follows the {self.flying:,} in flight" if self.flying else ""
+        return (f"run {self.run_id} of this manifest is going on (pid {self.pid}): it sends the {self.unsent:,} "
+                f"job{'' if self.unsent == 1 else 's'} it planned and has not sent yet "
+                f"({usd_text(self.unsent_micros)}){flying}{copy}, whatever the file says now; `gridrun run` is "
+                f"refused until it ends ({watch}); the figures below are of the state this moment, those jobs "
+                "among them")
+
+
+def live_run(m: Plan | Manifest) -> LiveRun | None:
+    """The run of the manifest of `m` (by its name, or its file) going on this moment: the state's runner lock held
+    by a live process that took it for a run of it (or a run of it starting, `starting`), not a cancel; None when
+    there is none, or the lock cannot be told held (a network share)."""
+    from .state import lock_record, runner_lock_free, start_record, state_home
+
+    mm = m.manifest if isinstance(m, Plan) else m
+    sd, name = plan_mod.state_dir_of(mm, check=False), mm.name
+    starting = start_record(sd)
+    locked = lock_record(sd)
+    if locked is not None and runner_lock_free(state_home(sd) / "lock"):
+        locked = None
+    holder = next((h for h in (locked, starting)
+                   if h is not None and h.command != "cancel"
+                   and (h.of(name) is not False or h.same_file(mm.path))), None)
+    if holder is None:
+        return None
+    try:
+        with Store(sd / "state.db", readonly=True) as store:
+            run = store.running_run_of(holder.pid, holder.host)
+            if run is None:
+                return LiveRun(holder.pid, None, 0, 0, 0, None)
+            snap = store.snapshot(run.id, videos=False)
+    except (GridrunError, sqlite3.Error, OSError):
+        return LiveRun(holder.pid, None, 0, 0, 0, None)
+    unsent = [j for j in snap.jobs if j.state == JobState.PLANNED.value]
+    flying = sum(1 for j in snap.jobs if j.state in resume.IN_FLIGHT)
+    copy = Path(run.outputs_dir) / ".runs" / f"run-{run.id}.yaml"
+    return LiveRun(holder.pid, run.id, len(unsent), sum(j.cost_estimate_micros for j in unsent), flying,
+                   copy if copy.is_file() else None)
+
+
 def _failure_fields(snap: Snapshot, job: Any) -> dict[str, Any]:
     """`status --json`'s figures of a problem job's failures, as `status` says in words of a job failed alike on
     every attempt: `code` (the provider's code in its error, or None), `failed_attempts` (its attempts that ended

@@ -566,12 +566,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
             _say_json(refused, ensure_ascii=not writes_any(sys.stdout))
         raise
     previewed = retry or ("run --force --resume" if args.resume else "run --force" if args.force else "run")
+    live = api.live_run(plan)
+    if live is not None and diff is not None and diff.left_behind is not None \
+            and diff.left_behind.run_id == live.run_id:
+        diff = dataclasses.replace(diff, left_behind=None)  # jobs the run going on follows itself: none left
     if args.json:  # as UTF-8 text, or with \u escapes where the output cannot take every character
         from .terminal import writes_any
 
         _say_json(_plan_json(plan, diff, force=args.force, command=previewed, failure_retries=args.failure_retries),
                   ensure_ascii=not writes_any(sys.stdout))
         return 0
+    if live is not None:  # first: what is sent next is that run's, not this plan's
+        err.print(f"[yellow]note[/yellow]: {escape(live.note(_manifest_given(args) or str(plan.manifest.path)))}")
     for w in _warnings(plan, diff, sends=args.force, planning=previewed):
         err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
     m = plan.manifest
@@ -3134,6 +3140,12 @@ def cmd_recover(args: argparse.Namespace) -> int:
         _say_json({"format": "gridrun.recover/1", **recover_json(r)}, ensure_ascii=not writes_any(sys.stdout))
         return 0
     say = functools.partial(out.print, markup=False, highlight=False)
+    try:
+        live = api.live_run(api.load(args.manifest))
+    except (GridrunError, OSError, sqlite3.Error):
+        live = None
+    if live is not None:  # first: what is sent next is that run's
+        say(f"note: {visible(live.note(args.manifest))}")
     counts = r.counts()
     would = "would record" if r.dry_run else "recorded"
     if r.refused is not None:
@@ -3173,7 +3185,10 @@ def cmd_recover(args: argparse.Namespace) -> int:
         say("nothing to record: the state was left as it is")
     then = "would then cost" if r.dry_run else "now costs"
     say(f"`gridrun run` {then} {usd_text(r.to_pay_micros)}: {_jobs(len(r.to_pay))} to send"
-        + (f" ({_some(list(r.to_pay))})" if r.to_pay else ""))
+        + (f" ({_some(list(r.to_pay))})" if r.to_pay else "")
+        + ("" if live is None or not r.to_pay else
+           f"; but {'a run starting' if live.run_id is None else f'run {live.run_id}'}, going on, sends those it "
+           "planned itself: `gridrun plan` once it ends says what is left"))
     return 0
 
 
