@@ -1810,6 +1810,9 @@ def status(
     sd, name, home = _state_dir(m, state_dir)
     with _nothing_yet(m, sd, name, state_dir), Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
         store.manifest_path = None if m is None else m.path
+        renamed = _renamed_run(m, sd, name, store) if state_dir is None else None
+        if renamed is not None:  # the run going on of this very file, under the name it had
+            name, warning = renamed[0], renamed[1] if warning is None else f"{warning}; {renamed[1]}"
         snap = store.snapshot(manifest_name=name, reuse=reuse, videos=False)
         # of a run that ended (or whose process is gone): what a next run does with them, as `status` says it
         if (m is not None and any(snap.counts.get(s) for s in resume.FOLLOWED)
@@ -1823,6 +1826,25 @@ def status(
             if keys:
                 snap = replace(snap, force_unsent=keys, force_run=forced_by)
     return snap if warning is None else replace(snap, warnings=[warning])
+
+
+def _renamed_run(m: Manifest | None, sd: Path, name: str | None, store: Store) -> tuple[str, str] | None:
+    """For a manifest file of whose `name:` the state holds no run while a run of this very file goes on (the
+    state's runner lock held by its live process) under another name (`name:` edited since it started): that name,
+    and a warning saying so. None otherwise."""
+    from .state import lock_record, runner_lock_free, state_home
+
+    if m is None or name is None or store.latest_run(name) is not None:
+        return None
+    held = lock_record(sd)
+    if (held is None or held.command == "cancel" or held.name is None or held.name == name
+            or not held.same_file(m.path) or runner_lock_free(state_home(sd) / "lock")):
+        return None
+    if store.latest_run(held.name) is None:
+        return None
+    return held.name, (f"the manifest's name: is {name} now, but the run going on (pid {held.pid}) was started from "
+                       f"this file as {held.name}: that run is shown, which keeps the name it started with (the "
+                       f"next `gridrun run` is a run of {name}, which has none yet)")
 
 
 def _own_earlier(aside: Any, p: Plan, store: Store) -> Any:

@@ -2237,10 +2237,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     except RunStartingError as exc:
         return _say_starting(args, exc.pid)
     if args.json:
-        if not snap.warnings and getattr(args, "warnings", None):
-            snap = dataclasses.replace(snap, warnings=list(args.warnings))
+        if getattr(args, "warnings", None):
+            snap = dataclasses.replace(snap, warnings=list(dict.fromkeys([*args.warnings, *snap.warnings])))
         _say(dumps(api.status_json(snap), indent=2))
         return 0
+    for warning in snap.warnings:  # those of the state read (a run going on under the name it started with)
+        if warning not in getattr(args, "warnings", ()):
+            err.print(f"warning: {visible(warning)}", markup=False, highlight=False)
     r = snap.run
     # no manifest given: the latest run of any manifest of the state, whose file the commands proposed name
     # a run's copy of its manifest given, read as that run: its commands name the run's file too (a copy is refused)
