@@ -1975,6 +1975,12 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         err.print(_rerenders_failed_note(result.stats.rerenders_failed), markup=False, highlight=False)
     if placeholders := getattr(result.stats, "placeholders_failed", 0):
         err.print(placeholders_failed_note(placeholders), markup=False, highlight=False)
+    if c.get(JobState.DONE.value) and (removed := _removed_during(plan)):
+        n = len(removed)
+        err.print(f"[yellow]warning[/yellow]: {_jobs(n).replace('job', 'video', 1)} of jobs done "
+                  f"{'was' if n == 1 else 'were'} removed from the output folder during the run "
+                  f"({escape(_some(removed))}): `gridrun run` fetches {_them(n)} again at no cost while the provider "
+                  f"keeps {_them(n)} (the report marks {_them(n)} missing)")
     if (_unfinished(c) and (run_id := getattr(result, "run_id", None)) is not None
             and (edited := _manifest_edited(plan.manifest)) is not None
             and (now := _manifest_now(edited, run_id)) is not None):
@@ -2338,6 +2344,20 @@ def cmd_status(args: argparse.Namespace) -> int:
             if now is not None:
                 out.print(f"  [yellow]note[/yellow]: {escape(now[1])}")
     return 0
+
+
+def _removed_during(plan: Plan) -> list[str]:
+    """The keys of the plan's jobs done whose video is no longer at its path (deleted from the output folder while
+    the run went on); the state read only when a planned path holds no file."""
+    from . import api
+
+    if all(os.path.lexists(j.output_str) for j in plan.jobs):
+        return []
+    try:
+        snap = api.status(plan.manifest)
+    except (GridrunError, OSError, sqlite3.Error):
+        return []
+    return [j.key for j in snap.jobs if j.state == "done" and not os.path.lexists(j.output_path)]
 
 
 def _manifest_now(m: Manifest, run_id: int) -> tuple[bool, str] | None:
