@@ -2335,7 +2335,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
         now = None
         if (not unnamed and isinstance(args.manifest, Manifest) and not getattr(args, "warnings", None)
-                and r.id == snap.manifest_latest_run and _unfinished(snap.counts)):
+                and r.id == snap.manifest_latest_run and _unfinished(snap.counts)
+                and not _as_run_had_it(args.manifest, r)):
             now = _manifest_now(args.manifest, r.id)
         if now is not None and now[0]:  # the steps of the state alone would lead to a run that refuses
             out.print(f"  next: {escape(now[1])}")
@@ -2358,6 +2359,18 @@ def _removed_during(plan: Plan) -> list[str]:
     except (GridrunError, OSError, sqlite3.Error):
         return []
     return [j.key for j in snap.jobs if j.state == "done" and not os.path.lexists(j.output_path)]
+
+
+def _as_run_had_it(m: Manifest, r: RunRecord) -> bool:
+    """Whether the manifest `m` reads as the copy run `r` made of it (`.runs/run-N.yaml`): the steps built from the
+    state are then the manifest's as it is, with no need to plan it again; False when the copy cannot be read."""
+    from .yamlsource import MAX_BYTES, read_text
+
+    try:
+        return bool(m.text) and read_text(Path(r.outputs_dir) / ".runs" / f"run-{r.id}.yaml",
+                                          limit=MAX_BYTES) == m.text
+    except (GridrunError, OSError, ValueError):
+        return False
 
 
 def _manifest_now(m: Manifest, run_id: int) -> tuple[bool, str] | None:
