@@ -474,8 +474,8 @@ def test_an_interrupted_run_with_one_job_in_flight_speaks_of_it_as_one(
                                                        spent_micros=0, budget_micros=None, stopping=None,
                                                        last_errors=()),
                              left_done=0, exit_code=130, status="interrupted", refused=None, unreached=0)
-    _say_end(SimpleNamespace(), SimpleNamespace(budget_micros=None, model="m", manifest=None, outputs_dir="o"),
-             result)
+    _say_end(SimpleNamespace(),
+             SimpleNamespace(budget_micros=None, model="m", manifest=None, outputs_dir="o", jobs=()), result)
     assert " ".join(capsys.readouterr().err.split()) == (
         "interrupted with 1 paid job still in flight: `gridrun run` collects it at no new cost (its $0.35 counts "
         "against its budget); `gridrun cancel` cancels it at the provider")
