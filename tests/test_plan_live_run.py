@@ -30,7 +30,7 @@ def test_plan_while_a_run_goes_on_names_it_first_and_gives_no_left_in_flight_ref
         monkeypatch.chdir(tmp_path)
         capsys.readouterr()
         assert main(["plan", str(m)]) == 0
-        out, err = capsys.readouterr()
+        err = capsys.readouterr().err
         assert main(["recover", str(m), "--dry-run"]) == 0
         recovered = " ".join(capsys.readouterr().out.split())
     finally:
