@@ -26,6 +26,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Property tests check what comes out, never how fast: on a shared machine one example may take seconds, which
+    # hypothesis's default 200 ms deadline would call a failure.
+    import hypothesis
+
+    hypothesis.settings.register_profile("gridrun", deadline=None)
+    hypothesis.settings.load_profile("gridrun")
     if not hasattr(config, "workerinput"):  # once, in the process that hands tests to the others
         import compileall
 
