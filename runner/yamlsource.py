@@ -29,6 +29,10 @@ FOLDED_BLOCK = "\x00>"
 _BLOCK_INDENT = re.compile(r"[^\r\n]*(?:\r\n?|\n)(?:[ ]*(?:\r\n?|\n))*([ ]*)")
 
 _MAX_NODES = 1_000_000
+# The text the strings of an expanded document hold, all told: ten times the largest manifest, which only aliases
+# reach (a prompt of 100,000 characters repeated 1,000 times), where each copy is read again, and looked into for
+# templates, at each place it appears.
+_MAX_CHARS = 10_000_000
 # A manifest is written by hand: a few KB, a long one some 100. Parsing YAML takes 1-5 s a MB, so a larger file is
 # refused before it is read (long lists of values go in a data file, `{file: prompts.txt}`, read far faster).
 MAX_BYTES = 1_000_000
@@ -900,66 +904,76 @@ def _deep_field(path: tuple[Any, ...]) -> str:
 
 
 def _check_size(root: yaml.Node, file: Path) -> None:
-    """Refuse recursive aliases, and aliases that would expand the document beyond reason or nest it deeper than
-    `_MAX_DEPTH` (aliases of aliases), before building it."""
+    """Refuse recursive aliases, and aliases that would expand the document beyond reason (in values, or in the
+    text of its strings: each string an alias repeats is read, and its templates looked for, once a place) or
+    nest it deeper than `_MAX_DEPTH` (aliases of aliases), before building it."""
     sizes: dict[int, int] = {}
+    chars: dict[int, int] = {}  # the characters of the strings each one holds, its keys' included
     depths: dict[int, int] = {}  # how many levels of lists and mappings each one holds, itself included
     active: set[int] = set()
 
-    def size(node: yaml.Node, level: int) -> int:
+    def size(node: yaml.Node, level: int) -> tuple[int, int]:
         if isinstance(node, yaml.ScalarNode):
-            return 1
+            return 1, len(node.value)
         known = sizes.get(id(node))
         if known is not None and level + depths[id(node)] <= _MAX_DEPTH + 1:
-            return known  # else met again deeper down, by an alias: walked again to find where it is too deep
+            return known, chars[id(node)]  # else met again deeper down, by an alias: walked again to find where
         if id(node) in active:
             line, column = _position(node.start_mark)
             raise ManifestError("an alias refers to a node that contains it", file=file, line=line, column=column)
         if level > _MAX_DEPTH:
             raise _TooDeep(node.start_mark, ())
         active.add(id(node))
-        total, deepest = 1, 0
+        total, text, deepest = 1, 0, 0
         pairs = enumerate(node.value) if isinstance(node, yaml.SequenceNode) else (
             (k.value if isinstance(k, yaml.ScalarNode) else None, v) for k, v in node.value)
         for part, child in pairs:
             try:
-                total += size(child, level + 1)
+                values, characters = size(child, level + 1)
             except _TooDeep as exc:
                 exc.path = (part, *exc.path)
                 raise
+            total, text = total + values, text + characters
             deepest = max(deepest, depths.get(id(child), 0))
         if isinstance(node, yaml.MappingNode):
-            total += sum(size(key, level + 1) for key, _ in node.value)
+            for key, _ in node.value:
+                values, characters = size(key, level + 1)
+                total, text = total + values, text + characters
         active.discard(id(node))
         sizes[id(node)] = total
+        chars[id(node)] = text
         depths[id(node)] = deepest + 1
-        return total
+        return total, text
 
     try:
-        total = size(root, 1)
+        total, text = size(root, 1)
     except _TooDeep as exc:
         line, column = _position(exc.mark)
         raise ManifestError(_too_deep() + " (through aliases)", file=file, line=line, column=column,
                             field=_deep_field(tuple(p for p in exc.path if p is not None))) from None
-    if total > _MAX_NODES:
-        node, path = _crossing(root, sizes)
-        line, column = _position(node.start_mark)
-        alone = f": this {'list' if isinstance(node, yaml.SequenceNode) else 'mapping'} alone to {sizes[id(node)]:,}"
-        raise ManifestError(
-            f"the document expands to more than {_MAX_NODES:,} values{alone if path else ''} (an alias repeated too "
-            "often?)", file=file, line=line, column=column, field=_deep_field(path),
-        )
+    for count, cap, measure, what in ((total, _MAX_NODES, sizes, "values"),
+                                      (text, _MAX_CHARS, chars, "characters of text")):
+        if count > cap:
+            node, path = _crossing(root, measure, cap)
+            line, column = _position(node.start_mark)
+            shape = "list" if isinstance(node, yaml.SequenceNode) else "mapping"
+            alone = f": this {shape} alone to {measure[id(node)]:,}"
+            raise ManifestError(
+                f"the document expands to more than {cap:,} {what}{alone if path else ''} (an alias repeated too "
+                "often?)", file=file, line=line, column=column, field=_deep_field(path),
+            )
 
 
-def _crossing(root: yaml.Node, sizes: Mapping[int, int]) -> tuple[yaml.Node, tuple[Any, ...]]:
-    """The deepest list or mapping that alone expands past `_MAX_NODES` values (`sizes`, by node), and its path:
-    the one whose aliases repeat too often. The root when no part of it does alone."""
+def _crossing(root: yaml.Node, sizes: Mapping[int, int], cap: int
+              ) -> tuple[yaml.Node, tuple[Any, ...]]:
+    """The deepest list or mapping that alone expands past `cap` (`sizes`, by node: its values, or its
+    characters), and its path: the one whose aliases repeat too often. The root when no part of it does alone."""
     node, path = root, ()
     while True:
         pairs = enumerate(node.value) if isinstance(node, yaml.SequenceNode) else (
             (k.value if isinstance(k, yaml.ScalarNode) else None, v) for k, v in node.value)
         for part, child in pairs:
-            if sizes.get(id(child), 1) > _MAX_NODES:
+            if sizes.get(id(child), 1) > cap:
                 node, path = child, path if part is None else (*path, part)
                 break
         else:
