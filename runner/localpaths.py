@@ -19,8 +19,8 @@ import os
 import re
 import sys
 
-__all__ = ["LOCALE_FIX", "NAME_MAX", "PATH_MAX", "UNUSABLE", "fs_encoding", "limits", "locale_said",
-           "not_recordable", "shown", "unnameable", "why_unusable"]
+__all__ = ["LOCALE_FIX", "LONE_SURROGATE", "NAME_MAX", "PATH_MAX", "UNUSABLE", "fs_encoding", "limits",
+           "locale_said", "not_recordable", "shown", "unnameable", "why_unusable"]
 
 UNUSABLE = (OSError, RuntimeError, ValueError)
 SHOWN_MAX = 160  # characters of a path a message shows
@@ -56,6 +56,8 @@ def _asked(path: str, name: str, default: int) -> int:
 
 
 LOCALE_FIX = "run gridrun in a UTF-8 locale: LC_ALL=C.UTF-8 (or PYTHONUTF8=1) before the command"
+LONE_SURROGATE = ("a lone surrogate (a \\ud800-\\udfff escape), which is not text; write the character itself, or one "
+                  "\\U escape such as \\U0001F98A")
 
 
 def fs_encoding() -> str | None:
@@ -96,8 +98,12 @@ def _unwritable_said(exc: UnicodeEncodeError) -> str:
     start = text.rfind(os.sep, 0, exc.start) + 1
     end = text.find(os.sep, exc.start)
     part = text[start:] if end < 0 else text[start:end]
-    return locale_said(f"its name holds '{ascii(text[exc.start])[1:-1]}' (character {exc.start - start + 1} of "
-                       f"{ascii(part)[1:-1]}): it cannot be written in")
+    held = f"'{ascii(text[exc.start])[1:-1]}' (character {exc.start - start + 1} of {ascii(part)[1:-1]})"
+    if _SURROGATE.match(text[exc.start]):
+        # a half of a surrogate pair alone, as a manifest's `"\ud800"` escape writes it: no encoding writes it,
+        # in any locale (a byte of a name that is not UTF-8, \udc80 to \udcff, is written back as that byte)
+        return f"its name holds {held}, {LONE_SURROGATE}"
+    return locale_said(f"its name holds {held}: it cannot be written in")
 
 
 def why_unusable(exc: BaseException) -> str:
@@ -149,6 +155,13 @@ def not_recordable(path: str | os.PathLike[str]) -> str | None:
 
 def shown(path: str | os.PathLike[str]) -> str:
     """`path` as a message shows it: a NUL byte written as \\0 (a terminal would show nothing), a byte that is
-    not UTF-8 as U+FFFD (the replacement character), and the middle of a path of thousands of characters left out."""
-    text = _SURROGATE.sub("\ufffd", os.fspath(path).replace("\0", "\\0"))
+    not UTF-8 as U+FFFD (the replacement character), another lone surrogate (a manifest's `"\\ud800"` escape) as
+    that escape, and the middle of a path of thousands of characters left out."""
+    text = _SURROGATE.sub(_surrogate_shown, os.fspath(path).replace("\0", "\\0"))
     return text if len(text) <= SHOWN_MAX else f"{text[:SHOWN_MAX - 40]}…{text[-30:]}"
+
+
+def _surrogate_shown(m: re.Match[str]) -> str:
+    """A lone surrogate as `shown` writes it: U+FFFD for a byte of a name that is not UTF-8 (\\udc80 to \\udcff,
+    as Python reads one), its escape for any other."""
+    return "\ufffd" if "\udc80" <= m[0] <= "\udcff" else ascii(m[0])[1:-1]

@@ -69,3 +69,29 @@ def test_report_of_a_video_the_locale_cannot_name_names_the_character_escaped(tm
     assert done.returncode == 2, err
     assert "holds '\\xe9' (character 1 of \\xe9pique)" in err and "\\xe9pique/seed-1.mp4" in err, err
     assert "epique" not in err.replace("\\xe9pique", ""), err
+
+
+@pytest.mark.parametrize(("field", "line"), [
+    ("matrix:\n  r: {file: \"a\\ud800b.txt\"}\n", "matrix.r.file"),
+    ("capabilities: [\"a\\ud800b.txt\"]\n", "capabilities[0]"),
+    ("outputs_dir: \"a\\ud800b.txt\"\n", "outputs_dir"),
+    ("state_dir: \"a\\ud800b.txt\"\n", "state_dir"),
+])
+def test_a_lone_surrogate_escape_in_a_file_name_is_said_so_not_blamed_on_the_locale(
+    tmp_path: Path, field: str, line: str,
+) -> None:
+    """A manifest's `"\\ud800"` escape (half of a pair) in a name is no character any locale writes: it was said to
+    be beyond the file-name encoding (utf-8), with advice to run in a UTF-8 locale, and shown as U+FFFD."""
+    from runner import api
+    from runner.errors import ManifestError
+
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: t\nprovider: sim\nmodel: pixverse-v5.6\nparams:\n  prompt: \"a fox {{ r }}\"\n"
+                 "  quality: 360p\n" + field + ("" if "matrix" in field else "vars: {r: x}\n") + "output: a{{ r }}.mp4\n",
+                 encoding="utf-8")
+    with pytest.raises(ManifestError) as caught:
+        api.plan(m)
+    said = str(caught.value)
+    assert caught.value.field == line, said
+    assert "'\\ud800' (character 2 of a\\ud800b.txt), a lone surrogate (a \\ud800-\\udfff escape)" in said, said
+    assert "LC_ALL" not in said and "locale" not in said and "\ufffd" not in said, said
