@@ -300,8 +300,8 @@ def _special(path: Path) -> str | None:
 
 
 def _utf16(path: Path) -> str | None:
-    """'UTF-16LE' or 'UTF-16BE' when the file's first bytes read as text in that encoding (`yamlsource.utf16`, as a
-    manifest's are read), else None."""
+    """'UTF-16LE', 'UTF-16BE', 'UTF-32LE' or 'UTF-32BE' when the file's first bytes read as text in that encoding
+    (`yamlsource.utf16`, as a manifest's are read), else None."""
     try:
         with path.open("rb") as f:
             head = f.read(UTF16_SNIFF)
@@ -311,7 +311,8 @@ def _utf16(path: Path) -> str | None:
 
 
 def _said_utf16(chunks: Iterable[str], path: Path) -> Iterator[str]:
-    """`chunks`, a byte that is not UTF-8 in a file that reads as UTF-16 said so, with how to convert it."""
+    """`chunks`, a byte that is not UTF-8 in a file that reads as UTF-16 (or UTF-32) said so, with how to convert
+    it."""
     try:
         yield from chunks
     except ManifestError as exc:
@@ -319,8 +320,8 @@ def _said_utf16(chunks: Iterable[str], path: Path) -> Iterator[str]:
         if encoding is None:
             raise
         said = exc.message.removesuffix("; save the file as UTF-8")
-        raise ManifestError(f"{said}; this looks like UTF-16 text: save the file as UTF-8 (iconv -f {encoding} -t "
-                            "UTF-8)", file=exc.file, line=exc.line, column=exc.column) from None
+        raise ManifestError(f"{said}; this looks like {encoding[:6]} text: save the file as UTF-8 (iconv -f "
+                            f"{encoding} -t UTF-8)", file=exc.file, line=exc.line, column=exc.column) from None
 
 
 def _plain_text(chunks: Iterable[str], path: Path) -> Iterator[str]:

@@ -419,12 +419,26 @@ UTF16_SNIFF = 512
 
 def utf16(head: bytes) -> str | None:
     """'UTF-16LE' or 'UTF-16BE' when `head`, a file's first bytes, reads as text in that encoding (a BOM, or a NUL
-    every other byte and nowhere else, as ASCII letters are written in it), else None: a file saved as "Unicode"
-    by Notepad, or by Windows PowerShell's `>` and `Out-File`."""
+    every other byte and nowhere else, as ASCII letters are written in it): a file saved as "Unicode" by Notepad,
+    or by Windows PowerShell's `>` and `Out-File`; 'UTF-32LE' or 'UTF-32BE' alike (PowerShell's `Out-File
+    -Encoding utf32`, `iconv -t UTF-32`), looked for first, as its BOM `ff fe 00 00` starts with UTF-16LE's and its
+    ASCII letters have NULs every other byte too; else None."""
+    if head.startswith(b"\xff\xfe\x00\x00"):
+        return "UTF-32LE"
+    if head.startswith(b"\x00\x00\xfe\xff"):
+        return "UTF-32BE"
     if head.startswith(b"\xff\xfe"):
         return "UTF-16LE"
     if head.startswith(b"\xfe\xff"):
         return "UTF-16BE"
+    wide = head[:len(head) - len(head) % 4]
+    if len(wide) >= 8:
+        # three NULs in four, the letter's byte first (LE) or last (BE): the middle two are NUL below U+0100
+        lanes = [wide[i::4] for i in range(4)]
+        if 0 not in lanes[0] and lanes[3].count(0) == len(lanes[3]) and _mostly_nul(lanes[1], lanes[2]):
+            return "UTF-32LE"
+        if 0 not in lanes[3] and lanes[0].count(0) == len(lanes[0]) and _mostly_nul(lanes[1], lanes[2]):
+            return "UTF-32BE"
     head = head[:len(head) - len(head) % 2]
     if len(head) < 4:
         return None
@@ -436,8 +450,13 @@ def utf16(head: bytes) -> str | None:
     return None
 
 
+def _mostly_nul(*lanes: bytes) -> bool:
+    return all(lane.count(0) * 2 >= len(lane) for lane in lanes)
+
+
 def _utf16_said(encoding: str) -> str:
-    return f"this looks like UTF-16 text: save the file as UTF-8 (iconv -f {encoding} -t UTF-8)"
+    """How to convert a file in `encoding` (`utf16`'s answer) to UTF-8."""
+    return f"this looks like {encoding[:6]} text: save the file as UTF-8 (iconv -f {encoding} -t UTF-8)"
 
 
 READ_CHUNK = 1 << 20
@@ -584,7 +603,7 @@ def _other_os_error(exc: BaseException) -> bool:
 
 
 def _not_utf8(path: Path, byte: int, line: int, column: int, encoding: str | None = None) -> ManifestError:
-    """`encoding`: 'UTF-16LE' or 'UTF-16BE' when the file reads as such (`utf16`), said with how to convert it."""
+    """`encoding`: 'UTF-16LE', 'UTF-32BE' ... when the file reads as such (`utf16`), said with how to convert it."""
     said = _utf16_said(encoding) if encoding is not None else "save the file as UTF-8"
     return ManifestError(f"not UTF-8 text: byte 0x{byte:02x} cannot be decoded; {said}",
                          file=path, line=line, column=column)

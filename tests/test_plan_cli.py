@@ -2623,6 +2623,30 @@ def test_a_manifest_saved_as_utf16_is_named_so_with_how_to_convert_it(
     assert "U+0000" not in said, said
 
 
+@pytest.mark.parametrize(("codec", "encoding", "where"), [
+    ("utf-32", "UTF-32LE", "1:1"),     # a BOM, ff fe 00 00: what PowerShell's `Out-File -Encoding utf32` writes
+    ("utf-32-le", "UTF-32LE", "1:2"),  # no BOM: three NULs after each ASCII letter
+    ("utf-32-be", "UTF-32BE", "1:1"),  # no BOM: three NULs before each
+])
+def test_a_manifest_saved_as_utf32_is_named_so_with_the_iconv_line_that_converts_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], codec: str, encoding: str, where: str,
+) -> None:
+    """Its BOM starts as UTF-16LE's does: it was called UTF-16, and the `iconv -f UTF-16LE` line given made a file
+    refused again; one without a BOM was a control character U+0000."""
+    text = HEAD + "params:\n  prompt: a fox\n  quality: 360p\n"
+    m = tmp_path / "u32.yaml"
+    m.write_bytes(text.encode(codec))
+    code, out, err = run_cli(capsys, "validate", str(m))
+    said = " ".join(err.split())
+    assert code == 2, (out, err)
+    assert f"u32.yaml:{where}:" in said, said
+    assert f"this looks like UTF-32 text: save the file as UTF-8 (iconv -f {encoding} -t UTF-8)" in said, said
+    assert "UTF-16" not in said and "U+0000" not in said, said
+    converted = tmp_path / "conv.yaml"  # as the iconv line named converts it (a BOM kept, which is read past)
+    converted.write_bytes(m.read_bytes().decode(encoding).encode("utf-8"))
+    assert run_cli(capsys, "validate", str(converted))[0] == 0
+
+
 def _a_spaced_run(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Path:
     """A manifest whose prompt, a block scalar, has a space at the end of its first line and no final line break
     (as written by hand), run once: its path."""

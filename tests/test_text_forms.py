@@ -59,6 +59,22 @@ def test_a_utf16_data_file_with_a_bom_is_named_utf16(tmp_path: Path) -> None:
     assert "not UTF-8 text: byte 0xff cannot be decoded; this looks like UTF-16 text: save the file as UTF-8" in err.message
 
 
+@pytest.mark.parametrize(("codec", "encoding", "said"), [
+    ("utf-32", "UTF-32LE", "not UTF-8 text: byte 0xff cannot be decoded; this looks like UTF-32 text: save"),
+    ("utf-32-be", "UTF-32BE", "a NUL byte: this looks like UTF-32 text; save"),
+])
+def test_a_utf32_data_file_is_named_utf32_with_the_iconv_line_that_converts_it(
+    tmp_path: Path, codec: str, encoding: str, said: str,
+) -> None:
+    """It was called UTF-16 (its BOM starts as UTF-16LE's), and the iconv line given did not convert it."""
+    m = axis_of(tmp_path, "u32.txt", "a red fox\nan owl\n".encode(codec))
+    [err] = errors_of(m)
+    assert err.line == 1 and err.column == 1 and str(err.file).endswith("u32.txt")
+    assert said in err.message and f"the file as UTF-8 (iconv -f {encoding} -t UTF-8)" in err.message, err.message
+    (tmp_path / "u32.txt").write_bytes((tmp_path / "u32.txt").read_bytes().decode(encoding).encode("utf-8"))
+    assert len(api.plan(m).jobs) == 2
+
+
 @pytest.mark.parametrize(("name", "data", "line", "column"), [
     ("nul.csv", "id,prompt\r\n1,café au\x00lait\r\n2,an owl\r\n".encode(), 2, 10),
     ("nul.txt", b"a fox\nan \x00owl\n", 2, 4),
