@@ -300,8 +300,8 @@ def _in_a_thread(library: str, call: str) -> str:
 
 
 def _capability_files(m: Manifest) -> list[Path]:
-    """The manifest's capability files, made absolute. :raises ManifestError: one is not there, or its path
-    cannot be used (a NUL byte, a link loop, a name too long)."""
+    """The manifest's capability files, made absolute. :raises ManifestError: one is not there, is no regular file
+    (a named pipe, a device), or its path cannot be used (a NUL byte, a link loop, a name too long)."""
     files = []
     for index, name in enumerate(m.data.get("capabilities") or []):
         try:
@@ -312,6 +312,9 @@ def _capability_files(m: Manifest) -> list[Path]:
                           f"capability file '{shown(name)}' cannot be used: {why_unusable(exc)}") from None
         if folder:
             raise m.error(("capabilities", index), f"capability file {path} is a directory, not a file")
+        special = None if found else capabilities.not_regular(path)
+        if special is not None:  # there, but a named pipe or a device: "not found" would send the user after a typo
+            raise m.error(("capabilities", index), f"capability file {path}: {special}")
         if not found:
             raise m.error(("capabilities", index), f"capability file {path} not found")
         files.append(path)

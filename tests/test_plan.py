@@ -3396,6 +3396,30 @@ def test_a_capability_file_that_is_a_folder_or_missing_is_said_so_at_its_item_or
     assert str(caught.value) == f"{tmp_path / 'nope.yaml'}: no such file (named by GRIDRUN_CAPABILITIES)"
 
 
+def test_a_capability_file_that_is_a_named_pipe_or_a_device_is_said_so_not_not_found_nor_a_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FIFO or a device named in `capabilities:` was "not found" (it is there), and named by GRIDRUN_CAPABILITIES
+    it was refused as a manifest, with advice to save "it" to m.yaml. Neither is opened (a FIFO would wait)."""
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes here")
+    os.mkfifo(tmp_path / "caps.yaml")
+    for name, kind in (("caps.yaml", "a named pipe"), (os.devnull, "a character device")):
+        (tmp_path / "x.yaml").write_text("provider: sim\n")
+        err = one_error(tmp_path, f"params:\n  prompt: a fox\ncapabilities: [x.yaml, {name}]\n", name)
+        path = Path(os.path.realpath(tmp_path / name))
+        assert err.message == (f"capability file {path}: is {kind}, not a regular file: a capabilities file is read "
+                               "from a file saved whole"), err.message
+        assert (err.field, err.line) == ("capabilities[1]", 6), (err.field, err.line)
+        monkeypatch.setenv("GRIDRUN_CAPABILITIES", str(tmp_path / name))
+        with pytest.raises(ManifestError) as caught:
+            plan_of(tmp_path, "params:\n  prompt: a fox\n")
+        said = str(caught.value)
+        assert f"is {kind}, not a regular file" in said and "(named by GRIDRUN_CAPABILITIES)" in said, said
+        assert "not found" not in said and "a manifest" not in said and "(m.yaml)" not in said, said
+        monkeypatch.delenv("GRIDRUN_CAPABILITIES")
+
+
 def test_a_huge_linspace_value_out_of_range_is_written_as_the_job_key_writes_it() -> None:
     """Not the 300 digits of 5e+307 made an integer: the short form its job key uses."""
     from runner.providers.capabilities import ParamSpec, _coerce

@@ -792,6 +792,28 @@ def untrusted_base_url(url: str, provider: str, key_env: str | None, env: str | 
             f"machine (127.0.0.1, ::1, localhost): a file may choose only those{proxy}")
 
 
+def not_regular(path: Path) -> str | None:
+    """Why the capabilities file at `path` is not read, when it is a named pipe, a socket or a device, which
+    reading could wait on for ever (opening a named pipe waits for a writer), found before it is opened: "is a
+    named pipe, not a regular file ..."; None for a regular file, a folder or none there (which reading it says)."""
+    from runner.images import special_kind
+
+    try:
+        kind = special_kind(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return None
+    if kind is None:
+        return None
+    return f"is {kind}, not a regular file: a capabilities file is read from a file saved whole"
+
+
+def _check_regular(path: Path) -> None:
+    """:raises ManifestError: `path` is no regular file (`not_regular`), naming it."""
+    why = not_regular(path)
+    if why is not None:
+        raise ManifestError(why, file=path)
+
+
 def check_user_file(path: Path, *, key_env: str | None = None, env: str | None = None) -> None:
     """A capabilities file a manifest names may not move the API key: its `base_url` must be the provider's own
     host or this machine, and it may not set `api_key_env` for a provider gridrun ships (which variable is sent
@@ -801,6 +823,7 @@ def check_user_file(path: Path, *, key_env: str | None = None, env: str | None =
     """
     from runner import yamlsource
 
+    _check_regular(path)
     text = yamlsource.read_text(path, limit=yamlsource.MAX_BYTES)
     document, positions = yamlsource.load_yaml(text, file=path)
     if not isinstance(document, dict):
@@ -902,6 +925,7 @@ def _read_user(path: Path) -> dict[str, Any]:
     from runner import yamlsource
     from runner.manifest import schema_errors
 
+    _check_regular(path)
     text = yamlsource.read_text(path, limit=yamlsource.MAX_BYTES)
     document, positions = yamlsource.load_yaml(text, file=path)  # keys as text, with positions: to check, to locate
 
