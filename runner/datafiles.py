@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,6 +22,7 @@ from runner.yamlsource import (
     dotted,
     kind,
     locate,
+    long_number,
     raise_all,
     text_chunks,
     utf16,
@@ -760,6 +762,17 @@ def _open_quote_line(chunks: Callable[[], Iterable[str]]) -> int:
     return open_at
 
 
+# Python's refusal of a number too long to read ("Exceeds the limit (4300 digits) for integer string conversion:
+# value has 4301 digits; use sys.set_int_max_str_digits() ..."), advice for a programmer: said in a file's terms.
+_LONG_NUMBER = re.compile(r"Exceeds the limit \((\d+) digits\) for integer string conversion: value has (\d+) digits")
+
+
+def _long_number(exc: BaseException) -> str | None:
+    """`exc` as `yamlsource.long_number` says it, when it is Python's refusal of a number too long; else None."""
+    m = _LONG_NUMBER.match(str(exc))
+    return None if m is None else long_number(int(m[2]), int(m[1]))
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -820,7 +833,7 @@ def _jsonl_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], wh
         except json.JSONDecodeError as exc:
             problems.append((number, indent + exc.colno, f"not valid JSON: {exc.msg}"))
         except (ValueError, RecursionError) as exc:
-            problems.append((number, indent + 1, f"not valid JSON: {exc}"))
+            problems.append((number, indent + 1, f"not valid JSON: {_long_number(exc) or exc}"))
         else:
             if isinstance(value, dict):
                 field = _surrogate_in(value)

@@ -9,6 +9,7 @@ import codecs
 import os
 import re
 import stat
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -662,6 +663,9 @@ def _layout_hint(mark: yaml.Mark | None) -> str:
         return f"; a ': ' inside an unquoted value starts a mapping: quote the value{shown}"
     if at > indent and buffer[mark.pointer : mark.pointer + 1] != ":":
         return ""  # not at the line's key, nor at its colon: something else is wrong on this line
+    if at - indent > _MAX_KEY and buffer[mark.pointer : mark.pointer + 1] == ":":
+        return (f"; the key before this ':' is {at - indent:,} characters long, and YAML reads keys of at most "
+                f"{_MAX_KEY:,} characters: shorten it (or quote the line's text, if it is a value and not a key)")
     if here.lstrip(" ")[:2] in ("- ", "-"):
         return ""  # a list item where a key was expected: not a matter of spaces
     for back, line in enumerate(reversed(lines[:-1]), start=1):
@@ -675,6 +679,11 @@ def _layout_hint(mark: yaml.Mark | None) -> str:
         return (f"; line {number} is indented {spaces}, line {number - back} above it {above}: keys of one mapping "
                 "line up, each indented by the same spaces")
     return ""
+
+
+# The longest key PyYAML reads on one line (a "simple key", written without `?`): past it, the `:` after the key is
+# "not allowed here".
+_MAX_KEY = 1024
 
 
 def _key_column(line: str) -> int:
@@ -1019,6 +1028,9 @@ def _scalar_value(tag: str, text: str) -> Any:
             return int(text[2:], 8)
         if text.startswith("0x"):
             return int(text[2:], 16)
+        digits = len(text.lstrip("+-"))
+        if digits > (most := sys.get_int_max_str_digits()) > 0:
+            raise ValueError(long_number(digits, most))
         return int(text)
     if tag == _FLOAT:
         if not _FLOAT_RE.match(text):
@@ -1030,6 +1042,13 @@ def _scalar_value(tag: str, text: str) -> Any:
             return float("nan")
         return float(text)
     raise ValueError(f"unsupported YAML tag {tag}; gridrun reads plain YAML 1.2 values only")
+
+
+def long_number(digits: int, most: int) -> str:
+    """Why a whole number of `digits` decimal digits is refused, Python reading at most `most`
+    (`sys.get_int_max_str_digits`: a number of a million digits takes seconds to read), in a manifest's terms."""
+    return (f"a number of {digits:,} digits, and gridrun reads numbers of at most {most:,} digits; quote it to make "
+            "it text")
 
 
 def kind(value: Any) -> str:

@@ -262,6 +262,32 @@ def test_aliases_repeating_long_text_are_refused_by_the_characters_they_expand_t
     assert len(data["c"]) == 9 and data["c"][8][8] == "x" * 100_000
 
 
+def test_a_key_longer_than_yaml_reads_is_said_so_not_blamed_on_indentation() -> None:
+    """PyYAML reads a key of at most 1,024 characters on its line: a longer one was "indented 2 spaces, line 5 above
+    it 0", where the indentation was right and re-indenting could not help."""
+    assert parse("vars:\n  " + "k" * 1024 + ": 1\n") == {"vars": {"k" * 1024: 1}}
+    for text in ("vars:\n  " + "k" * 1030 + ": 1\n", "vars:\n  - " + "k" * 1030 + ": 1\n"):
+        with pytest.raises(ManifestError) as exc:
+            parse(text)
+        assert exc.value.line == 2, exc.value
+        assert "the key before this ':' is 1,030 characters long, and YAML reads keys of at most 1,024 characters: " \
+               "shorten it" in exc.value.message, exc.value.message
+        assert "indent" not in exc.value.message, exc.value.message
+
+
+@pytest.mark.parametrize("number", ["9" * 4301, "-" + "1" * 5000])
+def test_a_number_of_more_digits_than_python_reads_is_said_for_a_manifest_author(number: str) -> None:
+    """Python's own words told the author to call `sys.set_int_max_str_digits()`."""
+    assert parse("seed: " + "9" * 4300 + "\n") == {"seed": int("9" * 4300)}
+    with pytest.raises(ManifestError) as exc:
+        parse("vars: {}\nseed: " + number + "\n")
+    digits = len(number.lstrip("-"))
+    assert (exc.value.line, exc.value.field) == (2, "seed")
+    assert exc.value.message == (f"a number of {digits:,} digits, and gridrun reads numbers of at most 4,300 digits; "
+                                 "quote it to make it text"), exc.value.message
+    assert parse(f'seed: "{number}"\n') == {"seed": number}
+
+
 def nested(levels: int, innermost: list[Any] | None = None) -> list[Any]:
     """Lists `levels` deep: [[[]]] for 3."""
     value: list[Any] = innermost or []

@@ -75,6 +75,16 @@ def test_a_utf32_data_file_is_named_utf32_with_the_iconv_line_that_converts_it(
     assert len(api.plan(m).jobs) == 2
 
 
+def test_a_number_of_more_digits_than_python_reads_in_a_jsonl_row_is_said_for_its_author(tmp_path: Path) -> None:
+    """Python's words told the author to call `sys.set_int_max_str_digits()`."""
+    m = axis_of(tmp_path, "d.jsonl", b'{"q": "a fox"}\n{"q": "an owl", "n": ' + b"9" * 4301 + b"}\n",
+                prompt="{{ p.q }}")
+    [err] = errors_of(m)
+    assert err.line == 2 and str(err.file).endswith("d.jsonl"), err
+    assert err.message == ("not valid JSON: a number of 4,301 digits, and gridrun reads numbers of at most 4,300 "
+                           "digits; quote it to make it text"), err.message
+
+
 @pytest.mark.parametrize(("name", "data", "line", "column"), [
     ("nul.csv", "id,prompt\r\n1,café au\x00lait\r\n2,an owl\r\n".encode(), 2, 10),
     ("nul.txt", b"a fox\nan \x00owl\n", 2, 4),
