@@ -1524,15 +1524,18 @@ def _unanswered_next(n: int, snap: Snapshot | None, *, named: bool = False) -> s
             f"which may cost {'its' if n == 1 else 'their'} estimate{cost}")
 
 
-def _flying_counted(snap: Snapshot | None) -> str:
+def _flying_counted(snap: Snapshot | None, states: Collection[str] | None = None) -> str:
     """What the next run counts against its budget for the jobs left in flight, said beside "at no new cost": it
     sends nothing for them, but their renders are its spending (the estimates of those not rendered yet, as
-    `_budgeted_micros` counts them); "" when that is nothing or `snap` is None."""
+    `_budgeted_micros` counts them); "" when that is nothing or `snap` is None. `states`: those of the jobs to
+    count, of the ones not rendered yet (all of them when None)."""
     from .state import JobState
 
     if snap is None:
         return ""
     rendering = {JobState.SUBMITTED.value, JobState.RUNNING.value}
+    if states is not None:
+        rendering &= set(states)
     micros = sum(j.cost_estimate_micros for j in snap.jobs if j.state in rendering)
     if not micros:
         return ""
@@ -1951,10 +1954,20 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         flying, unanswered = _in_flight(c)
         # rendered and paid, their downloads cut: nothing left at the provider for `gridrun cancel` to stop
         fetching = min(flying, c.get(JobState.DOWNLOADING.value, 0))
-        if rendering := flying - fetching:
+        # only those seen rendering are known paid: one still queued at the provider is paid once it renders, and
+        # `gridrun cancel` stops it before that at no charge (as the first signal's note says)
+        queued = min(flying - fetching, c.get(JobState.SUBMITTED.value, 0))
+        if rendering := flying - fetching - queued:
             err.print(f"interrupted with {rendering:,} paid job{'s' if rendering != 1 else ''} still in flight: "
-                      f"`gridrun run` collects {_them(rendering)} at no new cost{_flying_counted(snap)}; "
+                      f"`gridrun run` collects {_them(rendering)} at no new cost"
+                      f"{_flying_counted(snap, (JobState.RUNNING.value,))}; "
                       f"`gridrun cancel` cancels {_them(rendering)} at the provider")
+        if queued:
+            one = queued == 1
+            err.print(f"interrupted with {_jobs(queued)} sent, not yet seen rendering (paid only once "
+                      f"{'it renders' if one else 'they render'}): `gridrun cancel` now stops "
+                      f"{'it if still' if one else 'those still'} queued at no charge; `gridrun run` collects "
+                      f"{_them(queued)} at no new cost{_flying_counted(snap, (JobState.SUBMITTED.value,))}")
         if fetching:
             one = fetching == 1
             err.print(f"interrupted with {fetching:,} paid video{'' if one else 's'} rendered, "

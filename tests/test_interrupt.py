@@ -481,6 +481,36 @@ def test_an_interrupted_run_with_one_job_in_flight_speaks_of_it_as_one(
         "against its budget); `gridrun cancel` cancels it at the provider")
 
 
+def test_an_interrupted_run_calls_paid_only_the_jobs_seen_rendering_and_says_cancel_stops_the_queued_free(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Ctrl-C with jobs still queued at the provider: the closing lines count those apart, not paid, as
+    the first signal's note did, and name `gridrun cancel` as what stops them at no charge."""
+    from types import SimpleNamespace
+
+    from runner.cli import _say_end
+
+    counts = {"submitted": 2, "running": 1}
+    jobs = [SimpleNamespace(key=k, state=s, error=None, provider_id="v", cost_estimate_micros=350_000)
+            for k, s in (("a", "submitted"), ("b", "submitted"), ("c", "running"))]
+    monkeypatch.setattr(api, "status", lambda _m: SimpleNamespace(jobs=jobs, sent_elsewhere={}, sent_anew={},
+                                                                  sent_with_key={}, repeated={},
+                                                                  billed_above=lambda: None, billing=lambda: None))
+    result = SimpleNamespace(stats=SimpleNamespace(counts=counts, rerenders_cancelled=0, rerenders_failed=0,
+                                                       spent_micros=0, budget_micros=None, stopping=None,
+                                                       last_errors=()),
+                             left_done=0, exit_code=130, status="interrupted", refused=None, unreached=0)
+    _say_end(SimpleNamespace(), SimpleNamespace(budget_micros=None, model="m", manifest=None, outputs_dir="o"),
+             result)
+    said = " ".join(capsys.readouterr().err.split())
+    assert "interrupted with 1 paid job still in flight: `gridrun run` collects it at no new cost (its $0.35 " \
+           "counts against its budget); `gridrun cancel` cancels it at the provider" in said, said
+    assert "interrupted with 2 jobs sent, not yet seen rendering (paid only once they render): `gridrun cancel` " \
+           "now stops those still queued at no charge; `gridrun run` collects them at no new cost (their $0.70 " \
+           "counts against its budget)" in said, said
+    assert "3 paid" not in said and "2 paid" not in said, said
+
+
 def _downloading(m: Path) -> bool:
     try:
         return api.status(m).counts["downloading"] == 1
@@ -1703,7 +1733,9 @@ entry()
                          timeout=90, check=False)
     assert out.returncode == 130, (out.returncode, out.stderr)
     assert "Traceback" not in out.stderr, out.stderr
-    assert "still in flight: `gridrun run` collects" in out.stderr, out.stderr
+    # the jobs it left are queued at the provider, not yet seen rendering: counted apart from paid ones
+    assert "not yet seen rendering (paid only once they render): `gridrun cancel` now stops those still queued at " \
+           "no charge; `gridrun run` collects" in out.stderr, out.stderr
     assert "videos:" in out.stdout, out.stdout
     run = api.status(m).run
     assert run.status == "interrupted" and run.ended_at is not None, run
