@@ -572,7 +572,7 @@ class Executor:
             next_check=self._next_check(counts, now), downloaded_bytes=self._fetched(),
             rerenders_cancelled=self._rerenders_cancelled, rerenders_failed=self._rerenders_failed,
             placeholders_failed=self._placeholders_failed, paused=self._paused(), paused_by=self.pacer.asked_by, held=self._held,
-            said=said,
+            said=said, notes=tuple(e for e in last_errors if e == self._interrupt_said),
             eta_expected=eta is not None and not self.throughput.paced,
         )
 
@@ -1184,7 +1184,7 @@ class Executor:
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if not flying:
             return f"interrupted by {name}: no new submissions; nothing paid is in flight, the run ends"
-        # What to do first: the live display cuts a note to one line, and an 80-column terminal keeps this part.
+        # What to do first: said before the rest (the live display shows the note whole, wrapped: `notes`).
         again = "Ctrl-C again" if signum == signal.SIGINT else f"{name} {'or Ctrl-C ' if terminal else ''}again"
         # Only those rendering or rendered are known paid: one queued at the provider, or whose create is not yet
         # answered, is paid only once it renders, which finishing it waits for; cancelled before, it costs nothing.

@@ -402,7 +402,11 @@ class Progress:
         if s.stopping:
             parts.append(Text(f"stopping: {s.stopping}", style="yellow", no_wrap=True, overflow="ellipsis"))
         for e in s.last_errors:
-            parts.append(Text.assemble(("•", "red"), " ", visible(e), no_wrap=True, overflow="ellipsis"))
+            # a note the user acts on (why the run waits, what a signal did and what the next would do) is
+            # wrapped, never cut: its way out is at its end
+            whole = e == s.held or e in s.notes
+            parts.append(Text.assemble(("•", "red"), " ", visible(e), no_wrap=not whole,
+                                       overflow="fold" if whole else "ellipsis"))
         return Group(*parts)
 
 

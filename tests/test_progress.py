@@ -969,3 +969,47 @@ def test_before_any_job_ended_the_eta_counts_the_jobs_being_sent_as_holding_thei
     assert ex._ends_in(100.0, 0, 2) == 1.0
     assert ex._ends_in(100.0, 0, 0, 1) == 0.0
     assert ex._ends_in(100.0, 0) is None
+
+
+def test_the_note_of_a_signal_is_shown_whole_on_an_80_column_terminal() -> None:
+    """What the first Ctrl-C did and what to do next (the free way out for the jobs still queued comes last) is
+    wrapped on the live display, not cut at the screen's width as the errors of a run going on are."""
+    note = ("Ctrl-C again leaves the 6 jobs in flight to the next run; interrupted by Ctrl-C: finishing them, no new "
+            "submissions (6 not yet seen rendering, paid only once they render: Ctrl-C again, then `gridrun "
+            "cancel`, stops those still queued at no charge)")
+    held = "waiting for .gridrun/state.db: another program holds it (a long write); the run goes on once it lets go"
+    error = "style=anime,seed=1 and 5 more jobs: INTERNAL_ERROR: " + "the provider failed the render " * 4
+    console = Console(file=io.StringIO(), width=80, record=True, force_terminal=True, color_system=None)
+    with Progress(console, total=6) as p:
+        p.update(stats(total=6, counts={"submitted": 6}, stopping="interrupt", last_errors=(held, error, note),
+                       notes=(note,), held=held))
+    frame = console.export_text().rsplit(" 0/6", 1)[1]  # the last frame, from the end of its bar
+    assert all(len(row) <= 80 for row in frame.splitlines()), frame
+    said = " ".join(frame.split())
+    assert " ".join(note.split()) in said and held in said, frame
+
+
+def test_a_run_stopped_marks_what_it_said_as_it_stopped_as_a_note(tmp_path: Path) -> None:
+    """The note a run gives as it is interrupted (its `stop`, a signal) is among its last errors and marked a note
+    (`RunStatistics.notes`), which the live display shows whole."""
+    import threading
+
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 1.0, "jitter": 0.0})
+    stop = threading.Event()
+    seen: list[RunStatistics] = []
+
+    def progress(s: RunStatistics) -> None:
+        seen.append(s)
+        if s.counts.get("submitted") or s.counts.get("running"):
+            stop.set()
+
+    result = api.run(m, provider=sim_provider(m), on_progress=progress, stop=stop, report=False)
+    assert result.exit_code == 130
+    noted = [s for s in seen if s.notes]
+    assert noted, [s.last_errors for s in seen]
+    assert all(set(s.notes) <= set(s.last_errors) for s in noted)
+    assert any("interrupted" in n and "no new submissions" in n for s in noted for n in s.notes), noted[-1]
