@@ -78,6 +78,34 @@ class _Console(Console):
             self._width = None
         if kwargs.get("height") is None:
             self._height = None
+        self._interactive: bool | None = kwargs.get("force_interactive")
+
+    @property
+    def is_tty(self) -> bool:
+        """Whether the stream is a terminal, as the stream itself says: rich's `is_terminal` is also true wherever
+        FORCE_COLOR is set, which a CI sets to have colour in its log, not a terminal's redraws or widths."""
+        isatty = getattr(self.file, "isatty", None)
+        try:
+            return bool(isatty is not None and isatty())
+        except ValueError:  # a closed stream
+            return False
+
+    @property
+    def is_interactive(self) -> bool:  # type: ignore[override]
+        """Whether a display redrawn in place (a run's live display) is drawn, or plain lines: on a terminal
+        (`is_tty`) that can redraw (not TERM=dumb), FORCE_COLOR asking for colour alone; rich's TTY_INTERACTIVE,
+        where set to 0 or 1, decides instead."""
+        if self._interactive is not None:
+            return self._interactive
+        asked = self._environ.get("TTY_INTERACTIVE")
+        if asked in ("0", "1"):
+            return asked == "1"
+        return self.is_tty and self._environ.get("TERM", "").lower() not in ("dumb", "unknown")
+
+    @is_interactive.setter
+    def is_interactive(self, value: bool) -> None:
+        # rich sets it as the console is made, from `is_terminal`: decided as it is read instead (above)
+        self._interactive = None
 
     def on_broken_pipe(self) -> None:
         """A reader that stopped reading (`gridrun plan | head`) ends the output, not the command: it goes on
@@ -159,10 +187,10 @@ UNBOUNDED = 1_000_000
 
 
 def _table_width() -> int:
-    """The width tables are drawn at on standard output: the terminal's; where it is no terminal (a file, a pipe)
-    as wide as their rows, so that a row stays one line for `grep` or `awk`, unless COLUMNS asks for a width (a
-    positive one: `COLUMNS=0` asks for none)."""
-    if out.is_terminal or _size_given("COLUMNS") is not None:
+    """The width tables are drawn at on standard output: the terminal's; where it is no terminal (a file, a pipe,
+    FORCE_COLOR set or not) as wide as their rows, so that a row stays one line for `grep` or `awk`, unless COLUMNS
+    asks for a width (a positive one: `COLUMNS=0` asks for none)."""
+    if out.is_tty or _size_given("COLUMNS") is not None:
         return out.width
     return UNBOUNDED
 

@@ -57,7 +57,8 @@ def test_plan_run_and_status_write_every_line_in_ascii(tmp_path: Path) -> None:
 @pytest.mark.timeout(240)
 def test_the_live_display_draws_in_ascii(tmp_path: Path) -> None:
     m = _manifest(tmp_path)
-    run = _gridrun("run", str(m), "--no-report", cwd=tmp_path, env={"FORCE_COLOR": "1"})  # a terminal, to rich
+    # a terminal, to rich: one that redraws
+    run = _gridrun("run", str(m), "--no-report", cwd=tmp_path, env={"FORCE_COLOR": "1", "TTY_INTERACTIVE": "1"})
     assert run.returncode == 0, run.stderr
     assert "#" * 30 + " 2/2" in run.stderr and "done 2" in run.stderr, run.stderr
 
@@ -351,3 +352,27 @@ def test_the_consoles_read_columns_as_they_draw_not_as_they_are_made(monkeypatch
     monkeypatch.setenv("COLUMNS", "200")
     assert console.width == 200
     assert cli._Console(width=50).width == 50  # a width given is kept
+
+
+def _colour_asked(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`gridrun args` with FORCE_COLOR=1, as a CI sets it for colour in its log, its output no terminal (pipes),
+    no width asked for (COLUMNS unset) and none of rich's other variables."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TTY_INTERACTIVE", "TTY_COMPATIBLE")}
+    return subprocess.run([sys.executable, "-m", "runner.cli", *args], capture_output=True, cwd=cwd, timeout=120,
+                          env={**env, "FORCE_COLOR": "1"}, text=True, check=False)
+
+
+@pytest.mark.timeout(240)
+def test_force_color_asks_for_colour_not_a_terminal(tmp_path: Path) -> None:
+    """FORCE_COLOR on output that is no terminal: a run's plain lines, not a live display's redraws written into
+    the log, and `plan`'s table as wide as its rows, every axis column kept, not cut to 80 columns."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime", "cyberpunk"), sim={"render_time": 0.1, "jitter": 0.0})
+    run = _colour_asked("run", str(m), "--no-report", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "\x1b[1A" not in run.stderr and "\x1b[2K" not in run.stderr and "\x1b[?25l" not in run.stderr, run.stderr
+    assert "done 4 | spent $1.40" in run.stderr, run.stderr
+    plan = _colour_asked("plan", str(m), cwd=tmp_path)  # the jobs cached: a row wider than 80 columns
+    assert plan.returncode == 0, plan.stderr
+    header = next(row for row in plan.stdout.splitlines() if "key" in row and "cost" in row)
+    assert "style" in header and "seed" in header, plan.stdout
+    assert "style=cyberpunk,seed=2" in plan.stdout and "…" not in plan.stdout, plan.stdout
