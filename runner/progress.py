@@ -306,7 +306,7 @@ class Progress:
 
     def final(self, s: RunStatistics, **outputs: Any) -> None:
         """The run's end: one last JSON event (with `outputs`, such as where the report is) or plain line; a
-        live display draws `s` as it closes."""
+        live display draws `s` as it closes, its last errors whole (wrapped, not cut at the terminal's width)."""
         self._stats = s
         self._ended = True
         code = outputs.get("exit_code")
@@ -403,8 +403,9 @@ class Progress:
             parts.append(Text(f"stopping: {s.stopping}", style="yellow", no_wrap=True, overflow="ellipsis"))
         for e in s.last_errors:
             # a note the user acts on (why the run waits, what a signal did and what the next would do) is
-            # wrapped, never cut: its way out is at its end
-            whole = e == s.held or e in s.notes
+            # wrapped, never cut: its way out is at its end; and once the run has ended (`final`), every error it
+            # ended with, as plain lines give them: the frame is no longer redrawn, and it is all the terminal keeps
+            whole = self._ended or e == s.held or e in s.notes
             parts.append(Text.assemble(("•", "red"), " ", visible(e), no_wrap=not whole,
                                        overflow="fold" if whole else "ellipsis"))
         return Group(*parts)

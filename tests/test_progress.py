@@ -1013,3 +1013,17 @@ def test_a_run_stopped_marks_what_it_said_as_it_stopped_as_a_note(tmp_path: Path
     assert noted, [s.last_errors for s in seen]
     assert all(set(s.notes) <= set(s.last_errors) for s in noted)
     assert any("interrupted" in n and "no new submissions" in n for s in noted for n in s.notes), noted[-1]
+
+
+def test_the_errors_a_run_ended_with_are_shown_whole_on_a_terminal() -> None:
+    """While the live display redraws, a long error is cut to a line; its last frame, once the run has ended, gives
+    each error whole, wrapped at the terminal's width, as the plain lines under a log's last line do."""
+    error = ("style=clay,seed=3 and 6 more jobs: CONTENT_POLICY_VIOLATION: The prompt or the generated video was "
+             "flagged by content moderation.")
+    console = Console(file=io.StringIO(), width=60, record=True, force_terminal=True, color_system=None)
+    with Progress(console, total=12) as p:
+        p.update(stats(total=12, counts={"running": 7, "done": 5}, last_errors=(error,)))
+        p.final(stats(total=12, counts={"failed": 7, "done": 5}, eta=None, last_errors=(error,)))
+    frame = console.export_text().rsplit("12/12", 1)[1]  # the last frame, from the end of its bar
+    assert all(len(row) <= 60 for row in frame.splitlines()), frame
+    assert error in " ".join(frame.split()), frame
