@@ -2253,6 +2253,24 @@ def _status_manifest(args: argparse.Namespace) -> None:
         err.print(f"warning: {visible(warning)}", markup=False, highlight=False)
 
 
+def _refuse_invalid(manifest: Manifest | None) -> None:
+    """Where the state records no run of `manifest`: its errors, if it does not plan (raised, exit 2), as `run`
+    and `plan` give them; rather than the advice to run it, or a watch's wait for a run that would be refused.
+    A manifest read as the state recorded it (`Manifest.unread`) has runs recorded: it is not planned here."""
+    from . import api
+    from .errors import ManifestError
+    from .manifest import Manifest
+
+    if not isinstance(manifest, Manifest) or manifest.unread:
+        return
+    try:
+        api.plan(manifest)
+    except (ManifestError, ManifestErrors):
+        raise
+    except GridrunError:  # not the manifest's own errors (a file of the environment): the run says those
+        return
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from . import api
     from .export import dumps
@@ -2283,6 +2301,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         snap = api.status(args.manifest, state_dir=args.state)
     except RunStartingError as exc:
         return _say_starting(args, exc.pid)
+    except NotRecordedError:
+        _refuse_invalid(args.manifest)
+        raise
     if args.json:
         if getattr(args, "warnings", None):
             snap = dataclasses.replace(snap, warnings=list(dict.fromkeys([*args.warnings, *snap.warnings])))
@@ -2850,6 +2871,8 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
                 continue
             except NotRecordedError as exc:  # no run recorded, none starting: as `status` says, once none starts
                 if quiet is None:
+                    if not waiting:
+                        _refuse_invalid(manifest)  # no run of it would start: its errors, without the wait
                     quiet = 0.0
                     if not waiting:
                         err.print(f"waiting up to {NO_RUN_WAIT:g} s for a run to start ({exc})", markup=False)

@@ -1118,3 +1118,25 @@ def test_status_of_a_run_with_no_pace_yet_gives_its_expected_eta_marked_as_an_es
     assert result["r"].exit_code == 0
     end = api.status_json(api.status(manifest))
     assert end["eta"] is None and end["eta_expected"] is False, end
+
+
+def test_watch_and_status_of_an_invalid_manifest_that_never_ran_give_its_errors_without_waiting(
+    tmp_path: Path,
+) -> None:
+    """No state records the manifest, and it does not plan: no run of it will start, so the watch refuses it at
+    once with its errors (file:line), as `run` would, not after waiting for a run, with advice to run it; and
+    `status` alike."""
+
+
+    manifest = write_manifest(tmp_path, n_seeds=1, styles=("anime", "watercolor"))
+    watch = _gridrun("status", str(manifest), "--watch", "--json", cwd=tmp_path)
+    assert watch.returncode == 2, watch.stdout + watch.stderr
+    end = json.loads(watch.stdout.splitlines()[-1])
+    assert end["event"] == "end" and end["status"] is None and end["exit_code"] == 2, end
+    assert end["errors"] and all(e.startswith(f"{manifest.name}:") or f"{manifest}:" in e for e in end["errors"]), end
+    assert "'watercolor' is not one of" in end["errors"][0], end
+    assert "waiting" not in watch.stderr and "runs it first" not in watch.stdout + watch.stderr, watch.stderr
+    status = _gridrun("status", str(manifest), cwd=tmp_path)
+    assert status.returncode == 2, status.stdout + status.stderr
+    assert "'watercolor' is not one of" in status.stderr and "runs it first" not in status.stderr, status.stderr
+    assert not (tmp_path / ".gridrun").exists()
