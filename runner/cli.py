@@ -3487,6 +3487,24 @@ class _Parser(argparse.ArgumentParser):
                                                      f"(choose from {listed})")
         super()._check_value(action, value)
 
+    def _print_message(self, message: str, file: Any = None) -> None:
+        """argparse's (help, version, usage), but a write that fails other than by its reader going is said at the
+        command's end (`_said_unwritten`), as any command's output is, where argparse drops it."""
+        from .outputs import lost, mute
+
+        if not message:
+            return
+        file = file or sys.stderr
+        try:
+            file.write(message)
+        except BrokenPipeError:  # `gridrun --help | head -1`: the reader has what it wanted
+            with contextlib.suppress(OSError, ValueError):
+                mute(file)
+        except OSError as exc:
+            lost(file, exc)
+        except AttributeError:  # no stream at all (None)
+            pass
+
     def error(self, message: str) -> NoReturn:
         try:
             super().error(message)
@@ -3954,6 +3972,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:  # `plan`, `status`, `matrix` with --json: their error object (none read: no manifest in it)
             write_end(argv, None, 2, exc.message)
         raise
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+        # `--help`, `--version`: written by argparse, which drops a failed write; said as any command's output is,
+        # exit 1 naming the stream, not 0 with the text lost, nor the interpreter's own complaint as it exits
+        raise SystemExit(_said_unwritten(0, argparse.Namespace())) from None
     args.argv = argv  # what a run records of the command that started it (`status --runs` shows it)
     if getattr(args, "format", "unset") is None:
         args.format = ["jsonl", "csv", "json"]

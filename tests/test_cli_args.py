@@ -282,3 +282,36 @@ def test_help_as_a_command_is_told_the_help_option_to_use(
 ) -> None:
     err = " ".join(refused(capsys, *argv).split())
     assert said in err, err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["plan", "--help"]], ids=" ".join)
+@pytest.mark.parametrize("stdout", ["full", "closed"])
+def test_help_and_version_that_cannot_be_written_exit_1_naming_the_stream(argv: list[str], stdout: str) -> None:
+    """`gridrun --help >/dev/full` (or with standard output closed): the text is lost, so the command says which
+    stream it could not write and exits 1, as every command does, not 0 with nothing said, nor the interpreter's
+    own complaint as it exits (120)."""
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "runner.cli", *argv]
+    if stdout == "full":
+        with open("/dev/full", "w") as full:
+            done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    else:
+        done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60,
+                              check=False, preexec_fn=lambda: os.close(1))
+    assert done.returncode == 1, done.stderr
+    assert "error: standard output could not be written" in done.stderr, done.stderr
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_help_read_by_a_reader_that_goes_exits_0() -> None:
+    """`gridrun --help | head -1`: the reader took what it wanted; nothing to say, exit 0."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(f"{sys.executable} -m runner.cli --help | head -1; exit ${{PIPESTATUS[0]}}",
+                          shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and done.stdout.startswith("usage: gridrun"), done.stdout + done.stderr
+    assert done.stderr == "", done.stderr
