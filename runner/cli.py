@@ -196,8 +196,16 @@ def _table_width() -> int:
 
 
 def _print_table(table: Any) -> None:
-    """`table` on standard output at `_table_width()` (rich draws at most as wide as its console is)."""
+    """`table` on standard output at `_table_width()` (rich draws at most as wide as its console is); on a terminal
+    too narrow for it (`_too_narrow`), as a list instead (`_print_list`)."""
     width = _table_width()
+    if width != UNBOUNDED:
+        text = _table_text(table)
+        least = _least_widths(*text[:4])
+        if sum(least) + text[4] * (len(least) - 1) > width:
+            _print_list(text[0], text[3])
+            return
+        _kept_whole(table, least)
     if width == out.width:
         out.print(table)
         return
@@ -207,6 +215,61 @@ def _print_table(table: Any) -> None:
         out.print(table)
     finally:
         out._width = was
+
+
+def _table_text(table: Any) -> tuple[list[str], list[bool], list[int | None], list[list[str]], int]:
+    """The plain text of `table` (a `_PlanTable` or rich's `Table`): its headers, whether each column keeps its
+    cells on one line (`no_wrap`), each column's largest width (`max_width`, None for none), its rows, and the
+    cells between two columns (padding, and a rule where the table has one)."""
+    from rich.text import Text
+
+    def plain(cell: Any) -> str:
+        return cell.plain if isinstance(cell, Text) else str(cell)
+
+    if isinstance(table, _PlanTable):
+        settings = [c[1] for c in table.columns]
+        return ([c[0] for c in table.columns], [bool(c.get("no_wrap")) for c in settings],
+                [c.get("max_width") for c in settings], [list(r) for r in table.rows], 3)
+    columns = table.columns
+    rows = [list(r) for r in zip(*(list(map(plain, c._cells)) for c in columns), strict=True)]
+    return ([plain(c.header) for c in columns], [bool(c.no_wrap) for c in columns], [c.max_width for c in columns],
+            rows, 2 + (table.box is not None))
+
+
+def _least_widths(headers: Sequence[str], no_wrap: Sequence[bool], widest: Sequence[int | None],
+                  rows: Sequence[Sequence[str]]) -> list[int]:
+    """The width each column of a table needs so that no cell is cut short ("$0.…") nor a key split mid-word: its
+    widest cell where it keeps them on one line, else its widest word (at most its `max_width`, where a column
+    has one and cuts its cells by design). A terminal narrower than these and the gaps between them (a narrow
+    one, a split pane) gets the table as a list (`_print_list`)."""
+    from rich.cells import cell_len
+
+    least = []
+    for c, header in enumerate(headers):
+        cells = [header, *(row[c] for row in rows)]
+        need = max((cell_len(x) if no_wrap[c] else max((cell_len(w) for w in x.split()), default=0))
+                   for x in cells)
+        least.append(need if widest[c] is None else min(need, widest[c]))
+    return least
+
+
+def _kept_whole(table: Any, least: Sequence[int]) -> None:
+    """Each column of `table` at least as wide as `least` says (`_least_widths`): rich, fitting a table to the
+    terminal, narrows its widest columns first, folding a key mid-word where another column had room."""
+    if isinstance(table, _PlanTable):
+        table.columns = [(h, {**settings, "min_width": max(settings.get("min_width") or 0, n)})
+                         for (h, settings), n in zip(table.columns, least, strict=True)]
+        return
+    for column, n in zip(table.columns, least, strict=True):
+        column.min_width = max(column.min_width or 0, n)
+
+
+def _print_list(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A table too wide for the terminal, as a list: its headers on a line, then each row on a line of its own,
+    its cells two spaces apart (an empty one left out), wrapped by the terminal, none of them cut short."""
+    out.print("  ".join(h for h in headers if h), markup=False, highlight=False, style="bold")
+    for row in rows:
+        out.print("  ".join(x for x in row if x), markup=False, highlight=False)
 
 
 # --------------------------------------------------------------------------------------------------

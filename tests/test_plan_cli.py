@@ -3123,3 +3123,25 @@ def test_a_row_standing_for_rows_not_listed_says_how_many_are_not_cached() -> No
     assert _gap_row([0, 2], jobs, diff) == "2 more jobs, cached"
     assert _gap_row([3], jobs, diff) == "1 more job"
     assert _gap_row(range(5), jobs, None) == "5 more jobs"
+
+
+@pytest.mark.parametrize("width", [20, 40, 60])
+def test_a_narrow_terminal_gets_every_key_and_price_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, width: int,
+) -> None:
+    """A terminal (or a split pane) narrower than `plan`'s table and `status --runs`'s needs: no key split
+    mid-word, no price cut to "$0.…" nor a column dropped; the rows listed one a line where the table cannot fit."""
+    from execkit import write_manifest
+
+    monkeypatch.setenv("COLUMNS", str(width))
+    monkeypatch.chdir(tmp_path)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime", "cyberpunk"), sim={"render_time": 0.1, "jitter": 0.0})
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and "…" not in out, out
+    for key in ("style=anime,seed=1", "style=anime,seed=2", "style=cyberpunk,seed=1", "style=cyberpunk,seed=2"):
+        assert any(key in line.split() and "$0.35" in line.split() for line in out.splitlines()), out
+    code, out, _ = run_cli(capsys, "status", str(m), "--runs")
+    assert code == 0 and "…" not in out and "$1.40" in out.split() and "done" in out.split(), out
+    row = next(line for line in out.splitlines() if line.strip().startswith("1 "))
+    assert "--no-report" in out and "4/4" in row, out
