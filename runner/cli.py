@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Iterator, Mapping, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Iterator, Mapping, NamedTuple, NoReturn, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -976,6 +976,7 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
         if diff.copied:
             out.print(_copied_note(diff.copied, plan), markup=False, highlight=False)
         _warn_billed_above(diff, pay)
+        _warn_refused_again(diff)
         again = _elsewhere(diff)
         if again and not force:
             where = sorted({at for key, at in diff.simulator_at.items() if diff.reasons.get(key) == ELSEWHERE})
@@ -1016,6 +1017,26 @@ def _submitting_note(plan: Plan, diff: Any) -> str:
             f"key where the provider honours keys and still remembers it (a video made already given back at no "
             f"new cost), else leaves {them} unknown: at most {usd_text(_submitting_micros(plan, diff))} paid for "
             f"{them} (counted in the in-flight figure)")
+
+
+def _warn_refused_again(diff: Any) -> None:
+    """Of the jobs a retry sends again, those whose last attempt met a refusal the same request meets again
+    (`Diff.refused_again`): a warning for each refusal, naming the jobs and what to change, as sent unchanged they
+    are refused again (and paid again where that was billed)."""
+    from .plan import RETRIED
+
+    alike: dict[tuple[str, str, str], list[str]] = {}
+    for key, found in diff.refused_again.items():
+        alike.setdefault(found, []).append(key)
+    for (state, code, fix), keys in alike.items():
+        paid = sum(1 for k in keys if diff.reasons.get(k) == RETRIED)
+        billed = (f", paid again for the {_jobs(paid)} billed the last time" if paid == len(keys) > 1 else
+                  ", paid again as billed the last time" if paid == len(keys) else
+                  f", paid again for the {_jobs(paid)} of them billed the last time" if paid else "")
+        n = len(keys)
+        err.print(f"[yellow]warning[/yellow]: {n:,} of the jobs `gridrun retry` sends {state} {escape(code)}, which "
+                  f"the same request meets again ({escape(_who(keys))}): sent unchanged, {'it' if n == 1 else 'they'} would be refused "
+                  f"again{billed}: {escape(fix)} first, or leave {_them(n)} out (`--key`, `--code`)")
 
 
 def _billed_above_json(plan: Plan, diff: Any) -> dict[str, Any] | None:
@@ -1344,7 +1365,7 @@ def _retried_pay(diff: Any) -> str:
 def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None,
                 unsaved: str | None = None, errors: Sequence[str] = (), gone: int = 0, unchecked: int = 0,
                 no_url: tuple[int, int] = (0, 0), repeated: Mapping[str, tuple[int, str, str]] | None = None,
-                refused_until: Sequence[str] = ()) -> str:
+                refused_until: Sequence[str] = (), again: Mapping[str, Refusal] | None = None) -> str:
     """What to run next for the jobs a run left unfinished, by their states; with the run's `snap`, what
     sending the jobs not sent costs (the plan's estimate): only collecting those in flight is free. `budget`,
     the one a plain `gridrun run` has (the manifest's, not a `--budget` the run was given): what it refuses.
@@ -1358,13 +1379,15 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     (`state.no_request_log`), whose outcome gridrun could not check then (with `snap`, counted from it).
     `repeated`, without `snap`: the jobs that failed (or were rejected) alike on every attempt (`Snapshot.repeated`;
     with `snap`, its own). `refused_until`, without `snap`: the expiry times of the URLs the file host refused
-    while the provider keeps handing them back (`_refused_until`; with `snap`, its own)."""
+    while the provider keeps handing them back (`_refused_until`; with `snap`, its own). `again`, without `snap`:
+    the other failed and rejected jobs whose refusal the same request meets again (`_refused_again`; with `snap`,
+    its own)."""
     if unsaved is None:
         return _steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated,
-                      refused_until=refused_until)
+                      refused_until=refused_until, again=again)
     # nothing left unfinished, yet saving failed: done videos not copied to the new paths of a changed template
     steps = (_steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated,
-                    refused_until=refused_until)
+                    refused_until=refused_until, again=again)
              if _unfinished(counts) else
              "`gridrun run` copies the done videos it could not to their new paths, at no cost")
     if any(FILES_RAN_OUT in e for e in errors):
@@ -1415,7 +1438,8 @@ def _sent_anew(snap: Snapshot) -> str:
 
 def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None, gone: int = 0,
            unchecked: int = 0, no_url: tuple[int, int] = (0, 0),
-           repeated: Mapping[str, tuple[int, str, str]] | None = None, refused_until: Sequence[str] = ()) -> str:
+           repeated: Mapping[str, tuple[int, str, str]] | None = None, refused_until: Sequence[str] = (),
+           again: Mapping[str, Refusal] | None = None) -> str:
     """`_next_steps` but for the output folder."""
     from .state import JobState
 
@@ -1479,17 +1503,22 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
         steps.append(_images_moved_step(moved))
     if snap is not None:
         repeated = snap.repeated
-    # the failed and rejected jobs that ended alike on every attempt have their own step above (`_repeated_steps`):
-    # the plain retry step names only the others, if any
-    alike = {state: sum(1 for _, _, s in (repeated or {}).values() if s == state) for state in ("failed", "rejected")}
+        again = _refused_again(snap)
+    # the failed and rejected jobs that ended alike on every attempt have their own step above (`_repeated_steps`),
+    # as have the others whose refusal the same request meets again (`_refused_again_steps`): the plain retry step
+    # names only the rest, if any
+    alike = {state: sum(1 for _, _, s in (repeated or {}).values() if s == state)
+             + sum(1 for r in (again or {}).values() if r.state == state) for state in ("failed", "rejected")}
     failed = max(0, (counts.get("failed") or 0) - alike["failed"])
     rejected = max(0, (counts.get("rejected") or 0) - alike["rejected"])
+    if repeated:
+        steps.extend(_repeated_steps(repeated))
+    if again:
+        steps.extend(_refused_again_steps(again))
     again = [what for what, n in ((_others(failed, alike["failed"], "failed jobs", "failed job"), failed),
                                   (_others(rejected, alike["rejected"], "rejected ones", "rejected one"), rejected),
                                   (_expired_again(expired, gone, *no_url), expired),
                                   ("cancelled ones (a new render, paid)", counts.get("cancelled"))) if n]
-    if repeated:
-        steps.extend(_repeated_steps(repeated))
     if again:
         listed = again[0] if len(again) == 1 else f"{', '.join(again[:-1])} and {again[-1]}"
         steps.append(f"`gridrun retry` sends {listed} again")
@@ -1527,6 +1556,55 @@ def _repeated_steps(repeated: Mapping[str, tuple[int, str, str]]) -> list[str]:
         fix = repeating_fix(code) or "check the cause"
         steps.append(f"{_who(keys)} {state} {n:,} times, each {visible(code)}: {fix}, as `gridrun retry` sends the "
                      "same request again (`--key`, `--code` pick the jobs it sends)")
+    return steps
+
+
+class Refusal(NamedTuple):
+    """A failed or rejected job's refusal that the same request meets again (`options.refused_again`)."""
+
+    state: str         # failed, rejected
+    code: str          # the provider's code, or "HTTP 422" for a field refused with none
+    fix: str           # what to change
+    billed: int        # what its last attempt was billed, micro-USD (0: nothing)
+
+
+def _refused_again(snap: Snapshot) -> dict[str, Refusal]:
+    """Of the failed and rejected jobs of `snap` not said to have ended alike on every attempt (`Snapshot.repeated`,
+    `_repeated_steps`), key -> the refusal of those whose last attempt met one the same request meets again
+    (`options.refused_again`): content moderation, an invalid request, a field refused. Gridrun knows this after
+    the first attempt: `gridrun retry` sending it unchanged would be refused again, and billed where it was."""
+    from .options import refused_again
+
+    found: dict[str, Refusal] = {}
+    for j in snap.jobs:
+        if j.state not in ("failed", "rejected") or j.key in snap.repeated or j.placeholder:
+            continue
+        known = refused_again(j.state, j.error)
+        if known is not None:
+            found[j.key] = Refusal(j.state, known[0], known[1], j.counted_micros or 0)
+    return found
+
+
+def _refused_again_steps(again: Mapping[str, Refusal]) -> list[str]:
+    """One step for the jobs of `again` (`_refused_again`) that met the same refusal: which, what to change, and
+    that `gridrun retry` would send the same request, refused again, and billed again as the last was (its cost)."""
+    alike: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
+    for key, r in again.items():
+        alike.setdefault((r.state, r.code, r.fix), []).append((key, r.billed))
+    steps = []
+    for (state, code, fix), jobs in alike.items():
+        keys = [k for k, _ in jobs]
+        billed = [b for _, b in jobs if b]
+        if not billed:
+            cost = " (nothing paid)"
+        elif len(billed) == len(jobs) and len(set(billed)) == 1:
+            cost = f" and billed again ({usd_text(billed[0])}{' each' if len(jobs) > 1 else ''} last time)"
+        else:
+            cost = f" and billed again ({usd_text(sum(billed))} for {_jobs(len(billed))} of them last time)"
+        pick = (f"`gridrun retry --code {visible(code)}` sends {_them(len(keys))} anyway" if " " not in code else
+                f"`gridrun retry --key` sends {_them(len(keys))} anyway")
+        steps.append(f"{_who(keys)} {state} {visible(code)}: {fix}; `gridrun retry` would send the same request, "
+                     f"refused again{cost}; {pick}")
     return steps
 
 
@@ -1950,10 +2028,14 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     # of the jobs of unknown outcome, those the last lookup found no request log for: said, and asked again
     unchecked = _unchecked(read) if read is not None and c.get(JobState.UNKNOWN.value) else 0
     # the jobs that failed alike on every attempt: said with how often, and what to change
-    repeated = ((read or api.status(plan.manifest)).repeated
-                if snap is None and (c.get(JobState.FAILED.value) or c.get(JobState.REJECTED.value)) else None)
+    # and the others whose refusal the same request meets again: said with what to change, and what it was billed
+    ended = ((read or api.status(plan.manifest))
+             if snap is None and (c.get(JobState.FAILED.value) or c.get(JobState.REJECTED.value)) else None)
+    repeated = ended.repeated if ended is not None else None
+    again = _refused_again(ended) if ended is not None else None
     then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved, errors=result.stats.last_errors,
-                       gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated, refused_until=refused_until)
+                       gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated, refused_until=refused_until,
+                       again=again)
     if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`
         # what `--force --resume` sends beyond what a plain run does: the re-renders left, priced as `plan` does
         rest, plain = api.diff(plan, force=True, force_resume=True), api.diff(plan)

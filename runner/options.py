@@ -167,6 +167,20 @@ def account_refused(code: str | None) -> bool:
     return bool(_ACCOUNT_WORDS & words) and not (_MAY_PASS & words or "RATE" in words)
 
 
+def refused_again(state: str, error: str | None) -> tuple[str, str] | None:
+    """Of a job that ended `state` (failed, rejected) with `error`, what names its refusal and what to change, when
+    sending the same request again can only meet it again: a provider's code `repeating_fix` knows (content
+    moderation, an invalid request), or a create refused HTTP 422 with no code (a field the provider's schema
+    refuses, `body.duration: ...`); None otherwise (a code that may pass, no code, another kind of failure)."""
+    code = error_code(error)
+    if code is not None:
+        fix = repeating_fix(code)
+        return None if fix is None else (code, fix)
+    if state == "rejected" and re.search(r"\bHTTP 422\b", error or ""):
+        return "HTTP 422", _REQUEST_FIX
+    return None
+
+
 def picked(key: str, error: str | None, only_keys: tuple[str, ...], only_codes: tuple[str, ...]) -> bool:
     """Whether a retry picking `only_keys` (globs) and `only_codes` sends again the job of `key` whose last error is
     `error`: every job when both are empty."""

@@ -54,7 +54,7 @@ from .localpaths import (
 )
 from .manifest import Manifest, Warned
 from .matrix import Combination, Expansion, Prepared, matrix_warnings, prepare
-from .options import decimal_of
+from .options import decimal_of, refused_again
 from .outputs import (
     NOTHING_ASIDE,
     Aside,
@@ -1536,6 +1536,9 @@ class Diff:
     retry_candidates: tuple[tuple[str, str | None], ...] = ()
     retried_billed: int = 0                    # of `retried`, those an earlier attempt of was billed: paid again
     retried_unknown: int = 0                   # of `retried`, those of unknown outcome: they may pay twice
+    # of `retried`, key -> (state, code, what to change) of those whose last attempt met a refusal the same request
+    # meets again (`options.refused_again`: content moderation, an invalid request): sent unchanged, refused again
+    refused_again: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)
     # (where the video is, where this plan puts it) of the cached jobs whose done video a run copies to another path
     # (a sweep or an axis value renamed, another output template, a request another manifest's run made): the file
     # where it is stays as it is
@@ -1785,6 +1788,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     fetch_first: list[str] = []
     unanswered: list[str] = []
     candidates: list[tuple[str, str | None]] = []
+    refused: dict[str, tuple[str, str, str]] = {}
     for job in plan.jobs:
         s = stored.get(job.hash)
         old = previous.get(job.key)
@@ -1820,6 +1824,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
                 retried_billed += 1
             else:
                 reasons[job.key] = RETRIED_UNPAID
+            if s.state != "unknown" and (known := refused_again(s.state, s.error)) is not None:
+                refused[job.key] = (s.state, *known)
             new += 1
             retried += 1
         elif force and (s is None or s.state in _FORCED) and not imageless and (
@@ -1951,7 +1957,8 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
                 simulator_at=simulator_at, forced=forced, retried_by=retried_by, retried=retried,
                 retry_candidates=tuple(candidates), retried_billed=retried_billed, retried_unknown=retried_unknown,
                 looked_up=tuple(looked_up), copied=tuple(copied), unchecked=tuple(unchecked),
-                sent_elsewhere=elsewhere, anew=anew, fetch_first=tuple(fetch_first), unanswered=tuple(unanswered))
+                sent_elsewhere=elsewhere, anew=anew, fetch_first=tuple(fetch_first), unanswered=tuple(unanswered),
+                refused_again=refused)
 
 
 def relpath(path: Path, start: Path) -> str:

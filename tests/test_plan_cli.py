@@ -3065,7 +3065,8 @@ def test_status_of_a_runs_copy_of_its_manifest_names_the_manifest_file_in_what_t
     from execkit import write_manifest
 
     monkeypatch.chdir(tmp_path)
-    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "failure_rate": 1.0})
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "failure_rate": 1.0,
+                                                                    "failure_code": "INTERNAL_ERROR"})
     assert run_cli(capsys, "run", str(m), "--no-report")[0] == 1
     copy = Path("outputs") / "t" / ".runs" / "run-1.yaml"
     assert copy.is_file()

@@ -375,7 +375,8 @@ def test_status_of_a_run_stopping_on_its_budget_says_why_and_counts_only_the_job
 def test_status_and_watch_of_an_ended_run_name_it_and_say_what_to_run_next(tmp_path: Path) -> None:
     """A run that left failed jobs: `status` and `status --watch` say what to run next, as `run` did at its
     end; the watch names the run it shows and how it ended, and exits with the run's exit code."""
-    manifest = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "failure_rate": 1.0})
+    manifest = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "failure_rate": 1.0,
+                                                                                 "failure_code": "INTERNAL_ERROR"})
     assert _gridrun("run", str(manifest), "--no-report", cwd=tmp_path).returncode == 1
     plain = " ".join(_gridrun("status", str(manifest), cwd=tmp_path).stdout.split())
     assert "(failed, started" in plain and "next: `gridrun retry` sends failed jobs again" in plain, plain

@@ -1,0 +1,122 @@
+"""What `status`, a run's end and `plan --retry` say of jobs that failed (or were refused) with a code gridrun knows
+the same request meets again (`options.repeating_fix`: content policy, an invalid request): the fix, not a bare
+"`gridrun retry` sends failed jobs again", and what sending them again unchanged cost the last time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from execkit import sim_provider, write_manifest
+
+from runner import api
+from runner.cli import main
+from runner.options import RunOptions
+
+
+def billing_failures(prov: Any, usd: float) -> None:
+    """Makes the simulator's `prov` report every failed render billed `usd` (`metadata.cost`), as a provider that
+    charges for moderation failures does."""
+    make = prov.client
+
+    class Billing(httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self.inner = httpx.ASGITransport(app=prov.app)
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            answer = await self.inner.handle_async_request(request)
+            if request.method not in ("GET", "POST") or "/videos" not in request.url.path:
+                return answer
+            body = await answer.aread()
+            try:
+                doc = json.loads(body)
+            except ValueError:
+                return httpx.Response(answer.status_code, headers=answer.headers, content=body, request=request)
+            if isinstance(doc, dict) and doc.get("status") == "failed":
+                doc.setdefault("metadata", {})
+                doc["metadata"] = {**(doc["metadata"] or {}), "cost": usd, "cost_currency": "USD"}
+            headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
+            return httpx.Response(answer.status_code, headers=headers, json=doc, request=request)
+
+    prov.client = lambda **kw: make(**kw, transport=Billing())
+
+
+def said(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, " ".join((captured.out + captured.err).split())
+
+
+def test_a_first_content_policy_failure_is_told_its_fix_and_its_cost_not_a_bare_retry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both renders refused by content moderation on their first attempt, each billed $0.10: `status` and `plan
+    --retry` say to change the prompt, that `gridrun retry` would send the same request, refused again, and what it
+    was billed; nothing offers a bare "`gridrun retry` sends failed jobs again"."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), run={"retries": 0},
+                       sim={"render_time": 0.05, "jitter": 0.0, "script": [
+                           {"route": "create", "p": 1.0, "fault": "job_failure", "code": "CONTENT_POLICY_VIOLATION"}]})
+    prov = sim_provider(m)
+    billing_failures(prov, 0.10)
+    result = api.run(m, provider=prov, options=RunOptions(poll_interval=0.05), report=False)
+    assert result.stats.counts["failed"] == 2 and result.stats.spent_micros == 200_000, result.stats.counts
+    code, out = said(capsys, "status", str(m))
+    assert code == 0 and "sends failed jobs again" not in out, out
+    assert ("style=anime,seed=1 and 1 more job failed CONTENT_POLICY_VIOLATION: change the prompt (or its images); "
+            "`gridrun retry` would send the same request, refused again and billed again ($0.10 each last time)"
+            ) in out, out
+    code, out = said(capsys, "plan", str(m), "--retry")
+    assert code == 0 and "warning" in out and ("2 of the jobs `gridrun retry` sends failed CONTENT_POLICY_VIOLATION, "
+                                               "which the same request meets again") in out, out
+    assert "change the prompt (or its images)" in out, out
+
+
+def test_a_create_rejected_with_a_field_error_is_told_it_can_only_fail_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A create refused 422 with a field error (no code): nothing paid, but sent again unchanged it can only be
+    refused again: `status` says to change the request, not a bare "`gridrun retry` sends rejected ones again"."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 0},
+                       sim={"render_time": 0.05, "jitter": 0.0})
+    prov = sim_provider(m)
+    make = prov.client
+
+    class Refusing(httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self.inner = httpx.ASGITransport(app=prov.app)
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "POST" and request.url.path.endswith("/videos"):
+                return httpx.Response(422, request=request, json={"detail": [
+                    {"loc": ["body", "duration"], "msg": "value is not a valid enumeration member",
+                     "type": "type_error.enum"}]})
+            return await self.inner.handle_async_request(request)
+
+    prov.client = lambda **kw: make(**kw, transport=Refusing())
+    result = api.run(m, provider=prov, options=RunOptions(poll_interval=0.05), report=False)
+    assert result.stats.counts["rejected"] == 1, result.stats.counts
+    code, out = said(capsys, "status", str(m))
+    assert code == 0 and "sends rejected ones again" not in out, out
+    assert ("change the request; `gridrun retry` would send the same request, refused again (nothing paid)") in out, out
+
+
+def test_a_runs_end_says_the_fix_of_a_first_content_policy_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run whose every render is refused by content moderation ends saying to change the prompt, and how to send
+    the jobs anyway, not a bare "`gridrun retry` sends failed jobs again"."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), run={"retries": 0},
+                       sim={"render_time": 0.05, "jitter": 0.0, "script": [
+                           {"route": "create", "p": 1.0, "fault": "job_failure", "code": "CONTENT_POLICY_VIOLATION"}]})
+    code, out = said(capsys, "run", str(m), "--no-report")
+    last = out.rsplit("some jobs did not finish", 1)[1]
+    assert code == 1 and "sends failed jobs again" not in last, out
+    assert ("failed CONTENT_POLICY_VIOLATION: change the prompt (or its images); `gridrun retry` would send the same "
+            "request, refused again (nothing paid); `gridrun retry --code CONTENT_POLICY_VIOLATION` sends them anyway"
+            ) in last, out
