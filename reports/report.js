@@ -918,7 +918,20 @@
   // another job that ended without a figure (failed, cancelled, expired, which the header counts at nothing); the
   // estimate, what may be charged, only for a job not sent yet, in flight or of unknown outcome.
   const ENDED = new Set(["done", "failed", "rejected", "expired", "cancelled"]);
+  // What a job's earlier billed attempts cost (`xa`, `xn` of them, `xf`: each a failed render), sent again since:
+  // spent, though its cost (its current attempt's) does not count them.
+  function earlierWords(j) {
+    const one = j.xn === 1;
+    return "+" + usd(j.xa) + " for " + (one ? "a" : j.xn) + (j.xf ? " failed" : " earlier") + " attempt" + (one ? "" : "s");
+  }
   function costOf(j) {
+    const c = costOfAttempt(j);
+    if (!j.xa) return c;
+    const more = earlierWords(j);
+    return { text: c.text + " (" + more + ")", title: c.title + "; " + more + " sent again", say: c.say + " (" + more + ")",
+      words: c.words + " (" + more + ")", cls: c.cls };
+  }
+  function costOfAttempt(j) {
     if (j.cost !== null && j.cost !== undefined) {
       return { text: usd(j.cost), title: costWords(j) + "; estimate " + usd(j.est), say: usd(j.cost), words: costWords(j) };
     }

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import StateError, UsageError, request_id_in
 from .outputs import atomic_write, gridrun_sidecar, keep_foreign
-from .state import Failures, JobRecord, RunRecord, Snapshot, Store
+from .state import EarlierBilled, Failures, JobRecord, RunRecord, Snapshot, Store
 
 FORMATS = ("jsonl", "csv", "json")
 EXPORT_VERSION = 2
@@ -63,6 +63,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "failed_attempts",
     "same_code",
     "request_id",
+    "cost_with_failed_attempts_usd",
 )
 
 # What the report and `status` call each state: a run still going shows its planned jobs as pending.
@@ -125,10 +126,10 @@ def others_video(job: JobRecord) -> bool:
 
 
 def export_row(job: JobRecord, base: str | Path, run_id: int | None = None,
-               failures: Failures | None = None) -> dict[str, Any]:
+               failures: Failures | None = None, earlier: Sequence[EarlierBilled] = ()) -> dict[str, Any]:
     """The export row of one job of run `run_id`, its `output_path` relative to the folder `base`; keys in
     `ROW_FIELDS` order. `failures`: its failed attempts in figures, of a job that ended failed or rejected
-    (`Snapshot.failures`)."""
+    (`Snapshot.failures`); `earlier`: its billed attempts other than its current one (`Snapshot.earlier_billed`)."""
     rs = job.render_seconds
     prompt = job.params.get("prompt")
     return {
@@ -169,7 +170,18 @@ def export_row(job: JobRecord, base: str | Path, run_id: int | None = None,
         "failed_attempts": None if failures is None else failures.attempts,
         "same_code": None if failures is None else failures.same_code,
         "request_id": request_id_in(job.error),  # the provider's id of the request its error answers, as it says it
+        # its current attempt's cost (`cost_usd`) and what its billed attempts that left no video cost (a render
+        # failed with a charge, then sent again by a failure retry or a retry), which no other figure of the row has
+        "cost_with_failed_attempts_usd": usd(all_attempts_micros(job, earlier)),
     }
+
+
+def all_attempts_micros(job: JobRecord, earlier: Sequence[EarlierBilled] = ()) -> int | None:
+    """What `job` cost with its billed attempts that left it no video: its current attempt's counted cost and its
+    `earlier` billed ones (`Snapshot.earlier_billed`); None while none was billed."""
+    if job.counted_micros is None and not earlier:
+        return None
+    return (job.counted_micros or 0) + sum(b.micros for b in earlier)
 
 
 def _this_run_micros(job: JobRecord, run_id: int | None) -> int | None:
@@ -188,21 +200,27 @@ def export_rows(snapshot: Snapshot, base: str | Path | None = None) -> list[dict
     run's (`files_of`), which is another folder once the manifest's `outputs_dir` changed.
     """
     folder = snapshot.run.outputs_dir if base is None else base
-    return [export_row(job, folder, snapshot.run.id, snapshot.failures.get(job.key)) for job in snapshot.jobs]
+    return [export_row(job, folder, snapshot.run.id, snapshot.failures.get(job.key),
+                       snapshot.earlier_billed.get(job.key, ())) for job in snapshot.jobs]
 
 
 def _job_costs(snapshot: Snapshot) -> dict[str, Any]:
     """The costs of the run's jobs whatever run paid them, each the sum of its export column (cached jobs
     included): `cost_estimate_usd` (the plan's estimate for these jobs), `cost_usd` (what they cost when made,
-    as counted against the budget), `cost_this_run_usd` (the part this run paid), `cost_by_run` (run id -> its
-    part of `cost_usd`), `cost_doubted` (jobs whose reported figure was doubted, so that their estimate
-    counts), and `cost_unreported` (done jobs with no reported figure). The figures as reported have no total:
-    a doubted one is not what was paid."""
+    as counted against the budget), `cost_this_run_usd` (the part this run paid), `cost_with_failed_attempts_usd`
+    (`cost_usd` and `cost_failed_attempts_usd`, their billed attempts that left no video, sent again since),
+    `cost_by_run` (run id -> its part of `cost_with_failed_attempts_usd`), `cost_doubted` (jobs whose
+    reported figure was doubted, so that their estimate counts), and `cost_unreported` (done jobs with no reported
+    figure). The figures as reported have no total: a doubted one is not what was paid."""
     jobs = snapshot.jobs
     by_run: dict[int, int] = {}
     for j in jobs:
         if j.counted_micros is not None and j.paid_run is not None:
             by_run[j.paid_run] = by_run.get(j.paid_run, 0) + j.counted_micros
+    earlier = [b for j in jobs for b in snapshot.earlier_billed.get(j.key, ())]
+    for b in earlier:
+        if b.run is not None:
+            by_run[b.run] = by_run.get(b.run, 0) + b.micros
     return {
         "cost_estimate_usd": usd(sum(j.cost_estimate_micros for j in jobs)),
         "cost_usd": usd(sum(j.counted_micros or 0 for j in jobs)),
@@ -215,6 +233,10 @@ def _job_costs(snapshot: Snapshot) -> dict[str, Any]:
         # the provider made two videos for one idempotency key (its request log lists another): that one was billed
         # too, and no row has it (None: it did not), as `status --json` says it
         "keys_ignored": snapshot.keys_ignored_note(),
+        # the jobs' cost with their billed attempts that left no video (`cost_usd`, and the attempts billed for a
+        # failed render that a failure retry or a retry sent again), as `cost_by_run` splits it
+        "cost_with_failed_attempts_usd": usd(sum(j.counted_micros or 0 for j in jobs) + sum(b.micros for b in earlier)),
+        "cost_failed_attempts_usd": usd(sum(b.micros for b in earlier)),
     }
 
 

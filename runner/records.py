@@ -398,6 +398,15 @@ class Failures:
 
 
 @dataclass(frozen=True, slots=True)
+class EarlierBilled:
+    """A billed attempt of a job other than its current one (`Snapshot.earlier_billed`)."""
+
+    run: int | None    # the run its charge counts for (the one that saw it billed)
+    micros: int        # what it was billed, as counted
+    state: str         # how it ended: failed, cancelled, expired
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """A run and its jobs, read at one moment."""
 
@@ -469,6 +478,10 @@ class Snapshot:
     repeated: Mapping[str, tuple[int, str, str]] = field(default_factory=dict)
     # key -> the failed attempts, in figures, of each job that ended failed or rejected (`Store._failures`)
     failures: Mapping[str, Failures] = field(default_factory=dict)
+    # key -> the billed attempts of each job, other than its current one, that left it no video (`Store._earlier_billed`):
+    # a render failed with a charge that a failure retry or a retry sent again, spent though no figure of the current
+    # attempt has it
+    earlier_billed: Mapping[str, tuple[EarlierBilled, ...]] = field(default_factory=dict)
     left_copies: Mapping[int, str] = field(default_factory=dict)  # run id -> its manifest copy, for the three above
     copies_missing: tuple[int, ...] = ()  # of those runs, the ones whose copy is not there (removed by hand)
     # done jobs a simulator made at another endpoint whose re-render this run did not send (its stop): left as they

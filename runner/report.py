@@ -36,7 +36,7 @@ from .outputs import (
 )
 from .records import placeholders_failed_note, rerenders_cancelled_note, rerenders_failed_note
 from .resources import resource_dir
-from .state import RUNS_GITIGNORE, JobRecord, Snapshot, Store, keep_out_of_version_control
+from .state import RUNS_GITIGNORE, EarlierBilled, JobRecord, Snapshot, Store, keep_out_of_version_control
 
 __all__ = [
     "REPORTS_DIR",
@@ -302,7 +302,7 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["render_median"] = None if s["render_seconds_median"] is None else _duration(s["render_seconds_median"])
     s["money"] = {k: _money(s[k]) for k in ("spent_usd", "reserved_usd", "budget_usd", "estimate_usd",
                                             "done_estimate_usd", "done_cost_usd", "cost_estimate_usd",
-                                            "cost_usd")}
+                                            "cost_usd", "cost_failed_attempts_usd")}
     s["all_runs"] = _all_runs(snapshot)
     s["all_runs_label"] = _all_runs_label(snapshot)
     s["over_budget"] = snapshot.over_budget_note()
@@ -687,12 +687,14 @@ def _round(value: float | None) -> float | None:
 
 
 def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error: str | None = None,
-              made_earlier: bool = False, rerun_cancelled: bool = False, unsent: bool = False) -> dict[str, Any]:
+              made_earlier: bool = False, rerun_cancelled: bool = False, unsent: bool = False,
+              earlier: Sequence[EarlierBilled] = ()) -> dict[str, Any]:
     """A job's entry; `rerun_error`: the error of the run's re-render of it (--force) that failed, which left it
     done as it was; `made_earlier`: a job marked cached whose re-render the run sent or saw cancelled or failed, its
     video made earlier and kept, not found cached by the run (`Snapshot.made_earlier`); `rerun_cancelled`: the run's
     re-render of it (--force, retry) was cancelled at the provider, which left it done as it was
-    (`Snapshot.rerenders_cancelled_keys`)."""
+    (`Snapshot.rerenders_cancelled_keys`); `earlier`: its billed attempts other than its current one, which its cell
+    shows beside its cost (`Snapshot.earlier_billed`)."""
     d: dict[str, Any] = {
         "state": job.state,
         "hash": job.hash,
@@ -721,6 +723,11 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error:
         "kept": True if made_earlier else None,  # of `cached`: made earlier, kept when its re-render here did not
         "rcan": True if rerun_cancelled else None,  # its re-render in this run was cancelled: done as before
         "unsent": True if unsent else None,  # to be re-rendered by this run, not sent (yet): done as before
+        # what its earlier billed attempts cost (a render failed with a charge, then sent again), how many, and
+        # whether each of them failed
+        "xa": sum(b.micros for b in earlier) if earlier else None,
+        "xn": len(earlier) if earlier else None,
+        "xf": True if earlier and all(b.state == "failed" for b in earlier) else None,
     }
     d.update((k, v) for k, v in optional.items() if v is not None)
     if job.size:
@@ -957,9 +964,10 @@ def _page_data(
             "key": key,
             "ix": ix,
             "jobs": [None if j is None else _job_data(j, base, common, failed.get(j.key), j.key in kept,
-                                                      j.key in cancelled, j.key in waiting)
-                     for j, failed, kept, cancelled, waiting in zip(pair, rerun_failed, made_earlier, rerun_cancelled,
-                                                                    unsent)],
+                                                      j.key in cancelled, j.key in waiting,
+                                                      snap.earlier_billed.get(j.key, ()))
+                     for j, failed, kept, cancelled, waiting, snap in zip(pair, rerun_failed, made_earlier,
+                                                                          rerun_cancelled, unsent, runs)],
         }
         if key in was:
             item["was"] = was[key]  # run A's key of the job (its hash in both runs, unless `by` says otherwise)

@@ -39,7 +39,7 @@ from .outputs import (
     superseded_dir, take_path, unreadable_why,
 )
 from .records import (  # noqa: F401 (re-exported)
-    CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, SIMULATOR_ELSEWHERE, EarlierTake, Failures, JobRecord, RunRecord, RunSummary, Snapshot, as_keyed,
+    CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, SIMULATOR_ELSEWHERE, EarlierBilled, EarlierTake, Failures, JobRecord, RunRecord, RunSummary, Snapshot, as_keyed,
     NEARLY_FULL, billing_of, job_record, local_time, run_record, typed_values,
 )
 from .terminal import runs_it_first, typed, visible
@@ -4019,6 +4019,7 @@ class Store:
             unknown = () if as_left else self._left_unknown(run)
             possibly_billed = () if as_left else self._possibly_billed(run)
             repeated, failures = self._failures(jobs)
+            earlier_billed = self._earlier_billed(jobs)
             placeholders = () if as_left else self._placeholders_left(run)
             copies = {rid: self.manifest_copy_file(rid, write=False)
                       for rid in sorted({r for _, r, _ in (*left, *rendered, *unknown)})}
@@ -4046,6 +4047,7 @@ class Store:
                         rerenders_unsent=unsent,
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown, placeholders_left=placeholders,
                         possibly_billed=possibly_billed, repeated=repeated, failures=failures,
+                        earlier_billed=earlier_billed,
                         placeholders_failed=placeholders_failed,
                         endpoints=endpoints, spent_simulated_micros=simulated_spent,
                         manifest_spent_simulated_micros=all_simulated,
@@ -4323,6 +4325,28 @@ class Store:
                 repeated[job.key] = (len(found), str(found[0]), job.state)
             failures[job.key] = Failures(code=error_code(job.error), attempts=ended_badly.get(jid, 0), same_code=same)
         return repeated, failures
+
+    def _earlier_billed(self, jobs: Sequence[JobRecord]) -> dict[str, tuple[EarlierBilled, ...]]:
+        """Of the `jobs`, key -> the billed attempts up to its current one (the one its `cost_micros` counts, its
+        `provider_id`'s), other than that one, that left it no video (failed, cancelled, expired: a render failed
+        with a charge that a failure retry or `gridrun retry` sent again). Each was spent (`money` counts it)
+        though no figure of the job's current attempt has it (`Snapshot.earlier_billed`); a take a re-render
+        replaced (done) is not among them: it is the cost of the run that made it. One query."""
+        ids = {j.id: j for j in jobs if j.attempts > 1}
+        if not ids:
+            return {}
+        found: dict[str, list[EarlierBilled]] = {}
+        for chunk, marks in _chunked(list(ids)):
+            for r in self.db.execute(f"SELECT job_id, n, {self._billed_by}, billed_micros, state, provider_id "
+                                     f"FROM attempts WHERE job_id IN ({marks}) AND billed_micros IS NOT NULL AND state <> 'done' "
+                                     "ORDER BY job_id, n", chunk):
+                job = ids[int(r[0])]
+                current = (r[5] == job.provider_id if job.provider_id is not None and job.counted_micros is not None
+                           else int(r[1]) == job.attempts)
+                if int(r[1]) > job.attempts or current:
+                    continue
+                found.setdefault(job.key, []).append(EarlierBilled(r[2], int(r[3]), str(r[4])))
+        return {key: tuple(bills) for key, bills in found.items()}
 
     def _rerenders_failed(self, run: RunRecord) -> tuple[tuple[str, str], ...]:
         """Of the run's jobs, the done ones whose last attempt, a re-render the run sent or saw end, failed or was

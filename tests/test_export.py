@@ -121,8 +121,9 @@ def test_every_format_names_the_run_its_rows_describe_in_a_last_column(tmp_path:
     write_exports(store, manifest_name="fox-styles")
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
     # columns added since come after it: those before it keep their places
-    assert ROW_FIELDS.index("run") == 25 and header[-9:] == ["run", "provider", "endpoint", "simulated", "ended_at",
-                                                              "error_code", "failed_attempts", "same_code", "request_id"]
+    assert ROW_FIELDS.index("run") == 25 and header[-10:] == ["run", "provider", "endpoint", "simulated", "ended_at",
+                                                               "error_code", "failed_attempts", "same_code", "request_id",
+                                                               "cost_with_failed_attempts_usd"]
     assert {r["run"] for r in csv.DictReader(io.StringIO((out / "results.csv").read_text()))} == {str(run_id)}
     assert {json.loads(line)["run"] for line in (out / "results.jsonl").read_text().splitlines()} == {run_id}
     doc = json.loads((out / "results.json").read_text())
@@ -773,7 +774,8 @@ def test_csv_cells_holding_a_carriage_return_or_line_feed_read_back_as_one_row(t
     assert [r["prompt"] for r in table] == [f"p\r{t}" for t in texts]
     data = csv_path.read_bytes()
     assert data.split(b"\n", 1)[0].endswith(b",run,provider,endpoint,simulated,ended_at,error_code,failed_attempts,"
-                                           b"same_code,request_id") and data.endswith(b",1,,,,,,,,\n")
+                                           b"same_code,request_id,cost_with_failed_attempts_usd") and data.endswith(
+                                               b",1,,,,,,,,,\n")
     assert b'"old\rmac"' in data and b",plain," in data  # quoted only where it must be
 
 

@@ -120,3 +120,32 @@ def test_a_runs_end_says_the_fix_of_a_first_content_policy_failure(
     assert ("failed CONTENT_POLICY_VIOLATION: change the prompt (or its images); `gridrun retry` would send the same "
             "request, refused again (nothing paid); `gridrun retry --code CONTENT_POLICY_VIOLATION` sends them anyway"
             ) in last, out
+
+
+def test_a_billed_failed_attempt_a_failure_retry_sent_again_is_in_the_exports_costs_and_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first render fails billed $0.35, its failure retry and the other job complete at $0.35: the run spent
+    $1.05. The rows' `cost_with_failed_attempts_usd` sum to it, the failed job's saying $0.70; the summary's
+    `cost_by_run` adds up to `spent_usd`; and the report's cost cell shows the failed attempt's charge."""
+    from runner.export import ROW_FIELDS, export_rows, summary
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), run={"retries": 0, "concurrency": 1},
+                       sim={"render_time": 0.05, "jitter": 0.0, "concurrency": 1, "script": [
+                           {"route": "create", "nth": 1, "fault": "job_failure", "code": "INTERNAL_ERROR"}]})
+    prov = sim_provider(m)
+    billing_failures(prov, 0.35)
+    result = api.run(m, provider=prov, options=RunOptions(poll_interval=0.05, failure_retries=1), report=False)
+    assert result.stats.counts["done"] == 2 and result.stats.spent_micros == 1_050_000, result.stats.counts
+    snap = api.status(m)
+    rows = {r["key"]: r for r in export_rows(snap)}
+    assert ROW_FIELDS[-1] == "cost_with_failed_attempts_usd"
+    assert sum(r["cost_with_failed_attempts_usd"] for r in rows.values()) == pytest.approx(1.05), rows
+    retried = [r for r in rows.values() if r["attempts"] == 2]
+    assert len(retried) == 1 and (retried[0]["cost_usd"], retried[0]["cost_with_failed_attempts_usd"]) == (0.35, 0.7)
+    s = summary(snap)
+    assert s["spent_usd"] == pytest.approx(1.05) and sum(s["cost_by_run"].values()) == pytest.approx(1.05), s
+    assert (s["cost_with_failed_attempts_usd"], s["cost_failed_attempts_usd"]) == (pytest.approx(1.05), pytest.approx(0.35))
+    page = api.report(m).read_text(encoding="utf-8")
+    assert "(+$0.35 for failed attempts, billed and sent again)" in page
+    assert '"xa":350000' in page.replace(" ", "") and '"xf":true' in page.replace(" ", "")
