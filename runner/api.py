@@ -28,7 +28,7 @@ from . import _load_httpx
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .errors import (
-    CancelNotTakenError, CopyNotWrittenError, GridrunError, ManifestError, ManifestErrors, NeverRanError,
+    CancelNotTakenError, CancelRefusedError, CopyNotWrittenError, GridrunError, ManifestError, ManifestErrors, NeverRanError,
     NotRecordedError, OutcomeUnknownError, ProviderError, RejectedError, RetryableError, RunStartingError, StateError,
     UsageError, request_id_in,
 )
@@ -2368,6 +2368,8 @@ class CancelResult:
     errors: dict[str, str] = field(default_factory=dict)       # the request itself failed: key -> why
     not_taken: dict[str, str] = field(default_factory=dict)    # the provider takes no cancel requests (HTTP 405,
                                                                # 501): still rendering, billed: key -> why
+    refused: dict[str, str] = field(default_factory=dict)      # the provider refused to cancel them (a coded 400,
+                                                               # 409, 422): still rendering, billed: key -> why
     gone: dict[str, str] = field(default_factory=dict)         # the provider no longer knows their video, recorded
                                                                # `unknown` as a run records them: key -> why
     unresolved: list[str] = field(default_factory=list)        # sent, the answer never recorded: not cancelled
@@ -2430,7 +2432,8 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
     `unknown` (in `gone`), as a run records it: at once when that is known without asking (the built-in
     simulator's world was not kept), else once the provider has answered 404 to the GET of its status for
     `GONE_AFTER` seconds. A 404 to the cancel request (DELETE) is a failed request, in `errors`; a 405 or 501 to it,
-    a provider that takes no cancel requests, is in `not_taken` (the job renders on, still in flight). `on_wait`, when
+    a provider that takes no cancel requests, is in `not_taken` (the job renders on, still in flight); a 400, 409 or
+    422 with the provider's code, its refusal to cancel that video, is in `refused` (the same). `on_wait`, when
     given, is called once with a line saying what is waited for as such a wait starts. The state is opened to
     write (which upgrades one of an older schema) only when there is a job to cancel (`_nothing_to_cancel`).
 
@@ -3019,6 +3022,10 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                             # asking again cannot succeed: the job renders on, and the next run follows it
                             result.not_taken[key] = str(exc)
                             return
+                        except CancelRefusedError as exc:
+                            # the provider's verdict on the video, met again if asked again: it renders on
+                            result.refused[key] = str(exc)
+                            return
                         except ProviderError as exc:
                             # A 404 to the DELETE says nothing of the video, which the GET just found (a gateway
                             # without that route answers so): the cancel failed, the job stays in flight.
@@ -3209,7 +3216,8 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     _own_loop(go)
     if interrupted:
         raise KeyboardInterrupt
-    result.dropped = [k for k in (*result.finished, *result.still_running, *result.not_taken) if k in gone]
+    result.dropped = [k for k in (*result.finished, *result.still_running, *result.not_taken, *result.refused)
+                      if k in gone]
     result.blocking = last.id in gone.values()
 
 

@@ -3123,8 +3123,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         if r.kept:
             say(f"  {_rerenders_note(len(r.kept))}")
     elif not (r.failed or r.finished or r.still_running or r.dropped or r.unresolved or r.errors or r.gone
-              or r.not_taken or r.never_sent or r.not_in_log or r.found or r.look_later or r.log_unread or r.no_log
-              or r.elsewhere or r.simulated or r.other_key):
+              or r.not_taken or r.refused or r.never_sent or r.not_in_log or r.found or r.look_later or r.log_unread
+              or r.no_log or r.elsewhere or r.simulated or r.other_key):
         say("nothing in flight to cancel")
     for at, how in r.elsewhere_how.items():
         keys = [k for k, there in r.elsewhere.items() if there == at]
@@ -3220,6 +3220,15 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         err.print(f"error: the provider does not take cancel requests ({visible(next(iter(r.not_taken.values())))}): "
                   f"{_jobs(n)} not cancelled ({_some(keys)}), still rendering and will be billed"
                   + (f"; {followed}" if followed else ""), markup=False)
+    if r.refused:
+        # the provider's verdict on those videos (a coded 400, 409, 422): asked again, it refuses again
+        n, keys = len(r.refused), list(r.refused)
+        following = [k for k in keys if k not in r.dropped]
+        collected = (f": `gridrun run {typed(args.manifest)}` collects {_them(len(following))} when "
+                     f"{'it is' if len(following) == 1 else 'they are'} rendered" if following else "")
+        err.print(f"error: the provider refused to cancel {_jobs(n)} ({_some(keys)}; "
+                  f"{visible(next(iter(r.refused.values())))}): {'it renders' if n == 1 else 'they render'} on and "
+                  f"will be billed{collected}; a cancel asked again is refused again", markup=False)
     if r.dropped:
         copy = visible(relpath(r.copy, Path.cwd())) if r.copy else "its copy in .runs/"
         if r.copy and not r.copy_there:
@@ -3255,7 +3264,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         err.print(f"warning: the report of run {run_id} could not be written again ({visible(why)}): it still shows the "
                   f"jobs as before the cancel; `gridrun report {typed(args.manifest)} --run {run_id}` writes it",
                   markup=False, highlight=False)
-    return 1 if r.errors or r.unresolved or r.not_taken or r.not_in_log or r.look_later or r.log_unread or r.no_log \
+    return 1 if r.errors or r.unresolved or r.not_taken or r.refused or r.not_in_log or r.look_later or r.log_unread or r.no_log \
         or r.elsewhere or r.other_key else 0
 
 

@@ -287,6 +287,12 @@ class CancelNotTakenError(ProviderError):
     501 Not Implemented): the job renders on, and asking again cannot succeed."""
 
 
+class CancelRefusedError(ProviderError):
+    """The provider refused to cancel a video, saying why with a code (HTTP 400, 409 or 422: "cannot be cancelled
+    in its current state"): a verdict on that video, not a failed request, so asking again meets it again, while
+    the job renders on and is billed."""
+
+
 class OutcomeUnknownError(ProviderError):
     """A create call may have reached the provider; whether a job was created (and paid) is not known."""
 

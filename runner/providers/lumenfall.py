@@ -21,6 +21,7 @@ import httpx
 from runner.bugs import key_env_read
 from runner.errors import (
     CancelNotTakenError,
+    CancelRefusedError,
     NeedsKeyError,
     OutcomeUnknownError,
     ProviderError,
@@ -61,6 +62,10 @@ CLOCK_STEP = 60.0
 """How far the provider's clock is behind is counted in steps of this many seconds, so that a lookup's bound moves
 only when the clock is seen a step further behind, not with every answer's travel time."""
 CANCEL_NOT_TAKEN = frozenset({405, 501})
+# The statuses of a refusal to cancel a video that the provider gives a code for (409 CONFLICT: "cannot be cancelled
+# in its current state"): its verdict on the video, which a cancel asked again meets again. Without a code the
+# answer may be anyone's (a gateway's, a proxy's): a failed request, as a 5xx is.
+CANCEL_REFUSED = frozenset({400, 409, 422})
 """The answers to a cancel request of a provider, or gateway, that takes none: Method Not Allowed, Not Implemented."""
 
 NO_LOG = frozenset({404, 405, 501})
@@ -439,15 +444,19 @@ class LumenfallProvider:
 
     async def cancel(self, client: httpx.AsyncClient, video_id: str) -> None:
         """`DELETE /videos/{id}`: best effort, nothing is refunded. A 405 or 501 answer is a provider (or gateway)
-        that takes no cancel requests; a 404 is not, as it may be said of the video as well as of the route.
+        that takes no cancel requests; a 404 is not, as it may be said of the video as well as of the route. A
+        400, 409 or 422 with the provider's code is its refusal to cancel that video (`CANCEL_REFUSED`).
 
         :raises CancelNotTakenError: HTTP 405 or 501.
+        :raises CancelRefusedError: HTTP 400, 409 or 422 with a code.
         """
         try:
             await self._call(client, "DELETE", f"videos/{quote(video_id, safe='')}", expect_body=False)
         except ProviderError as exc:
             if exc.status in CANCEL_NOT_TAKEN:
                 raise CancelNotTakenError(exc.message, status=exc.status, code=exc.code) from exc
+            if exc.status in CANCEL_REFUSED and exc.code:
+                raise CancelRefusedError(exc.message, status=exc.status, code=exc.code) from exc
             raise
 
     def forgot(self, video_id: str) -> bool:

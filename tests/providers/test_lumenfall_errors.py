@@ -10,6 +10,7 @@ from providers_kit import KEY, no_secret, video
 
 from runner.errors import (
     CancelNotTakenError,
+    CancelRefusedError,
     ConnectError,
     OutcomeUnknownError,
     ProviderError,
@@ -187,6 +188,8 @@ async def test_http_error_mapping(
     code: str | None,
     retry_after: float | None,
 ) -> None:
+    if op == "cancel" and status in (400, 409, 422) and code:
+        kind = CancelRefusedError  # the provider's refusal to cancel that video, not a failed request
     async with mock(respond(status, headers, body)) as client:
         with pytest.raises(kind) as info:
             await call(provider, client, op)

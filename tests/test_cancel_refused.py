@@ -1,0 +1,81 @@
+"""A cancel the provider refuses with its code (HTTP 409 "cannot be cancelled in its current state") is told as a
+refusal: the renders go on and are billed, and `gridrun run` collects them; not as a failed request that `gridrun
+cancel` again may get past, which a 5xx still is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from execkit import write_manifest
+
+from runner import api
+from runner.cli import main
+from runner.options import RunOptions
+
+
+def _refusing_deletes(monkeypatch: pytest.MonkeyPatch, status: int, body: dict[str, Any]) -> list[str]:
+    """The provider `cancel` builds answers every DELETE `status` with `body`, the rest as the simulator does;
+    returns the paths of the DELETEs it answered."""
+    made = api._provider
+    seen: list[str] = []
+
+    def provider(p: Any) -> Any:
+        prov = made(p)
+        client = prov.client
+
+        class Refusing(httpx.AsyncBaseTransport):
+            def __init__(self) -> None:
+                self.inner = httpx.ASGITransport(app=prov.app)
+
+            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+                if request.method == "DELETE":
+                    seen.append(request.url.path)
+                    return httpx.Response(status, json=body, request=request)
+                return await self.inner.handle_async_request(request)
+
+        prov.client = lambda **kw: client(**kw, transport=Refusing())
+        return prov
+
+    monkeypatch.setattr(api, "_provider", provider)
+    return seen
+
+
+def _left_rendering(tmp_path: Path) -> Path:
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), sim={"render_time": 60.0, "jitter": 0.0})
+    api.run(m, options=RunOptions(timeout=0.3), report=False)
+    assert sum(1 for j in api.status(m).jobs if j.state in ("submitted", "running")) == 2
+    return m
+
+
+def test_a_cancel_refused_409_with_a_code_is_said_as_a_refusal_not_to_be_asked_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")
+    m = _left_rendering(tmp_path)
+    seen = _refusing_deletes(monkeypatch, 409, {"error": {
+        "code": "CONFLICT", "message": "video cannot be cancelled in its current state"}})
+    code = main(["cancel", str(m)])
+    said = " ".join(capsys.readouterr().err.split())
+    assert code == 1 and len(seen) == 2, said
+    assert ("error: the provider refused to cancel 2 jobs (style=anime,seed=1, style=clay,seed=1; HTTP 409, CONFLICT"
+            ) in said and "video cannot be cancelled in its current state" in said, said
+    assert f"they render on and will be billed: `gridrun run {m}` collects them when they are rendered" in said, said
+    assert "again tries" not in said and "a request to the provider having failed" not in said, said
+    assert sum(1 for j in api.status(m).jobs if j.state in ("submitted", "running")) == 2
+    result = api.cancel(m)
+    assert len(result.refused) == 2 and not result.errors and not result.not_taken, result
+
+
+def test_a_cancel_answered_500_is_still_a_failed_request_to_try_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")
+    m = _left_rendering(tmp_path)
+    _refusing_deletes(monkeypatch, 500, {"error": {"code": "INTERNAL_ERROR", "message": "try later"}})
+    code = main(["cancel", str(m)])
+    said = " ".join(capsys.readouterr().err.split())
+    assert code == 1 and "2 jobs not cancelled, a request to the provider having failed" in said, said
+    assert f"`gridrun cancel {m}` again tries them again" in said and "refused to cancel" not in said, said
