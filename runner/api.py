@@ -489,6 +489,20 @@ def _sim_base_url_unused(m: Manifest, files: Sequence[Path]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _user_capability_files(files: Sequence[Path]) -> Iterator[tuple[Path, Any, Any]]:
+    """Each user capabilities file that reads (GRIDRUN_CAPABILITIES's, then the manifest's), with its document and
+    the positions of its values: where an error of the merged data is found its line."""
+    from . import yamlsource
+
+    named = [Path(p) for p in os.environ.get("GRIDRUN_CAPABILITIES", "").split(os.pathsep) if p]
+    for f in [*named, *files]:
+        try:
+            document, positions = yamlsource.load_yaml(yamlsource.read_text(f, limit=yamlsource.MAX_BYTES), file=f)
+        except (ManifestError, OSError):
+            continue
+        yield f, document, positions
+
+
 def _prices_site(m: Manifest, files: Sequence[Path], message: str) -> ManifestError | None:
     """A price table's error (`provider/model: prices: ...`) at the line of the `prices:` of the last user file
     (GRIDRUN_CAPABILITIES's, then the manifest's) that sets this model's prices, which the merged data the error
@@ -498,13 +512,8 @@ def _prices_site(m: Manifest, files: Sequence[Path], message: str) -> ManifestEr
     head = f"{m.provider}/{m.model}: prices: "
     if not message.startswith(head):
         return None
-    named = [Path(p) for p in os.environ.get("GRIDRUN_CAPABILITIES", "").split(os.pathsep) if p]
     found = None
-    for f in [*named, *files]:
-        try:
-            document, positions = yamlsource.load_yaml(yamlsource.read_text(f, limit=yamlsource.MAX_BYTES), file=f)
-        except (ManifestError, OSError):
-            continue
+    for f, document, positions in _user_capability_files(files):
         at = ("models", m.model, "prices")
         if (isinstance(document, dict) and document.get("provider") == m.provider
                 and isinstance(document.get("models"), dict) and isinstance(document["models"].get(m.model), dict)
@@ -520,13 +529,8 @@ def _rule_site(m: Manifest, files: Sequence[Path], exc: capabilities.RuleError) 
     whose `rules` for the model hold that rule; None for a rule of gridrun's own data."""
     from . import yamlsource
 
-    named = [Path(p) for p in os.environ.get("GRIDRUN_CAPABILITIES", "").split(os.pathsep) if p]
     found = None
-    for f in [*named, *files]:
-        try:
-            document, positions = yamlsource.load_yaml(yamlsource.read_text(f, limit=yamlsource.MAX_BYTES), file=f)
-        except (ManifestError, OSError):
-            continue
+    for f, document, positions in _user_capability_files(files):
         models = document.get("models") if isinstance(document, dict) else None
         model = models.get(exc.model) if isinstance(models, dict) else None
         rules = model.get("rules") if isinstance(model, dict) else None
