@@ -291,10 +291,11 @@
   let posterObs = null;
   let srcObs = null;
   let dropObs = null;
+  let fillObs = null;  // the cards not filled yet, filled as they come near the view
+  let farObs = null;   // the cards filled, emptied once far from it
+  let printing = false;  // a printout holds every card whole
   function observers() {
-    if (posterObs) posterObs.disconnect();
-    if (srcObs) srcObs.disconnect();
-    if (dropObs) dropObs.disconnect();
+    for (const o of [posterObs, srcObs, dropObs, fillObs, farObs]) if (o) o.disconnect();
     for (const t of Array.from(live.keys())) release(t);
     near.clear();
     // the margins are the root's: the grid's own box where it scrolls (a margin of the window would not reach
@@ -319,6 +320,12 @@
         if (!busy(live.get(e.target)) || (session && session.thumbs.has(e.target))) release(e.target);
       }
     }, { root, rootMargin: "600px 400px" });
+    fillObs = new IntersectionObserver((entries) => {
+      for (const e of entries) if (e.isIntersecting) fill(e.target);
+    }, { root, rootMargin: "1200px 800px" });
+    farObs = new IntersectionObserver((entries) => {
+      for (const e of entries) if (!e.isIntersecting) empty(e.target);
+    }, { root, rootMargin: "3000px 2000px" });
   }
   function watch(thumb) {
     posterObs.observe(thumb);
@@ -351,8 +358,18 @@
     const videos = chosen.map(videoOf).filter((v) => v);
     return { videos, of: thumbs.length };
   }
-  function playThumbs(thumbs) {
-    if (!thumbs.length) {  // a row or column of failed or pending jobs, say
+  // The ▶ of `root` (the grid, a grid of a group) or of its cells matching `sel` (a row's, a column's): the
+  // videos of its cards not filled yet are counted too, and join the others as they are filled.
+  function playIn(root, sel) {
+    const within = (c) => root.contains(c) && (!sel || !!c.closest(sel));
+    let later = 0;
+    for (const c of root.querySelectorAll((sel || "") + " .card.shell")) {
+      for (const j of ITEMS[Number(c.dataset.i)].jobs) if (j && j.src) later++;
+    }
+    playThumbs(thumbsIn(root, sel), within, later);
+  }
+  function playThumbs(thumbs, within, later) {
+    if (!thumbs.length && !later) {  // a row or column of failed or pending jobs, say
       stopAll();
       note("nothing to play: none of these jobs has a video");
       return;
@@ -360,8 +377,9 @@
     const p = pick(thumbs);
     const token = syncPlay(p.videos);
     // the cells of the same ▶ scrolled into view later join in, at the time the others are at
-    session = { token, thumbs: new Set(thumbs), start: 0 };
-    note(p.videos.length < p.of ? "playing " + p.videos.length + " of " + p.of + " videos (the ones in view first; " +
+    session = { token, thumbs: new Set(thumbs), start: 0, within };
+    const of = p.of + (later || 0);
+    note(p.videos.length < of ? "playing " + p.videos.length + " of " + of + " videos (the ones in view first; " +
          "the others join as they come into view)" : "");
   }
   function attachAll() { return thumbsIn($grid).map(videoOf).filter((v) => v).length; }
@@ -496,7 +514,7 @@
       onchange: () => sizeNow() })));
     kids.push(h("span", { class: "sep" }));
     kids.push(h("button", { id: "ctl-play", type: "button", "aria-label": "play all", text: "▶ play all",
-      disabled: !ANY_VIDEO, title: ANY_VIDEO ? null : NOTHING_TO_PLAY, onclick: () => playThumbs(thumbsIn($grid)) }));
+      disabled: !ANY_VIDEO, title: ANY_VIDEO ? null : NOTHING_TO_PLAY, onclick: () => playIn($grid, "") }));
     kids.push(h("button", { id: "ctl-stop", type: "button", "aria-label": "stop", text: "■ stop", onclick: stopAll }));
     $note = h("span", { class: "note", id: "ctl-note", role: "status" });
     kids.push($note);
@@ -577,7 +595,7 @@
   if (firstJob) document.documentElement.style.setProperty("--thumb-ar", String(firstJob.h / firstJob.w));
   // The cards to measure, drawn for the measure (the layout that follows draws them all at once).
   function sampleCards() {
-    const cards = $grid.querySelectorAll(".card");
+    const cards = $grid.querySelectorAll(".card:not(.shell)");
     const samples = [];
     const stride = Math.max(1, Math.floor(cards.length / 9));
     for (let k = 0; k < cards.length && samples.length < 9; k += stride) samples.push(cards[k]);
@@ -604,8 +622,10 @@
   function playButton(title, cls, which, inGrid) {
     return h("button", { type: "button", class: "small " + cls, title: ANY_VIDEO ? title : title + " (" + NOTHING_TO_PLAY + ")",
       "aria-label": title, text: "▶", disabled: !ANY_VIDEO, tabindex: inGrid ? -1 : null,
-      onclick: (e) => { e.stopPropagation(); playThumbs(which()); } });
+      onclick: (e) => { e.stopPropagation(); playIn(...which()); } });
   }
+  // The cards filled as the grid is drawn; the others are filled as they come near the view (`fill`).
+  const EAGER = 300;
   function renderGrid() {
     writeHash();
     const xi = axisOf(ui.x);
@@ -668,6 +688,10 @@
     if (!shown) frag.append(h("p", { class: "empty-note", text: noneNow ? "No job is " + groupLabel(ui.status) +
       " now: pick \u201call\u201d in status to see the others." : "No job matches these settings." }));
     $grid.replaceChildren(frag);
+    // the first cards in the page's order (the first screen, a small grid whole) are filled at once, the others
+    // as they come near the view
+    const cards = $grid.getElementsByClassName("card");
+    for (let k = 0; k < cards.length; k++) if (k < EAGER) fill(cards[k]); else fillObs.observe(cards[k]);
     applySize();
     $count.textContent = (noneNow ? groupLabel(ui.status) + ": none now · " : "") + (shown === ITEMS.length
       ? (shown === 1 ? "1 job" : COUNT.format(shown) + " jobs")
@@ -686,7 +710,7 @@
           raw === null ? h("i", { class: "unset", title: unsetWhy(a), text: UNSET }) : brief(valueText(raw), 120));
       });
       sec.append(h("h2", { class: "group-head" }, head,
-        playButton("play the grid " + brief(whole) + " in sync", "play-group", () => thumbsIn(sec))));
+        playButton("play the grid " + brief(whole) + " in sync", "play-group", () => [sec, ""])));
     }
     const xOf = (n) => (xi < 0 ? 0 : ITEMS[n].ix[xi]);
     const yOf = (n) => (yi < 0 ? 0 : ITEMS[n].ix[yi]);
@@ -726,13 +750,13 @@
       grid.append(h("div", { class: "colh", "data-col": c },
         xi < 0 ? h("span", { class: "axis-val" }) : valueSpan(xi, c, "axis-val"),
         playButton(xi < 0 ? "play this column in sync" : "play column " + axisText(xi, c) + " in sync", "play-col",
-          () => thumbsIn(grid, '.cell[data-col="' + c + '"]'), true)));
+          () => [grid, '.cell[data-col="' + c + '"]'], true)));
     }
     for (const r of rows) {
       grid.append(h("div", { class: "rowh", "data-row": r },
         valueSpan(yi, r, "axis-val"),
         playButton("play row " + axisText(yi, r) + " in sync", "play-row",
-          () => thumbsIn(grid, '.cell[data-row="' + r + '"]'), true)));
+          () => [grid, '.cell[data-row="' + r + '"]'], true)));
       for (const c of cols) {
         const ns = cells.get(r + "," + c);
         const hidden = !ns && held.has(g.ix.join(",") + "|" + r + "," + c);
@@ -1083,19 +1107,70 @@
   const avText = (vals) => vals.map((v, r) => (v === null ? "(none in " + "AB"[r] + ")" : v)).join(" → ");
   // (an own property only: an axis may be named __proto__)
   const avOf = (it, id) => (it.av && Object.prototype.hasOwnProperty.call(it.av, id) ? it.av[id] : null);
+  // A card is made in two steps: its box (its name, its place in the grid and in the keyboard's order, what a click
+  // or a key does) for every job shown, and what it shows (`fill`) only for the cards near the view: a grid of
+  // 10,000 cards is 10,000 small boxes, not 180,000 elements, which every frame would otherwise style. A card
+  // scrolled far away is emptied again (`empty`), so that scrolling through the whole grid leaves it as small.
   function card(n) {
+    const it = ITEMS[n];
+    const cls = "card shell" + (it.only ? " only-" + it.only : "") + (differs(it) ? " differs" : "");
+    return h("article", { class: cls, tabindex: -1, role: "button", "aria-label": cardLabel(it), "data-i": n, "data-key": it.key });
+  }
+  // The cards' clicks and keys, once for the whole grid (not three listeners a card).
+  $grid.addEventListener("click", (e) => {
+    const c = e.target.closest && e.target.closest(".card");
+    if (c && $grid.contains(c) && !e.target.closest("button")) openViewer(Number(c.dataset.i));
+  });
+  // a card tabbed to is shown whole: the browser leaves one partly in view where it is (the last column of a
+  // grid wider than the window, its focus ring and status off screen)
+  $grid.addEventListener("focusin", (e) => {
+    const c = e.target;
+    if (!c.classList || !c.classList.contains("card")) return;
+    fill(c);
+    if (!quietFocus && c.matches(":focus-visible")) c.scrollIntoView({ block: "nearest", inline: "nearest" });
+  });
+  // the key press must end here: the viewer's buttons take focus as it opens
+  $grid.addEventListener("keydown", (e) => {
+    const c = e.target;
+    if (c.classList && c.classList.contains("card") && (e.key === "Enter" || e.key === " ")) {
+      e.preventDefault();
+      openViewer(Number(c.dataset.i));
+    }
+  });
+  const filled = (c) => !c.classList.contains("shell");
+  function fill(c) {
+    if (filled(c)) return;
+    const n = Number(c.dataset.i);
+    if (fillObs) fillObs.unobserve(c);
+    c.classList.remove("shell");
+    c.setAttribute("aria-describedby", "card-" + n + "-says");
+    cardBody(c, n);
+    if (farObs) farObs.observe(c);
+    // a ▶ playing the cells this card is one of: its video joins them
+    if (session && session.within && session.within(c)) for (const t of thumbsIn(c)) session.thumbs.add(t);
+  }
+  // A card far from the view back to its box: its players given back, unless it holds the focus or a video
+  // that plays on its own (the details view's, the one ▶ of the page playing).
+  function empty(c) {
+    if (!filled(c) || c.contains(document.activeElement) || printing) return;
+    const thumbs = Array.from(c.querySelectorAll(".thumb"));
+    if (thumbs.some((t) => live.has(t) && busy(live.get(t)) && !(session && session.thumbs.has(t)))) return;
+    for (const t of thumbs) {
+      if (live.has(t)) release(t);
+      near.delete(t);
+      if (session) session.thumbs.delete(t);
+      for (const o of [posterObs, srcObs, dropObs]) if (o) o.unobserve(t);
+    }
+    if (farObs) farObs.unobserve(c);
+    c.replaceChildren();
+    c.removeAttribute("aria-describedby");
+    c.classList.add("shell");
+    if (fillObs) fillObs.observe(c);
+  }
+  function cardBody(c, n) {
     const inHeads = (i) => i === axisOf(ui.x) || i === axisOf(ui.y) || modeOf(AXES[i].id) !== "stack";
     const it = ITEMS[n];
     const diffs = new Set(it.diff || []);
-    const cls = "card" + (it.only ? " only-" + it.only : "") + (differs(it) ? " differs" : "");
-    const c = h("article", { class: cls, tabindex: -1, role: "button", "aria-label": cardLabel(it), "data-i": n, "data-key": it.key,
-      "aria-describedby": "card-" + n + "-says",
-      onclick: (e) => { if (!e.target.closest("button")) openViewer(n); },
-      // a card tabbed to is shown whole: the browser leaves one partly in view where it is (the last column of a
-      // grid wider than the window, its focus ring and status off screen)
-      onfocus: () => { if (!quietFocus && c.matches(":focus-visible")) c.scrollIntoView({ block: "nearest", inline: "nearest" }); },
-      // the key press must end here: the viewer's buttons take focus as it opens
-      onkeydown: (e) => { if (e.target === c && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); openViewer(n); } } });
     const panes = h("div", { class: "panes" });
     it.jobs.forEach((j, r) => panes.append(pane(it, j, r, false)));
     c.append(panes, h("div", { class: "key", dir: "auto", title: keyText(it), text: keyText(it) }));
@@ -1140,7 +1215,6 @@
       + (it.amb ? " · not paired: " + it.amb[0] + " of run " + RUNS[0].id + " and " + it.amb[1] + " of run " + RUNS[1].id
         + " match on the axes both runs have" : "") }));
     c.append(says);
-    return c;
   }
 
   // ---- the large view ---------------------------------------------------------------------------------
@@ -1391,9 +1465,14 @@
   renderGrid();
   window.addEventListener("resize", () => { fitSize(); applySize(); });
   // A printout holds every card, not only those scrolled near: each gets its poster before the page is printed.
-  const posterAll = () => { for (const t of $grid.querySelectorAll(".thumb[data-poster]")) posterOf(t); };
+  const posterAll = () => {
+    printing = true;
+    for (const c of $grid.querySelectorAll(".card.shell")) fill(c);
+    for (const t of $grid.querySelectorAll(".thumb[data-poster]")) posterOf(t);
+  };
   window.addEventListener("beforeprint", posterAll);
-  matchMedia("print").addEventListener("change", (e) => { if (e.matches) posterAll(); });
+  window.addEventListener("afterprint", () => { printing = false; });
+  matchMedia("print").addEventListener("change", (e) => { if (e.matches) posterAll(); else printing = false; });
   // The live page reloads while the run goes on, and comes back to the card the user was looking at (cards
   // above it may have grown or shrunk meanwhile): its key and place in the window are kept for the reload, and
   // so is the keyboard focus (a card's key, or a control's id), which would otherwise go back to the page's top.

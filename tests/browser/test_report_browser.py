@@ -832,7 +832,7 @@ def test_play_all_does_not_wait_for_the_players_given_back_meanwhile(browser: An
                       " window.scrollTo(0, document.documentElement.scrollHeight / 2); }")
         assert "the others join as they come into view" in texts(page, "#ctl-note")[0]
         page.wait_for_function("gridrun.playClock() !== null", polling=100, timeout=20_000)
-        assert page.evaluate("document.querySelector('#grid .card .thumb').querySelector('video')") is None  # given back
+        assert page.evaluate("document.querySelector('#grid .card').querySelector('video')") is None  # given back
         page.clock.resume()
         page.wait_for_function(f"(() => {{ const vs = {IN_VIEW_VIDEOS};"
                                " return vs.length > 0 && vs.every(v => v && !v.paused); })()", timeout=30_000)
@@ -1215,7 +1215,7 @@ def test_the_live_reload_keeps_the_card_the_user_was_looking_at(browser: Any, tm
             page.evaluate("gridrun.reload()")  # what the page does every 20 s while the run goes on
         page.wait_for_function("window.gridrun !== undefined")
         page.wait_for_timeout(300)
-        assert page.locator(".card .err").count() == 6 * 12  # the new page
+        assert page.locator('.card[aria-label*="content moderation"]').count() == 6 * 12  # the new page
         assert page.evaluate("gridrun.data.live") is not ended
         card = page.locator(f'.card[data-key="{key}"]').bounding_box()
         assert abs(card["y"] - top) <= 2, (key, top, card)
@@ -2716,4 +2716,74 @@ def test_the_details_view_says_when_a_job_that_ended_without_its_video_ended(bro
         page.wait_for_selector("#viewer[open]")
         rows = page.evaluate("Array.from(document.querySelectorAll('#viewer tbody tr th'), (t) => t.textContent)")
         assert "downloaded" in rows and "ended" not in rows, rows
+        assert o.errors == []
+
+
+# A grid of 5,000 jobs: 50 × 100 in one grid, or 25 × 20 × 10 as ten grids of 500; no files (the page alone).
+BIG_FILLED = "document.querySelectorAll('#grid .card .panes').length"
+BIG_NODES = "document.getElementsByTagName('*').length"
+
+
+def big_jobs(axes: tuple[str, ...], sizes: tuple[int, ...]) -> list[dict[str, Any]]:
+    import itertools
+    jobs = []
+    for n, ix in enumerate(itertools.product(*(range(s) for s in sizes))):
+        jobs.append({"values": {a: f"{a}{i:03d}" for a, i in zip(axes, ix)}, "state": "failed" if n % 7 == 0 else "planned",
+                     "prompt": f"scene {n}: a red fox running through fresh snow"})
+    return jobs
+
+
+def test_a_grid_of_5000_jobs_fills_only_the_cards_near_the_view(browser: Any, tmp_path: Path) -> None:
+    """Every job has its card's box (its place in the grid, its name), but only the cards near the view are filled:
+    the page holds a few elements a job, not eighteen, however many jobs; scrolling to the end fills the last ones
+    and empties the first; a filter keeps it so."""
+    report = report_of(tmp_path, big_jobs(("look", "cam", "seed"), (25, 20, 10)), axes=("look", "cam", "seed"))
+    with opened(browser, report, width=1400, height=900) as o:
+        page = o.page
+        assert page.locator("#ctl-count").text_content() == "5,000 jobs"
+        assert page.evaluate("document.querySelectorAll('#grid .card').length") == 5000
+        assert page.evaluate("document.querySelectorAll('#grid .group').length") == 10
+        assert 0 < page.evaluate(BIG_FILLED) < 1000
+        assert page.evaluate(BIG_NODES) < 5000 * 4
+        # the cards in view are filled, each with its description
+        page.wait_for_function("Array.from(document.querySelectorAll('#grid .card')).slice(0, 20)"
+                               ".every((c) => c.querySelector('.panes') && document.getElementById(c.getAttribute('aria-describedby')))")
+        last = page.evaluate("Array.from(document.querySelectorAll('#grid .card')).pop().dataset.key")
+        assert page.evaluate(f"document.querySelector('.card[data-key=\"{last}\"] .panes')") is None
+        page.evaluate("window.scrollTo(document.documentElement.scrollWidth, document.documentElement.scrollHeight)")
+        page.wait_for_function(f"document.querySelector('.card[data-key=\"{last}\"] .panes') !== null")
+        page.wait_for_function("document.querySelector('#grid .card').querySelector('.panes') === null")  # far away now
+        assert page.evaluate(BIG_FILLED) < 1000
+        page.select_option("#ctl-status", "failed")
+        assert page.evaluate("document.querySelectorAll('#grid .card').length") == 715
+        assert page.evaluate(BIG_FILLED) < 1000
+        page.select_option("#ctl-status", "all")
+        assert page.evaluate("document.querySelectorAll('#grid .card').length") == 5000
+        assert page.evaluate(BIG_FILLED) < 1000 and page.evaluate(BIG_NODES) < 5000 * 4
+        assert o.errors == []
+
+
+def test_the_keyboard_reaches_the_last_of_5000_cards_and_opens_it(browser: Any, tmp_path: Path) -> None:
+    """The arrow keys and Ctrl+End go through cards not filled yet as through the others: the card reached is
+    filled, scrolled into view, and Enter opens its details."""
+    report = report_of(tmp_path, big_jobs(("row", "col"), (100, 50)), axes=("row", "col"))
+    with opened(browser, report, width=1400, height=900) as o:
+        page = o.page
+        assert page.evaluate(BIG_FILLED) < 1000
+        page.locator('.card[data-key="row=row000,col=col000"]').focus()
+        page.keyboard.press("Control+End")
+        assert page.evaluate(FOCUSED) == "row=row099,col=col049"
+        assert page.evaluate("document.activeElement.querySelector('.panes') !== null")
+        page.wait_for_function("(() => { const r = document.activeElement.getBoundingClientRect();"
+                               " return r.top >= 0 && r.bottom <= innerHeight && r.left >= 0 && r.right <= innerWidth; })()")
+        page.keyboard.press("ArrowUp")
+        assert page.evaluate(FOCUSED) == "row=row098,col=col049"
+        page.keyboard.press("Home")
+        assert page.evaluate(FOCUSED) == "row=row098,col=col000"
+        assert page.evaluate("document.activeElement.querySelector('.panes') !== null")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#viewer[open]")
+        assert page.evaluate("document.querySelector('#viewer .viewer-head .key').textContent") == "row=row098,col=col000"
+        page.keyboard.press("Escape")
+        assert page.evaluate(BIG_FILLED) < 1000 and page.evaluate(BIG_NODES) < 5000 * 4
         assert o.errors == []
