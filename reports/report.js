@@ -322,6 +322,7 @@
     }, { root, rootMargin: "600px 400px" });
     fillObs = new IntersectionObserver((entries) => {
       for (const e of entries) if (e.isIntersecting) fill(e.target);
+      keepFocusedInView();
     }, { root, rootMargin: "1200px 800px" });
     farObs = new IntersectionObserver((entries) => {
       for (const e of entries) if (!e.isIntersecting) empty(e.target);
@@ -921,8 +922,26 @@
     const to = moveFrom(box, el, e.key, e.ctrlKey);
     if (!to) return;  // at the grid's edge the page scrolls as it would
     e.preventDefault();
-    if (to !== el) to.focus();
+    if (to !== el) {
+      to.focus();
+      keptInView = to;
+    }
   });
+  // The card the keys moved to stays in view while the cards around it are filled and change the page's height
+  // (a jump to the last of 10,000), until the reader scrolls or clicks on their own.
+  let keptInView = null;
+  function keepFocusedInView() {
+    const c = keptInView;
+    if (!c) return;
+    if (document.activeElement !== c || !c.isConnected) { keptInView = null; return; }
+    const r = c.getBoundingClientRect();
+    if (r.top < 0 || r.bottom > innerHeight || r.left < 0 || r.right > innerWidth) {
+      c.scrollIntoView({ block: "nearest", inline: "nearest" });
+    }
+  }
+  for (const ev of ["wheel", "touchstart", "pointerdown"]) {
+    window.addEventListener(ev, () => { keptInView = null; }, { passive: true, capture: true });
+  }
 
   // What a job's counted cost (`cost`) is, beside the provider's figure as reported (`rep`): that figure, the
   // estimate when the figure was doubted (`doubt`: outside the plausible range), or a figure with none reported.
