@@ -1,6 +1,6 @@
 """Time the report for a big run: 10,000 jobs of synthetic state by default. Target: under 2 s.
 
-    .venv/bin/python bench/report_bench.py [--jobs N] [--keep DIR]
+    .venv/bin/python bench/report_bench.py [--jobs N] [--keep DIR] [--with-files]
     .venv/bin/python bench/report_bench.py --demo DIR     # a demo-like 3×4 style × seed report with real videos
     .venv/bin/python bench/report_bench.py --earlier [--jobs N] [--video-bytes B] [--no-sidecars]
         # the report and export of run 1 once run 2 cached its jobs, their videos (and sidecars) on disk
@@ -9,7 +9,10 @@
 
 The synthetic state goes through the `Store` API like a real run (planned, in flight, failed, done with a
 reported cost); the videos of done jobs are not written, so the timing is of the report alone: snapshot,
-poster check, render, atomic write. Exports are timed too.
+poster check, render, atomic write. With --with-files each done job gets a tiny video, its sidecar and its
+poster, written a while ago, as a real run leaves them: the report then checks each of them as it does a real
+run's (the video holds its take, the poster is an image), the first time by reading them, then from what it
+remembered (`Digests`). Exports are timed too.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ STYLES = ("anime", "clay", "cyberpunk", "watercolor", "noir", "pixel art", "oil 
 TARGET_SECONDS = 2.0
 
 
-def build(root: Path, n: int) -> tuple[Store, int]:
+def build(root: Path, n: int, files: bool = False) -> tuple[Store, int]:
+    """`n` jobs of synthetic state; with `files`, each done job's video (a few bytes), sidecar and poster."""
     clock = iter(range(1_764_000_000, 1_764_000_000 + 10 * n + 1000))
     store = Store(root / ".gridrun" / "state.db", clock=lambda: float(next(clock)))
     outputs = root / "outputs" / "bench"
@@ -75,7 +79,39 @@ def build(root: Path, n: int) -> tuple[Store, int]:
             store.transition(job_id, JobState.DOWNLOADING, completed_at=float(1_764_000_000 + 40 + i))
             store.transition(job_id, JobState.DONE, sha256=hashlib.sha256(job["key"].encode()).hexdigest(),
                              cost_micros=200_000, downloaded_at=float(1_764_000_000 + 45 + i))
+            if files:
+                _files(job, float(1_764_000_000 + 45 + i), f"vid_{i}")
     return store, run_id
+
+
+_POSTER: list[bytes] = []
+
+
+def _files(job: dict[str, Any], when: float, provider_id: str) -> None:
+    """A done job's files as a run leaves them: its video (its key's bytes, whose SHA-256 the state records), then
+    its sidecar, then its poster (a tiny JPEG with gridrun's mark), each written at the time the run did."""
+    from runner.outputs import POSTER_MARK, SIDECAR_FIELDS, poster_path, sidecar_path
+
+    if not _POSTER:
+        import io
+
+        from PIL import Image
+
+        out = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(out, format="JPEG", comment=POSTER_MARK)
+        _POSTER.append(out.getvalue())
+    video = Path(job["output_path"])
+    video.parent.mkdir(parents=True, exist_ok=True)
+    data = job["key"].encode()
+    video.write_bytes(data)
+    doc: dict[str, Any] = dict.fromkeys(SIDECAR_FIELDS)
+    doc.update(key=job["key"], hash=job["hash"], values=job["values"], request=job["params"], provider="sim",
+               model="pixverse-v5.6", provider_id=provider_id, sha256=hashlib.sha256(data).hexdigest(),
+               size=len(data), bytes=len(data))
+    sidecar_path(video).write_text(json.dumps(doc))
+    poster_path(video).write_bytes(_POSTER[0])
+    for n, f in enumerate((video, sidecar_path(video), poster_path(video))):
+        os.utime(f, (when + n, when + n))
 
 
 MOVED_SHARE = 0.01
@@ -99,14 +135,20 @@ def live_rebuilds(store: Store, run_id: int, rounds: int = 5) -> list[float]:
     return times
 
 
-def bench(n: int, keep: Path | None) -> int:
+def bench(n: int, keep: Path | None, files: bool = False) -> int:
     root = keep or Path(tempfile.mkdtemp(prefix="gridrun-report-bench-"))
     try:
         t0 = time.perf_counter()
-        store, run_id = build(root, n)
+        store, run_id = build(root, n, files)
         built = time.perf_counter() - t0
         snaps, renders, writes = [], [], []
         html = ""
+        first = 0.0
+        if files:  # an ended run's report, which checks its videos; the first reads each done job's sidecar and
+            store.end_run(run_id, "done")  # poster, the next ones what it remembered
+            t = time.perf_counter()
+            write_report(store, run_id=run_id)
+            first = time.perf_counter() - t
         for _ in range(3):
             t = time.perf_counter()
             snap = store.snapshot(run_id)
@@ -117,7 +159,7 @@ def bench(n: int, keep: Path | None) -> int:
             t = time.perf_counter()
             path = write_report(store, run_id=run_id)
             writes.append(time.perf_counter() - t)
-        rebuilds = live_rebuilds(store, run_id)
+        rebuilds = [] if files else live_rebuilds(store, run_id)  # a live report is of a run going on
         t = time.perf_counter()
         exports = write_exports(store, run_id=run_id)
         exported = time.perf_counter() - t
@@ -127,9 +169,14 @@ def bench(n: int, keep: Path | None) -> int:
         print(f"state built in         {built:>10.2f} s   (not part of the report)")
         print(f"snapshot (read state)  {statistics.median(snaps):>10.3f} s")
         print(f"render (pure)          {statistics.median(renders):>10.3f} s")
-        print(f"write_report (total)   {statistics.median(writes):>10.3f} s   median of 3, best {best:.3f} s")
-        print(f"live rebuild (memo)    {statistics.median(rebuilds):>10.3f} s   median of {len(rebuilds)}, "
-              f"{MOVED_SHARE:.0%} of the jobs moved before each (as `gridrun run` rebuilds it)")
+        print(f"write_report (total)   {statistics.median(writes):>10.3f} s   median of 3, best {best:.3f} s"
+              + (f"; before them, the first {first:.3f} s (each sidecar and poster read)" if files else ""))
+        if files:
+            print(f"files                  {sum(1 for j in snap.jobs if j.state == JobState.DONE.value):>10,}   "
+                  "done jobs with a video, a sidecar and a poster, written a while ago")
+        if rebuilds:
+            print(f"live rebuild (memo)    {statistics.median(rebuilds):>10.3f} s   median of {len(rebuilds)}, "
+                  f"{MOVED_SHARE:.0%} of the jobs moved before each (as `gridrun run` rebuilds it)")
         print(f"report.html            {size / 1e6:>10.2f} MB  ({len(html.encode()) / n:.0f} bytes per job)")
         print(f"exports jsonl+csv+json {exported:>10.3f} s   ({', '.join(f'{p.name} {p.stat().st_size / 1e6:.1f} MB' for p in exports)})")
         ok = statistics.median(writes) < TARGET_SECONDS
@@ -323,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=10_000)
     ap.add_argument("--keep", type=Path, help="build the state in DIR and keep it (and the report)")
+    ap.add_argument("--with-files", action="store_true",
+                    help="write each done job's video (a few bytes), sidecar and poster, as a run leaves them")
     ap.add_argument("--demo", type=Path, metavar="DIR", help="write a demo-like report with real videos into DIR")
     ap.add_argument("--earlier", action="store_true", help="time an earlier run's report, its videos on disk")
     ap.add_argument("--video-bytes", type=int, default=100_000, help="with --earlier: each video's size")
@@ -335,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         return earlier(args.jobs, args.video_bytes, not args.no_sidecars)
     if args.compare:
         return compare(args.jobs)
-    return bench(args.jobs, args.keep)
+    return bench(args.jobs, args.keep, args.with_files)
 
 
 if __name__ == "__main__":

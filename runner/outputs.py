@@ -378,6 +378,21 @@ def broken_image(path: str | Path, size: int) -> bool:
     return not ((head[:4] == b"RIFF" and head[8:12] == b"WEBP") or head[4:8] == b"ftyp")
 
 
+def broken_poster(path: str, st: os.stat_result, digests: Digests | None = None) -> bool:
+    """`broken_image` of the poster at `path` (`st`: its stat), remembered in `digests` while the file stays as
+    it was: the poster of every done job is looked at by each report."""
+    if digests is None:
+        return broken_image(path, st.st_size)
+    seen = ["image", *_identity(st)]
+    known = digests.verdict(path, seen)
+    if known is not None:
+        return known
+    broken = broken_image(path, st.st_size)
+    if _stat_identity(path) == seen[1:]:  # not replaced while it was read
+        digests.remember(path, seen, broken, st.st_mtime_ns)
+    return broken
+
+
 def keep_broken_poster(video: Path, folder: Path) -> None:
     """Keep once, in `folder` (the job's under `superseded_dir`), the non-empty file that sits where `video`'s
     poster goes and is no image (`broken_image`), as any file with no poster mark is kept before a poster
@@ -483,32 +498,49 @@ class Digests:
     """The SHA-256 of videos hashed before, remembered by path with what their file was when hashed (size,
     modification and change times, inode, device): a video is read again only once one of those changed (an edit
     in place, another file moved onto its path, a copy). Kept in `path` (`digests.json` of the state folder);
-    one that cannot be read or written costs only the hashing again."""
+    one that cannot be read or written costs only the hashing again.
+
+    The verdicts of the checks a report makes of every done job's files, each reading a few bytes (whether a video
+    holds its take, told from its sidecar: `holds_take`; whether a poster is an image at all: `broken_poster`),
+    are remembered there too, with what each file the check looked at was then: a report of a folder unchanged
+    since looks at each file's times and reads none of them. (In the same file, not one beside it: a `state_dir:`
+    folder's `.gitignore` names gridrun's files there one by one.)"""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._known: dict[str, list[Any]] | None = None
         self._new: dict[str, list[Any]] = {}
+        self._known_checks: dict[str, list[Any]] = {}
+        self._new_checks: dict[str, list[Any]] = {}
 
-    def _read(self) -> dict[str, list[Any]]:
+    def _read(self) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+        """The digests and the verdicts of checks the file holds; none of either when it is unreadable or
+        garbled, and only the entries of the right form."""
         if self.path is None:
-            return {}
+            return {}, {}
         try:
             doc = json.loads(self.path.read_bytes())
         except (OSError, ValueError):
-            return {}
-        files = doc.get("files") if isinstance(doc, dict) and doc.get("version") == 1 else None
-        if not isinstance(files, dict):
-            return {}
-        return {p: e for p, e in files.items() if isinstance(e, list) and len(e) == 6 and isinstance(e[5], str)}
+            return {}, {}
+        if not isinstance(doc, dict) or doc.get("version") != 1:
+            return {}, {}
+        files, checks = doc.get("files"), doc.get("checks")
+        files = ({p: e for p, e in files.items() if isinstance(e, list) and len(e) == 6 and isinstance(e[5], str)}
+                 if isinstance(files, dict) else {})
+        checks = ({p: e for p, e in checks.items() if isinstance(e, list) and e and isinstance(e[-1], bool)}
+                  if isinstance(checks, dict) else {})
+        return files, checks
+
+    def _load(self) -> None:
+        if self._known is None:
+            self._known, self._known_checks = self._read()
 
     def sha256(self, path: str, st: os.stat_result) -> str:
         """The SHA-256 of the file at `path`, `st` its stat: remembered, or read and remembered when the file
         was not changing meanwhile nor modified in the last seconds."""
-        if self._known is None:
-            self._known = self._read()
+        self._load()
         ident = _identity(st)
-        entry = self._new.get(path) or self._known.get(path)
+        entry = self._new.get(path) or (self._known or {}).get(path)
         if entry is not None and entry[:5] == ident:
             return str(entry[5])
         digest = sha256_file(Path(path))
@@ -517,18 +549,37 @@ class Digests:
                 self._new[path] = [*ident, digest]
         return digest
 
+    def verdict(self, path: str, seen: list[Any]) -> bool | None:
+        """The verdict remembered of a check of the file at `path` made when what it depends on was `seen` (the
+        kind of check, what it was asked, the identity of each file it read); None when none was, or then
+        something else was."""
+        self._load()
+        entry = self._new_checks.get(path) or self._known_checks.get(path)
+        if entry is not None and entry[:-1] == seen:
+            return bool(entry[-1])
+        return None
+
+    def remember(self, path: str, seen: list[Any], verdict: bool, modified_ns: int) -> None:
+        """Remember `verdict`, of a check of the file at `path` made when what it depends on was `seen`, unless
+        a file it read was modified in the last seconds (`modified_ns`: the latest modification time of them),
+        and may change still within its timestamp's tick."""
+        if time.time_ns() - modified_ns > _SETTLED_NS:
+            self._new_checks[path] = [*seen, verdict]
+
     def save(self) -> None:
-        """Write the digests read since the last save, with those another command wrote meanwhile; entries of
-        files no longer there are dropped."""
-        if not self._new or self.path is None:
+        """Write the digests and verdicts found since the last save, with those another command wrote meanwhile;
+        entries of files no longer there are dropped."""
+        if not (self._new or self._new_checks) or self.path is None:
             return
-        merged = {p: e for p, e in {**self._read(), **self._new}.items() if os.path.lexists(p)}
+        files, checks = self._read()
+        merged = {p: e for p, e in {**files, **self._new}.items() if os.path.lexists(p)}
+        merged_checks = {p: e for p, e in {**checks, **self._new_checks}.items() if os.path.lexists(p)}
         try:
-            atomic_write(self.path, json.dumps({"version": 1, "files": merged}, separators=(",", ":")),
-                         durable=False)
+            atomic_write(self.path, json.dumps({"version": 1, "files": merged, "checks": merged_checks},
+                                               separators=(",", ":")), durable=False)
         except OSError:
             return
-        self._known, self._new = merged, {}
+        self._known, self._new, self._known_checks, self._new_checks = merged, {}, merged_checks, {}
 
 
 _UNREADABLE: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("unreadable", default=None)
@@ -586,7 +637,9 @@ def holds_take(video: str | Path, job_hash: str, sha256: str, digests: Digests |
     the video then. A sidecar naming another job or take says it is not; a video newer than its sidecar (edited
     in place, or copied after it), of another length than it records (another file copied over it with its times
     kept, `cp -p`) or with no sidecar of gridrun's is hashed, once while it is unchanged when
-    `digests` remembers it. A video this user may not read is not this take, except in an `unreadable_videos`
+    `digests` remembers it. With `digests`, the verdict itself is remembered while the video and its sidecar
+    stay as they were (`Digests.verdict`): a report of a big run looks again at each file's times, not into its
+    sidecar. A video this user may not read is not this take, except in an `unreadable_videos`
     block, where it is, and is recorded there."""
     path = os.fspath(video)
     try:
@@ -604,20 +657,49 @@ def holds_take(video: str | Path, job_hash: str, sha256: str, digests: Digests |
         return False
     if _UNREADABLE.get() is not None and not os.access(path, os.R_OK):  # its sidecar may be readable, it not
         return _unreadable(path, PermissionError(errno.EACCES, os.strerror(errno.EACCES), path))
+    side = sidecar_name(path)
+    if digests is None:
+        return _take_verdict(path, made, side, job_hash, sha256, None)[0]
+    # what the verdict depends on: the video's identity, its sidecar's, what is asked
+    side_was = _stat_identity(side)
+    seen = ["take", *_identity(made), side_was, job_hash, sha256]
+    known = digests.verdict(path, seen)
+    if known is not None:
+        return known
+    verdict, read = _take_verdict(path, made, side, job_hash, sha256, digests)
+    if read is not None and read[0] == side_was:  # the sidecar read is the one looked at (or none both times)
+        digests.remember(path, seen, verdict, max(made.st_mtime_ns, read[1]))
+    return verdict
+
+
+def _stat_identity(path: str) -> list[int] | None:
     try:
-        with open(sidecar_name(path), "rb") as f:
-            doc, written = _sidecar_doc(f.read()), os.fstat(f.fileno()).st_mtime_ns
+        return _identity(os.stat(path))
     except OSError:
-        doc = None
+        return None
+
+
+def _take_verdict(path: str, made: os.stat_result, side: str, job_hash: str, sha256: str,
+                  digests: Digests | None) -> tuple[bool, tuple[list[int] | None, int] | None]:
+    """`holds_take`'s verdict of the regular file at `path` (`made`: its stat) with its sidecar at `side`, and the
+    identity and modification time of the sidecar it read (None and 0 when there was none), or None when the
+    verdict is not one to remember (the video could not be read)."""
+    try:
+        with open(side, "rb") as f:
+            raw = f.read()
+            fst = os.fstat(f.fileno())
+        doc, written, read = _sidecar_doc(raw), fst.st_mtime_ns, (_identity(fst), fst.st_mtime_ns)
+    except OSError:
+        doc, written, read = None, 0, (None, 0)
     if doc is not None:
         if doc["hash"] != job_hash or doc["sha256"] != sha256:
-            return False
+            return False, read
         if made.st_mtime_ns <= written and doc.get("bytes", made.st_size) == made.st_size:
-            return True
+            return True, read
     try:
-        return (sha256_file(Path(path)) if digests is None else digests.sha256(path, made)) == sha256
+        return (sha256_file(Path(path)) if digests is None else digests.sha256(path, made)) == sha256, read
     except OSError as exc:
-        return _unreadable(path, exc)
+        return _unreadable(path, exc), None
 
 
 def sidecar_matches(video: Path, job_hash: str, provider_id: str) -> str | None:

@@ -31,7 +31,7 @@ from .export import (
 )
 from .jobs import format_value, job_key, span_text, usd_text
 from .outputs import (
-    POSTER_MARK, Digests, atomic_write, broken_image, files_beside, gridrun_poster, holds_take, keep_broken_poster, keep_foreign,
+    POSTER_MARK, Digests, atomic_write, broken_poster, files_beside, gridrun_poster, holds_take, keep_broken_poster, keep_foreign,
     poster_kept, poster_path, superseded_dir, sync_folder, unreadable_videos, unreadable_why,
 )
 from .records import placeholders_failed_note, rerenders_cancelled_note, rerenders_failed_note
@@ -1151,13 +1151,14 @@ def _sync_folders(posters: Iterable[str]) -> None:
         sync_folder(poster)
 
 
-def ensure_posters(snapshot: Snapshot, within: Path | None = None) -> None:
+def ensure_posters(snapshot: Snapshot, within: Path | None = None, digests: Digests | None = None) -> None:
     """Write a JPEG poster (the first frame) beside each finished video that lacks an up-to-date one, but never
     over an image with no poster mark that no copy under .runs/superseded/ keeps (`_replaceable`). A poster
     there that is no image at all (`broken_image`: empty, as a power cut leaves a new file, or garbled) is
     written again whatever its age, a non-empty one kept first under .runs/superseded/ (`keep_broken_poster`).
     `within`: the output folder the manifest now names, outside which nothing is written (an earlier run's video
-    that only the project a copy came from still holds gets no poster from the copy)."""
+    that only the project a copy came from still holds gets no poster from the copy). `digests` (a state folder's)
+    remembers which posters are images while they stay unchanged (`broken_poster`), which the caller saves."""
     todo: list[tuple[str, str]] = []
     superseded = superseded_dir(snapshot.run.outputs_dir)
     inside = _inside(within)
@@ -1176,7 +1177,7 @@ def ensure_posters(snapshot: Snapshot, within: Path | None = None) -> None:
             pstat = os.stat(poster)
         except OSError:
             pstat = None  # no poster yet
-        if pstat is not None and broken_image(poster, pstat.st_size):
+        if pstat is not None and broken_poster(poster, pstat, digests):
             if pstat.st_size:
                 try:
                     keep_broken_poster(Path(video), superseded / job.hash[:16])
@@ -1294,7 +1295,8 @@ def write_report(
             path = folder / f"report{suffix}.html"
         target = Path(path)
         if posters:
-            ensure_posters(snapshot, within=home)
+            ensure_posters(snapshot, within=home, digests=store.digests)
+            store.digests.save()
         manifest_text = store.manifest_copy(snapshot.run.id)
         description = _description(manifest_text) if memo is None else memo.description(manifest_text)
         stamp = stamp_path(target) if own else None
@@ -1354,8 +1356,8 @@ def write_compare_report(a: Snapshot, b: Snapshot, *, path: Path | None = None, 
     runs wrote reads, and which keep what it hashed for the next compare. At the default path (or `own`: a path
     of gridrun's choosing), in an output folder, a file gridrun did not write there is kept first (`keep_foreign`)."""
     target = Path(path) if path is not None else run_folder(a) / f"compare-{a.run.id}-{b.run.id}.html"
-    ensure_posters(a, within)
-    ensure_posters(b, within)
+    ensure_posters(a, within, digests)
+    ensure_posters(b, within, digests)
     page = render(a, compare=b, title=title, base_dir=target.parent, digests=digests)
     if own or path is None:
         keep_foreign(target, target.parent)

@@ -427,6 +427,78 @@ def test_ensure_posters_writes_first_frames_once(tmp_path: Path) -> None:
     assert good.stat().st_mtime_ns == mtime
 
 
+def _opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths opened from now on, by `open`, `io.open` (pathlib) or `os.open`."""
+    import builtins
+    import io
+    import os
+
+    seen: list[str] = []
+
+    def counting(real: Any) -> Any:
+        def opener(file: Any, *args: Any, **kw: Any) -> Any:
+            if isinstance(file, (str, bytes, os.PathLike)):
+                seen.append(os.fsdecode(file))
+            return real(file, *args, **kw)
+        return opener
+
+    monkeypatch.setattr(builtins, "open", counting(builtins.open))
+    monkeypatch.setattr(io, "open", counting(io.open))
+    monkeypatch.setattr(os, "open", counting(os.open))
+    return seen
+
+
+def test_a_report_of_a_folder_unchanged_since_the_last_reads_no_sidecar_nor_poster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a report checks of each done job's files (its video holds its take, told from its sidecar; its poster
+    is an image) is remembered while the files stay as they were: a second report of an unchanged folder opens
+    none of them, and one of a folder where a sidecar, a video or a poster was changed by hand since checks those
+    again, and tells what changed."""
+    import hashlib
+    import os
+    import time
+
+    from runner.outputs import SIDECAR_FIELDS
+
+    jobs = [{"values": {"style": s, "seed": 1}, "state": "done"} for s in ("a", "b", "c", "d")]
+    store, run_id, s = snap(tmp_path, jobs)
+    videos = [Path(j.output_path) for j in s.jobs]
+    for job, video in zip(s.jobs, videos):
+        doc: dict[str, Any] = dict.fromkeys(SIDECAR_FIELDS)
+        doc.update(key=job.key, hash=job.hash, sha256=job.sha256, request=job.params, provider_id=job.provider_id,
+                   bytes=video.stat().st_size)
+        video.with_suffix(".json").write_text(json.dumps(doc))
+    write_report(store, run_id=run_id)  # writes the posters
+
+    def settle() -> None:  # files written a while ago, as a run leaves them: videos, then sidecars, then posters
+        hour = time.time() - 3600
+        for video in videos:
+            for n, f in enumerate((video, video.with_suffix(".json"), poster_path(video))):
+                os.utime(f, (hour + n, hour + n))
+
+    settle()
+    write_report(store, run_id=run_id)
+    opened = _opened(monkeypatch)
+    page = write_report(store, run_id=run_id)
+    looked = [p for p in opened if p.startswith(str(outputs(tmp_path))) and p.endswith((".json", ".jpg", ".mp4"))]
+    assert looked == [], looked
+    assert all("src" in it["jobs"][0] and "poster" in it["jobs"][0] for it in page_data(page.read_text())["items"])
+    monkeypatch.undo()
+
+    # by hand: b's sidecar now names another take, c's video is edited in place, d's poster is garbled
+    side = videos[1].with_suffix(".json")
+    side.write_text(side.read_text().replace(str(s.jobs[1].sha256), hashlib.sha256(b"other").hexdigest()))
+    videos[2].write_bytes(videos[2].read_bytes() + b"edited")
+    poster_path(videos[3]).write_bytes(b"garbled, no image")
+    settle()
+    items = {it["key"]: it["jobs"][0] for it in page_data(write_report(store, run_id=run_id).read_text())["items"]}
+    assert "src" in items[s.jobs[0].key] and "src" in items[s.jobs[3].key], items
+    for job in s.jobs[1:3]:
+        assert items[job.key].get("replaced") and "src" not in items[job.key], (job.key, items[job.key])
+    assert poster_path(videos[3]).read_bytes()[:2] == b"\xff\xd8"  # written again, an image
+
+
 def test_ensure_posters_refreshes_a_stale_poster_and_shrinks_big_frames(tmp_path: Path) -> None:
     jobs = [{"values": {"style": "a", "seed": 1}, "state": "done"}]
     _, _, s = snap(tmp_path, jobs)
