@@ -1904,7 +1904,7 @@ class Executor:
                 if retry:
                     # The provider took this attempt, then lost its video: following it, or sending its key again
                     # (which names that video), would only end `unknown` again. A new attempt, with a new key.
-                    self.store.abandon_attempt(jid, f"video {lost} lost by the provider{ABANDONED_LOST_SUFFIX}")
+                    self.store.abandon_attempt(jid, f"lost by the provider: video {lost}{ABANDONED_LOST_SUFFIX}")
                     known()
                     await self._send_again(job, jid)
                 return  # a plain run: there is nothing to find by its key
@@ -2076,14 +2076,20 @@ class Executor:
         if await self._acquire(job.hash):  # else every slot is held by jobs left at their timeout: left unsent
             await self._submit_job(job)
 
-    def _lost(self, job: Job, jid: int, why: str, *, reserved: bool) -> None:
+    def _lost(self, job: Job, jid: int, why: str, *, reserved: bool, detail: str = "", video: str = "") -> None:
         """The provider no longer has the job's video. One still rendering is `unknown` (it may have been paid
-        for); a finished one being fetched again is `expired` (paid, its URL gone)."""
+        for); a finished one being fetched again is `expired` (paid, its URL gone). The error says what that
+        means first (`why`, the risk, what to do: what a card of the report has room for), then `detail`, and
+        names the provider's `video` last (a long opaque id, which the details show whole)."""
+        named = f" (video {video})" if video else ""
         if self.states[jid] == S.DOWNLOADING.value:
-            self._move(jid, S.EXPIRED, error=f"{why}; {GONE_AT_PROVIDER}")
+            self._move(jid, S.EXPIRED, error=f"{why}{': ' if detail else ''}{detail}; {GONE_AT_PROVIDER}{named}")
+        elif detail:
+            self._unknown(job, jid, f"{why}; it may have been paid for: {detail}. `gridrun retry --unknown` "
+                                    f"re-submits (may pay twice){named}", reserved=reserved)
         else:
             self._unknown(job, jid, f"{why}; it may have been paid for. `gridrun retry --unknown` re-submits "
-                                    "(may pay twice)", reserved=reserved)
+                                    f"(may pay twice){named}", reserved=reserved)
 
     async def _follow_found(self, job: Job, jid: int, pid: str, status: VideoStatus, key: str) -> None:
         """Follow to its end a job an earlier run left unsettled whose video `pid` the provider has (`status`),
@@ -2117,9 +2123,9 @@ class Executor:
             self._unknown(job, jid, "in flight without a provider id", reserved=False)
             return
         if self.provider.forgot(pid):
-            self._lost(job, jid, (
-                f"video {pid} is not in the built-in simulator's world: its world file "
-                "(.gridrun/sim-world.jsonl) was deleted or replaced since the run that sent it"), reserved=False)
+            self._lost(job, jid, "not in the built-in simulator's world", reserved=False, video=pid,
+                       detail="its world file (.gridrun/sim-world.jsonl) was deleted or replaced since the run that "
+                              "sent it")
             self._error(job, f"the built-in simulator's world has no video {pid}; it is gone")
             return
         sha = None

@@ -155,7 +155,7 @@ _ALLOWED: dict[JobState, frozenset[JobState]] = {
 
 # Attempt states that may have been paid for and are not settled: they count against the budget reserve.
 # The error `Store.abandon_attempt` leaves on an attempt of unknown outcome that `retry --unknown` sent again: its
-# video lost by the provider (`Executor` names the video: "video X lost by the provider; sent again (retry
+# video lost by the provider (`Executor` names the video: "lost by the provider: video X; sent again (retry
 # --unknown)"), or no request log to look it up in. Such an attempt may have been billed, never recorded so.
 ABANDONED_LOST_SUFFIX = "; sent again (retry --unknown)"
 ABANDONED_NEVER_KNOWN = "retry --unknown: outcome never known; sent again"

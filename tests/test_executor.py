@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from runner import api
-from runner.errors import BudgetError, NotRecordedError
+from runner.errors import BudgetError, NotRecordedError, alike
 from runner.executor import RunOptions
 from runner.jobs import usd_text
 
@@ -1083,10 +1083,19 @@ def test_jobs_left_in_flight_in_a_built_in_simulator_world_since_lost_are_unknow
     second, _ = run(m, fresh)
     assert second.exit_code == 1 and second.stats.counts["unknown"] == 2 and second.stats.elapsed < 1.0
     assert stats(fresh)["requests"].get("get", 0) == 0
-    assert all("not in the built-in simulator's world" in (j.error or "") for j in api.status(m).jobs)
+    for job in api.status(m).jobs:
+        # what it means and the risk first, where a card of the report has room for them; the video's id last
+        assert (job.error or "").startswith("not in the built-in simulator's world; it may have been paid for: "
+                                            "its world file (.gridrun/sim-world.jsonl) was deleted"), job.error
+        assert job.provider_id and (job.error or "").endswith(f" (video {job.provider_id})"), job.error
+        assert alike(job.error or "").endswith("(video …)")  # the same cause, said once for all its jobs
     fresh.app.state.sim.configure({"render_time": 0.1})  # the jobs sent again render at once
     third, _ = run(m, fresh, retry_unknown=True, poll_interval=0.1)
     assert third.exit_code == 0 and third.stats.counts["done"] == 2 and stats(fresh)["creates"] == 2
+    with closing(sqlite3.connect(tmp_path / ".gridrun" / "state.db")) as db:
+        abandoned = [r[0] for r in db.execute("SELECT error FROM attempts WHERE state='failed'")]
+    assert len(abandoned) == 2 and all(e.startswith("lost by the provider: video ") for e in abandoned), abandoned
+    assert {alike(e) for e in abandoned} == {"lost by the provider: video …; sent again (retry --unknown)"}
 
 
 def test_retry_unknown_sends_again_a_job_whose_video_the_provider_lost(
