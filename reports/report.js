@@ -540,8 +540,12 @@
   }
   // Unless the user picked a size, cells share the window's width (few columns get big cells). On a narrow screen
   // (the stylesheet's: row heads of at most 90 px) cells may be as small as the size slider goes, so that a grid
-  // of two columns fits a phone's width rather than scrolling sideways.
-  let autoSize = 220;
+  // of two columns fits a phone's width rather than scrolling sideways. Cells grow past the default size only as
+  // far as the rows' videos still share the window's height: a long Y against a short X (600 rows of 2) keeps
+  // the default size, and a screen shows more of it, not 3 rows of 420-px cells with a third of the window empty.
+  const DEFAULT_CELL = 220;
+  let autoSize = DEFAULT_CELL;
+  const rowsOfAxis = new Map();  // Y axis -> how many values it has (its rows)
   let columns = 1;
   const NARROW = window.matchMedia("(max-width: 720px)");
   const REDUCED_MOTION = window.matchMedia("(prefers-reduced-motion: reduce)");
@@ -550,7 +554,11 @@
     const narrow = NARROW.matches;
     const avail = document.documentElement.clientWidth - 32 - (narrow ? 100 : 190);
     const per = avail / Math.max(1, columns) - 10;
-    autoSize = Math.round(Math.min(420, Math.max(narrow ? 100 : 140, NRUNS > 1 ? per / 2 - 8 : per)));
+    const yi = axisOf(ui.y);
+    if (!rowsOfAxis.has(yi)) rowsOfAxis.set(yi, yi < 0 ? 1 : new Set(ITEMS.map((it) => it.ix[yi])).size);
+    const tall = (window.innerHeight / rowsOfAxis.get(yi)) * 16 / 9;  // the width whose 16:9 videos fill a row's share
+    autoSize = Math.round(Math.min(420, Math.max(DEFAULT_CELL, tall),
+      Math.max(narrow ? 100 : 140, NRUNS > 1 ? per / 2 - 8 : per)));
     const slider = document.getElementById("ctl-size");
     if (slider && ui.size === null) { slider.value = autoSize; slider.setAttribute("aria-valuetext", autoSize + " px"); }
   }

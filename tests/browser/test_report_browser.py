@@ -1316,6 +1316,21 @@ def test_a_grid_of_two_columns_fits_a_phones_width(browser: Any, tmp_path: Path,
         assert o.page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--cell')") == "420px"
 
 
+def test_a_grid_of_many_rows_keeps_the_default_cell_size_however_few_its_columns(browser: Any, tmp_path: Path) -> None:
+    """A long axis down the page against a short one across (60 shots of 2 takes): the automatic size is not
+    the width two columns could take (420 px, three rows a screen) but the default, as the rows' videos would
+    not share the window's height at any bigger size."""
+    jobs = [{"values": {"shot": f"s{n:03d}", "take": t}, "state": "planned"} for n in range(60) for t in ("a", "b")]
+    report = report_of(tmp_path, jobs, axes=("shot", "take"))
+    with opened(browser, report, width=1400, height=1000) as o:
+        page = o.page
+        assert page.locator(".colh").count() == 2 and page.locator(".rowh").count() == 60
+        assert page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('--cell')") == "220px"
+        assert page.evaluate("document.querySelector('.card').getBoundingClientRect().width") <= 220
+        assert page.locator("#ctl-size").input_value() == "220"
+        assert o.errors == []
+
+
 def test_cells_holding_several_takes_are_sized_to_fit_the_window(browser: Any, tmp_path: Path) -> None:
     """The automatic cell size counts the cards one cell holds (the takes of `repeat`, all in one cell)."""
     jobs = takes([{"values": {"thing": t, "place": p}, "state": "done"}
