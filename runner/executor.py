@@ -61,7 +61,7 @@ from .plan import Job, Plan, budget_micros, manifest_budget
 from .providers import capabilities
 from .providers.base import Provider, VideoStatus
 from .providers.download import TOO_LARGE, WRITE_FAILED, size_differs_text, PartialDownload
-from .providers.retry_after import asked_wait
+from .providers.retry_after import MAX_SENSIBLE_WAIT, asked_wait
 from .providers.transport import WEB_PAGE
 from .records import DISK_FULL, POLLS_FAIL, POLLS_FAILED, run_exit
 from .state import (
@@ -1573,9 +1573,16 @@ class Executor:
                     status = found
                 elif answered and settled:
                     on_key = False  # no earlier send made anything: the next one is a first
-                    told = exc if isinstance(exc, ServerError) else None
+                    # Where the provider ignores keys, one read of a log that may be slow to show what the create
+                    # made proves nothing yet: the job is then left with its key for the next run's lookup (a
+                    # stop), not planned again (a new create, paid twice should the first have made it).
+                    told = exc if isinstance(exc, ServerError) and self._honours_keys() else None
                     if down is not None and (down > MAX_PAUSE or tries > self.retries + 2):
                         until = self._provider_down(exc, down)
+                        if tries <= self.retries + 2 and not self._honours_keys():
+                            self._unanswered_left(job, jid, f"the provider is unavailable until {until}",
+                                                  timed_out=False, answered=exc.status)
+                            return None
                         await self._unsent(job, jid, f"not sent: the provider is unavailable until {until} (HTTP "
                                                      f"{exc.status}; its request log has no video for this attempt, "
                                                      f"nothing paid): {exc}")
@@ -2981,9 +2988,10 @@ def counted(store: Store, run_id: int | None, jid: int, estimate: int, status: V
 
 def unavailable_until_text(until: float, *, now: float) -> str:
     """`until` (the wall clock) as the time of day a provider unavailable is back, HH:MM, with the date when it is
-    a day or more from `now`."""
-    fmt = "%H:%M" if until - now < 86_400 else "%Y-%m-%d %H:%M"
-    return time.strftime(fmt, time.localtime(until))
+    another day than `now`'s; "at least" where the provider asked for as long as a Retry-After is taken or more."""
+    there, today = time.localtime(until), time.localtime(now)
+    fmt = "%H:%M" if (there.tm_year, there.tm_yday) == (today.tm_year, today.tm_yday) else "%Y-%m-%d %H:%M"
+    return ("at least " if until - now >= MAX_SENSIBLE_WAIT - 1 else "") + time.strftime(fmt, there)
 
 
 async def ended_badly(store: Store, run_id: int | None, jid: int, to: JobState, **fields: Any) -> JobState:

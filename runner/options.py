@@ -158,13 +158,20 @@ def repeating_fix(code: str | None) -> str | None:
 # account meets it until it is topped up; sent again, none is taken. A code that also names a rate (a per-minute
 # quota) or a trouble that may pass (`BILLING_SERVICE_UNAVAILABLE`: `_MAY_PASS`) is not one.
 _ACCOUNT_WORDS = {"BALANCE", "QUOTA", "BILLING", "CREDIT", "CREDITS", "PAYMENT", "FUNDS"}
+# A quota of a time or of requests at once is a rate limit, waited out: `PER_MINUTE_QUOTA_EXCEEDED`,
+# `concurrent_requests_quota_exceeded`, `DAILY_QUOTA_EXCEEDED`.
+_RATE_WORDS = {"RATE", "RATELIMIT", "PER", "SECOND", "SECONDS", "SEC", "MINUTE", "MINUTES", "MIN", "HOUR", "HOURLY",
+               "DAY", "DAILY", "RPM", "RPS", "TPM", "CONCURRENT", "CONCURRENCY", "PARALLEL", "REQUESTS", "TOKENS",
+               "QUEUE"}
+# A code about a field of the request that names the account's words (`INVALID_BALANCE_PARAMETER`) is not one.
+_FIELD_WORDS = {"INVALID", "PARAMETER", "PARAM", "FIELD", "FORMAT", "MISSING"}
 
 
 def account_refused(code: str | None) -> bool:
     """Whether the provider's `code` refuses the account, its balance or quota spent (`_ACCOUNT_WORDS`), not the
     request: taken as an HTTP 402 is (INSUFFICIENT_BALANCE)."""
     words = {w for w in re.split(r"[^A-Z0-9]+", (code or "").upper()) if w}
-    return bool(_ACCOUNT_WORDS & words) and not (_MAY_PASS & words or "RATE" in words)
+    return bool(_ACCOUNT_WORDS & words) and not (_MAY_PASS & words or _RATE_WORDS & words or _FIELD_WORDS & words)
 
 
 def refused_again(state: str, error: str | None) -> tuple[str, str] | None:

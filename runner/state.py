@@ -3521,7 +3521,8 @@ class Store:
         with self.batch():
             self.transition(job_id, S.PLANNED, error=reason, sha256=None, downloaded_at=None, done_run_id=None,
                             reset_from=None)
-            self._event(None, job_id, "reset", {"reason": reason})
+            # marked as the account's: the job's failure retries are counted on across it (`failure_retries_made`)
+            self._event(None, job_id, "reset", {"reason": reason, "account": True})
 
     def failure_retries_made(self, job_ids: Sequence[int]) -> dict[int, int]:
         """Per job, the new attempts runs made on their own after failed renders (resets whose reason begins
@@ -3538,6 +3539,8 @@ class Store:
                 jid = row["job_id"]
                 detail = json.loads(row["detail"]) if row["detail"] else {}
                 detail = detail if isinstance(detail, dict) else {}
+                if row["kind"] == "reset" and detail.get("account"):
+                    continue  # planned again after the account refused it: owed a send, not a new count (`plan_again`)
                 if row["kind"] == "reset":
                     before[jid] = made.get(jid, 0)
                     made[jid] = made.get(jid, 0) + 1 if str(detail.get("reason", "")).startswith(FAILURE_RETRY) else 0

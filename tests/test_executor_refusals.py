@@ -103,3 +103,57 @@ def test_a_job_interrupted_while_the_provider_is_unavailable_is_not_said_never_a
     job = api.status(m).jobs[0]
     assert job.state == "planned" and "answered HTTP 503" in (job.error or ""), (job.state, job.error)
     assert not any("never answered" in e for e in result.stats.last_errors), result.stats.last_errors
+
+
+def test_failure_retries_are_counted_on_across_a_render_failed_for_the_account(tmp_path: Path) -> None:
+    """`run.failure_retries: 2`: two renders fail, the third (the second failure retry) fails for the balance. Once
+    topped up, a plain run sends the job once, as owed, and begins no new count: 4 creates in all, not 6."""
+    script = [{"route": "create", "nth": [1, 2], "fault": "job_failure", "code": "GENERATION_FAILED"},
+              {"route": "create", "nth": [3], "fault": "job_failure", "code": "INSUFFICIENT_BALANCE"},
+              {"route": "create", "nth": [4, 5, 6, 7], "fault": "job_failure", "code": "GENERATION_FAILED"}]
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"concurrency": 1, "failure_retries": 2},
+                       sim={"render_time": 0.1, "jitter": 0.0, "script": script})
+    first, prov = run(m, poll_interval=0.05)
+    assert first.status == "refused" and stats(prov)["requests"]["create"] == 3
+    assert [j.state for j in api.status(m).jobs] == ["planned"]
+    again, _ = run(m, prov, poll_interval=0.05)
+    assert again.status == "failed" and stats(prov)["requests"]["create"] == 4, stats(prov)["requests"]
+
+
+def test_a_5xx_then_a_stop_leaves_the_job_for_a_lookup_by_key_where_the_provider_ignores_keys(tmp_path: Path) -> None:
+    """The provider made the video, answered the create 504 with a Retry-After, and its request log does not show
+    it yet; the run is stopped meanwhile. Where keys are ignored, a new create would be a second paid video: the job
+    is left `submitting` with its key, which the next run finds in the log, paying once."""
+    import threading
+
+    from runner.errors import ServerError
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"concurrency": 1},
+                       sim={"render_time": 0.1, "jitter": 0.0, "honour_idempotency": False})
+    prov = sim_provider(m)
+    real_submit, real_find = prov.submit, prov.find_by_key
+    lagging = {"on": True, "sent": 0}
+
+    async def submit(client, body):
+        lagging["sent"] += 1
+        status = await real_submit(client, body)  # taken upstream: a video made, billed
+        if lagging["sent"] == 1:
+            raise ServerError("Gateway Timeout", status=504, code="GATEWAY_TIMEOUT", retry_after=30)
+        return status
+
+    async def find_by_key(client, key, *, created_after=None):
+        return None if lagging["on"] else await real_find(client, key, created_after=created_after)
+
+    prov.submit, prov.find_by_key = submit, find_by_key
+    stop = threading.Event()
+
+    def progress(s):
+        if lagging["sent"]:
+            stop.set()
+
+    first = api.run(m, provider=prov, options=RunOptions(timeout=60), report=False, on_progress=progress, stop=stop)
+    assert first.exit_code == 130, first.status
+    assert [j.state for j in api.status(m).jobs] == ["submitting"]
+    lagging["on"] = False
+    again = api.run(m, provider=prov, options=RunOptions(timeout=60), report=False)
+    assert again.exit_code == 0 and stats(prov)["creates"] == 1, stats(prov)

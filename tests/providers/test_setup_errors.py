@@ -434,3 +434,32 @@ def test_a_create_refused_for_the_quota_stops_the_run_at_once_as_a_402_does(
     assert len(creates(seen)) == 1, len(creates(seen))
     assert result.exit_code == 1 and result.status == "refused" and result.refused == "INSUFFICIENT_BALANCE"
     assert {j.state for j in api.status(m).jobs} == {"planned"}
+
+
+@pytest.mark.parametrize(("code", "account"), [
+    ("insufficient_quota", True), ("QUOTA_EXCEEDED", True), ("INSUFFICIENT_BALANCE", True),
+    ("billing_hard_limit_reached", True), ("insufficient_credits", True),
+    # a quota of a time or of requests at once is a rate limit, waited out; a code about a field is the request's
+    ("PER_MINUTE_QUOTA_EXCEEDED", False), ("concurrent_requests_quota_exceeded", False),
+    ("DAILY_QUOTA_EXCEEDED", False), ("tokens_per_min_quota", False), ("INVALID_BALANCE_PARAMETER", False),
+    ("BILLING_SERVICE_UNAVAILABLE", False), ("rate_limit_exceeded", False),
+])
+def test_which_codes_refuse_the_account(code: str, account: bool) -> None:
+    from runner.options import account_refused
+
+    assert account_refused(code) is account
+
+
+def test_the_time_a_provider_is_unavailable_until_has_its_date_on_another_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Retry-After of 23 hours at 05:33 ends tomorrow at 04:33: said with its date, not as a time earlier than now;
+    one of the most a Retry-After is taken for (a day) may be longer: "at least"."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        now = 1796621637.5  # 2026-12-07 05:33:57 UTC
+        assert executor.unavailable_until_text(now + 600, now=now) == "05:43"
+        assert executor.unavailable_until_text(now + 23 * 3600, now=now) == "2026-12-08 04:33"
+        assert executor.unavailable_until_text(now + 86_400, now=now) == "at least 2026-12-08 05:33"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
