@@ -2492,6 +2492,13 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
         beside = _in_flight_beside_target(p)
         if beside is not None:  # a cleanup step told "nothing to cancel" would leave them rendering, billed
             raise NotRecordedError(f"{db}: no state yet (nothing has run here); {beside}")
+        if state_dir is not None:
+            # a state folder named on purpose and not there (mistyped, the project folder given for it) is an
+            # error, not "nothing to cancel", exit 0, while the jobs it meant render on, billed
+            inside = p.state_dir / ".gridrun"
+            meant = (f": did you mean --state {shown(inside)}? (a state folder is the .gridrun/ beside its manifests)"
+                     if (inside / "state.db").is_file() else "")
+            raise NotRecordedError(f"{shown(db)}: no state there, so nothing cancelled{meant}")
         raise NeverRanError(f"{db}: no state yet (nothing has run here), so nothing to cancel")
     _check_recorded(p, db)
     result = CancelResult(warnings=[warning] if warning else [], manifest=p.manifest.path)

@@ -64,3 +64,23 @@ def test_status_plan_and_run_point_to_the_state_that_holds_the_jobs_in_flight(
     said = " ".join(capsys.readouterr().err.split())
     assert "a run here would send them again, paid a second time" in said, said
     assert not (tmp_path / ".gridrun-v2" / "state.db").exists() or not api.status(m).jobs
+
+
+def test_cancel_with_a_state_folder_that_holds_no_state_is_an_error_naming_the_one_meant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--state` given the project folder (whose .gridrun/ holds the state), or a folder mistyped: an error, exit 2,
+    not "nothing to cancel", exit 0, while the jobs it meant render on, billed."""
+    from runner.cli import main
+
+    m = _moved(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["cancel", str(m), "--state", str(tmp_path)]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "did you mean --state" in said and ".gridrun" in said, said
+    assert main(["cancel", str(m), "--state", str(tmp_path / "nowhere")]) == 2
+    out, err = capsys.readouterr()
+    assert "nothing to cancel" not in out + err and "no state there" in " ".join(err.split()), out + err
+    assert main(["cancel", str(m), "--state", str(tmp_path / ".gridrun")]) == 0  # the two still there to cancel
+    assert "cancelled 2 jobs at the provider" in capsys.readouterr().out
