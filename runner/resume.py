@@ -1687,6 +1687,11 @@ def in_other_state(manifest: Path, state_dir: Path, outputs_dir: Path) -> OtherS
             if run is None:
                 return None
             rows = store.in_flight_rows(run.manifest_name, FOLLOWED)
+        if rows and (state_dir / "state.db").is_file():
+            # the state named now, a copy of that one (moved to another disk), follows them itself: not left
+            with Store(state_dir / "state.db", readonly=True) as here:
+                followed = {(r["key"], r["provider_id"]) for r in here.in_flight_rows(run.manifest_name, FOLLOWED)}
+            rows = [r for r in rows if (r["key"], r["provider_id"]) not in followed]
     except (StateError, sqlite3.Error, OSError):
         return None
     if not rows:

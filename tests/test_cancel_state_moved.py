@@ -84,3 +84,21 @@ def test_cancel_with_a_state_folder_that_holds_no_state_is_an_error_naming_the_o
     assert "nothing to cancel" not in out + err and "no state there" in " ".join(err.split()), out + err
     assert main(["cancel", str(m), "--state", str(tmp_path / ".gridrun")]) == 0  # the two still there to cancel
     assert "cancelled 2 jobs at the provider" in capsys.readouterr().out
+
+
+def test_a_state_copied_to_the_folder_named_now_follows_its_jobs_unrefused(tmp_path: Path) -> None:
+    """The state copied whole to the new `state_dir:` (moved to another disk): it follows the jobs in flight
+    itself, so neither `plan` nor `run` says they would be sent again, and the run collects them, no new create."""
+    import shutil
+
+    from execkit import sim_provider, stats
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                       sim={"render_time": 1.0, "jitter": 0.0})
+    prov = sim_provider(m)
+    assert api.run(m, provider=prov, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    shutil.copytree(tmp_path / ".gridrun", tmp_path / "st2")
+    m.write_text(m.read_text() + "state_dir: st2\n")
+    assert not any("paid a second time" in str(w) for w in api.plan(api.load(m)).warnings)
+    result = api.run(m, provider=prov, report=False, options=RunOptions(timeout=30))
+    assert result.exit_code == 0 and stats(prov)["creates"] == 2, (result.status, stats(prov))
