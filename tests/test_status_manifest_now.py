@@ -42,7 +42,8 @@ def test_a_prompt_edited_while_the_run_goes_on_is_said_at_its_end_and_by_status_
     from runner.cli import main
 
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 1, "retries": 0},
-                       sim={"render_time": 0.05, "jitter": 0.0, "failure_rate": 1.0})
+                       sim={"render_time": 0.05, "jitter": 0.0, "failure_rate": 1.0,
+                            "failure_code": "INTERNAL_ERROR"})
     begin = Store.begin_submit
 
     def edited_as_sent(self: Store, *args: Any, **kw: Any) -> Any:
