@@ -790,19 +790,19 @@ def test_cells_scrolled_into_view_during_play_all_join_the_others_in_time(browse
         cap = page.evaluate("gridrun.maxVideos")
         page.click("#ctl-play")
         # seconds in (of 20): a video that joined from its start would be as many seconds behind
-        page.wait_for_function("gridrun.playClock() !== null && gridrun.playClock() > 4", timeout=30_000)
+        page.wait_for_function("gridrun.playClock() !== null && gridrun.playClock() > 8", timeout=30_000)
         assert "the others join as they come into view" in texts(page, "#ctl-note")[0]
         height = page.evaluate("document.documentElement.scrollHeight")
         page.evaluate(f"window.scrollTo(0, {height // 2})")  # far past the players play all gave out
         page.wait_for_function(f"(() => {{ const vs = {IN_VIEW_VIDEOS};"
                                " return vs.length > 0 && vs.every(v => v && !v.paused && v.currentTime > 0); })()",
                                timeout=30_000)
-        # each joined video is where the clock of the first ones says, give or take the time a seek takes (0.2-0.7 s
-        # on a busy machine); one that began from its start would be over 4 s behind
+        # each joined video is where the clock of the first ones says, give or take the time a seek and a card's
+        # filling take (0.2-1.5 s on a busy machine); one that began from its start would be over 8 s behind
         offsets = page.evaluate(f"(() => {{ const c = gridrun.playClock(); return {IN_VIEW_VIDEOS}.map(v => {{"
                                 " const d = Math.abs(v.currentTime - c % v.duration);"
                                 " return Math.min(d, v.duration - d); }); })()")
-        assert offsets and max(offsets) < 1.5, offsets
+        assert offsets and max(offsets) < 3.0, offsets
         assert page.evaluate(ATTACHED) <= cap
         page.click("#ctl-stop")
         assert page.evaluate("Array.from(document.querySelectorAll('video')).every(v => v.paused)")
