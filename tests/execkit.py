@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -117,6 +118,22 @@ def in_flight(m: Path) -> int:
     except Exception:
         return 0
     return c["submitted"] + c["running"]
+
+
+@contextmanager
+def running(m: Path, *, flying: int) -> Iterator[None]:
+    """`api.run(m)` going on in a thread, its lock held, until `flying` of its jobs are in flight; when the block
+    ends, the run is stopped, leaving them in flight (detached), and joined."""
+    stop, detach = threading.Event(), threading.Event()
+    ran = threading.Thread(target=api.run, args=(m,), kwargs={"report": False, "stop": stop, "detach": detach})
+    ran.start()
+    try:
+        wait_for(lambda: (m.parent / ".gridrun" / "state.db").exists() and in_flight(m) == flying)
+        yield
+    finally:
+        stop.set()
+        detach.set()
+        ran.join()
 
 
 def quick_backoff(monkeypatch: Any, factor: float = 0.1) -> None:

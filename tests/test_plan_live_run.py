@@ -3,13 +3,10 @@ run goes on and sends what its own plan holds, and gives no refusal over jobs th
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
-from execkit import in_flight, wait_for, write_manifest
-
-from runner import api
+from execkit import running, write_manifest
 
 
 @pytest.mark.timeout(120)
@@ -20,11 +17,7 @@ def test_plan_while_a_run_goes_on_names_it_first_and_gives_no_left_in_flight_ref
 
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime", "clay"), run={"concurrency": 2},
                        sim={"render_time": 30, "jitter": 0.0, "concurrency": 2})
-    stop, detach = threading.Event(), threading.Event()
-    ran = threading.Thread(target=api.run, args=(m,), kwargs={"report": False, "stop": stop, "detach": detach})
-    ran.start()
-    try:
-        wait_for(lambda: (tmp_path / ".gridrun" / "state.db").exists() and in_flight(m) == 2)
+    with running(m, flying=2):
         # the prompt changed while the run goes on: every job differs, the two in flight are no longer the plan's
         m.write_text(m.read_text().replace("a fox", "a wolf"))
         monkeypatch.chdir(tmp_path)
@@ -33,10 +26,6 @@ def test_plan_while_a_run_goes_on_names_it_first_and_gives_no_left_in_flight_ref
         err = capsys.readouterr().err
         assert main(["recover", str(m), "--dry-run"]) == 0
         recovered = " ".join(capsys.readouterr().out.split())
-    finally:
-        stop.set()
-        detach.set()
-        ran.join()
     said = " ".join(err.split())
     assert said.startswith("note: run 1 of this manifest is going on (pid "), said
     assert ("it sends the 2 jobs it planned and has not sent yet ($0.70) and follows the 2 in flight, as its "

@@ -4,11 +4,10 @@ started with rather than "no run recorded ... runs it first"."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
-from execkit import in_flight, wait_for, write_manifest
+from execkit import running, write_manifest
 
 from runner import api
 
@@ -21,21 +20,13 @@ def test_status_of_a_file_renamed_while_its_run_goes_on_shows_that_run(
 
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
                        sim={"render_time": 30, "jitter": 0.0, "concurrency": 2})
-    stop, detach = threading.Event(), threading.Event()
-    ran = threading.Thread(target=api.run, args=(m,), kwargs={"report": False, "stop": stop, "detach": detach})
-    ran.start()
-    try:
-        wait_for(lambda: (tmp_path / ".gridrun" / "state.db").exists() and in_flight(m) == 2)
+    with running(m, flying=2):
         m.write_text(m.read_text().replace("name: t\n", "name: t-v2\n"))
         monkeypatch.chdir(tmp_path)
         capsys.readouterr()
         code = main(["status", str(m)])
         out, err = capsys.readouterr()
         snap = api.status(m)
-    finally:
-        stop.set()
-        detach.set()
-        ran.join()
     said = " ".join((out + err).split())
     assert code == 0 and "runs it first" not in said, said
     assert "t run 1 (running" in said, said
