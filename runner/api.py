@@ -2352,6 +2352,24 @@ def _check_run_id(name: str, value: Any) -> None:
 
 # Cancel requests sent at once by `cancel`.
 CANCEL_AT_ONCE = 8
+# A cancel request that failed for a reason that may pass (a 5xx, 408 or 429, a connection failed or timed out) is
+# tried again, as a run's requests are (`pacing.backoff`: the provider's Retry-After, else a growing wait), up to
+# CANCEL_TRIES times in all, none started past CANCEL_RETRY_FOR seconds after the first: the render goes on (and is
+# billed) meanwhile, and `cancel` ends in bounded time.
+CANCEL_TRIES = 4
+CANCEL_RETRY_FOR = 60.0
+
+
+def _cancel_tried(exc: BaseException, tries: int, took: float) -> str:
+    """What was tried of a cancel request that failed `tries` times over `took` seconds, `exc` the last failure."""
+    from .providers.retry_after import asked_wait
+
+    said = [] if tries == 1 else [f"tried {tries} times over {took:.0f} s"]
+    asked = getattr(exc, "retry_after", None)
+    if asked is not None and tries < CANCEL_TRIES:
+        said.append(f"{'not tried again' if tries == 1 else 'then no more'}: the provider asks to wait "
+                    f"{asked_wait(asked)}, longer than cancel tries again for ({CANCEL_RETRY_FOR:g} s)")
+    return f" ({'; '.join(said)})" if said else ""
 
 
 @dataclass
@@ -2924,7 +2942,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     import anyio
 
     from .executor import LOG_SKEW, earlier_whole
-    from .pacing import backoff
+    from .pacing import retried
 
     db = store.path
     # The run holding the lock writes these jobs' states: it must let go of them first.
@@ -2977,6 +2995,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     result.blocking = last.id in gone.values()
     left = _left_submitting(p, flying)
     waiting: list[str] = []  # the job whose 404 started the first wait, once told
+    retrying: list[str] = []  # the job whose failed cancel request was the first tried again, once told
     noted: set[str] = set()  # the jobs whose cancel request is recorded (event `cancel-asked`), before it is sent
     began: list[bool] = []  # that cancel began is recorded
 
@@ -2998,6 +3017,37 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                                                                 "retry --unknown` re-submits (may pay twice)")
         result.gone[row["key"]] = why
         result.changed_runs.add(row["held_by"])
+
+    async def cancel_tried(client: Any, key: str, pid: str) -> str | None:
+        """Ask the provider to cancel `pid`, the video of job `key`, tried again after a failure that may pass (a 5xx,
+        a 408 or 429, a connection failed or timed out) as a run's requests are (`pacing.retried`), up to
+        CANCEL_TRIES times within CANCEL_RETRY_FOR seconds; the first try again told to `on_wait`. Returns None once
+        a try is taken, else what the last failed of such a failure, with what was tried.
+        :raises ProviderError: another failure (the provider's refusal, a cancel it does not take), at once."""
+        tries = 1
+
+        async def ask() -> None:
+            # an earlier try may have been taken, its answer lost (a timeout): a render ended since is not asked
+            # again (a DELETE of a cancelled video may be refused)
+            if tries > 1 and (await prov.get(client, pid)).terminal:
+                return
+            await prov.cancel(client, pid)
+
+        def again(exc: BaseException, attempt: int, wait: float) -> None:
+            nonlocal tries
+            tries = attempt + 1
+            if on_wait is not None and not retrying:
+                retrying.append(key)
+                on_wait(f"the cancel of {key}'s video {pid} failed ({exc}), and others' may: trying each again, up "
+                        f"to {CANCEL_TRIES} tries within {CANCEL_RETRY_FOR:g} s, after the wait the provider asks "
+                        "for, else a growing one")
+
+        started = time.monotonic()
+        try:
+            await retried(ask, tries=CANCEL_TRIES, within=CANCEL_RETRY_FOR, on_retry=again)
+        except RetryableError as exc:
+            return f"{exc}{_cancel_tried(exc, tries, time.monotonic() - started)}"
+        return None
 
     async def one(client: Any, limiter: anyio.CapacityLimiter, row: Any, later: list[Any] | None = None) -> None:
         """Cancel the job of `row`, or record how it ended. In the queued wave (`later` given), a job the provider
@@ -3028,7 +3078,12 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                                 store.event(None, row["id"], CANCEL_ASKED, {"provider_id": pid})
                             noted.add(key)
                         try:
-                            await prov.cancel(client, pid)
+                            failed = await cancel_tried(client, key, pid)
+                            if failed is not None:
+                                # tried again for CANCEL_RETRY_FOR seconds at most: the job renders on, and `gridrun
+                                # cancel` again asks again
+                                result.errors[key] = failed
+                                return
                         except CancelNotTakenError as exc:
                             # asking again cannot succeed: the job renders on, and the next run follows it
                             result.not_taken[key] = str(exc)
@@ -3114,22 +3169,15 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         recent = sent_at is None or time.time() - sent_at < CANCEL_LOOKS_UP_AFTER
         found: VideoStatus | None = None
         why: str | None = None
-        for attempt in range(1, 4):  # tried again after a transient error, as a run's lookup is (`Executor._find`)
-            try:
-                found = await prov.find_by_key(client, key,
-                                               created_after=None if sent_at is None else sent_at - LOG_SKEW)
-                why = None
-                break
-            except (NotImplementedError, LookupError):
-                result.no_log[row["key"]] = row["held_by"]
-                return
-            except (RetryableError, OutcomeUnknownError) as exc:
-                why = str(exc) or type(exc).__name__
-                if attempt < 3:
-                    await anyio.sleep(backoff(attempt, getattr(exc, "retry_after", None)))
-            except ProviderError as exc:
-                why = str(exc) or type(exc).__name__
-                break
+        try:  # tried again after a transient error, as a run's lookup is (`Executor._find`)
+            found = await retried(
+                lambda: prov.find_by_key(client, key, created_after=None if sent_at is None else sent_at - LOG_SKEW),
+                tries=3, transient=(RetryableError, OutcomeUnknownError))
+        except (NotImplementedError, LookupError):
+            result.no_log[row["key"]] = row["held_by"]
+            return
+        except ProviderError as exc:
+            why = str(exc) or type(exc).__name__
         if why is not None:
             result.log_unread[row["key"]] = why
             return

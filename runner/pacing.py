@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import statistics
 from collections import deque
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 import anyio
 import httpx
@@ -24,6 +24,8 @@ from .state import Store
 
 if TYPE_CHECKING:
     from .plan import Job, Plan
+
+T = TypeVar("T")
 
 # The render time expected of a model whose capability data gives none.
 DEFAULT_RENDER_SECONDS = 60.0
@@ -191,6 +193,31 @@ def backoff(attempt: int, retry_after: float | None, *, first: float = 0.25, mos
     if retry_after is not None:
         return min(MAX_PAUSE, max(0.0, float(retry_after)))
     return min(most, first * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+
+
+async def retried(call: Callable[[], Awaitable[T]], *, tries: int, within: float | None = None,
+                  transient: tuple[type[BaseException], ...] = (RetryableError,),
+                  on_retry: Callable[[BaseException, int, float], None] | None = None) -> T:
+    """`call()`, tried again after a `transient` failure (a 5xx, a 408 or 429, a connection failed or timed out) as
+    a run's requests are: after the provider's Retry-After (at most MAX_PAUSE), else a growing `backoff`; up to
+    `tries` times in all and, with `within`, no try started past that many seconds after the first (a Retry-After
+    reaching past it ends the tries then). `on_retry(exc, attempt, wait)` is told of each wait before it.
+
+    :raises BaseException: the last try's failure (a `transient` one, once the tries or the time are spent; any
+        other at once)."""
+    start = anyio.current_time()
+    attempt = 1
+    while True:
+        try:
+            return await call()
+        except transient as exc:
+            wait = backoff(attempt, getattr(exc, "retry_after", None))
+            if attempt >= tries or within is not None and anyio.current_time() - start + wait > within:
+                raise
+            if on_retry is not None:
+                on_retry(exc, attempt, wait)
+            await anyio.sleep(wait)
+            attempt += 1
 
 
 class _Waiter:

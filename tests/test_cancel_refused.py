@@ -79,3 +79,44 @@ def test_a_cancel_answered_500_is_still_a_failed_request_to_try_again(
     said = " ".join(capsys.readouterr().err.split())
     assert code == 1 and "2 jobs not cancelled, a request to the provider having failed" in said, said
     assert f"`gridrun cancel {m}` again tries them again" in said and "refused to cancel" not in said, said
+    result = api.cancel(m)
+    assert len(result.errors) == 2 and all(f"tried {api.CANCEL_TRIES} times" in why for why in result.errors.values())
+
+
+def _rendering_with_deletes(tmp_path: Path, *rules: dict[str, Any]) -> Path:
+    """One job left rendering by a run against the in-process simulator, whose DELETEs meet `rules`."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={
+        "render_time": 60.0, "jitter": 0.0, "script": [{"route": "delete", **rule} for rule in rules]})
+    api.run(m, options=RunOptions(timeout=0.3), report=False)
+    assert [j.state for j in api.status(m).jobs] == ["running"]
+    return m
+
+
+@pytest.mark.parametrize("rule", [
+    {"fault": "server_error", "status": 503, "nth": [1, 2]},
+    {"fault": "server_error", "status": 502, "nth": [1], "retry_after": 1},
+    {"fault": "reset_before", "nth": [1]},
+], ids=["503-twice", "502-retry-after", "connection-reset"])
+def test_a_cancel_answered_5xx_or_cut_off_is_tried_again_and_cancels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, rule: dict[str, Any],
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")
+    m = _rendering_with_deletes(tmp_path, rule)
+    code = main(["cancel", str(m)])
+    said = " ".join(capsys.readouterr().err.split())
+    assert code == 0, said
+    assert "style=anime,seed=1's video" in said and "trying each again, up to 4 tries within 60 s" in said, said
+    assert "not cancelled" not in said, said
+    assert [j.state for j in api.status(m).jobs] == ["cancelled"]
+
+
+def test_a_cancel_asked_to_wait_past_the_tries_time_stops_and_says_the_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m = _rendering_with_deletes(tmp_path, {"fault": "server_error", "status": 503, "p": 1.0, "retry_after": 3600})
+    told: list[str] = []
+    result = api.cancel(m, on_wait=told.append)
+    why = result.errors["style=anime,seed=1"]
+    assert "HTTP 503" in why and "(not tried again: the provider asks to wait 3,600 s, longer than cancel tries again for (60 s))" in why, why
+    assert "tried 2" not in why and not told, (why, told)
+    assert [j.state for j in api.status(m).jobs] == ["running"]
