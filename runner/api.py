@@ -2434,6 +2434,9 @@ class CancelResult:
     copy_there: bool = True                                    # False: removed, and not written again
     copy_run: int | None = None                                # the run whose copy `copy` is
     manifest: Path | None = None                               # the manifest file the copy goes back to
+    # the state folder cancelled in (`state_dir` given) where it is not the one the manifest names now: what to do
+    # next acts on it
+    other_state: Path | None = None
     warnings: list[str] = field(default_factory=list)          # the manifest taken otherwise than as it is
     blocking: bool = True                                      # some of them are the latest run's: a run refuses
                                                                # to start over them (an earlier run's it does not)
@@ -2487,10 +2490,16 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
                          f"called from a running event loop{'' if loop == 'asyncio' else f' ({loop})'}; there, use "
                          f"{_in_a_thread(loop, 'runner.cancel, manifest')}")
     p, warning = _cancel_plan(m)
+    other_state: Path | None = None
     if state_dir is not None:
         if not isinstance(state_dir, (str, os.PathLike)):
             raise UsageError(f"state_dir must be the path of a state folder, got {type(state_dir).__name__}")
+        from .export import same_folder
+
+        named = p.state_dir
         p = replace(p, state_dir=Path(os.path.abspath(state_dir)))
+        if not same_folder(p.state_dir, named):
+            other_state = p.state_dir
     else:
         other = resume.in_other_state(p.manifest.path, p.state_dir, p.outputs_dir)
         if other is not None:
@@ -2519,7 +2528,7 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
             raise NotRecordedError(f"{shown(db)}: no state there, so nothing cancelled{meant}")
         raise NeverRanError(f"{db}: no state yet (nothing has run here), so nothing to cancel")
     _check_recorded(p, db)
-    result = CancelResult(warnings=[warning] if warning else [], manifest=p.manifest.path)
+    result = CancelResult(warnings=[warning] if warning else [], manifest=p.manifest.path, other_state=other_state)
     if _nothing_to_cancel(p, db, result):
         return result  # nothing asked of the provider, which holds nothing open yet: no key needed to say so
     if callable(getattr(prov, "api_key", None)) and _asks_provider(p, db):

@@ -3095,6 +3095,10 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         out.print(visible(str(exc)), markup=False, highlight=False)
         return 0
     say = functools.partial(out.print, markup=False)
+    # the commands said next act on the state cancelled in, where it is not the one the manifest names now
+    at_state = f" --state {typed(str(r.other_state))}" if r.other_state is not None else ""
+    put_back = (f" (with the manifest's `state_dir:` put back as it was, the state in {visible(str(r.other_state))})"
+            if r.other_state is not None else "")
     for warning in r.warnings:
         err.print(f"warning: {visible(warning)}", markup=False, highlight=False)
     def left_sending(keys: list[str]) -> str:
@@ -3132,7 +3136,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         err.print(f"{_jobs(n)} in flight ({_some(keys)}) {'was' if n == 1 else 'were'} sent to "
                   f"{visible(endpoint_named(at))}, not to the endpoint now, {visible(endpoint_now(*r.endpoint))}, which "
                   f"may not know {_them(n)}: not cancelled, nothing asked of it; {visible(how)} and `gridrun cancel "
-                  f"{typed(args.manifest)}` again to cancel {_them(n)} there (or `gridrun run` to collect "
+                  f"{typed(args.manifest)}{at_state}` again to cancel {_them(n)} there (or `gridrun run` to collect "
                   f"{_them(n)})", markup=False)
     for sent_with in dict.fromkeys(r.other_key.values()):
         keys = [k for k, was in r.other_key.items() if was == sent_with]
@@ -3141,8 +3145,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                   f"(fingerprint {sent_with}) than the one {r.key_var or 'the key variable'} holds now, most often "
                   f"another account's, which does not know {_them(n)}: not cancelled, nothing asked; set "
                   f"{r.key_var or 'it'} back to the key of fingerprint {sent_with} and `gridrun cancel "
-                  f"{typed(args.manifest)}` again to cancel {_them(n)} (or `gridrun run` to collect {_them(n)}); "
-                  f"if the key now is of the same account (a key rotated), `gridrun cancel {typed(args.manifest)} "
+                  f"{typed(args.manifest)}{at_state}` again to cancel {_them(n)} (or `gridrun run` to collect {_them(n)}); "
+                  f"if the key now is of the same account (a key rotated), `gridrun cancel {typed(args.manifest)}{at_state} "
                   f"--same-account` cancels {_them(n)} with it", markup=False)
     for at in dict.fromkeys(r.simulated.values()):
         keys = [k for k, there in r.simulated.items() if there == at]
@@ -3161,7 +3165,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         err.print(f"{_jobs(n)} {left_sending(keys)} ({_some(keys)}): not in the provider's request log (looked up, "
                   f"at no cost), but a send of {_them(n)} may still be on its way, so whether the provider made "
                   f"{_them(n)} is not known yet: not cancelled, still reserved. `gridrun cancel "
-                  f"{typed(args.manifest)}` looks {_them(n)} up in the provider's request log {when} for good (found, "
+                  f"{typed(args.manifest)}{at_state}` looks {_them(n)} up in the provider's request log {when} for good (found, "
                   f"it cancels {_them(n)}; not found, `--void-unsent` puts {_them(n)} back as never sent, nothing "
                   f"paid); until then {resent(keys, f'a run of the manifest as it is refuses over {_them(n)}')}",
                   markup=False)
@@ -3169,7 +3173,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         keys = list(r.log_unread)
         n = len(keys)
         err.print(f"{_jobs(n)} {left_sending(keys)} ({_some(keys)}): the provider's request log could not "
-                  f"be read ({visible(next(iter(r.log_unread.values())))}): `gridrun cancel {typed(args.manifest)}` again "
+                  f"be read ({visible(next(iter(r.log_unread.values())))}): `gridrun cancel {typed(args.manifest)}{at_state}` again "
                   f"looks {_them(n)} up (at no cost)", markup=False)
     if r.no_log:
         keys = list(r.no_log)
@@ -3186,7 +3190,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         err.print(f"{_jobs(n)} {left_sending(r.not_in_log)} ({_some(r.not_in_log)}), {'is' if n == 1 else 'are'} not "
                   f"in the provider's request log, so most likely never sent; {it} stay{'s' if n == 1 else ''} "
                   f"reserved, and {resent(r.not_in_log, f'a run refuses over {_them(n)}')}. `gridrun cancel "
-                  f"{typed(args.manifest)} --void-unsent` puts {_them(n)} back as not sent "
+                  f"{typed(args.manifest)}{at_state} --void-unsent` puts {_them(n)} back as not sent "
                   f"(nothing paid, nothing reserved); but if a gateway on the way still holds a create, the provider "
                   "may yet make and bill it with nothing here recording it", markup=False)
     for key, why in r.failed.items():
@@ -3199,15 +3203,15 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         n = len(r.gone)
         say(f"{_jobs(n)} whose video the provider no longer has, so nothing to cancel: recorded "
             f"`unknown`, as a run records {_them(n)} (still reserved: {'it' if n == 1 else 'they'} may have been "
-            f"paid for); `gridrun retry --unknown {typed(args.manifest)}` sends {_them(n)} again (may pay twice)")
+            f"paid for); `gridrun retry --unknown {typed(args.manifest)}`{put_back} sends {_them(n)} again (may pay twice)")
     finished = [k for k in r.finished if k not in r.dropped]
     running = [k for k in r.still_running if k not in r.dropped]
     if finished:
-        say(f"{_jobs(len(finished))} finished first: `gridrun run {typed(args.manifest)}` downloads {_them(len(finished))}")
+        say(f"{_jobs(len(finished))} finished first: `gridrun run {typed(args.manifest)}`{put_back} downloads {_them(len(finished))}")
     if r.to_download:
         n = len(r.to_download)
         say(f"{_jobs(n)} rendered and paid, not yet downloaded ({_some(r.to_download)}): `gridrun run "
-            f"{typed(args.manifest)}` downloads {_them(n)} at no cost (the provider's links to "
+            f"{typed(args.manifest)}`{put_back} downloads {_them(n)} at no cost (the provider's links to "
             f"{'it' if n == 1 else 'them'} expire)")
     if running:
         say(f"{_jobs(len(running))} still rendering after the request: the next run follows {_them(len(running))}")
@@ -3215,7 +3219,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         # asking again cannot succeed: said once, with the provider's answer, not as a request to try again
         n, keys = len(r.not_taken), list(r.not_taken)
         following = [k for k in keys if k not in r.dropped]
-        followed = (f"`gridrun run {typed(args.manifest)}` follows {_them(len(following))} to the end and downloads what "
+        followed = (f"`gridrun run {typed(args.manifest)}`{put_back} follows {_them(len(following))} to the end and downloads what "
                     f"{'it renders' if len(following) == 1 else 'they render'}" if following else "")
         err.print(f"error: the provider does not take cancel requests ({visible(next(iter(r.not_taken.values())))}): "
                   f"{_jobs(n)} not cancelled ({_some(keys)}), still rendering and will be billed"
@@ -3224,7 +3228,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         # the provider's verdict on those videos (a coded 400, 409, 422): asked again, it refuses again
         n, keys = len(r.refused), list(r.refused)
         following = [k for k in keys if k not in r.dropped]
-        collected = (f": `gridrun run {typed(args.manifest)}` collects {_them(len(following))} when "
+        collected = (f": `gridrun run {typed(args.manifest)}`{put_back} collects {_them(len(following))} when "
                      f"{'it is' if len(following) == 1 else 'they are'} rendered" if following else "")
         err.print(f"error: the provider refused to cancel {_jobs(n)} ({_some(keys)}; "
                   f"{visible(next(iter(r.refused.values())))}): {'it renders' if n == 1 else 'they render'} on and "
@@ -3233,7 +3237,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         copy = visible(relpath(r.copy, Path.cwd())) if r.copy else "its copy in .runs/"
         if r.copy and not r.copy_there:
             copy += (", missing, and not written again from the state: `gridrun status "
-                     f"{typed(args.manifest)} --manifest-copy {r.copy_run}` gives its text")
+                     f"{typed(args.manifest)}{at_state} --manifest-copy {r.copy_run}` gives its text")
         them = _them(len(r.dropped))
         back = f": copy it back to {visible(relpath(r.manifest, Path.cwd()))} and run that" if r.manifest else " and run it"
         say(f"{_jobs(len(r.dropped))} finished or still rendering that the manifest no longer has "
@@ -3246,7 +3250,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                   f"({_some(r.unresolved)}) may be rendering and "
                   f"{'was' if len(r.unresolved) == 1 else 'were'} not cancelled: no key of "
                   f"{'its' if len(r.unresolved) == 1 else 'theirs'} is recorded to look {_them(len(r.unresolved))} "
-                  f"up by, so `gridrun run {typed(args.manifest)}` finds out only by sending "
+                  f"up by, so `gridrun run {typed(args.manifest)}`{put_back} finds out only by sending "
                   f"{_them(len(r.unresolved))} again (a new render, paid, for any the provider never made)",
                   markup=False)
     for key, why in r.errors.items():
@@ -3255,14 +3259,14 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         # nothing was recorded of them: still in flight in the state, so a cancel again asks the provider again
         n = len(r.errors)
         err.print(f"{_jobs(n)} not cancelled, a request to the provider having failed ({_some(list(r.errors))}): "
-                  f"still in flight and reserved; `gridrun cancel {typed(args.manifest)}` again tries {_them(n)} again, or "
-                  f"`gridrun run {typed(args.manifest)}` follows {_them(n)} to the end and downloads what "
+                  f"still in flight and reserved; `gridrun cancel {typed(args.manifest)}{at_state}` again tries {_them(n)} again, or "
+                  f"`gridrun run {typed(args.manifest)}`{put_back} follows {_them(n)} to the end and downloads what "
                   f"{'it renders' if n == 1 else 'they render'} (paid)", markup=False)
     for run_id, path in r.reports.items():
         say(f"report of run {run_id} written again with what the cancel recorded: {visible(str(relpath(path, Path.cwd())))}")
     for run_id, why in r.report_errors.items():
         err.print(f"warning: the report of run {run_id} could not be written again ({visible(why)}): it still shows the "
-                  f"jobs as before the cancel; `gridrun report {typed(args.manifest)} --run {run_id}` writes it",
+                  f"jobs as before the cancel; `gridrun report {typed(args.manifest)} --run {run_id}`{put_back} writes it",
                   markup=False, highlight=False)
     return 1 if r.errors or r.unresolved or r.not_taken or r.refused or r.not_in_log or r.look_later or r.log_unread or r.no_log \
         or r.elsewhere or r.other_key else 0

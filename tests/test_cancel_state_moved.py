@@ -102,3 +102,29 @@ def test_a_state_copied_to_the_folder_named_now_follows_its_jobs_unrefused(tmp_p
     assert not any("paid a second time" in str(w) for w in api.plan(api.load(m)).warnings)
     result = api.run(m, provider=prov, report=False, options=RunOptions(timeout=30))
     assert result.exit_code == 0 and stats(prov)["creates"] == 2, (result.status, stats(prov))
+
+
+def test_what_cancel_with_state_says_to_do_next_acts_on_that_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commands `cancel --state OLD` gives for the jobs it could not cancel name OLD (`cancel --state OLD`
+    again, `run` with `state_dir:` put back), not the state the manifest names now, which holds none of them."""
+    from runner.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2}, sim={
+        "render_time": 30, "jitter": 0.0, "script": [{"fault": "not_allowed", "route": "delete", "nth": [1]},
+                                                     {"fault": "auth_failed", "route": "delete", "nth": [2]}]})
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    m.write_text(m.read_text() + "state_dir: .gridrun-v2\n")
+    monkeypatch.chdir(tmp_path)
+    old = tmp_path / ".gridrun"
+    capsys.readouterr()
+    assert main(["cancel", str(m), "--state", str(old)]) == 1
+    said = " ".join(capsys.readouterr().err.split())
+    assert "1 job not cancelled, a request to the provider having failed" in said, said
+    assert f"`gridrun cancel {m} --state {old}` again tries it again" in said, said
+    assert f"`gridrun cancel {m}` again" not in said, said
+    back = f"`gridrun run {m}` (with the manifest's `state_dir:` put back as it was, the state in {old})"
+    assert said.count(back) == 2, said  # the job whose cancel is not taken, and the one whose cancel failed
+    assert in_flight(m) == 0  # the manifest's own state holds none of them
