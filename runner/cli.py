@@ -266,10 +266,26 @@ def _kept_whole(table: Any, least: Sequence[int]) -> None:
 
 def _print_list(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """A table too wide for the terminal, as a list: its headers on a line, then each row on a line of its own,
-    its cells two spaces apart (an empty one left out), wrapped by the terminal, none of them cut short."""
-    out.print("  ".join(h for h in headers if h), markup=False, highlight=False, style="bold")
-    for row in rows:
-        out.print("  ".join(x for x in row if x), markup=False, highlight=False)
+    wrapped by the terminal, none of its cells cut short. Each column is as wide as its widest cell, two spaces from
+    the next, so that it starts at the same place on every line (an empty cell is left blank, a column empty
+    throughout left out) and the terminal wraps every line at the same places; a row's last cell that is not empty
+    spans the empty ones after it (the row standing for the rows not listed), and widens no column."""
+    from rich.cells import cell_len
+
+    lines = [list(headers), *(list(row) for row in rows)]
+    kept = [c for c in range(len(headers)) if any(line[c] for line in lines)]
+    widths = dict.fromkeys(kept, 0)
+    for line in lines:
+        filled = [c for c in kept if line[c]]
+        for c in filled[:-1]:
+            widths[c] = max(widths[c], cell_len(line[c]))
+
+    def joined(line: Sequence[str]) -> str:
+        return "  ".join(line[c] + " " * (widths[c] - cell_len(line[c])) for c in kept).rstrip()
+
+    out.print(joined(lines[0]), markup=False, highlight=False, style="bold")
+    for line in lines[1:]:
+        out.print(joined(line), markup=False, highlight=False)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3146,3 +3146,70 @@ def test_a_narrow_terminal_gets_every_key_and_price_whole(
     assert code == 0 and "…" not in out and "$1.40" in out.split() and "done" in out.split(), out
     row = next(line for line in out.splitlines() if line.strip().startswith("1 "))
     assert "--no-report" in out and "4/4" in row, out
+
+
+def _aligned(lines: list[str], cells: list[list[str]]) -> None:
+    """Each of `cells` (a line's fields, the header's first) starts on its line where the same field of the header
+    line starts: the columns stay aligned, an empty field left blank."""
+    starts, at = [], 0
+    for header in cells[0]:
+        at = lines[0].index(header, at)
+        starts.append(at)
+        at += len(header)
+    for line, fields in zip(lines, cells, strict=True):
+        for start, field in zip(starts, fields, strict=True):
+            assert line[start:start + len(field)] == field, (lines, field)
+            assert field or line[start:start + 1] in ("", " "), (lines, field)
+
+
+@pytest.mark.parametrize("columns", ["20", "40"])
+def test_a_table_too_wide_for_the_terminal_is_a_list_whose_fields_stay_aligned(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, columns: str,
+) -> None:
+    """On a narrow terminal a table is a list, one row a line: each field starts where its column's header does on
+    every line, rows with empty cells too (left blank, not left out, which would shift the fields after them)."""
+    from rich.table import Table
+
+    from runner import cli
+
+    monkeypatch.setenv("COLUMNS", columns)
+    headers = ["run", "started", "status", "done", "spent", "started with"]
+    rows = [["12", "2026-12-07 06:50", "done", "4/4", "$1.40", "run m.yaml"],
+            ["3", "", "crashed", "", "$0.00", "–"],
+            ["1", "2026-12-01 08:00", "", "0/4", "", "run m.yaml --budget 2"]]
+    table = Table(box=None, show_edge=False, pad_edge=False)
+    for header in headers:
+        table.add_column(header, no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    cli._print_table(table)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4, lines  # the list: no row drawn over several lines by rich
+    _aligned(lines, [headers, *rows])
+
+
+@pytest.mark.parametrize("columns", ["20", "40"])
+def test_plan_and_status_runs_on_a_narrow_terminal_keep_their_fields_aligned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, columns: str,
+) -> None:
+    from execkit import write_manifest
+
+    monkeypatch.setenv("COLUMNS", columns)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime", "cyberpunk"), sim={"render_time": 0.1, "jitter": 0.0})
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0
+    lines = [line for line in out.splitlines() if line.startswith(("#", "1 ", "2 ", "3 ", "4 "))]
+    keys = ["style=anime,seed=1", "style=anime,seed=2", "style=cyberpunk,seed=1", "style=cyberpunk,seed=2"]
+    _aligned(lines, [["#", "key", "size", "s", "cost"],
+                     *([str(n), key, "640x360", "5", "$0.35"] for n, key in enumerate(keys, 1))])
+    assert api.run(m, report=False).status == "done"
+    assert api.run(m, report=False).status == "done"  # all cached: its `done` cell wider than the first run's
+    capsys.readouterr()
+    code, out, _ = run_cli(capsys, "status", str(m), "--runs")
+    assert code == 0
+    lines = out.splitlines()[1:]
+    assert len(lines) == 3 and lines[0].startswith("run  started ("), out
+    spent = lines[0].index("spent")
+    assert [line[spent:spent + 5] for line in lines] == ["spent", "$0.00", "$1.40"], lines
+    status = lines[0].index("status")
+    assert [line[status:status + 6] for line in lines] == ["status", "done  ", "done  "], lines
