@@ -305,16 +305,19 @@ def _capability_files(m: Manifest) -> list[Path]:
     files = []
     for index, name in enumerate(m.data.get("capabilities") or []):
         try:
-            path = (m.base_dir / name).resolve()
+            given = m.base_dir / name
+            path = given.resolve()
             found, folder = path.is_file(), path.is_dir()
         except UNUSABLE as exc:
             raise m.error(("capabilities", index),
                           f"capability file '{shown(name)}' cannot be used: {why_unusable(exc)}") from None
         if folder:
             raise m.error(("capabilities", index), f"capability file {path} is a directory, not a file")
-        special = None if found else capabilities.not_regular(path)
+        # as named: /dev/stdin resolves to a pipe's name that is no path (/proc/1234/fd/pipe:[5678])
+        special = None if found else capabilities.not_regular(given)
         if special is not None:  # there, but a named pipe or a device: "not found" would send the user after a typo
-            raise m.error(("capabilities", index), f"capability file {path}: {special}")
+            at = path if os.path.lexists(path) else given
+            raise m.error(("capabilities", index), f"capability file {at}: {special}")
         if not found:
             raise m.error(("capabilities", index), f"capability file {path} not found")
         files.append(path)

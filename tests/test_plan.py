@@ -3408,8 +3408,10 @@ def test_a_capability_file_that_is_a_named_pipe_or_a_device_is_said_so_not_not_f
         (tmp_path / "x.yaml").write_text("provider: sim\n")
         err = one_error(tmp_path, f"params:\n  prompt: a fox\ncapabilities: [x.yaml, {name}]\n", name)
         path = Path(os.path.realpath(tmp_path / name))
-        assert err.message == (f"capability file {path}: is {kind}, not a regular file: a capabilities file is read "
-                               "from a file saved whole"), err.message
+        assert err.message == (f"capability file {path}: is {kind}, not a regular file: a pipe or a device, such as "
+                               "standard input (/dev/stdin), cannot be read as a capabilities file, which is read "
+                               "from a file saved whole; write its text to a file and name that file instead"
+                               ), err.message
         assert (err.field, err.line) == ("capabilities[1]", 6), (err.field, err.line)
         monkeypatch.setenv("GRIDRUN_CAPABILITIES", str(tmp_path / name))
         with pytest.raises(ManifestError) as caught:
@@ -3418,6 +3420,36 @@ def test_a_capability_file_that_is_a_named_pipe_or_a_device_is_said_so_not_not_f
         assert f"is {kind}, not a regular file" in said and "(named by GRIDRUN_CAPABILITIES)" in said, said
         assert "not found" not in said and "a manifest" not in said and "(m.yaml)" not in said, said
         monkeypatch.delenv("GRIDRUN_CAPABILITIES")
+
+
+@pytest.mark.parametrize("where", ["manifest", "environment"])
+def test_standard_input_piped_in_as_a_capabilities_file_is_said_to_be_a_pipe_to_write_to_a_file(
+    tmp_path: Path, where: str
+) -> None:
+    """`capabilities: [/dev/stdin]` (or GRIDRUN_CAPABILITIES=/dev/stdin) with the file piped in: /dev/stdin resolves
+    to a pipe's name that is no path, and was "not found"; it is said to be a pipe, which cannot be read as a
+    capabilities file, and to write it to a file, at the field's line. Nothing waits on the pipe."""
+    import subprocess
+    import sys
+
+    caps = "provider: sim\nmodels:\n  pixverse-v5.6:\n    rules: []\n"
+    listed = "capabilities: [/dev/stdin]\n" if where == "manifest" else ""
+    (tmp_path / "m.yaml").write_text(HEAD + f"params:\n  prompt: a fox\n{listed}", encoding="utf-8")
+    env = {**os.environ, "COLUMNS": "400"}
+    if where == "environment":
+        env["GRIDRUN_CAPABILITIES"] = "/dev/stdin"
+    done = subprocess.run([sys.executable, "-m", "runner.cli", "plan", "m.yaml"], input=caps, capture_output=True,
+                          text=True, cwd=tmp_path, env=env, timeout=120, check=False)
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 2 and "Traceback" not in said, said
+    assert "not found" not in said and "pipe:[" not in said, said
+    assert ("is a pipe, not a regular file: a pipe or a device, such as standard input (/dev/stdin), cannot be read "
+            "as a capabilities file, which is read from a file saved whole; write its text to a file and name that "
+            "file instead") in said, said
+    if where == "manifest":
+        assert said.startswith("error: m.yaml:6:16: capabilities[0]: capability file /dev/stdin: is a pipe"), said
+    else:
+        assert said.startswith("error: /dev/stdin: is a pipe") and "(named by GRIDRUN_CAPABILITIES)" in said, said
 
 
 def test_a_huge_linspace_value_out_of_range_is_written_as_the_job_key_writes_it() -> None:

@@ -804,7 +804,11 @@ def not_regular(path: Path) -> str | None:
         return None
     if kind is None:
         return None
-    return f"is {kind}, not a regular file: a capabilities file is read from a file saved whole"
+    if kind == "a named pipe" and os.path.basename(os.path.realpath(path)).startswith("pipe:"):
+        kind = "a pipe"  # no name of its own: standard input (/dev/stdin, /dev/fd/0) or `<(...)` piped in
+    return (f"is {kind}, not a regular file: a pipe or a device, such as standard input (/dev/stdin), cannot be read "
+            "as a capabilities file, which is read from a file saved whole; write its text to a file and name that "
+            "file instead")
 
 
 def _check_regular(path: Path) -> None:
