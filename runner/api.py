@@ -34,7 +34,7 @@ from .errors import (
 )
 from .jobs import format_value, param_strings
 from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
-from .options import GONE_AFTER, RunOptions, check_option, error_code, repeating_fix, run_options, selection_misses
+from .options import GONE_AFTER, RunOptions, check_flag, check_option, error_code, repeating_fix, run_options, selection_misses
 from .outputs import kept_aside, superseded_dir
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
@@ -117,8 +117,9 @@ def load(path: str | Path, *, planned: bool = False, max_jobs: int | None = None
     after its first values.
 
     :raises ManifestError: or ManifestErrors (several).
-    :raises UsageError: `path` is not a path.
+    :raises UsageError: `path` is not a path, `planned` not True or False.
     """
+    check_flag("planned", planned)
     if not isinstance(path, (str, os.PathLike)):
         raise UsageError(f"expected a manifest's path (or a Manifest, where a function takes one), "
                          f"got {type(path).__name__}")
@@ -1278,12 +1279,9 @@ def diff(
     if retry is not None and (not isinstance(retry, str) or retry not in plan_mod.RETRY_COMMANDS):
         raise UsageError(f"retry must be one of {', '.join(map(repr, plan_mod.RETRY_COMMANDS))} (or None), "
                          f"got {retry!r}")
-    if not isinstance(force, bool):
-        raise UsageError(f"force must be True or False, got {force!r}")
-    if not isinstance(force_resume, bool):
-        raise UsageError(f"force_resume must be True or False, got {force_resume!r}")
-    if not isinstance(whole, bool):
-        raise UsageError(f"whole must be True or False, got {whole!r}")
+    check_flag("force", force)
+    check_flag("force_resume", force_resume)
+    check_flag("whole", whole)
     if force_resume and not force:
         raise UsageError("force_resume goes with force, as `run --force --resume`")
     if (only_keys or only_codes) and retry is None:
@@ -1448,6 +1446,7 @@ def run(
     if provider is not None and not (hasattr(provider, "caps") and callable(getattr(provider, "client", None))):
         raise UsageError("provider must be a provider object, as `runner.providers.get_provider(name, ...)` makes, "
                          f"got {type(provider).__name__}")
+    check_flag("report", report)
     _check_run_arguments(argv=argv, on_progress=on_progress, on_balance=on_balance, stop=stop, detach=detach)
     if options.handle_signals and threading.current_thread() is not threading.main_thread():
         raise UsageError("handle_signals needs the main thread, where Python delivers signals; "
@@ -1534,8 +1533,11 @@ def recover(m: Plan | Manifest | str | Path, *, dry_run: bool = False, max_jobs:
     :raises ManifestError: or ManifestErrors, an invalid manifest: nothing written.
     :raises LockError: another runner holds the state, or another state's run the output folder.
     :raises StateError: the state cannot be opened (damaged, another program's) or written.
+    :raises UsageError: `dry_run` not True or False.
     """
     from .recover import recover as recovering
+
+    check_flag("dry_run", dry_run)
 
     # an input image moved away leaves its jobs unchecked, said as such, not the whole manifest refused
     p = m if isinstance(m, Plan) else _plan(m, max_jobs=max_jobs, unread_images=True)
@@ -2483,9 +2485,12 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
     :raises NotRecordedError: jobs of the manifest file are in flight in another state (`state_dir` not given).
     :raises StateWriteError: the state could not be written (a full disk, another program's write transaction):
         the cancel requests sent stand at the provider, and `cancel` (or `run`) again records what they did.
-    :raises UsageError: called from a running event loop (Jupyter, `asyncio.run`, `trio.run`), before anything is
-        done: its requests run in an event loop of their own, which cannot start there.
+    :raises UsageError: `void_unsent` or `same_account` not True or False, or called from a running event loop
+        (Jupyter, `asyncio.run`, `trio.run`), before anything is done: its requests run in an event loop of their
+        own, which cannot start there.
     """
+    check_flag("void_unsent", void_unsent)
+    check_flag("same_account", same_account)
     _load_httpx()  # before the providers, which import it
     loop = _in_event_loop()
     if loop is not None:

@@ -67,9 +67,8 @@ class RunOptions:
             if hasattr(self, name):
                 check_option(name, getattr(self, name))
         for f in dataclasses.fields(self):
-            # A flag given as a string ("no") would be true: for `force`, a paid re-run of every job.
-            if f.type in ("bool", bool) and type(getattr(self, f.name)) is not bool:
-                raise UsageError(f"{f.name} must be True or False, got {getattr(self, f.name)!r}")
+            if f.type in ("bool", bool):
+                check_flag(f.name, getattr(self, f.name))
         for name in ("only_keys", "only_codes"):
             value = getattr(self, name)
             if isinstance(value, str) or not isinstance(value, (tuple, list)) or not all(
@@ -319,6 +318,16 @@ def option_problem(name: str, value: Any) -> str | None:
     if usable and (value > least or value == least and not excluded):
         return None
     return f"must be {kind} {'above' if excluded else 'at least'} {least:g}, got {shown}"
+
+
+def check_flag(name: str, value: Any) -> None:
+    """A flag of the API (`RunOptions.force`, `cancel`'s `void_unsent`, ...) is True or False: given as a string
+    ("no", "false", read from a config file) it would be true, and for `force` or `void_unsent` that costs money.
+
+    :raises UsageError: `value` is not a bool.
+    """
+    if type(value) is not bool:
+        raise UsageError(f"{name} must be True or False, got {value!r}")
 
 
 def check_option(name: str, value: Any) -> None:

@@ -4,6 +4,7 @@ host, and what it refuses before it begins."""
 from __future__ import annotations
 
 import gc
+import inspect
 import logging
 import os
 import subprocess
@@ -90,6 +91,29 @@ def test_diff_refuses_a_retry_it_does_not_know_before_looking_at_the_state(tmp_p
     assert runner.diff(p, retry="retry") is not None and runner.diff(p, retry="retry --unknown") is not None
     with pytest.raises(UsageError, match="force must be True or False, got 'no'"):
         runner.diff(p, force="no")  # type: ignore[arg-type]
+
+
+def test_every_flag_of_the_api_refuses_what_is_not_a_bool_before_doing_anything(tmp_path: Path) -> None:
+    """A flag read from a config file or a command line ("no", "false", 0) would be true, or false, by its truth:
+    `cancel(void_unsent="no")` would void jobs, `recover(dry_run="no")` would write nothing. Every function of the
+    package taking a flag refuses any other value, as `RunOptions` does, before it plans, sends or records."""
+    m = _small(tmp_path)
+    assert runner.run(m, report=False).exit_code == 0
+
+    def recorded() -> tuple[Any, ...]:
+        return tuple((j.key, j.state, j.attempts) for j in runner.status(m).jobs), tuple(
+            (r.run.id, r.run.status) for r in runner.runs(m))
+
+    before = recorded()
+    flags = [(name, param) for name in runner.__all__ if inspect.isfunction(fn := getattr(runner, name))
+             for param, at in inspect.signature(fn).parameters.items() if at.annotation in ("bool", bool)]
+    assert {("cancel", "void_unsent"), ("cancel", "same_account"), ("recover", "dry_run"), ("diff", "force"),
+            ("run", "report"), ("load", "planned")} <= set(flags)
+    for name, param in flags:
+        for value in ("no", 0, None):
+            with pytest.raises(UsageError, match=rf"^{param} must be True or False, got {value!r}$"):
+                getattr(runner, name)(m, **{param: value})
+    assert recorded() == before
 
 
 def test_the_functions_reading_a_manifests_state_take_the_plan_made_of_it(tmp_path: Path) -> None:
