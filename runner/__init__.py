@@ -17,8 +17,8 @@ from typing import Any as _Any
 __version__ = "0.1.0"
 
 __all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "recover", "export_rows",
-           "BalanceCheck", "CancelResult", "Diff", "Manifest", "Plan", "RunOptions", "RunResult", "RunStatistics",
-           "RunSummary", "Runs", "Snapshot"]
+           "BalanceCheck", "CancelResult", "Diff", "Manifest", "Plan", "RecoverResult", "RunOptions", "RunResult",
+           "RunStatistics", "RunSummary", "Runs", "Snapshot"]
 
 if _TYPE_CHECKING:  # what a type checker reads (the package ships py.typed); at run time, `__getattr__` loads them
     from . import errors as errors
@@ -28,6 +28,7 @@ if _TYPE_CHECKING:  # what a type checker reads (the package ships py.typed); at
         Diff,
         Manifest,
         Plan,
+        RecoverResult,
         RunOptions,
         RunResult,
         Runs,
@@ -46,6 +47,25 @@ if _TYPE_CHECKING:  # what a type checker reads (the package ships py.typed); at
         runs,
         status,
     )
+
+
+class _Later:
+    """A module imported at the first use of one of its names. An annotation naming a class of a module its own
+    module does not import when it loads (`executor.RunResult` in `api.run`'s, `resume.LeftBehind` in `plan.Diff`'s,
+    `decimal.Decimal` in `RunOptions`'), through one of these, is found by `typing.get_type_hints` (which reads the
+    names of the annotation's module), while loading that module loads neither the other (nor what it imports),
+    nor a circle of imports between them."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name  # ".executor": a module of the package; "decimal": any other
+
+    def __getattr__(self, attr: str) -> _Any:
+        import importlib
+
+        return getattr(importlib.import_module(self._name, __name__), attr)
+
+    def __repr__(self) -> str:
+        return f"<module {__name__ if self._name.startswith('.') else ''}{self._name}, loaded at its first use>"
 
 
 # Held while `_load_httpx` blocks httpx's command line: threads using the API for the first time at once would

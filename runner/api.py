@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
-from . import _load_httpx
+from . import _Later, _load_httpx
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .errors import (
@@ -58,36 +58,20 @@ from .yamlsource import MAX_BYTES, check_a_file, read_text
 
 # With the types a caller meets: what `load`, `plan`, `status` and `runs` return, what `on_progress` is given.
 __all__ = ["load", "plan", "diff", "run", "status", "runs", "report", "export", "cancel", "recover", "export_rows",
-           "BalanceCheck", "CancelResult", "Diff", "Manifest", "Plan", "RunOptions", "RunResult", "RunStatistics",
-           "RunSummary", "Runs", "Snapshot"]
-
-
-class _Later:
-    """A module of the package imported at the first use of one of its names: `run`'s annotations name
-    `executor.RunResult` and `balance.BalanceCheck`, which `typing.get_type_hints(runner.run)` then finds, while
-    importing the API loads neither module (nor the HTTP stack behind them) until a run needs them."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __getattr__(self, attr: str) -> Any:
-        import importlib
-
-        return getattr(importlib.import_module(self._name, __package__), attr)
-
-    def __repr__(self) -> str:
-        return f"<module runner{self._name}, loaded at its first use>"
+           "BalanceCheck", "CancelResult", "Diff", "Manifest", "Plan", "RecoverResult", "RunOptions", "RunResult",
+           "RunStatistics", "RunSummary", "Runs", "Snapshot"]
 
 
 if TYPE_CHECKING:
     from . import balance, executor
+    from . import recover as recovery
     from .balance import BalanceCheck
     from .executor import RunResult
     from .export import export_rows
     from .providers.base import VideoStatus
     from .recover import RecoverResult
-else:
-    balance, executor = _Later(".balance"), _Later(".executor")
+else:  # `run`'s and `recover`'s annotations name their classes: `typing.get_type_hints` finds them there
+    balance, executor, recovery = _Later(".balance"), _Later(".executor"), _Later(".recover")
 
 # Only `run` and `cancel` send requests: they import the executor, the providers and their HTTP stack (anyio,
 # httpx) when called, so that `plan`, `status`, `report` and `export` load none of it. A run imports it in the
@@ -95,7 +79,7 @@ else:
 
 
 def __getattr__(name: str) -> Any:
-    """`BalanceCheck`, `RunResult` and `export_rows`, imported at their first use."""
+    """`BalanceCheck`, `RunResult`, `RecoverResult` and `export_rows`, imported at their first use."""
     if name == "BalanceCheck":
         from .balance import BalanceCheck
 
@@ -104,6 +88,10 @@ def __getattr__(name: str) -> Any:
         from .executor import RunResult
 
         return RunResult
+    if name == "RecoverResult":
+        from .recover import RecoverResult
+
+        return RecoverResult
     if name == "export_rows":
         from .export import export_rows
 
@@ -1520,7 +1508,7 @@ def run(
 
 
 def recover(m: Plan | Manifest | str | Path, *, dry_run: bool = False, max_jobs: int | None = None,
-            argv: Sequence[str] = (), key_part: str | None = None) -> RecoverResult:
+            argv: Sequence[str] = (), key_part: str | None = None) -> recovery.RecoverResult:
     """Rebuild the manifest's state, lost, emptied or behind (`plan` and `run` refuse it), from what its output
     folder holds, paying nothing: each job whose finished video is at its path, whole, beside a sidecar of
     gridrun's of that very job, is recorded done with that take, as a run of status `recovered`; the output

@@ -12,10 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import _Later
 from .errors import UsageError
 
 if TYPE_CHECKING:
-    from decimal import Decimal  # imported where a value is read: not at start-up
+    import decimal
+else:  # imported where a value is read, not at start-up; annotations name its `Decimal` through it
+    decimal = _Later("decimal")
 
 # What a run takes where neither its manifest's `run:` nor the command line sets a knob.
 RUN_DEFAULTS: Mapping[str, Any] = {
@@ -38,7 +41,7 @@ class RunOptions:
     """Throughput knobs and policies of one run; each may change between runs of the same manifest."""
 
     concurrency: int | None = None      # jobs at the provider at once (default: manifest run.concurrency)
-    budget_usd: float | Decimal | None = None  # overrides run.budget_usd (a Decimal is counted as written)
+    budget_usd: float | decimal.Decimal | None = None  # overrides run.budget_usd (a Decimal is counted as written)
     allow_partial: bool = False         # start even when the plan does not fit the budget; stop at it
     force: bool = False                 # re-run jobs that are done (a new paid attempt each)
     force_resume: bool = False          # with force: only the done jobs the last --force run left unsent
@@ -280,7 +283,7 @@ DECIMAL_KNOBS = frozenset({"budget_usd"})
 DECIMAL_TEXT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
 
 
-def decimal_of(text: str) -> Decimal | None:
+def decimal_of(text: str) -> decimal.Decimal | None:
     """`text` as a Decimal, its digits exactly as written, when it is a number in the manifest's decimal form
     (`DECIMAL_TEXT`); None otherwise."""
     from decimal import Decimal

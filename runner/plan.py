@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
-from . import images
+from . import _Later, images
 from .datafiles import Flagged
 from .errors import (
     CapabilityError,
@@ -89,7 +89,9 @@ from .yamlsource import (
 )
 
 if TYPE_CHECKING:
-    from .resume import KeyAway, LeftBehind, SentAway
+    from . import resume
+else:  # `resume` imports this module: `Diff`'s annotations name its classes through it (`typing.get_type_hints`)
+    resume = _Later(".resume")
 
 __all__ = [
     "DEFAULT_MAX_JOBS", "Diff", "Job", "Plan", "Stored", "build", "diff", "file_sha256", "format_value", "job_hash",
@@ -1506,7 +1508,7 @@ class Diff:
     refetch: int = 0                      # done (their file missing or altered) or expired: fetched again, free
     following: tuple[str, ...] = ()       # keys of those in flight the run counts against its budget (the
                                           # ones not yet rendered: a job downloading was billed already)
-    left_behind: LeftBehind | None = None  # jobs the last run left in flight that the plan no longer has: a run
+    left_behind: resume.LeftBehind | None = None  # jobs the last run left in flight that the plan no longer has: a run
                                            # refuses to start over them (without --leave-in-flight)
     warnings: tuple[str, ...] = ()         # what the state tells of the manifest (another file of its name)
     verified: frozenset[str] = frozenset()  # paths of the plan's videos that hold their done job's recorded take
@@ -1558,10 +1560,10 @@ class Diff:
     # of the jobs in flight or of unknown outcome, key -> the endpoint they were sent to, when it is not the plan's
     # (`sent_elsewhere`): a run refuses to start over them (without --leave-in-flight)
     sent_elsewhere: Mapping[str, str] = field(default_factory=dict)
-    sent_away: SentAway | None = None  # the same jobs, as a run refuses to start over them (`resume.sent_away`)
+    sent_away: resume.SentAway | None = None  # the same jobs, as a run refuses to start over them (`resume.sent_away`)
     # the jobs in flight or of unknown outcome sent with another API key at the endpoint now, as a run refuses to
     # start over them (`resume.key_away`)
-    key_away: KeyAway | None = None
+    key_away: resume.KeyAway | None = None
     # of `new`, key -> the endpoint of the jobs in flight or of unknown outcome that were sent to a simulator at
     # another endpoint than the plan's (`simulator_left`): nothing paid there, a run sends them anew here
     anew: Mapping[str, str] = field(default_factory=dict)

@@ -325,8 +325,9 @@ def test_a_threshold_set_from_on_progress_stands_after_the_run(tmp_path: Path) -
 
 def test_the_run_functions_type_hints_resolve_and_its_named_types_are_the_packages() -> None:
     """`typing.get_type_hints(runner.run)` (what pydantic's `validate_call`, typer and `inspect.signature(eval_str=True)`
-    read) in a fresh interpreter, where the API has loaded neither the executor nor the HTTP stack yet; `runner.Diff`
-    and `runner.export_rows`, which the docs name, are the package's names."""
+    read) in a fresh interpreter, where the API has loaded neither the executor nor the HTTP stack yet; so do those
+    of every function and class of the package (`runner.__all__`), whatever their annotations name; `runner.Diff`,
+    `runner.export_rows` and `runner.RecoverResult`, which the docs name, are the package's names."""
     code = (
         "import inspect, sys, typing, runner\n"
         "run = runner.run\n"
@@ -337,9 +338,14 @@ def test_the_run_functions_type_hints_resolve_and_its_named_types_are_the_packag
         "assert hints['return'] is RunResult, hints['return']\n"
         "assert BalanceCheck in typing.get_args(typing.get_args(hints['on_balance'])[0])[0], hints['on_balance']\n"
         "inspect.signature(run, eval_str=True)\n"
-        "for f in (runner.load, runner.plan, runner.diff, runner.status, runner.runs, runner.report, runner.export,\n"
-        "          runner.cancel, runner.export_rows):\n"
-        "    typing.get_type_hints(f)\n"
+        "for name in runner.__all__:\n"
+        "    named = getattr(runner, name)\n"
+        "    assert inspect.isfunction(named) or inspect.isclass(named), name\n"
+        "    typing.get_type_hints(named)\n"
+        "    if inspect.isfunction(named):\n"
+        "        inspect.signature(named, eval_str=True)\n"
+        "assert typing.get_type_hints(runner.recover)['return'] is runner.RecoverResult\n"
+        "assert runner.RecoverResult is sys.modules['runner.recover'].RecoverResult\n"
         "assert runner.Diff is sys.modules['runner.plan'].Diff\n"
         "assert runner.export_rows is sys.modules['runner.export'].export_rows\n"
         "assert callable(runner.plan) and callable(runner.export)\n"
