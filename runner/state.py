@@ -477,6 +477,14 @@ _MADE_A_VIDEO_SQL = ", ".join(f"'{s}'" for s in (S.DONE.value, S.DOWNLOADING.val
 # video made earlier, kept, not found cached by the run (`Store._origins_sql`).
 _KEPT_KINDS = "('rerun-failed', 'rerun-cancelled')"
 
+# The (run, job) pairs of the done jobs each run was to render again as it started (event `rerenders-queued`, its
+# `jobs`): one the run put back unsent (a stop: its budget, Ctrl-C, a detach) is marked cached from the run that
+# made its video, as a plain run reuses it, but the run meant to render it again: made earlier, as a run killed
+# before sending it leaves it (`Store._origins_sql`). A detail not of that shape names none.
+_QUEUED_SQL = ("SELECT q.run_id, CAST(r.value AS INTEGER) FROM events q, json_each(CASE WHEN json_valid(q.detail)"
+               " AND json_type(q.detail, '$.jobs') = 'array' THEN q.detail ELSE '{}' END, '$.jobs') r"
+               " WHERE q.kind = 'rerenders-queued'")
+
 # The attempt a job's figures are of, as SQL over `jobs j`: its latest, but for a done job the one that made its
 # video (the render its record names: an earlier take a run cached as it is, `Store.take_back`), else the latest
 # that made one (a re-render cancelled or failed after it leaves the job as it was).
@@ -2556,7 +2564,8 @@ class Store:
         report's header, cards and table, the export's figures of what the run made): the one answer a job has.
 
         `cached`: marked cached from an earlier run (`cached_from_run`), no re-render of it cancelled or failed in
-        the run. `made`: an attempt of it the run saw billed made a video (`paid_in_run`'s count). `not-copied`:
+        the run, nor one the run was to send and put back unsent (`_QUEUED_SQL`: made earlier, whatever stopped the
+        run, as a run killed before sending it leaves it, not marked). `made`: an attempt of it the run saw billed made a video (`paid_in_run`'s count). `not-copied`:
         the run could not copy its video to its new path (a full disk), and left it untouched. `earlier`: else, a
         video an earlier run made, kept: its re-render here was cancelled or failed (put back as it was), or the run
         fetched it again (edited or deleted by hand). `one` (" AND e.run_id=?" or "") keeps the events read to the
@@ -2564,7 +2573,8 @@ class Store:
         return (
             f"SELECT rj.run_id AS run_id, rj.job_id AS job_id, rj.cached_from_run AS cached_from_run,"
             f" j.state AS state, {'rj.final' if self.schema >= 4 else 'NULL'} AS final, CASE"
-            f" WHEN rj.cached_from_run IS NOT NULL AND ev.kept IS NOT 1 THEN '{CACHED}'"
+            f" WHEN rj.cached_from_run IS NOT NULL AND ev.kept IS NOT 1"
+            f" AND (rj.run_id, rj.job_id) NOT IN ({_QUEUED_SQL}) THEN '{CACHED}'"
             f" WHEN EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = j.id AND a.state IN ({_MADE_A_VIDEO_SQL})"
             f" AND {self._billed_by} = rj.run_id) THEN '{MADE}'"
             f" WHEN ev.uncopied = 1 THEN '{NOT_COPIED}' ELSE '{EARLIER}' END AS origin"
@@ -4034,11 +4044,11 @@ class Store:
         counts: dict[str, int] = {s.value: 0 for s in JobState}
         for j in jobs:
             counts[j.state] = counts.get(j.state, 0) + 1
-        # the jobs marked cached whose re-render the run sent or saw cancelled or failed, put back as they were
-        made_earlier = tuple(j.key for j in jobs if j.cached_from_run is not None and j.state == JobState.DONE.value
-                             and origins.get(j.id) == EARLIER)
         # the done jobs the run was to render again and has not (not sent yet, or left so by a stop)
         queued = self._rerenders_queued(run.id)
+        # the jobs marked cached whose re-render the run sent or saw cancelled or failed, put back as they were
+        made_earlier = tuple(j.key for j in jobs if j.cached_from_run is not None and j.state == JobState.DONE.value
+                             and origins.get(j.id) == EARLIER and j.id not in queued)
         kept_here = set(made_earlier)
         unsent = tuple(j.key for j in jobs if j.id in queued and j.state == JobState.DONE.value
                        and origins.get(j.id) == EARLIER and j.key not in kept_here) if queued else ()

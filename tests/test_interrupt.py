@@ -1370,8 +1370,9 @@ def test_the_report_of_a_force_run_whose_re_renders_were_cancelled_counts_them_a
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A --force run detached with three re-renders in flight, which `gridrun cancel` cancels (the jobs put back
-    done by `cancel`, not by the run): its report header says what its line of `status --runs` does, "3 cached"
-    (the jobs it never sent) and "3 made earlier", and no estimate is left to pay for them."""
+    done by `cancel`, not by the run): its report header says what its line of `status --runs` does, "6 made
+    earlier", parted into the 3 kept and the 3 it never sent ("not re-rendered"), and no estimate is left to pay for
+    them."""
     import re
 
     from runner.cli import main
@@ -1381,9 +1382,10 @@ def test_the_report_of_a_force_run_whose_re_renders_were_cancelled_counts_them_a
     _rerenders_in_flight(m)
     assert main(["cancel", str(m)]) == 0
     line = next(s for s in api.runs(m) if s.run.id == forced.run_id)  # its line of `status --runs`
-    assert (line.done, line.cached, line.made_earlier) == (6, 3, 3), line
+    assert (line.done, line.cached, line.made_earlier) == (6, 0, 6), line
     html = api.report(m).read_text()
-    assert _header_chips(html) == {"cached": 3, "made earlier": 3}, _header_chips(html)
+    assert _header_chips(html) == {"made earlier": 3, "not re-rendered (the run stopped first)": 3}, \
+        _header_chips(html)
     assert re.search(r"estimate of the jobs neither cached nor made earlier</dt><dd>\$0\.00<", html)
 
 

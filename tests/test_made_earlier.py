@@ -51,11 +51,14 @@ def _told(m: Path) -> dict[int, dict[str, Any]]:
 
 
 def _header_agrees(told: dict[int, dict[str, Any]]) -> None:
-    """The header's chips are `status --runs`'s counts; the cards and table name made earlier only jobs it counts so;
-    the export's estimate is the header's."""
+    """The header's chips are `status --runs`'s counts (its made earlier parted into those kept and those the run
+    stopped before re-rendering); the cards and table name made earlier only jobs it counts so; the export's
+    estimate is the header's."""
     for rid, t in told.items():
         _, cached, _, earlier, _ = t["runs"]
-        assert t["chips"] == {k: n for k, n in (("cached", cached), ("made earlier", earlier)) if n}, (rid, t)
+        chips = dict(t["chips"])
+        unsent = chips.pop("not re-rendered (the run stopped first)", 0)
+        assert chips == {k: n for k, n in (("cached", cached), ("made earlier", earlier - unsent)) if n}, (rid, t)
         assert len(t["cards"]) == t["table"] <= earlier, (rid, t)
         assert t["estimate"] in (None, f"${t['export_estimate']:,.2f}"), (rid, t)  # the export writes the same figure
 
@@ -135,7 +138,9 @@ def test_re_renders_cancelled_by_cancel_then_a_later_run(tmp_path: Path) -> None
     assert main(["cancel", str(m)]) == 0
     told = _told(m)
     _header_agrees(told)
-    assert told[forced.run_id]["runs"] == (6, 3, 0, 3, 0)
+    # 3 re-renders cancelled, 3 never sent: each job's video is the first run's, made earlier
+    assert told[forced.run_id]["runs"] == (6, 0, 0, 6, 0)
+    assert told[forced.run_id]["chips"] == {"made earlier": 3, "not re-rendered (the run stopped first)": 3}
     assert told[forced.run_id]["estimate"] == "$0.00"
     assert told[first.run_id]["runs"] == (6, 0, 6, 0, 0)
 
@@ -153,7 +158,7 @@ def test_a_killed_run_whose_re_renders_a_later_run_collects_cancelled(tmp_path: 
     told = _told(m)
     _header_agrees(told)
     assert {r: t["runs"] for r, t in told.items()} == {
-        first.run_id: (6, 0, 6, 0, 0), forced.run_id: (3, 3, 0, 0, 0), later.run_id: (6, 3, 0, 3, 0)}
+        first.run_id: (6, 0, 6, 0, 0), forced.run_id: (3, 0, 0, 3, 0), later.run_id: (6, 3, 0, 3, 0)}
     assert told[later.run_id]["cards"] == sorted(rerenders) and told[forced.run_id]["cards"] == []
     assert (told[later.run_id]["estimate"], told[forced.run_id]["estimate"]) == ("$0.00", "$1.05")  # 3 in flight
 
@@ -214,3 +219,32 @@ def test_a_killed_force_runs_page_says_not_re_rendered_after_a_later_run_re_rend
     later = api.run(m, options={"force": True}, provider=sim_provider(m), report=False)
     assert later.exit_code == 0 and later.run_id > rid
     assert _chips(api.report(m, run_id=rid).read_text()) == before
+
+
+def test_done_jobs_a_force_run_left_unsent_are_made_earlier_whatever_stopped_it(tmp_path: Path) -> None:
+    """The done jobs a --force run was to re-render and never sent keep the first run's videos: made earlier, not
+    cached, in `status --runs` and the report's header alike, whether the run stopped at its budget (which puts
+    them back as they were) or was killed before sending them (which leaves them so)."""
+    from runner import resume
+
+    stopped = tmp_path / "stopped"
+    killed = tmp_path / "killed"
+    lines = {}
+    for folder in (stopped, killed):
+        folder.mkdir()
+        m = write_manifest(folder, n_seeds=3, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+        assert api.run(m, provider=sim_provider(m), report=False).exit_code == 0
+        if folder == stopped:  # the budget fits one re-render of the three
+            one = api.plan(m).total_usd / 3
+            forced = api.run(m, provider=sim_provider(m), report=False,
+                             options=RunOptions(force=True, budget_usd=one * 1.5, allow_partial=True))
+            assert forced.status == "budget" and forced.stats.cached == 2, forced.stats
+        else:
+            with Store(m.parent / ".gridrun" / "state.db") as store:
+                rid = resume.prepare(api.plan(m), store, RunOptions(force=True), budget_micros=None).run_id
+                store.end_run(rid, "crashed")
+        told = _told(m)
+        _header_agrees(told)
+        lines[folder] = told[max(told)]["runs"]
+    # (done, cached, made, made earlier, not copied)
+    assert lines == {stopped: (3, 0, 1, 2, 0), killed: (3, 0, 0, 3, 0)}
