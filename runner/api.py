@@ -117,7 +117,7 @@ def load(path: str | Path, *, planned: bool = False, max_jobs: int | None = None
     if planned:
         with contextlib.suppress(TypeError, ValueError):  # a NUL byte: `manifest.load` says what is wrong
             refuse_run_copy(Path(os.path.abspath(path)), shown=Path(path))
-    return manifest_mod.load(Path(path), planned=planned, max_jobs=max_jobs, param_names=_param_names)
+    return manifest_mod.load(Path(path), planned=planned, max_jobs=max_jobs, param_names=capabilities.param_names)
 
 
 def refuse_run_copy(path: Path, *, shown: Path | None = None) -> None:
@@ -163,34 +163,6 @@ def refuse_run_copy(path: Path, *, shown: Path | None = None) -> None:
     replaces = f" (this replaces {back} as it is now)" if same is not None else ""
     raise ManifestError(said + f"copy it back beside the project and use that: cp {copy} {back}{replaces}, then "
                                f"gridrun run {back}", file=shown or path)
-
-
-def _param_names(provider: Any, model: Any) -> dict[str, tuple[str, bool]]:
-    """Every name a request parameter of `model` goes by in `provider`'s built-in capability data (its own,
-    another name the provider takes, another provider's name for it) -> the parameter's own name, and whether the
-    provider takes the name as it is: what a manifest's field unknown where it is written (`seed:` at the top
-    level) is looked up in, to be told to go under `params:`. Of every model of the provider when the model is not
-    one of its (or not a name), of every built-in provider when the provider is not one."""
-    known = capabilities.available()
-    providers = [str(provider or manifest_mod.DEFAULT_PROVIDER)]
-    if providers[0] not in known:
-        providers = known
-    models = []
-    for name in providers:
-        caps = capabilities.load(name)
-        if caps is None:
-            continue
-        own = caps.model(model) if isinstance(model, str) else None
-        models += [own] if own is not None else list(caps.models.values())
-    out: dict[str, tuple[str, bool]] = {}
-    for each in models:
-        for name in each.params:
-            out.setdefault(name, (name, True))
-        for other, name in each.aliases.items():
-            out.setdefault(other, (name, True))
-        for other, name in each.other_names.items():
-            out.setdefault(other, (name, False))
-    return out
 
 
 # The start of a manifest's text, rather than of a file's name: a document marker, a YAML directive, a flow

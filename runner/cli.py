@@ -372,7 +372,15 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     from .matrix import checked_of_file
     from .outputs import lost, mute
 
-    groups, warnings = checked_of_file(Path(args.file))  # every matrix checked before a row is written
+    def param_names(provider: Any, model: Any) -> Mapping[str, tuple[str, bool]]:
+        """`capabilities.param_names`, as `validate` tells a request parameter written beside `params:`; asked only
+        of a manifest with a field unknown where it is written, and imported then."""
+        from .providers.capabilities import param_names
+
+        return param_names(provider, model)
+
+    # every matrix checked before a row is written
+    groups, warnings = checked_of_file(Path(args.file), param_names=param_names)
     for w in warnings:  # as `validate` gives them
         err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
     rows = _matrix_rows(groups)

@@ -196,7 +196,8 @@ class Warned(str):
 
 # The names a request parameter of a manifest's provider and model (the document's `provider:` and `model:`
 # values, as written) goes by -> the parameter's own name, and whether the provider takes the name as it is.
-# The capability data that knows them is above this module: its reader passes them in (`api.load`).
+# The capability data that knows them is above this module: its reader passes them in (`capabilities.param_names`,
+# by `api.load` and `gridrun matrix`).
 ParamNames = Callable[[Any, Any], Mapping[str, tuple[str, bool]]]
 
 

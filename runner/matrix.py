@@ -227,9 +227,11 @@ def prepared_of_file(path: Path) -> list[tuple[str | None, Prepared]]:
     return checked_of_file(path)[0]
 
 
-def checked_of_file(path: Path) -> tuple[list[tuple[str | None, Prepared]], list[str]]:
+def checked_of_file(path: Path, *, param_names: _manifest.ParamNames | None = None
+                    ) -> tuple[list[tuple[str | None, Prepared]], list[str]]:
     """`prepared_of_file`'s matrices, and the warnings `validate` gives of them (`matrix_warnings`), each as an
-    error would be said (file:line:column: field: message)."""
+    error would be said (file:line:column: field: message). `param_names`: as `manifest.load` takes it, for a
+    manifest's field unknown where it is written that is a request parameter, told to go under `params:`."""
     data, positions = _manifest.read_yaml(path)
     root: tuple[Any, ...] = ()
     if (isinstance(data, Mapping) and set(data) == {"matrix"} and isinstance(data["matrix"], Mapping)
@@ -244,7 +246,7 @@ def checked_of_file(path: Path) -> tuple[list[tuple[str | None, Prepared]], list
         or isinstance(data.get("matrix"), Mapping) and not set(data["matrix"]) <= {"range", "linspace", "file"}
         or isinstance(data.get("sweeps"), list) and all(isinstance(s, Mapping) for s in data["sweeps"])
     ):
-        loaded = _manifest.load(path)
+        loaded = _manifest.load(path, param_names=param_names)
         out: list[tuple[str | None, Prepared]] = []
         warnings: list[str] = list(loaded.data_warnings)
         matrices = [(str(sweep["name"]), ("sweeps", index, "matrix"), sweep.get("matrix"))

@@ -657,6 +657,24 @@ def test_a_request_parameter_or_run_setting_one_level_off_is_told_where_it_goes(
     assert said["seed"].startswith("unknown field 'seed'; did you mean 'sweeps'? Allowed here: version,")
 
 
+def test_gridrun_matrix_tells_a_request_parameter_where_it_goes_as_validate_does(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`gridrun matrix` of a manifest reads it with the capability data's parameter names too: a top-level `seed:`
+    goes under params:, not "did you mean 'sweeps'?"."""
+    from runner.cli import main
+
+    path = write(tmp_path / "c2.yaml", "version: 1\nname: t\nprovider: sim\nmodel: pixverse-v5.6\nseed: 3\n"
+                 "params:\n  prompt: a fox\n")
+    told = "c2.yaml:5:1: seed: unknown field 'seed' here: a request parameter goes under params: (params.seed)"
+    for argv in (["validate", str(path)], ["matrix", str(path)]):
+        assert main(argv) == 2
+        said = " ".join(capsys.readouterr().err.split())
+        assert told in said and "sweeps" not in said, (argv, said)
+    assert main(["matrix", str(path), "--json"]) == 2
+    errors = json.loads(capsys.readouterr().out)["errors"]
+    assert [e.endswith(told) for e in errors] == [True], errors
+
+
 def test_a_misspelt_field_is_still_matched_to_its_sibling_first(tmp_path: Path) -> None:
     path = write(tmp_path / "m.yaml", "version: 1\nname: tf\nmodle: pixverse-v5.6\nrun:\n  concurency: 2\n")
     with pytest.raises(ManifestErrors) as exc:

@@ -1094,6 +1094,36 @@ def load(provider: str, *, extra: Sequence[Path] = ()) -> ProviderCaps | None:
         raise CapabilityDataError(f"malformed capability data for {provider}: {type(exc).__name__}: {exc}") from exc
 
 
+def param_names(provider: Any, model: Any) -> dict[str, tuple[str, bool]]:
+    """Every name a request parameter of `model` goes by in `provider`'s built-in capability data (its own,
+    another name the provider takes, another provider's name for it) -> the parameter's own name, and whether the
+    provider takes the name as it is: what a manifest's field unknown where it is written (`seed:` at the top
+    level) is looked up in, to be told to go under `params:`. Of every model of the provider when the model is not
+    one of its (or not a name), of every built-in provider when the provider is not one (`manifest.ParamNames`)."""
+    from runner.manifest import DEFAULT_PROVIDER
+
+    known = available()
+    providers = [str(provider or DEFAULT_PROVIDER)]
+    if providers[0] not in known:
+        providers = known
+    models = []
+    for name in providers:
+        caps = load(name)
+        if caps is None:
+            continue
+        own = caps.model(model) if isinstance(model, str) else None
+        models += [own] if own is not None else list(caps.models.values())
+    out: dict[str, tuple[str, bool]] = {}
+    for each in models:
+        for name in each.params:
+            out.setdefault(name, (name, True))
+        for other, name in each.aliases.items():
+            out.setdefault(other, (name, True))
+        for other, name in each.other_names.items():
+            out.setdefault(other, (name, False))
+    return out
+
+
 @lru_cache(maxsize=8)
 def _lineage(provider: str) -> tuple[str, ...]:
     """`provider` and the built-in providers it extends (sim extends lumenfall): data for any of them applies.
