@@ -2374,8 +2374,8 @@ def _selection_flags(sp: argparse.ArgumentParser, what: str) -> None:
     """`--key GLOB` and `--code CODE`, each repeatable: the jobs a retry sends again (`RunOptions.only_keys`,
     `only_codes`); the others stay as they are, as a plain run leaves them."""
     sp.add_argument("--key", action="append", metavar="GLOB",
-                    help=f"{what} only the jobs whose key matches GLOB (shell-style: 'style=anime,*'); repeat for "
-                         "more")
+                    help=f"{what} only the jobs whose whole key matches GLOB (shell-style: 'style=anime,*', "
+                         "'*,seed=[12]'); repeat for more")
     sp.add_argument("--code", action="append", metavar="CODE",
                     help=f"{what} only the jobs whose last error has the provider's code CODE "
                          "(e.g. INTERNAL_ERROR); repeat for more")
