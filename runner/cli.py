@@ -1091,14 +1091,30 @@ def _price_reasons(jobs: Sequence[Any]) -> dict[tuple[tuple[int, int], float, in
     """For the groups of the plan's total (size, duration, price) that share a size and duration with a group of
     another price, what sets each apart (" with audio", " without audio", " quality 720p"): the parameters whose
     value is the same across each group and differs between them. A group whose price nothing names gets none."""
-    common: dict[tuple[tuple[int, int], float, int], dict[str, Any]] = {}
+    prices: dict[tuple[tuple[int, int], float], set[int]] = {}
     for j in jobs:
+        prices.setdefault((j.size, j.duration), set()).add(j.cost_micros)
+    # only the jobs of a size and duration sold at more than one price are compared (most plans have none)
+    shared = {at for at, seen in prices.items() if len(seen) > 1}
+    if not shared:
+        return {}
+    common: dict[tuple[tuple[int, int], float, int], dict[str, Any]] = {}
+    first: dict[tuple[tuple[int, int], float, int], Mapping[str, Any]] = {}  # each group's first job's parameters
+    for j in jobs:
+        if (j.size, j.duration) not in shared:
+            continue
         group = (j.size, j.duration, j.cost_micros)
-        params = {k: format_value(v) for k, v in j.params.items() if k != "prompt"}
-        if group not in common:
-            common[group] = params
-        else:
-            common[group] = {k: v for k, v in common[group].items() if params.get(k) == v}
+        kept = common.get(group)
+        if kept is None:
+            common[group] = {k: format_value(v) for k, v in j.params.items() if k != "prompt"}
+            first[group] = j.params
+            continue
+        params, earlier = j.params, first[group]
+        # a value that is the first job's own object reads as it does, unformatted again
+        gone = [k for k, v in kept.items()
+                if k not in params or params[k] is not earlier[k] and format_value(params[k]) != v]
+        for k in gone:
+            del kept[k]
     out: dict[tuple[tuple[int, int], float, int], str] = {}
     for group, params in common.items():
         others = [p for g, p in common.items() if g[:2] == group[:2] and g != group]

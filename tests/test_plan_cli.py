@@ -1985,6 +1985,32 @@ def test_the_total_line_groups_jobs_by_price_so_each_group_checks_by_hand(capsys
             "$3.45 for 6 jobs" in " ".join(out.split())), out
 
 
+def test_the_total_line_names_what_sets_groups_apart_among_parameters_that_vary_within_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Groups of one size and duration at two prices are named by the one parameter constant in each and different
+    between them (audio), not by those that vary within a group (the seed, a negative prompt an include sets); the
+    groups of another duration are told apart the same way."""
+    path = write(tmp_path / "m.yaml", head=HEAD, body="""\
+        params:
+          prompt: "a fox, take {{ take }}"
+          seed: "{{ take }}"
+          negative_prompt: "{{ neg }}"
+        matrix:
+          take: {range: [1, 3]}
+          neg: [blur]
+          generate_audio_switch: [true, false]
+          duration: [5, 8]
+          include:
+            - {take: 9, generate_audio_switch: true, duration: 5, neg: haze}
+        """)
+    code, out, _ = run_cli(capsys, "plan", str(path))
+    assert code == 0
+    assert ("total: 4 × 960x540 5s with audio at $0.80 = $3.20; 3 × 960x540 8s with audio at $1.60 = $4.80; "
+            "3 × 960x540 5s without audio at $0.35 = $1.05; 3 × 960x540 8s without audio at $0.70 = $2.10 → "
+            "$11.15 for 13 jobs" in " ".join(out.split())), out
+
+
 def test_a_group_of_the_total_line_alone_at_its_size_and_duration_names_nothing(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
