@@ -508,8 +508,16 @@ class JobMaker:
             param_sources[name] = f"{where} (template)" if c.kind != "const" else where
         # The request before matrix values: constants in place, templates filled in per job (order kept).
         base_params = {name: (c.source if c.kind == "const" else None) for name, c in cparams.items()}
-        templated = tuple((name, c.renderer) for name, c in cparams.items() if c.kind != "const")
-        var_fns = {name: cvars[name].renderer for name in dyn_order}
+        # A template that reads some of the axes only (not key, nor index) renders one text for all the jobs that
+        # share their values: it is made once for them (`Compiled.reusing`).
+        axes = matrix_names - {"key", "repeat", "sweep", "index"}
+
+        def renderer(c: Compiled) -> Callable[[Mapping[str, Any]], Any]:
+            reads = _read_names(c, cvars)
+            return c.reusing() if axes - reads and "key" not in reads and "index" not in reads else c.renderer
+
+        templated = tuple((name, renderer(c)) for name, c in cparams.items() if c.kind != "const")
+        var_fns = {name: renderer(cvars[name]) for name in dyn_order}
         render_output = coutput.renderer
         sweep_name = sw.name
         sweep_text = sw.name or ""

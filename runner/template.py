@@ -1202,6 +1202,14 @@ class Compiled:
         """`render` itself, or for text made only of literals and names, a faster function that does the same."""
         return self._fn if self.kind == "concat" or type(self._fn) is _Name else self.render
 
+    def reusing(self, most: int = 4096) -> Callable[[Mapping[str, Any]], Any]:
+        """`renderer`, which for text made only of literals and names makes the text of each combination of the
+        values it reads once, while they are strings and integers: the jobs of a matrix that share the values a
+        template reads (those of some of its axes) share its text. Each call gives a renderer of its own, holding at
+        most `most` texts."""
+        reusing = getattr(self._fn, "reusing", None) if self.kind == "concat" else None
+        return self.renderer if reusing is None else reusing(most)
+
     def render(self, context: Mapping[str, Any]) -> Any:
         """Evaluate with `context`. Raises TemplateProblem naming an undefined variable or the error."""
         if self.kind == "const":
@@ -1456,7 +1464,48 @@ def _concat(source: str, parts: Sequence[tuple[bool, str]], noticed: dict[bool, 
                 break
         return form(*values)
 
-    return one if len(names) == 1 else many
+    render = one if len(names) == 1 else many
+    render.reusing = functools.partial(_reusing, render, get, form, len(names) == 1)  # type: ignore[attr-defined]
+    return render
+
+
+def _reusing(render: Callable[[Mapping[str, Any]], str], get: Callable[[Mapping[str, Any]], Any],
+             form: Callable[..., str], single: bool, most: int) -> Callable[[Mapping[str, Any]], str]:
+    """`render` (of `_concat`), which makes the text of each combination of the values it reads once while they
+    are strings and integers, whose text is theirs alone (`str` of a value of another type, a boolean or a null,
+    is made by `render`, which notes it); at most `most` texts held, all forgotten past that."""
+    texts: dict[Any, str] = {}
+
+    def one(context: Mapping[str, Any]) -> str:
+        try:
+            value = get(context)
+        except KeyError:
+            return render(context)
+        if type(value) is not str and type(value) is not int:
+            return render(context)
+        text = texts.get(value)
+        if text is None:
+            if len(texts) >= most:
+                texts.clear()
+            text = texts[value] = form(value)
+        return text
+
+    def many(context: Mapping[str, Any]) -> str:
+        try:
+            values = get(context)
+        except KeyError:
+            return render(context)
+        for value in values:
+            if type(value) is not str and type(value) is not int:
+                return render(context)
+        text = texts.get(values)
+        if text is None:
+            if len(texts) >= most:
+                texts.clear()
+            text = texts[values] = form(*values)
+        return text
+
+    return one if single else many
 
 
 def _checked_text(source: str, names: Sequence[str], values: Sequence[Any], noticed: dict[bool, str | None],

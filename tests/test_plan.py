@@ -3540,6 +3540,15 @@ def test_a_null_written_into_a_prompt_or_output_is_warned_of_naming_its_jobs(tmp
     # a one-expression parameter keeps the null: the model's default
     p = plan_of(tmp_path, "params:\n  quality: 360p\n  prompt: a fox\n  seed: '{{ s }}'\nmatrix:\n  s: [1, ~]\n")
     assert [j.params.get("seed") for j in p.jobs] == [1, None] and not p.warnings
+    # a template reading some of the axes (its text made once for the jobs that share them) names each job too
+    p = plan_of(tmp_path, "params:\n  quality: 360p\n  prompt: 'a {{ look }} fox, take {{ take }}'\nmatrix:\n"
+                          "  look: [~, true, dusk]\n  take: [1, 2]\n  seed: [1, 2, 3]\n")
+    assert [j.params["prompt"] for j in p.jobs][::3] == [f"a {look} fox, take {take}" for look in ("None", "True", "dusk")
+                                                        for take in (1, 2)]
+    assert [w.split(": ", 1)[1] for w in p.warnings if "'None'" in w] == [
+        "params.prompt: 'look' is null, and the text reads 'None' for jobs look=null,take=1,seed=1; "
+        "look=null,take=1,seed=2; look=null,take=1,seed=3 (and 3 more): give it a value, or write a word of your own "
+        "for it: {{ look or 'serene' }}"]
 
 
 def test_a_boolean_written_into_text_is_warned_of_once_per_template_and_value(tmp_path: Path) -> None:

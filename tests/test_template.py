@@ -748,3 +748,24 @@ def test_markup_formats_joins_and_adds_short_text_as_before() -> None:
     assert compile_value("{{ ('{}-{x}' | e).format('<', x=2) }}").render({}) == "&lt;-2"
     assert compile_value("{{ ('x' | e) + '&' }}, {{ '&' + ('x' | e) }}").render({}) == "x&amp;, &amp;x"
     assert compile_value("{{ ('|' | e).join(['<', 'b']) }}").render({}) == "&lt;|b"
+
+
+def test_a_reusing_renderer_gives_each_render_the_text_render_gives() -> None:
+    """Text made once per combination of strings and integers is the text `render` makes; 1, '1', 1.0 and True
+    read differently, and a boolean or null goes through `render`, which notes it for every job that writes it."""
+    c = compile_value("{{ look }} light, take {{ take }}")
+    again = c.reusing(most=2)
+    contexts = [{"look": look, "take": take, "key": f"k{i}"}
+                for i, (look, take) in enumerate((look, take) for look in ("dusk", 1, "1", 1.0, True, None, "dusk")
+                                                 for take in (1, "1", 1))]
+    for ctx in contexts:
+        assert again(ctx) == compile_value("{{ look }} light, take {{ take }}").render(ctx)
+    assert [again(ctx) for ctx in contexts[:3]] == ["dusk light, take 1"] * 3
+    assert again({"look": True, "take": 1}) == "True light, take 1"
+    assert c.booleans() == {True: "look"}
+    assert c.null_names() == {"look": (3, ["k15", "k16", "k17"])}
+    one = compile_value("a {{ look }} fox").reusing()
+    assert [one({"look": v}) for v in (1, "1", 1.0, True, 1)] == ["a 1 fox", "a 1 fox", "a 1.0 fox", "a True fox", "a 1 fox"]
+    with pytest.raises(TemplateProblem, match="'look' is undefined"):
+        one({"lok": "dusk"})
+    assert compile_value("{{ look | upper }}").reusing()({"look": "dusk"}) == "DUSK"
