@@ -283,15 +283,19 @@ def files_beside(video: str) -> tuple[str, str, str]:
     (`video` + `.part`), its sidecar (same name, `.json`) and its poster frame (same name, `.jpg`). The one place
     these names are made, so that what plan checks before a job is paid for is what the download, the sidecar
     writer and the report then write."""
+    stem = stem_of(video)
+    return video + ".part", stem + ".json", stem + ".jpg"
+
+
+def stem_of(video: str) -> str:
+    """`video` without its extension: the sidecar and the poster beside it are this and `.json`, `.jpg`."""
     dot = video.rfind(".")
     slash = video.rfind(os.sep)
     # `os.path.splitext` made quick for the usual name, a dot after its first character (`v.mp4`, not `.mp4`):
     # a plan asks this of every job, twice
     if dot > slash + 1 and video[slash + 1] != "." and _SEP_ONLY:
-        stem = video[:dot]
-    else:
-        stem = os.path.splitext(video)[0]
-    return video + ".part", stem + ".json", stem + ".jpg"
+        return video[:dot]
+    return os.path.splitext(video)[0]
 
 
 _SEP_ONLY = os.altsep is None  # paths have one separator, os.sep (Linux, macOS), as the quick splitext assumes

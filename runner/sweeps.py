@@ -28,7 +28,7 @@ from .jobs import Job, canonical, format_value, job_hash, not_json, whole_key_te
 from .localpaths import NAME_MAX, UNUSABLE, shown, why_unusable
 from .manifest import DEFAULT_OUTPUT, Manifest, Warned, dotted, field_names
 from .matrix import Combination, Expansion
-from .outputs import files_beside
+from .outputs import files_beside, stem_of
 from .providers.capabilities import (Checked, Issue, ModelCaps, ProviderCaps, address_problem, default_files,
                                      written_value)
 from .template import Compiled, TemplateProblem, compile_value, dependents, method_for_column, null_written, var_order
@@ -1331,7 +1331,7 @@ class JobMaker:
                     "keys, which begin with the sweep's name) would be one where case is not told apart (macOS, "
                     "Windows); rename the sweep")), key)
                 return None
-            other_key = self.outputs.files.get(fold(rel_path), (None, None))[0]
+            other_key = (self.outputs.taken(fold(rel_path)) or (None, None))[0]
             if other_key is not None and other_key != key:  # the two rows of a data file, in a file of thousands
                 clash += self.rows_said(other_key, key)
             self.errors.add(self.m.error(sw.output_path, clash), key)
@@ -1848,16 +1848,29 @@ _OWN_FOLDER = ".runs"
 
 
 
+_BESIDE = (".part", ".json", ".jpg")  # how the names of the files beside a video end (`files_beside`)
+
+
 class OutputClaims:
     """The files each job writes in the output folder (its video, and beside it the sidecar, the poster and
     the `.part` file of the download) and the folders they sit in. Paths compare as macOS file systems do
-    (`fold`): a manifest that makes `P.mp4` and `p.mp4` would lose a video there."""
+    (`fold`): a manifest that makes `P.mp4` and `p.mp4` would lose a video there.
+
+    A job's four files are held as two names: its video's (the `.part` file is that and `.part`) and the stem
+    its sidecar and poster share (that and `.json`, `.jpg`), each folded; `taken` tells a file from them."""
 
     def __init__(self, name_max: int = NAME_MAX) -> None:
         self.name_max = name_max                      # the longest name the output folder's file system takes
-        self.files: dict[str, tuple[str, str]] = {}   # folded path -> (job key, what it is)
         self.videos: dict[str, str] = {}              # folded video path -> the path as written
         self.folders: dict[str, str] = {}             # folded folder -> a job key whose files sit in it
+        self._video_keys: dict[str, str] = {}         # folded video path -> its job's key
+        self._stem_keys: dict[str, str] = {}          # folded stem of a job's sidecar and poster -> its job's key
+        # The files whose folded names are not so made of their video's (a fold that changes a name's end): folded
+        # path -> (job key, what it is), as written down whole.
+        self._whole: dict[str, tuple[str, str]] = {}
+        # Whether a video or folder claimed ends as a file beside a video does (`.part`, `.json`, `.jpg`), or any
+        # file is in `_whole`: then a name is not told taken by its video and stem alone (`claim`'s quick way).
+        self._odd = False
         # A video's folder (its path up to the last '/') -> each folder on the way, folded -> as written, and
         # whether the first of them is gridrun's own. Jobs share a few folders: each is folded once, not per job.
         self._parents: dict[str, tuple[dict[str, str], bool]] = {}
@@ -1865,27 +1878,44 @@ class OutputClaims:
         # since (a claim of one is refused), so a later job's files in them are not looked up again.
         self._settled: set[str] = set()
 
+    def taken(self, at: str) -> tuple[str, str] | None:
+        """The job key and what it is (video, sidecar, poster, download) of the file claimed at the folded path
+        `at`; None when no job's file is there."""
+        key = self._video_keys.get(at)
+        if key is not None:
+            return key, "video"
+        if at.endswith(".part"):
+            key = self._video_keys.get(at[:-5])
+            if key is not None:
+                return key, "download"
+        elif at.endswith(".json"):
+            key = self._stem_keys.get(at[:-5])
+            if key is not None:
+                return key, "sidecar"
+        elif at.endswith(".jpg"):
+            key = self._stem_keys.get(at[:-4])
+            if key is not None:
+                return key, "poster"
+        return self._whole.get(at)
+
     def claim(self, video: str, key: str, *, default_output: bool = False) -> str | None:
         """Record the files of the job `key` writing `video` (relative, '/'-separated); the problem when one
         of them is taken, by this job's other files, another job's, a folder of one, or gridrun's own.
         `default_output`: the sweep names videos by the default template, which the advice cannot suggest."""
-        if video.isascii() and len(video) * 4 + 5 <= self.name_max:
+        if not self._odd and video.isascii() and len(video) * 4 + 5 <= self.name_max:
             # The usual job: an ASCII name too short to be too long, in a folder an earlier job claimed. Its files
             # are folded by `lower` alone (see below), and when none of them is taken they are recorded here; any
-            # one taken goes the long way below, which tells what took it.
+            # one taken goes the long way below, which tells what took it. With no video or folder ending as a
+            # file beside a video does, its `.part` file is taken only with its video, its sidecar and poster
+            # only with their stem (`taken`), and only its video can be a folder.
             where, slash, _ = video.rpartition("/")
             if slash and where in self._settled:
                 at_video = video.lower()
-                at_download, at_sidecar, at_poster = files_beside(at_video)
-                files, folders = self.files, self.folders
-                if (at_sidecar != at_video and at_poster != at_video
-                        and at_video not in files and at_sidecar not in files and at_poster not in files
-                        and at_download not in files and at_video not in folders and at_sidecar not in folders
-                        and at_poster not in folders and at_download not in folders):
-                    files[at_video] = (key, "video")
-                    files[at_sidecar] = (key, "sidecar")
-                    files[at_poster] = (key, "poster")
-                    files[at_download] = (key, "download")
+                stem = stem_of(at_video)
+                if (not at_video.endswith(_BESIDE) and at_video not in self._video_keys
+                        and stem not in self._stem_keys and at_video not in self.folders):
+                    self._video_keys[at_video] = key
+                    self._stem_keys[stem] = key
                     self.videos[at_video] = video
                     return None
         download, sidecar, poster = files_beside(video)
@@ -1927,9 +1957,9 @@ class OutputClaims:
         # in a folder, the first folder's name is the one that can be gridrun's; else the files' own names
         if own or not slash and (at_video == _OWN_FOLDER or any(_OWN_FILES.fullmatch(path) for path, _ in mine)):
             return f"job {key!r} would write {video}, in the place of gridrun's own files (report, results, .runs)"
-        files, claimed_folders = self.files, self.folders
+        claimed_folders = self.folders
         for at, (path, what) in folded.items():
-            taken = files.get(at)
+            taken = self.taken(at)
             if taken is not None:
                 other, theirs = taken
                 if what == theirs == "video":
@@ -1955,15 +1985,26 @@ class OutputClaims:
         settled = where in self._settled
         if not settled:
             for at, folder in folders.items():
-                taken = files.get(at)
+                taken = self.taken(at)
                 if taken is not None:
                     return f"job {key!r} would write in the folder {folder}, which is the {taken[1]} of job {taken[0]!r}"
-        for at, (_, what) in folded.items():
-            files[at] = (key, what)
+        at_sidecar, at_poster, at_download = list(folded)[1:]
+        stem = at_sidecar[:-5]
+        if at_download == at_video + ".part" and at_sidecar == stem + ".json" and at_poster == stem + ".jpg":
+            self._video_keys[at_video] = key
+            self._stem_keys[stem] = key
+            if at_video.endswith(_BESIDE):
+                self._odd = True
+        else:  # a fold that changes how a name ends: its files written down whole
+            for at, (_, what) in folded.items():
+                self._whole[at] = (key, what)
+            self._odd = True
         self.videos[at_video] = video
         if not settled:
             for at in folders:
                 self.folders.setdefault(at, key)
+                if at.endswith(_BESIDE):
+                    self._odd = True
             self._settled.add(where)
         return None
 

@@ -3545,10 +3545,10 @@ def test_a_null_written_into_a_prompt_or_output_is_warned_of_naming_its_jobs(tmp
                           "  look: [~, true, dusk]\n  take: [1, 2]\n  seed: [1, 2, 3]\n")
     assert [j.params["prompt"] for j in p.jobs][::3] == [f"a {look} fox, take {take}" for look in ("None", "True", "dusk")
                                                         for take in (1, 2)]
-    assert [w.split(": ", 1)[1] for w in p.warnings if "'None'" in w] == [
-        "params.prompt: 'look' is null, and the text reads 'None' for jobs look=null,take=1,seed=1; "
-        "look=null,take=1,seed=2; look=null,take=1,seed=3 (and 3 more): give it a value, or write a word of your own "
-        "for it: {{ look or 'serene' }}"]
+    said = ("params.prompt: 'look' is null, and the text reads 'None' for jobs look=null,take=1,seed=1; "
+            "look=null,take=1,seed=2; look=null,take=1,seed=3 (and 3 more): give it a value, or write a word of your "
+            "own for it: {{ look or 'serene' }}")
+    assert [w.split(": ", 1)[1] for w in p.warnings if "'None'" in w] == [said]
 
 
 def test_a_boolean_written_into_text_is_warned_of_once_per_template_and_value(tmp_path: Path) -> None:
@@ -4283,9 +4283,9 @@ def test_output_claims_of_a_job_in_a_settled_folder() -> None:
     assert claims.claim("d/a.mp4", "a") is None
     assert claims.claim("d/b.mp4", "b") is None  # in d, claimed by job a
     assert claims.videos["d/b.mp4"] == "d/b.mp4"
-    assert claims.files["d/b.mp4"] == ("b", "video")
+    assert claims.taken("d/b.mp4") == ("b", "video")
     assert claims.claim("d/b.x", "c") == "job 'c' would write d/b.json (its sidecar), which job 'b' writes (its sidecar)"
-    assert claims.files["d/b.jpg"] == ("b", "poster")
+    assert claims.taken("d/b.jpg") == ("b", "poster") and claims.taken("d/b.mp4.part") == ("b", "download")
     assert claims.claim("d/b.mp4.PART", "f") == ("job 'f' would write d/b.mp4.PART (its video), which job 'b' "
                                                  "writes (its download)")
     assert claims.claim("d/c.mp4", "g") is None
@@ -4299,6 +4299,41 @@ def test_output_claims_of_a_job_in_a_settled_folder() -> None:
     assert claims.claim("d/b.mp4/z.mp4", "k") == "job 'k' would write in the folder d/b.mp4, which is the video of job 'b'"
     assert claims.claim("d/e", "l") is None  # no extension: still its sidecar d/e.json, its poster d/e.jpg
     assert claims.claim("d/E.z", "m") == "job 'm' would write d/E.json (its sidecar), which job 'l' writes (its sidecar)"
+
+
+def test_output_claims_of_names_ending_as_the_files_beside_a_video() -> None:
+    """A video or folder whose name ends as a download, sidecar or poster does (`.part`, `.json`, `.jpg`), and a
+    name whose fold changes its end (a final sigma), take those files' places as any file would: each later job
+    writing one of them is refused, named by what it is."""
+    from runner.sweeps import OutputClaims
+
+    claims = OutputClaims()
+    assert claims.claim("d/a.mp4", "a") is None
+    assert claims.claim("d/x.part", "p") is None
+    assert claims.claim("d/x", "q") == "job 'q' would write d/x.json (its sidecar), which job 'p' writes (its sidecar)"
+    assert claims.claim("d/y.mp4", "r") is None
+    assert claims.claim("d/y.mp4.part", "s") == ("job 's' would write d/y.mp4.part (its video), which job 'r' writes "
+                                                 "(its download)")
+    assert claims.claim("d/f.jpg/v.mp4", "x") is None
+    assert claims.claim("d/f", "z") == "job 'z' would write d/f.jpg (its poster), a folder job 'x' writes in"
+    assert claims.claim("d/g.mp4", "g1") is None
+    assert claims.claim("d/G.mp4", "g2") == ("jobs 'g1' and 'g2' would write 'd/g.mp4' and 'd/G.mp4', one file where "
+                                             "case is not told apart (macOS, Windows); make the values differ in "
+                                             "more than case")
+    claims = OutputClaims()
+    assert claims.claim("a/b.mp4", "a") is None
+    assert claims.claim("a/c.mp4", "b") is None
+    assert claims.claim("a/b.mp4.part/x.mp4", "c") == ("job 'c' would write in the folder a/b.mp4.part, which is the "
+                                                       "download of job 'a'")
+    assert claims.claim("a/c.json/x.mp4", "d") == "job 'd' would write in the folder a/c.json, which is the sidecar of job 'b'"
+    assert claims.claim("a/r.mp4.part", "g") is None
+    assert claims.claim("a/r.mp4", "h") == ("job 'h' would write a/r.mp4.part (its download), which job 'g' writes "
+                                            "(its video)")
+    claims = OutputClaims()
+    assert claims.claim("ΣΑΣ", "a") is None  # its video folds to σας, its .part file to σασ.part
+    assert claims.claim("ΣΑΣ.part", "d") == "job 'd' would write ΣΑΣ.part (its video), which job 'a' writes (its download)"
+    assert claims.claim("σας.part", "e") is None
+    assert claims.taken("σασ.json") == ("a", "sidecar") and claims.taken("σας") == ("a", "video")
 
 
 def test_output_claims_fold_other_scripts_as_before() -> None:
