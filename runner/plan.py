@@ -11,6 +11,7 @@ import gc
 import hashlib
 import ipaddress
 import os
+import posixpath
 import re
 import shlex
 import stat
@@ -493,6 +494,9 @@ def _lists_kept_whole(matrix: Mapping[str, Any] | None, list_params: Collection[
     return found
 
 
+_POSIX = os.path is posixpath
+
+
 def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_max: int = PATH_MAX) -> _Found:
     """Every job's video can be written where the plan puts it: its path (with `.part`) not too long, and no
     file (a video of an earlier manifest, say) where one of its folders must be. Otherwise the job would be
@@ -530,7 +534,12 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_ma
                     what = "the manifest" if folded == mine else "the state folder, which holds what was paid for"
                     raise manifest.error(field, f"job {job.key!r} would write {path}, in {what}; change output"
                                                 + (" or outputs_dir" if "outputs_dir" in manifest.data else ""))
-        where = os.path.dirname(video)
+        if _POSIX:  # `os.path.dirname` as posixpath makes it, without its calls: a plan asks it of every job
+            where = video[:video.rfind("/") + 1]
+            if where and where != "/" * len(where):
+                where = where.rstrip("/")
+        else:
+            where = os.path.dirname(video)
         folder = where
         while folder not in checked:
             checked.add(folder)
