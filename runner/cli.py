@@ -944,7 +944,7 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
     for j in plan.jobs:
         group = (j.size, j.duration, j.cost_micros)
         by_cost[group] = by_cost.get(group, 0) + 1
-    why = _price_reasons(plan.jobs)
+    why = _price_reasons(plan.jobs, by_cost)
     parts = [f"{n:,} × {w}x{h} {d:g}s{why.get(((w, h), d, price), '')} at {usd_text(price)} = {usd_text(n * price)}"
              for ((w, h), d, price), n in by_cost.items()]
     out.print("total: " + "; ".join(parts)
@@ -1087,13 +1087,15 @@ def _warn_billed_above(diff: Any, pay: int) -> str | None:
     return None
 
 
-def _price_reasons(jobs: Sequence[Any]) -> dict[tuple[tuple[int, int], float, int], str]:
-    """For the groups of the plan's total (size, duration, price) that share a size and duration with a group of
-    another price, what sets each apart (" with audio", " without audio", " quality 720p"): the parameters whose
-    value is the same across each group and differs between them. A group whose price nothing names gets none."""
+def _price_reasons(jobs: Sequence[Any], groups: Iterable[tuple[tuple[int, int], float, int]]
+                   ) -> dict[tuple[tuple[int, int], float, int], str]:
+    """For the groups of the plan's total (size, duration, price: `groups`, those of `jobs`) that share a size and
+    duration with a group of another price, what sets each apart (" with audio", " without audio", " quality
+    720p"): the parameters whose value is the same across each group and differs between them. A group whose
+    price nothing names gets none."""
     prices: dict[tuple[tuple[int, int], float], set[int]] = {}
-    for j in jobs:
-        prices.setdefault((j.size, j.duration), set()).add(j.cost_micros)
+    for size, duration, price in groups:
+        prices.setdefault((size, duration), set()).add(price)
     # only the jobs of a size and duration sold at more than one price are compared (most plans have none)
     shared = {at for at, seen in prices.items() if len(seen) > 1}
     if not shared:
