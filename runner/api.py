@@ -2104,6 +2104,12 @@ class LiveRun(NamedTuple):
                 f"refused until it ends ({watch}); the figures below are of the state this moment, those jobs "
                 "among them")
 
+    def as_json(self, manifest: str) -> dict[str, Any]:
+        """`plan --json`'s and `status --json`'s `live_run`: its figures, and the note `plan` says first of it."""
+        return {"run": self.run_id, "pid": self.pid, "to_send": self.unsent,
+                "to_send_usd": round(self.unsent_micros / 1e6, 6), "in_flight": self.flying,
+                "manifest_copy": None if self.copy is None else str(self.copy), "message": self.note(manifest)}
+
 
 def live_run(m: Plan | Manifest) -> LiveRun | None:
     """The run of the manifest of `m` (by its name, or its file) going on this moment: the state's runner lock held
@@ -2130,11 +2136,18 @@ def live_run(m: Plan | Manifest) -> LiveRun | None:
             snap = store.snapshot(run.id, videos=False)
     except (GridrunError, sqlite3.Error, OSError):
         return LiveRun(holder.pid, None, 0, 0, 0, None)
+    return live_of(snap, holder.pid)
+
+
+def live_of(snap: Snapshot, pid: int | None = None) -> LiveRun:
+    """The run of `snap` as a run going on (`LiveRun`), its process `pid` (None: the one it recorded): what it has
+    not sent yet and follows in flight, as the state holds them now."""
+    run = snap.run
     unsent = [j for j in snap.jobs if j.state == JobState.PLANNED.value]
     flying = sum(1 for j in snap.jobs if j.state in resume.IN_FLIGHT)
     copy = Path(run.outputs_dir) / ".runs" / f"run-{run.id}.yaml"
-    return LiveRun(holder.pid, run.id, len(unsent), sum(j.cost_estimate_micros for j in unsent), flying,
-                   copy if copy.is_file() else None)
+    return LiveRun(run.pid if pid is None else pid, run.id, len(unsent), sum(j.cost_estimate_micros for j in unsent),
+                   flying, copy if copy.is_file() else None)
 
 
 def _failure_fields(snap: Snapshot, job: Any) -> dict[str, Any]:

@@ -422,7 +422,7 @@ def _matrix_rows(groups: Sequence[tuple[str | None, Any]]) -> Iterator[dict[str,
 
 
 def _plan_json(plan: Plan, diff: Any, *, force: bool = False, command: str = "run",
-               failure_retries: int | None = None) -> dict[str, Any]:
+               failure_retries: int | None = None, live: Any = None, shown: str = "") -> dict[str, Any]:
     from .plan import relpath
 
     prefix = str(plan.outputs_dir) + os.sep
@@ -508,6 +508,11 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False, command: str = "ru
         "billed_above": _billed_above_json(plan, diff),
         "endpoint": {"url": plan.endpoint[0], "from": plan.endpoint[1]},
         "failure_retries": _failure_retries_json(plan, diff, failure_retries),
+        # of the jobs a retry sends again, those refused with a code the same request meets again, by refusal
+        "refused_again": _refused_again_json(diff, _last_billed(plan, diff)),
+        # the run of this manifest going on this moment (its process holds the state's lock), which sends what it
+        # planned itself: null where none is
+        "live_run": None if live is None else live.as_json(shown),
     }
 
 
@@ -688,7 +693,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:  # as UTF-8 text, or with \u escapes where the output cannot take every character
         from .terminal import writes_any
 
-        _say_json(_plan_json(plan, diff, force=args.force, command=previewed, failure_retries=args.failure_retries),
+        _say_json(_plan_json(plan, diff, force=args.force, command=previewed, failure_retries=args.failure_retries,
+                             live=live, shown=_manifest_given(args) or str(plan.manifest.path)),
                   ensure_ascii=not writes_any(sys.stdout))
         return 0
     if live is not None:  # first: what is sent next is that run's, not this plan's
@@ -1047,20 +1053,53 @@ def _warn_refused_again(diff: Any) -> None:
     """Of the jobs a retry sends again, those whose last attempt met a refusal the same request meets again
     (`Diff.refused_again`): a warning for each refusal, naming the jobs and what to change, as sent unchanged they
     are refused again (and paid again where that was billed)."""
+    for group in _refused_again_json(diff) or ():
+        err.print(f"[yellow]warning[/yellow]: {escape(group['message'])}")
+
+
+def _refused_again_json(diff: Any, billed: Mapping[str, int] | None = None) -> list[dict[str, Any]] | None:
+    """`plan --json`'s `refused_again`: of the jobs a retry sends again, those whose last attempt met a refusal the
+    same request meets again (`Diff.refused_again`), one object for each refusal (state, code, what to change): its
+    jobs, how many of them the last attempt was billed for (paid again), what those last attempts were billed
+    (`billed`: key -> micro-USD, `_last_billed`; null where it does not name every job), and the warning `plan`
+    gives; null where there are none."""
     from .plan import RETRIED
 
+    if diff is None or not diff.refused_again:
+        return None
+    bills = billed or {}
     alike: dict[tuple[str, str, str], list[str]] = {}
     for key, found in diff.refused_again.items():
         alike.setdefault(found, []).append(key)
+    groups = []
     for (state, code, fix), keys in alike.items():
         paid = sum(1 for k in keys if diff.reasons.get(k) == RETRIED)
         billed = (f", paid again for the {_jobs(paid)} billed the last time" if paid == len(keys) > 1 else
                   ", paid again as billed the last time" if paid == len(keys) else
                   f", paid again for the {_jobs(paid)} of them billed the last time" if paid else "")
         n = len(keys)
-        err.print(f"[yellow]warning[/yellow]: {n:,} of the jobs `gridrun retry` sends {state} {escape(code)}, which "
-                  f"the same request meets again ({escape(_who(keys))}): sent unchanged, {'it' if n == 1 else 'they'} would be refused "
-                  f"again{billed}: {escape(fix)} first, or leave {_them(n)} out (`--key`, `--code`)")
+        last = [bills[k] for k in keys if k in bills]
+        groups.append({"state": state, "code": code, "fix": fix, "jobs": keys, "billed_last_time": paid,
+                       "billed_usd": round(sum(last) / 1e6, 6) if len(last) == len(keys) else None,
+                       "message": f"{n:,} of the jobs `gridrun retry` sends {state} {code}, which the same request "
+                                  f"meets again ({_who(keys)}): sent unchanged, {'it' if n == 1 else 'they'} would be "
+                                  f"refused again{billed}: {fix} first, or leave {_them(n)} out (`--key`, `--code`)"})
+    return groups
+
+
+def _last_billed(plan: Plan, diff: Any) -> dict[str, int]:
+    """Of the jobs a retry sends again whose last attempt met a refusal the same request meets again
+    (`Diff.refused_again`), key -> what that attempt was billed (micro-USD), as the manifest's latest run records
+    it; empty where there are none, or the state cannot be read."""
+    from . import api
+
+    if diff is None or not diff.refused_again:
+        return {}
+    try:
+        snap = api.status(plan.manifest)
+    except (GridrunError, OSError, sqlite3.Error):
+        return {}
+    return {j.key: j.counted_micros or 0 for j in snap.jobs if j.key in diff.refused_again}
 
 
 def _billed_above_json(plan: Plan, diff: Any) -> dict[str, Any] | None:
@@ -2491,19 +2530,34 @@ def cmd_status(args: argparse.Namespace) -> int:
     except NotRecordedError:
         _refuse_invalid(args.manifest)
         raise
+    # no manifest given: the latest run of any manifest of the state, whose file the commands proposed name
+    # a run's copy of its manifest given, read as that run: its commands name the run's file too (a copy is refused)
+    unnamed = args.manifest is None or _read_from_copy(args.manifest)
+    said: Callable[[str], str] = (lambda text: _of_file(text, snap)) if unnamed else (lambda text: text)
     if args.json:
         if getattr(args, "warnings", None):
             snap = dataclasses.replace(snap, warnings=list(dict.fromkeys([*args.warnings, *snap.warnings])))
-        _say(dumps(api.status_json(snap), indent=2))
+        then, note = _status_next(args, snap, unnamed=unnamed)
+        live = _status_live(args, snap)
+        _say(dumps({
+            **api.status_json(snap),
+            # what `gridrun status` says to run next (its `next:` line), of a run that ended; null: nothing to run
+            "next": then,
+            # the commands that names, in its order, as they would be typed
+            "next_commands": _commands_in(then),
+            # what `gridrun status` notes below it: the manifest file changed since the run (null: it did not)
+            "next_note": note,
+            # the run of this manifest going on this moment (its process holds the state's lock); null: none
+            "live_run": None if live is None else live.as_json(_manifest_given(args) or _run_manifest(snap)),
+        }, indent=2))
         return 0
     for warning in snap.warnings:  # those of the state read (a run going on under the name it started with)
         if warning not in getattr(args, "warnings", ()):
             err.print(f"warning: {visible(warning)}", markup=False, highlight=False)
     r = snap.run
-    # no manifest given: the latest run of any manifest of the state, whose file the commands proposed name
-    # a run's copy of its manifest given, read as that run: its commands name the run's file too (a copy is refused)
-    unnamed = args.manifest is None or _read_from_copy(args.manifest)
-    said: Callable[[str], str] = (lambda text: _of_file(text, snap)) if unnamed else (lambda text: text)
+    if (live := _status_live(args, snap)) is not None and live.run_id != r.id:
+        # another run than the one shown, starting (not recorded yet): what it sends is its own plan's
+        err.print(f"[yellow]note[/yellow]: {escape(live.note(_manifest_given(args) or _run_manifest(snap)))}")
     c = {k: v for k, v in snap.counts.items() if v}
     started = local_time(r.started_at)
     stopping = r.ended_at is None and snap.stopping and not r.process_gone()
@@ -2579,21 +2633,62 @@ def cmd_status(args: argparse.Namespace) -> int:
     if snap.placeholders_failed:
         out.print(f"  {said(placeholders_failed_note(len(snap.placeholders_failed)))}", markup=False,
                   highlight=False)
-    if r.ended_at is not None:
-        from .manifest import Manifest
-
-        now = None
-        if (not unnamed and isinstance(args.manifest, Manifest) and not getattr(args, "warnings", None)
-                and r.id == snap.manifest_latest_run and _unfinished(snap.counts)
-                and not _as_run_had_it(args.manifest, r)):
-            now = _manifest_now(args.manifest, r.id)
-        if now is not None and now[0]:  # the steps of the state alone would lead to a run that refuses
-            out.print(f"  next: {escape(now[1])}")
-        else:
-            _say_next(snap, unnamed=unnamed)
-            if now is not None:
-                out.print(f"  [yellow]note[/yellow]: {escape(now[1])}")
+    then, note = _status_next(args, snap, unnamed=unnamed)
+    if then is not None:
+        out.print(f"  next: {escape(then)}")
+    if note is not None:
+        out.print(f"  [yellow]note[/yellow]: {escape(note)}")
     return 0
+
+
+def _status_next(args: argparse.Namespace, snap: Snapshot, *, unnamed: bool) -> tuple[str | None, str | None]:
+    """What `status` says to run next after the ended run of `snap` (its `next:` line), and the note it gives below
+    it: built from the state, or, where the manifest given was edited since that run, planned as it is now (a run
+    of it would refuse to start: that refusal's way out is the step; else a note that the steps are of the manifest
+    as the run had it). (None, None) of a run that has not ended."""
+    from .manifest import Manifest
+
+    r = snap.run
+    if r.ended_at is None:
+        return None, None
+    now = None
+    if (not unnamed and isinstance(args.manifest, Manifest) and not getattr(args, "warnings", None)
+            and r.id == snap.manifest_latest_run and _unfinished(snap.counts)
+            and not _as_run_had_it(args.manifest, r)):
+        now = _manifest_now(args.manifest, r.id)
+    if now is not None and now[0]:  # the steps of the state alone would lead to a run that refuses
+        return now[1], None
+    return _next_text(snap, unnamed=unnamed), None if now is None else now[1]
+
+
+# A command in backquotes in what `status` says to run next: `gridrun run x.yaml`, `cp a b`.
+_COMMAND = re.compile(r"`((?:gridrun|cp) [^`]*)`")
+
+
+def _commands_in(text: str | None) -> list[str]:
+    """The commands `text` names in backquotes, in its order (`status --json`'s `next_commands`)."""
+    return [] if text is None else _COMMAND.findall(text)
+
+
+def _status_live(args: argparse.Namespace, snap: Snapshot) -> Any:
+    """The run going on this moment that `status` reads (`api.LiveRun`), or None: of the manifest given, as `plan`
+    finds it (a run starting too); else the run shown, where it has not ended and its process is there."""
+    from . import api
+    from .manifest import Manifest
+
+    if isinstance(args.manifest, Manifest) and not args.manifest.unread and getattr(args, "state", None) is None:
+        return api.live_run(args.manifest)
+    r = snap.run
+    if r.ended_at is not None or not r.pid or r.process_gone():
+        return None
+    return api.live_of(snap)
+
+
+def _run_manifest(snap: Snapshot) -> str:
+    """The manifest file of the run of `snap`, relative to the current folder, as the commands proposed name it."""
+    from .plan import relpath
+
+    return relpath(Path(snap.run.manifest_path), Path.cwd())
 
 
 def _removed_during(plan: Plan) -> list[str]:
@@ -2708,10 +2803,16 @@ def _say_starting(args: argparse.Namespace, pid: int) -> int:
 
 
 def _say_next(snap: Snapshot, *, unnamed: bool = False) -> None:
+    """`next:` and what to run next after the ended run of `snap` (`_next_text`), where there is something."""
+    if (then := _next_text(snap, unnamed=unnamed)) is not None:
+        out.print(f"  next: {escape(then)}")
+
+
+def _next_text(snap: Snapshot, *, unnamed: bool = False) -> str | None:
     """What to run next after the ended run of `snap`: for the jobs it left unfinished, or for the re-renders
     (--force) the manifest's latest --force run left done as they were (a stop: its budget, a full disk, a kill),
-    the cheaper steps first. `unnamed`: no manifest was given (`status` shows the latest run of any manifest of the
-    state), so each command names the run's manifest file."""
+    the cheaper steps first; None: nothing. `unnamed`: no manifest was given (`status` shows the latest run of any
+    manifest of the state), so each command names the run's manifest file."""
     then = None
     counts = _but_placeholders(snap.counts, len(snap.placeholders_failed))  # said with them
     if _unfinished(counts) or snap.stopping == "write-failed" and snap.run.status == "failed":
@@ -2725,8 +2826,9 @@ def _say_next(snap: Snapshot, *, unnamed: bool = False) -> None:
     if snap.force_unsent:  # re-renders a --force run left as they were: after the rest, which may cost nothing
         redo = _force_unsent_next(snap)
         then = redo if then is None else f"{then}; then {redo}"
-    if then is not None:
-        out.print(f"  next: {escape(_of_file(then, snap) if unnamed else then)}")
+    if then is None:
+        return None
+    return _of_file(then, snap) if unnamed else then
 
 
 def _force_unsent_next(snap: Snapshot) -> str:

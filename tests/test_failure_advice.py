@@ -75,6 +75,43 @@ def test_a_first_content_policy_failure_is_told_its_fix_and_its_cost_not_a_bare_
     assert "change the prompt (or its images)" in out, out
 
 
+def test_status_json_and_plan_json_give_the_fix_and_the_last_bill_of_a_first_content_policy_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What `status` says to run next is in `status --json` (`next`, and the commands it names), and the warning
+    `plan --retry` gives of jobs refused again is in `plan --retry --json` (`refused_again`), with the jobs, what to
+    change and what their last attempts were billed."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), run={"retries": 0},
+                       sim={"render_time": 0.05, "jitter": 0.0, "script": [
+                           {"route": "create", "p": 1.0, "fault": "job_failure", "code": "CONTENT_POLICY_VIOLATION"}]})
+    prov = sim_provider(m)
+    billing_failures(prov, 0.10)
+    result = api.run(m, provider=prov, options=RunOptions(poll_interval=0.05), report=False)
+    assert result.stats.counts["failed"] == 2, result.stats.counts
+    capsys.readouterr()
+    assert main(["status", str(m)]) == 0
+    text = capsys.readouterr().out
+    (line,) = [" ".join(line.split()) for line in text.split("\n  ") if line.lstrip().startswith("next: ")]
+    assert main(["status", str(m), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert line == f"next: {doc['next']}", (line, doc["next"])
+    assert "refused again and billed again ($0.10 each last time)" in doc["next"], doc["next"]
+    assert doc["next_commands"] == ["gridrun retry", "gridrun retry --code CONTENT_POLICY_VIOLATION"], doc
+    assert doc["next_note"] is None and doc["live_run"] is None, doc
+    assert main(["plan", str(m), "--retry", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    (refused,) = plan["refused_again"]
+    assert {k: refused[k] for k in ("state", "code", "fix", "jobs", "billed_last_time", "billed_usd")} == {
+        "state": "failed", "code": "CONTENT_POLICY_VIOLATION", "fix": "change the prompt (or its images)",
+        "jobs": ["style=anime,seed=1", "style=clay,seed=1"], "billed_last_time": 2, "billed_usd": 0.2}, refused
+    assert main(["plan", str(m), "--retry"]) == 0
+    warned = " ".join(capsys.readouterr().err.split())
+    assert f"warning: {refused['message']}" in warned, (warned, refused)
+    assert main(["plan", str(m), "--json"]) == 0  # a plain run sends none of them again
+    assert json.loads(capsys.readouterr().out)["refused_again"] is None
+
+
 def test_a_create_rejected_with_a_field_error_is_told_it_can_only_fail_again(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:

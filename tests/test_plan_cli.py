@@ -614,7 +614,7 @@ def test_model_or_idempotency_key_under_params_is_warned_of_at_its_line_as_not_s
 TOP_FIELDS = ["format", "manifest", "name", "provider", "model", "outputs_dir", "axes", "varying", "total_jobs",
               "total_usd", "total_micros", "budget_usd", "warnings", "jobs", "excluded", "run_usd", "run_micros",
               "against_state", "left_in_flight", "sent_elsewhere", "sent_with_another_key", "billed_above", "endpoint",
-              "failure_retries"]
+              "failure_retries", "refused_again", "live_run"]
 JOB_FIELDS = ["key", "sweep", "repeat", "values", "hash", "params", "size", "duration", "mode", "cost_usd",
               "cost_micros", "output", "origin", "sources", "status", "made_by_simulator_at"]
 

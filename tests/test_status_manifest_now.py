@@ -3,6 +3,7 @@ a run of the manifest as it is now does, not from the state alone (the manifest 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,10 @@ def test_status_after_an_edit_that_drops_the_jobs_in_flight_gives_the_ways_on_a_
     assert "collects the 2 jobs" not in tail, tail
     assert "`gridrun run` of the manifest as it is now refuses to start: 2 jobs of run 1" in tail, tail
     assert "run-1.yaml" in tail and "--leave-in-flight" in tail, tail
+    assert main(["status", str(m), "--json"]) == 0  # the same step, planned as the manifest is now
+    doc = json.loads(capsys.readouterr().out)
+    assert " ".join(tail.removeprefix("next: ").split()) == " ".join(doc["next"].split()), (tail, doc["next"])
+    assert doc["next_note"] is None and doc["next_commands"] == ["gridrun run", "gridrun cancel"], doc
 
 
 def test_a_prompt_edited_while_the_run_goes_on_is_said_at_its_end_and_by_status_with_the_retry_advice(
@@ -63,3 +68,8 @@ def test_a_prompt_edited_while_the_run_goes_on_is_said_at_its_end_and_by_status_
     assert main(["status", str(m)]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert "note: the manifest changed since run 1: 2 jobs differ from run 1" in said, said
+    assert main(["status", str(m), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert f"next: {doc['next']} note: {doc['next_note']}" in said, (said, doc)
+    assert doc["next_note"].startswith("the manifest changed since run 1: 2 jobs differ from run 1"), doc
+    assert doc["next_commands"][0] == "gridrun retry", doc
