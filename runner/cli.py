@@ -2534,6 +2534,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     # a run's copy of its manifest given, read as that run: its commands name the run's file too (a copy is refused)
     unnamed = args.manifest is None or _read_from_copy(args.manifest)
     said: Callable[[str], str] = (lambda text: _of_file(text, snap)) if unnamed else (lambda text: text)
+    missing = _missing_videos(snap)
     if args.json:
         if getattr(args, "warnings", None):
             snap = dataclasses.replace(snap, warnings=list(dict.fromkeys([*args.warnings, *snap.warnings])))
@@ -2549,6 +2550,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             "next_note": note,
             # the run of this manifest going on this moment (its process holds the state's lock); null: none
             "live_run": None if live is None else live.as_json(_manifest_given(args) or _run_manifest(snap)),
+            # done jobs whose video is no longer at its path (deleted or moved out of the output folder)
+            "missing_videos": [{"key": key, "path": path} for key, path in missing],
+            "missing_videos_note": None if not missing else said(_missing_note(missing)),
         }, indent=2))
         return 0
     for warning in snap.warnings:  # those of the state read (a run going on under the name it started with)
@@ -2633,6 +2637,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if snap.placeholders_failed:
         out.print(f"  {said(placeholders_failed_note(len(snap.placeholders_failed)))}", markup=False,
                   highlight=False)
+    if missing:
+        out.print(f"  [yellow]warning[/yellow]: {escape(said(_missing_note(missing)))}")
     then, note = _status_next(args, snap, unnamed=unnamed)
     if then is not None:
         out.print(f"  next: {escape(then)}")
@@ -2689,6 +2695,26 @@ def _run_manifest(snap: Snapshot) -> str:
     from .plan import relpath
 
     return relpath(Path(snap.run.manifest_path), Path.cwd())
+
+
+def _missing_videos(snap: Snapshot) -> list[tuple[str, str]]:
+    """The done jobs of `snap` whose video is no longer at its path (deleted or moved out of the output folder since
+    it was saved), (key, path): one look at each path, none at the files' contents."""
+    return [(j.key, j.output_path) for j in snap.jobs if j.state == "done" and j.output_path
+            and not os.path.lexists(j.output_path)]
+
+
+def _missing_note(missing: Sequence[tuple[str, str]]) -> str:
+    """What `status` says of the done jobs whose video is no longer at its path (`_missing_videos`): how many, the
+    first few paths, and the free way back, as a run's end says it of videos removed while it went on."""
+    from .plan import relpath
+
+    n = len(missing)
+    paths = [relpath(Path(path), Path.cwd()) for _, path in missing[:3]]
+    shown = ", ".join(map(visible, paths)) + (f" and {n - 3:,} more" if n > 3 else "")
+    return (f"{_jobs(n).replace('job', 'video', 1)} of jobs done {'is' if n == 1 else 'are'} no longer in the output "
+            f"folder ({shown}): `gridrun run` fetches {_them(n)} again at no cost while the provider keeps "
+            f"{_them(n)} (the report marks {_them(n)} missing)")
 
 
 def _removed_during(plan: Plan) -> list[str]:
