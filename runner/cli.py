@@ -2534,7 +2534,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     # a run's copy of its manifest given, read as that run: its commands name the run's file too (a copy is refused)
     unnamed = args.manifest is None or _read_from_copy(args.manifest)
     said: Callable[[str], str] = (lambda text: _of_file(text, snap)) if unnamed else (lambda text: text)
-    missing = _missing_videos(snap)
+    missing = _missing_videos(snap, args.manifest)
     if args.json:
         if getattr(args, "warnings", None):
             snap = dataclasses.replace(snap, warnings=list(dict.fromkeys([*args.warnings, *snap.warnings])))
@@ -2697,11 +2697,35 @@ def _run_manifest(snap: Snapshot) -> str:
     return relpath(Path(snap.run.manifest_path), Path.cwd())
 
 
-def _missing_videos(snap: Snapshot) -> list[tuple[str, str]]:
+def _missing_videos(snap: Snapshot, manifest: Any = None) -> list[tuple[str, str]]:
     """The done jobs of `snap` whose video is no longer at its path (deleted or moved out of the output folder since
-    it was saved), (key, path): one look at each path, none at the files' contents."""
-    return [(j.key, j.output_path) for j in snap.jobs if j.state == "done" and j.output_path
-            and not os.path.lexists(j.output_path)]
+    it was saved), (key, path): one look at each path, none at the files' contents. A project folder moved or renamed
+    since the run (the manifest, or the state's own `.gridrun/`, in another folder than the run's manifest was) keeps
+    its videos at the same place in it, where a run finds them: a video found there is not missing."""
+    missing = [(j.key, j.output_path) for j in snap.jobs if j.state == "done" and j.output_path
+               and not os.path.lexists(j.output_path)]
+    if not missing:
+        return missing
+    then = Path(os.path.abspath(snap.run.manifest_path)).parent
+    given = getattr(manifest, "path", manifest)  # the manifest as loaded, or its path as given
+    now = {Path(os.path.abspath(given)).parent} if isinstance(given, (str, os.PathLike)) else set()
+    if snap.run.state_folder is not None and Path(snap.run.state_folder).name == ".gridrun":
+        now.add(Path(snap.run.state_folder).parent)
+    moved = [base for base in now if base != then]
+    if not moved:
+        return missing
+
+    def now_at(path: str) -> str | None:
+        """Where the video is now, or is to be (the moved folder's place for it); None: found there."""
+        try:
+            inside = Path(os.path.abspath(path)).relative_to(then)
+        except ValueError:
+            return path
+        if any(os.path.lexists(base / inside) for base in moved):
+            return None
+        return str(moved[0] / inside)
+
+    return [(key, at) for key, path in missing if (at := now_at(path)) is not None]
 
 
 def _missing_note(missing: Sequence[tuple[str, str]]) -> str:

@@ -77,3 +77,34 @@ def test_status_names_done_videos_deleted_or_moved_out_of_the_output_folder_afte
     assert all((folder / f"seed-{n}.mp4").is_file() for n in range(1, 6))
     assert main(["status", str(m), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["missing_videos"] == []
+
+
+def test_status_of_a_project_folder_moved_since_the_run_finds_its_videos_where_they_moved(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+    before = tmp_path / "before"
+    before.mkdir()
+    write_manifest(before, n_seeds=3, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    monkeypatch.chdir(before)
+    assert main(["run", "t.yaml", "--no-report"]) == 0
+    after = tmp_path / "after"
+    before.rename(after)  # the project folder renamed: its videos moved with it, where a run finds them
+    monkeypatch.chdir(after)
+    capsys.readouterr()
+    for given in (["t.yaml"], []):
+        assert main(["status", *given]) == 0
+        assert "no longer in the output folder" not in capsys.readouterr().out
+    assert main(["status", "t.yaml", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["missing_videos"] == []
+
+    (after / "outputs" / "t" / "anime" / "seed-2.mp4").unlink()  # one deleted since: named where it was
+    assert main(["status", "t.yaml", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["missing_videos"] == [{"key": "style=anime,seed=2",
+                                      "path": str(after / "outputs" / "t" / "anime" / "seed-2.mp4")}], doc
+    assert main(["status", "t.yaml"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "1 video of jobs done is no longer in the output folder (outputs/t/anime/seed-2.mp4)" in said, said
