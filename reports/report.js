@@ -420,14 +420,19 @@
     return token;
   }
   // A video of a playing ▶'s cell that came into view: to where the others are (looping, or at its end when
-  // they have played past it), then playing with them.
+  // they have played past it), then playing with them. A seek takes time (the first one loads the data): the
+  // video is sought to where the others will be a little later, once it has loaded enough to seek (its
+  // metadata), and set playing when their clock reaches that point; a seek that took longer than that lead is
+  // made again with a longer one. One that started playing off the clock all the same (a busy machine) is put
+  // back on it once.
   async function join(v, s) {
     playSet.add(v);
     v.loop = ui.loop;
     v.muted = true;
     await ready(v, 1, 8000);
     while (!s.start && session === s) await new Promise((r) => setTimeout(r, 100));  // the others not started yet
-    if (session !== s || s.token !== playToken || !v.isConnected) return;
+    const gone = () => session !== s || s.token !== playToken || !v.isConnected || !!v.dataset.released;
+    if (gone()) return;
     const dur = v.duration;
     const at = () => (performance.now() - s.start) / 1000;
     if (!ui.loop && isFinite(dur) && at() >= dur) {  // the others have played to their end: so does this one
@@ -435,16 +440,37 @@
       return;
     }
     const seekable = isFinite(dur) && dur > 0;
-    // twice: the first seek loads the data, which the clock has moved on from by then; the second is short
-    for (let i = 0; i < 2 && seekable; i++) {
-      const to = at() % dur;
-      if (Math.abs(v.currentTime - to) < 0.05) break;
-      try { v.currentTime = to; } catch (e) { break; /* not seekable yet */ }
-      await ready(v, 3, i ? 1000 : 5000);
-      if (session !== s || s.token !== playToken || !v.isConnected) return;
+    for (let round = 0; round < 2; round++) {
+      if (seekable && !(await seekAhead(v, dur, at, gone))) return;
+      const p = v.play();
+      if (p) p.catch(() => {});
+      if (!seekable || round) return;
+      await new Promise((r) => setTimeout(r, 300));
+      if (gone() || v.paused || (!ui.loop && at() >= dur)) return;
+      const off = Math.abs(v.currentTime - at() % dur);
+      if (Math.min(off, dur - off) < 0.12) return;
+      v.pause();
     }
-    const p = v.play();
-    if (p) p.catch(() => {});
+  }
+  // `v` sought to where the clock `at` will be once the seek is done, and waiting until it is there; false when
+  // the ▶ it plays with is no more.
+  async function seekAhead(v, dur, at, gone) {
+    let lead = 0.25;
+    for (let i = 0; i < 4; i++) {
+      const to = at() + lead;
+      if (!ui.loop && to >= dur) return true;  // near the end: it plays from where it is
+      const t0 = performance.now();
+      try { v.currentTime = to % dur; } catch (e) { return true; /* not seekable yet */ }
+      await ready(v, 3, 5000);
+      if (gone()) return false;
+      const early = to - at();
+      if (early >= 0) {
+        if (early > 0.004) await new Promise((r) => setTimeout(r, early * 1000));
+        return !gone();
+      }
+      lead = Math.min(4, 1.5 * (performance.now() - t0) / 1000 + 0.05);  // the seek took longer: lead by more
+    }
+    return true;
   }
   function stopAll() {
     playToken++;
