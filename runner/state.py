@@ -1009,6 +1009,17 @@ def _process_line(*, command: str = "run", manifest: str | Path | None = None, n
 _held_here: dict[Path, tuple[Path | None, int]] = {}
 
 
+def _close_all(fds: Sequence[int]) -> None:
+    """Close every descriptor of `fds`, each in a `finally` of the one before: an exception raised while one
+    closes (a KeyboardInterrupt) still closes the rest, then is raised."""
+    if not fds:
+        return
+    try:
+        os.close(fds[0])
+    finally:
+        _close_all(fds[1:])
+
+
 # The file beside the lock that a run or retry starting writes before it plans (`announcing_start`).
 STARTING = "starting"
 
@@ -1701,11 +1712,17 @@ class Store:
             if self._removed():
                 self._write_back()
         finally:  # a commit that failed (a full disk) still lets the connection and the lock go
-            self.db.close()
-            self.release_lock()
-            if self._file_fd is not None:
-                os.close(self._file_fd)
-                self._file_fd = None
+            # each in a `finally` of its own: a KeyboardInterrupt raised in one (a second Ctrl-C as a run ends)
+            # still lets the others go, or the process would hold the lock until it exits
+            try:
+                self.db.close()
+            finally:
+                try:
+                    self.release_lock()
+                finally:
+                    fd, self._file_fd = self._file_fd, None
+                    if fd is not None:
+                        os.close(fd)
 
     def _removed(self) -> bool:
         """The state file this writer opened is no longer in any folder: removed (its folder wiped, a clean-up)
@@ -2209,12 +2226,15 @@ class Store:
         return float(row[0]) if row and row[0] else None
 
     def release_lock(self) -> None:
-        if self._lock_fds:
-            _held_here.pop(self.real.parent.resolve(), None)
-        for fd in self._lock_fds:
-            os.close(fd)
-        self._lock_fds = []
+        """Let the runner lock and the output folder's go: every descriptor is closed, whatever is raised while
+        one is (a KeyboardInterrupt), so that this process holds neither once this returns or raises."""
+        fds, self._lock_fds = self._lock_fds, []
         self._outputs_lock = None
+        try:
+            if fds:
+                _held_here.pop(self.real.parent.resolve(), None)
+        finally:
+            _close_all(fds)
 
     # -- runs ---------------------------------------------------------------------------------------
     def start_run(

@@ -18,6 +18,7 @@ from execkit import sim_provider, stats, write_manifest
 
 import runner
 from runner import api
+from runner import state as state_mod
 from runner.errors import LockError, NotRecordedError, RunStartingError, UsageError
 from runner.state import Store
 from runner.stats import RunStatistics
@@ -379,3 +380,33 @@ def test_a_cancel_refused_by_a_run_of_another_thread_says_how_a_program_ends_tha
                              "in flight)"), said
     finally:
         holder.close()
+
+
+def test_a_ctrl_c_while_the_state_closes_still_lets_both_locks_go(tmp_path: Path, monkeypatch: Any) -> None:
+    """A second Ctrl-C landing as a run ends (while its state closes) is raised to the host, and the process holds
+    neither the state's lock nor the output folder's: the next run of the notebook runs, and pays for nothing
+    twice."""
+    m = _small(tmp_path)
+    closing = Store.close
+
+    def interrupted(store: Store) -> None:
+        real = store.db
+
+        class Db:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+            def close(self) -> None:
+                real.close()
+                raise KeyboardInterrupt
+
+        store.db = Db()  # type: ignore[assignment]
+        closing(store)
+
+    monkeypatch.setattr(Store, "close", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(m, report=False)
+    monkeypatch.setattr(Store, "close", closing)
+    assert not state_mod._held_here
+    again = runner.run(m, report=False)
+    assert again.exit_code == 0 and again.stats.counts["done"] == again.stats.total == 1
