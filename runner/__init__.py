@@ -90,15 +90,14 @@ def __getattr__(name: str) -> _Any:
     """The API (`runner.plan`, `runner.run`, ...), loaded at its first use: importing the package itself
     loads nothing else, so that the `gridrun` command (`runner.entry`) takes Ctrl-C and SIGTERM before the
     quarter of a second gridrun's imports take (httpx, only by what sends requests: `run` and `cancel`)."""
-    if name == "errors":  # `runner.errors.GridrunError`, as the docs name the errors, before any call loaded it
-        from . import errors
+    import importlib
 
-        return errors
+    if name == "errors":  # `runner.errors.GridrunError`, as the docs name the errors, before any call loaded it
+        # not `from . import errors`, whose import asks this package for `errors` again (`hasattr`), endlessly
+        return importlib.import_module(".errors", __name__)
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from . import api
-
-    return getattr(api, name)
+    return getattr(importlib.import_module(".api", __name__), name)
 
 
 class _Package(_types.ModuleType):

@@ -675,6 +675,16 @@ def test_the_types_the_api_returns_are_reachable_from_the_package_which_loads_th
     assert (ROOT / "runner" / "py.typed").is_file()
 
 
+@pytest.mark.parametrize(("how", "name"), [(f"from runner import {name}", name) for name in ("errors", *runner.__all__)]
+                         + [("import runner; runner.errors.GridrunError", "errors")])
+def test_each_name_of_the_package_is_importable_first_thing_in_an_interpreter(how: str, name: str) -> None:
+    """`from runner import errors` (or any other name of the package), with nothing of it imported before, as the
+    top of a host's module writes it; and `runner.errors.GridrunError` named before any call."""
+    _in_a_fresh_interpreter(f"{how}\nimport runner.api, runner.errors\n"
+                            f"assert getattr(runner, {name!r}) is "
+                            f"{'runner.errors' if name == 'errors' else f'runner.api.{name}'}\n")
+
+
 def test_a_manifests_text_given_for_its_path_is_said_to_be_yaml_text_not_a_missing_file(tmp_path: Path) -> None:
     """A manifest's text passed where its path goes is told to be written to a file, not echoed back whole as
     the name of a file not there; a file whose name holds a line break or starts as a manifest does still loads."""
