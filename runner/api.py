@@ -247,7 +247,37 @@ def _own_loop(fn: Callable[[], Any]) -> Any:
 
     context = contextvars.copy_context()
     context.run(sniffio.current_async_library_cvar.set, None)
-    return context.run(anyio.run, fn)
+    kept = _threads_loop()
+    try:
+        return context.run(anyio.run, fn)
+    finally:
+        _put_back_loop(kept)
+
+
+def _threads_loop() -> tuple[Any, Any, bool] | None:
+    """This thread's current asyncio event loop as the policy holds it (None: none set), read without making one
+    (`asyncio.get_event_loop` would), and whether one was ever set; None for a policy that keeps them otherwise.
+    The loop `anyio.run` starts (an `asyncio.Runner`) sets the thread's loop to None as it closes: a program keeping
+    its own loop (`asyncio.set_event_loop`) finds it again after `run` or `cancel` (`_put_back_loop`)."""
+    import asyncio
+
+    policy = getattr(asyncio.events, "_get_event_loop_policy", asyncio.get_event_loop_policy)()
+    local = getattr(policy, "_local", None)
+    if local is None or not hasattr(local, "_loop") or not hasattr(local, "_set_called"):
+        return None
+    return policy, local._loop, local._set_called
+
+
+def _put_back_loop(kept: tuple[Any, Any, bool] | None) -> None:
+    """Make the loop `_threads_loop` read this thread's current one again, as it was."""
+    if kept is None:
+        return
+    policy, loop, set_called = kept
+    if loop is not None:
+        policy.set_event_loop(loop)
+    else:
+        policy._local._loop = None
+    policy._local._set_called = set_called
 
 
 def _in_a_thread(library: str, call: str) -> str:

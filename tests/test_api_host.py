@@ -410,3 +410,28 @@ def test_a_ctrl_c_while_the_state_closes_still_lets_both_locks_go(tmp_path: Path
     assert not state_mod._held_here
     again = runner.run(m, report=False)
     assert again.exit_code == 0 and again.stats.counts["done"] == again.stats.total == 1
+
+
+@pytest.mark.parametrize("set_one", [True, False])
+def test_run_and_cancel_leave_the_threads_event_loop_as_it_was(tmp_path: Path, set_one: bool) -> None:
+    """A program keeping its own asyncio loop (`asyncio.set_event_loop`) finds it again after `runner.run` and a
+    `runner.cancel` that cancels jobs, each on a loop of its own; a thread with none set is left with none set."""
+    import asyncio
+
+    policy = asyncio.get_event_loop_policy()
+    before = (policy._local._loop, policy._local._set_called)  # type: ignore[attr-defined]
+    loop = asyncio.new_event_loop()
+    try:
+        if set_one:
+            asyncio.set_event_loop(loop)
+        m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 30, "jitter": 0})
+        kept = (policy._local._loop, policy._local._set_called)  # type: ignore[attr-defined]
+        assert runner.run(m, report=False, options=runner.RunOptions(timeout=0.2)).exit_code == 4
+        assert (policy._local._loop, policy._local._set_called) == kept  # type: ignore[attr-defined]
+        assert len(runner.cancel(m).cancelled) == 1
+        assert (policy._local._loop, policy._local._set_called) == kept  # type: ignore[attr-defined]
+        if set_one:
+            assert asyncio.get_event_loop() is loop
+    finally:
+        loop.close()
+        policy._local._loop, policy._local._set_called = before  # type: ignore[attr-defined]
