@@ -41,6 +41,20 @@ class GridrunError(Exception):
 
     exit_code = 1
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its text and fields, made again without calling `__init__` (whose keyword arguments, a
+        `ManifestError`'s `file`, the default pickling would leave out): an error raised in a worker process (a
+        `multiprocessing` pool's) reaches the parent whole."""
+        return _made_again, (type(self), self.args, self.__dict__)
+
+
+def _made_again(cls: type[GridrunError], args: tuple[object, ...], fields: dict[str, object]) -> GridrunError:
+    """The error `GridrunError.__reduce__` pickled: of class `cls`, with `args` (its text) and its `fields`."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(fields)
+    return error
+
 
 class ManifestError(GridrunError):
     """A manifest, or a file it names, is invalid. Names file, line, column and field path."""

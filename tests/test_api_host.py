@@ -435,3 +435,53 @@ def test_run_and_cancel_leave_the_threads_event_loop_as_it_was(tmp_path: Path, s
     finally:
         loop.close()
         policy._local._loop, policy._local._set_called = before  # type: ignore[attr-defined]
+
+
+def _error_of_every_class() -> list[BaseException]:
+    """An instance of every error class of `runner.errors`, each field it takes given a value of its own."""
+    from runner import errors
+
+    inner = errors.CapabilityError("expected an integer", file="m.yaml", line=7, column=3, field="params.duration")
+    values: dict[str, Any] = {"file": "m.yaml", "line": 4, "column": 2, "field": "params.seed", "pid": 4242,
+                              "errors": [inner], "not_listed": 3, "status": 503, "code": "busy", "job_key": "k1",
+                              "code_given": False, "retry_after": 1.5, "text": "version: 1\n", "base_url": "http://x",
+                              "cost_micros": 5, "budget_micros": 4, "jobs": 3, "in_flight": 1, "jobs_fit": 2,
+                              "balance_micros": 1}
+    made = []
+    for cls in vars(errors).values():
+        if not (isinstance(cls, type) and issubclass(cls, BaseException) and cls.__module__ == errors.__name__):
+            continue
+        given = {name: values[name] for name, param in inspect.signature(cls.__init__).parameters.items()
+                 if param.kind is param.KEYWORD_ONLY or name == "errors"}
+        made.append(cls(*([] if "errors" in given else ["what went wrong"]), **given))
+    assert len(made) >= 30, made
+    return made
+
+
+def test_every_error_class_goes_through_pickle_with_its_text_and_fields() -> None:
+    """An error raised in a worker process (a `multiprocessing` pool planning many manifests) reaches the parent
+    as it was raised: its class, text and fields."""
+    import pickle
+
+    for error in _error_of_every_class():
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and str(back) == str(error) and back.args == error.args, error
+        fields = {k: [str(e) for e in v] if k == "errors" else v for k, v in vars(error).items()}
+        assert {k: [str(e) for e in v] if k == "errors" else v for k, v in vars(back).items()} == fields, error
+
+
+def _plan_jobs(path: str) -> int:
+    return len(runner.plan(path).jobs)
+
+
+def test_a_manifest_error_in_a_process_pool_reaches_the_parent(tmp_path: Path) -> None:
+    import concurrent.futures
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nname: bad\nprovider: sim\nmodel: pixverse-v5.6\nparams:\n  prompt: x\n"
+                   "  duration: banana\noutput: \"a.mp4\"\n")
+    with concurrent.futures.ProcessPoolExecutor(1) as pool:
+        with pytest.raises(runner.errors.ManifestError, match=r"bad\.yaml:7:3: params\.duration: ") as caught:
+            pool.submit(_plan_jobs, str(bad)).result(timeout=60)
+        assert caught.value.line == 7 and caught.value.file == bad
+        assert pool.submit(_plan_jobs, str(_small(tmp_path))).result(timeout=60) == 1
