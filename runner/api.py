@@ -1429,9 +1429,6 @@ def run(
         `await asyncio.to_thread(runner.run, plan, stop=stop)` runs it from there (a cancelled await leaves the run
         going in its thread: `stop.set()` stops it).
     """
-    _load_httpx()  # before the executor, which imports it
-    from .executor import Executor
-
     options = run_options(options)
     if provider is not None and not (hasattr(provider, "caps") and callable(getattr(provider, "client", None))):
         raise UsageError("provider must be a provider object, as `runner.providers.get_provider(name, ...)` makes, "
@@ -1447,7 +1444,12 @@ def run(
                          f"{'' if loop == 'asyncio' else f' ({loop})'}; there, use {_in_a_thread(loop, 'runner.run, plan')}"
                          ", with `stop=` a threading.Event whose set() stops the run (cancelling the await does not)")
     command = "retry" if options.retry_failed or options.retry_unknown else "run"
+    # the run is starting from here on (`RunStartingError` to `status` from another thread), its imports included:
+    # a quarter of a second the first time
     with _started_here(p) as started:
+        _load_httpx()  # before the executor, which imports it
+        from .executor import Executor
+
         if not isinstance(p, Plan):
             m = _manifest(p, planned=True)
             started.of(m)

@@ -176,12 +176,13 @@ def test_an_on_balance_that_raises_refuses_the_run_with_nothing_recorded_nor_sen
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("held", ["loading", "planning"])
+@pytest.mark.parametrize("held", ["importing", "loading", "planning"])
 def test_status_of_a_first_run_loading_or_planning_in_another_thread_says_it_is_starting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held: str,
 ) -> None:
-    """A notebook starts a first run in a thread and polls `status`: from the call of `run`, while it loads and
-    plans its manifest (seconds for a large grid), before any state folder is there, it is starting."""
+    """A notebook starts a first run in a thread and polls `status`: from the call of `run`, while it imports what
+    it sends with, loads and plans its manifest (seconds for a large grid), before any state folder is there, it is
+    starting."""
     manifest_mod, plan_mod = api.manifest_mod, api.plan_mod
     m = _small(tmp_path)
     inside, go_on = threading.Event(), threading.Event()
@@ -195,7 +196,9 @@ def test_status_of_a_first_run_loading_or_planning_in_another_thread_says_it_is_
             return real(*args, **kwargs)
         return held_there
 
-    if held == "loading":
+    if held == "importing":
+        monkeypatch.setattr(api, "_load_httpx", holding(api._load_httpx))
+    elif held == "loading":
         monkeypatch.setattr(manifest_mod, "load", holding(manifest_mod.load))
     else:
         monkeypatch.setattr(plan_mod, "build", holding(plan_mod.build))
