@@ -233,7 +233,7 @@ class RunResult:
     unavailable_until: float | None = None
     warnings: list[str] = field(default_factory=list)  # what `gridrun run` warns of before it sends (`api.run`)
     # what the caller's `on_progress` raised, its traceback with it: the run went on without calling it again
-    progress_error: Exception | None = None
+    progress_error: BaseException | None = None
 
 
 # The package's logger: what it is told (an `on_progress` that raised, with its traceback) goes to the host's
@@ -304,7 +304,7 @@ class Executor:
         self.detached = False
         self.started = clock()
         self.errors: deque[str] = deque(maxlen=5)
-        self.progress_error: Exception | None = None  # what `on_progress` raised (`_progress`)
+        self.progress_error: BaseException | None = None  # what `on_progress` raised (`_progress`)
         # Why the run stopped sending new jobs, when that is a problem to fix (the output folder full): shown first
         # among the last errors, however many jobs' errors come after it (`statistics`).
         self._stop_note: str | None = None
@@ -680,9 +680,14 @@ class Executor:
         now = self.steady()
         if force or now - self._last_progress >= PROGRESS_EVERY:
             self._last_progress = now
+            statistics = self.statistics()
             try:
-                self.on_progress(self.statistics())
-            except Exception as exc:  # a view, like the report: it never breaks the paid work
+                self.on_progress(statistics)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            # A view, like the report: it never breaks the paid work. The call is synchronous, so what it raises is
+            # the callback's own, an `asyncio.CancelledError` too (a BaseException), never this task's cancellation.
+            except BaseException as exc:
                 # ... nor hides the caller's bug: kept with its traceback (`RunResult.progress_error`) and logged
                 self.on_progress = None
                 self.progress_error = exc
