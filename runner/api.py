@@ -112,6 +112,9 @@ def load(path: str | Path, *, planned: bool = False, max_jobs: int | None = None
         raise UsageError(f"expected a manifest's path (or a Manifest, where a function takes one), "
                          f"got {type(path).__name__}")
     if isinstance(path, str) and _yaml_text(path):
+        said = _line_break_ended(path)
+        if said is not None:
+            raise UsageError(f"expected a manifest's path; {path!r} ends with a line break: {said}")
         raise UsageError("expected a manifest's path; this looks like YAML text: write it to a file (its outputs "
                          "and state go beside it) and pass that file's path")
     if planned:
@@ -174,6 +177,22 @@ def _yaml_text(given: str) -> bool:
     """Whether the string given for a manifest's path is plainly a manifest's text (a line break in it, or a
     manifest's start), not the name of a file that is there (whatever characters it holds)."""
     return ("\n" in given or _TEXT_START.match(given) is not None) and not os.path.lexists(given)
+
+
+def _line_break_ended(given: str) -> str | None:
+    """What to say of `given`, a string that is no file's name and holds a line break, where it is a path ending
+    with one (read from a file, or from a command's output): a single line, then the line break and perhaps blanks,
+    where that line names a file, or has no `:` (no manifest's text of one line has none). Said, not taken as the
+    path without it: a call is given the path it names, as the state and the messages record it. None: YAML
+    text."""
+    line = given.rstrip()
+    if "\n" in line or "\r" in line or not line.strip():
+        return None
+    if os.path.lexists(line):
+        return f"pass {line!r}, the file there, without it"
+    if ":" in line:
+        return None
+    return f"no file {line!r} is there either"
 
 
 def _manifest(m: Manifest | Plan | str | Path, *, planned: bool = False, max_jobs: int | None = None) -> Manifest:

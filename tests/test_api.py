@@ -703,6 +703,25 @@ def test_a_manifests_text_given_for_its_path_is_said_to_be_yaml_text_not_a_missi
     assert not (tmp_path / ".gridrun").exists()
 
 
+def test_a_path_ending_with_a_line_break_is_said_to_be_one_not_yaml_text(tmp_path: Path) -> None:
+    """A path read from a file or from a command's output ends with a line break: said so, with the file it names
+    without it (or that none is there either), not called YAML text; a file whose name ends so is loaded."""
+    m = write_manifest(tmp_path)
+    for given in (f"{m}\n", f"{m}\r\n", f"{m}\n "):
+        for call in (runner.load, runner.plan, runner.status):
+            with pytest.raises(UsageError, match="ends with a line break: pass .*, the file there, without it") as caught:
+                call(given)
+            assert repr(str(m)) in str(caught.value) and "YAML text" not in str(caught.value)
+    with pytest.raises(UsageError, match=r"ends with a line break: no file '.*nope\.yaml' is there either"):
+        runner.load(f"{tmp_path / 'nope.yaml'}\n")
+    for text in ("version: 1\n", "a\nb\n"):
+        with pytest.raises(UsageError, match="looks like YAML text"):
+            runner.load(text)
+    (tmp_path / "odd.yaml\n").write_text(m.read_text())
+    assert runner.load(f"{tmp_path / 'odd.yaml'}\n").name == "t"
+    assert not (tmp_path / ".gridrun").exists()
+
+
 @pytest.fixture
 def http_loggers() -> Any:
     """httpx's and httpcore's loggers as a program that never touched them has them (NOTSET), put back after."""
