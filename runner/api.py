@@ -105,9 +105,10 @@ def load(path: str | Path, *, planned: bool = False, max_jobs: int | None = None
     after its first values.
 
     :raises ManifestError: or ManifestErrors (several).
-    :raises UsageError: `path` is not a path, `planned` not True or False.
+    :raises UsageError: `path` is not a path, `planned` not True or False, `max_jobs` not a count of jobs.
     """
     check_flag("planned", planned)
+    check_option("max_jobs", max_jobs)
     if not isinstance(path, (str, os.PathLike)):
         raise UsageError(f"expected a manifest's path (or a Manifest, where a function takes one), "
                          f"got {type(path).__name__}")
@@ -1402,7 +1403,7 @@ def _closing(prov: Any) -> Iterator[None]:
 def run(
     p: Plan | Manifest | str | Path,
     *,
-    options: RunOptions = RunOptions(),
+    options: RunOptions | Mapping[str, Any] = RunOptions(),
     on_progress: Callable[[RunStatistics], None] | None = None,
     argv: Sequence[str] = (),
     provider: Any = None,
@@ -1544,11 +1545,12 @@ def recover(m: Plan | Manifest | str | Path, *, dry_run: bool = False, max_jobs:
     :raises ManifestError: or ManifestErrors, an invalid manifest: nothing written.
     :raises LockError: another runner holds the state, or another state's run the output folder.
     :raises StateError: the state cannot be opened (damaged, another program's) or written.
-    :raises UsageError: `dry_run` not True or False.
+    :raises UsageError: `dry_run` not True or False, `argv` not a list of words.
     """
     from .recover import recover as recovering
 
     check_flag("dry_run", dry_run)
+    _check_argv(argv)
 
     # an input image moved away leaves its jobs unchecked, said as such, not the whole manifest refused
     p = m if isinstance(m, Plan) else _plan(m, max_jobs=max_jobs, unread_images=True)
@@ -1648,8 +1650,7 @@ def _check_run_arguments(*, argv: Any, on_progress: Any, on_balance: Any, stop: 
 
     :raises UsageError: naming the argument and what it must be.
     """
-    if isinstance(argv, (str, bytes)) or not isinstance(argv, Sequence) or not all(isinstance(a, str) for a in argv):
-        raise UsageError(f"argv must be a list of the command line's words, as ['run', 'm.yaml'], got {argv!r}")
+    _check_argv(argv)
     for name, hook in (("on_progress", on_progress), ("on_balance", on_balance)):
         if hook is not None and not callable(hook):
             raise UsageError(f"{name} must be a function (or None), got {hook!r}")
@@ -1657,6 +1658,12 @@ def _check_run_arguments(*, argv: Any, on_progress: Any, on_balance: Any, stop: 
         if event is not None and not callable(getattr(event, "is_set", None)):
             raise UsageError(f"{name} must be a threading.Event (or None), whose set() another thread calls, "
                              f"got {event!r}")
+
+
+def _check_argv(argv: Any) -> None:
+    """:raises UsageError: `argv` is not a list of the command line's words (a string would be recorded `r u n`)."""
+    if isinstance(argv, (str, bytes)) or not isinstance(argv, Sequence) or not all(isinstance(a, str) for a in argv):
+        raise UsageError(f"argv must be a list of the command line's words, as ['run', 'm.yaml'], got {argv!r}")
 
 
 @contextlib.contextmanager
@@ -1828,7 +1835,10 @@ def status(
     :raises NotRecordedError: no state yet, or no run of the manifest.
     :raises RunStartingError: (a NotRecordedError) none yet, but a run is starting: read again in a moment.
     :raises ManifestError: or ManifestErrors, the file does not load and no state records it.
+    :raises UsageError: `reuse` not a dict.
     """
+    if reuse is not None and not isinstance(reuse, dict):
+        raise UsageError(f"reuse must be a dict (or None), the same one given to each call, got {reuse!r}")
     m, warning = _followed(m)
     sd, name, home = _state_dir(m, state_dir)
     with _nothing_yet(m, sd, name, state_dir), Store(sd / "state.db", readonly=True, outputs_dir=home) as store:
@@ -2515,6 +2525,8 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
     """
     check_flag("void_unsent", void_unsent)
     check_flag("same_account", same_account)
+    if on_wait is not None and not callable(on_wait):
+        raise UsageError(f"on_wait must be a function (or None), got {on_wait!r}")
     _load_httpx()  # before the providers, which import it
     loop = _in_event_loop()
     if loop is not None:

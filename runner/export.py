@@ -199,6 +199,11 @@ def export_rows(snapshot: Snapshot, base: str | Path | None = None) -> list[dict
     the video from there (default: the run's outputs folder). An earlier run's results go beside the latest
     run's (`files_of`), which is another folder once the manifest's `outputs_dir` changed.
     """
+    if not isinstance(snapshot, Snapshot):
+        raise UsageError(f"export_rows takes the Snapshot `runner.status` returns (`runner.export_rows(runner.status("
+                         f"path))`), got {type(snapshot).__name__}")
+    if base is not None and not isinstance(base, (str, os.PathLike)):
+        raise UsageError(f"base must be a folder's path (or None), got {type(base).__name__}")
     folder = snapshot.run.outputs_dir if base is None else base
     return [export_row(job, folder, snapshot.run.id, snapshot.failures.get(job.key),
                        snapshot.earlier_billed.get(job.key, ())) for job in snapshot.jobs]

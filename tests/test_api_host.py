@@ -118,6 +118,35 @@ def test_every_flag_of_the_api_refuses_what_is_not_a_bool_before_doing_anything(
     assert recorded() == before
 
 
+def test_arguments_of_the_wrong_kind_are_refused_naming_the_argument_before_doing_anything(tmp_path: Path) -> None:
+    """An argument of the wrong kind is a `UsageError` naming it, before anything is read, planned, sent or
+    recorded, not an AttributeError or TypeError from deep inside (or, worse, accepted and failing midway)."""
+    m = _small(tmp_path)
+    assert runner.run(m, report=False).exit_code == 0
+    before = [(r.run.id, r.run.status) for r in runner.runs(m)]
+    from runner import providers
+
+    refused = [
+        (lambda: runner.export_rows(str(m)), r"^export_rows takes the Snapshot `runner\.status` returns .*got str$"),
+        (lambda: runner.export_rows(runner.status(m), base=5), r"^base must be a folder's path \(or None\), got int$"),
+        (lambda: runner.status(m, reuse=5), r"^reuse must be a dict \(or None\), .*got 5$"),
+        (lambda: providers.get_provider("sim", state_dir=5), r"^state_dir must be a folder's path \(or None\), got int$"),
+        (lambda: providers.get_provider("sim", base_url=5), r"^base_url must be a string \(or None\), got int$"),
+        (lambda: providers.get_provider("sim", sim_config=[]), r"^sim_config must be a mapping .*got list$"),
+        (lambda: runner.load(m, planned=True, max_jobs=0), r"^max_jobs must be an integer at least 1, got 0$"),
+        (lambda: runner.load(m, max_jobs="x"), r"^max_jobs must be an integer at least 1, got 'x'$"),
+        (lambda: runner.recover(m, argv="x", dry_run=True), r"^argv must be a list of the command line's words, "),
+        (lambda: runner.cancel(m, on_wait=5), r"^on_wait must be a function \(or None\), got 5$"),
+    ]
+    for call, said in refused:
+        with pytest.raises(UsageError, match=said):
+            call()
+    assert [(r.run.id, r.run.status) for r in runner.runs(m)] == before
+    assert len(runner.export_rows(runner.status(m), base=str(tmp_path))) == 1
+    assert providers.get_provider("sim", state_dir=str(tmp_path)).name == "sim"
+    assert runner.load(m, planned=True, max_jobs=5).name == "t"
+
+
 def test_the_functions_reading_a_manifests_state_take_the_plan_made_of_it(tmp_path: Path) -> None:
     """`run(plan)` takes the plan just made: so do `status`, `runs`, `report`, `export` and `cancel` (its manifest)."""
     m = _small(tmp_path)
@@ -345,6 +374,8 @@ def test_the_run_functions_type_hints_resolve_and_its_named_types_are_the_packag
         "assert hints['return'] is RunResult, hints['return']\n"
         "assert BalanceCheck in typing.get_args(typing.get_args(hints['on_balance'])[0])[0], hints['on_balance']\n"
         "inspect.signature(run, eval_str=True)\n"
+        "import collections.abc\n"
+        "assert set(typing.get_args(hints['options'])) == {runner.RunOptions, collections.abc.Mapping[str, typing.Any]}\n"
         "for name in runner.__all__:\n"
         "    named = getattr(runner, name)\n"
         "    assert inspect.isfunction(named) or inspect.isclass(named), name\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
@@ -62,21 +63,29 @@ def get_provider(
     base_url: str | None = None,
     sim_config: Mapping[str, Any] | None = None,
     capability_files: Sequence[Path] = (),
-    state_dir: Path | None = None,
+    state_dir: str | os.PathLike[str] | None = None,
 ) -> Provider:
     """The provider called `name`, with its capability data (built-in merged with `capability_files`).
     `state_dir` is where a provider keeps what it must find again in a later process (the in-process
     simulator's world).
 
-    :raises UsageError: no provider has that name, or it has no capability data.
+    :raises UsageError: no provider has that name, or it has no capability data; an argument of the wrong kind.
     """
+    if state_dir is not None and not isinstance(state_dir, (str, os.PathLike)):
+        raise UsageError(f"state_dir must be a folder's path (or None), got {type(state_dir).__name__}")
+    if base_url is not None and not isinstance(base_url, str):
+        raise UsageError(f"base_url must be a string (or None), got {type(base_url).__name__}")
+    if sim_config is not None and not isinstance(sim_config, Mapping):
+        raise UsageError(f"sim_config must be a mapping of the simulator's knobs (or None), got "
+                         f"{type(sim_config).__name__}")
     factory = _REGISTRY.get(name)
     if factory is None:
         raise UsageError(f"unknown provider {name!r}; known providers: {', '.join(known())}")
     caps = capabilities.load(name, extra=tuple(capability_files))
     if caps is None:
         raise UsageError(f"provider {name!r} has no capability data")
-    return factory(caps, base_url=base_url, sim_config=sim_config, state_dir=state_dir)
+    return factory(caps, base_url=base_url, sim_config=sim_config,
+                   state_dir=None if state_dir is None else Path(state_dir))
 
 
 def base_url_env(name: str) -> str | None:
