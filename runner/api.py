@@ -1458,15 +1458,16 @@ def run(
     if options.handle_signals and threading.current_thread() is not threading.main_thread():
         raise UsageError("handle_signals needs the main thread, where Python delivers signals; "
                          "from another thread, run without it")
-    loop = _in_event_loop()
-    if loop is not None:
-        raise UsageError("runner.run blocks until the run ends, so it cannot be called from a running event loop"
-                         f"{'' if loop == 'asyncio' else f' ({loop})'}; there, use {_in_a_thread(loop, 'runner.run, plan')}"
-                         ", with `stop=` a threading.Event whose set() stops the run (cancelling the await does not)")
     command = "retry" if options.retry_failed or options.retry_unknown else "run"
-    # the run is starting from here on (`RunStartingError` to `status` from another thread), its imports included:
-    # a quarter of a second the first time
+    # the run is starting from here on (`RunStartingError` to `status` from another thread), its imports included
+    # (sniffio's, then httpx's and the executor's: a quarter of a second the first time)
     with _started_here(p) as started:
+        loop = _in_event_loop()
+        if loop is not None:
+            raise UsageError("runner.run blocks until the run ends, so it cannot be called from a running event loop"
+                             f"{'' if loop == 'asyncio' else f' ({loop})'}; there, use "
+                             f"{_in_a_thread(loop, 'runner.run, plan')}, with `stop=` a threading.Event whose set() "
+                             "stops the run (cancelling the await does not)")
         _load_httpx()  # before the executor, which imports it
         from .executor import Executor
 
