@@ -1568,6 +1568,8 @@ def test_a_live_page_that_does_not_reload_says_it_is_paused_not_that_its_run_may
             page.keyboard.press("Escape")
             page.wait_for_function("!document.getElementById('viewer').open")
             page.clock.run_for(100)
+            # the dialog's close event, which says it, is a task of its own after the close
+            page.wait_for_function("document.getElementById('ctl-live').textContent === ''", timeout=5000)
         assert live.text_content() == ""
         if stamped:  # the next look at the stamp, not the old snapshot's age, tells
             page.clock.run_for(6_000)
