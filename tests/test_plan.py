@@ -659,10 +659,10 @@ def test_an_expression_keeps_lists_and_numbers(tmp_path: Path) -> None:
         ({"quality": "360p"}, (640, 360), None),
         ({"quality": "720p"}, (1280, 720), None),
         ({"quality": "1080p"}, (1920, 1080), None),
-        # size in pixels, and resolution, set the scale: a quality beside them is not used (nor priced)
-        ({"quality": "540p", "size": "1024x1024"}, (1024, 1024), "params.quality: '540p' is not used: size in pixels (WxH)"),
+        # size in pixels, and resolution, set the scale: a quality beside them is sent too, and warned of
+        ({"quality": "540p", "size": "1024x1024"}, (1024, 1024), "params.quality: '540p' is sent beside a size in pixels (WxH)"),
         ({"size": "1024x1024"}, (1024, 1024), None),
-        ({"quality": "720p", "resolution": "1K"}, (1365, 768), "params.quality: '720p' is not used: resolution sets the scale"),
+        ({"quality": "720p", "resolution": "1K"}, (1365, 768), "params.quality: '720p' is sent beside resolution, which sets the scale"),
         ({"quality": "720p", "size": "9:16", "aspect_ratio": "16:9"}, (720, 1280),
          "params.aspect_ratio: '16:9' is not used: size sets the shape, and wins over aspect_ratio"),
         ({"resolution": "1K"}, (1365, 768), None),
@@ -1075,18 +1075,40 @@ def test_1080p_at_10_seconds_points_at_the_duration(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("scale", "warning"), [
-    ("size: 1365x768", "size in pixels (WxH) sets both shape and scale"),
-    ("resolution: 1K", "resolution sets the scale"),
+    ("size: 1365x768", ("a size in pixels (WxH), which sets both shape and scale: the provider decides which of the "
+                        "two it renders and bills, and the job is priced at the dearer tier (leave quality out, or "
+                        "give size as a ratio W:H)")),
+    ("resolution: 1K", ("resolution, which sets the scale: the provider decides which of the two it renders and "
+                        "bills, and the job is priced at the dearer tier (leave quality out, or resolution)")),
 ])
-def test_1080p_beside_a_size_or_resolution_is_not_used_so_its_8_seconds_limit_does_not_apply(
+def test_1080p_beside_a_size_or_resolution_is_sent_so_it_is_priced_and_its_8_seconds_limit_applies(
     tmp_path: Path, scale: str, warning: str
 ) -> None:
-    """The size (or the resolution) decides the render, 1365x768 at 720p's price, so 10 s is legal: the quality
-    is warned of as unused, and the job priced as its size's tier."""
-    p = plan_of(tmp_path, f"params:\n  prompt: a fox\n  {scale}\n  quality: 1080p\n  duration: 10\n")
-    assert [(j.size, j.cost_micros) for j in p.jobs] == [((1365, 768), 990_000)]
+    """A quality is a passthrough, sent as written beside a size in pixels (or a resolution): the provider may
+    render and bill it. The job is priced at the dearer tier, 1080p's, and 10 s at 1080p is refused."""
+    err = one_error(tmp_path, f"params:\n  prompt: a fox\n  {scale}\n  quality: 1080p\n  duration: 10\n",
+                    "1080p allows at most 8 s")
+    assert (err.line, err.field) == (8, "params.duration")
+    p = plan_of(tmp_path, f"params:\n  prompt: a fox\n  {scale}\n  quality: 1080p\n  duration: 8\n", "b.yaml")
+    assert [(j.size, j.cost_micros, j.params["quality"]) for j in p.jobs] == [((1365, 768), 1_500_000, "1080p")]
     (shown,) = [getattr(w, "plain", w) for w in p.warnings]
-    assert shown.startswith(f"params.quality: '1080p' is not used: {warning}"), shown
+    assert shown == f"params.quality: '1080p' is sent beside {warning}"
+
+
+def test_a_size_in_pixels_is_priced_at_the_dearer_of_its_tier_and_the_quality_sent_beside_it(tmp_path: Path) -> None:
+    """The default quality (540p) is sent beside a size too: a 1K size (720p's tier) is priced as 720p; a default
+    dearer than the size's tier (a capabilities file's) is priced as that default."""
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\n  size: 1365x768\n")
+    assert [(j.cost_micros, j.params["quality"]) for j in p.jobs] == [(450_000, "540p")] and p.warnings == ()
+    (tmp_path / "caps.yaml").write_text(
+        "provider: sim\nmodels:\n  pixverse-v5.6:\n    params:\n      quality: {type: string, enum: [360p, 540p, "
+        "720p, 1080p], default: 1080p}\n")
+    p = plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n  size: 1365x768\n", "b.yaml")
+    assert [(j.cost_micros, j.params["quality"]) for j in p.jobs] == [(750_000, "1080p")]
+    # a resolution sent beside a size is priced as the dearer of the two sizes' tiers, with audio too
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\n  size: 1024x1024\n  resolution: 1K\n"
+                          "  generate_audio_switch: true\n", "c.yaml")
+    assert [j.cost_micros for j in p.jobs] == [900_000]
 
 
 def test_1080p_from_the_matrix_points_at_the_include_that_set_it(tmp_path: Path) -> None:
@@ -1106,7 +1128,7 @@ def test_1080p_from_the_matrix_points_at_the_include_that_set_it(tmp_path: Path)
 
 
 def test_quality_beside_a_size_in_pixels_is_warned_of_at_the_quality(tmp_path: Path) -> None:
-    """The provider renders and bills the size (its tier), not the quality asked for: said at each quality."""
+    """The size and the quality are both sent, the provider deciding which it renders: said at each quality."""
     p = plan_of(tmp_path, """\
         params:
           prompt: a fox
@@ -1116,18 +1138,30 @@ def test_quality_beside_a_size_in_pixels_is_warned_of_at_the_quality(tmp_path: P
             - {size: 1024x1024, quality: 360p}
             - {size: "16:9", quality: 360p}
         """)
-    assert [(j.size, j.cost_micros) for j in p.jobs] == [((1365, 768), 450_000), ((1024, 1024), 450_000),
+    assert [(j.size, j.cost_micros) for j in p.jobs] == [((1365, 768), 750_000), ((1024, 1024), 450_000),
                                                           ((640, 360), 350_000)]
-    message = ("is not used: size in pixels (WxH) sets both shape and scale, and the price is that of its tier "
-               "(leave quality out, or give size as a ratio W:H)")
+    message = ("is sent beside a size in pixels (WxH), which sets both shape and scale: the provider decides which "
+               "of the two it renders and bills, and the job is priced at the dearer tier (leave quality out, or "
+               "give size as a ratio W:H)")
     assert p.warnings == (f"{tmp_path / 'm.yaml'}:8:24: matrix.include[0].quality: '1080p' {message}",
                           f"{tmp_path / 'm.yaml'}:9:25: matrix.include[1].quality: '360p' {message}")
-    p = plan_of(tmp_path, "params:\n  prompt: a fox\n  size: 1365x768\nmatrix:\n  quality: [540p, 720p]\n", "b.yaml")
+    # each value of a quality axis is sent, and may be rendered: no axis of one setting
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\n  size: 1365x768\nmatrix:\n  quality: [540p, 1080p]\n", "b.yaml")
     assert [getattr(w, "plain", w) for w in p.warnings] == [
-        f"matrix.quality[0]: '540p' {message}", f"matrix.quality[1]: '720p' {message}",
-        ("matrix.quality: every value of quality is not used (as warned at each): the 2 jobs differ only in what "
-         "pixverse-v5.6 ignores: 2 paid renders of one setting; leave quality out, or vary a parameter the model "
-         "uses")]
+        f"matrix.quality[0]: '540p' {message}", f"matrix.quality[1]: '1080p' {message}"]
+    assert [j.cost_micros for j in p.jobs] == [450_000, 750_000]
+
+
+def test_a_rule_that_warns_of_a_parameter_sent_beside_another_keeps_its_other_rules(tmp_path: Path) -> None:
+    (tmp_path / "caps.yaml").write_text(
+        "provider: sim\nmodels: {pixverse-v5.6: {rules: [{when_matches: {seed: '[0-9]'}, param: quality, "
+        "warn: true, message: may be lost to a one-digit seed}, {when: {quality: 1080p}, param: duration, max: 8, "
+        "message: 1080p allows at most 8 s}]}}\n")
+    p = plan_of(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n  seed: 3\n  quality: 720p\n")
+    assert [getattr(w, "plain", w) for w in p.warnings] == ["params.quality: '720p' may be lost to a one-digit seed"]
+    err = one_error(tmp_path, "capabilities: [caps.yaml]\nparams:\n  prompt: a fox\n  seed: 3\n  quality: 1080p\n"
+                              "  duration: 10\n", "1080p allows at most 8 s")
+    assert err.field == "params.duration"
 
 
 def test_a_rule_of_an_unused_parameter_can_be_declared_for_any_model(tmp_path: Path) -> None:

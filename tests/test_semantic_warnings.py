@@ -396,27 +396,29 @@ def test_a_top_level_var_shadowed_in_one_sweep_only_is_not_warned_of(tmp_path: P
 # --- an axis whose every value the model does not use -------------------------------------------
 
 def test_an_axis_of_values_the_model_does_not_use_is_one_setting_paid_for_each_value(tmp_path: Path) -> None:
-    """A size in pixels sets the scale: the quality axis makes two paid renders of one setting."""
-    p = plan_of(tmp_path, 'params: {prompt: "a fox", size: 1365x768}\nmatrix:\n  quality: [540p, 720p]\n')
+    """A size sets the shape: the aspect_ratio axis makes two paid renders of one setting."""
+    p = plan_of(tmp_path, 'params: {prompt: "a fox", size: 1365x768}\nmatrix:\n  aspect_ratio: ["16:9", "1:1"]\n'
+                          "output: \"{{ aspect_ratio | replace(':', '-') }}.mp4\"\n")
     assert len(p.jobs) == 2 and p.jobs[0].hash != p.jobs[1].hash  # hashes are of the request, as before
     assert about(p, "every value") == [
-        ("6:3: matrix.quality: every value of quality is not used (as warned at each): the 2 jobs differ only in "
-         "what pixverse-v5.6 ignores: 2 paid renders of one setting; leave quality out, or vary a parameter the "
-         "model uses")]
-    assert len(about(p, "is not used: size in pixels")) == 2
+        ("6:3: matrix.aspect_ratio: every value of aspect_ratio is not used (as warned at each): the 2 jobs differ "
+         "only in what pixverse-v5.6 ignores: 2 paid renders of one setting; leave aspect_ratio out, or vary a "
+         "parameter the model uses")]
+    assert len(about(p, "is not used: size sets the shape")) == 2
 
 
 def test_an_axis_of_values_the_model_does_not_use_that_a_template_writes_into_the_prompt_is_no_one_setting(
     tmp_path: Path,
 ) -> None:
-    """"a fox, 540p" and "a fox, 720p" are two renders, not two paid renders of one setting."""
-    p = plan_of(tmp_path, 'params: {prompt: "a fox, {{ quality }}", size: 1024x1024}\n'
-                          'matrix:\n  quality: [540p, 720p]\n')
-    assert [j.params["prompt"] for j in p.jobs] == ["a fox, 540p", "a fox, 720p"]
-    assert len(about(p, "is not used: size in pixels")) == 2  # each value is still warned of
+    """"a fox, 16:9" and "a fox, 1:1" are two renders, not two paid renders of one setting."""
+    out = "output: \"{{ aspect_ratio | replace(':', '-') }}.mp4\"\n"
+    p = plan_of(tmp_path, 'params: {prompt: "a fox, {{ aspect_ratio }}", size: 1024x1024}\n'
+                          'matrix:\n  aspect_ratio: ["16:9", "1:1"]\n' + out)
+    assert [j.params["prompt"] for j in p.jobs] == ["a fox, 16:9", "a fox, 1:1"]
+    assert len(about(p, "is not used: size sets the shape")) == 2  # each value is still warned of
     assert not about(p, "every value"), p.warnings
-    p = plan_of(tmp_path, 'vars: {line: "a fox, {{ quality }}"}\nparams: {prompt: "{{ line }}!", size: 1024x1024}\n'
-                          'matrix:\n  quality: [540p, 720p]\n')
+    p = plan_of(tmp_path, 'vars: {line: "a fox, {{ aspect_ratio }}"}\nparams: {prompt: "{{ line }}!", size: 1024x1024}\n'
+                          'matrix:\n  aspect_ratio: ["16:9", "1:1"]\n' + out)
     assert not about(p, "every value"), p.warnings
 
 

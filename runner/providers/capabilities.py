@@ -233,6 +233,11 @@ class ModelCaps:
                     if unused:
                         warnings.append(unused)
                     continue
+                if rule.get("warn"):
+                    said = _warned(rule, out, params)
+                    if said:
+                        warnings.append(said)
+                    continue
                 if overridden & _conditions(rule):
                     # A rule of a value the render does not use (1080p beside a size in pixels) does not apply.
                     continue
@@ -352,12 +357,29 @@ class ModelCaps:
         size = size or self.render_size(params)
         given = params.get("size")
         in_pixels = isinstance(given, str) and "x" in given
-        # A size in pixels (WxH) or a resolution sets the scale, and the price is that of its tier; a ratio (W:H)
-        # sets only the shape, and the render keeps the quality's scale and price (1:1 at 1080p is 1080x1080).
+        # A size in pixels (WxH) or a resolution sets the scale, and its tier is priced; a ratio (W:H) sets only
+        # the shape, and the render keeps the quality's scale and price (1:1 at 1080p is 1080x1080). A quality
+        # (a passthrough, sent as written, its default too) or a resolution sent beside what sets the scale may
+        # be the one the provider renders and bills: the job is priced at the dearest of the tiers it sends.
+        tiers = []
         if in_pixels or "resolution" in params or "quality" not in params:
-            tier = self.tier(size)
-        else:
-            tier = str(params["quality"])
+            tiers.append(self.tier(size))
+        if in_pixels and "resolution" in params:
+            tiers.append(self.tier(self.render_size({k: v for k, v in params.items() if k != "size"})))
+        if "quality" in params:
+            tiers.append(str(params["quality"]))
+        price = max(self._price(tier, params) for tier in dict.fromkeys(tiers))
+        n = int(params.get("n", 1))
+        if price * n > MAX_JOB_USD:
+            shown = f"{price * n:,.2f}" if price * n < 10**12 else f"{float(price * n):.3g}"
+            raise CapabilityDataError(f"{self.provider}/{self.model}: prices: the table prices a job at ${shown}, "
+                                      f"above ${MAX_JOB_USD:,} a job; check its figures")
+        return math.ceil(price * n * MICROS)  # a factor's product finer than a micro-USD is rounded up, never cut
+
+    def _price(self, tier: str, params: Mapping[str, Any]) -> Decimal:
+        """The price in USD of one video of `params` rendered at `tier`.
+
+        :raises CapabilityDataError: the table has no figure for it."""
         duration = int(params.get("duration", 5))
         lookups = [("base_5s", tier), ("duration_factor", duration)]
         if params.get("generate_audio_switch"):
@@ -373,12 +395,7 @@ class ModelCaps:
         price = figures["base_5s"] * figures["duration_factor"]
         if "audio_5s" in figures:
             price += figures["audio_5s"] * figures.get("audio_duration_factor", figures["duration_factor"])
-        n = int(params.get("n", 1))
-        if price * n > MAX_JOB_USD:
-            shown = f"{price * n:,.2f}" if price * n < 10**12 else f"{float(price * n):.3g}"
-            raise CapabilityDataError(f"{self.provider}/{self.model}: prices: the table prices a job at ${shown}, "
-                                      f"above ${MAX_JOB_USD:,} a job; check its figures")
-        return math.ceil(price * n * MICROS)  # a factor's product finer than a micro-USD is rounded up, never cut
+        return price
 
 
 def written_value(value: Any) -> str:
@@ -589,6 +606,15 @@ def _unused(rule: Mapping[str, Any], params: Mapping[str, Any], given: Mapping[s
     if given.get(name) is None or name not in params or not _applies(rule, params):
         return None
     return Issue(name, f"{params[name]!r} is not used: {rule['message']}")
+
+
+def _warned(rule: Mapping[str, Any], params: Mapping[str, Any], given: Mapping[str, Any]) -> Issue | None:
+    """A rule `warn: true`: its param, set in the request (not by its default), is warned of with the rule's
+    message when the rule's conditions hold; it is sent, and every other rule applies to it."""
+    name = rule["param"]
+    if given.get(name) is None or name not in params or not _applies(rule, params):
+        return None
+    return Issue(name, f"{params[name]!r} {rule['message']}")
 
 
 @dataclass(frozen=True, slots=True)

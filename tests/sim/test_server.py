@@ -80,10 +80,12 @@ def test_reset_after_create_is_a_transport_error_but_the_video_exists(client: ht
     assert stats(client)["duplicate_paid"] == 0
 
 
-def test_a_served_sim_takes_1080p_beside_a_size_as_the_size_would_render(client: httpx.Client) -> None:
-    """The quality is not used beside a size in pixels: its 8 s limit does not refuse 10 s."""
+def test_a_served_sim_holds_1080p_beside_a_size_to_its_8_seconds(client: httpx.Client) -> None:
+    """The quality is sent beside a size in pixels, and may be the one rendered: its 8 s limit holds."""
     configure(client)  # no faults
     r = create(client, size="1365x768", quality="1080p", duration=10)
+    assert r.status_code == 400, r.text
+    r = create(client, size="1365x768", quality="1080p", duration=8)
     assert r.status_code == 202, r.text
     assert stats(client)["creates"] == 1
 

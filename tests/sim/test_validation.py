@@ -181,14 +181,15 @@ async def test_a_ratio_size_is_billed_at_its_quality_as_the_plan_prices_it(
 
 
 @pytest.mark.parametrize("scale", [{"size": "1365x768"}, {"resolution": "1K"}])
-async def test_1080p_beside_a_size_or_resolution_is_not_used_so_10_seconds_are_taken(
+async def test_1080p_beside_a_size_or_resolution_is_held_to_8_seconds_and_billed_as_1080p(
     api: Api, scale: dict[str, str]
 ) -> None:
-    """The size (or the resolution) decides the render: 1365x768, billed as 720p at 10 s; 1080p alone is still
-    held to 8 s."""
-    r = await api.create(quality="1080p", duration=10, **scale)
+    """The quality is sent beside the size (or the resolution), and may be the one rendered: the simulator holds
+    it to 1080p's 8 s and bills the dearer tier, 1080p's, as gridrun prices it."""
+    r = await api.create(quality="1080p", duration=8, **scale)
     assert r.status_code == 202, r.text
-    assert (r.json()["size"], r.json()["metadata"]["cost_estimate"]) == ("1365x768", 0.99)
+    assert (r.json()["size"], r.json()["metadata"]["cost_estimate"]) == ("1365x768", 1.5)
+    assert (await api.create(quality="1080p", duration=10, **scale)).status_code == 400
     assert (await api.create(quality="1080p", duration=10)).status_code == 400
 
 
