@@ -2421,6 +2421,8 @@ class CancelResult:
     kept: list[str] = field(default_factory=list)              # of those, re-renders of done jobs: done as before
     # of those, key -> (what its cut-short render counts, in micro-USD; what the provider reported, None: nothing)
     charged: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    # whether the provider bills no video cancelled while queued (`ProviderCaps.queued_cancel_free`; None: unknown)
+    queued_free: bool | None = None
     failed: dict[str, str] = field(default_factory=dict)       # ended on their own meanwhile: key -> why
     failed_kept: list[str] = field(default_factory=list)       # of those, re-renders of done jobs whose earlier
                                                                # video is whole at its path: done as before
@@ -2573,7 +2575,8 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
             raise NotRecordedError(f"{shown(db)}: no state there, so nothing cancelled{meant}")
         raise NeverRanError(f"{db}: no state yet (nothing has run here), so nothing to cancel")
     _check_recorded(p, db)
-    result = CancelResult(warnings=[warning] if warning else [], manifest=p.manifest.path, other_state=other_state)
+    result = CancelResult(warnings=[warning] if warning else [], manifest=p.manifest.path, other_state=other_state,
+                          queued_free=prov.caps.queued_cancel_free)
     if _nothing_to_cancel(p, db, result):
         return result  # nothing asked of the provider, which holds nothing open yet: no key needed to say so
     if callable(getattr(prov, "api_key", None)) and _asks_provider(p, db):
@@ -3280,7 +3283,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                 await unsent(client, row)
             # The queued ones first, all of them before any rendering one: a render cancelled frees a slot at the
             # provider, where a job queued behind it would start rendering and then be charged as a render (a
-            # job cancelled while queued is free).
+            # job cancelled while queued is free where the provider says so, `queued_cancel_free`).
             queued: set[str] = set()
             async with anyio.create_task_group() as tg:
                 for row in rows:

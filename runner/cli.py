@@ -48,7 +48,7 @@ from .errors import (
     BalanceError, BudgetError, CopyNotWrittenError, EndpointError, GridrunError, LockError, ManifestErrors,
     NeverRanError, NotRecordedError, RunStartingError, UsageError,
 )
-from .jobs import format_value, scaled, usd_text
+from .jobs import format_value, queued_cancel_said, scaled, usd_text
 from .limits import FILES_RAN_OUT, STICKY
 from .options import RUN_DEFAULTS
 from .records import (
@@ -2209,7 +2209,8 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         # rendered and paid, their downloads cut: nothing left at the provider for `gridrun cancel` to stop
         fetching = min(flying, c.get(JobState.DOWNLOADING.value, 0))
         # only those seen rendering are known paid: one still queued at the provider is paid once it renders, and
-        # `gridrun cancel` stops it before that at no charge (as the first signal's note says)
+        # `gridrun cancel` stops it before that, at no charge where the provider bills no queued cancel (as the
+        # first signal's note says)
         queued = min(flying - fetching, c.get(JobState.SUBMITTED.value, 0))
         if rendering := flying - fetching - queued:
             err.print(f"interrupted with {rendering:,} paid job{'s' if rendering != 1 else ''} still in flight: "
@@ -2218,9 +2219,10 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
                       f"`gridrun cancel` cancels {_them(rendering)} at the provider")
         if queued:
             one = queued == 1
-            err.print(f"interrupted with {_jobs(queued)} sent, not yet seen rendering (paid only once "
-                      f"{'it renders' if one else 'they render'}): `gridrun cancel` now stops "
-                      f"{'it if still' if one else 'those still'} queued at no charge; `gridrun run` collects "
+            free = getattr(result, "queued_cancel_free", None)
+            once = f" (paid only once {'it renders' if one else 'they render'})" if free else ""
+            err.print(f"interrupted with {_jobs(queued)} sent, not yet seen rendering{once}: `gridrun cancel` now "
+                      f"{queued_cancel_said(free, one)}; `gridrun run` collects "
                       f"{_them(queued)} at no new cost{_flying_counted(snap, (JobState.SUBMITTED.value,))}")
         if fetching:
             one = fetching == 1
@@ -3469,12 +3471,14 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 def _cancel_charges(r: Any) -> str:
     """What the jobs `cancel` cancelled (`r`, a CancelResult) were billed, as the provider reported it: those
     charged (their renders cut short) apart from those it cancelled free (while queued); where it reported nothing
-    for some, that what they rendered may still be billed."""
-    from .jobs import usd_text
-
+    for some, that what they rendered may still be billed, and those cancelled while queued too where the provider
+    does not say a queued cancel is free (`CancelResult.queued_free`)."""
     charges = [r.charged.get(k) for k in r.cancelled]
     if any(c is None or c[1] is None for c in charges):
-        return "what it rendered may still be billed"
+        if r.queued_free:
+            return "what it rendered may still be billed"
+        return ("what it rendered may still be billed, and a job cancelled while still queued too: the provider "
+                + ("bills a queued cancel" if r.queued_free is False else "promises no refund"))
     billed = [c[0] for c in charges if c and c[0]]
     free = len(charges) - len(billed)
     if not billed:

@@ -48,6 +48,7 @@ from .errors import (
 )
 from .jobs import (
     KEY_IGNORED, Billing, billed_above, billed_above_note, billed_factors, counted_cost, key_ignored_note, not_json,
+    queued_cancel_said,
     scaled, span_text, usd_text,
 )
 from .live import LiveViews
@@ -231,6 +232,8 @@ class RunResult:
     cancelled_elsewhere: int = 0         # jobs left cancelled at the provider, not by `gridrun cancel`: unfinished
     # refused PROVIDER_UNAVAILABLE: until when (the wall clock) the provider's Retry-After said it is unavailable
     unavailable_until: float | None = None
+    # whether the provider bills no video cancelled while queued (`ProviderCaps.queued_cancel_free`; None: unknown)
+    queued_cancel_free: bool | None = None
     warnings: list[str] = field(default_factory=list)  # what `gridrun run` warns of before it sends (`api.run`)
     # what the caller's `on_progress` raised, its traceback with it: the run went on without calling it again
     progress_error: BaseException | None = None
@@ -1141,7 +1144,8 @@ class Executor:
                          paused_out=sum(self.states[jid] == S.PLANNED.value for jid in self._paused_out),
                          followed=len(self._followed), progress_error=self.progress_error,
                          cancelled_elsewhere=self._cancelled_outside(),
-                         unavailable_until=self._unavailable_until)
+                         unavailable_until=self._unavailable_until,
+                         queued_cancel_free=self.provider.caps.queued_cancel_free)
 
     @contextlib.contextmanager
     def _signals_taken(self) -> Iterator[_Signals | None]:
@@ -1192,7 +1196,8 @@ class Executor:
         # What to do first: said before the rest (the live display shows the note whole, wrapped: `notes`).
         again = "Ctrl-C again" if signum == signal.SIGINT else f"{name} {'or Ctrl-C ' if terminal else ''}again"
         # Only those rendering or rendered are known paid: one queued at the provider, or whose create is not yet
-        # answered, is paid only once it renders, which finishing it waits for; cancelled before, it costs nothing.
+        # answered, is paid once it renders, which finishing it waits for; cancelled before, it costs nothing where
+        # the provider bills no queued cancel (`queued_cancel_free`), and may cost its price where it does not say.
         waiting = sum(self.counts[s.value] for s in (S.SUBMITTING, S.SUBMITTED))
         jobs = f"{flying:,} {'' if waiting else 'paid '}job{'s' if flying != 1 else ''}"
         note = (f"{again} leaves the {jobs} in flight to the next run; interrupted by {name}: finishing "
@@ -1200,10 +1205,10 @@ class Executor:
         if not waiting:
             return note
         paid = flying - waiting
-        some = "it if" if waiting == 1 else "those"
+        free = self.provider.caps.queued_cancel_free
+        once = f", paid only once {'it renders' if waiting == 1 else 'they render'}" if free else ""
         return (f"{note} ({f'{paid:,} rendering or rendered, paid; ' if paid else ''}{waiting:,} not yet seen "
-                f"rendering, paid only once {'it renders' if waiting == 1 else 'they render'}: {again}, then `gridrun "
-                f"cancel`, stops {some} still queued at no charge)")
+                f"rendering{once}: {again}, then `gridrun cancel`, {queued_cancel_said(free, waiting == 1)})")
 
     def _interrupt(self, then: str | None, *, said: str | None = None) -> None:
         """The first Ctrl-C, or the caller's `stop`: no new submissions; what is paid for is finished, and the run

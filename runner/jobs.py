@@ -382,6 +382,18 @@ def fitting(submit: Sequence[Job], in_flight: Sequence[Job], budget_micros: int,
     return sent
 
 
+def queued_cancel_said(free: bool | None, one: bool) -> str:
+    """What `gridrun cancel` does to the jobs of a run still queued at the provider (`one`: a single job), by
+    whether the provider bills a video cancelled while queued (`ProviderCaps.queued_cancel_free`; None: it does not
+    say): "stops those still queued at no charge" only where it does not."""
+    some = "it if still" if one else "those still"
+    if free:
+        return f"stops {some} queued at no charge"
+    if free is False:
+        return f"asks the provider to stop {some} queued, which it bills all the same"
+    return f"asks the provider to stop {some} queued, which it may bill anyway: it promises no refund"
+
+
 def usd_text(micros: int) -> str:
     """`micros` (micro-USD) as gridrun shows money: "$1,234.50", in cents, with the further digits of a figure
     that has them ("$2.625", "$0.123456"), never rounded: a sum shown beside a budget reads as the budget counts

@@ -72,7 +72,7 @@ class RunStatistics:
     # Bytes the videos being fetched have come to so far (their `.part` files); None while none is being fetched.
     downloaded_bytes: int | None = None
     # Those of `last_errors` the user acts on now, not errors: what the signal the run received does and what
-    # another would (`gridrun cancel` stops the jobs still queued at no charge). Shown whole, never cut to a line.
+    # another would (then `gridrun cancel` for the jobs still queued). Shown whole, never cut to a line.
     notes: tuple[str, ...] = ()
 
 

@@ -62,6 +62,13 @@ def _interrupt(m: Path, *, times: int, signum: int = signal.SIGINT) -> tuple[int
     return proc.returncode, err
 
 
+def _caps(queued_cancel_free: bool | None) -> Any:
+    """A stand-in provider whose capability data says whether a video cancelled while queued is billed."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(caps=SimpleNamespace(queued_cancel_free=queued_cancel_free))
+
+
 def _cli(command: str, m: Path, *more: str) -> subprocess.CompletedProcess[str]:
     """`gridrun COMMAND M` in M's folder, in this process: what comes after a run another process ran (and was
     signalled in) reads and resumes that run's state all the same."""
@@ -499,7 +506,8 @@ def test_an_interrupted_run_calls_paid_only_the_jobs_seen_rendering_and_says_can
     result = SimpleNamespace(stats=SimpleNamespace(counts=counts, rerenders_cancelled=0, rerenders_failed=0,
                                                        spent_micros=0, budget_micros=None, stopping=None,
                                                        last_errors=()),
-                             left_done=0, exit_code=130, status="interrupted", refused=None, unreached=0)
+                             left_done=0, exit_code=130, status="interrupted", refused=None, unreached=0,
+                             queued_cancel_free=True)
     _say_end(SimpleNamespace(), SimpleNamespace(budget_micros=None, model="m", manifest=None, outputs_dir="o"),
              result)
     said = " ".join(capsys.readouterr().err.split())
@@ -2449,7 +2457,7 @@ def test_the_first_signals_note_says_what_to_do_within_80_columns(signum: int, t
 
     for flying in (1, 12_345):
         for counts in (Counter(running=flying), Counter(submitted=flying, running=flying)):
-            note = Executor._signal_note(SimpleNamespace(counts=counts), signum, terminal)  # type: ignore[arg-type]
+            note = Executor._signal_note(SimpleNamespace(counts=counts, provider=_caps(None)), signum, terminal)  # type: ignore[arg-type]
             assert "again" in f"• {note}"[:80] and "to the next run" in f"• {note}"[:80], note
 
 
@@ -2462,17 +2470,75 @@ def test_the_first_ctrl_c_calls_paid_only_the_jobs_seen_rendering_and_names_the_
 
     from runner.executor import Executor
 
-    note = Executor._signal_note(SimpleNamespace(counts=Counter(running=2, submitted=3, submitting=1)),  # type: ignore[arg-type]
-                                 signal.SIGINT, True)
+    note = Executor._signal_note(SimpleNamespace(counts=Counter(running=2, submitted=3, submitting=1),  # type: ignore[arg-type]
+                                                 provider=_caps(True)), signal.SIGINT, True)
     assert "paid jobs" not in note, note
     assert note.startswith("Ctrl-C again leaves the 6 jobs in flight to the next run"), note
     assert "(2 rendering or rendered, paid; 4 not yet seen rendering, paid only once they render: Ctrl-C again, " \
            "then `gridrun cancel`, stops those still queued at no charge)" in note, note
-    note = Executor._signal_note(SimpleNamespace(counts=Counter(running=2)), signal.SIGINT, True)  # type: ignore[arg-type]
+    note = Executor._signal_note(SimpleNamespace(counts=Counter(running=2), provider=_caps(True)), signal.SIGINT, True)  # type: ignore[arg-type]
     assert note == "Ctrl-C again leaves the 2 paid jobs in flight to the next run; interrupted by Ctrl-C: " \
                    "finishing them, no new submissions", note
 
 
+
+
+@pytest.mark.parametrize(("free", "said"), [
+    (None, "asks the provider to stop those still queued, which it may bill anyway: it promises no refund"),
+    (False, "asks the provider to stop those still queued, which it bills all the same"),
+])
+def test_the_first_ctrl_c_promises_no_free_cancel_where_the_provider_does_not_say_a_queued_cancel_is_free(
+    free: bool | None, said: str
+) -> None:
+    """Lumenfall's cancel is best effort, with no refund promised: jobs not yet seen rendering are not said to be
+    paid only once they render, nor stopped at no charge."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from runner.executor import Executor
+
+    note = Executor._signal_note(SimpleNamespace(counts=Counter(running=2, submitted=4),  # type: ignore[arg-type]
+                                                 provider=_caps(free)), signal.SIGINT, True)
+    assert note.endswith(f"(2 rendering or rendered, paid; 4 not yet seen rendering: Ctrl-C again, then `gridrun "
+                         f"cancel`, {said})"), note
+    assert "no charge" not in note and "paid only once" not in note, note
+
+
+def test_which_providers_bill_no_queued_cancel_is_capability_data() -> None:
+    """The simulator charges a cancel only for the render it cut short; Lumenfall does not say."""
+    from runner.providers import capabilities
+
+    assert capabilities.load("sim").queued_cancel_free is True
+    assert capabilities.load("lumenfall").queued_cancel_free is None
+
+
+def test_an_interrupted_lumenfall_run_says_cancel_may_still_bill_the_queued_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """provider: lumenfall, against a served simulator, stopped with two jobs queued: the closing line says
+    `gridrun cancel` asks the provider to stop them, not that it stops them at no charge; `cancel` says what it
+    cancelled may still be billed where the provider reported no charge."""
+    from types import SimpleNamespace
+
+    from runner.cli import _cancel_charges
+
+    with running_server(SimConfig(render_time=60.0, jitter=0.0, concurrency=1), process=True) as url:
+        monkeypatch.setenv("LUMENFALL_BASE_URL", url)
+        monkeypatch.setenv("LUMENFALL_API_KEY", "lmnfl_testkey123")
+        m = tmp_path / "m.yaml"
+        m.write_text("version: 1\nname: lf\nprovider: lumenfall\nmodel: pixverse-v5.6\n"
+                     "params: {prompt: 'a fox {{ k }}'}\nmatrix: {k: [1, 2]}\n")
+        code, err = _interrupt(m, times=2)
+    said = " ".join(err.split())
+    assert code == 130, err
+    assert "interrupted with 2 jobs sent, not yet seen rendering: `gridrun cancel` now asks the provider to stop " \
+           "those still queued, which it may bill anyway: it promises no refund" in said, said
+    assert "no charge" not in said and "paid only once" not in said, said
+    unreported = SimpleNamespace(cancelled=["a"], charged={"a": (0, None)})
+    assert _cancel_charges(SimpleNamespace(**vars(unreported), queued_free=None)) == (
+        "what it rendered may still be billed, and a job cancelled while still queued too: the provider promises "
+        "no refund")
+    assert _cancel_charges(SimpleNamespace(**vars(unreported), queued_free=True)) == "what it rendered may still be billed"
 
 @pytest.mark.parametrize("json_lines", [False, True], ids=["plain", "json"])
 def test_the_first_signals_note_is_not_listed_again_once_the_run_has_finished_the_jobs(

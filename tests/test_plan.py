@@ -4423,3 +4423,14 @@ def test_planning_leaves_objects_the_calling_program_froze_frozen():
     finally:
         gc.unfreeze()
     del held
+
+
+def test_a_capabilities_file_says_whether_a_queued_cancel_is_billed(tmp_path: Path) -> None:
+    """`queued_cancel_free`: true, false or null (the provider does not say); anything else is refused at its line."""
+    (tmp_path / "caps.yaml").write_text("provider: lumenfall\nqueued_cancel_free: true\n")
+    assert capabilities.load("lumenfall", extra=(tmp_path / "caps.yaml",)).queued_cancel_free is True
+    (tmp_path / "bad.yaml").write_text("provider: sim\nqueued_cancel_free: sometimes\n")
+    with pytest.raises(ManifestError) as caught:
+        plan_of(tmp_path, "capabilities: [bad.yaml]\nparams:\n  prompt: a fox\n")
+    assert str(caught.value) == (f"{tmp_path / 'bad.yaml'}:2:1: queued_cancel_free: expected true, false or null, "
+                                 "got a string 'sometimes'")

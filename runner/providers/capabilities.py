@@ -630,6 +630,9 @@ class ProviderCaps:
     # How long after its first send the provider still answers a key with the video it made (None: for ever).
     # A key older than this is never sent again on gridrun's own account: the provider may make a second video.
     idempotency_window_seconds: float | None = None
+    # Whether a video cancelled while still queued (not yet rendering) is not billed: True, False, or None where
+    # the provider does not say. Only True lets a message promise that `gridrun cancel` stops queued jobs free.
+    queued_cancel_free: bool | None = None
 
     def model(self, name: str) -> ModelCaps | None:
         return self.models.get(name)
@@ -1221,6 +1224,7 @@ def _load(provider: str, extra: tuple[Path, ...], _env: str) -> ProviderCaps | N
         has_list_endpoint=bool(data.get("has_list_endpoint", False)),
         models=models,
         idempotency_window_seconds=_window(provider, data.get("idempotency_window_seconds")),
+        queued_cancel_free=None if data.get("queued_cancel_free") is None else data["queued_cancel_free"] is True,
     )
 
 
