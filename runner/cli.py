@@ -2189,7 +2189,8 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         a_job = f" ({float(timeout):g} s a job)" if timeout else ""
         their = "its" if flying == 1 else "their"
         if flying:
-            err.print(f"incomplete: {_left_unfinished(c, flying)} at {their} timeout{a_job} "
+            err.print(f"incomplete: {_left_unfinished(c, flying, getattr(result, 'odd_status_left', ()))} at {their} "
+                      f"timeout{a_job} "
                       f"{'was' if flying == 1 else 'were'} left at the provider: {then}; `gridrun cancel` cancels "
                       f"{_them(flying)} there")
         if paused := getattr(result, "paused_out", 0):
@@ -2398,17 +2399,23 @@ def _unfinished(counts: Mapping[str, int]) -> int:
     return sum(n for state, n in counts.items() if state not in (JobState.DONE.value, JobState.CANCELLED.value))
 
 
-def _left_unfinished(counts: Mapping[str, int], flying: int) -> str:
+def _left_unfinished(counts: Mapping[str, int], flying: int, odd: Sequence[tuple[str, str]] = ()) -> str:
     """The `flying` jobs a run left unfinished at the provider at their timeout, by what the provider last said of
-    them: still rendering (`running`), or still in its queue (`submitted`: no poll saw it rendering)."""
+    them: still rendering (`running`), still in its queue (`submitted`: no poll saw it rendering), or a status
+    gridrun does not know (`odd`: the state and the status answered of each such job, counted apart)."""
     from .state import JobState
 
-    queued = min(flying, counts.get(JobState.SUBMITTED.value, 0))
-    if not queued:
-        return f"{_jobs(flying)} still rendering"
-    if queued == flying:
-        return f"{_jobs(flying)} still queued, not seen rendering,"
-    return f"{_jobs(flying - queued)} still rendering and {queued:,} still queued, not seen rendering,"
+    odd = list(odd)[:flying]
+    queued = max(0, min(flying, counts.get(JobState.SUBMITTED.value, 0))
+                 - sum(state == JobState.SUBMITTED.value for state, _ in odd))
+    rendering = flying - queued - len(odd)
+    statuses = " or ".join(repr(s) for s in sorted({s for _, s in odd}))
+    parts = [(n, what) for n, what in ((rendering, "still rendering"),
+                                       (queued, "still queued, not seen rendering"),
+                                       (len(odd), f"answering status {statuses}, not one gridrun knows")) if n]
+    said = [f"{_jobs(n) if not i else f'{n:,}'} {what}" for i, (n, what) in enumerate(parts)]
+    text = said[0] if len(said) == 1 else ", ".join(said[:-1]) + ("," if "," in said[-2] else "") + " and " + said[-1]
+    return text + ("," if "," in parts[-1][1] else "")
 
 
 def _unfinished_there(counts: Mapping[str, int]) -> str:

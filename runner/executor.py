@@ -234,6 +234,9 @@ class RunResult:
     unavailable_until: float | None = None
     # whether the provider bills no video cancelled while queued (`ProviderCaps.queued_cancel_free`; None: unknown)
     queued_cancel_free: bool | None = None
+    # jobs left at their timeout whose last poll was answered with a status gridrun does not know: (the job's
+    # state, the status answered) each, counted apart from those still queued or rendering
+    odd_status_left: tuple[tuple[str, str], ...] = ()
     warnings: list[str] = field(default_factory=list)  # what `gridrun run` warns of before it sends (`api.run`)
     # what the caller's `on_progress` raised, its traceback with it: the run went on without calling it again
     progress_error: BaseException | None = None
@@ -369,6 +372,8 @@ class Executor:
         self._found_unknown: dict[int, int] = {}
         self._senders: set[int] = set()  # of those, the ones not settled yet
         self._timed_out: set[int] = set()  # jobs left rendering at the provider at their timeout
+        # of those, the ones whose last poll the provider answered with a status gridrun does not know: that status
+        self._odd_status: dict[int, str] = {}
         self._paused_out: set[int] = set()  # jobs left planned: their timeout passed while a 429's pause held creates
         # job id -> when this run began to send its create: its timeout counts from then (unanswered creates too)
         self._began: dict[int, float] = {}
@@ -1145,7 +1150,9 @@ class Executor:
                          followed=len(self._followed), progress_error=self.progress_error,
                          cancelled_elsewhere=self._cancelled_outside(),
                          unavailable_until=self._unavailable_until,
-                         queued_cancel_free=self.provider.caps.queued_cancel_free)
+                         queued_cancel_free=self.provider.caps.queued_cancel_free,
+                         odd_status_left=tuple((self.states[jid], raw) for jid, raw in self._odd_status.items()
+                                               if self.states[jid] in IN_FLIGHT_STATES))
 
     @contextlib.contextmanager
     def _signals_taken(self) -> Iterator[_Signals | None]:
@@ -2304,6 +2311,7 @@ class Executor:
         if status is None or not status.terminal:
             return None
         self._timed_out.discard(jid)
+        self._odd_status.pop(jid, None)
         self._late += status.status == "completed"
         self.store.note(jid, None)  # no longer left
         if (why := self._left_why.pop(jid, None)) is not None:
@@ -2560,8 +2568,10 @@ class Executor:
                     self._move(jid, S.RUNNING, lazy=True)
                 # Still rendering, so still to be paid: it stays reserved against the budget for this run.
                 self._timed_out.add(jid)
-                return self._left(job, jid, self._timed_out_note(jid, last or (status if heard else None),
-                                                                 own=began is not None))
+                said = last or (status if heard else None)
+                if said is not None and said.status == "unknown":
+                    self._odd_status[jid] = said.raw_status
+                return self._left(job, jid, self._timed_out_note(jid, said, own=began is not None))
             if missing is not None:
                 by_list = False
                 now = self.steady()
@@ -2598,7 +2608,12 @@ class Executor:
         that create; a job an earlier run sent counts its deadline from when this run took it up, so its age since
         its create is said beside it (a job stuck in the provider's queue run after run shows as such)."""
         said = status.status if status is not None else None
-        if said == "in_progress" or said != "queued" and self.states[jid] == S.RUNNING.value:
+        if status is not None and said == "unknown":
+            # answered, with a status that is not one of the protocol's: said as it came, not as a poll unanswered
+            before = " (seen rendering before)" if self.states[jid] == S.RUNNING.value else ""
+            what, left = (f"at the provider, answering status {status.raw_status!r}, not one gridrun knows{before},",
+                          "left there")
+        elif said == "in_progress" or said != "queued" and self.states[jid] == S.RUNNING.value:
             what, left = "rendering at the provider", "left running"
         elif said == "queued":
             what, left = "queued at the provider, not yet rendering,", "left in its queue"
