@@ -94,7 +94,13 @@ from .plan import (
     sent_with_another_key,
     state_dir_of,
 )
-from .records import PID_CLOCK_SLACK, SIMULATOR_ELSEWHERE, local_time, process_start, process_state
+from .records import (
+    PID_CLOCK_SLACK,
+    SIMULATOR_ELSEWHERE,
+    local_time,
+    process_start,
+    process_state,
+)
 from .state import (
     FAILURE_RETRY,
     JobState,
@@ -1490,18 +1496,24 @@ class LinkedState:
     state_dir: Path   # the state folder the manifest names, beside that file
     run_id: int       # its latest run of the manifest's name
     done: int         # how many of the plan's jobs are done there
+    sent: int = 0     # how many are sent and not done there: in flight, of unknown outcome, or expired (all paid)
 
     def said(self, plan: Plan, *, refused: bool = False) -> str:
-        """What is wrong, and what to do: run the file itself, or share that state; or start one knowingly.
-        `refused`: said by a run that refuses, which recorded and sent nothing."""
+        """What is wrong, and what to do: run the file itself (which collects the jobs in flight there), or share
+        that state; or start one knowingly. `refused`: said by a run that refuses, which recorded and sent nothing."""
         m = plan.manifest
+        of = f" of these {len(plan.jobs):,} jobs"
+        counts = [f"{self.done:,}{of} done there"] if self.done else []
+        if self.sent:
+            counts.append(f"{self.sent:,}{'' if self.done else of} in flight there (sent, or of unknown outcome: "
+                          f"paid for; `gridrun run {shlex.quote(str(self.target))}` collects them)")
         # a run there would start a new state and pay for every job again: it refuses, and says so
         outcome = ("a run through the link would start a new state and send and pay for every job again; nothing "
                    "was recorded or sent" if refused else "`gridrun run` through the link refuses to start (it "
                    "would start a new state there and send and pay for every job again)")
         return (f"{m.path} is a link to {self.target}: there is no state beside the link ({plan.state_dir}) yet, but "
                 f"{self.state_dir}, beside the file it links to, holds the runs of {m.name!r} (latest run "
-                f"{self.run_id}), {self.done:,} of these {len(plan.jobs):,} jobs done there: {outcome}. "
+                f"{self.run_id}), {', '.join(counts)}: {outcome}. "
                 f"Run {self.target} itself, or set "
                 f"`state_dir: {self.state_dir}` (an absolute path, the file's and the link's alike) to go on with "
                 f"that state; to start a new state beside the link knowingly, make its folder: "
@@ -1526,11 +1538,17 @@ def state_beside_target(plan: Plan) -> tuple[Path, Path] | None:
     return target, there
 
 
+# The states of a job sent to the provider (or maybe sent) and not done: paid for, or maybe, as much as a done one.
+_SENT_NOT_DONE = frozenset(s.value for s in (JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING,
+                                              JobState.DOWNLOADING, JobState.UNKNOWN, JobState.EXPIRED))
+
+
 def linked_state(plan: Plan) -> LinkedState | None:
     """When the manifest was reached through a link to its file (a teammate's folder of links, a dotfile manager,
     a per-user workspace) and the state it names from the link's folder is not there, the state it names from the
-    folder of the file the link leads to, when that holds done jobs of the plan: the state the manifest's runs have
-    used, which the link leaves behind. (A link to the manifest's folder is followed where the state folder is
+    folder of the file the link leads to, when that holds jobs of the plan done, or sent and not done (in flight,
+    of unknown outcome, expired: paid for all the same): the state the manifest's runs have used, which the link
+    leaves behind. (A link to the manifest's folder is followed where the state folder is
     resolved: it splits nothing.) A few `stat`s, and a read-only look at the other state only when there is one."""
     m = plan.manifest
     if (plan.state_dir / "state.db").exists():
@@ -1546,9 +1564,10 @@ def linked_state(plan: Plan) -> LinkedState | None:
     except (StateError, sqlite3.Error, OSError, ValueError):  # not readable: nothing to tell
         return None
     done = sum(1 for r in rows.values() if r["state"] == JobState.DONE.value)
-    if last is None or not done:
+    sent = sum(1 for r in rows.values() if r["state"] in _SENT_NOT_DONE)
+    if last is None or not (done or sent):
         return None
-    return LinkedState(target, there, last.id, done)
+    return LinkedState(target, there, last.id, done, sent)
 
 
 def state_linked(plan: Plan) -> list[str]:
@@ -1563,8 +1582,8 @@ def state_linked(plan: Plan) -> list[str]:
 
 def check_state_linked(plan: Plan) -> None:
     """Refuse a run through a link to the manifest's file that would start a new state beside the link while the
-    one beside the file holds done jobs of the plan (`linked_state`), before anything is recorded or sent: it
-    would pay for every one of them again. A state folder made beside the link (its folder there, even empty)
+    one beside the file holds jobs of the plan done or in flight (`linked_state`), before anything is recorded or
+    sent: it would pay for every one of them again. A state folder made beside the link (its folder there, even empty)
     is one chosen knowingly.
 
     :raises StateError: it would.

@@ -1,6 +1,6 @@
 """A manifest reached through a link to its file (a teammate's folder of links, a dotfile manager): its state is
 looked for beside the link, where existing projects have it, but one beside the file the link leads to that holds
-done jobs of the plan is not left behind silently: `plan` warns, `run` refuses before it records or sends
+jobs of the plan done or in flight is not left behind silently: `plan` warns, `run` refuses before it records or sends
 anything, until the user runs the file itself, shares that state (`state_dir:`), or makes a state folder beside
 the link knowingly."""
 
@@ -109,3 +109,36 @@ def test_cancel_through_a_link_names_the_jobs_in_flight_in_the_state_beside_the_
     assert not os.path.lexists(mine / ".gridrun")
     assert main(["cancel", str(m)]) == 0
     assert api.status(m).counts["cancelled"] == 2
+
+
+def test_jobs_in_flight_beside_the_file_count_as_done_ones_through_a_link(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Jobs the file's own run sent and left in flight (the run stopped, or going on in another terminal) are paid
+    for as much as done ones: `plan` through the link warns of them, `run` through it refuses, sends nothing, and
+    names the run of the file that collects them."""
+    real, mine = tmp_path / "real", tmp_path / "mine"
+    real.mkdir()
+    mine.mkdir()
+    m = write_manifest(real, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                       sim={"render_time": 60.0, "jitter": 0.0, "concurrency": 2})
+    link = mine / m.name
+    link.symlink_to(m)
+    assert main(["run", "--no-report", "--timeout", "1", str(m)]) != 0
+    counts = api.status(m).counts
+    assert counts["submitted"] + counts["running"] == 2 and _creates(real) == 2, counts
+    state = (real / ".gridrun").resolve()
+    monkeypatch.chdir(mine)
+    capsys.readouterr()
+    assert main(["plan", "--json", link.name]) == 0
+    warnings = json.loads(capsys.readouterr().out)["warnings"]
+    said = [" ".join(w.split()) for w in warnings if "is a link to" in w]
+    assert len(said) == 1 and f"but {state}, beside the file it links to, holds the runs of 't'" in said[0], warnings
+    assert "2 of these 2 jobs in flight there" in said[0], said
+    assert f"`gridrun run {m.resolve()}` collects them" in said[0] and "done there" not in said[0], said
+
+    assert main(["run", "--no-report", link.name]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "2 of these 2 jobs in flight there" in err and "nothing was recorded or sent" in err, err
+    assert not os.path.lexists(mine / ".gridrun") and _creates(real) == 2
+    assert main(["cancel", str(m)]) == 0
