@@ -911,9 +911,26 @@ class Holder(NamedTuple):
         """Whether this is a process of the manifest named `name`; None when the file does not say."""
         return None if self.name is None else self.name == name
 
-    def same_file(self, manifest: str | Path) -> bool | None:
-        """Whether this is a process of the manifest file `manifest`; None when the file does not say."""
-        return None if self.manifest is None else Path(self.manifest) == Path(manifest)
+    def same_file(self, manifest: str | Path, name: str | None = None) -> bool | None:
+        """Whether this is a process of the manifest file `manifest` (`same_manifest`; `name`: its name, which
+        tells it where the file the process named is gone); None when the file does not say."""
+        return None if self.manifest is None else same_manifest(self.manifest, manifest,
+                                                                  recorded_name=self.name, name=name)
+
+
+def same_manifest(recorded: str | Path, manifest: str | Path, *, recorded_name: str | None = None,
+                  name: str | None = None) -> bool:
+    """Whether the manifest file a run or a lock recorded at `recorded` is the file `manifest`: one path, or one
+    file where both are there (reached by a link, or another spelling of its path). Where the recorded path is
+    gone (the project folder renamed or moved since) and `name` is given, the manifest of that name (the recorded
+    one's, `recorded_name`), which the state's runs of it follow."""
+    if Path(recorded) == Path(manifest):
+        return True
+    try:
+        return os.path.samefile(recorded, manifest)
+    except OSError:
+        pass
+    return name is not None and recorded_name == name and not os.path.lexists(recorded)
 
 
 def lock_holder(state_dir: Path) -> int | None:
@@ -2047,25 +2064,28 @@ class Store:
         that `state_dir:` gives a manifest a state of its own; one held for this manifest (a run not recorded
         yet, a cancel) says to wait for it, as a state of its own would know none of its jobs."""
         found = _holder(holder)
-        shown = found.process if found is not None else holder.partition("\n")[0]
-        shared = f" (its state.db is {self.real}, which it shares)" if self.real != self.path else ""
-        held = f"{self.path.parent}{shared}: another gridrun runner holds this state ({shown or 'another process'})"
-        wait = (f"stop it, then {then}" if cancel else
-                f"wait for it to finish, or stop it, then {then} (`gridrun status` works meanwhile)")
         # a state made as the lock was found held is left unmigrated, with no table yet (`__init__`)
         row = None if found is None or self.schema < 1 else self.db.execute(
             "SELECT id, manifest_name, manifest_path FROM runs WHERE status='running' AND pid=? AND host=?"
             " ORDER BY id DESC LIMIT 1",
             (found.pid, found.host)).fetchone()
+        shown = found.process if found is not None else holder.partition("\n")[0]
+        if found is None and not shown:  # no holder line (the lock file deleted, made anew): the run going on
+            row, shown = self._running_here()
+        shared = f" (its state.db is {self.real}, which it shares)" if self.real != self.path else ""
+        held = f"{self.path.parent}{shared}: another gridrun runner holds this state ({shown or 'another process'})"
+        wait = (f"stop it, then {then}" if cancel else
+                f"wait for it to finish, or stop it, then {then} (`gridrun status` works meanwhile)")
         # The line names this process: a run of another of its threads holds the lock (unless this process held it
         # before and the line is the one it left, read before the holder, another process, wrote its own).
         here = found is not None and (found.pid, found.host) == (os.getpid(), socket.gethostname())
         theirs, thread = _held_here.get(self.real.parent.resolve(), (None, None))
         if here and thread not in (None, threading.get_ident()):
             return self._locked_here(row, theirs, manifest=manifest, then=then, cancel=cancel)
-        if row is not None and manifest is not None and Path(row["manifest_path"]) == Path(manifest):
-            return f"{held}: run {row['id']} of this manifest; {wait}"
-        if row is None and found is not None and manifest is not None and found.same_file(manifest):
+        if row is not None and manifest is not None and same_manifest(
+                row["manifest_path"], manifest, recorded_name=row["manifest_name"], name=name):
+            return f"{held}: run {row['id']} of this manifest{self._as(row['manifest_path'], manifest)}; {wait}"
+        if row is None and found is not None and manifest is not None and found.same_file(manifest, name):
             return self._held_for_this_manifest(found, then=then, cancel=cancel)
         if cancel and row is not None and name is not None and row["manifest_name"] != name:
             return self._cancel_waits(row, name, requests, f"{held}: run {row['id']} of {row['manifest_path']}")
@@ -2078,6 +2098,25 @@ class Store:
             who = " (the manifests of one folder share its state, one runner at a time)"
         own = "; or give this manifest a `state_dir:` of its own (it then reuses none of these videos)"
         return f"{held}{who}: {wait}{'' if cancel else own}"
+
+    @staticmethod
+    def _as(recorded: str, manifest: str | Path) -> str:
+        """How a run of this manifest recorded the manifest's path, where another path than `manifest` (a link to
+        it, its folder since renamed): ` (as /the/path)`; else nothing."""
+        return "" if Path(recorded) == Path(manifest) else f" (as {recorded})"
+
+    def _running_here(self) -> tuple[Any, str]:
+        """The latest run the state records as running in a process of this machine that lives still, and that
+        process (`pid N on HOST`), for a lock whose file names no holder (deleted by hand during the run, and made
+        anew empty); (None, "") when there is none."""
+        if self.schema < 1:
+            return None, ""
+        row = self.db.execute(
+            "SELECT id, manifest_name, manifest_path, pid, host FROM runs WHERE status='running' AND host=?"
+            " AND pid IS NOT NULL ORDER BY id DESC LIMIT 1", (socket.gethostname(),)).fetchone()
+        if row is None or self.run(row["id"]).process_gone():
+            return None, ""
+        return row, f"pid {row['pid']} on {row['host']}"
 
     def _cancel_waits(self, row: Any, name: str, requests: Sequence[str], held: str) -> str:
         """`_locked_out` for a cancel of the manifest `name` while `row`, a run of another manifest sharing this

@@ -324,6 +324,62 @@ def test_a_lock_held_by_another_manifests_run_names_it_and_says_how_to_run_besid
     other.close()
 
 
+def _held_by_a_run_of(store: Store, manifest: Path, tmp_path: Path, name: str = "grid") -> None:
+    store.acquire_lock(manifest=manifest, name=name)
+    store.start_run(manifest_name=name, manifest_path=str(manifest), manifest_copy="", outputs_dir=str(tmp_path),
+                    provider="sim", model="pixverse-v5.6", axes=[], budget_micros=None)
+
+
+def test_a_lock_held_by_a_run_of_this_manifest_file_by_another_path_says_to_wait_for_it(
+    store: Store, tmp_path: Path
+) -> None:
+    """The manifest file the holding run recorded, reached by another path (a link to it; its folder renamed since,
+    the recorded path gone): a run of this manifest, to wait for, not another one to give a `state_dir:` of its
+    own, which would send its jobs in flight again."""
+    real = tmp_path / "p" / "grid.yaml"
+    real.parent.mkdir()
+    real.write_text("name: grid\n")
+    alias = tmp_path / "p" / "alias.yaml"
+    alias.symlink_to(real.name)
+    _held_by_a_run_of(store, real, tmp_path)
+    other = Store(tmp_path / "state.db")
+    for cancel in (False, True):
+        with pytest.raises(LockError) as refused:
+            other.acquire_lock(manifest=alias, name="grid", cancel=cancel)
+        text = str(refused.value)
+        assert f"): run 1 of this manifest (as {real}); " in text and "state_dir" not in text, text
+    moved = tmp_path / "q"
+    real.parent.rename(moved)  # the project folder renamed while its run goes on
+    with pytest.raises(LockError) as refused:
+        other.acquire_lock(manifest=moved / "grid.yaml", name="grid")
+    text = str(refused.value)
+    assert f"): run 1 of this manifest (as {real}); wait for it to finish" in text and "state_dir" not in text, text
+    with pytest.raises(LockError) as refused:  # another manifest of the folder is another still
+        other.acquire_lock(manifest=moved / "slow.yaml", name="slow")
+    assert f"): run 1 of {real}, which shares this state" in str(refused.value), str(refused.value)
+    other.close()
+
+
+def test_a_lock_file_deleted_during_a_run_names_the_run_the_state_records_going_on(
+    store: Store, tmp_path: Path
+) -> None:
+    """The lock file removed by hand while a run holds the state (its folder's lock held still): the refused process
+    finds no holder line in the file it makes anew, and names the run the state records as running in a process
+    that lives, not "another process" to give a `state_dir:` of its own."""
+    _held_by_a_run_of(store, tmp_path / "grid.yaml", tmp_path)
+    (tmp_path / "lock").unlink()
+    other = Store(tmp_path / "state.db")
+    with pytest.raises(LockError) as refused:
+        other.acquire_lock(manifest=tmp_path / "grid.yaml", name="grid")
+    text = str(refused.value)
+    assert text.startswith(f"{tmp_path}: another gridrun runner holds this state (pid {os.getpid()} on "), text
+    assert "): run 1 of this manifest; wait for it to finish" in text and "state_dir" not in text, text
+    with pytest.raises(LockError) as refused:
+        other.acquire_lock(manifest=tmp_path / "slow.yaml", name="slow")
+    assert f"): run 1 of {tmp_path / 'grid.yaml'}, which shares this state" in str(refused.value)
+    other.close()
+
+
 def test_a_lock_whose_holder_has_recorded_no_run_still_says_the_state_is_shared(store: Store, tmp_path: Path) -> None:
     store.acquire_lock()  # a runner starting, or a cancel
     other = Store(tmp_path / "state.db")
