@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from . import bugs
-from .errors import LockError, NotRecordedError, StateError, StateWriteError
+from .errors import LockError, NotRecordedError, RunStartingError, StateError, StateWriteError
 from .jobs import COST_FACTORS, KEY_IGNORED, BilledAbove, Billing
 from .limits import files_ran_out, open_files_fix
 from .outputs import (
@@ -2498,7 +2498,25 @@ class Store:
         the other manifests whose runs the state holds (`_never_ran`)."""
         if manifest_name is None:
             return NotRecordedError(f"{self.path}: no run recorded")
+        pid = self._run_starting(manifest_name)
+        if pid is not None:  # it holds the lock, or plans: what it records is there in a moment
+            return RunStartingError(f"{self.path}: no run of {manifest_name} recorded yet; a run is starting (pid "
+                                    f"{pid}), recorded once it has planned and asked the provider's balance: try "
+                                    "again in a moment", pid=pid)
         return NotRecordedError(f"{self.path}: no run recorded for {manifest_name}; {self._never_ran(manifest_name)}")
+
+    def _run_starting(self, manifest_name: str) -> int | None:
+        """The pid of a run or retry of `manifest_name` starting on this machine, as `status` tells it: planning (its STARTING file), or holding the runner lock (the lock file naming it) before it
+        records its run; None when there is none (a cancel's lock, another manifest's, a lock nobody holds)."""
+        home = self.path.parent
+        starting = start_record(home)
+        locked = lock_record(home)
+        if locked is not None and runner_lock_free(state_home(home) / "lock"):
+            locked = None  # its last holder, living on, let go of it
+        pid = next((h.pid for h in (starting, locked)
+                    if h is not None and h.command != "cancel" and h.of(manifest_name) is not False), None)
+        latest = None if pid is None else self.latest_run()
+        return None if latest is not None and latest.pid == pid else pid  # recorded its run: another manifest's
 
     def _never_ran(self, manifest_name: str) -> str:
         """What to do about a manifest with no run recorded here: run it first (the manifest given, when known);

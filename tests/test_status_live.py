@@ -634,6 +634,32 @@ def test_status_of_a_manifest_never_run_is_not_starting_while_a_run_of_another_m
         holder.close()
 
 
+def test_report_and_export_while_a_run_of_the_manifest_starts_say_it_is_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A first run holding the lock before it records its run (planning, asking the balance): `report` and
+    `export` say a run is starting, as `status` does, not that `gridrun run` runs it first (which it refuses)."""
+    from runner.cli import main
+    from runner.state import Store
+
+    manifest = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    holder = Store(tmp_path / ".gridrun" / "state.db")
+    holder.acquire_lock(manifest=manifest, name="t")
+    try:
+        for command in ("report", "export"):
+            assert main([command, str(manifest)]) == 2
+            said = " ".join(capsys.readouterr().err.split())
+            assert f"no run of t recorded yet; a run is starting (pid {os.getpid()})" in said, said
+            assert "try again in a moment" in said and "runs it first" not in said, said
+        holder.release_lock()
+        holder.acquire_lock(manifest=tmp_path / "other.yaml", name="other")  # another manifest's: this one never ran
+        assert main(["report", str(manifest)]) == 2
+        said = " ".join(capsys.readouterr().err.split())
+        assert "no run recorded for t" in said and "runs it first" in said, said
+    finally:
+        holder.close()
+
+
 def _bounded_sleep(monkeypatch: pytest.MonkeyPatch, then: Any = None) -> list[float]:
     """`cli.time.sleep` recording its calls instead of sleeping, calling `then(calls)` at each; past 200 calls it
     interrupts the watch (exit 130), so that a watch waiting for ever fails its test instead of hanging it."""
