@@ -144,18 +144,38 @@ class LiveViews:
             for said in [e for e in self.errors if e.startswith(NOT_REBUILT)]:
                 self.errors.remove(said)
             return written
-        except OSError as exc:  # a full disk, no permission: the file, and what to do
-            self.report_error = f"report not written: {write_problem(exc)}"
-        except GridrunError as exc:  # said whole, as the command says it (the state file damaged, named)
-            self.report_error = f"report not written: {exc}"
-        except sqlite3.Error as exc:  # the state store's, as it says it
-            self.report_error = f"report not written: {self.store.store_problem(exc)}"
-        except Exception as exc:  # a report is a view: the paid work is done and recorded; this is a bug
-            self.report_error = f"report not written, {bug_said(exc)}"
+        except Exception as exc:  # a report is a view: the paid work is done and recorded
+            self.report_error = self._not_written(exc)
         except KeyboardInterrupt:  # Ctrl-C once the run has ended: the report is left, the run's outcome stands
             self.report_error = "report not written: interrupted"
         self.errors.append(self.report_error)
         return None
+
+    def _not_written(self, exc: Exception) -> str:
+        """Why the final report could not be written, `exc` what building it raised."""
+        moved = self.moved_said(final=True)
+        if moved is not None:  # the report reads the state at its path, where it no longer is
+            return f"report not written: {moved}"
+        if isinstance(exc, OSError):  # a full disk, no permission: the file, and what to do
+            return f"report not written: {write_problem(exc)}"
+        if isinstance(exc, GridrunError):  # said whole, as the command says it (the state file damaged, named)
+            return f"report not written: {exc}"
+        if isinstance(exc, sqlite3.Error):  # the state store's, as it says it
+            return f"report not written: {self.store.store_problem(exc)}"
+        return f"report not written, {bug_said(exc)}"  # a report is a view: the paid work is done; this is a bug
+
+    def moved_said(self, *, final: bool = False) -> str | None:
+        """What to know of a project folder (or state folder) moved while the run goes on (`Store.moved`), where
+        the report, which reads the state at its path, is not to be had (`final`: once the run has ended); None
+        when the state is where it was."""
+        moved, now = self.store.moved()
+        if not moved:
+            return None
+        where = "" if now is None else f" (its state is now {now})"
+        return (f"the state folder {self.store.path.parent} was moved, or the project folder holding it, while the "
+                f"run went on{where}: {'its' if final else 'the run goes on, its'} videos written where it "
+                "started, and `gridrun run` from the folder's new place copies them into it at no cost and writes "
+                "the report")
 
     async def _report_in_thread(self) -> None:
         """Rebuild the report off the event loop (it reads the store through its own connection); a report
@@ -165,7 +185,9 @@ class LiveViews:
         try:
             await anyio.to_thread.run_sync(self.report, False)
         except Exception as exc:  # a report is a view; a failure to draw it must not stop paid work
-            self.errors.append(f"{NOT_REBUILT}: {_why(exc)}")
+            said = f"{NOT_REBUILT}: {self.moved_said() or _why(exc)}"
+            if said not in self.errors:  # said once, not at every rebuild
+                self.errors.append(said)
         finally:
             self._report_cost = time.monotonic() - started
             self._last_report = self.clock()

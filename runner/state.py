@@ -1751,6 +1751,30 @@ class Store:
         except OSError:
             return False
 
+    def moved(self) -> tuple[bool, Path | None]:
+        """Whether the state file this writer opened is in a folder still, but no longer at its path: the project
+        (or state) folder renamed or moved while the store wrote on into it; and, where the system tells it, where
+        the file is now (None: not known)."""
+        if self._file_fd is None:
+            return False, None
+        try:
+            held = os.fstat(self._file_fd)
+        except OSError:
+            return False, None
+        if held.st_nlink == 0:
+            return False, None  # removed, not moved (`_removed`)
+        try:
+            there = os.stat(self.real)
+            if (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino):
+                return False, None
+        except OSError:
+            pass
+        try:
+            now = Path(os.readlink(f"/proc/self/fd/{self._file_fd}"))
+        except OSError:
+            return True, None
+        return True, (now if now.is_absolute() and now.exists() else None)
+
     def _write_back(self) -> None:
         """Write the state this writer holds open, its file removed meanwhile, back at its path (its folder made
         again), or, where another state file is there now, beside it: every record of what the runs paid would

@@ -2963,6 +2963,40 @@ def test_a_live_report_rebuild_that_failed_is_no_error_of_the_run_once_its_final
     assert not any("report not rebuilt" in e for e in result.stats.last_errors), result.stats.last_errors
 
 
+def test_a_project_folder_moved_while_its_run_goes_on_is_said_so_where_the_report_cannot_be_rebuilt(
+    tmp_path: Path,
+) -> None:
+    """The project folder renamed during its run: the run goes on into its open state, but the report, read from
+    the state at its path, is not to be had. The run says the folder was moved, where its state is now, and what
+    to run from there, once, not an exception's name or "nothing has run here"; the next run from the new place
+    copies the videos into it at no cost."""
+    import threading
+
+    from execkit import in_flight, wait_for
+
+    first = tmp_path / "R1"
+    first.mkdir()
+    m = write_manifest(first, n_seeds=2, styles=("anime",), sim={"render_time": 1.5, "jitter": 0.0})
+    got: list[Any] = []
+    ran = threading.Thread(target=lambda: got.append(api.run(m, options=RunOptions(report_every=0.05))))
+    ran.start()
+    try:
+        wait_for(lambda: in_flight(m) == 2)
+        first.rename(tmp_path / "R2")
+    finally:
+        ran.join()
+    (result,) = got
+    said = [*result.stats.last_errors, result.report_error or ""]
+    moved = [e for e in said if "was moved" in e]
+    assert moved and result.report is None, said
+    assert all(f"its state is now {tmp_path / 'R2' / '.gridrun' / 'state.db'}" in e for e in moved), moved
+    assert "gridrun run` from the folder's new place" in moved[0], moved
+    assert not any("NotRecordedError" in e or "nothing has run here" in e for e in said), said
+    assert len([e for e in result.stats.last_errors if e.startswith("report not rebuilt")]) <= 1, said
+    again = api.run(tmp_path / "R2" / m.name)
+    assert again.exit_code == 0 and again.stats.cached == 2, again.stats
+
+
 def test_a_changed_manifest_that_drops_jobs_still_in_flight_is_refused_until_asked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
