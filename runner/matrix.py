@@ -14,7 +14,7 @@ The base rules follow GitHub's own workflow parser (actions/runner, MatrixBuilde
 - axis and entry keys are matched without regard to case.
 
 Extensions: a non-empty list under an axis key in an include/exclude entry expands to one entry per value
-(when that axis holds no lists itself); `zip` groups of equal-length lists vary together as one axis;
+(when that axis holds no lists itself), and an empty list or mapping there is refused (it would test nothing); `zip` groups of equal-length lists vary together as one axis;
 `{range: [start, stop, step]}` (inclusive integers) and `{linspace: [start, stop, count]}` axes.
 
 `expand` is pure. `matrix_of_file` is the one function here that reads a file.
@@ -128,7 +128,7 @@ def prepare(matrix: Mapping[str, Any], *, error: ErrorFactory | None = None, cap
     problems.raise_if_any()
     assert parsed is not None
     axes, include_entries, exclude_entries = parsed
-    excludes = [_compile_exclude(number, entry, axes) for number, entry in exclude_entries]
+    excludes = [_compile_exclude(number, entry, axes, problems) for number, entry in exclude_entries]
     includes = [f for number, entry in include_entries for f in _compile_include(number, entry, axes, problems)]
     problems.raise_if_any()
     sizes = [axis.size for axis in axes]
@@ -680,14 +680,38 @@ def _expands(axes: list[_Axis], where: tuple[int, int], value: Any) -> bool:
     return isinstance(value, (list, tuple)) and bool(value) and not axes[where[0]].holds_lists[where[1]]
 
 
-def _compile_exclude(index: int, entry: Mapping[str, Any], axes: list[_Axis]) -> _Filter:
+def _holds_nothing(name: str, index: int, key: str, value: Any, expanded: bool, axis: _Axis, column: int,
+                   problems: _Problems) -> bool:
+    """Whether `value` under the axis key `key` of an include or exclude entry (or one of its values, when the list
+    is `expanded`) is a list or mapping with no value in it, said at its line: it would test nothing of the axis,
+    so an include would extend every job (each paid at its values) and an exclude drop the key."""
+    found = False
+    for position, choice in enumerate(value if expanded else [value]):
+        if not isinstance(choice, (list, tuple, Mapping)) or next(_leaves(choice, ()), None) is not None:
+            continue
+        found = True
+        kind = "list" if isinstance(choice, (list, tuple)) else "mapping"
+        what = f"an empty {kind}" if not choice else f"a {kind} with no value in it"
+        sample = ", ".join(_plain(v) for v in itertools.islice(axis.columns[column], 2))
+        outside = ("leave the key out for an entry that extends every job" if name == "include"
+                   else "leave the key out to exclude by the other keys")
+        problems.add((name, index, key) + ((position,) if expanded else ()),
+                     f"{what} matches no value of axis '{key}' (read as no condition, it would match every job); give the values this entry "
+                     f"is for ({key}: [{sample}]), or {outside}")
+    return found
+
+
+def _compile_exclude(index: int, entry: Mapping[str, Any], axes: list[_Axis], problems: _Problems) -> _Filter:
     located = _locate(axes)
     per_axis: dict[int, frozenset[int]] = {}
     shown: dict[int, list[str]] = {}  # per axis, the key=value pairs the entry tests
     matches_none: list[str] = []
     for key, value in entry.items():
         where = located[fold(key)]
-        choices = list(value) if _expands(axes, where, value) else [value]
+        expanded = _expands(axes, where, value)
+        if _holds_nothing("exclude", index, key, value, expanded, axes[where[0]], where[1], problems):
+            continue
+        choices = list(value) if expanded else [value]
         rows: frozenset[int] | None = frozenset()
         for choice in choices:
             allowed = _allowed(axes[where[0]], where[1], choice)
@@ -731,7 +755,10 @@ def _compile_include(
         where = located.get(fold(key))
         if where is None:
             continue
-        choices = list(value) if _expands(axes, where, value) else [value]
+        expanded = _expands(axes, where, value)
+        if _holds_nothing("include", index, key, value, expanded, axes[where[0]], where[1], problems):
+            continue
+        choices = list(value) if expanded else [value]
         variants *= len(choices)
         filter_keys.append((key, where, choices))
     if variants > MAX_COMBINATIONS:

@@ -255,11 +255,6 @@ SEMANTICS = [
         [{"os": "linux", "flags": ["-O2", "-g"]}],
         id="list-under-an-added-key-is-a-value",
     ),
-    pytest.param(
-        {"os": ["linux", "macos"], "include": [{"os": {}, "x": 1}]},
-        [{"os": "linux", "x": 1}, {"os": "macos", "x": 1}],
-        id="empty-mapping-under-an-axis-tests-nothing",
-    ),
 ]
 
 
@@ -463,9 +458,30 @@ def test_list_under_an_axis_of_lists_keeps_github_meaning() -> None:
     assert dicts(result) == [{"flags": ["a", "b"]}, {"flags": ["c"], "x": 1}]
 
 
-def test_empty_list_in_an_entry_tests_nothing_like_github() -> None:
-    result = expand({"os": ["linux", "macos"], "exclude": [{"os": []}]})
-    assert result.combinations == ()
+@pytest.mark.parametrize(("entry", "path", "what"), [
+    pytest.param({"include": [{"os": [], "quality": "1080p"}]}, ("include", 0, "os"), "an empty list", id="include"),
+    pytest.param({"exclude": [{"os": [], "arch": "arm"}]}, ("exclude", 0, "os"), "an empty list", id="exclude"),
+    pytest.param({"include": [{"os": {}, "x": 1}]}, ("include", 0, "os"), "an empty mapping", id="mapping"),
+    pytest.param({"exclude": [{"os": ["linux", []]}]}, ("exclude", 0, "os", 1), "an empty list", id="in-a-list"),
+    pytest.param({"include": [{"os": {"name": []}, "x": 1}]}, ("include", 0, "os"), "a mapping with no value in it",
+                 id="nested"),
+])
+def test_an_empty_list_or_mapping_under_an_axis_key_is_refused_at_it(entry: dict[str, Any], path: tuple[Any, ...],
+                                                                    what: str) -> None:
+    """It names no value, so it would test nothing of the axis: an include would then extend every job (each paid at
+    its values), an exclude would remove by its other keys alone."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+
+    def error(at: tuple[Any, ...], message: str) -> Exception:
+        found.append((at, message))
+        return MatrixError(message, file="<matrix>")
+
+    with pytest.raises(MatrixError):
+        expand({"os": ["linux", "macos"], "arch": ["x86", "arm"], **entry}, error=error)
+    assert found == [(path, f"{what} matches no value of axis 'os' (read as no condition, it would match every job); "
+                            "give the values this entry is for (os: [linux, macos]), or leave the key out "
+                            + ("for an entry that extends every job" if path[0] == "include"
+                               else "to exclude by the other keys"))]
 
 
 # --- extension: zip --------------------------------------------------------------------------
