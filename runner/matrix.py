@@ -9,8 +9,8 @@ The base rules follow GitHub's own workflow parser (actions/runner, MatrixBuilde
   of earlier ones; an entry that matched none becomes a new combination (filter keys first, then extras);
 - values are compared with GitHub's expression `==` (`runner.ghexpr`): strings without regard to case, a
   number and a string by converting the string to a number, null and booleans as numbers (null == 0 ==
-  false == ""), nested mappings and lists of an entry leaf by leaf, a number in an entry rounded to 15
-  significant digits;
+  false == ""), nested mappings and lists of an entry leaf by leaf, a number in an entry as written, else
+  (when it so matches no value) rounded to 15 significant digits, as GitHub writes it into its filter;
 - axis and entry keys are matched without regard to case.
 
 Extensions: a non-empty list under an axis key in an include/exclude entry expands to one entry per value
@@ -820,10 +820,23 @@ class _Slips:
 
 def _allowed(axis: _Axis, column: int, value: Any) -> frozenset[int] | None:
     """Rows of `axis` whose value in `column` matches `value` leaf by leaf; None when nothing is tested. A
-    scalar is looked up in the column's index; a list or mapping is compared with every value."""
+    scalar is looked up in the column's index; a list or mapping is compared with every value. A number of the
+    entry is compared as written; only when no row matches so is it compared rounded to 15 significant digits,
+    as GitHub writes it into its filter (0.1 + 0.2 written out, 0.30000000000000004, matches an axis's 0.3): a
+    number of more digits (a post's id, 1789012345678901234) then matches the same number on the axis, and not a
+    neighbour that rounds alike."""
     leaves = list(_leaves(value, ()))
     if not leaves:
         return None
+    rows = _rows(axis, column, leaves)
+    if rows:
+        return rows
+    rounded = [(path, g15(literal) if _is_int(literal) or isinstance(literal, float) else literal)
+               for path, literal in leaves]
+    return rows if rounded == leaves else _rows(axis, column, rounded)
+
+
+def _rows(axis: _Axis, column: int, leaves: list[tuple[tuple[Any, ...], Any]]) -> frozenset[int]:
     if len(leaves) == 1 and leaves[0][0] == ():
         found = axis.find(column, leaves[0][1])
         if found is not None:
@@ -841,8 +854,6 @@ def _leaves(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...]
     elif isinstance(value, (list, tuple)):
         for index, child in enumerate(value):
             yield from _leaves(child, path + (index,))
-    elif _is_int(value) or isinstance(value, float):
-        yield path, g15(value)
     else:
         yield path, value
 

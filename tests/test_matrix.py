@@ -315,9 +315,11 @@ EQUALITY = [
     pytest.param([None, 0, "", "0", False, " ", "x"], None, ["x"], id="null-equals-zero-false-and-empty"),
     pytest.param([float("nan"), 1], float("nan"), [float("nan"), 1], id="nan-never-equal"),
     pytest.param([{"a": 1}, ["a"], "a"], "a", [{"a": 1}, ["a"]], id="collections-never-equal-a-scalar"),
-    pytest.param(
-        [1234567890123456789, 5], 1234567890123456789, [1234567890123456789, 5], id="entry-numbers-rounded-to-15-digits"
-    ),
+    pytest.param([1234567890123456789, 5], 1234567890123456789, [5], id="a-number-of-19-digits-matches-itself"),
+    pytest.param([1789012345678901234, 1789012345678905678, 42], 1789012345678905678, [1789012345678901234, 42],
+                 id="not-a-neighbour-that-rounds-alike-to-15-digits"),
+    pytest.param([0.1234567890123456, 1], 0.1234567890123456, [1], id="a-float-of-16-digits-matches-itself"),
+    pytest.param([1234567890123450000, 5], 1234567890123451234, [5], id="else-entry-numbers-rounded-to-15-digits"),
     pytest.param([0.1 + 0.2, 0.3], 0.3, [0.1 + 0.2], id="float-noise-in-the-axis-value-counts"),
     pytest.param([0.3], 0.1 + 0.2, [], id="float-noise-in-the-entry-is-rounded-away"),
 ]
@@ -328,6 +330,13 @@ def test_exclude_uses_github_equality(values: list[Any], entry: Any, kept: list[
     result = expand({"v": values, "exclude": [{"v": entry}]})
     got = [c.as_dict()["v"] for c in result.combinations]
     assert repr(got) == repr(kept)
+
+
+def test_an_include_of_a_long_number_extends_the_job_of_that_number() -> None:
+    result = expand({"post": [1789012345678901234, 1789012345678905678], "include": [
+        {"post": 1789012345678901234, "quality": "1080p"}]})
+    assert dicts(result) == [{"post": 1789012345678901234, "quality": "1080p"}, {"post": 1789012345678905678}]
+    assert result.unmatched == ()
 
 
 def test_entry_keys_match_axes_without_case() -> None:
