@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import manifest as _manifest
+from runner import textforms
 from runner.errors import ManifestError, ManifestErrors, MatrixError
 from runner.ghexpr import EqualIndex, equal, find_in_range, fold, g15, lookup
 
@@ -327,7 +328,8 @@ class _Axis:
     sources: tuple[tuple[str, str], ...]
     holds_lists: tuple[bool, ...]
     indexes: dict[int, EqualIndex] = field(default_factory=dict, compare=False)  # by column, made when first asked
-    texts: dict[int, dict[str, Any]] = field(default_factory=dict, compare=False)  # by column: text -> a scalar value
+    # by column: text -> a scalar value, and a string's text as it reads (`_reading`) -> that string
+    texts: dict[int, tuple[dict[str, Any], dict[str, str]]] = field(default_factory=dict, compare=False)
 
     @property
     def size(self) -> int:
@@ -353,29 +355,77 @@ class _Axis:
 
     def reads_like(self, column: int, literal: Any) -> Any:
         """A scalar value of `column` that reads as `literal` does (`true` for "true", `null` for "null"; case
-        ignored, as GitHub ignores it comparing strings) but is not `==` to it; `_NONE` when no value does. Asked
-        only of an entry that matches nothing: a column's text index is made then."""
+        ignored, as GitHub ignores it comparing strings) but is not `==` to it; else a string that reads as the
+        string `literal` but for its spacing, the Unicode form of a letter or an invisible format character
+        ("noir " for "noir", `cafe\u0301` for `caf\u00e9`: a job key shows both alike); `_NONE` when no value
+        does. Asked only of an entry that matches nothing: a column's text index is made then."""
         values = self.columns[column]
         if isinstance(literal, (list, tuple, Mapping)) or isinstance(values, (range, _Linspace)):
             return _NONE  # a number compares as a number: 5 and "5" are equal
         if column not in self.texts:
             texts: dict[str, Any] = {}
+            readings: dict[str, str] = {}
             for value in values:
                 if not isinstance(value, (list, tuple, Mapping)):
                     texts.setdefault(_plain(value).casefold(), value)
-            self.texts[column] = texts
-        found = self.texts[column].get(_plain(literal).casefold(), _NONE)
+                if isinstance(value, str):
+                    readings.setdefault(_reading(value), value)
+            self.texts[column] = texts, readings
+        texts, readings = self.texts[column]
+        found = texts.get(_plain(literal).casefold(), _NONE)
+        if found is _NONE and isinstance(literal, str):
+            found = readings.get(_reading(literal), _NONE)
         return found if found is not _NONE and not equal(found, literal) else _NONE
 
 
 _NONE = object()
 
 
+def _reading(text: str) -> str:
+    """A string as it reads: in one Unicode form, without invisible format characters, its words joined by one
+    space (as a job key writes them), case ignored."""
+    return " ".join(textforms.alike(text).split()).casefold()
+
+
 def _slip(key: str, value: Any, alike: Any) -> tuple[str, str, str]:
     """How `value` of `key`, which reads like the axis value `alike` but is not `==` to it, is told (with its
     type); why it does not match it; the fix."""
-    fix = "write it unquoted" if isinstance(value, str) else "quote it, as the axis does"
-    return f"{key} {_typed(value)}", f"{key}'s {_typed(alike)} reads alike but is not equal to it under GitHub's ==", fix
+    told = f"{key} {_typed(value)}"
+    if isinstance(value, str) and isinstance(alike, str):
+        return (f"{key} {_escaped(value)} (a string)",
+                (f"{key}'s {_escaped(alike)} reads alike but is other text ({_unlike(value, alike)}), not equal to it "
+                "under GitHub's =="), "write it as the axis does")
+    if _is_nan(value) or _is_nan(alike):
+        return (told, (f"{key}'s {_typed(alike)} reads alike, but NaN is equal to no value under GitHub's ==, not "
+                      "even NaN"), "no entry matches it: name its jobs by another key")
+    if isinstance(alike, float) and math.isinf(alike):
+        fix = f"write it {'-' if alike < 0 else ''}.inf, as YAML writes infinity (inf unquoted is a string)"
+    else:
+        fix = "quote it, as the axis does" if isinstance(alike, str) else "write it unquoted"
+    return told, f"{key}'s {_typed(alike)} reads alike but is not equal to it under GitHub's ==", fix
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _escaped(text: str) -> str:
+    """A string quoted, with what does not show (a letter composed or not, an invisible character) as escapes."""
+    return textforms.escaped(repr(text))
+
+
+def _unlike(first: str, second: str) -> str:
+    """How two strings that read alike (`_reading`) differ: in spacing, in Unicode form, by an invisible
+    character."""
+    said = []
+    if textforms.alike(first).casefold() != textforms.alike(second).casefold():
+        said.append("spacing")
+    words = [" ".join(text.split()) for text in (first, second)]
+    if words[0].casefold() != words[1].casefold() or textforms.alike(first) != first or textforms.alike(second) != second:
+        how = textforms.unlike(*words)
+        if how:
+            said.append(how)
+    return " and ".join(said) or "spacing"
 
 
 def _typed(value: Any) -> str:

@@ -267,6 +267,58 @@ def test_an_exclude_value_that_reads_like_an_axis_value_it_does_not_equal_says_w
         "11:7: matrix.exclude[2]: removes no combination (no job has look=c); check its values"]
 
 
+def test_an_include_value_that_differs_from_an_axis_value_by_spacing_is_named_with_the_jobs_it_was_for(
+    tmp_path: Path,
+) -> None:
+    """"noir " is other text than "noir", though a job key writes both `look=noir`: the entry meant to raise the noir
+    job to 1080p adds a job of its own, paid for, and leaves that job at 360p."""
+    p = plan_of(tmp_path, SLIP.replace("[a, b]", "[watercolor, noir]")
+                + '  include:\n    - {flag: true, look: "noir ", quality: 1080p}\n')
+    assert len(p.jobs) == 5
+    assert about(p, "reads alike") == [
+        ("9:20: matrix.include[0].look: look 'noir ' (a string) matches no combination: look's 'noir' reads alike but "
+         "is other text (spacing), not equal to it under GitHub's ==, so this entry adds a job of its own instead of "
+         "extending the 1 with look noir; write it as the axis does")]
+
+
+@pytest.mark.parametrize(("axis", "entry", "told"), [
+    pytest.param('"caf\\u00e9 noir"', '"cafe\\u0301 noir"',
+                 "look 'cafe\\u0301 noir' (a string): look's 'caf\\u00e9 noir' reads alike but is other text (Unicode "
+                 "form (a letter composed or not))", id="unicode-form"),
+    pytest.param('"a\\u200bb"', "ab", "look 'ab' (a string): look's 'a\\u200bb' reads alike but is other text (an "
+                 "invisible U+200B)", id="invisible-character"),
+    pytest.param('"x  y"', "X y", "look 'X y' (a string): look's 'x  y' reads alike but is other text (spacing)",
+                 id="spacing-and-case"),
+])
+def test_an_exclude_value_that_differs_from_an_axis_value_only_in_how_it_is_written_says_so_with_escapes(
+    tmp_path: Path, axis: str, entry: str, told: str,
+) -> None:
+    """Said before as "no job has look=café noir", beside a plan listing a job of look=café noir."""
+    p = plan_of(tmp_path, SLIP.replace("[a, b]", f"[{axis}, b]") + f"  exclude:\n    - {{look: {entry}}}\n")
+    assert len(p.jobs) == 4
+    assert about(p, "removes no combination") == [
+        (f"9:7: matrix.exclude[0]: removes no combination (no job has {told}, not equal to it under GitHub's ==; "
+        "write it as the axis does); check its values")]
+
+
+@pytest.mark.parametrize(("axis", "entry", "said"), [
+    pytest.param(".inf", "inf", "look 'inf' (a string): look's inf (a number) reads alike but is not equal to it "
+                 "under GitHub's ==; write it .inf, as YAML writes infinity (inf unquoted is a string)", id="inf"),
+    pytest.param("-.inf", '"-inf"', "look '-inf' (a string): look's -inf (a number) reads alike but is not equal to "
+                 "it under GitHub's ==; write it -.inf, as YAML writes infinity (inf unquoted is a string)",
+                 id="minus-inf"),
+    pytest.param(".nan", ".nan", "look nan (a number): look's nan (a number) reads alike, but NaN is equal to no "
+                 "value under GitHub's ==, not even NaN; no entry matches it: name its jobs by another key", id="nan"),
+    pytest.param('"inf"', ".inf", "look inf (a number): look's 'inf' (a string) reads alike but is not equal to it "
+                 "under GitHub's ==; quote it, as the axis does", id="inf-against-a-string"),
+])
+def test_an_exclude_of_infinity_or_nan_is_told_the_fix_that_matches(tmp_path: Path, axis: str, entry: str,
+                                                                    said: str) -> None:
+    p = plan_of(tmp_path, SLIP.replace("[a, b]", f"[{axis}, b]") + f"  exclude:\n    - {{look: {entry}}}\n")
+    assert about(p, "removes no combination") == [
+        f"9:7: matrix.exclude[0]: removes no combination (no job has {said}); check its values"]
+
+
 # --- vars named like a request parameter or a matrix key ----------------------------------------
 
 def test_a_var_named_like_a_request_parameter_says_what_the_request_has_instead(tmp_path: Path) -> None:
