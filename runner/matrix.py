@@ -720,6 +720,9 @@ class _Filter:
     unmatched: str = ""  # for an exclude that matches nothing, the values no combination has
     # for an include that matches nothing only because its values read like axis values they do not equal
     slips: _Slips | None = None
+    # for an include that matches nothing: its keys whose list, under an axis that holds lists, is one value
+    # (`_whole_list`), with what is said of each
+    whole_lists: tuple[tuple[str, str], ...] = ()
 
 
 def _locate(axes: list[_Axis]) -> dict[str, tuple[int, int]]:
@@ -728,6 +731,19 @@ def _locate(axes: list[_Axis]) -> dict[str, tuple[int, int]]:
 
 def _expands(axes: list[_Axis], where: tuple[int, int], value: Any) -> bool:
     return isinstance(value, (list, tuple)) and bool(value) and not axes[where[0]].holds_lists[where[1]]
+
+
+def _whole_list(axes: list[_Axis], where: tuple[int, int], key: str, value: Any, name: str) -> str | None:
+    """For a list under `key` that matches no value because its axis holds lists (so the list is one value, the
+    whole list, and is not expanded into an entry per value), when one of its values alone would match: why it
+    matches nothing, and the fix; else None."""
+    axis, column = axes[where[0]], where[1]
+    if not (isinstance(value, (list, tuple)) and value and axis.holds_lists[column]):
+        return None
+    if not any(_allowed(axis, column, item) for item in value if not isinstance(item, (list, tuple, Mapping))):
+        return None
+    return (f"{key}={_plain(value)}: {key} holds lists, so a list under its key is one value, the whole list, not an "
+            f"entry per value as under an axis of no lists; write an {name} entry per value")
 
 
 def _holds_nothing(name: str, index: int, key: str, value: Any, expanded: bool, axis: _Axis, column: int,
@@ -777,6 +793,8 @@ def _compile_exclude(index: int, entry: Mapping[str, Any], axes: list[_Axis], pr
                 slips = [_slip(key, c, a) for c in choices if (a := axes[where[0]].reads_like(where[1], c)) is not _NONE]
                 if len(slips) == len(choices) == 1:
                     pair = "{}: {}; {}".format(*slips[0])
+                elif not expanded:
+                    pair = _whole_list(axes, where, key, value, "exclude") or pair
                 matches_none.append(pair)
     constraints = tuple(sorted(per_axis.items()))
     never = any(not rows for _, rows in constraints)
@@ -839,6 +857,8 @@ def _compile_include(
                 keys=tuple(keys),
                 extras=extras,
                 slips=_include_slips(axes, constraints, missed) if never and missed else None,
+                whole_lists=tuple((key, said) for key, where, value in missed
+                                  if (said := _whole_list(axes, where, key, value, "include")) is not None),
             )
         )
     return out
@@ -972,6 +992,9 @@ def _build(axes: list[_Axis], includes: list[_Filter], index: _Index,
     combinations = tuple(_combinations(axes, includes, index, excluded))
     notes: dict[tuple[Any, ...], str] = {}
     for include in includes:
+        for key, said in include.whole_lists:
+            notes.setdefault(("include", include.number - 1, key),
+                             f"matches no combination, so this entry adds a job of its own: {said}")
         if include.slips is None:
             continue
         meant = index.kept_of(include.slips.constraints)

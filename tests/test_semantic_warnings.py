@@ -319,6 +319,31 @@ def test_an_exclude_of_infinity_or_nan_is_told_the_fix_that_matches(tmp_path: Pa
         f"9:7: matrix.exclude[0]: removes no combination (no job has {said}); check its values"]
 
 
+def test_a_list_under_an_axis_that_holds_lists_is_one_value_and_says_so_when_it_matches_nothing(
+    tmp_path: Path,
+) -> None:
+    """[rain, fog] would raise rain and fog to 1080p under an axis of no lists; beside [snow, dusk] it is one value:
+    the entry adds a job of its own, paid for, and the exclude removes nothing."""
+    p = plan_of(tmp_path, """\
+        params: {prompt: "a fox in {{ weather if weather is string else weather | join(' and ') }}", quality: 360p}
+        matrix:
+          weather: [[snow, dusk], rain, fog]
+          include:
+            - {weather: [rain, fog], quality: 1080p}
+            - {weather: [hail], quality: 720p}
+          exclude:
+            - {weather: [fog, rain]}
+        """)
+    assert len(p.jobs) == 5
+    why = ("weather holds lists, so a list under its key is one value, the whole list, not an entry per value as under "
+           "an axis of no lists; write an {} entry per value")
+    assert [w for w in about(p, "holds lists")] == [
+        ("11:7: matrix.exclude[0]: removes no combination (no job has weather=['fog', 'rain']: "
+         + why.format("exclude") + "); check its values"),
+        ("8:8: matrix.include[0].weather: matches no combination, so this entry adds a job of its own: "
+         "weather=['rain', 'fog']: " + why.format("include"))]
+
+
 # --- vars named like a request parameter or a matrix key ----------------------------------------
 
 def test_a_var_named_like_a_request_parameter_says_what_the_request_has_instead(tmp_path: Path) -> None:
