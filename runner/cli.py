@@ -2710,7 +2710,8 @@ def _missing_videos(snap: Snapshot, manifest: Any = None) -> list[tuple[str, str
     """The done jobs of `snap` whose video is no longer at its path (deleted or moved out of the output folder since
     it was saved), (key, path): one look at each path, none at the files' contents. A project folder moved or renamed
     since the run (the manifest, or the state's own `.gridrun/`, in another folder than the run's manifest was) keeps
-    its videos at the same place in it, where a run finds them: a video found there is not missing."""
+    its videos at the same place in it, where a run finds them: a video found there is not missing. The state's own
+    folder tells only where the run's folder is gone (a `state_dir:` shared from elsewhere does not move with it)."""
     missing = [(j.key, j.output_path) for j in snap.jobs if j.state == "done" and j.output_path
                and not os.path.lexists(j.output_path)]
     if not missing:
@@ -2718,7 +2719,8 @@ def _missing_videos(snap: Snapshot, manifest: Any = None) -> list[tuple[str, str
     then = Path(os.path.abspath(snap.run.manifest_path)).parent
     given = getattr(manifest, "path", manifest)  # the manifest as loaded, or its path as given
     now = {Path(os.path.abspath(given)).parent} if isinstance(given, (str, os.PathLike)) else set()
-    if snap.run.state_folder is not None and Path(snap.run.state_folder).name == ".gridrun":
+    if snap.run.state_folder is not None and Path(snap.run.state_folder).name == ".gridrun" and not then.exists():
+        # the project's own .gridrun/, moved with it (a `state_dir:` elsewhere leaves the run's folder where it was)
         now.add(Path(snap.run.state_folder).parent)
     moved = [base for base in now if base != then]
     if not moved:

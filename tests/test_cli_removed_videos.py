@@ -108,3 +108,27 @@ def test_status_of_a_project_folder_moved_since_the_run_finds_its_videos_where_t
     assert main(["status", "t.yaml"]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert "1 video of jobs done is no longer in the output folder (outputs/t/anime/seed-2.mp4)" in said, said
+
+
+def test_status_of_a_manifest_whose_state_dir_is_elsewhere_names_a_missing_video_where_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.cli import main
+
+    monkeypatch.setenv("COLUMNS", "400")
+    project = tmp_path / "project"
+    project.mkdir()
+    write_manifest(project, n_seeds=2, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0},
+                   extra={"state_dir": "../shared/.gridrun"})
+    monkeypatch.chdir(project)
+    assert main(["run", "t.yaml", "--no-report"]) == 0
+    (project / "outputs" / "t" / "anime" / "seed-1.mp4").unlink()
+    # a file at the place a shared state's folder would put it, were the project moved there, is not the video
+    decoy = tmp_path / "shared" / "outputs" / "t" / "anime" / "seed-1.mp4"
+    decoy.parent.mkdir(parents=True)
+    decoy.write_bytes(b"not the video")
+    capsys.readouterr()
+    assert main(["status", "t.yaml", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["missing_videos"] == [{"key": "style=anime,seed=1",
+                                      "path": str(project / "outputs" / "t" / "anime" / "seed-1.mp4")}], doc
