@@ -1006,7 +1006,7 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
         if diff.copied:
             out.print(_copied_note(diff.copied, plan), markup=False, highlight=False)
         _warn_billed_above(diff, pay)
-        _warn_refused_again(diff)
+        _warn_refused_again(plan, diff)
         again = _elsewhere(diff)
         if again and not force:
             where = sorted({at for key, at in diff.simulator_at.items() if diff.reasons.get(key) == ELSEWHERE})
@@ -1049,11 +1049,11 @@ def _submitting_note(plan: Plan, diff: Any) -> str:
             f"{them} (counted in the in-flight figure)")
 
 
-def _warn_refused_again(diff: Any) -> None:
+def _warn_refused_again(plan: Plan, diff: Any) -> None:
     """Of the jobs a retry sends again, those whose last attempt met a refusal the same request meets again
     (`Diff.refused_again`): a warning for each refusal, naming the jobs and what to change, as sent unchanged they
-    are refused again (and paid again where that was billed)."""
-    for group in _refused_again_json(diff) or ():
+    are refused again (and paid again where that was billed, with what those last attempts were billed)."""
+    for group in _refused_again_json(diff, _last_billed(plan, diff)) or ():
         err.print(f"[yellow]warning[/yellow]: {escape(group['message'])}")
 
 
@@ -1062,7 +1062,7 @@ def _refused_again_json(diff: Any, billed: Mapping[str, int] | None = None) -> l
     same request meets again (`Diff.refused_again`), one object for each refusal (state, code, what to change): its
     jobs, how many of them the last attempt was billed for (paid again), what those last attempts were billed
     (`billed`: key -> micro-USD, `_last_billed`; null where it does not name every job), and the warning `plan`
-    gives; null where there are none."""
+    gives (with that amount where it is known); null where there are none."""
     from .plan import RETRIED
 
     if diff is None or not diff.refused_again:
@@ -1074,16 +1074,18 @@ def _refused_again_json(diff: Any, billed: Mapping[str, int] | None = None) -> l
     groups = []
     for (state, code, fix), keys in alike.items():
         paid = sum(1 for k in keys if diff.reasons.get(k) == RETRIED)
-        billed = (f", paid again for the {_jobs(paid)} billed the last time" if paid == len(keys) > 1 else
-                  ", paid again as billed the last time" if paid == len(keys) else
-                  f", paid again for the {_jobs(paid)} of them billed the last time" if paid else "")
         n = len(keys)
         last = [bills[k] for k in keys if k in bills]
+        known = sum(last) if len(last) == n else None
+        amount = f" ({usd_text(known)})" if known else ""
+        again = (f", paid again for the {_jobs(paid)} billed the last time{amount}" if paid == n > 1 else
+                 f", paid again as billed the last time{amount}" if paid == n else
+                 f", paid again for the {_jobs(paid)} of them billed the last time{amount}" if paid else "")
         groups.append({"state": state, "code": code, "fix": fix, "jobs": keys, "billed_last_time": paid,
-                       "billed_usd": round(sum(last) / 1e6, 6) if len(last) == len(keys) else None,
+                       "billed_usd": None if known is None else round(known / 1e6, 6),
                        "message": f"{n:,} of the jobs `gridrun retry` sends {state} {code}, which the same request "
                                   f"meets again ({_who(keys)}): sent unchanged, {'it' if n == 1 else 'they'} would be "
-                                  f"refused again{billed}: {fix} first, or leave {_them(n)} out (`--key`, `--code`)"})
+                                  f"refused again{again}: {fix} first, or leave {_them(n)} out (`--key`, `--code`)"})
     return groups
 
 

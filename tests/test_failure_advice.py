@@ -72,7 +72,7 @@ def test_a_first_content_policy_failure_is_told_its_fix_and_its_cost_not_a_bare_
     code, out = said(capsys, "plan", str(m), "--retry")
     assert code == 0 and "warning" in out and ("2 of the jobs `gridrun retry` sends failed CONTENT_POLICY_VIOLATION, "
                                                "which the same request meets again") in out, out
-    assert "change the prompt (or its images)" in out, out
+    assert "refused again, paid again for the 2 jobs billed the last time ($0.20): change the prompt" in out, out
 
 
 def test_status_json_and_plan_json_give_the_fix_and_the_last_bill_of_a_first_content_policy_failure(
@@ -108,6 +108,7 @@ def test_status_json_and_plan_json_give_the_fix_and_the_last_bill_of_a_first_con
     assert main(["plan", str(m), "--retry"]) == 0
     warned = " ".join(capsys.readouterr().err.split())
     assert f"warning: {refused['message']}" in warned, (warned, refused)
+    assert "billed the last time ($0.20)" in refused["message"], refused
     assert main(["plan", str(m), "--json"]) == 0  # a plain run sends none of them again
     assert json.loads(capsys.readouterr().out)["refused_again"] is None
 
