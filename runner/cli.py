@@ -3603,14 +3603,18 @@ def cmd_recover(args: argparse.Namespace) -> int:
                        "errors": _error_lines(exc, "recover", args.manifest)},
                       ensure_ascii=not writes_any(sys.stdout))
         raise
-    if args.json:
-        _say_json({"format": "gridrun.recover/1", **recover_json(r)}, ensure_ascii=not writes_any(sys.stdout))
-        return 0
-    say = functools.partial(out.print, markup=False, highlight=False)
     try:
         live = api.live_run(api.load(args.manifest))
     except (GridrunError, OSError, sqlite3.Error):
         live = None
+    if args.json:
+        # `live_run`: the run of this manifest going on this moment, which sends what it planned itself, as `plan
+        # --json` gives it; null where none is
+        _say_json({"format": "gridrun.recover/1", **recover_json(r),
+                   "live_run": None if live is None else live.as_json(args.manifest)},
+                  ensure_ascii=not writes_any(sys.stdout))
+        return 0
+    say = functools.partial(out.print, markup=False, highlight=False)
     if live is not None:  # first: what is sent next is that run's
         say(f"note: {visible(live.note(args.manifest))}")
     counts = r.counts()

@@ -27,6 +27,12 @@ def test_plan_while_a_run_goes_on_names_it_first_and_gives_no_left_in_flight_ref
         err = capsys.readouterr().err
         assert main(["recover", str(m), "--dry-run"]) == 0
         recovered = " ".join(capsys.readouterr().out.split())
+        assert main(["plan", str(m), "--json"]) == 0
+        planned = json.loads(capsys.readouterr().out)["live_run"]
+        assert main(["recover", str(m), "--dry-run", "--json"]) == 0
+        recovered_json = json.loads(capsys.readouterr().out)
+    assert main(["recover", str(m), "--dry-run", "--json"]) == 0  # ended: none goes on
+    assert json.loads(capsys.readouterr().out)["live_run"] is None
     said = " ".join(err.split())
     assert said.startswith("note: run 1 of this manifest is going on (pid "), said
     assert ("it sends the 2 jobs it planned and has not sent yet ($0.70) and follows the 2 in flight, as its "
@@ -36,6 +42,9 @@ def test_plan_while_a_run_goes_on_names_it_first_and_gives_no_left_in_flight_ref
     assert recovered.startswith("note: run 1 of this manifest is going on (pid "), recovered
     assert "; but run 1, going on, sends those it planned itself: `gridrun plan` once it ends says" in recovered, \
         recovered
+    live = recovered_json["live_run"]  # as `plan --json` gives it, its message the note `recover` says first
+    assert live is not None and live == planned and live["run"] == 1 and live["to_send"] == 2, (live, planned)
+    assert recovered.startswith(f"note: {' '.join(live['message'].split())}"), (recovered, live)
 
 
 @pytest.mark.timeout(120)
