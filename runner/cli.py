@@ -877,6 +877,18 @@ def _written(text: str) -> str:
 _FOLDED_CONTROL = re.compile("[\t\n\x0b\x0c\r\x1c-\x1f\x85]")
 
 
+def _but_report_error(result: Any, json_lines: bool) -> Any:
+    """The run's last figures as its closing lines say them: on a terminal or plain lines, without the final
+    report's error among its errors, as the warning below them says it (once, with what writes the report);
+    JSON lines keep it in the end event's `last_errors`."""
+    s = result.stats
+    if json_lines or not result.report_error or result.report_error not in s.last_errors:
+        return s
+    kept = [i for i, e in enumerate(s.last_errors) if e != result.report_error]
+    said = tuple(s.said[i] for i in kept) if len(s.said) == len(s.last_errors) else s.said
+    return dataclasses.replace(s, last_errors=tuple(s.last_errors[i] for i in kept), said=said)
+
+
 def _lines_visible(text: str) -> str:
     """An error's or a warning's text as written to the terminal: a control character of a path or a value in it
     (a folder named with an ESC) written as Python writes it (`visible`), each of its lines kept a line."""
@@ -2047,19 +2059,22 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         unrecorded = [relpath(p, Path.cwd()) for p in result.unrecorded_kept]
         # the code the command ends with: 1 in place of 0 where a standard stream already failed a write
         # (`_said_unwritten`), as `2>/dev/full` makes it; a write after the event that fails still ends it 1
+        from .live import MOVED_FIX
         from .outputs import UNWRITTEN
 
         code = (result.exit_code or 1) if UNWRITTEN else result.exit_code
-        progress.final(result.stats, report=report, videos=f"{rel}/", status=result.status, exit_code=code,
+        progress.final(_but_report_error(result, progress.json_lines), report=report, videos=f"{rel}/",
+                       status=result.status, exit_code=code,
                        altered_kept=kept, restored=[path for path, _, _ in restored], foreign_kept=foreign,
                        unrecorded_kept=unrecorded, warnings=[str(w) for w in warned])
     with _closing(result.exit_code):  # a reader that never reads them holds the command until a signal
         if report and not progress.json_lines:
             out.print(f"report: {visible(report)}", markup=False, highlight=False)
         elif result.report_error:
-            then = ("`gridrun report` may write it" if BUG in result.report_error
-                    else "`gridrun report` writes it once that is fixed")
-            err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(result.report_error))}; {then}")
+            then = ("" if MOVED_FIX in result.report_error else  # it says what writes the report itself
+                    "; `gridrun report` may write it" if BUG in result.report_error
+                    else "; `gridrun report` writes it once that is fixed")
+            err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(result.report_error))}{then}")
         if not progress.json_lines:
             out.print(f"videos: {visible(rel)}/", markup=False, highlight=False)
         if fetched:

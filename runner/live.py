@@ -148,6 +148,9 @@ class LiveViews:
             self.report_error = self._not_written(exc)
         except KeyboardInterrupt:  # Ctrl-C once the run has ended: the report is left, the run's outcome stands
             self.report_error = "report not written: interrupted"
+        if MOVED_FIX in self.report_error:  # the folder moved: said of the final report, not again of a rebuild
+            for said in [e for e in self.errors if e.startswith(NOT_REBUILT) and MOVED_FIX in e]:
+                self.errors.remove(said)
         self.errors.append(self.report_error)
         return None
 
@@ -174,8 +177,7 @@ class LiveViews:
         where = "" if now is None else f" (its state is now {now})"
         return (f"the state folder {self.store.path.parent} was moved, or the project folder holding it, while the "
                 f"run went on{where}: {'its' if final else 'the run goes on, its'} videos written where it "
-                "started, and `gridrun run` from the folder's new place copies them into it at no cost and writes "
-                "the report")
+                f"started, and {MOVED_FIX}")
 
     async def _report_in_thread(self) -> None:
         """Rebuild the report off the event loop (it reads the store through its own connection); a report
@@ -208,6 +210,8 @@ class LiveViews:
 
 # What a rebuild of the report during the run that failed adds to the run's errors, until the final report is written.
 NOT_REBUILT = "report not rebuilt"
+# What writes the report of a run whose project folder was moved while it went on (`LiveViews.moved_said`).
+MOVED_FIX = "`gridrun run` from the folder's new place copies them into it at no cost and writes the report"
 
 
 def _why(exc: Exception) -> str:

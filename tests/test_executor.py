@@ -1473,7 +1473,7 @@ def test_a_report_that_cannot_be_written_is_a_warning_not_a_failed_run(
     assert main(["run", str(m)]) == 0
     err = capsys.readouterr().err
     assert f"warning: report not written: {blocked}: Is a directory" in " ".join(err.split()), err
-    assert "`gridrun report` writes it" in err
+    assert "`gridrun report` writes it" in err and err.count("report not written") == 1, err  # not listed again
     assert len(check_outputs(m)) == 1
     assert main(["report", str(m)]) == 1
     assert f"error: {blocked}: Is a directory" in capsys.readouterr().err
@@ -2995,6 +2995,36 @@ def test_a_project_folder_moved_while_its_run_goes_on_is_said_so_where_the_repor
     assert len([e for e in result.stats.last_errors if e.startswith("report not rebuilt")]) <= 1, said
     again = api.run(tmp_path / "R2" / m.name)
     assert again.exit_code == 0 and again.stats.cached == 2, again.stats
+
+
+def test_gridrun_run_says_once_at_its_end_that_a_moved_project_folder_left_its_report_unwritten(
+    tmp_path: Path,
+) -> None:
+    """`gridrun run` of a project folder renamed during its run: under its last line, the report not written is said
+    once, with what writes it (a run from the folder's new place), not listed among the run's errors and then again
+    as a warning, nor beside a rebuild's failure that says the same, nor with `gridrun report`, which cannot."""
+    import subprocess
+    import sys
+
+    from execkit import in_flight, wait_for
+
+    first = tmp_path / "R1"
+    first.mkdir()
+    m = write_manifest(first, n_seeds=2, styles=("anime",), sim={"render_time": 1.5, "jitter": 0.0})
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "400"}
+    ran = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m)], cwd=tmp_path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: in_flight(m) == 2)
+        first.rename(tmp_path / "R2")
+    finally:
+        _, err = ran.communicate(timeout=120)
+    assert ran.returncode == 0 and "Traceback" not in err, err
+    end = err[err.index("done 2 |"):]  # the run's last line and what follows it
+    assert end.count("was moved") == 1 and "report not rebuilt" not in end, end
+    assert "warning: report not written: the state folder" in end, end
+    assert "from the folder's new place copies them into it at no cost and writes the report" in end, end
+    assert "`gridrun report`" not in end, end
 
 
 def test_a_changed_manifest_that_drops_jobs_still_in_flight_is_refused_until_asked(
