@@ -1424,7 +1424,8 @@ def run(
     asked once, where the provider has a balance endpoint (`runner.balance`); `on_balance` is told what was found
     (what it raises refuses the run, raised as it is, nothing recorded or sent). An `on_progress` that raises is
     not called again and the run goes on: its exception is the result's `progress_error`, logged on the `runner`
-    logger with its traceback.
+    logger with its traceback. A `KeyboardInterrupt` or `SystemExit` out of it ends the run at once, as `detach`
+    does (recorded interrupted, the jobs in flight left for the next run), and is raised once the state is closed.
 
     `stop` and `detach` let another thread (a notebook's cell, a GUI) end a run this call runs, as the first and
     second Ctrl-C do: once `stop` is set, no new job is sent, the jobs sent are followed to their end and
@@ -1529,6 +1530,8 @@ def run(
                               on_output=on_output, on_balance=on_balance, argv=argv, stop=stop, detach=detach)
                 with _running_here():
                     result = _own_loop(ex.run)
+    if ex.caller_raised is not None:  # `on_progress`'s Ctrl-C or exit: the run ended interrupted, its state closed
+        raise ex.caller_raised
     return replace(result, warnings=[str(w) for w in p.warnings])
 
 

@@ -311,6 +311,10 @@ class Executor:
         self.started = clock()
         self.errors: deque[str] = deque(maxlen=5)
         self.progress_error: BaseException | None = None  # what `on_progress` raised (`_progress`)
+        # A KeyboardInterrupt or SystemExit `on_progress` raised: the run ended at once, as a detach ends it, and it is
+        # raised to the caller once the run's state is closed (`api.run`); the run's task group's scope, to end it.
+        self.caller_raised: BaseException | None = None
+        self._scope: anyio.CancelScope | None = None
         # Why the run stopped sending new jobs, when that is a problem to fix (the output folder full): shown first
         # among the last errors, however many jobs' errors come after it (`statistics`).
         self._stop_note: str | None = None
@@ -691,8 +695,16 @@ class Executor:
             statistics = self.statistics()
             try:
                 self.on_progress(statistics)
-            except (KeyboardInterrupt, SystemExit):
-                raise
+            except (KeyboardInterrupt, SystemExit) as exc:
+                # The caller's Ctrl-C, or its exit, out of the callback: not let through the event loop (which would
+                # print its shutdown's traceback and leave the run crashed), but the run ended as a detach ends it,
+                # interrupted, the jobs in flight left for the next run; raised to the caller after (`api.run`).
+                self.on_progress = None
+                self.caller_raised = exc
+                self.stopping = "interrupt"
+                self.detached = True
+                if self._scope is not None:
+                    self._scope.cancel()
             # A view, like the report: it never breaks the paid work. The call is synchronous, so what it raises is
             # the callback's own, an `asyncio.CancelledError` too (a BaseException), never this task's cancellation.
             except BaseException as exc:
@@ -954,6 +966,9 @@ class Executor:
                 # event loop from whichever task it lands in; from this one it ends the run as interrupted.
                 with self._signals_taken() as taken:
                     async with anyio.create_task_group() as tg:
+                        self._scope = tg.cancel_scope
+                        if self.caller_raised is not None:  # out of `on_progress` as the run began
+                            tg.cancel_scope.cancel()
                         if taken is not None:
                             tg.start_soon(self._signals, taken, tg.cancel_scope)
                         if self.stop is not None or self.detach is not None:
@@ -985,6 +1000,7 @@ class Executor:
                             self._all_sent = True
                             self._slots_check()
                         tg.cancel_scope.cancel()
+                    self._scope = None
                     # After the task group, which a detach (the second Ctrl-C) cancels while jobs wait to be sent,
                     # the run's signal receiver stays open, read by no task: a Ctrl-C pressed again meanwhile is
                     # taken by it and goes no further (the run is ending anyway), so that it cuts neither the
@@ -1128,6 +1144,8 @@ class Executor:
                 self._progress(force=True)  # the last call, whatever the throttle left out: the figures it ended with
             except KeyboardInterrupt:
                 interrupted = True
+            # a Ctrl-C out of `on_progress` then costs the report, as one pressed then does
+            interrupted = interrupted or isinstance(self.caller_raised, KeyboardInterrupt)
         return status, interrupted
 
     def _finish(self, status: str, interrupted: bool) -> RunResult:

@@ -191,6 +191,40 @@ def test_an_on_progress_that_raises_is_kept_on_the_result_with_its_traceback_and
     assert runner.run(m, report=False).progress_error is None
 
 
+@pytest.mark.parametrize("raised", [KeyboardInterrupt, SystemExit])
+def test_a_ctrl_c_or_an_exit_out_of_on_progress_ends_the_run_interrupted_and_reaches_the_caller_once_it_is_closed(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+    raised: type[BaseException],
+) -> None:
+    """A KeyboardInterrupt (Ctrl-C pressed while the callback runs) or a SystemExit (`sys.exit` in it) out of
+    `on_progress`, once a job is at the provider: the run ends at once, recorded interrupted (not crashed), with no
+    traceback of the event loop's shutdown; the very exception reaches the caller once the state is closed (its lock
+    free), and the next run collects the job sent at no new cost, sending only the one never sent."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 1},
+                       sim={"render_time": 0.5, "jitter": 0.0})
+    prov = sim_provider(m)
+    calls = []
+
+    def progress_bar(s: RunStatistics) -> None:
+        calls.append(s)
+        if s.counts.get("submitted", 0) + s.counts.get("running", 0):
+            raise raised(3) if raised is SystemExit else raised("pressed")
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(raised) as caught:
+        runner.run(m, provider=prov, on_progress=progress_bar, report=False)
+    assert caught.value.args == ((3,) if raised is SystemExit else ("pressed",)), caught.value
+    del caught  # nor anything else that holds the exception, its traceback, the frames it went through
+    gc.collect()  # a task whose exception was never retrieved is said so as it is collected
+    snap = api.status(m)
+    assert snap.run.status == "interrupted" and snap.run.ended_at is not None, snap.run
+    assert sorted(j.state for j in snap.jobs) in (["planned", "submitted"], ["planned", "running"]), snap.jobs
+    said = capfd.readouterr()
+    assert "Traceback" not in said.out + said.err and "never retrieved" not in said.err, said
+    assert not [r for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.ERROR], caplog.records
+    again = runner.run(m, provider=prov, report=False)  # the lock let go: the job sent is collected, not paid again
+    assert again.exit_code == 0 and again.stats.counts["done"] == 2 and stats(prov)["creates"] == 2, again.stats
+
+
 def test_an_on_balance_that_raises_refuses_the_run_with_nothing_recorded_nor_sent(tmp_path: Path) -> None:
     m = _small(tmp_path)
     prov = sim_provider(m)
