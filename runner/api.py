@@ -3078,11 +3078,13 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         result.gone[row["key"]] = why
         result.changed_runs.add(row["held_by"])
 
-    async def cancel_tried(client: Any, key: str, pid: str) -> str | None:
+    async def cancel_tried(client: Any, limiter: anyio.CapacityLimiter, key: str, pid: str) -> str | None:
         """Ask the provider to cancel `pid`, the video of job `key`, tried again after a failure that may pass (a 5xx,
         a 408 or 429, a connection failed or timed out) as a run's requests are (`pacing.retried`), up to
-        CANCEL_TRIES times within CANCEL_RETRY_FOR seconds; the first try again told to `on_wait`. Returns None once
-        a try is taken, else what the last failed of such a failure, with what was tried.
+        CANCEL_TRIES times within CANCEL_RETRY_FOR seconds; the first try again told to `on_wait`. Its slot of
+        `limiter` (held by the caller) is let go while it waits to try again, so that a provider's outage for some
+        cancels does not hold up the others. Returns None once a try is taken, else what the last failed of such a
+        failure, with what was tried.
         :raises ProviderError: another failure (the provider's refusal, a cancel it does not take), at once."""
         tries = 1
 
@@ -3102,9 +3104,17 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                         f"to {CANCEL_TRIES} tries within {CANCEL_RETRY_FOR:g} s, after the wait the provider asks "
                         "for, else a growing one")
 
+        async def pause(wait: float) -> None:
+            limiter.release()
+            try:
+                await anyio.sleep(wait)
+            finally:
+                with anyio.CancelScope(shield=True):  # held again, as the caller lets it go once it ends
+                    await limiter.acquire()
+
         started = time.monotonic()
         try:
-            await retried(ask, tries=CANCEL_TRIES, within=CANCEL_RETRY_FOR, on_retry=again)
+            await retried(ask, tries=CANCEL_TRIES, within=CANCEL_RETRY_FOR, on_retry=again, pause=pause)
         except RetryableError as exc:
             return f"{exc}{_cancel_tried(exc, tries, time.monotonic() - started)}"
         return None
@@ -3138,7 +3148,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                                 store.event(None, row["id"], CANCEL_ASKED, {"provider_id": pid})
                             noted.add(key)
                         try:
-                            failed = await cancel_tried(client, key, pid)
+                            failed = await cancel_tried(client, limiter, key, pid)
                             if failed is not None:
                                 # tried again for CANCEL_RETRY_FOR seconds at most: the job renders on, and `gridrun
                                 # cancel` again asks again

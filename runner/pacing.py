@@ -197,11 +197,13 @@ def backoff(attempt: int, retry_after: float | None, *, first: float = 0.25, mos
 
 async def retried(call: Callable[[], Awaitable[T]], *, tries: int, within: float | None = None,
                   transient: tuple[type[BaseException], ...] = (RetryableError,),
-                  on_retry: Callable[[BaseException, int, float], None] | None = None) -> T:
+                  on_retry: Callable[[BaseException, int, float], None] | None = None,
+                  pause: Callable[[float], Awaitable[None]] | None = None) -> T:
     """`call()`, tried again after a `transient` failure (a 5xx, a 408 or 429, a connection failed or timed out) as
     a run's requests are: after the provider's Retry-After (at most MAX_PAUSE), else a growing `backoff`; up to
     `tries` times in all and, with `within`, no try started past that many seconds after the first (a Retry-After
-    reaching past it ends the tries then). `on_retry(exc, attempt, wait)` is told of each wait before it.
+    reaching past it ends the tries then). `on_retry(exc, attempt, wait)` is told of each wait before it; `pause`
+    waits it (`anyio.sleep` where none is given: one may let go of a slot meanwhile).
 
     :raises BaseException: the last try's failure (a `transient` one, once the tries or the time are spent; any
         other at once)."""
@@ -216,7 +218,7 @@ async def retried(call: Callable[[], Awaitable[T]], *, tries: int, within: float
                 raise
             if on_retry is not None:
                 on_retry(exc, attempt, wait)
-            await anyio.sleep(wait)
+            await (anyio.sleep if pause is None else pause)(wait)
             attempt += 1
 
 

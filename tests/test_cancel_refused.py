@@ -120,3 +120,42 @@ def test_a_cancel_asked_to_wait_past_the_tries_time_stops_and_says_the_wait(
     assert "HTTP 503" in why and "(not tried again: the provider asks to wait 3,600 s, longer than cancel tries again for (60 s))" in why, why
     assert "tried 2" not in why and not told, (why, told)
     assert [j.state for j in api.status(m).jobs] == ["running"]
+
+
+def test_cancels_answered_503_wait_for_their_next_try_without_holding_up_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As many cancels as `cancel` sends at once answered 503 with a Retry-After: while each waits for its next try,
+    the cancels of the other jobs are sent (a slot of the CANCEL_AT_ONCE is not held through the wait), and every job
+    ends cancelled."""
+    n = 2 * api.CANCEL_AT_ONCE
+    busy = list(range(1, api.CANCEL_AT_ONCE + 1))  # the first DELETEs, one per slot
+    m = write_manifest(tmp_path, n_seeds=n, styles=("anime",), run={"concurrency": n}, sim={
+        "render_time": 120.0, "jitter": 0.0, "concurrency": n,
+        "script": [{"route": "delete", "fault": "server_error", "status": 503, "nth": busy, "retry_after": 2}]})
+    api.run(m, options=RunOptions(timeout=0.3), report=False)
+    assert sum(1 for j in api.status(m).jobs if j.state in ("submitted", "running")) == n
+    made = api._provider
+    deletes: list[str] = []
+
+    def provider(p: Any) -> Any:
+        prov = made(p)
+        client = prov.client
+
+        class Recording(httpx.AsyncBaseTransport):
+            def __init__(self) -> None:
+                self.inner = httpx.ASGITransport(app=prov.app)
+
+            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+                if request.method == "DELETE":
+                    deletes.append(request.url.path)
+                return await self.inner.handle_async_request(request)
+
+        prov.client = lambda **kw: client(**kw, transport=Recording())
+        return prov
+
+    monkeypatch.setattr(api, "_provider", provider)
+    result = api.cancel(m)
+    assert len(result.cancelled) == n and not result.errors, result
+    assert len(deletes) == n + len(busy), deletes  # the busy ones asked twice
+    assert len(set(deletes[:n])) == n, deletes  # every job's cancel sent before any is tried again
