@@ -443,6 +443,7 @@ RENDER_SPAN_SINCE = 12  # the schema from which jobs keep their render's span (`
 RUN_DURATION_SINCE = 13  # the schema from which runs keep how long they took (`m013_run_duration`)
 KEY_PRINTS_SINCE = 14  # the schema from which runs keep their API key's fingerprint (`m014_run_key_print`)
 REPORTED_COST_SINCE = 8  # the schema from which jobs keep the cost the provider reported (`m008_reported_cost`)
+RUN_SEEN_AT_SINCE = 9  # the schema from which runs keep when they were last seen alive (`m009_run_seen_at`)
 RECOVERED_RUN = "recovered"  # the status of a run `gridrun recover` records (`runner.recover`), which sent nothing
 SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1  # the integers SQLite stores (a run id is one)
 
@@ -2276,8 +2277,9 @@ class Store:
         started, seen alive or ended, one of the run's jobs or their attempts moved, an event of a run of its
         manifest), by the times it holds: the same for as long as none of that is written, whatever the other
         manifests sharing the state do; None when there is no such run."""
+        seen = ", coalesce(max(seen_at), 0)" if self.schema >= RUN_SEEN_AT_SINCE else ""  # an older state, as it is
         row = self.db.execute(
-            "SELECT max(coalesce((SELECT max(max(started_at), coalesce(max(ended_at), 0), coalesce(max(seen_at), 0))"
+            f"SELECT max(coalesce((SELECT max(max(started_at), coalesce(max(ended_at), 0){seen})"
             " FROM runs WHERE manifest_name = :name OR id = :run), 0),"
             " coalesce((SELECT max(j.updated_at) FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id"
             " WHERE rj.run_id = :run), 0),"

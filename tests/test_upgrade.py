@@ -166,3 +166,29 @@ def test_run_refused_by_its_budget_leaves_a_state_of_an_older_schema_as_it_is(
     assert main(["run", str(m), "--no-report"]) == 0  # within the budget: upgraded, and run
     assert _user_version(db) == SCHEMA_VERSION
     assert sorted(j.state for j in api.status(m).jobs) == ["done"] * 3
+
+
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+def test_report_status_and_export_read_a_state_of_an_older_schema_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], version: int
+) -> None:
+    """`report` (the latest run, `--run N`, `--compare A B`), `status` and `export` read the state an older
+    gridrun left without upgrading it: each writes what it writes, and the file stays byte for byte."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    assert api.run(m, report=False).exit_code == 0
+    assert api.run(m, report=False, options=RunOptions(force=True)).exit_code == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    _as_older(db, version)
+    before = db.read_bytes()
+    out_dir = tmp_path / "outputs" / yaml.safe_load(m.read_text())["name"]
+    capsys.readouterr()
+    for argv in (["report", str(m)], ["report", str(m), "--run", "1"], ["report", str(m), "--compare", "1", "2"],
+                 ["status", str(m)], ["status", "--runs", str(m)], ["status", "--json", str(m)],
+                 ["export", str(m), "--format", "json"]):
+        assert main(argv) == 0, (argv, capsys.readouterr())
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "error" not in err, (argv, err)
+    for written in ("report.html", "report-run-1.html", "compare-1-2.html", "results.json"):
+        assert (out_dir / written).is_file(), written
+    assert db.read_bytes() == before
+    assert _user_version(db) == version
