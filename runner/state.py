@@ -2641,18 +2641,21 @@ class Store:
         """For every run: where it sent its creates (`run_endpoints`), and what simulators billed of its spending
         (`simulated_spent`); two queries for all runs."""
         if self.schema < TAKES_MADE_AT:
-            return {}, {}
+            return {}, self._simulated_by_run()
         ends: dict[int, dict[str, bool]] = {}
         for run_id, at, sim in self.db.execute(
             "SELECT run_id, endpoint, MAX(COALESCE(simulator, 0)) FROM attempts WHERE endpoint IS NOT NULL"
             " AND run_id IS NOT NULL GROUP BY run_id, endpoint ORDER BY MIN(id)",  # a take recovered: no run's
         ):
             ends.setdefault(int(run_id), {})[str(at)] = bool(sim)
-        simulated = {int(r[0]): int(r[1]) for r in self.db.execute(
+        return {rid: tuple(e.items()) for rid, e in ends.items()}, self._simulated_by_run()
+
+    def _simulated_by_run(self) -> dict[int, int]:
+        """What simulators billed of each run's spending (`simulated_spent`), for every run in one query."""
+        return {int(r[0]): int(r[1]) for r in self.db.execute(
             f"SELECT {self._billed_by}, SUM(billed_micros) FROM attempts WHERE billed_micros IS NOT NULL"
-            f" AND simulator = 1 AND {self._billed_by} IS NOT NULL GROUP BY {self._billed_by}",
+            f" AND {self._simulated} AND {self._billed_by} IS NOT NULL GROUP BY {self._billed_by}",
         )}
-        return {rid: tuple(e.items()) for rid, e in ends.items()}, simulated
 
     def _run_summary(self, run: RunRecord) -> RunSummary:
         """The run's line of `status --runs` (`run_summaries`), inside a transaction: what the run's report header
@@ -3975,6 +3978,17 @@ class Store:
         else the one that sent it."""
         return "COALESCE(billed_run_id, run_id)" if self.schema >= 2 else "run_id"
 
+    @property
+    def _simulated(self) -> str:
+        """An attempt a simulator answered, as SQL over `attempts`: one that recorded it (schema 11), or one made
+        before attempts kept it by a run of `provider: sim`, which reaches only a simulator (built in or served);
+        an attempt of any other provider made then counts as paid."""
+        run = "COALESCE(attempts.run_id, attempts.billed_run_id)" if self.schema >= 2 else "attempts.run_id"
+        by_sim = f"(SELECT provider FROM runs WHERE runs.id = {run}) = 'sim'"
+        if self.schema < TAKES_MADE_AT:  # a state opened read-only, as an older gridrun left it
+            return f"({by_sim})"
+        return f"(simulator = 1 OR (simulator IS NULL AND {by_sim}))"
+
     def billed_runs(self, attempts: Mapping[int, int]) -> dict[int, int | None]:
         """For each job id, the run its attempt number `attempts[job_id]` is billed to (see `run_job_rows`)."""
         return {job_id: runs[0] for job_id, runs in self._attempt_runs(attempts).items()}
@@ -4038,9 +4052,8 @@ class Store:
 
     def simulated_spent(self, run_id: int | None = None, *, manifest_name: str | None = None) -> int:
         """Of what `money` counts spent (of one run, or of every run of a manifest), the part a simulator billed:
-        its made-up figures, nothing paid at a provider (attempts a simulator answered, `attempts.simulator`)."""
-        if self.schema < TAKES_MADE_AT:
-            return 0
+        its made-up figures, nothing paid at a provider (attempts a simulator answered, `attempts.simulator`, and
+        those of `provider: sim` made before gridrun kept it: `_simulated`)."""
         if run_id is not None:
             where, args = f" AND {self._billed_by}=?", (run_id,)
         elif manifest_name is not None:
@@ -4049,7 +4062,7 @@ class Store:
         else:
             where, args = "", ()
         return int(self.db.execute(
-            "SELECT COALESCE(SUM(billed_micros),0) FROM attempts WHERE billed_micros IS NOT NULL AND simulator = 1"
+            f"SELECT COALESCE(SUM(billed_micros),0) FROM attempts WHERE billed_micros IS NOT NULL AND {self._simulated}"
             + where, args,
         ).fetchone()[0])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -192,3 +193,57 @@ def test_report_status_and_export_read_a_state_of_an_older_schema_as_it_is(
         assert (out_dir / written).is_file(), written
     assert db.read_bytes() == before
     assert _user_version(db) == version
+
+
+def _spent(m: Path, capsys: pytest.CaptureFixture[str]) -> tuple[float, float, float, float]:
+    """`status --json`: what the latest run and every run of the manifest spent, and of each what was simulated."""
+    capsys.readouterr()
+    assert main(["status", "--json", str(m)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    return (doc["spent_usd"], doc["spent_simulated_usd"], doc["manifest_spent_usd"],
+            doc["manifest_spent_simulated_usd"])
+
+
+@pytest.mark.parametrize("version", [1, 8, 10])
+def test_spending_at_the_simulator_before_attempts_kept_where_is_simulated_after_an_upgrade(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], version: int
+) -> None:
+    """The attempts of `provider: sim` an older gridrun made (before attempts kept whether a simulator answered)
+    were made at a simulator: what they cost is counted simulated, read as the older gridrun left it and after a
+    run upgrades the state, in `status`, `status --runs` and the export; nothing is said spent at providers."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    assert api.run(m, report=False).exit_code == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    _as_older(db, version)
+    spent, simulated, _, _ = _spent(m, capsys)
+    assert spent > 0 and simulated == spent
+    assert _user_version(db) == version
+
+    write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    assert api.run(m, report=False).exit_code == 0
+    assert _user_version(db) == SCHEMA_VERSION
+    spent, simulated, all_spent, all_simulated = _spent(m, capsys)
+    assert 0 < spent < all_spent and simulated == spent and all_simulated == all_spent
+    assert main(["status", str(m)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "at providers" not in out or "$0.00 at providers" in out, out
+    assert main(["status", "--runs", str(m)]) == 0
+    assert "runs 2 and 1" in " ".join(capsys.readouterr().err.split())
+    assert main(["export", str(m), "--run", "1", "--format", "json"]) == 0
+    summary = json.loads((tmp_path / "outputs" / "t" / "results-run-1.json").read_text())["summary"]
+    assert summary["spent_usd"] > 0 and summary["spent_simulated_usd"] == summary["spent_usd"], summary
+
+
+def test_spending_of_another_provider_before_attempts_kept_where_stays_paid_after_an_upgrade(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An attempt of a provider other than `sim` made before attempts kept where was made there: paid."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    assert api.run(m, report=False).exit_code == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    _as_older(db, 10)
+    with closing(sqlite3.connect(db)) as c:
+        c.execute("UPDATE runs SET provider='lumenfall'")
+        c.commit()
+    spent, simulated, _, _ = _spent(m, capsys)
+    assert spent > 0 and simulated == 0
