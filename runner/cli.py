@@ -3155,11 +3155,12 @@ def _problems(snap: Snapshot) -> None:
     job alike). Errors that differ only by the URL each job's download named are one error (`errors.alike`); each
     job's own stays in `status --json` and the export."""
     from .errors import alike, alike_text
+    from .state import advised_now
     from .stats import problems
 
     groups: dict[tuple[str, str, int], list[tuple[str, str]]] = {}
     for j in problems(snap):
-        error = j.error or ""
+        error = advised_now(j.state, j.error or "", j.provider_id)  # an older gridrun's advice, as this one gives it
         # the attempt it ended on, past the first: a failure that repeats reads as one
         n = j.attempts if j.state in _SETTLED_ATTEMPTS else 0
         groups.setdefault((j.state, alike(error), n), []).append((j.key, error))

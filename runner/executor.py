@@ -77,6 +77,7 @@ from .state import (
     IN_FLIGHT,
     NO_FRESH_URL,
     NO_REQUEST_LOG,
+    UNKNOWN_NEXT,
     Following,
     JobState,
     Store,
@@ -141,11 +142,6 @@ PAUSE_SHOWN = 30.0
 NO_REQUEST_LOG_NOTE = (f"the provider had {NO_REQUEST_LOG} when gridrun last asked, so gridrun could not check "
                        "whether it was made and paid for (the provider's dashboard or billing can); a run asks again "
                        "(no cost), or `gridrun retry --unknown` sends it again (may pay twice)")
-
-# What follows for a job of unknown outcome with no video id: a plain run looks it up by its key in the provider's
-# request log first, at no cost, and collects it if it was made; only then is sending it again worth its risk.
-UNKNOWN_NEXT = ("`gridrun run` looks it up in the provider's request log (no cost) and collects it if it was made; "
-                "`gridrun retry --unknown` re-submits it if still not found (may pay twice)")
 
 # The request log is read back to this long before an attempt: the provider's clock, and the one that stamps its
 # log, may be this far behind ours beyond what its answers' Date shows (the provider moves the bound back by that,

@@ -124,6 +124,23 @@ def no_fresh_url(state: str, error: str | None) -> bool:
 NO_REQUEST_LOG = "no request log to look it up in"
 
 
+# What follows for a job of unknown outcome with no video id: a plain run looks it up by its key in the provider's
+# request log first, at no cost, and collects it if it was made; only then is sending it again worth its risk.
+UNKNOWN_NEXT = ("`gridrun run` looks it up in the provider's request log (no cost) and collects it if it was made; "
+                "`gridrun retry --unknown` re-submits it if still not found (may pay twice)")
+# How an older gridrun, which did not look such a job up first, ended its error: to re-submit it.
+_UNKNOWN_RESUBMITS = ". `gridrun retry --unknown` re-submits (may pay twice)"
+
+
+def advised_now(state: str, error: str, provider_id: str | None) -> str:
+    """A job's recorded `error` with the advice an older gridrun ended it with said as this one advises: a job of
+    unknown outcome with no video id is looked up by a plain run first (`UNKNOWN_NEXT`), not re-submitted. What
+    went before the advice (the provider's own message) is kept as it is; any other error is returned as it is."""
+    if state != S.UNKNOWN.value or provider_id or not error.endswith(_UNKNOWN_RESUBMITS):
+        return error
+    return f"{error[:-len(_UNKNOWN_RESUBMITS)]}. {UNKNOWN_NEXT}"
+
+
 def no_request_log(state: str, error: str | None) -> bool:
     """Whether a job in `state` with `error` is one of unknown outcome that the last lookup could not settle: the
     provider was found then to have no request log (`NO_REQUEST_LOG`)."""

@@ -247,3 +247,33 @@ def test_spending_of_another_provider_before_attempts_kept_where_stays_paid_afte
         c.commit()
     spent, simulated, _, _ = _spent(m, capsys)
     assert spent > 0 and simulated == 0
+
+
+def test_status_of_jobs_an_older_gridrun_left_unknown_gives_the_advice_of_this_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An older gridrun recorded with a job of unknown outcome (no video id) to re-submit it with `retry --unknown`;
+    this one looks it up first: `status` says that advice alone, after the provider's own message."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    assert api.run(m, report=False).exit_code == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    _as_older(db, 10)
+    said = ("no answer after 2 tries: POST /videos: the connection failed after the request may have been sent "
+            "(NetworkError: ClientOSError: [Errno 104] Connection reset by peer); the job may have been created; it "
+            "may have been paid for. `gridrun retry --unknown` re-submits (may pay twice)")
+    with closing(sqlite3.connect(db)) as c:
+        c.execute("UPDATE jobs SET state='unknown', error=?, provider_id=NULL, url=NULL, sha256=NULL,"
+                  " completed_at=NULL, downloaded_at=NULL, done_run_id=NULL", (said,))
+        c.execute("UPDATE attempts SET state='unknown', provider_id=NULL, billed_micros=NULL, error=?", (said,))
+        c.execute("UPDATE runs SET status='failed'")
+        c.commit()
+    capsys.readouterr()
+    assert main(["status", str(m)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert ("[Errno 104] Connection reset by peer); the job may have been created; it may have been paid for. "
+            "`gridrun run` looks it up in the provider's request log (no cost) and collects it if it was made; "
+            "`gridrun retry --unknown` re-submits it if still not found (may pay twice)") in out, out
+    assert "`gridrun retry --unknown` re-submits (may pay twice)" not in out, out
+    assert "next: `gridrun run` looks up the 2 jobs of unknown outcome" in out, out
+    with closing(sqlite3.connect(db)) as c:  # read as it is
+        assert {r[0] for r in c.execute("SELECT error FROM jobs")} == {said}
