@@ -2349,11 +2349,12 @@ def _kept_where(kept: Sequence[str], each: str) -> str:
 def _foreign_note(kept: Sequence[str]) -> str:
     """One line for the files that sat where a job's video or its poster went that nothing tells are gridrun's:
     videos no sidecar of gridrun's records (with none beside them, or edited in place) and images with no
-    poster mark (`kept`: where each was kept)."""
+    poster mark, as the posters of a gridrun before the mark have none (`kept`: where each was kept)."""
     one = len(kept) == 1
     where = _kept_where(kept, "file")
     return (f"{len(kept):,} file{'' if one else 's'} that gridrun cannot tell for its own (a video no sidecar of "
-            f"gridrun's records, with none beside it or edited in place; an image with no poster mark) "
+            f"gridrun's records, with none beside it or edited in place; an image with no poster mark: a poster an older gridrun "
+            f"wrote, or an image of yours) "
             f"{'was' if one else 'were'} where a job's video or its poster went: kept in {where} before gridrun's "
             f"took {'its' if one else 'their'} place")
 

@@ -807,7 +807,8 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
     if aside.images:
         first, more = aside.images[0], _more(aside.images)
         warnings.append(m.warning(field, f"a job's poster would replace {first}{more}, an image with no poster mark "
-                                         "of gridrun's: a run keeps it under .runs/superseded/ in the output folder "
+                                         "of gridrun's (a poster an older gridrun wrote, or an image of yours): a "
+                                         "run keeps it under .runs/superseded/ in the output folder "
                                          "before the job's video and its poster take its place"))
     return warnings
 

@@ -654,7 +654,8 @@ def test_cli_warns_of_and_says_where_a_file_with_no_sidecar_was_kept(
     assert "seed-1.mp4, with no sidecar beside it: a file gridrun may not have written; a run keeps it under " \
            ".runs/superseded/ in the output folder" in err, err
     assert re.search(r"1 file that gridrun cannot tell for its own \(a video no sidecar of gridrun's records, with "
-                     r"none beside it or edited in place; an image with no poster mark\) was "
+                     r"none beside it or edited in place; an image with no poster mark: a poster an older gridrun "
+                     r"wrote, or an image of yours\) was "
                      r"where a job's video or its poster went: kept in \S+/\.runs/superseded/"
                      r"[0-9a-f]{16}/[0-9a-f]{16}/seed-1\.mp4 before gridrun's took its place", err), err
 
@@ -814,8 +815,9 @@ def test_plan_warns_beforehand_of_the_files_a_run_keeps_aside_as_unrecorded_or_f
     said, warned = _plan_says(m, capsys)
     assert "poster" not in said and warned == [], (said, warned)  # cached: the run leaves it and its image
     said, warned = _plan_says(m, capsys, "--force")
-    poster = (f"output: a job's poster would replace {image}, an image with no poster mark of gridrun's: a run keeps "
-              "it under .runs/superseded/ in the output folder before the job's video and its poster take its place")
+    poster = (f"output: a job's poster would replace {image}, an image with no poster mark of gridrun's (a poster "
+              "an older gridrun wrote, or an image of yours): a run keeps it under .runs/superseded/ in the output "
+              "folder before the job's video and its poster take its place")
     assert poster in said and len(warned) == 1 and poster in " ".join(warned[0].split()), (said, warned)
     image.unlink()
     shutil.rmtree(tmp_path / ".gridrun")

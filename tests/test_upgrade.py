@@ -277,3 +277,36 @@ def test_status_of_jobs_an_older_gridrun_left_unknown_gives_the_advice_of_this_o
     assert "next: `gridrun run` looks up the 2 jobs of unknown outcome" in out, out
     with closing(sqlite3.connect(db)) as c:  # read as it is
         assert {r[0] for r in c.execute("SELECT error FROM jobs")} == {said}
+
+
+def _without_mark(poster: Path) -> None:
+    """The poster at `poster` as a gridrun before the poster mark wrote it: its JPEG comment segment left out."""
+    data = poster.read_bytes()
+    pos = 2
+    while data[pos + 1] != 0xFE:
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+    poster.write_bytes(data[:pos] + data[pos + 2 + int.from_bytes(data[pos + 2:pos + 4], "big"):])
+
+
+def test_posters_an_older_gridrun_wrote_are_said_to_be_perhaps_its_own_at_a_re_render(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The posters of a gridrun before the poster mark have none: `plan --force` and `run --force` keep them as
+    they keep an image of the user's, and say they may be an older gridrun's posters."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    assert api.run(m).exit_code == 0  # its report makes the posters
+    posters = sorted((tmp_path / "outputs" / "t").rglob("*.jpg"))
+    assert len(posters) == 2
+    for poster in posters:
+        _without_mark(poster)
+    _as_older(tmp_path / ".gridrun" / "state.db", 8)
+    capsys.readouterr()
+    assert main(["plan", "--force", str(m)]) == 0
+    said = " ".join("".join(capsys.readouterr()).split())
+    assert (f"a job's poster would replace {posters[0]} and 1 more, an image with no poster mark of gridrun's (a "
+            "poster an older gridrun wrote, or an image of yours)") in said, said
+    assert main(["run", "--force", "--no-report", str(m)]) == 0
+    said = " ".join("".join(capsys.readouterr()).split())
+    assert ("2 files that gridrun cannot tell for its own (a video no sidecar of gridrun's records, with none beside "
+            "it or edited in place; an image with no poster mark: a poster an older gridrun wrote, or an image of "
+            "yours) were where") in said, said
