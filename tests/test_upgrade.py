@@ -310,3 +310,18 @@ def test_posters_an_older_gridrun_wrote_are_said_to_be_perhaps_its_own_at_a_re_r
     assert ("2 files that gridrun cannot tell for its own (a video no sidecar of gridrun's records, with none beside "
             "it or edited in place; an image with no poster mark: a poster an older gridrun wrote, or an image of "
             "yours) were where") in said, said
+
+
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+def test_report_status_and_export_read_a_killed_run_of_an_older_schema_as_it_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], version: int
+) -> None:
+    """The same of a run an older gridrun left killed midway (jobs done, in flight and planned)."""
+    m, db = _killed_at_schema(tmp_path, version)
+    before = db.read_bytes()
+    capsys.readouterr()
+    for argv in (["report", str(m)], ["status", str(m)], ["status", "--runs", str(m)], ["status", "--json", str(m)],
+                 ["export", str(m)]):
+        assert main(argv) == 0, (argv, capsys.readouterr())
+        assert "Traceback" not in capsys.readouterr().err, argv
+    assert db.read_bytes() == before
