@@ -1457,10 +1457,24 @@ def _retried_pay(diff: Any) -> str:
     return ", ".join(f"{n:,} {what}" for n, what in parts)
 
 
+class Advice(NamedTuple):
+    """What to run next: the text said, and the commands it gives as steps to take, in its order, as the text writes
+    them (the manifest left out where the text leaves it out); not those it names as what not to run (`--force`
+    alone, paying again), as a way to take only after a check or a change of the manifest by hand (`retry
+    --unknown`, which may pay twice; a retry sending a refused request again), nor in an aside."""
+
+    text: str
+    commands: tuple[str, ...] = ()
+
+    def then(self, after: Advice, joint: str = "; then ") -> Advice:
+        """This advice, then `after`'s steps, joined by `joint`."""
+        return Advice(f"{self.text}{joint}{after.text}", (*self.commands, *after.commands))
+
+
 def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None,
                 unsaved: str | None = None, errors: Sequence[str] = (), gone: int = 0, unchecked: int = 0,
                 no_url: tuple[int, int] = (0, 0), repeated: Mapping[str, tuple[int, str, str]] | None = None,
-                refused_until: Sequence[str] = (), again: Mapping[str, Refusal] | None = None) -> str:
+                refused_until: Sequence[str] = (), again: Mapping[str, Refusal] | None = None) -> Advice:
     """What to run next for the jobs a run left unfinished, by their states; with the run's `snap`, what
     sending the jobs not sent costs (the plan's estimate): only collecting those in flight is free. `budget`,
     the one a plain `gridrun run` has (the manifest's, not a `--budget` the run was given): what it refuses.
@@ -1484,7 +1498,8 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     steps = (_steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated,
                     refused_until=refused_until, again=again)
              if _unfinished(counts) else
-             "`gridrun run` copies the done videos it could not to their new paths, at no cost")
+             Advice("`gridrun run` copies the done videos it could not to their new paths, at no cost",
+                    ("gridrun run",)))
     if any(FILES_RAN_OUT in e for e in errors):
         fix = "raise `ulimit -n` or lower run.concurrency"
     elif any(STICKY in e for e in errors):  # room and write permission, but the files are another user's
@@ -1494,7 +1509,7 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
         fix = INODES_FIX
     else:
         fix = "free space on its disk (or make it writable)"
-    return f"videos could not be saved in {visible(unsaved)}: {fix} first, then {steps}"
+    return Advice(f"videos could not be saved in {visible(unsaved)}: {fix} first, then {steps.text}", steps.commands)
 
 
 def _sent_elsewhere_steps(snap: Snapshot) -> list[str]:
@@ -1534,7 +1549,7 @@ def _sent_anew(snap: Snapshot) -> str:
 def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None, gone: int = 0,
            unchecked: int = 0, no_url: tuple[int, int] = (0, 0),
            repeated: Mapping[str, tuple[int, str, str]] | None = None, refused_until: Sequence[str] = (),
-           again: Mapping[str, Refusal] | None = None) -> str:
+           again: Mapping[str, Refusal] | None = None) -> Advice:
     """`_next_steps` but for the output folder."""
     from .state import JobState
 
@@ -1582,20 +1597,23 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     run += [(f"looks up the {_jobs(looked)} of unknown outcome in the provider's request log (no cost) and collects "
              "what it finds")] if looked else []
     need = 0 if snap is None else _budgeted_micros(snap)
+    # each step said, with the commands it gives to run (`Advice`)
+    steps: list[tuple[str, tuple[str, ...]]]
     if run and budget is not None and need > budget:
         # a plain `gridrun run` would refuse to start: say what it takes instead
         raise_to = math.ceil(need / 10_000) / 100
-        steps = [(f"`gridrun run --budget {raise_to:.2f}` {' and '.join(run)}: a plain `gridrun run` refuses, "
-                  f"counting {usd_text(need)} against its budget, above the manifest's {usd_text(budget)} "
-                  "(`--allow-partial` sends what that allows)")]
+        said = (f"`gridrun run --budget {raise_to:.2f}` {' and '.join(run)}: a plain `gridrun run` refuses, "
+                f"counting {usd_text(need)} against its budget, above the manifest's {usd_text(budget)} "
+                "(`--allow-partial` sends what that allows)")
+        steps = [(said, (f"gridrun run --budget {raise_to:.2f}",))]
     else:
-        steps = [f"`gridrun run` {' and '.join(run)}"] if run else []
+        steps = [(f"`gridrun run` {' and '.join(run)}", ("gridrun run",))] if run else []
     if snap is not None and snap.sent_with_key:
-        steps = [*_sent_with_key_steps(snap), *steps]
+        steps = [*((step, ("gridrun run",)) for step in _sent_with_key_steps(snap)), *steps]
     if snap is not None and snap.sent_elsewhere:
-        steps = [*_sent_elsewhere_steps(snap), *steps]
+        steps = [*((step, ("gridrun run",)) for step in _sent_elsewhere_steps(snap)), *steps]
     if moved:
-        steps.append(_images_moved_step(moved))
+        steps.append((_images_moved_step(moved), ()))  # the images put back by hand; `gridrun plan` an aside
     if snap is not None:
         repeated = snap.repeated
         again = _refused_again(snap)
@@ -1606,27 +1624,32 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
              + sum(1 for r in (again or {}).values() if r.state == state) for state in ("failed", "rejected")}
     failed = max(0, (counts.get("failed") or 0) - alike["failed"])
     rejected = max(0, (counts.get("rejected") or 0) - alike["rejected"])
+    # the same request sent again would end alike: the manifest is changed by hand first, no command to run as it is
     if repeated:
-        steps.extend(_repeated_steps(repeated))
+        steps.extend((step, ()) for step in _repeated_steps(repeated))
     if again:
-        steps.extend(_refused_again_steps(again))
+        steps.extend((step, ()) for step in _refused_again_steps(again))
     again = [what for what, n in ((_others(failed, alike["failed"], "failed jobs", "failed job"), failed),
                                   (_others(rejected, alike["rejected"], "rejected ones", "rejected one"), rejected),
                                   (_expired_again(expired, gone, *no_url), expired),
                                   ("cancelled ones (a new render, paid)", counts.get("cancelled"))) if n]
     if again:
         listed = again[0] if len(again) == 1 else f"{', '.join(again[:-1])} and {again[-1]}"
-        steps.append(f"`gridrun retry` sends {listed} again")
+        steps.append((f"`gridrun retry` sends {listed} again", ("gridrun retry",)))
     if unchecked:
         were = "it was" if unchecked == 1 else "they were"
-        steps.append(f"the provider had no request log to look up the {_jobs(unchecked)} of unknown outcome in when "
-                     f"gridrun last asked, so gridrun could not check whether {were} made and paid for (the "
-                     "provider's dashboard or billing can): `gridrun run` asks again (no cost)")
+        said = (f"the provider had no request log to look up the {_jobs(unchecked)} of unknown outcome in when "
+                f"gridrun last asked, so gridrun could not check whether {were} made and paid for (the "
+                "provider's dashboard or billing can): `gridrun run` asks again (no cost)")
+        steps.append((said, ("gridrun run",)))
+    # may pay twice: a way to take after a look at the provider's dashboard, not a command to run as it comes
     if looked and looked == unknown:
-        steps.append("`gridrun retry --unknown` sends again those still not found (may pay twice)")
+        steps.append(("`gridrun retry --unknown` sends again those still not found (may pay twice)", ()))
     elif unknown:
-        steps.append("`gridrun retry --unknown` sends again those of unknown outcome (may pay twice)")
-    return "; ".join(steps) or "`gridrun retry` sends failed jobs again"
+        steps.append(("`gridrun retry --unknown` sends again those of unknown outcome (may pay twice)", ()))
+    if not steps:
+        return Advice("`gridrun retry` sends failed jobs again", ("gridrun retry",))
+    return Advice("; ".join(text for text, _ in steps), tuple(c for _, commands in steps for c in commands))
 
 
 def _others(n: int, alike: int, many: str, one: str) -> str:
@@ -1734,34 +1757,34 @@ def _expired_again(expired: int, gone: int, no_url: int = 0, no_url_micros: int 
 
 
 def _run_within(command: str, need: int, budget: int | None) -> tuple[str, str]:
-    """`command` quoted, with the `--budget` that covers `need` where the manifest's `budget` does not; and what
-    to say of that budget then."""
+    """`command`, with the `--budget` that covers `need` where the manifest's `budget` does not; and what to say of
+    that budget then."""
     if budget is not None and need > budget:
-        return (f"`{command} --budget {math.ceil(need / 10_000) / 100:.2f}`",
+        return (f"{command} --budget {math.ceil(need / 10_000) / 100:.2f}",
                 f", above the manifest's budget of {usd_text(budget)}")
-    return f"`{command}`", ""
+    return command, ""
 
 
-def _redo_forced(left: int, cost: int, need: int, budget: int | None, *, by: str = "this run") -> str:
+def _redo_forced(left: int, cost: int, need: int, budget: int | None, *, by: str = "this run") -> Advice:
     """What to run after a `--force` run (`by`: "this run", the one just ended, or "run N") left `left` of its re-renders done as
     they were, not sent: `--force --resume` sends those alone (`cost`), not the ones it re-rendered, which
     `--force` alone would pay for again. `need`: what that run counts against its budget; `budget`: the one a
     plain run has (the manifest's), past which it refuses to start without a `--budget` that covers it."""
     run, above = _run_within("gridrun run --force --resume", need, budget)
     were = "it was" if left == 1 else "they were"
-    return (f"{run} re-renders the {_jobs(left)} {by} left done as {were} ({usd_text(cost)}{above}), not those it "
-            "re-rendered (`gridrun run --force` alone re-renders every job, those paid again)")
+    return Advice(f"`{run}` re-renders the {_jobs(left)} {by} left done as {were} ({usd_text(cost)}{above}), not "
+                  "those it re-rendered (`gridrun run --force` alone re-renders every job, those paid again)", (run,))
 
 
-def _redo_elsewhere(left: int, cost: int, need: int, budget: int | None) -> str:
+def _redo_elsewhere(left: int, cost: int, need: int, budget: int | None) -> Advice:
     """What to run after a run stopped before re-rendering `left` done jobs whose videos a simulator made at another
     endpoint (`cost` to re-render), left as they were: a plain `gridrun run` re-renders those, and only those
     (`--force` would pay again for every job this run just made too). `need`: what that run counts against its
     budget; `budget`: the one a plain run has (the manifest's), past which it needs a `--budget` that covers it."""
     run, above = _run_within("gridrun run", need, budget)
     were = "it was" if left == 1 else "they were"
-    return (f"{run} re-renders the {_jobs(left)} this run left as {were}, made by a simulator at another endpoint "
-            f"({usd_text(cost)}{above})")
+    return Advice(f"`{run}` re-renders the {_jobs(left)} this run left as {were}, made by a simulator at another "
+                  f"endpoint ({usd_text(cost)}{above})", (run,))
 
 
 def _manifest_budget(snap: Snapshot) -> int | None:
@@ -2133,14 +2156,14 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     again = _refused_again(ended) if ended is not None else None
     then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved, errors=result.stats.last_errors,
                        gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated, refused_until=refused_until,
-                       again=again)
+                       again=again).text
     if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`
         # what `--force --resume` sends beyond what a plain run does: the re-renders left, priced as `plan` does
         rest, plain = api.diff(plan, force=True, force_resume=True), api.diff(plan)
         if rest is not None and plain is not None and rest.forced:
             need = sum(j.cost_micros for j in rest.budgeted(plan.jobs))
             cost = need - sum(j.cost_micros for j in plain.budgeted(plan.jobs))
-            redo = _redo_forced(rest.forced, cost, need, plan.budget_micros)
+            redo = _redo_forced(rest.forced, cost, need, plan.budget_micros).text
             # the free step first: what is left in flight or unsent, collected or sent as by any run
             then = f"{then}; then {redo}" if _unfinished(c) else redo
     if left_elsewhere := getattr(result, "left_elsewhere", 0):  # placeholders not re-rendered: a plain run does
@@ -2149,7 +2172,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         # counted and priced alike: every placeholder the plain run re-renders, those this run tried and put back too
         redone = [j for j in sent if plain and plain.reasons.get(j.key) == ELSEWHERE]
         redo = _redo_elsewhere(len(redone) or left_elsewhere, sum(j.cost_micros for j in redone),
-                               sum(j.cost_micros for j in sent), plan.budget_micros)
+                               sum(j.cost_micros for j in sent), plan.budget_micros).text
         then = f"{redo}; {then}" if _unfinished(c) or result.left_done else redo
     if result.status == "budget":
         if snap is not None or result.left_done or left_elsewhere:
@@ -2565,14 +2588,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         if getattr(args, "warnings", None):
             snap = dataclasses.replace(snap, warnings=list(dict.fromkeys([*args.warnings, *snap.warnings])))
-        then, note = _status_next(args, snap, unnamed=unnamed)
+        advice, note = _status_next(args, snap, unnamed=unnamed)
         live = _status_live(args, snap)
         _say(dumps({
             **api.status_json(snap),
             # what `gridrun status` says to run next (its `next:` line), of a run that ended; null: nothing to run
-            "next": then,
-            # the commands that names, in its order, as they would be typed
-            "next_commands": _commands_in(then),
+            "next": None if advice is None else advice.text,
+            # the steps of it to run, in its order, as they would be typed: each naming the manifest
+            "next_commands": [] if advice is None else _typed_commands(advice.commands, _status_file(args, snap)),
             # what `gridrun status` notes below it: the manifest file changed since the run (null: it did not)
             "next_note": note,
             # the run of this manifest going on this moment (its process holds the state's lock); null: none
@@ -2647,7 +2670,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if gone:
         out.print(f"  [yellow]{escape(said(r.gone_note(left=_jobs_left(snap.counts))))}[/yellow]")
         if snap.force_unsent:  # after that free step, the re-renders a --force run left, not those it made
-            out.print(f"  then: {said(_force_unsent_next(snap))}", markup=False, highlight=False)
+            out.print(f"  then: {said(_force_unsent_next(snap).text)}", markup=False, highlight=False)
     if snap.sent_elsewhere and r.ended_at is None:  # said with what to run next, of a run that ended
         out.print(f"  [yellow]{escape('; '.join(_sent_elsewhere_steps(snap)))}[/yellow]")
     if snap.sent_with_key and r.ended_at is None:
@@ -2666,15 +2689,15 @@ def cmd_status(args: argparse.Namespace) -> int:
                   highlight=False)
     if missing:
         out.print(f"  [yellow]warning[/yellow]: {escape(said(_missing_note(missing)))}")
-    then, note = _status_next(args, snap, unnamed=unnamed)
-    if then is not None:
-        out.print(f"  next: {escape(then)}")
+    advice, note = _status_next(args, snap, unnamed=unnamed)
+    if advice is not None:
+        out.print(f"  next: {escape(advice.text)}")
     if note is not None:
         out.print(f"  [yellow]note[/yellow]: {escape(note)}")
     return 0
 
 
-def _status_next(args: argparse.Namespace, snap: Snapshot, *, unnamed: bool) -> tuple[str | None, str | None]:
+def _status_next(args: argparse.Namespace, snap: Snapshot, *, unnamed: bool) -> tuple[Advice | None, str | None]:
     """What `status` says to run next after the ended run of `snap` (its `next:` line), and the note it gives below
     it: built from the state, or, where the manifest given was edited since that run, planned as it is now (a run
     of it would refuse to start: that refusal's way out is the step; else a note that the steps are of the manifest
@@ -2690,17 +2713,37 @@ def _status_next(args: argparse.Namespace, snap: Snapshot, *, unnamed: bool) -> 
             and not _as_run_had_it(args.manifest, r)):
         now = _manifest_now(args.manifest, r.id)
     if now is not None and now[0]:  # the steps of the state alone would lead to a run that refuses
-        return now[1], None
+        # its ways on (the manifest put back by hand, or jobs paid for left behind) are a choice: no command to run
+        return Advice(now[1]), None
     return _next_text(snap, unnamed=unnamed), None if now is None else now[1]
 
 
-# A command in backquotes in what `status` says to run next: `gridrun run x.yaml`, `cp a b`.
-_COMMAND = re.compile(r"`((?:gridrun|cp) [^`]*)`")
+# The commands that take a manifest file, named after the command's name: `gridrun run x.yaml --force`.
+_TAKES_MANIFEST = frozenset({"run", "retry", "cancel", "plan", "report", "export"})
 
 
-def _commands_in(text: str | None) -> list[str]:
-    """The commands `text` names in backquotes, in its order (`status --json`'s `next_commands`)."""
-    return [] if text is None else _COMMAND.findall(text)
+def _typed_commands(commands: Iterable[str], manifest: str) -> list[str]:
+    """`commands` (`Advice.commands`) as they would be typed: those of gridrun that take a manifest file and are
+    written without it naming `manifest` (a path, quoted for the shell by `typed`) after the command's name."""
+    m = typed(manifest)
+    typed_out = []
+    for command in commands:
+        words = command.split(" ", 2)
+        if len(words) >= 2 and words[0] == "gridrun" and words[1] in _TAKES_MANIFEST:
+            command = " ".join([*words[:2], m, *words[2:]])
+        typed_out.append(command)
+    return typed_out
+
+
+def _status_file(args: argparse.Namespace, snap: Snapshot) -> str:
+    """The manifest file the commands `status` proposes name: the one given, as given; else (none given, or a run's
+    copy of it, `_read_from_copy`) the run's, relative to the current folder (`_run_manifest`)."""
+    from .manifest import Manifest
+
+    given = getattr(args, "manifest_file", None)
+    if (isinstance(given, str) and isinstance(args.manifest, Manifest) and not _read_from_copy(args.manifest)):
+        return given
+    return _run_manifest(snap)
 
 
 def _status_live(args: argparse.Namespace, snap: Snapshot) -> Any:
@@ -2884,10 +2927,10 @@ def _say_starting(args: argparse.Namespace, pid: int) -> int:
 def _say_next(snap: Snapshot, *, unnamed: bool = False) -> None:
     """`next:` and what to run next after the ended run of `snap` (`_next_text`), where there is something."""
     if (then := _next_text(snap, unnamed=unnamed)) is not None:
-        out.print(f"  next: {escape(then)}")
+        out.print(f"  next: {escape(then.text)}")
 
 
-def _next_text(snap: Snapshot, *, unnamed: bool = False) -> str | None:
+def _next_text(snap: Snapshot, *, unnamed: bool = False) -> Advice | None:
     """What to run next after the ended run of `snap`: for the jobs it left unfinished, or for the re-renders
     (--force) the manifest's latest --force run left done as they were (a stop: its budget, a full disk, a kill),
     the cheaper steps first; None: nothing. `unnamed`: no manifest was given (`status` shows the latest run of any
@@ -2899,18 +2942,18 @@ def _next_text(snap: Snapshot, *, unnamed: bool = False) -> str | None:
         then = _next_steps(counts, snap, budget=_manifest_budget(snap), unsaved=unsaved,
                            errors=[j.error for j in snap.jobs if j.error], gone=_gone(snap))
         if snap.placeholders_left:
-            then = f"{_placeholders_next(snap)}; {then}"
+            then = _placeholders_next(snap).then(then, "; ")
     elif snap.placeholders_left:  # a stop left placeholders made elsewhere as they were: a plain run re-renders them
         then = _placeholders_next(snap)
     if snap.force_unsent:  # re-renders a --force run left as they were: after the rest, which may cost nothing
         redo = _force_unsent_next(snap)
-        then = redo if then is None else f"{then}; then {redo}"
+        then = redo if then is None else then.then(redo)
     if then is None:
         return None
-    return _of_file(then, snap) if unnamed else then
+    return _of_file_advice(then, snap) if unnamed else then
 
 
-def _force_unsent_next(snap: Snapshot) -> str:
+def _force_unsent_next(snap: Snapshot) -> Advice:
     """`--force --resume` for the re-renders the manifest's latest --force run left unsent (`force_unsent`), at
     what they cost and what that run counts against its budget (the jobs never sent too)."""
     left = set(snap.force_unsent)
@@ -2946,7 +2989,23 @@ def _of_file(text: str, snap: Snapshot) -> str:
     return f"{m} is no longer there: put it back as run {snap.run.id} had it first ({back}), then {text}"
 
 
-def _placeholders_next(snap: Snapshot) -> str:
+def _of_file_advice(advice: Advice, snap: Snapshot) -> Advice:
+    """`advice` (`Advice`) as `_of_file` says it: its text naming the run's manifest file, and the command that puts
+    that file back first, where it is no longer there."""
+    from .plan import relpath
+
+    path = Path(snap.run.manifest_path)
+    commands = advice.commands
+    if commands and not path.is_file():
+        m = typed(relpath(path, Path.cwd()))
+        copy = Path(snap.run.outputs_dir) / ".runs" / f"run-{snap.run.id}.yaml"
+        back = (f"cp {typed(relpath(copy, Path.cwd()))} {m}" if copy.is_file() else
+                f"gridrun status {m} --manifest-copy {snap.run.id}")
+        commands = (back, *commands)
+    return Advice(_of_file(advice.text, snap), commands)
+
+
+def _placeholders_next(snap: Snapshot) -> Advice:
     """What a plain run does with the placeholders made at another endpoint that the run of `snap` left as they
     were, at what cost."""
     left = set(snap.placeholders_left)

@@ -72,7 +72,7 @@ def test_a_killed_run_resumed_past_the_providers_key_window_does_not_send_the_jo
     s = _world_stats(m)
     assert s["creates"] == 1 and s["duplicate_paid"] == 0, s
     _unknown_for_its_key_age(m)
-    assert "`gridrun retry --unknown`" in _next_steps(resumed.stats.counts)
+    assert "`gridrun retry --unknown`" in _next_steps(resumed.stats.counts).text
     # a later plain run leaves it as it is
     assert api.run(m, options=RunOptions(request_timeout=0.5), report=False).stats.counts["unknown"] == 1
     assert _world_stats(m)["creates"] == 1

@@ -1144,22 +1144,24 @@ def test_matrix_into_a_reader_that_stops_ends_quietly(tmp_path: Path) -> None:
 def test_what_to_run_next_names_each_kind_of_unfinished_job_and_what_it_costs() -> None:
     from runner.cli import _next_steps
 
-    assert _next_steps({"planned": 2, "submitted": 1}) == (
+    assert _next_steps({"planned": 2, "submitted": 1}).text == (
         "`gridrun run` sends the 2 jobs not sent and collects the 1 job left in flight at no new cost")
     # expired: a plain run asks for fresh URLs (free), retry too, first, and renders them again (paid) only if none
     # is given: not "in flight"
-    assert _next_steps({"expired": 3}) == (
+    assert _next_steps({"expired": 3}).text == (
         "`gridrun run` asks again for the fresh URLs of 3 jobs whose URLs expired, at no cost; `gridrun retry` "
         "sends expired ones (a fresh URL asked for first, at no cost; a new render, paid, only if none is given) "
         "again")
-    assert _next_steps({"expired": 1}) == (
+    assert _next_steps({"expired": 1}).text == (
         "`gridrun run` asks again for the fresh URL of 1 job whose URL expired, at no cost; `gridrun retry` "
         "sends expired ones (a fresh URL asked for first, at no cost; a new render, paid, only if none is given) "
         "again")
+    assert _next_steps({"expired": 3}).commands == ("gridrun run", "gridrun retry")
+    # the retry that may pay twice is said, not given as a command to run: the dashboard is looked at first
     assert _next_steps({"failed": 1, "unknown": 1}) == (
-        "`gridrun retry` sends failed jobs again; `gridrun retry --unknown` sends again those of unknown outcome "
-        "(may pay twice)")
-    assert _next_steps({"failed": 1, "rejected": 2, "expired": 1}).endswith(
+        ("`gridrun retry` sends failed jobs again; `gridrun retry --unknown` sends again those of unknown outcome "
+         "(may pay twice)"), ("gridrun retry",))
+    assert _next_steps({"failed": 1, "rejected": 2, "expired": 1}).text.endswith(
         "`gridrun retry` sends failed jobs, rejected ones and expired ones (a fresh URL asked for first, at no cost; "
         "a new render, paid, only if none is given) again")
 
@@ -1533,6 +1535,42 @@ def test_a_forced_run_stopped_by_the_budget_names_the_resume_that_re_renders_onl
     assert code == 0 and "next:" not in out, out
 
 
+def test_status_json_next_commands_are_the_steps_to_run_as_typed_not_the_forced_run_that_pays_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run --force` stopped by its budget after 2 of 6 re-renders: `status --json`'s `next_commands` holds the
+    `--force --resume` that re-renders the 4 left, with the manifest as given (quoted for the shell) and the
+    `--budget` it needs; not `--force` alone, which `next` names as what pays again for every job. Run as listed,
+    the commands re-render those 4 alone, and nothing is left to run; with the manifest's file gone, the command
+    that puts it back from the run's copy comes first."""
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+    name = "my grid #1.yaml"
+    text = ("version: 1\nname: b\nmodel: pixverse-v5.6\nparams:\n  prompt: \"a fox {{ take }}\"\n  quality: 360p\n"
+            "matrix:\n  take: {range: [1, 6]}\nrun:\n  concurrency: 1\n  budget_usd: 1\nsim:\n  render_time: 0.05\n")
+    (tmp_path / name).write_text(text)
+    assert run_cli(capsys, "run", name, "--no-report", "--budget", "3")[0] == 0
+    assert run_cli(capsys, "run", name, "--no-report", "--force", "--budget", "0.7", "--allow-partial")[0] == 3
+    step = "gridrun run 'my grid #1.yaml' --force --resume --budget 1.40"
+    for given in ([name], []):  # the manifest given, or none: the latest run's file, as the current folder names it
+        code, out, _ = run_cli(capsys, "status", *given, "--json")
+        doc = json.loads(out)
+        assert code == 0 and "--force` alone re-renders every job, those paid again" in doc["next"], doc["next"]
+        assert doc["next_commands"] == [step], (given, doc)
+    (tmp_path / name).unlink()  # its file gone: put back from the run's copy first
+    code, out, _ = run_cli(capsys, "status", "--json")
+    doc = json.loads(out)
+    assert doc["next_commands"] == [f"cp outputs/b/.runs/run-2.yaml {shlex.quote(name)}", step], doc
+    for command in doc["next_commands"]:
+        if command.startswith("cp "):
+            shutil.copyfile(*shlex.split(command)[1:])
+            continue
+        code, _, err = run_cli(capsys, *shlex.split(command)[1:])
+        assert code == 0 and "done 6 | spent $1.40 " in err, err
+    code, out, _ = run_cli(capsys, "status", name, "--json")
+    assert code == 0 and json.loads(out)["next"] is None and json.loads(out)["next_commands"] == [], out
+
+
 def test_a_retry_stopped_by_the_budget_names_the_retry_that_sends_the_jobs_left_not_a_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1740,8 +1778,8 @@ def test_the_advice_after_a_forced_run_left_one_job_done_speaks_of_it_as_one() -
     """One re-render left done: "the 1 job this run left done as it was", not "as they were"."""
     from runner.cli import _redo_forced
 
-    assert "the 1 job this run left done as it was ($0.35)" in _redo_forced(1, 350_000, 350_000, None)
-    assert "the 2 jobs this run left done as they were ($0.70)" in _redo_forced(2, 700_000, 700_000, None)
+    assert "the 1 job this run left done as it was ($0.35)" in _redo_forced(1, 350_000, 350_000, None).text
+    assert "the 2 jobs this run left done as they were ($0.70)" in _redo_forced(2, 700_000, 700_000, None).text
 
 
 def test_control_characters_from_a_manifest_are_shown_escaped(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -2263,7 +2301,7 @@ def test_the_next_step_after_videos_could_not_be_saved_shows_the_folder_escaped(
     """The output folder status and run name when videos could not be saved there: an ESC in its name escaped."""
     from runner.cli import _next_steps
 
-    said = _next_steps({"planned": 1}, unsaved="/v/a\x1b[31mb/outputs/fox")
+    said = _next_steps({"planned": 1}, unsaved="/v/a\x1b[31mb/outputs/fox").text
     assert said.startswith("videos could not be saved in /v/a\\x1b[31mb/outputs/fox: free space") and "\x1b" not in said
 
 

@@ -279,10 +279,10 @@ def test_a_retry_step_names_the_failed_jobs_other_than_those_that_failed_alike_e
     plain retry step names the other two, not "failed jobs" as if all of them."""
     from runner.cli import _steps
 
-    said = _steps({"failed": 3}, None, budget=None, repeated={"a=1": (2, "CONTENT_POLICY_VIOLATION", "failed")})
+    said = _steps({"failed": 3}, None, budget=None, repeated={"a=1": (2, "CONTENT_POLICY_VIOLATION", "failed")}).text
     assert "a=1 failed 2 times, each CONTENT_POLICY_VIOLATION" in said, said
     assert said.endswith("`gridrun retry` sends the other 2 failed jobs again"), said
-    said = _steps({"failed": 1}, None, budget=None, repeated={"a=1": (2, "CONTENT_POLICY_VIOLATION", "failed")})
+    said = _steps({"failed": 1}, None, budget=None, repeated={"a=1": (2, "CONTENT_POLICY_VIOLATION", "failed")}).text
     assert said.count("`gridrun retry`") == 1, said
 
 

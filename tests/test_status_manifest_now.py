@@ -38,7 +38,8 @@ def test_status_after_an_edit_that_drops_the_jobs_in_flight_gives_the_ways_on_a_
     assert main(["status", str(m), "--json"]) == 0  # the same step, planned as the manifest is now
     doc = json.loads(capsys.readouterr().out)
     assert " ".join(tail.removeprefix("next: ").split()) == " ".join(doc["next"].split()), (tail, doc["next"])
-    assert doc["next_note"] is None and doc["next_commands"] == ["gridrun run", "gridrun cancel"], doc
+    # its ways on are a choice (the manifest put back by hand, or the jobs in flight left behind): no command to run
+    assert doc["next_note"] is None and doc["next_commands"] == [], doc
 
 
 def test_a_prompt_edited_while_the_run_goes_on_is_said_at_its_end_and_by_status_with_the_retry_advice(
@@ -72,4 +73,4 @@ def test_a_prompt_edited_while_the_run_goes_on_is_said_at_its_end_and_by_status_
     doc = json.loads(capsys.readouterr().out)
     assert f"next: {doc['next']} note: {doc['next_note']}" in said, (said, doc)
     assert doc["next_note"].startswith("the manifest changed since run 1: 2 jobs differ from run 1"), doc
-    assert doc["next_commands"][0] == "gridrun retry", doc
+    assert doc["next_commands"] == [f"gridrun retry {m}"], doc  # the manifest as given

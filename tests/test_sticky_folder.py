@@ -85,9 +85,10 @@ def test_the_words_for_a_refused_replace() -> None:
     assert "-> None" in str(exc)
     assert _why(exc) == "/x/report.html: Operation not permitted; make its folder writable"
     assert os_reason(exc) == "Operation not permitted"  # no such file: nothing more to say
-    steps = _next_steps({"done": 1}, unsaved="/x", errors=["WRITE_FAILED: /x/a.mp4: no: in a sticky folder"])
+    steps = _next_steps({"done": 1}, unsaved="/x", errors=["WRITE_FAILED: /x/a.mp4: no: in a sticky folder"]).text
     assert "run gridrun as that user" in steps and "free space" not in steps
-    assert "free space" in _next_steps({"done": 1}, unsaved="/x", errors=["WRITE_FAILED: No space left on device"])
+    assert "free space" in _next_steps({"done": 1}, unsaved="/x",
+                                       errors=["WRITE_FAILED: No space left on device"]).text
 
 
 def test_plan_force_warns_of_the_rerender_the_sticky_folder_would_refuse(
