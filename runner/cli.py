@@ -1144,8 +1144,9 @@ def _price_reasons(jobs: Sequence[Any], groups: Iterable[tuple[tuple[int, int], 
                    ) -> dict[tuple[tuple[int, int], float, int], str]:
     """For the groups of the plan's total (size, duration, price: `groups`, those of `jobs`) that share a size and
     duration with a group of another price, what sets each apart (" with audio", " without audio", " quality
-    720p"): the parameters whose value is the same across each group and differs between them. A group whose
-    price nothing names gets none."""
+    1080p"): the parameters whose value is the same across the group and that another group of that size and
+    duration has not, the same across it (another value) or not (its jobs of several values, none this one: a
+    quality priced at the size's tier beside one dearer). A group whose price nothing names gets none."""
     prices: dict[tuple[tuple[int, int], float], set[int]] = {}
     for size, duration, price in groups:
         prices.setdefault((size, duration), set()).add(price)
@@ -1155,10 +1156,12 @@ def _price_reasons(jobs: Sequence[Any], groups: Iterable[tuple[tuple[int, int], 
         return {}
     common: dict[tuple[tuple[int, int], float, int], dict[str, Any]] = {}
     first: dict[tuple[tuple[int, int], float, int], Mapping[str, Any]] = {}  # each group's first job's parameters
+    members: dict[tuple[tuple[int, int], float, int], list[Any]] = {}
     for j in jobs:
         if (j.size, j.duration) not in shared:
             continue
         group = (j.size, j.duration, j.cost_micros)
+        members.setdefault(group, []).append(j)
         kept = common.get(group)
         if kept is None:
             common[group] = {k: format_value(v) for k, v in j.params.items() if k != "prompt"}
@@ -1170,13 +1173,25 @@ def _price_reasons(jobs: Sequence[Any], groups: Iterable[tuple[tuple[int, int], 
                 if k not in params or params[k] is not earlier[k] and format_value(params[k]) != v]
         for k in gone:
             del kept[k]
+    values: dict[tuple[tuple[tuple[int, int], float, int], str], set[str]] = {}  # of a parameter that varies
+
+    def lacks(other: tuple[tuple[int, int], float, int], k: str, v: str) -> bool:
+        """No job of the group `other` has `v` as its parameter `k`: one value of it across the group, another, or
+        several (read once, where a group's value is set against one that varies), none `v`."""
+        if k in common[other]:
+            return bool(common[other][k] != v)
+        if k == "generate_audio_switch":
+            return True
+        if (seen := values.get((other, k))) is None:
+            seen = values[other, k] = {format_value(j.params[k]) for j in members[other] if k in j.params}
+        return v not in seen
+
     out: dict[tuple[tuple[int, int], float, int], str] = {}
     for group, params in common.items():
-        others = [p for g, p in common.items() if g[:2] == group[:2] and g != group]
+        others = [g for g in common if g[:2] == group[:2] and g != group]
         if not others:
             continue
-        apart = [k for k, v in params.items() if any(k in p and p[k] != v for p in others)
-                 or any(k == "generate_audio_switch" and k not in p for p in others)]
+        apart = [k for k, v in params.items() if any(lacks(g, k, v) for g in others)]
         words = [("with audio" if params[k] == "true" else "without audio") if k == "generate_audio_switch"
                  else f"{k} {params[k]}" for k in apart]
         if words:

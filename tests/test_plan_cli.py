@@ -2049,6 +2049,29 @@ def test_the_total_line_names_what_sets_groups_apart_among_parameters_that_vary_
             "$11.15 for 13 jobs" in " ".join(out.split())), out
 
 
+def test_the_total_line_names_the_value_of_a_group_that_the_other_group_of_its_size_mixes_among_others_not_at_all(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A quality beside a size in pixels is priced at the dearer tier: 360p and 720p at the size's ($0.45), 1080p
+    above it. The 1080p group is named by its quality, which the other group, mixing two qualities, has in none of
+    its jobs; the mixed group has no one quality to be named by, nor a seed shared by both groups."""
+    path = write(tmp_path / "m.yaml", head=HEAD, body="""\
+        params:
+          prompt: "a fox, take {{ take }}"
+          seed: "{{ take }}"
+          size: 1365x768
+          duration: 5
+        matrix:
+          take: {range: [1, 2]}
+          quality: [360p, 720p, 1080p]
+        output: "{{ quality }}-{{ take }}.mp4"
+        """)
+    code, out, _ = run_cli(capsys, "plan", str(path))
+    assert code == 0
+    assert ("total: 4 × 1365x768 5s at $0.45 = $1.80; 2 × 1365x768 5s quality 1080p at $0.75 = $1.50 → $3.30 for 6 "
+            "jobs" in " ".join(out.split())), out
+
+
 def test_a_group_of_the_total_line_alone_at_its_size_and_duration_names_nothing(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
