@@ -2415,6 +2415,11 @@ def _cancel_tried(exc: BaseException, tries: int, took: float) -> str:
     return f" ({'; '.join(said)})" if said else ""
 
 
+class _StatusUnread(Exception):
+    """`cancel` could not read a video's status through its tries (a 5xx, a 408 or 429, a connection failed or
+    timed out each time); its message says the last failure and what was tried."""
+
+
 @dataclass
 class CancelResult:
     """What `cancel` did, by job key. Only `cancelled` jobs left flight; the others stay in it, for the next
@@ -3056,6 +3061,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     left = _left_submitting(p, flying)
     waiting: list[str] = []  # the job whose 404 started the first wait, once told
     retrying: list[str] = []  # the job whose failed cancel request was the first tried again, once told
+    checking: list[str] = []  # the job whose failed status check was the first tried again, once told
     noted: set[str] = set()  # the jobs whose cancel request is recorded (event `cancel-asked`), before it is sent
     began: list[bool] = []  # that cancel began is recorded
 
@@ -3077,6 +3083,42 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                                                                 "retry --unknown` re-submits (may pay twice)")
         result.gone[row["key"]] = why
         result.changed_runs.add(row["held_by"])
+
+    def letting_go(limiter: anyio.CapacityLimiter) -> Callable[[float], Any]:
+        """A wait to try again that lets go of the caller's slot of `limiter` meanwhile, so that a provider's outage
+        for some jobs does not hold up the others' requests."""
+        async def pause(wait: float) -> None:
+            limiter.release()
+            try:
+                await anyio.sleep(wait)
+            finally:
+                with anyio.CancelScope(shield=True):  # held again, as the caller lets it go once it ends
+                    await limiter.acquire()
+        return pause
+
+    async def status_tried(client: Any, limiter: anyio.CapacityLimiter, key: str, pid: str) -> VideoStatus:
+        """The status of `pid`, the video of job `key`, asked again after a failure that may pass (a 5xx, a 408 or
+        429, a connection failed or timed out) as the cancel request is: up to CANCEL_TRIES times within
+        CANCEL_RETRY_FOR seconds, the slot of `limiter` let go while waiting, the first try again told to `on_wait`.
+        :raises _StatusUnread: such a failure, once the tries are spent, with what was tried.
+        :raises ProviderError: another failure (a 404 among them), at once."""
+        tries = 1
+
+        def again(exc: BaseException, attempt: int, wait: float) -> None:
+            nonlocal tries
+            tries = attempt + 1
+            if on_wait is not None and not checking:
+                checking.append(key)
+                on_wait(f"the status of {key}'s video {pid} could not be read ({exc}), and others' may not: asking "
+                        f"each again, up to {CANCEL_TRIES} tries within {CANCEL_RETRY_FOR:g} s, after the wait the "
+                        "provider asks for, else a growing one")
+
+        started = time.monotonic()
+        try:
+            return await retried(lambda: prov.get(client, pid), tries=CANCEL_TRIES, within=CANCEL_RETRY_FOR,
+                                 on_retry=again, pause=letting_go(limiter))
+        except RetryableError as exc:
+            raise _StatusUnread(f"{exc}{_cancel_tried(exc, tries, time.monotonic() - started)}") from exc
 
     async def cancel_tried(client: Any, limiter: anyio.CapacityLimiter, key: str, pid: str) -> str | None:
         """Ask the provider to cancel `pid`, the video of job `key`, tried again after a failure that may pass (a 5xx,
@@ -3104,17 +3146,9 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                         f"to {CANCEL_TRIES} tries within {CANCEL_RETRY_FOR:g} s, after the wait the provider asks "
                         "for, else a growing one")
 
-        async def pause(wait: float) -> None:
-            limiter.release()
-            try:
-                await anyio.sleep(wait)
-            finally:
-                with anyio.CancelScope(shield=True):  # held again, as the caller lets it go once it ends
-                    await limiter.acquire()
-
         started = time.monotonic()
         try:
-            await retried(ask, tries=CANCEL_TRIES, within=CANCEL_RETRY_FOR, on_retry=again, pause=pause)
+            await retried(ask, tries=CANCEL_TRIES, within=CANCEL_RETRY_FOR, on_retry=again, pause=letting_go(limiter))
         except RetryableError as exc:
             return f"{exc}{_cancel_tried(exc, tries, time.monotonic() - started)}"
         return None
@@ -3134,7 +3168,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                 try:
                     # Asked first: a video finished since the run stopped is left alone (where DELETE removes a
                     # finished video, as in the OpenAI shape, it would lose a paid render the next run downloads).
-                    after = await prov.get(client, pid)
+                    after = await status_tried(client, limiter, key, pid)
                     if later is not None and not after.terminal and after.status != "queued":
                         later.append(row)
                         return
@@ -3169,8 +3203,13 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                             return
                         if key not in asked:
                             asked.append(key)
-                        after = await prov.get(client, pid)
+                        after = await status_tried(client, limiter, key, pid)
                     break
+                except _StatusUnread as exc:
+                    # asked again for CANCEL_RETRY_FOR seconds at most: the job renders on, and `gridrun cancel`
+                    # again asks again
+                    result.errors[key] = str(exc)
+                    return
                 except RejectedError as exc:  # of a GET: the video's status
                     if exc.status != 404:
                         result.errors[key] = str(exc)
@@ -3282,8 +3321,8 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
 
     async def look(client: Any, limiter: anyio.CapacityLimiter, row: Any, queued: set[str]) -> None:
         async with limiter:
-            with contextlib.suppress(ProviderError):  # `one` asks again, and says why it could not
-                now = await prov.get(client, row["provider_id"])
+            with contextlib.suppress(ProviderError, _StatusUnread):  # `one` asks again, and says why it could not
+                now = await status_tried(client, limiter, row["key"], row["provider_id"])
                 if now.status == "queued" or now.terminal:
                     queued.add(row["key"])
 

@@ -159,3 +159,80 @@ def test_cancels_answered_503_wait_for_their_next_try_without_holding_up_the_oth
     assert len(result.cancelled) == n and not result.errors, result
     assert len(deletes) == n + len(busy), deletes  # the busy ones asked twice
     assert len(set(deletes[:n])) == n, deletes  # every job's cancel sent before any is tried again
+
+
+def _status_failing(monkeypatch: pytest.MonkeyPatch, times: int) -> list[tuple[str, str]]:
+    """The provider `cancel` builds answers the first `times` GETs of each path 503, the rest as the simulator does;
+    returns the method and path of every request it was sent, in order."""
+    made = api._provider
+    sent: list[tuple[str, str]] = []
+    seen: dict[str, int] = {}
+
+    def provider(p: Any) -> Any:
+        prov = made(p)
+        client = prov.client
+
+        class Failing(httpx.AsyncBaseTransport):
+            def __init__(self) -> None:
+                self.inner = httpx.ASGITransport(app=prov.app)
+
+            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+                sent.append((request.method, request.url.path))
+                if request.method == "GET":
+                    seen[request.url.path] = seen.get(request.url.path, 0) + 1
+                    if seen[request.url.path] <= times:
+                        return httpx.Response(503, json={"error": {"code": "SERVICE_UNAVAILABLE", "message": "busy"}},
+                                              headers={"Retry-After": "0"}, request=request)
+                return await self.inner.handle_async_request(request)
+
+        prov.client = lambda **kw: client(**kw, transport=Failing())
+        return prov
+
+    monkeypatch.setattr(api, "_provider", provider)
+    return sent
+
+
+def test_a_status_check_before_a_cancel_answered_503_is_asked_again_and_the_job_cancelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The status of each video, read before its cancel (once to sort the queued from the rendering, once right
+    before the request), answered 503 the first three times: asked again as the cancel request would be, and both
+    jobs cancelled, not left rendering (and billed) with an error."""
+    m = _left_rendering(tmp_path)
+    sent = _status_failing(monkeypatch, 3)
+    told: list[str] = []
+    result = api.cancel(m, on_wait=told.append)
+    assert sorted(result.cancelled) == ["style=anime,seed=1", "style=clay,seed=1"] and not result.errors, result
+    assert sum(1 for method, _ in sent if method == "DELETE") == 2, sent
+    assert len(told) == 1 and "could not be read" in told[0] and "up to 4 tries within 60 s" in told[0], told
+    assert [j.state for j in api.status(m).jobs] == ["cancelled", "cancelled"]
+
+
+def test_a_status_check_failing_through_its_tries_fails_that_jobs_cancel_with_what_was_tried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m = _left_rendering(tmp_path)
+    sent = _status_failing(monkeypatch, 1000)
+    result = api.cancel(m)
+    assert len(result.errors) == 2 and not result.cancelled, result
+    assert all("HTTP 503" in why and f"tried {api.CANCEL_TRIES} times" in why for why in result.errors.values()), result
+    assert not any(method == "DELETE" for method, _ in sent), sent
+    assert sum(1 for j in api.status(m).jobs if j.state in ("submitted", "running")) == 2
+
+
+def test_the_queued_jobs_whose_first_status_check_is_answered_503_are_still_cancelled_before_the_rendering_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The simulator renders two at once, charges a render cancelled while rendering, not one cancelled while queued.
+    The first status check of every job (the one sorting the queued from the rendering) answered 503: asked again,
+    the two queued jobs are cancelled first, and only the two rendering ones are billed."""
+    m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), run={"concurrency": 4},
+                       sim={"render_time": 60, "jitter": 0.0, "concurrency": 2, "cancel_charge": 1.0})
+    api.run(m, options=RunOptions(timeout=0.3), report=False)
+    jobs = api.status(m).jobs
+    assert sum(1 for j in jobs if j.state in ("submitted", "running")) == 4
+    price = jobs[0].cost_estimate_micros
+    sent = _status_failing(monkeypatch, 1)
+    result = api.cancel(m)
+    assert len(result.cancelled) == 4 and not result.errors, result
+    assert sum(c for c, _ in result.charged.values()) == 2 * price, (result, sent)
