@@ -2114,7 +2114,7 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
                     else "; `gridrun report` writes it once that is fixed")
             err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(result.report_error))}{then}")
         if not progress.json_lines:
-            out.print(f"videos: {visible(rel)}/", markup=False, highlight=False)
+            out.print(f"videos: {_videos_said(result)}", markup=False, highlight=False)
         if fetched:
             err.print(_altered_note(fetched), markup=False, highlight=False)
         for note in _restored_notes(restored):
@@ -2341,6 +2341,24 @@ def _rerendering_note(n: int) -> str:
     return (f"{'1 of them is a re-render' if one else f'{n:,} of them are re-renders'} of done jobs (--force, retry): "
             f"the earlier video{'' if one else 's'} kept at {'its path' if one else 'their paths'} until "
             f"{'the new one arrives' if one else 'the new ones arrive'}")
+
+
+def _videos_said(result: Any) -> str:
+    """Where a run's videos are, for its `videos:` line, `result` its `RunResult`: its output folder; of a project
+    folder moved while the run went on, the folder's new place, or, where the run wrote videos at the old place
+    after the move (made again there), that place with what copies them into the new one (a run from there)."""
+    from .plan import relpath
+
+    rel = relpath(result.outputs_dir, Path.cwd())
+    if not result.moved or result.outputs_now == result.outputs_dir:
+        return f"{visible(rel)}/"
+    now = None if result.outputs_now is None else relpath(result.outputs_now, Path.cwd())
+    if not result.outputs_dir.exists():  # every video written went with the folder
+        return (f"{visible(now)}/" if now is not None else
+                f"moved with the project folder that held {visible(rel)}/ while the run went on")
+    into = "into it" if now is None else f"into {visible(now)}/"
+    return (f"{visible(rel)}/ (written where the run started: its project folder was moved while the run went on, "
+            f"and `gridrun run` from the folder's new place copies them {into} at no cost)")
 
 
 def _altered_note(kept: Sequence[str]) -> str:

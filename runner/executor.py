@@ -200,6 +200,20 @@ def _about_setup(exc: RejectedError) -> bool:
     return False
 
 
+def moved_along(was: Path, now: Path, path: Path) -> Path:
+    """Where `path` is now, the folder that held the file `was` (now at `now`) having been moved or renamed: the
+    same path under that folder's new place; `path` itself where it was not in the folder that moved."""
+    old, new = list(was.parts), list(now.parts)
+    while len(old) > 1 and len(new) > 1 and old[-1] == new[-1]:
+        old.pop()
+        new.pop()
+    try:
+        rest = path.relative_to(Path(*old))
+    except ValueError:
+        return path
+    return Path(*new) / rest
+
+
 @dataclass(frozen=True, slots=True)
 class RunResult:
     """How a run ended."""
@@ -234,6 +248,10 @@ class RunResult:
     # state, the status answered) each, counted apart from those still queued or rendering
     odd_status_left: tuple[tuple[str, str], ...] = ()
     warnings: list[str] = field(default_factory=list)  # what `gridrun run` warns of before it sends (`api.run`)
+    # the state folder (or the project folder holding it) moved while the run went on (`Store.moved`); and then where
+    # the outputs folder is now (`outputs_dir` where it was not in the folder that moved; None: not known)
+    moved: bool = False
+    outputs_now: Path | None = None
     # what the caller's `on_progress` raised, its traceback with it: the run went on without calling it again
     progress_error: BaseException | None = None
 
@@ -1153,6 +1171,7 @@ class Executor:
             report = None
         else:
             report = self.live.final_report()
+        moved, now = self.store.moved()
         return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report,
                          self.live.report_error, tuple(self._altered_kept), restored=tuple(self._restored),
                          refused=self._refused,
@@ -1166,7 +1185,9 @@ class Executor:
                          unavailable_until=self._unavailable_until,
                          queued_cancel_free=self.provider.caps.queued_cancel_free,
                          odd_status_left=tuple((self.states[jid], raw) for jid, raw in self._odd_status.items()
-                                               if self.states[jid] in IN_FLIGHT_STATES))
+                                               if self.states[jid] in IN_FLIGHT_STATES),
+                         moved=moved, outputs_now=None if now is None else moved_along(
+                             self.store.real, now, self.plan.outputs_dir))
 
     @contextlib.contextmanager
     def _signals_taken(self) -> Iterator[_Signals | None]:

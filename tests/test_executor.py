@@ -2995,6 +2995,7 @@ def test_a_project_folder_moved_while_its_run_goes_on_is_said_so_where_the_repor
     assert "gridrun run` from the folder's new place" in moved[0], moved
     assert not any("NotRecordedError" in e or "nothing has run here" in e for e in said), said
     assert len([e for e in result.stats.last_errors if e.startswith("report not rebuilt")]) <= 1, said
+    assert result.moved and result.outputs_now == tmp_path / "R2" / "outputs" / "t", result
     again = api.run(tmp_path / "R2" / m.name)
     assert again.exit_code == 0 and again.stats.cached == 2, again.stats
 
@@ -3020,13 +3021,47 @@ def test_gridrun_run_says_once_at_its_end_that_a_moved_project_folder_left_its_r
         wait_for(lambda: in_flight(m) == 2)
         first.rename(tmp_path / "R2")
     finally:
-        _, err = ran.communicate(timeout=120)
+        out, err = ran.communicate(timeout=120)
     assert ran.returncode == 0 and "Traceback" not in err, err
+    # the videos written after the move went to the old place, made again: named there, with what copies them
+    assert out.strip() == ("videos: R1/outputs/t/ (written where the run started: its project folder was moved while "
+                           "the run went on, and `gridrun run` from the folder's new place copies them into "
+                           "R2/outputs/t/ at no cost)"), out
     end = err[err.index("done 2 |"):]  # the run's last line and what follows it
     assert end.count("was moved") == 1 and "report not rebuilt" not in end, end
     assert "warning: report not written: the state folder" in end, end
     assert "from the folder's new place copies them into it at no cost and writes the report" in end, end
     assert "`gridrun report`" not in end, end
+
+
+def test_the_videos_line_of_a_run_whose_project_folder_moved_names_where_the_videos_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The `videos:` line of a run whose project folder was moved while it went on: the folder's new place where no
+    video was written at the old one after the move; the old place, with what copies them into the new one, where
+    some were; and where the state cannot tell where it went, that they moved with it."""
+    from runner.cli import _videos_said
+    from runner.executor import RunResult, moved_along
+
+    monkeypatch.chdir(tmp_path)
+    was, now = tmp_path / "R1" / "outputs" / "t", tmp_path / "R2" / "outputs" / "t"
+    assert moved_along(tmp_path / "R1" / ".gridrun" / "state.db", tmp_path / "R2" / ".gridrun" / "state.db",
+                       was) == now
+    assert moved_along(tmp_path / "R1" / ".gridrun" / "state.db", tmp_path / "R2" / ".gridrun" / "state.db",
+                       tmp_path / "elsewhere" / "t") == tmp_path / "elsewhere" / "t"
+
+    def said(**kw: Any) -> str:
+        return _videos_said(RunResult(1, 0, "done", None, was, **kw))  # type: ignore[arg-type]
+
+    assert said() == "R1/outputs/t/"
+    assert said(moved=True, outputs_now=was) == "R1/outputs/t/"  # the outputs folder was not in the folder moved
+    assert said(moved=True, outputs_now=now) == "R2/outputs/t/"
+    assert said(moved=True) == "moved with the project folder that held R1/outputs/t/ while the run went on"
+    was.mkdir(parents=True)
+    assert said(moved=True, outputs_now=now) == (
+        "R1/outputs/t/ (written where the run started: its project folder was moved while the run went on, and "
+        "`gridrun run` from the folder's new place copies them into R2/outputs/t/ at no cost)")
+    assert said(moved=True).endswith("copies them into it at no cost)")
 
 
 def test_a_changed_manifest_that_drops_jobs_still_in_flight_is_refused_until_asked(
