@@ -661,10 +661,53 @@ def recover_command(outputs_dir: Path | None) -> str:
             "holds whole beside its sidecar, and `gridrun plan` then says what the jobs it did not find cost")
 
 
-def remedy(exc: sqlite3.Error, *, lock: str | None = None, folder: Path | None = None) -> str:
+def lacks_schema(exc: BaseException) -> bool:
+    """`exc` is SQLite's error for a table or column the state file does not have: a state whose tables are not
+    those of the schema it says it is of."""
+    return isinstance(exc, sqlite3.OperationalError) and re.match(
+        r"(no such (column|table)|table \S+ has no column named)\b", str(exc)) is not None
+
+
+def _schema_said(folder: Path | None) -> int | None:
+    """The schema the state file in `folder` says it is of (`PRAGMA user_version`); None where it cannot be read."""
+    if folder is None:
+        return None
+    try:
+        db = sqlite3.connect(f"{Path(os.path.abspath(folder / 'state.db')).as_uri()}?mode=ro", uri=True)
+        try:
+            return int(db.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            db.close()
+    except (sqlite3.Error, OSError, ValueError):
+        return None
+
+
+def _schema_lacking(schema: int | None) -> str:
+    """What to do about a state file that lacks a table or column of the schema it says it is of, `schema`
+    (None: not known): not the folder's permissions, but what made or changed the file."""
+    if schema is None:
+        said = "the schema it says it is of"
+    elif schema == SCHEMA_VERSION:
+        said = f"schema {schema}, this gridrun's own, which it says it is of"
+    else:
+        said = (f"schema {schema}, which it says it is of, an older gridrun's (this one's is {SCHEMA_VERSION}), read "
+                "as it is")
+    bug = ("" if schema is None or schema == SCHEMA_VERSION else
+           "; or this gridrun reads that schema wrongly (a bug: report it, with the schema)")
+    return (f"the state file lacks a table or column of {said}: it was made or changed by another program (a sqlite3 "
+            f"shell, a database browser, a script) or by a gridrun other than the one its schema is of (an older or "
+            f"newer one, a build not released){bug}, not a matter of its folder's permissions: use it with the "
+            "gridrun that wrote it, or restore state.db from a backup (the videos and their sidecars are untouched)")
+
+
+def remedy(exc: sqlite3.Error, *, lock: str | None = None, folder: Path | None = None,
+           schema: int | None = None) -> str:
     """What to do about the state store's error `exc`. `lock`: who holds gridrun's runner lock of the state
     (`Store.lock_note`), which tells a state held by another gridrun run from one held by another program.
-    `folder`: the folder of the state file, whose disk an I/O error may have found full (`_full_disk`)."""
+    `folder`: the folder of the state file, whose disk an I/O error may have found full (`_full_disk`). `schema`:
+    the schema the state file says it is of (read from the file in `folder` where not given)."""
+    if lacks_schema(exc):
+        return _schema_lacking(schema if schema is not None else _schema_said(folder))
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     if code == sqlite3.SQLITE_FULL:
         return INODES_FIX if folder is not None and inodes_out(folder) else "free space on its disk"
@@ -1886,7 +1929,7 @@ class Store:
 
     def _remedy(self, exc: sqlite3.Error) -> str:
         """What to do about the state store's error `exc` (`remedy`), this state's lock and folder known."""
-        return remedy(exc, lock=self.lock_note(), folder=self.real.parent)
+        return remedy(exc, lock=self.lock_note(), folder=self.real.parent, schema=getattr(self, "schema", None))
 
     def lock_note(self) -> str:
         """Who holds gridrun's runner lock of this state: this process, another gridrun's (pid), or none."""

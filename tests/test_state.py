@@ -1212,3 +1212,44 @@ def test_a_state_disk_out_of_inodes_is_said_as_such(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(os, "statvfs", statvfs)
     said = remedy(exc, folder=tmp_path)
     assert "no free inodes" in said and "`df -i`" in said and "free space on its disk" not in said
+
+
+def test_a_state_lacking_a_column_of_its_schema_is_said_so_not_as_a_folder_to_make_writable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SQLite's "no such column" or "no such table" from the state store: a state whose tables are not those of the
+    schema it says it is of (made or changed by another program, or another gridrun), said with that schema, not
+    with the advice for a folder not writable or not on a local disk, which other errors keep."""
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.cli import main
+    from runner.state import SCHEMA_VERSION, remedy
+
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    assert api.run(m, report=False).exit_code == 0
+    folder = tmp_path / ".gridrun"
+    with closing(sqlite3.connect(folder / "state.db")) as db:
+        db.execute("ALTER TABLE jobs DROP COLUMN render_span")
+        db.commit()
+    capsys.readouterr()
+    assert main(["run", str(m)]) != 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert "no such column" in said and "writable" not in said and "local disk" not in said, said
+    assert (f"the state file lacks a table or column of schema {SCHEMA_VERSION}, this gridrun's own, which it says "
+            "it is of: it was made or changed by another program") in said, said
+    assert "restore state.db from a backup" in said, said
+
+    missing = sqlite3.OperationalError("no such table: runs")
+    assert f"of schema {SCHEMA_VERSION}, this gridrun's own" in remedy(missing, folder=folder)
+    with closing(sqlite3.connect(folder / "state.db")) as db:
+        db.execute("PRAGMA user_version = 8")
+    older = remedy(missing, folder=folder)
+    assert f"schema 8, which it says it is of, an older gridrun's (this one's is {SCHEMA_VERSION})" in older, older
+    assert "this gridrun reads that schema wrongly (a bug" in older, older
+    assert "of the schema it says it is of" in remedy(sqlite3.OperationalError("table jobs has no column named x"))
+    # the errors the advice fits keep it
+    assert remedy(sqlite3.OperationalError("disk I/O error")) == ("check that the folder and its files are writable "
+                                                                  "and on a local disk")
+    assert "writable" in remedy(sqlite3.OperationalError("unable to open database file"), folder=folder)
