@@ -26,7 +26,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from .export import (
-    STATE_GROUPS, chosen_run, dumps, earlier_folder, export_rows, files_of, run_folder, summary, tell_unreadable,
+    STATE_GROUPS, chosen_run, dumps, earlier_folder, export_rows, files_of, run_folder, summary, tell_unreadable, usd,
     write_exports,
 )
 from .jobs import format_value, job_key, span_text, usd_text
@@ -327,7 +327,7 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["rerenders_waiting"] = run.status == "running" and not run.process_gone()
     s["found_cached"] = snapshot.found_cached
     s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)
-    s["paid_by"], s["paid_by_all"] = _paid_by(s["cost_by_run"], snapshot.other_runs)
+    s["paid_by"], s["paid_by_all"] = _paid_by(_cost_by_paying_run(snapshot), snapshot.other_runs)
     s["counts"] = {state: n for state, n in s["counts"].items() if n}  # the page lists the states it has
     groups: dict[str, int] = {}
     for state, n in s["counts"].items():
@@ -365,6 +365,17 @@ def run_name(run_id: int | str, others: Mapping[int, str]) -> str:
     """A run as a page names it: "run 10", or "run 10 of grid" for a run of another manifest sharing the state."""
     name = others.get(int(run_id))
     return f"run {run_id}" if name is None else f"run {run_id} of {name}"
+
+
+def _cost_by_paying_run(snapshot: Snapshot) -> dict[str, float | None]:
+    """What the run's jobs cost when made (`cost_usd`), split by the run that paid each current take (`paid_run`,
+    the export's `paid_in_run`), in run order: the runs in brackets after "these N jobs cost when made" add up to
+    it. The export's `cost_by_run` splits the cost with the billed attempts that left no video instead."""
+    by_run: dict[int, int] = {}
+    for j in snapshot.jobs:
+        if j.counted_micros is not None and j.paid_run is not None:
+            by_run[j.paid_run] = by_run.get(j.paid_run, 0) + j.counted_micros
+    return {str(r): usd(m) for r, m in sorted(by_run.items())}
 
 
 PAID_BY_SHOWN = 5  # the runs the header names of those that paid for a run's jobs; the rest it counts

@@ -1232,3 +1232,31 @@ def test_posters_are_synced_before_their_rename_and_their_folder_after(
     tmps = [p for p in synced if os.path.basename(p).startswith(".1.jpg.") or os.path.basename(p).startswith(".2.jpg.")]
     assert len(tmps) == 2, synced
     assert synced.count(str(poster.parent)) == 1, synced
+
+
+def test_the_runs_in_brackets_after_what_the_jobs_cost_add_up_to_it(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Renders whose videos expired before they were fetched, then a retry that renders them again: the header's
+    "these N jobs cost when made" is what the current takes cost, all paid by the retry, and the runs in brackets
+    after it split that figure (run 2 alone), not the cost with the expired attempts (run 1 and run 2); the
+    export's `cost_by_run` still splits the latter."""
+    import yaml
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+    from runner import executor as ex_mod
+    from runner.export import summary
+
+    monkeypatch.setattr(ex_mod, "backoff", lambda attempt, retry_after: 0.0)
+    m = write_manifest(tmp_path, n_seeds=1, sim={"url_ttl": 0, "refresh_urls": False})
+    first = api.run(m, provider=sim_provider(m), report=False)
+    assert first.exit_code == 1 and {j.state for j in api.status(m).jobs} == {"expired"}
+    doc = yaml.safe_load(m.read_text())
+    del doc["sim"]["url_ttl"], doc["sim"]["refresh_urls"]
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    second = api.run(m, provider=sim_provider(m), options={"retry_failed": True}, report=False)
+    assert second.exit_code == 0
+    money = header_money(api.report(m).read_text())
+    assert money["these 2 jobs cost when made"].startswith(f"$0.70 (run {second.run_id}) ("), money
+    s = summary(api.status(m))
+    assert s["cost_by_run"] == {str(first.run_id): 0.7, str(second.run_id): 0.7}
