@@ -572,16 +572,37 @@ class Snapshot:
 
     def sent_to_note(self) -> str | None:
         """Where the run sent its creates, by which provider, and which of those places were simulators (nothing
-        paid there), for `status` and the report; None for a run that sent nothing (all cached), or one sent before
-        gridrun kept where."""
-        if not self.endpoints:
-            return None
+        paid there), for `status` and the report; for a run that sent none but followed jobs an earlier run sent,
+        where those were sent, when a simulator billed any of its spending; and whenever simulators billed some of
+        it, that part is made-up figures. None for a run that sent nothing and spent nothing at a simulator (all
+        cached), or one that sent its creates before gridrun kept where."""
+        ends, sent = self.endpoints, True
+        if not ends:
+            if not self.spent_simulated_micros:
+                return None
+            paid = [j for j in self.jobs if j.paid_run == self.run.id]
+            if not paid or any(j.sent_run in (None, self.run.id) for j in paid):
+                return None  # its own creates, sent before gridrun kept where
+            followed: dict[str, bool] = {}
+            for j in paid:
+                if j.endpoint is not None:
+                    followed[j.endpoint] = followed.get(j.endpoint, False) or bool(j.simulated)
+            ends, sent = tuple(followed.items()), False
         places = [("the simulator built in (in process)" if at == "in process" else at)
                   + (": a simulator, nothing paid" if simulated and at != "in process" else "")
-                  for at, simulated in self.endpoints]
-        free = all(simulated for _, simulated in self.endpoints) and self.spent_simulated_micros >= self.spent_micros
-        return (f"{self.run.provider} / {self.run.model}, sent to {'; '.join(places)}"
-                + (" (simulated: what it spent is made-up figures, nothing paid)" if free and self.spent_micros else ""))
+                  for at, simulated in ends]
+        free = all(simulated for _, simulated in ends) and self.spent_simulated_micros >= self.spent_micros
+        at = "; ".join(places)
+        where = (f"sent to {at}" if sent
+                 else f"sent nothing, followed jobs an earlier run sent{f' to {at}' if at else ''}")
+        if free and self.spent_micros:
+            simulated = " (simulated: what it spent is made-up figures, nothing paid)"
+        elif self.spent_simulated_micros:
+            simulated = (f" (simulated: {usd_text(min(self.spent_simulated_micros, self.spent_micros))} of what it "
+                         "spent is made-up figures, nothing paid)")
+        else:
+            simulated = ""
+        return f"{self.run.provider} / {self.run.model}, {where}{simulated}"
 
     def simulated_note(self) -> str | None:
         """Of what every run of the manifest spent, the part simulators billed (made-up figures, nothing paid) and

@@ -1260,3 +1260,30 @@ def test_the_runs_in_brackets_after_what_the_jobs_cost_add_up_to_it(tmp_path: Pa
     assert money["these 2 jobs cost when made"].startswith(f"$0.70 (run {second.run_id}) ("), money
     s = summary(api.status(m))
     assert s["cost_by_run"] == {str(first.run_id): 0.7, str(second.run_id): 0.7}
+
+
+def test_a_run_that_only_followed_jobs_left_in_flight_says_its_simulated_spending_is_made_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Run 1 stops waiting (`--timeout`) with its jobs rendering at the simulator; run 2 sends nothing and collects
+    them, their bills its spending: `status` and its report's header say where those jobs were sent and that what
+    it spent is made-up figures, nothing paid, as they do for a run that sent its own."""
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.5, "jitter": 0.0})
+    monkeypatch.chdir(tmp_path)
+    assert api.run(m, report=False, options={"timeout": 0.1}).exit_code == 4
+    second = api.run(m)
+    assert second.exit_code == 0 and second.report is not None
+    snap = api.status(m)
+    assert (snap.endpoints, snap.spent_micros, snap.spent_simulated_micros) == ((), 700_000, 700_000)
+    note = ("sim / pixverse-v5.6, sent nothing, followed jobs an earlier run sent to the simulator built in (in process)"
+            " (simulated: what it spent is made-up figures, nothing paid)")
+    assert snap.sent_to_note() == note
+    assert main(["status", str(m)]) == 0
+    assert note in " ".join(capsys.readouterr().out.split())
+    page = " ".join(second.report.read_text().split())
+    assert f'<p class="sent-to">{note}</p>' in page
