@@ -1080,18 +1080,35 @@
   // another job that ended without a figure (failed, cancelled, expired, which the header counts at nothing); the
   // estimate, what may be charged, only for a job not sent yet, in flight or of unknown outcome.
   const ENDED = new Set(["done", "failed", "rejected", "expired", "cancelled"]);
-  // What a job's earlier billed attempts cost (`xa`, `xn` of them, `xf`: each a failed render), sent again since:
-  // spent, though its cost (its current attempt's) does not count them.
+  // What a job's billed attempts other than its current one cost (`xa`, `xn` of them), each (`xk`) by how it ended,
+  // the run its charge counts for, and whether it was an attempt before the current take, sent again since, or a
+  // re-render after it that left the job as it was: spent, though its cost (its current attempt's) does not count
+  // them. "+$0.175 for a cancelled re-render, run 2", "+$0.35 for an expired attempt, run 1".
+  const an = (word) => (/^[aeiou]/i.test(word) ? "an " : "a ") + word;
+  function earlierKinds(j) {
+    const kinds = new Map();
+    for (const [state, run, re] of (j.xk || [])) {
+      const what = (state || "earlier") + (re ? " re-render" : " attempt");
+      const k = kinds.get(what) || { n: 0, runs: [] };
+      k.n += 1;
+      if (run !== null && run !== undefined && !k.runs.includes(run)) k.runs.push(run);
+      kinds.set(what, k);
+    }
+    if (!kinds.size) kinds.set(j.xf ? "failed attempt" : "earlier attempt", { n: j.xn, runs: [] });
+    return [...kinds.entries()].map(([what, k]) => (k.n === 1 ? an(what) : k.n + " " + what + "s")
+      + (k.runs.length ? ", " + k.runs.map(runName).join(", ") : ""));
+  }
   function earlierWords(j) {
-    const one = j.xn === 1;
-    return "+" + usd(j.xa) + " for " + (one ? "a" : j.xn) + (j.xf ? " failed" : " earlier") + " attempt" + (one ? "" : "s");
+    return "+" + usd(j.xa) + " for " + earlierKinds(j).join("; ");
   }
   function costOf(j) {
     const c = costOfAttempt(j);
     if (!j.xa) return c;
     const more = earlierWords(j);
-    return { text: c.text + " (" + more + ")", title: c.title + "; " + more + " sent again", say: c.say + " (" + more + ")",
-      words: c.words + " (" + more + ")", cls: c.cls };
+    const re = (j.xk || []).filter((k) => k[2]).length;
+    const after = re === 0 ? " sent again" : re === j.xk.length ? ", the earlier video kept" : "";
+    return { text: c.text + " (" + more + ")", title: c.title + "; " + more + after,
+      say: c.say + " (" + more + ")", words: c.words + " (" + more + ")", cls: c.cls };
   }
   function costOfAttempt(j) {
     if (j.cost !== null && j.cost !== undefined) {

@@ -404,6 +404,9 @@ class EarlierBilled:
     run: int | None    # the run its charge counts for (the one that saw it billed)
     micros: int        # what it was billed, as counted
     state: str         # how it ended: failed, cancelled, expired
+    # sent after the job's current take: a re-render (--force, retry) cut short or failed, the job left as it was,
+    # its video kept; else an attempt before that take, which was sent again
+    rerender: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -303,6 +303,7 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["money"] = {k: _money(s[k]) for k in ("spent_usd", "reserved_usd", "budget_usd", "estimate_usd",
                                             "done_estimate_usd", "done_cost_usd", "cost_estimate_usd",
                                             "cost_usd", "cost_failed_attempts_usd")}
+    s["earlier_attempts"] = _earlier_attempts_note(snapshot)
     s["all_runs"] = _all_runs(snapshot)
     s["all_runs_label"] = _all_runs_label(snapshot)
     s["over_budget"] = snapshot.over_budget_note()
@@ -338,6 +339,34 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     stopped = run.shown_status != "running"
     s["group_order"] = [(g, groups[g], STOPPED_LABELS.get(g, g) if stopped else g) for g in GROUP_ORDER if groups.get(g)]
     return s
+
+
+def _earlier_attempts_note(snapshot: Snapshot) -> str | None:
+    """What the header adds after what the jobs cost for their billed attempts that left no video
+    (`cost_failed_attempts_usd`), by what they were: attempts sent again since ("+$0.35 for failed attempts,
+    billed and sent again"), and re-renders cut short or failed after the take kept ("+$0.525 for cancelled
+    re-renders, billed, the earlier videos kept"); None when there are none."""
+    earlier = [b for j in snapshot.jobs for b in snapshot.earlier_billed.get(j.key, ())]
+    parts = []
+    for rerender in (False, True):
+        these = [b for b in earlier if b.rerender == rerender]
+        if not these:
+            continue
+        one = len(these) == 1
+        states = " or ".join(dict.fromkeys(b.state for b in these))
+        cost = f"+{usd_text(sum(b.micros for b in these))}"
+        if rerender:
+            parts.append(f"{cost} for {_an(states) if one else states} re-render{'' if one else 's'}, billed, "
+                         f"the earlier video{'' if one else 's'} kept")
+        else:
+            parts.append(f"{cost} for {_an(states) if one else states} attempt{'' if one else 's'}, billed and "
+                         "sent again")
+    return f"({'; '.join(parts)})" if parts else None
+
+
+def _an(word: str) -> str:
+    """The word with its indefinite article: "a failed", "an expired"."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 
 
 def _all_runs(snapshot: Snapshot) -> str | None:
@@ -739,6 +768,9 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error:
         "xa": sum(b.micros for b in earlier) if earlier else None,
         "xn": len(earlier) if earlier else None,
         "xf": True if earlier and all(b.state == "failed" for b in earlier) else None,
+        # each of them: how it ended, the run its charge counts for, and 1 for a re-render sent after the current
+        # take (the job left as it was), 0 for an attempt before it, sent again
+        "xk": [[b.state, b.run, int(b.rerender)] for b in earlier] if earlier else None,
     }
     d.update((k, v) for k, v in optional.items() if v is not None)
     if job.size:

@@ -4518,23 +4518,33 @@ class Store:
     def _earlier_billed(self, jobs: Sequence[JobRecord]) -> dict[str, tuple[EarlierBilled, ...]]:
         """Of the `jobs`, key -> the billed attempts up to its current one (the one its `cost_micros` counts, its
         `provider_id`'s), other than that one, that left it no video (failed, cancelled, expired: a render failed
-        with a charge that a failure retry or `gridrun retry` sent again). Each was spent (`money` counts it)
+        with a charge that a failure retry or `gridrun retry` sent again, or a re-render after the current take,
+        cut short or failed with a charge, which left the job as it was: `rerender`). Each was spent (`money` counts it)
         though no figure of the job's current attempt has it (`Snapshot.earlier_billed`); a take a re-render
         replaced (done) is not among them: it is the cost of the run that made it. One query."""
         ids = {j.id: j for j in jobs if j.attempts > 1}
         if not ids:
             return {}
-        found: dict[str, list[EarlierBilled]] = {}
+        rows: dict[int, list[tuple[Any, ...]]] = {}
         for chunk, marks in _chunked(list(ids)):
             for r in self.db.execute(f"SELECT job_id, n, {self._billed_by}, billed_micros, state, provider_id "
-                                     f"FROM attempts WHERE job_id IN ({marks}) AND billed_micros IS NOT NULL AND state <> 'done' "
-                                     "ORDER BY job_id, n", chunk):
-                job = ids[int(r[0])]
-                current = (r[5] == job.provider_id if job.provider_id is not None and job.counted_micros is not None
-                           else int(r[1]) == job.attempts)
-                if int(r[1]) > job.attempts or current:
+                                     f"FROM attempts WHERE job_id IN ({marks}) AND (billed_micros IS NOT NULL"
+                                     " OR state = 'done') ORDER BY job_id, n", chunk):
+                rows.setdefault(int(r[0]), []).append(tuple(r))
+        found: dict[str, list[EarlierBilled]] = {}
+        for job_id, attempts in rows.items():
+            job = ids[job_id]
+            if job.provider_id is not None and job.counted_micros is not None:
+                # the current attempt, its `provider_id`'s; a billed attempt after it is a re-render (--force,
+                # retry) that left the job as it was, its video kept
+                now = next((int(r[1]) for r in attempts if r[5] == job.provider_id), job.attempts)
+                current = {int(r[1]) for r in attempts if r[5] == job.provider_id}
+            else:
+                now, current = job.attempts, {job.attempts}
+            for _, n, run, billed, state, _ in attempts:
+                if billed is None or state == "done" or int(n) > job.attempts or int(n) in current:
                     continue
-                found.setdefault(job.key, []).append(EarlierBilled(r[2], int(r[3]), str(r[4])))
+                found.setdefault(job.key, []).append(EarlierBilled(run, int(billed), str(state), int(n) > now))
         return {key: tuple(bills) for key, bills in found.items()}
 
     def _rerenders_failed(self, run: RunRecord) -> tuple[tuple[str, str], ...]:

@@ -186,5 +186,5 @@ def test_a_billed_failed_attempt_a_failure_retry_sent_again_is_in_the_exports_co
     assert s["spent_usd"] == pytest.approx(1.05) and sum(s["cost_by_run"].values()) == pytest.approx(1.05), s
     assert (s["cost_with_failed_attempts_usd"], s["cost_failed_attempts_usd"]) == (pytest.approx(1.05), pytest.approx(0.35))
     page = api.report(m).read_text(encoding="utf-8")
-    assert "(+$0.35 for failed attempts, billed and sent again)" in page
+    assert "(+$0.35 for a failed attempt, billed and sent again)" in page
     assert '"xa":350000' in page.replace(" ", "") and '"xf":true' in page.replace(" ", "")

@@ -1287,3 +1287,44 @@ def test_a_run_that_only_followed_jobs_left_in_flight_says_its_simulated_spendin
     assert note in " ".join(capsys.readouterr().out.split())
     page = " ".join(second.report.read_text().split())
     assert f'<p class="sent-to">{note}</p>' in page
+
+
+def test_a_cancelled_re_renders_charge_is_worded_as_such_not_as_an_attempt_sent_again(tmp_path: Path) -> None:
+    """Run 1 makes the videos; run 2 (--force) stops waiting with their re-renders rendering, and `cancel` is
+    charged for them: the header's "+$x" after what the jobs cost calls them cancelled re-renders, the earlier
+    videos kept (nothing was sent again), and each card's data says how its charged attempt ended, the run its
+    charge counts for, and that it came after the take kept."""
+    from execkit import write_manifest
+
+    from runner import api
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    assert api.run(m, report=False).exit_code == 0
+    write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 30.0, "jitter": 0.0, "cancel_charge": 0.5})
+    assert api.run(m, options={"force": True, "timeout": 0.2}, report=False).run_id == 2
+    assert len(api.cancel(m).cancelled) == 2
+    snap = api.status(m)
+    bills = [b for j in snap.jobs for b in snap.earlier_billed.get(j.key, ())]
+    assert [(b.state, b.run, b.rerender, b.micros) for b in bills] == [("cancelled", 2, True, 175_000)] * 2
+    html = api.report(m).read_text()
+    money = header_money(html)
+    assert money["these 2 jobs cost when made"] == "$0.70 (run 1) (+$0.35 for cancelled re-renders, billed, the earlier videos kept)"
+    assert [it["jobs"][0]["xk"] for it in page_data(html)["items"]] == [[["cancelled", 2, 1]]] * 2
+
+
+def test_the_header_words_one_billed_attempt_sent_again_with_its_article() -> None:
+    from runner.records import EarlierBilled
+    from runner.report import _earlier_attempts_note
+
+    class Snap:
+        def __init__(self, bills: dict[str, tuple[EarlierBilled, ...]]) -> None:
+            self.jobs = [type("J", (), {"key": k})() for k in bills]
+            self.earlier_billed = bills
+
+    assert _earlier_attempts_note(Snap({})) is None  # type: ignore[arg-type]
+    one = Snap({"a": (EarlierBilled(1, 350_000, "expired"),)})
+    assert _earlier_attempts_note(one) == "(+$0.35 for an expired attempt, billed and sent again)"  # type: ignore[arg-type]
+    both = Snap({"a": (EarlierBilled(1, 350_000, "failed"),), "b": (EarlierBilled(1, 350_000, "expired"),
+                                                                   EarlierBilled(2, 175_000, "cancelled", True))})
+    assert _earlier_attempts_note(both) == ("(+$0.70 for failed or expired attempts, billed and sent again; "  # type: ignore[arg-type]
+                                            "+$0.175 for a cancelled re-render, billed, the earlier video kept)")

@@ -2874,3 +2874,29 @@ def test_grids_far_from_the_view_are_not_drawn_and_keep_their_place_and_width(br
         assert page.evaluate(f"({GROUP_DRAWN})(document.querySelector('#grid > .group:last-child'))") is False
         assert sizes[-1] > small * 1.2 and abs(sizes[-1] - sizes[0]) <= 0.03 * sizes[0], (small, sizes)
         assert o.errors == []
+
+
+def test_a_cards_billed_attempts_other_than_its_take_are_worded_by_what_they_were(browser: Any, tmp_path: Path) -> None:
+    """A job's charge for an attempt that left it no video reads as what that attempt was and the run its charge
+    counts for: an attempt sent again since ("an expired attempt, run 1"), or a re-render after the take kept ("a
+    cancelled re-render, run 2"), with "a" or "an" as the word wants; two alike are counted."""
+    report = report_of(tmp_path)
+    cases = {
+        "style=anime,seed=1": ([["expired", 1, 0]], 350_000, "$0.35 (+$0.35 for an expired attempt, run 1)",
+                               " sent again"),
+        "style=anime,seed=2": ([["cancelled", 2, 1]], 175_000, "$0.35 (+$0.175 for a cancelled re-render, run 2)",
+                               ", the earlier video kept"),
+        "style=anime,seed=3": ([["failed", 1, 0], ["failed", 2, 0]], 700_000, "$0.35 (+$0.70 for 2 failed attempts, run 1, run 2)",
+                               " sent again"),
+    }
+    with opened(browser, report) as o:
+        page = o.page
+        for key, (kinds, cost, _, _) in cases.items():
+            page.evaluate("([key, kinds, cost]) => { const j = gridrun.data.items.find((i) => i.key === key).jobs[0];"
+                          " j.cost = 350000; j.xa = cost; j.xn = kinds.length; j.xk = kinds; }", [key, kinds, cost])
+        page.evaluate("gridrun.update(false)")
+        for key, (_, _, text, after) in cases.items():
+            cost_el = page.locator(f'.card[data-key="{key}"] .cost')
+            assert cost_el.text_content().startswith(text), cost_el.text_content()
+            assert cost_el.get_attribute("title").endswith(text.split(" (", 1)[1][:-1] + after), cost_el.get_attribute("title")
+        assert o.errors == []
