@@ -3111,12 +3111,7 @@ def _left_jobs(left: Sequence[tuple[str, int, int]]) -> str:
 def _possibly_billed_note(snap: Snapshot) -> str:
     """The attempts of unknown outcome `retry --unknown` sent again (`Snapshot.possibly_billed`): in no figure of
     spent or reserved, yet the provider may have billed them."""
-    left = snap.possibly_billed
-    runs = ", ".join(map(str, sorted({run for _, run, _ in left})))
-    were = "its earlier attempt" if len(left) == 1 else "their earlier attempts"
-    return (f"all runs: {usd_text(sum(m for _, _, m in left))} more may have been billed for {_jobs(len(left))} of "
-            f"unknown outcome run {runs} sent ({_left_keys(left)}), which `gridrun retry --unknown` sent again: "
-            f"{were}, counted in no figure above, may have been paid (the provider's dashboard or billing tells)")
+    return snap.possibly_billed_note(visible) or ""
 
 
 def _left_keys(left: Sequence[tuple[str, int, int]]) -> str:

@@ -616,6 +616,21 @@ class Snapshot:
         real = max(0, self.manifest_spent_micros - simulated)
         return f"of that, {usd_text(real)} at providers and {usd_text(simulated)} simulated (nothing paid)"
 
+    def possibly_billed_note(self, shown: Callable[[str], str] = str) -> str | None:
+        """The attempts of unknown outcome `retry --unknown` sent again (`possibly_billed`), as `status` and the
+        report's header say them after what every run spent: in no figure of spent or reserved, yet the provider
+        may have billed them; `shown` writes a key as the reader sees it. None when there are none."""
+        left = self.possibly_billed
+        if not left:
+            return None
+        runs = ", ".join(map(str, sorted({run for _, run, _ in left})))
+        were = "its earlier attempt" if len(left) == 1 else "their earlier attempts"
+        jobs = f"{len(left):,} job{'' if len(left) == 1 else 's'}"
+        keys = ", ".join(shown(key) for key, _, _ in left[:3]) + (f" and {len(left) - 3:,} more" if len(left) > 3 else "")
+        return (f"all runs: {usd_text(sum(m for _, _, m in left))} more may have been billed for {jobs} of "
+                f"unknown outcome run {runs} sent ({keys}), which `gridrun retry --unknown` sent again: "
+                f"{were}, counted in no figure above, may have been paid (the provider's dashboard or billing tells)")
+
     def followed_note(self) -> str | None:
         """What `status` and the run's report say of the part of its spending that is jobs an earlier run sent:
         left in flight there (its process stopped, killed, or stopped by a state it could not write; a timeout;

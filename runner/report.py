@@ -306,6 +306,7 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["earlier_attempts"] = _earlier_attempts_note(snapshot)
     s["all_runs"] = _all_runs(snapshot)
     s["all_runs_label"] = _all_runs_label(snapshot)
+    s["possibly_billed"] = snapshot.possibly_billed_note(_visible)
     s["over_budget"] = snapshot.over_budget_note()
     s["followed"] = snapshot.followed_note()
     s["sent_to"] = snapshot.sent_to_note()

@@ -1328,3 +1328,35 @@ def test_the_header_words_one_billed_attempt_sent_again_with_its_article() -> No
                                                                    EarlierBilled(2, 175_000, "cancelled", True))})
     assert _earlier_attempts_note(both) == ("(+$0.70 for failed or expired attempts, billed and sent again; "  # type: ignore[arg-type]
                                             "+$0.175 for a cancelled re-render, billed, the earlier video kept)")
+
+
+def test_the_header_says_what_may_have_been_billed_for_attempts_retry_unknown_sent_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two jobs of unknown outcome (their videos lost by the provider) that `retry --unknown` sent again: their
+    earlier attempts, in no figure of spent or reserved, may have been billed. The report's header says so after
+    what every run spent, as `status` does, word for word."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api
+    from runner.cli import main
+    from runner.executor import RunOptions
+
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 3.0, "jitter": 0.0})
+    api.run(m, provider=sim_provider(m), options=RunOptions(timeout=0.3), report=False)
+    assert api.run(m, provider=sim_provider(m), report=False).stats.counts["unknown"] == 2  # a fresh world
+    m.write_text(m.read_text().replace("render_time: 3.0", "render_time: 0.05"))
+    again = api.run(m, provider=sim_provider(m), options=RunOptions(retry_unknown=True))
+    assert again.stats.counts["done"] == 2 and again.report is not None
+    note = ("all runs: $0.70 more may have been billed for 2 jobs of unknown outcome run 1 sent (style=anime,seed=1, "
+            "style=anime,seed=2), which `gridrun retry --unknown` sent again: their earlier attempts, counted in no "
+            "figure above, may have been paid (the provider's dashboard or billing tells)")
+    assert main(["status", str(m)]) == 0
+    assert note in " ".join(capsys.readouterr().out.split())
+    money = header_money(again.report.read_text())
+    labels = list(money)
+    assert money["attempts sent again by retry --unknown"].replace("&#39;", "'") == note, money
+    # where every run spent what this one did, no all-runs line: the note follows the run's own spent and reserve
+    assert "all runs of t: spent / reserved" not in labels
+    assert labels[labels.index("attempts sent again by retry --unknown") - 1].startswith("reserved by this run")
