@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 from . import _Later, _load_httpx
 from . import manifest as manifest_mod
@@ -3096,62 +3096,67 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
                     await limiter.acquire()
         return pause
 
-    async def status_tried(client: Any, limiter: anyio.CapacityLimiter, key: str, pid: str) -> VideoStatus:
-        """The status of `pid`, the video of job `key`, asked again after a failure that may pass (a 5xx, a 408 or
-        429, a connection failed or timed out) as the cancel request is: up to CANCEL_TRIES times within
-        CANCEL_RETRY_FOR seconds, the slot of `limiter` let go while waiting, the first try again told to `on_wait`.
-        :raises _StatusUnread: such a failure, once the tries are spent, with what was tried.
-        :raises ProviderError: another failure (a 404 among them), at once."""
+    async def tried(call: Callable[[], Awaitable[Any]], limiter: anyio.CapacityLimiter, key: str, told: list[str],
+                    said: Callable[[BaseException], str]) -> tuple[Any, RetryableError | None, str]:
+        """`call`, made again after a failure that may pass (a 5xx, a 408 or 429, a connection failed or timed out)
+        as a run's requests are (`pacing.retried`): up to CANCEL_TRIES times within CANCEL_RETRY_FOR seconds, the
+        slot of `limiter` (held by the caller) let go while waiting, so that a provider's outage for some jobs does
+        not hold up the others; the first try again of any job told to `on_wait` (`said` of its failure) once, the
+        key kept in `told`. Returns what `call` returned, or the last failure once the tries are spent with what
+        was tried (its words).
+        :raises ProviderError: another failure, at once."""
         tries = 1
 
         def again(exc: BaseException, attempt: int, wait: float) -> None:
             nonlocal tries
             tries = attempt + 1
-            if on_wait is not None and not checking:
-                checking.append(key)
-                on_wait(f"the status of {key}'s video {pid} could not be read ({exc}), and others' may not: asking "
-                        f"each again, up to {CANCEL_TRIES} tries within {CANCEL_RETRY_FOR:g} s, after the wait the "
-                        "provider asks for, else a growing one")
+            if on_wait is not None and not told:
+                told.append(key)
+                on_wait(said(exc))
 
         started = time.monotonic()
         try:
-            return await retried(lambda: prov.get(client, pid), tries=CANCEL_TRIES, within=CANCEL_RETRY_FOR,
-                                 on_retry=again, pause=letting_go(limiter))
+            return (await retried(call, tries=CANCEL_TRIES, within=CANCEL_RETRY_FOR, on_retry=again,
+                                  pause=letting_go(limiter))), None, ""
         except RetryableError as exc:
-            raise _StatusUnread(f"{exc}{_cancel_tried(exc, tries, time.monotonic() - started)}") from exc
+            return None, exc, f"{exc}{_cancel_tried(exc, tries, time.monotonic() - started)}"
+
+    async def status_tried(client: Any, limiter: anyio.CapacityLimiter, key: str, pid: str) -> VideoStatus:
+        """The status of `pid`, the video of job `key`, asked again after a failure that may pass as the cancel
+        request is (`tried`).
+        :raises _StatusUnread: such a failure, once the tries are spent, with what was tried.
+        :raises ProviderError: another failure (a 404 among them), at once."""
+        status, failed, words = await tried(
+            lambda: prov.get(client, pid), limiter, key, checking,
+            lambda exc: (f"the status of {key}'s video {pid} could not be read ({exc}), and others' may not: asking "
+                         f"each again, up to {CANCEL_TRIES} tries within {CANCEL_RETRY_FOR:g} s, after the wait the "
+                         "provider asks for, else a growing one"))
+        if failed is not None:
+            raise _StatusUnread(words) from failed
+        return status
 
     async def cancel_tried(client: Any, limiter: anyio.CapacityLimiter, key: str, pid: str) -> str | None:
-        """Ask the provider to cancel `pid`, the video of job `key`, tried again after a failure that may pass (a 5xx,
-        a 408 or 429, a connection failed or timed out) as a run's requests are (`pacing.retried`), up to
-        CANCEL_TRIES times within CANCEL_RETRY_FOR seconds; the first try again told to `on_wait`. Its slot of
-        `limiter` (held by the caller) is let go while it waits to try again, so that a provider's outage for some
-        cancels does not hold up the others. Returns None once a try is taken, else what the last failed of such a
-        failure, with what was tried.
+        """Ask the provider to cancel `pid`, the video of job `key`, tried again after a failure that may pass
+        (`tried`). Returns None once a try is taken, else what the last failed of such a failure, with what was
+        tried.
         :raises ProviderError: another failure (the provider's refusal, a cancel it does not take), at once."""
-        tries = 1
+        asked = 0
 
         async def ask() -> None:
+            nonlocal asked
+            asked += 1
             # an earlier try may have been taken, its answer lost (a timeout): a render ended since is not asked
             # again (a DELETE of a cancelled video may be refused)
-            if tries > 1 and (await prov.get(client, pid)).terminal:
+            if asked > 1 and (await prov.get(client, pid)).terminal:
                 return
             await prov.cancel(client, pid)
 
-        def again(exc: BaseException, attempt: int, wait: float) -> None:
-            nonlocal tries
-            tries = attempt + 1
-            if on_wait is not None and not retrying:
-                retrying.append(key)
-                on_wait(f"the cancel of {key}'s video {pid} failed ({exc}), and others' may: trying each again, up "
-                        f"to {CANCEL_TRIES} tries within {CANCEL_RETRY_FOR:g} s, after the wait the provider asks "
-                        "for, else a growing one")
-
-        started = time.monotonic()
-        try:
-            await retried(ask, tries=CANCEL_TRIES, within=CANCEL_RETRY_FOR, on_retry=again, pause=letting_go(limiter))
-        except RetryableError as exc:
-            return f"{exc}{_cancel_tried(exc, tries, time.monotonic() - started)}"
-        return None
+        _, failed, words = await tried(
+            ask, limiter, key, retrying,
+            lambda exc: (f"the cancel of {key}'s video {pid} failed ({exc}), and others' may: trying each again, up "
+                         f"to {CANCEL_TRIES} tries within {CANCEL_RETRY_FOR:g} s, after the wait the provider asks "
+                         "for, else a growing one"))
+        return None if failed is None else words
 
     async def one(client: Any, limiter: anyio.CapacityLimiter, row: Any, later: list[Any] | None = None) -> None:
         """Cancel the job of `row`, or record how it ended. In the queued wave (`later` given), a job the provider
