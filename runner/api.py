@@ -3325,11 +3325,19 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         result.never_sent.append(row["key"])
 
     async def look(client: Any, limiter: anyio.CapacityLimiter, row: Any, queued: set[str]) -> None:
+        # One look a job, not tried again here: every cancel waits for this pass. A status that could not be read
+        # for a failure that may pass puts the job in the queued wave, whose check before each cancel asks again
+        # (tried) and leaves it for the rendering wave if it renders; another failure, `one` says.
         async with limiter:
-            with contextlib.suppress(ProviderError, _StatusUnread):  # `one` asks again, and says why it could not
-                now = await status_tried(client, limiter, row["key"], row["provider_id"])
-                if now.status == "queued" or now.terminal:
-                    queued.add(row["key"])
+            try:
+                now = await prov.get(client, row["provider_id"])
+            except RetryableError:
+                queued.add(row["key"])
+                return
+            except ProviderError:
+                return
+            if now.status == "queued" or now.terminal:
+                queued.add(row["key"])
 
     async def requests() -> None:
         if not (left or rows):

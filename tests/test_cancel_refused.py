@@ -217,6 +217,13 @@ def test_a_status_check_failing_through_its_tries_fails_that_jobs_cancel_with_wh
     assert len(result.errors) == 2 and not result.cancelled, result
     assert all("HTTP 503" in why and f"tried {api.CANCEL_TRIES} times" in why for why in result.errors.values()), result
     assert not any(method == "DELETE" for method, _ in sent), sent
+    # one look to sort the queued from the rendering (every cancel waits for that pass: not tried again there),
+    # then the tries of the check before the cancel
+    gets: dict[str, int] = {}
+    for method, path in sent:
+        if method == "GET":
+            gets[path] = gets.get(path, 0) + 1
+    assert len(gets) == 2 and set(gets.values()) == {1 + api.CANCEL_TRIES}, gets
     assert sum(1 for j in api.status(m).jobs if j.state in ("submitted", "running")) == 2
 
 
