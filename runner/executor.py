@@ -214,6 +214,15 @@ def moved_along(was: Path, now: Path, path: Path) -> Path:
     return Path(*new) / rest
 
 
+def outputs_moved(was: Path, now: Path, outputs: Path) -> Path:
+    """Where the output folder `outputs` is, the state file `was` having been found at `now` (its project folder
+    moved while the run went on): `moved_along`, where that place is a folder; else `outputs` as it was. A folder
+    moved into another of the same name (A/proj to B/proj) reads as its parent moved, which an output folder kept
+    beside it (A/shared, not B/shared) did not."""
+    there = moved_along(was, now, outputs)
+    return there if there.is_dir() else outputs
+
+
 @dataclass(frozen=True, slots=True)
 class RunResult:
     """How a run ended."""
@@ -1186,7 +1195,7 @@ class Executor:
                          queued_cancel_free=self.provider.caps.queued_cancel_free,
                          odd_status_left=tuple((self.states[jid], raw) for jid, raw in self._odd_status.items()
                                                if self.states[jid] in IN_FLIGHT_STATES),
-                         moved=moved, outputs_now=None if now is None else moved_along(
+                         moved=moved, outputs_now=None if now is None else outputs_moved(
                              self.store.real, now, self.plan.outputs_dir))
 
     @contextlib.contextmanager

@@ -3049,6 +3049,15 @@ def test_the_videos_line_of_a_run_whose_project_folder_moved_names_where_the_vid
                        was) == now
     assert moved_along(tmp_path / "R1" / ".gridrun" / "state.db", tmp_path / "R2" / ".gridrun" / "state.db",
                        tmp_path / "elsewhere" / "t") == tmp_path / "elsewhere" / "t"
+    # A/proj moved to B/proj reads as A moved to B: an output folder beside the project (A/shared, absolute in its
+    # manifest) did not move, and is said where it is
+    from runner.executor import outputs_moved
+
+    for folder in ("A/shared", "B/proj/outputs/t"):
+        (tmp_path / folder).mkdir(parents=True)
+    a, b = tmp_path / "A" / "proj" / ".gridrun" / "state.db", tmp_path / "B" / "proj" / ".gridrun" / "state.db"
+    assert outputs_moved(a, b, tmp_path / "A" / "shared") == tmp_path / "A" / "shared"
+    assert outputs_moved(a, b, tmp_path / "A" / "proj" / "outputs" / "t") == tmp_path / "B" / "proj" / "outputs" / "t"
 
     def said(**kw: Any) -> str:
         return _videos_said(RunResult(1, 0, "done", None, was, **kw))  # type: ignore[arg-type]
