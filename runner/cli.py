@@ -1140,13 +1140,19 @@ def _warn_billed_above(diff: Any, pay: int) -> str | None:
     return None
 
 
+# The request parameters a price table reads (besides the duration): a group's one value of such a parameter that
+# another group of its size and duration has in none of its jobs names what sets their prices apart.
+_PRICED = frozenset({"quality", "resolution", "size", "generate_audio_switch"})
+
+
 def _price_reasons(jobs: Sequence[Any], groups: Iterable[tuple[tuple[int, int], float, int]]
                    ) -> dict[tuple[tuple[int, int], float, int], str]:
     """For the groups of the plan's total (size, duration, price: `groups`, those of `jobs`) that share a size and
     duration with a group of another price, what sets each apart (" with audio", " without audio", " quality
     1080p"): the parameters whose value is the same across the group and that another group of that size and
-    duration has not, the same across it (another value) or not (its jobs of several values, none this one: a
-    quality priced at the size's tier beside one dearer). A group whose price nothing names gets none."""
+    duration has not, the same across it (another value) or, for a parameter prices are read by (`_PRICED`), not
+    (its jobs of several values, none this one: a quality priced at the size's tier beside one dearer). A group whose
+    price nothing names gets none."""
     prices: dict[tuple[tuple[int, int], float], set[int]] = {}
     for size, duration, price in groups:
         prices.setdefault((size, duration), set()).add(price)
@@ -1182,6 +1188,8 @@ def _price_reasons(jobs: Sequence[Any], groups: Iterable[tuple[tuple[int, int], 
             return bool(common[other][k] != v)
         if k == "generate_audio_switch":
             return True
+        if k not in _PRICED:  # a seed one group holds, the other several of: not what sets the price
+            return False
         if (seen := values.get((other, k))) is None:
             seen = values[other, k] = {format_value(j.params[k]) for j in members[other] if k in j.params}
         return v not in seen

@@ -2072,6 +2072,28 @@ def test_the_total_line_names_the_value_of_a_group_that_the_other_group_of_its_s
             "jobs" in " ".join(out.split())), out
 
 
+def test_the_total_line_names_no_seed_of_a_group_that_the_other_group_of_its_size_mixes_among_others(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Quality and seed zipped: the 1080p group (one job, seed 3) is named by its quality, which sets its price, not
+    by its seed, which the other group holds several others of."""
+    path = write(tmp_path / "m.yaml", head=HEAD, body="""\
+        params:
+          prompt: "a red fox"
+          duration: 5
+          size: 1365x768
+        matrix:
+          zip:
+            - quality: [360p, 720p, 1080p]
+              seed: [1, 2, 3]
+        output: "{{ quality }}-{{ seed }}.mp4"
+        """)
+    code, out, _ = run_cli(capsys, "plan", str(path))
+    assert code == 0
+    assert ("total: 2 × 1365x768 5s at $0.45 = $0.90; 1 × 1365x768 5s quality 1080p at $0.75 = $0.75 → $1.65 for 3 "
+            "jobs" in " ".join(out.split())), out
+
+
 def test_a_group_of_the_total_line_alone_at_its_size_and_duration_names_nothing(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
