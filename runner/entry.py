@@ -140,7 +140,16 @@ def _later(signum: int, frame: FrameType | None) -> None:
 
 def _unsafe(frame: FrameType) -> bool:
     code = frame.f_code
-    return code.co_filename in _NOT_HERE or code.co_filename.endswith(_NOT_IN) or code.co_name == "__del__"
+    if code.co_filename in _NOT_HERE or code.co_filename.endswith(_NOT_IN) or code.co_name == "__del__":
+        return True
+    # A class being made calls its attributes' __set_name__ (a dataclass's fields): an exception raised within one
+    # comes out as a RuntimeError ("Error calling __set_name__"), a crash, not the KeyboardInterrupt it was.
+    at: FrameType | None = frame
+    while at is not None:
+        if at.f_code.co_name == "__set_name__":
+            return True
+        at = at.f_back
+    return False
 
 
 def refuse_other_systems(prog: str = "gridrun") -> None:

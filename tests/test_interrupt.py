@@ -2808,3 +2808,28 @@ def test_after_cancel_settled_every_job_of_a_killed_run_status_and_run_speak_of_
     said = " ".join(again.stderr.split())
     assert again.returncode == 0, said
     assert "no job done: 2 jobs cancelled on request (`gridrun cancel`)" in said and "done, but for" not in said, said
+
+
+def test_a_signal_landing_while_a_class_names_its_fields_is_taken_a_moment_later() -> None:
+    """Python turns an exception raised within a __set_name__ (a dataclass's fields, as a module defining one is
+    imported) into a RuntimeError: a Ctrl-C landing there would crash the start with a traceback, not end the run
+    as interrupted. Such a frame, or one it called, is not where the command's handler raises."""
+    from runner import entry
+
+    frames: list[Any] = []
+
+    def deeper() -> None:
+        frames.append(sys._getframe())
+
+    class Named:
+        def __set_name__(self, owner: type, name: str) -> None:
+            frames.append(sys._getframe())
+            deeper()
+
+    @dataclasses.dataclass
+    class Made:
+        field: Any = Named()
+
+    assert Made().field is not None and len(frames) == 2
+    assert all(entry._unsafe(frame) for frame in frames)
+    assert not entry._unsafe(sys._getframe())
