@@ -591,6 +591,10 @@ def test_a_thousand_cells_stay_responsive_and_load_lazily(browser: Any, tmp_path
         page = o.page
         assert page.locator(".card").count() == 1000  # how fast: bench/report_bench.py
         assert page.locator("#ctl-count").text_content() == "1,000 jobs"  # as the header writes counts
+        # the cards near the view are filled as the page finds them in view (an observer's callback, a task of its
+        # own after the first layout): waited for, then counted
+        page.wait_for_function("document.querySelectorAll('#grid video').length > 0")
+        page.evaluate("new Promise(r => requestAnimationFrame(() => setTimeout(r)))")
         videos = page.evaluate("document.querySelectorAll('#grid video').length")
         assert 0 < videos < 100  # only cells near the viewport get a <video>
         page.select_option("#ctl-x", "prompt_id")
