@@ -50,19 +50,24 @@ def said(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     return code, " ".join((captured.out + captured.err).split())
 
 
-def test_a_first_content_policy_failure_is_told_its_fix_and_its_cost_not_a_bare_retry(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Both renders refused by content moderation on their first attempt, each billed $0.10: `status` and `plan
-    --retry` say to change the prompt, that `gridrun retry` would send the same request, refused again, and what it
-    was billed; nothing offers a bare "`gridrun retry` sends failed jobs again"."""
+def _refused_by_moderation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any]:
+    """Both renders of a two-job manifest refused by content moderation on their first attempt, each billed $0.10:
+    the manifest and the run's result."""
     monkeypatch.setenv("COLUMNS", "400")
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), run={"retries": 0},
                        sim={"render_time": 0.05, "jitter": 0.0, "script": [
                            {"route": "create", "p": 1.0, "fault": "job_failure", "code": "CONTENT_POLICY_VIOLATION"}]})
     prov = sim_provider(m)
     billing_failures(prov, 0.10)
-    result = api.run(m, provider=prov, options=RunOptions(poll_interval=0.05), report=False)
+    return m, api.run(m, provider=prov, options=RunOptions(poll_interval=0.05), report=False)
+
+def test_a_first_content_policy_failure_is_told_its_fix_and_its_cost_not_a_bare_retry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both renders refused by content moderation on their first attempt, each billed $0.10: `status` and `plan
+    --retry` say to change the prompt, that `gridrun retry` would send the same request, refused again, and what it
+    was billed; nothing offers a bare "`gridrun retry` sends failed jobs again"."""
+    m, result = _refused_by_moderation(tmp_path, monkeypatch)
     assert result.stats.counts["failed"] == 2 and result.stats.spent_micros == 200_000, result.stats.counts
     code, out = said(capsys, "status", str(m))
     assert code == 0 and "sends failed jobs again" not in out, out
@@ -81,13 +86,7 @@ def test_status_json_and_plan_json_give_the_fix_and_the_last_bill_of_a_first_con
     """What `status` says to run next is in `status --json` (`next`, and the commands it names), and the warning
     `plan --retry` gives of jobs refused again is in `plan --retry --json` (`refused_again`), with the jobs, what to
     change and what their last attempts were billed."""
-    monkeypatch.setenv("COLUMNS", "400")
-    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), run={"retries": 0},
-                       sim={"render_time": 0.05, "jitter": 0.0, "script": [
-                           {"route": "create", "p": 1.0, "fault": "job_failure", "code": "CONTENT_POLICY_VIOLATION"}]})
-    prov = sim_provider(m)
-    billing_failures(prov, 0.10)
-    result = api.run(m, provider=prov, options=RunOptions(poll_interval=0.05), report=False)
+    m, result = _refused_by_moderation(tmp_path, monkeypatch)
     assert result.stats.counts["failed"] == 2, result.stats.counts
     capsys.readouterr()
     assert main(["status", str(m)]) == 0

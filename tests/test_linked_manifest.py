@@ -82,12 +82,9 @@ def test_a_link_to_the_manifest_file_with_an_absolute_state_dir_shares_it(
     assert _creates(tmp_path / "real") == 2 and not os.path.lexists(link.parent / ".gridrun")
 
 
-def test_cancel_through_a_link_names_the_jobs_in_flight_in_the_state_beside_the_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Jobs left rendering (and billed) in the state beside the file: `cancel` through the link has no state beside
-    the link, but does not say "nothing to cancel" and exit 0 (a cleanup step would pass while they render): it
-    refuses, naming that state and the cancel to run, which cancels them."""
+def _left_in_flight_beside_the_file(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
+    """A manifest in `real/` whose run left its 2 jobs rendering (a timeout), and a link to it in `mine/`: the two
+    folders, the manifest and the link."""
     real, mine = tmp_path / "real", tmp_path / "mine"
     real.mkdir()
     mine.mkdir()
@@ -96,6 +93,15 @@ def test_cancel_through_a_link_names_the_jobs_in_flight_in_the_state_beside_the_
     link = mine / m.name
     link.symlink_to(m)
     assert main(["run", "--no-report", "--timeout", "1", str(m)]) != 0
+    return real, mine, m, link
+
+def test_cancel_through_a_link_names_the_jobs_in_flight_in_the_state_beside_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Jobs left rendering (and billed) in the state beside the file: `cancel` through the link has no state beside
+    the link, but does not say "nothing to cancel" and exit 0 (a cleanup step would pass while they render): it
+    refuses, naming that state and the cancel to run, which cancels them."""
+    real, mine, m, link = _left_in_flight_beside_the_file(tmp_path)
     assert api.status(m).counts["submitted"] + api.status(m).counts["running"] == 2
     capsys.readouterr()
     state = (real / ".gridrun").resolve()
@@ -117,14 +123,7 @@ def test_jobs_in_flight_beside_the_file_count_as_done_ones_through_a_link(
     """Jobs the file's own run sent and left in flight (the run stopped, or going on in another terminal) are paid
     for as much as done ones: `plan` through the link warns of them, `run` through it refuses, sends nothing, and
     names the run of the file that collects them."""
-    real, mine = tmp_path / "real", tmp_path / "mine"
-    real.mkdir()
-    mine.mkdir()
-    m = write_manifest(real, n_seeds=2, styles=("anime",), run={"concurrency": 2},
-                       sim={"render_time": 60.0, "jitter": 0.0, "concurrency": 2})
-    link = mine / m.name
-    link.symlink_to(m)
-    assert main(["run", "--no-report", "--timeout", "1", str(m)]) != 0
+    real, mine, m, link = _left_in_flight_beside_the_file(tmp_path)
     counts = api.status(m).counts
     assert counts["submitted"] + counts["running"] == 2 and _creates(real) == 2, counts
     state = (real / ".gridrun").resolve()
