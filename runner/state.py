@@ -442,6 +442,31 @@ def m014_run_key_print(db: sqlite3.Connection) -> None:
 
 # The schema this gridrun writes: one migration per version.
 SCHEMA_VERSION = len(_MIGRATIONS)
+
+# The columns of the tables whose rows are read whole, each with the schema that added it (`_MIGRATIONS`): a query
+# names them (`_columns`) rather than take `*`, so that a column the file lacks (dropped by another program) is
+# SQLite's "no such column", said as a state not of its schema (`lacks_schema`), not a row without a field its
+# reader asks for.
+_TABLE_COLUMNS: dict[str, tuple[tuple[int, str], ...]] = {
+    "runs": (*((1, c) for c in ("id", "manifest_name", "manifest_path", "manifest_copy", "outputs_dir", "provider",
+                                "model", "axes", "started_at", "ended_at", "status", "budget_micros", "pid", "host",
+                                "argv")),
+             (5, "final_money"), (9, "seen_at"), (13, "duration"), (14, "key_print")),
+    "jobs": (*((1, c) for c in ("id", "hash", "key", "sweep", "vals", "params", "request", "state", "output_path",
+                                "cost_estimate_micros", "cost_micros", "attempts", "provider_id", "url", "expires_at",
+                                "error", "sha256", "width", "height", "duration", "created_at", "updated_at",
+                                "submitted_at", "completed_at", "downloaded_at", "done_run_id")),
+             (3, "reset_from"), (8, "cost_reported_micros"), (12, "render_span")),
+    "attempts": (*((1, c) for c in ("id", "job_id", "n", "run_id", "idempotency_key", "state", "provider_id",
+                                    "estimate_micros", "billed_micros", "started_at", "ended_at", "error")),
+                 (2, "billed_run_id"), (11, "endpoint"), (11, "simulator")),
+}
+
+
+def _columns(table: str, schema: int, alias: str = "") -> str:
+    """Every column of `table` a state of `schema` has, for a SELECT (each prefixed by `alias`, as `j.`)."""
+    return ", ".join(f"{alias}{name}" for since, name in _TABLE_COLUMNS[table] if since <= schema)
+
 KEYS_SALTED_AT = 10  # the schema from which the state has a meta table and a key salt (`m010_key_salt`)
 # The meta row (this, then the run's id) in which a run going on keeps, with its heartbeat, when it next asks the
 # provider about a job and when the provider last answered it (`Store.seen`, `Store.run_checks`): `status` in
@@ -1927,6 +1952,10 @@ class Store:
         """No runner holds this state folder's runner lock now (`runner_lock_free`): the runs read from it ask."""
         return runner_lock_free(self.real.with_name("lock"))
 
+    def _cols(self, table: str, alias: str = "") -> str:
+        """Every column of `table` this state's schema has, named for a SELECT (`_columns`)."""
+        return _columns(table, self.schema, alias)
+
     def _remedy(self, exc: sqlite3.Error) -> str:
         """What to do about the state store's error `exc` (`remedy`), this state's lock and folder known."""
         return remedy(exc, lock=self.lock_note(), folder=self.real.parent, schema=getattr(self, "schema", None))
@@ -1996,8 +2025,8 @@ class Store:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        """Close the store; an error of SQLite's that found the file damaged, as the store says it (the file,
-        how to recover), not as SQLite alone does."""
+        """Close the store; an error of SQLite's that found the file damaged, or lacking a table or column of its
+        schema, as the store says it (the file, its schema, how to recover), not as SQLite alone does."""
         try:
             self.close()
         except sqlite3.Error as failed:
@@ -2007,6 +2036,8 @@ class Store:
         if _damaged(exc):
             assert isinstance(exc, sqlite3.Error)
             raise self._damaged_error(exc) from exc
+        if isinstance(exc, sqlite3.Error) and lacks_schema(exc):
+            raise StateError(self.store_problem(exc)) from exc
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
@@ -2551,7 +2582,7 @@ class Store:
         """
         # An id past SQLite's integers (--run 99999999999999999999) is no run either, not an OverflowError.
         in_range = SQLITE_INT_MIN <= run_id <= SQLITE_INT_MAX
-        row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone() if in_range else None
+        row = self.db.execute(f"SELECT {self._cols('runs')} FROM runs WHERE id=?", (run_id,)).fetchone() if in_range else None
         if row is None:
             raise NotRecordedError(f"{self.path}: no run {run_id}; {self._runs_recorded(manifest_name)}")
         record = run_record(row, lock_free=self._lock_free, state_folder=str(self.real.parent),
@@ -2622,9 +2653,9 @@ class Store:
     def runs(self, manifest_name: str | None = None) -> list[RunRecord]:
         """Runs, newest first."""
         if manifest_name is None:
-            rows = self.db.execute("SELECT * FROM runs ORDER BY id DESC").fetchall()
+            rows = self.db.execute(f"SELECT {self._cols('runs')} FROM runs ORDER BY id DESC").fetchall()
         else:
-            rows = self.db.execute("SELECT * FROM runs WHERE manifest_name=? ORDER BY id DESC", (manifest_name,)).fetchall()
+            rows = self.db.execute(f"SELECT {self._cols('runs')} FROM runs WHERE manifest_name=? ORDER BY id DESC", (manifest_name,)).fetchall()
         stops = self._stops()
         return [run_record(r, lock_free=self._lock_free, state_folder=str(self.real.parent), stopped=stops.get(r["id"]))
                 for r in rows]
@@ -2665,14 +2696,14 @@ class Store:
 
     def running_run_of(self, pid: int, host: str) -> RunRecord | None:
         """The latest run recorded as running by process `pid` on `host`, if any (the runner lock's holder)."""
-        row = self.db.execute("SELECT * FROM runs WHERE status='running' AND pid=? AND host=? ORDER BY id DESC"
+        row = self.db.execute(f"SELECT {self._cols('runs')} FROM runs WHERE status='running' AND pid=? AND host=? ORDER BY id DESC"
                               " LIMIT 1", (pid, host)).fetchone()
         return None if row is None else run_record(row, lock_free=self._lock_free, state_folder=str(self.real.parent),
                                                    stopped=self._stops(row["id"]).get(row["id"]))
 
     def latest_run_of_file(self, manifest_path: Path) -> RunRecord | None:
         """The latest run made from the manifest file at `manifest_path` (as runs record it, absolute), if any."""
-        row = self.db.execute("SELECT * FROM runs WHERE manifest_path=? ORDER BY id DESC LIMIT 1",
+        row = self.db.execute(f"SELECT {self._cols('runs')} FROM runs WHERE manifest_path=? ORDER BY id DESC LIMIT 1",
                               (str(manifest_path),)).fetchone()
         return None if row is None else run_record(row, lock_free=self._lock_free, state_folder=str(self.real.parent),
                                                    stopped=self._stops(row["id"]).get(row["id"]))
@@ -3063,7 +3094,7 @@ class Store:
         return changed
 
     def job_row(self, job_id: int) -> sqlite3.Row:
-        row = self.db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+        row = self.db.execute(f"SELECT {self._cols('jobs')} FROM jobs WHERE id=?", (job_id,)).fetchone()
         if row is None:
             raise StateError(f"{self.path}: no job {job_id}")
         return row
@@ -3080,7 +3111,7 @@ class Store:
         """Stored jobs among `hashes` (for the plan's diff against state)."""
         out: dict[str, sqlite3.Row] = {}
         for chunk, marks in _chunked(hashes):
-            for row in self.db.execute(f"SELECT * FROM jobs WHERE hash IN ({marks})", chunk):
+            for row in self.db.execute(f"SELECT {self._cols('jobs')} FROM jobs WHERE hash IN ({marks})", chunk):
                 out[row["hash"]] = row
         return out
 
@@ -3944,7 +3975,7 @@ class Store:
                 " (SELECT r.provider FROM runs r WHERE r.id = a.run_id) AS sent_by"
                 if self.schema >= TAKES_MADE_AT else "")
         return self.db.execute(  # the attempt found once, by its id
-            f"SELECT j.*, rj.key AS run_key, rj.cached_from_run, {billed_by} AS billed_run, a.run_id AS sent_run{made}"
+            f"SELECT {self._cols('jobs', 'j.')}, rj.key AS run_key, rj.cached_from_run, {billed_by} AS billed_run, a.run_id AS sent_run{made}"
             " FROM run_jobs rj JOIN jobs j ON j.id = rj.job_id LEFT JOIN attempts a ON a.id ="
             f" (SELECT x.id FROM attempts x WHERE x.job_id = j.id AND x.n = {_VIDEO_ATTEMPT})"
             f" WHERE rj.run_id=?{f' AND ({where})' if where else ''} ORDER BY rj.position",
@@ -4022,7 +4053,7 @@ class Store:
         when the manifest no longer has it and a later run left it in flight (--leave-in-flight)."""
         marks = ",".join("?" * len(states))
         rows = self.db.execute(
-            "SELECT rj.run_id AS held_by, j.* FROM run_jobs rj JOIN runs r ON r.id = rj.run_id"
+            f"SELECT rj.run_id AS held_by, {self._cols('jobs', 'j.')} FROM run_jobs rj JOIN runs r ON r.id = rj.run_id"
             f" JOIN jobs j ON j.id = rj.job_id WHERE r.manifest_name=? AND j.state IN ({marks})"
             " ORDER BY rj.run_id DESC, rj.position",
             (manifest_name, *states),
@@ -4989,7 +5020,7 @@ class Store:
                                    sha256=sha, submitted_at=started, completed_at=ended, downloaded_at=fetched)
 
     def attempts(self, job_id: int) -> list[sqlite3.Row]:
-        return self.db.execute("SELECT * FROM attempts WHERE job_id=? ORDER BY n", (job_id,)).fetchall()
+        return self.db.execute(f"SELECT {self._cols('attempts')} FROM attempts WHERE job_id=? ORDER BY n", (job_id,)).fetchall()
 
 
 def _set_aside(job: JobRecord) -> bool:

@@ -1253,3 +1253,54 @@ def test_a_state_lacking_a_column_of_its_schema_is_said_so_not_as_a_folder_to_ma
     assert remedy(sqlite3.OperationalError("disk I/O error")) == ("check that the folder and its files are writable "
                                                                   "and on a local disk")
     assert "writable" in remedy(sqlite3.OperationalError("unable to open database file"), folder=folder)
+
+
+def test_the_columns_named_for_rows_read_whole_are_those_of_each_schema(tmp_path: Path) -> None:
+    """The queries that read a run, a job or an attempt whole name their columns (`_columns`), which are every
+    column each schema's migrations made, in their order: nothing a reader asks for is left out, and a state of an
+    earlier schema is not asked for a column it never had."""
+    from runner.state import _TABLE_COLUMNS, SCHEMA_VERSION, _columns
+
+    for version in range(1, SCHEMA_VERSION + 1):
+        path = tmp_path / f"v{version}.db"
+        with old_state(path, version):
+            pass
+        made = columns_of(path)
+        for table in _TABLE_COLUMNS:
+            assert _columns(table, version).split(", ") == made[table], (version, table)
+
+
+@pytest.mark.parametrize("table, column", [("jobs", "downloaded_at"), ("jobs", "sweep"), ("runs", "budget_micros"),
+                                           ("attempts", "billed_run_id")])
+def test_a_state_lacking_a_column_read_with_its_row_is_said_so_by_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, table: str, column: str,
+) -> None:
+    """A column dropped by another program from a table whose rows gridrun reads whole (a run, a job, an attempt)
+    is said as a state lacking a column of its schema, with that schema and the state file, by `status`, `report`,
+    `export` and `run` alike: not a bug of gridrun's, and nothing sent."""
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.cli import main
+    from runner.state import SCHEMA_VERSION
+
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    assert api.run(m, report=False).exit_code == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.commit()
+    before = contents(db)
+    capsys.readouterr()
+    for command in (["status", str(m)], ["status", str(m), "--json"], ["report", str(m)], ["export", str(m)],
+                    ["run", str(m), "--no-report"], ["retry", str(m), "--no-report"]):
+        code = main(command)
+        said = " ".join(capsys.readouterr().err.split())
+        if code == 0:  # what it read names no column the state lacks
+            continue
+        assert code == 1 and "a bug in gridrun" not in said, (command, said)
+        assert f"the state store {db} cannot be used: no such column" in said, (command, said)
+        assert (f"the state file lacks a table or column of schema {SCHEMA_VERSION}, this gridrun's own, which it says "
+                "it is of") in said, (command, said)
+    assert contents(db) == before
