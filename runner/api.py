@@ -2310,6 +2310,7 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         # lost by the provider, or no request log to look them up in): in no spent and no reserve, yet perhaps billed
         "possibly_billed": [{"key": key, "run": run, "usd": micros / 1e6} for key, run, micros in snap.possibly_billed],
         "possibly_billed_usd": sum(micros for _, _, micros in snap.possibly_billed) / 1e6,
+        "possibly_billed_simulated_usd": snap.possibly_billed_simulated_micros / 1e6,  # of it, what simulators answered
         # jobs earlier runs sent, rendered and paid (in manifest_spent_usd) but not downloaded, that this run does not
         # have: the manifest put back as `manifest_copy` downloads them
         "left_rendered": [{"key": key, "run": run, "cost_usd": micros / 1e6, "manifest_copy": snap.left_copies.get(run)}

@@ -306,6 +306,7 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
         # failed, in no figure above, yet the provider may have billed them (their estimates)
         "possibly_billed_jobs": len(snapshot.possibly_billed),
         "possibly_billed_usd": usd(sum(micros for _, _, micros in snapshot.possibly_billed)),
+        "possibly_billed_simulated_usd": usd(snapshot.possibly_billed_simulated_micros),  # of it, simulators' answers
         **_job_costs(snapshot),
     }
 

@@ -476,6 +476,8 @@ class Snapshot:
     # retry --unknown` sent again (their videos lost by the provider, or no request log to look them up in): settled
     # as failed, in no spent and no reserve, yet the provider may have billed them
     possibly_billed: tuple[tuple[str, int, int], ...] = ()
+    # of those estimates, what attempts a simulator answered make up: made-up figures, nothing paid
+    possibly_billed_simulated_micros: int = 0
     # key -> (attempts, code, state) of the jobs that ended failed or rejected after more than one attempt, each of
     # which ended with the same provider's code (`Store._repeated`): the same request refused alike every time
     repeated: Mapping[str, tuple[int, str, str]] = field(default_factory=dict)
@@ -627,9 +629,23 @@ class Snapshot:
         were = "its earlier attempt" if len(left) == 1 else "their earlier attempts"
         jobs = f"{len(left):,} job{'' if len(left) == 1 else 's'}"
         keys = ", ".join(shown(key) for key, _, _ in left[:3]) + (f" and {len(left) - 3:,} more" if len(left) > 3 else "")
-        return (f"all runs: {usd_text(sum(m for _, _, m in left))} more may have been billed for {jobs} of "
+        total = sum(m for _, _, m in left)
+        if self.possibly_billed_simulated(all_of=True):
+            return (f"all runs: {usd_text(total)} more may have been billed by a simulator for {jobs} of unknown "
+                    f"outcome run {runs} sent ({keys}), which `gridrun retry --unknown` sent again: {were}, counted "
+                    "in no figure above, simulated (made-up figures, nothing paid)")
+        simulated = self.possibly_billed_simulated_micros
+        part = (f"; of that, {usd_text(simulated)} simulated (made-up figures, nothing paid)" if simulated else "")
+        return (f"all runs: {usd_text(total)} more may have been billed for {jobs} of "
                 f"unknown outcome run {runs} sent ({keys}), which `gridrun retry --unknown` sent again: "
-                f"{were}, counted in no figure above, may have been paid (the provider's dashboard or billing tells)")
+                f"{were}, counted in no figure above, may have been paid (the provider's dashboard or billing "
+                f"tells){part}")
+
+    def possibly_billed_simulated(self, *, all_of: bool = False) -> bool:
+        """A simulator answered some (`all_of`: every one) of the attempts `possibly_billed` counts."""
+        if not self.possibly_billed or not self.possibly_billed_simulated_micros:
+            return False
+        return not all_of or self.possibly_billed_simulated_micros >= sum(m for _, _, m in self.possibly_billed)
 
     def followed_note(self) -> str | None:
         """What `status` and the run's report say of the part of its spending that is jobs an earlier run sent:
@@ -661,7 +677,10 @@ class Snapshot:
         budget = self.run.budget_micros
         if budget is None or self.spent_micros <= budget:
             return None
-        text = (f"passed its budget: spent {usd_text(self.spent_micros)} of {usd_text(budget)}, "
+        simulated = min(self.spent_simulated_micros, self.spent_micros)
+        said = (" (simulated: made-up figures, nothing paid)" if simulated >= self.spent_micros else
+                f" (of it, {usd_text(simulated)} simulated: made-up figures, nothing paid)" if simulated else "")
+        text = (f"passed its budget: spent {usd_text(self.spent_micros)}{said} of {usd_text(budget)}, "
                 f"{usd_text(self.spent_micros - budget)} over")
         above = [(j.counted_micros or 0) - j.cost_estimate_micros for j in self.jobs
                  if j.paid_run == self.run.id and (j.counted_micros or 0) > j.cost_estimate_micros]

@@ -307,6 +307,7 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["all_runs"] = _all_runs(snapshot)
     s["all_runs_label"] = _all_runs_label(snapshot)
     s["possibly_billed"] = snapshot.possibly_billed_note(_visible)
+    s["possibly_billed_simulated"] = snapshot.possibly_billed_simulated(all_of=True)
     s["over_budget"] = snapshot.over_budget_note()
     s["followed"] = snapshot.followed_note()
     s["sent_to"] = snapshot.sent_to_note()

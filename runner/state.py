@@ -4237,7 +4237,7 @@ class Store:
             left = () if as_left else self._left_rendering(run)
             rendered = () if as_left else self._left_rendered(run)
             unknown = () if as_left else self._left_unknown(run)
-            possibly_billed = () if as_left else self._possibly_billed(run)
+            possibly_billed, possibly_simulated = ((), 0) if as_left else self._possibly_billed(run)
             repeated, failures = self._failures(jobs)
             earlier_billed = self._earlier_billed(jobs)
             placeholders = () if as_left else self._placeholders_left(run)
@@ -4266,7 +4266,8 @@ class Store:
                         origins=origins, made_earlier=made_earlier, found_cached=counted.cached, made_earlier_count=counted.made_earlier,
                         rerenders_unsent=unsent,
                         left_rendering=left, left_rendered=rendered, left_unknown=unknown, placeholders_left=placeholders,
-                        possibly_billed=possibly_billed, repeated=repeated, failures=failures,
+                        possibly_billed=possibly_billed, possibly_billed_simulated_micros=possibly_simulated,
+                        repeated=repeated, failures=failures,
                         earlier_billed=earlier_billed,
                         placeholders_failed=placeholders_failed,
                         endpoints=endpoints, spent_simulated_micros=simulated_spent,
@@ -4357,20 +4358,23 @@ class Store:
             (S.UNKNOWN.value, run.id, run.manifest_name),
         ))
 
-    def _possibly_billed(self, run: RunRecord) -> tuple[tuple[str, int, int], ...]:
+    def _possibly_billed(self, run: RunRecord) -> tuple[tuple[tuple[str, int, int], ...], int]:
         """The attempts of unknown outcome that runs of the run's manifest sent and `retry --unknown` sent again
         (`abandon_attempt`: their videos lost by the provider, or no request log to look them up in), never billed
         as far as gridrun knows: (key, the run that sent it, its estimate). Settled as failed, they count in no
         budget and no run's spent, yet the provider may have billed them: `status` and the export keep them in
-        sight."""
+        sight. With them, what a simulator answered of their estimates (`_simulated`): made-up figures, nothing paid."""
         rows = self.db.execute(
-            "SELECT j.key, a.run_id, a.estimate_micros, a.error FROM attempts a JOIN jobs j ON j.id = a.job_id"
-            " WHERE a.state = ? AND a.billed_micros IS NULL AND a.error LIKE '%retry --unknown%'"
-            " AND a.run_id IN (SELECT id FROM runs WHERE manifest_name=?) ORDER BY a.run_id, j.id, a.n",
+            f"SELECT j.key, attempts.run_id, attempts.estimate_micros, attempts.error, {self._simulated}"
+            " FROM attempts JOIN jobs j ON j.id = attempts.job_id"
+            " WHERE attempts.state = ? AND attempts.billed_micros IS NULL AND attempts.error LIKE '%retry --unknown%'"
+            " AND attempts.run_id IN (SELECT id FROM runs WHERE manifest_name=?)"
+            " ORDER BY attempts.run_id, j.id, attempts.n",
             (S.FAILED.value, run.manifest_name),
-        )
-        return tuple((str(r[0]), int(r[1]), int(r[2])) for r in rows
-                     if str(r[3]).endswith(ABANDONED_LOST_SUFFIX) or r[3] == ABANDONED_NEVER_KNOWN)
+        ).fetchall()
+        kept = [r for r in rows if str(r[3]).endswith(ABANDONED_LOST_SUFFIX) or r[3] == ABANDONED_NEVER_KNOWN]
+        return (tuple((str(r[0]), int(r[1]), int(r[2])) for r in kept),
+                sum(int(r[2]) for r in kept if r[4]))
 
     def manifest_copy_file(
         self, run_id: int, *, folder: Path | None = None, write: bool = True,

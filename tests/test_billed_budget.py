@@ -143,7 +143,8 @@ def test_a_run_that_passed_its_budget_does_not_exit_0(tmp_path: Path, capsys: py
                         sim={"render_time": 0.05, "jitter": 0.0, "cost_factor": 2})
     assert main(["run", str(m2), "--no-report"]) == 3
     err = " ".join(capsys.readouterr().err.split())
-    assert "warning: this run passed its budget: spent $0.70 of $0.35" in err and "stopped by the budget" not in err, err
+    assert ("warning: this run passed its budget: spent $0.70 (simulated: made-up figures, nothing paid) of $0.35"
+            in err) and "stopped by the budget" not in err, err
 
 
 def test_a_run_that_passed_its_budget_is_marked_so_in_status_json_and_in_its_runs(
@@ -156,7 +157,8 @@ def test_a_run_that_passed_its_budget_is_marked_so_in_status_json_and_in_its_run
     run(m)
     assert main(["status", str(m), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
-    assert got["status"] == "done" and got["over_budget"].startswith("passed its budget: spent $0.70 of $0.35"), got
+    assert got["status"] == "done" and got["over_budget"].startswith(
+        "passed its budget: spent $0.70 (simulated: made-up figures, nothing paid) of $0.35"), got
     assert main(["status", str(m), "--runs", "--json"]) == 0
     assert [r["over_budget_usd"] for r in json.loads(capsys.readouterr().out)] == [0.35]
     assert main(["status", str(m), "--runs"]) == 0
@@ -271,3 +273,22 @@ def test_the_balance_check_weighs_the_jobs_at_the_ratio_the_latest_bills_showed(
     assert "below the $10.50 the 3 jobs this run would send cost (estimated at $1.05, counted at 10x the " \
            "estimates, as run 1 was billed)" in text, text
     assert "--budget 8.15 --allow-partial" in text and refused.value.jobs_fit == 2, text
+
+
+def test_a_run_past_its_budget_says_what_of_its_spending_a_simulator_billed(tmp_path: Path) -> None:
+    """The note "passed its budget" says the spending a simulator billed is made-up figures: all of it, or the part of it
+    (as a run that followed a provider's jobs and sent a simulator's would), and nothing of it where none was."""
+    import dataclasses
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"concurrency": 1, "budget_usd": 0.35},
+                       sim={"render_time": 0.05, "jitter": 0.0, "cost_factor": 2})
+    run(m)
+    snap = api.status(m)
+    assert snap.spent_simulated_micros == 700_000
+    assert snap.over_budget_note().startswith(
+        "passed its budget: spent $0.70 (simulated: made-up figures, nothing paid) of $0.35, $0.35 over"), snap
+    part = dataclasses.replace(snap, spent_simulated_micros=200_000).over_budget_note()
+    assert part.startswith("passed its budget: spent $0.70 (of it, $0.20 simulated: made-up figures, nothing paid) "
+                           "of $0.35, $0.35 over"), part
+    paid = dataclasses.replace(snap, spent_simulated_micros=0).over_budget_note()
+    assert paid.startswith("passed its budget: spent $0.70 of $0.35, $0.35 over") and "simulated" not in paid, paid

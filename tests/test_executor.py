@@ -189,7 +189,7 @@ def test_a_run_the_provider_billed_past_its_budget_says_so_at_its_end_in_status_
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"budget_usd": 1.0, "concurrency": 1},
                        sim={"render_time": 0.1, "jitter": 0.0, "concurrency": 1, "cost_factor": 4.0})
     assert main(["run", str(m)]) == 3
-    note = ("passed its budget: spent $1.40 of $1.00, $0.40 over: the provider billed 1 job already sent $1.05 "
+    note = ("passed its budget: spent $1.40 (simulated: made-up figures, nothing paid) of $1.00, $0.40 over: the provider billed 1 job already sent $1.05 "
             "above its estimate (each was sent within the budget, counted at its estimate, or at the bills above the "
             "estimates seen by then, until its cost was known)")
     err = " ".join(capsys.readouterr().err.split())

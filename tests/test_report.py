@@ -1335,7 +1335,7 @@ def test_the_header_says_what_may_have_been_billed_for_attempts_retry_unknown_se
 ) -> None:
     """Two jobs of unknown outcome (their videos lost by the provider) that `retry --unknown` sent again: their
     earlier attempts, in no figure of spent or reserved, may have been billed. The report's header says so after
-    what every run spent, as `status` does, word for word."""
+    what every run spent, as `status` does, word for word (a simulator's attempts, said as simulated)."""
     from execkit import sim_provider, write_manifest
 
     from runner import api
@@ -1349,9 +1349,9 @@ def test_the_header_says_what_may_have_been_billed_for_attempts_retry_unknown_se
     m.write_text(m.read_text().replace("render_time: 3.0", "render_time: 0.05"))
     again = api.run(m, provider=sim_provider(m), options=RunOptions(retry_unknown=True))
     assert again.stats.counts["done"] == 2 and again.report is not None
-    note = ("all runs: $0.70 more may have been billed for 2 jobs of unknown outcome run 1 sent (style=anime,seed=1, "
-            "style=anime,seed=2), which `gridrun retry --unknown` sent again: their earlier attempts, counted in no "
-            "figure above, may have been paid (the provider's dashboard or billing tells)")
+    note = ("all runs: $0.70 more may have been billed by a simulator for 2 jobs of unknown outcome run 1 sent "
+            "(style=anime,seed=1, style=anime,seed=2), which `gridrun retry --unknown` sent again: their earlier "
+            "attempts, counted in no figure above, simulated (made-up figures, nothing paid)")
     assert main(["status", str(m)]) == 0
     assert note in " ".join(capsys.readouterr().out.split())
     money = header_money(again.report.read_text())

@@ -4,6 +4,8 @@ what each send may cost, and which jobs a retry picks."""
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -115,12 +117,39 @@ def test_an_attempt_of_unknown_outcome_sent_again_by_retry_unknown_stays_counted
     assert doc["possibly_billed_usd"] == pytest.approx(0.7), doc
     assert sorted(p["key"] for p in doc["possibly_billed"]) == ["style=anime,seed=1", "style=anime,seed=2"], doc["possibly_billed"]
     assert all(p["run"] == 1 and p["usd"] == pytest.approx(0.35) for p in doc["possibly_billed"])
+    assert doc["possibly_billed_simulated_usd"] == pytest.approx(0.7), doc
     code, out, _ = run_cli(capsys, "status", str(m))
-    assert code == 0 and ("all runs: $0.70 more may have been billed for 2 jobs of unknown outcome run 1 sent "
-                          "(style=anime,seed=1, style=anime,seed=2), which `gridrun retry --unknown` sent again") in out, out
+    out = " ".join(out.split())
+    assert code == 0 and ("all runs: $0.70 more may have been billed by a simulator for 2 jobs of unknown outcome run 1 "
+                          "sent (style=anime,seed=1, style=anime,seed=2), which `gridrun retry --unknown` sent again: "
+                          "their earlier attempts, counted in no figure above, simulated (made-up figures, nothing "
+                          "paid)") in out, out
     written = api.export(m, formats=["json"])
     summary = json.loads(written[0].read_text())["summary"]
     assert (summary["possibly_billed_jobs"], summary["possibly_billed_usd"]) == (2, pytest.approx(0.7)), summary
+    assert summary["possibly_billed_simulated_usd"] == pytest.approx(0.7), summary
+    # the report's row says them as the report's other simulated figures, not in the red of money that may be owed
+    assert api.report(m) is not None
+    page = (tmp_path / "outputs" / "t" / "report.html").read_text()
+    row = page.split("attempts sent again by retry --unknown")[1].split("</div>")[0]
+    assert '<small class="simulated possibly-billed">' in row and "over-budget" not in row, row
+    assert "by a simulator" in row and "made-up figures, nothing paid" in row and "may have been paid" not in row, row
+
+    # an attempt no simulator answered (a provider's, as an attempt recorded with simulator 0 is) may have been paid
+    with closing(sqlite3.connect(tmp_path / ".gridrun" / "state.db")) as db:
+        db.execute("UPDATE attempts SET simulator = 0 WHERE state = 'failed' AND job_id = (SELECT MIN(job_id) FROM attempts)")
+        db.commit()
+    doc = json.loads(run_cli(capsys, "status", str(m), "--json")[1])
+    assert doc["possibly_billed_simulated_usd"] == pytest.approx(0.35), doc
+    out = " ".join(run_cli(capsys, "status", str(m))[1].split())
+    assert ("all runs: $0.70 more may have been billed for 2 jobs of unknown outcome run 1 sent (style=anime,seed=1, "
+            "style=anime,seed=2), which `gridrun retry --unknown` sent again: their earlier attempts, counted in no "
+            "figure above, may have been paid (the provider's dashboard or billing tells); of that, $0.35 simulated "
+            "(made-up figures, nothing paid)") in out, out
+    assert api.report(m) is not None
+    page = (tmp_path / "outputs" / "t" / "report.html").read_text()
+    row = page.split("attempts sent again by retry --unknown")[1].split("</div>")[0]
+    assert '<strong class="over-budget possibly-billed">' in row and "of that, $0.35 simulated" in row, row
 
 
 def test_retry_and_plan_retry_send_again_only_the_jobs_picked_by_key_and_code(
