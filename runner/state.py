@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import errno
+import functools
 import hashlib
 import json
 import math
@@ -1948,9 +1949,12 @@ class Store:
             "(as `gridrun run` does)"
         )
 
-    def _lock_free(self) -> bool:
-        """No runner holds this state folder's runner lock now (`runner_lock_free`): the runs read from it ask."""
-        return runner_lock_free(self.real.with_name("lock"))
+    @property
+    def _lock_free(self) -> Callable[[], bool]:
+        """Whether no runner holds this state folder's runner lock now (`runner_lock_free`), which the runs read
+        from it ask: a call of a module's function on the lock's path, not of this store, so that a run, and what
+        holds it (`Snapshot`, `Runs`), pickles and outlives the store."""
+        return functools.partial(runner_lock_free, self.real.with_name("lock"))
 
     def _cols(self, table: str, alias: str = "") -> str:
         """Every column of `table` this state's schema has, named for a SELECT (`_columns`)."""

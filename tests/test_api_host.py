@@ -541,6 +541,26 @@ def test_every_error_class_goes_through_pickle_with_its_text_and_fields() -> Non
         assert {k: [str(e) for e in v] if k == "errors" else v for k, v in vars(back).items()} == fields, error
 
 
+def test_a_snapshot_and_a_manifests_runs_go_through_pickle_with_what_they_expose(tmp_path: Path) -> None:
+    """`runner.status` and `runner.runs` called in a worker process reach the parent as they were made: a
+    `Snapshot` and `Runs` pickle (their runs hold no store, whose connection cannot), compare equal after, and their
+    runs still tell whether the runner lock of their state folder is free."""
+    import pickle
+
+    m = _small(tmp_path)
+    assert api.run(m, report=False).exit_code == 0
+    snap, runs = api.status(m), api.runs(m)
+    back = pickle.loads(pickle.dumps(snap))
+    assert type(back) is type(snap) and back == snap
+    assert (back.run, back.jobs, back.counts, back.spent_micros) == (snap.run, snap.jobs, snap.counts, snap.spent_micros)
+    assert back.run.lock_free is not None and back.run.lock_free() is True and back.run.process_gone() is False
+    again = pickle.loads(pickle.dumps(runs))
+    assert type(again) is type(runs) and again == runs and again.warnings == runs.warnings
+    assert [(r.run.id, r.done, r.spent_micros, r.run.state_folder) for r in again] == \
+        [(r.run.id, r.done, r.spent_micros, r.run.state_folder) for r in runs]
+    assert all(r.run.lock_free is not None and r.run.lock_free() for r in again)
+
+
 def _plan_jobs(path: str) -> int:
     return len(runner.plan(path).jobs)
 
