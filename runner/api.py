@@ -2087,6 +2087,8 @@ def runs_json(found: Sequence[RunSummary]) -> list[dict[str, Any]]:
             "spent_simulated_usd": s.spent_simulated_micros / 1e6,
             # what it spent past its budget (its exit code 3 where it would have been 0); null: within it, or none
             "over_budget_usd": s.over_budget_micros / 1e6 if s.over_budget_micros else None,
+            # it ended failed and every job of it is done now, collected by a later run (`status` stays `failed`)
+            "all_done_since": s.all_done_since,
             "argv": list(s.run.argv),  # the command line that started it, after `gridrun`; [] from Python
         }
         for s in found

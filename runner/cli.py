@@ -3187,7 +3187,7 @@ def _runs(args: argparse.Namespace) -> int:
     table.add_column("started with", overflow="fold", min_width=len("started with"))  # its header never cut
     for s in found:
         r = s.run
-        status = _status_shown(r)
+        status = _status_shown(r) + (", all done since" if s.all_done_since else "")
         done = (f"{s.done:,}/{s.jobs:,}" + (f", {s.cached:,} cached" if s.cached else "")
                 + (f", {s.made_earlier:,} made earlier" if s.made_earlier else "")
                 + (f", {s.not_copied:,} not copied" if s.not_copied else ""))

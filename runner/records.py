@@ -709,6 +709,8 @@ class RunSummary:
     # where it sent its creates, each once, and whether a simulator answered there (`Snapshot.endpoints`)
     endpoints: tuple[tuple[str, bool], ...] = ()
     spent_simulated_micros: int = 0  # of `spent_micros`, what simulators billed: made-up figures, nothing paid
+    # an attempt it sent was done only after it ended: a later run collected it (a job of unknown outcome found)
+    done_since_end: bool = False
 
     @property
     def over_budget_micros(self) -> int:
@@ -716,6 +718,14 @@ class RunSummary:
         none."""
         budget = self.run.budget_micros
         return 0 if budget is None else max(0, self.spent_micros - budget)
+
+    @property
+    def all_done_since(self) -> bool:
+        """The run ended `failed` and every one of its jobs is done now, some of them since it ended: a later run
+        collected what it left (a job of unknown outcome found at the provider). Its status stays the one it ended
+        with; a run whose jobs were all done as it ended failed (its re-renders failed, the earlier videos kept) is
+        not one."""
+        return self.run.status == "failed" and self.done_since_end and self.jobs > 0 and self.done == self.jobs
 
     @property
     def made_earlier(self) -> int:

@@ -2727,10 +2727,19 @@ class Store:
                 (" WHERE rj.run_id IN (SELECT id FROM runs WHERE manifest_name=?)", (manifest_name,))
             out = self._summaries(runs, last, where, args)
             ends, simulated = self._where_runs_sent()
+            since = self._done_since_end()
             return [dataclasses.replace(r, endpoints=ends.get(r.run.id, ()),
-                                        spent_simulated_micros=simulated.get(r.run.id, 0)) for r in out]
+                                        spent_simulated_micros=simulated.get(r.run.id, 0),
+                                        done_since_end=r.run.id in since) for r in out]
         finally:
             self.db.execute("COMMIT")
+
+    def _done_since_end(self) -> set[int]:
+        """The runs that ended `failed` and sent an attempt done only after their end: a later run collected what
+        they left (a job of unknown outcome found at the provider), as `status --runs` says."""
+        return {int(r[0]) for r in self.db.execute(
+            "SELECT DISTINCT a.run_id FROM attempts a JOIN runs r ON r.id = a.run_id WHERE r.status = 'failed'"
+            " AND a.state = ? AND a.ended_at > r.ended_at", (S.DONE.value,))}
 
     def _where_runs_sent(self) -> tuple[dict[int, tuple[tuple[str, bool], ...]], dict[int, int]]:
         """For every run: where it sent its creates (`run_endpoints`), and what simulators billed of its spending

@@ -126,3 +126,30 @@ def test_cancel_settles_a_found_job_a_run_left_in_flight_in_the_record_of_the_ru
     assert main(["cancel", str(m)]) == 0
     assert [j.state for j in api.status(m).jobs] == ["cancelled"] * 4
     assert {r.run.id: r.reserved_micros for r in api.runs(m)} == {1: 0, 2: 0}
+
+
+def test_a_failed_run_whose_jobs_a_later_run_found_done_is_listed_failed_all_done_since(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 1 ends `failed`, its job of unknown outcome left so; run 2 finds that job at the provider and collects
+    it. `status --runs` lists run 1 as it ended, failed, and says its jobs are all done since; `--json` keeps its
+    `status` and says so in `all_done_since`. Before run 2, run 1 is failed alone."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = _unknown_then_found(tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert main(["status", str(m), "--runs", "--json"]) == 0
+    (one,) = json.loads(capsys.readouterr().out)
+    assert (one["status"], one["done"], one["all_done_since"]) == ("failed", 3, False), one
+    assert main(["status", str(m), "--runs"]) == 0
+    assert "all done since" not in capsys.readouterr().out
+    assert main(["run", str(m), "--no-report"]) == 0
+    capsys.readouterr()
+    assert main(["status", str(m), "--runs", "--json"]) == 0
+    listed = {r["run"]: r for r in json.loads(capsys.readouterr().out)}
+    assert (listed[1]["status"], listed[1]["done"], listed[1]["jobs"], listed[1]["all_done_since"]) == \
+        ("failed", 4, 4, True), listed[1]
+    assert (listed[2]["status"], listed[2]["all_done_since"]) == ("done", False), listed[2]
+    assert main(["status", str(m), "--runs"]) == 0
+    rows = {line.split()[0]: " ".join(line.split()) for line in capsys.readouterr().out.splitlines()[2:] if line.strip()}
+    assert "failed, all done since 4/4" in rows["1"] and "all done since" not in rows["2"], rows
+    assert [r.all_done_since for r in api.runs(m)] == [False, True]

@@ -748,9 +748,11 @@ def test_status_runs_counts_the_videos_a_failed_re_render_kept_as_made_earlier_n
     m, _ = forced_twice(tmp_path, failure_rate=1.0)
     rows = {r["run"]: r for r in api.runs_json(api.runs(m))}
     assert (rows[2]["done"], rows[2]["cached"], rows[2]["made"]) == (2, 0, 0)
+    assert rows[2]["status"] == "failed" and rows[2]["all_done_since"] is False  # its jobs were done as it ended
     assert main(["status", str(m), "--runs"]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.split()[:1] == ["2"]}
     assert "2/2, 2 made earlier" in lines["2"] and "cached" not in lines["2"], lines
+    assert "all done since" not in lines["2"], lines
 
 
 def test_the_report_of_a_run_whose_re_renders_failed_says_which_and_why(
