@@ -2740,9 +2740,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _status_next(args: argparse.Namespace, snap: Snapshot, *, unnamed: bool) -> tuple[Advice | None, str | None]:
     """What `status` says to run next after the ended run of `snap` (its `next:` line), and the note it gives below
-    it: built from the state, or, where the manifest given was edited since that run, planned as it is now (a run
-    of it would refuse to start: that refusal's way out is the step; else a note that the steps are of the manifest
-    as the run had it). (None, None) of a run that has not ended."""
+    it: built from the state, or, where the manifest given was edited since that run (or reads data files, with
+    jobs in flight), planned as it is now (a run of it would refuse to start: that refusal's way out is the step;
+    else a note that the steps are of the manifest as the run had it). (None, None) of a run that has not ended."""
     from .manifest import Manifest
 
     r = snap.run
@@ -2751,7 +2751,9 @@ def _status_next(args: argparse.Namespace, snap: Snapshot, *, unnamed: bool) -> 
     now = None
     if (not unnamed and isinstance(args.manifest, Manifest) and not getattr(args, "warnings", None)
             and r.id == snap.manifest_latest_run and _unfinished(snap.counts)
-            and not _as_run_had_it(args.manifest, r)):
+            and (not _as_run_had_it(args.manifest, r) or args.manifest.data_lines and sum(_in_flight(snap.counts)))):
+        # a manifest as the run had it reads data files that may have changed since: where jobs are in flight, a
+        # row changed under one leaves it to a run that refuses to start
         now = _manifest_now(args.manifest, r.id)
     if now is not None and now[0]:  # the steps of the state alone would lead to a run that refuses
         # its ways on (the manifest put back by hand, or jobs paid for left behind) are a choice: no command to run

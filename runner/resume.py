@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .datafiles import value_position
 from .errors import BudgetError, GridrunError, InFlightError, StateError
 from .jobs import Billing, fitting, param_strings, scaled, usd_text
 from .limits import sticky_said
@@ -832,6 +833,8 @@ class LeftBehind:
 
     images: str = ""                     # the input images whose content differs from the run's (`images_said`)
     image_paths: tuple[str, ...] = ()    # those images, as the manifest's folder sees them
+    rows: str = ""                       # the data-file rows the jobs were made of that changed (`rows_changed`)
+    row_files: tuple[str, ...] = ()      # those data files, as the manifest's folder sees them
 
     def message(self) -> str:
         """What is in flight, and the two ways on: the manifest put back (or the input images whose content
@@ -852,7 +855,7 @@ class LeftBehind:
         return (
             f"{left} {'job' if one else 'jobs'} of run {last} ({usd_text(self.cost_micros)}) "
             f"{'is' if one else 'are'} in flight, and the manifest no longer has {them} ({keys}): {'; '.join(counts)}. "
-            f"This run would not follow {them}. {self._put_back()} and run it to collect {them}{self._resent()}; or "
+            f"This run would not follow {them}. {self._put_back(them)}{self._resent()}; or "
             f"pass --leave-in-flight to run anyway (what {they} is then not downloaded)"
         )
 
@@ -866,14 +869,26 @@ class LeftBehind:
                 f"{'its' if n == 1 else 'their'} key too, but sends {'it' if n == 1 else 'those'} again at once "
                 f"if not found: a new render, paid; `gridrun cancel` first costs nothing)")
 
-    def _put_back(self) -> str:
+    def _put_back(self, them: str) -> str:
+        """What puts back what this run's plan lacks them (the jobs) for, and runs it to collect `them`."""
         copy = f"run {self.run_id}'s copy: {self.copy}{self._missing()}"
-        if not self.images:
-            return f"Put the manifest back as it was ({copy})"
-        files = " ".join(shlex.quote(p) for p in self.image_paths)
-        return (f"The {'input image' if len(self.image_paths) == 1 else 'input images'} {self.images}: put "
-                f"{'that file' if len(self.image_paths) == 1 else 'those files'} back (e.g. git checkout <ref> -- "
-                f"{files}), and the manifest as it was if it changed too ({copy}),")
+        if not self.images and not self.rows:
+            return f"Put the manifest back as it was ({copy}) and run it to collect {them}"
+        what = []
+        if self.images:
+            what.append(f"The {'input image' if len(self.image_paths) == 1 else 'input images'} {self.images}")
+        if self.rows:
+            one = len(self.row_files) == 1
+            what.append(f"{'the' if what else 'The'} {'data file' if one else 'data files'} "
+                        f"{' and '.join(self.row_files)} {'has' if one else 'have'} changed since run {self.run_id} "
+                        f"({self.rows})")
+        paths = (*self.image_paths, *self.row_files)
+        files = " ".join(shlex.quote(p) for p in paths)
+        # the rows are told only of a manifest as the run had it: no copy of it to put back then
+        manifest = "" if not self.images else f", and the manifest as it was if it changed too ({copy}),"
+        return (f"{'; '.join(what)}: put {'that file' if len(paths) == 1 else 'those files'} back "
+                f"(e.g. git checkout <ref> -- {files}){manifest} and "
+                f"run {'it' if manifest else 'the manifest'} to collect {them}")
 
 
     def _missing(self) -> str:
@@ -899,13 +914,115 @@ def left_behind(plan: Plan, store: Store) -> LeftBehind | None:
                                               plan.image_digests):
             changed.setdefault(path, (then, now))
     shown = [shown_beside(path, plan.manifest.path) for path in changed]
+    # the manifest as that run had it: what changed is the data files' rows its jobs were made of
+    rows, row_files = "", ()
+    if plan.manifest.data_lines and plan.manifest.text and store.manifest_copy(last.id) == plan.manifest.text:
+        rows, row_files = rows_changed(plan.manifest, left, store.run_job_rows(last.id), last.id)
     return LeftBehind(
         images=images_said(changed, last.id, plan.manifest.path), image_paths=tuple(shown),
+        rows=rows, row_files=row_files,
         run_id=last.id, keys=tuple(r["key"] for r in left), states=tuple(r["state"] for r in left),
         cost_micros=sum(r["cost_estimate_micros"] for r in left), copy=copy, copy_there=there,
         last_sent=max((r["submitted_at"] for r in left if r["state"] == S.SUBMITTING.value and r["submitted_at"]),
                       default=None),
     )
+
+
+def rows_changed(manifest: Manifest, left: Sequence[Any], ran: Sequence[Any],
+                 run_id: int) -> tuple[str, tuple[str, ...]]:
+    """The data-file rows that the jobs `left` (state rows of jobs the plan no longer has) were made of and that
+    the manifest's data files no longer hold (`ran`: the jobs of their run, `run_id`), in words ("rows.csv:2: prompt 'owl' then, 'owl at night' now"), and
+    those files as the manifest's folder sees them; ("", ()) for none. Each job's recorded values are its rows as
+    they were; the row now is the one of the file's rows that no job of the run (`ran`) was made of sharing the
+    most cells with it (a one-value line: the only such line), else the row is said to be gone."""
+    lines = manifest.data_lines
+    if not lines or not left:
+        return "", ()
+
+    def norm(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, default=str)
+
+    recorded: dict[str, set[str]] = {}
+    for r in ran:
+        try:
+            vals = json.loads(r["vals"] or "{}")
+        except ValueError:
+            continue
+        if isinstance(vals, dict):
+            for name, value in vals.items():
+                recorded.setdefault(name, set()).add(norm(value))
+    axes: dict[tuple[Any, ...], tuple[list[Any], list[str]]] = {}
+    said: dict[str, None] = {}
+    files: dict[str, None] = {}
+    for r in left:
+        try:
+            vals = json.loads(r["vals"] or "{}")
+        except ValueError:
+            continue
+        if not isinstance(vals, dict):
+            continue
+        for axis, where in lines.items():
+            name = axis[-1]
+            if name not in vals or (axis[0] == "matrix") != (r["sweep"] is None):
+                continue
+            if axis not in axes:
+                node: Any = manifest.data
+                for step in axis:
+                    try:
+                        node = node[step]
+                    except (KeyError, IndexError, TypeError):
+                        node = []
+                        break
+                values = node if isinstance(node, list) else []
+                axes[axis] = (values, [norm(v) for v in values])
+            values, normed = axes[axis]
+            then = vals[name]
+            if norm(then) in normed:
+                continue
+            file = shown_beside(where.file, manifest.path)
+            files[file] = None
+            new = [i for i, n in enumerate(normed) if n not in recorded.get(name, ())]
+            at = _row_now(then, [(i, values[i]) for i in new])
+            if at is None:
+                said[f"{file}: run {run_id}'s row {_cell(then)} is no longer there"] = None
+                continue
+            found = value_position(lines, (*axis, at))
+            line = f"{file}:{found[1][0]}" if found is not None else file
+            said[f"{line}: {_row_diff(then, values[at])}"] = None
+    listed = list(said)
+    text = "; ".join(listed[:3]) + (f"; and {len(listed) - 3:,} more" if len(listed) > 3 else "")
+    return text, tuple(files)
+
+
+def _row_now(then: Any, candidates: Sequence[tuple[int, Any]]) -> int | None:
+    """Which of `candidates` (index, value: the data file's values no job of the run was made of) is the row
+    `then` became: of rows, the one with the most cells as they were (one at least); of single values, the only
+    one; None when none is."""
+    if isinstance(then, dict):
+        best, most = None, 0
+        for i, row in candidates:
+            if isinstance(row, dict):
+                same = sum(1 for k, v in then.items() if k in row and row[k] == v)
+                if same > most:
+                    best, most = i, same
+        return best
+    return candidates[0][0] if len(candidates) == 1 else None
+
+
+def _row_diff(then: Any, now: Any) -> str:
+    """What differs between a data file's row (or value) as a run's job was made of it and as it is now: "prompt
+    'owl' then, 'owl at night' now"."""
+    if not (isinstance(then, dict) and isinstance(now, dict)):
+        return f"{_cell(then)} then, {_cell(now)} now"
+    cells = [f"{k} {_cell(then.get(k)) if k in then else 'none'} then, {_cell(now.get(k)) if k in now else 'none'} now"
+             for k in dict.fromkeys([*then, *now]) if then.get(k, ...) != now.get(k, ...)]
+    return "; ".join(cells[:3]) + (f"; and {len(cells) - 3} more cells" if len(cells) > 3 else "")
+
+
+def _cell(value: Any) -> str:
+    """A data file's value as a message quotes it, cut at 60 characters."""
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def changed_images(job: Job | None, params: str, request: str,

@@ -74,3 +74,42 @@ def test_a_prompt_edited_while_the_run_goes_on_is_said_at_its_end_and_by_status_
     assert f"next: {doc['next']} note: {doc['next_note']}" in said, (said, doc)
     assert doc["next_note"].startswith("the manifest changed since run 1: 2 jobs differ from run 1"), doc
     assert doc["next_commands"] == [f"gridrun retry {m}"], doc  # the manifest as given
+
+
+def test_a_data_file_row_edited_under_a_job_in_flight_is_named_by_run_plan_and_status_as_what_to_put_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest as run 1 had it, but a row of its CSV edited while that row's job renders: the refusal over the
+    job in flight names the file, the row's line and its cell then and now, and says to put the file back (not
+    the manifest, which is as it was: its copy put back refuses again); `status`'s next step is that refusal, not
+    a collection a run would refuse; the file put back, a run collects both jobs."""
+    from runner.cli import main
+    from runner.errors import InFlightError
+
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,prompt\na,owl\nb,lark\n")
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: g\nprovider: sim\nmodel: pixverse-v5.6\n"
+                 "params: {prompt: \"{{ shot.prompt }}\", quality: 360p, duration: 5}\n"
+                 "matrix:\n  shot: {file: rows.csv}\noutput: \"{{ shot.id }}.mp4\"\n"
+                 "sim: {render_time: 30, jitter: 0.0}\nrun: {concurrency: 2}\n")
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    assert in_flight(m) == 2
+    rows.write_text("id,prompt\na,owl at night\nb,lark\n")
+    said = ("The data file rows.csv has changed since run 1 (rows.csv:2: prompt 'owl' then, 'owl at night' now): put "
+            "that file back (e.g. git checkout <ref> -- rows.csv) and run the manifest to collect it")
+    with pytest.raises(InFlightError) as refused:
+        api.run(m, report=False)
+    message = " ".join(str(refused.value).split())
+    assert said in message and "Put the manifest back" not in message, message
+    capsys.readouterr()
+    assert main(["status", str(m)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    tail = out[out.index("next:"):]
+    assert "collects the 2 jobs" not in tail, tail
+    assert "`gridrun run` of the manifest as it is now refuses to start" in tail and said in tail, tail
+    rows.write_text("id,prompt\na,owl\nb,lark\n")
+    assert main(["status", str(m)]) == 0
+    assert "collects the 2 jobs left in flight" in " ".join(capsys.readouterr().out.split())
