@@ -37,6 +37,7 @@ from .jobs import (
     BilledAbove,
     Billing,
     Job,
+    canonical,
     format_value,
     job_hash,
     job_key,
@@ -81,7 +82,7 @@ from .sweeps import (
     read_by,
     sweeps_of,
 )
-from .textforms import drawn, escaped, unlike_parts, unspaced_value
+from .textforms import alike, alike_value, drawn, escaped, unlike_parts, unspaced_value
 from .yamlsource import (
     cut_by_comments,
     dotted,
@@ -495,6 +496,35 @@ def _lists_kept_whole(matrix: Mapping[str, Any] | None, list_params: Collection[
 
 
 _POSIX = os.path is posixpath
+
+
+def _alike_requests(jobs: Sequence[Job]) -> list[tuple[str, str, str, Any, Any]]:
+    """The jobs whose request is an earlier job's but for Unicode form or an invisible character in a parameter's
+    text (two rows told apart by an id column, their prompts "café" written composed in one and not in the other):
+    for each, the earlier's key, its own, the parameter, and its value in each. The usual plan has no text that
+    reads otherwise: its requests are not compared."""
+    if not any(_reads_otherwise(j.params) for j in jobs):
+        return []
+    first_of: dict[tuple[int, str], Job] = {}
+    found = []
+    for j in jobs:
+        earlier = first_of.setdefault((j.repeat, canonical(alike_value(dict(j.params)))), j)
+        if earlier is not j:
+            param = next(k for k, v in j.params.items() if canonical(v) != canonical(earlier.params.get(k)))
+            found.append((earlier.key, j.key, param, earlier.params.get(param), j.params[param]))
+    return found
+
+
+def _reads_otherwise(params: Mapping[str, Any]) -> bool:
+    """Whether a parameter's text is written otherwise than it reads (`alike`: another Unicode form, an invisible
+    character)."""
+    for v in params.values():
+        if type(v) is str:
+            if not v.isascii() and alike(v) != v:
+                return True
+        elif isinstance(v, (dict, list)) and alike_value(v) is not v:
+            return True
+    return False
 
 
 def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_max: int = PATH_MAX) -> _Found:
@@ -1110,6 +1140,9 @@ def _build(
         # with the error
         err.warnings = tuple(ctx_job.warnings)
         raise err
+    for first_key, second_key, *differ in _alike_requests(jobs):
+        errors.add(ctx_job.alike_request(first_key, second_key, *differ), second_key)
+    errors.raise_if_any()
 
     # Every combination made a job (else an error was raised above), so the axes can be read from them.
     axes: dict[str, set[Any]] = {}

@@ -1126,6 +1126,33 @@ class JobMaker:
                             "invisible character in their values: they would be rendered and paid twice; write "
                             "them alike", MatrixError)
 
+    def alike_request(self, first: str, second: str, param: str, then: Any, now: Any) -> ManifestError:
+        """The error of the job `second` whose request reads as the earlier job `first`'s but is other text in
+        parameter `param` (`then`, `now`: its value in each; a letter composed or not, an invisible character in
+        one), though their values differ (an id column of their rows): at the first of its matrix values that
+        differs (its line in a data file), naming the earlier's, in the words of values that read alike."""
+        mine_made, theirs_made = self.seen_keys[second], self.seen_keys[first]
+        sw, shape, values = mine_made[0], mine_made[1], mine_made[2]
+        e_sw, e_shape, e_values = theirs_made[0], theirs_made[1], dict(theirs_made[2])
+        why = unlike(then, now)
+        shown = ""
+        if isinstance(then, str) and isinstance(now, str) and len(then) <= 80 and len(now) <= 80:
+            shown = f" ('{escaped(then)}', then '{escaped(now)}')"
+        said = f"but for {why} in {param}{shown}: it would be rendered and paid twice; write them alike"
+        for k, v in values:
+            ev = e_values.get(k)
+            if k not in e_values or v is ev:
+                continue
+            mine = self._index(_matrix_path(sw, shape.sources.get(k, "matrix"), k), v)
+            theirs = self._index(_matrix_path(e_sw, e_shape.sources.get(k, "matrix"), k), ev)
+            in_data = value_position(self.m.data_lines, theirs)
+            line = in_data[1][0] if in_data is not None else self.m.where(theirs)[0]
+            what = "row" if isinstance(v, dict) else "value"
+            return self.m.error(mine, f"two jobs would be the same: this {what}'s request repeats that of "
+                                      f"{dotted(theirs)} (line {line}) {said}", MatrixError)
+        return self.m.error(sw.prefix + ("matrix",), f"two jobs would be the same: {second!r} sends the request of "
+                                                     f"{first!r}{self.rows_said(second, first)} {said}", MatrixError)
+
     def _index(self, axis: tuple[Any, ...], value: Any) -> tuple[Any, ...]:
         """`axis` + the index of `value` in it: found by identity in an axis read from a data file, else as
         written in the manifest; `axis` alone when it is not a list that holds it."""

@@ -169,6 +169,26 @@ def test_values_alike_in_the_manifest_in_rows_and_over_takes_are_refused(tmp_pat
     assert (err.line, err.field) == (2, "matrix.p[1]") and "but for Unicode form" in err.message
 
 
+def test_rows_told_apart_by_an_id_whose_requests_read_alike_are_refused_naming_both_rows(tmp_path: Path) -> None:
+    """Rows of other ids, whose prompts are one text but for Unicode form or a zero-width space: one render paid
+    twice, refused as exact twins are, at the later row, naming the earlier's line, the parameter and what differs;
+    keys, hashes and requests stay as written."""
+    (tmp_path / "shots.csv").write_text("id,prompt\ns01,caf\u00e9 at dawn\ns02,cafe\u0301 at dawn\ns03,fox at dusk\n"
+                                        "s04,fox at dusk\u200b\n", encoding="utf-8")
+    m = manifest(tmp_path, 'params:\n  prompt: "{{ shot.prompt }}"\nmatrix:\n  shot: {file: shots.csv}\n'
+                           'output: "{{ shot.id }}.mp4"\n')
+    errs = errors_of(m)
+    assert [(Path(e.file).name, e.line, e.field) for e in errs] == [("shots.csv", 3, "matrix.shot[1]"),
+                                                                   ("shots.csv", 5, "matrix.shot[3]")]
+    assert ("two jobs would be the same: this row's request repeats that of matrix.shot[0] (line 2) but for Unicode "
+            "form (a letter composed or not) in prompt ('caf\\u00e9 at dawn', then 'cafe\\u0301 at dawn'): it would be "
+            "rendered and paid twice; write them alike") in errs[0].message, errs[0].message
+    assert ("repeats that of matrix.shot[2] (line 4) but for an invisible U+200B in prompt ('fox at dusk', then "
+            "'fox at dusk\\u200b')") in errs[1].message, errs[1].message
+    (tmp_path / "shots.csv").write_text("id,prompt\ns01,caf\u00e9 at dawn\ns02,cafe\u0301 at dusk\n", encoding="utf-8")
+    assert [j.params["prompt"] for j in api.plan(m).jobs] == ["caf\u00e9 at dawn", "cafe\u0301 at dusk"]
+
+
 def test_values_in_other_forms_that_differ_plan_as_before(tmp_path: Path) -> None:
     """Keys and hashes keep the text as written: only twins are refused."""
     m = axis_of(tmp_path, "p.txt", "a caf\u00e9\na cafe\u0301 bar\nnai\u0308ve\n".encode(), output="{{ key }}.mp4")
