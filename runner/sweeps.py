@@ -73,14 +73,19 @@ class Collector:
         for err, jobs in found[:_MAX_REPORTED]:
             if jobs:
                 key, detail = jobs[0]
+                cut = "…" in key
                 key = _named(key)
                 example = f"{key}: {detail}" if detail else key
+                if cut and detail and detail.startswith("from "):
+                    # a key cut short may read as another's (the values that tell them apart past its cut): the
+                    # row first
+                    example = f"the job {detail}, key {key}"
                 if self.one_job:
                     more = detail or ""
                 elif len(jobs) > 1:
                     more = f"in {len(jobs):,} jobs, e.g. {example}"
                 else:
-                    more = f"in job {example}"
+                    more = f"in {'' if example.startswith('the job ') else 'job '}{example}"
                 if more:
                     err = type(err)(f"{err.message} ({more})", file=err.file, line=err.line, column=err.column,
                                     field=err.field)
@@ -657,7 +662,7 @@ class JobMaker:
                 except TemplateProblem as exc:
                     err = _in_sweep(sw, name, _template_error(m, sw.var_paths[name], exc, self._row_in(ctx)),
                                     reached)
-                    errors.add(err, key, err.row_line)
+                    errors.add(err, key, err.row_line or self.rows_line(key))
                     continue
                 params = base_params.copy()
                 failed: list[str] = []
@@ -666,7 +671,7 @@ class JobMaker:
                         params[name] = render(ctx)
                     except TemplateProblem as exc:
                         err = _template_error(m, sw.param_paths[name], exc, self._row_in(ctx))
-                        errors.add(err, key, err.row_line)
+                        errors.add(err, key, err.row_line or self.rows_line(key))
                         failed.append(name)
                 for i, name in shape.overrides:
                     params[name] = values[i][1]
@@ -1275,6 +1280,22 @@ class JobMaker:
                 lines.append(f"{found[0]}:{found[1][0]}")
         return lines
 
+    def rows_line(self, key: str) -> str | None:
+        """"from shots.csv:3" (", a row whose cells are all empty" after a line of such a row): the data-file rows
+        the job `key` was made of, where an error of its own (a template's, of those values) is to be fixed; None
+        when none was read from a data file."""
+        made = self.seen_keys.get(key)
+        if made is None:
+            return None
+        sw, shape, values, _ = made
+        lines = []
+        for k, v in values:
+            found = self._data_line(_matrix_path(sw, shape.sources.get(k, "matrix"), k), v)
+            if found is not None:
+                empty = ", a row whose cells are all empty" if is_empty_row(v) else ""
+                lines.append(f"{found[0]}:{found[1][0]}{empty}")
+        return f"from {', '.join(lines)}" if lines else None
+
     def rows_said(self, *keys: str) -> str:
         """The note ` (from rows.csv:3 and rows.csv:4)` of the data-file rows of the jobs `keys`, each job's lines
         in turn; "" when none of them was made of a data file's values."""
@@ -1320,7 +1341,7 @@ class JobMaker:
             rel = render(ctx)
         except TemplateProblem as exc:
             err = _template_error(self.m, sw.output_path, exc, self._row_in(ctx))
-            self.errors.add(err, key, err.row_line)
+            self.errors.add(err, key, err.row_line or self.rows_line(key))
             return None
         if type(rel) is str and _SAFE_REL.fullmatch(rel):
             rel_path = rel
@@ -1338,7 +1359,7 @@ class JobMaker:
                                          "starting with '.'), a hidden file that `ls` lists only with -a: give the "
                                          f"value a text, or write a fixed part before it (e.g. {fixed!r})"
                                          + self._no_sweep),
-                            key, repr(rel_path))
+                            key, ", ".join(filter(None, (repr(rel_path), self.rows_line(key)))))
             return None
         if "." not in name and sw.output_path not in self._no_extension:
             self._no_extension.add(sw.output_path)

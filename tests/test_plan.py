@@ -4217,6 +4217,47 @@ def test_an_error_a_row_of_empty_cells_makes_names_the_row_as_empty(tmp_path: Pa
                for w in exc.value.warnings), exc.value.warnings
 
 
+def test_an_error_a_template_makes_of_a_row_names_the_row_and_tells_cut_keys_apart(tmp_path: Path) -> None:
+    """A template's error of one row's values (an index past a list, a division by zero, a JSONL row's missing
+    nested key, an all-empty row's), not only of a column the row lacks, names that row's line; two keys cut short
+    that read alike are told apart by their rows."""
+    caption = "a red fox running through fresh snow at"
+    (tmp_path / "shots.csv").write_text(f"caption,id,speed,tags\n{caption} dawn,s01,2,snow;dawn\n"
+                                        f"{caption} dusk,s02,2,snow\n{caption} noon,s03,0,snow;noon\n",
+                                        encoding="utf-8")
+    with pytest.raises(ManifestErrors) as exc:
+        plan_of(tmp_path, """\
+            params: {prompt: "{{ shot.caption }}, {{ shot.tags.split(';')[1] }}, {{ 24 // (shot.speed | int) }} fps"}
+            matrix:
+              shot: {file: shots.csv}
+            output: "{{ shot.id }}.mp4"
+            """)
+    index, zero = (e.message for e in exc.value.errors)
+    assert "list object has no element 1" in index, index
+    assert f"(in the job from {tmp_path}/shots.csv:3, key 'shot={{\"caption\":\"a red fox running th…" in index, index
+    assert "ZeroDivisionError" in zero and f"(in the job from {tmp_path}/shots.csv:4, key " in zero, zero
+    (tmp_path / "rows.jsonl").write_text('{"id":"a","meta":{"tags":"x"}}\n{"id":"b","meta":{}}\n', encoding="utf-8")
+    with pytest.raises(ManifestError) as one:
+        plan_of(tmp_path, """\
+            params: {prompt: "fox {{ shot.meta.tags.upper() }}"}
+            matrix:
+              shot: {file: rows.jsonl}
+            output: "{{ shot.id }}.mp4"
+            """)
+    assert "has no attribute 'tags'" in one.value.message, one.value
+    assert one.value.message.endswith(f": from {tmp_path}/rows.jsonl:2)"), one.value
+    (tmp_path / "e.csv").write_text("id,prompt,n\na,fox,1\n,,\n", encoding="utf-8")
+    with pytest.raises(ManifestErrors) as exc:
+        plan_of(tmp_path, """\
+            params: {prompt: "{{ shot.prompt }} {{ 100 // (shot.n | int) }}"}
+            matrix:
+              shot: {file: e.csv}
+            output: "{{ shot.id }}.mp4"
+            """)
+    said = f"from {tmp_path}/e.csv:3, a row whose cells are all empty)"
+    assert all(e.message.endswith(said) for e in exc.value.errors), exc.value
+
+
 def test_a_data_file_value_that_is_a_spreadsheet_formula_error_sent_is_warned_of_at_its_row(tmp_path: Path) -> None:
     (tmp_path / "rows.csv").write_text("id,prompt,notes\nr1,a red fox,#N/A\nr2,#REF!,\nr3,#N/A,\nr4,#VALUE!,x\n",
                                        encoding="utf-8")
