@@ -2740,8 +2740,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _status_next(args: argparse.Namespace, snap: Snapshot, *, unnamed: bool) -> tuple[Advice | None, str | None]:
     """What `status` says to run next after the ended run of `snap` (its `next:` line), and the note it gives below
-    it: built from the state, or, where the manifest given was edited since that run (or reads data files, with
-    jobs in flight), planned as it is now (a run of it would refuse to start: that refusal's way out is the step;
+    it: built from the state, or, where the manifest given was edited since that run (or a data file it reads no
+    longer holds the row of a job in flight), planned as it is now (a run of it would refuse to start: that refusal's way out is the step;
     else a note that the steps are of the manifest as the run had it). (None, None) of a run that has not ended."""
     from .manifest import Manifest
 
@@ -2751,9 +2751,7 @@ def _status_next(args: argparse.Namespace, snap: Snapshot, *, unnamed: bool) -> 
     now = None
     if (not unnamed and isinstance(args.manifest, Manifest) and not getattr(args, "warnings", None)
             and r.id == snap.manifest_latest_run and _unfinished(snap.counts)
-            and (not _as_run_had_it(args.manifest, r) or args.manifest.data_lines and sum(_in_flight(snap.counts)))):
-        # a manifest as the run had it reads data files that may have changed since: where jobs are in flight, a
-        # row changed under one leaves it to a run that refuses to start
+            and (not _as_run_had_it(args.manifest, r) or _rows_gone(args.manifest, snap))):
         now = _manifest_now(args.manifest, r.id)
     if now is not None and now[0]:  # the steps of the state alone would lead to a run that refuses
         # its ways on (the manifest put back by hand, or jobs paid for left behind) are a choice: no command to run
@@ -2880,6 +2878,16 @@ def _as_run_had_it(m: Manifest, r: RunRecord) -> bool:
                                           limit=MAX_BYTES) == m.text
     except (GridrunError, OSError, ValueError):
         return False
+
+
+def _rows_gone(m: Manifest, snap: Snapshot) -> bool:
+    """Whether a data file the manifest `m` (as the run of `snap` had it) reads no longer holds the row of a job
+    that run left in flight: a run of it refuses to start over that job (`resume.left_behind`)."""
+    from .resume import rows_gone
+    from .state import IN_FLIGHT
+
+    flying = {s.value for s in IN_FLIGHT}
+    return bool(m.data_lines) and rows_gone(m, (j.values for j in snap.jobs if j.state in flying))
 
 
 def _manifest_now(m: Manifest, run_id: int) -> tuple[bool, str] | None:

@@ -994,6 +994,25 @@ def rows_changed(manifest: Manifest, left: Sequence[Any], ran: Sequence[Any],
     return text, tuple(files)
 
 
+def rows_gone(manifest: Manifest, values: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether a data-file value of one of `values` (jobs' matrix values, as the state recorded them) is no longer
+    in the manifest's data file of its axis's name: a row edited since (`rows_changed` says how), read without a
+    plan."""
+    by_name: dict[str, set[str]] = {}
+    for axis in manifest.data_lines:
+        node: Any = manifest.data
+        for step in axis:
+            try:
+                node = node[step]
+            except (KeyError, IndexError, TypeError):
+                node = []
+                break
+        if isinstance(node, list):
+            by_name.setdefault(axis[-1], set()).update(json.dumps(v, sort_keys=True, default=str) for v in node)
+    return any(name in by_name and json.dumps(v, sort_keys=True, default=str) not in by_name[name]
+               for made in values for name, v in made.items())
+
+
 def _row_now(then: Any, candidates: Sequence[tuple[int, Any]]) -> int | None:
     """Which of `candidates` (index, value: the data file's values no job of the run was made of) is the row
     `then` became: of rows, the one with the most cells as they were (one at least); of single values, the only
