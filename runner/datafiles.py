@@ -602,6 +602,12 @@ def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], wher
                         break
                     continue
                 row = row[:width]
+            # what `cat a.csv b.csv` leaves, never a value (its first cell is compared first: a check of every row)
+            if row[0].strip() == header[0] and [cell.strip() for cell in row] == header[:len(row)]:
+                problems.append((line, 1, "this row repeats the header row (two files joined?): delete it",
+                                 len(rows)))
+                if len(problems) >= _MAX_ERRORS_PER_DATA_FILE:
+                    break
             if notes is not None and '"' in written:
                 found = _quoted_phrase(written)
                 if found is not None:

@@ -107,6 +107,10 @@ def _whole_csv(text: str, problems: list[Any], where: list[Any]) -> list[Any]:
                     break
                 continue
             row = row[:width]
+            if [cell.strip() for cell in row] == header[:len(row)]:
+                problems.append((line, 1, "this row repeats the header row (two files joined?): delete it"))
+                if len(problems) >= 10:
+                    break
             rows.append(dict(zip(header, row)))
             where.append((line, 1))
     except csv.Error as exc:

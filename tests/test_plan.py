@@ -4175,6 +4175,24 @@ def test_a_csv_row_of_empty_cells_is_warned_of_at_its_line_and_still_makes_a_job
     assert "delete the row; so is 1 more row, at line 4" in said[0]
 
 
+def test_a_csv_row_that_repeats_the_header_row_is_refused_at_its_line(tmp_path: Path) -> None:
+    """Two exports joined with `cat` (no byte order mark to tell it): the second header row would be a paid job
+    sending the column names as its prompt. Spacing around a name, as in the header, is no difference."""
+    body = """\
+        params: {prompt: "{{ shot.prompt }}"}
+        matrix:
+          shot: {file: shots.csv}
+        output: "{{ shot.id }}.mp4"
+        """
+    (tmp_path / "shots.csv").write_text("id,prompt\ns01,fox at dawn\nid, prompt \r\ns02,owl at dusk\n",
+                                        encoding="utf-8")
+    errors = errors_of(tmp_path, body)
+    assert [str(e).replace(f"{tmp_path}/", "") for e in errors] == [
+        "shots.csv:3:1: matrix.shot[1]: this row repeats the header row (two files joined?): delete it"]
+    (tmp_path / "shots.csv").write_text("id,prompt\ns01,fox at dawn\nid,prompt of a fox\n", encoding="utf-8")
+    assert [j.params["prompt"] for j in plan_of(tmp_path, body).jobs] == ["fox at dawn", "prompt of a fox"]
+
+
 def test_a_csv_whose_header_row_ends_in_unnamed_empty_columns_plans_as_without_them(tmp_path: Path) -> None:
     """A spreadsheet's export writes its empty columns past the data as trailing commas: read as not there (the
     same jobs, keys and hashes as the file without them); a value in such a column is refused at its row."""
