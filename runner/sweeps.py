@@ -1666,13 +1666,23 @@ def _jobs_named(keys: Sequence[str | None], count: int) -> str:
 def _number_unread(made_by: str, text: str, name: str | None, rows: Sequence[str]) -> str:
     """The warning of a template whose `| float` or `| int` (`made_by`) read `text` (of `name`, when known; from the
     data-file lines `rows`) as no number, and so wrote 0.0 or 0 where the data says otherwise: "1,5" from a sheet
-    exported where the decimal separator is a comma, most often."""
+    exported where the decimal separator is a comma, most often. A comma before groups of exactly three digits
+    (`1,000`, `12,500`, `1,000,000`, `1,000.5`) is most often a thousands separator (what en-US sheets write), whose
+    decimal-comma fix would send 1 for 1,000: that reading is named first, and the decimal one only where it is one
+    (one comma, no dot) and for `| float` (an int a decimal comma writes has no three digits after it)."""
     held = f"'{name}' is {text!r}" if name else f"a text {text!r}"
     made = "0.0" if made_by == "float" else "0"
     where = f" (from {', '.join(rows)})" if rows else ""
-    if re.fullmatch(r"\s*[+-]?[0-9]+,[0-9]+\s*", text):
-        fix = (f"a decimal comma? write {text.strip().replace(',', '.')} in the file, or "
+    written = text.strip()
+    decimal = (f"a decimal comma? write {written.replace(',', '.')} in the file, or "
                f"{{{{ ... | replace(',', '.') | {made_by} }}}}")
+    if re.fullmatch(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?", written):
+        fix = (f"a thousands separator? write {written.replace(',', '')} in the file, or "
+               f"{{{{ ... | replace(',', '') | {made_by} }}}}")
+        if made_by == "float" and written.count(",") == 1 and "." not in written:
+            fix += f"; or {decimal}"
+    elif re.fullmatch(r"[+-]?[0-9]+,[0-9]+", written):
+        fix = decimal
     else:
         fix = f"write a number there, or give the filter a default of your own: {{{{ ... | {made_by}(default=...) }}}}"
     return f"{held}, not a number to `| {made_by}`, which makes it {made}{where}: {fix}"

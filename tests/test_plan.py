@@ -3633,6 +3633,42 @@ def test_a_decimal_comma_read_as_no_number_by_float_or_int_is_warned_of_naming_t
     ], p.warnings
 
 
+def test_a_thousands_separator_read_as_no_number_is_warned_of_as_one_first(tmp_path: Path) -> None:
+    """`1,000` from an en-US sheet: the decimal-comma fix alone would send 1 for it, so the warning names the
+    thousands separator first (and the decimal comma only for `| float` of one comma), and its fix sends 1000."""
+    (tmp_path / "rows.csv").write_text('id,n\nb,"1,000"\nc,"1,000,000"\nd," 2,500.5"\n', encoding="utf-8")
+    body = """\
+        params:
+          quality: 360p
+          prompt: "a fox, {{ r.n | int }} birds"
+          negative_prompt: "{{ r.id }} {{ r.n | float }}"
+        matrix:
+          r: {file: rows.csv}
+        output: "{{ r.id }}.mp4"
+        """
+    p = plan_of(tmp_path, body)
+    rows = tmp_path / "rows.csv"
+    said = [w.split(": ", 2)[2] for w in p.warnings if "not a number" in w]  # prompt's, then negative_prompt's
+    assert said == [
+        (f"'r.n' is '1,000', not a number to `| int`, which makes it 0 (from {rows}:2): a thousands separator? "
+         "write 1000 in the file, or {{ ... | replace(',', '') | int }}"),
+        (f"'r.n' is '1,000,000', not a number to `| int`, which makes it 0 (from {rows}:3): a thousands "
+         "separator? write 1000000 in the file, or {{ ... | replace(',', '') | int }}"),
+        (f"'r.n' is ' 2,500.5', not a number to `| int`, which makes it 0 (from {rows}:4): a thousands "
+         "separator? write 2500.5 in the file, or {{ ... | replace(',', '') | int }}"),
+        (f"'r.n' is '1,000', not a number to `| float`, which makes it 0.0 (from {rows}:2): a thousands separator? "
+         "write 1000 in the file, or {{ ... | replace(',', '') | float }}; or a decimal comma? write 1.000 in the "
+         "file, or {{ ... | replace(',', '.') | float }}"),
+        (f"'r.n' is '1,000,000', not a number to `| float`, which makes it 0.0 (from {rows}:3): a thousands "
+         "separator? write 1000000 in the file, or {{ ... | replace(',', '') | float }}"),
+        (f"'r.n' is ' 2,500.5', not a number to `| float`, which makes it 0.0 (from {rows}:4): a thousands "
+         "separator? write 2500.5 in the file, or {{ ... | replace(',', '') | float }}"),
+    ], p.warnings
+    fixed = plan_of(tmp_path, body.replace("r.n | int", "r.n | replace(',', '') | int"), "b.yaml")
+    assert [j.params["prompt"] for j in fixed.jobs] == ["a fox, 1000 birds", "a fox, 1000000 birds",
+                                                         "a fox, 2500 birds"]
+
+
 def test_an_output_name_empty_before_its_extension_is_refused_naming_the_job(tmp_path: Path) -> None:
     """An empty value wrote the hidden video `.mp4`, beside `.mp4.jpg` and `.mp4.json`."""
     body = """\
