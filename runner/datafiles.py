@@ -8,7 +8,9 @@ import io
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -542,8 +544,45 @@ def _comment_notes(tagged: list[tuple[int, int, str]]) -> list[Problem]:
                             f"(this one first: {_short_text(text)!r}): {how}"))]
 
 
+_field_limit_lock = threading.Lock()
+_field_limit_readers = 0  # the CSV files being read, in any thread
+_field_limit_before = 0  # the csv module's limit before the first of them was
+
+
+@contextmanager
+def _cells_up_to_a_line() -> Iterator[None]:
+    """The csv module's limit of a cell's length (131,072 characters unless set, for the whole process) raised to
+    `MAX_LINE`, the most a data file's line may hold, while a CSV file is read, and put back as it was once the
+    last file read at the same time (in any thread) is: a cell of a line gridrun takes is read, and one longer
+    (a quoted cell over several lines) is said in gridrun's terms (`_cell_too_long`)."""
+    global _field_limit_readers, _field_limit_before
+    with _field_limit_lock:
+        if not _field_limit_readers:
+            _field_limit_before = csv.field_size_limit(MAX_LINE)
+        _field_limit_readers += 1
+    try:
+        yield
+    finally:
+        with _field_limit_lock:
+            _field_limit_readers -= 1
+            if not _field_limit_readers:
+                csv.field_size_limit(_field_limit_before)
+
+
+def _cell_too_long() -> str:
+    return (f"a cell of this row is longer than {MAX_LINE:,} characters, the most a data file's value may hold (no "
+            "provider takes a prompt of more than 32,000): check the file is the one meant, and that each quote it "
+            "opens is closed")
+
+
 def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], where: list[Position],
               most: int = MAX_VALUES, notes: list[Problem] | None = None) -> list[Any]:
+    with _cells_up_to_a_line():
+        return _csv_read(chunks, problems, where, most, notes)
+
+
+def _csv_read(chunks: Callable[[], Iterable[str]], problems: list[Problem], where: list[Position],
+              most: int, notes: list[Problem] | None) -> list[Any]:
     record: list[str] = []  # the lines of the row being read, as written
 
     def kept(lines: Iterable[str]) -> Iterator[str]:
@@ -620,7 +659,11 @@ def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], wher
             if len(rows) > most:
                 return rows
     except csv.Error as exc:
-        problems.append((reader.line_num, 1, f"not valid CSV: {exc}"))
+        if str(exc).startswith("field larger than field limit"):  # at the row's first line, not where it was met
+            problems.append((start, 1, _cell_too_long()) if header is None else
+                            (start, 1, _cell_too_long(), len(rows)))
+        else:
+            problems.append((reader.line_num, 1, f"not valid CSV: {exc}"))
         return rows
     if _quote_left_open(chunks):
         problems.append((_open_quote_line(chunks), 1, "not valid CSV: a quoted field is never closed (its \" runs "

@@ -369,6 +369,41 @@ def test_a_data_file_line_of_the_bound_is_a_value(tmp_path: Path, monkeypatch: p
     assert [len(v if suffix == ".txt" else v["p"]) for v in values] == [9_999, 10_000]
 
 
+def test_a_csv_cell_longer_than_the_csv_modules_limit_is_read_up_to_the_line_bound(tmp_path: Path) -> None:
+    """The csv module refused a cell of more than 131,072 characters ("field larger than field limit"), in a
+    column no template reads too, where the same row in JSONL planned: a cell takes what a line may hold. The
+    module's limit, the whole process's, is as it was after the reading."""
+    before = csv.field_size_limit()
+    notes = "a long script line. " * 7_000
+    with (tmp_path / "d.csv").open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([["id", "prompt", "notes"], ["a", "a red fox", "short"], ["b", "a blue fox", notes]])
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + 'params: {prompt: "{{ r.prompt }}"}\nmatrix:\n  r: {file: d.csv}\noutput: "{{ r.id }}.mp4"\n')
+    p = api.plan(path)
+    assert [j.params["prompt"] for j in p.jobs] == ["a red fox", "a blue fox"]
+    assert dict(p.jobs[1].values)["r"]["notes"] == notes
+    assert csv.field_size_limit() == before
+
+
+def test_a_csv_cell_longer_than_a_line_may_be_is_refused_at_its_rows_first_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quoted cell over several lines, each within the bound, all of them past it: said in gridrun's words at the
+    row, not as the csv module's limit at the line where it was crossed."""
+    monkeypatch.setattr(datafiles, "MAX_LINE", 10_000)
+    before = csv.field_size_limit()
+    cell = "\n".join(["x" * 6_000] * 3)
+    (tmp_path / "d.csv").write_text(f'id,p\na,fox\nb,"{cell}"\nc,owl\n', encoding="utf-8")
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + 'params: {prompt: "{{ r.p }}"}\nmatrix:\n  r: {file: d.csv}\n')
+    error = _error(path)
+    assert (error.file, error.line, error.column, error.field) == (tmp_path / "d.csv", 3, 1, "matrix.r[1]"), error
+    assert error.message.startswith("a cell of this row is longer than 10,000 characters, the most a data file's "
+                                    "value may hold"), error
+    assert "field limit" not in error.message
+    assert csv.field_size_limit() == before
+
+
 @pytest.mark.parametrize("chunk", [4096, 10_000, 10_001, 10_002])
 @pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
 @pytest.mark.parametrize("suffix", [".txt", ".jsonl", ".csv"])
