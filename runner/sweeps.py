@@ -1600,6 +1600,11 @@ class JobMaker:
         if not isinstance(item, str):
             return None
         written = self.m.base_dir / item
+        if item == "~" or item.startswith("~/"):  # as a data file's path and outputs_dir: written as it reads
+            home = os.path.expanduser(item)
+            meant = f" ({shown(home)})" if home != item else ""
+            return ("~ is not expanded: it is no home folder here, and paths are relative to the manifest's folder; "
+                    f"write the absolute path{meant}, or one relative to the manifest")
         try:
             if written.is_symlink():
                 return f"{shown(item)} is a link to {os.readlink(written)}, which is not there"
@@ -1894,7 +1899,9 @@ _MEDIA = re.compile(r"\.(?:png|jpe?g|webp|gif|bmp|tiff?|heic|avif|mp4|mov|webm|m
 
 
 def _is_remote(value: str) -> bool:
-    return value.startswith(("http://", "https://", "data:"))
+    """Whether `value` is an http(s) URL or a data URI, its scheme in any letter case (`HTTPS://`, as a
+    spreadsheet's autocapitalisation writes it, is https), as the providers' request builders take it."""
+    return value[:8].lower().startswith(("http://", "https://", "data:"))
 
 
 # What gridrun itself writes in the output folder, beside the videos.

@@ -189,6 +189,8 @@ def test_a_bad_image_of_an_axis_read_from_a_list_file_is_named_at_its_line(tmp_p
     ("imgs\\fox.png", "'\\' is no folder separator here: did you mean 'imgs/fox.png'?"),
     ("imgs/FOX.PNG", "'fox.png' is there, the same name but for letter case"),
     ("imgs/gone.png", "imgs/gone.png is a link to nowhere.png, which is not there"),
+    ("~/imgs/fox.png", ("~ is not expanded: it is no home folder here, and paths are relative to the manifest's "
+                        "folder; write the absolute path (")),
 ])
 def test_an_image_not_found_is_given_the_near_miss_it_most_likely_is(tmp_path: Path, cell: str, hint: str) -> None:
     """The slips of a list made in a spreadsheet or on another system: the error says what is there."""
@@ -316,4 +318,18 @@ def test_an_image_url_no_request_can_fetch_from_a_csv_row_is_named_at_that_row(t
     (tmp_path / "images.csv").write_text("id,image\ns0,fox.png\ns1,https:///b.png\n", encoding="utf-8")
     [error] = [e.replace(f"{tmp_path}/", "") for e in _errors(_grid(tmp_path, "  shot: {file: images.csv}\n"))]
     assert "input image 'https:///b.png' is not a URL an image can be fetched from: it has no host" in error \
+        and "(from images.csv:3)" in error, error
+
+
+def test_an_image_url_with_its_scheme_in_capitals_is_a_url_sent_as_written(tmp_path: Path) -> None:
+    """`HTTPS://`, `Https://` (a spreadsheet's autocapitalisation): URL schemes are case-insensitive, so these are
+    https URLs, sent as written and checked as URLs, not paths looked for beside the manifest."""
+    (tmp_path / "images.csv").write_text("id,image\ns0,HTTPS://x.com/c.png\ns1,Https://x.com/d.png\n",
+                                         encoding="utf-8")
+    p = api.plan(_grid(tmp_path, "  shot: {file: images.csv}\n"))
+    assert sorted(json.dumps(j.params["input_reference"]) for j in p.jobs) == [
+        '["HTTPS://x.com/c.png"]', '["Https://x.com/d.png"]']
+    (tmp_path / "images.csv").write_text("id,image\ns0,fox.png\ns1,HTTPS:///b.png\n", encoding="utf-8")
+    [error] = [e.replace(f"{tmp_path}/", "") for e in _errors(_grid(tmp_path, "  shot: {file: images.csv}\n"))]
+    assert "input image 'HTTPS:///b.png' is not a URL an image can be fetched from: it has no host" in error \
         and "(from images.csv:3)" in error, error
