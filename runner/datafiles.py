@@ -314,13 +314,41 @@ def _utf16(path: Path) -> str | None:
     return utf16(head)
 
 
+_WORKBOOKS = ((b"PK\x03\x04", "a ZIP file: .xlsx, .ods or .numbers"),
+              (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an OLE file: .xls"))
+"""The first bytes of a spreadsheet program's own file and what they tell it is: such a file renamed, or saved
+with Excel's "Excel Workbook" where its CSV was meant, is given as a data file often enough."""
+
+
+def _workbook(path: Path) -> ManifestError | None:
+    """The error of a data file that is a spreadsheet workbook (`_WORKBOOKS`), told by its first bytes, not by a
+    byte of it that is not UTF-8 text (or a NUL): None for any other file."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+    except (OSError, ValueError):
+        return None
+    what = next((kind for magic, kind in _WORKBOOKS if head.startswith(magic)), None)
+    if what is None:
+        return None
+    read_as = "CSV" if path.suffix.lower() == ".csv" else "text"
+    return ManifestError(f"this file looks like a spreadsheet workbook ({what}), not {read_as}: save the sheet as "
+                         "CSV UTF-8 (in Excel: File > Save As > CSV UTF-8 (Comma delimited)) and name that .csv file "
+                         "in file:",
+                         file="", line=1, column=1)  # the reader names the file
+
+
 def _said_utf16(chunks: Iterable[str], path: Path) -> Iterator[str]:
     """`chunks`, a byte that is not UTF-8 in a file that reads as UTF-16 (or UTF-32) said so, with how to convert
-    it."""
+    it, and in a spreadsheet workbook said to be one (`_workbook`)."""
     try:
         yield from chunks
     except ManifestError as exc:
-        encoding = _utf16(path) if exc.line and exc.message.startswith("not UTF-8 text") else None
+        told = exc.line and exc.message.startswith("not UTF-8 text")
+        workbook = _workbook(path) if told else None
+        if workbook is not None:
+            raise workbook from None
+        encoding = _utf16(path) if told else None
         if encoding is None:
             raise
         said = exc.message.removesuffix("; save the file as UTF-8")
@@ -356,6 +384,11 @@ def _plain_text(chunks: Iterable[str], path: Path) -> Iterator[str]:
             line = count + 1
             if at == nul:
                 encoding = _utf16(path)
+                workbook = _workbook(path) if encoding is None else None
+                if workbook is not None:
+                    for _ in source:  # a byte past it that is not UTF-8 is said as a workbook's too
+                        pass
+                    raise workbook
                 if encoding is not None:
                     message = (f"a NUL byte: this looks like {encoding[:6]} text; save the file as UTF-8 (iconv -f "
                                f"{encoding} -t UTF-8)")

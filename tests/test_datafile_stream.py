@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,34 @@ def test_a_byte_that_is_not_utf8_is_at_the_line_and_column_it_was(tmp_path: Path
             "".join(yamlsource.text_chunks(path))
         assert (pieces.value.line, pieces.value.column, pieces.value.message) == \
             (whole.value.line, whole.value.column, whole.value.message), data
+
+
+def _zip(compression: int) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as z:
+        z.writestr("xl/workbook.xml", "<workbook>" + "x" * 5_000 + "</workbook>")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("data", "what"), [
+    (_zip(zipfile.ZIP_DEFLATED), "a ZIP file: .xlsx, .ods or .numbers"),  # a byte that is not UTF-8 comes first
+    (b"PK\x03\x04\x14\x00" + b"\x00" * 24 + b"[Content_Types].xml", "a ZIP file: .xlsx, .ods or .numbers"),  # a NUL
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504, "an OLE file: .xls"),
+])
+@pytest.mark.parametrize("suffix", [".csv", ".txt"])
+def test_a_spreadsheet_workbook_given_as_a_data_file_is_told_as_one(tmp_path: Path, data: bytes, what: str,
+                                                                     suffix: str) -> None:
+    """An .xlsx, .ods, .numbers or .xls saved or renamed where its CSV export was meant: not told as "not UTF-8
+    text" at a byte of it, which sent the user looking for an encoding, but as the workbook it is."""
+    (tmp_path / f"d{suffix}").write_bytes(data)
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + f"params: {{prompt: a fox}}\nmatrix:\n  look: {{file: d{suffix}}}\n")
+    error = _error(path)
+    assert (error.file, error.line, error.column, error.field) == (tmp_path / f"d{suffix}", 1, 1, "matrix.look")
+    read_as = "CSV" if suffix == ".csv" else "text"
+    assert error.message == (f"this file looks like a spreadsheet workbook ({what}), not {read_as}: save the sheet as "
+                             "CSV UTF-8 (in Excel: File > Save As > CSV UTF-8 (Comma delimited)) and name that .csv "
+                             "file in file:"), error
 
 
 # --- a data file past the cap ----------------------------------------------------------------------------------
