@@ -431,6 +431,7 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False, command: str = "ru
         return j.output_str[len(prefix):] if j.output_str.startswith(prefix) else relpath(j.output, plan.outputs_dir)
 
     _, _, need = _budgeted(plan, diff)
+    warned = _warnings(plan, diff, sends=force, planning=command)
     return {
         "format": "gridrun.plan/1",
         "manifest": str(plan.manifest.path),
@@ -445,7 +446,7 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False, command: str = "ru
         "total_micros": plan.total_micros,
         "budget_usd": None if plan.budget_micros is None else plan.budget_micros / 1e6,
         # `field: message`, as format /1 has them; the state's too (another manifest file of the same name)
-        "warnings": [getattr(w, "plain", w) for w in _warnings(plan, diff, sends=force, planning=command)],
+        "warnings": [getattr(w, "plain", w) for w in warned],
         "jobs": _Lazy(len(plan.jobs), lambda: (_json_safe(
             {
                 "key": j.key,
@@ -513,6 +514,8 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False, command: str = "ru
         # the run of this manifest going on this moment (its process holds the state's lock), which sends what it
         # planned itself: null where none is
         "live_run": None if live is None else live.as_json(shown),
+        # the warnings again, each with its place as standard error and `run --json` say it (a data file's line)
+        "warnings_at": [str(w) for w in warned],
     }
 
 

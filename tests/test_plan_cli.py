@@ -614,9 +614,30 @@ def test_model_or_idempotency_key_under_params_is_warned_of_at_its_line_as_not_s
 TOP_FIELDS = ["format", "manifest", "name", "provider", "model", "outputs_dir", "axes", "varying", "total_jobs",
               "total_usd", "total_micros", "budget_usd", "warnings", "jobs", "excluded", "run_usd", "run_micros",
               "against_state", "left_in_flight", "sent_elsewhere", "sent_with_another_key", "billed_above", "endpoint",
-              "failure_retries", "refused_again", "live_run"]
+              "failure_retries", "refused_again", "live_run", "warnings_at"]
 JOB_FIELDS = ["key", "sweep", "repeat", "values", "hash", "params", "size", "duration", "mode", "cost_usd",
               "cost_micros", "output", "origin", "sources", "status", "made_by_simulator_at"]
+
+
+def test_plan_json_gives_each_warning_with_its_place_as_run_json_does(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`warnings` keeps format /1's `field: message`, in which a data file's warning (`matrix.p`) names no file
+    and no line; `warnings_at` gives each, in the same order, as standard error and `run --json` say it."""
+    (tmp_path / "p.txt").write_text("#cinematic a fox\nfox\n", encoding="utf-8")
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: e\nprovider: sim\nmodel: pixverse-v5.6\n"
+                 'params: {prompt: "{{ p }}", quality: 360p, duration: 5, motion: x}\n'
+                 'matrix:\n  p: {file: p.txt}\noutput: "{{ p }}.mp4"\n', encoding="utf-8")
+    code, out, _ = run_cli(capsys, "plan", str(m), "--json")
+    doc = json.loads(out)
+    assert code == 0 and len(doc["warnings"]) == len(doc["warnings_at"]) == 2, doc["warnings"]
+    assert doc["warnings"][0].startswith("matrix.p: '#cinematic a fox' is skipped as a comment"), doc["warnings"]
+    assert doc["warnings_at"] == [f"{tmp_path / 'p.txt'}:1:1: {doc['warnings'][0]}",
+                                  f"{m}:5:57: {doc['warnings'][1]}"], doc["warnings_at"]
+    code, _, err = run_cli(capsys, "plan", str(m))
+    assert code == 0 and [line.removeprefix("warning: ") for line in err.splitlines()
+                          if line.startswith("warning: ")] == doc["warnings_at"], err
 
 
 def test_plan_json_is_the_documented_format(capsys: pytest.CaptureFixture[str], examples: Path) -> None:
