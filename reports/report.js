@@ -338,8 +338,10 @@
   function pick(thumbs) {
     const v = viewBox();
     const dist = (t) => {
-      // the card's box: a thumb's own, in a card not drawn (content-visibility), would cost that card a layout
-      const r = (t.closest(".card") || t).getBoundingClientRect();
+      // the card's box: a thumb's own, in a card not drawn (content-visibility), would cost that card a layout;
+      // the group's, in a group not drawn
+      const g = t.closest(".group");
+      const r = (g && undrawn.has(g) ? g : t.closest(".card") || t).getBoundingClientRect();
       const dy = r.bottom < v.top ? v.top - r.bottom : r.top > v.bottom ? r.top - v.bottom : 0;
       const dx = r.right < v.left ? v.left - r.right : r.left > v.right ? r.left - v.right : 0;
       return dy + dx;
@@ -590,12 +592,77 @@
   }
   // Every change of the layout's inputs first, then every measure, then what follows from them: a grid of
   // thousands of cards is laid out once, not once a measure.
-  function applySize() {
+  // (`fresh`: a grid just drawn, whose groups have no size of their own yet)
+  function applySize(fresh) {
     setVar("--cell", cellSize() + "px");
     document.body.classList.toggle("hide-prompts", !ui.prompts);
     const samples = sampleCards();
     fitBar();
     measureCards(samples);
+    sizeGroups(fresh === true);
+  }
+  // The groups far from the view are not drawn (the stylesheet's content-visibility): each takes the size of the
+  // first group of its shape, drawn for the measure, until it is drawn itself; the size a group had when last
+  // drawn, which the browser keeps for it, is forgotten for a frame, as the layout's sizes have changed.
+  const undrawn = new Set();  // the groups the browser does not draw now
+  const shapeSizes = new Map();  // each shape's size as the groups not drawn take it
+  // A group drawn, its cards filled, is the measure of its shape: the groups of that shape below the view, never
+  // drawn, take its size (one above the view keeps its size, so that what is in view does not move).
+  const drawnNow = (g) => !!g.lastElementChild && g.lastElementChild.checkVisibility({ contentVisibilityAuto: true });
+  const groupSizes = new ResizeObserver((entries) => {
+    const measured = new Map();
+    for (const e of entries) {
+      const g = e.target;
+      if (!g.isConnected || measured.has(g.dataset.shape) || !drawnNow(g)) continue;
+      const box = e.contentBoxSize[0];
+      const size = [box.inlineSize.toFixed(1) + "px", box.blockSize.toFixed(1) + "px"];
+      const was = shapeSizes.get(g.dataset.shape);
+      if (was && was[0] === size[0] && was[1] === size[1]) continue;
+      shapeSizes.set(g.dataset.shape, size);
+      measured.set(g.dataset.shape, size);
+    }
+    if (!measured.size) return;
+    const bottom = viewBox().bottom;
+    for (const g of $grid.querySelectorAll(":scope > .group")) {
+      const size = measured.get(g.dataset.shape);
+      if (!size || g.getBoundingClientRect().top < bottom || drawnNow(g)) continue;
+      if (g.style.getPropertyValue("--gw") !== size[0]) g.style.setProperty("--gw", size[0]);
+      if (g.style.getPropertyValue("--gh") !== size[1]) g.style.setProperty("--gh", size[1]);
+    }
+  });
+  let forgetting = 0;
+  function sizeGroups(fresh) {
+    const groups = $grid.querySelectorAll(":scope > .group:not(.alone)");
+    if (!groups.length) return;
+    const shapes = new Map();
+    for (const g of groups) if (!shapes.has(g.dataset.shape)) shapes.set(g.dataset.shape, g);
+    for (const g of shapes.values()) g.style.contentVisibility = "visible";
+    const cs = getComputedStyle(groups[0]);
+    const padW = parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight);
+    const padH = parseFloat(cs.paddingTop) + parseFloat(cs.paddingBottom);
+    const sizes = new Map();
+    for (const [k, g] of shapes) {
+      const r = g.getBoundingClientRect();
+      sizes.set(k, [Math.max(0, r.width - padW).toFixed(1) + "px", Math.max(0, r.height - padH).toFixed(1) + "px"]);
+    }
+    for (const g of shapes.values()) g.style.contentVisibility = "";
+    shapeSizes.clear();
+    for (const [k, size] of sizes) shapeSizes.set(k, size);
+    for (const g of groups) {
+      const [w, ht] = sizes.get(g.dataset.shape);
+      if (g.style.getPropertyValue("--gw") !== w) g.style.setProperty("--gw", w);
+      if (g.style.getPropertyValue("--gh") !== ht) g.style.setProperty("--gh", ht);
+    }
+    for (const g of groups) groupSizes.observe(g);
+    if (fresh) return;
+    for (const g of undrawn) g.classList.add("forget");
+    cancelAnimationFrame(forgetting);
+    forgetting = requestAnimationFrame(() => {
+      forgetting = requestAnimationFrame(() => {
+        forgetting = 0;
+        for (const g of $grid.querySelectorAll(":scope > .group.forget")) g.classList.remove("forget");
+      });
+    });
   }
   // A drag of the size slider fires `input` many times a second, and a grid of thousands of cards takes a
   // while to lay out: the cells take the size the slider is at once a frame (`--cell` only, the one layout the
@@ -716,25 +783,31 @@
     }
     for (const g of Array.from(groups.values()).sort((a, b) => cmpArr(a.ix, b.ix))) {
       const span = spans.get(family(g));
-      frag.append(buildGroup(g, groupAx, xi, yi, uniqSorted(span.cols), uniqSorted(span.rows), held));
+      frag.append(buildGroup(g, groupAx, xi, yi, uniqSorted(span.cols), uniqSorted(span.rows), held, family(g)));
     }
     // no job of the status chosen at all (not only none under the other filters)
     const noneNow = ui.status !== "all" && !ITEMS.some((it) => it.jobs.some((j) => j && groupOf(j.state) === ui.status));
     if (!shown) frag.append(h("p", { class: "empty-note", text: noneNow ? "No job is " + groupLabel(ui.status) +
       " now: pick \u201call\u201d in status to see the others." : "No job matches these settings." }));
+    undrawn.clear();
+    // a grid alone is always in view: drawn as it is, not measured for when it is not
+    if (groups.size === 1) frag.firstElementChild.classList.add("alone");
     $grid.replaceChildren(frag);
     // the first cards in the page's order (the first screen, a small grid whole) are filled at once, the others
     // as they come near the view
     const cards = $grid.getElementsByClassName("card");
     for (let k = 0; k < cards.length; k++) if (k < EAGER) fill(cards[k]); else fillObs.observe(cards[k]);
-    applySize();
+    applySize(true);
     $count.textContent = (noneNow ? groupLabel(ui.status) + ": none now · " : "") + (shown === ITEMS.length
       ? (shown === 1 ? "1 job" : COUNT.format(shown) + " jobs")
       : "showing " + COUNT.format(shown) + " of " + COUNT.format(ITEMS.length) + " jobs");
   }
 
-  function buildGroup(g, groupAx, xi, yi, allCols, rows, held) {
+  function buildGroup(g, groupAx, xi, yi, allCols, rows, held, fam) {
     const sec = h("section", { class: "group" });
+    sec.addEventListener("contentvisibilityautostatechange", (e) => {
+      if (e.target === sec) { if (e.skipped) undrawn.add(sec); else undrawn.delete(sec); }
+    });
     if (groupAx.length) {
       // each value cut as the other heads are (a prompt as an axis would fill the window), whole in the title
       const whole = groupAx.map((a, k) => AXES[a].label + " = " + valueText(AXES[a].values[g.ix[k]])).join(" · ");
@@ -773,6 +846,8 @@
       // a grid's corner says how its keys go; cells that flow have no corner
       sec.append(h("span", { class: "sr-only", text: "the arrow keys move between the cards, Home and End to the ends " +
         "of a line on screen, Tab out of the cards" }), flow);
+      sec.classList.add("flows");
+      sec.dataset.shape = "flow|" + fam + "|" + cols.map((c) => cells.get("0," + c).length).join(",");
       roving(flow);
       return sec;
     }
@@ -803,6 +878,9 @@
       }
     }
     sec.append(grid);
+    // the groups of one family whose rows hold cards alike and whose cells hold as many cards are as large
+    sec.dataset.shape = "grid|" + fam + "|" + rows.map((r) => (cols.some((c) => cells.has(r + "," + c)) ? 1 : 0)).join("") +
+      "|" + cols.map((c) => Math.max(0, ...rows.map((r) => (cells.get(r + "," + c) || []).length))).join(",");
     roving(grid);
     return sec;
   }
@@ -1550,9 +1628,11 @@
   function firstVisibleCard() {
     const v = viewBox();
     const top = Math.max(v.top, $bar.getBoundingClientRect().bottom);
-    for (const c of $grid.querySelectorAll(".card")) {
-      const r = c.getBoundingClientRect();
-      if (r.bottom > top && r.top < v.bottom && r.right > v.left && r.left < v.right) return c;
+    const seen = (r) => r.bottom > top && r.top < v.bottom && r.right > v.left && r.left < v.right;
+    // the groups out of view passed over whole (their cards' boxes would cost a layout of each)
+    for (const g of $grid.querySelectorAll(":scope > .group")) {
+      if (!seen(g.getBoundingClientRect())) continue;
+      for (const c of g.querySelectorAll(".card")) if (seen(c.getBoundingClientRect())) return c;
     }
     return null;
   }

@@ -2836,3 +2836,71 @@ def test_a_cards_billed_attempts_other_than_its_take_are_worded_by_what_they_wer
             assert cost_el.text_content().startswith(text), cost_el.text_content()
             assert cost_el.get_attribute("title").endswith(text.split(" (", 1)[1][:-1] + after), cost_el.get_attribute("title")
         assert o.errors == []
+
+
+GROUP_DRAWN = "(g) => g.querySelector('.cell').checkVisibility({ contentVisibilityAuto: true })"
+CENTER_HITS = ("(sel) => { const c = document.querySelector(sel); const r = c.getBoundingClientRect();"
+               " return c.contains(document.elementFromPoint((r.left + r.right) / 2, (r.top + r.bottom) / 2)); }")
+
+
+def test_grids_far_from_the_view_are_not_drawn_and_keep_their_place_and_width(browser: Any, tmp_path: Path) -> None:
+    """Twelve grids of 4 × 30 cards, each wider than the window: those far from the view are not drawn, yet each
+    takes the size it has drawn (the page does not move as they are drawn), a drawn one shows its last column
+    whole, the keys reach the last card, and after a change of the cells' size a grid not drawn takes the new size."""
+    jobs = [dict(j, state="planned", prompt="a red fox running through fresh snow")
+            for j in big_jobs(("look", "cam", "seed"), (12, 4, 30))]  # cards alike: a grid's size is its shape's
+    report = report_of(tmp_path, jobs, axes=("look", "cam", "seed"))
+    with opened(browser, report, width=1400, height=900, fragment="x=seed&y=cam") as o:
+        page = o.page
+        groups = page.locator("#grid > .group")
+        assert groups.count() == 12
+        page.wait_for_function(f"({GROUP_DRAWN})(document.querySelector('#grid > .group'))")
+        assert page.evaluate(f"({GROUP_DRAWN})(document.querySelector('#grid > .group:last-child'))") is False
+        # the grid's width, not the page's: its last column is drawn, not cut off
+        box = page.evaluate("(() => { const g = document.querySelector('#grid > .group'); const r = g.getBoundingClientRect();"
+                            " const q = g.querySelector('.grid').getBoundingClientRect();"
+                            " return [r.left, r.right, q.left, q.right, document.documentElement.scrollWidth]; })()")
+        assert box[0] <= box[2] and box[1] >= box[3] and box[3] > 1400 * 3, box
+        assert box[4] >= box[3], box
+        last_col = '.card[data-key="look=look000,cam=cam003,seed=seed029"]'
+        page.evaluate(f"document.querySelector('{last_col}').scrollIntoView({{ block: 'center', inline: 'center' }})")
+        page.wait_for_timeout(100)
+        assert page.evaluate(CENTER_HITS, last_col)
+        page.evaluate("window.scrollTo(0, 0)")
+        # a grid never drawn is as large as one of its shape drawn with its cards filled, and so it is once drawn:
+        # the page does not move as it is scrolled to
+        page.wait_for_timeout(500)
+        heights = page.evaluate("Array.from(document.querySelectorAll('#grid > .group'), (g) => g.getBoundingClientRect().height)")
+        assert abs(heights[-1] - heights[0]) <= 2, heights
+        page.evaluate("document.querySelector('#grid > .group:last-child').scrollIntoView()")
+        page.wait_for_function("document.querySelector('#grid > .group:last-child .card .panes') !== null")
+        page.wait_for_timeout(300)
+        drawn = page.evaluate("document.querySelector('#grid > .group:last-child').getBoundingClientRect().height")
+        assert abs(drawn - heights[-1]) <= 4, (drawn, heights)
+        # the keys into a grid not drawn: Tab from the grid above, then Ctrl+End to its last card, in view
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_timeout(100)
+        assert page.evaluate(f"({GROUP_DRAWN})(document.querySelectorAll('#grid > .group')[10])") is False
+        page.evaluate("document.querySelector('.card[data-key=\"look=look010,cam=cam003,seed=seed029\"]').focus()")
+        page.keyboard.press("Tab")
+        assert page.evaluate(FOCUSED) == "look=look011,cam=cam000,seed=seed000"
+        page.keyboard.press("Control+End")
+        assert page.evaluate(FOCUSED) == "look=look011,cam=cam003,seed=seed029"
+        page.wait_for_timeout(300)
+        assert page.evaluate(CENTER_HITS, ".card:focus")
+        page.keyboard.press("Home")
+        assert page.evaluate(FOCUSED) == "look=look011,cam=cam003,seed=seed000"
+        page.wait_for_timeout(300)
+        assert page.evaluate(CENTER_HITS, ".card:focus")
+        # bigger cells: a grid not drawn since takes the new size (that of the grids drawn, all alike), not its last
+        page.evaluate("window.scrollTo(0, 0)")
+        page.evaluate("document.activeElement.blur()")
+        page.wait_for_timeout(200)
+        small = page.evaluate("document.querySelector('#grid > .group:last-child').getBoundingClientRect().height")
+        page.evaluate("(() => { const s = document.getElementById('ctl-size'); s.value = '320';"
+                      " s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change')); })()")
+        page.wait_for_timeout(300)
+        sizes = page.evaluate("Array.from(document.querySelectorAll('#grid > .group'), (g) => g.getBoundingClientRect().height)")
+        assert page.evaluate(f"({GROUP_DRAWN})(document.querySelector('#grid > .group:last-child'))") is False
+        assert sizes[-1] > small * 1.2 and abs(sizes[-1] - sizes[0]) <= 0.03 * sizes[0], (small, sizes)
+        assert o.errors == []

@@ -264,3 +264,39 @@ def test_on_a_phone_the_live_reload_keeps_the_card_the_user_was_looking_at_in_th
         card = page.locator(f'.card[data-key="{key}"]').bounding_box()
         assert abs(card["x"] - left) <= 2 and abs(card["y"] - top) <= 2, (key, left, top, card)
         assert o.errors == []
+
+
+def test_on_a_phone_grids_of_grids_far_down_the_box_are_not_drawn_and_a_drawn_one_is_not_cut(
+        browser: Any, tmp_path: Path) -> None:
+    """Grids of grids on a phone, each wider than the screen, in the grid's own box: those far down the box are
+    not drawn, the one in view is as wide as its grid (its last column drawn, not cut off at the screen's width),
+    and one scrolled to in the box is drawn there at the place it had."""
+    jobs = [{"values": {"look": g, "color": c, "shot": s}, "state": "planned"}
+            for g in range(8) for c in range(3) for s in range(5)]
+    report = report_of(tmp_path, jobs, axes=("look", "color", "shot"))
+    with opened(browser, report, width=360, height=740, mobile=True, fragment="x=shot&y=color") as o:
+        page = o.page
+        drawn = "(g) => g.querySelector('.cell').checkVisibility({ contentVisibilityAuto: true })"
+        assert page.evaluate("document.querySelectorAll('#grid > .group').length") == 8
+        page.wait_for_function(f"({drawn})(document.querySelector('#grid > .group'))")
+        assert page.evaluate(f"({drawn})(document.querySelector('#grid > .group:last-child'))") is False
+        box = page.evaluate("(() => { const g = document.querySelector('#grid > .group'); const r = g.getBoundingClientRect();"
+                            " const q = g.querySelector('.grid').getBoundingClientRect(); return [r.right, q.right]; })()")
+        assert box[0] >= box[1] > 360 + 200, box
+        last_col = '.card[data-key="look=0,color=0,shot=4"]'
+        page.evaluate(f"document.querySelector('{last_col}').scrollIntoView({{ block: 'center', inline: 'center' }})")
+        page.wait_for_timeout(100)
+        assert page.evaluate(base.CENTER_HITS, last_col)
+        top = page.evaluate("document.querySelector('#grid > .group:last-child').getBoundingClientRect().top"
+                            " + document.getElementById('grid').scrollTop + scrollY")
+        page.evaluate("document.querySelector('#grid > .group:last-child').scrollIntoView()")
+        page.wait_for_function(f"({drawn})(document.querySelector('#grid > .group:last-child'))")
+        page.wait_for_function("document.querySelector('#grid > .group:last-child .card .panes') !== null")
+        page.wait_for_timeout(300)
+        assert abs(page.evaluate("document.querySelector('#grid > .group:last-child').getBoundingClientRect().top"
+                                 " + document.getElementById('grid').scrollTop + scrollY") - top) <= 2
+        first = '.card[data-key="look=7,color=2,shot=0"]'
+        page.evaluate(f"document.querySelector('{first}').scrollIntoView({{ block: 'center', inline: 'center' }})")
+        page.wait_for_timeout(100)
+        assert page.evaluate(base.CENTER_HITS, first)
+        assert o.errors == []
