@@ -599,8 +599,15 @@
     const samples = sampleCards();
     fitBar();
     measureCards(samples);
-    sizeGroups(fresh === true);
+    // a grid just drawn is measured now (its groups not drawn yet, that costs little); a change of sizes once
+    // the frame has laid the groups in view out with them, not in a layout of its own
+    cancelAnimationFrame(resizeFrame);
+    clearTimeout(resizeTimer);
+    if (fresh === true) sizeGroups(true);
+    else resizeFrame = requestAnimationFrame(() => { resizeTimer = setTimeout(() => sizeGroups(false)); });
   }
+  let resizeFrame = 0;
+  let resizeTimer = 0;
   // The groups far from the view are not drawn (the stylesheet's content-visibility): each takes the size of the
   // first group of its shape, drawn for the measure, until it is drawn itself; the size a group had when last
   // drawn, which the browser keeps for it, is forgotten for a frame, as the layout's sizes have changed.
@@ -655,7 +662,7 @@
     }
     for (const g of groups) groupSizes.observe(g);
     if (fresh) return;
-    for (const g of undrawn) g.classList.add("forget");
+    for (const g of undrawn) if (!g.contains(document.activeElement)) g.classList.add("forget");
     cancelAnimationFrame(forgetting);
     forgetting = requestAnimationFrame(() => {
       forgetting = requestAnimationFrame(() => {
