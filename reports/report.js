@@ -288,6 +288,15 @@
     const v = thumb.querySelector("video");
     if (v) v.removeAttribute("poster");
   }
+  // An observer's callback may bring several entries for one element, in the order they were seen, when the page
+  // was laid out more than once before it ran (a grid far from the view drawn the frame after it was first laid
+  // out, not drawn): only the last says where the element is now. (A player made for a card seen in view, then
+  // given back on an earlier entry that saw it far away, would not come back until the card left the view.)
+  function latest(entries) {
+    const last = new Map();
+    for (const e of entries) last.set(e.target, e);
+    return last.values();
+  }
   let posterObs = null;
   let srcObs = null;
   let dropObs = null;
@@ -302,10 +311,10 @@
     // past the box's edges, which clip the cells)
     const root = gridScrolls() ? $grid : null;
     posterObs = new IntersectionObserver((entries) => {
-      for (const e of entries) if (e.isIntersecting) { posterOf(e.target); posterObs.unobserve(e.target); }
+      for (const e of latest(entries)) if (e.isIntersecting) { posterOf(e.target); posterObs.unobserve(e.target); }
     }, { root, rootMargin: "500px 300px" });
     srcObs = new IntersectionObserver((entries) => {
-      for (const e of entries) {
+      for (const e of latest(entries)) {
         if (!e.isIntersecting) { near.delete(e.target); continue; }
         near.add(e.target);
         const v = videoOf(e.target);
@@ -315,17 +324,17 @@
     // a wider margin to give a player back, so that a small scroll to and fro keeps it; a cell that plays with
     // the others (▶ of a grid, row or column) gives it back too, and joins them again when it comes back
     dropObs = new IntersectionObserver((entries) => {
-      for (const e of entries) {
+      for (const e of latest(entries)) {
         if (e.isIntersecting || !live.has(e.target)) continue;
         if (!busy(live.get(e.target)) || (session && session.thumbs.has(e.target))) release(e.target);
       }
     }, { root, rootMargin: "600px 400px" });
     fillObs = new IntersectionObserver((entries) => {
-      for (const e of entries) if (e.isIntersecting) fill(e.target);
+      for (const e of latest(entries)) if (e.isIntersecting) fill(e.target);
       keepFocusedInView();
     }, { root, rootMargin: "1200px 800px" });
     farObs = new IntersectionObserver((entries) => {
-      for (const e of entries) if (!e.isIntersecting) empty(e.target);
+      for (const e of latest(entries)) if (!e.isIntersecting) empty(e.target);
     }, { root, rootMargin: "3000px 2000px" });
   }
   function watch(thumb) {
