@@ -258,6 +258,7 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
         group = STATE_GROUPS.get(state, state)
         groups[group] = groups.get(group, 0) + n
     fresh = [j for j in jobs if j.cached_from_run is None]
+    left = set(snapshot.placeholders_left) - {j.key for j in fresh}
     own = [j for j in fresh if snapshot.made_here(j)]
     done = [j for j in own if j.state == "done"]
     renders = [rs for j in own if (rs := j.render_seconds) is not None]
@@ -294,9 +295,11 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
         # of `spent_usd`, what simulators billed: made-up figures, nothing paid
         "spent_simulated_usd": usd(snapshot.spent_simulated_micros),
         # the jobs left to pay for, as the report's header counts them: neither cached nor done with a video an
-        # earlier run made (fetched again, kept when a re-render here was cancelled or failed)
+        # earlier run made (fetched again, kept when a re-render here was cancelled or failed), and the placeholders
+        # a simulator made elsewhere this run left as they were, which a plain run renders again
         "estimate_usd": usd(sum(j.cost_estimate_micros for j in fresh
-                                if not (j.state == "done" and not snapshot.made_here(j)))),
+                                if not (j.state == "done" and not snapshot.made_here(j)))
+                            + sum(j.cost_estimate_micros for j in jobs if j.key in left)),
         "done_estimate_usd": usd(sum(j.cost_estimate_micros for j in done)),
         "done_cost_usd": usd(sum(j.cost_micros for j in done if j.cost_micros is not None)),
         "done_unreported": sum(1 for j in done if j.cost_reported_micros is None),

@@ -327,6 +327,7 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     unsent = len(snapshot.rerenders_unsent)
     s["made_earlier"] = max(0, snapshot.made_earlier_count - unsent)
     s["rerenders_unsent"] = unsent
+    s["placeholders_left"] = len(snapshot.placeholders_left)
     s["rerenders_waiting"] = run.status == "running" and not run.process_gone()
     s["found_cached"] = snapshot.found_cached
     s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)

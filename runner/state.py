@@ -4444,9 +4444,10 @@ class Store:
 
     def _placeholders_left(self, run: RunRecord) -> tuple[str, ...]:
         """Of the ended run's jobs, the done ones a simulator made at another endpoint whose re-render the run did
-        not send (a stop: its budget, Ctrl-C), left as they were (event placeholder-left): a plain run re-renders
-        them: their keys, in plan order. Read only for a run that stopped so."""
-        if run.status not in ("budget", "interrupted", "refused"):
+        not send (a stop: its budget, Ctrl-C, a provider it could not reach), left as they were (event
+        placeholder-left): a plain run re-renders them: their keys, in plan order. Read only for a run that stopped
+        so."""
+        if run.status not in ("budget", "interrupted", "refused", "failed"):
             return ()
         return tuple(str(r[0]) for r in self.db.execute(
             "SELECT DISTINCT rj.key FROM events e JOIN run_jobs rj ON rj.job_id = e.job_id AND rj.run_id = e.run_id"

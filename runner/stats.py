@@ -214,9 +214,12 @@ def checks(snap: Snapshot, now: float | None = None) -> tuple[float | None, floa
 
 def problems(snap: Snapshot) -> list[JobRecord]:
     """The jobs `status` lists with why: those that ended badly, and the others with an error recorded: in
-    flight (a download that could not be saved, fetched again by the next run) or planned again (a create
-    that never reached the provider)."""
-    bad = [j for j in snap.jobs if j.state in PROBLEMS or j.error and (j.state == "planned" or j.state in IN_FLIGHT)]
+    flight (a download that could not be saved, fetched again by the next run), planned again (a create
+    that never reached the provider), or done as they were, a placeholder a simulator made elsewhere whose
+    re-render this run did not send (`placeholders_left`: a plain run sends it)."""
+    left = set(snap.placeholders_left)
+    bad = [j for j in snap.jobs if j.state in PROBLEMS or j.error and (
+        j.state == "planned" or j.state in IN_FLIGHT or j.state == "done" and j.key in left)]
     polled = [i for i, j in enumerate(bad) if j.error and j.error.startswith(POLLS_FAIL)]
     if polled and (snap.run.ended_at is not None or snap.run.process_gone()):
         # a run over that could not say so itself (killed, crashed): its polls failed, and no one polls any more

@@ -426,3 +426,34 @@ def test_status_report_and_exports_say_where_each_run_sent_and_keep_simulated_sp
     assert main(["status", str(m), "--runs"]) == 0
     said = capsys.readouterr()
     assert "spent at a simulator, all or part (made-up figures, nothing paid): run 1 (" in said.err, said
+
+
+def test_placeholders_left_by_a_run_that_never_reached_the_provider_are_said_by_status_and_the_report(
+    tmp_path: Path, sim: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run at another endpoint that cannot be reached (no network, a port nothing listens on) ends failed, its
+    placeholders put back done: `status` says why (each job's error) and the run's next step, its JSON too, and the
+    report's estimate of the jobs left counts what the next run pays to render them."""
+    m = write_manifest(tmp_path, n_seeds=4, styles=("anime",), provider="sim", base_url=sim[0],
+                       run={"poll_interval": 0.05, "concurrency": 2})
+    assert api.run(m, report=False).exit_code == 0
+    to(m, "http://127.0.0.1:1/v1")
+    plan = api.plan(m)
+    total = usd_text(plan.total_micros)
+    capsys.readouterr()
+    assert main(["run", str(m), "--no-report"]) == 1
+    end = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"`gridrun run` re-renders the 4 jobs this run left as they were, made by a simulator at another endpoint " \
+           f"({total})" in end, end
+    assert api.status(m).run.status == "failed"
+    assert main(["status", str(m)]) == 0
+    shown = capsys.readouterr().out
+    assert "never reached the provider" in shown and "and 3 more jobs" in shown, shown
+    assert "next: `gridrun run` re-renders the 4 jobs" in shown and total in shown, shown
+    assert main(["status", str(m), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert len(d["problems"]) == 4 and all("never reached the provider" in p["error"] for p in d["problems"]), d
+    assert d["next"] is not None and "re-renders the 4 jobs" in d["next"] and d["next_commands"], d
+    from runner.export import summary
+
+    assert summary(api.status(m))["estimate_usd"] == plan.total_micros / 1e6
