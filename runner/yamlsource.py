@@ -611,6 +611,9 @@ def _not_utf8(path: Path, byte: int, line: int, column: int, encoding: str | Non
 
 
 def _yaml_syntax_error(exc: yaml.MarkedYAMLError, file: Path) -> ManifestError:
+    if (lacking := _missing_colon(exc)) is not None:
+        (line, column), message = lacking
+        return ManifestError(message, file=file, line=line, column=column)
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or exc.context or "cannot be parsed"
     message = f"invalid YAML: {problem}"
@@ -624,6 +627,63 @@ def _yaml_syntax_error(exc: yaml.MarkedYAMLError, file: Path) -> ManifestError:
     message += _template_hint(mark, exc.context_mark)
     line, column = _position(mark) if mark is not None else (0, 0)
     return ManifestError(message, file=file, line=line, column=column)
+
+
+def _missing_colon(exc: yaml.MarkedYAMLError) -> tuple[Position, str] | None:
+    """Where a key was written without its `:` (`duration 5`), and what to write: PyYAML reads such a line as text
+    that goes on at the next line, and fails there ("could not find expected ':'" after the simple key it began,
+    "mapping values are not allowed here" at the next key's colon, "expected <block end>" at the next key). The line
+    blamed is the one the simple key began on, or the nearest line with text above the mark, indented as much or
+    more; it is blamed only where it holds plain text and no `key:`, and where writing the colon after its first
+    word takes that error away. None: not so."""
+    problem, mark = exc.problem or "", exc.problem_mark
+    buffer = getattr(mark, "buffer", None)
+    if mark is None or not isinstance(buffer, str):
+        return None
+    text = buffer.rstrip("\0")
+    lines = LINE_BREAK.split(text)
+    if problem == "could not find expected ':'" and exc.context_mark is not None:
+        number = exc.context_mark.line
+    elif problem == "mapping values are not allowed here" or problem.startswith("expected <block end>"):
+        if mark.line >= len(lines):
+            return None
+        indent = _key_column(lines[mark.line])
+        number = next((n for n in range(mark.line - 1, -1, -1)
+                       if lines[n].strip() and not lines[n].lstrip().startswith("#")), -1)
+        if number < 0 or _key_column(lines[number]) < indent:
+            return None
+    else:
+        return None
+    line = lines[number] if number < len(lines) else ""
+    column = len(line) - len(line.lstrip(" "))
+    content = _uncommented(line[column:]).rstrip()
+    if not content or content[0] in "-?:,[]{}#&*!|>'\"%@`" or _first_colon(content, 0) is not None:
+        return None
+    key, _, value = content.partition(" ")
+    fixed = f"{key}: {value.strip()}" if value.strip() else f"{key}:"
+    try:  # the colon written, the file reads past that line (or through)
+        for _ in yaml.parse("\n".join((*lines[:number], line[:column] + fixed, *lines[number + 1:])),
+                            Loader=yaml.SafeLoader):
+            pass
+    except yaml.MarkedYAMLError as again:
+        if again.problem_mark is None or again.problem_mark.line <= max(number, mark.line):
+            return None
+    except yaml.YAMLError:
+        return None
+    return (number + 1, column + 1), f"invalid YAML: '{content}' has no ':' after its key (write '{fixed}')"
+
+
+def _uncommented(text: str) -> str:
+    """`text` up to its comment (a `#` after a space, outside quotes)."""
+    quote = None
+    for i, c in enumerate(text):
+        if quote is not None:
+            quote = None if c == quote else quote
+        elif c in "\"'" and (i == 0 or text[i - 1] in " \t"):
+            quote = c
+        elif c == "#" and i > 0 and text[i - 1] in " \t":
+            return text[:i]
+    return text
 
 
 def _tab_hint(mark: yaml.Mark | None) -> str:

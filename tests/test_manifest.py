@@ -567,6 +567,35 @@ def test_a_key_out_of_line_or_a_colon_in_a_value_says_what_to_change(tmp_path: P
     assert exc.value.message.endswith(hint), exc.value.message
 
 
+@pytest.mark.parametrize(("body", "where", "said"), [
+    # the simple key runs on into the next line: "could not find expected ':'", said at that next line
+    ("params:\n  duration 5                 # seconds\n  aspect_ratio: 16:9\n", (5, 3),
+     "'duration 5' has no ':' after its key (write 'duration: 5')"),
+    # its text runs on into the next key, whose colon is "not allowed here"
+    ("params:\n  prompt \"a fox, {{ style }} style\"\n  negative_prompt: blurry\n", (5, 3),
+     "'prompt \"a fox, {{ style }} style\"' has no ':' after its key (write 'prompt: \"a fox, {{ style }} style\"')"),
+    # ended by its comment, then the next key: "expected <block end>", said of the mapping's first line
+    ("run:\n  concurrency 6              # jobs at once\n  budget_usd: 5.00\n", (5, 3),
+     "'concurrency 6' has no ':' after its key (write 'concurrency: 6')"),
+    ("params:\n  duration\n  quality: 540p\n", (5, 3), "'duration' has no ':' after its key (write 'duration:')"),
+    ("sweeps:\n  - name: a\n    params:\n      seed 3\n      quality: 540p\n", (7, 7),
+     "'seed 3' has no ':' after its key (write 'seed: 3')"),
+])
+def test_a_key_without_its_colon_is_said_at_its_line(tmp_path: Path, body: str, where: tuple[int, int],
+                                                     said: str) -> None:
+    with pytest.raises(ManifestError) as exc:
+        load(write(tmp_path / "m.yaml", HEAD + body))
+    assert (exc.value.line, exc.value.column) == where, exc.value.message
+    assert exc.value.message == "invalid YAML: " + said
+
+
+def test_a_line_of_text_that_goes_on_a_value_is_not_taken_for_a_key_without_its_colon(tmp_path: Path) -> None:
+    """The line above a key out of line is the second line of a value: writing a colon there would not mend it."""
+    with pytest.raises(ManifestError) as exc:
+        load(write(tmp_path / "m.yaml", HEAD + "params:\n  prompt: a fox\n    in the snow\n   quality: 540p\n"))
+    assert "has no ':'" not in exc.value.message and _LINE_UP in exc.value.message, exc.value.message
+
+
 @pytest.mark.parametrize(("fixture", "message", "data_file", "line"), INVALID_CASES, ids=[c[0] for c in INVALID_CASES])
 def test_invalid_manifest(fixture: str, message: str, data_file: str | None, line: int) -> None:
     path = INVALID / fixture
