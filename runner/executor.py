@@ -342,6 +342,9 @@ class Executor:
         # among the last errors, however many jobs' errors come after it (`statistics`).
         self._stop_note: str | None = None
         self._interrupt_said: str | None = None  # what the run said as it was interrupted (`_interrupt`)
+        # the signal that interrupted it and whether a terminal is there (`_signal_note`): its note, said again from
+        # the jobs in flight as the display is drawn (`_interrupt_now`)
+        self._interrupt_signal: tuple[int, bool] | None = None
         self._not_copied = 0  # done jobs whose video the run could not copy to its new path (`prepare`)
         self.cached = 0
         self.run_id = 0
@@ -590,12 +593,26 @@ class Executor:
             return tuple(errors)
         return (self._stop_note, *errors[1 - (self.errors.maxlen or 1):])
 
+    def _interrupt_now(self) -> None:
+        """The note of the signal that interrupted the run (`_signal_note`), said of the jobs in flight now, not
+        those in flight when it came: in its place among the last errors, told as the same note (plain lines say it
+        once)."""
+        if self._interrupt_signal is None or self._interrupt_said is None or self._ended:
+            return
+        now = self._signal_note(*self._interrupt_signal)
+        if now == self._interrupt_said or self._interrupt_said not in self.errors:
+            return
+        self.errors[self.errors.index(self._interrupt_said)] = now
+        self._said_of[now] = (self._said_of.pop(self._interrupt_said, (self._interrupt_said, ()))[0], ())
+        self._interrupt_said = now
+
     def statistics(self) -> RunStatistics:
         counts = dict(self.counts)
         total = len(self.states)
         now = self.steady()
         elapsed, per_minute = self._pace()
         eta = self._eta(counts, now, elapsed, per_minute)
+        self._interrupt_now()
         last_errors = self._last_errors()
         said = tuple(self._said_of.get(e, (e, ()))[0] for e in last_errors)
         if self._ended:  # no one polls any more: the failures are over, as said (`said` names them as before)
@@ -1232,7 +1249,9 @@ class Executor:
             if signum == taken.hangup and not taken.muted:
                 taken.muted = _mute_terminal(taken.ttys)
             if self.stopping != "interrupt":
-                self._interrupt(None, said=self._signal_note(signum, bool(taken.ttys) and not taken.muted))
+                terminal = bool(taken.ttys) and not taken.muted
+                self._interrupt(None, said=self._signal_note(signum, terminal))
+                self._interrupt_signal = (signum, terminal)
             else:
                 self._detach(scope)
                 return

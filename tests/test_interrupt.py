@@ -2833,3 +2833,30 @@ def test_a_signal_landing_while_a_class_names_its_fields_is_taken_a_moment_later
     assert Made().field is not None and len(frames) == 2
     assert all(entry._unsafe(frame) for frame in frames)
     assert not entry._unsafe(sys._getframe())
+
+
+
+def test_the_first_signals_note_counts_the_jobs_in_flight_as_the_run_goes_on() -> None:
+    """The note of a first Ctrl-C names the jobs in flight as it came; drawn again while the run finishes them, it
+    says it of those in flight then (seen rendering, paid; fewer, none), in its place among the last errors, and is
+    told as the same note (a plain log says it once)."""
+    from collections import Counter, deque
+    from types import SimpleNamespace
+
+    from runner.executor import Executor
+
+    run = SimpleNamespace(counts=Counter(submitted=6), provider=_caps(True), _ended=False, _stop_note=None, _said_of={})
+    run._signal_note = lambda *a: Executor._signal_note(run, *a)  # type: ignore[arg-type]
+    first = run._signal_note(signal.SIGINT, True)
+    assert "6 jobs in flight" in first and "6 not yet seen rendering" in first, first
+    run.errors, run._interrupt_said, run._interrupt_signal = deque([first, "job b: boom"], maxlen=5), first, \
+        (signal.SIGINT, True)
+    rendering = ("Ctrl-C again leaves the 2 paid jobs in flight to the next run; interrupted by Ctrl-C: finishing "
+                 "them, no new submissions")
+    over = "interrupted by Ctrl-C: no new submissions; nothing paid is in flight, the run ends"
+    for counts, said in ((Counter(submitted=6), first), (Counter(running=2, done=4), rendering),
+                         (Counter(done=6), over)):
+        run.counts = counts
+        Executor._interrupt_now(run)  # type: ignore[arg-type]
+        assert Executor._last_errors(run) == (said, "job b: boom")  # type: ignore[arg-type]
+        assert run._said_of.get(said, (said,))[0] == first  # the same note, told once
