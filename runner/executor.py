@@ -85,7 +85,7 @@ from .state import (
     no_fresh_url,
     no_request_log,
 )
-from .stats import RunStatistics, Throughput, expected_end
+from .stats import RunStatistics, Throughput, expected_end, said_of_jobs
 from .sweeps import IMAGE_PARAMS
 
 S = JobState
@@ -274,11 +274,6 @@ def run_budget(plan: Plan, options: RunOptions) -> int | None:
     """The run's budget in micro-USD (`--budget`, else the manifest's `run.budget_usd`); None for none."""
     given = options.budget_usd if options.budget_usd is not None else manifest_budget(plan.manifest)
     return budget_micros(given)
-
-
-def _said_of_jobs(first: str, n: int, message: str) -> str:
-    """An entry of a run's last errors: `message`, met by `n` jobs, the first of them `first`."""
-    return f"{first}: {message}" if n == 1 else f"{first} and {n - 1:,} more job{'s' if n > 2 else ''}: {message}"
 
 
 class Executor:
@@ -784,12 +779,12 @@ class Executor:
             first, jobs = last[0], last[2] | {job.key}  # jobs, not attempts: a failure retry failing alike is one
             message = alike_text([last[1], message])  # each download's URL left out where they differ
             n = len(jobs)
-            text = _said_of_jobs(first, n, message) if n > 1 else last[3]
+            text = said_of_jobs(first, n, message) if n > 1 else last[3]
             self.errors[-1] = text
             keys = self._said_of.pop(last[3], (message, (first,)))[1]
             keys = keys if job.key in keys else (*keys, job.key)
         else:
-            first, jobs, text = job.key, frozenset({job.key}), _said_of_jobs(job.key, 1, message)
+            first, jobs, text = job.key, frozenset({job.key}), said_of_jobs(job.key, 1, message)
             self.errors.append(text)
             keys = (job.key,)
         self._last_error = (first, message, jobs, text)
@@ -808,7 +803,7 @@ class Executor:
             del self._said_of[text]
             keys = tuple(k for k in keys if k != job.key)
             n = len(keys)
-            new = _said_of_jobs(keys[0], n, message) if n else None
+            new = said_of_jobs(keys[0], n, message) if n else None
             if new is None:
                 del self.errors[i]
             else:

@@ -228,11 +228,30 @@ def problems(snap: Snapshot) -> list[JobRecord]:
     return bad
 
 
+def said_of_jobs(first: str, n: int, message: str) -> str:
+    """An entry of a run's last errors: `message`, met by `n` jobs, the first of them `first`."""
+    return f"{first}: {message}" if n == 1 else f"{first} and {n - 1:,} more job{'s' if n > 2 else ''}: {message}"
+
+
+def last_errors(bad: list[JobRecord], most: int = 5) -> tuple[str, ...]:
+    """The last errors of the jobs `bad` (`problems`) as the run's own say them (`Executor._error`): one entry for
+    the jobs of one state and one error, errors that differ only by the URLs or video ids they name being one
+    (`errors.alike`), with how many jobs met it; the last `most` of those, in the order first met."""
+    from .errors import alike, alike_text
+
+    groups: dict[tuple[str, str], list[JobRecord]] = {}
+    for j in bad:
+        groups.setdefault((j.state, alike(j.error or "")), []).append(j)
+    return tuple(said_of_jobs(jobs[0].key, len(jobs), f"{state}: {alike_text([j.error or '' for j in jobs])}")
+                 for (state, _), jobs in list(groups.items())[-most:])
+
+
 def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
     """What live progress shows, from a snapshot read by another process (`gridrun status --watch`). The
     state keeps no request count (`requests` is None); the last errors are those of the jobs that ended
-    badly; `stopping` is why the run stopped sending new jobs, as the run's own `stopping` says (for a run
-    recorded before it kept that, from how it ended: budget, or interrupt)."""
+    badly, grouped as the run groups them (`last_errors`); `stopping` is why the run stopped sending new jobs, as
+    the run's own `stopping` says (for a run recorded before it kept that, from how it ended: budget, or
+    interrupt)."""
     r = snap.run
     elapsed, per_minute, eta = pace(snap, now)
     next_check, _ = checks(snap, now)
@@ -244,7 +263,7 @@ def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
         spent_micros=snap.spent_micros, reserved_micros=snap.reserved_micros, budget_micros=r.budget_micros,
         elapsed=elapsed, eta=eta, per_minute=per_minute, requests=None,
         stopping=snap.stopping or (_STOPPED_AS.get(r.status) if ended else None),
-        last_errors=tuple(f"{j.key}: {j.state}: {j.error or ''}" for j in bad[-5:]),
+        last_errors=last_errors(bad),
         rerenders_cancelled=snap.rerenders_cancelled, rerenders_failed=len(snap.rerenders_failed),
         placeholders_failed=len(snap.placeholders_failed),
         next_check=next_check, eta_expected=eta is not None and eta_expected(snap),

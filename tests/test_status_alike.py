@@ -108,3 +108,19 @@ def test_a_value_a_provider_names_after_video_is_no_id_to_fold() -> None:
     short = "expired: the provider no longer knows video v9 (GET /videos/v9: HTTP 404)"
     assert alike(short) == alike(short.replace("v9", "v12")) == \
         "expired: the provider no longer knows video … (GET /videos/…: HTTP 404)"
+
+
+def test_the_watch_says_an_error_of_many_jobs_once_as_the_run_does(tmp_path: Path) -> None:
+    """A run whose every job failed alike: its last errors, as `status --watch` draws them from the state, are one
+    entry with how many jobs met it, as the run's own say it, not the last five jobs one a line (the rest unsaid)."""
+    from runner.stats import run_statistics
+
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime", "clay", "comic", "cyberpunk"), run={"retries": 0},
+                       sim={"render_time": 0.05, "failure_rate": 1.0, "failure_code": "INTERNAL_ERROR"})
+    result = api.run(m, options=RunOptions(), report=False)
+    assert result.stats.counts.get("failed") == 12
+    watched = run_statistics(api.status(m)).last_errors
+    assert len(watched) == 1 and re.search(r"^style=\w+,seed=\d and 11 more jobs: failed: INTERNAL_ERROR: ",
+                                           watched[0]), watched
+    ran = [e for e in result.stats.last_errors if "INTERNAL_ERROR" in e]
+    assert len(ran) == 1 and ran[0].split(": ", 1)[1] == watched[0].split(": failed: ", 1)[1], (ran, watched)
