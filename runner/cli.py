@@ -3843,7 +3843,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from .resources import resource_dir
     from .terminal import typed
 
-    text = starter_manifest()
+    text = starter_manifest(None if args.file == "-" else Path(args.file).stem)
     if args.file == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -3878,15 +3878,22 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def starter_manifest() -> str:
+def starter_manifest(stem: str | None = None) -> str:
     """The text `gridrun init` writes: `manifests/demo.yaml`, its first line (the schema, relative to the
-    checkout's `manifests/`) naming the schema by absolute URI instead."""
+    checkout's `manifests/`) naming the schema by absolute URI instead, and its `name:` the stem of the file it is
+    written to (`grid.yaml`: grid) where that stem is a name a manifest takes: two manifests made by `init` in one
+    folder then share no history and no output folder. `demo` otherwise (no file, or a stem no name can be)."""
     from .resources import resource_dir
 
     demo = (resource_dir("manifests") / "demo.yaml").read_text(encoding="utf-8")
     first, rest = demo.split("\n", 1)
     assert first.startswith("# yaml-language-server: $schema="), first
     schema = (resource_dir("schemas") / "manifest.schema.json").resolve()
+    pattern = json.loads(schema.read_text(encoding="utf-8"))["$defs"]["name"]["pattern"]
+    if stem is not None and stem != "demo" and re.fullmatch(pattern, stem, flags=re.ASCII):
+        rest = re.sub(r"^name: demo( *)(#.*)outputs/demo/$",
+                      lambda m: f"name: {stem}{' ' * max(1, len(m[1]) + 4 - len(stem))}{m[2]}outputs/{stem}/",
+                      rest, count=1, flags=re.MULTILINE)
     return f"# yaml-language-server: $schema={schema.as_uri()}\n{rest}"
 
 

@@ -84,3 +84,25 @@ def test_init_refuses_a_name_the_other_commands_would_read_as_an_option(
     code, _, err = run_cli(capsys, "init", "--", "-grid.yaml")
     assert code == 2 and "-grid.yaml: a manifest whose name begins with '-'" in err
     assert os.listdir(tmp_path) == []
+
+
+def test_init_names_the_manifest_after_its_file_so_two_in_one_folder_share_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`init grid.yaml` beside the demo: named grid, its runs and output folder its own (outputs/grid/), and plan
+    warns of no shared history; a stem that is no name (a space in it) keeps the demo's name."""
+    monkeypatch.chdir(tmp_path)
+    for file in ("demo.yaml", "grid.yaml", "fox.v2.yaml", "my grid.yaml"):
+        assert run_cli(capsys, "init", file)[0] == 0
+    names = {f: next(x for x in (tmp_path / f).read_text(encoding="utf-8").splitlines() if x.startswith("name:"))
+             for f in ("demo.yaml", "grid.yaml", "fox.v2.yaml", "my grid.yaml")}
+    assert names["grid.yaml"] == "name: grid                    # names its runs and its output folder, outputs/grid/"
+    assert names["fox.v2.yaml"].startswith("name: fox.v2 ") and names["fox.v2.yaml"].endswith("outputs/fox.v2/")
+    assert names["demo.yaml"] == names["my grid.yaml"] == DEMO.read_text(encoding="utf-8").splitlines()[3]
+    demo = (tmp_path / "demo.yaml").read_text(encoding="utf-8")
+    (tmp_path / "demo.yaml").write_text(demo.replace("render_time: 2.0", "render_time: 0.05"), encoding="utf-8")
+    assert run_cli(capsys, "run", "demo.yaml", "--no-report")[0] == 0
+    code, out, err = run_cli(capsys, "plan", "--json", "grid.yaml")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["name"] == "grid" and Path(plan["outputs_dir"]).name == "grid", plan["outputs_dir"]
+    assert not any("also the name of" in w for w in plan["warnings"]), plan["warnings"]
