@@ -3906,9 +3906,14 @@ def cmd_sim_serve(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
+# The run knobs that are times, in seconds: a flag's value written with a unit (`--timeout 10m`) is told so
+_KNOBS_IN_SECONDS = frozenset({"poll_interval", "timeout", "request_timeout", "every"})
+
+
 def _knob(name: str) -> Any:
     """An argparse type for the run knob `name`: its number, or argparse's usage error saying what is wrong."""
     from .options import DECIMAL_KNOBS, OPTION_LIMITS, decimal_of, flag_problem
+    from .textforms import in_seconds
 
     integer = OPTION_LIMITS[name][0]
 
@@ -3925,6 +3930,8 @@ def _knob(name: str) -> Any:
         try:
             value: int | float = int(text) if integer else float(text)
         except ValueError:
+            if name in _KNOBS_IN_SECONDS:
+                raise argparse.ArgumentTypeError(f"a number of seconds is needed, got {text!r}{in_seconds(text)}") from None
             raise argparse.ArgumentTypeError(f"{'an integer' if integer else 'a number'} is needed, got {text!r}") from None
         problem = flag_problem(name, value)
         if problem is not None:

@@ -25,6 +25,7 @@ from runner.errors import ManifestError, ManifestErrors
 from runner.options import RUN_DEFAULTS
 from runner.resources import resource_dir
 from runner.terminal import shows, visible
+from runner.textforms import in_seconds
 from runner.yamlsource import (
     MAX_BYTES, Position, Positions, dotted, double_quoted_source, kind, load_yaml, locate, raise_all, read_text,
     read_yaml,
@@ -569,7 +570,8 @@ def _explain(error: ValidationError, placed: Callable[[tuple[Any, ...], str, boo
             )
         ]
     if kind == "type":
-        return [(path, f"expected {_expected(schema)}, got {_show(instance, with_type=True)}")]
+        unit = in_seconds(instance) if schema.get("x-unit") == "seconds" else ""
+        return [(path, f"expected {_expected(schema)}, got {_show(instance, with_type=True)}{unit}")]
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum", "const", "enum", "pattern", "minLength"):
         got = _show(instance, with_type=isinstance(instance, str))
         if path[-1:] == ("base_url",) and isinstance(instance, str) and "@" in instance.split("?", 1)[0].split("#", 1)[0]:

@@ -346,3 +346,18 @@ def strings_in(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for v in value:
             yield from strings_in(v)
+
+
+# A duration written with a unit ("10m", "5s", "1.5 h"), where gridrun reads a number of seconds
+_WITH_UNIT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?)\s*", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
+
+
+def in_seconds(value: Any) -> str:
+    """What to write for `value`, a duration written with its unit ("10m"), where a number of seconds is read:
+    "; the unit is seconds: write 600 for 10m"; "" for any other value."""
+    found = _WITH_UNIT.fullmatch(value) if isinstance(value, str) else None
+    if found is None:
+        return ""
+    seconds = float(found[1]) * _UNIT_SECONDS[found[2][0].lower()]
+    return f"; the unit is seconds: write {seconds:g} for {value.strip()}"

@@ -472,7 +472,7 @@ INVALID_CASES = [
     ("repeat_float.yaml", "expected an integer >= 1, got 2.0", None, 4),
     ("repeat_yes.yaml", "expected an integer >= 1, got a string 'yes'", None, 4),
     ("budget_words.yaml", "run.budget_usd: expected a number from 0 to 1000000000, got a string 'ten'", None, 5),
-    ("poll_interval_zero.yaml", "expected a number > 0 and <= 3600, got 0", None, 5),
+    ("poll_interval_zero.yaml", "expected a number of seconds > 0 and <= 3600, got 0", None, 5),
     ("base_url_ftp.yaml", "expected an http:// or https:// URL", None, 4),
     ("provider_empty.yaml", "expected a non-empty string", None, 4),
     ("vars_list.yaml", "vars: expected a mapping, got a list", None, 4),

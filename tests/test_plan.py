@@ -4529,3 +4529,33 @@ def test_a_capabilities_file_says_whether_a_queued_cancel_is_billed(tmp_path: Pa
         plan_of(tmp_path, "capabilities: [bad.yaml]\nparams:\n  prompt: a fox\n")
     assert str(caught.value) == (f"{tmp_path / 'bad.yaml'}:2:1: queued_cancel_free: expected true, false or null, "
                                  "got a string 'sometimes'")
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ("params:\n  prompt: a fox\nrun:\n  timeout: 10m\n",
+     "run.timeout: expected a number of seconds > 0, got a string '10m'; the unit is seconds: write 600 for 10m"),
+    ("params:\n  prompt: a fox\nrun:\n  poll_interval: 2s\n",
+     ("run.poll_interval: expected a number of seconds > 0 and <= 3600, got a string '2s'; the unit is seconds: "
+      "write 2 for 2s")),
+    ("params:\n  prompt: a fox\n  duration: 5s\n",
+     "params.duration: expected an integer, got '5s'; the unit is seconds: write 5 for 5s"),
+    ("params:\n  prompt: a fox\nsim:\n  render_time: 1.5 min\n",
+     "sim.render_time: render_time must be a number, got '1.5 min'; the unit is seconds: write 90 for 1.5 min"),
+])
+def test_a_time_written_with_its_unit_is_told_the_unit_is_seconds(tmp_path: Path, body: str, said: str) -> None:
+    field = said.split(":", 1)[0]
+    assert said in str(one_error(tmp_path, body, field))
+
+
+def test_a_time_flag_written_with_its_unit_is_told_the_unit_is_seconds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from runner.cli import main
+
+    m = write(tmp_path, "params:\n  prompt: a fox\n")
+    for flag, value, said in (("--timeout", "10m", "write 600 for 10m"), ("--poll-interval", "1h", "write 3600 for 1h")):
+        with pytest.raises(SystemExit) as exc:
+            main(["run", str(m), flag, value])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument {flag}: a number of seconds is needed, got '{value}'; the unit is seconds: {said}" in err, err
+    assert not (tmp_path / ".gridrun").exists()

@@ -662,7 +662,7 @@ def test_a_refused_command_line_without_json_lines_writes_no_end_event(capsys: p
         main(["status", "m.yaml", "--json", "--every", "x"])
     doc = json.loads(capsys.readouterr().out)
     assert doc == {"run": None, "manifest": None, "status": None, "exit_code": 2,
-                   "errors": ["argument --every: a number is needed, got 'x'"]}, doc
+                   "errors": ["argument --every: a number of seconds is needed, got 'x'"]}, doc
     with pytest.raises(SystemExit):
         main(["run", "--budget", "nan", "--", "--json"])
     assert capsys.readouterr().out == ""

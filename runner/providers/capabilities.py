@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 import yaml
 
 from runner.errors import GridrunError, ManifestError
+from runner.textforms import in_seconds
 
 DATA_DIR = Path(__file__).parent / "data"
 MICROS = 1_000_000
@@ -434,7 +435,8 @@ def _coerce(spec: ParamSpec, value: Any, model: str, *, files: bool = True) -> t
                 try:
                     number = float(value.strip())
                 except ValueError:
-                    return None, f"expected an integer, got {_brief(value)}"
+                    unit = in_seconds(value) if "seconds" in spec.description.lower() else ""
+                    return None, f"expected an integer, got {_brief(value)}{unit}"
                 if not number.is_integer():
                     return None, f"expected an integer, got {_brief(value)}"
                 value = int(number)

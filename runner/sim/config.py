@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..textforms import in_seconds
+
 ROUTES = ("create", "get", "list", "delete", "content", "file", "requests", "balance", "dry_run")
 """Route names used by fault rules and by the request counters. "*" in a rule matches all of them."""
 
@@ -403,6 +405,10 @@ def _statuses(values: Any) -> tuple[int, ...]:
     return statuses
 
 
+# The knobs that are times, in seconds: a value written with a unit ("2s") is told so
+_IN_SECONDS = frozenset({"render_time", "retry_after", "idempotency_window", "url_ttl"})
+
+
 def _typed(key: str, value: Any, current: Any) -> Any:
     if key == "script":
         if value is not None and not isinstance(value, (list, tuple)):
@@ -425,7 +431,8 @@ def _typed(key: str, value: Any, current: Any) -> Any:
         except OverflowError as exc:  # a whole number past a float's range
             raise ConfigError(f"{key} must be a finite number, got {_shown(value)}") from exc
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{key} must be a number, got {value!r}") from exc
+            unit = in_seconds(value) if key in _IN_SECONDS else ""
+            raise ConfigError(f"{key} must be a number, got {value!r}{unit}") from exc
     if kind is str and not isinstance(value, str):
         raise ConfigError(f"{key} must be a string, got {value!r}")
     return value
