@@ -4027,6 +4027,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
     follow, with that command's usage (`gridrun run [-h] ...`), where argparse gives the top level's; a command's
     option written before it (`gridrun --json plan M`) is told to go after it."""
     _help_command(parser, argv)
+    _resume_command(parser, argv)
     _dashed_manifest(parser, argv)  # first: its command moves the options written before the command's name too
     _values_before(parser, argv)
     args, extras = parser.parse_known_args(argv)
@@ -4041,7 +4042,8 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
             go = "goes" if len(early) == 1 else "go"
             refuser.error(f"{' '.join(early)} {go} after the command: "
                           f"{shlex.join(['gridrun', *_options_after(argv[first:], early)])}")
-        refuser.error(f"unrecognized arguments: {' '.join(extras)}{_meant(refuser, extras)}")
+        meant = _foreign(args, extras) or _meant(refuser, extras)
+        refuser.error(f"unrecognized arguments: {' '.join(extras)}{meant}")
     if commands is not None:  # `gridrun`, `gridrun sim`: a usage error, as argparse says one
         refuser.error(f"name a command: {', '.join(commands)}")
     if args.command == "status" and (refused := _status_refused(args)) is not None:
@@ -4153,6 +4155,37 @@ def _reached(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple
         if name not in found.choices:
             return parser, list(found.choices)
         parser = found.choices[name]
+
+
+def _foreign(args: argparse.Namespace, extras: Sequence[str]) -> str:
+    """What gridrun has for an option of other batch tools given to a command that sends jobs (`run`, `retry`):
+    `--dry-run` or `-n` (Snakemake's, a video CLI's) is `gridrun plan M`; `-j` or `--jobs` is `--concurrency`;
+    "" for none of them."""
+    if getattr(args, "command", None) not in ("run", "retry"):
+        return ""
+    from .terminal import typed
+
+    names = {w.split("=", 1)[0] for w in extras}
+    m = typed(args.manifest) if getattr(args, "manifest", None) else "M"
+    if names & {"--dry-run", "-n", "--dryrun"}:
+        return f"; `gridrun plan {m}` is the dry run: it lists the jobs a run sends and what they cost, sending nothing"
+    if names & {"-j", "--jobs"}:
+        return "; did you mean --concurrency (the jobs at the provider at once)?"
+    return ""
+
+
+def _resume_command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """`gridrun resume M` (other batch tools' command, or their `--resume`): gridrun has none, as a plain run
+    resumes; said so, with the run to write, where argparse would list the commands."""
+    first = next((i for i, w in enumerate(argv) if not w.startswith("-")), None)
+    if first is None or argv[first] != "resume":
+        return
+    from .terminal import typed
+
+    after = [w for w in argv[first + 1:] if not w.startswith("-")]
+    m = typed(after[0]) if after else "M"
+    parser.error(f"argument COMMAND: invalid choice: 'resume'; a plain `gridrun run {m}` resumes: it collects what "
+                 "earlier runs left in flight and sends only the jobs not done, paying for none twice")
 
 
 def _meant(parser: argparse.ArgumentParser, extras: Sequence[str]) -> str:

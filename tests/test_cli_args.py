@@ -53,6 +53,28 @@ def test_a_mistyped_option_or_command_is_told_the_one_meant(
     assert err.rstrip().endswith(said), err
 
 
+_DRY_RUN = "; `gridrun plan m.yaml` is the dry run: it lists the jobs a run sends and what they cost, sending nothing"
+_CONCURRENCY = "; did you mean --concurrency (the jobs at the provider at once)?"
+_RESUME = ("gridrun: error: argument COMMAND: invalid choice: 'resume'; a plain `gridrun run m.yaml` resumes: it "
+           "collects what earlier runs left in flight and sends only the jobs not done, paying for none twice")
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["run", "m.yaml", "--dry-run"], "gridrun run: error: unrecognized arguments: --dry-run" + _DRY_RUN),
+    (["run", "m.yaml", "-n"], "gridrun run: error: unrecognized arguments: -n" + _DRY_RUN),
+    (["run", "m.yaml", "-j", "3"], "gridrun run: error: unrecognized arguments: -j 3" + _CONCURRENCY),
+    (["retry", "m.yaml", "--jobs=3"], "unrecognized arguments: --jobs=3" + _CONCURRENCY),
+    (["resume", "m.yaml"], _RESUME),
+])
+def test_another_batch_tools_option_or_command_is_told_what_gridrun_has_for_it(
+    capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    """Snakemake's `-n`/`--dry-run`, a video CLI's `--dry-run`, promptfoo's `-j` and `resume`: refused (nothing sent),
+    and told gridrun's own: `plan`, `--concurrency`, a plain run."""
+    err = refused(capsys, *argv)
+    assert err.rstrip().endswith(said), err
+
+
 def test_an_option_written_whole_with_its_value_after_an_equals_sign_still_reads() -> None:
     from runner.cli import _parser
 
