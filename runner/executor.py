@@ -621,6 +621,7 @@ class Executor:
             placeholders_failed=self._placeholders_failed, paused=self._paused(), paused_by=self.pacer.asked_by, held=self._held,
             said=said, notes=tuple(e for e in last_errors if e == self._interrupt_said),
             eta_expected=eta is not None and not self.throughput.paced,
+            simulated=bool(getattr(self.provider, "simulator", False)),
         )
 
     def _eta(self, counts: Mapping[str, int], now: float, elapsed: float, per_minute: float | None) -> float | None:

@@ -62,6 +62,10 @@ def _count(s: RunStatistics, state: str, n: str) -> str:
     return f"{state} {n}{fmt_fetched(s)}" if state == "downloading" else f"{state} {n}"
 
 
+# After the figures of a run a simulator billed: made-up, nothing paid (`RunStatistics.simulated`)
+SIMULATED = " (simulated)"
+
+
 def line(s: RunStatistics) -> str:
     """One plain line of progress."""
     # none yet: the run is starting (its state opened, its jobs not yet read into it)
@@ -70,6 +74,7 @@ def line(s: RunStatistics) -> str:
     waits = "" if s.next_check is None else f", {fmt_next_check(s.next_check)}"
     waits += "" if s.paused is None else f", {fmt_paused(s.paused, s.paused_by)}"
     extra = f" [{s.stopping}]" if s.stopping else ""
+    budget += SIMULATED if s.simulated else ""
     return (f"{counts} | spent {usd_text(s.spent_micros)} + reserved {usd_text(s.reserved_micros)}{budget}"
             f" | {fmt_rate(s.per_minute)}, {fmt_time(s.elapsed)} elapsed, eta {fmt_eta_of(s)}{waits}{extra}")
 
@@ -390,6 +395,8 @@ class Progress:
         figures = [Text(f"spent {usd_text(s.spent_micros)}"), Text(f"reserved {usd_text(s.reserved_micros)}")]
         if s.budget_micros is not None:
             figures.append(Text(f"of {usd_text(s.budget_micros)}"))
+        if s.simulated:
+            figures.append(Text(SIMULATED.strip()))
         figures += [Text(fmt_rate(s.per_minute)), Text(f"elapsed {fmt_time(s.elapsed)}"),
                    Text(f"eta {fmt_eta_of(s)}")]
         if s.next_check is not None:

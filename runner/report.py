@@ -312,6 +312,10 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["followed"] = snapshot.followed_note()
     s["sent_to"] = snapshot.sent_to_note()
     s["simulated"] = snapshot.simulated_note()
+    # what this run spent, all of it billed by a simulator (made-up figures): not said paid, as progress says it
+    spent, simulated = snapshot.spent_micros, snapshot.spent_simulated_micros
+    s["spent_label"] = ("this run spent (simulated)" if spent and simulated >= spent or not spent and snapshot.endpoints
+                        and all(there for _, there in snapshot.endpoints) else "this run paid")
     s["billed_above"] = snapshot.billed_above_note()
     s["keys_ignored"] = snapshot.keys_ignored_note()
     s["rerenders_cancelled"] = (rerenders_cancelled_note(snapshot.rerenders_cancelled)

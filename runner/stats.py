@@ -74,6 +74,8 @@ class RunStatistics:
     # Those of `last_errors` the user acts on now, not errors: what the signal the run received does and what
     # another would (then `gridrun cancel` for the jobs still queued). Shown whole, never cut to a line.
     notes: tuple[str, ...] = ()
+    # Every figure of spending is a simulator's (its answers marked so): made-up, nothing paid; said with them
+    simulated: bool = False
 
 
 class Throughput:
@@ -267,4 +269,5 @@ def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
         rerenders_cancelled=snap.rerenders_cancelled, rerenders_failed=len(snap.rerenders_failed),
         placeholders_failed=len(snap.placeholders_failed),
         next_check=next_check, eta_expected=eta is not None and eta_expected(snap),
+        simulated=bool(snap.endpoints) and all(simulated for _, simulated in snap.endpoints),
     )

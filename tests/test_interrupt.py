@@ -817,13 +817,13 @@ def test_gridrun_cancel_writes_again_the_report_of_the_run_whose_figures_it_chan
     monkeypatch.chdir(tmp_path)
     m = _left_rendering(tmp_path, cancel_charge=0.5)
     page = api.report(m)
-    assert "this run paid $0.00" in _page_text(page)
+    assert "this run spent (simulated) $0.00" in _page_text(page)  # sent to the simulator
     capsys.readouterr()
     assert main(["cancel", str(m)]) == 0
     said = capsys.readouterr().out
     assert "report of run 1 written again with what the cancel recorded: outputs/t/report.html" in said, said
     text = _page_text(page)
-    assert "this run paid $0.175" in text and "reserved by this run (in flight, or of unknown outcome that it sent) $0.00" in text, text
+    assert "this run spent (simulated) $0.175" in text and "reserved by this run (in flight, or of unknown outcome that it sent) $0.00" in text, text
 
     other = tmp_path / "other"
     other.mkdir()

@@ -136,6 +136,22 @@ def test_a_plain_line_has_counts_money_throughput_and_eta() -> None:
     assert "— jobs/min" in line(stats(per_minute=None, eta=None))
 
 
+def test_a_simulators_figures_are_said_simulated_on_each_line_and_its_json_keeps_them(tmp_path: Path) -> None:
+    """A run on the simulator: each progress line's money is said simulated (made-up, nothing paid), on a plain
+    line as on the live display; `--json` keeps its numbers as they are, with no key added."""
+    from execkit import write_manifest
+
+    from runner import api
+
+    assert "of $50.00 (simulated) | " in line(stats(simulated=True)) and "simulated" not in line(stats())
+    result = api.run(write_manifest(tmp_path, n_seeds=1, styles=("anime",)), report=False)
+    assert result.exit_code == 0 and result.stats.simulated
+    said = line(result.stats)
+    assert result.stats.spent_micros > 0 and f"spent {usd_text(result.stats.spent_micros)} + " in said, said
+    assert "(simulated) | " in said, said
+    assert set(_as_dict(result.stats)) == set(_as_dict(stats())) and "simulated" not in _as_dict(result.stats)
+
+
 @pytest.mark.parametrize(("seconds", "shown"), [
     (0.2, "1 s"), (5.0, "5 s"), (120.0, "120 s"), (121.0, "3 min"), (7200.0, "120 min"), (7201.0, "3 h"),
     (86_400.0, "24 h"), (86_401.0, "over a day"), (1e308, "over a day"), (float("inf"), "over a day"),
