@@ -217,9 +217,10 @@ def checks(snap: Snapshot, now: float | None = None) -> tuple[float | None, floa
 def problems(snap: Snapshot) -> list[JobRecord]:
     """The jobs `status` lists with why: those that ended badly, and the others with an error recorded: in
     flight (a download that could not be saved, fetched again by the next run), planned again (a create
-    that never reached the provider), or done as they were, a placeholder a simulator made elsewhere whose
-    re-render this run did not send (`placeholders_left`: a plain run sends it)."""
-    left = set(snap.placeholders_left)
+    that never reached the provider), or done as they were, whose re-render this run did not send: a placeholder
+    a simulator made elsewhere (`placeholders_left`: a plain run sends it), or a --force re-render of this run
+    (`force_unsent`: `--force --resume` sends it)."""
+    left = set(snap.placeholders_left) | (set(snap.force_unsent) if snap.force_run == snap.run.id else set())
     bad = [j for j in snap.jobs if j.state in PROBLEMS or j.error and (
         j.state == "planned" or j.state in IN_FLIGHT or j.state == "done" and j.key in left)]
     polled = [i for i, j in enumerate(bad) if j.error and j.error.startswith(POLLS_FAIL)]

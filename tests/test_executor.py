@@ -2637,6 +2637,10 @@ def test_a_forced_run_that_never_reaches_the_provider_leaves_the_videos_for_the_
     assert forced.exit_code == 1 and forced.stats.counts["done"] == 2, forced.stats.counts
     assert any("left done, as it was before this run" in e for e in forced.stats.last_errors)
     assert {j.key: (j.provider_id, j.sha256) for j in api.status(m).jobs} == before
+    # `status` says why the run failed, with the jobs whose re-render it could not send
+    said = [(p["key"], p["state"]) for p in api.status_json(api.status(m))["problems"]
+            if p["error"].startswith("re-run not sent: never reached the provider")]
+    assert sorted(said) == sorted((key, "done") for key in before), said
     plain, _ = run(m, prov)
     assert plain.exit_code == 0 and plain.stats.cached == 2 and stats(prov)["creates"] == 2
     check_outputs(m)
