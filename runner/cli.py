@@ -3765,6 +3765,18 @@ def cmd_recover(args: argparse.Namespace) -> int:
         say(f"  {_jobs(len(said))} not checked: {_some(said)}")
     if r.key_part_unknown is not None:
         say(f"which takes here are this state's is not known: {r.key_part_unknown}")
+    lost = r.in_flight_unknown
+    if lost is not None:
+        say(f"run {lost['run']}, which the output folder's lock names, may have left in flight at the provider "
+            f"any of the {_jobs(lost['jobs'])} not found here; their keys are unknown (the lock, written by an older "
+            "gridrun, holds no key part, and no sidecar here carries it), so `gridrun run` sends them under new keys "
+            f"and pays for them again ({usd_text(round(lost['usd'] * 1e6))}) where they were: restore state.db from "
+            "a backup to collect them instead, or let the renders of the lost run end first")
+    elif r.lost_run is not None and r.to_pay:
+        say(f"run {r.lost_run}, which the output folder's lock names, may have left some of these jobs in flight at "
+            "the provider: they are sent again under its key part, which this state "
+            f"{'would take' if r.dry_run else 'takes'} as its own, so the provider gives back the renders it has "
+            "of them, not paid for again")
     if r.run_id is not None:
         say(f"recorded as run {r.run_id} (status recovered)")
     elif r.unchecked is not None:

@@ -29,6 +29,7 @@ import glob
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -92,6 +93,22 @@ class RecoverResult:
     # why the state's key part, which tells its takes from another state's, is not known for a state lost, in words,
     # with what to do; None when it is known, or nothing asks for it
     key_part_unknown: str | None = None
+    # the run of this state folder the output folder's lock names that the state does not record (a state lost,
+    # emptied or behind), which may have left jobs in flight at the provider; None: no such run
+    lost_run: int | None = None
+    # whether the lost run's key part is known (carried into the state: the jobs it left in flight are sent again
+    # under the keys the provider knows, and collected, not paid again); False: not known, so `gridrun run` sends
+    # them under new keys and pays for them again
+    lost_keys_known: bool = True
+
+    @property
+    def in_flight_unknown(self) -> dict[str, Any] | None:
+        """The jobs the lost run may have left in flight at the provider under keys nothing here tells, which
+        `gridrun run` sends, and pays for, again (the jobs to pay, as none of them is known to be settled):
+        `run`, `jobs`, `usd`; None when there is no lost run, its key part is known, or nothing is to pay."""
+        if self.lost_run is None or self.lost_keys_known or not self.to_pay:
+            return None
+        return {"run": self.lost_run, "jobs": len(self.to_pay), "usd": self.to_pay_micros / 1e6}
 
     @property
     def takes_left(self) -> int:
@@ -411,7 +428,8 @@ def _own_salts(p: Plan, store: Store | None, takes: Takes | None = None, key_par
 def _lock_salts(p: Plan, store: Store | None,
                 takes: Takes | None = None) -> tuple[frozenset[str | None], str]:
     """The key part of this state folder's lost state: where the output folder's lock names a run of this state
-    folder the state does not record, the part of the sidecars, of this plan's jobs, whose digest the lock records
+    folder the state does not record, the part the lock records (`key_part_value`, its digest matching); of a lock
+    that records none (an older gridrun's), the part of the sidecars, of this plan's jobs, whose digest the lock records
     (`key_part`, written by each run that takes it); for a lock written before it recorded one, the part of the
     sidecars that run wrote (of that run, `run_id`, saved since it took the lock, `started`), when they share one.
     Sidecars saved before that run are no evidence (a teammate's renders brought by `git pull` may be there). Nothing
@@ -431,6 +449,10 @@ def _lock_salts(p: Plan, store: Store | None,
     except ValueError:
         started = math.inf
     digest = writer.get("key_part") or None
+    value = writer.get("key_part_value") or None
+    if value is not None and re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value) \
+            and (digest is None or key_part_digest(value) == digest):
+        return frozenset({value}), f"the one the output folder's lock, of run {run}, records"
     ran: dict[str | None, list[str]] = {}
     seen: dict[str, list[str]] = {}  # every key part the sidecars of the plan's jobs carry, with their files
     for job in p.jobs:
@@ -617,9 +639,10 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = (), key_par
         found, rows, own = survey(p, reading, takes, key_part)
         # a state lost whose output folder's lock names a run of its folder, and nothing tells its key part
         lock_run = _lock_run(p)
-        unknown = own.why if not own.salts and lock_run is not None and _foreign_lock(p) is None \
-            and (reading is None or not reading.records_run(lock_run, p.outputs_dir)) \
-            and any(f.outcome == ANOTHER for f in found) else None
+        lost_run = lock_run if lock_run is not None and _foreign_lock(p) is None \
+            and (reading is None or not reading.records_run(lock_run, p.outputs_dir)) else None
+        unknown = own.why if not own.salts and lost_run is not None and any(f.outcome == ANOTHER for f in found) \
+            else None
     finally:
         if reading is not None:
             reading.close()
@@ -628,7 +651,8 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = (), key_par
     def result(run_id: int | None) -> RecoverResult:
         return RecoverResult(manifest=str(p.manifest.path), state=str(path), outputs_dir=str(p.outputs_dir),
                              dry_run=dry_run, run_id=run_id, jobs=found, to_pay=to_pay,
-                             to_pay_micros=to_pay_micros, refused=refused, key_part_unknown=unknown)
+                             to_pay_micros=to_pay_micros, refused=refused, key_part_unknown=unknown,
+                             lost_run=lost_run, lost_keys_known=bool(own.salts))
 
     adopt = [(job, f) for job, f in zip(p.jobs, found) if f.outcome == RECOVERED]
     if dry_run or result(None).unchecked or (not adopt and (refused is None or result(None).takes_left)):
@@ -768,6 +792,7 @@ def recover_json(r: RecoverResult) -> dict[str, Any]:
         "takes_left": r.takes_left,
         "unchecked": r.unchecked,
         "key_part_unknown": r.key_part_unknown,
+        "in_flight_unknown": r.in_flight_unknown,
         "jobs": [{"key": f.key, "hash": f.hash, "path": f.path, "outcome": f.outcome, "why": f.why,
                   "cost_usd": f.cost_micros / 1e6, "provider_id": f.provider_id} for f in r.jobs],
     }

@@ -202,7 +202,9 @@ def idempotency_key(job_hash: str, attempt: int, salt: str) -> str:
 def key_part_digest(salt: str) -> str:
     """What the output folder's lock records of the key part (`Store.key_salt`) of the state whose run took it
     (`key_part`): enough for `gridrun recover` to tell this state's sidecars from another's (a teammate's renders
-    brought by `git pull`, of a run of the same number), without writing the part itself beside the videos."""
+    brought by `git pull`, of a run of the same number). The lock records the part itself too (`key_part_value`,
+    not secret: every idempotency key sent and every sidecar carries it), read where the digest alone tells
+    nothing: a state lost before any video of its runs was downloaded."""
     return hashlib.sha256(f"gridrun-key-part:{salt}".encode()).hexdigest()[:16]
 
 
@@ -683,8 +685,16 @@ def recover_command(outputs_dir: Path | None) -> str:
     writer = outputs_writer(outputs_dir) if outputs_dir is not None else None
     manifest = typed(writer["manifest"]) if writer is not None else "MANIFEST"
     where = "the output folder" if outputs_dir is None else str(outputs_dir)
-    return (f"`gridrun recover {manifest}`, free (nothing sent): it records as done each job whose video {where} "
+    said = (f"`gridrun recover {manifest}`, free (nothing sent): it records as done each job whose video {where} "
             "holds whole beside its sidecar, and `gridrun plan` then says what the jobs it did not find cost")
+    run = writer.get("run", "") if writer is not None else ""
+    if writer is None or not run.isdecimal() or writer.get("key_part_value"):
+        return said
+    # a lock an older gridrun wrote holds only a digest of the key part: where no sidecar carries the part, the
+    # keys of the jobs the lost run left in flight are not known
+    return (f"{said}; but the lock, written by an older gridrun, holds no key part: where no video of run {run} is "
+            f"there, the lost run may have left jobs in flight at the provider whose keys are unknown, and `gridrun "
+            f"run` pays for them again (`gridrun recover {manifest} --dry-run` says how many, and what they cost)")
 
 
 def lacks_schema(exc: BaseException) -> bool:
@@ -2340,12 +2350,16 @@ class Store:
         self._outputs_lock = (fd, record)
 
     def _key_part(self) -> dict[str, str]:
-        """The lock record's `key_part`: the digest of this state's key part (`key_part_digest`), read again where
-        a recover adopted a lost state's since the lock was taken; none for a state of a schema without one."""
+        """The lock record's `key_part`, the digest of this state's key part (`key_part_digest`), which a gridrun
+        before `key_part_value` reads, and `key_part_value`, the part itself: a state lost with jobs in flight and
+        no video of them downloaded yet is rebuilt by `gridrun recover` under the part the provider knows their
+        keys by, so the next run collects them instead of paying for them again. Read again where a recover
+        adopted a lost state's since the lock was taken; none for a state of a schema without one."""
         if self.schema < KEYS_SALTED_AT:
             return {}
         try:
-            return {"key_part": key_part_digest(self.key_salt())}
+            salt = self.key_salt()
+            return {"key_part": key_part_digest(salt), "key_part_value": salt}
         except (sqlite3.Error, TypeError):
             return {}
 

@@ -244,6 +244,7 @@ def _drop_key_part(folder: Path) -> None:
     doc = json.loads(lock.read_text())
     assert "key_part" in doc, doc
     del doc["key_part"]
+    doc.pop("key_part_value", None)
     lock.write_text(json.dumps(doc))
 
 
@@ -361,3 +362,53 @@ def test_an_old_lock_after_a_run_that_cached_every_job_says_why_no_key_part_is_k
 def _runs_of(db: Path) -> list[tuple[Any, ...]]:
     with closing(sqlite3.connect(db)) as conn:
         return conn.execute("SELECT id, status FROM runs").fetchall()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("old_lock", [False, True])
+def test_a_state_lost_with_jobs_in_flight_and_no_video_yet_is_rebuilt_under_their_keys_or_says_they_are_paid_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], old_lock: bool
+) -> None:
+    """A run leaves its 4 jobs rendering, and its state is lost before any video is downloaded: no sidecar carries
+    the key part. The output folder's lock records it, so recover carries it into the rebuilt state, and the next
+    run collects the 4 renders under the keys the provider knows: nothing billed twice. Of a lock written by a
+    gridrun that recorded only the part's digest, the refusal and recover (text and --json) say the lost run may
+    have left the 4 jobs in flight under keys unknown, which `gridrun run` pays for again ($1.40)."""
+    import time
+
+    from execkit import running
+
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=2, run={"concurrency": 4},
+                       sim={"render_time": 30, "jitter": 0.0, "concurrency": 4})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    with running(m, flying=4):
+        pass
+    assert stats(prov)["creates"] == 4 and not list((tmp_path / "outputs" / "t").glob("*/*.mp4"))
+    lose_state(tmp_path)
+    if old_lock:
+        lock = tmp_path / "outputs" / "t" / ".runs" / "lock"
+        doc = json.loads(lock.read_text())
+        del doc["key_part_value"]
+        lock.write_text(json.dumps(doc))
+    err = _refused(m, capsys)
+    unknown = "may have left jobs in flight at the provider whose keys are unknown, and `gridrun run` pays for them again"
+    assert (unknown in err) == old_lock, err
+    got = _recover_json(m, capsys, "--dry-run")
+    assert got["in_flight_unknown"] == ({"run": 1, "jobs": 4, "usd": 1.4} if old_lock else None), got
+    assert main(["recover", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    if old_lock:
+        assert ("run 1, which the output folder's lock names, may have left in flight at the provider any of the 4 "
+                "jobs not found here; their keys are unknown") in said, said
+        assert "pays for them again ($1.40)" in said, said
+    else:
+        assert ("run 1, which the output folder's lock names, may have left some of these jobs in flight at the "
+                "provider: they are sent again under its key part") in said, said
+    sim = prov.app.state.sim
+    monkeypatch.setattr(sim, "clock", lambda: time.time() + 60)  # the renders ended meanwhile
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == (8 if old_lock else 4)
+    assert stats(prov)["duplicate_paid"] == (4 if old_lock else 0)
