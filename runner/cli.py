@@ -2712,7 +2712,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         shown = f"~{fmt_eta(eta)}" if eta is not None and eta_expected(snap) else fmt_eta(eta)
         out.print(f"  {fmt_time(elapsed)} elapsed{rate}, eta {shown}{heard}")
     if gone:
-        out.print(f"  [yellow]{escape(said(r.gone_note(left=_jobs_left(snap.counts))))}[/yellow]")
+        out.print(f"  [yellow]{escape(said(r.gone_note(left=_jobs_left(snap.counts), unknown=snap.counts.get('unknown', 0))))}[/yellow]")
         if snap.force_unsent:  # after that free step, the re-renders a --force run left, not those it made
             out.print(f"  then: {said(_force_unsent_next(snap).text)}", markup=False, highlight=False)
     if snap.sent_elsewhere and r.ended_at is None:  # said with what to run next, of a run that ended
@@ -3394,7 +3394,7 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
             time.sleep(every)
     if not args.json:
         if gone:
-            gone_note = snap.run.gone_note(left=_jobs_left(snap.counts))
+            gone_note = snap.run.gone_note(left=_jobs_left(snap.counts), unknown=snap.counts.get("unknown", 0))
             unnamed = manifest is None or _read_from_copy(manifest)
             out.print(f"run {snap.run.id}: {_of_file(gone_note, snap) if unnamed else gone_note}", markup=False)
         else:
@@ -3600,8 +3600,10 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         err.print(f"warning: the report of run {run_id} could not be written again ({visible(why)}): it still shows the "
                   f"jobs as before the cancel; `gridrun report {typed(args.manifest)} --run {run_id}`{put_back} writes it",
                   markup=False, highlight=False)
+    # jobs recorded `unknown` (the provider no longer has them) may have been paid for, and are left for `gridrun
+    # retry --unknown`: not a cancel that settled everything
     return 1 if r.errors or r.unresolved or r.not_taken or r.refused or r.not_in_log or r.look_later or r.log_unread or r.no_log \
-        or r.elsewhere or r.other_key else 0
+        or r.elsewhere or r.other_key or r.gone else 0
 
 
 def _cancel_charges(r: Any) -> str:

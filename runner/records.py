@@ -278,11 +278,20 @@ class RunRecord:
             return DISK_FULL, self.gone_note()
         return None, None
 
-    def gone_note(self, *, left: bool = True) -> str:
+    def gone_note(self, *, left: bool = True, unknown: int = 0) -> str:
         """What `status` says of a run whose process is gone: where the disk holding its state folder or its output
         folder is full now, that as the likely cause (the run stopped as it could not write, and could not record
         that either), with what to do. `left`: the run's jobs are not all settled (`gridrun cancel` may have settled
-        every one since): else nothing is left to resume, and no `gridrun run` is proposed."""
+        every one since): else nothing is left to resume, and no `gridrun run` is proposed; `unknown`, of its jobs
+        settled, those of unknown outcome (a cancel that found the provider no longer had them), which may have
+        been paid for, and which `gridrun retry --unknown` sends again."""
+        if not left and unknown:
+            jobs = f"{unknown:,} job{'s' if unknown != 1 else ''}"
+            it, them = ("it", "it") if unknown == 1 else ("they", "them")
+            return (f"its process (pid {self.pid}) is gone without recording its end; no job of it is in flight "
+                    f"since, but {jobs} of it {'is' if unknown == 1 else 'are'} of unknown outcome (the provider no "
+                    f"longer had {them}; {it} may have been paid for, and {'stays' if unknown == 1 else 'stay'} "
+                    f"reserved): `gridrun retry --unknown` sends {them} again (may pay twice)")
         if not left:
             return (f"its process (pid {self.pid}) is gone without recording its end; every job of it has settled "
                     "since (cancelled, done or failed), so nothing is left to resume")

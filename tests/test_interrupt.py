@@ -2210,7 +2210,7 @@ def test_cancel_records_jobs_whose_world_was_deleted_unknown_as_a_run_does(tmp_p
     assert in_flight(m) == 2
     (tmp_path / ".gridrun" / SIM_WORLD).unlink()
     r = _cli("cancel", m)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr  # jobs that may have been paid for, left for `retry --unknown`
     assert "error" not in r.stderr and "(paid)" not in r.stderr, r.stderr
     said = " ".join(r.stdout.split())
     assert "2 jobs whose video the provider no longer has, so nothing to cancel: recorded `unknown`" in said, said
@@ -2218,6 +2218,32 @@ def test_cancel_records_jobs_whose_world_was_deleted_unknown_as_a_run_does(tmp_p
     assert api.status(m).counts["unknown"] == 2
     again = _cli("cancel", m)
     assert again.returncode == 0 and "nothing in flight to cancel" in again.stdout, again
+
+
+@pytest.mark.timeout(120)
+def test_status_of_a_killed_run_whose_jobs_cancel_recorded_unknown_names_them_and_retry_unknown(
+        tmp_path: Path) -> None:
+    """A run killed with its jobs rendering, then a cancel that finds the provider no longer has them (the
+    in-process simulator's world deleted): cancel records them `unknown` and exits 1, and `status` says of the gone
+    run that they are of unknown outcome, may have been paid for, and that `gridrun retry --unknown` sends them
+    again, not that every job of it settled (cancelled, done or failed)."""
+    m = write_manifest(tmp_path, n_seeds=1, sim={"render_time": 30.0, "jitter": 0})
+    runner = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: in_flight(m) == 2)
+    finally:
+        runner.kill()
+        runner.wait()
+    (tmp_path / ".gridrun" / SIM_WORLD).unlink()
+    r = _cli("cancel", m)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert api.status(m).counts["unknown"] == 2
+    said = " ".join(_cli("status", m).stdout.split())
+    assert "settled since (cancelled, done or failed)" not in said, said
+    assert ("no job of it is in flight since, but 2 jobs of it are of unknown outcome (the provider no longer had "
+            "them; they may have been paid for, and stay reserved): `gridrun retry --unknown` sends them again") \
+        in said, said
 
 
 @pytest.mark.timeout(120)
@@ -2232,7 +2258,7 @@ def test_cancel_records_jobs_the_provider_answers_404_for_unknown_once_that_has_
         assert in_flight(m) == 2
         httpx.post(url.rsplit("/v1", 1)[0] + "/_sim/reset").raise_for_status()  # the provider forgets them
         r = _cli("cancel", m)
-        assert r.returncode == 0, r.stderr
+        assert r.returncode == 1, r.stderr
         said = " ".join(r.stdout.split())
         assert "2 jobs whose video the provider no longer has" in said and "error" not in r.stderr, (said, r.stderr)
         assert "the provider has had no video" in said, said
@@ -2301,7 +2327,7 @@ def test_cancel_says_once_what_it_waits_for_as_it_starts_waiting_on_404s(
         api.run(m, options={"timeout": 0.3}, report=False)
         httpx.post(url.rsplit("/v1", 1)[0] + "/_sim/reset").raise_for_status()  # the provider forgets them
         r = _cli("cancel", m)
-        assert r.returncode == 0, r.stderr
+        assert r.returncode == 1, r.stderr
         said = " ".join(r.stderr.split())
         assert said.count("answers 404 for") == 1 and "and may for others" in said, said
         assert "waiting up to 0.3 s for each, as a run does" in said and "recorded `unknown`" in said, said
