@@ -602,13 +602,7 @@ class Snapshot:
                 if j.endpoint is not None:
                     followed[j.endpoint] = followed.get(j.endpoint, False) or bool(j.simulated)
             ends, sent = tuple(followed.items()), False
-        places = [("the simulator built in (in process)" if at == "in process" else at)
-                  + (": a simulator, nothing paid" if simulated and at != "in process" else "")
-                  for at, simulated in ends]
         free = all(simulated for _, simulated in ends) and self.spent_simulated_micros >= self.spent_micros
-        at = "; ".join(places)
-        where = (f"sent to {at}" if sent
-                 else f"sent nothing, followed jobs an earlier run sent{f' to {at}' if at else ''}")
         if free and self.spent_micros:
             simulated = " (simulated: what it spent is made-up figures, nothing paid)"
         elif self.spent_simulated_micros:
@@ -616,6 +610,14 @@ class Snapshot:
                          "spent is made-up figures, nothing paid)")
         else:
             simulated = ""
+        # "nothing paid" said once: by the place, or, where the line ends saying it, there alone
+        unpaid = ": a simulator" if free and self.spent_micros else ": a simulator, nothing paid"
+        places = [("the simulator built in (in process)" if at == "in process" else at)
+                  + (unpaid if simulated and at != "in process" else "")
+                  for at, simulated in ends]
+        at = "; ".join(places)
+        where = (f"sent to {at}" if sent
+                 else f"sent nothing, followed jobs an earlier run sent{f' to {at}' if at else ''}")
         return f"{self.run.provider} / {self.run.model}, {where}{simulated}"
 
     def simulated_note(self) -> str | None:

@@ -1289,6 +1289,28 @@ def test_a_run_that_only_followed_jobs_left_in_flight_says_its_simulated_spendin
     assert f'<p class="sent-to">{note}</p>' in page
 
 
+def test_a_run_that_only_followed_jobs_at_a_served_simulator_says_nothing_paid_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As above, the jobs sent to a simulator served over HTTP: the line names it a simulator and says once that
+    nothing was paid, not at the place and again after what it spent."""
+    from execkit import served, write_manifest
+
+    from runner import api
+    from runner.sim.app import create_app
+    from runner.sim.config import SimConfig
+
+    with served(create_app(SimConfig(render_time=0.5, jitter=0.0))) as origin:
+        m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), base_url=f"{origin}/v1", sim={})
+        monkeypatch.chdir(tmp_path)
+        assert api.run(m, report=False, options={"timeout": 0.1}).exit_code == 4
+        assert api.run(m, report=False).exit_code == 0
+        note = api.status(m).sent_to_note()
+    assert note == (f"sim / pixverse-v5.6, sent nothing, followed jobs an earlier run sent to {origin}/v1: a simulator"
+                    " (simulated: what it spent is made-up figures, nothing paid)"), note
+    assert note.count("nothing paid") == 1, note
+
+
 def test_a_cancelled_re_renders_charge_is_worded_as_such_not_as_an_attempt_sent_again(tmp_path: Path) -> None:
     """Run 1 makes the videos; run 2 (--force) stops waiting with their re-renders rendering, and `cancel` is
     charged for them: the header's "+$x" after what the jobs cost calls them cancelled re-renders, the earlier
