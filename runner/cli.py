@@ -3749,8 +3749,11 @@ def cmd_recover(args: argparse.Namespace) -> int:
     if r.refused is not None:
         say("the state was refused as it was (lost, emptied or behind); recover goes on from what the output "
             "folder holds")
-    say(f"{visible(r.outputs_dir)}: {_jobs(counts[RECOVERED])} found whole with their sidecars: {would} done, "
-        f"nothing sent ({usd_text(r.recovered_micros)} a run would otherwise pay again)")
+    if counts[RECOVERED]:
+        say(f"{visible(r.outputs_dir)}: {_jobs(counts[RECOVERED])} found whole with their sidecars: {would} done, "
+            f"nothing sent ({usd_text(r.recovered_micros)} a run would otherwise pay again)")
+    else:  # none to record done: said as none, not as a count of 0 recorded
+        say(f"{visible(r.outputs_dir)}: no job found whole with its sidecar, none to record done")
     for outcome, what in ((RECORDED, "held by the state already, left as they are"),
                           (NOT_FOUND, "not found (never finished, or the video gone)"),
                           (ALTERED, "whose video is not the one its sidecar records (edited or cut short), or whose "

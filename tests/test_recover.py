@@ -442,3 +442,25 @@ def test_recover_and_plan_say_an_edited_take_is_paid_for_again_and_how_to_put_it
     assert "`gridrun run` now costs $0.00" in said, said
     assert api.run(m, report=False).exit_code == 0
     assert stats(prov)["creates"] == 4  # nothing paid again
+
+
+@pytest.mark.timeout(120)
+def test_recover_of_a_whole_state_with_jobs_in_flight_says_none_found_not_zero_recorded_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run leaves its 4 jobs rendering, its state whole: recover finds no video to adopt and records nothing. It
+    says none was found, not "0 jobs ... recorded done" before "nothing to record"."""
+    from execkit import running
+
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=2, run={"concurrency": 4},
+                       sim={"render_time": 30, "jitter": 0.0, "concurrency": 4})
+    with running(m, flying=4):
+        pass
+    capsys.readouterr()
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)[0]
+    assert "no job found whole with its sidecar, none to record done" in said, said
+    assert "recorded done" not in said and "0 jobs found" not in said, said
+    assert "4 jobs held by the state already" in said and "nothing to record: the state was left as it is" in said
