@@ -444,6 +444,7 @@ class Executor:
         self._no_log = False
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         self._poll_told: set[tuple[str, str]] = set()  # (video, kind of failure) told among the errors: once each
+        self._told_missing = False  # a poll answered 404 told among the errors as the wait for it starts: once a run
         self._poll_noted: dict[str, str] = {}  # video -> the poll failure its job's error says, until answered
         # video -> its job, and when (`clock`) a poll of it last failed as `_poll_noted` says
         self._poll_noted_at: dict[str, tuple[int, float]] = {}
@@ -2635,6 +2636,12 @@ class Executor:
                 by_list = False
                 now = self.steady()
                 missing_since = now if missing_since is None else missing_since
+                if not self._told_missing:
+                    # said as the wait starts, not only once it is over: through it the run shows no other sign
+                    self._told_missing = True
+                    self._error(job, f"the provider answers 404 for its video {pid} ({missing}), and may for others: "
+                                     f"waiting up to {GONE_AFTER:g} s for each to see whether it knows them again; a "
+                                     "video it still does not know then is recorded `unknown`")
                 if now - missing_since < GONE_AFTER:
                     continue
                 self._lost(job, jid, f"the provider has had no video {pid} for {now - missing_since:.0f} s ({missing})",

@@ -1050,6 +1050,19 @@ def test_a_job_the_provider_no_longer_knows_ends_unknown_instead_of_being_polled
     assert result.stats.reserved_micros == 350_000  # still counted: it may have been paid for
 
 
+def test_the_first_404_to_a_poll_is_said_at_once_and_once_not_only_when_the_jobs_turn_unknown(tmp_path: Path) -> None:
+    """A provider that answers 404 to every poll: the run says so among its last errors as soon as the first comes
+    (what it waits for, up to GONE_AFTER seconds), once for all its jobs, not a minute later when they turn
+    `unknown`. Here the run stops waiting (`--timeout`) well before that."""
+    lost = [{"route": "get", "p": 1.0, "fault": "not_found"}]
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.2, "script": lost})
+    result, _ = run(m, poll_interval=0.01, timeout=1.0)
+    assert result.stats.counts["unknown"] == 0, result.stats.counts
+    said = [e for e in result.stats.last_errors if "answers 404" in e]
+    assert len(said) == 1, result.stats.last_errors
+    assert "and may for others: waiting up to 60 s for each to see whether it knows them again" in said[0], said
+
+
 @pytest.mark.parametrize("retry_unknown", [False, True])
 def test_a_job_unknown_after_404s_is_followed_and_fetched_once_the_provider_answers_for_it_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, retry_unknown: bool
