@@ -3754,6 +3754,14 @@ def cmd_recover(args: argparse.Namespace) -> int:
             f"nothing sent ({usd_text(r.recovered_micros)} a run would otherwise pay again)")
     else:  # none to record done: said as none, not as a count of 0 recorded
         say(f"{visible(r.outputs_dir)}: no job found whole with its sidecar, none to record done")
+    newer = [f for f in r.jobs if f.newer]
+    if newer:
+        runs = sorted({f.sent_by for f in newer if f.sent_by is not None})
+        made = f" made by run{'s' if len(runs) != 1 else ''} {', '.join(map(str, runs))}" if runs else ""
+        cost = sum(f.recorded_cost_micros or 0 for f in newer)
+        say(f"  {len(newer):,} of them with a later take than the state held{made}, whose record it lost "
+            f"({usd_text(cost)} as their sidecars record): {_some([f.key for f in newer])}; {would} done with "
+            "those takes, not moved aside for the older ones")
     for outcome, what in ((RECORDED, "held by the state already, left as they are"),
                           (NOT_FOUND, "not found (never finished, or the video gone)"),
                           (ALTERED, "whose video is not the one its sidecar records (edited or cut short), or whose "

@@ -75,6 +75,8 @@ class Found:
     salt: str | None = None                  # of a job recovered: the state's part of the key it was sent with
     older: int = 0                           # of a job altered: whole takes of it found elsewhere, older than
                                              # the one at its path, not adopted in its place
+    newer: bool = False                      # of a job recovered: the state held it, with an earlier take
+                                             # (a state behind: its record of the later run lost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -578,8 +580,9 @@ def survey(p: Plan, store: Store | None, takes: Takes,
     for job in p.jobs:
         row = rows.get(job.hash)
         if row is not None:
-            out.append(Found(job.key, job.hash, job.output_str, RECORDED, f"the state holds it ({row['state']})",
-                             job.cost_micros))
+            later = _later_take(p, job, row, store, salt, foreign) if store is not None else None
+            out.append(later or Found(job.key, job.hash, job.output_str, RECORDED,
+                                      f"the state holds it ({row['state']})", job.cost_micros))
             continue
         unread = p.images_unread.get(job.hash)
         if unread is not None:  # planned without the image: a hash of no render, nothing to compare
@@ -590,6 +593,30 @@ def survey(p: Plan, store: Store | None, takes: Takes,
         renders = store.renders(job.hash) if store is not None else frozenset()
         out.append(_look(p, job, salt=salt, renders=renders, foreign_lock=foreign, takes=takes))
     return tuple(out), rows, salt
+
+
+def _later_take(p: Plan, job: Job, row: Any, store: Store, salt: Own, foreign: str | None) -> Found | None:
+    """The take at the job's path, where it is a later one than the state holds of the job (a state behind: state.db
+    restored from a backup taken before a run, or its log lost): whole with its sidecar, sent under this state's
+    key part, of a render the state has no record of, of an attempt above every one it records, the job settled in
+    the state (none of its attempts in flight). Adopted, the run that made it is no longer taken for another's
+    edit, nor its video moved aside for the older take. None where it is not."""
+    from .state import IN_FLIGHT
+
+    if row["state"] in {s.value for s in IN_FLIGHT}:
+        return None
+    renders = store.renders(job.hash)
+    f = _look_at(p, job, job.output, salt=salt, renders=renders, foreign_lock=foreign)
+    if f.outcome != RECOVERED or f.provider_id in renders:
+        return None
+    doc = gridrun_sidecar(job.output) or {}
+    n = doc.get("attempt")
+    known = max([int(a["n"]) for a in store.attempts(int(row["id"]))] or [0])
+    if not isinstance(n, int) or isinstance(n, bool) or n <= known:
+        return None
+    by = f" by run {f.sent_by}" if f.sent_by is not None else ""
+    return replace(f, newer=True, why=f"a later take (attempt {n}, made{by}) than the one the state holds, whole with "
+                                      "its sidecar: the state's record of it was lost")
 
 
 def _to_pay(p: Plan, found: Sequence[Found], rows: Mapping[str, Any]) -> tuple[tuple[str, ...], int]:
@@ -688,7 +715,10 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = (), key_par
             carried = None
             if len(salts) == 1 and None not in salts and store.adopt_salt(str(next(iter(salts)))):
                 carried = str(next(iter(salts)))
-            store.record_recovered(run_id, _takes(p, store, [(job, f) for job, f in adopt if job.hash not in held]))
+            # a job held: recorded again only with a later take than the one it holds, still unknown to it
+            store.record_recovered(run_id, _takes(p, store, [
+                (job, f) for job, f in adopt
+                if job.hash not in held or f.newer and f.provider_id not in store.renders(job.hash)]))
             if carried is not None:
                 store.skip_attempts(run_id, _attempts_sent(p, store, carried, takes))
             store.end_run(run_id, RECOVER_STATUS)
@@ -794,5 +824,5 @@ def recover_json(r: RecoverResult) -> dict[str, Any]:
         "key_part_unknown": r.key_part_unknown,
         "in_flight_unknown": r.in_flight_unknown,
         "jobs": [{"key": f.key, "hash": f.hash, "path": f.path, "outcome": f.outcome, "why": f.why,
-                  "cost_usd": f.cost_micros / 1e6, "provider_id": f.provider_id} for f in r.jobs],
+                  "cost_usd": f.cost_micros / 1e6, "provider_id": f.provider_id, "newer": f.newer} for f in r.jobs],
     }

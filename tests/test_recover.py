@@ -464,3 +464,41 @@ def test_recover_of_a_whole_state_with_jobs_in_flight_says_none_found_not_zero_r
     assert "no job found whole with its sidecar, none to record done" in said, said
     assert "recorded done" not in said and "0 jobs found" not in said, said
     assert "4 jobs held by the state already" in said and "nothing to record: the state was left as it is" in said
+
+
+def test_a_state_restored_from_a_backup_before_a_force_run_adopts_that_runs_later_takes_not_the_older(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """state.db restored from a backup taken before a `--force` run that rendered every job again (paid): refused
+    as behind, then recovered as the refusal proposes. Recover records the jobs done with the later takes at their
+    paths, made by the run the state lost the record of, so the next run caches them: it neither takes gridrun's
+    own later videos for edited ones nor moves them aside to put the older takes back."""
+    from execkit import sha256
+
+    from runner.cli import main
+
+    m, prov = ran_on_sim(tmp_path, monkeypatch)
+    db = tmp_path / ".gridrun" / "state.db"
+    backup = tmp_path / "backup.db"
+    with closing(sqlite3.connect(db)) as src, closing(sqlite3.connect(backup)) as dst:
+        src.backup(dst)
+    assert api.run(m, report=False, options={"force": True}).exit_code == 0
+    videos = sorted((tmp_path / "outputs" / "t").glob("*/*.mp4"))
+    later = {v: sha256(v) for v in videos}
+    creates = stats(prov)["creates"]
+    for name in ("state.db", "state.db-wal", "state.db-shm"):
+        (db.parent / name).unlink(missing_ok=True)
+    backup.rename(db)
+    capsys.readouterr()
+    assert main(["plan", str(m)]) == 1
+    assert "gridrun recover" in _said(capsys)[1]
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)[0]
+    assert "4 jobs found whole with their sidecars: recorded done" in said, said
+    assert "4 of them with a later take than the state held made by run 2, whose record it lost ($1.40 as their " \
+        "sidecars record)" in said, said
+    assert api.run(m, report=False).exit_code == 0
+    assert {v: sha256(v) for v in videos} == later  # run 2's takes stay at the jobs' paths
+    assert stats(prov)["creates"] == creates
+    for job in api.status(m).jobs:
+        assert job.state == "done" and job.attempts == 2 and later[Path(job.output_path)] == job.sha256, job
