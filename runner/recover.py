@@ -605,14 +605,16 @@ def _later_take(p: Plan, job: Job, row: Any, store: Store, salt: Own, foreign: s
 
     if row["state"] in {s.value for s in IN_FLIGHT}:
         return None
+    doc = gridrun_sidecar(job.output)  # read first: the video is hashed only for a take the state does not know
     renders = store.renders(job.hash)
-    f = _look_at(p, job, job.output, salt=salt, renders=renders, foreign_lock=foreign)
-    if f.outcome != RECOVERED or f.provider_id in renders:
+    if doc is None or doc["hash"] != job.hash or doc.get("provider_id") in renders:
         return None
-    doc = gridrun_sidecar(job.output) or {}
     n = doc.get("attempt")
     known = max([int(a["n"]) for a in store.attempts(int(row["id"]))] or [0])
     if not isinstance(n, int) or isinstance(n, bool) or n <= known:
+        return None
+    f = _look_at(p, job, job.output, salt=salt, renders=renders, foreign_lock=foreign)
+    if f.outcome != RECOVERED:
         return None
     by = f" by run {f.sent_by}" if f.sent_by is not None else ""
     return replace(f, newer=True, why=f"a later take (attempt {n}, made{by}) than the one the state holds, whole with "
