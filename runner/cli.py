@@ -3891,8 +3891,10 @@ def cmd_init(args: argparse.Namespace) -> int:
             f.write(text)
             f.flush()
             fsync(f.fileno())
-    except BaseException:
+    except BaseException as exc:
         target.unlink(missing_ok=True)  # no half-written manifest left for the next command to refuse
+        if isinstance(exc, OSError) and exc.filename is None:  # a write (a full disk): said of the file
+            exc.filename = str(target)
         raise
     shown = typed(relpath(target.resolve(), Path.cwd()))
     out.print(f"wrote {visible(relpath(target.resolve(), Path.cwd()))}: 12 jobs, a 4 × 3 grid of styles and seeds, "

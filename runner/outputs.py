@@ -185,12 +185,15 @@ def inodes_out(path: str | os.PathLike[str]) -> bool:
     return st.f_files > 0 and st.f_favail == 0 and st.f_bavail > 0
 
 
-def write_problem(exc: OSError, *, then: str = "") -> str:
+def write_problem(exc: OSError, *, then: str = "", refused: str = "") -> str:
     """What stopped a file from being written (`exc`: the file, the system's reason) and, where the reason says
-    it, what to do: free space, or make the folder writable, `then` what (a command to run again)."""
+    it, what to do: free space, or make the folder writable, `then` what (a command to run again). `refused`:
+    what the write that failed kept from happening ("nothing was recorded or sent"), said before the fix."""
     where = exc.filename2 or exc.filename
     reason = os_reason(exc)
     text = f"{where}: {reason}" if where else reason
+    if refused:
+        text = f"{text}; {refused}"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         fix = INODES_FIX if exc.errno == errno.ENOSPC and where and inodes_out(where) else "free space on its disk"
     elif STICKY in reason:  # the folder is writable: the file is another user's
@@ -199,7 +202,7 @@ def write_problem(exc: OSError, *, then: str = "") -> str:
         fix = "make its folder writable"
     else:
         return text
-    return f"{text}; {fix}" + (f", then {then}" if then else "")
+    return f"{text}{': ' if refused else '; '}{fix}" + (f", then {then}" if then else "")
 
 
 # What the system says of a write a full disk (or a quota) refused, as a problem's text carries it.

@@ -1382,7 +1382,9 @@ def lock_outputs(p: Plan, store: Store, *, write: bool = True) -> None:
     written now, else once the run is recorded).
 
     :raises LockError: another run (of another state) writes into the folder.
-    :raises ManifestError: the folder, its `.runs/` or the lock file in it cannot be made or written.
+    :raises ManifestError: the folder or its `.runs/` cannot be made.
+    :raises StateError: the lock file cannot be made or written (no permission, a full disk): the file, why, that
+        nothing was recorded or sent, and what to do before the command (`store`'s) is run again.
     """
     try:
         (p.outputs_dir / ".runs").mkdir(parents=True, exist_ok=True)
@@ -1392,10 +1394,11 @@ def lock_outputs(p: Plan, store: Store, *, write: bool = True) -> None:
     field = outputs_field(p.manifest)
     try:
         store.lock_outputs(p.outputs_dir, manifest=p.manifest.path, field=field, write=write)
-    except OSError as exc:  # no permission, a full disk
-        where = f"{exc.filename}: " if exc.filename else ""
-        raise p.manifest.error((field,), f"the output folder {p.outputs_dir} cannot be written: "
-                                         f"{where}{exc.strerror or exc}") from None
+    except OSError as exc:  # no permission, a full disk: not the manifest's to put right
+        if exc.filename is None:  # a write of the file (its open names it)
+            exc.filename = str(p.outputs_dir / ".runs" / "lock")
+        raise StateError(f"the output folder {p.outputs_dir} cannot be written: " + write_problem(
+            exc, then=f"`gridrun {store.then}` again", refused="nothing was recorded or sent")) from None
 
 
 def check_files_writable(plan: Plan, *, then: str = "run", provider: Any = None) -> None:

@@ -37,7 +37,7 @@ from .jobs import COST_FACTORS, KEY_IGNORED, BilledAbove, Billing
 from .limits import files_ran_out, open_files_fix
 from .outputs import (
     DIGESTS_NAME, INODES_FIX, Digests, atomic_write, gridrun_sidecar, holds_take, inodes_out, left_by_runs, manifest_kept_path,
-    superseded_dir, take_path, unreadable_why,
+    superseded_dir, take_path, unreadable_why, write_problem,
 )
 from .records import (  # noqa: F401 (re-exported)
     CACHED, EARLIER, MADE, NOT_COPIED, ORIGINS, SIMULATOR_ELSEWHERE, EarlierBilled, EarlierTake, Failures, JobRecord, RunRecord, RunSummary, Snapshot, as_keyed,
@@ -2111,6 +2111,11 @@ class Store:
         """Deferred writes wait for `flush()`."""
         return self._pending > 0
 
+    @property
+    def then(self) -> str:
+        """The command that opened the store, which its errors say to run again (`run`, `retry`, `recover`)."""
+        return self._then
+
     def flush(self) -> None:
         """Commit deferred writes (see `lazy`)."""
         if self._pending and self.db.in_transaction and not self._in_batch():
@@ -2149,8 +2154,13 @@ class Store:
         if said is not None:
             raise StateError(said)
         fds: list[int] = []
+        made = False
         try:
-            fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666))
+            try:
+                fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666))
+                made = True
+            except FileExistsError:
+                fds.append(os.open(lock_path, os.O_RDWR, 0o666))
             _flock(fds[-1], required=True)
             fds.append(os.open(self.real.parent, os.O_RDONLY))
             if not _flock(fds[-1], required=False):
@@ -2171,9 +2181,18 @@ class Store:
                 said = not_writable_said([lock_path], then=then, known=True)
                 if said is not None:
                     raise StateError(f"cannot take the runner lock: {said}") from exc
-            raise StateError(f"{lock_path}: cannot take the runner lock: {exc.strerror or exc}") from exc
-        os.ftruncate(fds[0], 0)
-        os.pwrite(fds[0], _process_line(command="cancel" if cancel else "run", manifest=manifest, name=name).encode(), 0)
+            raise self._lock_unwritable(lock_path, exc) from exc
+        try:
+            os.ftruncate(fds[0], 0)
+            os.pwrite(fds[0], _process_line(command="cancel" if cancel else "run", manifest=manifest,
+                                            name=name).encode(), 0)
+        except OSError as exc:  # a full disk: a lock file made here is not left empty
+            if made:
+                with suppress(OSError):
+                    lock_path.unlink()
+            for fd in fds:
+                os.close(fd)
+            raise self._lock_unwritable(lock_path, exc) from exc
         self._lock_fds = fds
         _held_here[self.real.parent.resolve()] = (None if manifest is None else Path(manifest).resolve(),
                                                   threading.get_ident())
@@ -2185,6 +2204,13 @@ class Store:
                 self.release_lock()
                 raise
         _withdraw_start(self.real.parent)  # the lock says now that this run is starting
+
+    def _lock_unwritable(self, lock_path: Path, exc: OSError) -> StateError:
+        """The runner lock file `lock_path` could not be made or written (`exc`: a full disk, no inode left): the
+        file, why, that nothing was recorded or sent, and what to do before the command is run again."""
+        exc.filename, exc.filename2 = str(lock_path), None
+        return StateError("cannot take the runner lock: " + write_problem(
+            exc, then=f"`gridrun {self._then}` again", refused="nothing was recorded or sent"))
 
     def _locked_out(self, holder: str, *, then: str, manifest: str | Path | None, cancel: bool,
                     name: str | None = None, requests: Sequence[str] = ()) -> str:
@@ -2333,7 +2359,10 @@ class Store:
         """
         lock_path = folder / ".runs" / "lock"
         keep_out_of_version_control(lock_path.parent, RUNS_GITIGNORE)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd, made = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666), True
+        except FileExistsError:
+            fd, made = os.open(lock_path, os.O_RDWR, 0o666), False
         try:
             _flock(fd, required=False)  # not lockable here: the record below still makes `plan` warn
         except BlockingIOError:
@@ -2345,8 +2374,17 @@ class Store:
                   "started": round(now, 3), "state_dir": str(self.path.parent.resolve()),
                   "manifest": str(Path(manifest).resolve()), **self._key_part()}
         if write:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(record).encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps(record).encode(), 0)
+            except OSError as exc:  # a full disk: a lock file made here is not left empty
+                self._lock_fds.remove(fd)
+                if made:
+                    with suppress(OSError):
+                        lock_path.unlink()
+                os.close(fd)
+                exc.filename = exc.filename or str(lock_path)
+                raise
         self._outputs_lock = (fd, record)
 
     def _key_part(self) -> dict[str, str]:

@@ -1,0 +1,88 @@
+"""A disk with no room left, met by the writes before a run sends anything (the runner lock, the output folder's
+lock, `gridrun init`'s manifest) and by the reads and writes after (a finished state read, a video past the
+file-size limit, a poster): each is said with the file, the reason and the fix, with the exit code of a write
+problem, and leaves no empty file of its own behind."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from execkit import write_manifest
+
+from runner.cli import main
+
+NO_SPACE = os.strerror(errno.ENOSPC)
+
+
+def _failing_pwrite(monkeypatch: pytest.MonkeyPatch, ends: str) -> None:
+    """`os.pwrite` refuses, for want of room, every write of a file whose path ends with `ends`."""
+    real: Callable[..., int] = os.pwrite
+
+    def pwrite(fd: int, data: Any, offset: int) -> int:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(ends):
+            raise OSError(errno.ENOSPC, NO_SPACE)
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+
+
+def _creates(tmp_path: Path) -> int:
+    world = tmp_path / ".gridrun" / "sim-world.jsonl"
+    return world.read_text().count('"t":"create"') if world.exists() else 0
+
+
+def test_an_output_folder_whose_lock_cannot_be_written_is_a_write_problem_not_an_invalid_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The output folder's disk is full as the run starts: exit 1 (a folder `run` cannot write), the lock file
+    named with the reason, that nothing was recorded or sent, and the fix; the lock file it made is not left
+    empty; once there is room the run goes."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    _failing_pwrite(monkeypatch, "/.runs/lock")
+    assert main(["run", str(m), "--no-report"]) == 1
+    err = capsys.readouterr().err
+    folder = tmp_path / "outputs" / "t"
+    lock = folder / ".runs" / "lock"
+    assert (f"error: the output folder {folder} cannot be written: {lock}: {NO_SPACE}; nothing was recorded or "
+            "sent: free space on its disk, then `gridrun run` again") in err, err
+    assert not lock.exists() and _creates(tmp_path) == 0
+    monkeypatch.undo()
+    assert main(["run", str(m), "--no-report"]) == 0
+    assert lock.stat().st_size > 0 and _creates(tmp_path) == 1
+
+
+def test_a_runner_lock_that_cannot_be_written_names_its_file_and_is_not_left_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The state folder's disk is full as the runner lock is written: the error names the lock file (state and
+    outputs may be on two disks), says nothing was recorded or sent and what to run again; no empty lock stays."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    _failing_pwrite(monkeypatch, "/.gridrun/lock")
+    assert main(["run", str(m), "--no-report"]) == 1
+    err = capsys.readouterr().err
+    lock = tmp_path / ".gridrun" / "lock"
+    assert (f"error: cannot take the runner lock: {lock}: {NO_SPACE}; nothing was recorded or sent: free space on "
+            "its disk, then `gridrun run` again") in err, err
+    assert not lock.exists() and _creates(tmp_path) == 0
+
+
+def test_init_on_a_full_disk_names_the_manifest_it_could_not_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gridrun init`'s write refused for want of room: the file named (not "its disk" of no file), none left."""
+    import runner.outputs
+
+    def fsync(fd: int) -> None:
+        raise OSError(errno.ENOSPC, NO_SPACE)
+
+    monkeypatch.setattr(runner.outputs, "fsync", fsync)
+    target = tmp_path / "demo.yaml"
+    assert main(["init", str(target)]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {target}: {NO_SPACE}; free space on its disk, then `gridrun init` again" in err, err
+    assert not target.exists()
