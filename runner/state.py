@@ -1530,6 +1530,7 @@ class Store:
                     else:
                         self._migrate()
             else:
+                self._read_without_room(target)
                 self._migrate()
                 self.check_not_behind(outputs_dir)
         except BaseException:
@@ -1542,6 +1543,33 @@ class Store:
             keep_out_of_version_control(self.path.parent, ignore)
             with suppress(OSError):
                 self._file_fd = os.open(self.real, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+
+    def _read_without_room(self, uri: str) -> None:
+        """Open the state to read it (`uri`) where SQLite could not, for want of room: another program filled the
+        state's disk (or `ulimit -f` is below 32 KiB), and SQLite cannot make the shared-memory file that reading
+        a state in WAL mode needs. A state file left whole (no write-ahead log content beside it) that no runner
+        holds is then opened as immutable, which needs none, as in a folder that cannot be written
+        (`_readonly_uri`); else the error stands, said as it is (`_version`)."""
+        if "immutable=1" in uri:
+            return
+        try:
+            self.db.execute("PRAGMA user_version").fetchone()
+            return
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL,
+                                                                     sqlite3.SQLITE_CANTOPEN):
+                return
+        real = self.real.resolve()
+        wal = real.with_name(f"{real.name}-wal")
+        try:
+            logged = wal.exists() and wal.stat().st_size > 0
+        except OSError:
+            return
+        if logged or held_elsewhere(real.with_name("lock")):
+            return  # a log to read, or a run writing it: said as it is
+        self.db.close()
+        self.db = sqlite3.connect(f"{uri}&immutable=1", uri=True, isolation_level=None, timeout=BUSY_TIMEOUT)
+        self.db.row_factory = sqlite3.Row
 
     # -- lifecycle ---------------------------------------------------------------------------------
     @contextmanager

@@ -86,3 +86,29 @@ def test_init_on_a_full_disk_names_the_manifest_it_could_not_write(
     err = capsys.readouterr().err
     assert f"error: {target}: {NO_SPACE}; free space on its disk, then `gridrun init` again" in err, err
     assert not target.exists()
+
+
+def test_a_finished_state_is_read_where_sqlite_cannot_make_its_shared_memory_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`status` and `plan` of a state a run closed, where SQLite cannot make the shared-memory
+    file it reads a state in WAL mode with (the disk filled by another program, a file-size limit): read as
+    immutable, as in a folder that cannot be written, where an open to read would fail with "disk I/O error"."""
+    import resource
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    assert main(["run", str(m), "--no-report"]) == 0
+    state = tmp_path / ".gridrun"
+    assert not (state / "state.db-wal").exists()  # closed: the log checkpointed and removed
+    capsys.readouterr()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+    try:
+        status = main(["status", str(m)])
+        said = capsys.readouterr()
+        plan = main(["plan", str(m)])
+        runs = main(["status", str(m), "--runs"])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert status == 0 and "done 2" in said.out and "cannot open state" not in said.err, said
+    assert plan == 0 and runs == 0, capsys.readouterr().err
