@@ -49,7 +49,7 @@ from .errors import (
     NeverRanError, NotRecordedError, RunStartingError, UsageError,
 )
 from .jobs import format_value, queued_cancel_said, scaled, usd_text
-from .limits import FILES_RAN_OUT, STICKY
+from .limits import FILE_TOO_LARGE, FILES_RAN_OUT, STICKY, file_size_fix, file_size_limit
 from .options import RUN_DEFAULTS
 from .records import (
     GONE_EXIT, local_time, placeholders_failed_note, run_exit, rerenders_cancelled_note, rerenders_failed_note,
@@ -1531,6 +1531,8 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     elif any(STICKY in e for e in errors):  # room and write permission, but the files are another user's
         fix = ("the folder is sticky and its videos another user's, which only their owner may replace: run "
                "gridrun as that user (or give the manifest an output folder of your own, `outputs_dir:`)")
+    elif any(FILE_TOO_LARGE in e for e in errors):  # a file-size limit (`ulimit -f`): the disk may have room
+        fix = file_size_fix(file_size_limit())
     elif inodes_out(unsaved):  # room, but no file can be made: freeing space would not help
         fix = INODES_FIX
     else:

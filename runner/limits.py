@@ -15,6 +15,28 @@ _TOO_MANY = "Too many open files"
 FILES_RAN_OUT = "too many open files: raise `ulimit -n`"  # how `open_files_fix` begins, for those who look for it
 # How `sticky_said` goes on, for those who look for it (the advice after a run that could not save its videos).
 STICKY = "in a sticky folder"
+# What the system says of a file refused for its size (EFBIG): a file-size limit, not a full disk.
+FILE_TOO_LARGE = os.strerror(errno.EFBIG)
+
+
+def file_size_limit() -> str | None:
+    """The largest file this process may write (RLIMIT_FSIZE, `ulimit -f`), in words; None when unlimited."""
+    if resource is None:
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return f"{soft:,} bytes" if soft < 1024 * 1024 else f"{soft / (1024 * 1024):,.1f} MiB"
+
+
+def file_size_fix(limit: str | None = None) -> str:
+    """What to do about a file refused for its size (EFBIG, "File too large"): raise the file-size limit of the
+    process, `limit` (`file_size_limit`) where it is known; where this process has none (the limit was another
+    process's, the one that wrote), the limit said as such, or the file system's largest file."""
+    if limit is not None:
+        return f"this process may write files of at most {limit} (`ulimit -f`): raise that limit"
+    return ("a file-size limit (`ulimit -f` of the process that wrote it) or the largest file its file system "
+            "takes: raise that limit, or use another disk")
 
 
 def too_many_open_files(exc: BaseException) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .limits import STICKY, os_reason, statvfs_near
+from .limits import STICKY, file_size_fix, file_size_limit, os_reason, statvfs_near
 
 if TYPE_CHECKING:
     from .jobs import Job
@@ -196,6 +196,8 @@ def write_problem(exc: OSError, *, then: str = "", refused: str = "") -> str:
         text = f"{text}; {refused}"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         fix = INODES_FIX if exc.errno == errno.ENOSPC and where and inodes_out(where) else "free space on its disk"
+    elif exc.errno == errno.EFBIG:  # a file-size limit (`ulimit -f`), not a full disk
+        fix = file_size_fix(file_size_limit())
     elif STICKY in reason:  # the folder is writable: the file is another user's
         fix = "run gridrun as its owner, or give the manifest an output folder of your own (`outputs_dir:`)"
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):

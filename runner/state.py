@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 from . import bugs
 from .errors import LockError, NotRecordedError, RunStartingError, StateError, StateWriteError
 from .jobs import COST_FACTORS, KEY_IGNORED, BilledAbove, Billing
-from .limits import files_ran_out, open_files_fix
+from .limits import file_size_fix, file_size_limit, files_ran_out, open_files_fix
 from .outputs import (
     DIGESTS_NAME, INODES_FIX, Digests, atomic_write, gridrun_sidecar, holds_take, inodes_out, left_by_runs, manifest_kept_path,
     superseded_dir, take_path, unreadable_why, write_problem,
@@ -753,9 +753,8 @@ def remedy(exc: sqlite3.Error, *, lock: str | None = None, folder: Path | None =
         return (f"{DAMAGED_CAUSE}. Restore state.db from a backup (the videos and their sidecars are untouched)"
                 f"{recover_step(folder)}; or, to start over knowingly (every job sent and paid for again), "
                 f"{START_OVER_ANYWHERE}")
-    if code == sqlite3.SQLITE_IOERR and (limit := _file_size_limit()) is not None:
-        return (f"this process may write files of at most {limit} (`ulimit -f`): raise that limit (if it is not "
-                "that, a disk error: check its disk)")
+    if code == sqlite3.SQLITE_IOERR and (limit := file_size_limit()) is not None:
+        return f"{file_size_fix(limit)} (if it is not that, a disk error: check its disk)"
     if code == sqlite3.SQLITE_READONLY and (read_only := _read_only_file(folder)) is not None:
         return read_only
     if code == sqlite3.SQLITE_CANTOPEN and files_ran_out():  # SQLite names no cause: the process had no file left
@@ -768,16 +767,6 @@ def remedy(exc: sqlite3.Error, *, lock: str | None = None, folder: Path | None =
         return (f"another process holds state.db in a write transaction, not a gridrun run{why}: a sqlite3 shell "
                 "or a database browser, say; close it (or end its transaction)")
     return "check that the folder and its files are writable and on a local disk"
-
-
-def _file_size_limit() -> str | None:
-    """The largest file this process may write (RLIMIT_FSIZE, `ulimit -f`), in words; None when unlimited."""
-    import resource
-
-    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-    if soft == resource.RLIM_INFINITY:
-        return None
-    return f"{soft:,} bytes" if soft < 1024 * 1024 else f"{soft / (1024 * 1024):,.1f} MiB"
 
 
 # How long opening or writing the state waits for another connection's write to end (SQLite's busy timeout).

@@ -112,3 +112,33 @@ def test_a_finished_state_is_read_where_sqlite_cannot_make_its_shared_memory_fil
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     assert status == 0 and "done 2" in said.out and "cannot open state" not in said.err, said
     assert plan == 0 and runs == 0, capsys.readouterr().err
+
+
+def test_a_video_past_the_file_size_limit_is_said_as_that_limit_not_as_a_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Videos refused for their size (EFBIG: `ulimit -f`) on a disk with room: the run's end, `status` and a
+    write problem say to raise the file-size limit, not to free space on the disk."""
+    from runner.outputs import write_problem
+    from runner.providers import download
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+
+    def too_large(*args: object, **kw: object) -> None:
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(args[0]))
+
+    monkeypatch.setattr(download, "_create", too_large)
+    assert main(["run", str(m), "--no-report"]) == 1
+    err = capsys.readouterr().err
+    outputs = tmp_path / "outputs" / "t"
+    said = f"videos could not be saved in {outputs}: "
+    assert f"{said}this process may write files" in err or f"{said}a file-size limit (`ulimit -f`" in err, err
+    assert "free space" not in err, err
+    monkeypatch.undo()
+    main(["status", str(m)])
+    out = capsys.readouterr().out
+    assert f"next: {said}a file-size limit (`ulimit -f`" in out or f"next: {said}this process may" in out, out
+    assert "free space" not in out, out
+    problem = write_problem(OSError(errno.EFBIG, os.strerror(errno.EFBIG), "/v/a.mp4"), then="`gridrun report` again")
+    assert problem.startswith("/v/a.mp4: File too large; ") and "`ulimit -f`" in problem, problem
+    assert problem.endswith(", then `gridrun report` again") and "free space" not in problem, problem
