@@ -9,6 +9,7 @@ import sqlite3
 import time
 from collections.abc import Callable, MutableSequence, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -76,6 +77,7 @@ class LiveViews:
         self._outputs: list[Path] = []
         self._outputs_busy = False
         self._outputs_at = 0.0
+        self._posters_failed: list[Any] = []  # the posters not written so far (`report.PosterNotWritten`)
         self._work: anyio.Event | None = None  # set by a deferred write or a new output (made in loop())
         self._tg: anyio.abc.TaskGroup | None = None
         self._seen_at = clock()
@@ -137,9 +139,14 @@ class LiveViews:
         if self.report is None:
             return None
         self.store.flush()
+        from .export import told
+
         try:
-            with interruptible():  # a Ctrl-C costs the report, even once the command holds signals (`entry.hold`)
-                written = self.report(True)
+            with interruptible(), told() as notes:  # a Ctrl-C costs the report, even once signals are held
+                try:
+                    written = self.report(True)
+                finally:  # its posters made before the page failed are said all the same
+                    self._posters_said(notes)
             # the report now shows the run as it ended: a rebuild that failed during it is no error of the run's
             for said in [e for e in self.errors if e.startswith(NOT_REBUILT)]:
                 self.errors.remove(said)
@@ -153,6 +160,21 @@ class LiveViews:
                 self.errors.remove(said)
         self.errors.append(self.report_error)
         return None
+
+    def _posters_said(self, notes: Sequence[tuple[str, str]]) -> None:
+        """Add to the run's errors the warning of the final report's posters not written (`report.
+        posters_not_written`), which tells of every poster still missing: in place of the one the posters made
+        during the run left."""
+        if not notes:
+            return
+        from .report import POSTERS_NOT_WRITTEN
+
+        said = [text for kind, text in notes if kind == "warning" and text.startswith(POSTERS_NOT_WRITTEN)]
+        if not said:
+            return
+        for before in [e for e in self.errors if e.startswith(POSTERS_NOT_WRITTEN)]:
+            self.errors.remove(before)
+        self.errors.append(said[0])
 
     def _not_written(self, exc: Exception) -> str:
         """Why the final report could not be written, `exc` what building it raised."""
@@ -202,7 +224,19 @@ class LiveViews:
         try:
             await anyio.to_thread.run_sync(self.posters, batch)
         except Exception as exc:  # a poster is a view, like the report
-            self.errors.append(f"posters not made: {_why(exc)}")
+            failed = getattr(exc, "failed", None)  # posters not written (`report.PostersNotWritten`)
+            if failed is None:
+                self.errors.append(f"posters not made: {_why(exc)}")
+            else:  # said once for the run, counting those of every batch
+                from .report import posters_not_written
+
+                before = posters_not_written(self._posters_failed) if self._posters_failed else None
+                self._posters_failed.extend(failed)
+                said = posters_not_written(self._posters_failed)
+                if before in self.errors:
+                    self.errors[list(self.errors).index(before)] = said
+                else:
+                    self.errors.append(said)
         finally:
             self._outputs_at = self.clock()
             self._outputs_busy = False

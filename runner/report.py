@@ -26,13 +26,13 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from .export import (
-    STATE_GROUPS, chosen_run, dumps, earlier_folder, export_rows, files_of, run_folder, summary, tell_unreadable, usd,
-    write_exports,
+    STATE_GROUPS, chosen_run, dumps, earlier_folder, export_rows, files_of, run_folder, summary, tell, tell_unreadable,
+    usd, write_exports,
 )
 from .jobs import format_value, job_key, span_text, usd_text
 from .outputs import (
     POSTER_MARK, Digests, atomic_write, broken_poster, files_beside, gridrun_poster, holds_take, keep_broken_poster, keep_foreign,
-    poster_kept, poster_path, superseded_dir, sync_folder, unreadable_videos, unreadable_why,
+    poster_kept, poster_path, superseded_dir, sync_folder, unreadable_videos, unreadable_why, write_problem,
 )
 from .records import placeholders_failed_note, rerenders_cancelled_note, rerenders_failed_note
 from .resources import resource_dir
@@ -1190,9 +1190,56 @@ def _make_poster(video: str | Path, poster: str | Path) -> bool:
         # Synced before its rename, as a video is: a new file renamed into place unsynced may come back empty
         # after a power cut. The caller syncs each folder once, after all its posters (`_sync_folders`).
         atomic_write(poster, jpeg.getbuffer(), sync_folder_after=False)
-    except OSError:
-        return False
+    except OSError as exc:
+        raise PosterNotWritten(poster, exc, _drop_stale(video, poster)) from exc
     return True
+
+
+# How the warning of posters that could not be written begins (`posters_not_written`).
+POSTERS_NOT_WRITTEN = "poster not written: "
+
+
+class PosterNotWritten(Exception):
+    """A poster could not be written (`exc`: no space left, a file that cannot be replaced); `stale`: an earlier
+    take's poster there, older than the video, is left standing (it could not be removed either)."""
+
+    def __init__(self, poster: str | Path, exc: OSError, stale: bool) -> None:
+        super().__init__(f"{poster}: {exc}")
+        self.poster, self.exc, self.stale = os.fspath(poster), exc, stale
+
+
+def _drop_stale(video: str | Path, poster: str | Path) -> bool:
+    """Remove the poster at `poster` where it is older than `video` (an earlier take's, which the report would
+    show over the new video; with none there, it shows the video's own first frame). True when such a poster is
+    left standing: it could not be removed."""
+    try:
+        if os.stat(poster).st_mtime >= os.stat(video).st_mtime:
+            return False
+        os.unlink(poster)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return False
+
+
+def posters_not_written(failed: Sequence[PosterNotWritten]) -> str:
+    """The warning for the posters that could not be written (`failed`), once for them all: the first, why, what
+    to do, and how many; their videos are saved, and the report shows them without a poster, or names the
+    earlier take's posters left standing."""
+    first = failed[0]
+    n = len(failed)
+    more = f" (and {n - 1:,} more)" if n > 1 else ""
+    stale = [f.poster for f in failed if f.stale]
+    if not stale:
+        shown = ("its video is saved, and the report shows the video's own first frame" if n == 1 else
+                 "their videos are saved, and the report shows the videos' own first frames")
+    else:
+        them = "it" if n == 1 else f"{len(stale):,} of them"
+        shown = (f"{'the video is' if n == 1 else 'the videos are'} saved, but an earlier take's poster is left "
+                 f"beside {them}, which the report shows over the new video: remove {stale[0]}"
+                 + (f" and the {len(stale) - 1:,} others" if len(stale) > 1 else ""))
+    return f"{POSTERS_NOT_WRITTEN}{write_problem(first.exc, then='`gridrun report` writes it')}{more}; {shown}"
 
 
 def _sync_folders(posters: Iterable[str]) -> None:
@@ -1237,13 +1284,24 @@ def ensure_posters(snapshot: Snapshot, within: Path | None = None, digests: Dige
                                     or not _replaceable(poster, superseded / job.hash[:16])):
             continue
         todo.append((video, poster))
+    failed: list[PosterNotWritten] = []
+
+    def make(pair: tuple[str, str]) -> bool:
+        try:
+            return _make_poster(*pair)
+        except PosterNotWritten as exc:
+            failed.append(exc)
+            return False
+
     if len(todo) < 4:
-        made = [pair[1] for pair in todo if _make_poster(*pair)]
+        made = [pair[1] for pair in todo if make(pair)]
     else:
         # Decoding releases the GIL: a few threads cut a first report of a big finished run by half or more.
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            made = [pair[1] for pair, ok in zip(todo, pool.map(lambda vp: _make_poster(*vp), todo)) if ok]
+            made = [pair[1] for pair, ok in zip(todo, pool.map(make, todo)) if ok]
     _sync_folders(made)
+    if failed:
+        tell(posters_not_written(sorted(failed, key=lambda f: f.poster)), "warning")
 
 
 def _inside(folder: Path | None) -> Callable[[str], bool]:
@@ -1292,11 +1350,25 @@ def make_posters(videos: Iterable[str | Path]) -> None:
     """Write the poster of each video, one after the other (for a worker that keeps up with downloads): over
     what is there, which the run kept first where it has no poster mark (`outputs.keep_file`)."""
     made = []
+    failed: list[PosterNotWritten] = []
     for video in videos:
         video = os.fspath(video)
-        if _make_poster(video, _poster(video)):
-            made.append(_poster(video))
+        try:
+            if _make_poster(video, _poster(video)):
+                made.append(_poster(video))
+        except PosterNotWritten as exc:
+            failed.append(exc)
     _sync_folders(made)
+    if failed:
+        raise PostersNotWritten(failed)
+
+
+class PostersNotWritten(Exception):
+    """Posters of a batch could not be written (`failed`): `str()` says it (`posters_not_written`)."""
+
+    def __init__(self, failed: Sequence[PosterNotWritten]) -> None:
+        super().__init__(posters_not_written(failed))
+        self.failed = list(failed)
 
 
 def write_report(

@@ -142,3 +142,45 @@ def test_a_video_past_the_file_size_limit_is_said_as_that_limit_not_as_a_full_di
     problem = write_problem(OSError(errno.EFBIG, os.strerror(errno.EFBIG), "/v/a.mp4"), then="`gridrun report` again")
     assert problem.startswith("/v/a.mp4: File too large; ") and "`ulimit -f`" in problem, problem
     assert problem.endswith(", then `gridrun report` again") and "free space" not in problem, problem
+
+
+def test_posters_that_cannot_be_written_are_warned_of_once_and_no_earlier_take_poster_stands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run of new takes whose posters cannot be written (no space left): the run ends done, warning once of the
+    posters not written, the first named with why and the fix; the earlier takes' posters, which the report would
+    show over the new videos, are removed. `gridrun report` warns alike; with room, it writes them."""
+    import importlib
+
+    report_module = importlib.import_module("runner.report")  # `runner.report` is the function
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    assert main(["run", str(m)]) == 0
+    folder = tmp_path / "outputs" / "t" / "anime"
+    posters = sorted(folder.glob("*.jpg"))
+    assert len(posters) == 3
+    before = {p: p.read_bytes() for p in posters}
+    text = m.read_text().replace("a fox", "a whale")
+    m.write_text(text)
+    real = report_module.atomic_write
+
+    def atomic_write(path: Any, data: Any, **kw: Any) -> None:
+        if str(path).endswith(".jpg"):
+            raise OSError(errno.ENOSPC, NO_SPACE, str(path))
+        real(path, data, **kw)
+
+    monkeypatch.setattr(report_module, "atomic_write", atomic_write)
+    capsys.readouterr()
+    assert main(["run", str(m)]) == 0
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    end = max(i for i, line in enumerate(lines) if line.startswith("done 3"))
+    said = [line for line in lines[end:] if "poster not written" in line]
+    assert len(said) == 1, err
+    assert f"poster not written: {posters[0]}: {NO_SPACE}; free space on its disk, then `gridrun report` writes it" \
+           " (and 2 more); their videos are saved, and the report shows the videos' own first frames" in said[0], err
+    assert not any(p.exists() for p in posters), [p for p in posters if p.exists()]  # no fox over a whale
+    assert main(["report", str(m)]) == 0
+    assert "warning: poster not written: " in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(["report", str(m)]) == 0
+    assert all(p.exists() and p.read_bytes() != before[p] for p in posters)
