@@ -1463,6 +1463,7 @@ class Store:
         if not recovering:
             self._check_not_emptied(outputs_dir)
             check_not_lost(self.path, outputs_dir)
+        new_file = False  # the state file made by this store (`_drop_unmade`)
         if readonly:
             if self.path.parent.is_file():
                 raise NotRecordedError(f"{self.path.parent} is a file; the state is a folder (.gridrun/ beside the manifest)")
@@ -1480,12 +1481,15 @@ class Store:
                     f"then `gridrun {then}` again") from exc
             # written once the file is known as gridrun's (another program's is left as it is)
             ignore = _state_gitignore(made, self.path.parent)
-            if not self.real.exists():
+            new_file = not self.real.exists()
+            if new_file:
                 _make_whole(self.real)
             target, uri = str(self.real), False
         try:
             self.db = sqlite3.connect(target, uri=uri, isolation_level=None, timeout=BUSY_TIMEOUT)
         except sqlite3.Error as exc:
+            if new_file:
+                self._drop_unmade()
             raise self._cannot_open(exc) from exc
         self.db.row_factory = sqlite3.Row
         bugs.state_folder = self.real.parent  # where a bug's crash file goes (`bugs.crash_file`)
@@ -1524,6 +1528,8 @@ class Store:
                 self.check_not_behind(outputs_dir)
         except BaseException:
             self.db.close()
+            if new_file:
+                self._drop_unmade()
             raise
         # The state file as opened, held by a writer to tell, as it closes, whether it was removed meanwhile
         # (`_write_back`); None where it could not be opened.
@@ -1532,6 +1538,26 @@ class Store:
             keep_out_of_version_control(self.path.parent, ignore)
             with suppress(OSError):
                 self._file_fd = os.open(self.real, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+
+    def _drop_unmade(self) -> None:
+        """Remove the state file this store made and could not make a state of (a full disk: empty, or SQLite's
+        header alone), with the write-ahead log and index SQLite made beside it, empty: left, it would be read as a
+        state emptied or whose log was lost. Not one that holds more, or that a runner holds (another process
+        making the state at once)."""
+        real = self.real
+        try:
+            empty = real.stat().st_size == 0
+        except OSError:
+            return
+        if not (empty or _holds_no_state(real)) or held_elsewhere(real.with_name("lock")):
+            return
+        wal, shm = real.with_name(f"{real.name}-wal"), real.with_name(f"{real.name}-shm")
+        with suppress(OSError):
+            if wal.exists() and wal.stat().st_size:
+                return
+            real.unlink()
+            wal.unlink(missing_ok=True)
+            shm.unlink(missing_ok=True)
 
     def _read_without_room(self, uri: str) -> None:
         """Open the state to read it (`uri`) where SQLite could not, for want of room: another program filled the

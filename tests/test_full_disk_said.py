@@ -184,3 +184,28 @@ def test_posters_that_cannot_be_written_are_warned_of_once_and_no_earlier_take_p
     monkeypatch.undo()
     assert main(["report", str(m)]) == 0
     assert all(p.exists() and p.read_bytes() != before[p] for p in posters)
+
+
+def test_a_state_file_that_could_not_be_made_whole_is_removed_not_left_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run whose new state file cannot be written past SQLite's header (a full disk; here a file-size limit):
+    refused, nothing sent, and the header-only state.db, with the empty log beside it, removed, where the next
+    `status` would read them as a state whose log was lost. `status` then says no state yet; with room, the run
+    goes."""
+    import resource
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    state = tmp_path / ".gridrun"
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+    try:
+        code = main(["run", str(m), "--no-report"])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    err = capsys.readouterr().err
+    assert code == 1 and f"{state / 'state.db'}: cannot open state: " in err and "nothing was sent" in err, err
+    assert not [p.name for p in state.glob("state.db*")], sorted(p.name for p in state.iterdir())
+    assert main(["status", str(m)]) == 2
+    assert "no state yet" in capsys.readouterr().err
+    assert main(["run", str(m), "--no-report"]) == 0 and _creates(tmp_path) == 1
