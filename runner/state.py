@@ -1328,15 +1328,23 @@ def check_not_lost(path: Path, outputs_dir: Path | None) -> None:
     state_dir, left = found
     lock = outputs_dir / ".runs" / "lock"
     if there:
-        wal = real_state_file(path).name + "-wal"
+        real = real_state_file(path)
+        wal = real.name + "-wal"
+        # an empty log there: emptied, or made by a command that stopped on a full disk as it made the state
+        emptied = real.with_name(wal).exists()
         raise StateError(
-            f"{path}: the state file holds no state (SQLite's header alone): its write-ahead log {wal} is not "
-            f"there, which held all a run recorded until SQLite copied it into the file, yet runs it recorded "
-            f"left their files in {outputs_dir} ({left.relative_to(outputs_dir)}, ...), and {lock} says a run of "
-            f"the state in {state_dir} wrote them last: the log lost (a backup or sync of state.db alone, a "
-            "clean-up of temporary files)? Read as new, it would have every job sent, and paid for, again. Put "
-            f"{wal} back beside it, or restore both from a backup; or {recover_command(outputs_dir)}; or, to start "
-            f"over knowingly (every job sent and paid for again), remove it and {lock}")
+            f"{path}: the state file holds no state (SQLite's header alone): its write-ahead log {wal} is "
+            f"{'empty' if emptied else 'not there'}, which held all a run recorded until SQLite copied it into "
+            f"the file, yet runs it recorded left their files in {outputs_dir} ({left.relative_to(outputs_dir)}, "
+            f"...), and {lock} says a run of the state in {state_dir} wrote them last: "
+            + ("the log emptied (a copy or sync that failed), or the state made again by a `gridrun run` or "
+               "`recover` that stopped on a full disk after it was lost? Read as new, it would have every job "
+               "sent, and paid for, again. Restore both from a backup" if emptied else
+               "the log lost (a backup or sync of state.db alone, a clean-up of temporary files)? Read as new, it "
+               f"would have every job sent, and paid for, again. Put {wal} back beside it, or restore both from a "
+               "backup")
+            + f"; or {recover_command(outputs_dir)}; or, to start over knowingly (every job sent and paid for "
+            f"again), remove it and {lock}")
     clone = _from_a_clone(lock, path.parent)
     if clone is not None:
         from .gittrack import untrack_command

@@ -487,3 +487,19 @@ def test_a_damaged_state_names_sqlites_own_recovery_as_a_free_step_where_the_sql
     if sqlite3_there:  # the free step comes before the paid one
         assert err.index(".recover") < err.index("to start over knowingly"), err
     assert stats(prov)["creates"] == creates  # refused: nothing sent
+
+
+def test_a_header_only_state_file_beside_an_empty_log_says_the_log_is_empty_not_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SQLite's header alone beside an empty state.db-wal (the log emptied, or a command stopped by a full disk
+    as it made the state again): refused as the header alone is, the log said to be empty, not "not there" with
+    the advice to put it back."""
+    from runner.cli import main
+    m, _prov, _header = _header_only_at_first_run(tmp_path, monkeypatch)
+    (tmp_path / ".gridrun" / "state.db-wal").write_bytes(b"")
+    capsys.readouterr()
+    assert main(["status", str(m)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "its write-ahead log state.db-wal is empty" in err and "is not there" not in err, err
+    assert "Put state.db-wal back" not in err and "Restore both from a backup; or `gridrun recover" in err, err
