@@ -2235,6 +2235,10 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
             # through gridrun, so no `cancelled` end (exit 0) that a script would read as success
             err.print(f"{_jobs(elsewhere)} cancelled at the provider, not by gridrun (by hand, another program or the "
                       f"provider itself), so not finished: {then}")
+        elif (not_copied := getattr(result, "not_copied", 0)) and not _unfinished(c):
+            # every job done: their videos alone were not copied to the new paths of a changed output template
+            err.print(f"the videos of {not_copied:,} done job{'s' if not_copied != 1 else ''} were not copied to "
+                      f"their new paths (whole where they were): {then}", markup=False, highlight=False)
         elif _unfinished(c) or not (result.stats.rerenders_failed or getattr(result.stats, "placeholders_failed", 0)):
             # else: failed re-renders alone, said below
             err.print(f"some jobs did not finish (`gridrun status` says why): {then}")

@@ -243,6 +243,8 @@ class RunResult:
     # done jobs whose video a simulator made at another endpoint, left so unsent: a plain run re-renders them
     left_elsewhere: int = 0
     foreign_kept: tuple[Path, ...] = ()  # files no sidecar of gridrun's records where a job's video went: kept first
+    # done jobs whose video the run could not copy to its new path (a changed output template): left where it was
+    not_copied: int = 0
     unrecorded_kept: tuple[Path, ...] = ()  # takes of gridrun's this state has no record of, there: kept first too
     slots_held: int = 0                  # slots held by jobs left at their timeout, once they held every one: the run sent no more
     late: int = 0                        # jobs left at their timeout that finished while the run went on: downloaded
@@ -954,10 +956,13 @@ class Executor:
             if says_disk_full(s.not_copied_why or ""):
                 self._full_disk(s.not_copied_why)
             n = len(s.not_copied)
-            self._stop_note = (f"sent no new jobs: videos cannot be saved (the videos of {n:,} done job"
-                               f"{'s' if n != 1 else ''}, whole where they were, not copied to their new paths: "
-                               f"{s.not_copied_why}); jobs in flight are followed, and fetched once there is room; the "
-                               "next run copies them")
+            videos = (f"the videos of {n:,} done job{'s' if n != 1 else ''}, whole where they were, not copied to "
+                      f"their new paths: {s.not_copied_why}")
+            if s.submit or s.reconcile or s.attach:
+                self._stop_note = (f"sent no new jobs: videos cannot be saved ({videos}); jobs in flight are "
+                                   "followed, and fetched once there is room; the next run copies them")
+            else:  # nothing to send or follow: the copies alone
+                self._stop_note = f"{videos}; the next run with room copies them"
         elif s.unwritable is not None and not (s.submit or s.reconcile):  # nothing to send: a problem, no more
             self.errors.append(resume.copy_not_written(s.unwritable))
         elif s.unwritable is not None:
@@ -1201,7 +1206,7 @@ class Executor:
                          unreached=self._unreached, left_done=len(self._left_done),
                          left_elsewhere=len(self._left_elsewhere),
                          foreign_kept=tuple(self._foreign_kept), unrecorded_kept=tuple(self._unrecorded_kept),
-                         slots_held=self._slots_held, late=self._late,
+                         slots_held=self._slots_held, late=self._late, not_copied=self._not_copied,
                          paused_out=sum(self.states[jid] == S.PLANNED.value for jid in self._paused_out),
                          followed=len(self._followed), progress_error=self.progress_error,
                          cancelled_elsewhere=self._cancelled_outside(),
