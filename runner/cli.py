@@ -4614,7 +4614,9 @@ def _failed(exc: BaseException, args: argparse.Namespace) -> int:
     """Say the error `exc` that ended the command, a line for each it holds; its exit code. `status --json` (and
     `--runs --json`) print one JSON object of it on standard output too, as `run --json`'s `end` event and a refused
     `plan --json` do: a script reading standard output reads JSON whatever happened."""
-    lines = _error_lines(exc, args.command, _manifest_given(args))
+    run = getattr(args, "run", None) if args.command in ("report", "export") else None
+    lines = _error_lines(exc, args.command, _manifest_given(args),
+                         again=None if run is None else f"{args.command} --run {run}")
     for w in getattr(exc, "warnings", ()):  # what may explain the errors (planning's: a value a comment cut short)
         err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
     for e in lines:
@@ -4772,9 +4774,11 @@ def _state_beside_target(manifest: str, command: str) -> str | None:
             "reads them (a run through the link would start a new state beside it)")
 
 
-def _error_lines(exc: BaseException, command: str, manifest: str | None = None) -> list[str]:
+def _error_lines(exc: BaseException, command: str, manifest: str | None = None, *,
+                 again: str | None = None) -> list[str]:
     """What the user reads of the error that ended `command` (given `manifest`, if any), a line for each error it
-    holds."""
+    holds. `again`: the command, with the options that chose what it writes (`report --run 1`), a write problem
+    says to run again; `command` by default."""
     from .state import remedy
 
     if isinstance(exc, ManifestErrors):
@@ -4788,7 +4792,7 @@ def _error_lines(exc: BaseException, command: str, manifest: str | None = None) 
         return [f"the state store (state.db in the state folder, .gridrun/ by default) cannot be used: {exc}; "
                 + remedy(exc)]
     if isinstance(exc, OSError):  # the local file system: a folder in the way, no permission, a full disk
-        return [write_problem(exc, then=f"`gridrun {command}` again")]
+        return [write_problem(exc, then=f"`gridrun {again or command}` again")]
     return ["interrupted"] if isinstance(exc, KeyboardInterrupt) else [str(exc)]
 
 

@@ -209,3 +209,31 @@ def test_a_state_file_that_could_not_be_made_whole_is_removed_not_left_empty(
     assert main(["status", str(m)]) == 2
     assert "no state yet" in capsys.readouterr().err
     assert main(["run", str(m), "--no-report"]) == 0 and _creates(tmp_path) == 1
+
+
+def test_a_report_of_an_earlier_run_that_cannot_be_written_says_to_run_that_report_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gridrun report --run 1` on a full disk: the command to run again keeps `--run 1`, which a plain
+    `gridrun report` (the latest run's) would not write."""
+    import importlib
+
+    report_module = importlib.import_module("runner.report")
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    assert main(["run", str(m), "--no-report"]) == 0
+    assert main(["run", str(m), "--no-report"]) == 0
+    real = report_module.atomic_write
+
+    def atomic_write(path: Any, data: Any, **kw: Any) -> None:
+        if str(path).endswith(".html"):
+            raise OSError(errno.ENOSPC, NO_SPACE, str(path))
+        real(path, data, **kw)
+
+    monkeypatch.setattr(report_module, "atomic_write", atomic_write)
+    capsys.readouterr()
+    assert main(["report", str(m), "--run", "1"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{NO_SPACE}; free space on its disk, then `gridrun report --run 1` again" in err, err
+    assert main(["report", str(m)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{NO_SPACE}; free space on its disk, then `gridrun report` again" in err, err
