@@ -1082,8 +1082,9 @@ class Executor:
     def _full_disk_problem(self, exc: BaseException, *, writing: str | None = None) -> str | None:
         """What a full disk did, where `exc` (an error that ended the run, a group of them, or what they were
         raised from) is a write it refused: the state's (SQLite's "database or disk is full") or a file's (no space
-        left, a quota reached; `writing`: the file it wrote into, where the system's error names none, as a write to
-        an open file's does); None where none is."""
+        left, a quota reached; `writing`: the video it wrote, where the system's error names no file, as a write to
+        an open file's does, or its `.part` file, named as the video as the job's error names it); None where none
+        is."""
         import sqlite3
 
         from .state import remedy
@@ -1098,7 +1099,7 @@ class Executor:
             if isinstance(e, sqlite3.Error) and getattr(e, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_FULL:
                 return f"the state store {self.store.path} could not be written ({e}); {remedy(e, folder=self.store.path.parent)}"
             if isinstance(e, OSError) and disk_full(e):
-                if writing is not None and not (e.filename or e.filename2):
+                if writing is not None and (not (e.filename or e.filename2) or e.filename == files_beside(writing)[0]):
                     e = OSError(e.errno, e.strerror, writing)
                 return write_problem(e)
             if isinstance(e, BaseExceptionGroup):
@@ -2945,7 +2946,7 @@ class Executor:
                     # The output folder's problem (full, read-only): the next run downloads it again once it is
                     # fixed. Sending more jobs would only pay for more videos that cannot be saved. A write refused
                     # names no file (only opening one does): the note names the one the download was writing.
-                    self._full_disk(self._full_disk_problem(exc, writing=files_beside(os.fspath(output))[0]))
+                    self._full_disk(self._full_disk_problem(exc, writing=os.fspath(output)))
                     self._cannot_save(str(exc))
                     break
                 if exc.code == TOO_LARGE:

@@ -237,3 +237,24 @@ def test_a_report_of_an_earlier_run_that_cannot_be_written_says_to_run_that_repo
     assert main(["report", str(m)]) == 1
     err = " ".join(capsys.readouterr().err.split())
     assert f"{NO_SPACE}; free space on its disk, then `gridrun report` again" in err, err
+
+
+def test_a_run_stopped_by_a_full_disk_records_the_video_it_wrote_not_its_part_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The download's `.part` file refused for want of room: the note the run records of what stopped it names
+    the video, as the job's error does, not the temporary file."""
+    from runner import api
+    from runner.providers import download
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+
+    def full(*args: object, **kw: object) -> None:
+        raise OSError(errno.ENOSPC, NO_SPACE, str(args[0]))
+
+    monkeypatch.setattr(download, "_create", full)
+    assert main(["run", str(m), "--no-report"]) == 1
+    capsys.readouterr()
+    video = tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4"
+    note = api.status(m).run.stop_cause()[1] or ""
+    assert f"stopped on a full disk: {video}: {NO_SPACE}" in note and ".part" not in note, note

@@ -175,7 +175,7 @@ def test_a_run_whose_videos_hit_a_full_disk_records_that_it_stopped_on_one(
     monkeypatch.undo()
     runs = _said(capsys, "status", str(m), "--runs")
     assert "failed (disk full)" in runs, runs
-    assert "run 1 stopped on a full disk: " in runs and ".mp4.part: No space left on device; free space on its disk, " \
+    assert "run 1 stopped on a full disk: " in runs and ".mp4: No space left on device; free space on its disk, " \
         "then `gridrun run` goes on" in runs, runs
     doc = json.loads(_said(capsys, "status", str(m), "--json"))
     assert (doc["status"], doc["stopped_by"]) == ("failed", "disk-full"), doc
@@ -204,5 +204,5 @@ def test_a_write_refused_mid_download_names_the_file_in_the_full_disk_note(
     doc = json.loads(_said(capsys, "status", str(m), "--json"))
     assert (doc["status"], doc["stopped_by"]) == ("failed", "disk-full"), doc
     note = doc["stopped_note"]
-    assert note.startswith(f"stopped on a full disk: {tmp_path}") and ".mp4.part: No space left on device; free " \
+    assert note.startswith(f"stopped on a full disk: {tmp_path}") and ".mp4: No space left on device; free " \
         "space on its disk, then `gridrun run` goes on" in note, note
