@@ -35,7 +35,7 @@ from .errors import (
 from .jobs import format_value, param_strings
 from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
 from .options import GONE_AFTER, RunOptions, check_flag, check_option, error_code, repeating_fix, run_options, selection_misses
-from .outputs import kept_aside, superseded_dir
+from .outputs import kept_aside, superseded_dir, write_problem
 from .manifest import Manifest
 from .plan import Diff, Plan, Stored
 from .providers import base_url_env, get_provider
@@ -2012,13 +2012,15 @@ def manifest_copy_file(m: Manifest | str | Path | None, run_id: int, *, state_di
     sd, name, home = _state_dir(m, state_dir)
     with Store(sd / "state.db", readonly=True) as store:
         store.run(run_id, name)  # a run of this manifest, else the error naming its runs
-        path, there = store.manifest_copy_file(run_id, folder=home)
+        problems: list[OSError] = []
+        path, there = store.manifest_copy_file(run_id, folder=home, problems=problems)
         if not there:
             text = store.manifest_copy(run_id)
             why = ("the state has no text of it" if not text else
                    "no manifest was given, whose output folder it would be written in" if home is None else
                    f"{home} is not there" if not home.is_dir() else
-                   "its output folder is written by another state, or cannot be written")
+                   f"it cannot be written: {write_problem(problems[0])}" if problems else
+                   "its output folder is written by another state")
             raise CopyNotWrittenError(
                 f"{path}: run {run_id}'s manifest copy is missing and was not written again: {why}", text=text)
     return path

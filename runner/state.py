@@ -4493,7 +4493,7 @@ class Store:
                 sum(int(r[2]) for r in kept if r[4]))
 
     def manifest_copy_file(
-        self, run_id: int, *, folder: Path | None = None, write: bool = True,
+        self, run_id: int, *, folder: Path | None = None, write: bool = True, problems: list[OSError] | None = None,
     ) -> tuple[Path, bool]:
         """Where the run's copy of the manifest is (.runs/run-N.yaml in `folder`, the output folder the manifest
         names now, else in the one the run recorded), what puts the manifest back as that run had it, and whether
@@ -4506,7 +4506,7 @@ class Store:
         Run numbers are each state's own: a .runs/run-N.yaml holding another text than the one the state keeps
         (another state's run N wrote the folder since, a state begun again) is never named. This run's copy,
         kept aside then under .runs/superseded/manifests/ (`manifest_kept_path`), is named instead, or written
-        there again."""
+        there again. `problems`: given, the error of a write that failed (a full disk) is added to it."""
         recorded = Path(self.run(run_id).outputs_dir) / ".runs" / f"run-{run_id}.yaml"
         path = recorded if folder is None else Path(folder) / ".runs" / recorded.name
         text = self.manifest_copy(run_id)
@@ -4541,7 +4541,9 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(path, text.encode())
-        except OSError:
+        except OSError as exc:
+            if problems is not None:
+                problems.append(exc)
             return path, False
         return path, True
 

@@ -258,3 +258,29 @@ def test_a_run_stopped_by_a_full_disk_records_the_video_it_wrote_not_its_part_fi
     video = tmp_path / "outputs" / "t" / "anime" / "seed-1.mp4"
     note = api.status(m).run.stop_cause()[1] or ""
     assert f"stopped on a full disk: {video}: {NO_SPACE}" in note and ".part" not in note, note
+
+
+def test_a_manifest_copy_that_cannot_be_written_again_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`status --manifest-copy 1`, the copy removed and its output disk full: the text is given on stdout, and the
+    error says the copy could not be written for want of room, with the file and the fix, not "written by another
+    state, or cannot be written"."""
+    import runner.state
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    assert main(["run", str(m), "--no-report"]) == 0
+    copy = tmp_path / "outputs" / "t" / ".runs" / "run-1.yaml"
+    copy.unlink()
+
+    def full(path: Any, data: Any, **kw: Any) -> None:
+        raise OSError(errno.ENOSPC, NO_SPACE, str(path))
+
+    monkeypatch.setattr(runner.state, "atomic_write", full)
+    capsys.readouterr()
+    assert main(["status", str(m), "--manifest-copy", "1"]) == 0
+    said = capsys.readouterr()
+    assert said.out == m.read_text()
+    err = " ".join(said.err.split())
+    assert f"it cannot be written: {copy}: {NO_SPACE}; free space on its disk" in err, err
+    assert "another state" not in err, err
