@@ -2210,8 +2210,8 @@ class Store:
             try:
                 fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666))
                 made = True
-            except FileExistsError:
-                fds.append(os.open(lock_path, os.O_RDWR, 0o666))
+            except FileExistsError:  # (a link to a file not there yet made through it, as before)
+                fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666))
             _flock(fds[-1], required=True)
             fds.append(os.open(self.real.parent, os.O_RDONLY))
             if not _flock(fds[-1], required=False):
@@ -2412,8 +2412,8 @@ class Store:
         keep_out_of_version_control(lock_path.parent, RUNS_GITIGNORE)
         try:
             fd, made = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666), True
-        except FileExistsError:
-            fd, made = os.open(lock_path, os.O_RDWR, 0o666), False
+        except FileExistsError:  # (a link to a file not there yet made through it, as before)
+            fd, made = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666), False
         try:
             _flock(fd, required=False)  # not lockable here: the record below still makes `plan` warn
         except BlockingIOError:
