@@ -7,7 +7,6 @@ secrets: only what `state.py` stores about a job (the request parameters are the
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import csv
 import errno
 import io
@@ -17,12 +16,11 @@ import os
 import shlex
 import statistics
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import StateError, UsageError, request_id_in
-from .outputs import atomic_write, gridrun_sidecar, keep_foreign
+from .outputs import atomic_write, gridrun_sidecar, keep_foreign, tell, told  # noqa: F401 (told: read here by others)
 from .state import EarlierBilled, Failures, JobRecord, RunRecord, Snapshot, Store
 
 FORMATS = ("jsonl", "csv", "json")
@@ -447,29 +445,6 @@ def gone_error(run_id: int, folder: str | Path, home: Path | None = None) -> Sta
         f"{gone}. Mount that disk, or put the folder back, then run this again; or, to download its videos "
         f"again there (at no cost while the provider keeps them), make it (mkdir -p {runs}) and `gridrun run` "
         "on the manifest, which writes the report there")
-
-
-_TOLD: contextvars.ContextVar[list[tuple[str, str]] | None] = contextvars.ContextVar("export_told", default=None)
-
-
-@contextlib.contextmanager
-def told() -> Iterator[list[tuple[str, str]]]:
-    """What `report` and `export` have to say in the block beside the files they write, as (kind, text), kind
-    "note" (the run they chose was not the state's latest) or "warning" (videos they could not read), for the
-    command to print; each said once."""
-    said: list[tuple[str, str]] = []
-    token = _TOLD.set(said)
-    try:
-        yield said
-    finally:
-        _TOLD.reset(token)
-
-
-def tell(text: str, kind: str = "note") -> None:
-    """Say `text` to the `told` block around this, if any, once."""
-    said = _TOLD.get()
-    if said is not None and (kind, text) not in said:
-        said.append((kind, text))
 
 
 def tell_unreadable(found: Mapping[str, str], files: str, *snapshots: Snapshot) -> None:

@@ -17,7 +17,7 @@ from .bugs import bug_said, exception_text
 from .entry import interruptible
 from .errors import GridrunError
 from .limits import FILES_RAN_OUT, open_files_fix, too_many_open_files
-from .outputs import write_problem
+from .outputs import POSTERS_NOT_WRITTEN, told, write_problem
 from .state import Store
 
 # Deferred state writes are committed, and new outputs handed to the poster worker, this many seconds after
@@ -139,8 +139,6 @@ class LiveViews:
         if self.report is None:
             return None
         self.store.flush()
-        from .export import told
-
         try:
             with interruptible(), told() as notes:  # a Ctrl-C costs the report, even once signals are held
                 try:
@@ -165,10 +163,6 @@ class LiveViews:
         """Add to the run's errors the warning of the final report's posters not written (`report.
         posters_not_written`), which tells of every poster still missing: in place of the one the posters made
         during the run left."""
-        if not notes:
-            return
-        from .report import POSTERS_NOT_WRITTEN
-
         said = [text for kind, text in notes if kind == "warning" and text.startswith(POSTERS_NOT_WRITTEN)]
         if not said:
             return
@@ -228,13 +222,11 @@ class LiveViews:
             if failed is None:
                 self.errors.append(f"posters not made: {_why(exc)}")
             else:  # said once for the run, counting those of every batch
-                from .report import posters_not_written
-
-                before = posters_not_written(self._posters_failed) if self._posters_failed else None
+                before = [e for e in self.errors if e.startswith(POSTERS_NOT_WRITTEN)]
                 self._posters_failed.extend(failed)
-                said = posters_not_written(self._posters_failed)
-                if before in self.errors:
-                    self.errors[list(self.errors).index(before)] = said
+                said = exc.said(self._posters_failed)
+                if before:
+                    self.errors[list(self.errors).index(before[0])] = said
                 else:
                     self.errors.append(said)
         finally:

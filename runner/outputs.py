@@ -185,6 +185,33 @@ def inodes_out(path: str | os.PathLike[str]) -> bool:
     return st.f_files > 0 and st.f_favail == 0 and st.f_bavail > 0
 
 
+_TOLD: contextvars.ContextVar[list[tuple[str, str]] | None] = contextvars.ContextVar("export_told", default=None)
+
+
+@contextlib.contextmanager
+def told() -> Iterator[list[tuple[str, str]]]:
+    """What `report` and `export` (and a run's final report) have to say in the block beside the files they write, as (kind, text), kind
+    "note" (the run they chose was not the state's latest) or "warning" (videos they could not read), for the
+    command to print; each said once."""
+    said: list[tuple[str, str]] = []
+    token = _TOLD.set(said)
+    try:
+        yield said
+    finally:
+        _TOLD.reset(token)
+
+
+def tell(text: str, kind: str = "note") -> None:
+    """Say `text` to the `told` block around this, if any, once."""
+    said = _TOLD.get()
+    if said is not None and (kind, text) not in said:
+        said.append((kind, text))
+
+
+# How the warning of posters that could not be written begins (`report.posters_not_written`).
+POSTERS_NOT_WRITTEN = "poster not written: "
+
+
 def write_problem(exc: OSError, *, then: str = "", refused: str = "") -> str:
     """What stopped a file from being written (`exc`: the file, the system's reason) and, where the reason says
     it, what to do: free space, or make the folder writable, `then` what (a command to run again). `refused`:

@@ -31,7 +31,7 @@ from .export import (
 )
 from .jobs import format_value, job_key, span_text, usd_text
 from .outputs import (
-    POSTER_MARK, Digests, atomic_write, broken_poster, files_beside, gridrun_poster, holds_take, keep_broken_poster, keep_foreign,
+    POSTER_MARK, POSTERS_NOT_WRITTEN, Digests, atomic_write, broken_poster, files_beside, gridrun_poster, holds_take, keep_broken_poster, keep_foreign,
     poster_kept, poster_path, superseded_dir, sync_folder, unreadable_videos, unreadable_why, write_problem,
 )
 from .records import placeholders_failed_note, rerenders_cancelled_note, rerenders_failed_note
@@ -1195,10 +1195,6 @@ def _make_poster(video: str | Path, poster: str | Path) -> bool:
     return True
 
 
-# How the warning of posters that could not be written begins (`posters_not_written`).
-POSTERS_NOT_WRITTEN = "poster not written: "
-
-
 class PosterNotWritten(Exception):
     """A poster could not be written (`exc`: no space left, a file that cannot be replaced); `stale`: an earlier
     take's poster there, older than the video, is left standing (it could not be removed either)."""
@@ -1369,6 +1365,10 @@ class PostersNotWritten(Exception):
     def __init__(self, failed: Sequence[PosterNotWritten]) -> None:
         super().__init__(posters_not_written(failed))
         self.failed = list(failed)
+
+    def said(self, failed: Sequence[PosterNotWritten]) -> str:
+        """The warning of the posters `failed` (this batch's among them): once for a run's batches."""
+        return posters_not_written(failed)
 
 
 def write_report(
