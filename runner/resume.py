@@ -966,14 +966,7 @@ def rows_changed(manifest: Manifest, left: Sequence[Any], ran: Sequence[Any],
             if name not in vals or (axis[0] == "matrix") != (r["sweep"] is None):
                 continue
             if axis not in axes:
-                node: Any = manifest.data
-                for step in axis:
-                    try:
-                        node = node[step]
-                    except (KeyError, IndexError, TypeError):
-                        node = []
-                        break
-                values = node if isinstance(node, list) else []
+                values = _axis_values(manifest, axis)
                 axes[axis] = (values, [norm(v) for v in values])
             values, normed = axes[axis]
             then = vals[name]
@@ -994,21 +987,26 @@ def rows_changed(manifest: Manifest, left: Sequence[Any], ran: Sequence[Any],
     return text, tuple(files)
 
 
+def _axis_values(manifest: Manifest, axis: tuple[Any, ...]) -> list[Any]:
+    """The values the manifest holds now at `axis` (a data-file axis's path in `manifest.data`), [] where it holds
+    none there."""
+    node: Any = manifest.data
+    for step in axis:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return []
+    return node if isinstance(node, list) else []
+
+
 def rows_gone(manifest: Manifest, values: Iterable[Mapping[str, Any]]) -> bool:
     """Whether a data-file value of one of `values` (jobs' matrix values, as the state recorded them) is no longer
     in the manifest's data file of its axis's name: a row edited since (`rows_changed` says how), read without a
     plan."""
     by_name: dict[str, set[str]] = {}
     for axis in manifest.data_lines:
-        node: Any = manifest.data
-        for step in axis:
-            try:
-                node = node[step]
-            except (KeyError, IndexError, TypeError):
-                node = []
-                break
-        if isinstance(node, list):
-            by_name.setdefault(axis[-1], set()).update(json.dumps(v, sort_keys=True, default=str) for v in node)
+        by_name.setdefault(axis[-1], set()).update(json.dumps(v, sort_keys=True, default=str)
+                                                   for v in _axis_values(manifest, axis))
     return any(name in by_name and json.dumps(v, sort_keys=True, default=str) not in by_name[name]
                for made in values for name, v in made.items())
 

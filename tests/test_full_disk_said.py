@@ -31,6 +31,21 @@ def _failing_pwrite(monkeypatch: pytest.MonkeyPatch, ends: str) -> None:
     monkeypatch.setattr(os, "pwrite", pwrite)
 
 
+def _report_writes_fail(monkeypatch: pytest.MonkeyPatch, ends: str) -> None:
+    """The report module's writes of files whose names end with `ends` fail as on a full disk."""
+    import importlib
+
+    report_module = importlib.import_module("runner.report")  # `runner.report` is the function
+    real = report_module.atomic_write
+
+    def atomic_write(path: Any, data: Any, **kw: Any) -> None:
+        if str(path).endswith(ends):
+            raise OSError(errno.ENOSPC, NO_SPACE, str(path))
+        real(path, data, **kw)
+
+    monkeypatch.setattr(report_module, "atomic_write", atomic_write)
+
+
 def _creates(tmp_path: Path) -> int:
     world = tmp_path / ".gridrun" / "sim-world.jsonl"
     return world.read_text().count('"t":"create"') if world.exists() else 0
@@ -150,9 +165,6 @@ def test_posters_that_cannot_be_written_are_warned_of_once_and_no_earlier_take_p
     """A run of new takes whose posters cannot be written (no space left): the run ends done, warning once of the
     posters not written, the first named with why and the fix; the earlier takes' posters, which the report would
     show over the new videos, are removed. `gridrun report` warns alike; with room, it writes them."""
-    import importlib
-
-    report_module = importlib.import_module("runner.report")  # `runner.report` is the function
     m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
     assert main(["run", str(m)]) == 0
     folder = tmp_path / "outputs" / "t" / "anime"
@@ -161,14 +173,7 @@ def test_posters_that_cannot_be_written_are_warned_of_once_and_no_earlier_take_p
     before = {p: p.read_bytes() for p in posters}
     text = m.read_text().replace("a fox", "a whale")
     m.write_text(text)
-    real = report_module.atomic_write
-
-    def atomic_write(path: Any, data: Any, **kw: Any) -> None:
-        if str(path).endswith(".jpg"):
-            raise OSError(errno.ENOSPC, NO_SPACE, str(path))
-        real(path, data, **kw)
-
-    monkeypatch.setattr(report_module, "atomic_write", atomic_write)
+    _report_writes_fail(monkeypatch, ".jpg")
     capsys.readouterr()
     assert main(["run", str(m)]) == 0
     err = capsys.readouterr().err
@@ -216,20 +221,10 @@ def test_a_report_of_an_earlier_run_that_cannot_be_written_says_to_run_that_repo
 ) -> None:
     """`gridrun report --run 1` on a full disk: the command to run again keeps `--run 1`, which a plain
     `gridrun report` (the latest run's) would not write."""
-    import importlib
-
-    report_module = importlib.import_module("runner.report")
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
     assert main(["run", str(m), "--no-report"]) == 0
     assert main(["run", str(m), "--no-report"]) == 0
-    real = report_module.atomic_write
-
-    def atomic_write(path: Any, data: Any, **kw: Any) -> None:
-        if str(path).endswith(".html"):
-            raise OSError(errno.ENOSPC, NO_SPACE, str(path))
-        real(path, data, **kw)
-
-    monkeypatch.setattr(report_module, "atomic_write", atomic_write)
+    _report_writes_fail(monkeypatch, ".html")
     capsys.readouterr()
     assert main(["report", str(m), "--run", "1"]) == 1
     err = " ".join(capsys.readouterr().err.split())
