@@ -279,8 +279,19 @@
   }
   function posterOf(thumb) {
     if (!thumb.dataset.poster || thumb.firstElementChild) return;
-    thumb.append(h("img", { src: thumb.dataset.poster, decoding: "async", alt: "first frame of " + thumb.dataset.label,
-      onload: fileFound, onerror: (e) => { noPoster(thumb); e.target.remove(); } }));
+    thumb.append(posterImg(thumb.dataset.poster, thumb.dataset.label));
+  }
+  // a poster's <img>: loaded when near the view (the browser's lazy loading, and before it prints)
+  function posterImg(src, label) {
+    return h("img", { loading: "lazy", src, decoding: "async", alt: "first frame of " + label, onload: fileFound,
+      onerror: (e) => { const t = e.target.parentElement; if (t && t.classList.contains("thumb")) noPoster(t); e.target.remove(); } });
+  }
+  // A printout shows every card's posters, and a print snapshot waits for no image added as it starts
+  // (`beforeprint`), only for those of the page: a card's box holds its posters from the start, lazy and not
+  // shown, which the browser loads before it prints (and on screen never), and the card filled takes them in.
+  const thumbLabel = (it, r) => keyText(it) + (NRUNS > 1 ? ", run " + "AB"[r] : "");
+  function shellPosters(c, it) {
+    it.jobs.forEach((j, r) => { if (j && j.src && j.poster) c.append(posterImg(j.poster, thumbLabel(it, r))); });
   }
   // a cell whose poster did not load: its players are made without one
   function noPoster(thumb) {
@@ -1205,7 +1216,7 @@
       style: j.w && j.h ? "aspect-ratio: " + j.w + " / " + j.h : null });
     if (j.src) {
       thumb.dataset.src = j.src;
-      thumb.dataset.label = keyText(it) + (NRUNS > 1 ? ", run " + "AB"[r] : "");  // names its video and poster
+      thumb.dataset.label = thumbLabel(it, r);  // names its video and poster
       if (j.poster) thumb.dataset.poster = j.poster;
       if (j.dur) thumb.dataset.dur = j.dur;
       if (big) viewerVideo(thumb);
@@ -1278,7 +1289,9 @@
   function card(n) {
     const it = ITEMS[n];
     const cls = "card shell" + (it.only ? " only-" + it.only : "") + (differs(it) ? " differs" : "");
-    return h("article", { class: cls, tabindex: -1, role: "button", "aria-label": cardLabel(it), "data-i": n, "data-key": it.key });
+    const c = h("article", { class: cls, tabindex: -1, role: "button", "aria-label": cardLabel(it), "data-i": n, "data-key": it.key });
+    shellPosters(c, it);
+    return c;
   }
   // The cards' clicks and keys, once for the whole grid (not three listeners a card).
   $grid.addEventListener("click", (e) => {
@@ -1306,9 +1319,15 @@
     if (filled(c)) return;
     const n = Number(c.dataset.i);
     if (fillObs) fillObs.unobserve(c);
+    const posters = new Map(Array.from(c.children, (img) => [img.getAttribute("src"), img]));
+    c.replaceChildren();
     c.classList.remove("shell");
     c.setAttribute("aria-describedby", "card-" + n + "-says");
     cardBody(c, n);
+    for (const t of c.querySelectorAll(".thumb[data-poster]")) {
+      const img = posters.get(t.dataset.poster);
+      if (img && !t.firstElementChild) t.append(img);
+    }
     if (farObs) farObs.observe(c);
     // a ▶ playing the cells this card is one of: its video joins them
     if (session && session.within && session.within(c)) for (const t of thumbsIn(c)) session.thumbs.add(t);
@@ -1329,6 +1348,7 @@
     c.replaceChildren();
     c.removeAttribute("aria-describedby");
     c.classList.add("shell");
+    shellPosters(c, ITEMS[Number(c.dataset.i)]);
     if (fillObs) fillObs.observe(c);
   }
   function cardBody(c, n) {
@@ -1628,11 +1648,13 @@
   buildToolbar();
   renderGrid();
   window.addEventListener("resize", () => { fitSize(); applySize(); });
-  // A printout holds every card, not only those scrolled near: each gets its poster before the page is printed.
+  // A printout holds every card, not only those scrolled near: each is filled, its posters loaded now, not once
+  // near the view (the page shown as print, `matchMedia`; a print itself loads the lazy ones it holds).
   const posterAll = () => {
     printing = true;
     for (const c of $grid.querySelectorAll(".card.shell")) fill(c);
     for (const t of $grid.querySelectorAll(".thumb[data-poster]")) posterOf(t);
+    for (const img of $grid.querySelectorAll(".thumb > img[loading]")) img.loading = "eager";
   };
   window.addEventListener("beforeprint", posterAll);
   window.addEventListener("afterprint", () => { printing = false; });

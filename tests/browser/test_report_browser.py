@@ -6,6 +6,7 @@ import contextlib
 import functools
 import re
 import statistics
+import subprocess
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -1897,6 +1898,19 @@ def test_a_printed_grid_wraps_to_the_page_with_every_poster_and_no_controls(brow
         assert page.evaluate("getComputedStyle(document.querySelector('.card')).contentVisibility") == "visible"
         assert page.pdf(format="A4")[:4] == b"%PDF"
         assert o.errors == []
+
+
+def test_a_report_printed_from_the_command_line_has_every_poster_on_paper(tmp_path: Path) -> None:
+    """`chromium --print-to-pdf` prints the page as it loads, with no time for images added as printing starts:
+    every card's poster is on paper all the same, also those of the cards far from the view."""
+    if not CHROMIUM.exists():
+        pytest.skip("needs /usr/bin/chromium (apt-get install chromium)")
+    jobs = [{"values": {"look": f"look{i:02d}", "seed": s}, "state": "done"} for i in range(6) for s in range(1, 21)]
+    report = report_of(tmp_path, jobs, axes=("look", "seed"), seconds=0.5, one_clip=True)
+    pdf = tmp_path / "printed.pdf"
+    subprocess.run([str(CHROMIUM), *ARGS, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", report.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert len(re.findall(rb"/Subtype\s*/Image", pdf.read_bytes())) == 120
 
 
 def test_a_bidirectional_override_in_a_value_is_shown_escaped_and_reorders_nothing(browser: Any, tmp_path: Path) -> None:
