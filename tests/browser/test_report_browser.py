@@ -1913,6 +1913,32 @@ def test_a_report_printed_from_the_command_line_has_every_poster_on_paper(tmp_pa
     assert len(re.findall(rb"/Subtype\s*/Image", pdf.read_bytes())) == 120
 
 
+@pytest.mark.parametrize("width", [375, 1280])
+def test_a_long_parameter_value_is_cut_within_its_card_with_an_ellipsis(browser: Any, tmp_path: Path, width: int) -> None:
+    """A parameter that differs from job to job (not an axis) is shown on each card: a value longer than the card
+    stays within it, cut with an ellipsis as the key is, whole in its title; at the smallest card size too."""
+    negs = {"anime": "blurry, watermark, text, low quality, jpeg artifacts, extra limbs",
+            "clay": "low quality, jpeg artifacts, washed out colours, cropped frame", "cyberpunk": "none at all"}
+    jobs = [dict(j, params={"negative_prompt": negs[j["values"]["style"]]}) for j in fox_jobs()]
+    report = report_of(tmp_path, jobs, seconds=0.5, one_clip=True)
+    with opened(browser, report, width=width, height=900) as o:
+        page = o.page
+        size = page.locator("#ctl-size")
+        for value in (None, size.get_attribute("min")):
+            if value is not None:
+                size.fill(value)
+                page.evaluate("new Promise(r => requestAnimationFrame(() => setTimeout(r)))")
+            kvs = page.evaluate("""[...document.querySelectorAll('#grid .card:not(.shell) .vals .kv')].map(v => {
+                const c = v.closest('.card').getBoundingClientRect(), r = v.getBoundingClientRect();
+                return {title: v.title, right: r.right, card: c.right, cut: v.scrollWidth > v.clientWidth,
+                        ellipsis: getComputedStyle(v).textOverflow}; })""")
+            longs = [k for k in kvs if "jpeg" in k["title"]]
+            assert len(longs) == 8, kvs
+            assert all(k["right"] <= k["card"] and k["cut"] and k["ellipsis"] == "ellipsis" for k in longs), longs
+            assert {k["title"] for k in longs} == {"negative_prompt = " + negs[s] for s in ("anime", "clay")}
+        assert o.errors == []
+
+
 def test_a_bidirectional_override_in_a_value_is_shown_escaped_and_reorders_nothing(browser: Any, tmp_path: Path) -> None:
     """A U+202E in one value would reverse the rest of the job's key and prompt as drawn: the page shows it as
     the terminal does (`\\u202e`), on the card, in its values, its prompt and the details view."""
