@@ -1259,8 +1259,10 @@
       const run = NRUNS > 1 ? "run " + "AB"[r] + ": " : "";
       if (!j) return run + "not in run " + RUNS[r].id;
       const cost = costText(j, RUNS[r].id);
-      const gone = panes[r] && panes[r].querySelector(".thumb.broken");
-      const parts = [stateLabel(j.state) + (gone ? ", video file missing" : ""), cost.say];
+      // a video this page knows is gone (deleted, replaced since), or one the browser found missing
+      const lost = j.state === "done" && j.replaced ? ", " + (j.missing ? "video file missing" : REPLACED) : "";
+      const broken = !lost && panes[r] && panes[r].querySelector(".thumb.broken");
+      const parts = [stateLabel(j.state) + (lost || (broken ? ", video file missing" : "")), cost.say];
       if (j.err) parts.push(brief(j.err, 80));
       if (j.rerr !== undefined) parts.push(brief(rerunFailed(j), 80));
       if (j.rcan) parts.push(RERUN_CANCELLED);

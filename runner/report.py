@@ -197,6 +197,18 @@ RERUN_FAILED = "re-render (--force) failed, the earlier video kept"  # as the gr
 RERUN_CANCELLED = "re-render (--force, retry) cancelled at the provider: the earlier video kept, the job done as before"
 # a done job's video this user may not read (as the grid's script says it, report.js `unreadable`)
 UNREADABLE = "video not readable here (permission denied)"
+# a done job's video no longer at its path (as the grid's script says it, report.js `gone`): replaced or edited
+# since, or deleted (`missing`), which the manifest's latest run fetches again
+REPLACED = "its video is no longer kept (replaced or edited since)"
+VIDEO_MISSING = "video file missing"
+REFETCHED = ("`gridrun run` fetches it again (free) while its download link lasts (else `gridrun retry` renders it"
+             " again, paid)")
+
+
+def _gone_text(job: Mapping[str, Any], run: Mapping[str, Any]) -> str:
+    if not job.get("missing"):
+        return REPLACED
+    return f"{VIDEO_MISSING}: {REFETCHED}" if run.get("latest") else f"{VIDEO_MISSING} (deleted since)"
 
 
 def _static_jobs(data: Mapping[str, Any]) -> Markup:
@@ -214,6 +226,7 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
     rows: list[str] = []
     for item in data["items"]:
         key = item["key"] if "was" not in item else f"{item['was']} → {item['key']}"
+        label = key
         if "by" in item:  # two jobs paired as counterparts, as the grid says it (report.js `PAIRED`)
             key += f" ({PAIRED[item['by']]}: not the same job)"
         cells = [f"<tr><th>{_esc(key)}"]
@@ -242,7 +255,11 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
             src = job.get("src")
             if src:
                 # (no loading="lazy": a browser loads every image of a page without scripts as it comes)
-                cells.append(f'<td><a href="{_esc(src)}"><img src="{_esc(job["poster"])}" alt="video"></a>')
+                # named after its job, as the grid's poster is ("first frame of <key>", "…, run A")
+                alt = f"first frame of {label}" + (f", run {'AB'[r]}" if len(runs) > 1 else "")
+                cells.append(f'<td><a href="{_esc(src)}"><img src="{_esc(job["poster"])}" alt="{_esc(alt)}"></a>')
+            elif job.get("replaced") and job["state"] == "done":
+                cells.append(f"<td>{_esc(_gone_text(job, runs[r]))}")
             elif job.get("unread"):
                 cells.append(f"<td>{_esc(UNREADABLE)}: {_esc(job['unread'])}")
             else:

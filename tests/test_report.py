@@ -1110,6 +1110,25 @@ def test_a_video_deleted_after_the_run_is_told_missing_not_replaced_or_edited(tm
     assert data["runs"][0]["latest"] is True
 
 
+def test_the_table_without_javascript_says_why_a_video_has_no_link_and_names_each_link_after_its_job(
+        tmp_path: Path) -> None:
+    """A done job whose video is gone says so in the table for a browser without JavaScript, in the grid's
+    words, not "–"; each video's link is named after its job, as the grid's poster is, not "video" for all."""
+    store, run_id = build_state(tmp_path, fox_jobs())
+    folder = outputs(tmp_path)
+    (folder / "anime" / "2.mp4").unlink()
+    (folder / "anime" / "3.mp4").write_bytes(b"edited by hand")
+    html = write_report(store, run_id=run_id).read_text()
+    rows = {r[0]: r[3] for r in static_rows(html)}
+    assert rows["style=anime,seed=2"] == ("video file missing: `gridrun run` fetches it again (free) while its"
+                                          " download link lasts (else `gridrun retry` renders it again, paid)")
+    assert rows["style=anime,seed=3"] == "its video is no longer kept (replaced or edited since)"
+    alts = re.findall(r'<table class="static-jobs">.*', html, re.DOTALL)[0]
+    alts = re.findall(r'<img src="[^"]*" alt="([^"]*)"', alts)
+    assert sorted(alts) == sorted(f"first frame of style={st},seed={n}" for st in ("anime", "clay", "cyberpunk")
+                                  for n in (1, 2, 3, 4) if (st, n) not in (("anime", 2), ("anime", 3)))
+
+
 def test_a_path_is_inside_the_output_folder_only_where_its_links_lead_inside(tmp_path: Path) -> None:
     """The folders holding the videos are resolved once for all of them; a link anywhere on a path still counts
     where it leads, whether the link is the file itself, its folder, or a folder above."""

@@ -1939,6 +1939,25 @@ def test_a_long_parameter_value_is_cut_within_its_card_with_an_ellipsis(browser:
         assert o.errors == []
 
 
+def test_a_card_whose_video_gridrun_knows_is_gone_says_so_in_its_name(browser: Any, tmp_path: Path) -> None:
+    """A video deleted (or replaced) before the page was written: the card's name, which a screen reader says,
+    tells so, as its cell shows it, not only "done" and its cost."""
+    store, run_id = build_state(tmp_path, fox_jobs(), seconds=0.5, one_clip=True)
+    folder = tmp_path / "outputs" / "fox-styles"
+    (folder / "clay" / "2.mp4").unlink()
+    (folder / "clay" / "3.mp4").write_bytes(b"edited by hand")
+    report = write_report(store, run_id=run_id)
+    with opened(browser, report) as o:
+        label = "el => el.getAttribute('aria-label')"
+        gone = o.page.eval_on_selector('.card[data-key="style=clay,seed=2"]', label)
+        assert gone.startswith("style=clay,seed=2: done, video file missing, $"), gone
+        edited = o.page.eval_on_selector('.card[data-key="style=clay,seed=3"]', label)
+        assert edited.startswith("style=clay,seed=3: done, its video is no longer kept (replaced or edited since), $"), edited
+        kept = o.page.eval_on_selector('.card[data-key="style=clay,seed=1"]', label)
+        assert "missing" not in kept and "kept" not in kept, kept
+        assert o.errors == []
+
+
 def test_a_bidirectional_override_in_a_value_is_shown_escaped_and_reorders_nothing(browser: Any, tmp_path: Path) -> None:
     """A U+202E in one value would reverse the rest of the job's key and prompt as drawn: the page shows it as
     the terminal does (`\\u202e`), on the card, in its values, its prompt and the details view."""
