@@ -351,7 +351,12 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     s["placeholders_left"] = len(snapshot.placeholders_left)
     s["rerenders_waiting"] = run.status == "running" and not run.process_gone()
     s["found_cached"] = snapshot.found_cached
-    s["paid_jobs"] = sum(1 for j in snapshot.jobs if j.paid_run is not None)
+    # "cost when made" is what the videos cost: a job that ended with no video (failed, cancelled, expired) and was
+    # billed has its charge said apart, after it ("+$0.35 for cancelled renders, billed, no video")
+    made = [j for j in snapshot.jobs if not _no_video(j)]
+    s["paid_jobs"] = sum(1 for j in made if j.paid_run is not None)
+    s["money"]["cost_usd"] = _money(usd(sum(j.counted_micros or 0 for j in made)))
+    s["earlier_attempts"] = _billed_notes(_no_video_note(snapshot), s["earlier_attempts"])
     s["paid_by"], s["paid_by_all"] = _paid_by(_cost_by_paying_run(snapshot), snapshot.other_runs)
     s["counts"] = {state: n for state, n in s["counts"].items() if n}  # the page lists the states it has
     groups: dict[str, int] = {}
@@ -363,6 +368,33 @@ def _display_summary(snapshot: Snapshot) -> dict[str, Any]:
     stopped = run.shown_status != "running"
     s["group_order"] = [(g, groups[g], STOPPED_LABELS.get(g, g) if stopped else g) for g in GROUP_ORDER if groups.get(g)]
     return s
+
+
+# the states of a job that ended with no video: what it was billed is no video's cost
+NO_VIDEO = frozenset({"failed", "rejected", "cancelled", "expired"})
+
+
+def _no_video(job: JobRecord) -> bool:
+    return job.state in NO_VIDEO
+
+
+def _no_video_note(snapshot: Snapshot) -> str | None:
+    """What the header says of the run's jobs that ended with no video and were billed for it: "+$0.35 for
+    cancelled renders, billed, no video"; None when there are none."""
+    billed = [j for j in snapshot.jobs if _no_video(j) and j.paid_run is not None and j.counted_micros]
+    if not billed:
+        return None
+    one = len(billed) == 1
+    states = " or ".join(dict.fromkeys(j.state for j in billed))
+    return (f"+{usd_text(sum(j.counted_micros or 0 for j in billed))} for {_an(states) if one else states} "
+            f"render{'' if one else 's'}, billed, no video")
+
+
+def _billed_notes(no_video: str | None, earlier: str | None) -> str | None:
+    """The notes after what the jobs cost, in one pair of brackets."""
+    if no_video is None:
+        return earlier
+    return f"({no_video}; {earlier[1:]}" if earlier else f"({no_video})"
 
 
 def _earlier_attempts_note(snapshot: Snapshot) -> str | None:
@@ -426,7 +458,7 @@ def _cost_by_paying_run(snapshot: Snapshot) -> dict[str, float | None]:
     it. The export's `cost_by_run` splits the cost with the billed attempts that left no video instead."""
     by_run: dict[int, int] = {}
     for j in snapshot.jobs:
-        if j.counted_micros is not None and j.paid_run is not None:
+        if j.counted_micros is not None and j.paid_run is not None and not _no_video(j):
             by_run[j.paid_run] = by_run.get(j.paid_run, 0) + j.counted_micros
     return {str(r): usd(m) for r, m in sorted(by_run.items())}
 

@@ -1353,6 +1353,33 @@ def test_a_cancelled_re_renders_charge_is_worded_as_such_not_as_an_attempt_sent_
     assert [it["jobs"][0]["xk"] for it in page_data(html)["items"]] == [[["cancelled", 2, 1]]] * 2
 
 
+def test_jobs_cancelled_with_a_charge_are_no_videos_cost_when_made_but_their_own_billed_note(tmp_path: Path) -> None:
+    """Run 1 stops waiting with its renders going on and `cancel` is charged for them: no video was made, so the
+    header does not call their charge what "these jobs cost when made"; it says it apart, billed with no video,
+    and the money figures (what the run paid, every run's spending) stay what `status --json` says; after a
+    retry makes the videos, run 2's page says what they cost and the cancelled attempts sent again."""
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.export import summary
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 30.0, "jitter": 0.0, "cancel_charge": 0.5})
+    assert api.run(m, options={"timeout": 0.2}, report=False).run_id == 1
+    assert len(api.cancel(m).cancelled) == 2
+    s = summary(api.status(m))
+    assert s["spent_usd"] == 0.35 and s["counts"].get("cancelled") == 2
+    money = header_money(api.report(m).read_text())
+    assert not any("cost when made" in dt for dt in money), money
+    assert money["videos made"] == "none (+$0.35 for cancelled renders, billed, no video)", money
+    assert money["this run paid"].startswith("$0.35"), money
+    write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    assert api.run(m, options={"retry_failed": True}, report=False).exit_code == 0
+    money = header_money(api.report(m, run_id=1).read_text())
+    assert money["videos made"] == "none (+$0.35 for cancelled renders, billed, no video)", money
+    money = header_money(api.report(m).read_text())
+    assert money["these 2 jobs cost when made"].startswith("$0.70 (run 2) (+$0.35 for cancelled attempts"), money
+
+
 def test_the_header_words_one_billed_attempt_sent_again_with_its_article() -> None:
     from runner.records import EarlierBilled
     from runner.report import _earlier_attempts_note
