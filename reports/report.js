@@ -1774,6 +1774,18 @@
     } catch (e) { /* no session storage: each load counts from itself */ }
     return Date.now() - since;
   }
+  // A snapshot older by this computer's clock than any difference between two clocks could make it (an hour, past
+  // STALE_AFTER) was left by a run that no longer writes it, long ago (a run killed, its folder shared days later):
+  // the page says so at once, and its age ("taken 2 days ago"), not after STALE_AFTER on this tab's clock.
+  const SKEW = 3600 * 1000;
+  function agedBy() {
+    const age = Date.now() - RUNS[0].taken * 1000;
+    return age > SKEW + STALE_AFTER ? age : 0;
+  }
+  function agoText(ms) {
+    const min = Math.floor(ms / 60000), hours = Math.floor(min / 60), days = Math.floor(hours / 24);
+    return days >= 2 ? days + " days" : hours >= 2 ? hours + " hours" : min + " min";
+  }
   // why a live page does not reload now ("": it does)
   function pausedWhy() {
     if (!reloading) return "";
@@ -1785,7 +1797,8 @@
   function sayLive() {
     if ($live && $live.isConnected && $live.textContent !== pausedWhy()) $live.textContent = pausedWhy();
   }
-  function stopLive(age) {
+  // `age`: how long the snapshot was seen unchanged on this tab's clock, or (`aged`) its age by this computer's
+  function stopLive(age, aged) {
     reloading = false;
     ui.reload = false;
     // its jobs in flight, drawn already, show as the page rebuilt after the run stopped does: no spinner, and
@@ -1820,16 +1833,19 @@
     if (badge) Object.assign(badge, { className: "badge run-stale", textContent: "not updating",
                                       title: "running when this snapshot was written; its process may be gone" });
     const line = document.querySelector(".run-summary .run-line");
-    const text = "This page stopped updating: run " + RUNS[0].id + " wrote no new snapshot of it for " +
-      Math.floor(age / 60000) + " min, where a run going on writes one at least every " +
-      Math.round(REFRESH) + " s. Its process may be gone: `gridrun status` tells.";
+    const text = "This page stopped updating: " + (aged
+      ? "its snapshot of run " + RUNS[0].id + " was taken " + agoText(age) + " ago, by this computer's clock"
+      : "run " + RUNS[0].id + " wrote no new snapshot of it for " + Math.floor(age / 60000) + " min") +
+      ", where a run going on writes one at least every " + Math.round(REFRESH) + " s. Its process may be gone: " +
+      "`gridrun status` tells.";
     if (line) line.after(h("p", { class: "stale-note", role: "status", text }));
   }
   // every load: the last reload of a run comes to its finished page, which is no longer live
   restorePlace();
   if (reloading) {
     const age = unchangedFor();
-    if (age > STALE_AFTER) stopLive(age);
+    if (agedBy()) stopLive(agedBy(), true);
+    else if (age > STALE_AFTER) stopLive(age);
   } else {
     try { sessionStorage.removeItem(SEEN); } catch (e) { /* nothing kept */ }
   }
@@ -1876,6 +1892,7 @@
     if (taken !== null && taken !== RUNS[0].taken) { reloadInPlace(); return; }
     const age = unchangedFor();
     // a page that skipped looks judges by the stamp, which tells; without one, only a reload does
+    if (agedBy() && (taken !== null || !skipped)) { stopLive(agedBy(), true); return; }
     if (age > STALE_AFTER && (taken !== null || !skipped)) { stopLive(age); return; }
     if (taken === null) { reloadInPlace(); return; }
     skipped = false;

@@ -6,6 +6,7 @@ import colorsys
 import hashlib
 import itertools
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -78,7 +79,8 @@ def build_state(
 
     With `one_clip`, every done job gets a copy of one encoded clip (fast for big grids).
     """
-    clock = clock or Clock()
+    # a run going on: its snapshot taken now, as a live page reads its age by the computer's clock
+    clock = clock or (Clock() if end_status is not None else Clock(time.time() - 30))
     store = store or Store(root / ".gridrun" / "state.db", clock=clock)
     outputs = root / "outputs" / manifest_name
     run_id = store.start_run(

@@ -1576,6 +1576,43 @@ def test_a_live_page_whose_snapshot_stops_moving_stops_reloading_and_says_so(
         assert o.errors == []
 
 
+@pytest.mark.parametrize("later", ["2 days", "30 min"])
+def test_a_live_page_whose_snapshot_is_long_past_by_this_clock_stops_at_once_and_says_its_age(
+        browser: Any, tmp_path: Path, later: str) -> None:
+    """A killed run's page opened days later (its folder shared): its snapshot is older by this computer's clock
+    than two clocks could differ, so the page stops updating as it opens and says how old the snapshot is, not
+    "running" for minutes and then an age counted from the tab's first look. Within an hour of it (clocks may
+    differ that much) the page measures on the tab's own clock as before."""
+    import datetime
+    import json
+    import re
+
+    store, run_id = build_state(tmp_path, fox_jobs({("anime", 1): "running"}), end_status=None)
+    report = write_report(store, run_id=run_id, refresh=30)
+    taken = json.loads(re.search(r'id="gridrun-data">(.*?)</script>', report.read_text(), re.DOTALL).group(1))["runs"][0]["taken"]
+    at = datetime.datetime.fromtimestamp(taken, datetime.UTC) + {"2 days": datetime.timedelta(days=2, minutes=5),
+                                                                         "30 min": datetime.timedelta(minutes=30)}[later]
+    with opened(browser, report, from_disk=True, before=lambda p: p.clock.install(time=at)) as o:
+        page = o.page
+        badge = page.locator(".run-summary .badge")
+        if later == "30 min":
+            assert badge.text_content() == "running" and page.locator(".stale-note").count() == 0
+            page.clock.run_for(100_000)  # past 3 × 30 s unchanged on the tab's clock
+            page.wait_for_selector(".stale-note")
+            assert "wrote no new snapshot of it for 1 min" in page.locator(".stale-note").text_content()
+            return
+        assert badge.text_content() == "not updating"
+        assert page.locator(".stale-note").text_content() == (
+            f"This page stopped updating: its snapshot of run {run_id} was taken 2 days ago, by this computer's clock, "
+            "where a run going on writes one at least every 30 s. Its process may be gone: `gridrun status` tells.")
+        assert page.locator("#ctl-reload").count() == 0
+        assert page.locator('.card[data-key="style=anime,seed=1"] .thumb.stopped').count() == 1
+        page.evaluate("window.sameLoad = true")
+        page.clock.run_for(60_000)
+        assert page.evaluate("window.sameLoad") is True and page.locator(".stale-note").count() == 1
+        assert o.errors == []
+
+
 @pytest.mark.parametrize("why", ["reload turned off", "details open", "details open, the stamp not kept"])
 def test_a_live_page_that_does_not_reload_says_it_is_paused_not_that_its_run_may_be_gone(
         browser: Any, tmp_path: Path, why: str) -> None:
