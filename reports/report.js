@@ -289,8 +289,13 @@
   // A printout shows every card's posters, and a print snapshot waits for no image added as it starts
   // (`beforeprint`), only for those of the page: a card's box holds its posters from the start, lazy and not
   // shown, which the browser loads before it prints (and on screen never), and the card filled takes them in.
+  // Each costs the page's first drawing a little (about 0.2 ms): a grid of more than PRINT_POSTERS videos has
+  // none, its cards' posters loaded as printing starts (a print preview shows them as they arrive; a print
+  // made at once, `chromium --print-to-pdf`, has few or none).
+  const PRINT_POSTERS = 500;
   const thumbLabel = (it, r) => keyText(it) + (NRUNS > 1 ? ", run " + "AB"[r] : "");
   function shellPosters(c, it) {
+    if (FILES > PRINT_POSTERS) return;
     it.jobs.forEach((j, r) => { if (j && j.src && j.poster) c.append(posterImg(j.poster, thumbLabel(it, r))); });
   }
   // a cell whose poster did not load: its players are made without one
