@@ -154,7 +154,7 @@ def _refused_whole(text: str, path: Path) -> tuple[int, int, str] | None:
                                "hold it)"))
     encoding = datafiles._utf16(path)
     if encoding is not None:
-        return (line, column, (f"a NUL byte: this looks like UTF-16 text; save the file as UTF-8 (iconv -f {encoding} "
+        return (line, column, (f"a NUL byte: this looks like {encoding[:6]} text; save the file as UTF-8 (iconv -f {encoding} "
                                "-t UTF-8)"))
     return (line, column, ("a NUL byte (U+0000), which no value may hold; remove it (a file that holds one is often "
                            "not text, or damaged)"))
@@ -170,8 +170,8 @@ def _read_whole(path: Path) -> tuple[Any, ...]:
             text = path.read_bytes().removeprefix(b"\xef\xbb\xbf").decode("utf-8")
         else:
             encoding = datafiles._utf16(path)
-            if encoding is not None and "looks like UTF-16" not in message:
-                message = (f"{message.removesuffix('; save the file as UTF-8')}; this looks like UTF-16 text: save "
+            if encoding is not None and f"looks like {encoding[:6]}" not in message:
+                message = (f"{message.removesuffix('; save the file as UTF-8')}; this looks like {encoding[:6]} text: save "
                            f"the file as UTF-8 (iconv -f {encoding} -t UTF-8)")
             return ("error", [(exc.line, exc.column, message)])
     refused = _refused_whole(text, path)

@@ -1371,7 +1371,7 @@ def test_jobs_cancelled_with_a_charge_are_no_videos_cost_when_made_but_their_own
     money = header_money(api.report(m).read_text())
     assert not any("cost when made" in dt for dt in money), money
     assert money["videos made"] == "none (+$0.35 for cancelled renders, billed, no video)", money
-    assert money["this run paid"].startswith("$0.35"), money
+    assert money["this run spent (simulated)"].startswith("$0.35"), money
     write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
     assert api.run(m, options={"retry_failed": True}, report=False).exit_code == 0
     money = header_money(api.report(m, run_id=1).read_text())
