@@ -2098,7 +2098,6 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
                          report=not getattr(args, "no_report", False), on_balance=progress.balance,
                          _picking=picking)
         args.run_ended = result.status  # what a write to standard output that failed is said with
-        rel = relpath(result.outputs_dir, Path.cwd())
         report = relpath(result.report, Path.cwd()) if result.report else None
         # the altered videos put back from gridrun's own copy, nothing fetched, said apart from those fetched again
         put_back = {r.altered for r in result.restored if r.altered is not None}
@@ -2114,7 +2113,9 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         from .outputs import UNWRITTEN
 
         code = (result.exit_code or 1) if UNWRITTEN else result.exit_code
-        progress.final(_but_report_error(result, progress.json_lines), report=report, videos=f"{rel}/",
+        # the folder its `videos:` line names: of a project folder moved with every video, the folder's new place
+        videos = relpath(_videos_at(result), Path.cwd())
+        progress.final(_but_report_error(result, progress.json_lines), report=report, videos=f"{videos}/",
                        status=result.status, exit_code=code,
                        altered_kept=kept, restored=[path for path, _, _ in restored], foreign_kept=foreign,
                        unrecorded_kept=unrecorded, warnings=[str(w) for w in warned])
@@ -2358,6 +2359,15 @@ def _rerendering_note(n: int) -> str:
     return (f"{'1 of them is a re-render' if one else f'{n:,} of them are re-renders'} of done jobs (--force, retry): "
             f"the earlier video{'' if one else 's'} kept at {'its path' if one else 'their paths'} until "
             f"{'the new one arrives' if one else 'the new ones arrive'}")
+
+
+def _videos_at(result: Any) -> Path:
+    """The folder a run's videos are in as it ends, `result` its `RunResult`: its output folder; of a project folder
+    moved while the run went on, the folder's new place where every video went with it (none written at the old
+    place after the move), as its `videos:` line says (`_videos_said`)."""
+    if result.moved and result.outputs_now is not None and not result.outputs_dir.exists():
+        return result.outputs_now
+    return result.outputs_dir
 
 
 def _videos_said(result: Any) -> str:

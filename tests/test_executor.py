@@ -3090,6 +3090,36 @@ def test_the_videos_line_of_a_run_whose_project_folder_moved_names_where_the_vid
     assert said(moved=True).endswith("copies them into it at no cost)")
 
 
+def test_the_json_end_of_a_run_whose_project_folder_moved_names_the_videos_folder_its_videos_line_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`gridrun run --json` of a project folder moved as its run ended, every video gone with it: the `end`
+    event's `videos` is the folder's new place, as the text's `videos:` line says, not the old path that no
+    longer is."""
+    from runner import live
+    from runner.cli import main
+
+    first = tmp_path / "R1"
+    first.mkdir()
+    m = write_manifest(first, n_seeds=2, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    real = live.LiveViews.final_report
+
+    def moved_first(self: live.LiveViews) -> Path | None:  # every video written: the folder moved before the end
+        if first.exists():
+            first.rename(tmp_path / "R2")
+        return real(self)
+
+    monkeypatch.setattr(live.LiveViews, "final_report", moved_first)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(m.relative_to(tmp_path)), "--json"]) == 0
+    end = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert end["event"] == "end" and end["videos"] == "R2/outputs/t/", end
+    assert not first.exists()
+    (tmp_path / "R2").rename(first)
+    assert main(["run", str(m.relative_to(tmp_path))]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "videos: R2/outputs/t/"
+
+
 def test_a_changed_manifest_that_drops_jobs_still_in_flight_is_refused_until_asked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
