@@ -251,7 +251,8 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
             cells.append(f"<td>{state}" + (f": {_esc(err)}" if err else "")
                          + (f"; {_esc(RERUN_FAILED)}: {_esc(rerr)}" if rerr is not None else "")
                          + (f"; {_esc(RERUN_CANCELLED)}" if job.get("rcan") else ""))
-            cells.append("<td>" + _cost_text(job) + (f" · {run_name(by)}" if by else ""))
+            more = f" ({_earlier_words(job, run_name)})" if job.get("xa") else ""
+            cells.append("<td>" + _cost_text(job) + more + (f" · {run_name(by)}" if by else ""))
             src = job.get("src")
             if src:
                 # (no loading="lazy": a browser loads every image of a page without scripts as it comes)
@@ -293,6 +294,25 @@ def _cost_text(job: Mapping[str, Any]) -> str:
     if GROUPS.get(state, state) in _ENDED:
         return "– (not reported)"
     return f"~{usd_text(est)} estimated" if est is not None else "–"
+
+
+def _earlier_words(job: Mapping[str, Any], run_name: Callable[[int], str]) -> str:
+    """What a job's billed attempts other than its take cost (its page entry's `xa`), as the grid's card says it
+    after its cost (report.js `earlierWords`): "+$0.175 for a cancelled re-render, run 2", "+$0.70 for 2 failed
+    attempts, run 1, run 2"; each kind by how its attempts ended, before the take (sent again) or after it (a
+    re-render), with the runs their charges count for (`run_name` names them)."""
+    kinds: dict[str, tuple[int, list[int]]] = {}
+    for state, run, rerender in job.get("xk") or ():
+        what = f"{state or 'earlier'} {'re-render' if rerender else 'attempt'}"
+        n, runs = kinds.get(what, (0, []))
+        if run is not None and run not in runs:
+            runs.append(run)
+        kinds[what] = (n + 1, runs)
+    if not kinds:
+        kinds["failed attempt" if job.get("xf") else "earlier attempt"] = (job.get("xn") or 0, [])
+    said = [(f"{'an' if what[0] in 'aeiouAEIOU' else 'a'} {what}" if n == 1 else f"{n} {what}s")
+            + "".join(f", {run_name(run)}" for run in runs) for what, (n, runs) in kinds.items()]
+    return f"+{usd_text(job['xa'])} for {'; '.join(said)}"
 
 
 def _rerender_kept(rerender: Mapping[str, Any]) -> str:

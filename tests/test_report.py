@@ -1428,3 +1428,37 @@ def test_the_header_says_what_may_have_been_billed_for_attempts_retry_unknown_se
     # where every run spent what this one did, no all-runs line: the note follows the run's own spent and reserve
     assert "all runs of t: spent / reserved" not in labels
     assert labels[labels.index("attempts sent again by retry --unknown") - 1].startswith("reserved by this run")
+
+
+def test_the_table_without_javascript_says_a_jobs_billed_attempts_beside_its_take_as_the_grid_does(
+    tmp_path: Path,
+) -> None:
+    """A job's charge for attempts that left it no video reads in the table without JavaScript as on its card
+    (report.js `costOf`): "+$x" after its cost, for what each attempt was and the run its charge counts for, before
+    the run that made the take; a charge of attempts not described one by one is an earlier or failed attempt."""
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.report import _static_jobs
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    assert api.run(m, report=False).exit_code == 0
+    write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 30.0, "jitter": 0.0, "cancel_charge": 0.5})
+    assert api.run(m, options={"force": True, "timeout": 0.2}, report=False).run_id == 2
+    assert len(api.cancel(m).cancelled) == 2
+    rows = {r[0]: r[2] for r in static_rows(api.report(m).read_text())}
+    assert rows == dict.fromkeys(("style=anime,seed=1", "style=anime,seed=2"),
+                                 "$0.35 (+$0.175 for a cancelled re-render, run 2) · run 1"), rows
+
+    def cost(**job: Any) -> str:
+        table = str(_static_jobs({"runs": [{"id": 2}], "otherRuns": {"1": "grid"},
+                                  "items": [{"key": "k", "jobs": [{"state": "done", "cost": 350_000, **job}]}]}))
+        return static_rows(table)[0][2]
+
+    assert cost() == "$0.35"
+    assert cost(xa=350_000, xn=1, xk=[["expired", 1, 0]]) == "$0.35 (+$0.35 for an expired attempt, run 1 of grid)"
+    assert cost(xa=700_000, xn=2, xk=[["failed", 2, 0], ["failed", 2, 0]]) == "$0.35 (+$0.70 for 2 failed attempts, run 2)"
+    assert cost(xa=525_000, xn=3, xk=[["failed", 1, 0], ["cancelled", 2, 1], [None, None, 0]]) == (
+        "$0.35 (+$0.525 for a failed attempt, run 1 of grid; a cancelled re-render, run 2; an earlier attempt)")
+    assert cost(xa=700_000, xn=2, xf=True) == "$0.35 (+$0.70 for 2 failed attempts)"
+    assert cost(xa=350_000, xn=1) == "$0.35 (+$0.35 for an earlier attempt)"
