@@ -1862,7 +1862,11 @@ def status(
             keys = tuple(j.key for j in snap.jobs if j.hash in unsent and j.state in ("done", "planned"))
             if keys:
                 snap = replace(snap, force_unsent=keys, force_run=forced_by)
-    return snap if warning is None else replace(snap, warnings=[warning])
+    # jobs of this manifest file in flight in the state it named before its `state_dir:` changed, which the output
+    # folder's lock still names: where they are, beside the runs of the state it names now
+    other = None if m is None or home is None else resume.in_other_state(m.path, sd, home)
+    warnings = [w for w in (warning, None if other is None else other.warning()) if w is not None]
+    return replace(snap, warnings=warnings) if warnings else snap
 
 
 def _renamed_run(m: Manifest | None, sd: Path, name: str | None, store: Store) -> tuple[str, str] | None:

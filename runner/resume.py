@@ -1782,8 +1782,7 @@ def outputs_shared(plan: Plan) -> list[str]:
     m = plan.manifest
     elsewhere = in_other_state(m.path, plan.state_dir, plan.outputs_dir)
     if elsewhere is not None:
-        return [m.warning((outputs_field(m),), elsewhere.message().replace(
-            "a run here would", "`gridrun run` would refuse to start, for it would"))]
+        return [m.warning((outputs_field(m),), elsewhere.warning())]
     return [m.warning((outputs_field(m),), f"{plan.outputs_dir} is also written by the state in {other} (manifest "
                                            f"{writer['manifest']}): the two replace each other's videos; give one "
                                            "of them its own outputs_dir")]
@@ -1821,6 +1820,10 @@ class OtherState:
                 f"since): a run here would send {'it' if n == 1 else 'them'} again, paid a second time. "
                 f"{self.place()[0].upper()}{self.place()[1:]}; or pass --leave-in-flight to run here anyway (what "
                 f"{'it renders' if n == 1 else 'they render'} there is then not downloaded)")
+
+    def warning(self) -> str:
+        """What `plan` and `status` warn of them: a run of the manifest would refuse to start (`message`)."""
+        return self.message().replace("a run here would", "`gridrun run` would refuse to start, for it would")
 
 
 def in_other_state(manifest: Path, state_dir: Path, outputs_dir: Path) -> OtherState | None:

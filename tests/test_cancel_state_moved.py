@@ -128,3 +128,44 @@ def test_what_cancel_with_state_says_to_do_next_acts_on_that_state(
     back = f"`gridrun run {m}` (with the manifest's `state_dir:` put back as it was, the state in {old})"
     assert said.count(back) == 2, said  # the job whose cancel is not taken, and the one whose cancel failed
     assert in_flight(m) == 0  # the manifest's own state holds none of them
+
+
+def test_status_in_a_state_with_runs_of_its_own_points_to_the_jobs_in_flight_in_the_state_named_before(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest run in .gridrun-v2, then in .gridrun (its jobs left rendering there), then given `state_dir:
+    .gridrun-v2` again: `status` shows the run of .gridrun-v2 and warns, as `plan` does, of the jobs in flight in
+    .gridrun, with the commands that reach them; once `cancel --state` has cancelled them, it no longer does."""
+    import json
+
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                       sim={"render_time": 0.05, "jitter": 0.0})
+    first = m.read_text()
+    m.write_text(first + "state_dir: .gridrun-v2\n")
+    assert api.run(m, report=False).status == "done"
+    slow = first.replace("render_time: 0.05", "render_time: 30")
+    m.write_text(slow)
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    assert in_flight(m) == 2
+    m.write_text(slow + "state_dir: .gridrun-v2\n")
+    monkeypatch.chdir(tmp_path)
+    old = tmp_path / ".gridrun"
+    capsys.readouterr()
+    assert main(["status", str(m)]) == 0
+    out, err = capsys.readouterr()
+    said = " ".join(err.split())
+    assert out.startswith("t run 1 (done") and "done 2" in out, out
+    assert ("warning: 2 jobs of this manifest are paid for and in flight in another state than the one it names "
+            f"now ({old}, its `state_dir:` changed since)") in said, said
+    assert f"`gridrun status {m} --state {old}` follows them, `gridrun cancel {m} --state {old}` cancels them" in said
+    assert main(["status", str(m), "--json"]) == 0
+    (warning,) = json.loads(capsys.readouterr().out)["warnings"]
+    assert warning.startswith("2 jobs of this manifest are paid for and in flight in another state"), warning
+    assert main(["cancel", str(m), "--state", str(old)]) == 0
+    capsys.readouterr()
+    assert main(["status", str(m)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("t run 1 (done") and "in flight in another state" not in err, err
+    assert api.status(m).warnings == []
