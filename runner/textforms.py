@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 # Format characters that change what is drawn: the zero width non-joiner and joiner (a Persian word's letters kept
@@ -359,5 +360,9 @@ def in_seconds(value: Any) -> str:
     found = _WITH_UNIT.fullmatch(value) if isinstance(value, str) else None
     if found is None:
         return ""
-    seconds = float(found[1]) * _UNIT_SECONDS[found[2][0].lower()]
-    return f"; the unit is seconds: write {seconds:g} for {value.strip()}"
+    # On the digits written, not a float's: 300h is 1080000 (not 1.08e+06), 1.2345678h is 4444.44408 whole
+    seconds = Decimal(found[1]) * _UNIT_SECONDS[found[2][0].lower()]
+    written = f"{seconds:f}"
+    if "." in written:
+        written = written.rstrip("0").rstrip(".")
+    return f"; the unit is seconds: write {written} for {value.strip()}"

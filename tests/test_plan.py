@@ -4541,6 +4541,8 @@ def test_a_capabilities_file_says_whether_a_queued_cancel_is_billed(tmp_path: Pa
      "params.duration: expected an integer, got '5s'; the unit is seconds: write 5 for 5s"),
     ("params:\n  prompt: a fox\nsim:\n  render_time: 1.5 min\n",
      "sim.render_time: render_time must be a number, got '1.5 min'; the unit is seconds: write 90 for 1.5 min"),
+    ("params:\n  prompt: a fox\nrun:\n  timeout: 300h\n",
+     "run.timeout: expected a number of seconds > 0, got a string '300h'; the unit is seconds: write 1080000 for 300h"),
 ])
 def test_a_time_written_with_its_unit_is_told_the_unit_is_seconds(tmp_path: Path, body: str, said: str) -> None:
     field = said.split(":", 1)[0]
@@ -4552,7 +4554,8 @@ def test_a_time_flag_written_with_its_unit_is_told_the_unit_is_seconds(
     from runner.cli import main
 
     m = write(tmp_path, "params:\n  prompt: a fox\n")
-    for flag, value, said in (("--timeout", "10m", "write 600 for 10m"), ("--poll-interval", "1h", "write 3600 for 1h")):
+    for flag, value, said in (("--timeout", "10m", "write 600 for 10m"), ("--poll-interval", "1h", "write 3600 for 1h"),
+                              ("--timeout", "1.2345678h", "write 4444.44408 for 1.2345678h")):
         with pytest.raises(SystemExit) as exc:
             main(["run", str(m), flag, value])
         assert exc.value.code == 2
