@@ -4074,6 +4074,13 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
     _dashed_manifest(parser, argv)  # first: its command moves the options written before the command's name too
     _values_before(parser, argv)
     args, extras = parser.parse_known_args(argv)
+    if getattr(args, "command", None) in ("run", "retry") and (jobs := _jobs_number(argv)) is not None:
+        # `run -j 4 M`: `4` is `-j`'s, not the manifest, which argparse would take it for (and call M unknown)
+        without = [w for i, w in enumerate(argv) if i not in (jobs, jobs + 1)]
+        read, rest = parser.parse_known_args(without)
+        if getattr(read, "command", None) in ("run", "retry"):
+            before = sum(w in rest for w in argv[:jobs])  # the unknown words written before `-j 4`
+            args, extras = read, [*rest[:before], *argv[jobs:jobs + 2], *rest[before:]]
     refuser, commands = _reached(parser, args)
     if extras:
         # Options before the command's name (`gridrun --json plan M`) are left over by the top level, which has
@@ -4085,7 +4092,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
             go = "goes" if len(early) == 1 else "go"
             refuser.error(f"{' '.join(early)} {go} after the command: "
                           f"{shlex.join(['gridrun', *_options_after(argv[first:], early)])}")
-        meant = _foreign(args, extras) or _meant(refuser, extras)
+        meant = _foreign(args, extras, refuser) or _meant(refuser, extras)
         refuser.error(f"unrecognized arguments: {' '.join(extras)}{meant}")
     if commands is not None:  # `gridrun`, `gridrun sim`: a usage error, as argparse says one
         refuser.error(f"name a command: {', '.join(commands)}")
@@ -4200,20 +4207,55 @@ def _reached(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple
         parser = found.choices[name]
 
 
-def _foreign(args: argparse.Namespace, extras: Sequence[str]) -> str:
+# Other batch tools' short options, alone or run together (`-n`, `-j4`, `-jn`, `-np`, `-j=4`), none of which a
+# command that sends jobs has: the letters, and the number written on to the last of them.
+_SHORT_CLUSTER = re.compile(r"-(?P<letters>[jn][A-Za-z]*?)(?:=?(?P<number>\d+))?")
+
+
+def _jobs_number(argv: Sequence[str]) -> int | None:
+    """Where `argv` has `-j` or `--jobs` (or a short cluster ending in j, `-nj`) followed by a number as its own
+    word (`-j 4`), the index of that option; else None."""
+    for i, word in enumerate(argv[:-1]):
+        if word == "--":
+            return None
+        found = _SHORT_CLUSTER.fullmatch(word)
+        ends_in_j = found is not None and found["number"] is None and found["letters"].endswith("j")
+        if (word == "--jobs" or ends_in_j) and argv[i + 1].isdigit():
+            return i
+    return None
+
+
+def _foreign(args: argparse.Namespace, extras: Sequence[str], refuser: argparse.ArgumentParser) -> str:
     """What gridrun has for an option of other batch tools given to a command that sends jobs (`run`, `retry`):
-    `--dry-run` or `-n` (Snakemake's, a video CLI's) is `gridrun plan M`; `-j` or `--jobs` is `--concurrency`;
-    "" for none of them."""
+    `--dry-run` or `-n` (Snakemake's, a video CLI's) is `gridrun plan M`; `-j` or `--jobs` is `--concurrency`,
+    named with its number where one is given (`-j4`, `-j 4`, `--jobs=4`); short ones run together count (`-jn`,
+    `-np`); "" for none of them."""
     if getattr(args, "command", None) not in ("run", "retry"):
         return ""
     from .terminal import typed
 
-    names = {w.split("=", 1)[0] for w in extras}
+    options = [o[2:] for a in refuser._actions for o in a.option_strings if o.startswith("--")]
+    names, number = set(), None
+    for i, word in enumerate(extras):
+        name, _, value = word.partition("=")
+        after = extras[i + 1] if i + 1 < len(extras) else ""
+        found = _SHORT_CLUSTER.fullmatch(word)
+        # a long option written with one dash (`-json`) is no cluster of short ones
+        if found is not None and not difflib.get_close_matches(found["letters"], options, n=1, cutoff=0.8):
+            names.update(f"-{c}" for c in found["letters"])
+            if found["letters"].endswith("j"):
+                number = found["number"] or (after if after.isdigit() else number)
+        elif name == "--jobs":
+            names.add(name)
+            number = value if value.isdigit() else after if not value and after.isdigit() else number
+        else:
+            names.add(name)
     m = typed(args.manifest) if getattr(args, "manifest", None) else "M"
     if names & {"--dry-run", "-n", "--dryrun"}:
         return f"; `gridrun plan {m}` is the dry run: it lists the jobs a run sends and what they cost, sending nothing"
     if names & {"-j", "--jobs"}:
-        return "; did you mean --concurrency (the jobs at the provider at once)?"
+        told = "--concurrency" if number is None else f"--concurrency {int(number)}"
+        return f"; did you mean {told} (the jobs at the provider at once)?"
     return ""
 
 

@@ -62,8 +62,14 @@ _RESUME = ("gridrun: error: argument COMMAND: invalid choice: 'resume'; a plain 
 @pytest.mark.parametrize(("argv", "said"), [
     (["run", "m.yaml", "--dry-run"], "gridrun run: error: unrecognized arguments: --dry-run" + _DRY_RUN),
     (["run", "m.yaml", "-n"], "gridrun run: error: unrecognized arguments: -n" + _DRY_RUN),
-    (["run", "m.yaml", "-j", "3"], "gridrun run: error: unrecognized arguments: -j 3" + _CONCURRENCY),
-    (["retry", "m.yaml", "--jobs=3"], "unrecognized arguments: --jobs=3" + _CONCURRENCY),
+    (["run", "m.yaml", "-j"], "gridrun run: error: unrecognized arguments: -j" + _CONCURRENCY),
+    (["run", "m.yaml", "-j", "3"], "gridrun run: error: unrecognized arguments: -j 3" + _CONCURRENCY.replace("cy", "cy 3")),
+    (["retry", "m.yaml", "--jobs=3"], "unrecognized arguments: --jobs=3" + _CONCURRENCY.replace("cy", "cy 3")),
+    (["run", "m.yaml", "-j4"], "gridrun run: error: unrecognized arguments: -j4" + _CONCURRENCY.replace("cy", "cy 4")),
+    (["run", "-j=8", "m.yaml"], "gridrun run: error: unrecognized arguments: -j=8" + _CONCURRENCY.replace("cy", "cy 8")),
+    (["run", "-jn", "m.yaml"], "gridrun run: error: unrecognized arguments: -jn" + _DRY_RUN),
+    (["run", "-np", "m.yaml"], "gridrun run: error: unrecognized arguments: -np" + _DRY_RUN),
+    (["run", "m.yaml", "-json"], "gridrun run: error: unrecognized arguments: -json"),
     (["resume", "m.yaml"], _RESUME),
 ])
 def test_another_batch_tools_option_or_command_is_told_what_gridrun_has_for_it(
@@ -73,6 +79,19 @@ def test_another_batch_tools_option_or_command_is_told_what_gridrun_has_for_it(
     and told gridrun's own: `plan`, `--concurrency`, a plain run."""
     err = refused(capsys, *argv)
     assert err.rstrip().endswith(said), err
+
+
+@pytest.mark.parametrize("argv", [["run", "-j", "4", "m.yaml"], ["retry", "--jobs", "4", "m.yaml"],
+                                  ["run", "--budget", "3", "-j", "4", "m.yaml", "--bogus"]])
+def test_the_number_after_another_tools_jobs_option_is_its_not_the_manifest(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """`run -j 4 M`: `4` is not read as the manifest (M then called unrecognized); refused, with the flag to write."""
+    err = refused(capsys, *argv).rstrip()
+    option = argv[argv.index("4") - 1]
+    unknown = f"{option} 4 --bogus" if "--bogus" in argv else f"{option} 4"
+    assert err.endswith(f"error: unrecognized arguments: {unknown}" + _CONCURRENCY.replace("cy", "cy 4")), err
+    assert "m.yaml" not in err.splitlines()[-1], err
 
 
 def test_an_option_written_whole_with_its_value_after_an_equals_sign_still_reads() -> None:
