@@ -3924,8 +3924,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 def starter_manifest(stem: str | None = None) -> str:
     """The text `gridrun init` writes: `manifests/demo.yaml`, its first line (the schema, relative to the
     checkout's `manifests/`) naming the schema by absolute URI instead, and its `name:` the stem of the file it is
-    written to (`grid.yaml`: grid) where that stem is a name a manifest takes: two manifests made by `init` in one
-    folder then share no history and no output folder. `demo` otherwise (no file, or a stem no name can be)."""
+    written to (`grid.yaml`: grid) where that stem is a name a manifest takes, in quotes where YAML would read it
+    as no string (`"2025"`): two manifests made by `init` in one folder then share no history and no output folder.
+    `demo` otherwise (no file, or a stem no name can be)."""
     from .resources import resource_dir
 
     demo = (resource_dir("manifests") / "demo.yaml").read_text(encoding="utf-8")
@@ -3934,8 +3935,12 @@ def starter_manifest(stem: str | None = None) -> str:
     schema = (resource_dir("schemas") / "manifest.schema.json").resolve()
     pattern = json.loads(schema.read_text(encoding="utf-8"))["$defs"]["name"]["pattern"]
     if stem is not None and stem != "demo" and re.fullmatch(pattern, stem, flags=re.ASCII):
+        from .yamlsource import load_plain
+
+        # a stem YAML reads as a number, true or null (`2025`, `1e3`, `0x1F`, `null`) goes in quotes, as a string
+        written = stem if isinstance(load_plain(stem), str) else f'"{stem}"'
         rest = re.sub(r"^name: demo( *)(#.*)outputs/demo/$",
-                      lambda m: f"name: {stem}{' ' * max(1, len(m[1]) + 4 - len(stem))}{m[2]}outputs/{stem}/",
+                      lambda m: f"name: {written}{' ' * max(1, len(m[1]) + 4 - len(written))}{m[2]}outputs/{stem}/",
                       rest, count=1, flags=re.MULTILINE)
     return f"# yaml-language-server: $schema={schema.as_uri()}\n{rest}"
 

@@ -106,3 +106,17 @@ def test_init_names_the_manifest_after_its_file_so_two_in_one_folder_share_nothi
     plan = json.loads(out)
     assert plan["name"] == "grid" and Path(plan["outputs_dir"]).name == "grid", plan["outputs_dir"]
     assert not any("also the name of" in w for w in plan["warnings"]), plan["warnings"]
+
+
+@pytest.mark.parametrize("stem", ["2025", "1", "1e3", "0x1F", "0o17", "true", "null"])
+def test_init_quotes_a_name_yaml_would_read_as_a_number_true_or_null_so_its_plan_reads_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, stem: str) -> None:
+    """`init 2025.yaml`: `name: "2025"`, a string its own plan takes, where a bare 2025 is the number 2025."""
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "init", f"{stem}.yaml")[0] == 0
+    name = next(x for x in (tmp_path / f"{stem}.yaml").read_text(encoding="utf-8").splitlines() if x.startswith("name:"))
+    assert name == f'name: "{stem}"'.ljust(30) + f"# names its runs and its output folder, outputs/{stem}/"
+    code, out, err = run_cli(capsys, "plan", "--json", f"{stem}.yaml")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["name"] == stem and Path(plan["outputs_dir"]).name == stem, plan["outputs_dir"]
