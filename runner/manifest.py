@@ -571,7 +571,8 @@ def _explain(error: ValidationError, placed: Callable[[tuple[Any, ...], str, boo
         ]
     if kind == "type":
         unit = in_seconds(instance) if schema.get("x-unit") == "seconds" else ""
-        return [(path, f"expected {_expected(schema)}, got {_show(instance, with_type=True)}{unit}")]
+        got = _unquoted(schema, instance) or _show(instance, with_type=True)
+        return [(path, f"expected {_expected(schema)}, got {got}{unit}")]
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum", "const", "enum", "pattern", "minLength"):
         got = _show(instance, with_type=isinstance(instance, str))
         if path[-1:] == ("base_url",) and isinstance(instance, str) and "@" in instance.split("?", 1)[0].split("#", 1)[0]:
@@ -643,6 +644,17 @@ def _not_allowed(schema: Mapping[str, Any], text: Any) -> str:
 def _first_sentence(text: str) -> str:
     head = re.split(r"\.\s+(?=[A-Z])", text)[0].rstrip(".")
     return head[:1].lower() + head[1:] if head else ""
+
+
+def _unquoted(schema: Mapping[str, Any], value: Any) -> str:
+    """What a value YAML read as a number, a boolean or null is, and that it goes in quotes, where `schema` takes
+    only a string (`name: 2025` is the number 2025, not the name "2025"); "" for any other."""
+    if schema.get("type") != "string" or isinstance(value, str) or not (value is None or isinstance(value, (bool, int, float))):
+        return ""
+    if value is None:
+        return "null, as YAML reads an empty value, ~ or null unquoted: write the value, in quotes if it is ~ or null"
+    read = "the boolean" if isinstance(value, bool) else "the number"
+    return f"{read} {_show(value)}, as YAML reads the value unquoted: write it in quotes (\"...\") for a string"
 
 
 def _show(value: Any, *, with_type: bool = False) -> str:

@@ -514,6 +514,26 @@ INVALID_CASES = [
 ]
 
 
+_QUOTES = "as YAML reads the value unquoted: write it in quotes (\"...\") for a string"
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    ("2025", f"got the number 2025, {_QUOTES}"),
+    ("1e3", f"got the number 1000.0, {_QUOTES}"),
+    ("0x1F", f"got the number 31, {_QUOTES}"),
+    ("true", f"got the boolean true, {_QUOTES}"),
+    ("null", "got null, as YAML reads an empty value, ~ or null unquoted: write the value, in quotes if it is ~ or null"),
+])
+def test_a_string_field_given_a_word_yaml_reads_as_no_string_is_told_to_quote_it(
+        tmp_path: Path, value: str, said: str) -> None:
+    """`name: 2025` is the number 2025: "expected ... digits ..., got 2025" said nothing of why it is refused."""
+    with pytest.raises(ManifestError) as exc:
+        load(write(tmp_path / "m.yaml", f"version: 1\nname: {value}\nmodel: pixverse-v5.6\nparams:\n  prompt: hi\n"))
+    assert exc.value.line == 2
+    assert exc.value.message == ("expected a name of ASCII letters (A-Z, a-z), digits, '.', '_' and '-' that "
+                                 f"starts with a letter or digit, {said}")
+
+
 @pytest.mark.parametrize(("body", "column"), [
     ("params:\n  prompt: hi\t\n  quality: 360p\n", 13),    # after a value (invisible in most editors)
     ("params:\n  prompt: hi   \t# comment\n", 16),          # before a comment

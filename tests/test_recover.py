@@ -202,7 +202,7 @@ def test_an_invalid_manifest_is_refused_and_nothing_written(tmp_path: Path, caps
     m.write_text(m.read_text().replace("model: pixverse-v5.6", "model: 12"))
     assert main(["recover", str(m)]) == 2
     err = capsys.readouterr().err
-    assert "t.yaml:" in err and "model: expected a non-empty string, got 12" in err and "Traceback" not in err, err
+    assert "t.yaml:" in err and "model: expected a non-empty string, got the number 12, as YAML reads" in err and "Traceback" not in err, err
     assert not (tmp_path / ".gridrun").exists()
 
 
@@ -368,7 +368,7 @@ def test_recover_json_refused_is_one_object_naming_the_errors(
     assert main(["recover", m.name, "--json"]) == 2
     got = json.loads(capsys.readouterr().out)
     assert got["format"] == "gridrun.recover/1" and got["manifest"] == str(m) and got["exit_code"] == 2, got
-    assert any("model: expected a non-empty string, got 12" in e for e in got["errors"]), got
+    assert any("model: expected a non-empty string, got the number 12, as YAML reads" in e for e in got["errors"]), got
 
 
 @pytest.mark.parametrize("how", ["edited", "out-of-range"])
