@@ -615,6 +615,10 @@ def _yaml_syntax_error(exc: yaml.MarkedYAMLError, file: Path) -> ManifestError:
         (line, column), message = lacking
         return ManifestError(message, file=file, line=line, column=column)
     mark = exc.problem_mark or exc.context_mark
+    buffer = getattr(mark, "buffer", None)
+    if (exc.problem == "could not find expected ':'" and exc.context_mark is not None and isinstance(buffer, str)
+            and not buffer[mark.pointer:].rstrip("\0").strip()):
+        mark = exc.context_mark  # the key went on to the file's end: the line it began on, not the one after the end
     problem = exc.problem or exc.context or "cannot be parsed"
     message = f"invalid YAML: {problem}"
     if exc.context and exc.problem:
@@ -657,18 +661,39 @@ def _missing_colon(exc: yaml.MarkedYAMLError) -> tuple[Position, str] | None:
     line = lines[number] if number < len(lines) else ""
     column = len(line) - len(line.lstrip(" "))
     content = _uncommented(line[column:]).rstrip()
-    if not content or content[0] in "-?:,[]{}#&*!|>'\"%@`" or _first_colon(content, 0) is not None:
+    if not content or content[0] in "-?:,[]{}#&*!|>%@`" or _first_colon(content, 0) is not None:
         return None
-    key, _, value = content.partition(" ")
-    fixed = f"{key}: {value.strip()}" if value.strip() else f"{key}:"
-    try:  # the colon written, the file reads past that line (or through)
-        for _ in yaml.parse("\n".join((*lines[:number], line[:column] + fixed, *lines[number + 1:])),
-                            Loader=yaml.SafeLoader):
-            pass
-    except yaml.MarkedYAMLError as again:
-        if again.problem_mark is None or again.problem_mark.line <= max(number, mark.line):
+    if content[0] in "'\"":  # a quoted key, `"quality" 540p`: its value after its closing quote
+        end = content.find(content[0], 1)
+        if end < 0 or content[end + 1:end + 2] not in ("", " "):
             return None
-    except yaml.YAMLError:
+    def reads_past(fixed: str) -> bool:
+        """Whether, with the line written `fixed`, the file reads past that line (or through)."""
+        try:
+            for _ in yaml.parse("\n".join((*lines[:number], line[:column] + fixed, *lines[number + 1:])),
+                                Loader=yaml.SafeLoader):
+                pass
+        except yaml.MarkedYAMLError as again:
+            return again.problem_mark is not None and again.problem_mark.line > max(number, mark.line)
+        except yaml.YAMLError:
+            return False
+        return True
+
+    # below a `- ` item of text at its indentation (`- anime`), the line is an item that lost its dash: `clay:`
+    # would make it a key beside the list's own
+    above = next((lines[n] for n in range(number - 1, -1, -1)
+                  if lines[n].strip() and not lines[n].lstrip().startswith("#")), "")
+    if (len(above) - len(above.lstrip(" ")) == column and above[column:column + 2] in ("- ", "-")
+            and _first_colon(above, _key_column(above)) is None and reads_past(f"- {content}")):
+        return (number + 1, column + 1), (f"invalid YAML: '{content}' has no '- ' before it, as the list item above it "
+                                          f"has (write '- {content}')")
+    if content[0] in "'\"":
+        cut = content.find(content[0], 1) + 1
+    else:
+        cut = content.find(" ") if " " in content else len(content)
+    key, value = content[:cut], content[cut:]
+    fixed = f"{key}: {value.strip()}" if value.strip() else f"{key}:"
+    if not reads_past(fixed):
         return None
     return (number + 1, column + 1), f"invalid YAML: '{content}' has no ':' after its key (write '{fixed}')"
 

@@ -600,6 +600,9 @@ def test_a_key_out_of_line_or_a_colon_in_a_value_says_what_to_change(tmp_path: P
     ("params:\n  duration\n  quality: 540p\n", (5, 3), "'duration' has no ':' after its key (write 'duration:')"),
     ("sweeps:\n  - name: a\n    params:\n      seed 3\n      quality: 540p\n", (7, 7),
      "'seed 3' has no ':' after its key (write 'seed: 3')"),
+    # a quoted key, on the file's last line
+    ("params:\n  prompt: a fox\n  \"quality\" 540p\n", (6, 3),
+     "'\"quality\" 540p' has no ':' after its key (write '\"quality\": 540p')"),
 ])
 def test_a_key_without_its_colon_is_said_at_its_line(tmp_path: Path, body: str, where: tuple[int, int],
                                                      said: str) -> None:
@@ -607,6 +610,31 @@ def test_a_key_without_its_colon_is_said_at_its_line(tmp_path: Path, body: str, 
         load(write(tmp_path / "m.yaml", HEAD + body))
     assert (exc.value.line, exc.value.column) == where, exc.value.message
     assert exc.value.message == "invalid YAML: " + said
+
+
+@pytest.mark.parametrize(("body", "where", "said"), [
+    ("matrix:\n  style:\n  - anime\n  clay\n", (7, 3),
+     "'clay' has no '- ' before it, as the list item above it has (write '- clay')"),
+    ("matrix:\n  style:\n    - anime\n    # the next one\n    stone age  # slow\n  seed: [1, 2]\n", (8, 5),
+     "'stone age' has no '- ' before it, as the list item above it has (write '- stone age')"),
+])
+def test_a_list_item_without_its_dash_is_told_to_write_the_dash_not_a_colon(
+        tmp_path: Path, body: str, where: tuple[int, int], said: str) -> None:
+    """`clay:` below `- anime` would read: a new key beside the list's (a matrix axis `clay` with no values)."""
+    with pytest.raises(ManifestError) as exc:
+        load(write(tmp_path / "m.yaml", HEAD + body))
+    assert (exc.value.line, exc.value.column) == where, exc.value.message
+    assert exc.value.message == "invalid YAML: " + said
+
+
+def test_a_key_without_its_colon_that_runs_to_the_files_end_is_said_at_its_own_line(tmp_path: Path) -> None:
+    """Where no colon mends it (a key below a list item that is a mapping), the error is said where the key
+    began, not at the line after the file's last."""
+    body = "matrix:\n  style: [anime, clay]\n  seed: [1, 2]\n  exclude:\n    - style: anime\n    seed 2\n"
+    with pytest.raises(ManifestError) as exc:
+        load(write(tmp_path / "m.yaml", HEAD + body))
+    assert (exc.value.line, exc.value.column) == (9, 5), exc.value.message
+    assert exc.value.message == "invalid YAML: while scanning a simple key (line 9), could not find expected ':'"
 
 
 def test_a_line_of_text_that_goes_on_a_value_is_not_taken_for_a_key_without_its_colon(tmp_path: Path) -> None:
