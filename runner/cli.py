@@ -2760,7 +2760,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _status_next(args: argparse.Namespace, snap: Snapshot, *, unnamed: bool) -> tuple[Advice | None, str | None]:
     """What `status` says to run next after the ended run of `snap` (its `next:` line), and the note it gives below
     it: built from the state, or, where the manifest given was edited since that run (or a data file it reads no
-    longer holds the row of a job in flight), planned as it is now (a run of it would refuse to start: that refusal's way out is the step;
+    longer holds the row of a job in flight, or a local input image a job in flight sent differs now), planned as it is now (a run of it would refuse to start: that refusal's way out is the step;
     else a note that the steps are of the manifest as the run had it). (None, None) of a run that has not ended."""
     from .manifest import Manifest
 
@@ -2770,7 +2770,8 @@ def _status_next(args: argparse.Namespace, snap: Snapshot, *, unnamed: bool) -> 
     now = None
     if (not unnamed and isinstance(args.manifest, Manifest) and not getattr(args, "warnings", None)
             and r.id == snap.manifest_latest_run and _unfinished(snap.counts)
-            and (not _as_run_had_it(args.manifest, r) or _rows_gone(args.manifest, snap))):
+            and (not _as_run_had_it(args.manifest, r) or _rows_gone(args.manifest, snap)
+                 or _images_changed(args.manifest, snap))):
         now = _manifest_now(args.manifest, r.id)
     if now is not None and now[0]:  # the steps of the state alone would lead to a run that refuses
         # its ways on (the manifest put back by hand, or jobs paid for left behind) are a choice: no command to run
@@ -2907,6 +2908,16 @@ def _rows_gone(m: Manifest, snap: Snapshot) -> bool:
 
     flying = {s.value for s in IN_FLIGHT}
     return bool(m.data_lines) and rows_gone(m, (j.values for j in snap.jobs if j.state in flying))
+
+
+def _images_changed(m: Manifest, snap: Snapshot) -> bool:
+    """Whether a local input image a job the run of `snap` left in flight sent differs now from what the state
+    recorded of it (the file edited or replaced since): a run of the manifest `m` refuses to start over that job."""
+    from .resume import images_changed
+    from .state import IN_FLIGHT
+
+    flying = {s.value for s in IN_FLIGHT}
+    return images_changed(m, {j.id for j in snap.jobs if j.state in flying})
 
 
 def _manifest_now(m: Manifest, run_id: int) -> tuple[bool, str] | None:

@@ -1011,6 +1011,33 @@ def rows_gone(manifest: Manifest, values: Iterable[Mapping[str, Any]]) -> bool:
                for made in values for name, v in made.items())
 
 
+def images_changed(manifest: Manifest, job_ids: Collection[int]) -> bool:
+    """Whether a local input image that one of the jobs `job_ids` (of the state of `manifest`) sent differs now
+    from the digest its request recorded (`Job.record`): a run of the manifest refuses to start over such a job
+    in flight (`left_behind`). Read without a plan: the requests of the state's jobs in flight that sent an image,
+    then a look at each image they name (hashed again only where its size or time changed, `_digest`)."""
+    if not job_ids:
+        return False
+    from .state import IN_FLIGHT
+
+    flying = sorted(s.value for s in IN_FLIGHT)
+    rows = RecordedImages(manifest)._rows(
+        f"SELECT id, request FROM jobs WHERE state IN ({', '.join('?' * len(flying))}) "
+        "AND request LIKE '%\"images\"%'", flying)
+    for row in rows:
+        if row["id"] not in job_ids:
+            continue
+        try:
+            sent = json.loads(row["request"]).get("images")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(sent, dict) and any(isinstance(then, str) and isinstance(path, str)
+                                          and (now := _digest(path)) is not None and now != then
+                                          for path, then in sent.items()):
+            return True
+    return False
+
+
 def _row_now(then: Any, candidates: Sequence[tuple[int, Any]]) -> int | None:
     """Which of `candidates` (index, value: the data file's values no job of the run was made of) is the row
     `then` became: of rows, the one with the most cells as they were (one at least); of single values, the only

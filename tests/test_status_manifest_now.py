@@ -113,3 +113,51 @@ def test_a_data_file_row_edited_under_a_job_in_flight_is_named_by_run_plan_and_s
     rows.write_text("id,prompt\na,owl\nb,lark\n")
     assert main(["status", str(m)]) == 0
     assert "collects the 2 jobs left in flight" in " ".join(capsys.readouterr().out.split())
+
+
+_PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+@pytest.mark.parametrize("named", ["in a data file's row", "in params"])
+def test_an_input_image_edited_under_a_job_in_flight_makes_status_give_the_runs_refusal_not_a_collection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, named: str
+) -> None:
+    """The manifest and its data file as run 1 had them, but the input image a job in flight sent written over:
+    a run refuses to start over that job, and `status` (text and JSON) gives that refusal as the next step, not
+    "`gridrun run` collects the job"; the image put back, the collection again."""
+    from runner.cli import main
+    from runner.errors import InFlightError
+
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+    image = tmp_path / "a.png"
+    image.write_bytes(_PNG.replace(b"\x00" * 32, b"owl".ljust(32, b"\x00")))
+    if named == "in params":
+        params, matrix = 'prompt: an owl, input_reference: a.png', ""
+    else:
+        (tmp_path / "rows.csv").write_text("id,prompt,img\na,an owl,a.png\n")
+        params, matrix = 'prompt: "{{ r.prompt }}", input_reference: "{{ r.img }}"', "matrix:\n  r: {file: rows.csv}\n"
+    m = tmp_path / "m.yaml"
+    m.write_text(f"version: 1\nname: g\nprovider: sim\nmodel: pixverse-v5.6\n"
+                 f"params: {{{params}, quality: 360p, duration: 5}}\n{matrix}output: a.mp4\n"
+                 "sim: {render_time: 30, jitter: 0.0}\n")
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    assert in_flight(m) == 1
+    was = image.read_bytes()
+    image.write_bytes(_PNG.replace(b"\x00" * 32, b"lark".ljust(32, b"\x00")))
+    with pytest.raises(InFlightError) as refused:
+        api.run(m, report=False)
+    said = "The input image a.png: its content differs from run 1's"
+    assert said in " ".join(str(refused.value).split()), refused.value
+    capsys.readouterr()
+    assert main(["status", str(m)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    tail = out[out.index("next:"):]
+    assert "collects the 1 job" not in tail, tail
+    assert "`gridrun run` of the manifest as it is now refuses to start" in tail and said in tail, tail
+    assert main(["status", str(m), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert said in doc["next"] and doc["next_commands"] == [], doc
+    image.write_bytes(was)
+    assert main(["status", str(m)]) == 0
+    assert "collects the 1 job left in flight" in " ".join(capsys.readouterr().out.split())
