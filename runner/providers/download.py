@@ -40,6 +40,7 @@ from runner.providers.transport import (
     sim_reset_types,
     status_error,
     transport_error,
+    url_secrets,
 )
 
 T = TypeVar("T")
@@ -282,11 +283,11 @@ async def fetch_to_file(
         except httpx.RequestError as exc:
             if isinstance(exc, httpx.UnsupportedProtocol):
                 raise DownloadError(f"{op}: unsupported URL", code="BAD_URL") from exc
-            raise transport_error(exc, op=op, create=False, secret=secret) from exc
+            raise transport_error(exc, op=op, create=False, secret=secret, hidden=url_secrets(url)) from exc
         except sim_reset_types() as exc:
             if getattr(exc, "phase", None) == "mid_body":
                 raise DownloadError(f"{op}: truncated (connection reset mid-body)", code="TRUNCATED") from exc
-            raise transport_error(exc, op=op, create=False, secret=secret) from exc
+            raise transport_error(exc, op=op, create=False, secret=secret, hidden=url_secrets(url)) from exc
         if isinstance(response, httpx.Response):
             # the key went with the request only to the API's origin, and there only if no redirect led elsewhere
             origin = response.url.scheme, response.url.host, response.url.port
@@ -361,13 +362,16 @@ async def _save(
     if not 200 <= status < 300:
         keyless = None if key_sent else ("a URL away from the API's own host, fetched without the API key: its "
                                          "signature refused or expired, not the key; a fresh URL is asked for")
+        # a file host's error text may echo the request, the signed URL's token with it (the URL redirected to too)
+        hidden = tuple(value for hop in (*response.history, response) for value in url_secrets(hop.request.url))
         try:
             await read_answer(response)
         except httpx.RequestError:
-            raise status_error(response, None, op=op, key_env="the API key", read=False, keyless=keyless) from None
+            raise status_error(response, None, op=op, key_env="the API key", read=False, keyless=keyless,
+                               hidden=hidden) from None
         body = read_json(response)
         raise status_error(response, body if body is not _MALFORMED else None, op=op, key_env="the API key",
-                           keyless=keyless)
+                           keyless=keyless, hidden=hidden)
     return await _write(
         status, response.headers, response.aiter_bytes(), dest,
         op=op, secret=secret, on_saved=on_saved, release=release,

@@ -14,6 +14,7 @@ import re
 import socket
 import ssl
 import sys
+import urllib.parse
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC
@@ -258,9 +259,38 @@ def _credential(headers: httpx.Headers) -> str | None:
     return token.strip() or auth or None
 
 
-def redact(text: str, secret: str | None) -> str:
-    """`text` without `secret`, cut to a readable length."""
-    text = without_secret(text, secret)
+QUERY_VALUE_MIN = 8
+"""A URL's query value this long or longer is taken out of the messages made of its answers (`url_secrets`):
+a shorter one (`v=2`, `dl=1`) is no credential and would be found in any text."""
+
+
+def url_secrets(url: str | httpx.URL | None) -> tuple[str, ...]:
+    """What of `url`'s query no message may show: a signed URL's token and signature, echoed back in a file
+    host's error text (a request line, S3's `<ArgumentValue>` or canonical request). The whole query and each of
+    its values of `QUERY_VALUE_MIN` characters or more, as sent and percent-decoded, longest first (so that a
+    text holding the query is cut whole)."""
+    if url is None:
+        return ()
+    query = str(url).partition("#")[0].partition("?")[2]
+    if not query:
+        return ()
+    found = {query, urllib.parse.unquote(query), urllib.parse.unquote_plus(query)}
+    for pair in query.split("&"):
+        value = pair.partition("=")[2]
+        found |= {value, urllib.parse.unquote(value), urllib.parse.unquote_plus(value)}
+    return tuple(sorted((s for s in found if len(s) >= QUERY_VALUE_MIN), key=len, reverse=True))
+
+
+def without_hidden(text: str, hidden: Sequence[str]) -> str:
+    """`text` with each of `hidden` (`url_secrets`) replaced by "…"."""
+    for value in hidden:
+        text = text.replace(value, "…")
+    return text
+
+
+def redact(text: str, secret: str | None, hidden: Sequence[str] = ()) -> str:
+    """`text` without `secret` and `hidden` (`url_secrets`), cut to a readable length."""
+    text = without_hidden(without_secret(text, secret), hidden)
     text = " ".join(text.split())
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
@@ -507,21 +537,28 @@ def request_url(client: httpx.AsyncClient, url: str, params: Mapping[str, Any] |
     return made
 
 
-def transport_error(exc: BaseException, *, op: str, create: bool, secret: str | None) -> ProviderError:
+def transport_error(exc: BaseException, *, op: str, create: bool, secret: str | None,
+                    hidden: Sequence[str] = ()) -> ProviderError:
     """The error for a failed exchange: `ConnectError` when the request provably never left (connect
     failure, connect or pool timeout); else `OutcomeUnknownError` for a create call, `TransportError` otherwise.
+    Neither `secret` nor `hidden` nor the request URL's query (`url_secrets`) is in its text.
     """
-    detail = redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, secret)
+    try:
+        asked = exc.request.url if isinstance(exc, httpx.RequestError) else None
+    except RuntimeError:  # raised without its request
+        asked = None
+    hidden = (*hidden, *url_secrets(asked))
+    detail = redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, secret, hidden)
     route = getattr(exc, "proxy", None)  # the proxy it went through (`runner.providers.proxy`)
     if route is not None:
         detail = f"{detail}; through the proxy {route.label}"
     if isinstance(exc, httpx.ProxyError):  # the proxy refused to open the tunnel to the host
         return ConnectError(f"{op}: the proxy{f' {route.label}' if route else ''} refused to connect{_host_of(exc)} "
-                            f"(HTTP {redact(str(exc), secret)}); the request was not sent")
+                            f"(HTTP {redact(str(exc), secret, hidden)}); the request was not sent")
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)):
         reason = _os_reason(exc) if isinstance(exc, httpx.ConnectError) else None
-        said = redact(reason, secret) if reason else redact(f"{type(exc).__name__}: {exc}" if str(exc) else
-                                                           type(exc).__name__, secret)
+        said = redact(reason, secret, hidden) if reason else redact(f"{type(exc).__name__}: {exc}" if str(exc) else
+                                                           type(exc).__name__, secret, hidden)
         via = f" through the proxy {route.label}" if route is not None else ""
         plain = ("; the server there answers in plain HTTP, not HTTPS: write its base URL with http://"
                  if reason and "WRONG_VERSION_NUMBER" in reason and route is None else "")
@@ -656,19 +693,21 @@ def _unusable(response: httpx.Response, body: Any) -> str:
 
 
 def status_error(
-    response: httpx.Response, body: Any, *, op: str, key_env: str, read: bool = True, keyless: str | None = None
+    response: httpx.Response, body: Any, *, op: str, key_env: str, read: bool = True, keyless: str | None = None,
+    hidden: Sequence[str] = (),
 ) -> ProviderError:
     """The `ProviderError` for a non-2xx `response` whose JSON body (or None) is `body`. `keyless`: what a 401 means
-    for a request sent without the API key (a signed URL elsewhere), said in place of "check {key_env}"."""
+    for a request sent without the API key (a signed URL elsewhere), said in place of "check {key_env}". `hidden`:
+    further texts no part of the message may hold (a signed URL's query, `url_secrets`)."""
     status = response.status_code
     # The key is taken out of whatever part of the answer is kept, the code and the request id too (a gateway that
     # echoes the request back), and out of a text before it is cut, which would leave a key it cuts unfound.
     secret = _credential(response.request.headers)
     code, message = _error_fields(body)
     if code is not None:
-        code = without_secret(code, secret)
+        code = without_hidden(without_secret(code, secret), hidden)
     if not message:
-        text = without_secret(response.text, secret) if body is None and read else ""
+        text = without_hidden(without_secret(response.text, secret), hidden) if body is None and read else ""
         message = _text_excerpt(text, response.reason_phrase) or response.reason_phrase or "no message"
         route = response.extensions.get("proxy")
         if route is not None:  # not the API's words: maybe the proxy's own
@@ -676,10 +715,10 @@ def status_error(
     named = _REQUEST_LINE.match(message)
     if named and op.startswith(f"{named.group(1)} "):  # a server that names the request itself: said once
         message = message[named.end():]
-    message = redact(f"{op}: {message}", secret)
+    message = redact(f"{op}: {message}", secret, hidden)
     asked_id = request_id(response, body)
-    if asked_id is not None and secret and without_secret(asked_id, secret) != asked_id:
-        asked_id = None  # an id that is the key echoed back: none
+    if asked_id is not None and without_hidden(without_secret(asked_id, secret), hidden) != asked_id:
+        asked_id = None  # an id that is the key (or a signed URL's token) echoed back: none
     said_id = said_request_id(asked_id)  # what the provider's support asks for
     retry_after = parse_retry_after(response.headers, body)
     if status in (400, 403, 429) and code is not None and account_refused(code):

@@ -675,3 +675,36 @@ async def test_a_plain_download_url_is_not_parsed_by_httpx(
         got = await provider.download(client, MEDIA, tmp_path / "seed-1.mp4")
         monkeypatch.undo()
     assert got.sha256 == hashlib.sha256(MP4).hexdigest() and seen == [MEDIA]
+
+
+SIGNED = ("https://media.lumenfall.ai/v/abc.mp4?X-Amz-Security-Token=IQoJb3JpZ2luX2VjE%2Fsecret%3D"
+          "&X-Amz-Signature=5f1d0a9c7e3b2d4f&v=2")
+
+
+@pytest.mark.parametrize(("answer", "kept"), [
+    (lambda r: httpx.Response(500, json={"error": {"message": f"storage failure for {r.url.raw_path.decode()}"}}),
+     "storage failure for /v/abc.mp4?…"),
+    (lambda r: httpx.Response(400, headers={"content-type": "text/plain"}, text=f"Bad request: {r.url.raw_path.decode()}"),
+     "Bad request: /v/abc.mp4?…"),
+    (lambda r: httpx.Response(400, json={"error": {"code": "InvalidToken", "message": (
+        "bad token IQoJb3JpZ2luX2VjE/secret= in GET /v/abc.mp4 X-Amz-Signature=5f1d0a9c7e3b2d4f")}}),
+     "bad token … in GET /v/abc.mp4 X-Amz-Signature=…"),
+    (lambda r: httpx.Response(503, headers={"x-request-id": "5f1d0a9c7e3b2d4f"}, json={"error": {
+        "code": "TOKEN_IQoJb3JpZ2luX2VjE/secret=", "message": "unavailable"}}),
+     "unavailable"),
+])
+@pytest.mark.anyio
+async def test_a_file_host_error_text_that_echoes_the_signed_url_keeps_none_of_its_query(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path, answer: Callable[[httpx.Request], httpx.Response],
+    kept: str,
+) -> None:
+    """A file host's error names the request it refuses (its path with the query, S3's `<ArgumentValue>` and
+    canonical request): the message that is shown, stored and exported keeps neither the query nor any of its
+    values, as sent or decoded; what else the answer says is kept."""
+    async with mock(answer) as client:
+        with pytest.raises((ServerError, RejectedError)) as info:
+            await provider.download(client, SIGNED, tmp_path / "a.mp4")
+    said = f"{info.value} {info.value.code}"
+    for secret in ("IQoJb3JpZ2luX2VjE", "5f1d0a9c7e3b2d4f", "X-Amz-Security-Token="):
+        assert secret not in said, said
+    assert "GET https://media.lumenfall.ai/v/abc.mp4" in said and kept in said, said
