@@ -93,6 +93,14 @@ def _certificates() -> None:
 def _translate(exc: BaseException, request: httpx.Request, *, in_body: bool = False) -> httpx.RequestError:
     """The httpx exception for an aiohttp (or socket) failure."""
     msg = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # Its text names the whole URL, a signed URL's query with it; and, for an answer its parser refused (a bad
+        # header line, a header past its limit), a status of the parser's own, not the server's.
+        said = " ".join(str(exc.message).split())
+        if isinstance(exc.__cause__, aiohttp.http.HttpProcessingError):
+            msg = f"a malformed answer: {said}" if said else "a malformed answer"
+        else:
+            msg = f"HTTP {exc.status}: {said}" if said else f"HTTP {exc.status}"
     kind: type[httpx.RequestError]
     if isinstance(exc, aiohttp.InvalidURL):
         kind = httpx.UnsupportedProtocol

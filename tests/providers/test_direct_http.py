@@ -4,10 +4,12 @@ the same bytes reach the server, the same answers come back, and what the direct
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -260,3 +262,61 @@ async def test_a_connection_refused_names_host_port_and_the_reason(
             await send(client, "GET", "/videos/v1", op="poll v1", create=False)
     assert str(caught.value) == (f"poll v1: could not connect to 127.0.0.1:{port} (Connection refused); "
                                  "the request was not sent")
+
+
+@contextlib.contextmanager
+def raw_answer(answer: bytes) -> Iterator[str]:
+    """A server on 127.0.0.1 that answers each connection with `answer`, as written (no HTTP stack to mend it)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                with contextlib.suppress(OSError):
+                    conn.recv(65536)
+                    conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        done.set()
+        thread.join()
+        listener.close()
+
+
+@pytest.mark.parametrize(("stack", "bad"), [
+    ("aiohttp", b"Bad header line without colon\r\n"),
+    ("httpx", b"Bad header line without colon\r\n"),
+    ("aiohttp", b"Set-Cookie: " + b"c" * 9000 + b"\r\n"),  # past aiohttp's 8 KiB (httpx takes it)
+])
+@pytest.mark.anyio
+async def test_a_malformed_download_answer_names_neither_the_signed_query_nor_a_status_it_did_not_have(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, stack: str, bad: bytes
+) -> None:
+    """A 200 whose header the HTTP stack refuses (a line with no colon, a header past its limit): aiohttp's
+    exception text held the whole signed URL and its parser's own "400"."""
+    from runner.errors import TransportError
+
+    monkeypatch.setenv("GRIDRUN_HTTP", stack)
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\n" + bad + b"Content-Length: 5\r\n\r\nabcde"
+    with raw_answer(answer) as origin:
+        async with client_for(origin) as client:
+            with pytest.raises(TransportError) as caught:
+                await fetch_to_file(client, f"{origin}/dl/v.mp4?token=TOKSECRET999&X-Amz-Signature=SIGSECRET777",
+                                    tmp_path / "a.mp4")
+    said = str(caught.value)
+    assert said.startswith(f"GET {origin}/dl/v.mp4: the connection failed (RemoteProtocolError: "), said
+    assert "TOKSECRET999" not in said and "SIGSECRET777" not in said and "?" not in said and "url=" not in said, said
+    assert "400" not in said, said
+    if stack == "aiohttp":
+        assert "a malformed answer: " in said, said
+    assert list(tmp_path.iterdir()) == []
