@@ -382,7 +382,7 @@ def _plan(m: Manifest | str | Path, *, max_jobs: int | None = None, unread_image
         raise  # gridrun's own data or code: a bug, shown as it is
     at = endpoint(m, caps, files)
     return replace(built, warnings=(*built.warnings, *_base_url_overridden(m), *_key_unencrypted(at),
-                                    *_sim_knobs_unused(m),
+                                    *_proxy_unparsed(at), *_sim_knobs_unused(m),
                                     *_sim_base_url_unused(m, files),
                                     *outputs_shared(built), *state_above(built), *state_linked(built)),
                    endpoint=at, key_print=_key_print(m, caps))
@@ -426,6 +426,28 @@ def _sends_with(prov: Any) -> tuple[str, str] | None:
     key = prov.api_key() if callable(getattr(prov, "api_key", None)) else ""
     var = getattr(prov, "key_env", None)
     return (plan_mod.key_fingerprint(key), str(var)) if key and var else None
+
+
+def _proxy_unparsed(at: tuple[str, str] | None) -> tuple[str, ...]:
+    """The warning when the proxy the environment names for the run's base URL (`at`) does not parse (a password's
+    '/' not percent-encoded): every request to the provider would fail unsent. The URL is not quoted."""
+    if at is None or not at[0].lower().startswith(("http://", "https://")) or capabilities.is_loopback(at[0]):
+        return ()
+    import urllib.request
+
+    if not urllib.request.getproxies_environment():
+        return ()
+    import httpx  # (with the proxies) only where a proxy is named: planning loads neither else
+
+    from .providers.proxy import Proxies
+
+    try:
+        route = Proxies().named_for(at[0])
+    except httpx.InvalidURL:  # a base URL that does not parse: said where it is set
+        return ()
+    if route is None or route.problem is None:
+        return ()
+    return (f"requests to the provider would not be sent: {route.unparsed_text()}",)
 
 
 def _key_unencrypted(at: tuple[str, str]) -> tuple[str, ...]:

@@ -19,16 +19,40 @@ class Route:
     """A proxy a request goes through: its URL (as given, credentials and all), the variable that named it, and
     how messages name it (without credentials)."""
 
-    __slots__ = ("label", "url", "var")
+    __slots__ = ("label", "problem", "url", "var")
 
     def __init__(self, url: str, var: str) -> None:
         self.url = url
         self.var = var
+        self.problem = unparsed(url)
+        if self.problem is not None:  # what it holds may be a password's start: named by its variable alone
+            self.label = f"(from {var})"
+            return
         parts = urlsplit(url)
         host = parts.hostname or "?"
         where = f"[{host}]" if ":" in host else host
         port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, 0)
         self.label = f"{parts.scheme}://{where}:{port} (from {var})"
+
+    def unparsed_text(self) -> str:
+        """What to do about a proxy URL that does not parse (`problem`), none of it quoted."""
+        return (f"the proxy URL in {self.var} does not parse, {self.problem}: percent-encode a '/', '#', '?' or '@' "
+                f"in its user name or password ('%2F', '%23', '%3F', '%40') and give a port from 1 to 65535, or "
+                f"unset {self.var}")
+
+
+def unparsed(url: str) -> str | None:
+    """Why the proxy URL `url` does not parse, in words that quote none of it; None: it does. A `/`, `#`, `?` or
+    `@` in its user name or password, not percent-encoded, ends its host early: the rest, read as a port, fails,
+    or leaves an `@` past the host."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number from 0 to 65535)
+    except ValueError:
+        return "what follows its host is not a port from 1 to 65535"
+    if "@" in url[len(parts.scheme) + 3 + len(parts.netloc):]:
+        return "an '@' follows its host"
+    return None
 
 
 def is_loopback(host: str) -> bool:
@@ -102,6 +126,8 @@ class Proxies:
             or _in_networks(host, self._networks)
         ):
             chosen = None
+        if chosen is not None and chosen.problem is not None:
+            raise httpx.UnsupportedProtocol(chosen.unparsed_text())
         if chosen is not None and urlsplit(chosen.url).scheme.lower() not in ("http", "https"):
             raise httpx.UnsupportedProtocol(
                 f"the proxy {chosen.label} is not http:// nor https://, the only proxies gridrun sends through; "

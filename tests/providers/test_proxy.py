@@ -9,7 +9,9 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import httpx
 import pytest
 
 from runner.errors import ConnectError, OutcomeUnknownError, RejectedError, ServerError
@@ -205,3 +207,74 @@ def test_no_proxy_address_ranges_in_cidr_form_are_sent_directly() -> None:
     assert proxies.route("http", "11.0.0.1", 80).label == "http://proxy.corp:3128 (from HTTP_PROXY)"
     assert proxies.route("http", "ten.example", 80) is not None
     assert Proxies({"http": "http://p:1", "no": "10.0.0.0/8"}).route("http", "10.9.8.7", 80) is None
+
+
+BAD_PROXIES = [
+    "http://corp%5Cjdoe:Winter/2026@proxy.corp.example:8080",  # a '/' in the password, not percent-encoded
+    "http://jdoe:Win#ter2026@proxy.corp.example:8080",
+    "http://jdoe:Win?ter2026@proxy.corp.example:8080",
+    "http://jdoe:2026/Winter@proxy.corp.example:8080",  # what precedes the '/' reads as a port: an '@' follows
+    "http://jdoe:Winter2026@proxy.corp.example:99999",  # a port out of range
+]
+
+
+@pytest.mark.parametrize("url", BAD_PROXIES)
+def test_a_proxy_url_that_does_not_parse_is_refused_where_it_would_be_used_and_never_quoted(url: str) -> None:
+    proxies = Proxies({"https": url, "http": url})  # read without raising: a request to this machine goes directly
+    assert proxies.route("http", "127.0.0.1", 8080) is None
+    route = proxies.named_for("https://api.lumenfall.ai/v1")
+    assert route is not None and route.label == "(from HTTPS_PROXY)"
+    with pytest.raises(httpx.UnsupportedProtocol) as caught:
+        proxies.route("https", "api.lumenfall.ai", 443)
+    said = str(caught.value)
+    assert said.startswith("the proxy URL in HTTPS_PROXY does not parse, "), said
+    assert "percent-encode a '/', '#', '?' or '@' in its user name or password" in said and "unset HTTPS_PROXY" in said
+    assert "Winter" not in said and "Win" not in said and "2026" not in said and "corp" not in said, said
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stack", STACKS)
+async def test_a_proxy_url_that_does_not_parse_fails_each_request_through_it_unsent_and_none_to_this_machine(
+    monkeypatch: pytest.MonkeyPatch, stack: str
+) -> None:
+    """Each client read the variables as it was made: a proxy URL whose port does not parse crashed every run
+    there, against this machine too, the crash naming the password's start."""
+    monkeypatch.setenv("GRIDRUN_HTTP", stack)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, BAD_PROXIES[0])
+    ok = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    async with recording(ok) as (port, direct), make_client(f"http://127.0.0.1:{port}/v1") as client:
+        response = await send(client, "GET", "/videos/v1", op="poll v1", create=False)
+    assert response.status_code == 200 and direct == ["GET /v1/videos/v1 HTTP/1.1"]
+    async with make_client("https://api.gridrun-test.invalid/v1", timeout=5.0) as client:
+        with pytest.raises(ConnectError) as caught:
+            await send(client, "GET", "/videos/v1", op="poll v1", create=False)
+    said = str(caught.value)
+    assert "the proxy URL in HTTPS_PROXY does not parse" in said and said.endswith("the request was not sent"), said
+    assert "Winter" not in said and "jdoe" not in said, said
+
+
+def test_plan_warns_of_a_proxy_url_that_does_not_parse_for_the_base_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from execkit import write_manifest
+
+    from runner import api
+
+    for var in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
+                "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), provider="lumenfall", sim={})
+    monkeypatch.setenv("LUMENFALL_BASE_URL", "https://api.lumenfall.ai/v1")
+
+    def said() -> list[str]:
+        return [str(w) for w in api.plan(m).warnings if "proxy URL" in str(w)]
+
+    assert said() == []
+    monkeypatch.setenv("HTTPS_PROXY", BAD_PROXIES[0])
+    [warning] = said()
+    assert warning.startswith("requests to the provider would not be sent: the proxy URL in HTTPS_PROXY does not "
+                              "parse"), warning
+    assert "Winter" not in warning and "jdoe" not in warning, warning
+    monkeypatch.setenv("LUMENFALL_BASE_URL", "http://127.0.0.1:9/v1")  # this machine: never through a proxy
+    assert said() == []
