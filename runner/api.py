@@ -598,6 +598,8 @@ def _check_base_urls(m: Manifest, files: Sequence[Path]) -> None:
     for f in files:
         capabilities.check_user_file(f, key_env=key_env, env=env)
     url = m.base_url
+    if isinstance(url, str) and capabilities.has_credentials(url):  # said before any other fault, which would quote it
+        raise m.error(("base_url",), capabilities.CREDENTIALS_REFUSED)
     problem = capabilities.url_problem(url) if isinstance(url, str) and capabilities.has_http_scheme(url) else None
     if problem is not None:
         raise m.error(("base_url",), f"not a valid URL: {problem}")

@@ -106,6 +106,44 @@ def test_a_base_url_with_credentials_is_refused_without_showing_them(
     assert f"{m}:5:" in err and "user name or password" in err and "PASSWORD99" not in err
 
 
+@pytest.mark.parametrize("password", ["sk-PASS/WORD99", "sk-PASS#WORD99", "sk-PASS?WORD99", "12/sk-PASSWORD99",
+                                      "12#sk-PASSWORD99", "12?sk-PASSWORD99", "sk-PASS/WORD99:9"])
+def test_a_base_url_whose_password_holds_a_slash_hash_or_question_mark_is_refused_without_showing_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], password: str) -> None:
+    """Not percent-encoded, a '/', '#' or '?' ends the host early for the parser, which then finds no '@' in it: the
+    URL was shown whole, or its start with the parser's words about the "port" (the password's start)."""
+    url = f"http://user:{password}@127.0.0.1:9/v1"
+    monkeypatch.setenv("LUMENFALL_API_KEY", "sk-x-key")
+    monkeypatch.setenv("LUMENFALL_BASE_URL", url)
+    m = manifest(tmp_path)
+    for command in ("plan", "run"):
+        assert main([command, str(m), "--no-report"] if command == "run" else [command, str(m)]) == 2
+        err = capsys.readouterr().err
+        assert "LUMENFALL_BASE_URL" in err and "user name or password" in err, err
+        assert "sk-PASS" not in err and "WORD99" not in err and "user:12" not in err and "'12'" not in err, err
+    assert not (tmp_path / ".gridrun" / "state.db").exists()
+    monkeypatch.delenv("LUMENFALL_BASE_URL")
+    m = manifest(tmp_path, f'base_url: "{url}"\n')
+    assert main(["validate", str(m)]) == 2
+    err = capsys.readouterr().err
+    assert f"{m}:5:" in err and "user name or password" in err, err
+    assert "sk-PASS" not in err and "WORD99" not in err and "user:12" not in err and "'12'" not in err, err
+
+
+@pytest.mark.parametrize("url", ["https://cdn.example/@team/v1", "http://127.0.0.1:99999/v1",
+                                 "http://127.0.0.1:9x/v1"])
+def test_a_base_url_with_no_credentials_is_not_taken_for_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str) -> None:
+    """An '@' in the path is no password; a port that does not parse is said so, not in the parser's words."""
+    monkeypatch.setenv("LUMENFALL_BASE_URL", url)
+    main(["plan", str(manifest(tmp_path))])
+    err = capsys.readouterr().err
+    assert "user name or password" not in err, err
+    if "127.0.0.1" in url:
+        assert "its port, after the host's ':', is not a number from 0 to 65535" in err, err
+        assert "could not be cast" not in err and "out of range" not in err, err
+
+
 @pytest.mark.parametrize("url", ["bob:sk-PASSWORD99@gw.example/v1", "https//bob:sk-PASSWORD99@gw.example/v1"])
 def test_a_base_url_with_credentials_but_no_scheme_is_refused_without_showing_them(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str) -> None:

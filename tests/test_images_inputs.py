@@ -290,7 +290,7 @@ def test_a_project_moved_whole_compares_its_images_by_their_place_in_it(
 @pytest.mark.parametrize(("url", "why"), [
     ("https://", "it has no host"),
     ("https:///a.png", "it has no host"),
-    ("https://x.com:99999/a.png", "Port out of range"),
+    ("https://x.com:99999/a.png", "its port, after the host's ':', is not a number from 0 to 65535"),
     ("https://[::1/a.png", "Invalid IPv6 URL"),
     ("https://127.0.0.1/\\0.png", "the control character '\\x00'"),
     ("https://x.com/a b.png", "it holds a space"),

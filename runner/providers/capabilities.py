@@ -707,11 +707,15 @@ def address_problem(url: str) -> str | None:
     if surrogate is not None:  # no text: it cannot be written as UTF-8, so neither sent nor shown
         return (f"it holds a lone surrogate ({ascii(surrogate)[1:-1]}: half of a \\u escape pair, or a byte that is "
                 "not UTF-8), which is not text; write the character itself")
+    # The parser's own words are not quoted unless known: they may quote the URL, and a password's start with it.
     try:
         parts = urlsplit(url)
-        port = parts.port
     except ValueError as exc:
-        return f"it does not parse ({exc})"
+        return "it does not parse (Invalid IPv6 URL)" if str(exc) == "Invalid IPv6 URL" else "it does not parse"
+    try:
+        port = parts.port
+    except ValueError:
+        return "it does not parse (its port, after the host's ':', is not a number from 0 to 65535)"
     if parts.scheme in ("http", "https") and not parts.hostname:
         return "it has no host"
     if parts.netloc.rpartition("@")[2].endswith(":"):
@@ -785,6 +789,10 @@ def is_loopback(url: str) -> bool:
         return False
 
 
+_USER_PASSWORD = re.compile(r"[^/?#@:]*:[^@]*@")
+"""The start of what follows a URL's `scheme://` when it is `user:password@`, the password holding any character."""
+
+
 def has_credentials(url: str) -> bool:
     """Whether `url` holds a user name or password (`http://user:pass@host/`). Here, not beside the HTTP client:
     planning a manifest with a `base_url:` asks it, and importing httpx for that cost a plan (and a run, which
@@ -795,18 +803,29 @@ def has_credentials(url: str) -> bool:
         # no scheme (`bob:pw@gw.example/v1`, a typo'd `https//bob:pw@...`): no netloc to parse, so any '@' before
         # the query counts, the URL refused without being shown as one without a scheme would be
         return "@" in url.split("?", 1)[0].split("#", 1)[0]
+    rest = url.strip().partition("://")[2]
+    if _USER_PASSWORD.match(rest):
+        # read as written, before parsing: a '/', '#' or '?' in a password, not percent-encoded, ends the host
+        # early for the parser (`user:pass/word@host` has the host `user`), which then finds no '@' in it
+        return True
     try:
-        return "@" in urlsplit(url.strip()).netloc
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 (a port that does not parse: maybe a password's start, the host cut short)
     except ValueError:
-        return False
+        return "@" in rest
+    return "@" in parts.netloc
+
+
+CREDENTIALS_REFUSED = ("holds a user name or password (`user:pass@` before its host), which gridrun does not send: "
+                       "it sends the API key as the Authorization header; remove them from the URL")
+"""Why a base URL with credentials is refused; the URL is not shown."""
 
 
 def untrusted_base_url(url: str, provider: str, key_env: str | None, env: str | None) -> str | None:
     """Why a base URL a file chose (a manifest's `base_url:`, a capabilities file's) may not be used: None when it
     is `provider`'s own host or this machine's; otherwise the message, which says where the key would go."""
     if has_credentials(url):  # the URL is not shown: what is before the '@' is a password
-        return ("holds a user name or password (`user:pass@` before its host), which gridrun does not send: it sends "
-                "the API key as the Authorization header; remove them from the URL")
+        return CREDENTIALS_REFUSED
     if is_loopback(url) or (_origin(url) is not None and _origin(url) in official_hosts(provider)):
         return None
     where = _origin(url) or repr(without_query(url))
