@@ -30,7 +30,7 @@ from .manifest import DEFAULT_OUTPUT, Manifest, Warned, dotted, field_names
 from .matrix import Combination, Expansion
 from .outputs import files_beside, stem_of
 from .providers.capabilities import (Checked, Issue, ModelCaps, ProviderCaps, address_problem, default_files,
-                                     written_value)
+                                     has_credentials, written_value)
 from .template import Compiled, TemplateProblem, compile_value, dependents, method_for_column, null_written, var_order
 from .textforms import alike, alike_value, blank, escaped, unlike
 from .yamlsource import FOLDED_BLOCK, LINE_BREAK, LITERAL_BLOCK
@@ -752,7 +752,7 @@ class JobMaker:
                         try:
                             resolved, hashed = self._local_images(sw, shape, resolved, values=params, matrix=values)
                         except ManifestError as exc:
-                            errors.add(exc, key)
+                            errors.add(exc, None if getattr(exc, "names_no_job", False) else key)
                             self._output(sw, render_output, ctx, key, None)
                             continue
                         digest_hex = job_hash(provider, model_name, hashed, r)
@@ -1517,6 +1517,13 @@ class JobMaker:
                     raise error(name, f"input image {_short(item)!r}: gridrun does not take {scheme}: URLs; images "
                                       "are https URLs, data: URIs or local paths")
                 if _is_remote(item):
+                    if has_credentials(item):  # as a base URL is refused: not shown, what precedes the '@' a password
+                        refused = error(name, "an input image URL holds a user name or password (`user:pass@` "
+                                              "before its host): gridrun would hand it to the provider and write it "
+                                              "in the report, the exports and output names; remove them, or give a "
+                                              "URL signed in its query, or the image as a local file")
+                        refused.names_no_job = True  # type: ignore[attr-defined]  # a job's key holds the URL
+                        raise refused
                     problem = address_problem(item)  # as a base URL is checked: the provider cannot fetch it
                     if problem is not None:
                         raise error(name, f"input image {_short(item)!r} is not a URL an image can be fetched "

@@ -333,3 +333,23 @@ def test_an_image_url_with_its_scheme_in_capitals_is_a_url_sent_as_written(tmp_p
     [error] = [e.replace(f"{tmp_path}/", "") for e in _errors(_grid(tmp_path, "  shot: {file: images.csv}\n"))]
     assert "input image 'HTTPS:///b.png' is not a URL an image can be fetched from: it has no host" in error \
         and "(from images.csv:3)" in error, error
+
+
+@pytest.mark.parametrize("url", ["https://user:IMGPASS99@example.com/x.png?X-Amz-Security-Token=IMGTOKEN99",
+                                 "https://user:IMG/PASS99@example.com/x.png", "https://user:IMG#PASS99@example.com/x.png",
+                                 "HTTPS://IMGUSER99@example.com/x.png"])
+def test_an_image_url_with_a_user_name_or_password_is_refused_without_showing_it(tmp_path: Path, url: str) -> None:
+    """As a base URL is: the provider would be handed the password, and the job's key, the output names made from
+    it, the report and the exports would hold it. Given in `params` or through an axis, neither the URL nor the key
+    that holds it is shown."""
+    m = tmp_path / "m.yaml"
+    head = "version: 1\nname: g\nprovider: sim\nmodel: pixverse-v5.6\nparams:\n  prompt: a fox\n  quality: 360p\n"
+    m.write_text(head + f'  input_reference: "{url}"\noutput: a.mp4\n', encoding="utf-8")
+    [error] = _errors(m)
+    assert error.startswith(f"{m}:8:3: params.input_reference: an input image URL holds a user name or password"), error
+    assert "IMG" not in error and "PASS99" not in error and "example.com" not in error, error
+    m.write_text(head + '  input_reference: "{{ img }}"\nmatrix:\n  img: [https://example.com/a.png, "' + url
+                 + '"]\noutput: "{{ key }}.mp4"\n', encoding="utf-8")
+    [error] = _errors(m)
+    assert "an input image URL holds a user name or password" in error, error
+    assert "IMG" not in error and "PASS99" not in error and "example.com" not in error, error
