@@ -1824,6 +1824,9 @@ class OtherState:
     run_id: int            # the latest run of the manifest file there
     keys: list[str]        # the jobs in flight or of unknown outcome, newest run first
     manifest: Path         # the manifest file
+    # of `keys`, those a run of the manifest in the state it names now would send again: that state has no record
+    # of them (the others it has done or ended already, and sends none of them)
+    sent_again: tuple[str, ...] | None = None  # None: all of them
 
     def place(self) -> str:
         """Where they are, and how to reach them."""
@@ -1839,18 +1842,35 @@ class OtherState:
                 f"{'it' if n == 1 else 'them'}, or put `state_dir:` back as it was (the state in {self.state_dir}) "
                 f"and `gridrun run` collects {'it' if n == 1 else 'them'} at no new cost")
 
+    def _done_here(self) -> str:
+        """What a run of the manifest in the state it names now would do with them: send again those that state
+        has no record of, paid a second time, and follow none of them."""
+        n = len(self.keys)
+        again = self.keys if self.sent_again is None else [k for k in self.keys if k in self.sent_again]
+        them = "it" if n == 1 else "them"
+        if len(again) == n:
+            return f"would send {them} again, paid a second time"
+        if not again:
+            return (f"would send none of {them} again, {'it is' if n == 1 else 'they are'} already done or ended in "
+                    f"the state it names now, but would not follow {them}")
+        shown = ", ".join(again[:3]) + (", ..." if len(again) > 3 else "")
+        return (f"would send {len(again):,} of them again ({shown}), paid a second time, the other "
+                f"{n - len(again):,} being already done or ended in the state it names now, and would follow "
+                "none of them")
+
     def message(self) -> str:
-        """Why a run of the manifest in the state it names now is refused: it would send those jobs again, paid."""
+        """Why a run of the manifest in the state it names now is refused: it would send those jobs that state has
+        no record of again, paid, and would not follow any of them."""
         n = len(self.keys)
         return (f"{n:,} job{'' if n == 1 else 's'} of this manifest {'is' if n == 1 else 'are'} paid for and in "
                 f"flight in another state than the one it names now ({self.state_dir}, its `state_dir:` changed "
-                f"since): a run here would send {'it' if n == 1 else 'them'} again, paid a second time. "
+                f"since): a run here {self._done_here()}. "
                 f"{self.place()[0].upper()}{self.place()[1:]}; or pass --leave-in-flight to run here anyway (what "
                 f"{'it renders' if n == 1 else 'they render'} there is then not downloaded)")
 
     def warning(self) -> str:
         """What `plan` and `status` warn of them: a run of the manifest would refuse to start (`message`)."""
-        return self.message().replace("a run here would", "`gridrun run` would refuse to start, for it would")
+        return self.message().replace("a run here would", "`gridrun run` would refuse to start: it would", 1)
 
 
 def in_other_state(manifest: Path, state_dir: Path, outputs_dir: Path) -> OtherState | None:
@@ -1878,11 +1898,18 @@ def in_other_state(manifest: Path, state_dir: Path, outputs_dir: Path) -> OtherS
             with Store(state_dir / "state.db", readonly=True) as here:
                 followed = {(r["key"], r["provider_id"]) for r in here.in_flight_rows(run.manifest_name, FOLLOWED)}
             rows = [r for r in rows if (r["key"], r["provider_id"]) not in followed]
+        recorded: set[str] = set()
+        if rows and (state_dir / "state.db").is_file():
+            # done or ended in the state named now (a run of it there since): a run there sends them no more
+            with Store(state_dir / "state.db", readonly=True) as here:
+                recorded = {h for h, r in here.jobs_by_hash([r["hash"] for r in rows]).items()
+                            if r["state"] != S.PLANNED.value}
     except (StateError, sqlite3.Error, OSError):
         return None
     if not rows:
         return None
-    return OtherState(state_dir=other, run_id=run.id, keys=[r["key"] for r in rows], manifest=Path(manifest))
+    return OtherState(state_dir=other, run_id=run.id, keys=[r["key"] for r in rows], manifest=Path(manifest),
+                      sent_again=tuple(r["key"] for r in rows if r["hash"] not in recorded))
 
 
 def check_other_state(plan: Plan) -> None:

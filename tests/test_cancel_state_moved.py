@@ -4,6 +4,7 @@ the new, empty state's word that nothing was sent."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,44 @@ def test_status_in_a_state_with_runs_of_its_own_points_to_the_jobs_in_flight_in_
     out, err = capsys.readouterr()
     assert out.startswith("t run 1 (done") and "in flight in another state" not in err, err
     assert api.status(m).warnings == []
+
+
+def test_jobs_in_flight_in_the_state_named_before_and_done_in_the_state_named_now_are_not_said_sent_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state named now has done every job left in flight in the state named before: `plan` and `run` say a run
+    sends none of them again (it would not follow them), not that it pays for them a second time."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                       sim={"render_time": 0.05, "jitter": 0.0})
+    first = m.read_text()
+    m.write_text(first + "state_dir: .gridrun-v2\n")
+    assert api.run(m, report=False).status == "done"
+    slow = first.replace("render_time: 0.05", "render_time: 30")
+    m.write_text(slow)
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    assert in_flight(m) == 2
+    m.write_text(slow + "state_dir: .gridrun-v2\n")
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["plan", str(m)]) == 0
+    err = capsys.readouterr().err
+    said = " ".join(err.split())
+    assert "paid a second time" not in said, said
+    assert "would send none of them again" in said and "but would not follow them" in said, said
+    assert main(["run", str(m), "--no-report"]) != 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert "paid a second time" not in said and "a run here would send none of them again" in said, said
+
+
+def test_of_jobs_in_flight_in_the_state_named_before_only_those_the_state_named_now_lacks_are_said_sent_again() -> None:
+    """Of three jobs in flight there, one the state named now has no record of: it alone is said sent again."""
+    from runner.resume import OtherState
+
+    other = OtherState(state_dir=Path("/p/.gridrun"), run_id=1, keys=["a", "b", "c"], manifest=Path("/p/m.yaml"),
+                       sent_again=("b",))
+    said = other.message()
+    assert "a run here would send 1 of them again (b), paid a second time, the other 2 being already done" in said
+    assert other.warning().count("`gridrun run` would refuse to start: it would send 1 of them again") == 1
+    assert "would send them again, paid a second time" in replace(other, sent_again=None).message()
