@@ -854,10 +854,19 @@ class LeftBehind:
         them, they = ("it", "it renders") if one else ("them", "they render")
         return (
             f"{left} {'job' if one else 'jobs'} of run {last} ({usd_text(self.cost_micros)}) "
-            f"{'is' if one else 'are'} in flight, and the manifest no longer has {them} ({keys}): {'; '.join(counts)}. "
+            f"{'is' if one else 'are'} in flight, and {self._gone(one, them)} ({keys}): {'; '.join(counts)}. "
             f"This run would not follow {them}. {self._put_back(them)}{self._resent()}; or "
             f"pass --leave-in-flight to run anyway (what {they} is then not downloaded)"
         )
+
+    def _gone(self, one: bool, them: str) -> str:
+        """Why the plan lacks them: the manifest no longer has them, or, the manifest as the run had it, the rows of
+        its data files they were made of changed."""
+        if not self.rows:
+            return f"the manifest no longer has {them}"
+        files = " and ".join(self.row_files)
+        return (f"{'its row' if one else 'their rows'} in the {'data file' if len(self.row_files) == 1 else 'data files'}"
+                f" {files} changed since that run")
 
     def _resent(self) -> str:
         """What the run of the manifest put back does with the jobs left `submitting`: a paid send of those the

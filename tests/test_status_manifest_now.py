@@ -104,6 +104,9 @@ def test_a_data_file_row_edited_under_a_job_in_flight_is_named_by_run_plan_and_s
         api.run(m, report=False)
     message = " ".join(str(refused.value).split())
     assert said in message and "Put the manifest back" not in message, message
+    assert "the manifest no longer has" not in message, message
+    assert message.startswith("1 job of run 1 ($0.35) is in flight, and its row in the data file rows.csv changed "
+                              'since that run (shot={"id":"a","prompt":"owl"}): 1 sent, not yet seen finished'), message
     capsys.readouterr()
     assert main(["status", str(m)]) == 0
     out = " ".join(capsys.readouterr().out.split())
