@@ -3303,7 +3303,9 @@ def _problems(snap: Snapshot) -> None:
     for (state, _, n), jobs in groups.items():
         error = alike_text([e for _, e in jobs])
         on = f" (attempt {n:,})" if n > 1 else ""
-        out.print(f"  [red]{state}[/red] {escape(_who([k for k, _ in jobs]))}{on}: {escape(error)}")
+        # done as they were, their re-render not sent (`problems`): left to re-render, no failure of a done job
+        label = "[yellow]to re-render[/yellow]" if state == "done" else f"[red]{state}[/red]"
+        out.print(f"  {label} {escape(_who([k for k, _ in jobs]))}{on}: {escape(error)}")
 
 
 def _alike(errors: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -449,6 +449,10 @@ def test_placeholders_left_by_a_run_that_never_reached_the_provider_are_said_by_
     assert main(["status", str(m)]) == 0
     shown = capsys.readouterr().out
     assert "never reached the provider" in shown and "and 3 more jobs" in shown, shown
+    flat = " ".join(shown.split())
+    # done as they were, their re-render not sent: jobs left to re-render, not failures of done jobs
+    assert "to re-render style=anime,seed=1 and 3 more jobs: re-run not sent: never reached" in flat, shown
+    assert "done style=anime,seed=1" not in flat, shown
     assert "next: `gridrun run` re-renders the 4 jobs" in shown and total in shown, shown
     assert main(["status", str(m), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
