@@ -119,8 +119,31 @@ def test_the_watch_says_an_error_of_many_jobs_once_as_the_run_does(tmp_path: Pat
                        sim={"render_time": 0.05, "failure_rate": 1.0, "failure_code": "INTERNAL_ERROR"})
     result = api.run(m, options=RunOptions(), report=False)
     assert result.stats.counts.get("failed") == 12
-    watched = run_statistics(api.status(m)).last_errors
-    assert len(watched) == 1 and re.search(r"^style=\w+,seed=\d and 11 more jobs: failed: INTERNAL_ERROR: ",
+    snap = api.status(m)
+    watched = run_statistics(snap).last_errors
+    assert len(watched) == 1 and re.search(r"^style=\w+,seed=\d and 11 more jobs: INTERNAL_ERROR: ",
                                            watched[0]), watched
     ran = [e for e in result.stats.last_errors if "INTERNAL_ERROR" in e]
-    assert len(ran) == 1 and ran[0].split(": ", 1)[1] == watched[0].split(": failed: ", 1)[1], (ran, watched)
+    assert len(ran) == 1 and ran[0].split(": ", 1)[1] == watched[0].split(": ", 1)[1], (ran, watched)
+    first = min(snap.jobs, key=lambda j: j.ended_at or 0.0)  # the first failure the state recorded, as the run met it
+    assert watched[0].startswith(f"{first.key} and 11 more jobs: "), (watched, first)
+
+
+def test_the_watch_names_each_error_after_the_job_that_met_it_first_not_the_first_in_plan_order() -> None:
+    """Jobs whose failures the state recorded in the reverse of plan order, and one in flight whose download
+    failed (no time recorded, the latest): each entry names the job the run met it with first, no state before
+    the error, and the errors come in the order first met."""
+    from runner.records import JobRecord
+    from runner.stats import last_errors
+
+    def job(key: str, state: str, error: str, ended: float | None) -> JobRecord:
+        return JobRecord(id=hash(key), key=key, sweep=None, hash=key, values={}, params={}, state=state,
+                         output_path=f"/o/{key}.mp4", cost_estimate_micros=0, cost_micros=None, attempts=1,
+                         provider_id=None, error=error, sha256=None, size=None, duration=None, created_at=0.0,
+                         submitted_at=None, completed_at=None, downloaded_at=None, cached_from_run=None,
+                         ended_at=ended)
+
+    bad = [job("a", "failed", "INTERNAL_ERROR: boom", 30.0), job("b", "downloading", "download failed: disk", None),
+           job("c", "failed", "INTERNAL_ERROR: boom", 20.0), job("d", "rejected", "CONTENT_POLICY", 10.0)]
+    assert last_errors(bad) == ("d: CONTENT_POLICY", "c and 1 more job: INTERNAL_ERROR: boom",
+                                "b: download failed: disk")
