@@ -131,16 +131,9 @@ def test_what_cancel_with_state_says_to_do_next_acts_on_that_state(
     assert in_flight(m) == 0  # the manifest's own state holds none of them
 
 
-def test_status_in_a_state_with_runs_of_its_own_points_to_the_jobs_in_flight_in_the_state_named_before(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A manifest run in .gridrun-v2, then in .gridrun (its jobs left rendering there), then given `state_dir:
-    .gridrun-v2` again: `status` shows the run of .gridrun-v2 and warns, as `plan` does, of the jobs in flight in
-    .gridrun, with the commands that reach them; once `cancel --state` has cancelled them, it no longer does."""
-    import json
-
-    from runner.cli import main
-
+def _done_in_v2_then_in_flight_in_the_default_state(tmp_path: Path) -> Path:
+    """A manifest run to its end in .gridrun-v2, then in .gridrun (its 2 jobs left rendering there), then given
+    `state_dir: .gridrun-v2` again."""
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
                        sim={"render_time": 0.05, "jitter": 0.0})
     first = m.read_text()
@@ -151,6 +144,20 @@ def test_status_in_a_state_with_runs_of_its_own_points_to_the_jobs_in_flight_in_
     assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
     assert in_flight(m) == 2
     m.write_text(slow + "state_dir: .gridrun-v2\n")
+    return m
+
+
+def test_status_in_a_state_with_runs_of_its_own_points_to_the_jobs_in_flight_in_the_state_named_before(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest run in .gridrun-v2, then in .gridrun (its jobs left rendering there), then given `state_dir:
+    .gridrun-v2` again: `status` shows the run of .gridrun-v2 and warns, as `plan` does, of the jobs in flight in
+    .gridrun, with the commands that reach them; once `cancel --state` has cancelled them, it no longer does."""
+    import json
+
+    from runner.cli import main
+
+    m = _done_in_v2_then_in_flight_in_the_default_state(tmp_path)
     monkeypatch.chdir(tmp_path)
     old = tmp_path / ".gridrun"
     capsys.readouterr()
@@ -179,16 +186,7 @@ def test_jobs_in_flight_in_the_state_named_before_and_done_in_the_state_named_no
     sends none of them again (it would not follow them), not that it pays for them a second time."""
     from runner.cli import main
 
-    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
-                       sim={"render_time": 0.05, "jitter": 0.0})
-    first = m.read_text()
-    m.write_text(first + "state_dir: .gridrun-v2\n")
-    assert api.run(m, report=False).status == "done"
-    slow = first.replace("render_time: 0.05", "render_time: 30")
-    m.write_text(slow)
-    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
-    assert in_flight(m) == 2
-    m.write_text(slow + "state_dir: .gridrun-v2\n")
+    m = _done_in_v2_then_in_flight_in_the_default_state(tmp_path)
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
     assert main(["plan", str(m)]) == 0
