@@ -1802,8 +1802,9 @@
   function sayLive() {
     if ($live && $live.isConnected && $live.textContent !== pausedWhy()) $live.textContent = pausedWhy();
   }
-  // `age`: how long the snapshot was seen unchanged on this tab's clock, or (`aged`) its age by this computer's
-  function stopLive(age, aged) {
+  // `age`: how long the snapshot was seen unchanged on this tab's clock, or (`aged`) its age by this computer's;
+  // `ended`: what the stamp says of the run, ended where it could not write this page over (a full disk)
+  function stopLive(age, aged, ended) {
     reloading = false;
     ui.reload = false;
     // its jobs in flight, drawn already, show as the page rebuilt after the run stopped does: no spinner, and
@@ -1835,10 +1836,11 @@
     }
     // the run's own badge no longer says it is running: nothing here knows that now
     const badge = document.querySelector(".run-summary .badge.run-running");
-    if (badge) Object.assign(badge, { className: "badge run-stale", textContent: "not updating",
-                                      title: "running when this snapshot was written; its process may be gone" });
+    if (badge) Object.assign(badge, { className: "badge run-stale", textContent: ended ? "out of date" : "not updating",
+                                      title: "running when this snapshot was written; " +
+                                        (ended ? "the run has ended since" : "its process may be gone") });
     const line = document.querySelector(".run-summary .run-line");
-    const text = "This page stopped updating: " + (aged
+    const text = ended || "This page stopped updating: " + (aged
       ? "its snapshot of run " + RUNS[0].id + " was taken " + agoText(age) + " ago, by this computer's clock"
       : "run " + RUNS[0].id + " wrote no new snapshot of it for " + Math.floor(age / 60000) + " min") +
       ", where a run going on writes one at least every " + Math.round(REFRESH) + " s. Its process may be gone: " +
@@ -1879,7 +1881,18 @@
       judge(taken);
     };
     window.gridrunStamp = undefined;
-    s.onload = () => { const st = window.gridrunStamp; done(st && typeof st.taken === "number" ? st.taken : null); };
+    s.onload = () => {
+      const st = window.gridrunStamp;
+      // the run ended and could not write this page over: it says so at once, whatever its snapshot
+      if (st && st.ended && typeof st.ended.text === "string" && reloading && !pausedWhy()) {
+        s.remove();
+        loading = false;
+        stamp = "ok";
+        stopLive(0, false, st.ended.text);
+        return;
+      }
+      done(st && typeof st.taken === "number" ? st.taken : null);
+    };
     s.onerror = () => done(null);
     s.src = DATA.stamp + "?t=" + Date.now();
     document.head.append(s);

@@ -238,6 +238,37 @@ def write_problem(exc: OSError, *, then: str = "", refused: str = "") -> str:
 _FULL_DISK_SAID = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
 
 
+# What the stamp script of a page sets (`stamp_path`), its JSON after it.
+STAMP_SET = "window.gridrunStamp = "
+
+
+def stamp_path(report: Path) -> Path:
+    """Where the report at `report`, written by gridrun in an output folder, has its snapshot's stamp: a small
+    script under the folder's `.runs/` (no manifest's output may be written there) that a live page loads every
+    few seconds, from file:// too, and reloads only when the stamp is not the page's own snapshot."""
+    return report.parent / ".runs" / f"{report.name}.stamp.js"
+
+
+def stamp_ended(report: Path) -> dict[str, Any] | None:
+    """What the stamp of the page at `report` says of the run that ended where it could not write the page over
+    (`report.write_report`): {"run": its id, "text": what the page says}; None where the page is there and the
+    stamp says no such thing (the page is the run's last, or its run goes on), or no page is there."""
+    try:
+        text = stamp_path(report).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text.startswith(STAMP_SET) or not os.path.isfile(report):
+        return None
+    try:
+        data = json.loads(text[len(STAMP_SET):].rstrip().removesuffix(";"))
+    except ValueError:
+        return None
+    ended = data.get("ended") if isinstance(data, dict) else None
+    if not isinstance(ended, dict) or not isinstance(ended.get("run"), int) or not isinstance(ended.get("text"), str):
+        return None
+    return ended
+
+
 def disk_full(exc: OSError) -> bool:
     """`exc` is a write refused for want of room: no space left (or no inode), or a quota reached."""
     return exc.errno in (errno.ENOSPC, errno.EDQUOT)

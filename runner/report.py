@@ -31,8 +31,9 @@ from .export import (
 )
 from .jobs import format_value, job_key, span_text, usd_text
 from .outputs import (
-    POSTER_MARK, POSTERS_NOT_WRITTEN, Digests, atomic_write, broken_poster, files_beside, gridrun_poster, holds_take, keep_broken_poster, keep_foreign,
-    poster_kept, poster_path, superseded_dir, sync_folder, unreadable_videos, unreadable_why, write_problem,
+    POSTER_MARK, POSTERS_NOT_WRITTEN, STAMP_SET, Digests, atomic_write, broken_poster, disk_full, files_beside,
+    gridrun_poster, holds_take, keep_broken_poster, keep_foreign, poster_kept, poster_path, stamp_path, superseded_dir,
+    sync_folder, unreadable_videos, unreadable_why, write_problem,
 )
 from .records import placeholders_failed_note, rerenders_cancelled_note, rerenders_failed_note
 from .resources import resource_dir
@@ -1496,7 +1497,14 @@ def write_report(
     tell_unreadable(unread, "report", snapshot)
     if own:
         keep_foreign(target, target.parent)
-    atomic_write(target, page, durable=False)
+    try:
+        atomic_write(target, page, durable=False)
+    except OSError as exc:
+        # the run ended: the page there, of it going on or of a run before it, tells an open tab it is out of date
+        run = snapshot.run
+        if stamp is not None and not (run.status == "running" and not run.process_gone()) and target.is_file():
+            _stamp_ended(stamp, snapshot, exc, earlier=bool(suffix))
+        raise
     if stamp is not None:  # after the page: a stamp never names a snapshot the page does not hold yet
         keep_out_of_version_control(stamp.parent, RUNS_GITIGNORE)  # a `.runs/` an earlier gridrun made
         atomic_write(stamp, _stamp_text(snapshot.taken_at), durable=False)
@@ -1516,16 +1524,46 @@ def _as_of_state(store: Store, snapshot: Snapshot) -> Snapshot:
     return snapshot if last is None else dataclasses.replace(snapshot, taken_at=last)
 
 
-def stamp_path(report: Path) -> Path:
-    """Where the report at `report`, written by gridrun in an output folder, has its snapshot's stamp: a small
-    script under the folder's `.runs/` (no manifest's output may be written there) that a live page loads every
-    few seconds, from file:// too, and reloads only when the stamp is not the page's own snapshot."""
-    return report.parent / ".runs" / f"{report.name}.stamp.js"
+def _stamp_text(taken_at: float, ended: dict[str, Any] | None = None) -> str:
+    """The stamp script: the snapshot's time, as the page's data holds it (`runs[0].taken`); with `ended`, what a
+    page the run that ended could not write over says at once (`_stamp_ended`)."""
+    stamp: dict[str, Any] = {"taken": round(taken_at, 3)}
+    if ended is not None:
+        stamp["ended"] = ended
+    return f"{STAMP_SET}{_json_text(stamp)};\n"
 
 
-def _stamp_text(taken_at: float) -> str:
-    """The stamp script: the snapshot's time, as the page's data holds it (`runs[0].taken`)."""
-    return f"window.gridrunStamp = {_json_text({'taken': round(taken_at, 3)})};\n"
+def _stamp_ended(stamp: Path, snapshot: Snapshot, exc: OSError, *, earlier: bool) -> None:
+    """The stamp of a page that the run, ended, could not write over (a full disk): the page it left, open as the
+    run went on, learns at its next look that it is out of date and what writes it again (`outputs.stamp_ended`,
+    which `gridrun status` reads too). A new stamp that cannot be written either is written over the old one in
+    place, in the room that one holds already; where that fails too the stamp is left as it was."""
+    from .plan import relpath
+    from .terminal import typed
+
+    run = snapshot.run
+    command = f"gridrun report {typed(relpath(Path(run.manifest_path), Path.cwd()))}"
+    if earlier:
+        command += f" --run {run.id}"
+    when = "once there is room" if disk_full(exc) else "once it can be written"
+    said = f"This page is out of date: run {run.id} ended; `{command}` writes it again {when}."
+    data = _stamp_text(snapshot.taken_at, {"run": run.id, "text": said}).encode()
+    try:
+        atomic_write(stamp, data, durable=False)
+        return
+    except OSError:
+        pass
+    try:
+        fd = os.open(stamp, os.O_WRONLY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _description(manifest_text: str) -> str | None:

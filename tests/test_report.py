@@ -1096,6 +1096,58 @@ def test_a_report_writes_its_snapshots_stamp_under_runs_which_the_live_page_name
     assert json.loads(stamp.read_text()[len("window.gridrunStamp = "):-2]) == {"taken": data["runs"][0]["taken"]}
 
 
+def test_a_page_the_ended_run_cannot_write_over_is_told_out_of_date_by_its_stamp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's page, written live, then its final page refused for want of room: the live page stays, and its
+    stamp says at once that it is out of date, of which run, and what writes it again; where a new stamp cannot be
+    written either, it is written over the old one in place. A page refused while its run goes on changes no
+    stamp; once there is room the page is written and its stamp says nothing of the kind."""
+    import errno
+    import os
+
+    import importlib
+    from runner.outputs import stamp_ended
+    from runner.report import stamp_path
+
+    report_module = importlib.import_module("runner.report")  # `runner.report` is the function
+    monkeypatch.chdir(tmp_path)
+    store, run_id = build_state(tmp_path, fox_jobs(), end_status=None)
+    report = write_report(store, run_id=run_id, refresh=30)
+    live_page, stamp = report.read_text(), stamp_path(report)
+    live_stamp = stamp.read_text()
+    real = report_module.atomic_write
+    refused = [".html"]
+
+    def atomic_write(path: Any, data: Any, **kw: Any) -> None:
+        if str(path).endswith(tuple(refused)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real(path, data, **kw)
+
+    monkeypatch.setattr(report_module, "atomic_write", atomic_write)
+    with pytest.raises(OSError):
+        write_report(store, run_id=run_id, refresh=30)  # the run goes on: its next page tells
+    assert stamp.read_text() == live_stamp and stamp_ended(report) is None
+    store.end_run(run_id, "done")
+    said = (f"This page is out of date: run {run_id} ended; `gridrun report fox-styles.yaml` writes it again once "
+            "there is room.")
+    for stamps in ("written", "refused too"):
+        if stamps == "refused too":
+            refused.append(".js")
+            stamp.write_text(live_stamp)
+        with pytest.raises(OSError):
+            write_report(store, run_id=run_id)
+        assert report.read_text() == live_page, stamps
+        text = stamp.read_text()
+        assert text.startswith("window.gridrunStamp = ") and text.endswith(";\n"), text
+        assert json.loads(text[len("window.gridrunStamp = "):-2])["ended"] == {"run": run_id, "text": said}, stamps
+        assert stamp_ended(report) == {"run": run_id, "text": said}
+        assert not [p.name for p in stamp.parent.iterdir() if p.name.startswith(".")], stamps  # no temporary left
+    monkeypatch.setattr(report_module, "atomic_write", real)
+    write_report(store, run_id=run_id)
+    assert page_data(report.read_text())["live"] is False and stamp_ended(report) is None
+
+
 def test_a_video_deleted_after_the_run_is_told_missing_not_replaced_or_edited(tmp_path: Path) -> None:
     """A done job whose video file is gone is `missing` (`gridrun run` fetches it again); one whose path holds
     another file is replaced or edited, not missing."""

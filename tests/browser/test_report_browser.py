@@ -1613,6 +1613,49 @@ def test_a_live_page_whose_snapshot_is_long_past_by_this_clock_stops_at_once_and
         assert o.errors == []
 
 
+def test_a_live_page_the_ended_run_could_not_write_over_says_at_once_it_is_out_of_date(
+        browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run ended and its final page was refused for want of room: the live page open as it went on learns it
+    from the snapshot's stamp at its next look, not minutes later, and says the page is out of date, which run
+    ended and what writes it again; its jobs in flight no longer show as rendering, and it reloads no more."""
+    import datetime
+    import errno
+    import importlib
+    import os
+
+    report_module = importlib.import_module("runner.report")  # `runner.report` is the function
+    monkeypatch.chdir(tmp_path)
+    store, run_id = build_state(tmp_path, fox_jobs({("anime", 1): "running"}), end_status=None)
+    report = write_report(store, run_id=run_id, refresh=30)
+    with opened(browser, report, from_disk=True, before=lambda p: p.clock.install(time=datetime.datetime.now())) as o:
+        page = o.page
+        badge = page.locator(".run-summary .badge")
+        assert badge.text_content() == "running" and page.locator(".stale-note").count() == 0
+        page.evaluate("window.sameLoad = true")
+        store.end_run(run_id, "done")
+        real = report_module.atomic_write
+
+        def atomic_write(path: Any, data: Any, **kw: Any) -> None:
+            if str(path).endswith(".html"):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+            real(path, data, **kw)
+
+        monkeypatch.setattr(report_module, "atomic_write", atomic_write)
+        with pytest.raises(OSError):
+            write_report(store, run_id=run_id)
+        page.clock.run_for(5_000)  # the next look at the stamp
+        page.wait_for_selector(".stale-note")
+        assert page.locator(".stale-note").text_content() == (
+            f"This page is out of date: run {run_id} ended; `gridrun report fox-styles.yaml` writes it again once "
+            "there is room.")
+        assert badge.text_content() == "out of date" and "ended since" in badge.get_attribute("title")
+        assert page.locator('.card[data-key="style=anime,seed=1"] .thumb.stopped').count() == 1
+        assert page.locator("#ctl-reload").count() == 0
+        page.clock.run_for(60_000)
+        assert page.evaluate("window.sameLoad") is True and page.locator(".stale-note").count() == 1
+        assert o.errors == []
+
+
 @pytest.mark.parametrize("why", ["reload turned off", "details open", "details open, the stamp not kept"])
 def test_a_live_page_that_does_not_reload_says_it_is_paused_not_that_its_run_may_be_gone(
         browser: Any, tmp_path: Path, why: str) -> None:
