@@ -892,6 +892,23 @@ def _but_report_error(result: Any, json_lines: bool) -> Any:
     return dataclasses.replace(s, last_errors=tuple(s.last_errors[i] for i in kept), said=said)
 
 
+def _out_of_date_report(folder: str | Path, run_id: int, manifest: str) -> str | None:
+    """What is said of the page in the run's output folder that the run, ended, could not write over (a full disk),
+    whose stamp says so (`outputs.stamp_ended`): the page, left out of date as a tab open on it says, and what
+    writes it again, naming `manifest`; None where no such page is there."""
+    from .outputs import stamp_ended
+    from .plan import relpath
+
+    for name, again in (("report.html", ""), (f"report-run-{run_id}.html", f" --run {run_id}")):
+        page = Path(folder) / name
+        ended = stamp_ended(page)
+        if ended is not None and ended["run"] == run_id:
+            return (f"{visible(relpath(page, Path.cwd()))} is out of date (run {run_id} ended; a page open on it says "
+                    f"so): `gridrun report {typed(manifest)}{again}` writes it again "
+                    f"{'once there is room' if ended.get('full') else 'once it can be written'}")
+    return None
+
+
 def _lines_visible(text: str) -> str:
     """An error's or a warning's text as written to the terminal: a control character of a path or a value in it
     (a folder named with an ESC) written as Python writes it (`visible`), each of its lines kept a line."""
@@ -2123,7 +2140,11 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         if report and not progress.json_lines:
             out.print(f"report: {visible(report)}", markup=False, highlight=False)
         elif result.report_error:
-            then = ("" if MOVED_FIX in result.report_error else  # it says what writes the report itself
+            # the page the run could not write over, left as it was: what writes it again is said of that page
+            stale = None if MOVED_FIX in result.report_error else _out_of_date_report(
+                result.outputs_dir, result.run_id, args.manifest)
+            then = (f"; {stale}" if stale is not None else
+                    "" if MOVED_FIX in result.report_error else  # it says what writes the report itself
                     "; `gridrun report` may write it" if BUG in result.report_error
                     else "; `gridrun report` writes it once that is fixed")
             err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(result.report_error))}{then}")
@@ -2749,6 +2770,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                   highlight=False)
     if missing:
         out.print(f"  [yellow]warning[/yellow]: {escape(said(_missing_note(missing)))}")
+    if r.ended_at is not None and (stale := _out_of_date_report(r.outputs_dir, r.id, _status_file(args, snap))):
+        out.print(f"  [yellow]warning[/yellow]: {escape(stale)}")
     advice, note = _status_next(args, snap, unnamed=unnamed)
     if advice is not None:
         out.print(f"  next: {escape(advice.text)}")

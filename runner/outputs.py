@@ -251,8 +251,9 @@ def stamp_path(report: Path) -> Path:
 
 def stamp_ended(report: Path) -> dict[str, Any] | None:
     """What the stamp of the page at `report` says of the run that ended where it could not write the page over
-    (`report.write_report`): {"run": its id, "text": what the page says}; None where the page is there and the
-    stamp says no such thing (the page is the run's last, or its run goes on), or no page is there."""
+    (`report.write_report`): {"run": its id, "text": what the page says, "full": whether for want of room}; None
+    where the page is there and the stamp says no such thing (the page is the run's last, or its run goes on), or
+    no page is there."""
     try:
         text = stamp_path(report).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):

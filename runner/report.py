@@ -1545,9 +1545,10 @@ def _stamp_ended(stamp: Path, snapshot: Snapshot, exc: OSError, *, earlier: bool
     command = f"gridrun report {typed(relpath(Path(run.manifest_path), Path.cwd()))}"
     if earlier:
         command += f" --run {run.id}"
-    when = "once there is room" if disk_full(exc) else "once it can be written"
-    said = f"This page is out of date: run {run.id} ended; `{command}` writes it again {when}."
-    data = _stamp_text(snapshot.taken_at, {"run": run.id, "text": said}).encode()
+    full = disk_full(exc)
+    said = (f"This page is out of date: run {run.id} ended; `{command}` writes it again "
+            f"{'once there is room' if full else 'once it can be written'}.")
+    data = _stamp_text(snapshot.taken_at, {"run": run.id, "text": said, "full": full}).encode()
     try:
         atomic_write(stamp, data, durable=False)
         return

@@ -279,3 +279,43 @@ def test_a_manifest_copy_that_cannot_be_written_again_says_why(
     err = " ".join(said.err.split())
     assert f"it cannot be written: {copy}: {NO_SPACE}; free space on its disk" in err, err
     assert "another state" not in err, err
+
+
+def test_a_run_whose_final_report_cannot_be_written_names_the_live_page_it_left_out_of_date(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run wrote its live page, then its final page was refused for want of room: the page there still shows
+    the run going on. The run's end and `status` name that page as out of date, with what writes it again; its
+    stamp tells a tab open on it the same. Once there is room `gridrun report` writes it, and nothing says so."""
+    from runner import live
+    from runner.outputs import stamp_ended
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 2.0, "jitter": 0.0})
+    monkeypatch.chdir(tmp_path)
+    real = live.LiveViews.final_report
+    pages: list[str] = []
+
+    def final_report(self: live.LiveViews) -> Path | None:
+        report = tmp_path / "outputs" / "t" / "report.html"
+        pages.append(report.read_text() if report.exists() else "")
+        with monkeypatch.context() as full:
+            _report_writes_fail(full, ".html")
+            return real(self)
+
+    monkeypatch.setattr(live.LiveViews, "final_report", final_report)
+    assert main(["run", m.name]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    report = tmp_path / "outputs" / "t" / "report.html"
+    assert '"live":true' in pages[0] and report.read_text() == pages[0]  # the live page, left as it was
+    said = ("outputs/t/report.html is out of date (run 1 ended; a page open on it says so): `gridrun report t.yaml` "
+            "writes it again once there is room")
+    assert f"{report}: {NO_SPACE}; free space on its disk; {said}" in err, err
+    assert (stamp_ended(report) or {}).get("run") == 1
+    assert main(["status", m.name]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"warning: {said}" in out, out
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", m.name]) == 0 and stamp_ended(report) is None
+    assert main(["status", m.name]) == 0
+    assert "out of date" not in capsys.readouterr().out

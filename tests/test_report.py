@@ -1104,9 +1104,9 @@ def test_a_page_the_ended_run_cannot_write_over_is_told_out_of_date_by_its_stamp
     written either, it is written over the old one in place. A page refused while its run goes on changes no
     stamp; once there is room the page is written and its stamp says nothing of the kind."""
     import errno
+    import importlib
     import os
 
-    import importlib
     from runner.outputs import stamp_ended
     from runner.report import stamp_path
 
@@ -1140,8 +1140,9 @@ def test_a_page_the_ended_run_cannot_write_over_is_told_out_of_date_by_its_stamp
         assert report.read_text() == live_page, stamps
         text = stamp.read_text()
         assert text.startswith("window.gridrunStamp = ") and text.endswith(";\n"), text
-        assert json.loads(text[len("window.gridrunStamp = "):-2])["ended"] == {"run": run_id, "text": said}, stamps
-        assert stamp_ended(report) == {"run": run_id, "text": said}
+        ended = {"run": run_id, "text": said, "full": True}
+        assert json.loads(text[len("window.gridrunStamp = "):-2])["ended"] == ended, stamps
+        assert stamp_ended(report) == ended
         assert not [p.name for p in stamp.parent.iterdir() if p.name.startswith(".")], stamps  # no temporary left
     monkeypatch.setattr(report_module, "atomic_write", real)
     write_report(store, run_id=run_id)
