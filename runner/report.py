@@ -8,6 +8,7 @@ beside them, so the folder opens offline and can be zipped as it is. Exports liv
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import io
@@ -1541,6 +1542,9 @@ def _stamp_ended(stamp: Path, snapshot: Snapshot, exc: OSError, *, earlier: bool
     from .plan import relpath
     from .terminal import typed
 
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        if stamp.read_text(encoding="utf-8") == _stamp_text(snapshot.taken_at):
+            return  # the page there is this very snapshot's: not out of date
     run = snapshot.run
     command = f"gridrun report {typed(relpath(Path(run.manifest_path), Path.cwd()))}"
     if earlier:

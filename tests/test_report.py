@@ -1102,7 +1102,8 @@ def test_a_page_the_ended_run_cannot_write_over_is_told_out_of_date_by_its_stamp
     """The run's page, written live, then its final page refused for want of room: the live page stays, and its
     stamp says at once that it is out of date, of which run, and what writes it again; where a new stamp cannot be
     written either, it is written over the old one in place. A page refused while its run goes on changes no
-    stamp; once there is room the page is written and its stamp says nothing of the kind."""
+    stamp; once there is room the page is written and its stamp says nothing of the kind, nor after a write of that
+    same page refused again."""
     import errno
     import importlib
     import os
@@ -1147,6 +1148,10 @@ def test_a_page_the_ended_run_cannot_write_over_is_told_out_of_date_by_its_stamp
     monkeypatch.setattr(report_module, "atomic_write", real)
     write_report(store, run_id=run_id)
     assert page_data(report.read_text())["live"] is False and stamp_ended(report) is None
+    monkeypatch.setattr(report_module, "atomic_write", atomic_write)
+    with pytest.raises(OSError):  # the page there is the run's last already
+        write_report(store, run_id=run_id)
+    assert stamp_ended(report) is None
 
 
 def test_a_video_deleted_after_the_run_is_told_missing_not_replaced_or_edited(tmp_path: Path) -> None:
