@@ -947,7 +947,36 @@ def _keys_written(manifest: Manifest) -> list[ManifestError]:
                 walk(v, (*path, i))
 
     walk(manifest.data, ())
-    return found
+    return found + _keys_in_comments(manifest, keys)
+
+
+def _keys_in_comments(manifest: Manifest, keys: Mapping[str, str]) -> list[ManifestError]:
+    """The errors of the manifest's lines whose comments hold an API key of `keys` (`# key: sk-...`): a run keeps
+    the manifest's text whole, comments too, in the state and in `.runs/` beside the videos. Found as a key in the
+    text outside every scalar YAML reads (a key in a value is `_keys_written`'s); one error a line, named by the
+    key's variable, never shown. Looked for only in a text that holds a key at all."""
+    text = manifest.text
+    held = [key for key in keys if key in text]
+    if not held:
+        return []
+    from .yamlsource import line_and_column, scalar_spans
+
+    spans = scalar_spans(text)
+    if spans is None:
+        return []
+    lines: dict[int, tuple[int, str]] = {}
+    for key in held:
+        at = text.find(key)
+        while at >= 0:
+            if not any(start <= at < end for start, end in spans):
+                line, column = line_and_column(text, at)
+                lines.setdefault(line, (column, keys[key]))
+            at = text.find(key, at + 1)
+    return [ManifestError(
+        f"a comment holds the value of {var} (an API key, not shown): a key goes in the environment, never the "
+        "manifest, whose text, comments too, the state and .runs/ beside the videos keep; take it out",
+        file=manifest.display or manifest.path, line=line, column=column)
+        for line, (column, var) in sorted(lines.items())]
 
 
 def _written(beside: tuple[str, str, str]) -> list[str]:

@@ -301,6 +301,38 @@ def cut_by_comments(text: str, free_text: Callable[[tuple[Any, ...]], bool]
     return [(path, value, comment, at) for _, path, value, comment, at in sorted(found.values(), key=lambda f: f[0])]
 
 
+def scalar_spans(text: str) -> list[tuple[int, int]] | None:
+    """Where each scalar of the YAML `text` is written, as (start, end) offsets in `text`, mapping keys too; a block
+    scalar's (`|`, `>`) from the line after its header, whose comment is a comment. What lies outside them is the
+    document's layout, its comments, anchors and tags. None when the text does not parse (the error is said
+    elsewhere)."""
+    spans: list[tuple[int, int]] = []
+    loader = _Loader(text)
+    try:
+        while loader.check_token():
+            token = loader.get_token()
+            if isinstance(token, yaml.ScalarToken):
+                start, end = token.start_mark.pointer, token.end_mark.pointer
+                if token.style in ("|", ">"):
+                    found = _LINE_BREAK.search(text, start, end)
+                    start = end if found is None else found.end()
+                spans.append((start, end))
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    return spans
+
+
+_LINE_BREAK = re.compile(r"\r\n?|\n")
+
+
+def line_and_column(text: str, at: int) -> Position:
+    """The line and column (from 1) of offset `at` in `text`, its lines broken as YAML 1.2 breaks them."""
+    breaks = list(_LINE_BREAK.finditer(text, 0, at))
+    return len(breaks) + 1, at - (breaks[-1].end() if breaks else 0) + 1
+
+
 def double_quoted_source(text: str, path: tuple[Any, ...]) -> str | None:
     """The source text of the string at `path` in the YAML `text` (`"C:\\vids"`, quotes and all) when it is written
     in double quotes and holds a backslash, which YAML reads there as an escape (`\\v` a vertical tab, `\\e` an

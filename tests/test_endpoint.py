@@ -383,3 +383,34 @@ def test_an_api_key_pasted_into_the_manifest_is_refused_at_its_line_without_show
         assert "vars.token: holds the value of LUMENFALL_API_KEY" in err, err
         assert "Zq8xR2" not in err, err
     assert not (tmp_path / ".gridrun").exists()
+
+
+def test_an_api_key_in_a_manifest_comment_is_refused_at_its_line_without_showing_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run keeps the manifest's text whole, comments too, in the state and in `.runs/` beside the videos: a key
+    in a comment (a block scalar's header comment too) is refused at its line before anything is recorded, named by
+    its variable; the same words in a block scalar's text are its value's."""
+    from runner.cli import main
+
+    monkeypatch.setenv("LUMENFALL_API_KEY", "lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1")
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: fox\n# key: lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1\nmodel: pixverse-v5.6\n"
+                 "sim: {render_time: 0.05, jitter: 0.0}\n"
+                 "params: {prompt: a fox, quality: 540p}  # lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1\n"
+                 "vars:\n  note: |  # lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1\n    # a line of text\n"
+                 "output: a.mp4\n", encoding="utf-8")
+    for command in ("validate", "plan", "run"):
+        assert main([command, str(m)]) == 2, command
+        err = " ".join(capsys.readouterr().err.split())
+        for at in (f"{m}:3:8:", f"{m}:6:43:", f"{m}:8:14:"):
+            assert f"{at} a comment holds the value of LUMENFALL_API_KEY (an API key, not shown)" in err, err
+        assert err.count("holds the value of") == 3, err
+        assert "Zq8xR2" not in err, err
+    assert not (tmp_path / ".gridrun").exists() and not (tmp_path / "outputs").exists()
+    m.write_text(m.read_text().replace("# a line of text", "# lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1"))
+    assert main(["validate", str(m)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{m}:8:3: vars.note: holds the value of LUMENFALL_API_KEY" in err and err.count("holds the value") == 4
+    m.write_text(m.read_text().replace("lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1", "a note"))
+    assert main(["run", str(m), "--no-report"]) == 0
+    assert "# key: a note" in (tmp_path / "outputs" / "fox" / ".runs" / "run-1.yaml").read_text()
