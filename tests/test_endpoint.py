@@ -106,8 +106,20 @@ def test_a_base_url_with_credentials_is_refused_without_showing_them(
     assert f"{m}:5:" in err and "user name or password" in err and "PASSWORD99" not in err
 
 
-@pytest.mark.parametrize("password", ["sk-PASS/WORD99", "sk-PASS#WORD99", "sk-PASS?WORD99", "12/sk-PASSWORD99",
-                                      "12#sk-PASSWORD99", "12?sk-PASSWORD99", "sk-PASS/WORD99:9"])
+@pytest.mark.parametrize("url", ["https://assets.example.com:8443/fox@2x.png", "http://127.0.0.1:8000/@team/v1",
+                                 "http://127.0.0.1:8000/v1?owner=a@b.com", "https://img.example.com:443/a.png?mail=me@x.io",
+                                 "https://host:8443", "https://host:8443#a@b"])
+def test_an_at_sign_after_a_port_in_a_path_or_query_is_no_password(url: str) -> None:
+    """A port after the host's ':' (digits, then '/', '?', '#' or the end) is no password's start: an '@' further on
+    is in the path, query or fragment."""
+    from runner.providers.capabilities import has_credentials
+
+    assert not has_credentials(url)
+    assert has_credentials(url.replace("://", "://user:pw@", 1))
+
+
+@pytest.mark.parametrize("password", ["sk-PASS/WORD99", "sk-PASS#WORD99", "sk-PASS?WORD99", "sk-PASS/WORD99:9",
+                                      "12sk/PASSWORD99"])
 def test_a_base_url_whose_password_holds_a_slash_hash_or_question_mark_is_refused_without_showing_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], password: str) -> None:
     """Not percent-encoded, a '/', '#' or '?' ends the host early for the parser, which then finds no '@' in it: the
@@ -131,7 +143,7 @@ def test_a_base_url_whose_password_holds_a_slash_hash_or_question_mark_is_refuse
 
 
 @pytest.mark.parametrize("url", ["https://cdn.example/@team/v1", "http://127.0.0.1:99999/v1",
-                                 "http://127.0.0.1:9x/v1"])
+                                 "http://127.0.0.1:9x/v1", "https://cdn.example:8443/@team/v1"])
 def test_a_base_url_with_no_credentials_is_not_taken_for_one(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str) -> None:
     """An '@' in the path is no password; a port that does not parse is said so, not in the parser's words."""

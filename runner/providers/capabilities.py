@@ -792,6 +792,9 @@ def is_loopback(url: str) -> bool:
 _USER_PASSWORD = re.compile(r"[^/?#@:]*:[^@]*@")
 """The start of what follows a URL's `scheme://` when it is `user:password@`, the password holding any character."""
 
+_PORT_ENDS = re.compile(r"[0-9]{1,5}(?:[/?#]|$)")
+"""What follows a host's ':' when it is a port, then the end of the host."""
+
 
 def has_credentials(url: str) -> bool:
     """Whether `url` holds a user name or password (`http://user:pass@host/`). Here, not beside the HTTP client:
@@ -804,9 +807,11 @@ def has_credentials(url: str) -> bool:
         # the query counts, the URL refused without being shown as one without a scheme would be
         return "@" in url.split("?", 1)[0].split("#", 1)[0]
     rest = url.strip().partition("://")[2]
-    if _USER_PASSWORD.match(rest):
+    if _USER_PASSWORD.match(rest) and not _PORT_ENDS.match(rest.partition(":")[2]):
         # read as written, before parsing: a '/', '#' or '?' in a password, not percent-encoded, ends the host
-        # early for the parser (`user:pass/word@host` has the host `user`), which then finds no '@' in it
+        # early for the parser (`user:pass/word@host` has the host `user`), which then finds no '@' in it. A
+        # port and what ends the host after it (`host:8443/fox@2x.png`, `host:8000/v1?by=a@b.com`) is read by
+        # the parser below: an '@' in a path or query is no password
         return True
     try:
         parts = urlsplit(url.strip())
