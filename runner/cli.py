@@ -3802,8 +3802,12 @@ def cmd_recover(args: argparse.Namespace) -> int:
         say("the state was refused as it was (lost, emptied or behind); recover goes on from what the output "
             "folder holds")
     if counts[RECOVERED]:
+        # the later takes of jobs the state held are no money a run would pay again: it puts the older takes back
+        held = r.newer_takes
+        again = ("" if held == counts[RECOVERED] else f" ({usd_text(r.recovered_micros)} a run would otherwise pay "
+                 + ("again)" if not held else f"again for the {counts[RECOVERED] - held:,} the state did not hold)"))
         say(f"{visible(r.outputs_dir)}: {_jobs(counts[RECOVERED])} found whole with their sidecars: {would} done, "
-            f"nothing sent ({usd_text(r.recovered_micros)} a run would otherwise pay again)")
+            f"nothing sent{again}")
     else:  # none to record done: said as none, not as a count of 0 recorded
         say(f"{visible(r.outputs_dir)}: no job found whole with its sidecar, none to record done")
     newer = [f for f in r.jobs if f.newer]
@@ -3813,7 +3817,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
         cost = sum(f.recorded_cost_micros or 0 for f in newer)
         say(f"  {len(newer):,} of them with a later take than the state held{made}, whose record it lost "
             f"({usd_text(cost)} as their sidecars record): {_some([f.key for f in newer])}; {would} done with "
-            "those takes, not moved aside for the older ones")
+            "those takes, kept where a run would otherwise move them aside for the older takes it holds (paid for "
+            "nothing either way)")
     for outcome, what in ((RECORDED, "held by the state already, left as they are"),
                           (NOT_FOUND, "not found (never finished, or the video gone)"),
                           (ALTERED, "whose video is not the one its sidecar records (edited or cut short), or whose "

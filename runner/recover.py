@@ -137,8 +137,16 @@ class RecoverResult:
 
     @property
     def recovered_micros(self) -> int:
-        """What a run would have paid again for the jobs recovered: their estimates, as `plan` figures them."""
-        return sum(f.cost_micros for f in self.jobs if f.outcome == RECOVERED)
+        """What a run would have paid again for the jobs recovered: their estimates, as `plan` figures them. A job
+        the state held, recovered with a later take (`newer`), counts in none of it: a run would pay nothing for it
+        either, putting back the older take the state holds (`newer_takes`)."""
+        return sum(f.cost_micros for f in self.jobs if f.outcome == RECOVERED and not f.newer)
+
+    @property
+    def newer_takes(self) -> int:
+        """Jobs the state held, recovered with a later take than the one it holds (a state behind): kept, where a
+        run would have moved them aside for the older takes, paying for nothing either way."""
+        return sum(1 for f in self.jobs if f.outcome == RECOVERED and f.newer)
 
     @property
     def recorded_cost_micros(self) -> int:
@@ -818,6 +826,7 @@ def recover_json(r: RecoverResult) -> dict[str, Any]:
         "refused": r.refused,
         "counts": r.counts(),
         "recovered_usd": r.recovered_micros / 1e6,
+        "newer_takes": r.newer_takes,
         "recorded_cost_usd": r.recorded_cost_micros / 1e6,
         "to_pay": len(r.to_pay),
         "to_pay_usd": r.to_pay_micros / 1e6,

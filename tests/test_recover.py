@@ -492,11 +492,20 @@ def test_a_state_restored_from_a_backup_before_a_force_run_adopts_that_runs_late
     capsys.readouterr()
     assert main(["plan", str(m)]) == 1
     assert "gridrun recover" in _said(capsys)[1]
+    # the later takes kept are no money a run would pay again: without them, it puts the older takes back, paid
+    # for nothing; what is at stake is which take is kept
+    assert main(["recover", str(m), "--dry-run", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["counts"]["recovered"] == 4 and got["recovered_usd"] == 0 and got["newer_takes"] == 4, got
+    assert got["recorded_cost_usd"] == 1.4 and got["to_pay_usd"] == 0, got
     assert main(["recover", str(m)]) == 0
     said = _said(capsys)[0]
-    assert "4 jobs found whole with their sidecars: recorded done" in said, said
+    assert "4 jobs found whole with their sidecars: recorded done, nothing sent" in said, said
+    assert "would otherwise pay again" not in said, said
     assert "4 of them with a later take than the state held made by run 2, whose record it lost ($1.40 as their " \
         "sidecars record)" in said, said
+    assert "recorded done with those takes, kept where a run would otherwise move them aside for the older takes " \
+        "it holds (paid for nothing either way)" in said, said
     assert api.run(m, report=False).exit_code == 0
     assert {v: sha256(v) for v in videos} == later  # run 2's takes stay at the jobs' paths
     assert stats(prov)["creates"] == creates
