@@ -2673,7 +2673,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         live = _status_live(args, snap)
         _say(dumps({
             **api.status_json(snap),
-            # what `gridrun status` says to run next (its `next:` line), of a run that ended; null: nothing to run
+            # what `gridrun status` says to run next (its `next:` line), of a run that ended, or of one gone
+            # whose resume a run of the manifest as it is now refuses (that refusal); null: nothing to run
             "next": None if advice is None else advice.text,
             # the steps of it to run, in its order, as they would be typed: each naming the manifest
             "next_commands": [] if advice is None else _typed_commands(advice.commands, _status_file(args, snap)),
@@ -2748,8 +2749,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         # an estimate, as the run's own progress marks it (`progress.fmt_eta_of`)
         shown = f"~{fmt_eta(eta)}" if eta is not None and eta_expected(snap) else fmt_eta(eta)
         out.print(f"  {fmt_time(elapsed)} elapsed{rate}, eta {shown}{heard}")
+    advice, note = _status_next(args, snap, unnamed=unnamed)
     if gone:
-        out.print(f"  [yellow]{escape(said(r.gone_note(left=_jobs_left(snap.counts), unknown=snap.counts.get('unknown', 0))))}[/yellow]")
+        # a run of the manifest as it is now refusing to start (the step below): no `gridrun run` proposed here
+        out.print(f"  [yellow]{escape(said(r.gone_note(left=_jobs_left(snap.counts), unknown=snap.counts.get('unknown', 0), resumes=advice is None)))}[/yellow]")
         if snap.force_unsent:  # after that free step, the re-renders a --force run left, not those it made
             out.print(f"  then: {said(_force_unsent_next(snap).text)}", markup=False, highlight=False)
     if snap.sent_elsewhere and r.ended_at is None:  # said with what to run next, of a run that ended
@@ -2772,7 +2775,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  [yellow]warning[/yellow]: {escape(said(_missing_note(missing)))}")
     if r.ended_at is not None and (stale := _out_of_date_report(r.outputs_dir, r.id, _status_file(args, snap))):
         out.print(f"  [yellow]warning[/yellow]: {escape(stale)}")
-    advice, note = _status_next(args, snap, unnamed=unnamed)
     if advice is not None:
         out.print(f"  next: {escape(advice.text)}")
     if note is not None:
@@ -2783,12 +2785,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _status_next(args: argparse.Namespace, snap: Snapshot, *, unnamed: bool) -> tuple[Advice | None, str | None]:
     """What `status` says to run next after the ended run of `snap` (its `next:` line), and the note it gives below
     it: built from the state, or, where the manifest given was edited since that run (or a data file it reads no
-    longer holds the row of a job in flight, or a local input image a job in flight sent differs now), planned as it is now (a run of it would refuse to start: that refusal's way out is the step;
-    else a note that the steps are of the manifest as the run had it). (None, None) of a run that has not ended."""
+    longer holds the row of a job in flight, or a local input image a job in flight sent differs now), planned as
+    it is now (a run of it would refuse to start: that refusal's way out is the step; else a note that the steps
+    are of the manifest as the run had it). Of a run whose process is gone without recording its end (killed,
+    crashed), only that refusal, planned on the same signs, where its line would say a run resumes it; (None,
+    None) otherwise, and of a run going on."""
     from .manifest import Manifest
 
     r = snap.run
-    if r.ended_at is None:
+    gone = r.ended_at is None and r.process_gone()
+    if r.ended_at is None and not gone:
         return None, None
     now = None
     if (not unnamed and isinstance(args.manifest, Manifest) and not getattr(args, "warnings", None)
@@ -2799,6 +2805,8 @@ def _status_next(args: argparse.Namespace, snap: Snapshot, *, unnamed: bool) -> 
     if now is not None and now[0]:  # the steps of the state alone would lead to a run that refuses
         # its ways on (the manifest put back by hand, or jobs paid for left behind) are a choice: no command to run
         return Advice(now[1]), None
+    if gone:  # its line says what to run: a run resumes it
+        return None, None
     return _next_text(snap, unnamed=unnamed), None if now is None else now[1]
 
 

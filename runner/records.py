@@ -278,13 +278,14 @@ class RunRecord:
             return DISK_FULL, self.gone_note()
         return None, None
 
-    def gone_note(self, *, left: bool = True, unknown: int = 0) -> str:
+    def gone_note(self, *, left: bool = True, unknown: int = 0, resumes: bool = True) -> str:
         """What `status` says of a run whose process is gone: where the disk holding its state folder or its output
         folder is full now, that as the likely cause (the run stopped as it could not write, and could not record
         that either), with what to do. `left`: the run's jobs are not all settled (`gridrun cancel` may have settled
         every one since): else nothing is left to resume, and no `gridrun run` is proposed; `unknown`, of its jobs
         settled, those of unknown outcome (a cancel that found the provider no longer had them), which may have
-        been paid for, and which `gridrun retry --unknown` sends again."""
+        been paid for, and which `gridrun retry --unknown` sends again. `resumes`: a run of the manifest as it is now
+        resumes it; False where it would refuse (the step `status` gives after it), so no `gridrun run` is proposed."""
         if not left and unknown:
             jobs = f"{unknown:,} job{'s' if unknown != 1 else ''}"
             it, them = ("it", "it") if unknown == 1 else ("they", "them")
@@ -298,11 +299,12 @@ class RunRecord:
         full = _full_disks((self.state_folder, self.outputs_dir))
         if full:
             return (f"its process (pid {self.pid}) is gone without recording its end; {full}: likely what stopped it "
-                    "(a run stops when it cannot write its state or its videos); free space there, then `gridrun run` "
-                    "resumes it")
+                    "(a run stops when it cannot write its state or its videos); free space there"
+                    + (", then `gridrun run` resumes it" if resumes else ""))
         # Not said to be killed: a run whose state's disk filled stops on its own, and cannot record that either.
         return (f"its process (pid {self.pid}) is gone without recording its end (killed, crashed, or stopped by a "
-                "state it could not write, which it said as it stopped); `gridrun run` resumes it")
+                "state it could not write, which it said as it stopped)" + ("; `gridrun run` resumes it" if resumes
+                                                                             else ""))
 
 
 def _free_bytes(folder: str) -> int | None:

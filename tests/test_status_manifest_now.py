@@ -164,3 +164,63 @@ def test_an_input_image_edited_under_a_job_in_flight_makes_status_give_the_runs_
     image.write_bytes(was)
     assert main(["status", str(m)]) == 0
     assert "collects the 1 job left in flight" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("change", ["the prompt edited", "the input image replaced"])
+def test_status_of_a_killed_run_whose_manifest_changed_gives_the_runs_refusal_not_a_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """A run killed with jobs in flight (its process gone, its end not recorded), then its prompt edited or the
+    input image a job in flight sent replaced: a run refuses to start over those jobs, and `status` (text and JSON)
+    gives that refusal as the next step, where it said "`gridrun run` resumes it"; the manifest and image as the run
+    had them, it says so again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from runner.cli import main
+    from runner.errors import InFlightError
+
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+    image = tmp_path / "a.png"
+    was = _PNG.replace(b"\x00" * 32, b"owl".ljust(32, b"\x00"))
+    image.write_bytes(was)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                       sim={"render_time": 30, "jitter": 0.0, "concurrency": 2})
+    text = m.read_text()
+    m.write_text(text.replace("duration: 5", "duration: 5\n  input_reference: a.png"))
+    assert "input_reference: a.png" in m.read_text()
+    killed = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False,
+                            env={**os.environ, "GRIDRUN_CRASH_AT": "after-submit:1"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert api.status(m).counts["submitting"] == 2  # sent, not yet recorded as taken: in flight
+    assert main(["status", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "`gridrun run` resumes it" in said, said
+    as_run_had_it = m.read_text()
+    if change == "the prompt edited":
+        m.write_text(as_run_had_it.replace("a fox", "a wolf"))
+    else:
+        image.write_bytes(_PNG.replace(b"\x00" * 32, b"lark".ljust(32, b"\x00")))
+    with pytest.raises(InFlightError) as refused:
+        api.run(m, report=False)
+    assert main(["status", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "is gone without recording its end" in said and "resumes it" not in said, said
+    tail = said[said.index("next:"):]
+    assert "`gridrun run` of the manifest as it is now refuses to start" in tail, tail
+    assert " ".join(str(refused.value).split())[:60] in tail, (tail, str(refused.value))
+    assert main(["status", str(m), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["process_gone"] is True and doc["next"] is not None, doc
+    assert " ".join(tail.removeprefix("next: ").split()) == " ".join(doc["next"].split()), (tail, doc["next"])
+    assert doc["next_commands"] == [] and doc["next_note"] is None, doc
+    m.write_text(as_run_had_it)
+    image.write_bytes(was)
+    assert main(["status", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "`gridrun run` resumes it" in said and "refuses to start" not in said, said
