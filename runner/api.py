@@ -2260,7 +2260,9 @@ def _failure_fields(snap: Snapshot, job: Any) -> dict[str, Any]:
             "fix": repeating_fix(code) if found is not None else None}
 
 
-def status_json(snap: Snapshot) -> dict[str, Any]:
+def status_json(snap: Snapshot, *, resumes: bool = True) -> dict[str, Any]:
+    """`status --json`'s fields of the state alone. `resumes` False: a run of the manifest as it is now would refuse
+    to resume the run gone (`status` gives that refusal as the next step), so its inferred note proposes no run."""
     r = snap.run
     elapsed, per_minute, eta = pace(snap)
     next_check, last_answer = checks(snap)
@@ -2272,7 +2274,7 @@ def status_json(snap: Snapshot) -> dict[str, Any]:
         "status": r.shown_status,  # `gone`: recorded as running, but its process no longer exists
         # the cause it stopped on, not its jobs' (`disk-full`), and what to do, as recorded or, for a gone run,
         # inferred (`RunRecord.stop_cause`); None: none known
-        **dict(zip(("stopped_by", "stopped_note"), r.stop_cause(), strict=True)),
+        **dict(zip(("stopped_by", "stopped_note"), r.stop_cause(resumes=resumes), strict=True)),
         "process_gone": r.process_gone(),  # killed or crashed before it could record its end
         "started_at": r.started_at,
         "ended_at": r.ended_at,

@@ -2672,7 +2672,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         advice, note = _status_next(args, snap, unnamed=unnamed)
         live = _status_live(args, snap)
         _say(dumps({
-            **api.status_json(snap),
+            # a gone run a run of the manifest as it is now refuses to resume: its note proposes no `gridrun run`
+            **api.status_json(snap, resumes=advice is None),
             # what `gridrun status` says to run next (its `next:` line), of a run that ended, or of one gone
             # whose resume a run of the manifest as it is now refuses (that refusal); null: nothing to run
             "next": None if advice is None else advice.text,
@@ -3454,13 +3455,18 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
             time.sleep(every)
     if not args.json:
         if gone:
-            gone_note = snap.run.gone_note(left=_jobs_left(snap.counts), unknown=snap.counts.get("unknown", 0))
             unnamed = manifest is None or _read_from_copy(manifest)
+            # a run of the manifest as it is now refusing to resume it: that refusal is the step, no run proposed
+            refusal = _status_next(args, snap, unnamed=unnamed)[0]
+            gone_note = snap.run.gone_note(left=_jobs_left(snap.counts), unknown=snap.counts.get("unknown", 0),
+                                           resumes=refusal is None)
             out.print(f"run {snap.run.id}: {_of_file(gone_note, snap) if unnamed else gone_note}", markup=False)
         else:
             out.print(f"run {snap.run.id} ended: {snap.run.status}", markup=False)
         _problems(snap)
-        if not gone:
+        if gone and refusal is not None:
+            out.print(f"  next: {escape(refusal.text)}")
+        elif not gone:
             _say_next(snap, unnamed=manifest is None or _read_from_copy(manifest))
     return code
 

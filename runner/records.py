@@ -267,15 +267,16 @@ class RunRecord:
         gone (killed or crashed before it could record its end)."""
         return "gone" if self.process_gone() else self.status
 
-    def stop_cause(self) -> tuple[str | None, str | None]:
+    def stop_cause(self, *, resumes: bool = True) -> tuple[str | None, str | None]:
         """The cause it stopped on, not its jobs', and what to do (`stopped_by`, `stopped_note`), as recorded; for a
         run gone without recording its end (a full state disk stops a run and keeps it from recording that too) with
-        a disk of its all but full now, DISK_FULL inferred, its note (`gone_note`) saying "likely"; (None, None)
-        where none is known."""
+        a disk of its all but full now, DISK_FULL inferred, its note (`gone_note`) saying "likely" (`resumes` False:
+        a run of the manifest as it is now would refuse to resume it, so the note proposes no `gridrun run`);
+        (None, None) where none is known."""
         if self.stopped_by is not None or not self.process_gone():
             return self.stopped_by, self.stopped_note
         if _full_disks((self.state_folder, self.outputs_dir)):
-            return DISK_FULL, self.gone_note()
+            return DISK_FULL, self.gone_note(resumes=resumes)
         return None, None
 
     def gone_note(self, *, left: bool = True, unknown: int = 0, resumes: bool = True) -> str:

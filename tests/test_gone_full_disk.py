@@ -206,3 +206,48 @@ def test_a_write_refused_mid_download_names_the_file_in_the_full_disk_note(
     note = doc["stopped_note"]
     assert note.startswith(f"stopped on a full disk: {tmp_path}") and ".mp4: No space left on device; free " \
         "space on its disk, then `gridrun run` goes on" in note, note
+
+
+@pytest.mark.timeout(120)
+def test_a_gone_run_on_a_full_disk_whose_manifest_changed_proposes_no_resume_in_any_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run killed with jobs in flight on a full disk, its prompt edited since: a run refuses to start over those
+    jobs, so neither `status`'s line, `status --json`'s inferred `stopped_note` nor `status --watch`'s end says
+    "`gridrun run` resumes it"; each gives that refusal as the next step. The manifest as the run had it, each
+    says a run resumes it again."""
+    import json
+
+    monkeypatch.setenv("COLUMNS", "400")
+    manifest = _killed_run(tmp_path)
+    real = os.statvfs
+    state = str(tmp_path / ".gridrun")
+
+    def full(path: Any) -> Any:
+        if os.fspath(path).startswith(state):
+            return SimpleNamespace(f_bavail=0, f_frsize=4096, f_blocks=100, f_bfree=0, f_files=10, f_favail=5)
+        return real(path)
+
+    monkeypatch.setattr(os, "statvfs", full)
+    as_run_had_it = manifest.read_text()
+    manifest.write_text(as_run_had_it.replace("a fox", "a wolf"))
+    assert as_run_had_it != manifest.read_text()
+    said = _said(capsys, "status", str(manifest))
+    assert "0 bytes free: likely what stopped it" in said and "resumes it" not in said, said
+    assert "`gridrun run` of the manifest as it is now refuses to start" in said, said
+    doc = json.loads(_said(capsys, "status", str(manifest), "--json"))
+    assert doc["stopped_by"] == "disk-full" and "0 bytes free: likely what stopped it" in doc["stopped_note"], doc
+    assert "resumes it" not in doc["stopped_note"] and "refuses to start" in doc["next"], doc
+    assert main(["status", str(manifest), "--watch", "--every", "0.2"]) == 5
+    watched = " ".join(capsys.readouterr().out.split())
+    assert "0 bytes free: likely what stopped it" in watched and "resumes it" not in watched, watched
+    assert "`gridrun run` of the manifest as it is now refuses to start" in watched, watched
+
+    manifest.write_text(as_run_had_it)
+    said = _said(capsys, "status", str(manifest))
+    assert "free space there, then `gridrun run` resumes it" in said and "refuses to start" not in said, said
+    doc = json.loads(_said(capsys, "status", str(manifest), "--json"))
+    assert doc["stopped_note"].endswith("free space there, then `gridrun run` resumes it") and doc["next"] is None, doc
+    assert main(["status", str(manifest), "--watch", "--every", "0.2"]) == 5
+    watched = " ".join(capsys.readouterr().out.split())
+    assert "free space there, then `gridrun run` resumes it" in watched and "refuses" not in watched, watched
