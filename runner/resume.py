@@ -835,6 +835,7 @@ class LeftBehind:
     image_paths: tuple[str, ...] = ()    # those images, as the manifest's folder sees them
     rows: str = ""                       # the data-file rows the jobs were made of that changed (`rows_changed`)
     row_files: tuple[str, ...] = ()      # those data files, as the manifest's folder sees them
+    as_run_had_it: bool = False          # the manifest's text is that run's: its input images or rows changed
 
     def message(self) -> str:
         """What is in flight, and the two ways on: the manifest put back (or the input images whose content
@@ -860,13 +861,20 @@ class LeftBehind:
         )
 
     def _gone(self, one: bool, them: str) -> str:
-        """Why the plan lacks them: the manifest no longer has them, or, the manifest as the run had it, the rows of
-        its data files they were made of changed."""
-        if not self.rows:
+        """Why the plan lacks them: the manifest no longer has them, or, the manifest as the run had it, the input
+        images they sent or the rows of its data files they were made of changed."""
+        changed = []
+        if self.images and self.as_run_had_it:
+            n = len(self.image_paths)
+            paths = ", ".join(self.image_paths[:3]) + (f" and {n - 3:,} more" if n > 3 else "")
+            changed.append(f"the {'input image' if n == 1 else 'input images'} {paths}")
+        if self.rows:
+            files = " and ".join(self.row_files)
+            changed.append(f"{'its row' if one else 'their rows'} in the "
+                           f"{'data file' if len(self.row_files) == 1 else 'data files'} {files}")
+        if not changed:
             return f"the manifest no longer has {them}"
-        files = " and ".join(self.row_files)
-        return (f"{'its row' if one else 'their rows'} in the {'data file' if len(self.row_files) == 1 else 'data files'}"
-                f" {files} changed since that run")
+        return f"{' and '.join(changed)} changed since that run"
 
     def _resent(self) -> str:
         """What the run of the manifest put back does with the jobs left `submitting`: a paid send of those the
@@ -894,7 +902,8 @@ class LeftBehind:
         paths = (*self.image_paths, *self.row_files)
         files = " ".join(shlex.quote(p) for p in paths)
         # the rows are told only of a manifest as the run had it: no copy of it to put back then
-        manifest = "" if not self.images else f", and the manifest as it was if it changed too ({copy}),"
+        manifest = "" if not self.images or self.as_run_had_it else (f", and the manifest as it was if it changed too "
+                                                                     f"({copy}),")
         return (f"{'; '.join(what)}: put {'that file' if len(paths) == 1 else 'those files'} back "
                 f"(e.g. git checkout <ref> -- {files}){manifest} and "
                 f"run {'it' if manifest else 'the manifest'} to collect {them}")
@@ -925,11 +934,12 @@ def left_behind(plan: Plan, store: Store) -> LeftBehind | None:
     shown = [shown_beside(path, plan.manifest.path) for path in changed]
     # the manifest as that run had it: what changed is the data files' rows its jobs were made of
     rows, row_files = "", ()
-    if plan.manifest.data_lines and plan.manifest.text and store.manifest_copy(last.id) == plan.manifest.text:
+    same = bool(plan.manifest.text) and store.manifest_copy(last.id) == plan.manifest.text
+    if plan.manifest.data_lines and same:
         rows, row_files = rows_changed(plan.manifest, left, store.run_job_rows(last.id), last.id)
     return LeftBehind(
         images=images_said(changed, last.id, plan.manifest.path), image_paths=tuple(shown),
-        rows=rows, row_files=row_files,
+        rows=rows, row_files=row_files, as_run_had_it=same,
         run_id=last.id, keys=tuple(r["key"] for r in left), states=tuple(r["state"] for r in left),
         cost_micros=sum(r["cost_estimate_micros"] for r in left), copy=copy, copy_there=there,
         last_sent=max((r["submitted_at"] for r in left if r["state"] == S.SUBMITTING.value and r["submitted_at"]),

@@ -151,7 +151,13 @@ def test_an_input_image_edited_under_a_job_in_flight_makes_status_give_the_runs_
     with pytest.raises(InFlightError) as refused:
         api.run(m, report=False)
     said = "The input image a.png: its content differs from run 1's"
-    assert said in " ".join(str(refused.value).split()), refused.value
+    message = " ".join(str(refused.value).split())
+    assert said in message and "the manifest no longer has" not in message, message
+    assert message.startswith("1 job of run 1 ($0.35) is in flight, and the input image a.png changed since that "
+                              "run ("), message
+    # the manifest is as the run had it: the image alone is to put back
+    assert "put that file back (e.g. git checkout <ref> -- a.png) and run the manifest to collect it" in message, \
+        message
     capsys.readouterr()
     assert main(["status", str(m)]) == 0
     out = " ".join(capsys.readouterr().out.split())
