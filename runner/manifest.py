@@ -520,11 +520,46 @@ def schema_errors(validator: Any, data: Any, error: Callable[[tuple[Any, ...], s
     """What `validator` finds wrong in `data`, each said as a manifest's problems are (an unknown field with the
     one it is close to, a value with what was expected) and made into an error by `error(path, message)`.
     `placed(path, key, close)`: where a field unknown in the mapping at `path` goes instead, if anywhere."""
+    from .bugs import key_values
+
+    keys = key_values()
     found: dict[tuple[tuple[Any, ...], str], ManifestError] = {}
     for problem in validator.iter_errors(data):
         for path, message in _explain(problem, placed):
-            found.setdefault((path, message), error(path, message))
+            unshown = _key_unshown(path, message, keys) if keys else None
+            if unshown is None:
+                found.setdefault((path, message), error(path, message))
+                continue
+            at, said, named = unshown
+            if (at, said) not in found:
+                e = error(at, said)
+                found[(at, said)] = type(e)(e.message, file=e.file, line=e.line, column=e.column, field=dotted(named))
     return list(found.values())
+
+
+# What is said of a manifest's value, or of a mapping's key (the field's name, which is then not shown), that holds
+# an API key this process holds, named by its variable.
+KEY_AS_VALUE = ("holds the value of {var} (an API key, not shown): a key goes in the environment, never the manifest, "
+                "whose values the state, the sidecars and the report keep; take it out")
+KEY_AS_NAME = ("a key of this mapping holds the value of {var} (an API key, not shown): a key goes in the environment, "
+               "never the manifest, whose text the state and .runs/ beside the videos keep; take it out")
+
+
+def _key_unshown(path: tuple[Any, ...], message: str, keys: Mapping[str, str]
+                 ) -> tuple[tuple[Any, ...], str, tuple[Any, ...]] | None:
+    """Of a schema problem whose field's name or message holds an API key of `keys` (`bugs.key_values`): the path
+    to place it at, a message naming the key's variable in place of what held it, and the path to name as its
+    field (the mapping, where a key of it is the field's name); None where neither holds one. A key written in the
+    manifest is refused as `plan` refuses one elsewhere, never shown."""
+    def held(text: Any) -> str | None:
+        return next((name for key, name in keys.items() if key in text), None) if isinstance(text, str) else None
+
+    for i, part in enumerate(path):
+        if (var := held(part)) is not None:
+            return path[:i + 1], KEY_AS_NAME.format(var=var), path[:i]
+    if (var := held(message)) is not None:
+        return path, KEY_AS_VALUE.format(var=var), path
+    return None
 
 
 def _explain(error: ValidationError, placed: Callable[[tuple[Any, ...], str, bool], str | None] | None = None

@@ -54,7 +54,7 @@ from .localpaths import (
     unnameable,
     why_unusable,
 )
-from .manifest import Manifest, Warned
+from .manifest import KEY_AS_NAME, KEY_AS_VALUE, Manifest, Warned
 from .matrix import Combination, Expansion, Prepared, matrix_warnings, prepare
 from .options import decimal_of, refused_again
 from .outputs import (
@@ -932,15 +932,22 @@ def _keys_written(manifest: Manifest) -> list[ManifestError]:
         return []
     found: list[ManifestError] = []
 
+    def held(value: Any) -> str | None:
+        return next((name for key, name in keys.items() if key in value), None) if isinstance(value, str) else None
+
     def walk(value: Any, path: tuple[Any, ...]) -> None:
         if isinstance(value, str):
-            var = next((name for key, name in keys.items() if key in value), None)
+            var = held(value)
             if var is not None:
-                found.append(manifest.error(path, (
-                    f"holds the value of {var} (an API key, not shown): a key goes in the environment, never the "
-                    "manifest, whose values the state, the sidecars and the report keep; take it out")))
+                found.append(manifest.error(path, KEY_AS_VALUE.format(var=var)))
         elif isinstance(value, Mapping):
             for k, v in value.items():
+                if (var := held(k)) is not None:
+                    # at the key's line, the mapping named: the key is the field's name, which is never shown
+                    at = manifest.error((*path, k), "")
+                    found.append(ManifestError(KEY_AS_NAME.format(var=var), file=at.file, line=at.line,
+                                               column=at.column, field=dotted(path)))
+                    continue
                 walk(v, (*path, k))
         elif isinstance(value, list):
             for i, v in enumerate(value):

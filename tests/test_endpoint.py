@@ -397,6 +397,43 @@ def test_an_api_key_pasted_into_the_manifest_is_refused_at_its_line_without_show
     assert not (tmp_path / ".gridrun").exists()
 
 
+def test_an_api_key_written_as_a_mapping_key_is_refused_at_its_line_without_showing_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A key written as a mapping's key (`lmnfl_...: x` under `vars:`, in a flow mapping, as `? key`) is in the
+    manifest's text the state and `.runs/` keep, as a value is: refused at its line before anything is recorded,
+    the mapping named (not the key, which is the field's name), named by its variable, never shown."""
+    from runner.cli import main
+
+    monkeypatch.setenv("LUMENFALL_API_KEY", "lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1")
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: fox\nmodel: pixverse-v5.6\n"
+                 "sim: {render_time: 0.05, jitter: 0.0}\n"
+                 "params: {prompt: a fox, quality: 540p}\n"
+                 "vars:\n  lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1: x\n  more: {'Bearer lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1': 1}\n"
+                 "  ? lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1x\n"
+                 "output: a.mp4\n", encoding="utf-8")
+    for command in ("validate", "plan", "run"):
+        assert main([command, str(m)]) == 2, command
+        err = " ".join(capsys.readouterr().err.split())
+        for at, mapping in ((f"{m}:7:3:", "vars"), (f"{m}:8:10:", "vars.more"), (f"{m}:9:5:", "vars")):
+            assert (f"{at} {mapping}: a key of this mapping holds the value of LUMENFALL_API_KEY (an API key, not "
+                    "shown)") in err, err
+        assert err.count("holds the value of") == 3, err
+        assert "Zq8xR2" not in err, err
+    assert not (tmp_path / ".gridrun").exists() and not (tmp_path / "outputs").exists()
+    # where the schema knows no such field (at the top, under run:) or no such value: refused so, not named
+    m.write_text(m.read_text().replace("output: a.mp4\n", "output: a.mp4\nrun: {concurrency: 2, "
+                                       "lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1: 1}\nlmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1: 1\n"
+                                       "repeat: lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1\n"))
+    assert main(["validate", str(m)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{m}:11:23: run: a key of this mapping holds the value of LUMENFALL_API_KEY (an API key, not shown)" \
+        in err, err
+    assert f"{m}:12:1: a key of this mapping holds the value of LUMENFALL_API_KEY (an API key, not shown)" in err, err
+    assert f"{m}:13:1: repeat: holds the value of LUMENFALL_API_KEY (an API key, not shown)" in err, err
+    assert "Zq8xR2" not in err and "unknown field" not in err, err
+
+
 def test_an_api_key_in_a_manifest_comment_is_refused_at_its_line_without_showing_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """A run keeps the manifest's text whole, comments too, in the state and in `.runs/` beside the videos: a key
