@@ -4133,15 +4133,21 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
     _resume_command(parser, argv)
     _dashed_manifest(parser, argv)  # first: its command moves the options written before the command's name too
     _values_before(parser, argv)
-    args, extras = parser.parse_known_args(argv)
-    if getattr(args, "command", None) in ("run", "retry") and (jobs := _jobs_number(argv)) is not None:
-        # `run -j 4 M`: `4` is `-j`'s, not the manifest, which argparse would take it for (and call M unknown)
-        without = [w for i, w in enumerate(argv) if i not in (jobs, jobs + 1)]
-        read, rest = parser.parse_known_args(without)
-        if getattr(read, "command", None) in ("run", "retry"):
-            before = sum(w in rest for w in argv[:jobs])  # the unknown words written before `-j 4`
-            args, extras = read, [*rest[:before], *argv[jobs:jobs + 2], *rest[before:]]
+    with _manifest_optional(parser):
+        args, extras = parser.parse_known_args(argv)
+        if getattr(args, "command", None) in ("run", "retry") and (jobs := _jobs_number(argv)) is not None:
+            # `run -j 4 M`: `4` is `-j`'s, not the manifest, which argparse would take it for (and call M unknown)
+            without = [w for i, w in enumerate(argv) if i not in (jobs, jobs + 1)]
+            read, rest = parser.parse_known_args(without)
+            if getattr(read, "command", None) in ("run", "retry"):
+                before = sum(w in rest for w in argv[:jobs])  # the unknown words written before `-j 4`
+                args, extras = read, [*rest[:before], *argv[jobs:jobs + 2], *rest[before:]]
     refuser, commands = _reached(parser, args)
+    if getattr(args, "command", None) in ("run", "retry") and args.manifest is None:
+        # argparse's refusal, with what gridrun has for the words it did not know where it has something
+        meant = (_foreign(args, extras, refuser) or _meant(refuser, extras)) if extras else ""
+        unknown = f"; unrecognized arguments: {' '.join(extras)}{meant}" if meant else ""
+        refuser.error(f"the following arguments are required: manifest{unknown}")
     if extras:
         # Options before the command's name (`gridrun --json plan M`) are left over by the top level, which has
         # none of a command's: where they are the command's own, their place is what is wrong.
@@ -4159,6 +4165,23 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
     if args.command == "status" and (refused := _status_refused(args)) is not None:
         refuser.error(refused)
     return args
+
+
+@contextlib.contextmanager
+def _manifest_optional(parser: argparse.ArgumentParser) -> Iterator[None]:
+    """`run` and `retry` reading their words with no manifest required, `_parse` refusing its absence itself:
+    argparse refuses it before it looks at the words it does not know, which leaves `run -j 4` without the
+    option gridrun has for `-j`."""
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    commands = [sub.choices[c] for c in ("run", "retry") if sub is not None and c in sub.choices]
+    actions = [a for c in commands for a in c._actions if a.dest == "manifest" and a.required]
+    for action in actions:
+        action.required = False
+    try:
+        yield
+    finally:
+        for action in actions:
+            action.required = True
 
 
 def _help_command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:

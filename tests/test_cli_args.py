@@ -69,7 +69,14 @@ _RESUME = ("gridrun: error: argument COMMAND: invalid choice: 'resume'; a plain 
     (["run", "-j=8", "m.yaml"], "gridrun run: error: unrecognized arguments: -j=8" + _CONCURRENCY.replace("cy", "cy 8")),
     (["run", "-jn", "m.yaml"], "gridrun run: error: unrecognized arguments: -jn" + _DRY_RUN),
     (["run", "-np", "m.yaml"], "gridrun run: error: unrecognized arguments: -np" + _DRY_RUN),
-    (["run", "m.yaml", "-json"], "gridrun run: error: unrecognized arguments: -json"),
+    (["run", "-j", "4"], "gridrun run: error: the following arguments are required: manifest; unrecognized "
+                         "arguments: -j 4" + _CONCURRENCY.replace("cy", "cy 4")),
+    (["run", "-j4"], "the following arguments are required: manifest; unrecognized arguments: -j4"
+                     + _CONCURRENCY.replace("cy", "cy 4")),
+    (["retry", "--jobs", "2"], "gridrun retry: error: the following arguments are required: manifest; unrecognized "
+                               "arguments: --jobs 2" + _CONCURRENCY.replace("cy", "cy 2")),
+    (["run", "-n"], "the following arguments are required: manifest; unrecognized arguments: -n"
+                    + _DRY_RUN.replace("m.yaml", "M")),
     (["resume", "m.yaml"], _RESUME),
 ])
 def test_another_batch_tools_option_or_command_is_told_what_gridrun_has_for_it(
@@ -92,6 +99,14 @@ def test_the_number_after_another_tools_jobs_option_is_its_not_the_manifest(
     unknown = f"{option} 4 --bogus" if "--bogus" in argv else f"{option} 4"
     assert err.endswith(f"error: unrecognized arguments: {unknown}" + _CONCURRENCY.replace("cy", "cy 4")), err
     assert "m.yaml" not in err.splitlines()[-1], err
+
+
+@pytest.mark.parametrize("argv", [["run"], ["retry"], ["run", "--bogus"], ["run", "--budget", "3"]])
+def test_a_run_without_its_manifest_is_refused_as_argparse_refuses_it(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    err = refused(capsys, *argv).rstrip()
+    assert err.endswith(f"gridrun {argv[0]}: error: the following arguments are required: manifest"), err
 
 
 def test_an_option_written_whole_with_its_value_after_an_equals_sign_still_reads() -> None:
