@@ -4358,17 +4358,20 @@ def _resume_command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> Non
 
 def _meant(parser: argparse.ArgumentParser, extras: Sequence[str]) -> str:
     """"; did you mean --budget?" for the options among `extras` spelled close to one `parser` has (`--budjet`),
-    each with the word it is said for where there are several; "" for none."""
+    or written with one dash (`-json`, `-budjet`), each with the word it is said for where there are several; ""
+    for none."""
     options = [o[2:] for a in parser._actions for o in a.option_strings if o.startswith("--")]
     found = []
     for word in extras:
-        if not word.startswith("--"):
-            continue
         name = word.split("=", 1)[0]
-        begun = [o for o in options if o.startswith(name[2:])]  # cut short: `--fo`
+        dashes = 2 if name.startswith("--") else 1 if len(name) > 2 and name[1:2].isalpha() else 0
+        if not dashes:  # a short option (`-x`) or no option at all
+            continue
+        bare = name[dashes:]
+        begun = [o for o in options if o.startswith(bare)]  # cut short: `--fo`
         # else the name alone spelled close: "--" is no likeness
-        close = begun if len(begun) == 1 else difflib.get_close_matches(name[2:], options, n=1)
-        if close and close[0] != name[2:]:
+        close = begun if len(begun) == 1 else difflib.get_close_matches(bare, options, n=1)
+        if close and (close[0] != bare or dashes == 1):
             found.append((name, f"--{close[0]}"))
     if not found:
         return ""

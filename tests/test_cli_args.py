@@ -43,6 +43,10 @@ def test_an_option_is_taken_only_as_written_whole(
     (["rnu", "m.yaml"], ("gridrun: error: argument COMMAND: invalid choice: 'rnu'; did you mean 'run'? (choose from "
                          "'init', 'validate', 'matrix', 'plan', 'run', 'retry', 'recover', 'status', 'cancel', 'report', "
                          "'export', 'sim')")),
+    (["run", "m.yaml", "-json"], "gridrun run: error: unrecognized arguments: -json; did you mean --json?"),
+    (["plan", "m.yaml", "-budjet", "3"], "gridrun plan: error: unrecognized arguments: -budjet 3; did you mean --budget?"),
+    (["run", "-json"], "required: manifest; unrecognized arguments: -json; did you mean --json?"),
+    (["run", "m.yaml", "-x"], "gridrun run: error: unrecognized arguments: -x"),
     (["export", "m.yaml", "--format", "jsn"],
      "error: argument --format: invalid choice: 'jsn'; did you mean 'json'? (choose from 'jsonl', 'csv', 'json')"),
 ])
@@ -77,6 +81,7 @@ _RESUME = ("gridrun: error: argument COMMAND: invalid choice: 'resume'; a plain 
                                "arguments: --jobs 2" + _CONCURRENCY.replace("cy", "cy 2")),
     (["run", "-n"], "the following arguments are required: manifest; unrecognized arguments: -n"
                     + _DRY_RUN.replace("m.yaml", "M")),
+    (["run", "m.yaml", "-json"], "gridrun run: error: unrecognized arguments: -json; did you mean --json?"),
     (["resume", "m.yaml"], _RESUME),
 ])
 def test_another_batch_tools_option_or_command_is_told_what_gridrun_has_for_it(
