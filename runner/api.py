@@ -1768,13 +1768,14 @@ def _running_here() -> Iterator[None]:
 
 def _report_hooks(
     p: Plan, *, report_every: float | None = None,
-) -> tuple[Callable[[int, bool], Path | None] | None, Callable[[Sequence[Path]], None] | None]:
-    """The run's report builder, `build(run_id, final)`, and its poster maker, given new videos while the
-    run goes on; only the final build makes the posters still missing. Each live page says within how long
+) -> tuple[Callable[[int, bool | None], Path | None] | None, Callable[[Sequence[Path]], None] | None]:
+    """The run's report builder, `build(run_id, final)` (`final` None: the run ended without its final page, whose
+    stamp marks the page there out of date), and its poster maker, given new videos while the run goes on; only the
+    final build makes the posters still missing. Each live page says within how long
     the run writes the next (`rebuilt_within`, reckoned with the last build's time; `report_every`: the
     run's option, its default when None)."""
     try:
-        from .report import ReportMemo, make_posters, write_report
+        from .report import ReportMemo, make_posters, mark_out_of_date, write_report
     except ImportError:
         return None, None
     from .live import rebuilt_within
@@ -1783,7 +1784,11 @@ def _report_hooks(
     memo = ReportMemo()
     took = [0.0]  # seconds the last build took
 
-    def build(run_id: int, final: bool) -> Path | None:
+    def build(run_id: int, final: bool | None) -> Path | None:
+        if final is None:  # the run ended without its final page: the page it leaves says it is out of date
+            with Store(p.state_dir / "state.db", readonly=True) as store:
+                mark_out_of_date(store, run_id, p.outputs_dir / "report.html")
+            return None
         started = time.monotonic()
         with Store(p.state_dir / "state.db", readonly=True) as store:
             path = write_report(store, run_id=run_id, posters=final, memo=memo,

@@ -893,10 +893,10 @@ def _but_report_error(result: Any, json_lines: bool) -> Any:
 
 
 def _out_of_date_report(folder: str | Path, run_id: int, manifest: str) -> str | None:
-    """What is said of the page in the run's output folder that the run, ended, could not write over (a full disk),
-    whose stamp says so (`outputs.stamp_ended`): the page, left out of date as a tab open on it says, and what
+    """What is said of the page in the run's output folder that the run, ended, did not write over (a full disk, a
+    Ctrl-C), whose stamp says so (`outputs.stamp_ended`): the page, left out of date as a tab open on it says, and what
     writes it again, naming `manifest`; None where no such page is there."""
-    from .outputs import stamp_ended
+    from .outputs import ended_then, stamp_ended
     from .plan import relpath
 
     for name, again in (("report.html", ""), (f"report-run-{run_id}.html", f" --run {run_id}")):
@@ -904,8 +904,7 @@ def _out_of_date_report(folder: str | Path, run_id: int, manifest: str) -> str |
         ended = stamp_ended(page)
         if ended is not None and ended["run"] == run_id:
             return (f"{visible(relpath(page, Path.cwd()))} is out of date (run {run_id} ended; a page open on it says "
-                    f"so): `gridrun report {typed(manifest)}{again}` writes it again "
-                    f"{'once there is room' if ended.get('full') else 'once it can be written'}")
+                    f"so): `gridrun report {typed(manifest)}{again}` writes it{ended_then(ended)}")
     return None
 
 

@@ -289,7 +289,7 @@ class Executor:
         *,
         options: RunOptions = RunOptions(),
         on_progress: Callable[[RunStatistics], None] | None = None,
-        on_report: Callable[[int, bool], Path | None] | None = None,
+        on_report: Callable[[int, bool | None], Path | None] | None = None,
         on_output: Callable[[Sequence[Path]], None] | None = None,
         on_balance: Callable[[balance.BalanceCheck], None] | None = None,
         clock: Callable[[], float] = time.time,
@@ -1197,6 +1197,7 @@ class Executor:
         if interrupted:
             self.live.report_error = "report not written: interrupted"
             self.errors.append(self.live.report_error)
+            self.live.final_report_lost()
             report = None
         else:
             report = self.live.final_report()

@@ -5,6 +5,7 @@ failure to draw a view is recorded as an error, never raised into the run.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, MutableSequence, Sequence
@@ -56,14 +57,15 @@ class LiveViews:
         self,
         store: Store,
         *,
-        report: Callable[[bool], Path | None] | None,
+        report: Callable[[bool | None], Path | None] | None,
         posters: Callable[[Sequence[Path]], None] | None,
         report_every: float,
         errors: MutableSequence[str],
         clock: Callable[[], float],
     ) -> None:
         self.store = store
-        self.report = report            # report(final) builds the report; live builds run in a worker thread
+        # report(final) builds the report, live builds in a worker thread; report(None) marks the page out of date
+        self.report = report
         self.posters = posters          # given new output files, in a worker thread
         self.report_every = report_every
         self.errors = errors
@@ -153,11 +155,21 @@ class LiveViews:
             self.report_error = self._not_written(exc)
         except KeyboardInterrupt:  # Ctrl-C once the run has ended: the report is left, the run's outcome stands
             self.report_error = "report not written: interrupted"
+            self.final_report_lost()
         if MOVED_FIX in self.report_error:  # the folder moved: said of the final report, not again of a rebuild
             for said in [e for e in self.errors if e.startswith(NOT_REBUILT) and MOVED_FIX in e]:
                 self.errors.remove(said)
         self.errors.append(self.report_error)
         return None
+
+    def final_report_lost(self) -> None:
+        """Where the run ended without its final report for a Ctrl-C: the page it leaves, written as it went on,
+        tells a tab open on it that it is out of date and what writes it (`report(None)`, `report.
+        mark_out_of_date`); a second Ctrl-C, or a stamp that cannot be written, leaves it as it was."""
+        if self.report is None:
+            return
+        with contextlib.suppress(Exception, KeyboardInterrupt):
+            self.report(None)
 
     def _posters_said(self, notes: Sequence[tuple[str, str]]) -> None:
         """Add to the run's errors the warning of the final report's posters not written (`report.

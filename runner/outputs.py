@@ -250,10 +250,10 @@ def stamp_path(report: Path) -> Path:
 
 
 def stamp_ended(report: Path) -> dict[str, Any] | None:
-    """What the stamp of the page at `report` says of the run that ended where it could not write the page over
-    (`report.write_report`): {"run": its id, "text": what the page says, "full": whether for want of room}; None
-    where the page is there and the stamp says no such thing (the page is the run's last, or its run goes on), or
-    no page is there."""
+    """What the stamp of the page at `report` says of the run that ended where it did not write the page over
+    (`report.write_report`): {"run": its id, "text": what the page says, "full": whether for want of room,
+    "interrupted": whether a Ctrl-C left it}; None where the page is there and the stamp says no such thing (the page
+    is the run's last, or its run goes on), or no page is there."""
     try:
         text = stamp_path(report).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
@@ -268,6 +268,14 @@ def stamp_ended(report: Path) -> dict[str, Any] | None:
     if not isinstance(ended, dict) or not isinstance(ended.get("run"), int) or not isinstance(ended.get("text"), str):
         return None
     return ended
+
+
+def ended_then(ended: Mapping[str, Any]) -> str:
+    """What follows "`gridrun report M` writes it" of a page whose stamp says the run ended without writing it over
+    (`stamp_ended`): " again once there is room" (a full disk), "" (a Ctrl-C), else " again once it can be written"."""
+    if ended.get("full"):
+        return " again once there is room"
+    return "" if ended.get("interrupted") else " again once it can be written"
 
 
 def disk_full(exc: OSError) -> bool:

@@ -33,12 +33,12 @@ from .export import (
 from .jobs import format_value, job_key, span_text, usd_text
 from .outputs import (
     POSTER_MARK, POSTERS_NOT_WRITTEN, STAMP_SET, Digests, atomic_write, broken_poster, disk_full, files_beside,
-    gridrun_poster, holds_take, keep_broken_poster, keep_foreign, poster_kept, poster_path, stamp_path, superseded_dir,
-    sync_folder, unreadable_videos, unreadable_why, write_problem,
+    ended_then, gridrun_poster, holds_take, keep_broken_poster, keep_foreign, poster_kept, poster_path, stamp_path,
+    superseded_dir, sync_folder, unreadable_videos, unreadable_why, write_problem,
 )
 from .records import placeholders_failed_note, rerenders_cancelled_note, rerenders_failed_note
 from .resources import resource_dir
-from .state import RUNS_GITIGNORE, EarlierBilled, JobRecord, Snapshot, Store, keep_out_of_version_control
+from .state import RUNS_GITIGNORE, EarlierBilled, JobRecord, RunRecord, Snapshot, Store, keep_out_of_version_control
 
 __all__ = [
     "REPORTS_DIR",
@@ -1487,24 +1487,25 @@ def write_report(
             folder, suffix = files_of(store, snapshot, home)
             path = folder / f"report{suffix}.html"
         target = Path(path)
-        if posters:
-            ensure_posters(snapshot, within=home, digests=store.digests)
-            store.digests.save()
-        manifest_text = store.manifest_copy(snapshot.run.id)
-        description = _description(manifest_text) if memo is None else memo.description(manifest_text)
         stamp = stamp_path(target) if own else None
-        page = render(snapshot, base_dir=target.parent, memo=memo, description=description, refresh=refresh,
-                      stamp=None if stamp is None else stamp.relative_to(target.parent).as_posix())
-    tell_unreadable(unread, "report", snapshot)
-    if own:
-        keep_foreign(target, target.parent)
+        try:
+            if posters:
+                ensure_posters(snapshot, within=home, digests=store.digests)
+                store.digests.save()
+            manifest_text = store.manifest_copy(snapshot.run.id)
+            description = _description(manifest_text) if memo is None else memo.description(manifest_text)
+            page = render(snapshot, base_dir=target.parent, memo=memo, description=description, refresh=refresh,
+                          stamp=None if stamp is None else stamp.relative_to(target.parent).as_posix())
+        except (Exception, KeyboardInterrupt) as exc:
+            _not_written(stamp, snapshot, target, exc, earlier=own and bool(suffix))
+            raise
     try:
+        tell_unreadable(unread, "report", snapshot)
+        if own:
+            keep_foreign(target, target.parent)
         atomic_write(target, page, durable=False)
-    except OSError as exc:
-        # the run ended: the page there, of it going on or of a run before it, tells an open tab it is out of date
-        run = snapshot.run
-        if stamp is not None and not (run.status == "running" and not run.process_gone()) and target.is_file():
-            _stamp_ended(stamp, snapshot, exc, earlier=bool(suffix))
+    except (Exception, KeyboardInterrupt) as exc:
+        _not_written(stamp, snapshot, target, exc, earlier=own and bool(suffix))
         raise
     if stamp is not None:  # after the page: a stamp never names a snapshot the page does not hold yet
         keep_out_of_version_control(stamp.parent, RUNS_GITIGNORE)  # a `.runs/` an earlier gridrun made
@@ -1534,25 +1535,47 @@ def _stamp_text(taken_at: float, ended: dict[str, Any] | None = None) -> str:
     return f"{STAMP_SET}{_json_text(stamp)};\n"
 
 
-def _stamp_ended(stamp: Path, snapshot: Snapshot, exc: OSError, *, earlier: bool) -> None:
-    """The stamp of a page that the run, ended, could not write over (a full disk): the page it left, open as the
-    run went on, learns at its next look that it is out of date and what writes it again (`outputs.stamp_ended`,
-    which `gridrun status` reads too). A new stamp that cannot be written either is written over the old one in
-    place, in the room that one holds already; where that fails too the stamp is left as it was."""
+def _not_written(stamp: Path | None, snapshot: Snapshot, target: Path, exc: BaseException, *, earlier: bool) -> None:
+    """Where the page at `target` was not written (`exc`: a full disk, a Ctrl-C, an error) and its run has ended,
+    the page there, of the run going on or of a run before it, tells an open tab it is out of date (`_stamp_ended`);
+    a page not of gridrun's choosing (no `stamp`) or of a run going on is left be."""
+    run = snapshot.run
+    if stamp is None or (run.status == "running" and not run.process_gone()) or not target.is_file():
+        return
+    why = ("full" if isinstance(exc, OSError) and disk_full(exc) else
+           "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
+    _stamp_ended(stamp, run, snapshot.taken_at, why, earlier=earlier)
+
+
+def mark_out_of_date(store: Store, run_id: int, report: Path) -> None:
+    """The page at `report` (the run's `report.html`), left as it was by the run `run_id`, which ended without
+    writing its final page (a Ctrl-C before it): its stamp tells a tab open on it that it is out of date and that
+    `gridrun report` writes it (`_stamp_ended`); nothing where that run has not ended or no page is there."""
+    run = store.run(run_id)
+    if (run.status == "running" and not run.process_gone()) or not report.is_file():
+        return
+    taken = store.last_change(run.id, run.manifest_name)  # as `_as_of_state` dates the run's last page
+    _stamp_ended(stamp_path(report), run, (run.ended_at or time.time()) if taken is None else taken, "interrupted", earlier=False)
+
+
+def _stamp_ended(stamp: Path, run: RunRecord, taken_at: float, why: str, *, earlier: bool) -> None:
+    """The stamp of a page that the run, ended, did not write over (`why`: "full", a full disk; "interrupted", a
+    Ctrl-C; "error", another failure): the page it left, open as the run went on, learns at its next look that it
+    is out of date and what writes it (`outputs.stamp_ended`, which `gridrun status` reads too; `outputs.
+    ended_then`). A new stamp that cannot be written either is written over the old one in place, in the room that
+    one holds already; where that fails too the stamp is left as it was."""
     from .plan import relpath
     from .terminal import typed
 
     with contextlib.suppress(OSError, UnicodeDecodeError):
-        if stamp.read_text(encoding="utf-8") == _stamp_text(snapshot.taken_at):
+        if stamp.read_text(encoding="utf-8") == _stamp_text(taken_at):
             return  # the page there is this very snapshot's: not out of date
-    run = snapshot.run
     command = f"gridrun report {typed(relpath(Path(run.manifest_path), Path.cwd()))}"
     if earlier:
         command += f" --run {run.id}"
-    full = disk_full(exc)
-    said = (f"This page is out of date: run {run.id} ended; `{command}` writes it again "
-            f"{'once there is room' if full else 'once it can be written'}.")
-    data = _stamp_text(snapshot.taken_at, {"run": run.id, "text": said, "full": full}).encode()
+    ended = {"run": run.id, "full": why == "full", "interrupted": why == "interrupted"}
+    said = f"This page is out of date: run {run.id} ended; `{command}` writes it{ended_then(ended)}."
+    data = _stamp_text(taken_at, {**ended, "text": said}).encode()
     try:
         atomic_write(stamp, data, durable=False)
         return

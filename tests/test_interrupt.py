@@ -1189,6 +1189,59 @@ def test_ctrl_c_during_the_final_report_leaves_the_report_not_the_runs_outcome(
     assert api.status(m).run.status == "done"
 
 
+@pytest.mark.parametrize("when", ["during it", "before it"])
+def test_a_ctrl_c_that_costs_the_final_report_leaves_the_live_page_told_out_of_date(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], when: str
+) -> None:
+    """The run wrote its live page, then a Ctrl-C cost its final page (while it was built, or in the last progress
+    call before it): the page there still shows the run going on. Its stamp tells a tab open on it that it is out
+    of date, and the run's warning and `status` name it with what writes it."""
+    import importlib
+
+    from runner.cli import main
+    from runner.outputs import stamp_ended
+
+    report_module = importlib.import_module("runner.report")
+    real = report_module.write_report
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 2.0, "jitter": 0.0})
+    monkeypatch.chdir(tmp_path)
+    page = tmp_path / "outputs" / "t" / "report.html"
+
+    def interrupted(store, *, posters: bool = True, **kw):  # type: ignore[no-untyped-def]
+        if posters:  # the final build
+            assert '"live":true' in page.read_text()
+            raise KeyboardInterrupt
+        return real(store, posters=posters, **kw)
+
+    if when == "during it":
+        monkeypatch.setattr(report_module, "write_report", interrupted)
+    else:
+        from runner import executor
+
+        real_end = executor.Executor._end
+
+        def end(self: Any, *args: Any, **kw: Any) -> tuple[str, bool]:
+            status, _ = real_end(self, *args, **kw)
+            assert '"live":true' in page.read_text()
+            return status, True  # as a Ctrl-C in the last progress call leaves it
+
+        monkeypatch.setattr(executor.Executor, "_end", end)
+    assert main(["run", m.name]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    said = ("outputs/t/report.html is out of date (run 1 ended; a page open on it says so): `gridrun report t.yaml` "
+            "writes it")
+    assert f"warning: report not written: interrupted; {said}" in err, err
+    assert '"live":true' in page.read_text()
+    assert stamp_ended(page) == {"run": 1, "full": False, "interrupted": True,
+                                 "text": "This page is out of date: run 1 ended; `gridrun report t.yaml` writes it."}
+    assert main(["status", m.name]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"warning: {said}" in out, out
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", m.name]) == 0 and stamp_ended(page) is None
+
+
 def _detached_force_run(tmp_path: Path, *, in_world: bool = False) -> tuple[Path, RunResult, RunResult]:
     """Six jobs done, then a --force run of them detached (Ctrl-C twice) once its first three re-renders are in
     flight: (the manifest, the first run's result, the forced run's). `in_world`: the simulator is the one kept

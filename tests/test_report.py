@@ -1141,7 +1141,7 @@ def test_a_page_the_ended_run_cannot_write_over_is_told_out_of_date_by_its_stamp
         assert report.read_text() == live_page, stamps
         text = stamp.read_text()
         assert text.startswith("window.gridrunStamp = ") and text.endswith(";\n"), text
-        ended = {"run": run_id, "text": said, "full": True}
+        ended = {"run": run_id, "full": True, "interrupted": False, "text": said}
         assert json.loads(text[len("window.gridrunStamp = "):-2])["ended"] == ended, stamps
         assert stamp_ended(report) == ended
         assert not [p.name for p in stamp.parent.iterdir() if p.name.startswith(".")], stamps  # no temporary left
@@ -1151,6 +1151,53 @@ def test_a_page_the_ended_run_cannot_write_over_is_told_out_of_date_by_its_stamp
     monkeypatch.setattr(report_module, "atomic_write", atomic_write)
     with pytest.raises(OSError):  # the page there is the run's last already
         write_report(store, run_id=run_id)
+    assert stamp_ended(report) is None
+
+
+@pytest.mark.parametrize(("raised", "then"), [
+    (KeyboardInterrupt(), ""), (RuntimeError("no"), " again once it can be written"),
+])
+def test_a_page_the_ended_run_left_for_a_ctrl_c_or_an_error_is_told_out_of_date_by_its_stamp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raised: BaseException, then: str
+) -> None:
+    """The run's page, written live, then its final page not written: a Ctrl-C while it was built (or an error)
+    leaves the live page, and its stamp says at once that it is out of date and that `gridrun report` writes it. A
+    run going on changes no stamp; `mark_out_of_date` (a Ctrl-C before the final page was begun) says the same."""
+    import importlib
+
+    from runner.outputs import stamp_ended
+    from runner.report import mark_out_of_date, stamp_path
+
+    report_module = importlib.import_module("runner.report")  # `runner.report` is the function
+    monkeypatch.chdir(tmp_path)
+    store, run_id = build_state(tmp_path, fox_jobs(), end_status=None)
+    report = write_report(store, run_id=run_id, refresh=30)
+    live_page, stamp = report.read_text(), stamp_path(report)
+    live_stamp = stamp.read_text()
+
+    def render(*args: Any, **kw: Any) -> str:
+        raise raised
+
+    monkeypatch.setattr(report_module, "render", render)
+    with pytest.raises(type(raised)):
+        write_report(store, run_id=run_id, refresh=30)  # the run goes on: its next page tells
+    mark_out_of_date(store, run_id, report)
+    assert stamp.read_text() == live_stamp and stamp_ended(report) is None
+    store.end_run(run_id, "done")
+    with pytest.raises(type(raised)):
+        write_report(store, run_id=run_id)
+    said = f"This page is out of date: run {run_id} ended; `gridrun report fox-styles.yaml` writes it{then}."
+    ended = {"run": run_id, "full": False, "interrupted": isinstance(raised, KeyboardInterrupt), "text": said}
+    assert report.read_text() == live_page and stamp_ended(report) == ended
+    stamp.write_text(live_stamp)
+    mark_out_of_date(store, run_id, report)
+    said = f"This page is out of date: run {run_id} ended; `gridrun report fox-styles.yaml` writes it."
+    assert stamp_ended(report) == {"run": run_id, "full": False, "interrupted": True, "text": said}
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    write_report(store, run_id=run_id)
+    assert page_data(report.read_text())["live"] is False and stamp_ended(report) is None
+    mark_out_of_date(store, run_id, report)  # the page there is the run's last already
     assert stamp_ended(report) is None
 
 
