@@ -12,7 +12,6 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 # Format characters that change what is drawn: the zero width non-joiner and joiner (a Persian word's letters kept
@@ -360,7 +359,10 @@ def in_seconds(value: Any) -> str:
     found = _WITH_UNIT.fullmatch(value) if isinstance(value, str) else None
     if found is None:
         return ""
-    # On the digits written, not a float's: 300h is 1080000 (not 1.08e+06), 1.2345678h is 4444.44408 whole
+    # On the digits written, not a float's: 300h is 1080000 (not 1.08e+06), 1.2345678h is 4444.44408 whole.
+    # decimal is imported here, for the message: a command line alone (--help, a usage error) stays light
+    from decimal import Decimal
+
     seconds = Decimal(found[1]) * _UNIT_SECONDS[found[2][0].lower()]
     written = f"{seconds:f}"
     if "." in written:

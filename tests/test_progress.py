@@ -262,7 +262,7 @@ def test_run_statistics_from_a_snapshot_another_process_reads(tmp_path: Path) ->
         snap = store.snapshot(run)
     s = run_statistics(snap, now=snap.run.started_at + 60)
     assert s.run_id == run and s.total == 3 and s.counts["planned"] == 2 and s.counts["failed"] == 1
-    assert s.last_errors == ("seed=1: failed: content_moderation: refused",)
+    assert s.last_errors == ("seed=1: content_moderation: refused",)
     assert s.requests is None and s.stopping is None and s.budget_micros == 9_000_000
     ended = dataclasses.replace(snap, run=dataclasses.replace(snap.run, ended_at=snap.run.started_at + 5,
                                                                 status="budget"))
