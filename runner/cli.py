@@ -4363,7 +4363,7 @@ def _meant(parser: argparse.ArgumentParser, extras: Sequence[str]) -> str:
     found = []
     for word in extras:
         name = word.split("=", 1)[0]
-        dashes = 2 if name.startswith("--") else 1 if len(name) > 2 and name[1:2].isalpha() else 0
+        dashes = 2 if name.startswith("--") else 1 if name.startswith("-") and len(name) > 2 and name[1:2].isalpha() else 0
         if not dashes:  # a short option (`-x`) or no option at all
             continue
         bare = name[dashes:]

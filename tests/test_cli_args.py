@@ -47,6 +47,8 @@ def test_an_option_is_taken_only_as_written_whole(
     (["plan", "m.yaml", "-budjet", "3"], "gridrun plan: error: unrecognized arguments: -budjet 3; did you mean --budget?"),
     (["run", "-json"], "required: manifest; unrecognized arguments: -json; did you mean --json?"),
     (["run", "m.yaml", "-x"], "gridrun run: error: unrecognized arguments: -x"),
+    (["run", "m.yaml", "budget.yaml"], "gridrun run: error: unrecognized arguments: budget.yaml"),
+    (["report", "m.yaml", "xrun"], "gridrun report: error: unrecognized arguments: xrun"),
     (["export", "m.yaml", "--format", "jsn"],
      "error: argument --format: invalid choice: 'jsn'; did you mean 'json'? (choose from 'jsonl', 'csv', 'json')"),
 ])
