@@ -1057,6 +1057,12 @@ def _build(
     sweeps = sweeps_of(manifest, model.aliases)
     for exc in null_beside_value(manifest, model.aliases):
         errors.add(exc)
+    if caps.api_key_env:
+        # the variable a capabilities file (GRIDRUN_CAPABILITIES) names holds the key the provider will send: its
+        # value is looked for in the manifest as the `*_API_KEY` ones are
+        from .bugs import key_env_read
+
+        key_env_read(caps.api_key_env)
     for exc in _keys_written(manifest):
         errors.add(exc)
 

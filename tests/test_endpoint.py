@@ -463,3 +463,26 @@ def test_an_api_key_in_a_manifest_comment_is_refused_at_its_line_without_showing
     m.write_text(m.read_text().replace("lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1", "a note"))
     assert main(["run", str(m), "--no-report"]) == 0
     assert "# key: a note" in (tmp_path / "outputs" / "fox" / ".runs" / "run-1.yaml").read_text()
+
+
+def test_an_api_key_held_by_the_variable_a_capabilities_file_names_is_refused_in_the_manifest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """GRIDRUN_CAPABILITIES may name the variable that holds the key (`api_key_env`), no `*_API_KEY`: its value in a
+    comment or a prompt is refused as a `*_API_KEY`'s is, named by that variable, before anything is recorded."""
+    key = "lmnfl_Tk4pQ9wZ2xL7vN3sR8mB5cY1"
+    caps = tmp_path / "c.yaml"
+    caps.write_text("provider: lumenfall\napi_key_env: LUMENFALL_TOKEN\nbase_url: http://127.0.0.1:9/v1\n",
+                    encoding="utf-8")
+    monkeypatch.setenv("GRIDRUN_CAPABILITIES", str(caps))
+    monkeypatch.delenv("LUMENFALL_API_KEY", raising=False)
+    monkeypatch.setenv("LUMENFALL_TOKEN", key)
+    m = manifest(tmp_path, f"# key: {key}\n")
+    for command in ("validate", "plan", "run"):
+        assert main([command, str(m)]) == 2, command
+        err = " ".join(capsys.readouterr().err.split())
+        assert "a comment holds the value of LUMENFALL_TOKEN (an API key, not shown)" in err and key not in err, err
+    m.write_text(m.read_text().replace(f"# key: {key}\n", "").replace("prompt: ", f"prompt: {key} "))
+    assert main(["validate", str(m)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "holds the value of LUMENFALL_TOKEN" in err and key not in err, err
+    assert not (tmp_path / ".gridrun").exists()
