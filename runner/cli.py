@@ -892,10 +892,11 @@ def _but_report_error(result: Any, json_lines: bool) -> Any:
     return dataclasses.replace(s, last_errors=tuple(s.last_errors[i] for i in kept), said=said)
 
 
-def _out_of_date_report(folder: str | Path, run_id: int, manifest: str) -> str | None:
+def _out_of_date_report(folder: str | Path, run_id: int, manifest: str, *, bug: bool = False) -> str | None:
     """What is said of the page in the run's output folder that the run, ended, did not write over (a full disk, a
     Ctrl-C), whose stamp says so (`outputs.stamp_ended`): the page, left out of date as a tab open on it says, and what
-    writes it again, naming `manifest`; None where no such page is there."""
+    writes it again, naming `manifest` (which "may" write it where a bug in gridrun stopped the run's: `bug`); None
+    where no such page is there."""
     from .outputs import ended_then, stamp_ended
     from .plan import relpath
 
@@ -904,7 +905,8 @@ def _out_of_date_report(folder: str | Path, run_id: int, manifest: str) -> str |
         ended = stamp_ended(page)
         if ended is not None and ended["run"] == run_id:
             return (f"{visible(relpath(page, Path.cwd()))} is out of date (run {run_id} ended; a page open on it says "
-                    f"so): `gridrun report {typed(manifest)}{again}` writes it{ended_then(ended)}")
+                    f"so): `gridrun report {typed(manifest)}{again}` "
+                    + ("may write it" if bug else f"writes it{ended_then(ended)}"))
     return None
 
 
@@ -2141,7 +2143,7 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         elif result.report_error:
             # the page the run could not write over, left as it was: what writes it again is said of that page
             stale = None if MOVED_FIX in result.report_error else _out_of_date_report(
-                result.outputs_dir, result.run_id, args.manifest)
+                result.outputs_dir, result.run_id, args.manifest, bug=BUG in result.report_error)
             then = (f"; {stale}" if stale is not None else
                     "" if MOVED_FIX in result.report_error else  # it says what writes the report itself
                     "; `gridrun report` may write it" if BUG in result.report_error
