@@ -38,15 +38,7 @@ def test_status_of_a_gone_run_names_a_full_disk_as_the_likely_cause(
     assert "is gone without recording its end (killed, crashed, or stopped by a state" in roomy, roomy
     assert "bytes free" not in roomy
 
-    real = os.statvfs
-    state = str(tmp_path / ".gridrun")
-
-    def full(path: Any) -> Any:  # the disk of the state folder full; the others as they are
-        if os.fspath(path).startswith(state):
-            return SimpleNamespace(f_bavail=0, f_frsize=4096, f_blocks=100, f_bfree=0, f_files=10, f_favail=5)
-        return real(path)
-
-    monkeypatch.setattr(os, "statvfs", full)
+    state = _state_disk_full(monkeypatch, tmp_path)
     assert main(["status", str(manifest)]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert f"the disk holding {state} has 0 bytes free: likely what stopped it" in said, said
@@ -67,15 +59,7 @@ def test_status_json_of_a_gone_run_gives_a_full_disk_as_the_cause_it_likely_stop
     manifest = _killed_run(tmp_path)
     doc = json.loads(_said(capsys, "status", str(manifest), "--json"))
     assert (doc["status"], doc["stopped_by"], doc["stopped_note"]) == ("gone", None, None), doc
-    real = os.statvfs
-    state = str(tmp_path / ".gridrun")
-
-    def full(path: Any) -> Any:
-        if os.fspath(path).startswith(state):
-            return SimpleNamespace(f_bavail=0, f_frsize=4096, f_blocks=100, f_bfree=0, f_files=10, f_favail=5)
-        return real(path)
-
-    monkeypatch.setattr(os, "statvfs", full)
+    state = _state_disk_full(monkeypatch, tmp_path)
     doc = json.loads(_said(capsys, "status", str(manifest), "--json"))
     assert (doc["status"], doc["stopped_by"]) == ("gone", "disk-full"), doc
     assert f"the disk holding {state} has 0 bytes free: likely what stopped it" in doc["stopped_note"], doc
@@ -105,6 +89,21 @@ class _FullOnce:
             exc.sqlite_errorcode = sqlite3.SQLITE_FULL
             raise exc
         return self._db.execute(sql, *args)
+
+
+def _state_disk_full(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """The disk of the state folder (`tmp_path`/.gridrun, returned) is full, as `os.statvfs` says; the others as they
+    are."""
+    real = os.statvfs
+    state = str(tmp_path / ".gridrun")
+
+    def full(path: Any) -> Any:
+        if os.fspath(path).startswith(state):
+            return SimpleNamespace(f_bavail=0, f_frsize=4096, f_blocks=100, f_bfree=0, f_files=10, f_favail=5)
+        return real(path)
+
+    monkeypatch.setattr(os, "statvfs", full)
+    return state
 
 
 def _said(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
@@ -220,15 +219,7 @@ def test_a_gone_run_on_a_full_disk_whose_manifest_changed_proposes_no_resume_in_
 
     monkeypatch.setenv("COLUMNS", "400")
     manifest = _killed_run(tmp_path)
-    real = os.statvfs
-    state = str(tmp_path / ".gridrun")
-
-    def full(path: Any) -> Any:
-        if os.fspath(path).startswith(state):
-            return SimpleNamespace(f_bavail=0, f_frsize=4096, f_blocks=100, f_bfree=0, f_files=10, f_favail=5)
-        return real(path)
-
-    monkeypatch.setattr(os, "statvfs", full)
+    state = _state_disk_full(monkeypatch, tmp_path)
     as_run_had_it = manifest.read_text()
     manifest.write_text(as_run_had_it.replace("a fox", "a wolf"))
     assert as_run_had_it != manifest.read_text()
