@@ -1096,6 +1096,16 @@ def test_a_report_writes_its_snapshots_stamp_under_runs_which_the_live_page_name
     assert json.loads(stamp.read_text()[len("window.gridrunStamp = "):-2]) == {"taken": data["runs"][0]["taken"]}
 
 
+def _a_live_page(tmp_path: Path) -> tuple[Any, int, Path, str, Path, str]:
+    """A run going on, its live page written: (store, run id, page, its text, its stamp, the stamp's text)."""
+    from runner.report import stamp_path
+
+    store, run_id = build_state(tmp_path, fox_jobs(), end_status=None)
+    report = write_report(store, run_id=run_id, refresh=30)
+    stamp = stamp_path(report)
+    return store, run_id, report, report.read_text(), stamp, stamp.read_text()
+
+
 def test_a_page_the_ended_run_cannot_write_over_is_told_out_of_date_by_its_stamp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1109,14 +1119,10 @@ def test_a_page_the_ended_run_cannot_write_over_is_told_out_of_date_by_its_stamp
     import os
 
     from runner.outputs import stamp_ended
-    from runner.report import stamp_path
 
     report_module = importlib.import_module("runner.report")  # `runner.report` is the function
     monkeypatch.chdir(tmp_path)
-    store, run_id = build_state(tmp_path, fox_jobs(), end_status=None)
-    report = write_report(store, run_id=run_id, refresh=30)
-    live_page, stamp = report.read_text(), stamp_path(report)
-    live_stamp = stamp.read_text()
+    store, run_id, report, live_page, stamp, live_stamp = _a_live_page(tmp_path)
     real = report_module.atomic_write
     refused = [".html"]
 
@@ -1166,14 +1172,11 @@ def test_a_page_the_ended_run_left_for_a_ctrl_c_or_an_error_is_told_out_of_date_
     import importlib
 
     from runner.outputs import stamp_ended
-    from runner.report import mark_out_of_date, stamp_path
+    from runner.report import mark_out_of_date
 
     report_module = importlib.import_module("runner.report")  # `runner.report` is the function
     monkeypatch.chdir(tmp_path)
-    store, run_id = build_state(tmp_path, fox_jobs(), end_status=None)
-    report = write_report(store, run_id=run_id, refresh=30)
-    live_page, stamp = report.read_text(), stamp_path(report)
-    live_stamp = stamp.read_text()
+    store, run_id, report, live_page, stamp, live_stamp = _a_live_page(tmp_path)
 
     def render(*args: Any, **kw: Any) -> str:
         raise raised
