@@ -958,9 +958,6 @@ def rows_changed(manifest: Manifest, left: Sequence[Any], ran: Sequence[Any],
     if not lines or not left:
         return "", ()
 
-    def norm(value: Any) -> str:
-        return json.dumps(value, sort_keys=True, default=str)
-
     recorded: dict[str, set[str]] = {}
     for r in ran:
         try:
@@ -969,7 +966,7 @@ def rows_changed(manifest: Manifest, left: Sequence[Any], ran: Sequence[Any],
             continue
         if isinstance(vals, dict):
             for name, value in vals.items():
-                recorded.setdefault(name, set()).add(norm(value))
+                recorded.setdefault(name, set()).add(_value_form(value))
     axes: dict[tuple[Any, ...], tuple[list[Any], list[str]]] = {}
     said: dict[str, None] = {}
     files: dict[str, None] = {}
@@ -986,10 +983,10 @@ def rows_changed(manifest: Manifest, left: Sequence[Any], ran: Sequence[Any],
                 continue
             if axis not in axes:
                 values = _axis_values(manifest, axis)
-                axes[axis] = (values, [norm(v) for v in values])
+                axes[axis] = (values, [_value_form(v) for v in values])
             values, normed = axes[axis]
             then = vals[name]
-            if norm(then) in normed:
+            if _value_form(then) in normed:
                 continue
             file = shown_beside(where.file, manifest.path)
             files[file] = None
@@ -1004,6 +1001,11 @@ def rows_changed(manifest: Manifest, left: Sequence[Any], ran: Sequence[Any],
     listed = list(said)
     text = "; ".join(listed[:3]) + (f"; and {len(listed) - 3:,} more" if len(listed) > 3 else "")
     return text, tuple(files)
+
+
+def _value_form(value: Any) -> str:
+    """A data file's value (a row, a line) as one text to compare: its JSON, keys sorted."""
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _axis_values(manifest: Manifest, axis: tuple[Any, ...]) -> list[Any]:
@@ -1024,10 +1026,8 @@ def rows_gone(manifest: Manifest, values: Iterable[Mapping[str, Any]]) -> bool:
     plan."""
     by_name: dict[str, set[str]] = {}
     for axis in manifest.data_lines:
-        by_name.setdefault(axis[-1], set()).update(json.dumps(v, sort_keys=True, default=str)
-                                                   for v in _axis_values(manifest, axis))
-    return any(name in by_name and json.dumps(v, sort_keys=True, default=str) not in by_name[name]
-               for made in values for name, v in made.items())
+        by_name.setdefault(axis[-1], set()).update(map(_value_form, _axis_values(manifest, axis)))
+    return any(name in by_name and _value_form(v) not in by_name[name] for made in values for name, v in made.items())
 
 
 def images_changed(manifest: Manifest, job_ids: Collection[int]) -> bool:
@@ -1912,17 +1912,16 @@ def in_other_state(manifest: Path, state_dir: Path, outputs_dir: Path) -> OtherS
             if run is None:
                 return None
             rows = store.in_flight_rows(run.manifest_name, FOLLOWED)
-        if rows and (state_dir / "state.db").is_file():
-            # the state named now, a copy of that one (moved to another disk), follows them itself: not left
-            with Store(state_dir / "state.db", readonly=True) as here:
-                followed = {(r["key"], r["provider_id"]) for r in here.in_flight_rows(run.manifest_name, FOLLOWED)}
-            rows = [r for r in rows if (r["key"], r["provider_id"]) not in followed]
         recorded: set[str] = set()
         if rows and (state_dir / "state.db").is_file():
-            # done or ended in the state named now (a run of it there since): a run there sends them no more
             with Store(state_dir / "state.db", readonly=True) as here:
-                recorded = {h for h, r in here.jobs_by_hash([r["hash"] for r in rows]).items()
-                            if r["state"] != S.PLANNED.value}
+                # the state named now, a copy of that one (moved to another disk), follows them itself: not left
+                followed = {(r["key"], r["provider_id"]) for r in here.in_flight_rows(run.manifest_name, FOLLOWED)}
+                rows = [r for r in rows if (r["key"], r["provider_id"]) not in followed]
+                # done or ended in the state named now (a run of it there since): a run there sends them no more
+                if rows:
+                    recorded = {h for h, r in here.jobs_by_hash([r["hash"] for r in rows]).items()
+                                if r["state"] != S.PLANNED.value}
     except (StateError, sqlite3.Error, OSError):
         return None
     if not rows:
