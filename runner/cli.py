@@ -2933,24 +2933,28 @@ def _as_run_had_it(m: Manifest, r: RunRecord) -> bool:
         return False
 
 
+def _flying(snap: Snapshot) -> list[Any]:
+    """The jobs of `snap` in flight (sent, not settled)."""
+    from .state import IN_FLIGHT
+
+    flying = {s.value for s in IN_FLIGHT}
+    return [j for j in snap.jobs if j.state in flying]
+
+
 def _rows_gone(m: Manifest, snap: Snapshot) -> bool:
     """Whether a data file the manifest `m` (as the run of `snap` had it) reads no longer holds the row of a job
     that run left in flight: a run of it refuses to start over that job (`resume.left_behind`)."""
     from .resume import rows_gone
-    from .state import IN_FLIGHT
 
-    flying = {s.value for s in IN_FLIGHT}
-    return bool(m.data_lines) and rows_gone(m, (j.values for j in snap.jobs if j.state in flying))
+    return bool(m.data_lines) and rows_gone(m, (j.values for j in _flying(snap)))
 
 
 def _images_changed(m: Manifest, snap: Snapshot) -> bool:
     """Whether a local input image a job the run of `snap` left in flight sent differs now from what the state
     recorded of it (the file edited or replaced since): a run of the manifest `m` refuses to start over that job."""
     from .resume import images_changed
-    from .state import IN_FLIGHT
 
-    flying = {s.value for s in IN_FLIGHT}
-    return images_changed(m, {j.id for j in snap.jobs if j.state in flying})
+    return images_changed(m, {j.id for j in _flying(snap)})
 
 
 def _manifest_now(m: Manifest, run_id: int) -> tuple[bool, str] | None:
