@@ -312,7 +312,7 @@ def _earlier_words(job: Mapping[str, Any], run_name: Callable[[int], str]) -> st
         kinds[what] = (n + 1, runs)
     if not kinds:
         kinds["failed attempt" if job.get("xf") else "earlier attempt"] = (job.get("xn") or 0, [])
-    said = [(f"{'an' if what[0] in 'aeiouAEIOU' else 'a'} {what}" if n == 1 else f"{n} {what}s")
+    said = [(_an(what) if n == 1 else f"{n} {what}s")
             + "".join(f", {run_name(run)}" for run in runs) for what, (n, runs) in kinds.items()]
     return f"+{usd_text(job['xa'])} for {'; '.join(said)}"
 
