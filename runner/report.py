@@ -1540,11 +1540,17 @@ def _not_written(stamp: Path | None, snapshot: Snapshot, target: Path, exc: Base
     the page there, of the run going on or of a run before it, tells an open tab it is out of date (`_stamp_ended`);
     a page not of gridrun's choosing (no `stamp`) or of a run going on is left be."""
     run = snapshot.run
-    if stamp is None or (run.status == "running" and not run.process_gone()) or not target.is_file():
+    if stamp is None or not _left_behind(run, target):
         return
     why = ("full" if isinstance(exc, OSError) and disk_full(exc) else
            "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
     _stamp_ended(stamp, run, snapshot.taken_at, why, earlier=earlier)
+
+
+def _left_behind(run: RunRecord, page: Path) -> bool:
+    """A page is there at `page` and `run` has ended (or its process is gone): a page it did not write over is left
+    out of date; a run going on writes its page again."""
+    return not (run.status == "running" and not run.process_gone()) and page.is_file()
 
 
 def mark_out_of_date(store: Store, run_id: int, report: Path) -> None:
@@ -1552,7 +1558,7 @@ def mark_out_of_date(store: Store, run_id: int, report: Path) -> None:
     writing its final page (a Ctrl-C before it): its stamp tells a tab open on it that it is out of date and that
     `gridrun report` writes it (`_stamp_ended`); nothing where that run has not ended or no page is there."""
     run = store.run(run_id)
-    if (run.status == "running" and not run.process_gone()) or not report.is_file():
+    if not _left_behind(run, report):
         return
     taken = store.last_change(run.id, run.manifest_name)  # as `_as_of_state` dates the run's last page
     _stamp_ended(stamp_path(report), run, (run.ended_at or time.time()) if taken is None else taken, "interrupted", earlier=False)
