@@ -1689,15 +1689,32 @@ def _number_unread(made_by: str, text: str, name: str | None, rows: Sequence[str
     decimal = (f"a decimal comma? write {written.replace(',', '.')} in the file, or "
                f"{{{{ ... | replace(',', '.') | {made_by} }}}}")
     if re.fullmatch(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?", written):
-        fix = (f"a thousands separator? write {written.replace(',', '')} in the file, or "
-               f"{{{{ ... | replace(',', '') | {made_by} }}}}")
+        number = written.replace(",", "")
+        fix = (f"a thousands separator? write {number} in the file, or {{{{ ... | replace(',', '') | {made_by} }}}}"
+               if made_by == "float" or _whole(number) else
+               f"a thousands separator? {_not_whole(number, ',', '')}")
         if made_by == "float" and written.count(",") == 1 and "." not in written:
             fix += f"; or {decimal}"
     elif re.fullmatch(r"[+-]?[0-9]+,[0-9]+", written):
-        fix = decimal
+        number = written.replace(",", ".")
+        fix = decimal if made_by == "float" or _whole(number) else f"a decimal comma? {_not_whole(number, ',', '.')}"
     else:
         fix = f"write a number there, or give the filter a default of your own: {{{{ ... | {made_by}(default=...) }}}}"
     return f"{held}, not a number to `| {made_by}`, which makes it {made}{where}: {fix}"
+
+
+def _whole(number: str) -> bool:
+    """`number`, digits with a dot or none (`1.5`, `2500.0`), is a whole number: no digit but 0 after its dot."""
+    return not number.partition(".")[2].strip("0")
+
+
+def _not_whole(number: str, old: str, new: str) -> str:
+    """The advice for `| int` of a text that reads as `number` once its `old` is replaced by `new`, which is no whole
+    number: `| int` would cut it short (1 for 1,5) without a word, so that replace is not advised."""
+    cut = number.lstrip("+").partition(".")[0] or "0"
+    return (f"then it is {number}, not a whole number, which {{{{ ... | replace('{old}', '{new}') | int }}}} would cut "
+            f"to {cut} without a word: write the whole number meant in the file, or {{{{ ... | replace('{old}', "
+            f"'{new}') | float }}}} where a fraction is meant")
 
 
 def _boolean_written(value: bool, name: str | None) -> str:

@@ -3633,6 +3633,36 @@ def test_a_decimal_comma_read_as_no_number_by_float_or_int_is_warned_of_naming_t
     ], p.warnings
 
 
+def test_int_of_a_decimal_comma_with_a_fraction_is_told_as_no_whole_number(tmp_path: Path) -> None:
+    """`| int` of "1,5": the decimal-comma fix, `replace(',', '.') | int`, would send 1 without a word (int of 1.5),
+    so it is not advised: the value is said to be no whole number, with `| float` for a fraction. A whole number
+    written with a decimal comma ("5,0", "-2,00") keeps the fix, which sends it as it reads."""
+    (tmp_path / "rows.csv").write_text('id,n\na,"1,5"\nb,"-2,75"\nc,"-2,00"\n', encoding="utf-8")
+    body = """\
+        params:
+          quality: 360p
+          prompt: "a fox {{ r.id }}, {{ r.n | int }} birds"
+        matrix:
+          r: {file: rows.csv}
+        output: "{{ r.id }}.mp4"
+        """
+    p = plan_of(tmp_path, body)
+    rows = tmp_path / "rows.csv"
+    said = [w.split(": ", 2)[2] for w in p.warnings if "not a number" in w]
+    assert said == [
+        (f"'r.n' is '1,5', not a number to `| int`, which makes it 0 (from {rows}:2): a decimal comma? then it is "
+         "1.5, not a whole number, which {{ ... | replace(',', '.') | int }} would cut to 1 without a word: write the "
+         "whole number meant in the file, or {{ ... | replace(',', '.') | float }} where a fraction is meant"),
+        (f"'r.n' is '-2,75', not a number to `| int`, which makes it 0 (from {rows}:3): a decimal comma? then it is "
+         "-2.75, not a whole number, which {{ ... | replace(',', '.') | int }} would cut to -2 without a word: write "
+         "the whole number meant in the file, or {{ ... | replace(',', '.') | float }} where a fraction is meant"),
+        (f"'r.n' is '-2,00', not a number to `| int`, which makes it 0 (from {rows}:4): a decimal comma? write -2.00 "
+         "in the file, or {{ ... | replace(',', '.') | int }}"),
+    ], p.warnings
+    cut = plan_of(tmp_path, body.replace("r.n | int", "r.n | replace(',', '.') | int"), "b.yaml")
+    assert [j.params["prompt"] for j in cut.jobs] == ["a fox a, 1 birds", "a fox b, -2 birds", "a fox c, -2 birds"]
+
+
 def test_a_thousands_separator_read_as_no_number_is_warned_of_as_one_first(tmp_path: Path) -> None:
     """`1,000` from an en-US sheet: the decimal-comma fix alone would send 1 for it, so the warning names the
     thousands separator first (and the decimal comma only for `| float` of one comma), and its fix sends 1000."""
@@ -3655,7 +3685,9 @@ def test_a_thousands_separator_read_as_no_number_is_warned_of_as_one_first(tmp_p
         (f"'r.n' is '1,000,000', not a number to `| int`, which makes it 0 (from {rows}:3): a thousands "
          "separator? write 1000000 in the file, or {{ ... | replace(',', '') | int }}"),
         (f"'r.n' is ' 2,500.5', not a number to `| int`, which makes it 0 (from {rows}:4): a thousands "
-         "separator? write 2500.5 in the file, or {{ ... | replace(',', '') | int }}"),
+         "separator? then it is 2500.5, not a whole number, which {{ ... | replace(',', '') | int }} would cut to "
+         "2500 without a word: write the whole number meant in the file, or {{ ... | replace(',', '') | float }} "
+         "where a fraction is meant"),
         (f"'r.n' is '1,000', not a number to `| float`, which makes it 0.0 (from {rows}:2): a thousands separator? "
          "write 1000 in the file, or {{ ... | replace(',', '') | float }}; or a decimal comma? write 1.000 in the "
          "file, or {{ ... | replace(',', '.') | float }}"),
