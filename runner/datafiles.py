@@ -314,15 +314,83 @@ def _utf16(path: Path) -> str | None:
     return utf16(head)
 
 
-_WORKBOOKS = ((b"PK\x03\x04", "a ZIP file: .xlsx, .ods or .numbers"),
-              (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an OLE file: .xls"))
+_ZIP = b"PK\x03\x04"
+_WORKBOOKS = ((_ZIP, "a ZIP file"), (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an OLE file: .xls"))
 """The first bytes of a spreadsheet program's own file and what they tell it is: such a file renamed, or saved
-with Excel's "Excel Workbook" where its CSV was meant, is given as a data file often enough."""
+with Excel's "Excel Workbook" where its CSV was meant, is given as a data file often enough. A ZIP file is one
+only when its members say so (`_zipped_sheet`): a .zip, a .docx is none."""
+_ODS = b"application/vnd.oasis.opendocument.spreadsheet"
+_ZIP_SNIFF = 65_536  # the bytes of a ZIP file zipfile cannot read (cut short) whose local headers are looked at
+
+
+def _zipped_sheet(path: Path) -> str | None:
+    """The workbook the ZIP file at `path` is, told by its members: '.xlsx' (members under xl/, or a
+    [Content_Types].xml naming SpreadsheetML's types), '.ods' (its `mimetype` an OpenDocument spreadsheet's),
+    '.numbers' (Index/Document.iwa); None for any other ZIP file. One zipfile cannot read (cut short, damaged) is
+    told by the local headers of its first bytes."""
+    import zipfile
+    import zlib
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+
+            def head(name: str) -> bytes:
+                with z.open(name) as f:
+                    return f.read(_ZIP_SNIFF)
+
+            return _sheet_of(names, head)
+    except (OSError, ValueError, RuntimeError, NotImplementedError, EOFError, LookupError, zipfile.BadZipFile,
+            zlib.error):
+        pass
+    try:
+        with path.open("rb") as f:
+            data = f.read(_ZIP_SNIFF)
+    except (OSError, ValueError):
+        return None
+    members: dict[str, bytes] = {}
+    at = data.find(_ZIP)
+    while 0 <= at <= len(data) - 30:
+        method = int.from_bytes(data[at + 8:at + 10], "little")
+        named, extra = int.from_bytes(data[at + 26:at + 28], "little"), int.from_bytes(data[at + 28:at + 30], "little")
+        name = data[at + 30:at + 30 + named].decode("utf-8", "replace")
+        start = at + 30 + named + extra
+        members.setdefault(name, _member_head(data[start:], method))
+        at = data.find(_ZIP, at + 4)
+    return _sheet_of(list(members), members.__getitem__)
+
+
+def _member_head(data: bytes, method: int) -> bytes:
+    """The first bytes of a ZIP member whose data begins `data` (cut short, or followed by other members'),
+    stored (`method` 0) or deflated (8); b"" for another method or data that does not inflate."""
+    import zlib
+
+    if method == 0:
+        return data[:_ZIP_SNIFF]
+    if method != 8:
+        return b""
+    try:
+        return zlib.decompressobj(-zlib.MAX_WBITS).decompress(data, _ZIP_SNIFF)
+    except zlib.error:
+        return b""
+
+
+def _sheet_of(names: list[str], head: Callable[[str], bytes]) -> str | None:
+    """The workbook a ZIP file of members `names` is (`_zipped_sheet`), `head` giving the first bytes of one."""
+    if any(name.startswith("xl/") for name in names):
+        return ".xlsx"
+    if "[Content_Types].xml" in names and b"spreadsheetml" in head("[Content_Types].xml"):
+        return ".xlsx"
+    if "mimetype" in names and head("mimetype").strip().startswith(_ODS):
+        return ".ods"
+    if "Index/Document.iwa" in names:
+        return ".numbers"
+    return None
 
 
 def _workbook(path: Path) -> ManifestError | None:
-    """The error of a data file that is a spreadsheet workbook (`_WORKBOOKS`), told by its first bytes, not by a
-    byte of it that is not UTF-8 text (or a NUL): None for any other file."""
+    """The error of a data file that is a spreadsheet workbook (`_WORKBOOKS`), or another ZIP file, told by its
+    first bytes, not by a byte of it that is not UTF-8 text (or a NUL): None for any other file."""
     try:
         with path.open("rb") as f:
             head = f.read(8)
@@ -332,6 +400,14 @@ def _workbook(path: Path) -> ManifestError | None:
     if what is None:
         return None
     read_as = "CSV" if path.suffix.lower() == ".csv" else "text"
+    if head.startswith(_ZIP):
+        sheet = _zipped_sheet(path)
+        if sheet is None:
+            return ManifestError(f"this file is a ZIP archive, not {read_as} (nor a spreadsheet workbook): a data "
+                                 "file is read as UTF-8 text; if the archive holds the file meant, unzip it and name "
+                                 "that file in file:",
+                                 file="", line=1, column=1)  # the reader names the file
+        what = f"{what}: {sheet}"
     return ManifestError(f"this file looks like a spreadsheet workbook ({what}), not {read_as}: save the sheet as "
                          "CSV UTF-8 (in Excel: File > Save As > CSV UTF-8 (Comma delimited)) and name that .csv file "
                          "in file:",

@@ -233,16 +233,26 @@ def test_a_byte_that_is_not_utf8_is_at_the_line_and_column_it_was(tmp_path: Path
             (whole.value.line, whole.value.column, whole.value.message), data
 
 
-def _zip(compression: int) -> bytes:
+def _zip(compression: int, members: dict[str, str] | None = None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression) as z:
-        z.writestr("xl/workbook.xml", "<workbook>" + "x" * 5_000 + "</workbook>")
+        for name, text in (members or {"xl/workbook.xml": "<workbook>" + "x" * 5_000 + "</workbook>"}).items():
+            z.writestr(name, text)
     return buffer.getvalue()
 
 
+_TYPES = ('<Types><Override PartName="/book.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+          'spreadsheetml.sheet.main+xml"/></Types>')
+
+
 @pytest.mark.parametrize(("data", "what"), [
-    (_zip(zipfile.ZIP_DEFLATED), "a ZIP file: .xlsx, .ods or .numbers"),  # a byte that is not UTF-8 comes first
-    (b"PK\x03\x04\x14\x00" + b"\x00" * 24 + b"[Content_Types].xml", "a ZIP file: .xlsx, .ods or .numbers"),  # a NUL
+    (_zip(zipfile.ZIP_DEFLATED), "a ZIP file: .xlsx"),  # a byte that is not UTF-8 comes first
+    (_zip(zipfile.ZIP_STORED, {"[Content_Types].xml": _TYPES, "book.xml": "<w/>"}), "a ZIP file: .xlsx"),  # a NUL
+    (_zip(zipfile.ZIP_STORED, {"mimetype": "application/vnd.oasis.opendocument.spreadsheet",
+                               "content.xml": "x" * 5_000}), "a ZIP file: .ods"),
+    (_zip(zipfile.ZIP_DEFLATED, {"Index/Document.iwa": "x" * 5_000}), "a ZIP file: .numbers"),
+    (_zip(zipfile.ZIP_DEFLATED, {"[Content_Types].xml": _TYPES, "book.xml": "x" * 5_000})[:-30],
+     "a ZIP file: .xlsx"),  # cut short: told by its first local header, inflated
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504, "an OLE file: .xls"),
 ])
 @pytest.mark.parametrize("suffix", [".csv", ".txt"])
@@ -259,6 +269,27 @@ def test_a_spreadsheet_workbook_given_as_a_data_file_is_told_as_one(tmp_path: Pa
     assert error.message == (f"this file looks like a spreadsheet workbook ({what}), not {read_as}: save the sheet as "
                              "CSV UTF-8 (in Excel: File > Save As > CSV UTF-8 (Comma delimited)) and name that .csv "
                              "file in file:"), error
+
+
+@pytest.mark.parametrize("data", [
+    _zip(zipfile.ZIP_DEFLATED, {"shots.csv": "id,look\n" + "a,red\n" * 500}),  # a .zip renamed: a byte not UTF-8
+    _zip(zipfile.ZIP_STORED, {"shots.csv": "id,look\na,red\n"}),  # a NUL first
+    _zip(zipfile.ZIP_STORED, {"[Content_Types].xml": _TYPES.replace("spreadsheetml.sheet", "wordprocessingml.document"),
+                              "word/document.xml": "<w/>"}),  # a .docx
+    _zip(zipfile.ZIP_STORED, {"mimetype": "application/vnd.oasis.opendocument.text", "content.xml": "<t/>"}),
+    b"PK\x03\x04\x14\x00" + b"\x00" * 24 + b"[Content_Types].xml",  # no member named
+])
+def test_a_zip_file_that_is_no_workbook_is_told_as_a_zip_archive(tmp_path: Path, data: bytes) -> None:
+    """A ZIP file given as a data file is called a workbook only where its members make it one: a zipped CSV, a
+    Word document, an OpenDocument text is a ZIP archive, to unzip, not a sheet to save as CSV."""
+    (tmp_path / "d.csv").write_bytes(data)
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + "params: {prompt: a fox}\nmatrix:\n  look: {file: d.csv}\n")
+    error = _error(path)
+    assert (error.file, error.line, error.column, error.field) == (tmp_path / "d.csv", 1, 1, "matrix.look")
+    assert error.message == ("this file is a ZIP archive, not CSV (nor a spreadsheet workbook): a data file is read "
+                             "as UTF-8 text; if the archive holds the file meant, unzip it and name that file in "
+                             "file:"), error
 
 
 # --- a data file past the cap ----------------------------------------------------------------------------------
