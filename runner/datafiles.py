@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from runner.errors import ManifestError
+from runner.localpaths import home_unexpanded
 from runner.localpaths import shown as shown_path
 from runner.textforms import alike, escaped, unlike
 from runner.yamlsource import (
@@ -225,9 +226,11 @@ class _FileReader:
             if exc.line:
                 self.errors.append(ManifestError(exc.message, file=shown, line=exc.line, column=exc.column, field=dotted(at)))
             else:
+                home = home_unexpanded(spec) if not os.path.lexists(absolute) else None
                 self.errors.append(
                     self._manifest_error(at + ("file",), f"data file '{shown_path(spec)}': {exc.message} "
-                                                         f"(looked for {shown_path(absolute)})")
+                                                         f"(looked for {shown_path(absolute)})"
+                                                         + (f": {home}" if home else ""))
                 )
             return None
         for line, column, message, *index in notes:  # said with the file's errors too: they may be why

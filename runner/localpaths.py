@@ -19,8 +19,8 @@ import os
 import re
 import sys
 
-__all__ = ["LOCALE_FIX", "LONE_SURROGATE", "NAME_MAX", "PATH_MAX", "UNUSABLE", "fs_encoding", "limits",
-           "locale_said", "not_recordable", "shown", "unnameable", "why_unusable"]
+__all__ = ["LOCALE_FIX", "LONE_SURROGATE", "NAME_MAX", "PATH_MAX", "UNUSABLE", "fs_encoding", "home_unexpanded",
+           "limits", "locale_said", "not_recordable", "shown", "unnameable", "why_unusable"]
 
 UNUSABLE = (OSError, RuntimeError, ValueError)
 SHOWN_MAX = 160  # characters of a path a message shows
@@ -151,6 +151,23 @@ def not_recordable(path: str | os.PathLike[str]) -> str | None:
         return (f"it is not UTF-8 text ({what}), and a run records it as text in its state and reports; rename "
                 "the file or folder whose name holds it")
     return None
+
+
+def home_unexpanded(path: str) -> str | None:
+    """What to say of a path a manifest names (a data file, an input image) that is not there and starts with a
+    home folder as a shell writes it, `~` or `~/...` (this user's), or `~name/...` of a user this system has
+    (`os.path.expanduser` expands it): the ~ is not expanded, and the path it would be; None for any other (a name
+    starting with ~ of no user, `~drafts`, is a name like any other)."""
+    if not path.startswith("~"):
+        return None
+    home = os.path.expanduser(path)
+    user = path[1:].split("/", 1)[0]
+    if user and home == path:
+        return None
+    whose = "no home folder" if not user else f"not {shown(user)}'s home folder"
+    meant = f" ({shown(home)})" if home != path else ""
+    return (f"~{shown(user)} is not expanded: it is {whose} here, and paths are relative to the manifest's folder; "
+            f"write the absolute path{meant}, or one relative to the manifest")
 
 
 def shown(path: str | os.PathLike[str]) -> str:

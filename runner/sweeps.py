@@ -25,7 +25,7 @@ from . import images
 from .datafiles import encodable, is_empty_row, value_position
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from .jobs import Job, canonical, format_value, job_hash, not_json, whole_key_text
-from .localpaths import NAME_MAX, UNUSABLE, shown, why_unusable
+from .localpaths import NAME_MAX, UNUSABLE, home_unexpanded, shown, why_unusable
 from .manifest import DEFAULT_OUTPUT, Manifest, Warned, dotted, field_names
 from .matrix import Combination, Expansion
 from .outputs import files_beside, stem_of
@@ -1607,11 +1607,9 @@ class JobMaker:
         if not isinstance(item, str):
             return None
         written = self.m.base_dir / item
-        if item == "~" or item.startswith("~/"):  # as a data file's path and outputs_dir: written as it reads
-            home = os.path.expanduser(item)
-            meant = f" ({shown(home)})" if home != item else ""
-            return ("~ is not expanded: it is no home folder here, and paths are relative to the manifest's folder; "
-                    f"write the absolute path{meant}, or one relative to the manifest")
+        home = home_unexpanded(item)  # as a data file's path and outputs_dir: written as it reads
+        if home is not None:
+            return home
         try:
             if written.is_symlink():
                 return f"{shown(item)} is a link to {os.readlink(written)}, which is not there"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -290,6 +291,24 @@ def test_a_zip_file_that_is_no_workbook_is_told_as_a_zip_archive(tmp_path: Path,
     assert error.message == ("this file is a ZIP archive, not CSV (nor a spreadsheet workbook): a data file is read "
                              "as UTF-8 text; if the archive holds the file meant, unzip it and name that file in "
                              "file:"), error
+
+
+@pytest.mark.parametrize(("spec", "hint"), [
+    ("~/shots.csv", "~ is not expanded: it is no home folder here"),
+    ("~root/shots.csv", "~root is not expanded: it is not root's home folder here"),
+])
+def test_a_data_file_path_from_a_home_folder_is_told_the_path_it_would_be(tmp_path: Path, spec: str,
+                                                                          hint: str) -> None:
+    """`~/shots.csv` and `~root/shots.csv` as a shell reads them: not expanded here (a path is relative to the
+    manifest), said so with the absolute path they would be; a name starting with ~ of no user is not."""
+    path = tmp_path / "m.yaml"
+    path.write_text(HEAD + f"params: {{prompt: a fox}}\nmatrix:\n  look: {{file: '{spec}'}}\n")
+    error = _error(path)
+    assert error.message == (f"data file '{spec}': no such file (looked for {tmp_path / spec}): {hint}, and paths "
+                             "are relative to the manifest's folder; write the absolute path "
+                             f"({os.path.expanduser(spec)}), or one relative to the manifest"), error
+    path.write_text(HEAD + "params: {prompt: a fox}\nmatrix:\n  look: {file: '~no-such-user-here/shots.csv'}\n")
+    assert _error(path).message.endswith(f"(looked for {tmp_path / '~no-such-user-here/shots.csv'})")
 
 
 # --- a data file past the cap ----------------------------------------------------------------------------------

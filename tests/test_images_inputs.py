@@ -191,6 +191,8 @@ def test_a_bad_image_of_an_axis_read_from_a_list_file_is_named_at_its_line(tmp_p
     ("imgs/gone.png", "imgs/gone.png is a link to nowhere.png, which is not there"),
     ("~/imgs/fox.png", ("~ is not expanded: it is no home folder here, and paths are relative to the manifest's "
                         "folder; write the absolute path (")),
+    ("~root/imgs/fox.png", ("~root is not expanded: it is not root's home folder here, and paths are relative to "
+                            f"the manifest's folder; write the absolute path ({os.path.expanduser('~root')}/imgs/")),
 ])
 def test_an_image_not_found_is_given_the_near_miss_it_most_likely_is(tmp_path: Path, cell: str, hint: str) -> None:
     """The slips of a list made in a spreadsheet or on another system: the error says what is there."""
