@@ -2052,7 +2052,7 @@ def manifest_copy_file(m: Manifest | str | Path | None, run_id: int, *, state_di
             why = ("the state has no text of it" if not text else
                    "no manifest was given, whose output folder it would be written in" if home is None else
                    f"{home} is not there" if not home.is_dir() else
-                   f"it cannot be written: {write_problem(problems[0])}" if problems else
+                   f"it cannot be written: {write_problem(problems[0], folder=path.parent)}" if problems else
                    "its output folder is written by another state")
             raise CopyNotWrittenError(
                 f"{path}: run {run_id}'s manifest copy is missing and was not written again: {why}", text=text)

@@ -373,6 +373,7 @@ class Executor:
             posters=on_output, report_every=options.report_every, errors=self.errors, clock=steady,
         )
         self.live.checks = self._recorded_checks
+        self.live.folder = plan.outputs_dir
         self._reserved = 0
         self._spent = 0
         # What completed renders were billed against their estimates, where above them: an earlier run's (clearly

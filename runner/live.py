@@ -88,6 +88,7 @@ class LiveViews:
         # provider, the provider's last answer and when its jobs are expected to end before it has a pace, for
         # `status` in another process; None: nothing of the kind
         self.checks: Callable[[], tuple[float | None, ...]] | None = None
+        self.folder: Path | None = None  # the output folder the report and posters are written in
 
     def nudge(self) -> None:
         """Wake the housekeeping: something waits for it (see FLUSH_DELAY)."""
@@ -188,7 +189,7 @@ class LiveViews:
         if moved is not None:  # the report reads the state at its path, where it no longer is
             return f"report not written: {moved}"
         if isinstance(exc, OSError):  # a full disk, no permission: the file, and what to do
-            return f"report not written: {write_problem(exc)}"
+            return f"report not written: {write_problem(exc, folder=self.folder)}"
         if isinstance(exc, GridrunError):  # said whole, as the command says it (the state file damaged, named)
             return f"report not written: {exc}"
         if isinstance(exc, sqlite3.Error):  # the state store's, as it says it
@@ -215,7 +216,7 @@ class LiveViews:
         try:
             await anyio.to_thread.run_sync(self.report, False)
         except Exception as exc:  # a report is a view; a failure to draw it must not stop paid work
-            said = f"{NOT_REBUILT}: {self.moved_said() or _why(exc)}"
+            said = f"{NOT_REBUILT}: {self.moved_said() or _why(exc, self.folder)}"
             if said not in self.errors:  # said once, not at every rebuild
                 self.errors.append(said)
         finally:
@@ -232,7 +233,7 @@ class LiveViews:
         except Exception as exc:  # a poster is a view, like the report
             failed = getattr(exc, "failed", None)  # posters not written (`report.PostersNotWritten`)
             if failed is None:
-                self.errors.append(f"posters not made: {_why(exc)}")
+                self.errors.append(f"posters not made: {_why(exc, self.folder)}")
             else:  # said once for the run, counting those of every batch
                 before = [e for e in self.errors if e.startswith(POSTERS_NOT_WRITTEN)]
                 self._posters_failed.extend(failed)
@@ -252,10 +253,11 @@ NOT_REBUILT = "report not rebuilt"
 MOVED_FIX = "`gridrun run` from the folder's new place copies them into it at no cost and writes the report"
 
 
-def _why(exc: Exception) -> str:
-    """Why a view (the report, posters) was not made: the exception, or for too many open files what to do."""
+def _why(exc: Exception, folder: Path | None = None) -> str:
+    """Why a view (the report, posters) was not made: the exception, or for too many open files what to do;
+    `folder`, the one written in, named where the system's error names no file."""
     if too_many_open_files(exc) or FILES_RAN_OUT in str(exc):  # the state said so (`state.remedy`)
         return open_files_fix()
     if isinstance(exc, OSError) and exc.strerror:  # the file and the system's words, not Python's form of them
-        return write_problem(exc)
+        return write_problem(exc, folder=folder)
     return exception_text(exc)

@@ -212,23 +212,30 @@ def tell(text: str, kind: str = "note") -> None:
 POSTERS_NOT_WRITTEN = "poster not written: "
 
 
-def write_problem(exc: OSError, *, then: str = "", refused: str = "") -> str:
+def write_problem(exc: OSError, *, then: str = "", refused: str = "",
+                  folder: str | os.PathLike[str] | None = None) -> str:
     """What stopped a file from being written (`exc`: the file, the system's reason) and, where the reason says
     it, what to do: free space, or make the folder writable, `then` what (a command to run again). `refused`:
-    what the write that failed kept from happening ("nothing was recorded or sent"), said before the fix."""
-    where = exc.filename2 or exc.filename
+    what the write that failed kept from happening ("nothing was recorded or sent"), said before the fix.
+    `folder`: the folder being written, named where the system's error names no file (a write to a file open
+    already); without either, the fix names no disk or folder of its own ("the disk written to")."""
+    named = exc.filename2 or exc.filename
+    where = named or (os.fspath(folder) if folder is not None else None)
     reason = os_reason(exc)
-    text = f"{where}: {reason}" if where else reason
+    text = f"{named}: {reason}" if named else f"writing in {where}: {reason}" if where else reason
     if refused:
         text = f"{text}; {refused}"
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        fix = INODES_FIX if exc.errno == errno.ENOSPC and where and inodes_out(where) else "free space on its disk"
+        inodes = exc.errno == errno.ENOSPC and where and inodes_out(where)
+        fix = (INODES_FIX if where else INODES_FIX.replace("its disk", "the disk written to")) if inodes else \
+            "free space on its disk" if where else "free space on the disk written to"
     elif exc.errno == errno.EFBIG:  # a file-size limit (`ulimit -f`), not a full disk
         fix = file_size_fix(file_size_limit())
     elif STICKY in reason:  # the folder is writable: the file is another user's
         fix = "run gridrun as its owner, or give the manifest an output folder of your own (`outputs_dir:`)"
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        fix = "make its folder writable"
+        fix = "make its folder writable" if named else "make it writable" if where else \
+            "make the folder written to writable"
     else:
         return text
     return f"{text}{': ' if refused else '; '}{fix}" + (f", then {then}" if then else "")

@@ -1306,7 +1306,7 @@ def posters_not_written(failed: Sequence[PosterNotWritten]) -> str:
         shown = (f"{'the video is' if n == 1 else 'the videos are'} saved, but an earlier take's poster is left "
                  f"beside {them}, which the report shows over the new video: remove {stale[0]}"
                  + (f" and the {len(stale) - 1:,} others" if len(stale) > 1 else ""))
-    return f"{POSTERS_NOT_WRITTEN}{write_problem(first.exc, then='`gridrun report` writes it')}{more}; {shown}"
+    return f"{POSTERS_NOT_WRITTEN}{write_problem(first.exc, then='`gridrun report` writes it', folder=os.path.dirname(first.poster))}{more}; {shown}"
 
 
 def _sync_folders(posters: Iterable[str]) -> None:

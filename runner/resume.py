@@ -396,9 +396,9 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
                                 f"folder, or a state begun again): kept as {kept[1]}")
     except OSError as exc:  # a full disk: the state keeps the manifest too, and the jobs' work is still to do
         if exc.errno in _UNWRITABLE:  # nor would the videos be saved: the run sends none (`Executor.prepare`)
-            out.unwritable = write_problem(exc)
+            out.unwritable = write_problem(exc, folder=plan.outputs_dir / ".runs")
         else:
-            out.problems.append(copy_not_written(write_problem(exc)))
+            out.problems.append(copy_not_written(write_problem(exc, folder=plan.outputs_dir / ".runs")))
     _put_aside(plan, store)
     rows = store.jobs_by_hash([j.hash for j in plan.jobs])
     rerender: list[int] = []  # the done jobs the run is to render again (--force), each reset only as it is sent
@@ -419,7 +419,7 @@ def _sort(plan: Plan, store: Store, opts: RunOptions, run_id: int, manifest_text
                 if exc.errno not in _UNWRITABLE:
                     raise
                 # left done where it is, for a run with room to copy; the run sends nothing (`Executor.prepare`)
-                why = write_problem(exc)
+                why = write_problem(exc, folder=job.output.parent)
                 out.unwritable = out.unwritable or why
                 out.not_copied_why = out.not_copied_why or why
                 out.not_copied.append(jid)

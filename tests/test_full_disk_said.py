@@ -319,3 +319,32 @@ def test_a_run_whose_final_report_cannot_be_written_names_the_live_page_it_left_
     assert main(["report", m.name]) == 0 and stamp_ended(report) is None
     assert main(["status", m.name]) == 0
     assert "out of date" not in capsys.readouterr().out
+
+
+def test_a_write_problem_naming_no_file_names_the_folder_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full disk met by a write to a file open already, whose error names no file: the final report not written
+    names the output folder being written, whose disk to free, not "its disk" of nothing named; a write problem
+    given no folder either names the disk as the one written to."""
+    import importlib
+
+    from runner.outputs import write_problem
+
+    report_module = importlib.import_module("runner.report")  # `runner.report` is the function
+    real = report_module.write_report
+
+    def write_report(*args: Any, **kw: Any) -> Any:
+        if kw.get("posters"):  # the run's final page
+            raise OSError(errno.ENOSPC, NO_SPACE)
+        return real(*args, **kw)
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    monkeypatch.setattr(report_module, "write_report", write_report)
+    assert main(["run", str(m)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    outputs = tmp_path / "outputs" / "t"
+    assert f"report not written: writing in {outputs}: {NO_SPACE}; free space on its disk" in err, err
+    assert write_problem(OSError(errno.ENOSPC, NO_SPACE)) == f"{NO_SPACE}; free space on the disk written to"
+    assert write_problem(OSError(errno.EACCES, os.strerror(errno.EACCES)), folder=outputs, then="`gridrun run` again") \
+        == f"writing in {outputs}: {os.strerror(errno.EACCES)}; make it writable, then `gridrun run` again"
