@@ -897,6 +897,14 @@ def _out_of_date_report(folder: str | Path, run_id: int, manifest: str, *, bug: 
     Ctrl-C), whose stamp says so (`outputs.stamp_ended`): the page, left out of date as a tab open on it says, and what
     writes it again, naming `manifest` (which "may" write it where a bug in gridrun stopped the run's: `bug`); None
     where no such page is there."""
+    found = _out_of_date_page(folder, run_id, manifest, bug=bug)
+    return None if found is None else found[2]
+
+
+def _out_of_date_page(folder: str | Path, run_id: int, manifest: str, *,
+                      bug: bool = False) -> tuple[Path, str, str] | None:
+    """The page `_out_of_date_report` tells of: (its path, the command that writes it again, what is said of it);
+    None where no such page is there."""
     from .outputs import ended_then, stamp_ended
     from .plan import relpath
 
@@ -904,9 +912,10 @@ def _out_of_date_report(folder: str | Path, run_id: int, manifest: str, *, bug: 
         page = Path(folder) / name
         ended = stamp_ended(page)
         if ended is not None and ended["run"] == run_id:
-            return (f"{visible(relpath(page, Path.cwd()))} is out of date (run {run_id} ended; a page open on it says "
-                    f"so): `gridrun report {typed(manifest)}{again}` "
-                    + ("may write it" if bug else f"writes it{ended_then(ended)}"))
+            command = f"gridrun report {typed(manifest)}{again}"
+            return page, command, (f"{visible(relpath(page, Path.cwd()))} is out of date (run {run_id} ended; a page "
+                                   f"open on it says so): `{command}` "
+                                   + ("may write it" if bug else f"writes it{ended_then(ended)}"))
     return None
 
 
@@ -2672,6 +2681,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             snap = dataclasses.replace(snap, warnings=list(dict.fromkeys([*args.warnings, *snap.warnings])))
         advice, note = _status_next(args, snap, unnamed=unnamed)
         live = _status_live(args, snap)
+        stale = None if snap.run.ended_at is None else _out_of_date_page(snap.run.outputs_dir, snap.run.id,
+                                                                          _status_file(args, snap))
         _say(dumps({
             # a gone run a run of the manifest as it is now refuses to resume: its note proposes no `gridrun run`
             **api.status_json(snap, resumes=advice is None),
@@ -2687,6 +2698,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             # done jobs whose video is no longer at its path (deleted or moved out of the output folder)
             "missing_videos": [{"key": key, "path": path} for key, path in missing],
             "missing_videos_note": None if not missing else said(_missing_note(missing)),
+            # the page in the run's output folder the run, ended, left out of date (not written over: a full disk, a
+            # Ctrl-C), as `gridrun status` warns of it, with the command that writes it again; null: none
+            "report_out_of_date": None if stale is None else {"path": str(stale[0]), "command": stale[1],
+                                                               "message": stale[2]},
         }, indent=2))
         return 0
     for warning in snap.warnings:  # those of the state read (a run going on under the name it started with)

@@ -6,6 +6,7 @@ problem, and leaves no empty file of its own behind."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -314,11 +315,16 @@ def test_a_run_whose_final_report_cannot_be_written_names_the_live_page_it_left_
     assert main(["status", m.name]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert f"warning: {said}" in out, out
+    assert main(["status", m.name, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["report_out_of_date"] == {
+        "path": str(report), "command": "gridrun report t.yaml", "message": said}
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
     assert main(["report", m.name]) == 0 and stamp_ended(report) is None
     assert main(["status", m.name]) == 0
     assert "out of date" not in capsys.readouterr().out
+    assert main(["status", m.name, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["report_out_of_date"] is None
 
 
 def test_a_write_problem_naming_no_file_names_the_folder_written(
