@@ -741,7 +741,96 @@ def _formula_errors_sent(manifest: Manifest, jobs: Sequence[Job]) -> list[Warned
 def warnings_of(plan: Plan, diff: Diff | None) -> tuple[str, ...]:
     """What `gridrun plan` and `gridrun run` warn of before anything is sent: the plan's warnings, its files in the
     way (`overwrites`), and the state's (`diff`, None where nothing has run yet)."""
-    return (*plan.warnings, *told_read_otherwise(plan, diff), *overwrites(plan, diff), *(diff.warnings if diff else ()))
+    return (*plan.warnings, *told_read_otherwise(plan, diff), *overwrites(plan, diff), *disk_short(plan, diff),
+            *(diff.warnings if diff else ()))
+
+
+# What a video takes on disk per pixel of its frame and second of its length, where no earlier take of the plan
+# tells it (`disk_short`): 9 bits, what H.264 at 30 frames a second writes at 0.3 bits a pixel, above what the
+# providers' clips weigh (5 s of 1080p: about 12 MB), so that the room needed is not underestimated.
+VIDEO_BYTES_PER_PIXEL_SECOND = 1.125
+# What a job writes beside its video: its poster (a JPEG of its first frame, counted at 2 bits a pixel) and its
+# sidecar.
+POSTER_BYTES_PER_PIXEL = 0.25
+SIDECAR_BYTES = 4096
+# The earlier takes (done videos of the plan's jobs) whose sizes are looked at, at most.
+_TAKES_WEIGHED = 64
+
+
+def disk_short(plan: Plan, diff: Diff | None) -> list[str]:
+    """The warning of an output folder whose disk has less room free than the videos a run of `plan` writes are
+    expected to take (`need_bytes`): the run would meet a full disk part way (it stops there; a run with room goes
+    on from where it stopped); none where there is room, or the free space is not known. A warning, not a refusal: the figure is an
+    estimate."""
+    need, videos, basis = need_bytes(plan, diff)
+    if not need:
+        return []
+    import shutil
+
+    folder = plan.outputs_dir
+    while not os.path.isdir(folder) and folder.parent != folder:  # not made yet: the disk it would be made on
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except (OSError, ValueError):
+        return []
+    if free >= need:
+        return []
+    m = plan.manifest
+    return [m.warning((outputs_field(m),), f"the {videos:,} video{'s' if videos != 1 else ''} a run writes may "
+                                           f"take about {_bytes_said(need)} ({basis}), and the disk holding "
+                                           f"{shown(plan.outputs_dir)} has {_bytes_said(free)} free: free space "
+                                           "there, or give the manifest an output folder on a disk with room "
+                                           "(`outputs_dir:`); a run that meets a full disk stops there, and "
+                                           "`gridrun run` with room goes on from where it stopped (what was sent is "
+                                           "fetched at no new cost)")]
+
+
+def need_bytes(plan: Plan, diff: Diff | None) -> tuple[int, int, str]:
+    """What the files a run of `plan` writes in its output folder are expected to take: (bytes, videos, on what
+    the figure rests). The videos it sends for, follows, downloads again or copies to a new path (not those
+    cached where they are, nor the settled jobs it leaves), each weighed by its frame's pixels and its seconds at
+    the most bytes any earlier take of the plan weighs so (its done videos, up to `_TAKES_WEIGHED` of them), or
+    without one at `VIDEO_BYTES_PER_PIXEL_SECOND`; with its poster and sidecar."""
+    copied = {new for _, new in diff.copied} if diff is not None else set()
+    written = [j for j in plan.jobs if diff is None or j.output_str in copied or _writes_video(diff.reasons.get(j.key))]
+    if not written:
+        return 0, 0, ""
+    rate, weighed = 0.0, 0
+    if diff is not None and diff.verified:
+        for job in plan.jobs:
+            if weighed >= _TAKES_WEIGHED:
+                break
+            if job.output_str not in diff.verified or not job.duration or not job.size[0] * job.size[1]:
+                continue
+            try:
+                size = os.stat(job.output_str).st_size
+            except (OSError, ValueError):
+                continue
+            weighed += 1
+            rate = max(rate, size / (job.size[0] * job.size[1] * float(job.duration)))
+    rate = rate if weighed else VIDEO_BYTES_PER_PIXEL_SECOND
+    width, height = max((j.size for j in written), key=lambda size: size[0] * size[1])
+    per_second = _bytes_said(rate * width * height)
+    basis = (f"at {per_second} a second of {width}x{height} video, "
+             + (f"as the largest of {weighed:,} earlier take{'s' if weighed != 1 else ''} of its jobs weighs" if weighed
+                else "a generous figure: no earlier take of its jobs to weigh"))
+    need = sum(j.size[0] * j.size[1] * (float(j.duration or 0) * rate + POSTER_BYTES_PER_PIXEL) + SIDECAR_BYTES
+               for j in written)
+    return int(need), len(written), basis
+
+
+def _writes_video(reason: str | None) -> bool:
+    """Whether a run writes the video of a job the state gives `reason` (`Diff.reasons`): all but those cached
+    where they are, done and not rendered again, and the settled ones it leaves alone."""
+    if reason is None or reason.startswith("cached: its file missing"):  # restored from gridrun's copy: written
+        return True
+    return not (reason.startswith(("cached", "done, not rendered again")) or "left alone" in reason)
+
+
+def _bytes_said(count: float) -> str:
+    """A number of bytes as a warning of room says it: "1.2 GB", "350.0 MB"."""
+    return f"{count / 1e9:,.1f} GB" if count >= 1e9 else f"{count / 1e6:,.1f} MB"
 
 
 def told_read_otherwise(plan: Plan, diff: Diff | None) -> tuple[str, ...]:

@@ -3343,3 +3343,60 @@ def test_plan_and_status_runs_on_a_narrow_terminal_keep_their_fields_aligned(
     assert [line[spent:spent + 5] for line in lines] == ["spent", "$0.00", "$1.40"], lines
     status = lines[0].index("status")
     assert [line[status:status + 6] for line in lines] == ["status", "done  ", "done  "], lines
+
+
+def test_plan_warns_of_an_output_disk_with_less_room_than_its_videos_may_take(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The output folder's disk has less room than the videos a run writes may take: `plan` (text and --json:
+    `warnings`, `warnings_at`) says so before the run meets a full disk part way, and still plans (exit 0). The room
+    needed is counted generously before any take is there (`VIDEO_BYTES_PER_PIXEL_SECOND` by each video's pixels
+    and seconds, with its poster and sidecar); after a run, at the rate of the largest of the plan's earlier takes,
+    for the videos still to write alone (those cached take no more room)."""
+    import importlib
+
+    plan = importlib.import_module("runner.plan")  # `runner.plan` is the function
+    per_pixel_second, poster, sidecar = plan.VIDEO_BYTES_PER_PIXEL_SECOND, plan.POSTER_BYTES_PER_PIXEL, plan.SIDECAR_BYTES
+    body = "params:\n  prompt: 'a fox {{ s }}'\n  quality: 1080p\n  duration: 5\nmatrix:\n  s: [1, 2]\n"
+    m = write(tmp_path / "d.yaml", body, HEAD)
+    free = [10**13]
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: real(path)._replace(free=free[0]))
+    pixels = 1920 * 1080
+    code, out, err = run_cli(capsys, "plan", str(m), "--json")
+    assert code == 0 and not [w for w in json.loads(out)["warnings"] if "disk holding" in w], out
+
+    free[0] = 20_000_000
+    need = int(2 * (pixels * (5 * per_pixel_second + poster) + sidecar))
+    said = (f"the 2 videos a run writes may take about {need / 1e6:,.1f} MB (at "
+            f"{per_pixel_second * pixels / 1e6:,.1f} MB a second of 1920x1080 video, a generous figure: "
+            f"no earlier take of its jobs to weigh), and the disk holding {tmp_path / 'outputs' / 'fox'} has 20.0 MB "
+            "free: free space there, or give the manifest an output folder on a disk with room (`outputs_dir:`); a "
+            "run that meets a full disk stops there, and `gridrun run` with room goes on from where it stopped (what "
+            "was sent is fetched at no new cost)")
+    code, out, err = run_cli(capsys, "plan", str(m), "--json")
+    doc = json.loads(out)
+    assert code == 0 and len(doc["jobs"]) == 2, err
+    assert f"name: {said}" in doc["warnings"], doc["warnings"]
+    assert f"{m}:2:1: name: {said}" in doc["warnings_at"], doc["warnings_at"]
+    code, out, err = run_cli(capsys, "plan", str(m))
+    assert code == 0 and said in " ".join(err.split()), err
+
+    free[0] = 10**13
+    assert main(["run", str(m)]) == 0
+    capsys.readouterr()
+    videos = sorted((tmp_path / "outputs" / "fox").glob("*.mp4"))
+    assert len(videos) == 2
+    rate = max(v.stat().st_size for v in videos) / (pixels * 5)
+    free[0] = 1_100_000  # above the 1 MiB the state's disk needs to be used at all
+    code, out, err = run_cli(capsys, "plan", str(m), "--json")  # every video cached: nothing more to write
+    assert code == 0 and not [w for w in json.loads(out)["warnings"] if "disk holding" in w], out
+
+    write(m, body.replace("[1, 2]", "[1, 2, 3, 4, 5, 6]"), HEAD)
+    need = int(4 * (pixels * (5 * rate + poster) + sidecar))
+    code, out, err = run_cli(capsys, "plan", str(m), "--json")
+    assert code == 0, err
+    [warned] = [w for w in json.loads(out)["warnings"] if "disk holding" in w]
+    assert warned.startswith(f"name: the 4 videos a run writes may take about {need / 1e6:,.1f} MB (at "
+                             f"{rate * pixels / 1e6:,.1f} MB a second of 1920x1080 video, as the largest of 2 earlier "
+                             "takes of its jobs weighs), and the disk holding "), warned
