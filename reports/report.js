@@ -20,6 +20,7 @@
 
   let reloading = DATA.live;  // while the run goes on, until its page stops moving (stopLive)
   let runGone = false;  // the live page decided its run no longer writes it (stopLive): nothing works on its jobs
+  let reloadWanted = DATA.live;  // "reload while running" as it was when the page stopped: a page written there since keeps it
   const ui = {
     x: DATA.view.x, y: DATA.view.y, modes: Object.assign(Object.create(null), DATA.view.modes),
     status: "all", diff: false, size: null, loop: true, prompts: true, reload: DATA.live,
@@ -138,7 +139,8 @@
     for (const a of MULTI) if (a.id !== ui.x && a.id !== ui.y) q.set("m." + a.id, modeOf(a.id));
     if (ui.status !== "all") q.set("status", ui.status);
     if (ui.size !== null) q.set("size", String(ui.size));
-    for (const k of ["diff", "loop", "prompts", "reload"]) q.set(k, ui[k] ? "1" : "0");
+    for (const k of ["diff", "loop", "prompts"]) q.set(k, ui[k] ? "1" : "0");
+    q.set("reload", (runGone ? reloadWanted : ui.reload) ? "1" : "0");
     try { history.replaceState(null, "", "#" + q.toString()); } catch (e) { /* some file:// contexts refuse */ }
   }
 
@@ -1806,6 +1808,7 @@
   // `ended`: what the stamp says of the run, ended where it could not write this page over (a full disk)
   function stopLive(age, aged, ended) {
     reloading = false;
+    reloadWanted = ui.reload;
     ui.reload = false;
     // its jobs in flight, drawn already, show as the page rebuilt after the run stopped does: no spinner, and
     // counted "left in flight" (the status filter, the header's chip), the toolbar's count kept
@@ -1846,16 +1849,10 @@
       ", where a run going on writes one at least every " + Math.round(REFRESH) + " s. Its process may be gone: " +
       "`gridrun status` tells.";
     if (line) line.after(h("p", { class: "stale-note", role: "status", text }));
+    watchStamp();
   }
   // every load: the last reload of a run comes to its finished page, which is no longer live
   restorePlace();
-  if (reloading) {
-    const age = unchangedFor();
-    if (agedBy()) stopLive(agedBy(), true);
-    else if (age > STALE_AFTER) stopLive(age);
-  } else {
-    try { sessionStorage.removeItem(SEEN); } catch (e) { /* nothing kept */ }
-  }
   // The run writes, beside each page it writes, the stamp of the page's snapshot (DATA.stamp, a small script):
   // the page loads it every STAMP_EVERY ms and reloads only when the run wrote a newer snapshot (a reload of a
   // big grid draws it again from the start). A script, not a request of the page's own: it loads from file://
@@ -1883,6 +1880,14 @@
     window.gridrunStamp = undefined;
     s.onload = () => {
       const st = window.gridrunStamp;
+      if (runGone) {  // a page that stopped: written again since?
+        s.remove();
+        loading = false;
+        if (!st || typeof st.taken !== "number") { stamp = "none"; return; }
+        stamp = "ok";
+        if (!st.ended && st.taken !== RUNS[0].taken) rewritten();
+        return;
+      }
       // the run ended and could not write this page over: it says so at once, whatever its snapshot
       if (st && st.ended && typeof st.ended.text === "string" && reloading && !pausedWhy()) {
         s.remove();
@@ -1915,9 +1920,52 @@
     if (taken === null) { reloadInPlace(); return; }
     skipped = false;
   }
+  // A page that stopped (its run ended without writing it over, or wrote no new snapshot of it for long) may be
+  // written again there: by the `gridrun report` its note names, by its run, slow and not gone after all, or by a
+  // new run of its manifest. It keeps looking at its stamp, slowly (every WATCH_EVERY ms for WATCH_FAST ms, then
+  // every WATCH_SLOW ms until WATCH_UNTIL), and reloads into that page once the stamp names a snapshot other than
+  // its own and no longer says the page there is out of date; a tab that is shown again or gets the focus looks
+  // at once and starts its looks anew. Not while the details view is open or videos play.
+  const WATCH_EVERY = 10000;
+  const WATCH_FAST = 10 * 60000;
+  const WATCH_SLOW = 60000;
+  const WATCH_UNTIL = 60 * 60000;
+  let watchFrom = 0;
+  let watchTimer = 0;
+  let leaving = false;
+  function watchStamp() {
+    if (!DATA.stamp || stamp === "none" || leaving) return;
+    clearTimeout(watchTimer);
+    watchFrom = Date.now();
+    lookAgain();
+  }
+  function lookAgain() {
+    watchTimer = 0;
+    if (stamp === "none" || leaving) return;
+    if (!$viewer.open && !playing()) loadStamp();
+    const since = Date.now() - watchFrom;
+    if (since < WATCH_UNTIL) watchTimer = setTimeout(lookAgain, since < WATCH_FAST ? WATCH_EVERY : WATCH_SLOW);
+  }
+  function rewritten() {
+    if (leaving || $viewer.open || playing()) return;
+    leaving = true;
+    clearTimeout(watchTimer);
+    reloadInPlace();
+  }
+  const comeBack = () => { if (runGone && document.visibilityState === "visible") watchStamp(); };
+  document.addEventListener("visibilitychange", comeBack);
+  window.addEventListener("focus", comeBack);
+  // every load: a page that was live judges at once whether its run still writes it
+  if (reloading) {
+    const age = unchangedFor();
+    if (agedBy()) stopLive(agedBy(), true);
+    else if (age > STALE_AFTER) stopLive(age);
+  } else {
+    try { sessionStorage.removeItem(SEEN); } catch (e) { /* nothing kept */ }
+  }
   if (reloading) {
     const looks = setInterval(() => {
-      if (stamp === "none") clearInterval(looks);
+      if (stamp === "none" || !reloading) clearInterval(looks);
       else if (mayLook()) loadStamp();
     }, STAMP_EVERY);
     // the reloads of old, where the stamp has not loaded (yet)

@@ -1656,6 +1656,102 @@ def test_a_live_page_the_ended_run_could_not_write_over_says_at_once_it_is_out_o
         assert o.errors == []
 
 
+@pytest.mark.parametrize("when", ["at once", "an hour on"])
+def test_a_page_told_out_of_date_reloads_into_the_page_gridrun_report_writes(
+        browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+    """A run Ctrl-C'd before its last page: the page open on it says it is out of date and that `gridrun report`
+    writes it; once that is done the tab reloads into the page written, at its next look (every 10 s at first),
+    not only when the reader reloads it. An hour on it has stopped looking at the stamp; the tab shown again, or
+    given the focus, looks at once."""
+    import datetime
+
+    from runner.report import mark_out_of_date
+
+    monkeypatch.chdir(tmp_path)
+    store, run_id = build_state(tmp_path, fox_jobs({("anime", 1): "running"}), end_status=None)
+    report = write_report(store, run_id=run_id, refresh=30)
+    with opened(browser, report, from_disk=True, before=lambda p: p.clock.install(time=datetime.datetime.now())) as o:
+        page = o.page
+        page.evaluate("window.sameLoad = true")
+        store.end_run(run_id, "interrupted")
+        mark_out_of_date(store, run_id, report)
+        page.clock.run_for(5_000)
+        page.wait_for_selector(".stale-note")
+        assert page.locator(".stale-note").text_content() == (
+            f"This page is out of date: run {run_id} ended; `gridrun report fox-styles.yaml` writes it.")
+        page.clock.run_for(30_000)  # looking still, at the stamp that says the same
+        assert page.evaluate("window.sameLoad") is True
+        if when == "an hour on":
+            page.clock.run_for(3_600_000)
+            page.wait_for_function("!document.querySelector('script[src*=\"stamp.js\"]')")  # its last look done
+            page.evaluate("window.gridrunStamp = 'not looked at'")
+            page.clock.run_for(600_000)
+            assert page.evaluate("window.gridrunStamp") == "not looked at"  # it no longer looks
+        write_report(store, run_id=run_id)  # `gridrun report fox-styles.yaml`
+        with page.expect_navigation():
+            if when == "at once":
+                page.clock.run_for(10_000)
+            else:
+                page.clock.run_for(600_000)
+                assert page.evaluate("window.sameLoad") is True
+                page.evaluate("window.dispatchEvent(new Event('focus'))")  # the reader comes back to the tab
+        page.wait_for_function("window.gridrun !== undefined")
+        assert page.evaluate("[window.sameLoad, gridrun.data.live]") == [None, False]
+        assert page.locator(".stale-note").count() == 0
+        assert page.locator(".run-summary .badge").text_content() == "interrupted"
+        assert o.errors == []
+
+
+@pytest.mark.parametrize("seen", ["no new snapshot for long", "a snapshot 2 days old"])
+def test_a_page_its_killed_run_stopped_updating_reloads_into_the_page_of_the_manifests_next_run(
+        browser: Any, tmp_path: Path, seen: str) -> None:
+    """A killed run's page says it stopped updating (no new snapshot for minutes, or one taken days ago by this
+    computer's clock); `gridrun run` of its manifest started again writes its page there: the open tab, looking at
+    the stamp still, reloads into it and follows the new run."""
+    import datetime
+    import json
+    import re
+
+    from runner.report import stamp_path
+
+    store, run_id = build_state(tmp_path, fox_jobs({("anime", 1): "running"}), end_status=None)
+    report = write_report(store, run_id=run_id, refresh=30)
+    data = json.loads(re.search(r'id="gridrun-data">(.*?)</script>', report.read_text(), re.DOTALL).group(1))
+    taken = data["runs"][0]["taken"]
+    if seen == "a snapshot 2 days old":  # the page's data and stamp say it was taken 2 days before
+        old = taken - 2 * 86400
+        report.write_text(report.read_text().replace(json.dumps(taken), json.dumps(old)))
+        stamp = stamp_path(report)
+        stamp.write_text(stamp.read_text().replace(json.dumps(taken), json.dumps(old)))
+
+    def before(page: Any) -> None:
+        page.clock.install(time=datetime.datetime.now())
+        page.add_init_script(f"""if (!sessionStorage.getItem("gridrun.seen:/{report.name}"))
+            sessionStorage.setItem("gridrun.seen:/{report.name}", JSON.stringify({{taken: {json.dumps(taken)},
+                                                                                  at: Date.now() - 80000}}));""")
+
+    with opened(browser, report, before=before) as o:
+        page = o.page
+        page.evaluate("window.sameLoad = true")
+        page.clock.run_for(21_000)
+        page.wait_for_selector(".stale-note")
+        assert page.locator(".run-summary .badge").text_content() == "not updating"
+        page.select_option("#ctl-x", "style")  # the view, kept in the page's address, the reload choice with it
+        page.clock.run_for(30_000)
+        assert page.evaluate("window.sameLoad") is True
+        store, again = build_state(tmp_path, fox_jobs({("anime", 1): "running", ("anime", 2): "running"}),
+                                   store=store, end_status=None, hash_salt="again")
+        assert write_report(store, run_id=again, refresh=30) == report
+        with page.expect_navigation():
+            page.clock.run_for(10_000)
+        page.wait_for_function("window.gridrun !== undefined")
+        assert page.evaluate("[window.sameLoad, gridrun.data.live, gridrun.data.runs[0].id]") == [None, True, again]
+        assert page.locator(".stale-note").count() == 0
+        assert page.locator(".run-summary .badge").text_content() == "running"
+        assert page.locator("#ctl-reload").is_checked() and page.input_value("#ctl-x") == "style"
+        assert o.errors == []
+
+
 @pytest.mark.parametrize("why", ["reload turned off", "details open", "details open, the stamp not kept"])
 def test_a_live_page_that_does_not_reload_says_it_is_paused_not_that_its_run_may_be_gone(
         browser: Any, tmp_path: Path, why: str) -> None:
