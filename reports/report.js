@@ -229,7 +229,7 @@
   function videoOf(thumb) {
     let v = live.get(thumb);
     if (v) { live.delete(thumb); live.set(thumb, v); return v; }
-    if (thumb.classList.contains("broken") || !room()) return null;
+    if (thumb.classList.contains("broken") || printing || !room()) return null;
     v = newVideo(thumb);
     live.set(thumb, v);
     v.addEventListener("loadedmetadata", fileFound, { once: true });
@@ -1658,16 +1658,24 @@
   renderGrid();
   window.addEventListener("resize", () => { fitSize(); applySize(); });
   // A printout holds every card, not only those scrolled near: each is filled, its posters loaded now, not once
-  // near the view (the page shown as print, `matchMedia`; a print itself loads the lazy ones it holds).
+  // near the view (the page shown as print, `matchMedia`; a print itself loads the lazy ones it holds). A player
+  // that does not play is given back for its poster's <img>, which a script printing the page waits for as for the
+  // others (its `document.images`), where a <video>'s poster loading it could not; the cells near the view get
+  // their players again once printing ends.
   const posterAll = () => {
     printing = true;
+    for (const [t, v] of Array.from(live)) if (v.paused) release(t);
     for (const c of $grid.querySelectorAll(".card.shell")) fill(c);
     for (const t of $grid.querySelectorAll(".thumb[data-poster]")) posterOf(t);
     for (const img of $grid.querySelectorAll(".thumb > img[loading]")) img.loading = "eager";
   };
+  const printed = () => {
+    printing = false;
+    for (const t of near) if (!live.has(t) && t.isConnected) videoOf(t);
+  };
   window.addEventListener("beforeprint", posterAll);
-  window.addEventListener("afterprint", () => { printing = false; });
-  matchMedia("print").addEventListener("change", (e) => { if (e.matches) posterAll(); else printing = false; });
+  window.addEventListener("afterprint", printed);
+  matchMedia("print").addEventListener("change", (e) => { if (e.matches) posterAll(); else printed(); });
   // The live page reloads while the run goes on, and comes back to the card the user was looking at (cards
   // above it may have grown or shrunk meanwhile): its key and place in the window are kept for the reload, and
   // so is the keyboard focus (a card's key, or a control's id), which would otherwise go back to the page's top.

@@ -2089,6 +2089,35 @@ def test_a_report_printed_from_the_command_line_has_every_poster_on_paper(tmp_pa
     assert len(re.findall(rb"/Subtype\s*/Image", pdf.read_bytes())) == 120
 
 
+def test_a_big_report_shown_for_a_while_then_as_print_holds_every_poster_once_its_images_have_loaded(
+        browser: Any, tmp_path: Path) -> None:
+    """A grid of more than 500 videos (its cards hold no posters for paper from the start), scrolled through, so
+    that cards far from the view were emptied again, and with players in view: shown as print, every card is
+    filled and every cell shows its poster as an image of the page, a player that does not play given back for
+    it, so that a script that waits for the page's images (the README's recipe) prints every poster; shown on
+    screen again, the cells in view get their players back."""
+    jobs = [{"values": {"look": f"look{i:02d}", "seed": s}, "state": "done"} for i in range(30) for s in range(1, 21)]
+    report = report_of(tmp_path, jobs, axes=("look", "seed"), seconds=0.5, one_clip=True)
+    players = "document.querySelectorAll('#grid video').length"
+    with opened(browser, report, width=1280, height=800) as o:
+        page = o.page
+        for _ in range(8):
+            page.mouse.wheel(0, 3000)
+            page.wait_for_timeout(100)
+        page.evaluate("scrollTo(0, 0)")
+        page.wait_for_function(f"{players} > 0")
+        assert page.locator(".card.shell").count() > 0  # cards far from the view, never filled or emptied again
+        page.emulate_media(media="print")
+        page.wait_for_function("document.querySelectorAll('.card.shell').length === 0")  # the media's change event
+        assert page.evaluate(players) == 0
+        assert page.evaluate("Array.from(document.querySelectorAll('.thumb'),"
+                             " (t) => t.querySelector(':scope > img[src]') !== null)") == [True] * 600
+        page.wait_for_function("Array.from(document.images).every((i) => i.complete)")
+        assert len(re.findall(rb"/Subtype\s*/Image", page.pdf(format="A4"))) == 600
+        page.emulate_media(media="screen")
+        page.wait_for_function(f"{players} > 0")
+        assert o.errors == []
+
 @pytest.mark.parametrize("width", [375, 1280])
 def test_a_long_parameter_value_is_cut_within_its_card_with_an_ellipsis(browser: Any, tmp_path: Path, width: int) -> None:
     """A parameter that differs from job to job (not an axis) is shown on each card: a value longer than the card
