@@ -4082,6 +4082,8 @@ class _UsageExit(SystemExit):
     def __init__(self, code: int | str | None, message: str) -> None:
         super().__init__(code)
         self.message = message
+        # the manifest the command line names, where its words were read before it was refused (`_parse`)
+        self.manifest: str | None = None
 
 
 class _HelpFormat(argparse.HelpFormatter):
@@ -4155,35 +4157,38 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
     _values_before(parser, argv)
     with _manifest_optional(parser):
         args, extras = parser.parse_known_args(argv)
-        if getattr(args, "command", None) in ("run", "retry") and (jobs := _jobs_number(argv)) is not None:
-            # `run -j 4 M`: `4` is `-j`'s, not the manifest, which argparse would take it for (and call M unknown)
-            without = [w for i, w in enumerate(argv) if i not in (jobs, jobs + 1)]
-            read, rest = parser.parse_known_args(without)
-            if getattr(read, "command", None) in ("run", "retry"):
-                before = sum(w in rest for w in argv[:jobs])  # the unknown words written before `-j 4`
-                args, extras = read, [*rest[:before], *argv[jobs:jobs + 2], *rest[before:]]
-    refuser, commands = _reached(parser, args)
-    if getattr(args, "command", None) in ("run", "retry") and args.manifest is None:
-        # argparse's refusal, with what gridrun has for the words it did not know where it has something
-        meant = (_foreign(args, extras, refuser) or _meant(refuser, extras)) if extras else ""
-        unknown = f"; unrecognized arguments: {' '.join(extras)}{meant}" if meant else ""
-        refuser.error(f"the following arguments are required: manifest{unknown}")
-    if extras:
-        # Options before the command's name (`gridrun --json plan M`) are left over by the top level, which has
-        # none of a command's: where they are the command's own, their place is what is wrong.
-        first = next((i for i, w in enumerate(argv) if not w.startswith("-")), len(argv))
-        early = list(argv[:first])
-        known = {o for a in refuser._actions for o in a.option_strings}
-        if refuser is not parser and early and all(w.split("=", 1)[0] in known for w in early):
-            go = "goes" if len(early) == 1 else "go"
-            refuser.error(f"{' '.join(early)} {go} after the command: "
-                          f"{shlex.join(['gridrun', *_options_after(argv[first:], early)])}")
-        meant = _foreign(args, extras, refuser) or _meant(refuser, extras)
-        refuser.error(f"unrecognized arguments: {' '.join(extras)}{meant}")
-    if commands is not None:  # `gridrun`, `gridrun sim`: a usage error, as argparse says one
-        refuser.error(f"name a command: {', '.join(commands)}")
-    if args.command == "status" and (refused := _status_refused(args)) is not None:
-        refuser.error(refused)
+        refuser, commands = _reached(parser, args)
+        if valued := _unknown_valued(args, argv, extras, refuser):
+            # `run -j 4 M`, `run -budjet 3 M`: `4` and `3` are the unknown option's, not the manifest, which argparse
+            # would take them for (and call M unknown)
+            read, rest = parser.parse_known_args([w for i, w in enumerate(argv) if i not in valued])
+            if _reached(parser, read)[0] is refuser:
+                args, extras = read, _in_order(argv, valued, rest)
+    try:
+        if getattr(args, "command", None) in ("run", "retry") and args.manifest is None:
+            # argparse's refusal, with what gridrun has for the words it did not know where it has something
+            meant = (_foreign(args, extras, refuser) or _meant(refuser, extras)) if extras else ""
+            unknown = f"; unrecognized arguments: {' '.join(extras)}{meant}" if meant else ""
+            refuser.error(f"the following arguments are required: manifest{unknown}")
+        if extras:
+            # Options before the command's name (`gridrun --json plan M`) are left over by the top level, which has
+            # none of a command's: where they are the command's own, their place is what is wrong.
+            first = next((i for i, w in enumerate(argv) if not w.startswith("-")), len(argv))
+            early = list(argv[:first])
+            known = {o for a in refuser._actions for o in a.option_strings}
+            if refuser is not parser and early and all(w.split("=", 1)[0] in known for w in early):
+                go = "goes" if len(early) == 1 else "go"
+                refuser.error(f"{' '.join(early)} {go} after the command: "
+                              f"{shlex.join(['gridrun', *_options_after(argv[first:], early)])}")
+            meant = _foreign(args, extras, refuser) or _meant(refuser, extras)
+            refuser.error(f"unrecognized arguments: {' '.join(extras)}{meant}")
+        if commands is not None:  # `gridrun`, `gridrun sim`: a usage error, as argparse says one
+            refuser.error(f"name a command: {', '.join(commands)}")
+        if args.command == "status" and (refused := _status_refused(args)) is not None:
+            refuser.error(refused)
+    except _UsageExit as exc:  # the manifest the words name, read as the command reads them
+        exc.manifest = getattr(args, "manifest", None)
+        raise
     return args
 
 
@@ -4315,17 +4320,41 @@ def _reached(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple
 _SHORT_CLUSTER = re.compile(r"-(?P<letters>[jn][A-Za-z]*?)(?:=?(?P<number>\d+))?")
 
 
-def _jobs_number(argv: Sequence[str]) -> int | None:
-    """Where `argv` has `-j` or `--jobs` (or a short cluster ending in j, `-nj`) followed by a number as its own
-    word (`-j 4`), the index of that option; else None."""
+def _unknown_valued(args: argparse.Namespace, argv: Sequence[str], extras: Sequence[str],
+                    refuser: argparse.ArgumentParser) -> set[int]:
+    """Where `argv` has an option the command does not know that stands for one taking a value, followed by a
+    word that is no option, the indexes of both: another batch tool's `-j` or `--jobs` (or a short cluster ending
+    in j, `-nj`) before a number given to `run` or `retry` (`-j 4`), or an option spelled close to one taking a
+    value (`-budjet 3`, `--budjet 3`, as `_meant` finds it). argparse reads that word as the manifest."""
+    sends = getattr(args, "command", None) in ("run", "retry")
+    found: set[int] = set()
     for i, word in enumerate(argv[:-1]):
         if word == "--":
-            return None
-        found = _SHORT_CLUSTER.fullmatch(word)
-        ends_in_j = found is not None and found["number"] is None and found["letters"].endswith("j")
-        if (word == "--jobs" or ends_in_j) and argv[i + 1].isdigit():
-            return i
-    return None
+            break
+        if word not in extras or i in found or argv[i + 1] == "-" or argv[i + 1].startswith("-"):
+            continue
+        cluster = _SHORT_CLUSTER.fullmatch(word)
+        ends_in_j = cluster is not None and cluster["number"] is None and cluster["letters"].endswith("j")
+        if sends and (word == "--jobs" or ends_in_j) and not _close_option(refuser, word):
+            if argv[i + 1].isdigit():
+                found |= {i, i + 1}
+            continue
+        close = _close_option(refuser, word) if "=" not in word else None
+        if close is not None and refuser._option_string_actions[close].nargs != 0:
+            found |= {i, i + 1}
+    return found
+
+
+def _in_order(argv: Sequence[str], taken: set[int], rest: Sequence[str]) -> list[str]:
+    """The words argparse did not know: those of `argv` at `taken`, and `rest`, the ones left of the others, in the
+    order `argv` has them."""
+    words, left = [], list(rest)
+    for i, word in enumerate(argv):
+        if i in taken:
+            words.append(word)
+        elif left and left[0] == word:
+            words.append(left.pop(0))
+    return [*words, *left]
 
 
 def _foreign(args: argparse.Namespace, extras: Sequence[str], refuser: argparse.ArgumentParser) -> str:
@@ -4380,24 +4409,34 @@ def _meant(parser: argparse.ArgumentParser, extras: Sequence[str]) -> str:
     """"; did you mean --budget?" for the options among `extras` spelled close to one `parser` has (`--budjet`),
     or written with one dash (`-json`, `-budjet`), each with the word it is said for where there are several; ""
     for none."""
-    options = [o[2:] for a in parser._actions for o in a.option_strings if o.startswith("--")]
     found = []
     for word in extras:
         name = word.split("=", 1)[0]
-        dashes = 2 if name.startswith("--") else 1 if name.startswith("-") and len(name) > 2 and name[1:2].isalpha() else 0
-        if not dashes:  # a short option (`-x`) or no option at all
-            continue
-        bare = name[dashes:]
-        begun = [o for o in options if o.startswith(bare)]  # cut short: `--fo`
-        # else the name alone spelled close: "--" is no likeness
-        close = begun if len(begun) == 1 else difflib.get_close_matches(bare, options, n=1)
-        if close and (close[0] != bare or dashes == 1):
-            found.append((name, f"--{close[0]}"))
+        close = _close_option(parser, name)
+        if close is not None:
+            found.append((name, close))
     if not found:
         return ""
     if len(found) == 1:
         return f"; did you mean {found[0][1]}?"
     return "; did you mean " + ", ".join(f"{m} for {w}" for w, m in found) + "?"
+
+
+def _close_option(parser: argparse.ArgumentParser, name: str) -> str | None:
+    """The long option of `parser` that `name`, one it does not know, most likely means: one it begins
+    (`--fo` for `--force`), one spelled close to it (`--budjet`), or itself written with one dash (`-json`,
+    `-budjet`); None for a short option (`-x`), a word that is no option, or one close to none."""
+    options = [o[2:] for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    dashes = 2 if name.startswith("--") else 1 if name.startswith("-") and len(name) > 2 and name[1:2].isalpha() else 0
+    if not dashes:
+        return None
+    bare = name[dashes:]
+    begun = [o for o in options if o.startswith(bare)]  # cut short: `--fo`
+    # else the name alone spelled close: "--" is no likeness
+    close = begun if len(begun) == 1 else difflib.get_close_matches(bare, options, n=1)
+    if close and (close[0] != bare or dashes == 1):
+        return f"--{close[0]}"
+    return None
 
 
 def _about(line: str, more: str, *examples: str) -> dict[str, str]:
@@ -4704,7 +4743,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             Progress(err, json_lines=True).failed(status=None, exit_code=2, errors=[exc.message])
         else:  # `plan`, `status`, `matrix` with --json: their error object (none read: no manifest in it)
-            write_end(argv, None, 2, exc.message)
+            # but the plan's, which names the manifest its words give (`-budjet 3 M`: M, not 3) as the plan does
+            named = exc.manifest if writes_json_object(argv) == "plan" and exc.manifest is not None else None
+            write_end(argv, None, 2, exc.message, manifest=None if named is None else os.path.abspath(named))
         raise
     except SystemExit as exc:
         if exc.code not in (0, None):

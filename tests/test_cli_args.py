@@ -108,6 +108,27 @@ def test_the_number_after_another_tools_jobs_option_is_its_not_the_manifest(
     assert "m.yaml" not in err.splitlines()[-1], err
 
 
+@pytest.mark.parametrize(("argv", "said"), [
+    (["run", "-budjet", "3", "m.yaml"], "gridrun run: error: unrecognized arguments: -budjet 3; did you mean --budget?"),
+    (["run", "--budjet", "3", "m.yaml"], "gridrun run: error: unrecognized arguments: --budjet 3; did you mean --budget?"),
+    (["plan", "-budjet", "3", "m.yaml", "-jsn"],
+     "unrecognized arguments: -budjet 3 -jsn; did you mean --budget for -budjet, --json for -jsn?"),
+    (["status", "--runs", "-lst", "3", "m.yaml"], "gridrun status: error: unrecognized arguments: -lst 3; did you mean --last?"),
+    (["run", "-budjet", "3"], ("gridrun run: error: the following arguments are required: manifest; unrecognized "
+                               "arguments: -budjet 3; did you mean --budget?")),
+])
+def test_the_value_after_a_misspelt_option_is_its_not_the_manifest(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], said: str
+) -> None:
+    """`run -budjet 3 M`: `3` is the value of the option meant (`--budget 3`), not a manifest named `3` (M then called
+    unrecognized); refused, with the option meant, no file named `3` looked for."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "3").write_text("not: [a manifest\n")
+    err = refused(capsys, *argv).rstrip()
+    assert err.endswith(said), err
+    assert "m.yaml" not in err.splitlines()[-1], err
+
+
 @pytest.mark.parametrize("argv", [["run"], ["retry"], ["run", "--bogus"], ["run", "--budget", "3"]])
 def test_a_run_without_its_manifest_is_refused_as_argparse_refuses_it(
     capsys: pytest.CaptureFixture[str], argv: list[str]

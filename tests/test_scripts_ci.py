@@ -224,7 +224,8 @@ def test_a_json_command_interrupted_while_it_plans_names_the_manifest_in_its_err
 @pytest.mark.parametrize("words", [
     ["plan", "M", "--json", "x"], ["plan", "M", "--json", "--budget", "x"], ["plan", "M", "--json", "--bogus"],
     ["plan", "--budget", "5", "--json", "--max-jobs", "0", "M"], ["plan", "--json", "--bogus", "--", "M"],
-], ids=["two-manifests", "budget-x", "unknown-option", "max-jobs-0", "after-dashes"])
+    ["plan", "-budjet", "3", "M", "--json"],
+], ids=["two-manifests", "budget-x", "unknown-option", "max-jobs-0", "after-dashes", "misspelt-option-and-value"])
 def test_plan_json_names_the_manifest_as_its_plan_does_in_its_error_object(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, words: list[str]
 ) -> None:
