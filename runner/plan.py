@@ -1055,24 +1055,24 @@ def _keys_in_comments(manifest: Manifest, keys: Mapping[str, str]) -> list[Manif
     held = [key for key in keys if key in text]
     if not held:
         return []
-    from .yamlsource import line_and_column, scalar_spans
+    from .yamlsource import KEY_IN_TEXT, line_and_column, named_spans, scalar_spans
 
-    spans = scalar_spans(text)
-    if spans is None:
+    spans, named = scalar_spans(text), named_spans(text)
+    if spans is None or named is None:
         return []
-    lines: dict[int, tuple[int, str]] = {}
+    kinds = {"a comment": "comments", "an anchor": "anchors", "an alias": "aliases", "a tag": "tags"}
+    lines: dict[int, tuple[int, str, str]] = {}
     for key in held:
         at = text.find(key)
         while at >= 0:
             if not any(start <= at < end for start, end in spans):
                 line, column = line_and_column(text, at)
-                lines.setdefault(line, (column, keys[key]))
+                where = next((what for start, end, what in named if start <= at < end), "a comment")
+                lines.setdefault(line, (column, keys[key], where))
             at = text.find(key, at + 1)
-    return [ManifestError(
-        f"a comment holds the value of {var} (an API key, not shown): a key goes in the environment, never the "
-        "manifest, whose text, comments too, the state and .runs/ beside the videos keep; take it out",
-        file=manifest.display or manifest.path, line=line, column=column)
-        for line, (column, var) in sorted(lines.items())]
+    return [ManifestError(KEY_IN_TEXT.format(where=where, var=var, kind=kinds[where]),
+                          file=manifest.display or manifest.path, line=line, column=column)
+            for line, (column, var, where) in sorted(lines.items())]
 
 
 def _written(beside: tuple[str, str, str]) -> list[str]:

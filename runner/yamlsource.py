@@ -324,6 +324,24 @@ def scalar_spans(text: str) -> list[tuple[int, int]] | None:
     return spans
 
 
+def named_spans(text: str) -> list[tuple[int, int, str]] | None:
+    """Where each anchor (`&a`), alias (`*a`) and tag (`!t`) of the YAML `text` is written, as (start, end, what)
+    offsets in `text`, what "an anchor", "an alias" or "a tag"; None when the text does not parse."""
+    named = {yaml.AnchorToken: "an anchor", yaml.AliasToken: "an alias", yaml.TagToken: "a tag"}
+    spans: list[tuple[int, int, str]] = []
+    loader = _Loader(text)
+    try:
+        while loader.check_token():
+            token = loader.get_token()
+            if type(token) in named:
+                spans.append((token.start_mark.pointer, token.end_mark.pointer, named[type(token)]))
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    return spans
+
+
 _LINE_BREAK = re.compile(r"\r\n?|\n")
 
 
@@ -661,8 +679,25 @@ def _yaml_syntax_error(exc: yaml.MarkedYAMLError, file: Path) -> ManifestError:
     elif problem == "mapping values are not allowed here" or problem.startswith("expected <block end>"):
         message += _layout_hint(mark)
     message += _template_hint(mark, exc.context_mark)
+    if (var := key_held(message)) is not None:
+        alias = problem.startswith("found undefined alias")
+        message = KEY_IN_TEXT.format(where="an alias" if alias else "a line that does not parse", var=var,
+                                     kind="aliases" if alias else "such lines")
     line, column = _position(mark) if mark is not None else (0, 0)
     return ManifestError(message, file=file, line=line, column=column)
+
+
+# What is said of the manifest's text where an API key this process holds is in it outside any value: a comment, an
+# anchor, an alias or a tag (`where`, `kind` the text kept: "comments"), named by its variable (`var`), never shown.
+KEY_IN_TEXT = ("{where} holds the value of {var} (an API key, not shown): a key goes in the environment, never the "
+               "manifest, whose text, {kind} too, the state and .runs/ beside the videos keep; take it out")
+
+
+def key_held(text: str) -> str | None:
+    """The variable holding the API key `text` holds, of those this process holds (`bugs.key_values`); else None."""
+    from runner.bugs import key_values
+
+    return next((name for key, name in key_values().items() if key in text), None)
 
 
 def _missing_colon(exc: yaml.MarkedYAMLError) -> tuple[Position, str] | None:
@@ -903,6 +938,9 @@ class _Builder:
         self.errors: list[ManifestError] = []
 
     def _error(self, message: str, mark: yaml.Mark, path: tuple[Any, ...]) -> None:
+        if (var := key_held(message)) is not None:  # a tag (`!lmnfl_...`), or a value a tag made unreadable
+            where = "a tag" if message.startswith("unsupported YAML tag") else "a value"
+            message = KEY_IN_TEXT.format(where=where, var=var, kind="tags" if where == "a tag" else "values")
         line, column = _position(mark)
         self.errors.append(ManifestError(message, file=self.file, line=line, column=column, field=dotted(path)))
 

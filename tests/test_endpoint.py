@@ -465,6 +465,35 @@ def test_an_api_key_in_a_manifest_comment_is_refused_at_its_line_without_showing
     assert "# key: a note" in (tmp_path / "outputs" / "fox" / ".runs" / "run-1.yaml").read_text()
 
 
+def test_an_api_key_in_a_manifest_anchor_alias_or_tag_is_refused_as_such_without_showing_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """An anchor or alias named by a key (`&lmnfl_...`, `*lmnfl_...`) is refused at its line as the anchor or alias
+    it is, not as a comment; a tag (`!lmnfl_...`, which gridrun reads nowhere) and an alias to no anchor, refused as
+    the manifest is read, are said so too, the key never shown."""
+    from runner.cli import main
+
+    key = "lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1"
+    monkeypatch.setenv("LUMENFALL_API_KEY", key)
+    m = tmp_path / "m.yaml"
+    head = "version: 1\nname: fox\nmodel: pixverse-v5.6\nsim: {render_time: 0.05, jitter: 0.0}\n"
+    m.write_text(f"{head}params: {{prompt: a fox, quality: 540p}}\nvars:\n  a: &{key} one\n  c: *{key}\n"
+                 "output: a.mp4\n", encoding="utf-8")
+    for command in ("validate", "plan", "run"):
+        assert main([command, str(m)]) == 2, command
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"{m}:7:7: an anchor holds the value of LUMENFALL_API_KEY (an API key, not shown)" in err, err
+        assert f"{m}:8:7: an alias holds the value of LUMENFALL_API_KEY (an API key, not shown)" in err, err
+        assert "comment" not in err and "Zq8xR2" not in err and err.count("holds the value of") == 2, err
+    assert not (tmp_path / ".gridrun").exists() and not (tmp_path / "outputs").exists()
+    for text, said in ((f"params: !{key} {{prompt: a fox, quality: 540p}}\n", f"{m}:5:9: params: a tag holds"),
+                       (f"params: {{prompt: !{key} a fox, quality: 540p}}\n", f"{m}:5:18: params.prompt: a tag holds"),
+                       (f"params: {{prompt: *{key}, quality: 540p}}\n", f"{m}:5:18: an alias holds")):
+        m.write_text(f"{head}{text}output: a.mp4\n", encoding="utf-8")
+        assert main(["validate", str(m)]) == 2, text
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"{said} the value of LUMENFALL_API_KEY (an API key, not shown)" in err and "Zq8xR2" not in err, err
+
+
 def test_an_api_key_held_by_the_variable_a_capabilities_file_names_is_refused_in_the_manifest(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """GRIDRUN_CAPABILITIES may name the variable that holds the key (`api_key_env`), no `*_API_KEY`: its value in a
