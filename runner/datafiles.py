@@ -74,6 +74,7 @@ class DataLines(NamedTuple):
     file: Path
     positions: tuple[Position, ...]
     flagged: tuple[Flagged, ...] = ()
+    header: Position | None = None  # a .csv file's header row, which names its values' fields
 
 
 def value_position(
@@ -212,10 +213,15 @@ class _FileReader:
                                                                      "not a regular file (values are read from a "
                                                                      "file saved whole)"))
             return None
-        parse = {".txt": _text_rows, ".csv": _csv_rows, ".jsonl": _jsonl_rows}[suffix]
         problems: list[Problem] = []
         notes: list[Problem] = []  # what is warned of, as problems are said
         where: list[Position] = []
+        header: list[Position] = []  # a .csv file's header row
+
+        def csv_rows(*args: Any) -> list[Any]:
+            return _csv_rows(*args, header=header)
+
+        parse = {".txt": _text_rows, ".csv": csv_rows, ".jsonl": _jsonl_rows}[suffix]
         most = self._most_values()
         try:
             values = parse(lambda: _plain_text(text_chunks(absolute), absolute), problems, where, most, notes)
@@ -252,7 +258,7 @@ class _FileReader:
             )
             return None
         self.files[at] = absolute
-        self.lines[at] = DataLines(shown, tuple(where), _flagged(values))
+        self.lines[at] = DataLines(shown, tuple(where), _flagged(values), header[0] if header else None)
         return values
 
     def _most_values(self) -> int:
@@ -688,13 +694,15 @@ def _cell_too_long() -> str:
 
 
 def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], where: list[Position],
-              most: int = MAX_VALUES, notes: list[Problem] | None = None) -> list[Any]:
+              most: int = MAX_VALUES, notes: list[Problem] | None = None, *,
+              header: list[Position] | None = None) -> list[Any]:
+    """The rows of a .csv file, each a mapping named by its header row, whose line `header` gets."""
     with _cells_up_to_a_line():
-        return _csv_read(chunks, problems, where, most, notes)
+        return _csv_read(chunks, problems, where, most, notes, [] if header is None else header)
 
 
 def _csv_read(chunks: Callable[[], Iterable[str]], problems: list[Problem], where: list[Position],
-              most: int, notes: list[Problem] | None) -> list[Any]:
+              most: int, notes: list[Problem] | None, header_at: list[Position]) -> list[Any]:
     record: list[str] = []  # the lines of the row being read, as written
 
     def kept(lines: Iterable[str]) -> Iterator[str]:
@@ -719,6 +727,7 @@ def _csv_read(chunks: Callable[[], Iterable[str]], problems: list[Problem], wher
                 if line == 1 and row == ["sep=", ""]:
                     continue  # Excel's `sep=,` line, which some exporters write first: the header row is next
                 header = [name.strip() for name in row]
+                header_at.append((line, 1))
                 if notes is not None:
                     notes.extend(_separated_otherwise(header, line))
                 # A spreadsheet writes its empty columns past the data as a header row ending in commas: those

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from . import _Later, images
-from .datafiles import Flagged
+from .datafiles import DataLines, Flagged
 from .errors import (
     CapabilityError,
     ManifestError,
@@ -1020,6 +1020,7 @@ def _keys_written(manifest: Manifest) -> list[ManifestError]:
     if not keys:
         return []
     found: list[ManifestError] = []
+    headers: set[tuple[Any, ...]] = set()  # the axes read from a .csv file whose header row holds a key
 
     def held(value: Any) -> str | None:
         return next((name for key, name in keys.items() if key in value), None) if isinstance(value, str) else None
@@ -1032,6 +1033,14 @@ def _keys_written(manifest: Manifest) -> list[ManifestError]:
         elif isinstance(value, Mapping):
             for k, v in value.items():
                 if (var := held(k)) is not None:
+                    header = _csv_header(manifest, path)
+                    if header is not None:  # a .csv file's column: once, at its header row, the axis named
+                        axis, lines = header
+                        if axis not in headers:
+                            headers.add(axis)
+                            found.append(ManifestError(KEY_AS_COLUMN.format(var=var), file=lines.file,
+                                                       line=lines.header[0], column=lines.header[1], field=dotted(axis)))
+                        continue
                     # at the key's line, the mapping named: the key is the field's name, which is never shown
                     at = manifest.error((*path, k), "")
                     found.append(ManifestError(KEY_AS_NAME.format(var=var), file=at.file, line=at.line,
@@ -1044,6 +1053,20 @@ def _keys_written(manifest: Manifest) -> list[ManifestError]:
 
     walk(manifest.data, ())
     return found + _keys_in_comments(manifest, keys)
+
+
+# What is said of a .csv data file's header row that names a column by an API key this process holds.
+KEY_AS_COLUMN = ("a column name in the header row holds the value of {var} (an API key, not shown): a key goes in the "
+                 "environment, never a data file, whose rows the state keeps, column names too; take it out")
+
+
+def _csv_header(manifest: Manifest, path: tuple[Any, ...]) -> tuple[tuple[Any, ...], DataLines] | None:
+    """Of the mapping at `path`, a row of a .csv data file: the axis read from it and where it was read (its header
+    row's line in `header`); None for any other mapping."""
+    lines = manifest.data_lines.get(path[:-1]) if path else None
+    if lines is None or lines.header is None or type(path[-1]) is not int:
+        return None
+    return path[:-1], lines
 
 
 def _keys_in_comments(manifest: Manifest, keys: Mapping[str, str]) -> list[ManifestError]:

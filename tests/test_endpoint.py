@@ -494,6 +494,28 @@ def test_an_api_key_in_a_manifest_anchor_alias_or_tag_is_refused_as_such_without
         assert f"{said} the value of LUMENFALL_API_KEY (an API key, not shown)" in err and "Zq8xR2" not in err, err
 
 
+def test_an_api_key_in_a_csv_header_row_is_refused_once_at_that_row(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A column named by a key is the header row's, not each data row's: refused once, at the header row's line
+    (after Excel's `sep=,` line and a blank one here), the axis named, the key never shown."""
+    from runner.cli import main
+
+    key = "lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1"
+    monkeypatch.setenv("LUMENFALL_API_KEY", key)
+    (tmp_path / "shots.csv").write_text(f"sep=,\n\nid,{key}\n1,a fox\n2,a cat\n", encoding="utf-8")
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: fox\nmodel: pixverse-v5.6\nsim: {render_time: 0.05, jitter: 0.0}\n"
+                 "matrix:\n  shot: {file: shots.csv}\nparams: {prompt: '{{ shot.id }}', quality: 540p}\n"
+                 "output: '{{ shot.id }}.mp4'\n", encoding="utf-8")
+    for command in ("validate", "plan", "run"):
+        assert main([command, str(m)]) == 2, command
+        err = " ".join(capsys.readouterr().err.split())
+        assert (f"{tmp_path / 'shots.csv'}:3:1: matrix.shot: a column name in the header row holds the value of "
+                "LUMENFALL_API_KEY (an API key, not shown)") in err, err
+        assert err.count("holds the value of") == 1 and "Zq8xR2" not in err, err
+    assert not (tmp_path / ".gridrun").exists() and not (tmp_path / "outputs").exists()
+
+
 def test_an_api_key_held_by_the_variable_a_capabilities_file_names_is_refused_in_the_manifest(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """GRIDRUN_CAPABILITIES may name the variable that holds the key (`api_key_env`), no `*_API_KEY`: its value in a
