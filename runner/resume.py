@@ -835,6 +835,7 @@ class LeftBehind:
     image_paths: tuple[str, ...] = ()    # those images, as the manifest's folder sees them
     rows: str = ""                       # the data-file rows the jobs were made of that changed (`rows_changed`)
     row_files: tuple[str, ...] = ()      # those data files, as the manifest's folder sees them
+    rows_removed: bool = False           # every one of those rows was removed, none edited
     as_run_had_it: bool = False          # the manifest's text is that run's: its input images or rows changed
 
     def message(self) -> str:
@@ -870,8 +871,12 @@ class LeftBehind:
             changed.append(f"the {'input image' if n == 1 else 'input images'} {paths}")
         if self.rows:
             files = " and ".join(self.row_files)
-            changed.append(f"{'its row' if one else 'their rows'} in the "
-                           f"{'data file' if len(self.row_files) == 1 else 'data files'} {files}")
+            rows = (f"{'its row' if one else 'their rows'} in the "
+                    f"{'data file' if len(self.row_files) == 1 else 'data files'} {files}")
+            if self.rows_removed:  # said apart from an image's change: a row is not changed, it is gone
+                removed = f"{rows} {'was' if one else 'were'} removed since that run"
+                return f"{changed[0]} changed and {removed}" if changed else removed
+            changed.append(rows)
         if not changed:
             return f"the manifest no longer has {them}"
         return f"{' and '.join(changed)} changed since that run"
@@ -933,13 +938,13 @@ def left_behind(plan: Plan, store: Store) -> LeftBehind | None:
             changed.setdefault(path, (then, now))
     shown = [shown_beside(path, plan.manifest.path) for path in changed]
     # the manifest as that run had it: what changed is the data files' rows its jobs were made of
-    rows, row_files = "", ()
+    rows, row_files, removed = "", (), False
     same = bool(plan.manifest.text) and store.manifest_copy(last.id) == plan.manifest.text
     if plan.manifest.data_lines and same:
-        rows, row_files = rows_changed(plan.manifest, left, store.run_job_rows(last.id), last.id)
+        rows, row_files, removed = rows_changed(plan.manifest, left, store.run_job_rows(last.id), last.id)
     return LeftBehind(
         images=images_said(changed, last.id, plan.manifest.path), image_paths=tuple(shown),
-        rows=rows, row_files=row_files, as_run_had_it=same,
+        rows=rows, row_files=row_files, rows_removed=removed, as_run_had_it=same,
         run_id=last.id, keys=tuple(r["key"] for r in left), states=tuple(r["state"] for r in left),
         cost_micros=sum(r["cost_estimate_micros"] for r in left), copy=copy, copy_there=there,
         last_sent=max((r["submitted_at"] for r in left if r["state"] == S.SUBMITTING.value and r["submitted_at"]),
@@ -948,15 +953,16 @@ def left_behind(plan: Plan, store: Store) -> LeftBehind | None:
 
 
 def rows_changed(manifest: Manifest, left: Sequence[Any], ran: Sequence[Any],
-                 run_id: int) -> tuple[str, tuple[str, ...]]:
+                 run_id: int) -> tuple[str, tuple[str, ...], bool]:
     """The data-file rows that the jobs `left` (state rows of jobs the plan no longer has) were made of and that
     the manifest's data files no longer hold (`ran`: the jobs of their run, `run_id`), in words ("rows.csv:2: prompt 'owl' then, 'owl at night' now"), and
-    those files as the manifest's folder sees them; ("", ()) for none. Each job's recorded values are its rows as
-    they were; the row now is the one of the file's rows that no job of the run (`ran`) was made of sharing the
-    most cells with it (a one-value line: the only such line), else the row is said to be gone."""
+    those files as the manifest's folder sees them, and whether every such row was removed; ("", (), False) for
+    none. Each job's recorded values are its rows as they were; the row now is the one of the file's rows that no
+    job of the run (`ran`) was made of sharing the most cells with it (a one-value line: the only such line), else
+    the row is said to be removed, at the line it had (`_line_had`)."""
     lines = manifest.data_lines
     if not lines or not left:
-        return "", ()
+        return "", (), False
 
     recorded: dict[str, set[str]] = {}
     for r in ran:
@@ -970,6 +976,7 @@ def rows_changed(manifest: Manifest, left: Sequence[Any], ran: Sequence[Any],
     axes: dict[tuple[Any, ...], tuple[list[Any], list[str]]] = {}
     said: dict[str, None] = {}
     files: dict[str, None] = {}
+    edited = False
     for r in left:
         try:
             vals = json.loads(r["vals"] or "{}")
@@ -993,14 +1000,48 @@ def rows_changed(manifest: Manifest, left: Sequence[Any], ran: Sequence[Any],
             new = [i for i, n in enumerate(normed) if n not in recorded.get(name, ())]
             at = _row_now(then, [(i, values[i]) for i in new])
             if at is None:
-                said[f"{file}: run {run_id}'s row {_cell(then)} is no longer there"] = None
+                had = _line_had(_value_form(then), _run_order(ran, axis), normed, where.positions)
+                said[f"{file}{'' if had is None else f':{had}'}: run {run_id}'s row {_cell(then)} was removed"] = None
                 continue
+            edited = True
             found = value_position(lines, (*axis, at))
             line = f"{file}:{found[1][0]}" if found is not None else file
             said[f"{line}: {_row_diff(then, values[at])}"] = None
     listed = list(said)
     text = "; ".join(listed[:3]) + (f"; and {len(listed) - 3:,} more" if len(listed) > 3 else "")
-    return text, tuple(files)
+    return text, tuple(files), bool(listed) and not edited
+
+
+def _run_order(ran: Sequence[Any], axis: tuple[Any, ...]) -> list[str]:
+    """The values of the data-file axis `axis` that the jobs of a run (`ran`, in plan order) were made of, in the
+    order of the data file as the run read it (`_value_form`): a matrix takes each axis's values in order."""
+    name, order = axis[-1], {}
+    for r in ran:
+        if (axis[0] == "matrix") != (r["sweep"] is None):
+            continue
+        try:
+            vals = json.loads(r["vals"] or "{}")
+        except ValueError:
+            continue
+        if isinstance(vals, dict) and name in vals:
+            order.setdefault(_value_form(vals[name]), None)
+    return list(order)
+
+
+def _line_had(then: str, order: Sequence[str], now: Sequence[str], positions: Sequence[tuple[int, int]]) -> int | None:
+    """The line of its data file that the row `then` (`_value_form`), since removed, had: the rows before it in
+    the run's order (`order`) counted from the file's first row now, each row still there (`now`, at `positions`)
+    with the lines it spans now, each one not there with one line; None where `then` is not in `order`."""
+    if not positions:
+        return None
+    at = {form: i for i, form in reversed(list(enumerate(now)))}
+    line = positions[0][0]
+    for form in order:
+        if form == then:
+            return line
+        i = at.get(form)
+        line += 1 if i is None or i + 1 == len(positions) else positions[i + 1][0] - positions[i][0]
+    return None
 
 
 def _value_form(value: Any) -> str:

@@ -118,6 +118,46 @@ def test_a_data_file_row_edited_under_a_job_in_flight_is_named_by_run_plan_and_s
     assert "collects the 2 jobs left in flight" in " ".join(capsys.readouterr().out.split())
 
 
+@pytest.mark.parametrize(("kept", "first", "detail"), [
+    ("a,owl\nc,wren\n", 'its row in the data file rows.csv was removed since that run (shot={"id":"b","prompt":"lark"})',
+     'rows.csv:3: run 1\'s row {"id": "b", "prompt": "lark"} was removed'),
+    ("b,lark\n", "their rows in the data file rows.csv were removed since that run",
+     ('rows.csv:2: run 1\'s row {"id": "a", "prompt": "owl"} was removed; '
+      'rows.csv:4: run 1\'s row {"id": "c", "prompt": "wren"} was removed')),
+], ids=["one", "two"])
+def test_a_data_file_row_removed_under_a_job_in_flight_is_said_removed_at_the_line_it_had(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, kept: str, first: str,
+    detail: str
+) -> None:
+    """A row deleted from the CSV while its job renders is not an edited row: the refusal says it was removed,
+    naming the file and the line the row had, and `status` gives that refusal as its next step."""
+    from runner.cli import main
+    from runner.errors import InFlightError
+
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,prompt\na,owl\nb,lark\nc,wren\n")
+    m = tmp_path / "m.yaml"
+    m.write_text("version: 1\nname: g\nprovider: sim\nmodel: pixverse-v5.6\n"
+                 "params: {prompt: \"{{ shot.prompt }}\", quality: 360p, duration: 5}\n"
+                 "matrix:\n  shot: {file: rows.csv}\noutput: \"{{ shot.id }}.mp4\"\n"
+                 "sim: {render_time: 30, jitter: 0.0}\nrun: {concurrency: 3}\n")
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    assert in_flight(m) == 3
+    rows.write_text("id,prompt\n" + kept)
+    with pytest.raises(InFlightError) as refused:
+        api.run(m, report=False)
+    message = " ".join(str(refused.value).split())
+    assert f"in flight, and {first}" in message and "changed since that run" not in message, message
+    assert f"The data file rows.csv has changed since run 1 ({detail}): put that file back" in message, message
+    capsys.readouterr()
+    assert main(["status", str(m)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    tail = out[out.index("next:"):]
+    assert "`gridrun run` of the manifest as it is now refuses to start" in tail and detail in tail, tail
+
+
 _PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
