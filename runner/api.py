@@ -2102,8 +2102,10 @@ def runs_json(found: Sequence[RunSummary]) -> list[dict[str, Any]]:
             "manifest_path": s.run.manifest_path,
             "status": s.run.shown_status,  # `gone`: recorded as running, but its process no longer exists
             # the cause it stopped on, not its jobs' (`disk-full`), and what to do, as recorded or, for a gone run,
-            # inferred (`RunRecord.stop_cause`); None: none known
-            **dict(zip(("stopped_by", "stopped_note"), s.run.stop_cause(), strict=True)),
+            # inferred (`RunRecord.stop_cause`); None: none known. The runs are listed without planning their
+            # manifest, which may have changed since, so an inferred note proposes no `gridrun run` (`status M` gives
+            # the step), as `status --runs` says it
+            **dict(zip(("stopped_by", "stopped_note"), s.run.stop_cause(resumes=False), strict=True)),
             "process_gone": s.run.process_gone(),
             "started_at": s.run.started_at,
             "ended_at": s.run.ended_at,

@@ -3296,9 +3296,9 @@ def _runs(args: argparse.Namespace) -> int:
         named = ids[0] if len(ids) == 1 else f"{', '.join(ids[:-1])} and {ids[-1]}"
         err.print(f"spent at a simulator, all or part (made-up figures, nothing paid): run{'s' if len(ids) > 1 else ''} "
                   f"{named} (`--json`: spent_simulated_usd)", markup=False, highlight=False)
-    for s in found:  # what each run that stopped on a cause of its own (a full disk) says to do
-        if s.run.stopped_note:
-            out.print(f"run {s.run.id} {s.run.stopped_note}", markup=False, highlight=False)
+    for s in found:  # what each run that stopped on a cause of its own (a full disk) says to do, as --json gives it
+        if note := s.run.stop_cause(resumes=False)[1]:
+            out.print(f"run {s.run.id} {note}", markup=False, highlight=False)
     if len(found) < every:
         earlier = every - len(found)
         out.print(f"{earlier:,} earlier run{'s' if earlier != 1 else ''}: --last 0 lists all", style="dim")
