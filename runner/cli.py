@@ -3840,8 +3840,9 @@ def cmd_recover(args: argparse.Namespace) -> int:
         held = r.newer_takes
         again = ("" if held == counts[RECOVERED] else f" ({usd_text(r.recovered_micros)} a run would otherwise pay "
                  + ("again)" if not held else f"again for the {counts[RECOVERED] - held:,} the state did not hold)"))
-        say(f"{visible(r.outputs_dir)}: {_jobs(counts[RECOVERED])} found whole with their sidecars: {would} done, "
-            f"nothing sent{again}")
+        one = counts[RECOVERED] == 1
+        say(f"{visible(r.outputs_dir)}: {_jobs(counts[RECOVERED])} found whole with "
+            f"{'its sidecar' if one else 'their sidecars'}: {would} done, nothing sent{again}")
     else:  # none to record done: said as none, not as a count of 0 recorded
         say(f"{visible(r.outputs_dir)}: no job found whole with its sidecar, none to record done")
     newer = [f for f in r.jobs if f.newer]
@@ -3849,18 +3850,25 @@ def cmd_recover(args: argparse.Namespace) -> int:
         runs = sorted({f.sent_by for f in newer if f.sent_by is not None})
         made = f" made by run{'s' if len(runs) != 1 else ''} {', '.join(map(str, runs))}" if runs else ""
         cost = sum(f.recorded_cost_micros or 0 for f in newer)
+        one = len(newer) == 1
         say(f"  {len(newer):,} of them with a later take than the state held{made}, whose record it lost "
-            f"({usd_text(cost)} as their sidecars record): {_some([f.key for f in newer])}; {would} done with "
-            "those takes, kept where a run would otherwise move them aside for the older takes it holds (paid for "
-            "nothing either way)")
-    for outcome, what in ((RECORDED, "held by the state already, left as they are"),
-                          (NOT_FOUND, "not found (never finished, or the video gone)"),
-                          (ALTERED, "whose video is not the one its sidecar records (edited or cut short), or whose "
-                                    "sidecar holds a figure out of range: not adopted"),
-                          (ANOTHER, "whose sidecar is another job's, provider's or state's: not adopted")):
+            f"({usd_text(cost)} as {'its sidecar records' if one else 'their sidecars record'}): "
+            f"{_some([f.key for f in newer])}; {would} done with {'that take' if one else 'those takes'}, kept where "
+            f"a run would otherwise move {'it' if one else 'them'} aside for the older "
+            f"{'take' if one else 'takes'} it holds (paid for nothing either way)")
+    for outcome, what in ((RECORDED, ("held by the state already, left as it is",
+                                      "held by the state already, left as they are")),
+                          (NOT_FOUND, ("not found (never finished, or the video gone)",
+                                       "not found (never finished, or the videos gone)")),
+                          (ALTERED, (("whose video is not the one its sidecar records (edited or cut short), or "
+                                      "whose sidecar holds a figure out of range: not adopted"),
+                                     ("whose videos are not the ones their sidecars record (edited or cut short), or "
+                                      "whose sidecars hold a figure out of range: not adopted"))),
+                          (ANOTHER, ("whose sidecar is another job's, provider's or state's: not adopted",
+                                     "whose sidecars are other jobs', providers' or states': not adopted"))):
         if counts[outcome]:
             keys = [f.key for f in r.jobs if f.outcome == outcome]
-            say(f"  {_jobs(len(keys))} {what}: {_some(keys)}")
+            say(f"  {_jobs(len(keys))} {what[len(keys) != 1]}: {_some(keys)}")
     paid = [f for f in r.jobs if f.outcome == ALTERED and f.key in set(r.to_pay)]
     if paid:
         say("  " + _altered_to_pay(paid, r.manifest))
@@ -3871,16 +3879,22 @@ def cmd_recover(args: argparse.Namespace) -> int:
         say(f"which takes here are this state's is not known: {r.key_part_unknown}")
     lost = r.in_flight_unknown
     if lost is not None:
+        one = lost["jobs"] == 1
+        them = "it" if one else "them"
         say(f"run {lost['run']}, which the output folder's lock names, may have left in flight at the provider "
-            f"any of the {_jobs(lost['jobs'])} not found here; their keys are unknown (the lock, written by an older "
-            "gridrun, holds no key part, and no sidecar here carries it), so `gridrun run` sends them under new keys "
-            f"and pays for them again ({usd_text(round(lost['usd'] * 1e6))}) where they were: restore state.db from "
-            "a backup to collect them instead, or let the renders of the lost run end first")
+            + ("the job not found here; its key is unknown" if one else
+               f"any of the {_jobs(lost['jobs'])} not found here; their keys are unknown")
+            + " (the lock, written by an older gridrun, holds no key part, and no sidecar here carries it), so "
+            f"`gridrun run` sends {them} under {'a new key' if one else 'new keys'} and pays for {them} again "
+            f"({usd_text(round(lost['usd'] * 1e6))}) where {'it was' if one else 'they were'}: restore state.db "
+            f"from a backup to collect {them} instead, or let the renders of the lost run end first")
     elif r.lost_run is not None and r.to_pay:
-        say(f"run {r.lost_run}, which the output folder's lock names, may have left some of these jobs in flight at "
-            "the provider: they are sent again under its key part, which this state "
-            f"{'would take' if r.dry_run else 'takes'} as its own, so the provider gives back the renders it has "
-            "of them, not paid for again")
+        one = len(r.to_pay) == 1
+        say(f"run {r.lost_run}, which the output folder's lock names, may have left "
+            f"{'this job' if one else 'some of these jobs'} in flight at the provider: "
+            f"{'it is' if one else 'they are'} sent again under its key part, which this state "
+            f"{'would take' if r.dry_run else 'takes'} as its own, so the provider gives back the "
+            f"{'render' if one else 'renders'} it has of {'it' if one else 'them'}, not paid for again")
     if r.run_id is not None:
         say(f"recorded as run {r.run_id} (status recovered)")
     elif r.unchecked is not None:
@@ -3891,8 +3905,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
     elif r.refused is not None and r.takes_left and not any(f.outcome == RECOVERED for f in r.jobs):
         say(f"{'would record' if r.dry_run else 'recorded'} nothing: the state stays refused as it was, since the "
             f"output folder holds {r.takes_left:,} take{'s' if r.takes_left != 1 else ''} of this manifest's jobs "
-            "not adopted (above); put them right and recover again, or start over knowingly as `gridrun plan` "
-            "says (those jobs sent and paid for again)")
+            f"not adopted (above); put {'it' if r.takes_left == 1 else 'them'} right and recover again, or start "
+            "over knowingly as `gridrun plan` says (those jobs sent and paid for again)")
     elif not r.dry_run:
         say("nothing to record: the state was left as it is")
     then = "would then cost" if r.dry_run else "now costs"

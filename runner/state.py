@@ -2715,7 +2715,8 @@ class Store:
         path = None if manifest_name is None else (self.manifest_path,) if self.manifest_path else self.db.execute(
             "SELECT manifest_path FROM runs WHERE manifest_name=? ORDER BY id DESC LIMIT 1", (manifest_name,)).fetchone()
         which = typed(path[0]) if path else f"--state {typed(self.path.parent)}"
-        return f"runs{of} recorded: {shown} (`gridrun status {which} --runs` lists them)"
+        one = len(ids) == 1
+        return f"{'run' if one else 'runs'}{of} recorded: {shown} (`gridrun status {which} --runs` lists {'it' if one else 'them'})"
 
     def not_recorded(self, manifest_name: str | None) -> NotRecordedError:
         """The error for a state with no run (of `manifest_name`) recorded: for a manifest, what to run first, and
@@ -2754,8 +2755,11 @@ class Store:
             return text
         names = ", ".join(f"{visible(str(name))} ({n:,} run{'' if n == 1 else 's'})" for name, n in rows[:5])
         more = f" and {len(rows) - 5:,} more" if len(rows) > 5 else ""
-        return (f"{text}; this state holds runs of other manifests: {names}{more} (`gridrun status --state "
-                f"{typed(self.path.parent)} --runs` lists them)")
+        one = len(rows) == 1 and rows[0][1] == 1
+        held = ("a run of another manifest" if one else
+                f"runs of {'another manifest' if len(rows) == 1 else 'other manifests'}")
+        return (f"{text}; this state holds {held}: {names}{more} (`gridrun status --state "
+                f"{typed(self.path.parent)} --runs` lists {'it' if one else 'them'})")
 
     def runs(self, manifest_name: str | None = None) -> list[RunRecord]:
         """Runs, newest first."""

@@ -439,7 +439,7 @@ def test_the_hint_for_a_manifest_never_run_writes_it_quoted(
     capsys.readouterr()
     assert main(["status", m.name]) == 2  # a state of other runs: its hint too
     err = " ".join(capsys.readouterr().err.split())
-    assert f"`gridrun run {shlex.quote(str(m))}` runs it first; this state holds runs of other manifests" in err, err
+    assert f"`gridrun run {shlex.quote(str(m))}` runs it first; this state holds a run of another manifest: other (1 run)" in err, err
     assert main(["status", odd]) == 2
     err = capsys.readouterr().err
     assert "not UTF-8 text (byte 0xe9)" in err and "gridrun run" not in err, err

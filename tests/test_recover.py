@@ -195,6 +195,24 @@ def test_recover_on_a_whole_state_changes_nothing(
         assert conn.execute("SELECT * FROM jobs ORDER BY id").fetchall() == jobs
 
 
+def test_recover_of_one_job_says_it_in_the_singular(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One job held by the state, then one found whole after the state is lost: each count agrees with its words."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    assert api.run(m, report=False).exit_code == 0
+    capsys.readouterr()
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)[0]
+    assert "1 job held by the state already, left as it is: style=anime,seed=1" in said, said
+    lose_state(tmp_path)
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)[0]
+    assert "1 job found whole with its sidecar: recorded done, nothing sent" in said, said
+
+
 def test_an_invalid_manifest_is_refused_and_nothing_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from runner.cli import main
 
@@ -438,7 +456,7 @@ def test_recover_and_plan_say_an_edited_take_is_paid_for_again_and_how_to_put_it
     video.write_bytes(whole)
     assert main(["recover", str(m)]) == 0
     said = _said(capsys)[0]
-    assert "1 job found whole with their sidecars: recorded done" in said, said
+    assert "1 job found whole with its sidecar: recorded done" in said, said
     assert "`gridrun run` now costs $0.00" in said, said
     assert api.run(m, report=False).exit_code == 0
     assert stats(prov)["creates"] == 4  # nothing paid again

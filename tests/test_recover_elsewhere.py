@@ -66,7 +66,7 @@ def test_a_refused_state_stays_refused_when_every_take_found_is_left(
     capsys.readouterr()
     assert main(["recover", str(m)]) == 0
     said = _said(capsys)
-    assert "2 jobs whose video is not the one its sidecar records" in said, said
+    assert "2 jobs whose videos are not the ones their sidecars record" in said, said
     assert "recorded nothing: the state stays refused as it was, since the output folder holds 2 takes of this " \
         "manifest's jobs not adopted" in said, said
     assert not db.exists() or db.stat().st_size == 0 or not _runs(db)
@@ -263,7 +263,7 @@ def test_an_edited_take_with_an_older_one_kept_aside_says_moving_it_away_adopts_
     video.rename(tmp_path / "edited.mp4")
     assert main(["recover", str(m)]) == 0
     said = _said(capsys)
-    assert "1 job found whole with their sidecars: recorded done" in said and "now costs $0.00" in said, said
+    assert "1 job found whole with its sidecar: recorded done" in said and "now costs $0.00" in said, said
     creates = stats(prov)["creates"]
     assert api.run(m, report=False).exit_code == 0
     assert stats(prov)["creates"] == creates

@@ -1048,8 +1048,8 @@ def test_a_manifest_never_run_says_to_run_it_first_and_names_the_manifests_that_
                  ["export", str(never)]):
         assert main(argv) == 2, argv
         said = " ".join(capsys.readouterr().err.split())
-        assert f"no run recorded for never; `gridrun run {never}` runs it first; this state holds runs of other " \
-               f"manifests: t (1 run) (`gridrun status --state {state} --runs` lists them)" in said, (argv, said)
+        assert f"no run recorded for never; `gridrun run {never}` runs it first; this state holds a run of another " \
+               f"manifest: t (1 run) (`gridrun status --state {state} --runs` lists it)" in said, (argv, said)
     assert main(["status", "--state", str(state), "--runs"]) == 0  # as it says
     assert "t" in capsys.readouterr().out
 
