@@ -356,8 +356,6 @@ class Executor:
         self._paced_from: float | None = None
         self._paced_until: float | None = None
         self._last_progress = float("-inf")  # (`steady`) the first call goes through
-        # (first job, message, the keys of the jobs it was met by, as told): `_error`
-        self._last_error: tuple[str, str, frozenset[str], str] | None = None
         # an entry of `errors` said of jobs (`_error`) -> its message and the keys of the jobs it names, first first
         self._said_of: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._left_why: dict[int, str] = {}  # job id -> why it was left (`_left`), while it is
@@ -776,23 +774,23 @@ class Executor:
         self._progress(force=True)
 
     def _error(self, job: Job, message: str) -> None:
-        """`message` about `job` among the run's last errors. The same message as the last one, met by another
-        job, is told once, with a count (a provider out of reach fails every job alike); so is one that differs only by
-        the URL each job's download named (`errors.alike`)."""
-        last = self._last_error
-        if last is not None and alike(last[1]) == alike(message) and self.errors and self.errors[-1] == last[3]:
-            first, jobs = last[0], last[2] | {job.key}  # jobs, not attempts: a failure retry failing alike is one
-            message = alike_text([last[1], message])  # each download's URL left out where they differ
-            n = len(jobs)
-            text = said_of_jobs(first, n, message) if n > 1 else last[3]
-            self.errors[-1] = text
-            keys = self._said_of.pop(last[3], (message, (first,)))[1]
-            keys = keys if job.key in keys else (*keys, job.key)
+        """`message` about `job` among the run's last errors. A message among them already, met by another job, is
+        told once, with a count (a provider out of reach fails every job alike, other errors between), moved last
+        as the one met last; so is one that differs only by the URL each job's download named (`errors.alike`).
+        `status --watch` groups a run's errors alike (`stats.last_errors`)."""
+        met = alike(message)
+        at = next((i for i, text in enumerate(self.errors)
+                   if (said := self._said_of.get(text)) is not None and said[1] and alike(said[0]) == met), None)
+        if at is not None:
+            was = self.errors[at]
+            said, keys = self._said_of.pop(was)
+            keys = keys if job.key in keys else (*keys, job.key)  # jobs, not attempts: a failure retry failing alike is one
+            message = alike_text([said, message])  # each download's URL left out where they differ
+            text = said_of_jobs(keys[0], len(keys), message) if len(keys) > 1 else was
+            del self.errors[at]
         else:
-            first, jobs, text = job.key, frozenset({job.key}), said_of_jobs(job.key, 1, message)
-            self.errors.append(text)
-            keys = (job.key,)
-        self._last_error = (first, message, jobs, text)
+            text, keys = said_of_jobs(job.key, 1, message), (job.key,)
+        self.errors.append(text)
         self._said_of[text] = (message, keys)
         if len(self._said_of) > 4 * (self.errors.maxlen or 5):  # those no longer among the last errors
             for said in [t for t in self._said_of if t not in self.errors]:
@@ -814,8 +812,6 @@ class Executor:
             else:
                 self.errors[i] = new
                 self._said_of[new] = (message, keys)
-            if self._last_error is not None and self._last_error[3] == text:
-                self._last_error = None if new is None else (keys[0], message, frozenset(keys), new)
             self.live.nudge()
             return
 

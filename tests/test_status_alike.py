@@ -86,7 +86,7 @@ def test_status_and_the_runs_last_errors_say_an_error_of_many_jobs_differing_onl
     errors = sorted(p["error"] for p in json.loads(capsys.readouterr().out)["problems"])
     assert errors == [said.format(n=n) for n in (1, 2, 3)], errors
 
-    run = SimpleNamespace(errors=deque(maxlen=5), _last_error=None, _said_of={})
+    run = SimpleNamespace(errors=deque(maxlen=5), _said_of={})
     for n in (1, 2, 3):
         Executor._error(run, SimpleNamespace(key=f"style=anime,seed={n}"), said.format(n=n))  # type: ignore[arg-type]
     assert len(run.errors) == 1 and "seed=1 and 2 more jobs: " in run.errors[0], run.errors
@@ -132,7 +132,7 @@ def test_the_watch_says_an_error_of_many_jobs_once_as_the_run_does(tmp_path: Pat
 def test_the_watch_names_each_error_after_the_job_that_met_it_first_not_the_first_in_plan_order() -> None:
     """Jobs whose failures the state recorded in the reverse of plan order, and one in flight whose download
     failed (no time recorded, the latest): each entry names the job the run met it with first, no state before
-    the error, and the errors come in the order first met."""
+    the error, and the errors come in the order last met."""
     from runner.records import JobRecord
     from runner.stats import last_errors
 
@@ -147,3 +147,27 @@ def test_the_watch_names_each_error_after_the_job_that_met_it_first_not_the_firs
            job("c", "failed", "INTERNAL_ERROR: boom", 20.0), job("d", "rejected", "CONTENT_POLICY", 10.0)]
     assert last_errors(bad) == ("d: CONTENT_POLICY", "c and 1 more job: INTERNAL_ERROR: boom",
                                 "b: download failed: disk")
+
+
+def test_the_run_and_the_watch_say_an_error_met_again_after_another_once_where_it_was_met_last() -> None:
+    """A, then B, then A again: the run's own last errors and `status --watch`'s (drawn from the state) are the same
+    two entries, A once with the number of jobs that met it, after B as met last; neither says A twice."""
+    from collections import deque
+    from types import SimpleNamespace
+
+    from runner.executor import Executor
+    from runner.records import JobRecord
+    from runner.stats import last_errors
+
+    met = [("a", "INTERNAL_ERROR: boom"), ("b", "CONTENT_POLICY: flagged"), ("c", "INTERNAL_ERROR: boom"),
+           ("d", "TIMEOUT: slow"), ("e", "CONTENT_POLICY: flagged")]
+    run = SimpleNamespace(errors=deque(maxlen=5), _said_of={})
+    for key, error in met:
+        Executor._error(run, SimpleNamespace(key=key), error)  # type: ignore[arg-type]
+    jobs = [JobRecord(id=i, key=key, sweep=None, hash=key, values={}, params={}, state="failed",
+                      output_path=f"/o/{key}.mp4", cost_estimate_micros=0, cost_micros=None, attempts=1,
+                      provider_id=None, error=error, sha256=None, size=None, duration=None, created_at=0.0,
+                      submitted_at=None, completed_at=None, downloaded_at=None, cached_from_run=None,
+                      ended_at=float(i)) for i, (key, error) in enumerate(met)]
+    said = ("a and 1 more job: INTERNAL_ERROR: boom", "d: TIMEOUT: slow", "b and 1 more job: CONTENT_POLICY: flagged")
+    assert tuple(run.errors) == said and last_errors(jobs) == said, (run.errors, last_errors(jobs))
