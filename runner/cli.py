@@ -4176,7 +4176,11 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
             # `run -j 4 M`, `run -budjet 3 M`: `4` and `3` are the unknown option's, not the manifest, which argparse
             # would take them for (and call M unknown)
             read, rest = parser.parse_known_args([w for i, w in enumerate(argv) if i not in valued])
-            if _reached(parser, read)[0] is refuser:
+            # but a manifest (`run -budjet t.yaml`) is not taken for the value where no other is given
+            named = getattr(args, "manifest", None)
+            kept = (named is not None and getattr(read, "manifest", None) is None
+                    and named.lower().endswith((".yaml", ".yml")))
+            if _reached(parser, read)[0] is refuser and not kept:
                 args, extras = read, _in_order(argv, valued, rest)
     try:
         if getattr(args, "command", None) in ("run", "retry") and args.manifest is None:

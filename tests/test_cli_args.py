@@ -114,6 +114,7 @@ def test_the_number_after_another_tools_jobs_option_is_its_not_the_manifest(
     (["plan", "-budjet", "3", "m.yaml", "-jsn"],
      "unrecognized arguments: -budjet 3 -jsn; did you mean --budget for -budjet, --json for -jsn?"),
     (["status", "--runs", "-lst", "3", "m.yaml"], "gridrun status: error: unrecognized arguments: -lst 3; did you mean --last?"),
+    (["run", "-budjet", "m.yaml"], "gridrun run: error: unrecognized arguments: -budjet; did you mean --budget?"),
     (["run", "-budjet", "3"], ("gridrun run: error: the following arguments are required: manifest; unrecognized "
                                "arguments: -budjet 3; did you mean --budget?")),
 ])
