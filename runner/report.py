@@ -185,6 +185,7 @@ def render(
         mode="compare" if compare is not None else "single",
         runs=sums,
         compare=data.get("compare"),
+        live=data["live"],
         data_json=Markup(_data_text(data, texts)),
         static_jobs=_static_jobs(data),
         css=_asset("report.css"),
@@ -237,11 +238,18 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
                 cells.append(f"<td colspan=3>not in run {runs[r]['id']}")
                 continue
             state = "pending" if job["state"] == "planned" else job["state"]
+            # the run no longer going on (ended, or its process gone): a job it left in flight is not being
+            # worked on, as the grid's card says it (report.js `placeholder`)
+            stopped = runs[r]["status"] != "running"
+            if stopped and GROUPS.get(job["state"], job["state"]) == "running":
+                state += " when the run stopped"
             # a job another run paid for (cached, or sent by an earlier run) shows that run, as the grid does:
             # this run paid nothing for it
             by = job.get("paid") or job.get("cached")
             by = by if by and by != runs[r]["id"] else None
-            if by and job.get("cached"):  # a re-render here kept it (cancelled, failed): made earlier, not cached
+            if job.get("unsent"):  # to be re-rendered (--force), not sent: its earlier take, not one cached
+                state += f" ({_unsent_note(job, stopped, run_name)})"
+            elif by and job.get("cached"):  # a re-render here kept it (cancelled, failed): made earlier, not cached
                 state += f" ({'made earlier in' if job.get('kept') else 'cached from'} {run_name(by)})"
             rerender = job.get("rerender")
             if rerender is not None:  # the video linked is the earlier take, until the new one arrives
@@ -315,6 +323,17 @@ def _earlier_words(job: Mapping[str, Any], run_name: Callable[[int], str]) -> st
     said = [(_an(what) if n == 1 else f"{n} {what}s")
             + "".join(f", {run_name(run)}" for run in runs) for what, (n, runs) in kinds.items()]
     return f"+{usd_text(job['xa'])} for {'; '.join(said)}"
+
+
+def _unsent_note(job: Mapping[str, Any], stopped: bool, run_name: Callable[[int], str]) -> str:
+    """A done job its run is to render again (--force) and has not sent (its page entry's `unsent`), as the grid
+    says it (report.js `unsentNote`): its video the earlier take, as it was; once the run stopped, not re-rendered."""
+    by = job.get("paid") or job.get("cached")
+    take = (f"{run_name(by)}'s take" if by else "the earlier take") + (
+        f" ({usd_text(job['cost'])})" if job.get("cost") is not None else "")
+    if stopped:
+        return f"not re-rendered: the run stopped before sending it; {take} kept"
+    return f"to be re-rendered: {take} shown, kept until a new one arrives"
 
 
 def _rerender_kept(rerender: Mapping[str, Any]) -> str:

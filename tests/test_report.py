@@ -1018,6 +1018,61 @@ def test_the_table_without_javascript_shows_a_cached_job_as_cached_at_the_run_th
     assert compared[left.jobs[0].key][3:5] == [f"done (cached from run {a})", f"{cost} · run {a}"]
 
 
+@pytest.mark.parametrize("end_status", [None, "interrupted"], ids=["going on", "stopped"])
+def test_the_table_without_javascript_says_a_job_a_stopped_run_left_in_flight_is_not_being_worked_on(
+        tmp_path: Path, end_status: str | None) -> None:
+    """A job submitted or rendering when its run stopped is not in progress now: its row says so, as its card does
+    ("submitted when the run stopped"); on the page of a run going on it reads as it is."""
+    states = {("anime", 1): "submitted", ("anime", 2): "running", ("anime", 3): "planned"}
+    jobs = [j for j in fox_jobs(states) if j["values"]["style"] == "anime"]
+    _, _, s = snap(tmp_path, jobs, end_status=end_status)
+    rows = {r[0]: r[1] for r in static_rows(render(s, base_dir=outputs(tmp_path)))}
+    if end_status is None:
+        assert rows == {"style=anime,seed=1": "submitted", "style=anime,seed=2": "running",
+                        "style=anime,seed=3": "pending", "style=anime,seed=4": "done"}, rows
+    else:
+        assert rows == {"style=anime,seed=1": "submitted when the run stopped",
+                        "style=anime,seed=2": "running when the run stopped",
+                        "style=anime,seed=3": "pending", "style=anime,seed=4": "done"}, rows
+
+
+def test_the_table_without_javascript_says_a_force_runs_unsent_jobs_are_to_be_re_rendered_then_were_not(
+        tmp_path: Path) -> None:
+    """A done job a --force run has not sent yet is not cached: its row says it is to be re-rendered, its earlier
+    take shown; once the run stopped before sending it, that it was not re-rendered, as its card says."""
+    from execkit import sim_provider, write_manifest
+
+    from runner import api, resume
+    from runner.options import RunOptions
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    assert api.run(m, provider=sim_provider(m)).exit_code == 0
+    with Store(m.parent / ".gridrun" / "state.db") as store:
+        rid = resume.prepare(api.plan(m), store, RunOptions(force=True), budget_micros=None).run_id
+    for status, note in [(None, "to be re-rendered: run 1's take ($0.35) shown, kept until a new one arrives"),
+                         ("crashed", "not re-rendered: the run stopped before sending it; run 1's take ($0.35) kept")]:
+        if status is not None:
+            with Store(m.parent / ".gridrun" / "state.db") as store:
+                store.end_run(rid, status)
+        rows = static_rows(api.report(m, run_id=rid).read_text())
+        assert [r[1:3] for r in rows] == [[f"done ({note})", "$0.35 · run 1"]] * 2, rows
+
+
+def test_the_page_of_a_run_going_on_says_without_javascript_that_it_does_not_update_itself(tmp_path: Path) -> None:
+    """The live page read without JavaScript never reloads: it says it is a snapshot, of when, and to reload it;
+    the page of a run that ended says nothing of the kind."""
+    _, run_id, s = snap(tmp_path / "live", fox_jobs({("anime", 1): "running"}), end_status=None)
+    note = re.search(r"<noscript>(.*?)</noscript>", render(s, base_dir=outputs(tmp_path / "live")), re.DOTALL)
+    assert note is not None
+    said = re.sub(r"<[^>]+>", "", note.group(1))
+    assert re.search(rf"This page is a snapshot of run {run_id} taken \d{{4}}-\d\d-\d\d [0-9:]+ UTC, while the run "
+                     r"was going on: without JavaScript it does not update itself\. Reload it to see how far the run "
+                     r"has got\.", said), said
+    _, _, s = snap(tmp_path / "ended", fox_jobs())
+    note = re.search(r"<noscript>(.*?)</noscript>", render(s, base_dir=outputs(tmp_path / "ended")), re.DOTALL)
+    assert note is not None and "snapshot" not in note.group(1)
+
+
 def test_compare_of_two_runs_that_wrote_one_path_links_the_take_on_disk_not_the_later_download(
     tmp_path: Path,
 ) -> None:
