@@ -10,8 +10,9 @@
   const AX = new Map(AXES.map((a, i) => [a.id, i]));
   const MULTI = AXES.filter((a) => a.values.length > 1);
   const $grid = document.getElementById("grid");
-  // the grid's controls: made by this script, so that a page read without it has no empty toolbar
-  const $bar = document.createElement("nav");
+  // the grid's controls: made by this script, so that a page read without it has no empty toolbar; a region
+  // named for them (a landmark to jump to), which holds no navigation
+  const $bar = document.createElement("section");
   Object.assign($bar, { id: "toolbar", className: "toolbar" });
   $bar.setAttribute("aria-label", "grid controls");
   $grid.before($bar);
@@ -268,6 +269,7 @@
     filesLost++;
     if (filesFound || filesLost < Math.min(3, FILES) || document.querySelector(".away-note")) return;
     document.body.classList.add("away");
+    for (const t of $grid.querySelectorAll(".card .thumb.broken")) markBroken(t);
     document.querySelector("header.top h1").after(h("p", { class: "away-note", role: "status",
       text: "None of the videos this page shows was found beside it: it seems to have been opened apart from its " +
         "output folder (sent on its own, or opened from inside a zip). The videos are in that folder: keep " +
@@ -515,7 +517,8 @@
   let $note = null;
   let $live = null;
   function note(text) { if ($note) $note.textContent = text; }
-  function field(label, control) { return h("label", null, label, control); }
+  // `more`: said to a screen reader after the visible label, which the name still starts with
+  function field(label, control, more) { return h("label", null, label, more ? h("span", { class: "sr-only", text: more }) : null, control); }
   function axisSelect(id, value, onchange) {
     const s = h("select", { id, onchange },
       h("option", { value: "", text: "(none)" }),
@@ -531,8 +534,8 @@
   }
   function buildToolbar() {
     const kids = [];
-    kids.push(field("X", axisSelect("ctl-x", ui.x, (e) => setAxis("x", e.target.value || null))));
-    kids.push(field("Y", axisSelect("ctl-y", ui.y, (e) => setAxis("y", e.target.value || null))));
+    kids.push(field("X", axisSelect("ctl-x", ui.x, (e) => setAxis("x", e.target.value || null)), " (columns)"));
+    kids.push(field("Y", axisSelect("ctl-y", ui.y, (e) => setAxis("y", e.target.value || null)), " (rows)"));
     // named for what they do, as the grid's ▶ are: a screen reader would read the glyphs
     kids.push(h("button", { id: "ctl-swap", type: "button", title: "swap X and Y", "aria-label": "swap X and Y", text: "⇄ swap",
       onclick: () => { [ui.x, ui.y] = [ui.y, ui.x]; update(true); } }));
@@ -851,7 +854,7 @@
         head.append((k ? " · " : "") + AXES[a].label + " = ",
           raw === null ? h("i", { class: "unset", title: unsetWhy(a), text: UNSET }) : brief(valueText(raw), 120));
       });
-      sec.append(h("h2", { class: "group-head" }, head,
+      sec.append(h("div", { class: "group-head" }, h("h2", null, head),
         playButton("play the grid " + brief(whole) + " in sync", "play-group", () => [sec, ""])));
     }
     const xOf = (n) => (xi < 0 ? 0 : ITEMS[n].ix[xi]);
@@ -1269,15 +1272,15 @@
       // a video this page knows is gone (deleted, replaced since), or one the browser found missing
       const lost = j.state === "done" && j.replaced ? ", " + (j.missing ? "video file missing" : REPLACED) : "";
       const broken = !lost && panes[r] && panes[r].querySelector(".thumb.broken");
-      const parts = [stateLabel(j.state) + (lost || (broken ? ", video file missing" : "")), cost.say];
+      const stopped = groupOf(j.state) === "running" && (RUNS[r].status !== "running" || (r === 0 && runGone));
+      // (a page opened apart from its folder finds none of its videos: the cells say where they looked)
+      const notFound = document.body.classList.contains("away") ? ", not found beside this page" : ", video file missing";
+      const parts = [(stopped ? placeholder(j, true) : stateLabel(j.state)) + (lost || (broken ? notFound : "")), cost.say];
       if (j.err) parts.push(brief(j.err, 80));
       if (j.rerr !== undefined) parts.push(brief(rerunFailed(j), 80));
       if (j.rcan) parts.push(RERUN_CANCELLED);
       if (j.unsent) parts.push(unsentNote(j, RUNS[r].status !== "running" || (r === 0 && runGone)));
-      if (j.rerender) {
-        const stopped = groupOf(j.state) === "running" && (RUNS[r].status !== "running" || (r === 0 && runGone));
-        parts.push(rerenderNote(j, stopped));
-      }
+      if (j.rerender) parts.push(rerenderNote(j, stopped));
       return run + parts.join(", ");
     });
     return keyText(it) + (it.by ? " (" + pairedText(it) + ")" : "") + ": " + says.join("; ");
@@ -1627,6 +1630,8 @@
     }
   });
   document.addEventListener("scroll", hideTip, { capture: true, passive: true });
+  // a chip's tip opened from the keyboard goes when the focus leaves the chip (Tab to the next one)
+  document.addEventListener("focusout", (e) => { if (e.target === tipOf) hideTip(); });
 
   // ---- the header's figures on a narrow screen -------------------------------------------------------------
   // The stylesheet shows, on a narrow screen, only what a run paid and its budget of a folded block; a button
@@ -1844,6 +1849,12 @@
       note.closest(".pane").querySelector(".thumb").classList.add("stopped");
       note.textContent = note.title = rerenderNote({ state: note.dataset.state, rerender: JSON.parse(note.dataset.rerender) }, true);
       delete note.dataset.rerender;
+    }
+    // and the cards' names, of the jobs in flight and those not sent
+    const moved = (j) => j && (groupOf(j.state) === "running" || j.unsent);
+    for (const c of $grid.querySelectorAll(".card")) {
+      const it = ITEMS[Number(c.dataset.i)];
+      if (moved(it.jobs[0])) c.setAttribute("aria-label", cardLabel(it, c));
     }
     // the run's own badge no longer says it is running: nothing here knows that now
     const badge = document.querySelector(".run-summary .badge.run-running");

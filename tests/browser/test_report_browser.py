@@ -273,6 +273,10 @@ SPINNERS = """() => Array.from(document.querySelectorAll('.card .thumb .ph'), (p
   ph.textContent, getComputedStyle(ph, '::before').animationName])"""
 
 
+# each card's name up to its cost: its key and its status
+CARD_STATES = "Array.from(document.querySelectorAll('.card'), (c) => c.getAttribute('aria-label').split(', ')[0])"
+
+
 @pytest.mark.parametrize("run", ["going on", "crashed", "gone"])
 def test_jobs_a_stopped_run_left_in_flight_show_no_spinner(
     browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: str,
@@ -297,6 +301,7 @@ def test_jobs_a_stopped_run_left_in_flight_show_no_spinner(
                              ["style=anime,seed=2", "running…", "spin"],
                              ["style=anime,seed=3", "pending", "none"]], shown
             assert (chips, options) == (["2 running"], ["running"])
+            assert page.evaluate(CARD_STATES)[:2] == ["style=anime,seed=1: submitted", "style=anime,seed=2: running"]
         else:
             assert texts(page, ".run-line .badge") == [run]
             assert shown == [["style=anime,seed=1", "submitted when the run stopped", "none"],
@@ -304,6 +309,9 @@ def test_jobs_a_stopped_run_left_in_flight_show_no_spinner(
                              ["style=anime,seed=3", "pending", "none"]], shown
             # the header and the status filter call them what they are: nothing runs them now
             assert (chips, options) == (["2 left in flight"], ["left in flight"])
+            # and so do the cards' names, which a screen reader says
+            assert page.evaluate(CARD_STATES)[:2] == ["style=anime,seed=1: submitted when the run stopped",
+                                                      "style=anime,seed=2: running when the run stopped"]
         assert texts(page, ".card .badge")[:2] == ["submitted", "running"]
         assert o.errors == []
 
@@ -570,6 +578,9 @@ def test_other_keys_become_super_axes_or_filters(browser: Any, tmp_path: Path) -
     with opened(browser, report) as o:
         page = o.page
         assert texts(page, ".group-head span") == ["quality = 540p", "quality = 1080p"]
+        # a heading names its grid alone, its ▶ beside it
+        assert page.get_by_role("heading", level=2).all_text_contents() == ["quality = 540p", "quality = 1080p"]
+        assert page.get_by_role("button", name="play the grid quality = 540p in sync").count() == 1
         assert texts(page, ".group:first-child .card .kv b") == []  # X and Y are in the headers; quality in the group head
         sel = '.ctl-axis[data-axis="quality"]'
         page.select_option(sel, "=1")
@@ -1855,6 +1866,9 @@ def test_a_live_page_that_stops_reloading_shows_the_jobs_left_in_flight_still(
         assert page.locator("#ctl-count").text_content() == "4 jobs"
         assert page.locator('#ctl-status option[value="running"]').text_content() == "left in flight"
         assert page.locator('.chip[data-group="running"]').text_content() == "2 left in flight"
+        assert page.evaluate(CARD_STATES)[:3] == ["style=anime,seed=1: submitted when the run stopped",
+                                                  "style=anime,seed=2: running when the run stopped",
+                                                  "style=anime,seed=3: pending"]
         page.locator('.card[data-key="style=anime,seed=2"]').click()
         ph = page.locator("#viewer .ph")
         assert ph.text_content() == "running when the run stopped"
@@ -2231,7 +2245,8 @@ def test_without_javascript_the_page_lists_every_job_with_its_status_cost_error_
             context.close()
     with opened(browser, report) as o:
         assert o.page.locator("table.static-jobs").count() == 0
-        assert o.page.get_by_role("navigation", name="grid controls").count() == 1
+        assert o.page.get_by_role("region", name="grid controls").count() == 1
+        assert o.page.get_by_role("navigation").count() == 0
         assert o.page.locator(".card").count() == 12 and not o.errors
 
 
@@ -2405,6 +2420,9 @@ def test_a_screen_reader_hears_the_count_a_cards_differences_and_prompt_and_whic
         assert all(f'button "{name}"' in bar for name in ("swap X and Y", "play all", "stop")), bar
         assert not any(glyph in name for name in re.findall(r'button "([^"]*)"', bar) for glyph in "⇄▶■"), bar
         assert page.get_attribute("#ctl-size", "aria-valuetext").endswith(" px")
+        # the axes' selects say which side of the grid each lays out, their names starting with the label shown
+        assert page.get_by_role("combobox", name="X (columns)", exact=True).get_attribute("id") == "ctl-x"
+        assert page.get_by_role("combobox", name="Y (rows)", exact=True).get_attribute("id") == "ctl-y"
         corner = page.locator(".corner").first.aria_snapshot()
         assert "rows: style, columns: seed" in corner and "↓" not in corner, corner
         page.locator('.card[data-key="style=anime,seed=1"]').focus()
@@ -2969,8 +2987,8 @@ def test_a_grid_of_grids_heading_and_the_details_cut_a_long_axis_value(browser: 
     report = report_of(tmp_path, jobs, axes=("p", "v"), one_clip=True)
     with opened(browser, report, fragment="x=v&y=") as o:
         page = o.page
-        page.wait_for_function("window.gridrun !== undefined && document.querySelectorAll('h2.group-head').length === 3")
-        heads = page.eval_on_selector_all("h2.group-head", "els => els.map(e => [e.getBoundingClientRect().height,"
+        page.wait_for_function("window.gridrun !== undefined && document.querySelectorAll('.group-head').length === 3")
+        heads = page.eval_on_selector_all(".group-head", "els => els.map(e => [e.getBoundingClientRect().height,"
                                           " e.querySelector('span').title])")
         assert all(height < 60 for height, _ in heads), heads
         assert [title for _, title in heads] == ["p = short", "p = " + long, "p = mid"]

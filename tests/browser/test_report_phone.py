@@ -148,6 +148,11 @@ def test_on_a_phone_a_tap_shows_what_a_title_says(browser: Any, tmp_path: Path) 
         assert page.locator("#tip").text_content() == title
         page.keyboard.press("Escape")
         assert not page.locator("#tip").is_visible()
+        # a tip goes once the focus leaves its chip: it would otherwise stay under it, saying another's title
+        page.keyboard.press("Enter")
+        assert page.locator("#tip").is_visible()
+        page.keyboard.press("Tab")
+        assert not page.locator("#tip").is_visible() and chip.get_attribute("aria-describedby") is None
         assert o.errors == []
 
 
@@ -206,6 +211,10 @@ def test_a_page_opened_apart_from_its_folder_says_so_once_at_its_top(browser: An
             page.wait_for_selector(".thumb.broken")
             assert page.evaluate("getComputedStyle(document.querySelector('.thumb.broken'), '::after').content") == \
                 '"not found beside this page"'
+            # and so do the cards' names: the files are not missing, the page is elsewhere
+            page.wait_for_function("document.querySelectorAll('.thumb.broken').length === 12")
+            names = page.eval_on_selector_all(".card", "cs => cs.map((c) => c.getAttribute('aria-label'))")
+            assert all(", not found beside this page, " in n and "missing" not in n for n in names), names
         else:
             page.wait_for_function("Array.from(document.querySelectorAll('#grid video')).some((v) => v.readyState >= 1)")
             assert page.locator(".away-note").count() == 0 and page.locator(".thumb.broken").count() == 0
