@@ -25,6 +25,7 @@
   const ui = {
     x: DATA.view.x, y: DATA.view.y, modes: Object.assign(Object.create(null), DATA.view.modes),
     status: "all", diff: false, size: null, loop: true, prompts: true, reload: DATA.live,
+    figures: [],  // the runs whose header shows all its figures on a narrow screen ("all figures" opened)
   };
 
   // ---- helpers ---------------------------------------------------------------------------------
@@ -132,6 +133,7 @@
     if (q.has("status")) ui.status = q.get("status");
     if (q.has("size")) ui.size = Math.min(640, Math.max(100, Number(q.get("size")) || 220));
     for (const k of ["diff", "loop", "prompts", "reload"]) if (q.has(k)) ui[k] = q.get(k) === "1";
+    if (q.has("figures")) ui.figures = q.get("figures").split(".").filter((r) => r);
   }
   function writeHash() {
     const q = new URLSearchParams();
@@ -142,6 +144,7 @@
     if (ui.size !== null) q.set("size", String(ui.size));
     for (const k of ["diff", "loop", "prompts"]) q.set(k, ui[k] ? "1" : "0");
     q.set("reload", (runGone ? reloadWanted : ui.reload) ? "1" : "0");
+    if (ui.figures.length) q.set("figures", ui.figures.join("."));
     try { history.replaceState(null, "", "#" + q.toString()); } catch (e) { /* some file:// contexts refuse */ }
   }
 
@@ -542,7 +545,7 @@
     const others = MULTI.filter((a) => a.id !== ui.x && a.id !== ui.y);
     if (others.length) kids.push(h("span", { class: "sep" }));
     for (const a of others) {
-      const s = h("select", { class: "ctl-axis", "data-axis": a.id, onchange: (e) => { ui.modes[a.id] = e.target.value; update(false); } },
+      const s = h("select", { class: "ctl-axis", id: "ctl-axis-" + a.id, "data-axis": a.id, onchange: (e) => { ui.modes[a.id] = e.target.value; update(false); } },
         h("option", { value: "group", text: "grid of grids" }),
         h("option", { value: "stack", text: "all in one cell" }),
         ...a.values.map((v, i) => h("option", { value: "=" + i, text: "only " + valueText(v) })));
@@ -593,7 +596,7 @@
     // the control that changed the layout keeps focus (arrowing through X's options goes on)
     const focused = $bar.contains(document.activeElement) ? document.activeElement.id : "";
     $bar.replaceChildren(...kids);
-    const again = focused && document.getElementById(focused);
+    const again = focused && (document.getElementById(focused) || document.getElementById("ctl-status"));
     if (again) again.focus();
   }
   // Unless the user picked a size, cells share the window's width (few columns get big cells). On a narrow screen
@@ -1612,9 +1615,19 @@
     $tip.style.left = Math.max(8, Math.min(r.left, vw - w - 8)) + "px";
     $tip.style.top = (r.bottom + 4 + ht <= window.innerHeight || r.top < ht + 8 ? r.bottom + 4 : r.top - ht - 4) + "px";
   }
+  // Each has an id made of its run and what it counts, the same on the page a live run writes next, so that the
+  // keyboard focus on one comes back to it after a reload.
+  const noteIds = new Map();
   for (const el of document.querySelectorAll("header.top .chip[title], header.top small[title]")) {
     Object.assign(el, { tabIndex: 0 });
     el.setAttribute("role", "button");
+    const sum = el.closest(".run-summary");
+    const what = el.dataset.group || Array.from(el.classList).filter((k) => k !== "chip" && k !== "cached").join("-") ||
+      (el.closest("dd[class]") ? el.closest("dd[class]").className : el.tagName.toLowerCase());
+    const id = "note-" + (sum ? sum.dataset.run : "compare") + "-" + what;
+    const n = (noteIds.get(id) || 0) + 1;
+    noteIds.set(id, n);
+    if (!el.id) el.id = n > 1 ? id + "-" + n : id;
   }
   document.addEventListener("click", (e) => {
     const el = e.target.closest ? e.target.closest(TIPPED) : null;
@@ -1634,18 +1647,26 @@
   document.addEventListener("focusout", (e) => { if (e.target === tipOf) hideTip(); });
 
   // ---- the header's figures on a narrow screen -------------------------------------------------------------
+  readHash();
   // The stylesheet shows, on a narrow screen, only what a run paid and its budget of a folded block; a button
   // after them shows the rest (it is not shown on a wide screen, where every figure is).
   for (const dl of document.querySelectorAll("header.top dl.money")) {
     if (!dl.querySelector(":scope > div:not(.lead)")) continue;
     dl.id = dl.id || "money-" + (dl.closest(".run-summary").dataset.run || "");
-    dl.classList.add("folded");
-    const more = h("button", { type: "button", class: "money-more", "aria-expanded": "false", "aria-controls": dl.id,
-      text: "all figures ▾" });
-    more.addEventListener("click", () => {
-      const folded = dl.classList.toggle("folded");
+    const run = dl.closest(".run-summary").dataset.run || "";
+    const more = h("button", { type: "button", class: "money-more", id: "money-more-" + run, "aria-controls": dl.id });
+    // opened, they stay open through the live page's reloads (the address keeps which)
+    const fold = (folded) => {
+      dl.classList.toggle("folded", folded);
       more.setAttribute("aria-expanded", String(!folded));
       more.textContent = folded ? "all figures ▾" : "fewer figures ▴";
+    };
+    fold(!ui.figures.includes(run));
+    more.addEventListener("click", () => {
+      const folded = !dl.classList.contains("folded");
+      fold(folded);
+      ui.figures = ui.figures.filter((r) => r !== run).concat(folded ? [] : [run]);
+      writeHash();
     });
     // beside the figures left, on their line when it has room
     const row = h("div", { class: "money-row" });
@@ -1698,16 +1719,27 @@
   }
   const cardByKey = (key) => Array.from($grid.querySelectorAll(".card")).find((e) => e.dataset.key === key);
   const playNamed = (name) => Array.from($grid.querySelectorAll("button")).filter((b) => b.getAttribute("aria-label") === name);
+  const $header = document.querySelector("header.top");
+  const headerStops = () => ($header ? Array.from($header.querySelectorAll("[id][tabindex='0'], button[id]")) : []);
   function focusPlace() {
     const f = document.activeElement;
     if (!f || f === document.body) return null;
-    if (f.classList.contains("card") && $grid.contains(f)) return { focus: f.dataset.key };
+    // a card, and those after it and before it in the grid's order: one that leaves the page that comes (a
+    // status filter it no longer matches) gives the focus to the nearest one after it still shown
+    if (f.classList.contains("card") && $grid.contains(f)) {
+      const cards = Array.from($grid.querySelectorAll(".card"), (e) => e.dataset.key);
+      const k = cards.indexOf(f.dataset.key);
+      return { focus: f.dataset.key, near: cards.slice(k + 1, k + 1 + FOLLOWING).concat(cards.slice(Math.max(0, k - 50), k).reverse()) };
+    }
     // a ▶ of the grid: by its name, and which of the buttons so named it is (a row's ▶ is in every grid of grids)
     if (f.tagName === "BUTTON" && $grid.contains(f)) {
       const play = f.getAttribute("aria-label");
       return { play, nth: playNamed(play).indexOf(f) };
     }
-    return f.id && $bar.contains(f) ? { focusId: f.id } : null;
+    if (f.id && $bar.contains(f)) return { focusId: f.id };
+    // a note of the header (a chip), or its figures' button: by its id, and its place among them
+    if (f.id && $header && $header.contains(f)) return { focusId: f.id, nth: headerStops().indexOf(f) };
+    return null;
   }
   // The card in view and those after it, each with its place in the window: under a status filter the card in
   // view may leave the page that comes (a pending job now running), and the nearest one after it that stays is
@@ -1739,6 +1771,22 @@
       location.reload();
     }
   }
+  // the card of `key`, or the first of `near` still shown
+  function cardNear(key, near) {
+    const byKey = new Map(Array.from($grid.querySelectorAll(".card"), (e) => [e.dataset.key, e]));
+    return byKey.get(key) || (Array.isArray(near) ? near : []).map((k) => byKey.get(k)).find((c) => c) || null;
+  }
+  // the control of `id`; one gone (a chip no longer there, "reload while running" on the finished page): the
+  // header's control in its place (`nth`), or the toolbar's status
+  function controlNear(id, nth) {
+    const el = document.getElementById(id);
+    if (el && ($bar.contains(el) || ($header && $header.contains(el)))) return el;
+    if (typeof nth === "number" && nth >= 0) {
+      const stops = headerStops();
+      if (stops.length) return stops[Math.min(nth, stops.length - 1)];
+    }
+    return document.getElementById("ctl-status");
+  }
   function restorePlace() {
     let at = null;
     try {
@@ -1748,9 +1796,9 @@
     } catch (e) { return; }
     if (!at) return;
     // before the scroll place is set again, which focusing must not move
-    const focus = typeof at.focus === "string" ? cardByKey(at.focus)
+    const focus = typeof at.focus === "string" ? cardNear(at.focus, at.near)
       : typeof at.play === "string" ? playNamed(at.play)[Number(at.nth) || 0]
-        : typeof at.focusId === "string" && $bar.querySelector("#" + CSS.escape(at.focusId));
+        : typeof at.focusId === "string" && controlNear(at.focusId, at.nth);
     if (focus) {
       quietFocus = true;
       focus.focus({ preventScroll: true });

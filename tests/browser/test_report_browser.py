@@ -2038,6 +2038,110 @@ def test_the_live_reload_keeps_the_keyboard_focus(browser: Any, tmp_path: Path) 
         assert o.errors == []
 
 
+def test_the_live_reload_keeps_the_focus_on_a_grid_of_grids_select_and_on_a_header_chip(
+        browser: Any, tmp_path: Path) -> None:
+    """The select of a grid of grids' key (made by the page, in the toolbar) and a header chip that opens its note
+    (the --force run's "to be re-rendered") have the keyboard focus again after the live page's reload, not the
+    page's top."""
+    jobs = [{"values": {"style": s, "seed": n, "quality": q}, "state": "planned", "params": {"quality": q}}
+            for s in ("anime", "clay") for n in (1, 2) for q in ("540p", "1080p")]
+    report = report_of(tmp_path / "three", jobs, axes=("style", "seed", "quality"), end_status=None)
+    focused = "[document.activeElement.tagName, document.activeElement.id]"
+    with opened(browser, report) as o:
+        page = o.page
+        page.focus('.ctl-axis[data-axis="quality"]')
+        assert page.evaluate(focused) == ["SELECT", "ctl-axis-quality"]
+        with page.expect_navigation():
+            page.evaluate("gridrun.reload()")  # what the page does while the run goes on
+        page.wait_for_function("window.gridrun !== undefined")
+        assert page.evaluate(focused) == ["SELECT", "ctl-axis-quality"]
+        page.keyboard.press("Tab")  # and the next Tab goes on from there, not from the page's top
+        assert page.evaluate(focused) == ["SELECT", "ctl-status"]
+        assert o.errors == []
+    (tmp_path / "force").mkdir()
+    m, rid = _a_force_run_begun(tmp_path / "force")
+    with Store(m.parent / ".gridrun" / "state.db") as store:
+        report = write_report(store, run_id=rid)
+    with opened(browser, report) as o:
+        page = o.page
+        chip = page.locator(".run-summary .chip.rerenders-unsent")
+        assert chip.get_attribute("role") == "button"
+        chip.focus()
+        before = page.evaluate(focused)
+        assert before == ["SPAN", f"note-{rid}-rerenders-unsent"]
+        with page.expect_navigation():
+            page.evaluate("gridrun.reload()")
+        page.wait_for_function("window.gridrun !== undefined")
+        assert page.evaluate(focused) == before
+        assert page.evaluate("document.activeElement.textContent") == "2 to be re-rendered"
+        assert o.errors == []
+
+
+def test_the_live_reload_gives_the_focus_on_a_card_that_left_the_status_filter_to_the_next_one_shown(
+        browser: Any, tmp_path: Path) -> None:
+    """With the status filter on "running", the focused card's job ends meanwhile and leaves the page that
+    comes: the focus goes to the next card shown, in the grid's order, not to the page's top."""
+    from runner.state import JobState
+
+    states = {("anime", 2): "running", ("clay", 1): "running", ("clay", 3): "running", ("cyberpunk", 4): "running"}
+    store, run_id = build_state(tmp_path, fox_jobs(states), end_status=None, one_clip=True, seconds=0.5)
+    report = write_report(store, run_id=run_id)
+    with opened(browser, report, fragment="status=running") as o:
+        page = o.page
+        assert page.locator(".card").count() == 4
+        page.focus('.card[data-key="style=clay,seed=1"]')
+        for key in ("style=clay,seed=1", "style=anime,seed=2"):
+            store.transition(next(j.id for j in store.snapshot(run_id).jobs if j.key == key), JobState.FAILED,
+                             error="gone")
+        write_report(store, run_id=run_id)
+        with page.expect_navigation():
+            page.evaluate("gridrun.reload()")
+        page.wait_for_function("window.gridrun !== undefined")
+        assert page.locator(".card").count() == 2
+        assert page.evaluate("document.activeElement.dataset.key") == "style=clay,seed=3"
+        assert page.evaluate("document.activeElement.tabIndex") == 0  # the grid's Tab stop
+        assert o.errors == []
+
+
+def test_a_live_page_that_stops_or_ends_keeps_the_focus_on_its_toolbar(browser: Any, tmp_path: Path) -> None:
+    """"reload while running" leaves the toolbar when the live page decides its run no longer writes it, and is not
+    on the page of the run ended: focus on it goes to the status filter, beside it, not to the page's top."""
+    import datetime
+    import json
+
+    store, run_id = build_state(tmp_path, fox_jobs({("anime", 1): "running"}), end_status=None)
+    report = write_report(store, run_id=run_id, refresh=30)
+    data = json.loads(re.search(r'id="gridrun-data">(.*?)</script>', report.read_text(), re.DOTALL).group(1))
+
+    def before(page: Any) -> None:
+        page.clock.install(time=datetime.datetime.now())
+        page.add_init_script(f"""if (!sessionStorage.getItem("gridrun.seen:/{report.name}"))
+            sessionStorage.setItem("gridrun.seen:/{report.name}", JSON.stringify({{
+              taken: {json.dumps(data["runs"][0]["taken"])}, at: Date.now() - 80000}}));""")
+
+    focused = "document.activeElement.id"
+    with opened(browser, report, before=before) as o:
+        page = o.page
+        page.focus("#ctl-reload")
+        page.clock.run_for(21_000)  # 100 s unchanged, past 3 × 30
+        page.wait_for_selector(".stale-note")
+        assert page.locator("#ctl-reload").count() == 0
+        assert page.evaluate(focused) == "ctl-status"
+        assert o.errors == []
+    report = write_report(store, run_id=run_id)  # a fresh snapshot: the page stays live
+    with opened(browser, report) as o:
+        page = o.page
+        page.focus("#ctl-reload")
+        store.end_run(run_id, "done")
+        write_report(store, run_id=run_id)
+        with page.expect_navigation():
+            page.evaluate("gridrun.reload()")  # the last reload, to the page of the run ended
+        page.wait_for_function("window.gridrun !== undefined")
+        assert page.evaluate("gridrun.data.live") is False and page.locator("#ctl-reload").count() == 0
+        assert page.evaluate(focused) == "ctl-status"
+        assert o.errors == []
+
+
 def test_controls_cards_videos_and_posters_say_what_they_are(browser: Any, tmp_path: Path) -> None:
     """Each ▶ names its row or column; a card's name is its key with its status, cost and error (cut short);
     a grid video is named by its key, a poster's alt says whose first frame it is."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import test_report_browser as base
+from demo_state import fox_jobs
 from test_report_browser import failed_then_cancelled, opened, report_of
 
 browser = base.browser  # the browser fixture, one Chromium for the module's tests
@@ -246,6 +247,29 @@ def test_on_a_phone_the_grid_starts_on_the_first_screen_the_other_figures_a_tap_
     with opened(browser, report, width=1400, height=900) as o:
         assert o.page.locator("header.top dt", has_text="plan estimate").first.is_visible()
         assert not o.page.locator(".money-more").first.is_visible()
+
+
+def test_on_a_phone_the_figures_opened_stay_open_and_focused_through_the_live_reload(browser: Any, tmp_path: Path) -> None:
+    """"all figures" opened on a narrow screen stays open as the live page reloads (the address keeps it, as it
+    keeps the view), and its button keeps the keyboard focus; folded again, it stays folded."""
+    report = report_of(tmp_path, fox_jobs({("anime", 1): "running"}), end_status=None)
+    with opened(browser, report, width=390, height=844, mobile=True) as o:
+        page = o.page
+        more = page.locator(".money-more")
+        plan = page.locator("header.top dt", has_text="plan estimate")
+        assert more.get_attribute("aria-expanded") == "false" and not plan.is_visible()
+        more.focus()
+        page.keyboard.press("Enter")
+        assert more.get_attribute("aria-expanded") == "true" and plan.is_visible()
+        for expanded in ("true", "false"):
+            with page.expect_navigation():
+                page.evaluate("gridrun.reload()")  # what the page does while the run goes on
+            page.wait_for_function("window.gridrun !== undefined")
+            assert more.get_attribute("aria-expanded") == expanded and plan.is_visible() is (expanded == "true")
+            assert more.text_content() == ("fewer figures ▴" if expanded == "true" else "all figures ▾")
+            assert page.evaluate("document.activeElement.className") == "money-more"
+            page.keyboard.press("Enter")  # folded again
+        assert o.errors == []
 
 
 def test_on_a_phone_the_live_reload_keeps_the_card_the_user_was_looking_at_in_the_grids_box(
