@@ -768,6 +768,9 @@
   }
   // The cards filled as the grid is drawn; the others are filled as they come near the view (`fill`).
   const EAGER = 300;
+  // a job's place in the grid's order as laid out now, shown or not (its card the status filter hides): its grid
+  // of grids, row, column, then the jobs' own order within a cell
+  let orderOf = (n) => [n];
   function renderGrid() {
     writeHash();
     const xi = axisOf(ui.x);
@@ -775,6 +778,7 @@
     const others = MULTI.filter((a) => a.id !== ui.x && a.id !== ui.y).map((a) => AX.get(a.id));
     const groupAx = others.filter((i) => modeOf(AXES[i].id) === "group")
       .sort((a, b) => (AXES[b].kind === "sweep") - (AXES[a].kind === "sweep") || a - b);
+    orderOf = (n) => groupAx.map((i) => ITEMS[n].ix[i]).concat([yi < 0 ? 0 : ITEMS[n].ix[yi], xi < 0 ? 0 : ITEMS[n].ix[xi], n]);
     const filters = [];
     for (const i of others) {
       const m = modeOf(AXES[i].id);
@@ -1717,20 +1721,13 @@
     }
     return null;
   }
-  const cardByKey = (key) => Array.from($grid.querySelectorAll(".card")).find((e) => e.dataset.key === key);
   const playNamed = (name) => Array.from($grid.querySelectorAll("button")).filter((b) => b.getAttribute("aria-label") === name);
   const $header = document.querySelector("header.top");
   const headerStops = () => ($header ? Array.from($header.querySelectorAll("[id][tabindex='0'], button[id]")) : []);
   function focusPlace() {
     const f = document.activeElement;
     if (!f || f === document.body) return null;
-    // a card, and those after it and before it in the grid's order: one that leaves the page that comes (a
-    // status filter it no longer matches) gives the focus to the nearest one after it still shown
-    if (f.classList.contains("card") && $grid.contains(f)) {
-      const cards = Array.from($grid.querySelectorAll(".card"), (e) => e.dataset.key);
-      const k = cards.indexOf(f.dataset.key);
-      return { focus: f.dataset.key, near: cards.slice(k + 1, k + 1 + FOLLOWING).concat(cards.slice(Math.max(0, k - 50), k).reverse()) };
-    }
+    if (f.classList.contains("card") && $grid.contains(f)) return { focus: f.dataset.key };
     // a ▶ of the grid: by its name, and which of the buttons so named it is (a row's ▶ is in every grid of grids)
     if (f.tagName === "BUTTON" && $grid.contains(f)) {
       const play = f.getAttribute("aria-label");
@@ -1771,10 +1768,16 @@
       location.reload();
     }
   }
-  // the card of `key`, or the first of `near` still shown
-  function cardNear(key, near) {
-    const byKey = new Map(Array.from($grid.querySelectorAll(".card"), (e) => [e.dataset.key, e]));
-    return byKey.get(key) || (Array.isArray(near) ? near : []).map((k) => byKey.get(k)).find((c) => c) || null;
+  // The card of `key`; where the page that came no longer shows it (a status filter it has left: a running job
+  // that ended), the next card shown in the grid's order, or the last one before it.
+  function cardNear(key) {
+    const cards = Array.from($grid.querySelectorAll(".card"));
+    const c = cards.find((e) => e.dataset.key === key);
+    if (c || !cards.length) return c || null;
+    const n = ITEMS.findIndex((it) => it.key === key);
+    if (n < 0) return null;
+    const at = orderOf(n);
+    return cards.find((e) => cmpArr(orderOf(Number(e.dataset.i)), at) > 0) || cards[cards.length - 1];
   }
   // the control of `id`; one gone (a chip no longer there, "reload while running" on the finished page): the
   // header's control in its place (`nth`), or the toolbar's status
@@ -1796,7 +1799,7 @@
     } catch (e) { return; }
     if (!at) return;
     // before the scroll place is set again, which focusing must not move
-    const focus = typeof at.focus === "string" ? cardNear(at.focus, at.near)
+    const focus = typeof at.focus === "string" ? cardNear(at.focus)
       : typeof at.play === "string" ? playNamed(at.play)[Number(at.nth) || 0]
         : typeof at.focusId === "string" && controlNear(at.focusId, at.nth);
     if (focus) {

@@ -240,7 +240,7 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
             state = "pending" if job["state"] == "planned" else job["state"]
             # the run no longer going on (ended, or its process gone): a job it left in flight is not being
             # worked on, as the grid's card says it (report.js `placeholder`)
-            stopped = runs[r]["status"] != "running"
+            stopped = runs[r].get("status", "running") != "running"
             if stopped and GROUPS.get(job["state"], job["state"]) == "running":
                 state += " when the run stopped"
             # a job another run paid for (cached, or sent by an earlier run) shows that run, as the grid does:

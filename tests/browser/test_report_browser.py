@@ -2080,26 +2080,30 @@ def test_the_live_reload_keeps_the_focus_on_a_grid_of_grids_select_and_on_a_head
 def test_the_live_reload_gives_the_focus_on_a_card_that_left_the_status_filter_to_the_next_one_shown(
         browser: Any, tmp_path: Path) -> None:
     """With the status filter on "running", the focused card's job ends meanwhile and leaves the page that
-    comes: the focus goes to the next card shown, in the grid's order, not to the page's top."""
+    comes: the focus goes to the next card shown in the grid's order (here one sent meanwhile, not shown before),
+    not to the page's top; with none after it, to the last one before it."""
     from runner.state import JobState
 
-    states = {("anime", 2): "running", ("clay", 1): "running", ("clay", 3): "running", ("cyberpunk", 4): "running"}
+    states = {("anime", 2): "running", ("clay", 1): "running", ("clay", 4): "planned", ("cyberpunk", 4): "running"}
     store, run_id = build_state(tmp_path, fox_jobs(states), end_status=None, one_clip=True, seconds=0.5)
     report = write_report(store, run_id=run_id)
+    ids = {j.key: j.id for j in store.snapshot(run_id).jobs}
     with opened(browser, report, fragment="status=running") as o:
         page = o.page
-        assert page.locator(".card").count() == 4
-        page.focus('.card[data-key="style=clay,seed=1"]')
-        for key in ("style=clay,seed=1", "style=anime,seed=2"):
-            store.transition(next(j.id for j in store.snapshot(run_id).jobs if j.key == key), JobState.FAILED,
-                             error="gone")
-        write_report(store, run_id=run_id)
-        with page.expect_navigation():
-            page.evaluate("gridrun.reload()")
-        page.wait_for_function("window.gridrun !== undefined")
-        assert page.locator(".card").count() == 2
-        assert page.evaluate("document.activeElement.dataset.key") == "style=clay,seed=3"
-        assert page.evaluate("document.activeElement.tabIndex") == 0  # the grid's Tab stop
+        assert page.locator(".card").count() == 3
+        for focus, moved, then in [("style=clay,seed=1", {"style=clay,seed=1": JobState.FAILED,
+                                                          "style=anime,seed=2": JobState.FAILED,
+                                                          "style=clay,seed=4": JobState.SUBMITTING}, "style=clay,seed=4"),
+                                   ("style=cyberpunk,seed=4", {"style=cyberpunk,seed=4": JobState.FAILED}, "style=clay,seed=4")]:
+            page.focus(f'.card[data-key="{focus}"]')
+            for key, state in moved.items():
+                store.transition(ids[key], state, **({"error": "gone"} if state == JobState.FAILED else {}))
+            write_report(store, run_id=run_id)
+            with page.expect_navigation():
+                page.evaluate("gridrun.reload()")
+            page.wait_for_function("window.gridrun !== undefined")
+            assert page.evaluate("document.activeElement.dataset.key") == then, focus
+            assert page.evaluate("document.activeElement.tabIndex") == 0  # the grid's Tab stop
         assert o.errors == []
 
 
