@@ -1515,6 +1515,8 @@ def run(
                 prov.api_key()  # a missing key is said before any state is made
             p = replace(p, key_print=_sends_with(prov))  # the key this run sends, as its provider has it
             _check_tls(prov)
+            if report:
+                _check_report_writer()
             plan_mod.check_writable(p, then=command)  # before the state is opened to write: a read-only place is only warned of by plan
             resume.check_files_writable(p, then=command, provider=prov)
             resume.check_state_linked(p)  # before a state is made beside a link, which would pay for every job again
@@ -1766,6 +1768,14 @@ def _running_here() -> Iterator[None]:
                     download.close_disk_threads()
 
 
+def _check_report_writer() -> None:
+    """Refuses a run that is to write its report where jinja2, which writes the page, is missing or does not
+    import: its ImportError, which `gridrun run` says in one line with the `pip install` that fixes it
+    (`entry.missing_package`), exit 2, before anything is recorded or sent, so that no run pays for videos whose
+    page it cannot write. A run with `report=False` (`--no-report`) goes on without it."""
+    import jinja2  # noqa: F401
+
+
 def _report_hooks(
     p: Plan, *, report_every: float | None = None,
 ) -> tuple[Callable[[int, bool | None], Path | None] | None, Callable[[Sequence[Path]], None] | None]:
@@ -1774,11 +1784,8 @@ def _report_hooks(
     final build makes the posters still missing. Each live page says within how long
     the run writes the next (`rebuilt_within`, reckoned with the last build's time; `report_every`: the
     run's option, its default when None)."""
-    try:
-        from .report import ReportMemo, make_posters, mark_out_of_date, write_report
-    except ImportError:
-        return None, None
     from .live import rebuilt_within
+    from .report import ReportMemo, make_posters, mark_out_of_date, write_report
 
     every = RunOptions().report_every if report_every is None else report_every
     memo = ReportMemo()

@@ -19,11 +19,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from .export import (
@@ -39,6 +37,9 @@ from .outputs import (
 from .records import placeholders_failed_note, rerenders_cancelled_note, rerenders_failed_note
 from .resources import resource_dir
 from .state import RUNS_GITIGNORE, EarlierBilled, JobRecord, RunRecord, Snapshot, Store, keep_out_of_version_control
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 __all__ = [
     "REPORTS_DIR",
@@ -76,6 +77,9 @@ _REPEAT = re.compile(r"^(.*)#(\d+)$")
 
 @functools.lru_cache(maxsize=1)
 def _environment() -> Environment:
+    # jinja2 is imported only to write the page: the posters, and a page's out-of-date mark, do without it
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
     env = Environment(
         loader=FileSystemLoader(str(REPORTS_DIR)),
         autoescape=True,
@@ -146,6 +150,8 @@ class ReportMemo:
 def _json_text(value: Any) -> str:
     """JSON safe inside a <script> element, as Jinja's `tojson` writes it (<, >, & and ' escaped). The
     escapes are per character, so the text of a whole is the texts of its parts put together."""
+    from jinja2.utils import htmlsafe_json_dumps
+
     return str(htmlsafe_json_dumps(value, dumps=dumps, ensure_ascii=False, separators=(",", ":")))
 
 

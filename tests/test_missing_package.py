@@ -91,3 +91,58 @@ def test_a_package_gridrun_needs_is_told_from_a_bug(
     monkeypatch.setattr(cli, "cmd_plan", fails)
     assert cli.main(["plan", str(m)]) == code
     assert f"error: {said}" in capsys.readouterr().err.replace("\n", " ")
+
+
+def _without_jinja2(tmp_path: Path) -> dict[str, str]:
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "sitecustomize.py").write_text("import sys\nsys.modules['jinja2'] = None  # as if not installed\n")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(hidden), os.environ.get("PYTHONPATH", "")])}
+
+
+@pytest.mark.parametrize("json_lines", [False, True], ids=["said", "json"])
+def test_a_run_without_jinja2_is_refused_before_it_sends_unless_it_writes_no_report(
+    tmp_path: Path, json_lines: bool,
+) -> None:
+    """jinja2 writes the report: a run that would pay for its videos and then write no page, saying nothing, is
+    refused before anything is recorded or sent, the package named with its install command; --no-report runs."""
+    shutil.copy(ROOT / "manifests" / "demo.yaml", tmp_path / "demo.yaml")
+    env = _without_jinja2(tmp_path)
+    words = ["run", "demo.yaml", *(["--json"] if json_lines else [])]
+    out = subprocess.run([sys.executable, "-c", "from runner.entry import entry; entry()", *words], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=120, check=False)
+    said = out.stderr.strip()
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert said == "error: gridrun needs the package jinja2, which is not installed: `pip install 'jinja2>=3.1'`", \
+        said
+    assert not (tmp_path / ".gridrun").exists() and not (tmp_path / "outputs").exists()
+    if json_lines:
+        end = json.loads(out.stdout.splitlines()[-1])
+        assert (end["event"], end["exit_code"], end["errors"]) == ("end", 2, [said.removeprefix("error: ")]), end
+    else:
+        assert "report" not in out.stdout and "videos" not in out.stdout, out.stdout
+    # the same run without its report goes on: it needs no jinja2
+    out = subprocess.run([sys.executable, "-c", "from runner.entry import entry; entry()", "run", "demo.yaml",
+                          "--no-report"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert out.returncode == 0, (out.returncode, out.stderr)
+    assert len(list((tmp_path / "outputs" / "demo").rglob("*.mp4"))) == 12
+
+
+def test_posters_are_made_without_jinja2(tmp_path: Path) -> None:
+    """The posters (first frames) are the report module's, which imports jinja2 only to write the page."""
+    shutil.copy(ROOT / "manifests" / "demo.yaml", tmp_path / "demo.yaml")
+    env = _without_jinja2(tmp_path)
+    run = subprocess.run([sys.executable, "-c", "from runner.entry import entry; entry()", "run", "demo.yaml",
+                          "--no-report"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert run.returncode == 0, run.stderr
+    videos = sorted((tmp_path / "outputs" / "demo").rglob("*.mp4"))
+    code = ("import sys; from runner.outputs import poster_path; from runner.report import make_posters; make_posters(sys.argv[1:]); "
+            "assert 'jinja2' not in sys.modules or sys.modules['jinja2'] is None; "
+            "print(*(poster_path(v) for v in sys.argv[1:]), sep='\\n')")
+    out = subprocess.run([sys.executable, "-c", code, *map(str, videos)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    posters = [Path(line) for line in out.stdout.splitlines()]
+    assert len(posters) == 12 and all(p.is_file() and p.stat().st_size > 0 for p in posters), posters
