@@ -31,6 +31,17 @@ def test_the_sdist_carries_the_examples_the_tests_and_their_data(tmp_path: Path)
         shutil.copy2(ROOT / name, src / name)
     (src / "tests" / "__pycache__").mkdir()  # as a test run in the tree leaves it
     (src / "tests" / "__pycache__" / "execkit.cpython-311.pyc").write_bytes(b"")
+    # the README's demo, run in the checkout first as its Set up says: its state, lock, videos and report stay
+    # out of the source distribution, as .gitignore keeps them out of git (the sdist's demo would be all cached)
+    demo = subprocess.run([sys.executable, "-c", "from runner.entry import entry; entry()", "run",
+                           "manifests/demo.yaml"], cwd=src, capture_output=True, text=True, timeout=300, check=False)
+    assert demo.returncode == 0, demo.stderr
+    assert (src / "manifests" / ".gridrun" / "state.db").is_file()
+    assert (src / "manifests" / "outputs" / "demo" / ".runs" / "lock").is_file()
+    for left in ("tests/.gridrun/state.db", "tests/data/outputs/t/a.mp4", "tests/.pytest_cache/v/x",
+                 "tests/.hypothesis/examples/x", "bench/outputs/b/a.mp4", ".ruff_cache/x"):
+        (src / left).parent.mkdir(parents=True, exist_ok=True)
+        (src / left).write_bytes(b"")
     code = "import sys\nfrom setuptools import build_meta\nprint(build_meta.build_sdist(sys.argv[1]))\n"
     built = subprocess.run([sys.executable, "-c", code, str(tmp_path / "dist")], cwd=src, capture_output=True,
                            text=True, timeout=300, check=False)
@@ -38,9 +49,13 @@ def test_the_sdist_carries_the_examples_the_tests_and_their_data(tmp_path: Path)
     sdist = tmp_path / "dist" / built.stdout.split()[-1]
     with tarfile.open(sdist) as tar:
         names = {member.name.partition("/")[2] for member in tar.getmembers()}
+        files = {member.name.partition("/")[2] for member in tar.getmembers() if member.isfile()}
 
     wanted = set(_listed("manifests", "tests", "docs", "bench", "runner", "schemas", "reports"))
     wanted |= {"LICENSE", "README.md", "pyproject.toml", ".ci/run"}
     assert "manifests/assets/fox.png" in wanted and "tests/execkit.py" in wanted and "docs/report.png" in wanted
     assert sorted(wanted - names) == []
     assert not [name for name in names if "__pycache__" in name or name.endswith((".pyc", ".pyo"))]
+    # nothing else but MANIFEST.in and the metadata setuptools writes
+    made = {"MANIFEST.in", "PKG-INFO", "setup.cfg"}
+    assert sorted(n for n in files - wanted - made if not n.startswith("gridrun.egg-info/")) == []
