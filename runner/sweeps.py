@@ -796,6 +796,11 @@ class JobMaker:
             for (made_by, text), (name, key) in c.unread_numbers().items():
                 rows = self.rows_of(key, name.split(".")[0] if name else None) if isinstance(key, str) else []
                 self.warnings[m.warning(path, _number_unread(made_by, text, name, rows))] = None
+            more = c.unread_numbers_more()
+            if more:
+                rows = [row for _, name, key in more.values() if isinstance(key, str)
+                        for row in self.rows_of(key, name.split(".")[0] if name else None)]
+                self.warnings[m.warning(path, _numbers_unread_more(more, rows))] = None
             if id(c) in unread:
                 continue
             for held, (count, keys) in c.null_names().items():
@@ -1671,6 +1676,18 @@ def _jobs_named(keys: Sequence[str | None], count: int) -> str:
         return f"job {keys[0]}"
     more = f" (and {count - len(keys):,} more)" if count > len(keys) else ""
     return f"jobs {'; '.join(map(str, keys))}{more}"
+
+
+def _numbers_unread_more(more: Mapping[str, tuple[set[str], Any, Any]], rows: Sequence[str]) -> str:
+    """The warning of the texts `| float` or `| int` read as no number past those named one by one
+    (`_number_unread`): how many, which filters made 0.0 or 0 of them, the data-file lines of the first few."""
+    made_by = set().union(*(filters for filters, _, _ in more.values()))
+    filters = " and ".join(f"`| {f}`" for f in ("float", "int") if f in made_by)
+    made = " or ".join(z for f, z in (("float", "0.0"), ("int", "0")) if f in made_by)
+    count = len(more)
+    where = f" (from {', '.join(rows)}{', ...' if count > len(rows) else ''})" if rows else ""
+    return (f"and {count:,} more {'text' if count == 1 else 'texts'} not a number to {filters}, which "
+            f"{'makes it' if count == 1 else 'makes them'} {made}{where}: the warnings above say how to fix them")
 
 
 def _number_unread(made_by: str, text: str, name: str | None, rows: Sequence[str]) -> str:

@@ -920,7 +920,7 @@ def _env() -> ImmutableSandboxedEnvironment:
             state = _render_state()
             if state.unread is None:
                 state.unread = [(name, value)]
-            elif len(state.unread) < _NULL_JOBS:
+            else:  # every one: the template keeps a few to name and counts the others (`_record_unread`)
                 state.unread.append((name, value))
             return made
 
@@ -1161,6 +1161,9 @@ class Compiled:
     # The texts its renders gave `| float` or `| int` that they read as no number, making 0.0 or 0 ('1,5', a decimal
     # comma): (the filter, the text) -> the name that held it (None if not known), the first job's key.
     unread: dict[tuple[str, str], tuple[str | None, Any]] = field(default_factory=dict, compare=False, hash=False)
+    # Those texts past the first `_UNREAD_NAMED` (`unread` names them): the text -> the filters that read it, and
+    # for the first few, the name that held it and the first job's key (else None, None).
+    unread_more: dict[str, tuple[set[str], str | None, Any]] = field(default_factory=dict, compare=False, hash=False)
 
     def booleans(self) -> dict[bool, str | None]:
         """The booleans this template (or a template in its list or mapping) wrote into text, as `noticed`."""
@@ -1187,6 +1190,16 @@ class Compiled:
         for _, c in self._items:
             for said, held in c.unread_numbers().items():
                 found.setdefault(said, held)
+        return found
+
+    def unread_numbers_more(self) -> dict[str, tuple[set[str], str | None, Any]]:
+        """The texts past those `unread_numbers` names that this template (or a template in its list or mapping)
+        gave `| float` or `| int` and that they made their default of, as `unread_more`."""
+        found = {text: (set(made_by), name, key) for text, (made_by, name, key) in self.unread_more.items()}
+        for _, c in self._items:
+            for text, (made_by, name, key) in c.unread_numbers_more().items():
+                had = found.setdefault(text, (set(), name, key))
+                had[0].update(made_by)
         return found
 
     def written_whole(self) -> set[str]:
@@ -1578,12 +1591,27 @@ def _record_null(nulls: dict[str | None, list[Any]], name: str | None, context: 
         seen[1].append(context.get("key"))
 
 
+# How many texts `| float` or `| int` read as no number a template's warnings name, each on its own; those past it
+# are counted in one more warning.
+_UNREAD_NAMED = 3
+
+
 def _record_unread(c: Compiled, context: Mapping[str, Any], unread: list[tuple[str, str]]) -> None:
     """Note in `c.unread` the texts a render of the job in `context` gave `| float` or `| int` that they read as no
-    number, each once per template, with the name that held it and the job's key."""
+    number, each once per template, with the name that held it and the job's key: the first `_UNREAD_NAMED` texts
+    (under each filter that read them); the others in `c.unread_more`, the first few with their name and key."""
     for said in unread:
-        if said not in c.unread and len(c.unread) < _NULL_JOBS:
-            c.unread[said] = (_holder(c, context, said[1]), context.get("key"))
+        if said in c.unread:
+            continue
+        made_by, text = said
+        if text in c.unread_more:
+            c.unread_more[text][0].add(made_by)
+        elif len({t for _, t in c.unread}) < _UNREAD_NAMED or any(t == text for _, t in c.unread):
+            c.unread[said] = (_holder(c, context, text), context.get("key"))
+        elif len(c.unread_more) < _UNREAD_NAMED:
+            c.unread_more[text] = ({made_by}, _holder(c, context, text), context.get("key"))
+        else:
+            c.unread_more[text] = ({made_by}, None, None)
 
 
 def _holder(c: Compiled, context: Mapping[str, Any], value: Any) -> str | None:

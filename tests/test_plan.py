@@ -3701,6 +3701,37 @@ def test_a_thousands_separator_read_as_no_number_is_warned_of_as_one_first(tmp_p
                                                          "a fox, 2500 birds"]
 
 
+def test_values_read_as_no_number_past_three_are_counted_with_their_rows(tmp_path: Path) -> None:
+    """Every value `| float` or `| int` makes 0.0 or 0 of is told: the first three each in its own warning (under
+    every filter that read it, so two filters in one template do not use up the three sooner), the others in one
+    more, counted, with their rows, so that a user who fixes the rows named does not take the file for clean."""
+    (tmp_path / "rows.csv").write_text('id,s\na,"1,5"\nb,"2,5"\nc,"3,5"\nd,"4,5"\ne,"5,5"\n', encoding="utf-8")
+    body = """\
+        params:
+          quality: 360p
+          prompt: "a fox {{ r.id }} {{ r.s | float }}"
+        matrix:
+          r: {file: rows.csv}
+        output: "{{ r.id }}.mp4"
+        """
+    p = plan_of(tmp_path, body)
+    rows = tmp_path / "rows.csv"
+    assert [j.params["prompt"] for j in p.jobs] == [f"a fox {i} 0.0" for i in "abcde"]
+    said = [w.split(": ", 2)[2] for w in p.warnings if "not a number" in w]
+    assert [w.partition(", not")[0] for w in said[:3]] == ["'r.s' is '1,5'", "'r.s' is '2,5'", "'r.s' is '3,5'"]
+    assert said[3:] == [(f"and 2 more texts not a number to `| float`, which makes them 0.0 (from {rows}:5, "
+                         f"{rows}:6): the warnings above say how to fix them")], p.warnings
+
+    # two filters of one value: each value named under both, the fourth counted under both
+    (tmp_path / "rows.csv").write_text('id,s\na,"1,5"\nb,"1,000"\nc,"2,500.5"\nd,"7,5"\n', encoding="utf-8")
+    p = plan_of(tmp_path, body.replace("{{ r.s | float }}", "{{ r.s | float }} {{ r.s | int }}"), "b.yaml")
+    said = [w.split(": ", 2)[2] for w in p.warnings if "not a number" in w]
+    assert [w.partition(", which")[0] for w in said[:6]] == [
+        f"'r.s' is {text!r}, not a number to `| {f}`" for text in ("1,5", "1,000", "2,500.5") for f in ("float", "int")]
+    assert said[6:] == [(f"and 1 more text not a number to `| float` and `| int`, which makes it 0.0 or 0 (from "
+                         f"{rows}:5): the warnings above say how to fix them")], p.warnings
+
+
 def test_an_output_name_empty_before_its_extension_is_refused_naming_the_job(tmp_path: Path) -> None:
     """An empty value wrote the hidden video `.mp4`, beside `.mp4.jpg` and `.mp4.json`."""
     body = """\
