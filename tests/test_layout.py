@@ -87,3 +87,13 @@ def test_the_import_reader_sees_relative_and_absolute_imports_and_skips_type_hin
     assert runtime_imports(PACKAGE / "gittrack.py") == set()  # read by the state and the plan's warnings
     # `gridrun recover` is below the API that calls it: it records through the store, locks as a run does
     assert {"api", "cli", "executor"}.isdisjoint(runtime_imports(PACKAGE / "recover.py"))
+
+
+def test_the_benchmarks_section_names_every_script_in_bench() -> None:
+    """Each script `bench/` holds, its helpers too, is named in the README's Benchmarks, and only those."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Benchmarks", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([a-z_]+\.py)`", section))
+    scripts = {p.name for p in (ROOT / "bench").glob("*.py")}
+    assert "run_bench.py" in scripts and "chaos.py" in scripts
+    assert sorted(scripts - named) == [] and sorted(named - scripts) == []
