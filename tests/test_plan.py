@@ -3456,6 +3456,29 @@ def test_a_capability_file_that_is_a_named_pipe_or_a_device_is_said_so_not_not_f
         monkeypatch.delenv("GRIDRUN_CAPABILITIES")
 
 
+def test_the_readme_quotes_a_named_pipe_capabilities_file_refused_as_it_is_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At a `capabilities:` item, with the path made absolute; named by GRIDRUN_CAPABILITIES, as the variable names
+    it, the variable said after."""
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes here")
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    os.mkfifo(tmp_path / "caps.yaml")
+    err = one_error(tmp_path, "params:\n  prompt: a fox\ncapabilities: [caps.yaml]\n", "caps.yaml")
+    said = err.message.replace(os.path.realpath(tmp_path), "/home/me/grid")
+    assert said.startswith("capability file /home/me/grid/caps.yaml: is a named pipe, not a regular file: "), said
+    assert f"(`{said.partition(': a pipe')[0]}: ...`)" in readme
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GRIDRUN_CAPABILITIES", "caps.yaml")
+    with pytest.raises(ManifestError) as caught:
+        plan_of(tmp_path, "params:\n  prompt: a fox\n")
+    said = str(caught.value)
+    assert said.startswith("caps.yaml: is a named pipe, not a regular file: ") and said.endswith(
+        " (named by GRIDRUN_CAPABILITIES)"), said
+    assert f"(`{said.partition(': a pipe')[0]}: ... (named by GRIDRUN_CAPABILITIES)`)" in readme
+
+
 @pytest.mark.parametrize("where", ["manifest", "environment"])
 def test_standard_input_piped_in_as_a_capabilities_file_is_said_to_be_a_pipe_to_write_to_a_file(
     tmp_path: Path, where: str
