@@ -2725,8 +2725,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  {_rerendering_note(rerendering)}", markup=False, highlight=False)
     budget = "" if r.budget_micros is None else f" of {usd_text(r.budget_micros)}"
     out.print(f"  spent {usd_text(snap.spent_micros)}, reserved {usd_text(snap.reserved_micros)}{budget}")
-    if (sent_to := snap.sent_to_note()) is not None:
-        out.print(f"  {sent_to}", markup=False, highlight=False)
+    # the provider and model said of every run, one that sent nothing included
+    out.print(f"  {snap.sent_to_note() or snap.provider_note()}", markup=False, highlight=False)
     if (followed := snap.followed_note()) is not None:
         out.print(f"  {followed}", markup=False, highlight=False)
     if (above := snap.billed_above_note()) is not None:

@@ -623,6 +623,12 @@ class Snapshot:
                  else f"sent nothing, followed jobs an earlier run sent{f' to {at}' if at else ''}")
         return f"{self.run.provider} / {self.run.model}, {where}{simulated}"
 
+    def provider_note(self) -> str:
+        """The run's provider and model, for `status` where `sent_to_note` has nothing to say of where it sent:
+        ", sent nothing" after them for a run that sent no create and spent nothing (every job cached, say)."""
+        idle = not self.spent_micros and not any(j.sent_run == self.run.id for j in self.jobs)
+        return f"{self.run.provider} / {self.run.model}{', sent nothing' if idle else ''}"
+
     def simulated_note(self) -> str | None:
         """Of what every run of the manifest spent, the part simulators billed (made-up figures, nothing paid) and
         the rest, billed by providers; None when no simulator billed any of it."""

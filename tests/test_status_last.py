@@ -105,3 +105,14 @@ def test_a_refused_watch_ends_its_json_lines_with_an_end_event(four_runs: Path, 
     assert code == 2 and said in err
     lines = [json.loads(line) for line in out.splitlines()]
     assert lines == [{"event": "end", "status": None, "exit_code": 2, "errors": [said]}], out
+
+
+def test_status_names_the_provider_and_model_of_a_run_that_sent_nothing(
+    four_runs: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Below its spending, as of a run that sent its creates: the fourth run found every job cached."""
+    code, out, _ = cli(capsys, "status", str(four_runs))
+    assert code == 0
+    lines = out.splitlines()
+    spent = next(i for i, line in enumerate(lines) if line.startswith("  spent $0.00"))
+    assert lines[spent + 1] == "  sim / pixverse-v5.6, sent nothing", out
