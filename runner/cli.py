@@ -2093,6 +2093,13 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
         warned.extend(misses)
     for w in warned:
         err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(w))}")
+    if str(plan.endpoint[0] or "").lower().startswith("https:"):
+        # CA certificates the environment names wrongly refuse the run (as `api.run` does) before it says where it
+        # sends: nothing would leave
+        from .providers.transport import tls_problem
+
+        if (problem := tls_problem()) is not None:
+            raise UsageError(problem)
     sending = _sending_to(plan)
     if sending:
         err.print(sending, markup=False, highlight=False)
