@@ -653,13 +653,18 @@ class Executor:
         """Seconds until the jobs followed at the provider, each expected to end its expected render time after it
         was sent, the `sending` ones being created (a typical job's render time from now, each holding a slot), the
         `fetching` ones downloading (ending now, or nearly), and `unsent` more (a typical job's render time each,
-        `concurrency` at once) are expected to have ended (`stats.expected_end`); None without any."""
+        `concurrency` at once) are expected to have ended (`stats.expected_end`); None without any. The jobs still to
+        be created start no sooner than a pause the provider asked for ends (`_paused`'s, a 503's or a 429's
+        Retry-After): an ETA that left it out said a minute's wait was a second's."""
         if not self._rendering and unsent <= 0 and sending <= 0 and fetching <= 0:
             return None
         ends = [since + self.renders.expected(job) for since, job in self._rendering.values()]
         render = self.renders.expected(self.plan.jobs[0]) if self.plan.jobs else 0.0
-        ends += [now + render] * sending + [now] * fetching
-        return expected_end(now, ends, unsent, self.concurrency, render)
+        wait = max(0.0, self.pacer.not_before - self.pacer.clock()) if unsent > 0 or sending > 0 else 0.0
+        ends += [now + wait + render] * sending + [now] * fetching
+        # reckoned from the pause's end, where no slot frees for an unsent job sooner
+        left = expected_end(now + wait, ends, unsent, self.concurrency, render)
+        return None if left is None else left + wait
 
     def _pace(self) -> tuple[float, float | None]:
         """(elapsed seconds, jobs ended per minute lately) over the run as the state records it: from its start

@@ -5043,3 +5043,29 @@ def test_cancel_status_report_and_export_read_the_runs_jobs_when_a_data_file_doe
     assert len(result.warnings) == 1 and "data file 'rows.csv': no such file" in result.warnings[0], result.warnings
     assert "cancelling the jobs of 't' as its run 1 recorded its jobs" in result.warnings[0]
     assert api.status(m).counts["cancelled"] == 2
+
+
+def test_the_eta_of_jobs_still_to_be_created_waits_for_the_providers_pause() -> None:
+    """While creates wait out a pause the provider asked for (a 503's Retry-After of 40 s), the jobs not sent yet
+    end no sooner than their render time after it: the ETA said ~0:01 for the whole pause."""
+    from types import SimpleNamespace
+
+    from runner.executor import Executor
+    from runner.pacing import Pacer
+
+    now = [100.0]
+    pacer = Pacer(lambda: now[0])
+    job = SimpleNamespace(key="a")
+    run_ = SimpleNamespace(pacer=pacer, _rendering={}, renders=SimpleNamespace(expected=lambda _: 0.5),
+                           plan=SimpleNamespace(jobs=[job]), concurrency=4)
+
+    def ends_in(unsent: int, sending: int = 0) -> float | None:
+        return Executor._ends_in(run_, now[0], unsent, sending)  # type: ignore[arg-type]
+
+    assert (ends_in(2), ends_in(0, 2)) == (0.5, 0.5)
+    pacer.limited(40.0, status=503)
+    assert (ends_in(2), ends_in(0, 2), ends_in(5)) == (40.5, 40.5, 41.0)
+    now[0] = 130.0
+    assert ends_in(2) == 10.5
+    run_._rendering = {"b": (99.0, job)}  # rendering since before the pause: it ends as expected, unpaused
+    assert Executor._ends_in(run_, 130.0, 0) == 0.0  # type: ignore[arg-type]

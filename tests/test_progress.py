@@ -978,9 +978,12 @@ def test_before_any_job_ended_the_eta_counts_the_jobs_being_sent_as_holding_thei
         def expected(self, job: Any) -> float:
             return 1.0
 
+    from runner.pacing import Pacer
+
     ex = Executor.__new__(Executor)
     ex._rendering, ex.renders, ex.concurrency = {}, Renders(), 2
     ex.plan = SimpleNamespace(jobs=[object()])
+    ex.pacer = Pacer(lambda: 100.0)  # no pause asked
     assert ex._ends_in(100.0, 2, 2) == 2.0
     assert ex._ends_in(100.0, 0, 2) == 1.0
     assert ex._ends_in(100.0, 0, 0, 1) == 0.0
