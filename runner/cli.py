@@ -3364,7 +3364,7 @@ def _problems(snap: Snapshot) -> None:
         on = f" (attempt {n:,})" if n > 1 else ""
         # done as they were, their re-render not sent (`problems`): left to re-render, no failure of a done job
         label = "[yellow]to re-render[/yellow]" if state == "done" else f"[red]{state}[/red]"
-        out.print(f"  {label} {escape(_who([k for k, _ in jobs]))}{on}: {escape(error)}")
+        out.print(f"  {label} {escape(_who([k for k, _ in jobs]))}{on}: {escape(visible(error))}")
 
 
 def _alike(errors: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -352,6 +352,29 @@ def test_a_sim_knob_of_a_huge_finite_figure_is_refused_before_anything_is_sent(
     assert not (tmp_path / ".gridrun" / "sim-world.jsonl").exists()
 
 
+@pytest.mark.parametrize(("knob", "column", "error"), [
+    ('failure_code: "X\\e]52;c;cm0gLXJmIH4K\\e\\\\\\e[2J"', 7,
+     "sim.failure_code: failure_code must not hold a control or invisible character, got "
+     "'X\\x1b]52;c;cm0gLXJmIH4K\\x1b\\\\\\x1b[2J'"),
+    ('failure_code: "FLAGGED \\u202egnp.xof"', 7,
+     "sim.failure_code: failure_code must not hold a control or invisible character, got 'FLAGGED \\u202egnp.xof'"),
+    ('script: [{fault: job_failure, p: 1, code: "X\\e]0;PWNED\\a"}]', 16,
+     "sim.script[0]: script: code must not hold a control or invisible character, got 'X\\x1b]0;PWNED\\x07'"),
+])
+def test_a_sim_failure_code_holding_a_control_character_is_refused_at_its_field(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, knob: str, column: int, error: str) -> None:
+    """The error code the simulator gives failed videos is shown by `run` and `status`: an ESC sequence in it (a
+    clipboard write, a window title, a cleared screen) or a character reversing the line is refused where the
+    manifest sets it, before anything is sent."""
+    m = write(tmp_path / "s.yaml", head=HEAD, body=f"provider: sim\nparams:\n  prompt: x\nsim: {{{knob}}}\n")
+    code, out, err = run_cli(capsys, "validate", str(m))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {m}:7:{column}: {error}\n"), err
+    assert "\x1b" not in err and "\u202e" not in err
+    assert main(["run", str(m), "--no-report"]) == 2
+    assert not (tmp_path / ".gridrun" / "sim-world.jsonl").exists()
+
+
 @pytest.mark.parametrize(("knobs", "column", "error"), [
     ("render_time: 40000, time_scale: 3", 27,
      ("sim.time_scale: render_time × time_scale, a render's mean time, must be at most 86,400 seconds (a day), got "

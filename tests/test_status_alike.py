@@ -171,3 +171,28 @@ def test_the_run_and_the_watch_say_an_error_met_again_after_another_once_where_i
                       ended_at=float(i)) for i, (key, error) in enumerate(met)]
     said = ("a and 1 more job: INTERNAL_ERROR: boom", "d: TIMEOUT: slow", "b and 1 more job: CONTENT_POLICY: flagged")
     assert tuple(run.errors) == said and last_errors(jobs) == said, (run.errors, last_errors(jobs))
+
+
+def test_status_and_the_watch_write_a_provider_s_error_text_escaped_as_the_run_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A provider's error text holding ESC sequences (a clipboard write, a window title, a cleared screen) and a
+    character reversing the line: `status` and `status --watch` write each escaped (`\\x1b`, `\\u202e`), as the
+    run's own last errors do, not as the terminal would act on it."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "browser"))
+    from demo_state import build_state
+
+    said = "X\x1b]52;c;cm0gLXJmIH4K\x1b\\\x1b]0;PWNED\x1b\\\x1b[2J \u202egnp.xof: the render failed"
+    store, _ = build_state(tmp_path, [{"values": {"style": "anime", "seed": 1}, "state": "failed", "error": said}])
+    store.close()
+    state = str(tmp_path / ".gridrun")
+    for command in (["status", "--state", state], ["status", "--watch", "--state", state]):
+        main(command)
+        out = capsys.readouterr().out
+        lines = [line for line in out.splitlines() if "the render failed" in line]
+        assert lines and "\x1b" not in out and "\u202e" not in out, (command, out)
+        for line in lines:  # the watch's last errors, then the problems
+            assert "X\\x1b]52;c;cm0gLXJmIH4K\\x1b\\\\x1b]0;PWNED" in line, (command, line)
+            assert "\\u202egnp.xof: the render failed" in line, (command, line)

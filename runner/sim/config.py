@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -158,6 +159,8 @@ class FaultRule:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ConfigError(f"script: {name} must be a whole number ≥ 0 or null, got {_shown(value)}")
+        for name in ("code", "value"):
+            _printable(name, getattr(self, name), "script: ")
         if self.times is not None and self.times > MAX_COUNT:
             raise ConfigError(f"script: times must be at most {MAX_COUNT:,}, got {_shown(self.times)}")
         if self.status is not None and not HTTP_STATUSES[0] <= self.status <= HTTP_STATUSES[1]:
@@ -201,6 +204,8 @@ class SimConfig:
     failure_rate: float = 0.0
     """Fraction of videos (seeded) that end failed."""
     failure_code: str = "CONTENT_POLICY_VIOLATION"
+    """error.code of failed videos: printable text, no control or invisible character (an ESC would act on the
+    terminal of whoever reads the error)."""
 
     rate_limit: float = 0.0
     """API requests per second (token bucket, shared by all API routes); 0 = unlimited."""
@@ -280,6 +285,7 @@ class SimConfig:
         if self.balance is not None and not _non_negative(self.balance):
             raise ConfigError(f"balance must be a finite number of USD ≥ 0 or null, got {_shown(self.balance)}")
         self._check_bounds()
+        _printable("failure_code", self.failure_code)
         if self.api_key is not None and not isinstance(self.api_key, str):
             raise ConfigError("api_key must be a string or null")
         if self.rate_burst < 0 or self.cache_size < 1:
@@ -403,6 +409,18 @@ def _statuses(values: Any) -> tuple[int, ...]:
             or not all(HTTP_STATUSES[0] <= s <= HTTP_STATUSES[1] for s in statuses):
         raise ConfigError(f"error_statuses must be a list of HTTP statuses (100 to 599), got {_shown(values)}")
     return statuses
+
+
+# The categories of characters a failure code may not hold: controls (ESC, CR, C1), invisible format characters
+# (U+202E reversing the line, a zero width space) and the line and paragraph separators
+_UNPRINTED = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def _printable(name: str, value: Any, where: str = "") -> None:
+    """:raises ConfigError: `value`, a text the simulator gives back as a failure's code or a job's status, holds a
+        control or invisible character (`_UNPRINTED`)."""
+    if isinstance(value, str) and any(unicodedata.category(ch) in _UNPRINTED for ch in value):
+        raise ConfigError(f"{where}{name} must not hold a control or invisible character, got {value!r}")
 
 
 # The knobs that are times, in seconds: a value written with a unit ("2s") is told so
