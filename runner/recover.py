@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import NotRecordedError, StateError
-from .jobs import Job
+from .jobs import Job, counted_cost
 from .outputs import gridrun_sidecar, sha256_file, sidecar_path, superseded_dir
 from .plan import Plan
 from .state import KEYS_SALTED_AT, RECOVERED_RUN, JobState, Store
@@ -66,7 +66,7 @@ class Found:
     outcome: str                  # one of OUTCOMES
     why: str                      # in words: what was found there
     cost_micros: int              # the plan's estimate of the job: what a run would pay to send it
-    recorded_cost_micros: int | None = None  # of a job recovered: the cost its sidecar records
+    recorded_cost_micros: int | None = None  # of a job recovered: what a run counts for its take (`_counted`)
     provider_id: str | None = None           # of a job recovered: the render its video is of
     sent_by: int | None = None               # the run its sidecar, of this job, says sent it (of the state lost)
     downloaded_at: float | None = None       # of a job recovered: when its video was saved, as its sidecar says
@@ -173,6 +173,15 @@ def _micros(value: Any) -> int | None:
     if not _number(value) or not math.isfinite(value) or not 0 <= value <= MAX_MICROS / 1_000_000:
         return None
     return round(value * 1_000_000)
+
+
+def _counted(doc: Mapping[str, Any], estimate: int) -> int:
+    """What a run counts for the take the sidecar `doc` records of a job estimated at `estimate` (`counted_cost`
+    of the provider's figure it holds, `cost_reported_usd`): that figure, or the estimate where it holds none or one
+    a run doubts. Its `cost_usd`, what the run that wrote it counted, is not taken as is: a sidecar is a file of the
+    output folder, and a figure written there (999,999.99) would count as spent."""
+    billed, _ = counted_cost(estimate, _micros(doc.get("cost_reported_usd")), completed=True)
+    return estimate if billed is None else billed
 
 
 def _out_of_range(doc: Mapping[str, Any]) -> str | None:
@@ -352,7 +361,7 @@ def _look_at(p: Plan, job: Job, path: Path, *, salt: Own, renders: frozenset[str
         return found(ALTERED, "the video is not the one its sidecar records (edited, cut short or replaced)",
                      sent_by=sent_by)
     saved = doc.get("downloaded_at")
-    return found(RECOVERED, "its video, whole, with its sidecar", recorded_cost_micros=_micros(doc.get("cost_usd")),
+    return found(RECOVERED, "its video, whole, with its sidecar", recorded_cost_micros=_counted(doc, job.cost_micros),
                  provider_id=provider_id, sent_by=sent_by, salt=theirs if provider_id not in renders else None,
                  downloaded_at=float(saved) if _number(saved) else None)
 
@@ -800,12 +809,11 @@ def _takes(p: Plan, store: Store, adopt: Sequence[tuple[Job, Found]]) -> list[di
         if doc is None or doc["hash"] != job.hash or doc["provider_id"] != f.provider_id or _out_of_range(doc):
             continue
         n = doc.get("attempt")
-        billed = _micros(doc.get("cost_usd"))
         takes.append({
             "job_id": store.job_ids[job.hash], "hash": job.hash,
             "n": n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1,
             "idempotency_key": doc.get("idempotency_key"), "provider_id": f.provider_id, "sha256": doc["sha256"],
-            "estimate_micros": job.cost_micros, "cost_micros": job.cost_micros if billed is None else billed,
+            "estimate_micros": job.cost_micros, "cost_micros": _counted(doc, job.cost_micros),
             "cost_reported_micros": _micros(doc.get("cost_reported_usd")), "output_path": f.path,
             **{t: doc.get(t) if _number(doc.get(t)) else None for t in TIMES},
             "run_id": doc.get("run_id") if isinstance(doc.get("run_id"), int) else None,

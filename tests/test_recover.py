@@ -529,3 +529,40 @@ def test_a_state_restored_from_a_backup_before_a_force_run_adopts_that_runs_late
     assert stats(prov)["creates"] == creates
     for job in api.status(m).jobs:
         assert job.state == "done" and job.attempts == 2 and later[Path(job.output_path)] == job.sha256, job
+
+
+def test_a_take_recovered_counts_what_a_run_counts_for_its_sidecar_s_figure_not_a_figure_written_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sidecar of the output folder claiming $999,999.99 for its take (a shared folder's, edited): recover
+    counts what a run would count for that figure, the estimate ($0.35) where a run doubts it, so that the state,
+    the export and the report say the estimate counted, not the doubted figure; a figure a run takes as billed
+    (within the factors of the estimate) is counted as it is."""
+    from runner.cli import main
+
+    m, _ = ran_on_sim(tmp_path, monkeypatch)
+    lose_state(tmp_path)
+    folder = tmp_path / "outputs" / "t"
+    for name, figure in (("anime/seed-1.json", 999999.99), ("clay/seed-1.json", 0.5)):
+        sidecar = folder / name
+        doc = json.loads(sidecar.read_text())
+        sidecar.write_text(json.dumps({**doc, "cost_usd": figure, "cost_reported_usd": figure}))
+    sidecar = folder / "anime" / "seed-2.json"  # the counted figure alone edited: the provider's is what counts
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "cost_usd": 5000.0}))
+    capsys.readouterr()
+    assert main(["recover", str(m), "--dry-run", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["counts"]["recovered"] == 4 and got["recorded_cost_usd"] == pytest.approx(0.35 * 3 + 0.5), got
+    assert main(["recover", str(m)]) == 0
+    capsys.readouterr()
+    jobs = {j.key: j for j in api.status(m).jobs}
+    assert jobs["style=anime,seed=1"].cost_micros == 350_000 and jobs["style=anime,seed=1"].cost_doubted
+    assert jobs["style=clay,seed=1"].cost_micros == 500_000 and not jobs["style=clay,seed=1"].cost_doubted
+    assert jobs["style=anime,seed=2"].cost_micros == 350_000
+    assert main(["export", str(m)]) == 0
+    capsys.readouterr()
+    summary = json.loads((folder / "results.json").read_text())["summary"]
+    assert summary["cost_usd"] == pytest.approx(0.35 * 3 + 0.5) and summary["cost_doubted"] == 1, summary
+    assert main(["report", str(m)]) == 0
+    page = (folder / "report.html").read_text()
+    assert '"cost":999999990000' not in page and '"rep":999999990000,"doubt":true' in page
