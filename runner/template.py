@@ -34,9 +34,12 @@ if TYPE_CHECKING:
 # What one render may make, so that a slip (loops in loops, 'x' * 10**9) is an error, not a plan that hangs
 # or fills memory: values handed out by range() in all, the length of a string or list made by * or +, or
 # by ~, padding, joining, replacing and formatting (checked before the string is made), what the template
-# writes in all (counted as it is written), and numbers made by **.
+# writes in all (counted as it is written), and numbers made by **. Each string or list within MAX_MADE, many of
+# them still fill memory (300 strings of 9,000,000 characters take 2.7 GB): the characters and items of every
+# string and list that an operation, a filter, a call or a slice makes count, in all, against MAX_RENDER.
 RANGE_BUDGET = 1_000_000
 MAX_MADE = 10_000_000
+MAX_RENDER = 50_000_000
 MAX_BITS = 14_000  # ** and * make numbers of some 4,200 digits at most (Python writes up to 4,300 as text)
 
 
@@ -44,10 +47,11 @@ class _Render:
     """What one Jinja render has used and seen: the range() values it may still take, and whether it wrote a null
     (Python's 'None') into its text, as a filter that has no context of its own notes it."""
 
-    __slots__ = ("left", "null", "whole", "methods", "unread")
+    __slots__ = ("left", "made", "null", "whole", "methods", "unread")
 
     def __init__(self) -> None:
         self.left = RANGE_BUDGET
+        self.made = 0  # the characters and items of the strings and lists made so far (`_counted`)
         self.null = False
         self.whole: list[Any] | None = None  # the lists, tuples and dicts written whole into text
         # the dict methods read as `row.copy` where the dict has a key of that name: (the name, the dict)
@@ -98,6 +102,32 @@ def _holds_null(value: Any) -> bool:
 
 class _Budget(Exception):
     """A render made more than a template may."""
+
+
+_MADE_IN_ALL = (f"the template would make more than {MAX_RENDER:,} characters and list items in all, counting each "
+                "string and list it makes (a long string or list made again and again, in a loop?); a template makes "
+                f"at most {MAX_RENDER:,}")
+
+
+def _counted(value: Any) -> Any:
+    """`value`, made by the render: a string's characters, or a list's, tuple's or dict's items, counted against
+    what one render makes in all (`MAX_RENDER`)."""
+    if isinstance(value, (str, bytes, list, tuple, dict)) and value:
+        state = _render_state()
+        state.made += len(value)
+        if state.made > MAX_RENDER:
+            raise _Budget(_MADE_IN_ALL)
+    return value
+
+
+def _counting(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter `f`, with what it returns counted (`_counted`)."""
+
+    @functools.wraps(f)
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        return _counted(f(*args, **kwargs))
+
+    return counted
 
 
 def _short(number: int) -> str:
@@ -454,7 +484,7 @@ def _written(pieces: Iterable[str]) -> str:
     """What a template (or a block, macro or filter block in it) writes, joined; refused once it passes what a
     template makes. Each piece is checked as it is made, but a loop can write many."""
     if isinstance(pieces, _Buffer):
-        return "".join(pieces)  # counted as it was filled
+        return _counted("".join(pieces))  # counted as it was filled
     out = []
     length = 0
     for piece in pieces:  # inline rather than a _Buffer: this is every render's join, and twice as fast
@@ -462,7 +492,7 @@ def _written(pieces: Iterable[str]) -> str:
         if length > MAX_MADE:
             raise _Budget(_WRITTEN)
         out.append(piece)
-    return "".join(out)
+    return _counted("".join(out))
 
 
 class _Buffer(list[str]):
@@ -500,9 +530,14 @@ class _Tilde:
         _as_text(item)  # a list or dict too long as text is refused before its text is made
         if type(item) is not str:
             _note_written(item)
-        self.length += len(item) if isinstance(item, str) else len(str(item))
+        size = len(item) if isinstance(item, str) else len(str(item))
+        self.length += size
         if self.length > MAX_MADE:
             _made(self.length, "joining values with ~")
+        state = _render_state()  # the join it makes, counted as it is gathered
+        state.made += size
+        if state.made > MAX_RENDER:
+            raise _Budget(_MADE_IN_ALL)
         self.items.append(item)
         return self
 
@@ -733,6 +768,16 @@ def _env() -> ImmutableSandboxedEnvironment:
                 self.write(")")
             self.write(".items)")
 
+        def visit_Getitem(self, node: nodes.Getitem, frame: Frame) -> None:
+            """Jinja's; a slice, which Jinja writes as Python's own (not through the environment's getitem), with
+            the string or list it makes counted (`_counted`): `s[1:]` copies `s`."""
+            if not isinstance(node.arg, nodes.Slice):
+                return super().visit_Getitem(node, frame)
+            self.write("environment.sliced(")
+            super().visit_Getitem(node, frame)
+            self.write(")")
+            return None
+
     class Tracker(meta.TrackingCodeGenerator, Generator):
         """What `meta.find_undeclared_variables` compiles with, folding nothing either."""
 
@@ -742,6 +787,7 @@ def _env() -> ImmutableSandboxedEnvironment:
         tracker = Tracker
         concat = staticmethod(_written)
         tilde = _Tilde
+        sliced = staticmethod(_counted)
         buffer = _Buffer
 
         def getattr(self, obj: Any, attribute: str) -> Any:
@@ -801,7 +847,11 @@ def _env() -> ImmutableSandboxedEnvironment:
                     and len(left) + len(right) > MAX_MADE:
                 raise _Budget(f"joining {len(left):,} and {len(right):,} items would be more than a template makes "
                               f"({MAX_MADE:,})")
-            return super().call_binop(context, operator, left, right)
+            return _counted(super().call_binop(context, operator, left, right))
+
+        def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+            """A call (a method, a function), with the string or list it returns counted (`_counted`)."""
+            return _counted(super().call(context, obj, *args, **kwargs))
 
     def counted_range(*args: int) -> range:
         made = safe_range(*args)
@@ -938,7 +988,8 @@ def _env() -> ImmutableSandboxedEnvironment:
                                          "a list"))
     for name, f in list(env.filters.items()):
         if name not in _READS_OBJECTS:
-            env.filters[name] = _text_of_input(f)
+            f = _text_of_input(f)
+        env.filters[name] = _counting(f)
     return env
 
 

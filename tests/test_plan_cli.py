@@ -352,6 +352,21 @@ def test_a_sim_knob_of_a_huge_finite_figure_is_refused_before_anything_is_sent(
     assert not (tmp_path / ".gridrun" / "sim-world.jsonl").exists()
 
 
+def test_a_template_making_too_much_in_all_is_refused_at_its_field(capsys: pytest.CaptureFixture[str],
+                                                                     tmp_path: Path) -> None:
+    """Strings each within what one operation makes, too many in all for one render (100,000 x 9 MB planned to
+    fill the machine's memory): refused at the field's line, before anything is sent."""
+    m = write(tmp_path / "m.yaml", head=HEAD, body="provider: sim\noutput: x.mp4\nparams:\n"
+              "  prompt: \"a fox {{ (['x' * 9000000] * 100000) | map('upper') | list | length }}\"\n")
+    code, out, err = run_cli(capsys, "plan", str(m))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {m}:7:3: params.prompt: the template would make more than 50,000,000 characters "
+                          "and list items in all"), err
+    assert "Traceback" not in err
+    assert main(["run", str(m), "--no-report"]) == 2
+    assert not (tmp_path / ".gridrun" / "sim-world.jsonl").exists()
+
+
 @pytest.mark.parametrize(("knob", "column", "error"), [
     ('failure_code: "X\\e]52;c;cm0gLXJmIH4K\\e\\\\\\e[2J"', 7,
      "sim.failure_code: failure_code must not hold a control or invisible character, got "
