@@ -381,7 +381,9 @@ def _plan(m: Manifest | str | Path, *, max_jobs: int | None = None, unread_image
             raise UsageError(f"GRIDRUN_CAPABILITIES: {message}") from exc
         raise  # gridrun's own data or code: a bug, shown as it is
     at = endpoint(m, caps, files)
-    return replace(built, warnings=(*built.warnings, *_base_url_overridden(m), *_key_unencrypted(at),
+    lowered, lowered_warnings = _lowered_prices(m, caps, files, built)
+    return replace(built, lowered=lowered, warnings=(*built.warnings, *lowered_warnings, *_base_url_overridden(m),
+                                                     *_key_unencrypted(at),
                                     *_proxy_unparsed(at), *_sim_knobs_unused(m),
                                     *_sim_base_url_unused(m, files),
                                     *outputs_shared(built), *state_above(built), *state_linked(built)),
@@ -537,6 +539,61 @@ def _user_capability_files(files: Sequence[Path]) -> Iterator[tuple[Path, Any, A
         except (ManifestError, OSError):
             continue
         yield f, document, positions
+
+
+def _lowered_prices(m: Manifest, caps: Any, files: Sequence[Path],
+                    built: Plan) -> tuple[dict[str, int], tuple[Any, ...]]:
+    """The jobs of `built` whose price a capabilities file the manifest names (`files`) makes lower than gridrun's
+    own data does (with GRIDRUN_CAPABILITIES's files, the user's own): job hash -> that price (`Plan.lowered`), and
+    the warning that says so at the `capabilities:` item of the last of those files that sets the model's prices,
+    with its line there, both prices of a job and their totals. A manifest from elsewhere could otherwise set
+    prices near 0: the plan would fit any budget, and the provider's bills, far above the estimates, be doubted."""
+    if not files or not built.jobs:
+        return {}, ()
+    try:
+        own_caps = capabilities.load(m.provider)
+    except (capabilities.CapabilityDataError, ManifestError, ManifestErrors):
+        return {}, ()
+    own, model = (own_caps.model(m.model) if own_caps is not None else None), caps.model(m.model)
+    if own is None or model is None or not own.prices or own.prices == model.prices:
+        return {}, ()
+    lowered = {}
+    for job in built.jobs:
+        try:
+            price = own.cost_micros(job.params, job.size)
+        except (capabilities.CapabilityDataError, KeyError, TypeError, ValueError, ArithmeticError):
+            continue
+        if price > job.cost_micros:
+            lowered[job.hash] = price
+    if not lowered:
+        return {}, ()
+    from . import yamlsource
+    from .jobs import BILLED_FACTOR, usd_text
+
+    item, said = None, ""
+    for index, f in enumerate(files):
+        try:
+            document, positions = yamlsource.load_yaml(yamlsource.read_text(f, limit=yamlsource.MAX_BYTES), file=f)
+        except (ManifestError, OSError):
+            continue
+        entry = (document.get("models") or {}).get(m.model) if isinstance(document, dict) \
+            and isinstance(document.get("models"), dict) else None
+        if isinstance(entry, dict) and "prices" in entry:
+            line, _ = yamlsource.locate(positions, ("models", m.model, "prices"))
+            item, said = index, f"{shown(str(m.data['capabilities'][index]))}:{line}"
+    first = next(j for j in built.jobs if j.hash in lowered)
+    theirs = sum(j.cost_micros for j in built.jobs if j.hash in lowered)
+    ours = sum(lowered.values())
+    some = f"{len(lowered):,} jobs, {usd_text(theirs)} where gridrun's data prices them {usd_text(ours)}" \
+        if len(lowered) > 1 else "1 job"
+    where = f"the prices of {said}" if said else "a file's prices"
+    warned = m.warning(("capabilities",) if item is None else ("capabilities", item),
+                       f"{where} lower gridrun's own for {m.provider}/{m.model}: job {shown(first.key)} is priced "
+                       f"{usd_text(first.cost_micros)} where gridrun's data prices it {usd_text(lowered[first.hash])} "
+                       f"({some}); the budget is measured at the file's prices, and a run counts a bill of such a "
+                       f"job up to {BILLED_FACTOR:g}x gridrun's price as billed; check that the file's prices are the "
+                       "provider's")
+    return lowered, (warned,)
 
 
 def _prices_site(m: Manifest, files: Sequence[Path], message: str) -> ManifestError | None:

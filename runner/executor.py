@@ -47,7 +47,8 @@ from .errors import (
     alike_text,
 )
 from .jobs import (
-    KEY_IGNORED, Billing, billed_above, billed_above_note, billed_factors, counted_cost, key_ignored_note, not_json,
+    BILLED_FACTOR, KEY_IGNORED, Billing, billed_above, billed_above_note, billed_factors, counted_cost,
+    key_ignored_note, not_json,
     queued_cancel_said,
     scaled, span_text, usd_text,
 )
@@ -436,6 +437,7 @@ class Executor:
         self._left_elsewhere: set[int] = set()
         self._doubted = False  # a reported cost was doubted in this run (said once, in `errors`)
         self._above = False  # a render was billed above its estimate's upper factor (said once, in `errors`)
+        self._lowered = False  # a render was billed at gridrun's own price, lowered by a file (said once, in `errors`)
         # the provider made two videos for one key (`_check_key`: a create sent again with it got a new video, and the
         # request log lists another): for the rest of the run no create is sent again on a key's account (which key
         # a job is sent with does not change)
@@ -884,7 +886,19 @@ class Executor:
         """What the render of `status` counts against the budget (`counted_cost`): the provider's figure, or
         the estimate when that figure is implausible. `tell`: the first sight of this render's cost, where a
         doubted one is recorded on the job (event cost-doubted, both figures) and said once per run."""
-        billed, doubted = counted(self.store, self.run_id, jid, job.cost_micros, status, completed=completed, tell=tell)
+        own = self.plan.lowered.get(job.hash)
+        billed, doubted = counted(self.store, self.run_id, jid, job.cost_micros, status, completed=completed, tell=tell,
+                                  own=own)
+        if tell and not self._lowered and own is not None and not doubted and status.cost_micros is not None \
+                and completed and status.cost_micros > BILLED_FACTOR * job.cost_micros:
+            self._lowered = True
+            m = self.plan.manifest
+            where = capabilities.prices_from(m.provider, m.model, m.data.get("capabilities") or [], m.base_dir)
+            where = where.removeprefix("capabilities file ")
+            self._error(job, f"the provider billed {usd_text(status.cost_micros)} for a job estimated "
+                             f"{usd_text(job.cost_micros)} at the prices of {where}, "
+                             f"which gridrun's own data prices {usd_text(own)}: counted as billed, against the "
+                             "budget; correct or remove that file's prices")
         if completed and not doubted and billed and status.cost_micros is not None and job.cost_micros > 0:
             seen = Billing(billed, job.cost_micros)
             if seen.above(self._billing):
@@ -3075,12 +3089,13 @@ def render_span(status: VideoStatus, sent_at: float | None, seen: float) -> floa
 
 
 def counted(store: Store, run_id: int | None, jid: int, estimate: int, status: VideoStatus, *, completed: bool,
-            tell: bool) -> tuple[int | None, bool]:
+            tell: bool, own: int | None = None) -> tuple[int | None, bool]:
     """What the render of `status` counts against the budget (`counted_cost`, `estimate` the job's), and whether
     the provider's figure was doubted. `tell`: the first sight of this render's cost, where a doubted one is
-    recorded on the job (event cost-doubted, both figures). The run and `gridrun cancel` record this figure as the
+    recorded on the job (event cost-doubted, both figures). `own`: gridrun's own price of a job a capabilities
+    file of the manifest prices lower (`Plan.lowered`). The run and `gridrun cancel` record this figure as the
     job's cost and the provider's, as reported, as its cost_reported_micros."""
-    billed, doubted = counted_cost(estimate, status.cost_micros, completed=completed)
+    billed, doubted = counted_cost(estimate, status.cost_micros, completed=completed, own=own)
     if doubted and tell:
         store.event(run_id, jid, "cost-doubted", {"reported_micros": status.cost_micros, "estimate_micros": estimate})
     return billed, doubted

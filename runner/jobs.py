@@ -224,19 +224,25 @@ COST_FACTORS = (0.2, 5.0)
 BILLED_FACTOR = 20.0
 
 
-def counted_cost(estimate: int, reported: int | None, *, completed: bool) -> tuple[int | None, bool]:
+def counted_cost(estimate: int, reported: int | None, *, completed: bool,
+                 own: int | None = None) -> tuple[int | None, bool]:
     """What a render counts against the budget (micro-USD, None for nothing) given the provider's `reported`
     figure, and whether that figure was doubted (then the estimate counts instead).
 
     A completed render counts a reported figure from the lower factor of COST_FACTORS up to BILLED_FACTOR times
     the estimate, and the estimate when none is reported. A failed or cancelled one counts what was reported from
     0 (nothing charged) up to the upper factor of COST_FACTORS, and nothing when none is. A job estimated at 0
-    has nothing to compare with: its figure is taken as is.
+    has nothing to compare with: its figure is taken as is. `own`: gridrun's own price of a job whose estimate a
+    capabilities file the manifest names makes lower (`Plan.lowered`): a completed render's figure above
+    BILLED_FACTOR times the estimate but within it of that price is a bill at gridrun's prices, and counts, so
+    that a file setting prices near 0 does not leave the budget counting its estimates of what the provider bills.
     """
     if reported is None:
         return (estimate if completed else None), False
     low, high = billed_factors(completed)
     if estimate <= 0 or low * estimate <= reported <= high * estimate:
+        return reported, False
+    if completed and own is not None and own > estimate and high * estimate < reported <= high * own:
         return reported, False
     return estimate, True
 

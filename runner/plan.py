@@ -141,6 +141,10 @@ class Plan:
     # Planned with `unread_images` (`build`): the hash of each job sending a local input image not found whose
     # digest no record gives (planned with `IMAGE_UNREAD`, so its hash is no render's) -> the path looked for.
     images_unread: Mapping[str, str] = field(default_factory=dict)
+    # The hash of each job whose price a capabilities file the manifest names makes lower than gridrun's own data
+    # (with GRIDRUN_CAPABILITIES's files, the user's own) makes it -> that price (`api._lowered_prices`): a run
+    # weighs the provider's bill of its render against it too (`jobs.counted_cost`).
+    lowered: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def total_usd(self) -> float:

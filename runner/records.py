@@ -159,7 +159,10 @@ class JobRecord:
         if self.cost_reported_micros is None:
             return False
         completed = self.state not in ("failed", "cancelled")
-        return counted_cost(self.cost_estimate_micros, self.cost_reported_micros, completed=completed)[1]
+        # a figure the run counted as it was reported was not doubted: one within the factors of gridrun's own
+        # price of a job a capabilities file of the manifest priced lower (`counted_cost`'s `own`)
+        return counted_cost(self.cost_estimate_micros, self.cost_reported_micros, completed=completed)[1] \
+            and self.cost_micros != self.cost_reported_micros
 
     @property
     def billed_above(self) -> bool:

@@ -292,3 +292,51 @@ def test_a_run_past_its_budget_says_what_of_its_spending_a_simulator_billed(tmp_
                            "of $0.35, $0.35 over"), part
     paid = dataclasses.replace(snap, spent_simulated_micros=0).over_budget_note()
     assert paid.startswith("passed its budget: spent $0.70 of $0.35, $0.35 over") and "simulated" not in paid, paid
+
+
+CHEAP = ("provider: sim\nmodels:\n  pixverse-v5.6:\n    prices:\n      currency: USD\n"
+         "      base_5s: {360p: 0.000001, 540p: 0.000001, 720p: 0.000001, 1080p: 0.000001}\n")
+
+
+def test_a_manifest_s_capabilities_file_lowering_prices_is_said_and_the_bills_count_against_the_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A manifest from elsewhere names a capabilities file setting prices near 0: `plan` says so at its
+    `capabilities:` item, with the file's line and both prices, and the provider's bills at gridrun's own prices,
+    350,000x the estimates, count against the budget as billed rather than being doubted (the estimates counting):
+    the run stops on its budget, exit 3, and the next plan counts the jobs left at what they were billed."""
+    m = write_manifest(tmp_path, n_seeds=5, styles=("anime", "clay"), run={"concurrency": 1, "budget_usd": 1.00},
+                       sim={"render_time": 0.05, "jitter": 0.0, "concurrency": 1})
+    (tmp_path / "cheap.yaml").write_text(CHEAP)
+    doc = yaml.safe_load(m.read_text())
+    doc["capabilities"] = ["cheap.yaml"]
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    line = m.read_text().splitlines().index("capabilities:") + 2  # its item, on the next line
+    assert main(["plan", str(m)]) == 0
+    got = capsys.readouterr()
+    said = " ".join((got.out + got.err).split())
+    assert (f"{m}:{line}:3: capabilities[0]: the prices of cheap.yaml:4 lower gridrun's own for sim/pixverse-v5.6: "
+            "job style=anime,seed=1 is priced $0.000001 where gridrun's data prices it $0.35 (10 jobs, $0.00001 where "
+            "gridrun's data prices them $3.50)") in said, said
+    assert "budget: $1.00 (fits" in said, said
+    result, prov = run(m)  # a provider billing at gridrun's own prices
+    assert (result.status, result.exit_code) == ("budget", 3)
+    assert stats(prov)["creates"] == 2 and result.stats.spent_micros == 2 * JOB, result.stats.spent_micros
+    assert any("the provider billed $0.35 for a job estimated $0.000001 at the prices of" in e
+               for e in result.stats.last_errors), result.stats.last_errors
+    done = [j for j in api.status(m).jobs if j.state == "done"]
+    assert len(done) == 2 and all(j.cost_micros == JOB and not j.cost_doubted for j in done), done
+    assert main(["plan", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "budget: $1.00 (exceeds: this run counts $2.80 against it" in said, said
+
+
+def test_a_bill_at_gridrun_s_own_price_of_a_job_a_file_prices_lower_counts_as_billed() -> None:
+    from runner.jobs import counted_cost
+
+    assert counted_cost(1, JOB, completed=True) == (1, True)  # no price of gridrun's own to weigh it against
+    assert counted_cost(1, JOB, completed=True, own=JOB) == (JOB, False)
+    assert counted_cost(1, 20 * JOB, completed=True, own=JOB) == (20 * JOB, False)
+    assert counted_cost(1, 21 * JOB, completed=True, own=JOB) == (1, True)  # another unit: doubted as before
+    assert counted_cost(1, 0, completed=True, own=JOB) == (1, True)
+    assert counted_cost(1, JOB, completed=False, own=JOB) == (1, True)  # a failed render's charge: as before

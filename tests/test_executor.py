@@ -230,8 +230,8 @@ def test_a_failed_re_render_the_provider_charged_for_counts_in_its_run(
 
     charged = 120_000
     real = ex_mod.counted_cost
-    monkeypatch.setattr(ex_mod, "counted_cost", lambda estimate, reported, *, completed: real(
-        estimate, reported, completed=True) if completed else (charged, False))
+    monkeypatch.setattr(ex_mod, "counted_cost", lambda estimate, reported, *, completed, own=None: real(
+        estimate, reported, completed=True, own=own) if completed else (charged, False))
     m, prov, forced, earlier = _failed_force_run(tmp_path)
     assert forced.stats.rerenders_failed == 2 and forced.stats.spent_micros == 2 * charged
     snap = api.status(m)
@@ -251,8 +251,8 @@ def _charged_failures(monkeypatch: pytest.MonkeyPatch, charged: int) -> None:
     from runner import executor as ex_mod
 
     real = ex_mod.counted_cost
-    monkeypatch.setattr(ex_mod, "counted_cost", lambda estimate, reported, *, completed: real(
-        estimate, reported, completed=True) if completed else (charged, False))
+    monkeypatch.setattr(ex_mod, "counted_cost", lambda estimate, reported, *, completed, own=None: real(
+        estimate, reported, completed=True, own=own) if completed else (charged, False))
 
 
 @pytest.mark.parametrize("unsent", ["budget", "unreached"])
