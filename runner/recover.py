@@ -175,12 +175,15 @@ def _micros(value: Any) -> int | None:
     return round(value * 1_000_000)
 
 
-def _counted(doc: Mapping[str, Any], estimate: int) -> int:
-    """What a run counts for the take the sidecar `doc` records of a job estimated at `estimate` (`counted_cost`
-    of the provider's figure it holds, `cost_reported_usd`): that figure, or the estimate where it holds none or one
+def _counted(doc: Mapping[str, Any], p: Plan, job: Job) -> int:
+    """What a run of `p` counts for the take the sidecar `doc` records of `job` (`counted_cost` of the provider's
+    figure it holds, `cost_reported_usd`, against the job's estimate and gridrun's own price where a capabilities
+    file of the manifest prices it lower, `Plan.lowered`): that figure, or the estimate where it holds none or one
     a run doubts. Its `cost_usd`, what the run that wrote it counted, is not taken as is: a sidecar is a file of the
     output folder, and a figure written there (999,999.99) would count as spent."""
-    billed, _ = counted_cost(estimate, _micros(doc.get("cost_reported_usd")), completed=True)
+    estimate = job.cost_micros
+    billed, _ = counted_cost(estimate, _micros(doc.get("cost_reported_usd")), completed=True,
+                             own=p.lowered.get(job.hash))
     return estimate if billed is None else billed
 
 
@@ -361,7 +364,7 @@ def _look_at(p: Plan, job: Job, path: Path, *, salt: Own, renders: frozenset[str
         return found(ALTERED, "the video is not the one its sidecar records (edited, cut short or replaced)",
                      sent_by=sent_by)
     saved = doc.get("downloaded_at")
-    return found(RECOVERED, "its video, whole, with its sidecar", recorded_cost_micros=_counted(doc, job.cost_micros),
+    return found(RECOVERED, "its video, whole, with its sidecar", recorded_cost_micros=_counted(doc, p, job),
                  provider_id=provider_id, sent_by=sent_by, salt=theirs if provider_id not in renders else None,
                  downloaded_at=float(saved) if _number(saved) else None)
 
@@ -813,7 +816,7 @@ def _takes(p: Plan, store: Store, adopt: Sequence[tuple[Job, Found]]) -> list[di
             "job_id": store.job_ids[job.hash], "hash": job.hash,
             "n": n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1,
             "idempotency_key": doc.get("idempotency_key"), "provider_id": f.provider_id, "sha256": doc["sha256"],
-            "estimate_micros": job.cost_micros, "cost_micros": _counted(doc, job.cost_micros),
+            "estimate_micros": job.cost_micros, "cost_micros": _counted(doc, p, job),
             "cost_reported_micros": _micros(doc.get("cost_reported_usd")), "output_path": f.path,
             **{t: doc.get(t) if _number(doc.get(t)) else None for t in TIMES},
             "run_id": doc.get("run_id") if isinstance(doc.get("run_id"), int) else None,

@@ -18,7 +18,7 @@ from runner.cli import main
 from runner.errors import BalanceError, BudgetError
 from runner.executor import RunOptions
 
-from execkit import sim_provider, stats, write_manifest
+from execkit import lose_state, sim_provider, stats, write_manifest
 
 JOB = 350_000  # one job of write_manifest's, 360p for 5 s, in micro-USD
 
@@ -329,6 +329,12 @@ def test_a_manifest_s_capabilities_file_lowering_prices_is_said_and_the_bills_co
     assert main(["plan", str(m)]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert "budget: $1.00 (exceeds: this run counts $2.80 against it" in said, said
+    # the state lost and rebuilt from the output folder: its takes count as the run counted them
+    lose_state(tmp_path)
+    assert main(["recover", str(m)]) == 0
+    capsys.readouterr()
+    done = [j for j in api.status(m).jobs if j.state == "done"]
+    assert len(done) == 2 and all(j.cost_micros == JOB and not j.cost_doubted for j in done), done
 
 
 def test_a_bill_at_gridrun_s_own_price_of_a_job_a_file_prices_lower_counts_as_billed() -> None:
