@@ -660,7 +660,7 @@ class Executor:
         Retry-After): an ETA that left it out said a minute's wait was a second's."""
         if not self._rendering and unsent <= 0 and sending <= 0 and fetching <= 0:
             return None
-        ends = [since + self.renders.expected(job) for since, job in self._rendering.values()]
+        ends = self.renders.ends(self._rendering.values())
         render = self.renders.expected(self.plan.jobs[0]) if self.plan.jobs else 0.0
         wait = max(0.0, self.pacer.not_before - self.pacer.clock()) if unsent > 0 or sending > 0 else 0.0
         ends += [now + wait + render] * sending + [now] * fetching

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import statistics
 from collections import deque
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, TypeVar
 
 import anyio
 import httpx
@@ -609,7 +609,23 @@ class RenderTimes:
             self._lately = (statistics.median(last), min(last), min(self._seen[-QUICK_RENDERS:]))
         return self._lately
 
-    def expected(self, job: Job) -> float:
+    def ends(self, sent: Iterable[tuple[float, Job]]) -> list[float]:
+        """When each job of `sent` (when it was sent, the job) is expected to have rendered: its send time and its
+        `expected` render time. A progress update asks this of every job in flight: the render time is worked out
+        once per clip duration (what it scales with), once in all for a simulator's jobs, which render alike."""
+        if self._simulated():
+            each = self.expected(None)
+            return [since + each for since, _ in sent]
+        by_duration: dict[float, float] = {}
+        out = []
+        for since, job in sent:
+            each = by_duration.get(job.duration)
+            if each is None:
+                each = by_duration[job.duration] = self.expected(job)
+            out.append(since + each)
+        return out
+
+    def expected(self, job: Job | None) -> float:
         recent = self._recent()
         if recent is not None:
             return recent[0] * self.scale(job)

@@ -3,6 +3,7 @@ from its own counts or by another process from a snapshot of the state store."""
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -146,7 +147,10 @@ def expected_end(now: float, ends: list[float], unsent: int, slots: int, render:
     once, each unsent job taking the first slot to free; None with none of either."""
     if not ends and unsent <= 0:
         return None
-    ends = sorted(max(now, e) for e in ends)
+    ends = sorted(ends)
+    past = bisect.bisect_left(ends, now)  # those due already may end any moment: now
+    if past:
+        ends[:past] = [now] * past
     last = ends[-1] if ends else now
     if unsent <= 0 or slots <= 0:
         return last - now

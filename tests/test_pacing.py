@@ -186,3 +186,38 @@ def test_the_render_times_seen_are_summed_up_once_per_render_not_at_every_poll_o
         times.seen(20.0 + seconds)
     assert times.expected(job) == real_median([20.0 + s for s in range(10, 60)])  # the last 50 only
     assert len(medians) == 3
+
+
+def test_a_progress_update_works_out_a_render_time_once_per_clip_duration_not_once_per_job_in_flight(
+        tmp_path, monkeypatch) -> None:
+    """The ETA of a progress update takes each job in flight's expected end (`RenderTimes.ends`): the same as
+    `expected` job by job, but the render time worked out once per clip duration, once in all for a simulator's
+    jobs; and the jobs past their expected end count as ending now (`expected_end`)."""
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.pacing import RenderTimes
+    from runner.providers import get_provider
+    from runner.stats import expected_end
+
+    mix = {"matrix": {"style": ["anime"], "seed": [1, 2, 3], "duration": [5, 10]}, "output": "s{{ seed }}d{{ duration }}.mp4"}
+    now = [1000.0]
+    for provider in ("lumenfall", "sim"):
+        folder = tmp_path / provider
+        folder.mkdir()
+        plan = api.plan(write_manifest(folder, provider=provider, extra=mix))
+        times = RenderTimes(plan, get_provider(provider).caps, poll_interval=None, clock=lambda: now[0])
+        sent = [(900.0 + i, job) for i, job in enumerate(plan.jobs * 100)]  # 600 jobs in flight
+        for seen in ((), (40.0, 50.0, 60.0)):
+            for seconds in seen:
+                times.seen(seconds, plan.jobs[0])
+            asked = []
+            expected = times.expected
+            monkeypatch.setattr(times, "expected", lambda job, asked=asked, expected=expected: asked.append(job) or expected(job))
+            ends = times.ends(sent)
+            monkeypatch.undo()
+            assert ends == [since + times.expected(job) for since, job in sent]
+            assert len(asked) == (1 if provider == "sim" else 2), (provider, len(asked))
+    assert expected_end(10.0, [12.0, 3.0, 10.0, 11.0], 0, 2, 1.0) == 2.0
+    assert expected_end(10.0, [3.0, 4.0], 3, 2, 1.0) == 2.0  # both past: free now, three more in two waves
+    assert expected_end(10.0, [3.0, 14.0], 3, 2, 1.0) == 5.0  # one slot free now, the other at 14

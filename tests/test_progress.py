@@ -978,6 +978,9 @@ def test_before_any_job_ended_the_eta_counts_the_jobs_being_sent_as_holding_thei
         def expected(self, job: Any) -> float:
             return 1.0
 
+        def ends(self, sent: Any) -> list[float]:
+            return [since + 1.0 for since, _ in sent]
+
     from runner.pacing import Pacer
 
     ex = Executor.__new__(Executor)
