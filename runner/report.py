@@ -121,6 +121,8 @@ class ReportMemo:
         self.records: dict[int, tuple[tuple[Any, ...], JobRecord]] = {}
         self._items: dict[int, tuple[JobRecord, dict[str, Any], str]] = {}
         self._context: tuple[Any, ...] | None = None
+        self._rows: dict[str, tuple[dict[str, Any], str]] = {}  # item key -> (the entry, its row of the plain table)
+        self._rows_context: tuple[Any, ...] | None = None
         self._described: tuple[str, str | None] | None = None  # (the manifest's text, its description)
 
     def description(self, manifest_text: str) -> str | None:
@@ -145,6 +147,22 @@ class ReportMemo:
         text = _json_text(item)
         self._items[job.id] = (job, item, text)
         return text
+
+    def rows_for(self, context: tuple[Any, ...]) -> None:
+        """Rows of the plain table are kept for one `context` (the runs' ids and whether each is its manifest's
+        latest, the other runs' names)."""
+        if context != self._rows_context:
+            self._rows.clear()
+            self._rows_context = context
+
+    def row(self, item: Mapping[str, Any]) -> str | None:
+        """The row of the plain table kept for the very entry `item` (an entry kept by `keep` and handed back by
+        `item`, its job unchanged); None for another."""
+        hit = self._rows.get(item["key"])
+        return hit[1] if hit is not None and hit[0] is item else None
+
+    def keep_row(self, item: dict[str, Any], row: str) -> None:
+        self._rows[item["key"]] = (item, row)
 
 
 def _json_text(value: Any) -> str:
@@ -193,7 +211,7 @@ def render(
         compare=data.get("compare"),
         live=data["live"],
         data_json=Markup(_data_text(data, texts)),
-        static_jobs=_static_jobs(data),
+        static_jobs=_static_jobs(data, memo if compare is None else None),
         css=_asset("report.css"),
         js=_asset("report.js"),
     )
@@ -220,11 +238,12 @@ def _gone_text(job: Mapping[str, Any], run: Mapping[str, Any]) -> str:
     return f"{VIDEO_MISSING}: {REFETCHED}" if run.get("latest") else f"{VIDEO_MISSING} (deleted since)"
 
 
-def _static_jobs(data: Mapping[str, Any]) -> Markup:
+def _static_jobs(data: Mapping[str, Any], memo: ReportMemo | None = None) -> Markup:
     """The page's jobs as rows of a plain table, for a browser without JavaScript (the page's script lays out the
     grid in its place): each job's key, then for each run its status (and error), cost, and its video as a link
     around its poster. Lean, as a page of thousands of jobs carries it all: end tags HTML lets go are left out,
-    and the prompt and parameters, the grid's, are not repeated here."""
+    and the prompt and parameters, the grid's, are not repeated here. With `memo` (a page rebuilt during a run), the
+    row of an entry the memo kept, its job unchanged, is the one written last time."""
     runs = data["runs"]
     others = data.get("otherRuns") or {}
 
@@ -232,8 +251,15 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
         other = others.get(str(run_id))
         return f"run {run_id}" + (f" of {_esc(other)}" if other is not None else "")
 
+    if memo is not None:  # what a row reads beside its entry
+        memo.rows_for((tuple((run["id"], bool(run.get("latest"))) for run in runs), tuple(sorted(others.items()))))
     rows: list[str] = []
     for item in data["items"]:
+        if memo is not None:
+            kept = memo.row(item)
+            if kept is not None:
+                rows.append(kept)
+                continue
         key = item["key"] if "was" not in item else f"{item['was']} → {item['key']}"
         label = key
         if "by" in item:  # two jobs paired as counterparts, as the grid says it (report.js `PAIRED`)
@@ -282,6 +308,8 @@ def _static_jobs(data: Mapping[str, Any]) -> Markup:
             else:
                 cells.append("<td>–")
         rows.append("".join(cells))
+        if memo is not None:
+            memo.keep_row(item, rows[-1])
     if len(runs) > 1:
         head = "".join(f"<th>run {'AB'[r]} ({run['id']}) {what}" for r, run in enumerate(runs)
                        for what in ("status", "cost", "video"))

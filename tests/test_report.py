@@ -649,6 +649,26 @@ def test_rebuilds_with_a_memo_keep_the_text_of_each_unmoved_item_and_equal_fresh
     assert page_data(html)["items"][0]["jobs"][0]["p"]["prompt"].startswith(HOSTILE)
 
 
+def test_rebuilds_with_a_memo_keep_the_plain_table_row_of_each_unmoved_item(tmp_path: Path) -> None:
+    """The table for a browser without JavaScript is a row a job: a rebuild writes again only the rows of the jobs
+    that moved, the others' kept as they were, and the page is the one a fresh build writes."""
+    store, run_id, _ = snap(tmp_path, fox_jobs({k: "running" for k in [("anime", 1), ("clay", 2), ("clay", 3)]}))
+    memo = ReportMemo()
+    base = outputs(tmp_path)
+    first = store.snapshot(run_id, reuse=memo.records)
+    render(first, base_dir=base, memo=memo)
+    rows = {j.id: memo.row(memo.item(j)[0]) for j in first.jobs}  # type: ignore[index]
+    assert all(rows.values())
+    moved = next(j for j in first.jobs if j.values == {"style": "clay", "seed": 2})
+    store.transition(moved.id, JobState.FAILED, error="boom <b>")
+    second = store.snapshot(run_id, reuse=memo.records)
+    html = render(second, base_dir=base, memo=memo)
+    assert html == render(second, base_dir=base)
+    again = {j.id: memo.row(memo.item(j)[0]) for j in second.jobs}  # type: ignore[index]
+    assert [again[i] is rows[i] for i in rows] == [i != moved.id for i in rows]
+    assert "<td>failed: boom &lt;b&gt;" in again[moved.id] and again[moved.id] in html  # type: ignore[operator]
+
+
 def test_the_manifests_description_heads_the_report_as_text(tmp_path: Path) -> None:
     """The schema's `description` ("shown in the plan and the report"), from the manifest as the run began."""
     from execkit import write_manifest
