@@ -839,37 +839,79 @@ def _list(text: str | None) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+# The columns `job_record` reads, each with its column of another name where the query names it so (a run's key),
+# and those a query may leave out.
+_RECORD_COLUMNS = (
+    "id", "hash", "sweep", "vals", "params", "state", "output_path", "cost_estimate_micros", "cost_micros", "attempts",
+    "provider_id", "error", "sha256", "width", "height", "duration", "created_at", "submitted_at", "completed_at",
+    "downloaded_at",
+)
+_RECORD_OPTIONAL = (
+    "cached_from_run", "billed_run", "sent_run", "cost_reported_micros", "render_span", "sent_by", "made_at",
+    "made_by_simulator",
+)
+_record_columns: dict[tuple[str, ...], tuple[dict[str, int], int, dict[str, int | None]]] = {}
+
+
+def _columns_of(keys: tuple[str, ...]) -> tuple[dict[str, int], int, dict[str, int | None]]:
+    """Where each column `job_record` reads sits in a row of a query whose columns are `keys`, as `row[name]`
+    finds it (the first of that name, the case of its letters aside), worked out once per query shape:
+    a name looked up in a row compares it with each column's name in turn, and a record reads some thirty."""
+    found = _record_columns.get(keys)
+    if found is None:
+        at: dict[str, int] = {}
+        for i, name in enumerate(keys):
+            at.setdefault(name.lower(), i)
+        missing = [name for name in _RECORD_COLUMNS if name not in at]
+        if missing:
+            raise IndexError(f"No item with that key: {missing[0]}")
+        key = at["run_key"] if "run_key" in at else at.get("key")
+        if key is None:
+            raise IndexError("No item with that key: key")
+        found = ({name: at[name] for name in _RECORD_COLUMNS}, key, {name: at.get(name) for name in _RECORD_OPTIONAL})
+        if len(_record_columns) < 64:
+            _record_columns[keys] = found
+    return found
+
+
 def job_record(row: sqlite3.Row) -> JobRecord:
-    keys = row.keys()
+    at, key, maybe = _columns_of(tuple(row.keys()))
+    v = tuple(row)
+
+    def opt(name: str) -> Any:
+        i = maybe[name]
+        return None if i is None else v[i]
+
+    made_at = opt("made_at")
     return JobRecord(
-        id=row["id"],
-        key=row["run_key"] if "run_key" in keys else row["key"],
-        sweep=row["sweep"],
-        hash=row["hash"],
-        values=json.loads(row["vals"]),
-        params=json.loads(row["params"]),
-        state=row["state"],
-        output_path=row["output_path"],
-        cost_estimate_micros=row["cost_estimate_micros"],
-        cost_micros=row["cost_micros"],
-        attempts=row["attempts"],
-        provider_id=row["provider_id"],
-        error=row["error"],
-        sha256=row["sha256"],
-        size=(row["width"], row["height"]) if row["width"] else None,
-        duration=row["duration"],
-        created_at=row["created_at"],
-        submitted_at=row["submitted_at"],
-        completed_at=row["completed_at"],
-        downloaded_at=row["downloaded_at"],
-        cached_from_run=row["cached_from_run"] if "cached_from_run" in keys else None,
-        billed_run=row["billed_run"] if "billed_run" in keys else None,
-        sent_run=row["sent_run"] if "sent_run" in keys else None,
-        cost_reported_micros=row["cost_reported_micros"] if "cost_reported_micros" in keys else None,
-        render_span=row["render_span"] if "render_span" in keys else None,
-        sent_by=row["sent_by"] if "sent_by" in keys else None,
-        endpoint=row["made_at"] if "made_at" in keys else None,
-        simulated=None if "made_at" not in keys or row["made_at"] is None else bool(row["made_by_simulator"]),
+        id=v[at["id"]],
+        key=v[key],
+        sweep=v[at["sweep"]],
+        hash=v[at["hash"]],
+        values=json.loads(v[at["vals"]]),
+        params=json.loads(v[at["params"]]),
+        state=v[at["state"]],
+        output_path=v[at["output_path"]],
+        cost_estimate_micros=v[at["cost_estimate_micros"]],
+        cost_micros=v[at["cost_micros"]],
+        attempts=v[at["attempts"]],
+        provider_id=v[at["provider_id"]],
+        error=v[at["error"]],
+        sha256=v[at["sha256"]],
+        size=(v[at["width"]], v[at["height"]]) if v[at["width"]] else None,
+        duration=v[at["duration"]],
+        created_at=v[at["created_at"]],
+        submitted_at=v[at["submitted_at"]],
+        completed_at=v[at["completed_at"]],
+        downloaded_at=v[at["downloaded_at"]],
+        cached_from_run=opt("cached_from_run"),
+        billed_run=opt("billed_run"),
+        sent_run=opt("sent_run"),
+        cost_reported_micros=opt("cost_reported_micros"),
+        render_span=opt("render_span"),
+        sent_by=opt("sent_by"),
+        endpoint=made_at,
+        simulated=None if made_at is None else bool(opt("made_by_simulator")),
     )
 
 

@@ -1304,3 +1304,32 @@ def test_a_state_lacking_a_column_read_with_its_row_is_said_so_by_every_command(
         assert (f"the state file lacks a table or column of schema {SCHEMA_VERSION}, this gridrun's own, which it says "
                 "it is of") in said, (command, said)
     assert contents(db) == before
+
+
+def test_a_job_record_reads_its_rows_columns_by_position_as_they_are_named(tmp_path: Path) -> None:
+    """A row's column looked up by name is compared with each column's name in turn, and a job's record reads some
+    thirty: `job_record` finds where each sits once per query's columns and reads the row by position, the same
+    record as by name (the run's key over the job's own, the columns a query may leave out as none)."""
+    import dataclasses
+
+    from runner.records import job_record
+
+    lookups: list[str] = []
+
+    class Row(sqlite3.Row):
+        def __getitem__(self, key: Any) -> Any:
+            if isinstance(key, str):
+                lookups.append(key)
+            return super().__getitem__(key)
+
+    store = Store(tmp_path / "state.db")
+    run, ids = _run(store, tmp_path, 3)
+    store.db.row_factory = Row
+    records = [job_record(r) for r in store.run_job_rows(run)]
+    assert lookups == []
+    assert [(j.id, j.key, j.values, j.params, j.state, j.size, j.sent_run) for j in records] == [
+        (ids[f"{i:064x}"], f"seed={i}", {"seed": i}, {"prompt": "p"}, "planned", (960, 540), None) for i in range(3)]
+    bare = job_record(store.db.execute("SELECT * FROM jobs WHERE id=?", (records[0].id,)).fetchone())  # no run's
+    assert bare == dataclasses.replace(records[0], cached_from_run=None, billed_run=None, sent_run=None, sent_by=None,
+                                       endpoint=None, simulated=None)
+    store.close()
