@@ -149,8 +149,8 @@ class ReportMemo:
         return text
 
     def rows_for(self, context: tuple[Any, ...]) -> None:
-        """Rows of the plain table are kept for one `context` (the runs' ids and whether each is its manifest's
-        latest, the other runs' names)."""
+        """Rows of the plain table are kept for one `context` (the runs' ids, whether each is its manifest's
+        latest and whether it still goes on, the other runs' names)."""
         if context != self._rows_context:
             self._rows.clear()
             self._rows_context = context
@@ -252,7 +252,8 @@ def _static_jobs(data: Mapping[str, Any], memo: ReportMemo | None = None) -> Mar
         return f"run {run_id}" + (f" of {_esc(other)}" if other is not None else "")
 
     if memo is not None:  # what a row reads beside its entry
-        memo.rows_for((tuple((run["id"], bool(run.get("latest"))) for run in runs), tuple(sorted(others.items()))))
+        memo.rows_for((tuple((run["id"], bool(run.get("latest")), run.get("status", "running")) for run in runs),
+                       tuple(sorted(others.items()))))
     rows: list[str] = []
     for item in data["items"]:
         if memo is not None:

@@ -669,6 +669,21 @@ def test_rebuilds_with_a_memo_keep_the_plain_table_row_of_each_unmoved_item(tmp_
     assert "<td>failed: boom &lt;b&gt;" in again[moved.id] and again[moved.id] in html  # type: ignore[operator]
 
 
+def test_a_rebuild_with_a_memo_after_the_run_ended_says_its_jobs_in_flight_were_left_so(tmp_path: Path) -> None:
+    """A row kept from a build while the run went on reads "submitted"; once the run ended, the same unmoved job
+    reads "submitted when the run stopped" in the next build, as a fresh build writes it."""
+    store, run_id, _ = snap(tmp_path, fox_jobs({("anime", 1): "submitted", ("clay", 2): "done"}), end_status=None)
+    memo = ReportMemo()
+    base = outputs(tmp_path)
+    going = render(store.snapshot(run_id, reuse=memo.records), base_dir=base, memo=memo)
+    assert "<td>submitted<" in going and "<td>submitted when" not in going
+    store.end_run(run_id, "interrupted")
+    ended = store.snapshot(run_id, reuse=memo.records)
+    html = render(ended, base_dir=base, memo=memo)
+    assert html == render(ended, base_dir=base)
+    assert "<td>submitted when the run stopped" in html
+
+
 def test_the_manifests_description_heads_the_report_as_text(tmp_path: Path) -> None:
     """The schema's `description` ("shown in the plan and the report"), from the manifest as the run began."""
     from execkit import write_manifest
