@@ -88,16 +88,19 @@ def fmt_paused(seconds: float, status: int = 429) -> str:
 
 
 def fmt_next_check(seconds: float) -> str:
-    """What a run waits for while every job in flight waits for its next poll, rounded up: in seconds, minutes
-    or hours; past a day (a provider's far-off hint, a simulator's render of years) as that, not as the hundreds
-    of digits of its seconds."""
+    """What a run waits for while every job in flight waits for its next poll: in seconds up to two minutes, then
+    in two units as `jobs.span_text` says spans ("2 min 01 s", "2 h 01 min"), rounded up on the smaller only, so
+    that a wait is never overstated by almost a whole minute or hour; past a day (a provider's far-off hint, a
+    simulator's render of years) as that, not as the hundreds of digits of its seconds."""
     if not seconds <= 86_400:  # NaN too
         return "next check in over a day"
     if seconds <= 120:
         return f"next check in {math.ceil(seconds)} s"
-    if seconds <= 2 * 3600:
-        return f"next check in {math.ceil(seconds / 60)} min"
-    return f"next check in {math.ceil(seconds / 3600)} h"
+    if math.ceil(seconds) < 3600:
+        minutes, sec = divmod(math.ceil(seconds), 60)
+        return f"next check in {minutes} min {sec:02d} s"
+    hours, minutes = divmod(math.ceil(seconds / 60), 60)
+    return f"next check in {hours} h {minutes:02d} min"
 
 
 def fmt_answered(seconds: float) -> str:

@@ -153,11 +153,13 @@ def test_a_simulators_figures_are_said_simulated_on_each_line_and_its_json_keeps
 
 
 @pytest.mark.parametrize(("seconds", "shown"), [
-    (0.2, "1 s"), (5.0, "5 s"), (120.0, "120 s"), (121.0, "3 min"), (7200.0, "120 min"), (7201.0, "3 h"),
-    (86_400.0, "24 h"), (86_401.0, "over a day"), (1e308, "over a day"), (float("inf"), "over a day"),
+    (0.2, "1 s"), (5.0, "5 s"), (120.0, "120 s"), (120.2, "2 min 01 s"), (121.0, "2 min 01 s"),
+    (179.0, "2 min 59 s"), (180.0, "3 min 00 s"), (3599.0, "59 min 59 s"), (3599.2, "1 h 00 min"),
+    (3601.0, "1 h 01 min"), (7200.0, "2 h 00 min"), (7204.0, "2 h 01 min"), (7260.0, "2 h 01 min"),
+    (86_400.0, "24 h 00 min"), (86_401.0, "over a day"), (1e308, "over a day"), (float("inf"), "over a day"),
     (float("nan"), "over a day"),
 ])
-def test_the_next_check_reads_in_seconds_minutes_or_hours_and_a_far_one_as_over_a_day(
+def test_the_next_check_reads_in_seconds_then_two_units_rounded_up_on_the_smaller_and_a_far_one_as_over_a_day(
     seconds: float, shown: str
 ) -> None:
     """A wait of 1e308 s (a simulator's render time) read as its 300 digits; infinity raised."""
