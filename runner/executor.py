@@ -1781,8 +1781,10 @@ class Executor:
         self._error(job, key_ignored_note(self.provider.name))
 
     def _steady_of(self, stamp: float) -> float:
-        """A time the state recorded (the store's wall clock) on the steady clock, as the wall clock now stands."""
-        return stamp - self.store.clock() + self.steady()
+        """A time the state recorded (the store's wall clock) on the steady clock, as the wall clock now stands; at
+        most now: a moment the wall clock now puts in the future was recorded while it was ahead (set back since),
+        and is taken as now, so that no poll, lookup or timeout of the job waits for as long as the clock was off."""
+        return min(self.steady(), stamp - self.store.clock() + self.steady())
 
     def _halted(self, deadline: float | None) -> str | None:
         """Why no create of the job may be sent now: the run was interrupted (the first Ctrl-C, `stop`), or the

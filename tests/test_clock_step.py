@@ -77,3 +77,62 @@ def test_a_step_back_of_the_wall_clock_during_a_run_holds_no_poll(
     assert not held, "the run was held by the step of the wall clock"
     assert out["r"].exit_code == 0 and out["r"].stats.counts["done"] == 4, out["r"].stats.counts
     assert len(sent) == 4 and clock.offset == STEP
+
+
+def _sent_ahead(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: float, **sim: Any) -> Path:
+    """A run of three jobs on a wall clock `ahead` seconds fast (the executor's and the state's), ended once their
+    creates are taken (detached, as a second Ctrl-C ends it), their renders going on at the simulator, which keeps
+    real time as a provider does. The clock is right again for what follows (NTP stepped it back)."""
+    def fast() -> float:
+        return time.time() + ahead
+
+    submit, sent = SimProvider.submit, []
+
+    async def submitted(self: SimProvider, client: Any, body: dict[str, Any]) -> Any:
+        status = await submit(self, client, body)
+        sent.append(status.id)
+        return status
+
+    m = write_manifest(tmp_path, n_seeds=3, styles=("anime",), sim={"jitter": 0.0, **sim})
+    with monkeypatch.context() as patch:
+        patch.setattr(SimProvider, "submit", submitted)
+        patch.setitem(Executor.__init__.__kwdefaults__, "clock", fast)
+        patch.setattr(api, "Store", functools.partial(api.Store, clock=fast))
+        stop, detach = threading.Event(), threading.Event()
+        runner = threading.Thread(target=lambda: api.run(m, report=False, stop=stop, detach=detach))
+        runner.start()
+        deadline = time.monotonic() + 30
+        while len(sent) < 3 and runner.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        detach.set()
+        runner.join(30)
+    assert not runner.is_alive() and len(sent) == 3
+    jobs = api.status(m).jobs
+    assert all(j.submitted_at is not None and j.submitted_at > time.time() + ahead / 2 for j in jobs), jobs
+    return m
+
+
+def test_jobs_sent_while_the_wall_clock_was_ahead_are_polled_by_their_render_time_once_it_is_set_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Their send times, which the clock now puts two hours ahead, are taken as now: their first poll comes after
+    their render time, not two hours later, and no ETA, next check or age says hours."""
+    m = _sent_ahead(tmp_path, monkeypatch, 7200.0, render_time=3.0)
+    seen: list[Any] = []
+    out: dict[str, Any] = {}
+    stop, detach = threading.Event(), threading.Event()
+    runner = threading.Thread(target=lambda: out.update(r=api.run(
+        m, options=RunOptions(timeout=60), report=False, on_progress=seen.append, stop=stop, detach=detach)))
+    runner.start()
+    runner.join(45)  # seconds; two hours, held by the clock's step
+    held = runner.is_alive()
+    if held:
+        stop.set()
+        detach.set()
+        runner.join(30)
+    assert not held, "the run waited for as long as the wall clock had been ahead"
+    assert out["r"].exit_code == 0 and out["r"].stats.counts["done"] == 3, out["r"].stats.counts
+    assert all(s.next_check is None or s.next_check < 60 for s in seen), [s.next_check for s in seen]
+    assert all(s.eta is None or s.eta < 60 for s in seen), [s.eta for s in seen]
+
