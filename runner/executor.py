@@ -1880,27 +1880,37 @@ class Executor:
 
     async def _find(
         self, key: str, sent_at: float | None, *, last_sent: float | None = None, settle: bool = False,
-        until: float | None = None,
+        until: float | None = None, interruptible: bool = False,
     ) -> tuple[VideoStatus | None, bool]:
         """The job a create with `key` made, looked up in the provider's request log, and whether the log
         answered (False: it could not be asked, or could not tell, so None proves nothing). `sent_at`, when the
         attempt was recorded: the log is read back to it (less LOG_SKEW; the provider moves that back by as far as
-        its clock is seen behind ours, so a miss holds whatever its clock says).
+        its clock is seen behind ours, so a miss holds whatever its clock says), or whole where the clock now puts
+        it in the future.
 
         `last_sent`, when a create with the key was last sent, on the steady clock. A provider that ignores keys
         makes a second video for a second create, so a miss is proof only once that create can no longer be on its
         way (a gateway may queue it): the log is read no sooner than the request timeout after it, and a few seconds
-        more; so it is for any provider with `settle` (a miss that would be believed).
+        more (never longer from now, whatever the clock did); so it is for any provider with `settle` (a miss that
+        would be believed). `interruptible`: the interrupt ends that wait, and a miss of the one lookup then made is
+        not believed (False).
 
         After the interrupt or `until` (the job's deadline), a lookup is tried once, not again after a failure, and
         not at all where it would wait for a provider's pause (a 429): the log is not asked (False). A provider
         found to keep no log (`NotImplementedError`: none at the base URL, or one that records no keys) sets
         `_no_log` for the rest of the run."""
+        early = False  # the interrupt cut that wait short: a miss proves nothing yet
         if last_sent is not None and (settle or not self._honours_keys()):
-            wait = last_sent + self.opts.request_timeout + LOG_SETTLE - self.steady()
-            if wait > 0:
+            full = self.opts.request_timeout + LOG_SETTLE
+            wait = min(full, last_sent + full - self.steady())
+            if wait > 0 and interruptible:
+                await self._nap(wait, None)
+                early = self._interrupted is not None and self._interrupted.is_set()
+            elif wait > 0:
                 await anyio.sleep(wait)
-        after = None if sent_at is None else sent_at - LOG_SKEW
+        # A send the clock now puts in the future was recorded while it was ahead (set back since): when the create
+        # left is not known, and a log read back only to that time would miss it, so the whole log is read.
+        after = None if sent_at is None or sent_at > self.store.clock() else sent_at - LOG_SKEW
         for attempt in range(1, 4):
             if attempt > 1 and self._halted(until):
                 break  # the interrupt, or the job's deadline: the lookup is made once, not tried again
@@ -1911,7 +1921,7 @@ class Executor:
                 async with self.pacer.gate:
                     found = await self.provider.find_by_key(self.client, key, created_after=after)
                 self.pacer.ok()
-                return found, True
+                return found, found is not None or not early
             except NotImplementedError:
                 self._no_log = True
                 break
@@ -2035,7 +2045,7 @@ class Executor:
                 self._checks[jid] = self._steady_of(sent_at) + self.opts.request_timeout + LOG_SETTLE
             try:
                 found, answered = await self._find(
-                    key, sent_at, last_sent=None if sent_at is None else self._steady_of(sent_at))
+                    key, sent_at, last_sent=None if sent_at is None else self._steady_of(sent_at), interruptible=True)
             finally:
                 self._reserved = max(0, self._reserved - job.cost_micros)
                 self._checks.pop(jid, None)
@@ -2071,6 +2081,10 @@ class Executor:
                 self.store.note(jid, f"{error}; {NO_REQUEST_LOG_NOTE}" if error else NO_REQUEST_LOG_NOTE)
                 self.live.nudge()
             return  # unknown, as it was: `retry --unknown` sends it again
+        if self.stopping == "interrupt" and not self.provider.caps.honours_idempotency_keys:
+            # The interrupt came before the log could tell (its wait for the log to settle cut short): left as
+            # recorded, for the next run's lookup, as a job sent again with its key is left (`_post`).
+            return self._unanswered_left(job, jid, "the run was interrupted", timed_out=False)
         if self.provider.caps.honours_idempotency_keys:
             # Sent again with the same key: the provider answers with the video an earlier send made, at no
             # cost, or makes it now, once. Never with a new key, even once a create sent again with its key got a
