@@ -65,7 +65,7 @@ from .providers.base import Provider, VideoStatus
 from .providers.download import TOO_LARGE, WRITE_FAILED, size_differs_text, PartialDownload
 from .providers.retry_after import MAX_SENSIBLE_WAIT, asked_wait
 from .providers.transport import WEB_PAGE
-from .records import DISK_FULL, POLLS_FAIL, POLLS_FAILED, run_exit
+from .records import DISK_FULL, POLLS_FAIL, POLLS_FAILED, local_time, run_exit
 from .state import (
     ABANDONED_LOST_SUFFIX,
     ABANDONED_NEVER_KNOWN,
@@ -1365,7 +1365,7 @@ class Executor:
         """Why a stopping run left its jobs in flight: the provider has not answered since its last answer."""
         answered = self.pacer.answered_at
         since = ("answered no request of this run" if answered is None else
-                 f"not answered since {time.strftime('%H:%M', time.localtime(self.clock() - (self.steady() - answered)))}")
+                 f"not answered since {local_time(self.clock() - (self.steady() - answered))}")
         jobs = f"{flying:,} paid job{'s' if flying != 1 else ''}"
         return (f"the provider has {since} (every request failing for {STOP_UNANSWERED:g} s since the run began "
                 f"stopping, with no answer): left the {jobs} in flight to the next run, as a second signal does; "
@@ -2787,12 +2787,13 @@ class Executor:
 
     def _polls_over(self) -> None:
         """As the run ends: the note of each job left in flight whose polls were failing says when the last one
-        failed, not that it is "still polling" (no one is, once the run is over)."""
+        failed, not that it is "still polling" (no one is, once the run is over): the moment in full (date, time
+        and offset from UTC), as the note is read later, maybe in another time zone."""
         for pid, message in self._poll_noted.items():
             jid, when = self._poll_noted_at[pid]
             if self.states.get(jid) not in IN_FLIGHT_STATES or self.store.job_row(jid)["error"] != message:
                 continue  # settled, or its note since says something else (left at its timeout, say)
-            at = time.strftime("%H:%M", time.localtime(when))
+            at = local_time(when)
             if message.startswith(POLLS_FAIL):
                 self.store.note(jid, f"last poll failed at {at}: {message.removeprefix(POLLS_FAIL)}")
             elif message.endswith(STILL_POLLING):

@@ -475,3 +475,34 @@ def test_a_stopping_run_whose_download_stalls_mid_body_leaves_it_to_the_next_run
     assert said and "left the 2 paid jobs downloading to the next run" in said[0], result.stats.last_errors
     assert [j.state for j in jobs] == ["downloading", "downloading"], [(j.state, j.error) for j in jobs]
     assert sim_stats["requests"].get("file", 0) == 2, sim_stats  # one try each, its stall not over
+
+
+@pytest.mark.timeout(120)
+def test_the_notes_of_jobs_left_by_a_provider_that_answers_nothing_say_when_with_the_date_and_the_offset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state keeps a job's note for whoever reads it later, in another time zone or another day: when its last
+    poll failed, and when the provider last answered, read as the moment they were (date, time and offset from
+    UTC), as every time gridrun shows, not as a bare hour of the zone the run was in."""
+    import re
+    import time
+
+    from runner import executor
+
+    quick_backoff(monkeypatch)
+    monkeypatch.setattr(executor, "STOP_UNANSWERED", 0.5)
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 600, "jitter": 0.0})
+        result = _run_vanishing(m)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    moment = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0900"
+    said = [e for e in result.stats.last_errors if "has not answered" in e]
+    assert said and re.search(f"the provider has not answered since {moment} ", said[0]), said
+    jobs = api.status(m).jobs
+    assert len(jobs) == 2, jobs
+    for j in jobs:
+        assert re.match(f"last poll failed at {moment}: ", j.error or ""), j.error
