@@ -218,6 +218,9 @@ class RunRecord:
     # holds it while it runs, so a run recorded as running whose lock is free is gone, whatever host and pid it
     # recorded.
     lock_free: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
+    # The process (pid, host) the runner lock's file names while a runner holds that lock now; None where none does,
+    # that cannot be told, or the file names none (the callable None: not read from a state folder).
+    lock_holder: Callable[[], tuple[int, str] | None] | None = field(default=None, compare=False, repr=False)
     # The state folder it was read from (None: not known), whose disk `gone_note` looks at.
     state_folder: str | None = field(default=None, compare=False, repr=False)
     # The cause it stopped on, recorded as it ended, where it was not its jobs' (DISK_FULL); None: none recorded.
@@ -237,32 +240,37 @@ class RunRecord:
         """The run is recorded as running by a process that no longer exists: it was killed or crashed before
         it could record its end (the next `gridrun run` marks it `crashed`). Told by the runner lock of its state
         folder, free (no run holds it, on any host sharing the folder); else, on this machine, by its pid: no
-        process has it, or the one that now has it started after the run did (Linux: /proc). A run recorded on
-        another host (a hostname changed since, a container) whose lock is held, or where locks cannot be had,
-        cannot be told gone."""
+        process has it, or the one that now has it started after the run did (Linux: /proc), unless it holds the
+        lock: /proc tells a process's start by the wall clock as it stands now, so a step of that clock forward since
+        the run began makes the run's own process look started after it. A run recorded on another host (a hostname
+        changed since, a container) whose lock is held, or where locks cannot be had, cannot be told gone."""
         if self.ended_at is not None or self.status != "running" or not self.pid:
             return False
         here = self.host == socket.gethostname()
         if here and self.pid == os.getpid():
             return False  # this very process
-        if here and self._pid_gone():
+        gone = self._pid_gone() if here else None
+        if gone == "dead":
             return True
+        if gone == "later":
+            return self.lock_holder is None or self.lock_holder() != (self.pid, self.host)
         return self.lock_free is not None and self.lock_free()
 
-    def _pid_gone(self) -> bool:
-        """The run's pid names no process of this machine now, or one that started after the run did."""
+    def _pid_gone(self) -> str | None:
+        """Whether the run's pid names no process of this machine now, or a dead one ("dead"), or one that started
+        after the run did, by the clock as it stands now ("later"); None otherwise."""
         assert self.pid is not None
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
-            return True
+            return "dead"
         except OSError:  # alive, owned by someone else
             pass
         fields = _stat_fields(self.pid)
         if fields is not None and fields[0] in (b"Z", b"X"):  # dead, its parent has not reaped it yet
-            return True
+            return "dead"
         started = _started(fields)
-        return started is not None and started > self.started_at + PID_CLOCK_SLACK
+        return "later" if started is not None and started > self.started_at + PID_CLOCK_SLACK else None
 
     @property
     def shown_status(self) -> str:
@@ -802,9 +810,11 @@ def placeholders_failed_note(n: int) -> str:
 
 
 def run_record(row: sqlite3.Row, *, lock_free: Callable[[], bool] | None = None,
-               state_folder: str | None = None, stopped: Mapping[str, str] | None = None) -> RunRecord:
-    """The run of `row`, read from the state folder `state_folder` whose runner lock `lock_free` tells free;
-    `stopped`: the cause it recorded it stopped on, where it did (`Store.end_run`)."""
+               lock_holder: Callable[[], tuple[int, str] | None] | None = None, state_folder: str | None = None,
+               stopped: Mapping[str, str] | None = None) -> RunRecord:
+    """The run of `row`, read from the state folder `state_folder` whose runner lock `lock_free` tells free and
+    `lock_holder` tells the holder of; `stopped`: the cause it recorded it stopped on, where it did
+    (`Store.end_run`)."""
     keys = row.keys()  # a state of an older schema has no seen_at
     return RunRecord(
         id=row["id"],
@@ -824,6 +834,7 @@ def run_record(row: sqlite3.Row, *, lock_free: Callable[[], bool] | None = None,
         duration=row["duration"] if "duration" in keys else None,
         argv=tuple(str(a) for a in _list(row["argv"])),
         lock_free=lock_free,
+        lock_holder=lock_holder,
         state_folder=state_folder,
         stopped_by=None if stopped is None else stopped.get("cause"),
         stopped_note=None if stopped is None else stopped.get("note"),

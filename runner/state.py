@@ -940,6 +940,18 @@ def runner_lock_free(lock_path: Path) -> bool:
     return _probe(lock_path) is False and _probe(lock_path.parent) is not True
 
 
+def runner_lock_holder(lock_path: Path) -> tuple[int, str] | None:
+    """The process (pid, host) the runner lock file `lock_path` (beside a state.db) names, while a runner holds it
+    now (probed as `held_elsewhere` does); None where none does, that cannot be told, or the file names none."""
+    if _probe(lock_path) is not True:
+        return None
+    try:
+        found = _holder(lock_path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+    return None if found is None else (found.pid, found.host)
+
+
 def _probe(path: Path) -> bool | None:
     """Whether another open file (of any process) holds the lock of the file or folder `path`: tried with a lock
     not waiting, let go at once (a runner taking it meanwhile tries again: `_flock`). None when that cannot be
@@ -2017,6 +2029,11 @@ class Store:
         holds it (`Snapshot`, `Runs`), pickles and outlives the store."""
         return functools.partial(runner_lock_free, self.real.with_name("lock"))
 
+    @property
+    def _lock_holder(self) -> Callable[[], tuple[int, str] | None]:
+        """The process holding this state folder's runner lock now (`runner_lock_holder`), as `_lock_free`."""
+        return functools.partial(runner_lock_holder, self.real.with_name("lock"))
+
     def _cols(self, table: str, alias: str = "") -> str:
         """Every column of `table` this state's schema has, named for a SELECT (`_columns`)."""
         return _columns(table, self.schema, alias)
@@ -2692,8 +2709,8 @@ class Store:
         row = self.db.execute(f"SELECT {self._cols('runs')} FROM runs WHERE id=?", (run_id,)).fetchone() if in_range else None
         if row is None:
             raise NotRecordedError(f"{self.path}: no run {run_id}; {self._runs_recorded(manifest_name)}")
-        record = run_record(row, lock_free=self._lock_free, state_folder=str(self.real.parent),
-                            stopped=self._stops(run_id).get(run_id))
+        record = run_record(row, lock_free=self._lock_free, lock_holder=self._lock_holder,
+                            state_folder=str(self.real.parent), stopped=self._stops(run_id).get(run_id))
         if manifest_name is not None and record.manifest_name != manifest_name:
             raise NotRecordedError(
                 f"{self.path}: run {run_id} is a run of {record.manifest_name} ({record.manifest_path}), not of "
@@ -2768,8 +2785,8 @@ class Store:
         else:
             rows = self.db.execute(f"SELECT {self._cols('runs')} FROM runs WHERE manifest_name=? ORDER BY id DESC", (manifest_name,)).fetchall()
         stops = self._stops()
-        return [run_record(r, lock_free=self._lock_free, state_folder=str(self.real.parent), stopped=stops.get(r["id"]))
-                for r in rows]
+        return [run_record(r, lock_free=self._lock_free, lock_holder=self._lock_holder,
+                           state_folder=str(self.real.parent), stopped=stops.get(r["id"])) for r in rows]
 
     def _stops(self, run_id: int | None = None) -> dict[int, dict[str, str]]:
         """The causes runs ended on, not their jobs' (`end_run`'s `stopped_by`), by run id: of `run_id` only, or of
@@ -2809,14 +2826,16 @@ class Store:
         """The latest run recorded as running by process `pid` on `host`, if any (the runner lock's holder)."""
         row = self.db.execute(f"SELECT {self._cols('runs')} FROM runs WHERE status='running' AND pid=? AND host=? ORDER BY id DESC"
                               " LIMIT 1", (pid, host)).fetchone()
-        return None if row is None else run_record(row, lock_free=self._lock_free, state_folder=str(self.real.parent),
+        return None if row is None else run_record(row, lock_free=self._lock_free, lock_holder=self._lock_holder,
+                                                   state_folder=str(self.real.parent),
                                                    stopped=self._stops(row["id"]).get(row["id"]))
 
     def latest_run_of_file(self, manifest_path: Path) -> RunRecord | None:
         """The latest run made from the manifest file at `manifest_path` (as runs record it, absolute), if any."""
         row = self.db.execute(f"SELECT {self._cols('runs')} FROM runs WHERE manifest_path=? ORDER BY id DESC LIMIT 1",
                               (str(manifest_path),)).fetchone()
-        return None if row is None else run_record(row, lock_free=self._lock_free, state_folder=str(self.real.parent),
+        return None if row is None else run_record(row, lock_free=self._lock_free, lock_holder=self._lock_holder,
+                                                   state_folder=str(self.real.parent),
                                                    stopped=self._stops(row["id"]).get(row["id"]))
 
     def run_summaries(self, manifest_name: str | None = None) -> list[RunSummary]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from execkit import write_manifest
+from execkit import in_flight, wait_for, write_manifest
 
 from runner import api
 
@@ -269,6 +269,12 @@ def test_a_pid_taken_by_a_process_that_started_after_the_run_is_not_the_runs() -
         assert not dataclasses.replace(run, started_at=started + 1).process_gone()
         younger = dataclasses.replace(run, started_at=started - 2 * PID_CLOCK_SLACK)
         assert younger.process_gone()  # the pid is alive, but not the process that started the run
+        here = socket.gethostname()
+        # unless that process holds the run's state lock (a step of the clock since moved its start); another
+        # process holding it (a run started since) tells nothing of this pid
+        assert not dataclasses.replace(younger, lock_holder=lambda: (proc.pid, here)).process_gone()
+        assert dataclasses.replace(younger, lock_holder=lambda: (os.getpid(), here)).process_gone()
+        assert dataclasses.replace(younger, lock_holder=lambda: None).process_gone()
         assert not dataclasses.replace(younger, host="elsewhere").process_gone()  # another host: cannot tell
         assert not dataclasses.replace(younger, status="done", ended_at=started).process_gone()
     finally:
@@ -1167,3 +1173,40 @@ def test_watch_and_status_of_an_invalid_manifest_that_never_ran_give_its_errors_
     assert status.returncode == 2, status.stdout + status.stderr
     assert "'watercolor' is not one of" in status.stderr and "runs it first" not in status.stderr, status.stderr
     assert not (tmp_path / ".gridrun").exists()
+
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process start times come from /proc")
+def test_a_run_whose_process_seems_started_after_it_is_not_gone_while_it_holds_its_lock(tmp_path: Path) -> None:
+    """/proc gives a process's start by the wall clock as it stands now (its boot time moves with every step of
+    it): a run whose machine's clock was stepped forward since it began reads as started before its own process,
+    as a run whose pid another process took would. The run holds its state's runner lock, its pid in the lock's
+    file: it goes on, and `status`, its `--runs` and the report say so; once it is killed, it is gone."""
+    from runner.records import process_start
+
+    manifest = write_manifest(tmp_path, n_seeds=2, run={"concurrency": 2},
+                              sim={"render_time": 600, "jitter": 0.0, "concurrency": 2})
+    proc = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(manifest), "--no-report"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: in_flight(manifest) == 2)
+        started = process_start(proc.pid)
+        assert started is not None
+        _recorded_as(tmp_path, started_at=started - 30)  # the clock stepped 30 s forward since the run began
+        code, doc, stderr = _status(manifest)
+        assert code == 0 and doc is not None and doc["status"] == "running" and doc["process_gone"] is False, (
+            doc, stderr)
+        listed = _gridrun("status", str(manifest), "--runs", "--json", cwd=tmp_path)
+        assert [r["status"] for r in json.loads(listed.stdout)] == ["running"], listed.stdout + listed.stderr
+        shown = _gridrun("status", str(manifest), cwd=tmp_path)
+        assert "gone" not in shown.stdout and "resumes it" not in shown.stdout, shown.stdout
+        report = _gridrun("report", str(manifest), cwd=tmp_path)
+        assert report.returncode == 0, report.stderr
+        page = next(tmp_path.rglob("report.html")).read_text(encoding="utf-8").replace(" ", "")
+        assert '"status":"running"' in page and '"status":"gone"' not in page, report.stdout
+    finally:
+        proc.kill()
+        proc.wait()
+    code, doc, stderr = _status(manifest)
+    assert code == 0 and doc is not None and doc["status"] == "gone", (doc, stderr)
