@@ -224,6 +224,12 @@ def _target(client: httpx.AsyncClient, url: str) -> _Target:
             return _Target(url, scheme, host, None if port is None else int(port),
                            f"GET {scheme}://{netloc}{plain['path']}")
     target = httpx.URL(url)
+    if target.scheme and not target.host:
+        # `file:///...`, `data:...`, `http:/path`: a scheme with no host to fetch from, which httpx would join to the
+        # API's URL as a path of its own (another scheme with a host is refused as httpx sends it: BAD_URL too)
+        shown = "data:..." if target.scheme == "data" else f"{target.scheme}:{target.path[:80]}"
+        raise DownloadError(f"GET {shown}: unsupported URL (no host: only http and https URLs with one are fetched)",
+                            code="BAD_URL")
     if target.is_relative_url:
         target = client.base_url.join(url)
     return _Target(str(target), target.scheme, target.host, target.port,

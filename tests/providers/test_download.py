@@ -708,3 +708,41 @@ async def test_a_file_host_error_text_that_echoes_the_signed_url_keeps_none_of_i
     for secret in ("IQoJb3JpZ2luX2VjE", "5f1d0a9c7e3b2d4f", "X-Amz-Security-Token="):
         assert secret not in said, said
     assert "GET https://media.lumenfall.ai/v/abc.mp4" in said and kept in said, said
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "data:video/mp4;base64,AAAA", "http:/v1/videos/x",
+                                 "https:///v.mp4"])
+@pytest.mark.anyio
+async def test_an_output_url_with_a_scheme_and_no_host_is_refused_unfetched(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path, url: str
+) -> None:
+    """A URL with a scheme but no host is no path of the API's: refused as unsupported (the video waits for a
+    usable URL), never fetched from the API's host and taken for an expired one."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(404)
+
+    async with mock(handler) as client:
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, url, tmp_path / "a.mp4")
+    assert info.value.code == "BAD_URL" and "unsupported URL" in str(info.value)
+    assert not isinstance(info.value, ExpiredError)
+    assert seen == []
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_an_output_url_that_is_a_path_is_fetched_from_the_api(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path
+) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, headers={"content-type": "video/mp4"}, content=MP4)
+
+    async with mock(handler) as client:
+        await provider.download(client, "/v1/videos/abc/content", tmp_path / "a.mp4")
+        assert [str(r.url) for r in seen] == [str(client.base_url.join("/v1/videos/abc/content"))]
