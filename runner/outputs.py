@@ -892,8 +892,12 @@ def left_by_runs(outputs_dir: Path) -> Path | None:
 
 # The folders gridrun keeps in an output folder for itself: each run's manifest copy and the folder's lock
 # (.runs/), the files runs replaced (.runs/superseded/, its manifests/). None may be a link: what is written there
-# would land wherever it leads.
+# would land wherever it leads. Nor may anything under .runs/superseded/ (a job's folder, named by the first 16 of
+# its hash, which the manifest tells; `files/`; the folders of the takes in them): a take kept there would land
+# where the link leads, out of the project.
 OWN_FOLDERS = (".runs", os.path.join(".runs", "superseded"), os.path.join(".runs", "superseded", "manifests"))
+# The output folder's lock file (`Store.lock_outputs`), never opened through a link.
+OUTPUTS_LOCK = os.path.join(".runs", "lock")
 
 
 def leads_out(folder: str, out_dir: str) -> str | None:
@@ -904,25 +908,56 @@ def leads_out(folder: str, out_dir: str) -> str | None:
     return None if inside else real
 
 
-def own_folder_link(out_dir: str | Path) -> tuple[str, str] | None:
-    """The first of gridrun's own folders in `out_dir` (`OWN_FOLDERS`) that is a link, and where it leads;
-    None when none is (one look each, where they are)."""
+def own_folder_link(out_dir: str | Path) -> tuple[str, str, str] | None:
+    """The first of gridrun's own folders in `out_dir` (`OWN_FOLDERS`) that is a link, else the output folder's
+    lock file (`OUTPUTS_LOCK`), else a link anywhere under `.runs/superseded/`: (the link, where it leads, what
+    it is: "folder", "lock" or "kept"); None when none is (one look each where they are, and a walk of
+    `.runs/superseded/` where there is one)."""
     for name in OWN_FOLDERS:
         path = os.path.join(out_dir, name)
         try:
             if stat.S_ISLNK(os.lstat(path).st_mode):
-                return path, os.path.realpath(path)
+                return path, os.path.realpath(path), "folder"
         except OSError:  # not there (nor what is under it): made as folders
-            return None
+            break
+    runs = os.path.join(out_dir, ".runs")
+    lock = os.path.join(out_dir, OUTPUTS_LOCK)
+    if os.path.islink(lock):
+        return lock, os.path.realpath(lock), "lock"
+    superseded = os.path.join(runs, "superseded")
+    return _kept_link(superseded) or _kept_link(os.path.join(superseded, "files")) or _kept_link(
+        os.path.join(superseded, "manifests"))
+
+
+def _kept_link(folder: str) -> tuple[str, str, str] | None:
+    """The first link in `folder` (under `.runs/superseded/`: a job's folder, named by its hash, `files/`,
+    `manifests/`; in the last two, the folders named by a kept file's digest), as `own_folder_link` gives it; None
+    when there is none (read off the folder's listing: no look at each). The folders of the takes in a job's
+    folder, as many as its takes, are not listed here: a link among them is refused as a file is kept through it
+    (`_no_link_under_runs`)."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError:
+        return None
+    for entry in entries:
+        if entry.is_symlink():
+            return entry.path, os.path.realpath(entry.path), "kept"
     return None
 
 
 def own_link_problem(out_dir: str | Path) -> str | None:
-    """What is wrong when one of gridrun's own folders in `out_dir` is a link (`own_folder_link`); else None."""
+    """What is wrong when one of gridrun's own folders or files in `out_dir` is a link (`own_folder_link`); else
+    None."""
     found = own_folder_link(out_dir)
     if found is None:
         return None
-    link, target = found
+    link, target, kind = found
+    if kind == "lock":
+        return (f"{link} is a link to {target}: gridrun writes the output folder's lock there and never through a "
+                "link; remove the link")
+    if kind == "kept":
+        return (f"{link} is a link to {target}: gridrun keeps the files runs replaced under .runs/superseded/ and "
+                "writes none through a link; replace the link with what it leads to (or remove it)")
     return (f"{link} is a link to {target}: gridrun keeps its own files there (each run's manifest copy, the "
             "folder's lock, the files runs replaced) and writes none through a link; replace the link with a "
             "folder (move what it holds into it)")
@@ -1108,8 +1143,11 @@ def _keep(video: Path, sha256: str, folder: Path) -> Path:
 
 def _place(video: Path, sha256: str, aside: Path) -> Path:
     """`video` (whose digest is `sha256`) at `aside`, unless that holds it already: linked where the file system
-    allows, else copied."""
+    allows, else copied. A link on the way below `.runs/` is refused (`_no_link_under_runs`).
+
+    :raises OSError: it cannot be placed; a folder on the way is a link."""
     if not verified(aside, sha256):
+        _no_link_under_runs(aside.parent)
         aside.parent.mkdir(parents=True, exist_ok=True)
         tmp = aside.with_name(f".{tmp_stem(aside.name)}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
@@ -1122,6 +1160,21 @@ def _place(video: Path, sha256: str, aside: Path) -> Path:
                 os.unlink(tmp)
             atomic_copy(video, aside, sync_folder_after=False)
     return aside
+
+
+def _no_link_under_runs(folder: Path) -> None:
+    """Refuse to make or use `folder`, under an output folder's `.runs/`, when it or a folder between it and
+    `.runs/` is a link: a file kept there would land wherever the link leads, out of the project.
+
+    :raises OSError: naming the link and where it leads.
+    """
+    for path in (folder, *folder.parents):
+        if os.path.islink(path):
+            raise OSError(errno.ELOOP, f"{path} is a link to {os.path.realpath(path)}: gridrun keeps the files runs "
+                          "replaced under .runs/superseded/ and writes none through a link; replace the link with "
+                          "what it leads to (or remove it)", str(path))
+        if path.name == ".runs":
+            return
 
 
 def sidecar_writer(

@@ -129,6 +129,8 @@ NO_REQUEST_LOG = "no request log to look it up in"
 # request log first, at no cost, and collects it if it was made; only then is sending it again worth its risk.
 UNKNOWN_NEXT = ("`gridrun run` looks it up in the provider's request log (no cost) and collects it if it was made; "
                 "`gridrun retry --unknown` re-submits it if still not found (may pay twice)")
+# Lock files are gridrun's own names: never opened through a link (a shared repository may commit one there).
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 # How an older gridrun, which did not look such a job up first, ended its error: to re-submit it.
 _UNKNOWN_RESUBMITS = ". `gridrun retry --unknown` re-submits (may pay twice)"
 
@@ -2221,14 +2223,17 @@ class Store:
                                   self.real.with_name(f"{self.real.name}-shm")], then=then)
         if said is not None:
             raise StateError(said)
+        if os.path.islink(lock_path):  # a link committed there: the lock's record would be written where it leads
+            raise StateError(f"{lock_path} is a link to {os.path.realpath(lock_path)}: gridrun writes the runner lock "
+                             f"there and never through a link; remove the link, then {then}")
         fds: list[int] = []
         made = False
         try:
             try:
-                fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666))
+                fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666))
                 made = True
-            except FileExistsError:  # (a link to a file not there yet made through it, as before)
-                fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666))
+            except FileExistsError:
+                fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o666))
             _flock(fds[-1], required=True)
             fds.append(os.open(self.real.parent, os.O_RDONLY))
             if not _flock(fds[-1], required=False):
@@ -2427,10 +2432,10 @@ class Store:
         """
         lock_path = folder / ".runs" / "lock"
         keep_out_of_version_control(lock_path.parent, RUNS_GITIGNORE)
-        try:
-            fd, made = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666), True
-        except FileExistsError:  # (a link to a file not there yet made through it, as before)
-            fd, made = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666), False
+        try:  # never through a link (`refuse_own_links` refused one there before)
+            fd, made = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666), True
+        except FileExistsError:
+            fd, made = os.open(lock_path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o666), False
         try:
             _flock(fd, required=False)  # not lockable here: the record below still makes `plan` warn
         except BlockingIOError:

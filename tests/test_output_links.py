@@ -111,3 +111,102 @@ def test_an_output_folder_that_is_a_link_or_under_one_is_used_where_it_leads(tmp
         assert (real / "anime" / "seed-1.mp4").is_file()
         assert (real / ".runs" / "run-1.yaml").is_file()
         assert os.path.realpath(result.outputs_dir) == str(real.resolve())
+
+
+def test_a_link_at_a_videos_part_file_is_replaced_never_written_through(tmp_path: Path) -> None:
+    """A link a shared repository committed at a video's `.part` leads to a file of the user's: the download
+    removes the link and writes a file of its own there, the file it led to left as it was."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    thesis = tmp_path / "thesis.txt"
+    thesis.write_text("my thesis, 200 pages\n")
+    job = tmp_path / "outputs" / "t" / "anime"
+    job.mkdir(parents=True)
+    (job / "seed-1.mp4.part").symlink_to(Path("..") / ".." / ".." / "thesis.txt")
+    result = api.run(m)
+    assert result.exit_code == 0
+    assert thesis.read_text() == "my thesis, 200 pages\n"
+    video = job / "seed-1.mp4"
+    assert not video.is_symlink() and video.is_file() and video.read_bytes()[4:8] == b"ftyp"
+    assert not os.path.lexists(job / "seed-1.mp4.part")
+
+
+def test_a_link_at_the_output_folders_lock_is_refused_by_plan_validate_and_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    m = write_manifest(tmp_path, n_seeds=1)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    runs = tmp_path / "outputs" / "t" / ".runs"
+    runs.mkdir(parents=True)
+    (runs / "lock").symlink_to(Path("..") / ".." / ".." / "notes.txt")
+    for command in ("plan", "validate", "run"):
+        code, _, err = _cli(capsys, command, str(m))
+        assert code == 2, (command, err)
+        assert (f"{runs.resolve()}/lock is a link to {notes.resolve()}: gridrun writes the output folder's lock "
+                "there and never through a link; remove the link") in err, (command, err)
+        assert "Traceback" not in err
+    assert notes.read_text() == "my notes\n"
+    assert not (tmp_path / "outputs" / "t" / "anime").exists()  # nothing was run
+
+
+def test_a_link_at_the_state_folders_lock_is_refused_before_anything_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    m = write_manifest(tmp_path, n_seeds=1)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    (tmp_path / ".gridrun").mkdir()
+    (tmp_path / ".gridrun" / "lock").symlink_to(Path("..") / "notes.txt")
+    code, _, err = _cli(capsys, "run", str(m))
+    assert code == 1, err
+    assert (f"{tmp_path / '.gridrun' / 'lock'} is a link to {notes.resolve()}: gridrun writes the runner lock there "
+            "and never through a link; remove the link") in err, err
+    assert "Traceback" not in err
+    assert notes.read_text() == "my notes\n"
+    assert not (tmp_path / "outputs" / "t" / "anime").exists()
+
+
+def test_a_link_under_the_superseded_folder_is_refused_before_anything_is_kept_through_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A job's folder under `.runs/superseded/` is named by its hash, which the manifest tells, and `files/` is
+    fixed: a link committed at either would have a run keep the user's file (a clip in a video's place, a page of
+    theirs at report.html) wherever it leads."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    job = api.plan(m).jobs[0]
+    out = tmp_path / "outputs" / "t"
+    (out / "anime").mkdir(parents=True)
+    (out / "anime" / "seed-1.mp4").write_bytes(b"my own clip")
+    (out / "report.html").write_text("<p>my page</p>")
+    superseded = out / ".runs" / "superseded"
+    superseded.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name in (job.hash[:16], "files"):
+        (superseded / name).symlink_to(Path("..") / ".." / ".." / ".." / "elsewhere")
+        for command in ("plan", "validate", "run"):
+            code, _, err = _cli(capsys, command, str(m))
+            assert code == 2, (command, err)
+            assert (f"{superseded.resolve()}/{name} is a link to {elsewhere.resolve()}: gridrun keeps the files runs "
+                    "replaced under .runs/superseded/ and writes none through a link") in err, (command, err)
+            assert "Traceback" not in err
+        (superseded / name).unlink()
+    assert list(elsewhere.iterdir()) == []
+    assert (out / "anime" / "seed-1.mp4").read_bytes() == b"my own clip"
+
+
+def test_a_take_is_not_kept_through_a_link_made_under_the_superseded_folder(tmp_path: Path) -> None:
+    from runner.outputs import keep_file, superseded_dir
+
+    out = tmp_path / "out"
+    video = out / "a.mp4"
+    out.mkdir()
+    video.write_bytes(b"my own clip")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    superseded_dir(out).mkdir(parents=True)
+    (superseded_dir(out) / "0123456789abcdef").symlink_to(elsewhere)
+    with pytest.raises(OSError, match=r"0123456789abcdef is a link to .*: gridrun keeps the files runs replaced"):
+        keep_file(video, superseded_dir(out) / "0123456789abcdef", unless_recorded=False, poster=False, once=True)
+    assert list(elsewhere.iterdir()) == []
+    assert video.read_bytes() == b"my own clip"

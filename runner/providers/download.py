@@ -9,6 +9,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -899,11 +900,15 @@ def _put_record(path: str, doc: Mapping[str, Any]) -> bool:
     return True
 
 
-_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+# A `.part` is gridrun's own name: never opened through a link (one a shared repository committed there would have
+# the download write over the file it leads to).
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 def _append(path: str) -> int:
-    """The `.part` file a cut try left, open to write on at its end."""
+    """The `.part` file a cut try left, open to write on at its end (a link put there since is not followed: the
+    open fails)."""
     return os.open(path, _APPEND_FLAGS)
 
 
@@ -916,17 +921,23 @@ def _too_large(op: str, what: str) -> str:
 WRITE_FAILED = "WRITE_FAILED"
 
 
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 def _create(path: str) -> int:
     """A new file at `path` open to write (a bare descriptor: no buffer, no terminal check), making the
-    folder only when it is missing (one system call less per download)."""
+    folder only when it is missing (one system call less per download). A link at `path` is removed and a file
+    made in its place, never written through: what it leads to is left as it is."""
     try:
         return os.open(path, _CREATE_FLAGS, 0o666)
     except FileNotFoundError:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         return os.open(path, _CREATE_FLAGS, 0o666)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP or not os.path.islink(path):
+            raise
+        os.unlink(path)  # the link itself, nothing it leads to
+        return os.open(path, _CREATE_FLAGS | os.O_EXCL, 0o666)
 
 
 def _write_all(fd: int, data: bytes) -> None:
