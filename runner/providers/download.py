@@ -57,6 +57,12 @@ megabytes a second) is stalled, and ended so (`STALLED`), then tried again as a 
 read timeout bounds each read only, so a server trickling a video a byte at a time would hold it, and the run
 that waits for it, for ever."""
 
+TRY_SECONDS = 30 * 60.0
+"""The longest one try of a download may stream (30 minutes: a video of 100 MB comes in it at 56 kB a second). A
+server trickling just above the stall rule (64 KiB every 2 minutes, up to the 8 GiB a download may weigh) would
+otherwise hold it, and the run, for months: past it the try is ended as stalled, its bytes held for the next try
+as a cut one's are."""
+
 _clock = time.monotonic  # the stall rule's clock
 
 TOO_LARGE = "TOO_LARGE"
@@ -426,6 +432,7 @@ async def _write(
     size = start
     done = held = False
     window_at, window_size = _clock(), size  # the stall rule's window: since when, and the size then
+    began = window_at  # the try's, for TRY_SECONDS
     if expected is not None and start + expected > MAX_DOWNLOAD_BYTES:
         if partial is not None:
             partial.discard()
@@ -456,6 +463,11 @@ async def _write(
                         assert partial is not None
                         mark = await partial.checkpoint(fd, size, digest.hexdigest())
                     now = _clock()
+                    if now - began >= TRY_SECONDS:
+                        held = _hold(partial, part, size, total, validator, announced, digest, boxes, info)
+                        raise DownloadError(
+                            f"{op}: too slow: {size - start:,} bytes in {(now - began) / 60:.0f} min, the longest a try "
+                            "of a download streams" + _going_on(held), status=status, code="STALLED")
                     if now - window_at >= STALL_SECONDS:
                         if size - window_size < STALL_BYTES:
                             held = _hold(partial, part, size, total, validator, announced, digest, boxes, info)

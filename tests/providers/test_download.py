@@ -746,3 +746,35 @@ async def test_an_output_url_that_is_a_path_is_fetched_from_the_api(
     async with mock(handler) as client:
         await provider.download(client, "/v1/videos/abc/content", tmp_path / "a.mp4")
         assert [str(r.url) for r in seen] == [str(client.base_url.join("/v1/videos/abc/content"))]
+
+
+class Drip(httpx.AsyncByteStream):
+    """A video that never ends, 100 KB a minute: above the stall rule (64 KiB in 2 minutes), for ever."""
+
+    def __init__(self, clock: list[float]) -> None:
+        self.clock = clock
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield MP4[:64]
+        while True:
+            self.clock[0] += 60.0
+            yield bytes(100_000)
+
+
+@pytest.mark.anyio
+async def test_a_download_trickled_just_above_the_stall_rule_ends_at_its_tries_deadline(
+    provider: LumenfallProvider, mock: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No window of STALL_SECONDS ever brings less than STALL_BYTES, and the body would go on to the 8 GiB
+    cap (months at that pace): the try ends once it has streamed TRY_SECONDS, its part file removed."""
+    from runner.providers import download
+
+    clock = [0.0]
+    monkeypatch.setattr(download, "_clock", lambda: clock[0])
+    async with mock(lambda r: httpx.Response(200, headers={"content-type": "video/mp4"}, stream=Drip(clock))) as client:
+        with pytest.raises(DownloadError) as info:
+            await provider.download(client, MEDIA, tmp_path / "a.mp4")
+    assert info.value.code == "STALLED"
+    assert "too slow: 3,000,064 bytes in 30 min, the longest a try of a download streams" in str(info.value)
+    assert clock[0] == download.TRY_SECONDS
+    assert list(tmp_path.iterdir()) == []
