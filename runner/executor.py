@@ -120,6 +120,10 @@ STOP_CHECK = 0.1
 # next run, as the second signal does. A provider down for a minute is gone for this run's purpose; a run under
 # `timeout 300` would otherwise wait for it until killed, and lose the record of its end.
 STOP_UNANSWERED = 60.0
+# ... and finishes the videos being downloaded only while they come in: once the downloads have got less than this
+# many bytes each (1 MiB, 17 KiB a second) in STOP_UNANSWERED seconds since the stop, a host trickling them as much
+# as one sending nothing, it leaves the jobs downloading to the next run, which fetches them at no new cost.
+STOP_STREAM_BYTES = 1024**2
 # What a job's note ends with while its polls answer with a status gridrun does not know, as the run goes on; once
 # it has ended, the note says when the last poll was (`_polls_over`), as for polls that fail (`records.POLLS_FAIL`).
 STILL_POLLING = "; still polling"
@@ -366,6 +370,11 @@ class Executor:
         # has come of it, read off the file when progress is drawn, not counted per chunk (`_fetched`)
         self._fetching: dict[int, list[Any]] = {}
         self._streamed_at: float | None = None  # when (`steady`) a download's file was last seen to grow
+        # The bytes the downloads' files were seen to grow by in all, and (when `steady`, that count then) the last
+        # time they had grown by STOP_STREAM_BYTES a download since the time before: what a stopping run counts
+        # as the videos coming in (`_unanswered_stop`)
+        self._grown = 0
+        self._streaming: tuple[float, int] | None = None
         # The live report (on_report(run_id, final)) and posters (on_output(new videos)), in worker threads.
         self.live = LiveViews(
             store, report=None if on_report is None else lambda final: on_report(self.run_id, final),
@@ -718,10 +727,13 @@ class Executor:
                 size = 0
             if size > seen[1]:
                 self._streamed_at = self.steady()
+                self._grown += size - seen[1]
             if size < seen[2]:  # made anew: an earlier try's or a stopped run's bytes are gone from it
                 seen[2] = 0
             seen[1] = size
             total += size - seen[2]
+        if self._streaming is None or self._grown - self._streaming[1] >= STOP_STREAM_BYTES * len(self._fetching):
+            self._streaming = self.steady(), self._grown
         return total
 
 
@@ -1321,8 +1333,8 @@ class Executor:
         no request for STOP_UNANSWERED seconds since, every one of them failing with no answer at all: the jobs in
         flight are left at the provider for the next run, and the run says why. Every request the run waits on
         counts, each with its own tries and backoffs: polls, lookups of a key, creates, and downloads (a failed
-        one with no answer, as a poll; a video's file seen growing is an answer, `_streamed_at`), and downloads that
-        stall mid-body, no byte coming and no failure either (`_stalled_since`)."""
+        one with no answer, as a poll; a video's file seen growing by STOP_STREAM_BYTES is an answer, `_streaming`),
+        and downloads that stall mid-body, no byte coming (or a trickle) and no failure either (`_stalled_since`)."""
         assert self._interrupted is not None
         await self._interrupted.wait()
         while True:
@@ -1337,7 +1349,8 @@ class Executor:
                 if silent is None:
                     continue
             self._fetched()  # a download streaming in is the provider answering
-            if self.steady() - max(silent, self._interrupted_at, self._streamed_at or silent) < STOP_UNANSWERED:
+            streamed = self._streaming[0] if self._streaming is not None else silent
+            if self.steady() - max(silent, self._interrupted_at, streamed) < STOP_UNANSWERED:
                 continue
             self.errors.append(self._stalled_note(flying) if stalled else self._unanswered_note(flying))
             self._detach(scope)
@@ -1345,21 +1358,22 @@ class Executor:
 
     def _stalled_since(self, flying: int) -> float | None:
         """While every one of the `flying` jobs in flight is being downloaded (none waits on a render or between
-        tries), since when (`steady`) no byte came: the last time a video's file grew, or the latest try began;
-        None otherwise. A download that stalls mid-body fails only after `download.STALL_SECONDS`, and then with
-        an answer of sorts: a stopping run counts that silence from its last bytes."""
+        tries), since when (`steady`) the videos have not come in: the last time their files had grown by
+        STOP_STREAM_BYTES a download (`_streaming`), or the latest try began; None otherwise. A download that stalls
+        mid-body fails only after `download.STALL_SECONDS`, and one that trickles after `download.TRY_SECONDS`:
+        a stopping run counts that silence from its last real progress."""
         fetching = list(self._fetching.values())
         if not fetching or len(fetching) < flying:
             return None
         self._fetched()
-        return max(max(seen[3] for seen in fetching), self._streamed_at or 0.0)
+        return max(max(seen[3] for seen in fetching), self._streaming[0] if self._streaming is not None else 0.0)
 
     def _stalled_note(self, flying: int) -> str:
         """Why a stopping run left its jobs downloading: nothing of their videos came for STOP_UNANSWERED s."""
         jobs = f"{flying:,} paid job{'s' if flying != 1 else ''}"
-        return (f"the videos' downloads got nothing for {STOP_UNANSWERED:g} s since the run began stopping (no byte, no "
-                f"answer): left the {jobs} downloading to the next run, as a second signal does; `gridrun run` "
-                "fetches them at no new cost")
+        return (f"the videos' downloads got nothing (or under {STOP_STREAM_BYTES // 1024**2} MiB a download) for "
+                f"{STOP_UNANSWERED:g} s since the run began stopping: left the {jobs} downloading to the next run, as "
+                "a second signal does; `gridrun run` fetches them at no new cost")
 
     def _unanswered_note(self, flying: int) -> str:
         """Why a stopping run left its jobs in flight: the provider has not answered since its last answer."""

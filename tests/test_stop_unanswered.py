@@ -6,7 +6,7 @@ resends or a pause that would only lead it to leave."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import anyio.lowlevel
 import httpx
@@ -506,3 +506,118 @@ def test_the_notes_of_jobs_left_by_a_provider_that_answers_nothing_say_when_with
     assert len(jobs) == 2, jobs
     for j in jobs:
         assert re.match(f"last poll failed at {moment}: ", j.error or ""), j.error
+
+
+class _Trickler:
+    """A provider on 127.0.0.1 (the Lumenfall API's shape) whose every video completes at once, and whose video
+    file comes as a valid MP4's first bytes, then 1 KiB every 50 ms for ever (`trickle`; else whole)."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        import time
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        payload = bytes(200_000)  # a minimal ISO BMFF file: ftyp, an empty moov, an mdat
+        video = (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00\x00\x00\x08moov"
+                 + (8 + len(payload)).to_bytes(4, "big") + b"mdat" + payload)
+        self.trickle, self.creates, self.ended = True, 0, threading.Event()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def reply(self, doc: dict[str, Any]) -> None:
+                body = json.dumps(doc).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                owner.creates += 1
+                self.reply({"id": f"v{owner.creates}", "status": "queued"})
+
+            def do_GET(self) -> None:
+                if self.path.endswith("/balance"):
+                    return self.reply({"balance": 100, "currency": "USD"})
+                if self.path.startswith("/v1/videos/"):
+                    port = self.server.server_address[1]
+                    return self.reply({"id": self.path.rsplit("/", 1)[1], "status": "completed",
+                                       "output": {"url": f"http://127.0.0.1:{port}/files/v.mp4"},
+                                       "metadata": {"cost": 0.35, "cost_currency": "USD"}})
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                if not owner.trickle:
+                    self.send_header("Content-Length", str(len(video)))
+                    self.end_headers()
+                    self.wfile.write(video)
+                    return
+                self.send_header("Connection", "close")
+                self.end_headers()
+                try:
+                    self.wfile.write(video[:1024])
+                    while not owner.ended.is_set():
+                        self.wfile.write(bytes(1024))
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                except OSError:
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ended.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.mark.timeout(120)
+def test_a_stopping_run_whose_downloads_trickle_leaves_them_to_the_next_run_within_the_stop_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The video's host sends a byte now and then, never so little that the download stalls: after SIGTERM the run
+    counts that trickle as no answer, ends `interrupted` once the download has got less than STOP_STREAM_BYTES in
+    STOP_UNANSWERED seconds, the job left downloading (paid, recorded), and the next run fetches the video without
+    paying for it again."""
+    import os
+    import signal
+
+    from runner import executor
+
+    quick_backoff(monkeypatch)
+    monkeypatch.setattr(executor, "STOP_UNANSWERED", 0.5)
+    monkeypatch.setenv("LUMENFALL_API_KEY", "sk-test")
+    termed: list[int] = []
+
+    def term_once_downloading(s: Any) -> None:
+        if s.counts.get("downloading") and not termed:
+            termed.append(1)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with _Trickler() as host:
+        m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), provider="lumenfall", base_url=host.url, sim={})
+        result = api.run(m, options=RunOptions(poll_interval=0.05, handle_signals=True),
+                         on_progress=term_once_downloading, report=False)
+        assert termed and result.status == "interrupted" and result.exit_code == 130, (
+            result.status, result.stats.last_errors)
+        said = [e for e in result.stats.last_errors if "downloads got nothing (or under 1 MiB a download)" in e]
+        assert said and "left the 1 paid job downloading to the next run" in said[0], result.stats.last_errors
+        assert [j.state for j in api.status(m).jobs] == ["downloading"]
+        host.trickle = False
+        again = api.run(m, options=RunOptions(poll_interval=0.05), report=False)
+        assert again.exit_code == 0 and [j.state for j in api.status(m).jobs] == ["done"]
+        assert host.creates == 1
