@@ -257,6 +257,12 @@ class _FileReader:
                 self._manifest_error(at + ("file",), f"data file '{spec}' holds no values; an axis needs at least one")
             )
             return None
+        led = _linked_out(absolute, self.base_dir)
+        if led is not None:
+            self.warnings.append(self._manifest_error(
+                at + ("file",), f"data file '{shown_path(spec)}' is reached through a link that leads out of the "
+                                f"manifest's folder, to {led}: its values are what the jobs send to the provider; "
+                                "check it is the file you mean"))
         self.files[at] = absolute
         self.lines[at] = DataLines(shown, tuple(where), _flagged(values), header[0] if header else None)
         return values
@@ -277,6 +283,24 @@ class _FileReader:
         source = f"the cap of {cap:,} (--max-jobs {cap})" if self.cap.flag else f"the cap of {cap:,}"
         return (f"{read}: the plan would have at least {most + 1 - self.excludes:,} jobs, above {source}; check the "
                 "file, or raise the cap with --max-jobs or run.max_jobs")
+
+
+def _linked_out(path: Path, folder: Path) -> str | None:
+    """Where the data file `path` really is (links followed) when a link on its way from `folder` (the manifest's:
+    from the folder the two share, for a path written with `..`) leads out of `folder`; None otherwise (no link on
+    the way, or one that stays inside). One that leads out may be a committed link to a file of secrets."""
+    common = os.path.commonpath([path, folder])
+    parts = os.path.relpath(path, common).split(os.sep)
+    step, linked = common, False
+    for part in parts:
+        step = os.path.join(step, part)
+        if os.path.islink(step):
+            linked = True
+            break
+    if not linked:
+        return None
+    real, inside = os.path.realpath(path), os.path.realpath(folder)
+    return None if real == inside or real.startswith(inside.rstrip(os.sep) + os.sep) else real
 
 
 def _flagged(values: list[Any]) -> tuple[Flagged, ...]:

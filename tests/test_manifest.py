@@ -1428,6 +1428,32 @@ def test_a_txt_line_of_a_hashtag_is_warned_of_as_a_skipped_comment(tmp_path: Pat
     assert manifest.data_warnings[0].plain.startswith("matrix.p: ")
 
 
+def test_a_data_file_reached_through_a_link_out_of_the_manifests_folder_is_warned_of(tmp_path: Path) -> None:
+    """A committed `prompts.txt -> ~/.aws/credentials` would send its lines as prompts: said, with where it leads,
+    at the field; a link that stays in the folder, or a path written out of it with no link, is not."""
+    project, secrets = tmp_path / "project", tmp_path / "home"
+    (project / "data").mkdir(parents=True)
+    secrets.mkdir()
+    write(secrets / "credentials.txt", "aws_access_key_id = AKIAEXAMPLE\n")
+    write(project / "data" / "real.txt", "a whale\n")
+    write(tmp_path / "shared.txt", "a fox\n")
+    (project / "prompts.txt").symlink_to(Path("..") / "home" / "credentials.txt")
+    (project / "inside.txt").symlink_to(Path("data") / "real.txt")
+    (project / "linked").symlink_to(Path("..") / "home")
+    for spec, led in (("prompts.txt", secrets / "credentials.txt"), ("linked/credentials.txt",
+                                                                     secrets / "credentials.txt"),
+                      ("inside.txt", None), ("../shared.txt", None), ("data/real.txt", None)):
+        manifest = load(write(project / "m.yaml", HEAD + f"matrix:\n  p: {{file: {spec}}}\n"))
+        said = [w.plain for w in manifest.data_warnings if "link" in w.plain]
+        if led is None:
+            assert said == [], (spec, said)
+        else:
+            wanted = (f"matrix.p.file: data file '{spec}' is reached through a link that leads out of the manifest's "
+                      f"folder, to {led}: its values are what the jobs send to the provider; check it is the file you "
+                      "mean")
+            assert said == [wanted], (spec, said)
+
+
 def test_many_hashtag_lines_of_a_txt_are_one_warning_counting_them(tmp_path: Path) -> None:
     write(tmp_path / "p.txt", "a whale\n" + "".join(f"#tag{i} a fox\n" for i in range(5)))
     manifest = load(write(tmp_path / "m.yaml", HEAD + "matrix:\n  p: {file: p.txt}\n"))
