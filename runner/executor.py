@@ -114,7 +114,7 @@ PROGRESS_EVERY = 0.1
 # How often a run asks whether its caller set `stop` or `detach` (threading Events another thread sets): a stop
 # is heeded within this, as a Ctrl-C is at once.
 STOP_CHECK = 0.1
-# Once a run is stopping (the first Ctrl-C, SIGTERM or `stop`), it finishes the jobs in flight only while the
+# Once a run is stopping (the first Ctrl-C or `stop`), it finishes the jobs in flight only while the
 # provider answers: after this many seconds of requests that all failed with no answer at all (a connection refused,
 # a timeout), counted from the stop or from the first of them, whichever is later, it leaves them in flight to the
 # next run, as the second signal does. A provider down for a minute is gone for this run's purpose; a run under
@@ -1276,41 +1276,56 @@ class Executor:
             _unmute_live(taken.muted)
 
     async def _signals(self, taken: _Signals, scope: anyio.CancelScope) -> None:
-        """Ctrl-C, SIGTERM and SIGHUP (`_signals_taken`) stop the run: the first stops sending, the second detaches."""
+        """Ctrl-C, SIGTERM and SIGHUP (`_signals_taken`) stop the run. The first Ctrl-C (or a hangup sent while the
+        terminal is still there) stops sending and finishes what is paid; the second signal detaches. A first
+        SIGTERM (`timeout`, a CI runner's cancel, `docker stop`: a supervisor that kills the process a few seconds
+        later) or a hangup with no terminal left (no one to press Ctrl-C again) detaches at once: the jobs in flight
+        are left recorded for the next run to collect at no new cost, the run's end recorded before any kill."""
         async for signum in taken.receiver:
             if signum == taken.hangup and not taken.muted:
+                # asked before muting: a closed terminal is no longer one (EIO), one sent SIGHUP by hand still is
+                taken.left = any(_is_tty(stream) for stream in taken.ttys)
                 taken.muted = _mute_terminal(taken.ttys)
             if self.stopping != "interrupt":
-                terminal = bool(taken.ttys) and not taken.muted
+                terminal = taken.left if signum == taken.hangup else bool(taken.ttys) and not taken.muted
                 self._interrupt(None, said=self._signal_note(signum, terminal))
                 self._interrupt_signal = (signum, terminal)
-            else:
-                self._detach(scope)
-                return
+                if _finishes(signum, terminal):
+                    continue
+            self._detach(scope)
+            return
 
     def _signal_note(self, signum: int, terminal: bool) -> str:
-        """What the first signal (`signum`) does now, named as received, and what a second one would do. `terminal`:
-        a terminal is there to press Ctrl-C in."""
+        """What the first signal (`signum`) does now, named as received, and what a second one would do, where it
+        finishes the jobs in flight (`_finishes`). `terminal`: a terminal is there to press Ctrl-C in."""
         flying = sum(self.counts[s.value] for s in IN_FLIGHT)
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if not flying:
             return f"interrupted by {name}: no new submissions; nothing paid is in flight, the run ends"
-        # What to do first: said before the rest (the live display shows the note whole, wrapped: `notes`).
-        again = "Ctrl-C again" if signum == signal.SIGINT else f"{name} {'or Ctrl-C ' if terminal else ''}again"
         # Only those rendering or rendered are known paid: one queued at the provider, or whose create is not yet
         # answered, is paid once it renders, which finishing it waits for; cancelled before, it costs nothing where
         # the provider bills no queued cancel (`queued_cancel_free`), and may cost its price where it does not say.
         waiting = sum(self.counts[s.value] for s in (S.SUBMITTING, S.SUBMITTED))
         jobs = f"{flying:,} {'' if waiting else 'paid '}job{'s' if flying != 1 else ''}"
+        paid = flying - waiting
+        free = self.provider.caps.queued_cancel_free
+        once = f", paid only once {'it renders' if waiting == 1 else 'they render'}" if free else ""
+        waits = f"{f'{paid:,} rendering or rendered, paid; ' if paid else ''}{waiting:,} not yet seen rendering{once}"
+        if not _finishes(signum, terminal):
+            # What was left, first: said before the rest (the live display shows the note whole, wrapped: `notes`).
+            them = "them" if flying != 1 else "it"
+            note = (f"interrupted by {name}: left the {jobs} in flight to the next run; `gridrun run` collects {them} "
+                    "at no new cost")
+            if not waiting:
+                return note
+            return f"{note} ({waits}: `gridrun cancel` {queued_cancel_said(free, waiting == 1)})"
+        # What to do first: said before the rest.
+        again = "Ctrl-C again" if signum == signal.SIGINT else f"{name} {'or Ctrl-C ' if terminal else ''}again"
         note = (f"{again} leaves the {jobs} in flight to the next run; interrupted by {name}: finishing "
                 f"{'them' if flying != 1 else 'it'}, no new submissions")
         if not waiting:
             return note
-        paid = flying - waiting
-        free = self.provider.caps.queued_cancel_free
-        once = f", paid only once {'it renders' if waiting == 1 else 'they render'}" if free else ""
-        return (f"{note} ({f'{paid:,} rendering or rendered, paid; ' if paid else ''}{waiting:,} not yet seen "
-                f"rendering{once}: {again}, then `gridrun cancel`, {queued_cancel_said(free, waiting == 1)})")
+        return f"{note} ({waits}: {again}, then `gridrun cancel`, {queued_cancel_said(free, waiting == 1)})"
 
     def _interrupt(self, then: str | None, *, said: str | None = None) -> None:
         """The first Ctrl-C, or the caller's `stop`: no new submissions; what is paid for is finished, and the run
@@ -1386,8 +1401,8 @@ class Executor:
                 "`gridrun run` collects them once the provider answers again")
 
     def _detach(self, scope: anyio.CancelScope) -> None:
-        """The second Ctrl-C, or the caller's `detach`: the run ends at once, interrupted; the jobs in flight are
-        left at the provider, their ids kept, for the next run to collect."""
+        """The second Ctrl-C, a first SIGTERM (`_signals`), or the caller's `detach`: the run ends at once,
+        interrupted; the jobs in flight are left at the provider, their ids kept, for the next run to collect."""
         self.stopping = "interrupt"
         self.detached = True
         scope.cancel()
@@ -3207,6 +3222,14 @@ class _Signals:
     ttys: list[Any]
     receiver: Any = None
     muted: list[tuple[Any, int]] = field(default_factory=list)
+    left: bool = False  # a terminal was still there as the hangup came (sent by hand, not a closed terminal)
+
+
+def _finishes(signum: int, terminal: bool) -> bool:
+    """The first signal `signum` finishes the jobs in flight, where someone at a terminal (`terminal`) can send
+    another to leave them: Ctrl-C, and a hangup sent while the terminal is still there. SIGTERM, and a hangup with
+    no terminal left, detach at once (`Executor._signals`)."""
+    return signum == signal.SIGINT or (signum == getattr(signal, "SIGHUP", None) and terminal)
 
 
 def _mute_terminal(streams: Sequence[Any]) -> list[tuple[Any, int]]:

@@ -8,6 +8,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import shlex
 import signal
 import sqlite3
@@ -89,12 +90,10 @@ def _stats(url: str) -> dict:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "hangup"])
-def test_first_ctrl_c_stops_submitting_and_finishes_paid_work(tmp_path: Path, signum: int) -> None:
-    """A hangup (the terminal closed, an SSH session dropped) stops a run as Ctrl-C does, not as a kill."""
+def test_first_ctrl_c_stops_submitting_and_finishes_paid_work(tmp_path: Path) -> None:
     with running_server(SimConfig(render_time=1.5, jitter=0.0, concurrency=2), process=True) as url:
         m = write_manifest(tmp_path, n_seeds=4, run={"concurrency": 2}, base_url=url, sim={})
-        code, err = _interrupt(m, times=1, signum=signum)
+        code, err = _interrupt(m, times=1)
         assert code == 130, err
         # what was sent before the signal was taken (2 but on a machine that stalled for a whole render) is finished,
         # and nothing more is sent
@@ -116,12 +115,54 @@ def test_first_ctrl_c_stops_submitting_and_finishes_paid_work(tmp_path: Path, si
 
 
 @pytest.mark.timeout(120)
-def test_a_closed_terminal_stops_the_run_as_ctrl_c_does(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "hangup"])
+def test_a_first_sigterm_or_a_hangup_with_no_terminal_ends_the_run_at_once_leaving_the_jobs_in_flight(
+    tmp_path: Path, signum: int
+) -> None:
+    """`timeout`, a CI runner's cancel or `docker stop` sends SIGTERM, then kills the process a few seconds later;
+    a hangup with no terminal has no one to press Ctrl-C again. One such signal ends the run at once, before any
+    render ends: `interrupted`, exit 130, its end recorded (the report no longer says it runs), the jobs sent left
+    in flight, recorded. The plain line says what was left and that `gridrun run` collects it; the next run does,
+    paying nothing twice."""
+    with running_server(SimConfig(render_time=6.0, jitter=0.0, concurrency=2), process=True) as url:
+        m = write_manifest(tmp_path, n_seeds=4, run={"concurrency": 2}, base_url=url, sim={})
+        proc = _run(m)
+        try:
+            wait_for(lambda: in_flight(m) >= 2)
+            os.kill(proc.pid, signum)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        name = signal.Signals(signum).name
+        assert proc.returncode == 130, err
+        sent = _stats(url)["creates"]
+        snap = api.status(m)
+        assert snap.run.status == "interrupted" and snap.run.ended_at is not None, snap.run
+        assert snap.counts["done"] == 0 and in_flight(m) == sent >= 2, (snap.counts, sent)  # no render awaited
+        said = " ".join(err.split())
+        assert re.search(f"interrupted by {name}: left the {sent} (paid )?jobs in flight to the next run; "
+                         "`gridrun run` collects them at no new cost", said), err
+        assert f"{name} again" not in said, err  # no second signal to send: a supervisor's next one is a kill
+        assert f"collects the {sent} jobs left in flight at no new cost" in said, err
+        report = (m.parent / "outputs" / "t" / "report.html").read_text()
+        assert 'class="badge run-interrupted"' in report and 'class="badge run-running"' not in report
+        r = _cli("run", m)
+        assert r.returncode == 0, r.stderr
+        stats = _stats(url)
+        assert stats["creates"] == 8 and stats["duplicate_paid"] == 0, stats
+    assert api.status(m).counts["done"] == 8
+
+
+@pytest.mark.timeout(120)
+def test_a_closed_terminal_ends_the_run_at_once_leaving_the_jobs_in_flight(tmp_path: Path) -> None:
     """A run in a terminal that closes (the window, an SSH session): the kernel hangs the terminal up, then
-    sends SIGHUP. The run finishes what is paid for, writes nothing to the dead terminal, and exits 130."""
+    sends SIGHUP. No one is left to press Ctrl-C again: the run ends at once, the jobs sent left in flight,
+    writes nothing to the dead terminal, and exits 130; the next run collects them, paying nothing twice."""
     import pty
 
-    with running_server(SimConfig(render_time=1.5, jitter=0.0, concurrency=2), process=True) as url:
+    with running_server(SimConfig(render_time=6.0, jitter=0.0, concurrency=2), process=True) as url:
         m = write_manifest(tmp_path, n_seeds=4, run={"concurrency": 2}, base_url=url, sim={})
         pid, master = pty.fork()
         if pid == 0:  # the child: a session of its own, the pty its terminal
@@ -140,8 +181,13 @@ def test_a_closed_terminal_stops_the_run_as_ctrl_c_does(tmp_path: Path) -> None:
                 os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(done[1]) == 130
         snap = api.status(m)
-        sent = _stats(url)["creates"]  # 2 but on a machine that stalled for a whole render: all of them finished
-        assert snap.run.status == "interrupted" and snap.counts["done"] == sent < 8, (snap.counts, sent)
+        sent = _stats(url)["creates"]
+        assert snap.run.status == "interrupted" and snap.run.ended_at is not None, snap.run
+        assert snap.counts["done"] == 0 and in_flight(m) == sent >= 2, (snap.counts, sent)  # no render awaited
+        r = _cli("run", m)
+        assert r.returncode == 0, r.stderr
+        stats = _stats(url)
+        assert stats["creates"] == 8 and stats["duplicate_paid"] == 0, stats
 
 
 @pytest.mark.timeout(120)
@@ -2019,9 +2065,11 @@ def test_a_programs_own_sighup_handler_is_called_during_a_run_that_handles_signa
 def test_a_hangup_mutes_the_terminal_for_the_run_and_gives_it_back_where_it_is_still_there(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closed: bool
 ) -> None:
-    """SIGHUP left to its default (it would kill the program) stops the run as Ctrl-C does, and what is written to
-    the terminal meanwhile goes nowhere. A SIGHUP sent by hand leaves the terminal there: the program's standard
-    output writes to it again once the run returns. A closed terminal stays muted (writing fails there)."""
+    """SIGHUP left to its default (it would kill the program) stops the run, and what is written to the terminal
+    meanwhile goes nowhere. A SIGHUP sent by hand leaves the terminal there: the run finishes its jobs as for
+    Ctrl-C, and the program's standard output writes to it again once the run returns. A closed terminal leaves
+    no one to send a second signal: the run ends at once, the jobs left in flight, and the terminal stays muted
+    (writing fails there)."""
     import pty
 
     m = write_manifest(tmp_path, n_seeds=2, run={"concurrency": 2}, sim={"render_time": 1.0, "jitter": 0.0})
@@ -2034,6 +2082,11 @@ def test_a_hangup_mutes_the_terminal_for_the_run_and_gives_it_back_where_it_is_s
                          on_progress=_hangup_once_sent(lambda: os.close(master) if closed else None))
         assert (result.status, result.exit_code) == ("interrupted", 130)
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+        counts = api.status(m).counts
+        if closed:  # no render awaited
+            assert counts["done"] == 0 and in_flight(m) >= 2, counts
+        else:
+            assert counts["done"] >= 2 and in_flight(m) == 0, counts
         if closed:
             assert os.path.samestat(os.fstat(slave), os.stat(os.devnull))
         else:
@@ -2488,12 +2541,10 @@ def test_an_unexpected_error_in_a_jobs_task_stops_the_run_crashed_with_one_line_
     assert len(check_outputs(m)) == 4 and _world(m).stats()["creates"] == 4
 
 
-@pytest.mark.parametrize(("signum", "again"), [(signal.SIGTERM, "SIGTERM again"), (signal.SIGINT, "Ctrl-C again")],
-                         ids=["sigterm", "ctrl-c"])
-def test_a_plain_log_says_the_first_signal_as_it_comes(tmp_path: Path, signum: int, again: str) -> None:
-    """The first SIGTERM (a CI runner's, a script's) or Ctrl-C: a plain line says at once which signal came, that
-    nothing new is sent, how many paid jobs are being finished, and what a second one does, in words that fit
-    the signal: a script that sent SIGTERM has no Ctrl-C to press again."""
+def test_a_plain_log_says_the_first_signal_as_it_comes(tmp_path: Path) -> None:
+    """The first Ctrl-C: a plain line says at once which signal came, that nothing new is sent, how many paid jobs
+    are being finished, and what a second one does."""
+    signum, again = signal.SIGINT, "Ctrl-C again"
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 60.0, "jitter": 0.0})
     proc = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], cwd=tmp_path,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -2501,8 +2552,8 @@ def test_a_plain_log_says_the_first_signal_as_it_comes(tmp_path: Path, signum: i
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
     reader.start()
     # not yet seen rendering (the run polls them once their render is due): not called paid
-    said = f"  • {again} leaves the 2 jobs in flight to the next run; interrupted by " \
-           f"{'Ctrl-C' if signum == signal.SIGINT else 'SIGTERM'}: finishing them, no new submissions (2 not yet " \
+    said = f"  • {again} leaves the 2 jobs in flight to the next run; interrupted by Ctrl-C: finishing them, " \
+           "no new submissions (2 not yet " \
            f"seen rendering, paid only once they render: {again}, then `gridrun cancel`, stops those still queued " \
            "at no charge)"
     assert len(said.split(";")[0]) <= 80  # what to do, first: an 80-column terminal's live display keeps it
@@ -2521,23 +2572,50 @@ def test_a_plain_log_says_the_first_signal_as_it_comes(tmp_path: Path, signum: i
         reader.join(timeout=60)
         assert proc.stderr is not None
         proc.stderr.close()
-    assert not any("Ctrl-C" in x for x in lines) or signum == signal.SIGINT, lines
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "hangup"])
 @pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "log"])
 def test_the_first_signals_note_says_what_to_do_within_80_columns(signum: int, terminal: bool) -> None:
     """The live display cuts each note to one line: on an 80-column terminal (a pty's default), what a second
-    signal does to the jobs in flight is still shown, whatever the signal and however many jobs."""
+    signal does to the jobs in flight (or, for a signal that leaves them at once, that they were left) is still
+    shown, whatever the signal and however many jobs."""
     from collections import Counter
     from types import SimpleNamespace
 
-    from runner.executor import Executor
+    from runner.executor import Executor, _finishes
 
     for flying in (1, 12_345):
         for counts in (Counter(running=flying), Counter(submitted=flying, running=flying)):
             note = Executor._signal_note(SimpleNamespace(counts=counts, provider=_caps(None)), signum, terminal)  # type: ignore[arg-type]
-            assert "again" in f"• {note}"[:80] and "to the next run" in f"• {note}"[:80], note
+            said = "again leaves the" if _finishes(signum, terminal) else ": left the"
+            assert said in f"• {note}"[:80] and "to the next run" in f"• {note}"[:80], note
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "hangup"])
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "log"])
+def test_only_ctrl_c_or_a_hangup_with_the_terminal_still_there_finishes_the_jobs(signum: int, terminal: bool) -> None:
+    """A first Ctrl-C, or a SIGHUP sent while the terminal is still there, finishes what is paid, someone being there
+    to send a second one; SIGTERM (a supervisor's, which kills a few seconds later) and a hangup with no terminal
+    left end the run at once, and their note says the jobs were left and what collects them, with no second signal
+    to send."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from runner.executor import Executor, _finishes
+
+    finishes = signum == signal.SIGINT or (signum == signal.SIGHUP and terminal)
+    assert _finishes(signum, terminal) == finishes
+    note = Executor._signal_note(SimpleNamespace(counts=Counter(running=2, submitted=1),  # type: ignore[arg-type]
+                                                 provider=_caps(True)), signum, terminal)
+    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    if finishes:
+        assert note.startswith(f"{name} {'or Ctrl-C ' if terminal and signum != signal.SIGINT else ''}again leaves "
+                               "the 3 jobs in flight to the next run"), note
+    else:
+        assert note == (f"interrupted by {name}: left the 3 jobs in flight to the next run; `gridrun run` collects them "
+                        "at no new cost (2 rendering or rendered, paid; 1 not yet seen rendering, paid only once it "
+                        "renders: `gridrun cancel` stops it if still queued at no charge)"), note
 
 
 def test_the_first_ctrl_c_calls_paid_only_the_jobs_seen_rendering_and_names_the_free_way_out_for_the_others() -> None:
@@ -2623,7 +2701,7 @@ def test_an_interrupted_lumenfall_run_says_cancel_may_still_bill_the_queued_jobs
 def test_the_first_signals_note_is_not_listed_again_once_the_run_has_finished_the_jobs(
     tmp_path: Path, json_lines: bool
 ) -> None:
-    """One SIGTERM while paid jobs render: the run says at once that a second one would leave them in flight, then
+    """One Ctrl-C while paid jobs render: the run says at once that a second one would leave them in flight, then
     finishes them and ends interrupted. Its last lines (and the `end` event's `last_errors`) do not say that again:
     no job is in flight by then, and a second signal does nothing; the closing line says what is left."""
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"poll_interval": 0.1},
@@ -2633,7 +2711,7 @@ def test_the_first_signals_note_is_not_listed_again_once_the_run_has_finished_th
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: proc.poll() is not None or in_flight(m) == 2)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
@@ -2647,7 +2725,7 @@ def test_the_first_signals_note_is_not_listed_again_once_the_run_has_finished_th
         assert not any("again leaves" in e for e in events[-1]["last_errors"]), events[-1]
     else:
         lines = err.splitlines()
-        said = [i for i, x in enumerate(lines) if "SIGTERM again leaves the 2 " in x]
+        said = [i for i, x in enumerate(lines) if "Ctrl-C again leaves the 2 " in x]
         last = max(i for i, x in enumerate(lines) if " elapsed" in x)
         assert len(said) == 1 and said[0] < last, err  # said as it came, not under the last line
 
@@ -2661,7 +2739,7 @@ def test_the_first_signals_note_is_left_out_of_the_errors_a_run_ended_with() -> 
 
     from runner.executor import Executor
 
-    note = "SIGTERM again leaves the 4 paid jobs in flight to the next run; interrupted by SIGTERM: finishing them"
+    note = "Ctrl-C again leaves the 4 paid jobs in flight to the next run; interrupted by Ctrl-C: finishing them"
     run = SimpleNamespace(errors=deque(["job a: boom", note], maxlen=5), _stop_note=None, _interrupt_said=note,
                           _ended=False)
     assert Executor._last_errors(run) == ("job a: boom", note)  # type: ignore[arg-type]

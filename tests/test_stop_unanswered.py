@@ -255,7 +255,7 @@ def _run_vanishing(m: Path) -> Any:
 
 class _Vanishing(httpx.AsyncBaseTransport):
     """The provider's transport, gone (every request refused at connect) once it has answered `creates` creates;
-    then it sets `stop`, as the first SIGTERM would."""
+    then it sets `stop`, as the first Ctrl-C would."""
 
     def __init__(self, app: Any, creates: int, stop: Any) -> None:
         self.inner = httpx.ASGITransport(app=app)
@@ -280,7 +280,7 @@ class _Vanishing(httpx.AsyncBaseTransport):
 def test_a_stopping_run_whose_provider_answers_nothing_leaves_its_jobs_in_flight_and_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The provider vanishes once the creates are answered, and the run is stopped (the first SIGTERM): it does
+    """The provider vanishes once the creates are answered, and the run is stopped (the first Ctrl-C): it does
     not poll the dead endpoint for ever. Once every request has failed unanswered for STOP_UNANSWERED seconds, it
     ends `interrupted` with the jobs left in flight, as the second signal would, saying why; and their notes, read
     by `status` after the run, say when the last poll failed, not that the run is "still polling"."""
@@ -365,7 +365,7 @@ def test_a_stopping_run_whose_downloads_hang_leaves_them_to_the_next_run_within_
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The videos' file host takes connections and never answers (a download waits out the request timeout, try
-    after try), and the run gets SIGTERM as its jobs download: the downloads' own tries do not hold it past the
+    after try), and the run gets Ctrl-C as its jobs download: the downloads' own tries do not hold it past the
     bound. Once the downloads have got nothing for STOP_UNANSWERED seconds it ends `interrupted`, the jobs left
     downloading for the next run (which fetches them at no cost), and says why."""
     import os
@@ -385,7 +385,7 @@ def test_a_stopping_run_whose_downloads_hang_leaves_them_to_the_next_run_within_
     def term_once_downloading(s: Any) -> None:
         if s.counts.get("downloading") and not termed:
             termed.append(1)
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGINT)
 
     with running_server(config) as url:
         m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), base_url=url, sim={})
@@ -443,7 +443,7 @@ def test_a_stopping_run_whose_download_stalls_mid_body_leaves_it_to_the_next_run
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The file host sends half of each video, then nothing for a long while, without failing, and the run gets
-    SIGTERM as its jobs download: the stall counts as silence from the last bytes that came, so the run ends
+    Ctrl-C as its jobs download: the stall counts as silence from the last bytes that came, so the run ends
     `interrupted` within the bound, the jobs left downloading for the next run, saying why, before the stall
     ends."""
     import os
@@ -462,7 +462,7 @@ def test_a_stopping_run_whose_download_stalls_mid_body_leaves_it_to_the_next_run
     def term_once_downloading(s: Any) -> None:
         if s.counts.get("downloading") and not termed:
             termed.append(1)
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGINT)
 
     with running_server(config) as url:
         m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), base_url=url, sim={})
