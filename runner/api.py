@@ -28,7 +28,7 @@ from . import _Later, _load_httpx
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .errors import (
-    CancelNotTakenError, CancelRefusedError, CopyNotWrittenError, GridrunError, ManifestError, ManifestErrors, NeverRanError,
+    CancelInterrupted, CancelNotTakenError, CancelRefusedError, CopyNotWrittenError, GridrunError, ManifestError, ManifestErrors, NeverRanError,
     NotRecordedError, OutcomeUnknownError, ProviderError, RejectedError, RetryableError, RunStartingError, StateError,
     UsageError, request_id_in,
 )
@@ -2698,12 +2698,25 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
     resume.check_files_writable(p, then="cancel", provider=prov)
     store = Store(db, outputs_dir=p.outputs_dir, then="cancel")
     asked: list[str] = []  # the jobs whose cancel request the provider took
+    noted: set[str] = set()  # the jobs whose cancel request is recorded as asked (event `cancel-asked`)
     # A write of the state failed: the task group ended the other requests; said with those whose outcome went
     # unrecorded.
-    with _closing(prov), _closed(store, lambda failed: store.cancel_unwritable(
-            failed, sent=[k for k in asked if k not in {*result.cancelled, *result.failed}])):
-        _cancel_in_flight(p, prov, store, result, asked, on_wait, void_unsent=void_unsent, same_account=same_account)
-        _rewrite_reports(p, store, result)
+    try:
+        with _closing(prov), _closed(store, lambda failed: store.cancel_unwritable(
+                failed, sent=[k for k in asked if k not in {*result.cancelled, *result.failed}])):
+            _cancel_in_flight(p, prov, store, result, asked, on_wait, void_unsent=void_unsent,
+                              same_account=same_account, noted=noted)
+            _rewrite_reports(p, store, result)
+    except BaseException as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt) or (
+            isinstance(exc, BaseExceptionGroup) and exc.split(KeyboardInterrupt)[1] is None)
+        if not interrupted or isinstance(exc, CancelInterrupted):
+            raise
+        # how many cancel requests were recorded as asked, and of those how many the provider's answer to is not
+        # recorded: what an interrupted `cancel` says may have changed at the provider
+        answered = {*result.cancelled, *result.failed, *result.finished, *result.still_running, *result.gone,
+                    *result.not_taken, *result.refused}
+        raise CancelInterrupted(len(noted), len(noted - answered)) from exc
     return result
 
 
@@ -3106,9 +3119,10 @@ def _check_not_anothers(p: Plan, store: Store, flying: Sequence[Any]) -> None:
 
 def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, asked: list[str],
                       on_wait: Callable[[str], None] | None = None, *, void_unsent: bool = False,
-                      same_account: bool = False) -> None:
-    """`cancel`'s work on the open `store`, filling `result` as it goes, and `asked` with the jobs whose cancel
-    request was sent; `on_wait` told once, as the first wait on a 404 starts, what is waited for.
+                      same_account: bool = False, noted: set[str] | None = None) -> None:
+    """`cancel`'s work on the open `store`, filling `result` as it goes, `asked` with the jobs whose cancel
+    request was taken, and `noted` with those whose request is recorded as asked, before it is sent; `on_wait`
+    told once, as the first wait on a 404 starts, what is waited for.
     :raises sqlite3.Error: the state could not be written (in an exception group)."""
     import anyio
 
@@ -3168,7 +3182,8 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     waiting: list[str] = []  # the job whose 404 started the first wait, once told
     retrying: list[str] = []  # the job whose failed cancel request was the first tried again, once told
     checking: list[str] = []  # the job whose failed status check was the first tried again, once told
-    noted: set[str] = set()  # the jobs whose cancel request is recorded (event `cancel-asked`), before it is sent
+    # the jobs whose cancel request is recorded (event `cancel-asked`), before it is sent
+    noted = set() if noted is None else noted
     began: list[bool] = []  # that cancel began is recorded
 
     @contextlib.contextmanager

@@ -45,7 +45,7 @@ from .entry import (
     reading, write_end, writes_json_lines, writes_json_object,
 )
 from .errors import (
-    BalanceError, BudgetError, CopyNotWrittenError, EndpointError, GridrunError, LockError, ManifestErrors,
+    BalanceError, BudgetError, CancelInterrupted, CopyNotWrittenError, EndpointError, GridrunError, LockError, ManifestErrors,
     NeverRanError, NotRecordedError, RunStartingError, UsageError,
 )
 from .jobs import format_value, queued_cancel_said, scaled, usd_text
@@ -3519,6 +3519,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     except NeverRanError as exc:  # as "nothing in flight to cancel": nothing at the provider to stop, exit 0
         out.print(visible(str(exc)), markup=False, highlight=False)
         return 0
+    args.cancel_ended = True  # all it did is recorded: an interrupt from here on cuts only what it says of it
     say = functools.partial(out.print, markup=False)
     # the commands said next act on the state cancelled in, where it is not the one the manifest names now
     at_state = f" --state {typed(str(r.other_state))}" if r.other_state is not None else ""
@@ -3740,9 +3741,10 @@ def _proxy_route(url: str) -> Any:
         return None
 
 
-def _interrupted(args: argparse.Namespace, argv: list[str]) -> int:
-    """Ctrl-C (or SIGTERM) ended the command: said, exit 130. A `cancel` stopped so may have had cancel requests
-    at the provider already, taken there but not recorded: the state still has those jobs in flight.
+def _interrupted(args: argparse.Namespace, argv: list[str], exc: BaseException | None = None) -> int:
+    """Ctrl-C (or SIGTERM) ended the command (`exc`): said, exit 130. A `cancel` stopped so may have had cancel
+    requests at the provider already, taken there but not recorded: the state still has those jobs in flight
+    (`_cancel_interrupted`).
 
     Said as the command waits for its reader (`entry.reading`): the interrupt may have cut a line written to a
     reader that never reads (a hung log shipper), where the goodbye would wait for ever; a second signal then ends
@@ -3751,12 +3753,38 @@ def _interrupted(args: argparse.Namespace, argv: list[str]) -> int:
     with reading(130):
         end_interrupted(argv, manifest=_json_manifest(args))
         if args.command == "cancel":
-            err.print(f"interrupted: cancel requests already sent may have stopped jobs at the provider, not yet "
-                      f"recorded here; `gridrun cancel {typed(args.manifest)}` again records what they did and "
-                      "cancels the rest", markup=False)
+            err.print(_cancel_interrupted(args, exc), markup=False)
         else:
             err.print("interrupted")
     return 130
+
+
+def _cancel_interrupted(args: argparse.Namespace, exc: BaseException | None) -> str:
+    """What an interrupted `cancel` did at the provider, from the cancel requests it recorded as asked (each is,
+    before it is sent) and how many of them it recorded no outcome of (`CancelInterrupted`): none sent, nothing
+    changed there; else those may have stopped jobs the state still has in flight."""
+    again = f"`gridrun cancel {typed(args.manifest)}` again"
+    if getattr(args, "cancel_ended", False):  # interrupted as it said what it did, all of it recorded
+        return (f"interrupted: what cancel did is recorded; `gridrun status {typed(args.manifest)}` says what is "
+                "still in flight")
+    if isinstance(exc, BaseExceptionGroup):  # out of a task: the group's CancelInterrupted, if any
+        exc = exc.split(CancelInterrupted)[0]
+        while isinstance(exc, BaseExceptionGroup):
+            exc = exc.exceptions[0]
+    sent, unanswered = (exc.sent, exc.unanswered) if isinstance(exc, CancelInterrupted) else (0, 0)
+    if not sent:
+        return f"interrupted before any cancel request was sent; nothing changed at the provider: {again} cancels " \
+               "the jobs in flight"
+    requests = f"{sent:,} cancel request{'s' if sent != 1 else ''}"
+    if not unanswered:
+        return (f"interrupted: the {requests} sent {'are' if sent != 1 else 'is'} recorded with what "
+                f"{'they' if sent != 1 else 'it'} did; {again} cancels the rest")
+    one = unanswered == 1
+    some = f"{unanswered:,} of the {requests} sent" if unanswered != sent else f"the {requests} sent"
+    return (f"interrupted: {some} ({'' if sent == 1 else 'each '}recorded as asked before it was sent) "
+            f"{'has' if one else 'have'} no outcome recorded here: {'it' if one else 'they'} may have stopped "
+            f"{'its job' if one else 'their jobs'} at the provider; {again} records what {'it' if one else 'they'} "
+            "did and cancels the rest")
 
 
 def _some(keys: Sequence[str]) -> str:
@@ -4783,15 +4811,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.format = ["jsonl", "csv", "json"]
     try:
         return _said_unwritten(int(args.fn(args) or 0), args)
-    except KeyboardInterrupt:
-        return _interrupted(args, argv)
+    except KeyboardInterrupt as exc:
+        return _interrupted(args, argv, exc)
     except BaseExceptionGroup as group:
         # Ctrl-C or SIGTERM met by the tasks of a run's task group before its own handler took the signals
         # comes out as a group of interrupts: an interrupt all the same, not a traceback. Another error of a
         # run's task (a disk the run cannot write, a bug) is said as the error it is.
         rest = group.split(KeyboardInterrupt)[1]
         if rest is None:
-            return _interrupted(args, argv)
+            return _interrupted(args, argv, group)
         exc = _first_error(rest)
         if isinstance(exc, BrokenPipeError):
             return 0

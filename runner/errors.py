@@ -319,6 +319,17 @@ class DownloadError(ProviderError):
     """A download was truncated, of the wrong type, or corrupt."""
 
 
+class CancelInterrupted(KeyboardInterrupt):
+    """`cancel` ended by Ctrl-C (or SIGTERM, a hangup) once it had opened the state: `sent`, the cancel requests it
+    recorded as asked (each is, before it is sent); `unanswered`, those of them whose outcome it did not record (no
+    answer yet, or one not yet recorded): they may have stopped jobs at the provider that the state still has in
+    flight, which `cancel` again records."""
+
+    def __init__(self, sent: int, unanswered: int) -> None:
+        super().__init__(sent, unanswered)
+        self.sent, self.unanswered = sent, unanswered
+
+
 # How an error's text names the id the provider gave the request it answers (`transport.request_id`): " (request id
 # req_123)", what a question to the provider's support quotes. `request_id_in` reads it back.
 _REQUEST_ID_SAID = re.compile(r"\(request id ([\w.:/+=@-]{1,120})\)")

@@ -1911,6 +1911,60 @@ def test_a_ctrl_c_during_cancels_requests_ends_it_interrupted_with_no_traceback(
     assert "`gridrun cancel" in out.stderr and "again records what they did" in out.stderr, out.stderr
 
 
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(("where", "when", "said", "cancelled"), [
+    ("runner.api:_cancel_in_flight", "before",
+     ("interrupted before any cancel request was sent; nothing changed at the provider: `gridrun cancel t.yaml` again "
+      "cancels the jobs in flight"), 0),
+    ("runner.api:_rewrite_reports", "before",
+     ("interrupted: the 2 cancel requests sent are recorded with what they did; `gridrun cancel t.yaml` again cancels "
+      "the rest"), 2),
+], ids=["none-sent", "all-recorded"])
+def test_an_interrupted_cancel_says_what_its_requests_did_at_the_provider(
+    tmp_path: Path, where: str, when: str, said: str, cancelled: int
+) -> None:
+    """SIGTERM to `gridrun cancel` before it sent any cancel request (still loading or looking) says so, and that
+    nothing changed at the provider; once the requests it sent are recorded with their outcome, it says that, not
+    that requests may have stopped jobs unrecorded. The provider's count of cancelled videos agrees."""
+    m = _two_jobs(tmp_path, render_time=60)
+    left = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report", "--timeout", "0.5"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=90, check=False)
+    assert left.returncode == 4, left.stderr
+    out = _signal_at(where, when, "SIGTERM", "cancel", str(m), cwd=tmp_path)
+    assert out.returncode == 130, (out.returncode, out.stderr)
+    assert "Traceback" not in out.stderr, out.stderr
+    assert said.replace("cancel t.yaml`", f"cancel {m}`") in " ".join(out.stderr.split()), out.stderr
+    assert "may have stopped" not in out.stderr, out.stderr
+    assert _world(m).stats()["cancelled"] == cancelled
+    assert api.status(m).counts["cancelled"] == cancelled and in_flight(m) == 2 - cancelled
+    assert _world(m).stats()["creates"] == 2  # nothing sent again
+
+
+@pytest.mark.parametrize(("sent", "unanswered", "said"), [
+    (1, 1, ("interrupted: the 1 cancel request sent (recorded as asked before it was sent) has no outcome recorded "
+            "here: it may have stopped its job at the provider; `gridrun cancel m.yaml` again records what it did "
+            "and cancels the rest")),
+    (3, 2, ("interrupted: 2 of the 3 cancel requests sent (each recorded as asked before it was sent) have no "
+            "outcome recorded here: they may have stopped their jobs at the provider; `gridrun cancel m.yaml` again "
+            "records what they did and cancels the rest")),
+    (1, 0, ("interrupted: the 1 cancel request sent is recorded with what it did; `gridrun cancel m.yaml` again "
+            "cancels the rest")),
+])
+def test_an_interrupted_cancel_counts_the_requests_it_recorded_as_asked_and_not_answered(
+    sent: int, unanswered: int, said: str
+) -> None:
+    import argparse
+
+    from runner.cli import _cancel_interrupted
+    from runner.errors import CancelInterrupted
+
+    args = argparse.Namespace(manifest="m.yaml", command="cancel")
+    assert _cancel_interrupted(args, CancelInterrupted(sent, unanswered)) == said
+    # out of a task of the requests' event loop, in a group
+    group = BaseExceptionGroup("", [KeyboardInterrupt(), BaseExceptionGroup("", [CancelInterrupted(sent, unanswered)])])
+    assert _cancel_interrupted(args, group) == said
+
+
 @pytest.mark.parametrize("where", ["start_run", "_sort"])
 def test_a_ctrl_c_just_after_the_run_is_recorded_ends_its_record_as_interrupted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str

@@ -262,8 +262,9 @@ def test_a_cancel_interrupted_after_its_first_request_says_what_a_cancel_again_d
     capsys.readouterr()
     assert main(["cancel", str(m)]) == 130
     said = " ".join(capsys.readouterr().err.split())
-    assert ("interrupted: cancel requests already sent may have stopped jobs at the provider, not yet recorded here; "
-            f"`gridrun cancel {m}` again records what they did and cancels the rest") in said, said
+    assert ("interrupted: the 1 cancel request sent (recorded as asked before it was sent) has no outcome recorded "
+            f"here: it may have stopped its job at the provider; `gridrun cancel {m}` again records what it did and "
+            "cancels the rest") in said, said
     assert stats(prov)["cancelled"] == 1 and api.status(m).counts.get("cancelled", 0) == 0
     monkeypatch.setattr(prov, "cancel", cancel)
     assert main(["cancel", str(m)]) == 0
