@@ -2667,7 +2667,7 @@ class Executor:
                             wait = self.renders.next_poll(job, since)
                             wait = wait if missing_since is None else min(max(wait, GONE_AFTER / 30), GONE_AFTER / 6)
                             self._checks[jid] = self.steady() + wait
-                            await anyio.sleep(wait)
+                            await self._until_poll(job, jid, since, wait)
                             del self._checks[jid]
                         if first:
                             self.store.flush()  # the provider's id is committed before the first poll
@@ -2776,6 +2776,22 @@ class Executor:
         self.live.nudge()
         self._left_why[jid] = why
         self._error(job, why)
+
+    async def _until_poll(self, job: Job, jid: int, since: float, wait: float) -> None:
+        """Wait `wait` seconds for the job's next poll, or less where the simulator's render time is learned
+        meanwhile (`RenderTimes.told`) and the job's poll schedule, worked out again from it, comes sooner: a job
+        whose first poll was scheduled from the model's render time is asked about as the simulator's suggests."""
+        end = anyio.current_time() + wait
+        while (left := end - anyio.current_time()) > 0:
+            told = self.renders.told()
+            with anyio.move_on_after(left):
+                await told.wait()
+            if not told.is_set():
+                return
+            sooner = self.renders.next_poll(job, since)
+            if sooner < end - anyio.current_time():
+                end = anyio.current_time() + sooner
+                self._checks[jid] = self.steady() + sooner
 
     async def _get(self, job: Job, pid: str) -> VideoStatus | None:
         for attempt in range(1, self.retries + 10):

@@ -584,6 +584,9 @@ class RenderTimes:
         # per render seen: they are read for every poll, every list round and every progress update (for each job
         # rendering), far more often than a render ends.
         self._lately: tuple[float, float, float] | None = None
+        # The simulator's render time as last read (`expected`), and the event set when it changes (`told`).
+        self._told: float | None = getattr(provider, "sim_render_seconds", None)
+        self._retold: anyio.Event | None = None
 
     def _simulated(self) -> bool:
         """A simulator renders every clip in the same time, whatever its duration."""
@@ -625,11 +628,25 @@ class RenderTimes:
             out.append(since + each)
         return out
 
+    def told(self) -> anyio.Event:
+        """Set once the simulator's render time is learned, or changes (`expected` reads it): a first answer from a
+        served simulator tells it while jobs whose creates were answered alongside wait for a poll scheduled from
+        the model's render time, a minute where the simulator takes seconds. Made in the event loop, afresh after
+        each change."""
+        if self._retold is None:
+            self._retold = anyio.Event()
+        return self._retold
+
     def expected(self, job: Job | None) -> float:
+        told = getattr(self.provider, "sim_render_seconds", None)
+        if told != self._told:
+            self._told = told
+            if self._retold is not None:
+                self._retold.set()
+                self._retold = None
         recent = self._recent()
         if recent is not None:
             return recent[0] * self.scale(job)
-        told = getattr(self.provider, "sim_render_seconds", None)
         if told is not None:  # a simulator's, served or built in, as it says itself
             return told
         if self.plan.provider == "sim":

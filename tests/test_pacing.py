@@ -221,3 +221,58 @@ def test_a_progress_update_works_out_a_render_time_once_per_clip_duration_not_on
     assert expected_end(10.0, [12.0, 3.0, 10.0, 11.0], 0, 2, 1.0) == 2.0
     assert expected_end(10.0, [3.0, 4.0], 3, 2, 1.0) == 2.0  # both past: free now, three more in two waves
     assert expected_end(10.0, [3.0, 14.0], 3, 2, 1.0) == 5.0  # one slot free now, the other at 14
+
+
+@pytest.mark.timeout(120)
+def test_jobs_whose_first_poll_was_set_by_the_models_render_time_are_polled_as_the_simulator_says_once_it_does(
+    tmp_path, monkeypatch
+) -> None:
+    """A served simulator's first answer tells gridrun its render time (`/_sim/config`, asked as that answer comes);
+    the jobs whose creates were answered meanwhile had their first poll set from the model's render time (a minute
+    for PixVerse) where the simulator renders in a fraction of a second. Once the simulator's is known they are
+    polled as it suggests: no wait for a poll lies a minute away once a job is done, and each job is created once."""
+    import anyio
+    import httpx
+    from execkit import write_manifest
+
+    from runner import api
+    from runner.providers import get_provider
+    from runner.sim.config import SimConfig
+    from runner.sim.serve import running_server
+
+    class SlowConfig(httpx.AsyncBaseTransport):
+        """The network, but with no balance to ask (a 404: the run goes on, not knowing it is a simulator yet) and
+        the simulator's `/_sim/config` answered a second late: the creates answered meanwhile are followed before
+        the run knows the simulator's render time, as with a simulator whose answers are slow."""
+
+        def __init__(self) -> None:
+            self.inner = httpx.AsyncHTTPTransport()
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/balance"):
+                return httpx.Response(404, json={"error": {"code": "NOT_FOUND"}}, request=request)
+            if request.url.path.endswith("/_sim/config"):
+                await anyio.sleep(1.0)
+            return await self.inner.handle_async_request(request)
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+    monkeypatch.setenv("LUMENFALL_API_KEY", "lmnfl_testkey123")
+    with running_server(SimConfig(render_time=0.3, jitter=0.0, concurrency=4)) as url:
+        m = write_manifest(tmp_path, n_seeds=2, provider="lumenfall", base_url=url, sim={})
+        prov = get_provider("lumenfall", base_url=url)
+        make = prov.client
+        prov.client = lambda **kw: make(**kw, transport=SlowConfig())
+        waits: list[float] = []
+
+        def look(s) -> None:
+            if s.counts.get("done") and s.next_check is not None:
+                waits.append(s.next_check)
+
+        result = api.run(m, provider=prov, on_progress=look, report=False)
+        stats = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
+    assert result.status == "done", result.stats.last_errors
+    assert prov.sim_render_seconds == 0.3
+    assert max(waits, default=0.0) < 5.0, waits  # not the 54 s the model's minute set
+    assert stats["creates"] == 4 and stats["duplicate_paid"] == 0, stats
