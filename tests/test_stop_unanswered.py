@@ -589,7 +589,7 @@ class _Trickler:
 def test_a_stopping_run_whose_downloads_trickle_leaves_them_to_the_next_run_within_the_stop_bound(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The video's host sends a byte now and then, never so little that the download stalls: after SIGTERM the run
+    """The video's host sends a byte now and then, never so little that the download stalls: after a Ctrl-C the run
     counts that trickle as no answer, ends `interrupted` once the download has got less than STOP_STREAM_BYTES in
     STOP_UNANSWERED seconds, the job left downloading (paid, recorded), and the next run fetches the video without
     paying for it again."""
@@ -606,7 +606,7 @@ def test_a_stopping_run_whose_downloads_trickle_leaves_them_to_the_next_run_with
     def term_once_downloading(s: Any) -> None:
         if s.counts.get("downloading") and not termed:
             termed.append(1)
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGINT)
 
     with _Trickler() as host:
         m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), provider="lumenfall", base_url=host.url, sim={})
