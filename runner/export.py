@@ -273,8 +273,10 @@ def summary(snapshot: Snapshot) -> dict[str, Any]:
             "axes": list(run.axes),
             "status": run.shown_status,  # `gone`, as `status` shows it, for a run whose process died unrecorded
             # the cause it stopped on, not its jobs' (`disk-full`), and what to do, as recorded or, for a gone run,
-            # inferred (`RunRecord.stop_cause`); null: none known
-            **dict(zip(("stopped_by", "stopped_note"), run.stop_cause(), strict=True)),
+            # inferred (`RunRecord.stop_cause`); null: none known. The export reads the state without planning the
+            # manifest, which may have changed since, so an inferred note proposes no `gridrun run`, as `status
+            # --runs` gives it (`status M` gives the step)
+            **dict(zip(("stopped_by", "stopped_note"), run.stop_cause(resumes=False), strict=True)),
             "started_at": iso(run.started_at),
             "ended_at": iso(run.ended_at),
             "snapshot_at": iso(snapshot.taken_at),

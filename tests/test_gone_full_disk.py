@@ -71,6 +71,8 @@ def test_status_json_of_a_gone_run_gives_a_full_disk_as_the_cause_it_likely_stop
     [written] = api.export(manifest, formats=["json"])
     run = json.loads(written.read_text())["summary"]["run"]
     assert (run["status"], run["stopped_by"]) == ("gone", "disk-full"), run
+    # the export reads the state without planning the manifest: its note, as `status --runs`'s, proposes no run
+    assert run["stopped_note"] == listed["stopped_note"], run
 
 
 class _FullOnce:
