@@ -27,8 +27,8 @@ from runner.resources import resource_dir
 from runner.terminal import shows, visible
 from runner.textforms import in_seconds
 from runner.yamlsource import (
-    MAX_BYTES, Position, Positions, dotted, double_quoted_source, kind, load_yaml, locate, raise_all, read_text,
-    read_yaml,
+    KEY_AS_NAME, MAX_BYTES, Position, Positions, dotted, double_quoted_source, kind, load_yaml, locate, raise_all,
+    read_text, read_yaml,
 )
 
 if TYPE_CHECKING:
@@ -537,12 +537,10 @@ def schema_errors(validator: Any, data: Any, error: Callable[[tuple[Any, ...], s
     return list(found.values())
 
 
-# What is said of a manifest's value, or of a mapping's key (the field's name, which is then not shown), that holds
-# an API key this process holds, named by its variable.
+# What is said of a manifest's value that holds an API key this process holds, named by its variable (of a mapping's
+# key, the field's name, which is then not shown: `KEY_AS_NAME`).
 KEY_AS_VALUE = ("holds the value of {var} (an API key, not shown): a key goes in the environment, never the manifest, "
                 "whose values the state, the sidecars and the report keep; take it out")
-KEY_AS_NAME = ("a key of this mapping holds the value of {var} (an API key, not shown): a key goes in the environment, "
-               "never the manifest, whose text the state and .runs/ beside the videos keep; take it out")
 
 
 def _key_unshown(path: tuple[Any, ...], message: str, keys: Mapping[str, str]

@@ -192,7 +192,8 @@ def load_yaml(text: str, *, file: Path, loader_class: type[_Loader] = _Loader) -
             loader.dispose()
     except _TooDeep as exc:
         line, column = _position(exc.mark)
-        raise ManifestError(_too_deep(), file=file, line=line, column=column, field=_deep_field(exc.path)) from None
+        message, field = _unshown_path(_too_deep(), exc.path, _deep_field)
+        raise ManifestError(message, file=file, line=line, column=column, field=field) from None
     except yaml.MarkedYAMLError as exc:
         raise _yaml_syntax_error(exc, file) from exc
     except yaml.reader.ReaderError as exc:
@@ -203,7 +204,10 @@ def load_yaml(text: str, *, file: Path, loader_class: type[_Loader] = _Loader) -
             f"invalid YAML: the control character U+{code:04X} is not allowed", file=file, line=line, column=column
         ) from exc
     except yaml.YAMLError as exc:
-        raise ManifestError(f"invalid YAML: {exc}", file=file) from exc
+        message = f"invalid YAML: {exc}"
+        if (var := key_held(message)) is not None:
+            message = KEY_IN_TEXT.format(where="a line that does not parse", var=var, kind="such lines")
+        raise ManifestError(message, file=file) from exc
     if node is None:
         return None, {(): (1, 1)}
     _check_size(node, file)
@@ -663,6 +667,8 @@ def _not_utf8(path: Path, byte: int, line: int, column: int, encoding: str | Non
 def _yaml_syntax_error(exc: yaml.MarkedYAMLError, file: Path) -> ManifestError:
     if (lacking := _missing_colon(exc)) is not None:
         (line, column), message = lacking
+        if (var := key_held(message)) is not None:  # the line quoted, and as it would read fixed
+            message = KEY_IN_TEXT.format(where="a line that does not parse", var=var, kind="such lines")
         return ManifestError(message, file=file, line=line, column=column)
     mark = exc.problem_mark or exc.context_mark
     buffer = getattr(mark, "buffer", None)
@@ -693,11 +699,35 @@ KEY_IN_TEXT = ("{where} holds the value of {var} (an API key, not shown): a key 
                "manifest, whose text, {kind} too, the state and .runs/ beside the videos keep; take it out")
 
 
+# What is said of a mapping's key (the name of a field, which is then not shown) that holds an API key this process
+# holds, named by its variable, the mapping named as the field.
+KEY_AS_NAME = ("a key of this mapping holds the value of {var} (an API key, not shown): a key goes in the environment, "
+               "never the manifest, whose text the state and .runs/ beside the videos keep; take it out")
+
+
 def key_held(text: str) -> str | None:
     """The variable holding the API key `text` holds, of those this process holds (`bugs.key_values`); else None."""
     from runner.bugs import key_values
 
     return next((name for key, name in key_values().items() if key in text), None)
+
+
+def key_named(path: tuple[Any, ...]) -> tuple[int, str] | None:
+    """Of a field's path, the index of its first part, a mapping's key, that holds an API key this process holds,
+    with the variable holding that key; None where none does. Such a field's name is never shown: an error of it is
+    said of the mapping (`KEY_AS_NAME`)."""
+    return next(((i, var) for i, part in enumerate(path)
+                 if isinstance(part, str) and (var := key_held(part)) is not None), None)
+
+
+def _unshown_path(message: str, path: tuple[Any, ...], shown: Callable[[tuple[Any, ...]], str] = dotted
+                  ) -> tuple[str, str]:
+    """An error's message and field, of a node at `path`: as they are, or, where a mapping's key on the way to it
+    holds an API key, `KEY_AS_NAME` of that mapping."""
+    if (named := key_named(path)) is None:
+        return message, shown(path)
+    i, var = named
+    return KEY_AS_NAME.format(var=var), dotted(path[:i])
 
 
 def _missing_colon(exc: yaml.MarkedYAMLError) -> tuple[Position, str] | None:
@@ -938,6 +968,16 @@ class _Builder:
         self.errors: list[ManifestError] = []
 
     def _error(self, message: str, mark: yaml.Mark, path: tuple[Any, ...]) -> None:
+        if (named := key_named(path)) is not None:
+            # a key on the way to the node holds an API key: said of its mapping, at that key, once whatever is
+            # wrong below it
+            i, var = named
+            line, column = self.positions.get(path[:i + 1]) or _position(mark)
+            error = ManifestError(KEY_AS_NAME.format(var=var), file=self.file, line=line, column=column,
+                                  field=dotted(path[:i]))
+            if all(str(e) != str(error) for e in self.errors):
+                self.errors.append(error)
+            return
         if (var := key_held(message)) is not None:  # a tag (`!lmnfl_...`), or a value a tag made unreadable
             where = "a tag" if message.startswith("unsupported YAML tag") else "a value"
             message = KEY_IN_TEXT.format(where=where, var=var, kind="tags" if where == "a tag" else "values")
@@ -1132,8 +1172,9 @@ def _check_size(root: yaml.Node, file: Path) -> None:
         total, text = size(root, 1)
     except _TooDeep as exc:
         line, column = _position(exc.mark)
-        raise ManifestError(_too_deep() + " (through aliases)", file=file, line=line, column=column,
-                            field=_deep_field(tuple(p for p in exc.path if p is not None))) from None
+        message, field = _unshown_path(_too_deep() + " (through aliases)", tuple(p for p in exc.path if p is not None),
+                                       _deep_field)
+        raise ManifestError(message, file=file, line=line, column=column, field=field) from None
     for count, cap, measure, what in ((total, _MAX_NODES, sizes, "values"),
                                       (text, _MAX_CHARS, chars, "characters of text")):
         if count > cap:
@@ -1141,10 +1182,10 @@ def _check_size(root: yaml.Node, file: Path) -> None:
             line, column = _position(node.start_mark)
             shape = "list" if isinstance(node, yaml.SequenceNode) else "mapping"
             alone = f": this {shape} alone to {measure[id(node)]:,}"
-            raise ManifestError(
+            message, field = _unshown_path(
                 f"the document expands to more than {cap:,} {what}{alone if path else ''} (an alias repeated too "
-                "often?)", file=file, line=line, column=column, field=_deep_field(path),
-            )
+                "often?)", path, _deep_field)
+            raise ManifestError(message, file=file, line=line, column=column, field=field)
 
 
 def _crossing(root: yaml.Node, sizes: Mapping[int, int], cap: int

@@ -494,6 +494,37 @@ def test_an_api_key_in_a_manifest_anchor_alias_or_tag_is_refused_as_such_without
         assert f"{said} the value of LUMENFALL_API_KEY (an API key, not shown)" in err and "Zq8xR2" not in err, err
 
 
+def test_an_api_key_in_a_line_yaml_cannot_read_or_under_a_key_it_names_is_never_shown(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """An error of the YAML that quotes the manifest's text does not quote a key in it: a line with no ':' after its
+    key (or no '- ' before a list item), which the error would show as it is and as it would read fixed, is said to
+    hold the key; an error of a value under a mapping's key that holds one (a bad `!!int`, a tag, a repeated key, a
+    list nested too deep) is said of that mapping, at that key, once, the key never shown as the field's name."""
+    from runner.cli import main
+
+    key = "lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1"
+    monkeypatch.setenv("LUMENFALL_API_KEY", key)
+    m = tmp_path / "m.yaml"
+    head = "version: 1\nname: fox\nmodel: pixverse-v5.6\nsim: {render_time: 0.05, jitter: 0.0}\n"
+    params = "params: {prompt: a fox, quality: 540p}\n"
+    for text, said in (
+            (f"{params}repeat {key}\n", f"{m}:6:1: a line that does not parse holds"),
+            (f"params:\n  prompt a fox {key}\n  quality: 540p\n", f"{m}:6:3: a line that does not parse holds"),
+            (f"{params}vars:\n  l:\n    - anime\n    {key}\n", f"{m}:9:5: a line that does not parse holds"),
+            (f"{params}vars:\n  {key}: !!int bad\n  b: 1\n", f"{m}:7:3: vars: a key of this mapping holds"),
+            (f"{params}vars:\n  {key}: !x bad\n", f"{m}:7:3: vars: a key of this mapping holds"),
+            (f"{params}vars:\n  {key}: {{a: !!int x, b: !!int y}}\n", f"{m}:7:3: vars: a key of this mapping holds"),
+            (f"{params}vars:\n  {key}: 1\n  {key}: 2\n", f"{m}:7:3: vars: a key of this mapping holds"),
+            (f"{params}vars:\n  {key}: {'[' * 120}{']' * 120}\n", "vars: a key of this mapping holds")):
+        m.write_text(f"{head}{text}output: a.mp4\n", encoding="utf-8")
+        for command in ("validate", "run"):
+            assert main([command, str(m)]) == 2, (text, command)
+            err = " ".join(capsys.readouterr().err.split())
+            assert f"{said} the value of LUMENFALL_API_KEY (an API key, not shown)" in err, (text, err)
+            assert "Zq8xR2" not in err and err.count("holds the value of") == 1, (text, err)
+    assert not (tmp_path / ".gridrun").exists() and not (tmp_path / "outputs").exists()
+
+
 def test_an_api_key_in_a_csv_header_row_is_refused_once_at_that_row(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """A column named by a key is the header row's, not each data row's: refused once, at the header row's line
