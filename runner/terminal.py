@@ -88,13 +88,15 @@ codecs.register_error(_ERRORS, _in_ascii)
 
 
 # What acts on a terminal rather than shows: C0 controls but tab (ESC opens a colour, a title, a clipboard write; CR
-# returns over the line), DEL and C1 controls; and the invisible format characters as the twin check knows them
-# (`textforms.marked`: category Cf, among them the bidirectional embeddings, overrides and isolates, U+202E
-# reversing the rest of the line, a soft hyphen, a zero width space, direction marks, a byte order mark, a tag
-# outside an emoji flag), which show nothing: two values one of them tells apart would print alike. Not the zero
-# width joiner and non-joiner (U+200D, U+200C) nor the marks that enclose a number (U+0600): they change what is
-# drawn (an emoji family as one, a Persian word's letters kept apart) and are shown as written.
-_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# returns over the line), DEL and C1 controls, the line and paragraph separators (U+2028, U+2029: a line break to a
+# terminal or log reader that takes them as one, and to Python's `splitlines`; nothing seen to others); and the
+# invisible format characters as the twin check knows them (`textforms.marked`: category Cf, among them the
+# bidirectional embeddings, overrides and isolates, U+202E reversing the rest of the line, a soft hyphen, a zero width
+# space, direction marks, a byte order mark, a tag outside an emoji flag), which show nothing: two values one of them
+# tells apart would print alike. Not the zero width joiner and non-joiner (U+200D, U+200C) nor the marks that enclose a
+# number (U+0600): they change what is drawn (an emoji family as one, a Persian word's letters kept apart) and are shown
+# as written.
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 # The bytes of a file name that are not UTF-8, as Python keeps them (surrogateescape).

@@ -325,6 +325,17 @@ def test_every_character_the_twin_check_calls_invisible_is_escaped() -> None:
     assert visible("\x1b[31m\r\x7f\x85") == "\\x1b[31m\\r\\x7f\\x85" and visible("a\tb") == "a\tb"
 
 
+def test_the_line_and_paragraph_separators_are_escaped() -> None:
+    """U+2028 and U+2029 break a line where a terminal, a log reader or Python's `splitlines` takes them as a
+    break, and show nothing elsewhere: a provider's error or a prompt that holds one is shown escaped, on its line,
+    as a NEL is; a file name holding one is written in ANSI-C quotes, as its escape."""
+    from runner.terminal import typed, visible
+
+    assert visible("a fox\u2028at dusk\u2029, \x85") == "a fox\\u2028at dusk\\u2029, \\x85"
+    assert typed("a\u2028b.yaml") == "$'a\\u2028b.yaml'"
+    assert visible("a fox \u2027 \u202f") == "a fox \u2027 \u202f"  # a hyphenation point, a narrow space: drawn
+
+
 @pytest.mark.skipif(shutil.which("bash") is None, reason="no bash here")
 @pytest.mark.parametrize("name", [b"-\xff.yaml", b"-\xff\xc2\xad.yaml", b"it's \xfe\x1b.yaml", b"a\xf3\xa0\x80\x81b.yaml",
                                   b"\xf0\x9f\x98\x80\xe2\x80\x8b.yaml"])
