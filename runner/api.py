@@ -1826,11 +1826,13 @@ def _running_here() -> Iterator[None]:
 
 
 def _check_report_writer() -> None:
-    """Refuses a run that is to write its report where jinja2, which writes the page, is missing or does not
-    import: its ImportError, which `gridrun run` says in one line with the `pip install` that fixes it
-    (`entry.missing_package`), exit 2, before anything is recorded or sent, so that no run pays for videos whose
-    page it cannot write. A run with `report=False` (`--no-report`) goes on without it."""
+    """Refuses a run that is to write its report where jinja2, which writes the page, or markupsafe, which jinja2
+    and the report escape its text with, is missing or does not import: its ImportError, which `gridrun run` says
+    in one line with the `pip install` that fixes it (`entry.missing_package`), exit 2, before anything is recorded
+    or sent, so that no run pays for videos whose page it cannot write. A run with `report=False` (`--no-report`)
+    goes on without them."""
     import jinja2  # noqa: F401
+    import markupsafe  # noqa: F401
 
 
 def _report_hooks(

@@ -226,6 +226,7 @@ DEPENDENCIES = {
     "av": ("av>=17", ""), "aiohttp": ("aiohttp>=3.10", ", or set GRIDRUN_HTTP=httpx to send over httpx instead"),
     "numpy": ("numpy>=1.26", ""), "PIL": ("pillow>=10.1", ""), "httpx": ("httpx>=0.27", ""),
     "jsonschema": ("jsonschema>=4.20", ""), "rich": ("rich>=13.7", ""), "jinja2": ("jinja2>=3.1", ""),
+    "markupsafe": ("markupsafe>=2.0", ""),  # jinja2's, and the report's escaping
     "yaml": ("pyyaml>=6.0.1", ""), "anyio": ("anyio>=4.3", ""), "sniffio": ("sniffio>=1.3", ""),
     "starlette": ("starlette>=0.37", ""), "uvicorn": ("uvicorn>=0.29", ""), "regex": ("regex>=2024.4", ""),
 }

@@ -129,6 +129,34 @@ def test_a_run_without_jinja2_is_refused_before_it_sends_unless_it_writes_no_rep
     assert len(list((tmp_path / "outputs" / "demo").rglob("*.mp4"))) == 12
 
 
+@pytest.mark.parametrize("words", [["run", "demo.yaml"], ["run", "demo.yaml", "--json"], ["report", "demo.yaml"]],
+                         ids=["run", "run-json", "report"])
+def test_a_missing_markupsafe_is_named_with_its_install_command_not_as_a_bug(tmp_path: Path, words: list[str]) -> None:
+    """markupsafe, which jinja2 needs and the report escapes its text with, missing beside a jinja2 that is there:
+    named with its install command, exit 2, as jinja2 itself is; a run is refused before anything is recorded."""
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    (hidden / "sitecustomize.py").write_text("import sys\nsys.modules['markupsafe'] = None  # as if not installed\n")
+    shutil.copy(ROOT / "manifests" / "demo.yaml", tmp_path / "demo.yaml")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hidden), os.environ.get("PYTHONPATH", "")])}
+    if words[0] == "report":  # a run to report on, which needs neither
+        done = subprocess.run([sys.executable, "-c", "from runner.entry import entry; entry()", "run", "demo.yaml",
+                               "--no-report"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+    out = subprocess.run([sys.executable, "-c", "from runner.entry import entry; entry()", *words], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=120, check=False)
+    said = out.stderr.strip()
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert said == ("error: gridrun needs the package markupsafe, which is not installed: "
+                    "`pip install 'markupsafe>=2.0'`"), said
+    if words[0] == "run":
+        assert not (tmp_path / ".gridrun").exists() and not (tmp_path / "outputs").exists()
+    if "--json" in words:
+        end = json.loads(out.stdout.splitlines()[-1])
+        assert (end["event"], end["exit_code"], end["errors"]) == ("end", 2, [said.removeprefix("error: ")]), end
+
+
 def test_posters_are_made_without_jinja2(tmp_path: Path) -> None:
     """The posters (first frames) are the report module's, which imports jinja2 only to write the page."""
     shutil.copy(ROOT / "manifests" / "demo.yaml", tmp_path / "demo.yaml")
