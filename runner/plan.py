@@ -215,6 +215,7 @@ _WINDOWS = re.compile(r"[A-Za-z]:\\|\\\\")
 def _check_folder_text(manifest: Manifest, field: str, raw: Any) -> None:
     """A folder as written is taken as it is (relative to the manifest). Text surely meant for a shell is refused
     rather than made as a folder literally named so beside the manifest: `~` or `~/...` meant as the home folder,
+    `~name` or `~name/...` as the home folder of a user this system has (`os.path.expanduser` expands it),
     `${...}`, `$NAME` of a variable set here, a Windows path (`C:\\...`, `\\\\server\\...`), and text surely meant
     for Jinja (`{{ name }}`, `{% if %}`): the folder is not a template, as `output:` is. Never refused when the
     folder it names literally is there: a folder named `Q4 $Budget`, `~drafts` or `a\\b` is a name like any other.
@@ -233,9 +234,14 @@ def _check_folder_text(manifest: Manifest, field: str, raw: Any) -> None:
     example = f" ({shown(manifest.base_dir / meant)})" if meant != text else ""
     literally = (f"; or, for a folder named so, make it first (mkdir -p {shlex.quote(str(manifest.base_dir / text))}): "
                  "a folder that is there is taken as written")
+    user = text[1:].split("/", 1)[0] if text.startswith("~") else ""
     if text == "~" or text.startswith("~/"):
         why = (f"starts with ~, which is not the home folder here: it would make a folder named ~ beside the "
                f"manifest; write the absolute path{example}, or one relative to the manifest{literally}")
+    elif user and os.path.expanduser(f"~{user}") != f"~{user}":  # a user's home folder, as a shell reads ~name
+        why = (f"starts with ~{shown(user)}, which is not {shown(user)}'s home folder here: it would make a folder "
+               f"named ~{shown(user)} beside the manifest; write the absolute path{example}, or one relative to the "
+               f"manifest{literally}")
     elif marker := next((m for m in ("{{", "{%") if m in text), None):
         vary = " (or vary the videos' file names in output:, which is a template)" if field == "outputs_dir" else ""
         why = (f"holds {marker}, but {field}: is not a template: it would make a folder named so, braces and "

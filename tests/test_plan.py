@@ -2643,6 +2643,8 @@ def test_output_names_longer_than_file_systems_take_are_errors(tmp_path: Path) -
 @pytest.mark.parametrize(("value", "said"), [
     ("~/gr-out", "starts with ~, which is not the home folder here"),
     ("~", "starts with ~"),
+    ("~root/gr-out", "starts with ~root, which is not root's home folder here"),
+    ("~root", "starts with ~root, which is not root's home folder here"),
     ("$HOME/gr-out", "holds $HOME, a variable"),
     ("${PROJECT}/out", "holds ${PROJECT}, a variable"),
     ("C:\\\\Users\\\\me\\\\out", "is a Windows path"),
@@ -2653,8 +2655,8 @@ def test_output_names_longer_than_file_systems_take_are_errors(tmp_path: Path) -
 def test_a_folder_written_as_a_shell_would_read_it_is_refused_at_its_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, field: str, value: str, said: str
 ) -> None:
-    """Taken as written, each would be a folder literally named so beside the manifest (./~/gr-out), which the
-    plan then prints as if it were the home folder's."""
+    """Taken as written, each would be a folder literally named so beside the manifest (./~/gr-out, ./~root), which
+    the plan then prints as if it were the home folder's."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("PROJECT", raising=False)
     err = one_error(tmp_path, f'params:\n  prompt: a fox\n{field}: "{value}"\n', said)
@@ -2664,6 +2666,8 @@ def test_a_folder_written_as_a_shell_would_read_it_is_refused_at_its_line(
     assert not any(p.name.startswith(("~", "$")) or "\\" in p.name for p in tmp_path.iterdir())
     if value.startswith(("~/", "$HOME")):
         assert f"({tmp_path / 'home' / 'gr-out'})" in err.message  # the path to write
+    if value.startswith("~root"):  # another user's home folder, as a shell reads ~root
+        assert f"({os.path.expanduser(value)})" in err.message
     if not value.startswith(("C:", "\\")):  # a folder named so, made first, is taken as written
         assert f"mkdir -p {shlex.quote(str(tmp_path / written))}" in err.message
         (tmp_path / written).mkdir(parents=True)
