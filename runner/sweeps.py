@@ -1235,7 +1235,12 @@ class JobMaker:
                 message = issue.message + rows
                 if issue.message.startswith("expected a string, got") and issue.field not in shape.keys:
                     message += _text_of(sw.params.get(issue.field), values.get(issue.field), issue.field, bool(rows))
-                if issue.field in shape.keys and issue.field in self.templated and "is not one of" in message:
+                if issue.field == "n" and issue.field in shape.keys and issue.field in self.templated:
+                    # an axis `n` a template reads, meant for text: not a count of videos, whatever its values
+                    message = ("a matrix key named 'n' sets the request parameter n, the number of videos one request "
+                               "makes, which gridrun keeps at 1: rename the axis (e.g. n_text, and {{ n_text }} in the "
+                               "templates); for several takes of a job, use repeat: N")
+                elif issue.field in shape.keys and issue.field in self.templated:
                     # a matrix key named like a request parameter sets it: perhaps it was meant for templates only
                     message += (f"; a matrix key named '{issue.field}' sets that request parameter: to use its values "
                                 f"only in templates, rename the axis (e.g. {issue.field}_text)")

@@ -1800,6 +1800,37 @@ def test_an_axis_named_like_a_parameter_and_used_in_a_template_gets_a_hint(tmp_p
     assert "a matrix key named 'style' sets that request parameter" in err.message and "style_text" in err.message
 
 
+def test_an_axis_named_n_used_in_a_template_is_said_to_clash_with_the_request_parameter_n(tmp_path: Path) -> None:
+    """A matrix key sets the request parameter of its name: an axis `n` meant for a prompt's text sets the number
+    of videos each request makes. Said once, for the axis, as a name to change, not as a job paying for N videos
+    (nor as a value above the model's maximum) in each job; an axis `n` no template reads is the count it says."""
+    body = "params:\n  prompt: \"a fox {{ n }}\"\nmatrix:\n  n: {range: [1, 8]}\n"
+    [err] = errors_of(tmp_path, body)
+    assert (err.field, err.line, err.column) == ("matrix.n", 7, 3), err
+    assert err.message.startswith("a matrix key named 'n' sets the request parameter n, the number of videos one "
+                                  "request makes, which gridrun keeps at 1: rename the axis (e.g. n_text, and "
+                                  "{{ n_text }} in the templates)"), err.message
+    assert "would pay for" not in err.message and "maximum" not in err.message and "in 7 jobs" in err.message, err
+    renamed = plan_of(tmp_path, body.replace("n:", "n_text:").replace("{{ n }}", "{{ n_text }}"))
+    assert [j.params["prompt"] for j in renamed.jobs][:2] == ["a fox 1", "a fox 2"]
+    assert {j.params["n"] for j in renamed.jobs} == {1}
+    err = one_error(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  n: [1, 2]\n", "would pay for 2 videos")
+    assert "repeat: N" in err.message and "rename" not in err.message
+
+
+@pytest.mark.parametrize(("axis", "said"), [("seed", "is above the maximum"), ("aspect_ratio", "expected an aspect"),
+                                            ("quality", "is not one of")])
+def test_an_axis_named_like_a_parameter_and_used_in_a_template_gets_the_hint_whatever_its_value_breaks(
+    tmp_path: Path, axis: str, said: str
+) -> None:
+    """A value out of the parameter's range or not of its kind, as one not of its choices: the hint to rename the
+    axis follows what is wrong with the value."""
+    values = {"seed": "[5, 99999999999]", "aspect_ratio": "[1]", "quality": "[high]"}[axis]
+    err = one_error(tmp_path, f"params:\n  prompt: \"a fox {{{{ {axis} }}}}\"\nmatrix:\n  {axis}: {values}\n", said)
+    assert f"; a matrix key named '{axis}' sets that request parameter: to use its values only in templates, " \
+           f"rename the axis (e.g. {axis}_text)" in err.message, err.message
+
+
 def test_a_huge_range_over_the_cap_is_refused_before_its_values_are_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A typo such as [1, 5000000] for [1, 5]: refused where it is written, without making five million values."""
     from runner import matrix

@@ -131,8 +131,8 @@ def test_more_errors_than_are_listed_are_counted_all(capsys: pytest.CaptureFixtu
     """Past the first 20, errors are counted, not listed; the count is every one, and the line saying so is no
     error of its own (no `error:` label, not in the JSON end event's errors)."""
     path = tmp_path / "big.yaml"
-    path.write_text(HEAD + 'provider: sim\nparams:\n  prompt: "a fox {{ n }}"\n  duration: 5\n'
-                    "matrix:\n  n: {range: [5, 34]}\n", encoding="utf-8")
+    path.write_text(HEAD + 'provider: sim\nparams:\n  prompt: "a fox {{ duration }}"\n'
+                    "matrix:\n  duration: {range: [11, 40]}\n", encoding="utf-8")
     code, _, err = run_cli(capsys, "validate", str(path))
     assert code == 2
     lines = err.splitlines()
@@ -2269,8 +2269,8 @@ def test_plan_json_of_an_invalid_manifest_writes_one_object_with_its_errors(
                    "errors": [line[len("error: "):] for line in err.splitlines() if line.startswith("error: ")]}
     assert len(doc["errors"]) == 3
     path = tmp_path / "big.yaml"
-    path.write_text(HEAD + 'provider: sim\nparams:\n  prompt: "a fox {{ n }}"\n  duration: 5\n'
-                    "matrix:\n  n: {range: [5, 34]}\n", encoding="utf-8")
+    path.write_text(HEAD + 'provider: sim\nparams:\n  prompt: "a fox {{ duration }}"\n'
+                    "matrix:\n  duration: {range: [11, 40]}\n", encoding="utf-8")
     code, out, _ = run_cli(capsys, "plan", str(path), "--json")
     doc = json.loads(out)
     assert code == 2 and len(doc["errors"]) == 20 and doc["errors_not_listed"] == 10, doc
