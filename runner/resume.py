@@ -2023,7 +2023,7 @@ def check_budget(
                 f"{math.ceil(need / 10_000) / 100:.2f}` (or --allow-partial, which sends nothing new) collects "
                 f"{them}, `gridrun cancel` cancels {them} at the provider", **figures,
             )
-        parts = [f"{len(submit):,} jobs to submit"] if submit or not resend else []
+        parts = [f"{len(submit):,} job{'s' if len(submit) != 1 else ''} to submit"] if submit or not resend else []
         if resend:
             parts.append(f"{len(resend):,} job{'s' if len(resend) != 1 else ''} of unknown outcome to send again "
                          "(may pay twice)")

@@ -783,3 +783,8 @@ def test_a_budget_refusal_carries_its_figures_not_only_words(tmp_path: Path) -> 
     assert (e.cost_micros, e.budget_micros, e.jobs, e.in_flight, e.jobs_fit) == (2_100_000, 800_000, 6, 0, 2)
     assert str(e) == ("6 jobs to submit would cost $2.10, above the budget of $0.80; raise run.budget_usd or --budget, "
                       "or pass --allow-partial to run up to the budget")
+    (tmp_path / "one").mkdir()
+    m = write_manifest(tmp_path / "one", n_seeds=1, styles=("anime",), run={"budget_usd": 0.10})  # one job
+    with pytest.raises(BudgetError) as caught:
+        runner.run(m, provider=sim_provider(m), report=False)
+    assert str(caught.value).startswith("1 job to submit would cost $0.35, above the budget of $0.10;"), caught.value

@@ -162,7 +162,7 @@ def test_run_refused_by_its_budget_leaves_a_state_of_an_older_schema_as_it_is(
     capsys.readouterr()
     assert main(["run", str(m), "--no-report", "--budget", "0.01"]) == 3
     err = " ".join(capsys.readouterr().err.split())
-    assert "1 jobs to submit and 1 in flight would cost $0.70, above the budget of $0.01" in err, err
+    assert "1 job to submit and 1 in flight would cost $0.70, above the budget of $0.01" in err, err
     assert _user_version(db) == version
     assert main(["run", str(m), "--no-report"]) == 0  # within the budget: upgraded, and run
     assert _user_version(db) == SCHEMA_VERSION
