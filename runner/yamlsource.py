@@ -265,7 +265,8 @@ def cut_by_comments(text: str, free_text: Callable[[tuple[Any, ...]], bool]
     not sent. `# a note`, with a space after the `#`, is taken as the comment it reads as, and `C#` (no space
     before) is text. A string an alias repeats (`prompt: *base`) is the anchor's, written where the anchor is: its
     path is the first in the file's order that `free_text` takes. [] when the text does not parse (the error is
-    said elsewhere)."""
+    said elsewhere). One whose comment, string or path holds an API key this process holds is left out: what holds
+    it is refused, the key never shown (`plan._keys_in_comments`, `plan._keys_written`)."""
     if "#" not in text:
         return []
     try:
@@ -299,9 +300,9 @@ def cut_by_comments(text: str, free_text: Callable[[tuple[Any, ...]], bool]
               and id(node) not in found and free_text(path)):
             buffer = node.end_mark.buffer
             m = _CUTTING_COMMENT.match(buffer, node.end_mark.pointer) if isinstance(buffer, str) else None
-            if m is not None:
-                found[id(node)] = (node.end_mark.pointer, path, node.value,
-                                   m[1].rstrip("\0").translate(_GIVE_BACK), _position(node.start_mark))
+            comment = None if m is None else m[1].rstrip("\0").translate(_GIVE_BACK)
+            if comment is not None and key_held(comment + node.value) is None and key_named(path) is None:
+                found[id(node)] = (node.end_mark.pointer, path, node.value, comment, _position(node.start_mark))
     return [(path, value, comment, at) for _, path, value, comment, at in sorted(found.values(), key=lambda f: f[0])]
 
 

@@ -499,7 +499,9 @@ def test_an_api_key_in_a_line_yaml_cannot_read_or_under_a_key_it_names_is_never_
     """An error of the YAML that quotes the manifest's text does not quote a key in it: a line with no ':' after its
     key (or no '- ' before a list item), which the error would show as it is and as it would read fixed, is said to
     hold the key; an error of a value under a mapping's key that holds one (a bad `!!int`, a tag, a repeated key, a
-    list nested too deep) is said of that mapping, at that key, once, the key never shown as the field's name."""
+    list nested too deep) is said of that mapping, at that key, once, the key never shown as the field's name; a
+    comment holding one that cuts a value short (`prompt: a fox #lmnfl_...`) is refused, not quoted in the warning
+    that the value ends before it."""
     from runner.cli import main
 
     key = "lmnfl_Zq8xR2vK9mW4tY7uP3sL6nB1"
@@ -515,7 +517,8 @@ def test_an_api_key_in_a_line_yaml_cannot_read_or_under_a_key_it_names_is_never_
             (f"{params}vars:\n  {key}: !x bad\n", f"{m}:7:3: vars: a key of this mapping holds"),
             (f"{params}vars:\n  {key}: {{a: !!int x, b: !!int y}}\n", f"{m}:7:3: vars: a key of this mapping holds"),
             (f"{params}vars:\n  {key}: 1\n  {key}: 2\n", f"{m}:7:3: vars: a key of this mapping holds"),
-            (f"{params}vars:\n  {key}: {'[' * 120}{']' * 120}\n", "vars: a key of this mapping holds")):
+            (f"{params}vars:\n  {key}: {'[' * 120}{']' * 120}\n", "vars: a key of this mapping holds"),
+            (f"params:\n  prompt: a fox #{key}\n  quality: 540p\n", f"{m}:6:18: a comment holds")):
         m.write_text(f"{head}{text}output: a.mp4\n", encoding="utf-8")
         for command in ("validate", "run"):
             assert main([command, str(m)]) == 2, (text, command)
