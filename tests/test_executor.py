@@ -5056,7 +5056,8 @@ def test_the_eta_of_jobs_still_to_be_created_waits_for_the_providers_pause() -> 
     now = [100.0]
     pacer = Pacer(lambda: now[0])
     job = SimpleNamespace(key="a")
-    run_ = SimpleNamespace(pacer=pacer, _rendering={}, renders=SimpleNamespace(expected=lambda _: 0.5),
+    run_ = SimpleNamespace(pacer=pacer, _rendering={}, renders=SimpleNamespace(expected=lambda _: 0.5,
+                                                                          ends=lambda sent: [s + 0.5 for s, _ in sent]),
                            plan=SimpleNamespace(jobs=[job]), concurrency=4)
 
     def ends_in(unsent: int, sending: int = 0) -> float | None:
