@@ -411,6 +411,18 @@ def _sidecar_doc(data: bytes) -> dict[str, Any] | None:
     return doc if all(isinstance(doc[name], str) for name in ("key", "hash", "sha256")) else None
 
 
+# The widest a poster is made (`report._make_poster`): a wider frame is scaled down to it, its height in proportion.
+POSTER_MAX_WIDTH = 480
+
+
+def poster_size(width: int, height: int) -> tuple[int, int]:
+    """The size of the poster made of a frame of `width` x `height`: as it is, or scaled down to POSTER_MAX_WIDTH
+    wide."""
+    if width > POSTER_MAX_WIDTH:
+        return POSTER_MAX_WIDTH, max(2, round(height * POSTER_MAX_WIDTH / width))
+    return width, height
+
+
 POSTER_MARK = b"gridrun poster"
 """The comment every poster gridrun writes carries (a JPEG COM segment, which Pillow puts right after the JFIF
 header): what tells gridrun's poster from an image of the user's named like a video of the grid. Posters

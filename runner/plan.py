@@ -67,6 +67,7 @@ from .outputs import (
     leads_out,
     own_link_problem,
     own_temp,
+    poster_size,
     superseded_dir,
     tmp_stem,
 )
@@ -759,8 +760,8 @@ def warnings_of(plan: Plan, diff: Diff | None) -> tuple[str, ...]:
 # tells it (`disk_short`): 9 bits, what H.264 at 30 frames a second writes at 0.3 bits a pixel, above what the
 # providers' clips weigh (5 s of 1080p: about 12 MB), so that the room needed is not underestimated.
 VIDEO_BYTES_PER_PIXEL_SECOND = 1.125
-# What a job writes beside its video: its poster (a JPEG of its first frame, counted at 2 bits a pixel) and its
-# sidecar.
+# What a job writes beside its video: its poster (a JPEG of its first frame scaled to at most POSTER_MAX_WIDTH wide,
+# `outputs.poster_size`, counted at 2 bits a pixel) and its sidecar.
 POSTER_BYTES_PER_PIXEL = 0.25
 SIDECAR_BYTES = 4096
 # The earlier takes (done videos of the plan's jobs) whose sizes are looked at, at most.
@@ -825,9 +826,16 @@ def need_bytes(plan: Plan, diff: Diff | None) -> tuple[int, int, str]:
     basis = (f"at {per_second} a second of {width}x{height} video, "
              + (f"as the largest of {weighed:,} earlier take{'s' if weighed != 1 else ''} of its jobs weighs" if weighed
                 else "a generous figure: no earlier take of its jobs to weigh"))
-    need = sum(j.size[0] * j.size[1] * (float(j.duration or 0) * rate + POSTER_BYTES_PER_PIXEL) + SIDECAR_BYTES
+    need = sum(j.size[0] * j.size[1] * float(j.duration or 0) * rate + _poster_bytes(*j.size) + SIDECAR_BYTES
                for j in written)
     return int(need), len(written), basis
+
+
+def _poster_bytes(width: int, height: int) -> float:
+    """What the poster of a video of `width` x `height` is expected to take: its scaled size's pixels
+    (`outputs.poster_size`) at POSTER_BYTES_PER_PIXEL."""
+    width, height = poster_size(width, height)
+    return width * height * POSTER_BYTES_PER_PIXEL
 
 
 def _writes_video(reason: str | None) -> bool:
@@ -839,8 +847,11 @@ def _writes_video(reason: str | None) -> bool:
 
 
 def _bytes_said(count: float) -> str:
-    """A number of bytes as a warning of room says it: "1.2 GB", "350.0 MB"."""
-    return f"{count / 1e9:,.1f} GB" if count >= 1e9 else f"{count / 1e6:,.1f} MB"
+    """A number of bytes as a warning of room says it: "1.2 GB", "350.0 MB", "6.1 KB" (below 1 MB, which would
+    read 0.0 MB)."""
+    if count >= 1e9:
+        return f"{count / 1e9:,.1f} GB"
+    return f"{count / 1e6:,.1f} MB" if count >= 1e6 else f"{count / 1e3:,.1f} KB"
 
 
 def told_read_otherwise(plan: Plan, diff: Diff | None) -> tuple[str, ...]:

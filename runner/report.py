@@ -31,7 +31,7 @@ from .export import (
 from .jobs import format_value, job_key, span_text, usd_text
 from .outputs import (
     POSTER_MARK, POSTERS_NOT_WRITTEN, STAMP_SET, Digests, atomic_write, broken_poster, disk_full, files_beside,
-    ended_then, gridrun_poster, holds_take, keep_broken_poster, keep_foreign, poster_kept, poster_path, stamp_path,
+    ended_then, gridrun_poster, holds_take, keep_broken_poster, keep_foreign, poster_kept, poster_path, poster_size, stamp_path,
     superseded_dir, sync_folder, unreadable_videos, unreadable_why, write_problem,
 )
 from .records import placeholders_failed_note, rerenders_cancelled_note, rerenders_failed_note
@@ -61,7 +61,6 @@ GROUPS: Mapping[str, str] = {**STATE_GROUPS, "rejected": "rejected"}
 GROUP_ORDER = ("done", "running", "pending", "failed", "rejected", "unknown", "expired", "cancelled")
 # What the header calls a group in the page of a run that is not going on.
 STOPPED_LABELS: Mapping[str, str] = {"running": "left in flight"}
-POSTER_MAX_WIDTH = 480
 DATA_VERSION = 1
 # Where a job sits on a matrix key it does not have (a sweep without that key, a key an `include` adds to other
 # jobs): not a value, so no value's label can equal it; the page shows it as "(unset)", apart from a value "(unset)".
@@ -1294,9 +1293,7 @@ def _make_poster(video: str | Path, poster: str | Path) -> bool:
         frame = first_frame(video)
         if frame is None:
             return False
-        width, height = frame.width, frame.height
-        if width > POSTER_MAX_WIDTH:
-            width, height = POSTER_MAX_WIDTH, max(2, round(height * POSTER_MAX_WIDTH / width))
+        width, height = poster_size(frame.width, frame.height)
         # A reformatter kept per thread keeps its scaler: building one per frame costs more than scaling.
         reformatter = getattr(_local, "reformatter", None) or VideoReformatter()
         _local.reformatter = reformatter

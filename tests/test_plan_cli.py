@@ -3405,7 +3405,8 @@ def test_plan_warns_of_an_output_disk_with_less_room_than_its_videos_may_take(
     assert code == 0 and not [w for w in json.loads(out)["warnings"] if "disk holding" in w], out
 
     free[0] = 20_000_000
-    need = int(2 * (pixels * (5 * per_pixel_second + poster) + sidecar))
+    poster_pixels = 480 * 270  # posters are scaled to 480 px wide
+    need = int(2 * (pixels * 5 * per_pixel_second + poster_pixels * poster + sidecar))
     said = (f"the 2 videos a run writes may take about {need / 1e6:,.1f} MB (at "
             f"{per_pixel_second * pixels / 1e6:,.1f} MB a second of 1920x1080 video, a generous figure: "
             f"no earlier take of its jobs to weigh), and the disk holding {tmp_path / 'outputs' / 'fox'} has 20.0 MB "
@@ -3431,10 +3432,15 @@ def test_plan_warns_of_an_output_disk_with_less_room_than_its_videos_may_take(
     assert code == 0 and not [w for w in json.loads(out)["warnings"] if "disk holding" in w], out
 
     write(m, body.replace("[1, 2]", "[1, 2, 3, 4, 5, 6]"), HEAD)
-    need = int(4 * (pixels * (5 * rate + poster) + sidecar))
+    need = int(4 * (pixels * 5 * rate + poster_pixels * poster + sidecar))
+    assert need < 1_000_000 and rate * pixels < 1_000_000  # the simulator's takes are small: said in KB
+    free[0] = need - 1
     code, out, err = run_cli(capsys, "plan", str(m), "--json")
     assert code == 0, err
     [warned] = [w for w in json.loads(out)["warnings"] if "disk holding" in w]
-    assert warned.startswith(f"name: the 4 videos a run writes may take about {need / 1e6:,.1f} MB (at "
-                             f"{rate * pixels / 1e6:,.1f} MB a second of 1920x1080 video, as the largest of 2 earlier "
+    assert warned.startswith(f"name: the 4 videos a run writes may take about {need / 1e3:,.1f} KB (at "
+                             f"{rate * pixels / 1e3:,.1f} KB a second of 1920x1080 video, as the largest of 2 earlier "
                              "takes of its jobs weighs), and the disk holding "), warned
+    free[0] = need + 1  # room for them, posters and all: no warning
+    code, out, err = run_cli(capsys, "plan", str(m), "--json")
+    assert code == 0 and not [w for w in json.loads(out)["warnings"] if "disk holding" in w], out
