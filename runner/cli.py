@@ -4204,23 +4204,25 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
     _resume_command(parser, argv)
     _dashed_manifest(parser, argv)  # first: its command moves the options written before the command's name too
     _values_before(parser, argv)
-    with _manifest_optional(parser):
+    with _manifest_optional(parser) as optional:
         args, extras = parser.parse_known_args(argv)
         refuser, commands = _reached(parser, args)
-        if valued := _unknown_valued(args, argv, extras, refuser):
-            # `run -j 4 M`, `run -budjet 3 M`: `4` and `3` are the unknown option's, not the manifest, which argparse
-            # would take them for (and call M unknown)
+        if valued := _unknown_valued(args, argv, extras, refuser, parser):
+            # `run -j 4 M`, `run -budjet 3 M`, `plan --concurrency 4 M`: `4` and `3` are the unknown option's, not the
+            # manifest, which argparse would take them for (and call M unknown)
             read, rest = parser.parse_known_args([w for i, w in enumerate(argv) if i not in valued])
-            # but a manifest (`run -budjet t.yaml`) is not taken for the value where no other is given
+            # but a manifest (`run -budjet t.yaml`, `plan --budjet t.json` of a file there) is not taken for the value
+            # where no other is given; a number is (`run -budjet 3`, a file named `3` or not)
             named = getattr(args, "manifest", None)
             kept = (named is not None and getattr(read, "manifest", None) is None
-                    and named.lower().endswith((".yaml", ".yml")))
+                    and (named.lower().endswith((".yaml", ".yml")) or (os.path.lexists(named) and not _number(named))))
             if _reached(parser, read)[0] is refuser and not kept:
                 args, extras = read, _in_order(argv, valued, rest)
     try:
-        if getattr(args, "command", None) in ("run", "retry") and args.manifest is None:
+        if refuser in optional and args.manifest is None:
             # argparse's refusal, with what gridrun has for the words it did not know where it has something
-            meant = (_foreign(args, extras, refuser) or _meant(refuser, extras)) if extras else ""
+            meant = (_foreign(args, extras, refuser) or _other_command_note(parser, refuser, extras)
+                     or _meant(refuser, extras)) if extras else ""
             unknown = f"; unrecognized arguments: {' '.join(extras)}{meant}" if meant else ""
             refuser.error(f"the following arguments are required: manifest{unknown}")
         if extras:
@@ -4233,7 +4235,8 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
                 go = "goes" if len(early) == 1 else "go"
                 refuser.error(f"{' '.join(early)} {go} after the command: "
                               f"{shlex.join(['gridrun', *_options_after(argv[first:], early)])}")
-            meant = _foreign(args, extras, refuser) or _meant(refuser, extras)
+            meant = (_foreign(args, extras, refuser) or _other_command_note(parser, refuser, extras)
+                     or _meant(refuser, extras))
             refuser.error(f"unrecognized arguments: {' '.join(extras)}{meant}")
         if commands is not None:  # `gridrun`, `gridrun sim`: a usage error, as argparse says one
             refuser.error(f"name a command: {', '.join(commands)}")
@@ -4246,17 +4249,18 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
 
 
 @contextlib.contextmanager
-def _manifest_optional(parser: argparse.ArgumentParser) -> Iterator[None]:
-    """`run` and `retry` reading their words with no manifest required, `_parse` refusing its absence itself:
-    argparse refuses it before it looks at the words it does not know, which leaves `run -j 4` without the
-    option gridrun has for `-j`."""
+def _manifest_optional(parser: argparse.ArgumentParser) -> Iterator[set[argparse.ArgumentParser]]:
+    """The commands that require a manifest reading their words with none required, `_parse` refusing its absence
+    itself: argparse refuses it before it looks at the words it does not know, which leaves `run -j 4` without the
+    option gridrun has for `-j`, and `plan --budjet 3` without the option it most likely means. Yields those
+    commands."""
     sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
-    commands = [sub.choices[c] for c in ("run", "retry") if sub is not None and c in sub.choices]
-    actions = [a for c in commands for a in c._actions if a.dest == "manifest" and a.required]
+    commands = list(sub.choices.values()) if sub is not None else []
+    actions = {a: c for c in commands for a in c._actions if a.dest == "manifest" and a.required}
     for action in actions:
         action.required = False
     try:
-        yield
+        yield set(actions.values())
     finally:
         for action in actions:
             action.required = True
@@ -4374,21 +4378,25 @@ _SHORT_CLUSTER = re.compile(r"-(?P<letters>[jn][A-Za-z]*?)(?:=?(?P<number>\d+))?
 
 
 def _unknown_valued(args: argparse.Namespace, argv: Sequence[str], extras: Sequence[str],
-                    refuser: argparse.ArgumentParser) -> set[int]:
+                    refuser: argparse.ArgumentParser, parser: argparse.ArgumentParser) -> set[int]:
     """Where `argv` has an option the command does not know that stands for one taking a value, followed by a
     word that is no option, the indexes of both: another batch tool's `-j` or `--jobs` (or a short cluster ending
-    in j, `-nj`) before a number given to `run` or `retry` (`-j 4`), or an option spelled close to one taking a
-    value (`-budjet 3`, `--budjet 3`, as `_meant` finds it). argparse reads that word as the manifest."""
-    sends = getattr(args, "command", None) in ("run", "retry")
+    in j, `-nj`) before a number (`-j 4`), an option another gridrun command takes with a value (`plan
+    --concurrency 4`, `_other_commands`), or an option spelled close to one taking a value (`-budjet 3`, `--budjet
+    3`, as `_meant` finds it). argparse reads that word as the manifest."""
     found: set[int] = set()
     for i, word in enumerate(argv[:-1]):
         if word == "--":
             break
-        if word not in extras or i in found or argv[i + 1] == "-" or argv[i + 1].startswith("-"):
+        after = argv[i + 1]
+        if word not in extras or i in found or after == "-" or after.startswith("-"):
+            continue
+        if "=" not in word and _other_commands(parser, refuser, word, valued=True):
+            found |= {i, i + 1}
             continue
         cluster = _SHORT_CLUSTER.fullmatch(word)
         ends_in_j = cluster is not None and cluster["number"] is None and cluster["letters"].endswith("j")
-        if sends and (word == "--jobs" or ends_in_j) and not _close_option(refuser, word):
+        if (word == "--jobs" or ends_in_j) and not _close_option(refuser, word):
             if argv[i + 1].isdigit():
                 found |= {i, i + 1}
             continue
@@ -4396,6 +4404,40 @@ def _unknown_valued(args: argparse.Namespace, argv: Sequence[str], extras: Seque
         if close is not None and refuser._option_string_actions[close].nargs != 0:
             found |= {i, i + 1}
     return found
+
+
+def _number(word: str) -> bool:
+    """Whether `word` reads as a number (`3`, `2.5`): an option's value more likely than a manifest's name."""
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
+
+
+def _other_commands(parser: argparse.ArgumentParser, refuser: argparse.ArgumentParser, name: str, *,
+                    valued: bool = False) -> list[str]:
+    """The other gridrun commands that have the option `name` (with `valued`, taking a value), in the order
+    `gridrun --help` lists them; none where `refuser` is no command of `parser`'s."""
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    if sub is None or refuser not in sub.choices.values():
+        return []
+    return [n for n, c in sub.choices.items() if c is not refuser and name in c._option_string_actions
+            and (not valued or c._option_string_actions[name].nargs != 0)]
+
+
+def _other_command_note(parser: argparse.ArgumentParser, refuser: argparse.ArgumentParser,
+                        extras: Sequence[str]) -> str:
+    """"; --concurrency is an option of `gridrun run` and `gridrun retry`" for the first of `extras` that other
+    gridrun commands have and this one does not; "" for none."""
+    for word in extras:
+        name = word.split("=", 1)[0]
+        others = _other_commands(parser, refuser, name) if name.startswith("-") else []
+        if others:
+            named = [f"`gridrun {c}`" for c in others]
+            listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+            return f"; {name} is an option of {listed}"
+    return ""
 
 
 def _in_order(argv: Sequence[str], taken: set[int], rest: Sequence[str]) -> list[str]:
@@ -4414,8 +4456,10 @@ def _foreign(args: argparse.Namespace, extras: Sequence[str], refuser: argparse.
     """What gridrun has for an option of other batch tools given to a command that sends jobs (`run`, `retry`):
     `--dry-run` or `-n` (Snakemake's, a video CLI's) is `gridrun plan M`; `-j` or `--jobs` is `--concurrency`,
     named with its number where one is given (`-j4`, `-j 4`, `--jobs=4`); short ones run together count (`-jn`,
-    `-np`); "" for none of them."""
-    if getattr(args, "command", None) not in ("run", "retry"):
+    `-np`); "" for none of them. Given to another command, `-j` or `--jobs` is said to be `gridrun run`'s
+    --concurrency."""
+    sends = getattr(args, "command", None) in ("run", "retry")
+    if not sends and not any(w.split("=", 1)[0] == "--jobs" or _SHORT_CLUSTER.fullmatch(w) for w in extras):
         return ""
     from .terminal import typed
 
@@ -4436,6 +4480,9 @@ def _foreign(args: argparse.Namespace, extras: Sequence[str], refuser: argparse.
         else:
             names.add(name)
     m = typed(args.manifest) if getattr(args, "manifest", None) else "M"
+    if not sends:
+        jobs = names & {"-j", "--jobs"}
+        return "; the jobs at the provider at once are `gridrun run`'s --concurrency" if jobs else ""
     if names & {"--dry-run", "-n", "--dryrun"}:
         return f"; `gridrun plan {m}` is the dry run: it lists the jobs a run sends and what they cost, sending nothing"
     if names & {"-j", "--jobs"}:

@@ -130,6 +130,55 @@ def test_the_value_after_a_misspelt_option_is_its_not_the_manifest(
     assert "m.yaml" not in err.splitlines()[-1], err
 
 
+@pytest.mark.parametrize(("argv", "said"), [
+    (["plan", "--budjet", "m.json"], "gridrun plan: error: unrecognized arguments: --budjet; did you mean --budget?"),
+    (["run", "--budjet", "m.json"], "gridrun run: error: unrecognized arguments: --budjet; did you mean --budget?"),
+    (["plan", "-budjet", "manifest"], "gridrun plan: error: unrecognized arguments: -budjet; did you mean --budget?"),
+    (["plan", "--budjet", "3"], ("gridrun plan: error: the following arguments are required: manifest; unrecognized "
+                                 "arguments: --budjet 3; did you mean --budget?")),
+    (["export", "--rnu", "2"], ("gridrun export: error: the following arguments are required: manifest; "
+                                "unrecognized arguments: --rnu 2; did you mean --run?")),
+    (["plan", "--concurrency", "4", "m.json"], ("gridrun plan: error: unrecognized arguments: --concurrency 4; "
+                                                "--concurrency is an option of `gridrun run` and `gridrun retry`")),
+    (["plan", "--poll-interval", "2", "m.json", "--explain"],
+     ("gridrun plan: error: unrecognized arguments: --poll-interval 2; --poll-interval is an option of "
+      "`gridrun run` and `gridrun retry`")),
+    (["validate", "m.json", "--budget=3"], ("gridrun validate: error: unrecognized arguments: --budget=3; --budget is "
+                                           "an option of `gridrun plan`, `gridrun run` and `gridrun retry`")),
+    (["plan", "-j", "4", "m.json"], ("gridrun plan: error: unrecognized arguments: -j 4; the jobs at the provider at "
+                                     "once are `gridrun run`'s --concurrency")),
+])
+def test_a_manifest_of_any_name_after_an_unknown_option_is_the_manifest(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], said: str
+) -> None:
+    """A manifest not named .yaml or .yml (`m.json`, `manifest`) after a misspelt option is the manifest, not the
+    option's value, where it is there and no other is given; an option another command takes with a value
+    (`plan --concurrency 4 M`) takes the word after it, and is said to be that command's. Every command tells the
+    option meant, with a manifest or without."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("m.json", "manifest"):
+        (tmp_path / name).write_text("version: 1\n")
+    err = refused(capsys, *argv).rstrip()
+    assert err.endswith(said), err
+
+
+def test_an_unknown_option_in_json_names_the_manifest_given(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`plan --concurrency 4 --json M`, `plan --budjet M.json --json`: the error object names M, not the value."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.json").write_text("version: 1\n")
+    for argv, said in ((["plan", "--concurrency", "4", "--json", "m.json"], "--concurrency is an option of "),
+                       (["plan", "--budjet", "m.json", "--json"], "did you mean --budget?")):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        out = capsys.readouterr().out
+        doc = json.loads(out)
+        assert exc.value.code == 2 and doc["manifest"] == str(tmp_path / "m.json"), out
+        [error] = doc["errors"]
+        assert said in error and "required" not in error, error
+
+
 @pytest.mark.parametrize("argv", [["run"], ["retry"], ["run", "--bogus"], ["run", "--budget", "3"]])
 def test_a_run_without_its_manifest_is_refused_as_argparse_refuses_it(
     capsys: pytest.CaptureFixture[str], argv: list[str]
