@@ -3366,7 +3366,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
         whole = after.status == "failed" and await earlier_whole(store, row["id"])
         costs: dict[str, int | None] = {}
         with recording():
-            now = _record_ended(store, row, after, whole=whole, costs=costs)
+            now = _record_ended(store, row, after, whole=whole, costs=costs, own=p.lowered.get(row["hash"]))
             # no run saw it end: the runs that left it in flight, which ended, record it so, its charge in its
             # sender's; in the same transaction, so that a kill or a failed write between the two never leaves the
             # job settled and those runs' figures still reserving it
@@ -3536,11 +3536,13 @@ def _command_signals() -> list[int]:
 
 
 def _record_ended(store: Store, row: Any, after: VideoStatus, *, whole: bool,
-                  costs: dict[str, int | None] | None = None) -> JobState:
+                  costs: dict[str, int | None] | None = None, own: int | None = None) -> JobState:
     """Record the job of `row` as `cancel` found its render ended (`after`: cancelled, failed or completed), as a
     run records it; `whole`: it re-rendered a done job whose earlier video is whole at its path. Returns its state
     now; `costs`, given, gets what a cancelled render was recorded to cost (a re-render put back as done keeps its
-    earlier take's figures on its job, not these)."""
+    earlier take's figures on its job, not these). `own`: gridrun's own price of the job where a capabilities file
+    of the manifest prices it lower (`Plan.lowered`): a completed render billed at it counts as billed, as in a
+    run (`counted_cost`)."""
     from .executor import counted, end_badly, render_span
 
     run_id, jid = row["held_by"], row["id"]
@@ -3554,7 +3556,7 @@ def _record_ended(store: Store, row: Any, after: VideoStatus, *, whole: bool,
         return end_badly(store, run_id, jid, JobState.FAILED, whole=whole, error=after.failure,
                          **_ended_costs(store, run_id, row, after))
     # rendered, so billed, as a run records it: its reserve settled, for the next run that has it to download
-    cost, _ = counted(store, run_id, jid, row["cost_estimate_micros"], after, completed=True, tell=True)
+    cost, _ = counted(store, run_id, jid, row["cost_estimate_micros"], after, completed=True, tell=True, own=own)
     # seen now, as a run that sees it late records it; how long it rendered is the provider's stamps' to say, not
     # the time until the cancel looked (a completion stamped earlier would be read as the killed run's own record)
     seen = store.clock()

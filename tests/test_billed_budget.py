@@ -346,3 +346,46 @@ def test_a_bill_at_gridrun_s_own_price_of_a_job_a_file_prices_lower_counts_as_bi
     assert counted_cost(1, 21 * JOB, completed=True, own=JOB) == (1, True)  # another unit: doubted as before
     assert counted_cost(1, 0, completed=True, own=JOB) == (1, True)
     assert counted_cost(1, JOB, completed=False, own=JOB) == (1, True)  # a failed render's charge: as before
+
+
+def _cheap(tmp_path: Path, **kwargs: Any) -> Path:
+    """write_manifest's manifest naming a capabilities file (CHEAP) that prices its jobs near 0."""
+    m = write_manifest(tmp_path, **kwargs)
+    (tmp_path / "cheap.yaml").write_text(CHEAP)
+    doc = yaml.safe_load(m.read_text())
+    doc["capabilities"] = ["cheap.yaml"]
+    m.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return m
+
+
+@pytest.mark.timeout(120)
+def test_renders_cancel_finds_billed_at_gridrun_s_own_price_count_as_billed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run of a manifest whose capabilities file prices jobs near 0 is stopped with 2 jobs in flight, which the
+    provider renders and bills at gridrun's own prices; `gridrun cancel` finds them finished: their bills count as
+    billed, as the run's own poll counts them, not their estimates, and the next plan counts the jobs left at the
+    ratio billed: it exceeds the budget."""
+    import httpx
+
+    from runner.sim.config import SimConfig
+    from runner.sim.serve import running_server
+
+    from execkit import running, wait_for
+
+    with running_server(SimConfig(render_time=1.0, jitter=0.0, concurrency=4)) as url:
+        m = _cheap(tmp_path, n_seeds=5, styles=("anime", "clay"), run={"concurrency": 2, "budget_usd": 1.00},
+                   base_url=url, sim={})
+        with running(m, flying=2):
+            pass
+        stats_url = url.rsplit("/v1", 1)[0] + "/_sim/stats"
+        wait_for(lambda: httpx.get(stats_url).json()["completions"] == 2)
+        result = api.cancel(m)
+        assert len(result.finished) == 2 and not result.cancelled, result
+    ended = [j for j in api.status(m).jobs if j.state == "downloading"]
+    assert len(ended) == 2 and all(j.cost_micros == JOB and not j.cost_doubted for j in ended), ended
+    assert api.status(m).spent_micros == 2 * JOB
+    capsys.readouterr()
+    assert main(["plan", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "budget: $1.00 (exceeds" in said, said
