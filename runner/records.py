@@ -38,21 +38,27 @@ RUN_STATUSES = {
 GONE_EXIT = 5
 
 
-def billing_of(jobs: Iterable[JobRecord], estimates: Mapping[str, int] | None = None) -> Billing | None:
+def billing_of(jobs: Iterable[JobRecord], estimates: Mapping[str, int] | None = None, *,
+               run_id: int | None = None) -> Billing | None:
     """What the completed renders among `jobs` were billed against their estimates, those whose figures were
     reported and counted as billed (not doubted), whichever run paid them (`jobs.Billing`: the highest ratio,
     with the run that paid that job); None when there are none. `estimates`: job hash -> the estimate to weigh its
     bill against instead of the one it was sent with (the plan's now: a price table corrected since counts as
-    corrected)."""
+    corrected). A done take no run paid, which `gridrun recover` adopted counting the bill its sidecar records
+    (`cost_micros` that figure), is weighed too, as billed by `run_id` (the run that recorded it)."""
     highest: Billing | None = None
     for j in jobs:
-        if (j.state in ("failed", "cancelled") or j.paid_run is None or j.cost_reported_micros is None
-                or j.cost_doubted):
+        if j.state in ("failed", "cancelled") or j.cost_reported_micros is None or j.cost_doubted:
+            continue
+        payer = j.paid_run
+        if payer is None and j.state == "done" and j.cost_micros == j.cost_reported_micros:
+            payer = run_id  # adopted by `gridrun recover`, its bill counted
+        elif payer is None:
             continue
         estimate = (estimates or {}).get(j.hash) or j.cost_estimate_micros
         if estimate <= 0:
             continue
-        seen = Billing(j.cost_reported_micros, estimate, j.paid_run)
+        seen = Billing(j.cost_reported_micros, estimate, payer)
         if highest is None or seen.above(highest):
             highest = seen
     return highest
@@ -596,7 +602,7 @@ class Snapshot:
         """What the completed renders of the run's jobs were billed against their estimates, whichever run paid
         them (`billing_of`): what the next run's budget counts its jobs at when it is clearly above 1x
         (`Billing.clear`), as `Store.billing` finds it."""
-        return billing_of(self.jobs)
+        return billing_of(self.jobs, run_id=self.run.id)
 
     def sent_to_note(self) -> str | None:
         """Where the run sent its creates, by which provider, and which of those places were simulators (nothing

@@ -137,10 +137,13 @@ class RecoverResult:
 
     @property
     def recovered_micros(self) -> int:
-        """What a run would have paid again for the jobs recovered: their estimates, as `plan` figures them. A job
-        the state held, recovered with a later take (`newer`), counts in none of it: a run would pay nothing for it
+        """What a run would have paid again for the jobs recovered: what their takes count (`_counted`: the
+        provider's bill their sidecars record, as a run counts it, which for a job a capabilities file of the
+        manifest prices lower may be gridrun's own price), else their estimates, as `plan` figures them. A job the
+        state held, recovered with a later take (`newer`), counts in none of it: a run would pay nothing for it
         either, putting back the older take the state holds (`newer_takes`)."""
-        return sum(f.cost_micros for f in self.jobs if f.outcome == RECOVERED and not f.newer)
+        return sum(f.cost_micros if f.recorded_cost_micros is None else f.recorded_cost_micros
+                   for f in self.jobs if f.outcome == RECOVERED and not f.newer)
 
     @property
     def newer_takes(self) -> int:

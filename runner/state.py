@@ -4177,7 +4177,7 @@ class Store:
                 return same_endpoint(str(at), endpoint)
 
             rows = [r for r in rows if here(r["id"])]
-        return billing_of(map(job_record, rows), estimates)
+        return billing_of(map(job_record, rows), estimates, run_id=last.id)
 
     def in_flight_elsewhere(self, manifest_name: str, states: Sequence[str]) -> list[tuple[str, int]]:
         """The manifests other than `manifest_name` with jobs in one of `states` in runs of theirs, each with how many:

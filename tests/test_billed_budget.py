@@ -389,3 +389,28 @@ def test_renders_cancel_finds_billed_at_gridrun_s_own_price_count_as_billed(
     assert main(["plan", str(m)]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert "budget: $1.00 (exceeds" in said, said
+
+
+def test_takes_recover_adopts_billed_at_gridrun_s_own_price_count_for_the_next_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A manifest whose capabilities file prices jobs near 0 ran into its budget; its state is lost, and `gridrun
+    recover` adopts the takes, each counted at the bill its sidecar records (gridrun's own price): the
+    figure it says a run would otherwise pay again is those bills, and the next plan counts the jobs left at the
+    ratio they were billed, so the next run is refused before it sends, not run past the budget again."""
+    m = _cheap(tmp_path, n_seeds=5, styles=("anime", "clay"), run={"concurrency": 2, "budget_usd": 1.00},
+               sim={"render_time": 0.05, "jitter": 0.0, "concurrency": 2})
+    result, _ = run(m)
+    assert result.exit_code == 3
+    done = sum(1 for j in api.status(m).jobs if j.state == "done")
+    assert done >= 2
+    lose_state(tmp_path)
+    found = api.recover(m)
+    assert found.recovered_micros == done * JOB, found.recovered_micros
+    capsys.readouterr()
+    assert main(["plan", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "budget: $1.00 (exceeds" in said, said
+    with pytest.raises(BudgetError) as refused:
+        run(m)
+    assert refused.value.exit_code == 3
