@@ -381,7 +381,10 @@ def _plan(m: Manifest | str | Path, *, max_jobs: int | None = None, unread_image
             raise UsageError(f"GRIDRUN_CAPABILITIES: {message}") from exc
         raise  # gridrun's own data or code: a bug, shown as it is
     at = endpoint(m, caps, files)
-    lowered, lowered_warnings = _lowered_prices(m, caps, files, built)
+    lowered, lowered_warnings, billed = _lowered_prices(m, caps, files, built)
+    if billed:  # the provider bills them at gridrun's prices: the budget counts them so
+        jobs = tuple(j._replace(cost_micros=lowered[j.hash]) if j.hash in lowered else j for j in built.jobs)
+        built = replace(built, jobs=jobs, total_micros=sum(j.cost_micros for j in jobs))
     return replace(built, lowered=lowered, warnings=(*built.warnings, *lowered_warnings, *_base_url_overridden(m),
                                                      *_key_unencrypted(at),
                                     *_proxy_unparsed(at), *_sim_knobs_unused(m),
@@ -542,21 +545,23 @@ def _user_capability_files(files: Sequence[Path]) -> Iterator[tuple[Path, Any, A
 
 
 def _lowered_prices(m: Manifest, caps: Any, files: Sequence[Path],
-                    built: Plan) -> tuple[dict[str, int], tuple[Any, ...]]:
+                    built: Plan) -> tuple[dict[str, int], tuple[Any, ...], bool]:
     """The jobs of `built` whose price a capabilities file the manifest names (`files`) makes lower than gridrun's
-    own data does (with GRIDRUN_CAPABILITIES's files, the user's own): job hash -> that price (`Plan.lowered`), and
-    the warning that says so at the `capabilities:` item of the last of those files that sets the model's prices,
-    with its line there, both prices of a job and their totals. A manifest from elsewhere could otherwise set
-    prices near 0: the plan would fit any budget, and the provider's bills, far above the estimates, be doubted."""
+    own data does (with GRIDRUN_CAPABILITIES's files, the user's own): job hash -> gridrun's price
+    (`Plan.lowered`), the warning that says so at the `capabilities:` item of the last of those files that sets the
+    model's prices, with its line there, both prices of a job and their totals, and whether the provider was seen
+    billing such a job at gridrun's prices (`_lowered_billed`): then the plan counts them at gridrun's prices. A
+    manifest from elsewhere could otherwise set prices near 0 (or at 0): the plan would fit any budget, and the
+    provider's bills, far above the estimates, be doubted."""
     if not files or not built.jobs:
-        return {}, ()
+        return {}, (), False
     try:
         own_caps = capabilities.load(m.provider)
     except (capabilities.CapabilityDataError, ManifestError, ManifestErrors):
-        return {}, ()
+        return {}, (), False
     own, model = (own_caps.model(m.model) if own_caps is not None else None), caps.model(m.model)
     if own is None or model is None or not own.prices or own.prices == model.prices:
-        return {}, ()
+        return {}, (), False
     lowered = {}
     for job in built.jobs:
         try:
@@ -566,7 +571,7 @@ def _lowered_prices(m: Manifest, caps: Any, files: Sequence[Path],
         if price > job.cost_micros:
             lowered[job.hash] = price
     if not lowered:
-        return {}, ()
+        return {}, (), False
     from . import yamlsource
     from .jobs import BILLED_FACTOR, usd_text
 
@@ -582,6 +587,11 @@ def _lowered_prices(m: Manifest, caps: Any, files: Sequence[Path],
             line, _ = yamlsource.locate(positions, ("models", m.model, "prices"))
             item, said = index, f"{shown(str(m.data['capabilities'][index]))}:{line}"
     first = next(j for j in built.jobs if j.hash in lowered)
+    billed = _lowered_billed(m, lowered)
+    measured = "the budget is measured at the file's prices, until the provider bills such a job at gridrun's" \
+        if billed is None else (f"the provider billed {usd_text(billed[1])} for job {shown(billed[0])}"
+                                f"{'' if billed[2] is None else f' (run {billed[2]})'}: the budget counts these jobs "
+                                "at gridrun's prices")
     theirs = sum(j.cost_micros for j in built.jobs if j.hash in lowered)
     ours = sum(lowered.values())
     some = f"{len(lowered):,} jobs, {usd_text(theirs)} where gridrun's data prices them {usd_text(ours)}" \
@@ -590,10 +600,23 @@ def _lowered_prices(m: Manifest, caps: Any, files: Sequence[Path],
     warned = m.warning(("capabilities",) if item is None else ("capabilities", item),
                        f"{where} lower gridrun's own for {m.provider}/{m.model}: job {shown(first.key)} is priced "
                        f"{usd_text(first.cost_micros)} where gridrun's data prices it {usd_text(lowered[first.hash])} "
-                       f"({some}); the budget is measured at the file's prices, and a run counts a bill of such a "
-                       f"job up to {BILLED_FACTOR:g}x gridrun's price as billed; check that the file's prices are the "
-                       "provider's")
-    return lowered, (warned,)
+                       f"({some}); {measured}, and a run counts a bill of such a job up to {BILLED_FACTOR:g}x "
+                       "gridrun's price as billed; check that the file's prices are the provider's")
+    return lowered, (warned,), billed is not None
+
+
+def _lowered_billed(m: Manifest, lowered: Mapping[str, int]) -> tuple[str, int, int | None] | None:
+    """The first job of `lowered` the state of `m` records billed at gridrun's own price (`Store.lowered_billed`):
+    its key, the bill and the run; None where the state records none (or cannot be read): the file's prices count
+    until the provider is seen billing at gridrun's."""
+    try:
+        db = plan_mod.state_dir_of(m, check=False) / "state.db"
+        if not db.is_file():
+            return None
+        with Store(db, readonly=True) as store:
+            return store.lowered_billed(lowered)
+    except (GridrunError, sqlite3.Error, OSError):  # unreadable, or of another version: nothing to go by
+        return None
 
 
 def _prices_site(m: Manifest, files: Sequence[Path], message: str) -> ManifestError | None:
@@ -2708,6 +2731,8 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
                 failed, sent=[k for k in asked if k not in {*result.cancelled, *result.failed}])):
             _cancel_in_flight(p, prov, store, result, asked, on_wait, void_unsent=void_unsent,
                               same_account=same_account, noted=noted)
+            if result.finished:  # billed at gridrun's own price, the jobs not sent that a file prices lower weigh it
+                store.raise_estimates(p.lowered)
             _rewrite_reports(p, store, result)
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt) or (

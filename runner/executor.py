@@ -383,6 +383,9 @@ class Executor:
         self.live.checks = self._recorded_checks
         self.live.folder = plan.outputs_dir
         self._reserved = 0
+        # job id -> what is reserved for it (`_hold`): its estimate, or gridrun's own price of a job a capabilities
+        # file of the manifest prices lower once such a job was billed at it (`_weight`)
+        self._reserves: dict[int, int] = {}
         self._spent = 0
         # What completed renders were billed against their estimates, where above them: an earlier run's (clearly
         # above, `resume.Judged.billing`), then the highest this run sees; the budget counts the reserves at it.
@@ -854,20 +857,53 @@ class Executor:
             if self._sending_stopped() or self._refused:
                 return False
             cap = self.budget_micros
-            if cap is None or self._spent + scaled(self._reserved + job.cost_micros, self._billing) <= cap:
+            weight = self._weight(job)
+            if cap is None or self._spent + scaled(self._reserved + weight, self._billing) <= cap:
                 break
             if self.stopping != "budget":
                 self.stopping = "budget"  # once: each change wakes the jobs that wait
             freeable = sum(self._freeable.values())
             if not (self.opts.allow_partial and freeable
-                    and self._spent + scaled(self._reserved - freeable + job.cost_micros, self._billing) <= cap):
+                    and self._spent + scaled(self._reserved - freeable + weight, self._billing) <= cap):
                 return False
             if self._budget_moved is None:
                 self._budget_moved = anyio.Event()
             await self._budget_moved.wait()
-        self._reserved += job.cost_micros
-        self._freeable[self.ids[job.hash]] = job.cost_micros
+        self._freeable[self.ids[job.hash]] = self._hold(job)
         return True
+
+    def _weight(self, job: Job) -> int:
+        """What the budget reserves for `job`: its estimate; for a job a capabilities file of the manifest prices
+        lower than gridrun's own data (`Plan.lowered`), once this run saw such a job billed at gridrun's price,
+        that price where higher: its estimate (at a file's price near or at 0) says nothing of its bill."""
+        own = self.plan.lowered.get(job.hash) if self._lowered else None
+        return job.cost_micros if own is None else max(job.cost_micros, own)
+
+    def _hold(self, job: Job) -> int:
+        """Reserve `job`'s weight (`_weight`) against the budget; returns it."""
+        jid, weight = self.ids[job.hash], self._weight(job)
+        self._reserves[jid] = self._reserves.get(jid, 0) + weight
+        self._reserved += weight
+        return weight
+
+    def _unhold(self, job: Job) -> None:
+        """Free what `_hold` reserved for `job` (its estimate, where nothing is recorded)."""
+        self._reserved = max(0, self._reserved - self._reserves.pop(self.ids[job.hash], job.cost_micros))
+
+    def _lowered_seen(self) -> None:
+        """A job a capabilities file prices lower was billed at gridrun's price: from now on such jobs weigh that
+        price (`_weight`), those in flight too, their reserves raised to it."""
+        self._lowered = True
+        # what the next step and `status` say sending those not sent costs
+        self.store.raise_estimates(self.plan.lowered, billed=True)
+        hashes = {jid: h for h, jid in self.ids.items()}
+        for jid, held in self._reserves.items():
+            own = self.plan.lowered.get(hashes.get(jid, ""))
+            if own is not None and own > held:
+                self._reserved += own - held
+                self._reserves[jid] = own
+                if jid in self._freeable:
+                    self._freeable[jid] = own
 
     def _budget_move(self, jid: int | None = None) -> None:
         """The job `jid`'s reserve can no longer be freed by this run (it settled, or its task ended), or the run's
@@ -887,7 +923,7 @@ class Executor:
             self._senders.discard(self.ids[job.hash])
             self._budget_move(self.ids[job.hash])
             return
-        self._reserved = max(0, self._reserved - job.cost_micros)
+        self._unhold(job)
         if billed:
             self._spent += billed
             if self.ids[job.hash] not in self._sent:
@@ -903,7 +939,7 @@ class Executor:
                                   own=own)
         if tell and not self._lowered and own is not None and not doubted and status.cost_micros is not None \
                 and completed and status.cost_micros > BILLED_FACTOR * job.cost_micros:
-            self._lowered = True
+            self._lowered_seen()
             m = self.plan.manifest
             where = capabilities.prices_from(m.provider, m.model, m.data.get("capabilities") or [], m.base_dir)
             where = where.removeprefix("capabilities file ")
@@ -911,8 +947,9 @@ class Executor:
                              f"{usd_text(job.cost_micros)} at the prices of {where}, "
                              f"which gridrun's own data prices {usd_text(own)}: counted as billed, against the "
                              "budget; correct or remove that file's prices")
-        if completed and not doubted and billed and status.cost_micros is not None and job.cost_micros > 0:
-            seen = Billing(billed, job.cost_micros)
+        weight = self._weight(job)  # a job priced lower by a file, once billed at gridrun's price: that price
+        if completed and not doubted and billed and status.cost_micros is not None and weight > 0:
+            seen = Billing(billed, weight)
             if seen.above(self._billing):
                 self._billing = seen  # the budget counts the reserves at it from now on
                 self._budget_move()
@@ -2008,7 +2045,7 @@ class Executor:
         if reserved and earlier:
             self._settle(job, None)
         elif not reserved and not earlier:
-            self._reserved += job.cost_micros
+            self._hold(job)
         self._move(jid, S.UNKNOWN, error=error)
 
     async def _reconcile_job(self, job: Job) -> None:
@@ -2068,7 +2105,7 @@ class Executor:
         if retry:
             # While it is looked up (which may wait for the provider's log to settle), the job may well be paid
             # for: its cost shows as reserved. New jobs wait for the lookup, so the budget's check is not moved.
-            self._reserved += job.cost_micros
+            self._hold(job)
             if sent_at is not None and not self._honours_keys():
                 # when `_find` reads the log
                 self._checks[jid] = self._steady_of(sent_at) + self.opts.request_timeout + LOG_SETTLE
@@ -2076,7 +2113,7 @@ class Executor:
                 found, answered = await self._find(
                     key, sent_at, last_sent=None if sent_at is None else self._steady_of(sent_at), interruptible=True)
             finally:
-                self._reserved = max(0, self._reserved - job.cost_micros)
+                self._unhold(job)
                 self._checks.pop(jid, None)
         else:
             # Only looked up (no wait): a miss proves the create never arrived only once its last send (before
@@ -2089,7 +2126,7 @@ class Executor:
             if state == S.UNKNOWN.value:
                 self._found(job, jid)
             else:
-                self._reserved += job.cost_micros
+                self._hold(job)
         known()
         if found is not None:
             await self._follow_found(job, jid, found.id, found, key)
@@ -2150,7 +2187,7 @@ class Executor:
         which `plan` said it would not be, nor spent by it."""
         n = self.store.book_to_sender(jid)
         if n is None:  # no record of who pays (a state of no such column): counted as this run's
-            self._reserved += job.cost_micros
+            self._hold(job)
             return
         self._found_unknown[jid] = n
         self._senders.add(jid)
@@ -2297,7 +2334,7 @@ class Executor:
             self._found_unknown[jid] = row["attempts"]
             self._senders.add(jid)
         else:
-            self._reserved += job.cost_micros
+            self._hold(job)
         slot = await self._slot(job)
         if slot is None:
             return self._not_followed(job, jid)

@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from .jobs import BilledAbove, Billing, billed_above, counted_cost, format_value, job_key, key_ignored_note, usd_text
+from .jobs import (
+    BILLED_FACTOR, BilledAbove, Billing, billed_above, counted_cost, format_value, job_key, key_ignored_note, usd_text,
+)
 from .limits import statvfs_near
 
 __all__ = ["GONE_EXIT", "RUN_STATUSES", "EarlierTake", "JobRecord", "RunRecord", "RunSummary", "Snapshot", "job_record", "run_exit", "run_record"]
@@ -56,7 +58,10 @@ def billing_of(jobs: Iterable[JobRecord], estimates: Mapping[str, int] | None = 
         elif payer is None:
             continue
         estimate = (estimates or {}).get(j.hash) or j.cost_estimate_micros
-        if estimate <= 0:
+        if estimate <= 0 or j.cost_reported_micros > BILLED_FACTOR * estimate:
+            # above BILLED_FACTOR of its estimate, a bill counts only at gridrun's own price of a job a capabilities
+            # file of the manifest prices lower (`counted_cost`): such jobs are weighed at that price instead
+            # (`Plan.lowered`, `Store.raise_estimates`), not the others at this ratio
             continue
         seen = Billing(j.cost_reported_micros, estimate, payer)
         if highest is None or seen.above(highest):

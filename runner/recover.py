@@ -746,6 +746,8 @@ def recover(p: Plan, *, dry_run: bool = False, argv: Sequence[str] = (), key_par
                 if job.hash not in held or f.newer and f.provider_id not in store.renders(job.hash)]))
             if carried is not None:
                 store.skip_attempts(run_id, _attempts_sent(p, store, carried, takes))
+            # takes billed at gridrun's own price: the jobs not sent that a file prices lower weigh it
+            store.raise_estimates(p.lowered)
             store.end_run(run_id, RECOVER_STATUS)
         store._note_outputs_run(run_id)  # committed: the lock now names it
         try:

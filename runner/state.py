@@ -4126,6 +4126,38 @@ class Store:
             (run_id,),
         ).fetchall()
 
+    def lowered_billed(self, lowered: Mapping[str, int]) -> tuple[str, int, int | None] | None:
+        """The first job of `lowered` (job hash -> gridrun's own price of a job a capabilities file of the manifest
+        prices lower, `Plan.lowered`) recorded billed above the upper factor of COST_FACTORS of the estimate it was
+        sent with and counted as billed (a run's poll, `gridrun cancel` or `gridrun recover` counting the bill
+        against gridrun's price, or a job estimated at $0, whose bill counts as it is): its key, the bill, and the
+        run that recorded it; None where none is."""
+        if not lowered:
+            return None
+        rows = self.db.execute(
+            "SELECT hash, key, cost_reported_micros, COALESCE(done_run_id, (SELECT a.run_id FROM attempts a"
+            " WHERE a.job_id = jobs.id ORDER BY a.n DESC LIMIT 1)) AS run FROM jobs"
+            " WHERE cost_reported_micros IS NOT NULL AND cost_micros = cost_reported_micros"
+            f" AND state NOT IN ('failed', 'cancelled') AND cost_reported_micros > {COST_FACTORS[1]:g} *"
+            " cost_estimate_micros ORDER BY id")
+        found = next((r for r in rows if r["hash"] in lowered), None)
+        return None if found is None else (found["key"], found["cost_reported_micros"], found["run"])
+
+    def raise_estimates(self, lowered: Mapping[str, int], *, billed: bool = False) -> None:
+        """The jobs of `lowered` not sent (planned), once one of them was billed at gridrun's own price
+        (`lowered_billed`; `billed`: the caller saw it, before it is recorded), estimated at that price where their
+        estimate is lower: what a run counts them at from then on (`Plan.lowered`), and what the next step and
+        `status` say sending them costs."""
+        if not lowered or not billed and self.lowered_billed(lowered) is None:
+            return
+        with self._tx():
+            for chunk, marks in _chunked(list(lowered)):
+                rows = list(self.db.execute(f"SELECT id, hash, cost_estimate_micros FROM jobs WHERE state = 'planned'"
+                                            f" AND hash IN ({marks})", chunk))
+                self.db.executemany("UPDATE jobs SET cost_estimate_micros=? WHERE id=?",
+                                    [(lowered[r["hash"]], r["id"]) for r in rows
+                                     if r["cost_estimate_micros"] < lowered[r["hash"]]])
+
     def billed_above(self, run: RunRecord) -> BilledAbove | None:
         """The jobs `run` paid that the provider billed above the upper factor of COST_FACTORS of their
         estimates, as `Snapshot.billed_above` finds them (None: none), read from those jobs' rows alone: what

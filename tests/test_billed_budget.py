@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -17,8 +18,10 @@ from runner import api
 from runner.cli import main
 from runner.errors import BalanceError, BudgetError
 from runner.executor import RunOptions
+from runner.sim.config import SimConfig
+from runner.sim.serve import running_server
 
-from execkit import lose_state, sim_provider, stats, write_manifest
+from execkit import lose_state, running, sim_provider, stats, wait_for, write_manifest
 
 JOB = 350_000  # one job of write_manifest's, 360p for 5 s, in micro-USD
 
@@ -366,13 +369,6 @@ def test_renders_cancel_finds_billed_at_gridrun_s_own_price_count_as_billed(
     provider renders and bills at gridrun's own prices; `gridrun cancel` finds them finished: their bills count as
     billed, as the run's own poll counts them, not their estimates, and the next plan counts the jobs left at the
     ratio billed: it exceeds the budget."""
-    import httpx
-
-    from runner.sim.config import SimConfig
-    from runner.sim.serve import running_server
-
-    from execkit import running, wait_for
-
     with running_server(SimConfig(render_time=1.0, jitter=0.0, concurrency=4)) as url:
         m = _cheap(tmp_path, n_seeds=5, styles=("anime", "clay"), run={"concurrency": 2, "budget_usd": 1.00},
                    base_url=url, sim={})
@@ -414,3 +410,33 @@ def test_takes_recover_adopts_billed_at_gridrun_s_own_price_count_for_the_next_p
     with pytest.raises(BudgetError) as refused:
         run(m)
     assert refused.value.exit_code == 3
+
+
+FREE = CHEAP.replace("0.000001", "0.0")
+
+
+@pytest.mark.timeout(120)
+def test_a_file_pricing_jobs_at_0_meets_the_budget_at_gridrun_s_price_once_billed_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A capabilities file prices every job at $0.00, and the provider bills gridrun's own price: once the first
+    bill is seen, the run reserves the jobs it sends at gridrun's price, so it stops within its budget rather than
+    passing it by a batch; its next step names the budget the jobs left need, the next plan counts them at
+    gridrun's price ("exceeds"), and the next run is refused before it sends."""
+    with running_server(SimConfig(render_time=0.3, jitter=0.0, concurrency=4)) as url:
+        m = _cheap(tmp_path, n_seeds=5, styles=("anime", "clay"), run={"concurrency": 2, "budget_usd": 1.00},
+                   base_url=url, sim={})
+        (tmp_path / "cheap.yaml").write_text(FREE)
+        assert main(["plan", str(m)]) == 0
+        assert "budget: $1.00 (fits" in " ".join(capsys.readouterr().out.split())
+        assert main(["run", str(m), "--no-report"]) == 3
+        said = " ".join(capsys.readouterr().err.split())
+        snap = api.status(m)
+        assert snap.counts["done"] == 2 and snap.spent_micros == 2 * JOB <= 1_000_000, (snap.counts, said)
+        assert ("stopped by the budget: `gridrun run --budget 2.80` sends the 8 jobs not sent ($2.80): a plain "
+                "`gridrun run` refuses") in said, said
+        assert main(["plan", str(m)]) == 0
+        said = " ".join(capsys.readouterr().out.split())
+        assert "budget: $1.00 (exceeds: this run counts $2.80 against it" in said, said
+        assert main(["run", str(m), "--no-report"]) == 3
+        assert api.status(m).spent_micros == 2 * JOB
