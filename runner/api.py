@@ -2743,7 +2743,7 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
         # recorded: what an interrupted `cancel` says may have changed at the provider
         answered = {*result.cancelled, *result.failed, *result.finished, *result.still_running, *result.gone,
                     *result.not_taken, *result.refused}
-        raise CancelInterrupted(len(noted), len(noted - answered)) from exc
+        raise CancelInterrupted(sent=len(noted), unanswered=len(noted - answered)) from exc
     return result
 
 

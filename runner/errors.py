@@ -48,7 +48,7 @@ class GridrunError(Exception):
         return _made_again, (type(self), self.args, self.__dict__)
 
 
-def _made_again(cls: type[GridrunError], args: tuple[object, ...], fields: dict[str, object]) -> GridrunError:
+def _made_again(cls: type[BaseException], args: tuple[object, ...], fields: dict[str, object]) -> BaseException:
     """The error `GridrunError.__reduce__` pickled: of class `cls`, with `args` (its text) and its `fields`."""
     error = cls.__new__(cls, *args)
     error.args = args
@@ -325,9 +325,13 @@ class CancelInterrupted(KeyboardInterrupt):
     answer yet, or one not yet recorded): they may have stopped jobs at the provider that the state still has in
     flight, which `cancel` again records."""
 
-    def __init__(self, sent: int, unanswered: int) -> None:
-        super().__init__(sent, unanswered)
+    def __init__(self, text: str = "cancel interrupted", *, sent: int, unanswered: int) -> None:
+        super().__init__(text)
         self.sent, self.unanswered = sent, unanswered
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as a `GridrunError` is: its text and fields."""
+        return _made_again, (type(self), self.args, self.__dict__)
 
 
 # How an error's text names the id the provider gave the request it answers (`transport.request_id`): " (request id

@@ -517,7 +517,7 @@ def _error_of_every_class() -> list[BaseException]:
                               "errors": [inner], "not_listed": 3, "status": 503, "code": "busy", "job_key": "k1",
                               "code_given": False, "retry_after": 1.5, "text": "version: 1\n", "base_url": "http://x",
                               "cost_micros": 5, "budget_micros": 4, "jobs": 3, "in_flight": 1, "jobs_fit": 2,
-                              "balance_micros": 1}
+                              "balance_micros": 1, "sent": 2, "unanswered": 1}
     made = []
     for cls in vars(errors).values():
         if not (isinstance(cls, type) and issubclass(cls, BaseException) and cls.__module__ == errors.__name__):

@@ -1959,9 +1959,9 @@ def test_an_interrupted_cancel_counts_the_requests_it_recorded_as_asked_and_not_
     from runner.errors import CancelInterrupted
 
     args = argparse.Namespace(manifest="m.yaml", command="cancel")
-    assert _cancel_interrupted(args, CancelInterrupted(sent, unanswered)) == said
+    assert _cancel_interrupted(args, CancelInterrupted(sent=sent, unanswered=unanswered)) == said
     # out of a task of the requests' event loop, in a group
-    group = BaseExceptionGroup("", [KeyboardInterrupt(), BaseExceptionGroup("", [CancelInterrupted(sent, unanswered)])])
+    group = BaseExceptionGroup("", [KeyboardInterrupt(), BaseExceptionGroup("", [CancelInterrupted(sent=sent, unanswered=unanswered)])])
     assert _cancel_interrupted(args, group) == said
 
 
