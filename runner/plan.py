@@ -16,6 +16,7 @@ import re
 import shlex
 import stat
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
@@ -821,13 +822,14 @@ def need_bytes(plan: Plan, diff: Diff | None) -> tuple[int, int, str]:
             weighed += 1
             rate = max(rate, size / (job.size[0] * job.size[1] * float(job.duration)))
     rate = rate if weighed else VIDEO_BYTES_PER_PIXEL_SECOND
-    width, height = max((j.size for j in written), key=lambda size: size[0] * size[1])
+    shapes = Counter((j.size, j.duration) for j in written)  # a few shapes for thousands of jobs: each weighed once
+    width, height = max((size for size, _ in shapes), key=lambda size: size[0] * size[1])
     per_second = _bytes_said(rate * width * height)
     basis = (f"at {per_second} a second of {width}x{height} video, "
              + (f"as the largest of {weighed:,} earlier take{'s' if weighed != 1 else ''} of its jobs weighs" if weighed
                 else "a generous figure: no earlier take of its jobs to weigh"))
-    need = sum(j.size[0] * j.size[1] * float(j.duration or 0) * rate + _poster_bytes(*j.size) + SIDECAR_BYTES
-               for j in written)
+    need = sum(count * (size[0] * size[1] * float(duration or 0) * rate + _poster_bytes(*size) + SIDECAR_BYTES)
+               for (size, duration), count in shapes.items())
     return int(need), len(written), basis
 
 
