@@ -126,17 +126,9 @@ def test_a_first_sigterm_or_a_hangup_with_no_terminal_ends_the_run_at_once_leavi
     paying nothing twice."""
     with running_server(SimConfig(render_time=6.0, jitter=0.0, concurrency=2), process=True) as url:
         m = write_manifest(tmp_path, n_seeds=4, run={"concurrency": 2}, base_url=url, sim={})
-        proc = _run(m)
-        try:
-            wait_for(lambda: in_flight(m) >= 2)
-            os.kill(proc.pid, signum)
-            _, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+        code, err = _interrupt(m, times=1, signum=signum)
         name = signal.Signals(signum).name
-        assert proc.returncode == 130, err
+        assert code == 130, err
         sent = _stats(url)["creates"]
         snap = api.status(m)
         assert snap.run.status == "interrupted" and snap.run.ended_at is not None, snap.run
