@@ -369,6 +369,10 @@ class Executor:
         # job id -> [its download's `.part` file, the size it was last seen at], while the video is fetched: what
         # has come of it, read off the file when progress is drawn, not counted per chunk (`_fetched`)
         self._fetching: dict[int, list[Any]] = {}
+        # job id -> [the most its download's `.part` file has held in this run, when (`steady`) its first try began]:
+        # across its tries, so a try that starts the file again from byte 0 brings no new bytes (`_grown`) and a try
+        # that begins is no sign of the video coming in (`_stalled_since`)
+        self._fetch_high: dict[int, list[Any]] = {}
         self._streamed_at: float | None = None  # when (`steady`) a download's file was last seen to grow
         # The bytes the downloads' files were seen to grow by in all, and (when `steady`, that count then) the last
         # time they had grown by STOP_STREAM_BYTES a download since the time before: what a stopping run counts
@@ -722,15 +726,18 @@ class Executor:
         if not self._fetching:
             return None
         total = 0
-        for seen in list(self._fetching.values()):  # [its .part, its size last seen, the bytes not this try's, when
-            # this try began]
+        for jid, seen in list(self._fetching.items()):  # [its .part, its size last seen, the bytes not this try's,
+            # when this try began]
             try:
                 size = os.stat(seen[0]).st_size
             except OSError:  # not made yet, or just renamed into place
                 size = 0
             if size > seen[1]:
                 self._streamed_at = self.steady()
-                self._grown += size - seen[1]
+            high = self._fetch_high.setdefault(jid, [seen[2], seen[3]])
+            if size > high[0]:  # new bytes of the video: those an earlier try had are not
+                self._grown += size - high[0]
+                high[0] = size
             if size < seen[2]:  # made anew: an earlier try's or a stopped run's bytes are gone from it
                 seen[2] = 0
             seen[1] = size
@@ -1411,14 +1418,16 @@ class Executor:
     def _stalled_since(self, flying: int) -> float | None:
         """While every one of the `flying` jobs in flight is being downloaded (none waits on a render or between
         tries), since when (`steady`) the videos have not come in: the last time their files had grown by
-        STOP_STREAM_BYTES a download (`_streaming`), or the latest try began; None otherwise. A download that stalls
-        mid-body fails only after `download.STALL_SECONDS`, and one that trickles after `download.TRY_SECONDS`:
-        a stopping run counts that silence from its last real progress."""
-        fetching = list(self._fetching.values())
-        if not fetching or len(fetching) < flying:
+        STOP_STREAM_BYTES a download (`_streaming`), or the latest download's first try began; None otherwise. A
+        download that stalls mid-body fails only after `download.STALL_SECONDS`, and one that trickles after
+        `download.TRY_SECONDS`: a stopping run counts that silence from its last real progress, whatever tries come
+        after (a try that ends on the read timeout and the next that begins at once, or that fetches the same first
+        bytes again from a server that ignores ranges, are no progress)."""
+        if not self._fetching or len(self._fetching) < flying:
             return None
         self._fetched()
-        return max(max(seen[3] for seen in fetching), self._streaming[0] if self._streaming is not None else 0.0)
+        began = max(self._fetch_high[jid][1] for jid in self._fetching)
+        return max(began, self._streaming[0] if self._streaming is not None else 0.0)
 
     def _stalled_note(self, flying: int) -> str:
         """Why a stopping run left its jobs downloading: nothing of their videos came for STOP_UNANSWERED s."""
@@ -3005,6 +3014,7 @@ class Executor:
                 except OSError:
                     since = 0
                 self._fetching[jid] = [part, since, since, self.steady()]
+                self._fetch_high.setdefault(jid, [since, self.steady()])
                 try:
                     got = await self.provider.download(self.client, url, output, on_saved=sidecar,
                                                        gate=self.pacer.gate, partial=partial, **more)

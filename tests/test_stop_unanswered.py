@@ -621,3 +621,74 @@ def test_a_stopping_run_whose_downloads_trickle_leaves_them_to_the_next_run_with
         again = api.run(m, options=RunOptions(poll_interval=0.05), report=False)
         assert again.exit_code == 0 and [j.state for j in api.status(m).jobs] == ["done"]
         assert host.creates == 1
+
+
+@pytest.mark.timeout(180)
+def test_a_stopping_run_whose_download_tries_each_end_on_the_read_timeout_leaves_them_within_the_stop_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file host sends half of what each try asks for, then nothing, and every try ends on the read timeout,
+    well inside STOP_UNANSWERED, the next beginning at once: a try that begins is no sign of the video coming in,
+    so after a Ctrl-C the run ends `interrupted` once the downloads have got under STOP_STREAM_BYTES since the stop,
+    the jobs left downloading for the next run, not after every try is used up."""
+    import os
+    import signal
+
+    from runner import executor
+    from runner.sim.config import SimConfig
+    from runner.sim.serve import running_server
+
+    quick_backoff(monkeypatch)
+    monkeypatch.setattr(executor, "STOP_UNANSWERED", 3.0)
+    stall = [{"route": "file", "p": 1.0, "fault": "stall_body", "delay": 60.0}]
+    config = SimConfig.from_dict({"render_time": 0.1, "jitter": 0.0, "script": stall})
+    termed: list[int] = []
+
+    def term_once_downloading(s: Any) -> None:
+        if s.counts.get("downloading") and not termed:
+            termed.append(1)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with running_server(config) as url:
+        m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), base_url=url, sim={})
+        result = api.run(m, options=RunOptions(request_timeout=0.3, retries=40, poll_interval=0.05,
+                                               handle_signals=True),
+                         on_progress=term_once_downloading, report=False)
+        files = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()["requests"].get("file", 0)
+        jobs = api.status(m).jobs
+    assert termed and result.status == "interrupted" and result.exit_code == 130, (result.status, result.stats.last_errors)
+    said = [e for e in result.stats.last_errors if "downloads got nothing" in e]
+    assert said and "left the 2 paid jobs downloading to the next run" in said[0], result.stats.last_errors
+    assert [j.state for j in jobs] == ["downloading", "downloading"], [(j.state, j.error) for j in jobs]
+    assert 2 < files < 2 * 42, files  # tries ended on the read timeout and others began; not all were made
+
+
+def test_a_download_fetched_again_from_byte_0_brings_no_new_bytes_to_a_stopping_run(tmp_path: Path) -> None:
+    """A server that ignores ranges sends a try the same first bytes again: the `.part` file written anew up to
+    the size an earlier try had reached is no growth (the silence a stopping run counts goes on), and only bytes
+    beyond it are."""
+    from types import SimpleNamespace
+
+    from runner.executor import Executor
+
+    now = [0.0]
+    part = tmp_path / "s1.mp4.part"
+    part.write_bytes(bytes(3_000_000))
+    fake = SimpleNamespace(_fetching={7: [str(part), 0, 0, 0.0]}, _fetch_high={}, _grown=0, _streaming=None,
+                           _streamed_at=None, steady=lambda: now[0])
+    fake._fetched = lambda: Executor._fetched(fake)
+    assert Executor._fetched(fake) == 3_000_000 and fake._grown == 3_000_000
+    now[0] = 10.0
+    part.write_bytes(b"")  # the next try starts the file again
+    fake._fetching[7] = [str(part), 0, 0, 10.0]
+    Executor._fetched(fake)
+    now[0] = 20.0
+    part.write_bytes(bytes(2_900_000))  # the same first bytes, again
+    Executor._fetched(fake)
+    assert fake._grown == 3_000_000 and fake._streaming == (0.0, 3_000_000)
+    assert Executor._stalled_since(fake, 1) == 0.0
+    now[0] = 30.0
+    part.write_bytes(bytes(7_000_000))
+    Executor._fetched(fake)
+    assert fake._grown == 7_000_000 and fake._streaming == (30.0, 7_000_000)
+    assert Executor._stalled_since(fake, 1) == 30.0
