@@ -1346,30 +1346,45 @@ class Executor:
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if not flying:
             return f"interrupted by {name}: no new submissions; nothing paid is in flight, the run ends"
-        # Only those rendering or rendered are known paid: one queued at the provider, or whose create is not yet
-        # answered, is paid once it renders, which finishing it waits for; cancelled before, it costs nothing where
-        # the provider bills no queued cancel (`queued_cancel_free`), and may cost its price where it does not say.
-        waiting = sum(self.counts[s.value] for s in (S.SUBMITTING, S.SUBMITTED))
-        jobs = f"{flying:,} {'' if waiting else 'paid '}job{'s' if flying != 1 else ''}"
-        paid = flying - waiting
+        # Only those rendering or rendered are known paid: one queued at the provider is paid once it renders,
+        # which finishing it waits for; cancelled before, it costs nothing where the provider bills no queued cancel
+        # (`queued_cancel_free`), and may cost its price where it does not say. One whose create was sent and never
+        # answered is no job the next run collects: it looks it up by key and sends it again if the provider has
+        # none, which may cost its estimate (as the run's closing lines say).
+        unanswered = self.counts[S.SUBMITTING.value]
+        waiting = self.counts[S.SUBMITTED.value]
+        known = flying - unanswered
+        jobs = f"{flying:,} {'' if waiting or unanswered else 'paid '}job{'s' if flying != 1 else ''}"
+        paid = known - waiting
         free = self.provider.caps.queued_cancel_free
         once = f", paid only once {'it renders' if waiting == 1 else 'they render'}" if free else ""
         waits = f"{f'{paid:,} rendering or rendered, paid; ' if paid else ''}{waiting:,} not yet seen rendering{once}"
+        one = unanswered == 1
+        lost = (f"{unanswered:,} sent whose answer never came (created or not, unknown): `gridrun run` looks "
+                f"{'it' if one else 'them'} up by key and sends {'it' if one else 'them'} again if the provider has "
+                f"none, which may cost {'its' if one else 'their'} estimate")
         if not _finishes(signum, terminal):
             # What was left, first: said before the rest (the live display shows the note whole, wrapped: `notes`).
-            them = "them" if flying != 1 else "it"
-            note = (f"interrupted by {name}: left the {jobs} in flight to the next run; `gridrun run` collects {them} "
-                    "at no new cost")
-            if not waiting:
-                return note
-            return f"{note} ({waits}: `gridrun cancel` {queued_cancel_said(free, waiting == 1)})"
+            note = f"interrupted by {name}: left the {jobs} in flight to the next run"
+            if known:
+                them = "them" if known != 1 else "it"
+                which = "" if not unanswered else f" the {known:,} answered" if known != 1 else " the one answered"
+                note = f"{note}; `gridrun run` collects{which}{'' if which else f' {them}'} at no new cost"
+                if waiting:
+                    note = f"{note} ({waits}: `gridrun cancel` {queued_cancel_said(free, waiting == 1)})"
+            return f"{note}; {lost}" if unanswered else note
         # What to do first: said before the rest.
         again = "Ctrl-C again" if signum == signal.SIGINT else f"{name} {'or Ctrl-C ' if terminal else ''}again"
         note = (f"{again} leaves the {jobs} in flight to the next run; interrupted by {name}: finishing "
                 f"{'them' if flying != 1 else 'it'}, no new submissions")
-        if not waiting:
-            return note
-        return f"{note} ({waits}: {again}, then `gridrun cancel`, {queued_cancel_said(free, waiting == 1)})"
+        asides = []
+        if waiting:
+            asides.append(f"{waits}: {again}, then `gridrun cancel`, {queued_cancel_said(free, waiting == 1)}")
+        elif paid and unanswered:
+            asides.append(f"{paid:,} rendering or rendered, paid")
+        if unanswered:
+            asides.append(lost)
+        return f"{note} ({'; '.join(asides)})" if asides else note
 
     def _interrupt(self, then: str | None, *, said: str | None = None) -> None:
         """The first Ctrl-C, or the caller's `stop`: no new submissions; what is paid for is finished, and the run

@@ -2677,14 +2677,38 @@ def test_the_first_ctrl_c_calls_paid_only_the_jobs_seen_rendering_and_names_the_
                                                  provider=_caps(True)), signal.SIGINT, True)
     assert "paid jobs" not in note, note
     assert note.startswith("Ctrl-C again leaves the 6 jobs in flight to the next run"), note
-    assert "(2 rendering or rendered, paid; 4 not yet seen rendering, paid only once they render: Ctrl-C again, " \
-           "then `gridrun cancel`, stops those still queued at no charge)" in note, note
+    assert "(2 rendering or rendered, paid; 3 not yet seen rendering, paid only once they render: Ctrl-C again, " \
+           "then `gridrun cancel`, stops those still queued at no charge; 1 sent whose answer never came" in note, note
     note = Executor._signal_note(SimpleNamespace(counts=Counter(running=2), provider=_caps(True)), signal.SIGINT, True)  # type: ignore[arg-type]
     assert note == "Ctrl-C again leaves the 2 paid jobs in flight to the next run; interrupted by Ctrl-C: " \
                    "finishing them, no new submissions", note
 
 
 
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signals_note_says_jobs_whose_create_went_unanswered_may_cost_their_estimate(signum: int) -> None:
+    """Jobs whose create was sent and never answered (`submitting`) are no jobs the next run collects at no new
+    cost: the note counts them apart from those sent and answered, and says, as the run's closing lines do, that the
+    next run looks them up by key and sends them again if the provider has none, which may cost their estimate."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from runner.executor import Executor
+
+    lost = ("2 sent whose answer never came (created or not, unknown): `gridrun run` looks them up by key and sends "
+            "them again if the provider has none, which may cost their estimate")
+    note = Executor._signal_note(SimpleNamespace(counts=Counter(submitting=2, submitted=2),  # type: ignore[arg-type]
+                                                 provider=_caps(True)), signum, False)
+    assert "paid job" not in note and lost in note, note
+    if signum == signal.SIGTERM:
+        assert note == ("interrupted by SIGTERM: left the 4 jobs in flight to the next run; `gridrun run` collects the 2 "
+                        "answered at no new cost (2 not yet seen rendering, paid only once they render: `gridrun "
+                        f"cancel` stops those still queued at no charge); {lost}"), note
+    note = Executor._signal_note(SimpleNamespace(counts=Counter(submitting=2),  # type: ignore[arg-type]
+                                                 provider=_caps(True)), signum, False)
+    assert "no new cost" not in note and "paid" not in note and lost in note, note
 
 @pytest.mark.parametrize(("free", "said"), [
     (None, "asks the provider to stop those still queued, which it may bill anyway: it promises no refund"),
