@@ -11,6 +11,7 @@ body shorter than its Content-Length). Without the extension (httpx.ASGITranspor
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import fcntl
 import json
@@ -197,6 +198,10 @@ def _url(sock: socket.socket) -> str:
     return f"http://{shown}:{port}/v1"
 
 
+GRACEFUL_SHUTDOWN = 2.0
+"""Seconds a stopping server waits for the answers still pending before it cancels them and ends."""
+
+
 def _server(config: SimConfig, *, access_log: bool = False, log_config: Any = None, world: World | None = None) -> uvicorn.Server:
     uv = uvicorn.Config(
         create_app(config, world=world),
@@ -207,6 +212,9 @@ def _server(config: SimConfig, *, access_log: bool = False, log_config: Any = No
         log_level="warning",
         log_config=log_config,
         timeout_keep_alive=30,
+        # SIGTERM (`timeout`, `docker stop`, a CI cancel) or the end of `running_server` waits this long for the
+        # answers still pending, then ends the server: a `slow` or `stall_body` answer may be held for up to a day
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
         backlog=2048,
         date_header=False,  # the app stamps its own, off the simulator's clock: uvicorn's lags up to a second
     )
@@ -214,7 +222,19 @@ def _server(config: SimConfig, *, access_log: bool = False, log_config: Any = No
         # uvicorn writes a request's line at INFO, and log_level="warning" (which keeps its start-up chatter out)
         # sets its access logger to WARNING too: --access-log would log nothing
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+    errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _CutShort) for f in errors.filters):
+        errors.addFilter(_CutShort())
     return uvicorn.Server(uv)
+
+
+class _CutShort(logging.Filter):
+    """Leaves out uvicorn's traceback of an answer cut short as the server stops (GRACEFUL_SHUTDOWN passed): a
+    fault's held answer cancelled on purpose, no error of the app; uvicorn's own line says how many were cut."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -227,3 +227,38 @@ def test_access_log_logs_one_line_per_request_with_its_method_path_and_status(tm
     logged = out.read_text()
     assert re.search(r'"GET /v1/balance HTTP/1\.1" 200', logged), logged
     assert re.search(r'"GET /v1/videos/nope HTTP/1\.1" 404', logged), logged
+
+
+def test_sigterm_ends_the_served_simulator_while_a_stalled_download_is_pending(tmp_path: Path) -> None:
+    """`gridrun sim serve` holding a download's body for 600 s (`stall_body`), its client gone: SIGTERM (what
+    `timeout`, `docker stop` and a CI cancel send) ends it cleanly, the pending answer cut, not waited out."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out.log"
+    with open(out, "wb") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runner.cli", "sim", "serve", "--host", "127.0.0.1", "--port", "0",
+             "--render-time", "0", "--jitter", "0", "--fault", "file:stall_body:1.0", "--slow-delay", "600"],
+            stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 30
+        while not (found := re.search(r"listening on (http://\S+/v1)", out.read_text())):
+            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
+            time.sleep(0.05)
+        with httpx.Client(base_url=found.group(1), timeout=5) as client:
+            video = wait_completed(client, create(client).json()["id"])
+            with client.stream("GET", video["output"]["url"], timeout=httpx.Timeout(5, read=0.5)) as r:
+                assert r.status_code == 200
+                with pytest.raises(httpx.ReadTimeout):
+                    r.read()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)  # the stall's 600 s are not waited out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    said = out.read_text()
+    assert code in (0, 130, 143) and "Traceback" not in said, said
