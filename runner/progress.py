@@ -187,6 +187,7 @@ class Progress:
         # A terminal that cannot redraw (TERM=dumb) gets the plain lines: a live display would show nothing till the end.
         self.every = every if every is not None else 0.2 if console.is_interactive else 5.0
         self._last = -math.inf  # no line yet: the first is shown whatever the clock says
+        self._noted = 0  # the signals' notes (`RunStatistics.notes`) the last update shown had
         self._stats: RunStatistics | None = None
         self._live: Live | None = None
         self._ended = False
@@ -262,13 +263,17 @@ class Progress:
             # with no id and no jobs read: no `progress` event, whose `run` is the id a script reads
             return
         now = time.monotonic()
-        if now - self._last < self.every * _EARLY:
+        # A signal's note new since the last update is shown at once, whenever the last was: the run may end right
+        # after it (a SIGTERM leaves its jobs at once), and its note is no error the end lists.
+        noted = len(s.notes) > self._noted
+        if now - self._last < self.every * _EARLY and not noted:
             return
         self._last = now
+        self._noted = len(s.notes)
         if self.json_lines:
             self._event({"event": "progress", **_as_dict(s)}, progress=True)
         elif self._live is not None:
-            self._live.update(self._render(s))
+            self._live.update(self._render(s), refresh=noted)
         else:
             self._say(line(s), progress=True)
 

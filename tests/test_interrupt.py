@@ -3087,3 +3087,27 @@ def test_the_first_signals_note_counts_the_jobs_in_flight_as_the_run_goes_on() -
         Executor._interrupt_now(run)  # type: ignore[arg-type]
         assert Executor._last_errors(run) == (said, "job b: boom")  # type: ignore[arg-type]
         assert run._said_of.get(said, (said,))[0] == first  # the same note, told once
+
+
+def test_a_sigterm_under_json_says_what_it_left_in_a_progress_event_before_the_end(tmp_path: Path) -> None:
+    """`gridrun run --json` sent SIGTERM as its jobs render: a `progress` event carries the signal's note (what it
+    left, named as SIGTERM) before the `end` event, which no longer lists it: a CI log read as JSON tells a SIGTERM's
+    detach from a Ctrl-C's."""
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 60.0, "jitter": 0.0})
+    proc = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report", "--json"],
+                            cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        wait_for(lambda: in_flight(m) == 2)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, out
+    events = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    said = [e for e in events if e["event"] == "progress"
+            and any(x.startswith("interrupted by SIGTERM: left the 2 jobs in flight to the next run") for x in e["last_errors"])]
+    assert said and events[-1]["event"] == "end", events
+    assert events.index(said[0]) < len(events) - 1

@@ -1051,3 +1051,23 @@ def test_the_errors_a_run_ended_with_are_shown_whole_on_a_terminal() -> None:
     frame = console.export_text().rsplit("12/12", 1)[1]  # the last frame, from the end of its bar
     assert all(len(row) <= 60 for row in frame.splitlines()), frame
     assert error in " ".join(frame.split()), frame
+
+
+def test_a_signals_note_is_shown_at_once_however_soon_after_the_last_update(capsys: pytest.CaptureFixture[str]) -> None:
+    """A SIGTERM's note comes just before the run leaves its jobs and ends, whose end does not list it: the update
+    that first has it is drawn at once, not held back by the pace of updates, on JSON lines as on the live display."""
+    note = "interrupted by SIGTERM: left the 4 paid jobs in flight to the next run; `gridrun run` collects them"
+    with Progress(Console(file=io.StringIO()), json_lines=True, total=100, every=60.0) as p:
+        p.update(stats())
+        p.update(stats(requests=181))  # within the pace: not drawn
+        p.update(stats(last_errors=("job a: boom", note), notes=(note,)))
+        p.update(stats(last_errors=("job a: boom", note), notes=(note,), requests=182))  # the same note: not drawn
+    events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [e["event"] for e in events] == ["progress", "progress"], events
+    assert events[1]["last_errors"] == ["job a: boom", note] and events[1]["requests"] == 180
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120, color_system=None)
+    with Progress(console, total=100, every=60.0) as p:
+        p.update(stats())
+        p.update(stats(last_errors=(note,), notes=(note,)))
+        assert "interrupted by SIGTERM" in out.getvalue()
