@@ -3159,7 +3159,8 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
     db = store.path
     # The run holding the lock writes these jobs' states: it must let go of them first.
     store.acquire_lock(then="cancel (a second Ctrl-C in its terminal ends it with its jobs left in flight)",
-                       manifest=p.manifest.path, name=p.manifest.name, cancel=True, requests=[j.hash for j in p.jobs])
+                       manifest=p.manifest.path, name=p.manifest.name, cancel=True, requests=[j.hash for j in p.jobs],
+                       again="cancel")
     last = store.latest_run(p.manifest.name)
     if last is None:
         raise _never_ran(store, p, db)

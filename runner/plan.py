@@ -66,6 +66,7 @@ from .outputs import (
     gridrun_sidecar,
     kept_aside,
     leads_out,
+    own_folder_link,
     own_link_problem,
     own_temp,
     poster_size,
@@ -453,10 +454,16 @@ def refuse_own_links(manifest: Manifest, out_dir: Path) -> None:
     checked as the plan is made, and again where a run makes them, before it writes in them.
 
     :raises ManifestError: at the manifest's field that names the output folder.
+    :raises StateError: the output folder's lock `.runs/lock` is a link: a file gridrun will not write through, as
+        for the state folder's lock (`Store.acquire_lock`), refused the same way (exit 1), the manifest being valid.
     """
     problem = own_link_problem(out_dir)
-    if problem is not None:
-        raise manifest.error((outputs_field(manifest),), problem)
+    if problem is None:
+        return
+    found = own_folder_link(out_dir)
+    if found is not None and found[2] == "lock":
+        raise StateError(problem)
+    raise manifest.error((outputs_field(manifest),), problem)
 
 
 def folder_error(manifest: Manifest, folder: Path, exc: OSError) -> ManifestError:

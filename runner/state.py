@@ -2204,10 +2204,12 @@ class Store:
     # -- the lock ------------------------------------------------------------------------------------
     def acquire_lock(
         self, *, then: str = "run again", manifest: str | Path | None = None, name: str | None = None,
-        cancel: bool = False, requests: Sequence[str] = (),
+        cancel: bool = False, requests: Sequence[str] = (), again: str | None = None,
     ) -> None:
         """Take the runner lock of this state folder; refuse with who holds it (the run and manifest, when the
-        state or the lock file records them), and `then`, what to do once it is stopped. `manifest`: the
+        state or the lock file records them), and `then`, what to do once it is stopped; `again` (`then` where
+        None), what to do once a lock or state file that is a link, or that this user cannot write, is mended: no
+        run holds the state there, so advice of `then` about one would name nothing. `manifest`: the
         manifest's path, for whom the lock is taken (`name`: its name), recorded in the lock file with what for;
         `cancel`: taken to cancel jobs, which waiting for the holder to end, or a state of its own, would not do
         (`requests`: the hashes of the jobs the manifest plans, which another manifest's run may have in flight).
@@ -2220,12 +2222,12 @@ class Store:
         # a teammate's files this user cannot write (a stricter umask's): said with their owner and mode, before
         # the system's bare "Permission denied" of the first, or a state SQLite would open read-only
         said = not_writable_said([lock_path, self.real, self.real.with_name(f"{self.real.name}-wal"),
-                                  self.real.with_name(f"{self.real.name}-shm")], then=then)
+                                  self.real.with_name(f"{self.real.name}-shm")], then=again or then)
         if said is not None:
             raise StateError(said)
         if os.path.islink(lock_path):  # a link committed there: the lock's record would be written where it leads
             raise StateError(f"{lock_path} is a link to {os.path.realpath(lock_path)}: gridrun writes the runner lock "
-                             f"there and never through a link; remove the link, then {then}")
+                             f"there and never through a link; remove the link, then {again or then}")
         fds: list[int] = []
         made = False
         try:
@@ -2251,7 +2253,7 @@ class Store:
             for fd in fds:
                 os.close(fd)
             if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                said = not_writable_said([lock_path], then=then, known=True)
+                said = not_writable_said([lock_path], then=again or then, known=True)
                 if said is not None:
                     raise StateError(f"cannot take the runner lock: {said}") from exc
             raise self._lock_unwritable(lock_path, exc) from exc

@@ -141,7 +141,8 @@ def test_a_link_at_the_output_folders_lock_is_refused_by_plan_validate_and_run(
     (runs / "lock").symlink_to(Path("..") / ".." / ".." / "notes.txt")
     for command in ("plan", "validate", "run"):
         code, _, err = _cli(capsys, command, str(m))
-        assert code == 2, (command, err)
+        # a folder's file gridrun will not write through, as for the state folder's lock: the manifest is valid
+        assert code == 1, (command, err)
         assert (f"{runs.resolve()}/lock is a link to {notes.resolve()}: gridrun writes the output folder's lock "
                 "there and never through a link; remove the link") in err, (command, err)
         assert "Traceback" not in err
@@ -164,6 +165,29 @@ def test_a_link_at_the_state_folders_lock_is_refused_before_anything_is_sent(
     assert "Traceback" not in err
     assert notes.read_text() == "my notes\n"
     assert not (tmp_path / "outputs" / "t" / "anime").exists()
+
+
+def test_cancel_refusing_a_link_at_the_state_folders_lock_says_to_cancel_once_it_is_removed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No run holds the state when its lock is a link: `cancel` says to remove the link, then cancel, with no word
+    of a run to stop first (a second Ctrl-C in its terminal), and exits 1, as `run` does."""
+    from runner.executor import RunOptions
+
+    m = write_manifest(tmp_path, n_seeds=1, sim={"render_time": 600.0, "jitter": 0.0})
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    # left rendering at its timeout, for `cancel` to stop
+    assert api.run(m, options=RunOptions(timeout=0.5, poll_interval=0.05), report=False).exit_code == 4
+    lock = tmp_path / ".gridrun" / "lock"
+    lock.unlink(missing_ok=True)
+    lock.symlink_to(Path("..") / "notes.txt")
+    code, _, err = _cli(capsys, "cancel", str(m))
+    assert code == 1, err
+    assert (f"{lock} is a link to {notes.resolve()}: gridrun writes the runner lock there and never through a link; "
+            "remove the link, then cancel") in err, err
+    assert "Ctrl-C" not in err and "Traceback" not in err, err
+    assert notes.read_text() == "my notes\n"
 
 
 def test_a_link_under_the_superseded_folder_is_refused_before_anything_is_kept_through_it(
