@@ -742,7 +742,10 @@ class Executor:
                 seen[2] = 0
             seen[1] = size
             total += size - seen[2]
-        if self._streaming is None or self._grown - self._streaming[1] >= STOP_STREAM_BYTES * len(self._fetching):
+        # by STOP_STREAM_BYTES a download: of every job downloading, between tries too (of those fetching now, the
+        # bar would fall as tries end and rise as they begin again)
+        downloads = max(len(self._fetching), self.counts.get(S.DOWNLOADING.value, 0))
+        if self._streaming is None or self._grown - self._streaming[1] >= STOP_STREAM_BYTES * downloads:
             self._streaming = self.steady(), self._grown
         return total
 

@@ -674,7 +674,7 @@ def test_a_download_fetched_again_from_byte_0_brings_no_new_bytes_to_a_stopping_
     now = [0.0]
     part = tmp_path / "s1.mp4.part"
     part.write_bytes(bytes(3_000_000))
-    fake = SimpleNamespace(_fetching={7: [str(part), 0, 0, 0.0]}, _fetch_high={}, _grown=0, _streaming=None,
+    fake = SimpleNamespace(_fetching={7: [str(part), 0, 0, 0.0]}, _fetch_high={}, _grown=0, _streaming=None, counts={},
                            _streamed_at=None, steady=lambda: now[0])
     fake._fetched = lambda: Executor._fetched(fake)
     assert Executor._fetched(fake) == 3_000_000 and fake._grown == 3_000_000
@@ -692,3 +692,30 @@ def test_a_download_fetched_again_from_byte_0_brings_no_new_bytes_to_a_stopping_
     Executor._fetched(fake)
     assert fake._grown == 7_000_000 and fake._streaming == (30.0, 7_000_000)
     assert Executor._stalled_since(fake, 1) == 30.0
+
+
+def test_the_bytes_a_stopping_run_counts_as_videos_coming_in_are_a_mib_for_each_job_downloading() -> None:
+    """Four jobs downloading, their tries ending on the read timeout one after another: of the jobs downloading,
+    not of the tries under way at the moment the files are looked at, each must have got STOP_STREAM_BYTES for the
+    videos to count as coming in; 1.5 MiB while one try is under way is not it."""
+    import tempfile
+    from types import SimpleNamespace
+
+    from runner.executor import STOP_STREAM_BYTES, Executor
+
+    now = [0.0]
+    with tempfile.TemporaryDirectory() as folder:
+        part = Path(folder) / "s1.mp4.part"
+        part.write_bytes(b"")
+        fake = SimpleNamespace(_fetching={1: [str(part), 0, 0, 0.0]}, _fetch_high={}, _grown=0, _streaming=None,
+                               counts={"downloading": 4}, _streamed_at=None, steady=lambda: now[0])
+        Executor._fetched(fake)
+        assert fake._streaming == (0.0, 0)
+        now[0] = 30.0
+        part.write_bytes(bytes(STOP_STREAM_BYTES * 3 // 2))  # the one try under way
+        Executor._fetched(fake)
+        assert fake._streaming == (0.0, 0), fake._streaming
+        now[0] = 40.0
+        part.write_bytes(bytes(STOP_STREAM_BYTES * 4))
+        Executor._fetched(fake)
+        assert fake._streaming == (40.0, STOP_STREAM_BYTES * 4), fake._streaming
