@@ -253,7 +253,9 @@ def last_errors(bad: list[JobRecord], most: int = 5) -> tuple[str, ...]:
     groups: dict[str, list[JobRecord]] = {}
     for j in met:
         error = alike(j.error or "")
-        groups[error] = [*groups.pop(error, []), j]  # moved last: met last
+        jobs = groups.pop(error, [])  # moved last: met last
+        jobs.append(j)
+        groups[error] = jobs
     return tuple(said_of_jobs(jobs[0].key, len(jobs), alike_text([j.error or "" for j in jobs]))
                  for jobs in list(groups.values())[-most:])
 
