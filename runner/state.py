@@ -2036,6 +2036,13 @@ class Store:
         """The process holding this state folder's runner lock now (`runner_lock_holder`), as `_lock_free`."""
         return functools.partial(runner_lock_holder, self.real.with_name("lock"))
 
+    def _run_record(self, row: sqlite3.Row, stops: Mapping[int, Mapping[str, str]] | None = None) -> RunRecord:
+        """The run of `row` (`run_record`), read from this state folder, whose runner lock tells whether it is gone;
+        `stops`: the causes runs ended on (`_stops`), read for this run alone where None."""
+        stopped = (self._stops(row["id"]) if stops is None else stops).get(row["id"])
+        return run_record(row, lock_free=self._lock_free, lock_holder=self._lock_holder,
+                          state_folder=str(self.real.parent), stopped=stopped)
+
     def _cols(self, table: str, alias: str = "") -> str:
         """Every column of `table` this state's schema has, named for a SELECT (`_columns`)."""
         return _columns(table, self.schema, alias)
@@ -2716,8 +2723,7 @@ class Store:
         row = self.db.execute(f"SELECT {self._cols('runs')} FROM runs WHERE id=?", (run_id,)).fetchone() if in_range else None
         if row is None:
             raise NotRecordedError(f"{self.path}: no run {run_id}; {self._runs_recorded(manifest_name)}")
-        record = run_record(row, lock_free=self._lock_free, lock_holder=self._lock_holder,
-                            state_folder=str(self.real.parent), stopped=self._stops(run_id).get(run_id))
+        record = self._run_record(row)
         if manifest_name is not None and record.manifest_name != manifest_name:
             raise NotRecordedError(
                 f"{self.path}: run {run_id} is a run of {record.manifest_name} ({record.manifest_path}), not of "
@@ -2792,8 +2798,7 @@ class Store:
         else:
             rows = self.db.execute(f"SELECT {self._cols('runs')} FROM runs WHERE manifest_name=? ORDER BY id DESC", (manifest_name,)).fetchall()
         stops = self._stops()
-        return [run_record(r, lock_free=self._lock_free, lock_holder=self._lock_holder,
-                           state_folder=str(self.real.parent), stopped=stops.get(r["id"])) for r in rows]
+        return [self._run_record(r, stops) for r in rows]
 
     def _stops(self, run_id: int | None = None) -> dict[int, dict[str, str]]:
         """The causes runs ended on, not their jobs' (`end_run`'s `stopped_by`), by run id: of `run_id` only, or of
@@ -2833,17 +2838,13 @@ class Store:
         """The latest run recorded as running by process `pid` on `host`, if any (the runner lock's holder)."""
         row = self.db.execute(f"SELECT {self._cols('runs')} FROM runs WHERE status='running' AND pid=? AND host=? ORDER BY id DESC"
                               " LIMIT 1", (pid, host)).fetchone()
-        return None if row is None else run_record(row, lock_free=self._lock_free, lock_holder=self._lock_holder,
-                                                   state_folder=str(self.real.parent),
-                                                   stopped=self._stops(row["id"]).get(row["id"]))
+        return None if row is None else self._run_record(row)
 
     def latest_run_of_file(self, manifest_path: Path) -> RunRecord | None:
         """The latest run made from the manifest file at `manifest_path` (as runs record it, absolute), if any."""
         row = self.db.execute(f"SELECT {self._cols('runs')} FROM runs WHERE manifest_path=? ORDER BY id DESC LIMIT 1",
                               (str(manifest_path),)).fetchone()
-        return None if row is None else run_record(row, lock_free=self._lock_free, lock_holder=self._lock_holder,
-                                                   state_folder=str(self.real.parent),
-                                                   stopped=self._stops(row["id"]).get(row["id"]))
+        return None if row is None else self._run_record(row)
 
     def run_summaries(self, manifest_name: str | None = None) -> list[RunSummary]:
         """The runs (of `manifest_name`), newest first, each with its jobs in all, done and cached, and its money,
