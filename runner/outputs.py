@@ -961,8 +961,11 @@ def own_link_problem(out_dir: str | Path) -> str | None:
     """What is wrong when one of gridrun's own folders or files in `out_dir` is a link (`own_folder_link`); else
     None."""
     found = own_folder_link(out_dir)
-    if found is None:
-        return None
+    return None if found is None else own_link_said(found)
+
+
+def own_link_said(found: tuple[str, str, str]) -> str:
+    """What is wrong with the link `own_folder_link` found (`found`: the link, where it leads, what it is)."""
     link, target, kind = found
     if kind == "lock":
         return (f"{link} is a link to {target}: gridrun writes the output folder's lock there and never through a "

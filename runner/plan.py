@@ -67,7 +67,7 @@ from .outputs import (
     kept_aside,
     leads_out,
     own_folder_link,
-    own_link_problem,
+    own_link_said,
     own_temp,
     poster_size,
     superseded_dir,
@@ -457,13 +457,12 @@ def refuse_own_links(manifest: Manifest, out_dir: Path) -> None:
     :raises StateError: the output folder's lock `.runs/lock` is a link: a file gridrun will not write through, as
         for the state folder's lock (`Store.acquire_lock`), refused the same way (exit 1), the manifest being valid.
     """
-    problem = own_link_problem(out_dir)
-    if problem is None:
-        return
     found = own_folder_link(out_dir)
-    if found is not None and found[2] == "lock":
-        raise StateError(problem)
-    raise manifest.error((outputs_field(manifest),), problem)
+    if found is None:
+        return
+    if found[2] == "lock":
+        raise StateError(own_link_said(found))
+    raise manifest.error((outputs_field(manifest),), own_link_said(found))
 
 
 def folder_error(manifest: Manifest, folder: Path, exc: OSError) -> ManifestError:
