@@ -1441,10 +1441,10 @@ class Executor:
         `download.TRY_SECONDS`: a stopping run counts that silence from its last real progress, whatever tries come
         after (a try that ends on the read timeout and the next that begins at once, or that fetches the same first
         bytes again from a server that ignores ranges, are no progress)."""
-        if not self._fetching or len(self._fetching) < flying:
+        if self.counts.get(S.DOWNLOADING.value, 0) < flying:  # (between two tries a job is downloading still)
             return None
         self._fetched()
-        began = max(self._fetch_high[jid][1] for jid in self._fetching)
+        began = max((self._fetch_high[jid][1] for jid in self._fetching), default=0.0)
         return max(began, self._streaming[0] if self._streaming is not None else 0.0)
 
     def _stalled_note(self, flying: int) -> str:

@@ -651,7 +651,7 @@ def test_a_stopping_run_whose_download_tries_each_end_on_the_read_timeout_leaves
 
     with running_server(config) as url:
         m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), base_url=url, sim={})
-        result = api.run(m, options=RunOptions(request_timeout=0.3, retries=40, poll_interval=0.05,
+        result = api.run(m, options=RunOptions(request_timeout=0.3, retries=100, poll_interval=0.05,
                                                handle_signals=True),
                          on_progress=term_once_downloading, report=False)
         files = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()["requests"].get("file", 0)
@@ -660,7 +660,7 @@ def test_a_stopping_run_whose_download_tries_each_end_on_the_read_timeout_leaves
     said = [e for e in result.stats.last_errors if "downloads got nothing" in e]
     assert said and "left the 2 paid jobs downloading to the next run" in said[0], result.stats.last_errors
     assert [j.state for j in jobs] == ["downloading", "downloading"], [(j.state, j.error) for j in jobs]
-    assert 2 < files < 2 * 42, files  # tries ended on the read timeout and others began; not all were made
+    assert 2 < files < 2 * 102, files  # tries ended on the read timeout and others began; not all were made
 
 
 def test_a_download_fetched_again_from_byte_0_brings_no_new_bytes_to_a_stopping_run(tmp_path: Path) -> None:
@@ -674,7 +674,8 @@ def test_a_download_fetched_again_from_byte_0_brings_no_new_bytes_to_a_stopping_
     now = [0.0]
     part = tmp_path / "s1.mp4.part"
     part.write_bytes(bytes(3_000_000))
-    fake = SimpleNamespace(_fetching={7: [str(part), 0, 0, 0.0]}, _fetch_high={}, _grown=0, _streaming=None, counts={},
+    fake = SimpleNamespace(_fetching={7: [str(part), 0, 0, 0.0]}, _fetch_high={}, _grown=0, _streaming=None,
+                           counts={"downloading": 1},
                            _streamed_at=None, steady=lambda: now[0])
     fake._fetched = lambda: Executor._fetched(fake)
     assert Executor._fetched(fake) == 3_000_000 and fake._grown == 3_000_000
