@@ -360,14 +360,11 @@ def test_a_provider_that_hangs_is_silent_from_when_the_unanswered_poll_was_sent(
     assert pacer.unanswered_since == 12.0
 
 
-@pytest.mark.timeout(180)
-def test_a_stopping_run_whose_downloads_hang_leaves_them_to_the_next_run_within_the_stop_bound(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The videos' file host takes connections and never answers (a download waits out the request timeout, try
-    after try), and the run gets Ctrl-C as its jobs download: the downloads' own tries do not hold it past the
-    bound. Once the downloads have got nothing for STOP_UNANSWERED seconds it ends `interrupted`, the jobs left
-    downloading for the next run (which fetches them at no cost), and says why."""
+def _left_downloading_after_a_ctrl_c(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: dict[str, Any],
+                                     stop_unanswered: float, **options: Any) -> int:
+    """Run two jobs against a served simulator whose every file answer has `fault`, press Ctrl-C once they
+    download, with STOP_UNANSWERED at `stop_unanswered`: the run must end `interrupted`, saying it left the two paid
+    jobs downloading to the next run, both recorded so. The file requests the simulator got."""
     import os
     import signal
 
@@ -376,10 +373,8 @@ def test_a_stopping_run_whose_downloads_hang_leaves_them_to_the_next_run_within_
     from runner.sim.serve import running_server
 
     quick_backoff(monkeypatch)
-    monkeypatch.setattr(executor, "STOP_UNANSWERED", 0.5)
-    # each download's answer comes long after its request timeout (1 s), so late that no try gets it
-    hang = [{"route": "file", "p": 1.0, "fault": "slow", "delay": 5.0}]
-    config = SimConfig.from_dict({"render_time": 0.1, "jitter": 0.0, "script": hang})
+    monkeypatch.setattr(executor, "STOP_UNANSWERED", stop_unanswered)
+    config = SimConfig.from_dict({"render_time": 0.1, "jitter": 0.0, "script": [{"route": "file", "p": 1.0, **fault}]})
     termed: list[int] = []
 
     def term_once_downloading(s: Any) -> None:
@@ -389,16 +384,29 @@ def test_a_stopping_run_whose_downloads_hang_leaves_them_to_the_next_run_within_
 
     with running_server(config) as url:
         m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), base_url=url, sim={})
-        # Enough tries that, each waiting out its request timeout, they would hold the run far past the bound.
-        result = api.run(m, options=RunOptions(request_timeout=1.0, retries=20, poll_interval=0.05,
-                                               handle_signals=True),
+        result = api.run(m, options=RunOptions(poll_interval=0.05, handle_signals=True, **options),
                          on_progress=term_once_downloading, report=False)
         files = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()["requests"].get("file", 0)
+        jobs = api.status(m).jobs
     assert termed and result.status == "interrupted" and result.exit_code == 130, (result.status, result.stats.last_errors)
     said = [e for e in result.stats.last_errors if "downloads got nothing" in e]
     assert said and "left the 2 paid jobs downloading to the next run" in said[0], result.stats.last_errors
-    jobs = api.status(m).jobs
     assert [j.state for j in jobs] == ["downloading", "downloading"], [(j.state, j.error) for j in jobs]
+    return int(files)
+
+
+@pytest.mark.timeout(180)
+def test_a_stopping_run_whose_downloads_hang_leaves_them_to_the_next_run_within_the_stop_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The videos' file host takes connections and never answers (a download waits out the request timeout, try
+    after try), and the run gets Ctrl-C as its jobs download: the downloads' own tries do not hold it past the
+    bound. Once the downloads have got nothing for STOP_UNANSWERED seconds it ends `interrupted`, the jobs left
+    downloading for the next run (which fetches them at no cost), and says why."""
+    # each download's answer comes long after its request timeout (1 s), so late that no try gets it; enough tries
+    # that, each waiting out its request timeout, they would hold the run far past the bound
+    files = _left_downloading_after_a_ctrl_c(tmp_path, monkeypatch, {"fault": "slow", "delay": 5.0}, 0.5,
+                                             request_timeout=1.0, retries=20)
     assert files < 2 * 20, files  # the downloads' tries were cut short, not all made
 
 
@@ -446,35 +454,8 @@ def test_a_stopping_run_whose_download_stalls_mid_body_leaves_it_to_the_next_run
     Ctrl-C as its jobs download: the stall counts as silence from the last bytes that came, so the run ends
     `interrupted` within the bound, the jobs left downloading for the next run, saying why, before the stall
     ends."""
-    import os
-    import signal
-
-    from runner import executor
-    from runner.sim.config import SimConfig
-    from runner.sim.serve import running_server
-
-    quick_backoff(monkeypatch)
-    monkeypatch.setattr(executor, "STOP_UNANSWERED", 0.5)
-    stall = [{"route": "file", "p": 1.0, "fault": "stall_body", "delay": 30.0}]
-    config = SimConfig.from_dict({"render_time": 0.1, "jitter": 0.0, "script": stall})
-    termed: list[int] = []
-
-    def term_once_downloading(s: Any) -> None:
-        if s.counts.get("downloading") and not termed:
-            termed.append(1)
-            os.kill(os.getpid(), signal.SIGINT)
-
-    with running_server(config) as url:
-        m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), base_url=url, sim={})
-        result = api.run(m, options=RunOptions(poll_interval=0.05, handle_signals=True),
-                         on_progress=term_once_downloading, report=False)
-        sim_stats = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()
-        jobs = api.status(m).jobs
-    assert termed and result.status == "interrupted" and result.exit_code == 130, (result.status, result.stats.last_errors)
-    said = [e for e in result.stats.last_errors if "downloads got nothing" in e]
-    assert said and "left the 2 paid jobs downloading to the next run" in said[0], result.stats.last_errors
-    assert [j.state for j in jobs] == ["downloading", "downloading"], [(j.state, j.error) for j in jobs]
-    assert sim_stats["requests"].get("file", 0) == 2, sim_stats  # one try each, its stall not over
+    files = _left_downloading_after_a_ctrl_c(tmp_path, monkeypatch, {"fault": "stall_body", "delay": 30.0}, 0.5)
+    assert files == 2, files  # one try each, its stall not over
 
 
 @pytest.mark.timeout(120)
@@ -631,35 +612,8 @@ def test_a_stopping_run_whose_download_tries_each_end_on_the_read_timeout_leaves
     well inside STOP_UNANSWERED, the next beginning at once: a try that begins is no sign of the video coming in,
     so after a Ctrl-C the run ends `interrupted` once the downloads have got under STOP_STREAM_BYTES since the stop,
     the jobs left downloading for the next run, not after every try is used up."""
-    import os
-    import signal
-
-    from runner import executor
-    from runner.sim.config import SimConfig
-    from runner.sim.serve import running_server
-
-    quick_backoff(monkeypatch)
-    monkeypatch.setattr(executor, "STOP_UNANSWERED", 3.0)
-    stall = [{"route": "file", "p": 1.0, "fault": "stall_body", "delay": 60.0}]
-    config = SimConfig.from_dict({"render_time": 0.1, "jitter": 0.0, "script": stall})
-    termed: list[int] = []
-
-    def term_once_downloading(s: Any) -> None:
-        if s.counts.get("downloading") and not termed:
-            termed.append(1)
-            os.kill(os.getpid(), signal.SIGINT)
-
-    with running_server(config) as url:
-        m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), base_url=url, sim={})
-        result = api.run(m, options=RunOptions(request_timeout=0.3, retries=100, poll_interval=0.05,
-                                               handle_signals=True),
-                         on_progress=term_once_downloading, report=False)
-        files = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()["requests"].get("file", 0)
-        jobs = api.status(m).jobs
-    assert termed and result.status == "interrupted" and result.exit_code == 130, (result.status, result.stats.last_errors)
-    said = [e for e in result.stats.last_errors if "downloads got nothing" in e]
-    assert said and "left the 2 paid jobs downloading to the next run" in said[0], result.stats.last_errors
-    assert [j.state for j in jobs] == ["downloading", "downloading"], [(j.state, j.error) for j in jobs]
+    files = _left_downloading_after_a_ctrl_c(tmp_path, monkeypatch, {"fault": "stall_body", "delay": 60.0}, 3.0,
+                                             request_timeout=0.3, retries=100)
     assert 2 < files < 2 * 102, files  # tries ended on the read timeout and others began; not all were made
 
 
