@@ -265,13 +265,34 @@ def _own_loop(fn: Callable[[], Any]) -> Any:
     import anyio
     import sniffio
 
+    options = loop_options()
     context = contextvars.copy_context()
     context.run(sniffio.current_async_library_cvar.set, None)
     kept = _threads_loop()
     try:
-        return context.run(anyio.run, fn)
+        return context.run(anyio.run, fn, backend_options=options)
     finally:
         _put_back_loop(kept)
+
+
+def loop_options() -> dict[str, Any]:
+    """anyio's options for the event loop a run or a cancel starts (`_own_loop`): uvloop's where it is installed (it
+    spends a fifth less CPU a request than asyncio's own loop: bench/http_bench.py), asyncio's own where it is not or
+    with `GRIDRUN_LOOP=asyncio`. Read before anything is sent, so that a wrong value is said up front."""
+    wanted = os.environ.get("GRIDRUN_LOOP", "").strip().lower()
+    if wanted not in ("", "uvloop", "asyncio"):
+        raise UsageError("GRIDRUN_LOOP must be uvloop (the default where it is installed) or asyncio, got "
+                         f"{os.environ['GRIDRUN_LOOP']!r}")
+    if wanted == "asyncio":
+        return {}
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        if wanted:
+            raise UsageError("GRIDRUN_LOOP is uvloop, which is not installed here: `pip install uvloop`, or unset "
+                             "GRIDRUN_LOOP to run on asyncio's own loop") from None
+        return {}
+    return {"use_uvloop": True}
 
 
 def _threads_loop() -> tuple[Any, Any, bool] | None:
@@ -1573,6 +1594,7 @@ def run(
                              f"{'' if loop == 'asyncio' else f' ({loop})'}; there, use "
                              f"{_in_a_thread(loop, 'runner.run, plan')}, with `stop=` a threading.Event whose set() "
                              "stops the run (cancelling the await does not)")
+        loop_options()  # a wrong GRIDRUN_LOOP said before anything is planned or locked
         _load_httpx()  # before the executor, which imports it
         from .executor import Executor
 
@@ -2669,6 +2691,7 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
     check_flag("same_account", same_account)
     if on_wait is not None and not callable(on_wait):
         raise UsageError(f"on_wait must be a function (or None), got {on_wait!r}")
+    loop_options()  # a wrong GRIDRUN_LOOP said before anything is asked
     _load_httpx()  # before the providers, which import it
     loop = _in_event_loop()
     if loop is not None:

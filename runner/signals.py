@@ -18,9 +18,14 @@ from typing import Any
 
 @contextlib.contextmanager
 def taken(wanted: Sequence[int]) -> Iterator[Any]:
-    """anyio's receiver of `wanted`, opened here, in the calling task; on leaving, each signal's handler and the
-    signal wakeup fd as they were before (a host's own loop's wakeup fd too: the receiver's loop takes it)."""
+    """A receiver of `wanted` (an async iterable of the signals as they come), opened here, in the calling task; on
+    leaving, each signal's handler and the signal wakeup fd as they were before (a host's own loop's wakeup fd too:
+    asyncio's loop takes it)."""
     before = {s: h for s in wanted if (h := signal.getsignal(s)) is not None}
+    if _on_uvloop():
+        with _handed_to_the_loop(wanted, before) as receiver:
+            yield receiver
+        return
     woken = -1
     try:
         with contextlib.suppress(ValueError):
@@ -38,6 +43,46 @@ def taken(wanted: Sequence[int]) -> Iterator[Any]:
                 signal.signal(signum, handler)
         with contextlib.suppress(ValueError, OSError):
             signal.set_wakeup_fd(woken)
+
+
+def _on_uvloop() -> bool:
+    """Whether the running loop is uvloop's (`api.loop_options`)."""
+    try:
+        return type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+    except RuntimeError:
+        return False
+
+
+@contextlib.contextmanager
+def _handed_to_the_loop(wanted: Sequence[int], before: dict[int, Any]) -> Iterator[Any]:
+    """`taken` on uvloop, whose table of signals is out of reach (removing one from it sets the signal to its
+    default): a handler of the interpreter's own for each signal hands it to the running loop. uvloop holds a
+    wakeup fd of its own from its start to its end (putting back the one it found), and runs such handlers as soon
+    as a signal wakes it. Leaving, each handler found is put back in place of this one, with no moment between."""
+    import math
+
+    import anyio
+
+    loop = asyncio.get_running_loop()
+    send, receive = anyio.create_memory_object_stream[signal.Signals](math.inf)
+
+    def put(signum: int) -> None:
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            send.send_nowait(signal.Signals(signum))
+
+    def handler(signum: int, frame: Any) -> None:
+        loop.call_soon_threadsafe(put, signum)
+
+    try:
+        for signum in wanted:
+            signal.signal(signum, handler)
+        yield receive
+    finally:
+        for signum, found in before.items():
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(signum, found)
+        send.close()
+        receive.close()
 
 
 def _given_back(before: dict[int, Any]) -> None:

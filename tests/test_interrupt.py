@@ -1649,40 +1649,55 @@ def test_a_signal_at_any_moment_of_the_start_ends_the_run_as_interrupted(tmp_pat
 
 _SIGNAL_AS_THE_RUN_TAKES_SIGNALS = """
 import contextlib, signal, sys
-import anyio
+import runner.signals as signals
 
-real = anyio.open_signal_receiver
+real = signals.taken
 where = sys.argv.pop(1)
 
 
 @contextlib.contextmanager
-def receiver(*signals):
+def taken(wanted):
     # Ctrl-C the moment the run puts its own signal handling in place: just before, or just after
     if where == "before":
         signal.raise_signal(signal.SIGINT)
-    with real(*signals) as received:
+    with real(wanted) as received:
         if where == "after":
             signal.raise_signal(signal.SIGINT)
         yield received
+    if where.startswith("given-back-"):  # a signal the moment the run has given them back
+        signal.raise_signal(getattr(signal, where.removeprefix("given-back-")))
 
 
-anyio.open_signal_receiver = receiver
+signals.taken = taken
+"""
+
+_RUN_THE_COMMAND = """
 from runner.entry import entry
 sys.exit(entry())
 """
 
+# The loops a run may go on (`GRIDRUN_LOOP`): each hands the run its signals its own way (`runner.signals.taken`).
+LOOPS = pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+
+
+def _on(loop: str) -> dict[str, str]:
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    return {**os.environ, "GRIDRUN_LOOP": loop}
+
 
 @pytest.mark.timeout(120)
+@LOOPS
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_a_ctrl_c_as_the_run_takes_over_the_signals_ends_it_interrupted_with_no_traceback(
-    tmp_path: Path, where: str
+    tmp_path: Path, where: str, loop: str
 ) -> None:
     """Ctrl-C landing as the run puts its own signal handling in place: the run ends interrupted, exit 130, with
     no traceback (raised in one of the run's tasks, the KeyboardInterrupt left the event loop, which printed the
     task group's error and tasks never started); the next run pays each job once."""
     m = _two_jobs(tmp_path)
-    out = subprocess.run([sys.executable, "-c", _SIGNAL_AS_THE_RUN_TAKES_SIGNALS, where, "run", str(m)],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=90, check=False)
+    out = subprocess.run([sys.executable, "-c", _SIGNAL_AS_THE_RUN_TAKES_SIGNALS + _RUN_THE_COMMAND, where, "run",
+                          str(m)], capture_output=True, text=True, cwd=tmp_path, timeout=90, check=False, env=_on(loop))
     assert out.returncode == 130, (out.returncode, out.stderr)
     assert "interrupted" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr and "never awaited" not in out.stderr, out.stderr
@@ -1739,10 +1754,10 @@ sys.exit(entry())
 """
 
 
-def _signal_at(where: str, when: str, signum: str, *words: str, cwd: Path, times: int = 1
-               ) -> subprocess.CompletedProcess[str]:
+def _signal_at(where: str, when: str, signum: str, *words: str, cwd: Path, times: int = 1,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", _SIGNAL_AT, where, when, signum, str(times), *words],
-                          capture_output=True, text=True, cwd=cwd, timeout=90, check=False)
+                          capture_output=True, text=True, cwd=cwd, timeout=90, check=False, env=env)
 
 
 def _two_jobs(tmp_path: Path, render_time: float = 0.3) -> Path:
@@ -1750,17 +1765,22 @@ def _two_jobs(tmp_path: Path, render_time: float = 0.3) -> Path:
                           sim={"render_time": render_time, "jitter": 0.0})
 
 
+# Where each loop would set a signal to its default as the run gives it back
+REMOVED = {"asyncio": "asyncio.unix_events:_UnixSelectorEventLoop.remove_signal_handler",
+           "uvloop": "uvloop:Loop.remove_signal_handler"}
+
+
 @pytest.mark.timeout(120)
+@LOOPS
 @pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP"])
 def test_a_signal_as_the_run_gives_its_signals_back_does_not_kill_the_command(
-    tmp_path: Path, signum: str
+    tmp_path: Path, signum: str, loop: str
 ) -> None:
     """SIGTERM or a hangup landing as the run gives the signals back (leaving asyncio's handling sets each to its
     default, which kills): the command is not killed (143, 129) with its last lines unsaid; the run, its end
     recorded by then, ends with its own code."""
     m = _two_jobs(tmp_path)
-    out = _signal_at("asyncio.unix_events:_UnixSelectorEventLoop.remove_signal_handler", "after", signum,
-                     "run", str(m), cwd=tmp_path)
+    out = _signal_at(REMOVED[loop], "after", signum, "run", str(m), cwd=tmp_path, env=_on(loop))
     assert out.returncode == 0, (out.returncode, out.stderr)
     assert "Traceback" not in out.stderr and "videos:" in out.stdout, (out.stdout, out.stderr)
     run = api.status(m).run
@@ -1769,25 +1789,37 @@ def test_a_signal_as_the_run_gives_its_signals_back_does_not_kill_the_command(
 
 
 @pytest.mark.timeout(120)
-def test_a_ctrl_c_again_as_an_interrupted_run_records_its_end_leaves_it_recorded_interrupted(tmp_path: Path) -> None:
+@LOOPS
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP"])
+def test_a_signal_the_moment_the_run_has_given_its_signals_back_does_not_kill_the_command(
+    tmp_path: Path, signum: str, loop: str
+) -> None:
+    """SIGTERM or a hangup landing just after the run put back the handlers it found (on uvloop, a handler of its
+    own is swapped for the one found, with no moment at the default): the command is not killed (143, 129); the
+    run, its end recorded by then, ends with its own code."""
+    m = _two_jobs(tmp_path)
+    out = subprocess.run([sys.executable, "-c", _SIGNAL_AS_THE_RUN_TAKES_SIGNALS + _RUN_THE_COMMAND,
+                          f"given-back-{signum}", "run", str(m)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=90, check=False, env=_on(loop))
+    assert out.returncode == 0, (out.returncode, out.stderr)
+    assert "Traceback" not in out.stderr and "videos:" in out.stdout, (out.stdout, out.stderr)
+    run = api.status(m).run
+    assert run.status == "done" and run.ended_at is not None, run
+    assert api.status(m).counts["done"] == 2
+
+
+@pytest.mark.timeout(120)
+@LOOPS
+def test_a_ctrl_c_again_as_an_interrupted_run_records_its_end_leaves_it_recorded_interrupted(
+        tmp_path: Path, loop: str) -> None:
     """A further Ctrl-C (pressed again and again) while an interrupted run records its end rolls that write back:
     it is written again, so the run is recorded interrupted, not left running (shown gone)."""
     m = _two_jobs(tmp_path)
     # the first: as the run takes the signals, before its own handling is in place (it raises KeyboardInterrupt,
     # which ends the run); the next, in the end's record
-    hook = """
-import contextlib, signal
-import anyio
-real = anyio.open_signal_receiver
-@contextlib.contextmanager
-def receiver(*signals):
-    signal.raise_signal(signal.SIGINT)
-    with real(*signals) as received:
-        yield received
-anyio.open_signal_receiver = receiver
-"""
-    out = subprocess.run([sys.executable, "-c", hook + _SIGNAL_AT, "runner.state:Store.end_run", "before", "SIGINT",
-                          "1", "run", str(m)], capture_output=True, text=True, cwd=tmp_path, timeout=90, check=False)
+    out = subprocess.run([sys.executable, "-c", _SIGNAL_AS_THE_RUN_TAKES_SIGNALS + _SIGNAL_AT, "before",
+                          "runner.state:Store.end_run", "before", "SIGINT", "1", "run", str(m)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=90, check=False, env=_on(loop))
     assert out.returncode == 130, (out.returncode, out.stderr)
     assert "Traceback" not in out.stderr, out.stderr
     run = api.status(m).run

@@ -206,6 +206,7 @@ def _server(config: SimConfig, *, access_log: bool = False, log_config: Any = No
     uv = uvicorn.Config(
         create_app(config, world=world),
         http=DroppableH11Protocol,
+        loop="asyncio",  # not uvloop where it is installed (for gridrun's runs): the loop its resets are built on
         lifespan="off",
         ws="none",
         access_log=access_log,
