@@ -750,7 +750,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                                            *[""] * (len(cols) + 3 + bool(diff))]])
     _print_table(_PlanTable(columns, rows))
     if len(shown) < len(jobs):
-        out.print(f"{len(jobs) - len(shown):,} jobs not listed; --all lists every one", style="dim")
+        out.print(f"{_jobs(len(jobs) - len(shown))} not listed; --all lists every one", style="dim")
     _print_totals(plan, diff, force=args.force, retry=retry, resume=args.resume, failure_retries=args.failure_retries)
     if diff and args.force and not args.resume and diff.forced:
         _resume_note(plan, diff)
@@ -1315,7 +1315,8 @@ def _copied_note(copied: Sequence[tuple[str, str]], plan: Any) -> str:
         with contextlib.suppress(OSError):
             size += os.path.getsize(was)
     folders = list(dict.fromkeys(visible(relpath(Path(was).parent, Path.cwd())) for was, _ in copied))
-    where = ", ".join(folders[:3]) + (f" and {len(folders) - 3:,} more folders" if len(folders) > 3 else "")
+    more = len(folders) - 3
+    where = ", ".join(folders[:3]) + (f" and {more:,} more folder{'s' if more != 1 else ''}" if more > 0 else "")
     n = len(copied)
     videos = "1 done video" if n == 1 else f"{n:,} done videos"
     written = {j.output_str for j in plan.jobs}
@@ -1394,7 +1395,8 @@ def _explain(plan: Plan, *, every: bool = False, diff: Any = None) -> None:
     shown = _shown(len(jobs), every)
     for i, n in enumerate(shown):
         if len(shown) < len(jobs) and i == PLAN_ROWS // 2:
-            out.print(f"… {len(jobs) - len(shown):,} more jobs (--all explains every one)")
+            left = len(jobs) - len(shown)
+            out.print(f"… {left:,} more job{'s' if left != 1 else ''} (--all explains every one)")
         j = jobs[n]
         out.print(f"[bold]{escape(visible(j.key))}[/bold]  ← {escape(visible(j.origin))}")
         run = f"run {diff.previous_run}" if diff is not None and diff.previous_run is not None else "the last run"

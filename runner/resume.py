@@ -1705,11 +1705,16 @@ def state_above(plan: Plan) -> list[str]:
             lines += f" and `outputs_dir: {os.path.relpath(last.outputs_dir, m.base_dir)}` (where its videos are)"
         field = "state_dir" if m.data.get("state_dir") else "name"
         return [m.warning((field,), f"no state at {plan.state_dir} yet, but {other} holds the runs of {m.name!r} "
-                                    f"(latest run {last.id}, from {last.manifest_path}), {done:,} of these "
-                                    f"{len(plan.jobs):,} jobs done there: a run here starts a new state and sends "
+                                    f"(latest run {last.id}, from {last.manifest_path}), {done:,} of "
+                                    f"{_these_jobs(len(plan.jobs))} done there: a run here starts a new state and sends "
                                     f"and pays for every job again; to go on with that one, set {lines}, or move "
                                     f"{other} beside the manifest")]
     return []
+
+
+def _these_jobs(n: int) -> str:
+    """The `n` jobs of a plan, as a count of them done or in flight elsewhere names them: "these 2 jobs"."""
+    return "this 1 job" if n == 1 else f"these {n:,} jobs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -1726,7 +1731,7 @@ class LinkedState:
         """What is wrong, and what to do: run the file itself (which collects the jobs in flight there), or share
         that state; or start one knowingly. `refused`: said by a run that refuses, which recorded and sent nothing."""
         m = plan.manifest
-        of = f" of these {len(plan.jobs):,} jobs"
+        of = f" of {_these_jobs(len(plan.jobs))}"
         counts = [f"{self.done:,}{of} done there"] if self.done else []
         if self.sent:
             counts.append(f"{self.sent:,}{'' if self.done else of} in flight there (sent, or of unknown outcome: "

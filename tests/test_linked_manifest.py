@@ -17,12 +17,12 @@ from runner import api
 from runner.cli import main
 
 
-def _linked(tmp_path: Path) -> tuple[Path, Path]:
-    """A manifest run once in real/, and a link to it in mine/."""
+def _linked(tmp_path: Path, seeds: int = 2) -> tuple[Path, Path]:
+    """A manifest of `seeds` jobs run once in real/, and a link to it in mine/."""
     real, mine = tmp_path / "real", tmp_path / "mine"
     real.mkdir()
     mine.mkdir()
-    m = write_manifest(real, n_seeds=2, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    m = write_manifest(real, n_seeds=seeds, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
     assert api.run(m, report=False).exit_code == 0
     link = mine / m.name
     link.symlink_to(m)
@@ -64,6 +64,17 @@ def test_a_run_through_a_link_to_the_manifest_file_does_not_pay_again_silently(
     (link.parent / ".gridrun").mkdir()
     assert main(["run", "--no-report", link.name]) == 0
     assert _creates(link.parent) == 2
+
+
+def test_the_one_job_of_a_plan_done_beside_the_file_is_counted_in_the_singular_through_a_link(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, link = _linked(tmp_path, seeds=1)
+    monkeypatch.chdir(link.parent)
+    capsys.readouterr()
+    assert main(["plan", "--json", link.name]) == 0
+    said = [w for w in json.loads(capsys.readouterr().out)["warnings"] if "is a link to" in w]
+    assert len(said) == 1 and "1 of this 1 job done there" in said[0] and "jobs done" not in said[0], said
 
 
 def test_a_link_to_the_manifest_file_with_an_absolute_state_dir_shares_it(

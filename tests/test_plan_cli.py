@@ -1493,6 +1493,20 @@ def test_a_manifest_moved_down_a_folder_away_from_its_state_is_warned_of_before_
     assert code == 0 and "no state at" not in err, err
 
 
+def test_the_one_job_of_a_manifest_moved_away_from_its_state_is_counted_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runner import api
+
+    m = write(tmp_path / "one.yaml", "params:\n  prompt: a fox\nsim: {render_time: 0.1}\n", HEAD)
+    assert api.run(m, report=False).exit_code == 0
+    (tmp_path / "sub").mkdir()
+    moved = m.rename(tmp_path / "sub" / "one.yaml")
+    code, out, _ = run_cli(capsys, "plan", str(moved), "--json")
+    said = [w for w in json.loads(out)["warnings"] if "no state at" in w]
+    assert code == 0 and len(said) == 1 and "1 of this 1 job done there" in said[0], said
+
+
 def test_a_run_locked_out_by_another_manifest_of_its_folder_is_told_why_and_of_state_dir(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1809,6 +1823,19 @@ def test_a_sweep_renamed_says_its_done_videos_are_copied_to_the_new_paths_and_th
         sorted(v.read_bytes() for v in old)
     code, out, _ = run_cli(capsys, "plan", str(m))
     assert code == 0 and "copies:" not in out and "4 cached" in out, out
+
+
+def test_the_folders_copies_come_from_past_the_first_three_are_counted_in_the_singular_for_one() -> None:
+    from types import SimpleNamespace
+
+    from runner.cli import _copied_note
+
+    def note(*folders: str) -> str:
+        return _copied_note([(f"/gone/{f}/1.mp4", f"/new/{f}/1.mp4") for f in folders], SimpleNamespace(jobs=[]))
+
+    assert " and 1 more folder, whose files" in note("a", "b", "c", "d")
+    assert " and 2 more folders, whose files" in note("a", "b", "c", "d", "e")
+    assert " more folder" not in note("a", "b", "c")
 
 
 def test_a_copied_videos_old_path_that_a_new_job_writes_is_said_moved_aside_not_left(
