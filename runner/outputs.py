@@ -23,6 +23,9 @@ from .limits import STICKY, file_size_fix, file_size_limit, os_reason, statvfs_n
 if TYPE_CHECKING:
     from .jobs import Job
 
+# Opens a file of gridrun's own name (a lock, a `.part`) that is never to be followed when it is a link: one that a
+# shared repository committed there would have gridrun write over the file it leads to. 0 where there is no flag.
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 

@@ -36,7 +36,7 @@ from .errors import LockError, NotRecordedError, RunStartingError, StateError, S
 from .jobs import COST_FACTORS, KEY_IGNORED, BilledAbove, Billing
 from .limits import file_size_fix, file_size_limit, files_ran_out, open_files_fix
 from .outputs import (
-    DIGESTS_NAME, INODES_FIX, Digests, atomic_write, gridrun_sidecar, holds_take, inodes_out, left_by_runs, manifest_kept_path,
+    DIGESTS_NAME, INODES_FIX, NOFOLLOW, Digests, atomic_write, gridrun_sidecar, holds_take, inodes_out, left_by_runs, manifest_kept_path,
     superseded_dir, take_path, unreadable_why, write_problem,
 )
 from .records import (  # noqa: F401 (re-exported)
@@ -129,8 +129,6 @@ NO_REQUEST_LOG = "no request log to look it up in"
 # request log first, at no cost, and collects it if it was made; only then is sending it again worth its risk.
 UNKNOWN_NEXT = ("`gridrun run` looks it up in the provider's request log (no cost) and collects it if it was made; "
                 "`gridrun retry --unknown` re-submits it if still not found (may pay twice)")
-# Lock files are gridrun's own names: never opened through a link (a shared repository may commit one there).
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 # How an older gridrun, which did not look such a job up first, ended its error: to re-submit it.
 _UNKNOWN_RESUBMITS = ". `gridrun retry --unknown` re-submits (may pay twice)"
 
@@ -2239,10 +2237,10 @@ class Store:
         made = False
         try:
             try:
-                fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666))
+                fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o666))
                 made = True
             except FileExistsError:
-                fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o666))
+                fds.append(os.open(lock_path, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o666))
             _flock(fds[-1], required=True)
             fds.append(os.open(self.real.parent, os.O_RDONLY))
             if not _flock(fds[-1], required=False):
@@ -2442,9 +2440,9 @@ class Store:
         lock_path = folder / ".runs" / "lock"
         keep_out_of_version_control(lock_path.parent, RUNS_GITIGNORE)
         try:  # never through a link (`refuse_own_links` refused one there before)
-            fd, made = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666), True
+            fd, made = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o666), True
         except FileExistsError:
-            fd, made = os.open(lock_path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o666), False
+            fd, made = os.open(lock_path, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o666), False
         try:
             _flock(fd, required=False)  # not lockable here: the record below still makes `plan` warn
         except BlockingIOError:

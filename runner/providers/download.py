@@ -29,7 +29,7 @@ import httpx
 
 from runner.errors import DownloadError, ExpiredError
 from runner.limits import os_reason
-from runner.outputs import PART_RECORD_SUFFIX, atomic_write, files_beside, fsync, sidecar_name, sync_folder
+from runner.outputs import NOFOLLOW, PART_RECORD_SUFFIX, atomic_write, files_beside, fsync, sidecar_name, sync_folder
 from runner.providers.base import Download
 from runner.providers.transport import (
     _MALFORMED,
@@ -912,10 +912,8 @@ def _put_record(path: str, doc: Mapping[str, Any]) -> bool:
     return True
 
 
-# A `.part` is gridrun's own name: never opened through a link (one a shared repository committed there would have
-# the download write over the file it leads to).
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+# A `.part` is gridrun's own name: never opened through a link (NOFOLLOW).
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 def _append(path: str) -> int:
@@ -933,7 +931,7 @@ def _too_large(op: str, what: str) -> str:
 WRITE_FAILED = "WRITE_FAILED"
 
 
-_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 def _create(path: str) -> int:
