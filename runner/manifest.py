@@ -27,8 +27,8 @@ from runner.resources import resource_dir
 from runner.terminal import shows, visible
 from runner.textforms import in_seconds
 from runner.yamlsource import (
-    KEY_AS_NAME, MAX_BYTES, Position, Positions, dotted, double_quoted_source, kind, load_yaml, locate, raise_all,
-    read_text, read_yaml,
+    KEY_AS_NAME, MAX_BYTES, Position, Positions, dotted, double_quoted_source, key_held, kind, load_yaml, locate,
+    raise_all, read_text, read_yaml,
 )
 
 if TYPE_CHECKING:
@@ -549,13 +549,10 @@ def _key_unshown(path: tuple[Any, ...], message: str, keys: Mapping[str, str]
     to place it at, a message naming the key's variable in place of what held it, and the path to name as its
     field (the mapping, where a key of it is the field's name); None where neither holds one. A key written in the
     manifest is refused as `plan` refuses one elsewhere, never shown."""
-    def held(text: Any) -> str | None:
-        return next((name for key, name in keys.items() if key in text), None) if isinstance(text, str) else None
-
     for i, part in enumerate(path):
-        if (var := held(part)) is not None:
+        if (var := key_held(part, keys)) is not None:
             return path[:i + 1], KEY_AS_NAME.format(var=var), path[:i]
-    if (var := held(message)) is not None:
+    if (var := key_held(message, keys)) is not None:
         return path, KEY_AS_VALUE.format(var=var), path
     return None
 

@@ -89,6 +89,7 @@ from .textforms import alike, alike_value, drawn, escaped, unlike_parts, unspace
 from .yamlsource import (
     cut_by_comments,
     dotted,
+    key_held,
     plain_value_source,
     read_otherwise_before,
 )
@@ -1051,17 +1052,14 @@ def _keys_written(manifest: Manifest) -> list[ManifestError]:
     found: list[ManifestError] = []
     headers: set[tuple[Any, ...]] = set()  # the axes read from a .csv file whose header row holds a key
 
-    def held(value: Any) -> str | None:
-        return next((name for key, name in keys.items() if key in value), None) if isinstance(value, str) else None
-
     def walk(value: Any, path: tuple[Any, ...]) -> None:
         if isinstance(value, str):
-            var = held(value)
+            var = key_held(value, keys)
             if var is not None:
                 found.append(manifest.error(path, KEY_AS_VALUE.format(var=var)))
         elif isinstance(value, Mapping):
             for k, v in value.items():
-                if (var := held(k)) is not None:
+                if (var := key_held(k, keys)) is not None:
                     header = _csv_header(manifest, path)
                     if header is not None:  # a .csv file's column: once, at its header row, the axis named
                         axis, lines = header

@@ -706,11 +706,17 @@ KEY_AS_NAME = ("a key of this mapping holds the value of {var} (an API key, not 
                "never the manifest, whose text the state and .runs/ beside the videos keep; take it out")
 
 
-def key_held(text: str) -> str | None:
-    """The variable holding the API key `text` holds, of those this process holds (`bugs.key_values`); else None."""
-    from runner.bugs import key_values
+def key_held(text: Any, keys: Mapping[str, str] | None = None) -> str | None:
+    """The variable holding the API key `text` holds, of `keys` (each key with its variable) or else of those this
+    process holds (`bugs.key_values`); None where it holds none, or is not a string. A caller that looks at many
+    texts passes the keys it read once."""
+    if not isinstance(text, str):
+        return None
+    if keys is None:
+        from runner.bugs import key_values
 
-    return next((name for key, name in key_values().items() if key in text), None)
+        keys = key_values()
+    return next((name for key, name in keys.items() if key in text), None)
 
 
 def key_named(path: tuple[Any, ...]) -> tuple[int, str] | None:
