@@ -596,17 +596,13 @@ def _lowered_prices(m: Manifest, caps: Any, files: Sequence[Path],
     from . import yamlsource
     from .jobs import BILLED_FACTOR, usd_text
 
-    item, said = None, ""
-    for index, f in enumerate(files):
-        try:
-            document, positions = yamlsource.load_yaml(yamlsource.read_text(f, limit=yamlsource.MAX_BYTES), file=f)
-        except (ManifestError, OSError):
-            continue
-        entry = (document.get("models") or {}).get(m.model) if isinstance(document, dict) \
-            and isinstance(document.get("models"), dict) else None
-        if isinstance(entry, dict) and "prices" in entry:
+    item, said = capabilities.last_pricing(m.provider, m.model, files), ""
+    if item is not None:
+        with contextlib.suppress(ManifestError, OSError):  # read just now: its line, unless it changed since
+            f = files[item]
+            _, positions = yamlsource.load_yaml(yamlsource.read_text(f, limit=yamlsource.MAX_BYTES), file=f)
             line, _ = yamlsource.locate(positions, ("models", m.model, "prices"))
-            item, said = index, f"{shown(str(m.data['capabilities'][index]))}:{line}"
+            said = f"{shown(str(m.data['capabilities'][item]))}:{line}"
     first = next(j for j in built.jobs if j.hash in lowered)
     billed = _lowered_billed(m, lowered)
     measured = "the budget is measured at the file's prices, until the provider bills such a job at gridrun's" \

@@ -908,23 +908,32 @@ def user_data(path: Path) -> dict[str, Any]:
     return _read_user(path)
 
 
+def last_pricing(provider: str, model: str, files: Sequence[Path]) -> int | None:
+    """The index in `files` (user capabilities files) of the last that sets the prices of `model`, for `provider` or
+    a provider it extends; None where none does. Never raises: a file that cannot be read now is passed over."""
+    lineage = _lineage(provider) if provider in available() else (provider,)
+    found = None
+    for index, f in enumerate(files):
+        try:
+            data = _read_user(Path(f))
+        except (GridrunError, OSError, ValueError):
+            continue
+        entry = (data.get("models") or {}).get(model) if isinstance(data.get("models"), dict) else None
+        if data.get("provider") in lineage and isinstance(entry, dict) and "prices" in entry:
+            found = index
+    return found
+
+
 def prices_from(provider: str, model: str, names: Sequence[Any] = (), base_dir: Path | None = None) -> str:
     """Where the prices of `model` come from, as a note names it: the last user file that sets them (of
     GRIDRUN_CAPABILITIES, then the manifest's `names`, relative to `base_dir`), else gridrun's built-in file. Never
     raises: a file that cannot be read now is passed over."""
     lineage = _lineage(provider) if provider in available() else (provider,)
     named = [Path(p) for p in os.environ.get("GRIDRUN_CAPABILITIES", "").split(os.pathsep) if p]
-    given = [Path(base_dir or ".") / str(n) for n in names]
-    found: Path | None = None
-    for f in [*named, *given]:
-        try:
-            data = _read_user(f)
-        except (GridrunError, OSError, ValueError):
-            continue
-        entry = (data.get("models") or {}).get(model) if isinstance(data.get("models"), dict) else None
-        if data.get("provider") in lineage and isinstance(entry, dict) and "prices" in entry:
-            found = f
-    if found is not None:
+    files = [*named, *(Path(base_dir or ".") / str(n) for n in names)]
+    index = last_pricing(provider, model, files)
+    if index is not None:
+        found = files[index]
         return f"capabilities file {found.resolve() if found.exists() else found}"
     for name in lineage:
         path = _builtin(name)
