@@ -812,7 +812,7 @@ def need_bytes(plan: Plan, diff: Diff | None) -> tuple[int, int, str]:
     the most bytes any earlier take of the plan weighs so (its done videos, up to `_TAKES_WEIGHED` of them), or
     without one at `VIDEO_BYTES_PER_PIXEL_SECOND`; with its poster and sidecar."""
     copied = {new for _, new in diff.copied} if diff is not None else set()
-    written = [j for j in plan.jobs if diff is None or j.output_str in copied or _writes_video(diff.reasons.get(j.key))]
+    written = [j for j in plan.jobs if diff is None or j.output_str in copied or j.key not in diff.kept]
     if not written:
         return 0, 0, ""
     rate, weighed = 0.0, 0
@@ -845,14 +845,6 @@ def _poster_bytes(width: int, height: int) -> float:
     (`outputs.poster_size`) at POSTER_BYTES_PER_PIXEL."""
     width, height = poster_size(width, height)
     return width * height * POSTER_BYTES_PER_PIXEL
-
-
-def _writes_video(reason: str | None) -> bool:
-    """Whether a run writes the video of a job the state gives `reason` (`Diff.reasons`): all but those cached
-    where they are, done and not rendered again, and the settled ones it leaves alone."""
-    if reason is None or reason.startswith("cached: its file missing"):  # restored from gridrun's copy: written
-        return True
-    return not (reason.startswith(("cached", "done, not rendered again")) or "left alone" in reason)
 
 
 def _bytes_said(count: float) -> str:
@@ -1736,6 +1728,9 @@ class Diff:
                                            # refuses to start over them (without --leave-in-flight)
     warnings: tuple[str, ...] = ()         # what the state tells of the manifest (another file of its name)
     verified: frozenset[str] = frozenset()  # paths of the plan's videos that hold their done job's recorded take
+    # keys of the jobs whose video a run does not write: cached where they are (not those restored from gridrun's
+    # copy), done and not rendered again, and the settled ones it leaves alone
+    kept: frozenset[str] = frozenset()
     unknown: int = 0                        # of those settled, the jobs of unknown outcome (retry --unknown)
     altered: tuple[str, ...] = ()           # paths of the plan's videos where a done job's recorded take was, now
                                             # holding another file
@@ -2004,6 +1999,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     changed: list[str] = []
     following: list[str] = []
     verified: set[str] = set()
+    kept: set[str] = set()
     altered: list[str] = []
     simulator_at: dict[str, str] = {}
     looked_up: list[str] = []
@@ -2070,11 +2066,13 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             reasons[job.key] = (f"done, not rendered again: its input image {plan.images_gone[job.hash]} is not found "
                                 "(put it back to render it again)")
             cached += 1
+            kept.add(job.key)
         elif s.state == "done" and s.output_ok:
             of = f" of {s.done_run_of}" if s.done_run_of else ""
             own = "its own take, " if s.own_take else ""
             reasons[job.key] = f"cached: {own}done in run {s.done_run_id}{of}" if s.done_run_id else f"cached: {own}done"
             cached += 1
+            kept.add(job.key)
             if s.output_path is not None and s.output_path != job.output_str:
                 copied.append((s.output_path, job.output_str))
         elif s.state == "done" and s.restore_from is not None:
@@ -2115,6 +2113,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             reasons[job.key] = ("expired: the provider no longer has its video: left alone (gridrun retry renders it "
                                 "again, paid)")
             settled += 1
+            kept.add(job.key)
         elif s.state == "expired" and s.no_url:
             reasons[job.key] = (f"expired: the provider gave no fresh URL for it, only the one that expired: gridrun "
                                 f"retry renders it again, paid again ({usd_text(job.cost_micros)}; a run asks once "
@@ -2169,6 +2168,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
         else:
             reasons[job.key] = f"{s.state}: left alone (gridrun retry re-runs it)"
             settled += 1
+            kept.add(job.key)
         if by is not None and settled > settled_before:  # left as it ended: the command that sends it again
             retried_by[job.key] = by
     keys = {j.key for j in plan.jobs}
@@ -2179,7 +2179,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     stale = tuple(k for k in gone if previous[k] not in now)
     renamed = tuple((k, now[previous[k]]) for k in gone if previous[k] in now)
     return Diff(reasons, new, cached, in_flight, settled, tuple(changed), stale, refetch, tuple(following),
-                verified=frozenset(verified), unknown=unknown, altered=tuple(altered), renamed=renamed,
+                verified=frozenset(verified), kept=frozenset(kept), unknown=unknown, altered=tuple(altered), renamed=renamed,
                 simulator_at=simulator_at, forced=forced, retried_by=retried_by, retried=retried,
                 retry_candidates=tuple(candidates), retried_billed=retried_billed, retried_unknown=retried_unknown,
                 looked_up=tuple(looked_up), copied=tuple(copied), unchecked=tuple(unchecked),

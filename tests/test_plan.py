@@ -2030,6 +2030,17 @@ def test_diff_as_retry_sends_the_settled_jobs_retry_sends_and_names_them_otherwi
     assert [j.key for j in unknown.to_send(p.jobs)] == [k[4]] and (unknown.retried, unknown.settled) == (1, 4)
 
 
+def test_diff_keeps_the_videos_of_jobs_cached_where_they_are_and_of_settled_ones_left_alone(tmp_path: Path) -> None:
+    """`Diff.kept`: the jobs whose video a run does not write, as the room it needs is weighed: cached where they
+    are and the settled ones it leaves; not those restored from gridrun's copy, fetched again, followed or sent."""
+    p = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  seed: {range: [1, 8]}\n")
+    h, k = [j.hash for j in p.jobs], [j.key for j in p.jobs]
+    store = {h[0]: stored("done", 1, ok=True), h[1]: Stored("done", 1, None, False, restore_from="/copy.mp4"),
+             h[2]: stored("done", 1), h[3]: stored("failed"), h[4]: Stored("expired", None, None, False, gone=True),
+             h[5]: stored("expired"), h[6]: stored("running")}
+    assert diff(p, store, {}).kept == {k[0], k[3], k[4]}
+
+
 def test_diff_reasons(tmp_path: Path) -> None:
     p = plan_of(tmp_path, "params:\n  prompt: a fox\nmatrix:\n  seed: {range: [1, 10]}\n")
     h = [j.hash for j in p.jobs]
