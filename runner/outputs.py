@@ -939,17 +939,16 @@ def own_folder_link(out_dir: str | Path) -> tuple[str, str, str] | None:
     lock = os.path.join(out_dir, OUTPUTS_LOCK)
     if os.path.islink(lock):
         return lock, os.path.realpath(lock), "lock"
-    superseded = os.path.join(runs, "superseded")
-    return _kept_link(superseded) or _kept_link(os.path.join(superseded, "files")) or _kept_link(
-        os.path.join(superseded, "manifests"))
+    return _kept_link(os.path.join(runs, "superseded"), ("files", "manifests"))
 
 
-def _kept_link(folder: str) -> tuple[str, str, str] | None:
+def _kept_link(folder: str, within: tuple[str, ...] = ()) -> tuple[str, str, str] | None:
     """The first link in `folder` (under `.runs/superseded/`: a job's folder, named by its hash, `files/`,
-    `manifests/`; in the last two, the folders named by a kept file's digest), as `own_folder_link` gives it; None
-    when there is none (read off the folder's listing: no look at each). The folders of the takes in a job's
-    folder, as many as its takes, are not listed here: a link among them is refused as a file is kept through it
-    (`_no_link_under_runs`)."""
+    `manifests/`), then in its folders named in `within` (`files/` and `manifests/`: the folders named by a kept
+    file's digest), as `own_folder_link` gives it; None when there is none (read off the folders' listings: no look
+    at each, and a folder of `within` listed only where `folder`'s listing holds it). The folders of the takes in a
+    job's folder, as many as its takes, are not listed here: a link among them is refused as a file is kept through
+    it (`_no_link_under_runs`)."""
     try:
         entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except OSError:
@@ -957,6 +956,11 @@ def _kept_link(folder: str) -> tuple[str, str, str] | None:
     for entry in entries:
         if entry.is_symlink():
             return entry.path, os.path.realpath(entry.path), "kept"
+    for entry in entries:
+        if entry.name in within and entry.is_dir(follow_symlinks=False):
+            found = _kept_link(entry.path)
+            if found is not None:
+                return found
     return None
 
 

@@ -219,6 +219,27 @@ def test_a_link_under_the_superseded_folder_is_refused_before_anything_is_kept_t
     assert (out / "anime" / "seed-1.mp4").read_bytes() == b"my own clip"
 
 
+def test_a_link_among_the_folders_of_kept_files_and_manifests_is_found_as_one_under_superseded(tmp_path: Path) -> None:
+    from runner.outputs import own_folder_link, superseded_dir
+
+    out = tmp_path / "out"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (superseded_dir(out) / "0123456789abcdef").mkdir(parents=True)
+    assert own_folder_link(out) is None
+    for name in ("files", "manifests"):
+        digest = superseded_dir(out) / name / "fedcba9876543210"
+        digest.parent.mkdir()
+        digest.symlink_to(elsewhere)
+        assert own_folder_link(out) == (str(digest), str(elsewhere.resolve()), "kept")
+        digest.unlink()
+        assert own_folder_link(out) is None
+        (superseded_dir(out) / name).rmdir()
+        (superseded_dir(out) / name).symlink_to(elsewhere)  # the folder itself
+        assert own_folder_link(out) is not None
+        (superseded_dir(out) / name).unlink()
+
+
 def test_a_take_is_not_kept_through_a_link_made_under_the_superseded_folder(tmp_path: Path) -> None:
     from runner.outputs import keep_file, superseded_dir
 
