@@ -891,13 +891,15 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
     same = _made_for_these(plan, aside.unrecorded) if diff is None else []
     if same:
         money = sum(j.cost_micros for j in same)
+        have, them, those, their = ("has", "it", "that video", "its") if len(same) == 1 else (
+            "have", "them", "those videos", "their")
         warnings.append(m.warning(field, f"no state at {plan.state_dir} yet, and {len(same):,} of these jobs "
-                                         f"have a video of gridrun's in {plan.outputs_dir} made for the very same "
+                                         f"{have} a video of gridrun's in {plan.outputs_dir} made for the very same "
                                          f"request (its sidecar records the job's hash: {same[0].output_str}"
                                          f"{_more(same)}), rendered by another state (a clone's, a copied project's, "
-                                         f"a state begun again): a run here sends and pays for them again "
-                                         f"({usd_text(money)}), keeping those videos under .runs/superseded/; "
-                                         "to use them, run where their state is, or bring it here (its state "
+                                         f"a state begun again): a run here sends and pays for {them} again "
+                                         f"({usd_text(money)}), keeping {those} under .runs/superseded/; "
+                                         f"to use {them}, run where {their} state is, or bring it here (its state "
                                          "folder, or `state_dir:` naming it)"))
     told = {j.output_str for j in same}
     unrecorded = [v for v in aside.unrecorded if v not in told]

@@ -826,7 +826,7 @@ def test_plan_warns_beforehand_of_the_files_a_run_keeps_aside_as_unrecorded_or_f
                   "(another state's run wrote it: another state_dir, a copied project, a state begun again): a run "
                   "keeps it under .runs/superseded/ in the output folder before the job's video takes its place")
     # no state: the video was made for this very job's request, which the plan says, with what a run pays again
-    same = (f"output: no state at {tmp_path / '.gridrun'} yet, and 1 of these jobs have a video of gridrun's in "
+    same = (f"output: no state at {tmp_path / '.gridrun'} yet, and 1 of these jobs has a video of gridrun's in "
             f"{r1.outputs_dir} made for the very same request (its sidecar records the job's hash: {video}), rendered "
             "by another state")
     said, warned = _plan_says(m, capsys)

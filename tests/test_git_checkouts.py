@@ -149,14 +149,19 @@ def test_a_plan_with_no_state_counts_the_videos_made_for_the_very_same_request(
     shutil.copy(m, clone / "m.yaml")
     shutil.copytree(tmp_path / "outputs", clone / "outputs")
     (clone / "outputs" / "wk" / ".runs" / "lock").unlink()  # ignored by git: not in a clone
+    code, _, err = run_cli(capsys, "plan", str(clone / "m.yaml"))
+    said = " ".join(err.split())
+    assert ("2 of these jobs have a video of gridrun's in" in said and "pays for them again ($" in said
+            and "keeping those videos under .runs/superseded/; to use them, run where their state is" in said), err
     (clone / "outputs" / "wk" / "fox-2.json").write_text(
         (clone / "outputs" / "wk" / "fox-2.json").read_text(encoding="utf-8").replace('"hash": "', '"hash": "0'),
         encoding="utf-8")  # another request's video: not counted
     code, out, err = run_cli(capsys, "plan", str(clone / "m.yaml"))
     said = " ".join(err.split())
     assert code == 0, err
-    assert ("1 of these jobs have a video of gridrun's in" in said and "made for the very same request" in said
-            and "a run here sends and pays for them again ($" in said), err
+    assert ("1 of these jobs has a video of gridrun's in" in said and "made for the very same request" in said
+            and "a run here sends and pays for it again ($" in said
+            and "keeping that video under .runs/superseded/; to use it, run where its state is" in said), err
     code, out, _ = run_cli(capsys, "plan", str(clone / "m.yaml"), "--json")
     assert any("made for the very same request" in w for w in json.loads(out)["warnings"])
     code, out, err = run_cli(capsys, "run", str(clone / "m.yaml"), "--no-report", "--json")
