@@ -120,9 +120,11 @@ STOP_CHECK = 0.1
 # next run, as the second signal does. A provider down for a minute is gone for this run's purpose; a run under
 # `timeout 300` would otherwise wait for it until killed, and lose the record of its end.
 STOP_UNANSWERED = 60.0
-# ... and finishes the videos being downloaded only while they come in: once the downloads have got less than this
-# many bytes each (1 MiB, 17 KiB a second) in STOP_UNANSWERED seconds since the stop, a host trickling them as much
-# as one sending nothing, it leaves the jobs downloading to the next run, which fetches them at no new cost.
+# ... and finishes the videos being downloaded only while they come in: from STOP_UNANSWERED seconds after the stop
+# (and after the latest download's first try began), at the first moment the downloads have got less than this many
+# bytes each (1 MiB, 17 KiB a second) in the last STOP_UNANSWERED seconds, a host trickling them as much as one
+# sending nothing, it leaves the jobs downloading to the next run, which fetches them at no new cost. A download
+# slower than that all along is left STOP_UNANSWERED seconds after the stop (and a second, the check's pace).
 STOP_STREAM_BYTES = 1024**2
 # What a job's note ends with while its polls answer with a status gridrun does not know, as the run goes on; once
 # it has ended, the note says when the last poll was (`_polls_over`), as for polls that fail (`records.POLLS_FAIL`).
@@ -374,11 +376,11 @@ class Executor:
         # that begins is no sign of the video coming in (`_stalled_since`)
         self._fetch_high: dict[int, list[Any]] = {}
         self._streamed_at: float | None = None  # when (`steady`) a download's file was last seen to grow
-        # The bytes the downloads' files were seen to grow by in all, and (when `steady`, that count then) the last
-        # time they had grown by STOP_STREAM_BYTES a download since the time before: what a stopping run counts
-        # as the videos coming in (`_unanswered_stop`)
+        # The bytes the downloads' files were seen to grow by in all, and (when `steady`, that count then) each time
+        # they were seen to grow over the last STOP_UNANSWERED seconds, after the last time before them (the count
+        # that far back): what a stopping run counts as the videos coming in (`_coming_in`)
         self._grown = 0
-        self._streaming: tuple[float, int] | None = None
+        self._grew: deque[tuple[float, int]] = deque([(float("-inf"), 0)])
         # The live report (on_report(run_id, final)) and posters (on_output(new videos)), in worker threads.
         self.live = LiveViews(
             store, report=None if on_report is None else lambda final: on_report(self.run_id, final),
@@ -725,6 +727,7 @@ class Executor:
         answer)."""
         if not self._fetching:
             return None
+        now = self.steady()
         total = 0
         for jid, seen in list(self._fetching.items()):  # [its .part, its size last seen, the bytes not this try's,
             # when this try began]
@@ -733,7 +736,7 @@ class Executor:
             except OSError:  # not made yet, or just renamed into place
                 size = 0
             if size > seen[1]:
-                self._streamed_at = self.steady()
+                self._streamed_at = now
             high = self._fetch_high.setdefault(jid, [seen[2], seen[3]])
             if size > high[0]:  # new bytes of the video: those an earlier try had are not
                 self._grown += size - high[0]
@@ -742,12 +745,26 @@ class Executor:
                 seen[2] = 0
             seen[1] = size
             total += size - seen[2]
-        # by STOP_STREAM_BYTES a download: of every job downloading, between tries too (of those fetching now, the
-        # bar would fall as tries end and rise as they begin again)
-        downloads = max(len(self._fetching), self.counts.get(S.DOWNLOADING.value, 0))
-        if self._streaming is None or self._grown - self._streaming[1] >= STOP_STREAM_BYTES * downloads:
-            self._streaming = self.steady(), self._grown
+        if self._grown > self._grew[-1][1]:
+            self._grew.append((now, self._grown))
+        self._grew_since(now - STOP_UNANSWERED)
         return total
+
+    def _grew_since(self, since: float) -> int:
+        """The bytes the downloads' files have been seen to grow by since `since` (`steady`), at least: the count
+        seen last at or before it is their base (`_grew` keeps no older)."""
+        grew = self._grew
+        while len(grew) > 1 and grew[1][0] <= since:
+            grew.popleft()
+        return self._grown - grew[0][1]
+
+    def _coming_in(self, now: float) -> bool:
+        """Whether the videos being downloaded came in over the last STOP_UNANSWERED seconds: their files grew by
+        STOP_STREAM_BYTES a download or more, of every job downloading, between tries too (of those fetching now,
+        the bar would fall as tries end and rise as they begin again)."""
+        self._fetched()
+        downloads = max(1, len(self._fetching), self.counts.get(S.DOWNLOADING.value, 0))
+        return self._grew_since(now - STOP_UNANSWERED) >= STOP_STREAM_BYTES * downloads
 
 
     async def _heartbeat(self) -> None:
@@ -1410,8 +1427,11 @@ class Executor:
         no request for STOP_UNANSWERED seconds since, every one of them failing with no answer at all: the jobs in
         flight are left at the provider for the next run, and the run says why. Every request the run waits on
         counts, each with its own tries and backoffs: polls, lookups of a key, creates, and downloads (a failed
-        one with no answer, as a poll; a video's file seen growing by STOP_STREAM_BYTES is an answer, `_streaming`),
-        and downloads that stall mid-body, no byte coming (or a trickle) and no failure either (`_stalled_since`)."""
+        one with no answer, as a poll; the videos' files seen growing by STOP_STREAM_BYTES a download in the last
+        STOP_UNANSWERED seconds are an answer, `_coming_in`), and downloads that stall mid-body, no byte coming (or
+        a trickle) and no failure either (`_stalled_since`): the run leaves at the first moment, STOP_UNANSWERED
+        seconds or more after the stop and the silence began, that they have not come in over the last
+        STOP_UNANSWERED seconds."""
         assert self._interrupted is not None
         await self._interrupted.wait()
         while True:
@@ -1425,34 +1445,35 @@ class Executor:
                 silent = self._stalled_since(flying)
                 if silent is None:
                     continue
-            self._fetched()  # a download streaming in is the provider answering
-            streamed = self._streaming[0] if self._streaming is not None else silent
-            if self.steady() - max(silent, self._interrupted_at, streamed) < STOP_UNANSWERED:
+            now = self.steady()
+            # a download streaming in is the provider answering
+            if now - max(silent, self._interrupted_at) < STOP_UNANSWERED or self._coming_in(now):
                 continue
-            self.errors.append(self._stalled_note(flying) if stalled else self._unanswered_note(flying))
+            self.errors.append(self._stalled_note(flying, now - self._interrupted_at) if stalled
+                               else self._unanswered_note(flying))
             self._detach(scope)
             return
 
     def _stalled_since(self, flying: int) -> float | None:
         """While every one of the `flying` jobs in flight is being downloaded (none waits on a render or between
-        tries), since when (`steady`) the videos have not come in: the last time their files had grown by
-        STOP_STREAM_BYTES a download (`_streaming`), or the latest download's first try began; None otherwise. A
-        download that stalls mid-body fails only after `download.STALL_SECONDS`, and one that trickles after
-        `download.TRY_SECONDS`: a stopping run counts that silence from its last real progress, whatever tries come
-        after (a try that ends on the read timeout and the next that begins at once, or that fetches the same first
-        bytes again from a server that ignores ranges, are no progress)."""
+        tries), from when (`steady`) a stopping run may judge the videos not coming in (`_coming_in`): when the
+        latest download's first try began (0.0 while none is under way); None otherwise. A download that stalls
+        mid-body fails only after `download.STALL_SECONDS`, and one that trickles after `download.TRY_SECONDS`: a
+        stopping run counts the bytes across tries, whatever tries come after (a try that ends on the read timeout
+        and the next that begins at once, or that fetches the same first bytes again from a server that ignores
+        ranges, are no progress)."""
         if self.counts.get(S.DOWNLOADING.value, 0) < flying:  # (between two tries a job is downloading still)
             return None
         self._fetched()
-        began = max((self._fetch_high[jid][1] for jid in self._fetching), default=0.0)
-        return max(began, self._streaming[0] if self._streaming is not None else 0.0)
+        return max((self._fetch_high[jid][1] for jid in self._fetching), default=0.0)
 
-    def _stalled_note(self, flying: int) -> str:
-        """Why a stopping run left its jobs downloading: nothing of their videos came for STOP_UNANSWERED s."""
+    def _stalled_note(self, flying: int, stopping: float) -> str:
+        """Why a stopping run left its jobs downloading, `stopping` seconds after the stop: their videos came in
+        under STOP_STREAM_BYTES a download over the last STOP_UNANSWERED s."""
         jobs = f"{flying:,} paid job{'s' if flying != 1 else ''}"
-        return (f"the videos' downloads got nothing (or under {STOP_STREAM_BYTES // 1024**2} MiB a download) for "
-                f"{STOP_UNANSWERED:g} s since the run began stopping: left the {jobs} downloading to the next run, as "
-                "a second signal does; `gridrun run` fetches them at no new cost")
+        return (f"the videos' downloads got nothing (or under {STOP_STREAM_BYTES // 1024**2} MiB a download) in the "
+                f"last {STOP_UNANSWERED:g} s, {stopping:.0f} s after the run began stopping: left the {jobs} "
+                "downloading to the next run, as a second signal does; `gridrun run` fetches them at no new cost")
 
     def _unanswered_note(self, flying: int) -> str:
         """Why a stopping run left its jobs in flight: the provider has not answered since its last answer."""

@@ -617,36 +617,48 @@ def test_a_stopping_run_whose_download_tries_each_end_on_the_read_timeout_leaves
     assert 2 < files < 2 * 102, files  # tries ended on the read timeout and others began; not all were made
 
 
+def _downloading(now: list[float], fetching: dict[int, list[Any]], downloading: int) -> Any:
+    """An executor with only what its downloads' counts need: `fetching` (job id -> [its `.part`, its size last
+    seen, the bytes not this try's, when this try began]), `downloading` jobs in all, `now` its clock."""
+    from collections import deque
+
+    from runner.executor import IN_FLIGHT, Executor
+
+    ex = Executor.__new__(Executor)
+    ex.steady = lambda: now[0]
+    ex.counts = {s.value: 0 for s in IN_FLIGHT}
+    ex.counts["downloading"] = downloading
+    ex._fetching, ex._fetch_high, ex._grown, ex._streamed_at = fetching, {}, 0, None
+    ex._grew = deque([(float("-inf"), 0)])
+    return ex
+
+
 def test_a_download_fetched_again_from_byte_0_brings_no_new_bytes_to_a_stopping_run(tmp_path: Path) -> None:
     """A server that ignores ranges sends a try the same first bytes again: the `.part` file written anew up to
     the size an earlier try had reached is no growth (the silence a stopping run counts goes on), and only bytes
     beyond it are."""
-    from types import SimpleNamespace
-
-    from runner.executor import Executor
+    from runner.executor import STOP_UNANSWERED
 
     now = [0.0]
     part = tmp_path / "s1.mp4.part"
     part.write_bytes(bytes(3_000_000))
-    fake = SimpleNamespace(_fetching={7: [str(part), 0, 0, 0.0]}, _fetch_high={}, _grown=0, _streaming=None,
-                           counts={"downloading": 1},
-                           _streamed_at=None, steady=lambda: now[0])
-    fake._fetched = lambda: Executor._fetched(fake)
-    assert Executor._fetched(fake) == 3_000_000 and fake._grown == 3_000_000
+    ex = _downloading(now, {7: [str(part), 0, 0, 0.0]}, 1)
+    assert ex._fetched() == 3_000_000 and ex._grown == 3_000_000
     now[0] = 10.0
     part.write_bytes(b"")  # the next try starts the file again
-    fake._fetching[7] = [str(part), 0, 0, 10.0]
-    Executor._fetched(fake)
+    ex._fetching[7] = [str(part), 0, 0, 10.0]
+    ex._fetched()
     now[0] = 20.0
     part.write_bytes(bytes(2_900_000))  # the same first bytes, again
-    Executor._fetched(fake)
-    assert fake._grown == 3_000_000 and fake._streaming == (0.0, 3_000_000)
-    assert Executor._stalled_since(fake, 1) == 0.0
+    ex._fetched()
+    assert ex._grown == 3_000_000 and ex._stalled_since(1) == 0.0  # counted from the first try, not this one
+    assert not ex._coming_in(10.0 + STOP_UNANSWERED)  # nothing new since 10 s
     now[0] = 30.0
     part.write_bytes(bytes(7_000_000))
-    Executor._fetched(fake)
-    assert fake._grown == 7_000_000 and fake._streaming == (30.0, 7_000_000)
-    assert Executor._stalled_since(fake, 1) == 30.0
+    ex._fetched()
+    assert ex._grown == 7_000_000
+    assert ex._coming_in(29.0 + STOP_UNANSWERED)  # 4 MB in the last STOP_UNANSWERED seconds
+    assert not ex._coming_in(30.0 + STOP_UNANSWERED)
 
 
 def test_the_bytes_a_stopping_run_counts_as_videos_coming_in_are_a_mib_for_each_job_downloading() -> None:
@@ -654,23 +666,111 @@ def test_the_bytes_a_stopping_run_counts_as_videos_coming_in_are_a_mib_for_each_
     not of the tries under way at the moment the files are looked at, each must have got STOP_STREAM_BYTES for the
     videos to count as coming in; 1.5 MiB while one try is under way is not it."""
     import tempfile
-    from types import SimpleNamespace
 
-    from runner.executor import STOP_STREAM_BYTES, Executor
+    from runner.executor import STOP_STREAM_BYTES
 
     now = [0.0]
     with tempfile.TemporaryDirectory() as folder:
         part = Path(folder) / "s1.mp4.part"
         part.write_bytes(b"")
-        fake = SimpleNamespace(_fetching={1: [str(part), 0, 0, 0.0]}, _fetch_high={}, _grown=0, _streaming=None,
-                               counts={"downloading": 4}, _streamed_at=None, steady=lambda: now[0])
-        Executor._fetched(fake)
-        assert fake._streaming == (0.0, 0)
+        ex = _downloading(now, {1: [str(part), 0, 0, 0.0]}, 4)
+        ex._fetched()
+        assert not ex._coming_in(0.0)
         now[0] = 30.0
         part.write_bytes(bytes(STOP_STREAM_BYTES * 3 // 2))  # the one try under way
-        Executor._fetched(fake)
-        assert fake._streaming == (0.0, 0), fake._streaming
+        assert not ex._coming_in(30.0)
         now[0] = 40.0
         part.write_bytes(bytes(STOP_STREAM_BYTES * 4))
-        Executor._fetched(fake)
-        assert fake._streaming == (40.0, STOP_STREAM_BYTES * 4), fake._streaming
+        assert ex._coming_in(40.0)
+
+
+def _stopping_with_a_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rate: Any) -> tuple[float, str]:
+    """A run stopped at 0 s on its own clock, one paid job downloading since -100 s, its file growing by `rate(t)`
+    bytes in the second before t: drive `_unanswered_stop` (its checks a second apart, the clock moved by its
+    sleeps) to the moment it leaves the job to the next run. That moment (seconds after the stop), and its note."""
+    from types import SimpleNamespace
+
+    from runner import executor
+    from runner.executor import Executor
+
+    now = [-100.0]
+    part = tmp_path / "s1.mp4.part"
+    part.write_bytes(b"")
+    ex = _downloading(now, {1: [str(part), 0, 0, -100.0]}, 1)
+    ex.pacer = SimpleNamespace(unanswered_since=None, answered_at=None)
+    ex.errors = []
+    left: list[float] = []
+    ex._detach = lambda scope: left.append(now[0])
+
+    async def sleep(seconds: float) -> None:
+        for _ in range(round(seconds)):
+            now[0] += 1.0
+            with part.open("ab") as f:
+                f.write(bytes(rate(now[0])))
+            ex._fetched()  # as progress is drawn
+
+    async def stopped() -> None:
+        pass
+
+    async def until_the_stop() -> None:
+        await sleep(100.0)
+
+    with pytest.raises(StopIteration):
+        until_the_stop().send(None)
+    ex._interrupted, ex._interrupted_at = SimpleNamespace(wait=stopped), now[0]
+    monkeypatch.setattr(executor, "anyio", SimpleNamespace(sleep=sleep))
+    with pytest.raises(StopIteration):
+        Executor._unanswered_stop(ex, None).send(None)
+    assert left and ex.errors, ex.errors
+    return left[0], ex.errors[-1]
+
+
+def test_a_stopping_run_leaves_a_download_slower_than_a_mib_a_minute_at_the_stop_bound_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A video that came fast until 50 s before the stop, then at 0.9 MiB a minute: at no moment since the stop
+    has it got STOP_STREAM_BYTES in STOP_UNANSWERED seconds, so the run leaves it to the next run STOP_UNANSWERED
+    seconds after the stop, as its note says, not when a count begun before the stop runs out."""
+    from runner.executor import STOP_STREAM_BYTES, STOP_UNANSWERED
+
+    left, note = _stopping_with_a_download(
+        tmp_path, monkeypatch, lambda t: 200_000 if t <= -50 else int(0.9 * STOP_STREAM_BYTES / 60))
+    assert left == STOP_UNANSWERED, (left, note)
+    assert note.startswith(f"the videos' downloads got nothing (or under 1 MiB a download) in the last "
+                           f"{STOP_UNANSWERED:g} s, {STOP_UNANSWERED:g} s after the run began stopping: left the 1 "
+                           "paid job downloading to the next run"), note
+
+
+def test_a_stopping_run_leaves_a_download_at_the_first_moment_it_got_under_a_mib_in_the_last_minute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A video that came fast until the stop, then 1.5 MB in the minute after it, then nothing: the run waits while
+    the last STOP_UNANSWERED seconds brought STOP_STREAM_BYTES, and leaves at the first check they did not (the
+    bytes of the 42 s from 18 s to 60 s, 1.05 MB, are a MiB; from 19 s, 1.025 MB, are not: 79 s), as its note says,
+    not a minute after the MiB that came first."""
+    from runner.executor import STOP_UNANSWERED
+
+    assert STOP_UNANSWERED == 60
+    left, note = _stopping_with_a_download(tmp_path, monkeypatch,
+                                           lambda t: 200_000 if t <= 0 else 25_000 if t <= 60 else 0)
+    assert left == 79.0, (left, note)
+    assert "got nothing (or under 1 MiB a download) in the last 60 s, 79 s after the run began stopping" in note
+
+
+def test_the_bytes_a_download_counts_over_the_last_minute_are_kept_no_longer() -> None:
+    """What a stopping run needs of the downloads' growth is the last STOP_UNANSWERED seconds of it, and the count
+    just before: a run downloading for hours keeps no more."""
+    import tempfile
+
+    from runner.executor import STOP_UNANSWERED
+
+    now = [0.0]
+    with tempfile.TemporaryDirectory() as folder:
+        part = Path(folder) / "s1.mp4.part"
+        ex = _downloading(now, {1: [str(part), 0, 0, 0.0]}, 1)
+        for second in range(1, 3601):
+            now[0] = float(second)
+            part.write_bytes(bytes(second * 10))
+            ex._fetched()
+    assert len(ex._grew) == STOP_UNANSWERED + 1, len(ex._grew)
+    assert ex._grew_since(3600 - STOP_UNANSWERED) == STOP_UNANSWERED * 10
