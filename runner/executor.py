@@ -371,9 +371,10 @@ class Executor:
         # job id -> [its download's `.part` file, the size it was last seen at], while the video is fetched: what
         # has come of it, read off the file when progress is drawn, not counted per chunk (`_fetched`)
         self._fetching: dict[int, list[Any]] = {}
-        # job id -> [the most its download's `.part` file has held in this run, when (`steady`) its first try began]:
-        # across its tries, so a try that starts the file again from byte 0 brings no new bytes (`_grown`) and a try
-        # that begins is no sign of the video coming in (`_stalled_since`)
+        # job id -> [the most its download's `.part` file has held in this run, when (`steady`) its first try began],
+        # from its first try until its download ends (saved, failed or left): across its tries, so a try that starts
+        # the file again from byte 0 brings no new bytes (`_grown`) and a try that begins is no sign of the video
+        # coming in (`_stalled_since`)
         self._fetch_high: dict[int, list[Any]] = {}
         self._streamed_at: float | None = None  # when (`steady`) a download's file was last seen to grow
         # The bytes the downloads' files were seen to grow by in all, and (when `steady`, that count then) each time
@@ -2966,6 +2967,7 @@ class Executor:
             raise
         finally:
             partial.discard()
+            self._fetch_high.pop(jid, None)  # its bytes counted (`_grown`); a download again starts afresh
 
     async def _tries(self, job: Job, jid: int, status: VideoStatus, row: Following, partial: PartialDownload) -> None:
         url = status.url

@@ -968,6 +968,47 @@ def test_a_stale_part_a_stopped_run_left_is_not_counted_as_bytes_come(
     assert seen[first] == 250_000 and seen[appended] == 100_000, (seen, states)
 
 
+def test_a_runs_count_of_a_download_is_dropped_once_it_ends_saved_or_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Of two videos, one saved and one whose every try fails (left downloading for the next run): once each
+    download has ended, the run keeps nothing of it (the bytes it counted as come aside): a run of many thousands of
+    videos holds no more than those being fetched."""
+    from execkit import quick_backoff, sim_provider, write_manifest
+
+    from runner import api
+    from runner.errors import DownloadError
+    from runner.executor import Executor, RunOptions
+
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    prov = sim_provider(m)
+    real_download = prov.download
+    executors: list[Executor] = []
+    real_statistics = Executor.statistics
+
+    def statistics(self: Executor) -> RunStatistics:
+        if not executors:
+            executors.append(self)
+        return real_statistics(self)
+
+    async def download(client: Any, url: str, dest: Path, **kwargs: Any) -> Any:
+        part = Path(f"{dest}.part")
+        part.parent.mkdir(parents=True, exist_ok=True)
+        if dest.name.startswith("seed-2"):
+            part.write_bytes(b"\0" * 1000)
+            raise DownloadError("cut short: the connection closed after 1,000 bytes")
+        return await real_download(client, url, dest, **kwargs)
+
+    monkeypatch.setattr(Executor, "statistics", statistics)
+    prov.download = download
+    result = api.run(m, provider=prov, options=RunOptions(retries=1), on_progress=lambda s: None, report=False)
+    assert sorted(j.state for j in api.status(m).jobs) == ["done", "downloading"], result.stats.last_errors
+    (ex,) = executors
+    assert ex._fetch_high == {} and ex._fetching == {}, ex._fetch_high
+    assert result.stats.downloaded_bytes is None
+
+
 def test_before_any_job_ended_the_eta_counts_the_jobs_being_sent_as_holding_their_slots() -> None:
     """Two jobs being created on two slots, two more planned, 1 s renders: the planned ones wait for the slots the
     two being sent hold, two waves, about 2 s; counting the slots free said half that. Jobs only being sent or

@@ -364,11 +364,13 @@ def _left_downloading_after_a_ctrl_c(tmp_path: Path, monkeypatch: pytest.MonkeyP
                                      stop_unanswered: float, **options: Any) -> int:
     """Run two jobs against a served simulator whose every file answer has `fault`, press Ctrl-C once they
     download, with STOP_UNANSWERED at `stop_unanswered`: the run must end `interrupted`, saying it left the two paid
-    jobs downloading to the next run, both recorded so. The file requests the simulator got."""
+    jobs downloading to the next run, both recorded so, keeping no count of their downloads. The file requests the
+    simulator got."""
     import os
     import signal
 
     from runner import executor
+    from runner.executor import Executor
     from runner.sim.config import SimConfig
     from runner.sim.serve import running_server
 
@@ -376,12 +378,20 @@ def _left_downloading_after_a_ctrl_c(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(executor, "STOP_UNANSWERED", stop_unanswered)
     config = SimConfig.from_dict({"render_time": 0.1, "jitter": 0.0, "script": [{"route": "file", "p": 1.0, **fault}]})
     termed: list[int] = []
+    executors: list[Executor] = []
+    real_statistics = Executor.statistics
+
+    def statistics(self: Executor) -> Any:
+        if not executors:
+            executors.append(self)
+        return real_statistics(self)
 
     def term_once_downloading(s: Any) -> None:
         if s.counts.get("downloading") and not termed:
             termed.append(1)
             os.kill(os.getpid(), signal.SIGINT)
 
+    monkeypatch.setattr(Executor, "statistics", statistics)
     with running_server(config) as url:
         m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), base_url=url, sim={})
         result = api.run(m, options=RunOptions(poll_interval=0.05, handle_signals=True, **options),
@@ -392,6 +402,7 @@ def _left_downloading_after_a_ctrl_c(tmp_path: Path, monkeypatch: pytest.MonkeyP
     said = [e for e in result.stats.last_errors if "downloads got nothing" in e]
     assert said and "left the 2 paid jobs downloading to the next run" in said[0], result.stats.last_errors
     assert [j.state for j in jobs] == ["downloading", "downloading"], [(j.state, j.error) for j in jobs]
+    assert executors and executors[0]._fetch_high == {}, executors[0]._fetch_high
     return int(files)
 
 
