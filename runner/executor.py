@@ -371,10 +371,12 @@ class Executor:
         # job id -> [its download's `.part` file, the size it was last seen at], while the video is fetched: what
         # has come of it, read off the file when progress is drawn, not counted per chunk (`_fetched`)
         self._fetching: dict[int, list[Any]] = {}
-        # job id -> [the most its download's `.part` file has held in this run, when (`steady`) its first try began],
-        # from its first try until its download ends (saved, failed or left): across its tries, so a try that starts
-        # the file again from byte 0 brings no new bytes (`_grown`) and a try that begins is no sign of the video
-        # coming in (`_stalled_since`)
+        # job id -> [the most its download's `.part` file has held in this run, when (`steady`) its first try began,
+        # the bytes of it the run found there (an earlier run's; 0 once the file was made anew), the most the file
+        # has held beyond those], from its first try until its download ends (saved, failed or left): across its
+        # tries, so a try that starts the file again from byte 0 brings no new bytes (`_grown`) nor takes any from
+        # what has come so far (`_fetched`), and a try that begins is no sign of the video coming in
+        # (`_stalled_since`)
         self._fetch_high: dict[int, list[Any]] = {}
         self._streamed_at: float | None = None  # when (`steady`) a download's file was last seen to grow
         # The bytes the downloads' files were seen to grow by in all, and (when `steady`, that count then) each time
@@ -722,14 +724,15 @@ class Executor:
             expected
 
     def _fetched(self) -> int | None:
-        """The bytes the videos being fetched have so far, read off their `.part` files (a `stat` each, as progress
-        is drawn: no work per chunk); None while none is. A file that grew since it was last seen is the provider
-        answering: a download of minutes streams in, the run is not hung (`_streamed_at`, the heartbeat's last
-        answer)."""
-        if not self._fetching:
+        """The bytes the videos being downloaded have come to so far in this run, read off their `.part` files (a
+        `stat` each, as progress is drawn: no work per chunk), each at the most its file has held across its tries
+        (a try that goes on from an earlier one's bytes counts them; one that starts the file again from byte 0
+        takes nothing away; between two tries the bytes stay), the bytes an earlier run left in it not counted;
+        None while none is. A file that grew since it was last seen is the provider answering: a download of
+        minutes streams in, the run is not hung (`_streamed_at`, the heartbeat's last answer)."""
+        if not self._fetching and not self._fetch_high:
             return None
         now = self.steady()
-        total = 0
         for jid, seen in list(self._fetching.items()):  # [its .part, its size last seen, the bytes not this try's,
             # when this try began]
             try:
@@ -738,18 +741,20 @@ class Executor:
                 size = 0
             if size > seen[1]:
                 self._streamed_at = now
-            high = self._fetch_high.setdefault(jid, [seen[2], seen[3]])
+            high = self._fetch_high.setdefault(jid, [seen[2], seen[3], seen[2], 0])
             if size > high[0]:  # new bytes of the video: those an earlier try had are not
                 self._grown += size - high[0]
                 high[0] = size
             if size < seen[2]:  # made anew: an earlier try's or a stopped run's bytes are gone from it
                 seen[2] = 0
+            if size < high[2]:  # ... and those the run found are
+                high[2] = 0
+            high[3] = max(high[3], size - high[2])
             seen[1] = size
-            total += size - seen[2]
         if self._grown > self._grew[-1][1]:
             self._grew.append((now, self._grown))
         self._grew_since(now - STOP_UNANSWERED)
-        return total
+        return sum(high[3] for high in self._fetch_high.values())
 
     def _grew_since(self, since: float) -> int:
         """The bytes the downloads' files have been seen to grow by since `since` (`steady`), at least: the count
@@ -3055,7 +3060,7 @@ class Executor:
                 except OSError:
                     since = 0
                 self._fetching[jid] = [part, since, since, self.steady()]
-                self._fetch_high.setdefault(jid, [since, self.steady()])
+                self._fetch_high.setdefault(jid, [since, self.steady(), since, 0])
                 try:
                     got = await self.provider.download(self.client, url, output, on_saved=sidecar,
                                                        gate=self.pacer.gate, partial=partial, **more)

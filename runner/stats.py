@@ -70,7 +70,8 @@ class RunStatistics:
     # `eta` is drawn from the expected render times of the jobs left alone (fewer than ETA_AFTER jobs have ended,
     # no pace yet): an estimate, shown as one ("eta ~1:20").
     eta_expected: bool = False
-    # Bytes the videos being fetched have come to so far (their `.part` files); None while none is being fetched.
+    # Bytes the videos being downloaded have come to so far in this run (their `.part` files, each at the most it
+    # has held across its tries, an earlier run's bytes in it not counted); None while none is being downloaded.
     downloaded_bytes: int | None = None
     # Those of `last_errors` the user acts on now, not errors: what the signal the run received does and what
     # another would (then `gridrun cancel` for the jobs still queued). Shown whole, never cut to a line.

@@ -915,7 +915,7 @@ def test_a_stale_part_a_stopped_run_left_is_not_counted_as_bytes_come(
 ) -> None:
     """A killed run left half a video in its `.part`: until this run's download writes to it, nothing has come
     (`downloaded_bytes` 0, not the dead run's bytes); then what this run's download added; and a `.part` made anew
-    counts whole."""
+    counts whole once it holds more than that."""
     import anyio
     from execkit import sim_provider, write_manifest
 
@@ -951,7 +951,7 @@ def test_a_stale_part_a_stopped_run_left_is_not_counted_as_bytes_come(
             f.write(b"\0" * 250_000)  # this run's first bytes, after the dead run's
         await wait_for(marks[0] + 1)
         marks.append(len(seen))
-        part.write_bytes(b"\0" * 100_000)  # made anew: its bytes all this try's
+        part.write_bytes(b"\0" * 400_000)  # made anew: its bytes all this try's
         await wait_for(marks[1] + 1)
         marks.append(len(seen))
         part.unlink()
@@ -965,7 +965,73 @@ def test_a_stale_part_a_stopped_run_left_is_not_counted_as_bytes_come(
     assert result.exit_code == 0 and states, seen
     first, appended, anew = states[0]
     assert set(seen[:first]) <= {None, 0}, seen  # the dead run's million bytes are not this run's
-    assert seen[first] == 250_000 and seen[appended] == 100_000, (seen, states)
+    assert seen[first] == 250_000 and seen[appended] == 400_000, (seen, states)
+
+
+def test_what_a_download_has_come_to_counts_its_file_across_tries_in_every_view(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A try cut short after 1.5 MB, and the next going on from there: what has come is what the file holds,
+    1.7 MB once the second try added 0.2 MB, not the second try's bytes alone, in the plain line, the live display
+    and the JSON event alike; as the second try begins it stays 1.5 MB, and once the video is saved there is no
+    figure."""
+    import anyio
+    from execkit import quick_backoff, sim_provider, write_manifest
+
+    from runner import api
+    from runner.errors import DownloadError
+    from runner.executor import Executor
+
+    quick_backoff(monkeypatch)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    prov = sim_provider(m)
+    real_download = prov.download
+    seen: list[RunStatistics] = []
+    tries: list[int] = []
+    real_statistics = Executor.statistics
+
+    def statistics(self: Executor) -> RunStatistics:
+        s = real_statistics(self)
+        if s.counts.get("downloading"):
+            seen.append(s)
+        return s
+
+    async def wait_for(n: int) -> None:
+        for _ in range(400):
+            if len(seen) >= n:
+                return
+            await anyio.sleep(0.02)
+
+    async def download(client: Any, url: str, dest: Path, **kwargs: Any) -> Any:
+        part = Path(f"{dest}.part")
+        part.parent.mkdir(parents=True, exist_ok=True)
+        tries.append(len(seen))
+        if len(tries) == 1:
+            part.write_bytes(b"\0" * 1_500_000)
+            await wait_for(len(seen) + 2)
+            raise DownloadError("cut short: the connection closed after 1,500,000 bytes")
+        await wait_for(len(seen) + 1)
+        tries.append(len(seen))
+        part.write_bytes(b"\0" * 1_700_000)  # the second try goes on from the first's 1.5 MB: 0.2 MB more
+        tries.append(len(seen))
+        await wait_for(len(seen) + 2)
+        tries.append(len(seen))
+        part.unlink()
+        return await real_download(client, url, dest, **kwargs)
+
+    monkeypatch.setattr(Executor, "statistics", statistics)
+    prov.download = download
+    result = api.run(m, provider=prov, on_progress=lambda s: None, report=False)
+    assert result.exit_code == 0 and result.stats.downloaded_bytes is None, result.stats.last_errors
+    _, second, begun, _, ended = tries
+    assert {x.downloaded_bytes for x in seen[second:begun]} == {1_500_000}, [x.downloaded_bytes for x in seen]
+    s = seen[ended - 1]
+    assert s.downloaded_bytes == 1_700_000, [x.downloaded_bytes for x in seen]
+    assert "downloading 1 (1.7 MB so far)" in line(s)
+    assert _as_dict(s)["downloaded_bytes"] == 1_700_000
+    console = Console(file=io.StringIO(), width=120, soft_wrap=True, record=True, color_system=None)
+    console.print(Progress(console, total=1)._render(s))
+    assert "downloading 1 (1.7 MB so far)" in console.export_text()
 
 
 def test_a_runs_count_of_a_download_is_dropped_once_it_ends_saved_or_failed(

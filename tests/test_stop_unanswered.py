@@ -661,7 +661,7 @@ def test_a_download_fetched_again_from_byte_0_brings_no_new_bytes_to_a_stopping_
     ex._fetched()
     now[0] = 20.0
     part.write_bytes(bytes(2_900_000))  # the same first bytes, again
-    ex._fetched()
+    assert ex._fetched() == 3_000_000  # what has come: the most the file has held
     assert ex._grown == 3_000_000 and ex._stalled_since(1) == 0.0  # counted from the first try, not this one
     assert not ex._coming_in(10.0 + STOP_UNANSWERED)  # nothing new since 10 s
     now[0] = 30.0
