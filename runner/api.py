@@ -33,7 +33,7 @@ from .errors import (
     UsageError, request_id_in,
 )
 from .jobs import format_value, param_strings
-from .localpaths import UNUSABLE, not_recordable, shown, why_unusable
+from .localpaths import UNUSABLE, not_recordable, shown, unnameable, why_unusable
 from .options import GONE_AFTER, RunOptions, check_flag, check_option, error_code, repeating_fix, run_options, selection_misses
 from .outputs import kept_aside, superseded_dir, write_problem
 from .manifest import Manifest
@@ -336,6 +336,9 @@ def _capability_files(m: Manifest) -> list[Path]:
     (a named pipe, a device), or its path cannot be used (a NUL byte, a link loop, a name too long)."""
     files = []
     for index, name in enumerate(m.data.get("capabilities") or []):
+        cannot = unnameable(name)  # a locale whose file-name encoding is not UTF-8 would look for other bytes
+        if cannot is not None:
+            raise m.error(("capabilities", index), f"capability file '{shown(name)}' cannot be used: {cannot}")
         try:
             given = m.base_dir / name
             path = given.resolve()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from runner.errors import ManifestError
-from runner.localpaths import home_unexpanded
+from runner.localpaths import home_unexpanded, unnameable
 from runner.localpaths import shown as shown_path
 from runner.textforms import alike, escaped, unlike
 from runner.yamlsource import (
@@ -204,6 +204,10 @@ class _FileReader:
                     f"cannot read values from '{spec}': use a .txt, .csv or .jsonl file",
                 )
             )
+            return None
+        cannot = unnameable(spec)  # a locale whose file-name encoding is not UTF-8 would look for other bytes
+        if cannot is not None:
+            self.errors.append(self._manifest_error(at + ("file",), f"data file '{shown_path(spec)}': {cannot}"))
             return None
         absolute = Path(os.path.normpath(self.base_dir / spec))
         shown = Path(os.path.normpath(self.manifest_file.parent / spec))

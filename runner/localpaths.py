@@ -7,8 +7,11 @@ loop met by `stat()`. A caller catches `UNUSABLE` around the calls that resolve 
 `why_unusable(exc)` at the field. A path a run records must be UTF-8 text as well (`not_recordable`).
 
 A process whose file-name encoding is not UTF-8 (`LC_ALL=C PYTHONUTF8=0`, a Latin-1 locale) cannot name a file
-whose name holds a character beyond that encoding (`unnameable`), and reads the UTF-8 bytes of a name it is given
-as bytes it cannot decode: both are said as the locale's doing (`LOCALE_FIX`), not the name's.
+whose name holds a character beyond that encoding, and would name one holding any other character beyond ASCII in
+other bytes than the UTF-8 ones every other session names it in (`caf\xe9.mp4` where a UTF-8 session looks for
+`caf\xc3\xa9.mp4`, and would find its video missing): both are refused (`unnameable`). It reads the UTF-8 bytes of
+a name it is given as other text, or as bytes it cannot decode (`not_recordable`). All are said as the locale's
+doing (`LOCALE_FIX`), not the name's.
 """
 
 from __future__ import annotations
@@ -77,15 +80,32 @@ def locale_said(what: str = "its name cannot be written in") -> str:
 
 
 def unnameable(path: str | os.PathLike[str]) -> str | None:
-    """Why this process cannot name `path` to the system (a character beyond its non-UTF-8 file-name encoding:
-    `fs_encoding`), None when it can: said before the name is looked up, as `os.stat` would fail on it."""
+    """Why this process cannot name `path` to the system, None when it can: said before the name is looked up.
+
+    Where the file-name encoding is not UTF-8 (`fs_encoding`), a character beyond it cannot be written (`os.stat`
+    would fail on it), and any other beyond ASCII would be written in that encoding's bytes, not the UTF-8 ones
+    every other session reads: a video saved so is missing to a UTF-8 session (which would pay for it again), and
+    a file named in UTF-8 is not found here. Only ASCII names are used there."""
     if fs_encoding() is None:
         return None
     try:
         os.fsencode(path)
     except UnicodeEncodeError as exc:
         return _unwritable_said(exc)
-    return None
+    text = os.fspath(path)
+    if text.isascii():
+        return None
+    at = next(i for i, ch in enumerate(text) if not ch.isascii())
+    return locale_said(f"its name holds {_held(text, at)}, which UTF-8 sessions name in other bytes than")
+
+
+def _held(text: str, at: int) -> str:
+    """The character of `text` at `at` and the part of the path it is in, escaped: `'\\xe9' (character 4 of
+    caf\\xe9.mp4)`."""
+    start = text.rfind(os.sep, 0, at) + 1
+    end = text.find(os.sep, at)
+    part = text[start:] if end < 0 else text[start:end]
+    return f"'{ascii(text[at])[1:-1]}' (character {at - start + 1} of {ascii(part)[1:-1]})"
 
 
 def _unwritable_said(exc: UnicodeEncodeError) -> str:
@@ -95,10 +115,7 @@ def _unwritable_said(exc: UnicodeEncodeError) -> str:
     text = exc.object
     if not isinstance(text, str) or not 0 <= exc.start < len(text):
         return locale_said()
-    start = text.rfind(os.sep, 0, exc.start) + 1
-    end = text.find(os.sep, exc.start)
-    part = text[start:] if end < 0 else text[start:end]
-    held = f"'{ascii(text[exc.start])[1:-1]}' (character {exc.start - start + 1} of {ascii(part)[1:-1]})"
+    held = _held(text, exc.start)
     if _SURROGATE.match(text[exc.start]):
         # a half of a surrogate pair alone, as a manifest's `"\ud800"` escape writes it: no encoding writes it,
         # in any locale (a byte of a name that is not UTF-8, \udc80 to \udcff, is written back as that byte)
@@ -150,6 +167,13 @@ def not_recordable(path: str | os.PathLike[str]) -> str | None:
         what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}, a lone surrogate"
         return (f"it is not UTF-8 text ({what}), and a run records it as text in its state and reports; rename "
                 "the file or folder whose name holds it")
+    text = os.fspath(path)
+    if fs_encoding() is not None and not text.isascii():  # a Latin-1 locale: every byte reads as a character
+        try:
+            os.fsencode(text).decode("utf-8")
+        except UnicodeError:  # written in the manifest (`outputs_dir: caf\xe9`), or a name of Latin-1 bytes
+            return unnameable(text)
+        return locale_said("it is UTF-8 text, unreadable in")  # a UTF-8 name (`\xe9`) read as two characters
     return None
 
 

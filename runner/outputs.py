@@ -740,6 +740,14 @@ def holds_take(video: str | Path, job_hash: str, sha256: str, digests: Digests |
     sidecar. A video this user may not read is not this take, except in an `unreadable_videos`
     block, where it is, and is recorded there."""
     path = os.fspath(video)
+    if not path.isascii():
+        from .localpaths import unnameable
+
+        cannot = unnameable(path)  # a locale whose file-name encoding is not UTF-8 would look for other bytes
+        if cannot is not None:
+            from .errors import UsageError
+
+            raise UsageError(f"{ascii(path)[1:-1]}: {cannot}")
     try:
         made = os.stat(path)
     except OSError as exc:

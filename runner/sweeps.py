@@ -25,7 +25,7 @@ from . import images
 from .datafiles import encodable, is_empty_row, value_position
 from .errors import CapabilityError, ManifestError, ManifestErrors, MatrixError, TemplateError
 from .jobs import Job, canonical, format_value, job_hash, not_json, whole_key_text
-from .localpaths import NAME_MAX, UNUSABLE, home_unexpanded, shown, why_unusable
+from .localpaths import NAME_MAX, UNUSABLE, home_unexpanded, shown, unnameable, why_unusable
 from .manifest import DEFAULT_OUTPUT, Manifest, Warned, dotted, field_names
 from .matrix import Combination, Expansion
 from .outputs import files_beside, stem_of
@@ -1545,6 +1545,9 @@ class JobMaker:
                 if known is None:
                     if isinstance(item, str) and not item.strip():  # an empty cell: not the manifest's folder
                         raise error(name, f"input image {item!r} is empty: write an image's path, URL or data URI")
+                    cannot = unnameable(item)  # a locale whose file-name encoding is not UTF-8 looks for other bytes
+                    if cannot is not None:
+                        raise error(name, f"input image '{shown(item)}' cannot be used: {cannot}")
                     try:
                         path = (self.m.base_dir / item).resolve()
                         found = path.is_file()

@@ -5,6 +5,7 @@ proposes no command that the same refusal awaits."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,89 @@ def test_a_lone_surrogate_escape_in_a_file_name_is_said_so_not_blamed_on_the_loc
     assert caught.value.field == line, said
     assert "'\\ud800' (character 2 of a\\ud800b.txt), a lone surrogate (a \\ud800-\\udfff escape)" in said, said
     assert "LC_ALL" not in said and "locale" not in said and "\ufffd" not in said, said
+
+
+@pytest.fixture(scope="module")
+def latin1_locale(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of a Latin-1 locale, `fr_FR.ISO-8859-1`, made under a temporary folder (`LOCPATH`): skipped
+    where `localedef` or its French sources are missing, or Python does not take its encoding for file names."""
+    localedef = shutil.which("localedef")
+    if localedef is None:
+        pytest.skip("no localedef")
+    folder = tmp_path_factory.mktemp("locale")
+    made = subprocess.run([localedef, "-i", "fr_FR", "-f", "ISO-8859-1", str(folder / "fr_FR.ISO-8859-1")],
+                          capture_output=True, timeout=120, check=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHONIOENCODING", "PYTHONUTF8"))}
+    env.update(LOCPATH=str(folder), LC_ALL="fr_FR.ISO-8859-1", PYTHONUTF8="0", COLUMNS="200")
+    asked = subprocess.run([sys.executable, "-c", "import sys; print(sys.getfilesystemencoding())"],
+                           capture_output=True, text=True, env=env, timeout=120, check=False)
+    if made.returncode != 0 or asked.stdout.strip().lower().replace("_", "-") not in ("iso8859-1", "iso-8859-1"):
+        pytest.skip(f"no Latin-1 locale here: {made.stderr[-200:]!r} {asked.stdout!r}")
+    return env
+
+
+def _latin1(env: dict[str, str], *args: str, cwd: Path) -> tuple[int, str]:
+    done = subprocess.run([sys.executable, "-m", "runner.cli", *args], capture_output=True, cwd=cwd, timeout=120,
+                          env=env, check=False)
+    return done.returncode, (done.stdout + done.stderr).decode("latin-1")
+
+
+def _refused_in_latin1(done: tuple[int, str]) -> str:
+    code, said = done
+    assert code == 2, said
+    assert "bug in gridrun" not in said and "no such file" not in said and "not found" not in said, said
+    assert "file-name encoding (iso8859-1)" in said and "LC_ALL=C.UTF-8" in said, said
+    return said
+
+
+def test_a_latin1_locale_refuses_an_output_name_a_utf8_session_would_not_find(
+    tmp_path: Path, latin1_locale: dict[str, str],
+) -> None:
+    """In a Latin-1 locale `anim\u00e9.mp4` would be saved as the byte 0xe9, a name no UTF-8 session finds: there
+    it would be missing, and `retry` would pay for it again. Refused before anything is recorded or sent."""
+    m = write_manifest(tmp_path, extra={
+        "params": {"prompt": "a fox, {{ look }}", "quality": "360p", "duration": 5},
+        "matrix": {"look": ["anim\u00e9", "clay"]}, "output": "{{ look }}.mp4"}, sim={"render_time": 0.1, "jitter": 0.0})
+    for command in ("validate", "plan", "run"):
+        said = _refused_in_latin1(_latin1(latin1_locale, command, m.name, cwd=tmp_path))
+        assert "output:" in said and "'\\xe9' (character 5 of anim\\xe9.mp4)" in said, said
+    assert not (tmp_path / "outputs").exists()
+    assert not (tmp_path / ".gridrun").exists() or "state.db" not in os.listdir(tmp_path / ".gridrun")
+    utf8 = {k: v for k, v in latin1_locale.items() if k not in ("LOCPATH", "LC_ALL", "PYTHONUTF8")}
+    code, said = _latin1({**utf8, "PYTHONUTF8": "1"}, "run", m.name, "--no-report", cwd=tmp_path)
+    assert code == 0, said
+    for command in (["report"], ["export", "--format", "csv"]):  # not a report or export calling the video missing
+        said = _refused_in_latin1(_latin1(latin1_locale, *command, m.name, cwd=tmp_path))
+        assert "(character 5 of anim\\xe9.mp4)" in said, said
+
+
+@pytest.mark.parametrize("field", ["data file", "input image", "outputs_dir", "project folder"])
+def test_a_latin1_locale_refuses_any_name_beyond_ascii_a_run_would_read_or_make(
+    tmp_path: Path, latin1_locale: dict[str, str], field: str,
+) -> None:
+    """A data file or an input image `\u00e9.txt` named in UTF-8 is there, but a Latin-1 locale looks for the byte
+    0xe9: said as the locale's doing, not "no such file"; an output folder would be made under other bytes; a
+    project folder's UTF-8 name reads as other characters, which a run would record."""
+    (tmp_path / "\u00e9.txt").write_text("one\n", encoding="utf-8")
+    (tmp_path / "\u00e9.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+    folder = tmp_path
+    extra: dict[str, object] = {
+        "data file": {"params": {"prompt": "{{ p }}", "quality": "360p", "duration": 5},
+                      "matrix": {"p": {"file": "\u00e9.txt"}}, "output": "{{ hash }}.mp4"},
+        "input image": {"params": {"prompt": "a fox", "quality": "360p", "duration": 5,
+                                   "input_reference": "\u00e9.png"}},
+        "outputs_dir": {"outputs_dir": "vid\u00e9"},
+        "project folder": {},
+    }[field]
+    if field == "project folder":
+        folder = tmp_path / "c\u00e9"
+        folder.mkdir()
+    m = write_manifest(folder, extra=extra, n_seeds=1, styles=("anime",))
+    said = _refused_in_latin1(_latin1(latin1_locale, "plan", m.name, cwd=folder))
+    if field == "outputs_dir":
+        assert "outputs_dir:" in said and "(character 4 of vid\\xe9)" in said, said
+    elif field != "project folder":
+        assert "'\\xe9' (character 1 of \\xe9." in said, said
+    utf8 = {k: v for k, v in latin1_locale.items() if k not in ("LOCPATH", "LC_ALL", "PYTHONUTF8")}
+    code, said = _latin1({**utf8, "PYTHONUTF8": "1"}, "plan", m.name, cwd=folder)
+    assert code == 0, said
