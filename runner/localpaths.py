@@ -110,8 +110,8 @@ def _held(text: str, at: int) -> str:
 
 def _unwritable_said(exc: UnicodeEncodeError) -> str:
     """`locale_said` of a name the file-name encoding could not write (`exc`), naming the character it could not
-    hold, and the name, escaped (`'\\xe9' (character 4 of caf\\xe9.mp4)`): an output that cannot show them would
-    write them without the accent (`cafe.mp4`), where the name would read as one that can be written."""
+    hold, and the name, escaped (`'\\xe9' (character 4 of caf\\xe9.mp4)`), as an output in that locale writes them
+    (`terminal.fit`)."""
     text = exc.object
     if not isinstance(text, str) or not 0 <= exc.start < len(text):
         return locale_said()

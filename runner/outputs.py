@@ -756,8 +756,7 @@ def holds_take(video: str | Path, job_hash: str, sha256: str, digests: Digests |
         from .errors import UsageError
         from .localpaths import why_unusable
 
-        # escaped as `plan` writes it: an output that cannot show the character would fold it to ASCII
-        # (`epique` for `épique`), another name, of no file
+        # escaped as `plan` writes it, as an output that cannot show the character writes it (`\xe9pique`)
         raise UsageError(f"{ascii(path)[1:-1]}: {why_unusable(exc)}") from None
     if not stat.S_ISREG(made.st_mode):
         return False

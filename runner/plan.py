@@ -573,7 +573,7 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_ma
     for job in jobs:
         video = job.output_str
         if not plain and (cannot := unnameable(video)) is not None:  # before any look at it, which would fail on the name
-            # escaped, as the character named: an output in this locale shows `cafe.mp4` for `caf\xe9.mp4`
+            # escaped, as the character named: an output in this locale cannot show `caf\xe9.mp4` either
             raise manifest.error(field, f"job {job.key!a} would write {ascii(video)[1:-1]}: {cannot}")
         if guard:
             part, sidecar, poster = files_beside(video)

@@ -2,7 +2,8 @@
 
 gridrun's lines use a few characters beyond ASCII (an arrow, an ellipsis, dashes, the live display's bar), and
 names and prompts may hold any. With PYTHONIOENCODING=ascii, writing one failed; `fit` makes each stream write
-them as their ASCII equivalents (`ASCII`), and any other character it cannot encode as the nearest ASCII. In the
+gridrun's own as their ASCII equivalents (`ASCII`), and any other character it cannot encode (a name's, a
+prompt's) as Python escapes it, `\\xe9`: a value is never shown as another one (`anime` for `anim\\xe9`). In the
 C or POSIX locale, whose characters are ASCII's, Python writes UTF-8 all the same (its UTF-8 mode): `fit` makes
 the streams ASCII there, as that locale's terminal reads them.
 """
@@ -23,65 +24,44 @@ from . import textforms
 # What a terminal that cannot show gridrun's characters (an ascii or latin-1 locale) reads instead; one cell
 # for one where the live display lays out cells, but for the ellipsis (`_render` leaves room for it).
 ASCII = {"→": "->", "←": "<-", "…": "...", "—": "-", "–": "-", "·": "-", "×": "x", "±": "+/-", "•": "*",
-         "█": "#", "░": "-"}
+         "≥": ">=", "█": "#", "░": "-"}
 _ERRORS = "gridrun.ascii"
 
 
 def _in_ascii(exc: UnicodeError) -> tuple[str | bytes, int]:
-    """The codec error handler `_ERRORS`: characters the stream's encoding lacks as ASCII (`ASCII`, a letter
-    without its accent, a box-drawing line as `-`, `|` or `+`, else as Python escapes it, `\\u72d0`); the bytes
-    a file name could not be decoded from (surrogateescape) as they were."""
+    """The codec error handler `_ERRORS`: characters the stream's encoding lacks as ASCII (`ASCII`, a box-drawing
+    line as `-`, `|` or `+`, else as Python escapes it, `\\xe9`, `\\u72d0`); the bytes a file name could not be
+    decoded from (surrogateescape) as they were."""
     if not isinstance(exc, UnicodeEncodeError):
         raise exc
     text = exc.object[exc.start:exc.end]
     if all("\udc80" <= ch <= "\udcff" for ch in text):
         return bytes(ord(ch) - 0xDC00 for ch in text), exc.end
-    return _in_letters(text, exc.object[exc.start - 1] if exc.start else ""), exc.end
+    return _in_letters(text), exc.end
 
 
-def _in_letters(text: str, before: str = "") -> str:
-    """`text` (characters a stream's encoding lacks, written after `before`, which it wrote as it is) in ASCII,
-    each as `_ascii` writes it; but an accent written apart (a combining mark) is left out only after a letter
-    written as ASCII letters (`e` + U+0301 as `e`): after one written as its escape (`\\u092b`, a Devanagari letter
-    whose nukta makes it another) it is escaped too, as two values that differ by it would otherwise print alike."""
-    out = []
-    lettered = before.isalpha()
-    for ch in text:
-        if unicodedata.category(ch) == "Mn":
-            out.append("" if lettered else _escape(ch))
-            continue
-        said = _ascii(ch)
-        out.append(said)
-        lettered = said.isalpha()
-    return "".join(out)
+def _in_letters(text: str) -> str:
+    """`text` (characters a stream's encoding lacks) in ASCII, each as `_ascii` writes it."""
+    return "".join(_ascii(ch) for ch in text)
 
 
 def _escape(ch: str) -> str:
     return ch.encode("unicode_escape").decode("ascii")
 
 
-# Letters NFKD leaves whole that have a spelling in ASCII.
-_SPELLED = {"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O", "đ": "d",
-            "Đ": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "Th", "ð": "d", "Ð": "D", "ı": "i"}
-
-
 def _ascii(ch: str) -> str:
-    """`ch` in ASCII: its equivalent (`ASCII`, `_SPELLED`), a letter without its accent, nothing for an accent
-    written apart (a combining mark, as a text saved decomposed has them), else the character as Python escapes
-    it (`\\u72d0`): two values that differ are never written alike, as a `?` for each would have them."""
+    """`ch` in ASCII: gridrun's own characters as their equivalents (`ASCII`, a box-drawing line of its tables),
+    any other (a letter of a name or a prompt, an accent written apart) as Python escapes it (`\\xe9`, `\\u72d0`,
+    `e\\u0301`): two values that differ are never written alike, as `anime` for `anim\\xe9` or a `?` for each would
+    have them."""
     if ch in ASCII:
         return ASCII[ch]
-    if ch in _SPELLED:
-        return _SPELLED[ch]
-    if unicodedata.category(ch) == "Mn":
-        return ""
     name = unicodedata.name(ch, "")
     if name.startswith("BOX DRAWINGS"):
         if " AND " in name or ("HORIZONTAL" in name) == ("VERTICAL" in name):
             return "+"
         return "-" if "HORIZONTAL" in name else "|"
-    plain = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
-    return plain or _escape(ch)
+    return _escape(ch)
 
 
 codecs.register_error(_ERRORS, _in_ascii)
@@ -129,21 +109,32 @@ def typed(word: str | os.PathLike[str]) -> str:
     comment where the line is pasted, and an ESC in it does not act on the terminal. A name holding a character
     `visible` escapes, or a byte that is not UTF-8, is written in the shell's ANSI-C quotes (`$'grid\\u00adv2.yaml'`,
     `$'\\xff.yaml'`, as bash and zsh read them), each such character as its escape: pasted, the line names the same
-    file, not one with a backslash in its name."""
+    file, not one with a backslash in its name. So is a name holding a character the output cannot show (`\\u00e9`
+    in the C locale), that character as its UTF-8 bytes (`$'caf\\xc3\\xa9.yaml'`), which name it in any locale,
+    where the output would write an escape the shell reads as other characters."""
     text = os.fspath(word)
-    if not _acts(text) and not _UNDECODED.search(text):
+    shown = _shown(text)
+    if shown and not _acts(text) and not _UNDECODED.search(text):
         return shlex.quote(text)
-    return "$'" + "".join(_ansi_c(ch, acts) for ch, acts in _acting(text)) + "'"
+    return "$'" + "".join(_ansi_c(ch, acts, shown or _shown(ch)) for ch, acts in _acting(text)) + "'"
 
 
-def _ansi_c(ch: str, acts: bool) -> str:
-    """`ch` inside the shell's `$'...'`: a character `visible` escapes as `\\uXXXX` (`\\UXXXXXXXX` beyond U+FFFF,
-    where `\\ue0001` would read as U+E000 and a `1`), a byte of the name that is not UTF-8 (Python's lone surrogate
-    for it) as that byte, `\\xff`, a quote and a backslash escaped, the rest as it is."""
+def _shown(text: str) -> bool:
+    """Standard output and standard error (`fit`) both write `text` as it is."""
+    return text.isascii() or shows(sys.stdout, text) and shows(sys.stderr, text)
+
+
+def _ansi_c(ch: str, acts: bool, shown: bool = True) -> str:
+    """`ch` inside the shell's `$'...'`: a byte of the name that is not UTF-8 (Python's lone surrogate for it) as
+    that byte, `\\xff`; a character the output cannot show (not `shown`) as its UTF-8 bytes, `\\xc3\\xa9`; a
+    character `visible` escapes as `\\uXXXX` (`\\UXXXXXXXX` beyond U+FFFF, where `\\ue0001` would read as U+E000
+    and a `1`); a quote and a backslash escaped, the rest as it is."""
     if ch in "'\\":
         return "\\" + ch
     if _UNDECODED.match(ch):
         return f"\\x{ord(ch) - 0xDC00:02x}"
+    if not shown:
+        return "".join(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))
     if not acts:
         return ch
     return f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
@@ -179,11 +170,11 @@ def written(stream: Any, text: str) -> str:
     for i, ch in enumerate(text):
         if shows(stream, ch) or "\udc80" <= ch <= "\udcff":
             if at < i:
-                out.append(_in_letters(text[at:i], text[at - 1] if at else ""))
+                out.append(_in_letters(text[at:i]))
             out.append(ch)
             at = i + 1
     if at < len(text):
-        out.append(_in_letters(text[at:], text[at - 1] if at else ""))
+        out.append(_in_letters(text[at:]))
     return "".join(out)
 
 

@@ -43,7 +43,7 @@ def test_plan_run_and_status_write_every_line_in_ascii(tmp_path: Path) -> None:
     assert plan.returncode == 0, plan.stderr
     assert "two seeds - one fox" in plan.stdout
     assert "total: 2 x 640x360 5s at $0.35 = $0.70 -> $0.70 for 2 jobs" in plan.stdout, plan.stdout
-    assert "un renard -> cafe - anime" in plan.stdout  # the prompt, as near as ASCII gets
+    assert "un renard -> caf\\xe9 - anime" in plan.stdout  # the prompt, its letter escaped: not another value
     run = _gridrun("run", str(m), "--no-report", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "videos: outputs/" in run.stdout
@@ -79,7 +79,7 @@ def test_a_stream_writes_what_its_encoding_lacks_as_ascii_and_keeps_what_it_has(
     for stream in (ascii_, latin, utf8):
         stream.write(text)
         stream.flush()
-    assert ascii_.buffer.getvalue() == b"a -> b ... #- cafe +-+ \\u4e2d\n"
+    assert ascii_.buffer.getvalue() == b"a -> b ... #- caf\\xe9 +-+ \\u4e2d\n"
     assert latin.buffer.getvalue() == "a -> b ... #- caf\u00e9 +-+ \\u4e2d\n".encode("latin-1")
     assert utf8.buffer.getvalue() == text.encode("utf-8") and utf8.errors == "strict"
 
@@ -134,32 +134,33 @@ def test_a_table_is_laid_out_on_the_ascii_it_writes(tmp_path: Path) -> None:
     lines = [line for line in plan.stdout.splitlines() if " | " in line or "-+-" in line]
     rule = next(line for line in lines if "-+-" in line)
     bars = [i for i, ch in enumerate(rule) if ch == "+"]
-    assert any("look=cafe -> x" in line for line in lines) and any("..." in line.split("|")[0] for line in lines)
+    assert any("look=caf\\xe9 -> x" in line for line in lines) and any("..." in line.split("|")[0] for line in lines)
     for line in lines:
         assert [i for i, ch in enumerate(line) if ch in "|+"] == bars, "\n" + "\n".join(lines)
 
 
 @pytest.mark.parametrize("how", ["PYTHONIOENCODING=ascii", "LC_ALL=C"])
 def test_a_refused_letter_the_output_cannot_show_is_named_by_its_code_point(tmp_path: Path, how: str) -> None:
-    """ASCII writes `ç` as `c`, a letter a name may hold: the refused character is written as Python escapes it
-    (`\\xe7`), as a control character is, not as the letter it would be read as."""
+    """`ç` is not written as `c`, a letter a name may hold: the refused character is written as Python escapes it
+    (`\\xe7`), as a control character is, not as the letter it would be read as, and so is the name."""
     m = write_manifest(tmp_path, extra={"name": "fa\u00e7ade"})
     if how == "LC_ALL=C":
         err = _in_locale({"LC_ALL": "C"}, "validate", str(m), cwd=tmp_path).stderr.decode("ascii")
     else:
         err = _gridrun("validate", str(m), cwd=tmp_path).stderr
-    assert "got a string 'facade': '\\xe7' (character 3) is not allowed" in err, err
+    assert "got a string 'fa\\xe7ade': '\\xe7' (character 3) is not allowed" in err, err
     assert "'c' (character 3)" not in err
 
 
-def test_ascii_drops_an_accent_written_apart_and_escapes_what_it_cannot_spell() -> None:
-    """A word saved decomposed (`e` + U+0301) comes out as the composed one does, `ß` as `ss`, and a character
-    with no ASCII form as Python escapes it: two different CJK values never print alike, nor like a `?`."""
+def test_ascii_escapes_every_character_of_a_value_it_cannot_write() -> None:
+    """A letter with an accent, an accent written apart (`e` + U+0301), `ß` and a character with no ASCII form
+    come out as Python escapes them: `anime` and `anim\u00e9`, two CJK values, never print alike, nor like a `?`."""
     stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
     fit(stream)
-    stream.write("anne\u0301e ann\u00e9e Stra\u00dfe \u72d0\u72f8 \u72fc\u7fa4 \U0001f98a \u00a4\n")
+    stream.write("anime anim\u00e9 anne\u0301e Stra\u00dfe \u72d0\u72f8 \u72fc\u7fa4 \U0001f98a \u00a4\n")
     stream.flush()
-    assert stream.buffer.getvalue() == b"annee annee Strasse \\u72d0\\u72f8 \\u72fc\\u7fa4 \\U0001f98a \\xa4\n"
+    assert stream.buffer.getvalue() == (b"anime anim\\xe9 anne\\u0301e Stra\\xdfe \\u72d0\\u72f8 \\u72fc\\u7fa4 "
+                                        b"\\U0001f98a \\xa4\n")
 
 
 def test_two_cjk_values_print_apart_in_an_ascii_plan(tmp_path: Path) -> None:
@@ -290,18 +291,18 @@ def test_a_command_hint_names_the_same_file_when_pasted_in_a_shell(name: str) ->
 
 def test_ascii_escapes_a_mark_after_a_character_it_escapes() -> None:
     """A nukta makes another Devanagari letter (फ़ fa, फ pha), a Hebrew point another vowel: after a character written
-    as its escape, the mark is escaped too, and two values that differ by it do not print alike; after a letter
-    written as an ASCII letter (`e` + U+0301), it is left out, as the composed letter's accent is."""
+    as its escape, the mark is escaped too, and two values that differ by it do not print alike; so is an accent
+    after an ASCII letter (`e` + U+0301)."""
     from runner.terminal import written
 
     stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
     assert written(stream, "\u092b\u093c\u0932") == "\\u092b\\u093c\\u0932" != written(stream, "\u092b\u0932")
     assert written(stream, "\u05e9\u05b8\u05c1\u05dc\u05d5\u05b9\u05dd") != written(stream, "\u05e9\u05dc\u05d5\u05dd")
-    assert written(stream, "cafe\u0301") == written(stream, "caf\u00e9") == "cafe"
+    assert written(stream, "cafe\u0301") == "cafe\\u0301" and written(stream, "caf\u00e9") == "caf\\xe9"
     fit(stream)
     stream.write("\u092b\u093c\u0932 \u092b\u0932 cafe\u0301\n")
     stream.flush()
-    assert stream.buffer.getvalue() == b"\\u092b\\u093c\\u0932 \\u092b\\u0932 cafe\n"
+    assert stream.buffer.getvalue() == b"\\u092b\\u093c\\u0932 \\u092b\\u0932 cafe\\u0301\n"
 
 
 def test_every_character_the_twin_check_calls_invisible_is_escaped() -> None:
@@ -387,3 +388,36 @@ def test_force_color_asks_for_colour_not_a_terminal(tmp_path: Path) -> None:
     header = next(row for row in plan.stdout.splitlines() if "key" in row and "cost" in row)
     assert "style" in header and "seed" in header, plan.stdout
     assert "style=cyberpunk,seed=2" in plan.stdout and "…" not in plan.stdout, plan.stdout
+
+
+def test_two_values_that_differ_by_an_accent_print_apart_in_the_c_locale(tmp_path: Path) -> None:
+    """`anim\u00e9` and `anime` are two jobs: in the C locale their rows, prompts and keys were both `anime`, and
+    `validate` said `'anime' is not one of ... anime`. Each is shown as it is, its accent escaped."""
+    m = write_manifest(tmp_path, extra={
+        "params": {"prompt": "un renard {{ look }}", "quality": "360p", "duration": 5},
+        "matrix": {"look": ["anim\u00e9", "anime"]}, "output": "{{ look }}.mp4"})
+    out = _in_locale({"LC_ALL": "C"}, "plan", "--explain", str(m), cwd=tmp_path).stdout.decode("ascii")
+    assert "look=anim\\xe9 | anim\\xe9 |" in out and "look=anime    | anime    |" in out, out
+    assert 'prompt = "un renard anim\\xe9"' in out and 'prompt = "un renard anime"' in out, out
+    (tmp_path / "s").mkdir()
+    styled = write_manifest(tmp_path / "s", extra={"matrix": {"style": ["anim\u00e9"]}})
+    err = _in_locale({"LC_ALL": "C"}, "validate", str(styled), cwd=tmp_path).stderr.decode("ascii")
+    assert "'anim\\xe9' is not one of" in err and "'anime' is not" not in err, err
+
+
+def test_a_command_proposed_in_the_c_locale_names_the_file_when_pasted(tmp_path: Path) -> None:
+    """The hint's command names `f\u00e9 #1.yaml` by its UTF-8 bytes in the shell's `$'...'`, which bash reads in
+    any locale (its `\\u00e9` stays a backslash in the C locale), not as `fe #1.yaml`, a file that is not there."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    m = m.rename(tmp_path / "f\u00e9 #1.yaml")
+    err = _in_locale({"LC_ALL": "C"}, "status", m.name, cwd=tmp_path).stderr.decode("ascii")
+    assert "`gridrun run $'f\\xc3\\xa9 #1.yaml'` runs it first" in err, err
+    bash = shutil.which("bash")
+    if bash is not None:
+        word = err.split("`gridrun run ", 1)[1].split("`", 1)[0]
+        listed = subprocess.run([bash, "-c", f"ls -- {word}"], capture_output=True, cwd=tmp_path, timeout=60,
+                                env={**os.environ, "LC_ALL": "C"}, check=False)
+        assert listed.returncode == 0 and listed.stdout == os.fsencode(m.name) + b"\n", listed
+    from runner import terminal
+
+    assert terminal.typed("f\u00e9.yaml") == "'f\u00e9.yaml'"  # where the output shows it (a UTF-8 one), as it is
