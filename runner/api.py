@@ -153,8 +153,7 @@ def refuse_run_copy(path: Path, *, shown: Path | None = None) -> None:
             pass
     if target is None:
         target = Path(writer["manifest"]).parent / path.name
-    here = Path.cwd()
-    copy, back = (shlex.quote(plan_mod.relpath(p, here)) for p in (path, target))
+    copy, back = (shlex.quote(plan_mod.relpath(p)) for p in (path, target))
     what = f"run {found[1]}'s copy of its manifest" if found else "a copy of a manifest"
     said = (f"{what}, in the output folder of the state in {state_dir}: planned here, its paths start in .runs/, "
             "so a run would start a new state there and send and pay again for every job that state has done; ")
@@ -2309,7 +2308,7 @@ class LiveRun(NamedTuple):
             return (f"a run of this manifest is starting (pid {self.pid}): it sends what it plans as it reads the "
                     f"manifest now; `gridrun run` is refused until it ends ({watch}); the figures below are of the "
                     "state before it")
-        copy = (f", as its manifest copy {plan_mod.relpath(self.copy, Path.cwd())} has them" if self.copy is not None
+        copy = (f", as its manifest copy {plan_mod.relpath(self.copy)} has them" if self.copy is not None
                 else "")
         flying = f" and follows the {self.flying:,} in flight" if self.flying else ""
         return (f"run {self.run_id} of this manifest is going on (pid {self.pid}): it sends the {self.unsent:,} "
@@ -2894,7 +2893,7 @@ def _copy_of_run(path: Path) -> Plan | None:
         if found is None:
             raise
         first = str(exc).splitlines()[0]
-        said = (f"{plan_mod.relpath(path, Path.cwd())} does not plan ({first}); reading run {run.id} as the state "
+        said = (f"{plan_mod.relpath(path)} does not plan ({first}); reading run {run.id} as the state "
                 f"recorded its jobs, its {_unread_said(found.manifest)} not read (the state keeps each job's request)")
         p = replace(found, warnings=(said,))
     if p.state_dir != sd.resolve() or p.manifest.name != run.manifest_name:

@@ -913,7 +913,7 @@ def _out_of_date_page(folder: str | Path, run_id: int, manifest: str, *,
         ended = stamp_ended(page)
         if ended is not None and ended["run"] == run_id:
             command = f"gridrun report {typed(manifest)}{again}"
-            return page, command, (f"{visible(relpath(page, Path.cwd()))} is out of date (run {run_id} ended; a page "
+            return page, command, (f"{visible(relpath(page))} is out of date (run {run_id} ended; a page "
                                    f"open on it says so): `{command}` "
                                    + ("may write it" if bug else f"writes it{ended_then(ended)}"))
     return None
@@ -1065,7 +1065,7 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
         n = len(plan.excluded)
         out.print(f"excluded: {n:,} combination{'' if n == 1 else 's'} (--explain lists {'it' if n == 1 else 'them'})")
     out.print(f"endpoint: {plan.endpoint[0]} (from {plan.endpoint[1]})", style="dim", markup=False)
-    out.print(f"outputs: {visible(relpath(plan.outputs_dir, Path.cwd()))}", style="dim", markup=False,
+    out.print(f"outputs: {visible(relpath(plan.outputs_dir))}", style="dim", markup=False,
               highlight=False)
 
 
@@ -1314,7 +1314,7 @@ def _copied_note(copied: Sequence[tuple[str, str]], plan: Any) -> str:
     for was, _ in copied:
         with contextlib.suppress(OSError):
             size += os.path.getsize(was)
-    folders = list(dict.fromkeys(visible(relpath(Path(was).parent, Path.cwd())) for was, _ in copied))
+    folders = list(dict.fromkeys(visible(relpath(Path(was).parent)) for was, _ in copied))
     more = len(folders) - 3
     where = ", ".join(folders[:3]) + (f" and {more:,} more folder{'s' if more != 1 else ''}" if more > 0 else "")
     n = len(copied)
@@ -1946,7 +1946,7 @@ def _images_moved_step(moved: Mapping[str, Sequence[Any]]) -> str:
     from .plan import relpath
 
     n = sum(len(jobs) for jobs in moved.values())
-    files = [visible(relpath(Path(path), Path.cwd())) for path in sorted(moved)]
+    files = [visible(relpath(Path(path))) for path in sorted(moved)]
     named = files[0] if len(files) == 1 else f"{', '.join(files[:-1])} and {files[-1]}"
     it, they, is_ = ("it", "it", "is") if len(files) == 1 else ("them", "they", "are")
     cost = usd_text(sum(j.cost_estimate_micros for jobs in moved.values() for j in jobs))
@@ -2134,15 +2134,15 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
                          report=not getattr(args, "no_report", False), on_balance=progress.balance,
                          _picking=picking)
         args.run_ended = result.status  # what a write to standard output that failed is said with
-        report = relpath(result.report, Path.cwd()) if result.report else None
+        report = relpath(result.report) if result.report else None
         # the altered videos put back from gridrun's own copy, nothing fetched, said apart from those fetched again
         put_back = {r.altered for r in result.restored if r.altered is not None}
-        kept = [relpath(p, Path.cwd()) for p in result.altered_kept]
-        fetched = [relpath(p, Path.cwd()) for p in result.altered_kept if p not in put_back]
-        restored = [(relpath(r.path, Path.cwd()), relpath(r.source, Path.cwd()),
-                     None if r.altered is None else relpath(r.altered, Path.cwd())) for r in result.restored]
-        foreign = [relpath(p, Path.cwd()) for p in result.foreign_kept]
-        unrecorded = [relpath(p, Path.cwd()) for p in result.unrecorded_kept]
+        kept = [relpath(p) for p in result.altered_kept]
+        fetched = [relpath(p) for p in result.altered_kept if p not in put_back]
+        restored = [(relpath(r.path), relpath(r.source),
+                     None if r.altered is None else relpath(r.altered)) for r in result.restored]
+        foreign = [relpath(p) for p in result.foreign_kept]
+        unrecorded = [relpath(p) for p in result.unrecorded_kept]
         # the code the command ends with: 1 in place of 0 where a standard stream already failed a write
         # (`_said_unwritten`), as `2>/dev/full` makes it; a write after the event that fails still ends it 1
         from .live import MOVED_FIX
@@ -2150,7 +2150,7 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
 
         code = (result.exit_code or 1) if UNWRITTEN else result.exit_code
         # the folder its `videos:` line names: of a project folder moved with every video, the folder's new place
-        videos = relpath(_videos_at(result), Path.cwd())
+        videos = relpath(_videos_at(result))
         progress.final(_but_report_error(result, progress.json_lines), report=report, videos=f"{videos}/",
                        status=result.status, exit_code=code,
                        altered_kept=kept, restored=[path for path, _, _ in restored], foreign_kept=foreign,
@@ -2177,7 +2177,7 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
             err.print(_foreign_note(foreign), markup=False, highlight=False)
         if unrecorded:
             own = _made_here(plan, result.unrecorded_kept)
-            mine = [relpath(p, Path.cwd()) for p in result.unrecorded_kept if p in own]
+            mine = [relpath(p) for p in result.unrecorded_kept if p in own]
             if mine:
                 err.print(_left_note(mine), markup=False, highlight=False)
             if len(mine) < len(unrecorded):
@@ -2416,10 +2416,10 @@ def _videos_said(result: Any) -> str:
     after the move (made again there), that place with what copies them into the new one (a run from there)."""
     from .plan import relpath
 
-    rel = relpath(result.outputs_dir, Path.cwd())
+    rel = relpath(result.outputs_dir)
     if not result.moved or result.outputs_now == result.outputs_dir:
         return f"{visible(rel)}/"
-    now = None if result.outputs_now is None else relpath(result.outputs_now, Path.cwd())
+    now = None if result.outputs_now is None else relpath(result.outputs_now)
     if not result.outputs_dir.exists():  # every video written went with the folder
         return (f"{visible(now)}/" if now is not None else
                 f"moved with the project folder that held {visible(rel)}/ while the run went on")
@@ -2666,7 +2666,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                       "manifest file to put the manifest back as that run had it)", markup=False, highlight=False)
             _say(exc.text.removesuffix("\n"))
             return 0
-        out.print(f"run {args.manifest_copy}'s manifest copy: {visible(relpath(path, Path.cwd()))}", markup=False,
+        out.print(f"run {args.manifest_copy}'s manifest copy: {visible(relpath(path))}", markup=False,
                   highlight=False)
         return 0
     if args.watch:
@@ -2882,7 +2882,7 @@ def _run_manifest(snap: Snapshot) -> str:
     """The manifest file of the run of `snap`, relative to the current folder, as the commands proposed name it."""
     from .plan import relpath
 
-    return relpath(Path(snap.run.manifest_path), Path.cwd())
+    return relpath(Path(snap.run.manifest_path))
 
 
 def _missing_videos(snap: Snapshot, manifest: Any = None) -> list[tuple[str, str]]:
@@ -2924,7 +2924,7 @@ def _missing_note(missing: Sequence[tuple[str, str]]) -> str:
     from .plan import relpath
 
     n = len(missing)
-    paths = [relpath(Path(path), Path.cwd()) for _, path in missing[:3]]
+    paths = [relpath(Path(path)) for _, path in missing[:3]]
     shown = ", ".join(map(visible, paths)) + (f" and {n - 3:,} more" if n > 3 else "")
     return (f"{_jobs(n).replace('job', 'video', 1)} of jobs done {'is' if n == 1 else 'are'} no longer in the output "
             f"folder ({shown}): `gridrun run` fetches {_them(n)} again at no cost while the provider keeps "
@@ -3118,13 +3118,13 @@ def _of_file(text: str, snap: Snapshot) -> str:
     from .plan import relpath
 
     path = Path(snap.run.manifest_path)
-    m = typed(relpath(path, Path.cwd()))
+    m = typed(relpath(path))
     text, named = _UNNAMED.subn(lambda found: f"`gridrun {found[1]} {m}", text)
     if not named or path.is_file():
         return text
     copy = Path(snap.run.outputs_dir) / ".runs" / f"run-{snap.run.id}.yaml"
     if copy.is_file():
-        back = f"`cp {typed(relpath(copy, Path.cwd()))} {m}`"
+        back = f"`cp {typed(relpath(copy))} {m}`"
     else:  # removed by hand (.runs/ tidied): the state keeps its text, which `--manifest-copy` writes again
         back = (f"`gridrun status {m} --manifest-copy {snap.run.id}` writes the run's copy again from the state; "
                 f"copy it to {m}")
@@ -3139,9 +3139,9 @@ def _of_file_advice(advice: Advice, snap: Snapshot) -> Advice:
     path = Path(snap.run.manifest_path)
     commands = advice.commands
     if commands and not path.is_file():
-        m = typed(relpath(path, Path.cwd()))
+        m = typed(relpath(path))
         copy = Path(snap.run.outputs_dir) / ".runs" / f"run-{snap.run.id}.yaml"
-        back = (f"cp {typed(relpath(copy, Path.cwd()))} {m}" if copy.is_file() else
+        back = (f"cp {typed(relpath(copy))} {m}" if copy.is_file() else
                 f"gridrun status {m} --manifest-copy {snap.run.id}")
         commands = (back, *commands)
     return Advice(_of_file(advice.text, snap), commands)
@@ -3236,16 +3236,16 @@ def _put_back(snap: Snapshot, left: Sequence[tuple[str, int, int]], verb: str, *
     from .plan import relpath
 
     runs = sorted({run for _, run, _ in left})
-    copies = ", ".join(visible(relpath(Path(snap.left_copies[r]), Path.cwd())) if r in snap.left_copies
+    copies = ", ".join(visible(relpath(Path(snap.left_copies[r]))) if r in snap.left_copies
                        else f"run {r}'s" for r in runs)
     them = "it" if len(left) == 1 else "them"
     missing = [r for r in runs if r in snap.copies_missing]
     if missing:  # removed by hand (.runs/ tidied): the state keeps its text, which `--manifest-copy` writes again
-        m = typed(relpath(Path(snap.run.manifest_path), Path.cwd()))
+        m = typed(relpath(Path(snap.run.manifest_path)))
         ones = "it is" if len(missing) == 1 else "they are"
         copies += (f"; {ones} missing: `gridrun status {m} --manifest-copy "
                    f"{' / '.join(map(str, missing))}` writes {'it' if len(missing) == 1 else 'each'} again from the state")
-    back = visible(relpath(Path(snap.run.manifest_path), Path.cwd()))
+    back = visible(relpath(Path(snap.run.manifest_path)))
     back = f"copy it back to {back}" if len(runs) == 1 else f"copy each back to {back} in turn"
     return f"put the manifest back as the run that sent {them} had it ({copies}): {back} and run {command} to {verb} {them}"
 
@@ -3662,12 +3662,12 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                   f"{visible(next(iter(r.refused.values())))}): {'it renders' if n == 1 else 'they render'} on and "
                   f"will be billed{collected}; a cancel asked again is refused again", markup=False)
     if r.dropped:
-        copy = visible(relpath(r.copy, Path.cwd())) if r.copy else "its copy in .runs/"
+        copy = visible(relpath(r.copy)) if r.copy else "its copy in .runs/"
         if r.copy and not r.copy_there:
             copy += (", missing, and not written again from the state: `gridrun status "
                      f"{typed(args.manifest)}{at_state} --manifest-copy {r.copy_run}` gives its text")
         them = _them(len(r.dropped))
-        back = f": copy it back to {visible(relpath(r.manifest, Path.cwd()))} and run that" if r.manifest else " and run it"
+        back = f": copy it back to {visible(relpath(r.manifest))} and run that" if r.manifest else " and run it"
         say(f"{_jobs(len(r.dropped))} finished or still rendering that the manifest no longer has "
             f"({_some(r.dropped)}): put the manifest back as the run "
             f"that sent {them} had it ({copy}){back} to download {'the job' if them == 'it' else them}; "
@@ -3691,7 +3691,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                   f"`gridrun run {typed(args.manifest)}`{put_back} follows {_them(n)} to the end and downloads what "
                   f"{'it renders' if n == 1 else 'they render'} (paid)", markup=False)
     for run_id, path in r.reports.items():
-        say(f"report of run {run_id} written again with what the cancel recorded: {visible(str(relpath(path, Path.cwd())))}")
+        say(f"report of run {run_id} written again with what the cancel recorded: {visible(str(relpath(path)))}")
     for run_id, why in r.report_errors.items():
         err.print(f"warning: the report of run {run_id} could not be written again ({visible(why)}): it still shows the "
                   f"jobs as before the cancel; `gridrun report {typed(args.manifest)} --run {run_id}`{put_back} writes it",
@@ -3965,7 +3965,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         path = api.report(args.manifest, compare=tuple(args.compare) if args.compare else None, run_id=args.run)
     _say_kept(kept)
     _say_told(notes)
-    out.print(f"report: {visible(relpath(path, Path.cwd()))}", markup=False, highlight=False)
+    out.print(f"report: {visible(relpath(path))}", markup=False, highlight=False)
     return 0
 
 
@@ -3980,7 +3980,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     _say_kept(kept)
     _say_told(notes)
     for p in paths:
-        out.print(visible(relpath(p, Path.cwd())), markup=False, highlight=False)
+        out.print(visible(relpath(p)), markup=False, highlight=False)
     return 0
 
 
@@ -3995,8 +3995,8 @@ def _say_kept(kept: list[tuple[Path, Path]]) -> None:
     from .plan import relpath
 
     for was, at in kept:
-        err.print(f"warning: {visible(relpath(was, Path.cwd()))} was not written by gridrun: kept at "
-                  f"{visible(relpath(at, Path.cwd()))}", markup=False, highlight=False)
+        err.print(f"warning: {visible(relpath(was))} was not written by gridrun: kept at "
+                  f"{visible(relpath(at))}", markup=False, highlight=False)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -4038,8 +4038,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         if isinstance(exc, OSError) and exc.filename is None:  # a write (a full disk): said of the file
             exc.filename = str(target)
         raise
-    shown = typed(relpath(target.resolve(), Path.cwd()))
-    out.print(f"wrote {visible(relpath(target.resolve(), Path.cwd()))}: 12 jobs, a 4 × 3 grid of styles and seeds, "
+    shown = typed(relpath(target.resolve()))
+    out.print(f"wrote {visible(relpath(target.resolve()))}: 12 jobs, a 4 × 3 grid of styles and seeds, "
               f"on the built-in simulator (no key, no network, no cost)", markup=False, highlight=False)
     out.print(f"next: gridrun plan {shown}, then gridrun run {shown}", markup=False, highlight=False)
     out.print(f"its schema, for an editor: {resource_dir('schemas') / 'manifest.schema.json'}", markup=False,

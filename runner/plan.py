@@ -2189,10 +2189,13 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
                 refused_again=refused)
 
 
-def relpath(path: Path, start: Path) -> str:
+def relpath(path: str | os.PathLike[str], start: str | os.PathLike[str] | None = None) -> str:
+    """`path` relative to `start`, by default the working folder; as it is where it has no relative path (another
+    drive), or where the working folder was removed (a cleaned temporary folder, `git worktree remove`): a
+    finished run's lines name its files absolute then, not "No such file or directory"."""
     try:
-        return os.path.relpath(path, start)
-    except ValueError:
+        return os.path.relpath(path, Path.cwd() if start is None else start)
+    except (ValueError, FileNotFoundError):
         return str(path)
 
 

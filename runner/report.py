@@ -1627,7 +1627,7 @@ def _stamp_ended(stamp: Path, run: RunRecord, taken_at: float, why: str, *, earl
     with contextlib.suppress(OSError, UnicodeDecodeError):
         if stamp.read_text(encoding="utf-8") == _stamp_text(taken_at):
             return  # the page there is this very snapshot's: not out of date
-    command = f"gridrun report {typed(relpath(Path(run.manifest_path), Path.cwd()))}"
+    command = f"gridrun report {typed(relpath(Path(run.manifest_path)))}"
     if earlier:
         command += f" --run {run.id}"
     ended = {"run": run.id, "full": why == "full", "interrupted": why == "interrupted"}
