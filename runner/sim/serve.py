@@ -308,7 +308,7 @@ def _hold(path: Path) -> Iterator[None]:
     :raises OSError: another process holds it, or the lock file cannot be made.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as f:
+    with open(path.with_name(path.name + ".lock"), "a", encoding="utf-8") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -376,7 +376,8 @@ def child_server(
     :raises RuntimeError: it did not announce a URL within `startup_timeout` seconds.
     """
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, preexec_fn=preexec_fn)
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, encoding="utf-8", errors="replace", env=env,
+                             preexec_fn=preexec_fn)
     try:
         yield _await_announcement(child, startup_timeout), child.pid
     finally:

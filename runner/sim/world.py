@@ -100,7 +100,7 @@ class World:
         """Start the file afresh with a new world."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(_line({"t": "world", "v": VERSION, "epoch": epoch}))
+        tmp.write_text(_line({"t": "world", "v": VERSION, "epoch": epoch}), encoding="utf-8")
         self.close()  # appends go to the new file
         os.replace(tmp, self.path)
         self.records = []
