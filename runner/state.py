@@ -766,6 +766,11 @@ def remedy(exc: sqlite3.Error, *, lock: str | None = None, folder: Path | None =
         why = f" ({lock})" if lock else ""
         return (f"another process holds state.db in a write transaction, not a gridrun run{why}: a sqlite3 shell "
                 "or a database browser, say; close it (or end its transaction)")
+    mask = _umask()
+    if mask is not None and mask & 0o200:  # `umask 277`: the folder gridrun just made is read-only to it
+        again = f" (`chmod -R u+w {typed(folder)}`)" if folder is not None else ""
+        return (f"the umask, {mask:03o}, makes the files and folders gridrun makes read-only to their owner: work "
+                f"under `umask 022` (or `umask 002` for a group to share the project) and make them writable{again}")
     return "check that the folder and its files are writable and on a local disk"
 
 
@@ -1229,14 +1234,41 @@ def not_writable_said(paths: Sequence[Path], *, then: str, known: bool = False,
         except (ImportError, KeyError):
             owner = f"uid {st.st_uid}"
         shown.append(f"{path} (owned by {owner}, mode {st.st_mode & 0o7777:04o})")
-    names = " ".join(shlex.quote(str(path)) for path, _ in found)
     uid = getattr(os, "geteuid", lambda: None)()
     which, it = ("it is", "it") if len(found) == 1 else ("they are", "them")
     user = "this user" if uid is None else f"this user (uid {uid})"
+    # this user's own files (copied with their mode from a read-only medium, made under a umask that keeps
+    # the owner from writing): the owner's write bit, which `chmod g+w` would not give
+    mine = [shlex.quote(str(path)) for path, st in found if st.st_uid == uid]
+    own = " ".join(mine)
+    others = " ".join(shlex.quote(str(path)) for path, st in found if st.st_uid != uid)
+    fixes = []
+    if own:
+        mask = _umask()
+        kept = ""
+        if mask is not None and mask & 0o200:
+            kept = (f" (the umask, {mask:03o}, makes the files gridrun makes read-only to their owner: work under "
+                    "`umask 022`, or `umask 002` for a group to share the project)")
+        fixes.append(f"make {'it' if len(mine) == 1 else 'them'} writable: `chmod u+w {own}`{kept}")
+    if others:
+        fixes.append(f"have the owner run `chmod g+w {others}` for the group to share the project (and work under "
+                     "`umask 002`, which the files gridrun makes follow), or run it as that user")
+    fix = "; ".join(fixes)
     return (f"{'; '.join(shown)}: {which} not writable by {user}, and a run or cancel writes {it}; {refused}. "
-            "Have the owner run "
-            f"`chmod g+w {names}` for the group to share the project (and work under `umask 002`, which the files "
-            f"gridrun makes follow), or run it as that user; then {then}")
+            f"{fix[0].upper()}{fix[1:]}; then {then}")
+
+
+def _umask() -> int | None:
+    """This process's umask as Linux tells it (`/proc/self/status`), None where it does not: setting one to read
+    it back would change the mode of a file another thread makes meanwhile."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _outputs_locked_out(folder: Path, holder: dict[str, str] | None, *, field: str) -> str:

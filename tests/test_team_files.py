@@ -16,7 +16,9 @@ from execkit import write_manifest
 from runner import api, resume
 from runner.cli import main
 from runner.errors import StateError
-from runner.state import Store
+from runner.state import Store, not_writable_said
+
+OTHER_UID = 4242  # this user, as another member of the group: the files the test makes are the other one's
 
 
 @pytest.fixture
@@ -52,6 +54,7 @@ def test_a_teammates_lock_file_this_user_cannot_write_is_refused_naming_owner_an
     lock.chmod(0o644)
     real_access = os.access
     # as another user of the group sees it (root may write any file, so the system is asked as one would be)
+    monkeypatch.setattr(os, "geteuid", lambda: OTHER_UID)
     monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == lock and mode & os.W_OK
                         else real_access(p, mode, **kw))
     capsys.readouterr()
@@ -91,6 +94,7 @@ def test_cancel_refuses_a_teammates_state_file_it_cannot_write_naming_owner_and_
     assert api.run(m, options={"timeout": 0.2}, report=False).status == "incomplete"
     db = tmp_path / ".gridrun" / "state.db"
     real_access = os.access
+    monkeypatch.setattr(os, "geteuid", lambda: OTHER_UID)
     monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == db and mode & os.W_OK
                         else real_access(p, mode, **kw))
     with pytest.raises(StateError) as caught:
@@ -115,6 +119,7 @@ def test_the_simulators_world_file_this_user_cannot_write_is_refused_before_anyt
     assert world.is_file()
     before = world.read_bytes()
     real_access = os.access
+    monkeypatch.setattr(os, "geteuid", lambda: OTHER_UID)
     monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == world and mode & os.W_OK
                         else real_access(p, mode, **kw))
     capsys.readouterr()
@@ -160,3 +165,55 @@ def test_a_served_simulators_world_is_not_this_runs_to_write(tmp_path: Path) -> 
     assert world in resume.files_written(p)
     assert world not in resume.files_written(p, provider=get_provider("sim", base_url="http://127.0.0.1:9/v1"))
     assert world in resume.files_written(p, provider=get_provider("sim", state_dir=tmp_path / ".gridrun"))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o277], ids=["umask 022", "umask 277"])
+def test_this_users_own_read_only_state_file_is_said_to_need_its_owners_write_bit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask: int,
+) -> None:
+    """A state file of this user's own made read-only (copied with its mode from a read-only medium, or made under
+    `umask 277`): `chmod g+w`, for a teammate's, changes nothing; the owner's write bit is the fix, and a umask
+    that keeps it from the files gridrun makes is said."""
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",))
+    assert main(["run", str(m)]) == 0
+    db = tmp_path / ".gridrun" / "state.db"
+    real_access = os.access
+    # as the owner sees a file of mode 0464 (root may write any file, so the system is asked as one would be)
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == db and mode & os.W_OK
+                        else real_access(p, mode, **kw))
+    was = os.umask(umask)
+    try:
+        said = not_writable_said([db], then="run it again")
+    finally:
+        os.umask(was)
+    assert said is not None and said.startswith(f"{db} (owned by uid {os.geteuid()}"), said
+    assert f"Make it writable: `chmod u+w {db}`" in said and "g+w" not in said, said
+    assert said.endswith("; then run it again"), said
+    assert ("the umask, 277, makes the files gridrun makes read-only to their owner" in said) is (umask == 0o277), said
+    other = tmp_path / "other"  # a teammate's beside it: each told its own fix
+    other.write_text("", encoding="utf-8")
+    monkeypatch.setattr(os, "stat", lambda p, *a, **kw: os.lstat(p) if Path(p) != other else
+                        os.stat_result((*tuple(os.lstat(p))[:4], OTHER_UID, *tuple(os.lstat(p))[5:])))
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) in (db, other) and mode & os.W_OK
+                        else real_access(p, mode, **kw))
+    said = not_writable_said([db, other], then="run it again")
+    assert said is not None and f"Make it writable: `chmod u+w {db}`; have the owner run" in said, said
+    assert f"have the owner run `chmod g+w {other}`" in said, said
+
+
+def test_a_state_the_umask_keeps_its_owner_from_writing_is_said_to_be_the_umask_s_doing(tmp_path: Path) -> None:
+    """Under `umask 277` the `.gridrun/` a first run makes is `dr-x------`: SQLite cannot make the state file in
+    it, and "check that the folder is writable" named no cause; the umask is named, and the fix."""
+    import sqlite3
+
+    from runner.state import remedy
+
+    refused = sqlite3.OperationalError("unable to open database file")
+    assert remedy(refused, folder=tmp_path).startswith("check that the folder and its files are writable")
+    was = os.umask(0o277)
+    try:
+        said = remedy(refused, folder=tmp_path)
+    finally:
+        os.umask(was)
+    assert said.startswith("the umask, 277, makes the files and folders gridrun makes read-only to their owner"), said
+    assert "`umask 022`" in said and f"`chmod -R u+w {tmp_path}`" in said, said
