@@ -2054,14 +2054,13 @@ def _left_by_recover(aside: Any, p: Plan, store: Store) -> Any:
     again."""
     from .outputs import gridrun_sidecar
     from .recover import _out_of_range, _salt_of
-    from .state import KEYS_SALTED_AT, _same_folder, key_part_digest, outputs_writer
+    from .state import KEYS_SALTED_AT, key_part_digest, lock_of_state, outputs_writer
 
     if not aside.unrecorded or store.schema < KEYS_SALTED_AT:
         return aside
-    writer = outputs_writer(p.outputs_dir)
-    digest = writer.get("key_part") if writer is not None and _same_folder(
-        writer["state_dir"], p.state_dir.resolve()) else None
     salt = store.key_salt()
+    writer = lock_of_state(outputs_writer(p.outputs_dir), p.outputs_dir, p.state_dir.resolve(), salt)
+    digest = writer.get("key_part") if writer is not None else None
     left, wrong = [], []
     for video in aside.unrecorded:
         doc = gridrun_sidecar(Path(video))

@@ -2488,11 +2488,10 @@ def _made_here(plan: Any, kept: Sequence[Path]) -> set[Path]:
     (`key_part`), takes whose records a state lost that `gridrun recover` left as they were."""
     from .outputs import gridrun_sidecar
     from .recover import _salt_of
-    from .state import _same_folder, key_part_digest, outputs_writer
+    from .state import key_part_digest, lock_of_state, outputs_writer
 
-    writer = outputs_writer(plan.outputs_dir)
-    if writer is None or not writer.get("key_part") or not _same_folder(writer["state_dir"],
-                                                                          plan.state_dir.resolve()):
+    writer = lock_of_state(outputs_writer(plan.outputs_dir), plan.outputs_dir, plan.state_dir.resolve())
+    if writer is None or not writer.get("key_part"):
         return set()
     own = set()
     for path in kept:

@@ -467,7 +467,8 @@ def _lock_salts(p: Plan, store: Store | None,
     if writer is None or run is None or _foreign_lock(p) is not None:
         return frozenset(), ("the output folder's lock names no run of this state folder: nothing tells this "
                              "state's renders from another's (a copy, a clone, a teammate's)")
-    if store is not None and store.records_run(run, p.outputs_dir):
+    then = Path(writer.get("outputs_then", p.outputs_dir))  # where its runs recorded it, before a move
+    if store is not None and (store.records_run(run, p.outputs_dir) or store.records_run(run, then)):
         return frozenset(), "the state records the run the output folder's lock names"
     try:
         started = float(writer.get("started", ""))
@@ -528,21 +529,24 @@ def _some_files(files: Sequence[str]) -> str:
 
 
 def _writer(p: Plan) -> dict[str, str] | None:
-    from .state import outputs_writer
+    """The output folder's lock record, its paths where they are now where it is this state folder's, moved since
+    (`state.lock_of_state`)."""
+    from .state import lock_of_state, outputs_writer
 
-    return outputs_writer(p.outputs_dir)
+    writer = outputs_writer(p.outputs_dir)
+    return lock_of_state(writer, p.outputs_dir, p.state_dir.resolve()) or writer
 
 
 def _foreign_lock(p: Plan) -> str | None:
     """The other state folder the output folder's lock names as the last to write it, or the other checkout's
     whose lock came with a clone (git tracks it, or another machine wrote it for a state folder never made here:
     `state._from_a_clone`); None when it names this manifest's, or there is none."""
-    from .state import _from_a_clone, _same_folder, outputs_writer
+    from .state import _from_a_clone, lock_of_state, outputs_writer
 
     writer = outputs_writer(p.outputs_dir)
     if writer is None:
         return None
-    if not _same_folder(writer["state_dir"], p.state_dir.resolve()):
+    if lock_of_state(writer, p.outputs_dir, p.state_dir.resolve()) is None:
         return writer["state_dir"]
     clone = _from_a_clone(p.outputs_dir / ".runs" / "lock", p.state_dir)
     return None if clone is None else f"{writer['state_dir']} of another checkout: {clone}"
@@ -551,10 +555,10 @@ def _foreign_lock(p: Plan) -> str | None:
 def _lock_run(p: Plan) -> int | None:
     """The run of this manifest's state folder the output folder's lock names as the last to write it; None when
     it names none, or another state folder's."""
-    from .state import _same_folder, outputs_writer
+    from .state import lock_of_state, outputs_writer
 
-    writer = outputs_writer(p.outputs_dir)
-    if writer is None or not _same_folder(writer["state_dir"], p.state_dir.resolve()):
+    writer = lock_of_state(outputs_writer(p.outputs_dir), p.outputs_dir, p.state_dir.resolve())
+    if writer is None:
         return None
     ran = writer.get("run", "")
     return int(ran) if ran.isdecimal() and len(ran) <= 18 else None
@@ -575,7 +579,7 @@ def _above_lost(p: Plan, found: Sequence[Found], lock_run: int | None) -> int | 
 def _sibling_runs(p: Plan) -> list[int]:
     """The runs of this manifest's state folder that the locks of the output folders beside its own name (a folder
     each, outputs/<name>, for the manifests sharing the state by default)."""
-    from .state import _same_folder, outputs_writer
+    from .state import lock_of_state, outputs_writer
 
     runs = []
     try:
@@ -586,7 +590,7 @@ def _sibling_runs(p: Plan) -> list[int]:
         writer = outputs_writer(folder)
         ran = writer.get("run", "") if writer is not None else ""
         if writer is not None and ran.isdecimal() and len(ran) <= 18 \
-                and _same_folder(writer["state_dir"], p.state_dir.resolve()):
+                and lock_of_state(writer, folder, p.state_dir.resolve()) is not None:
             runs.append(int(ran))
     return runs
 
@@ -768,14 +772,13 @@ def _check_key_part(p: Plan, store: Store | None, takes: Takes, key_part: str) -
     :raises UsageError: it cannot.
     """
     from .errors import UsageError
-    from .state import _same_folder, key_part_digest, outputs_writer
+    from .state import key_part_digest, lock_of_state, outputs_writer
 
     if store is not None and store.schema >= KEYS_SALTED_AT and store.records_runs():
         raise UsageError(f"--key-part: the state {p.state_dir / 'state.db'} records runs of its own, and sends "
                          "under its own key part: it takes none other")
-    writer = outputs_writer(p.outputs_dir)
-    digest = writer.get("key_part") if writer is not None and _same_folder(
-        writer["state_dir"], p.state_dir.resolve()) else None
+    writer = lock_of_state(outputs_writer(p.outputs_dir), p.outputs_dir, p.state_dir.resolve())
+    digest = writer.get("key_part") if writer is not None else None
     if digest and key_part_digest(key_part) != digest:
         raise UsageError(f"--key-part: {key_part!r} is not the key part of this state folder's runs, whose digest "
                          f"{p.outputs_dir / '.runs' / 'lock'} records: recover without --key-part")

@@ -677,12 +677,15 @@ def recover_step(folder: Path | None) -> str:
             "refuses)")
 
 
-def recover_command(outputs_dir: Path | None) -> str:
+def recover_command(outputs_dir: Path | None, state_dir: Path | None = None) -> str:
     """The free way on from a state lost, emptied or behind, said before starting over: `gridrun recover` of the
-    manifest whose run wrote the output folder `outputs_dir` last (its lock records it; MANIFEST where it does
-    not), which records as done each job whose video the folder holds whole beside its sidecar, sending nothing
+    manifest whose run wrote the output folder `outputs_dir` last (its lock records it, where it is now when the
+    project holding it and the state folder `state_dir` moved since: `lock_of_state`; MANIFEST where it does not),
+    which records as done each job whose video the folder holds whole beside its sidecar, sending nothing
     (`runner.recover`)."""
     writer = outputs_writer(outputs_dir) if outputs_dir is not None else None
+    if writer is not None and outputs_dir is not None and state_dir is not None:
+        writer = lock_of_state(writer, outputs_dir, state_dir) or writer
     manifest = typed(writer["manifest"]) if writer is not None else "MANIFEST"
     where = "the output folder" if outputs_dir is None else str(outputs_dir)
     said = (f"`gridrun recover {manifest}`, free (nothing sent): it records as done each job whose video {where} "
@@ -1298,6 +1301,63 @@ def _same_folder(recorded: str, folder: Path) -> bool:
         return False
 
 
+def moved_writer(writer: dict[str, str], outputs_dir: Path, state_dir: Path) -> dict[str, str] | None:
+    """The lock record `writer` of the output folder `outputs_dir` with its state folder and manifest where they are
+    now, when the state folder it records is gone and lay, as the state folder `state_dir` lies now, beside where the
+    output folder was: the folder holding both (a project with its `.gridrun/` and outputs) renamed, moved or
+    restored elsewhere. Its `state_dir` is then `state_dir`, its `manifest` the recorded one at the same place
+    under the folder's new path, `moved_from` the state folder it recorded and `outputs_then` where the output
+    folder was (the path its runs recorded). None when the recorded state folder
+    is there (another state's, or this one's by its path), or lay elsewhere."""
+    recorded = Path(writer["state_dir"])
+    if not recorded.is_absolute() or os.path.lexists(recorded):
+        return None
+    here, outputs = Path(os.path.abspath(state_dir)), Path(os.path.abspath(outputs_dir))
+    try:
+        root = Path(os.path.commonpath([here, outputs]))
+    except ValueError:  # on two drives
+        return None
+    inner = here.relative_to(root).parts
+    if not inner or recorded.parts[-len(inner):] != inner:
+        return None
+    then = Path(*recorded.parts[:-len(inner)])
+    if then == root:
+        return None
+    manifest = Path(writer["manifest"])
+    if manifest.is_absolute() and manifest.is_relative_to(then):
+        manifest = root / manifest.relative_to(then)
+    return {**writer, "state_dir": str(here), "manifest": str(manifest), "moved_from": str(recorded),
+            "outputs_then": str(then / outputs.relative_to(root))}
+
+
+def lock_of_state(writer: dict[str, str] | None, outputs_dir: Path, state_dir: Path,
+                  salt: str | None = None) -> dict[str, str] | None:
+    """The lock record `writer` of the output folder `outputs_dir` when it names the state folder `state_dir` as the
+    state whose run wrote there last, its paths as they are now; None when it names another. It does by the state
+    folder's path (or another reaching it, a link), or, the state folder it records gone, as that folder moved
+    since: its key part (`key_part_value`, or the digest `key_part`) that of the state, `salt` (where the state
+    holds one and the lock records one), or else the folder holding both renamed or moved (`moved_writer`). A
+    copied project's lock names the state folder of the original, which is there: another state's."""
+    if writer is None:
+        return None
+    if _same_folder(writer["state_dir"], Path(os.path.abspath(state_dir))):
+        return writer
+    moved = moved_writer(writer, outputs_dir, state_dir)
+    value, digest = writer.get("key_part_value"), writer.get("key_part")
+    if salt is None or not (value or digest):
+        return moved
+    if os.path.lexists(writer["state_dir"]) or (salt != value if value else key_part_digest(salt) != digest):
+        return None
+    return moved or {**writer, "state_dir": str(Path(os.path.abspath(state_dir))), "moved_from": writer["state_dir"]}
+
+
+def _state_named(writer: dict[str, str]) -> str:
+    """The state folder a lock record (`lock_of_state`) names, and where it is now when it moved since."""
+    if "moved_from" not in writer:
+        return writer["state_dir"]
+    return f"{writer['moved_from']} (this state folder, at {writer['state_dir']} since it moved)"
+
+
 def written_by_state(folder: str | Path, path: Path) -> bool:
     """Whether the lock of the output folder `folder` (`outputs_writer`) names the state file `path` itself as the
     state whose run wrote there last, by whatever path it reaches it: checkouts of one project whose manifests name
@@ -1317,11 +1377,11 @@ def _left_by_state_of(path: Path, outputs_dir: Path) -> tuple[str, Path] | None:
     """(The state folder the output folder's lock names, a file its runs left there) when that lock (`outputs_writer`)
     names the state folder of the state file `path` and runs left their files in `outputs_dir` (`left_by_runs`);
     else None."""
-    writer = outputs_writer(outputs_dir)
-    if writer is None or not _same_folder(writer["state_dir"], path.parent.resolve()):
+    writer = lock_of_state(outputs_writer(outputs_dir), outputs_dir, path.parent.resolve())
+    if writer is None:
         return None
     left = left_by_runs(outputs_dir)
-    return None if left is None else (writer["state_dir"], left)
+    return None if left is None else (_state_named(writer), left)
 
 
 def _holds_no_state(path: Path) -> bool:
@@ -1387,7 +1447,7 @@ def check_not_lost(path: Path, outputs_dir: Path | None) -> None:
                "the log lost (a backup or sync of state.db alone, a clean-up of temporary files)? Read as new, it "
                f"would have every job sent, and paid for, again. Put {wal} back beside it, or restore both from a "
                "backup")
-            + f"; or {recover_command(outputs_dir)}; or, to start over knowingly (every job sent and paid for "
+            + f"; or {recover_command(outputs_dir, path.parent)}; or, to start over knowingly (every job sent and paid for "
             f"again), remove it and {lock}")
     clone = _from_a_clone(lock, path.parent)
     if clone is not None:
@@ -1408,7 +1468,7 @@ def check_not_lost(path: Path, outputs_dir: Path | None) -> None:
         f"({left.relative_to(outputs_dir)}, ...), and {lock} says a run of the state in {state_dir} wrote "
         "them last: its disk not mounted, its folder wiped or moved? Read as new, it would have every job sent, and "
         "paid for, again. Mount that disk, or put the state folder back (state.db from a backup); or "
-        f"{recover_command(outputs_dir)}; or, to start over knowingly (every job sent and paid for again), "
+        f"{recover_command(outputs_dir, path.parent)}; or, to start over knowingly (every job sent and paid for again), "
         f"remove {lock}")
 
 
@@ -1695,7 +1755,7 @@ class Store:
         folder = self._outputs_dir
         if folder is None or left_by_runs(folder) is None:
             return ""
-        return f" {recover_command(folder)}; or"
+        return f" {recover_command(folder, self.path.parent)}; or"
 
     def _damaged_error(self, exc: sqlite3.Error | str) -> StateError:
         return StateError(self.damaged_text(exc))
@@ -1776,13 +1836,15 @@ class Store:
         """
         if outputs_dir is None or self.schema < 1 or self._recovering:
             return
-        writer = outputs_writer(outputs_dir)
-        if writer is None or not _same_folder(writer["state_dir"], self.path.parent.resolve()):
+        salt = self.key_salt() if self.schema >= KEYS_SALTED_AT else None
+        writer = lock_of_state(outputs_writer(outputs_dir), outputs_dir, self.path.parent.resolve(), salt)
+        if writer is None:
             return
         last = self.db.execute("SELECT max(id) FROM runs").fetchone()[0]
         ran = writer.get("run", "")
+        then = Path(writer.get("outputs_then", outputs_dir))  # where its runs recorded it, before a move
         above = int(ran) if ran.isdecimal() and len(ran) <= 18 and not self.records_run(int(ran), outputs_dir) \
-            else None
+            and not self.records_run(int(ran), then) else None
         lost = self._lost_renders(videos)
         if above is None and not lost:
             return
@@ -1807,11 +1869,11 @@ class Store:
         lock = outputs_dir / ".runs" / "lock"
         raise StateError(
             f"{self.path}: the state has lost the records of runs it made: {'; and '.join(found)}; and {lock} says "
-            f"a run of the state in {writer['state_dir']} wrote the folder last: its write-ahead log {wal} lost after "
+            f"a run of the state in {_state_named(writer)} wrote the folder last: its write-ahead log {wal} lost after "
             "a later run (a backup or sync of state.db alone, a clean-up of temporary files), or state.db restored "
             "from an older copy? Read as it is, it would send again, and pay again for, the jobs those runs sent, "
             f"taking their videos for another state's. Put {wal} back beside it, or restore both from a backup made "
-            f"after those runs; or {recover_command(outputs_dir)}; or, to go on knowingly from the state as it is "
+            f"after those runs; or {recover_command(outputs_dir, self.path.parent)}; or, to go on knowingly from the state as it is "
             "(the jobs those runs sent are sent and paid for again, their videos kept under .runs/superseded/), "
             f"remove {lock}")
 

@@ -1,0 +1,116 @@
+"""A project folder renamed or moved with its state folder and its output folder: the output folder's lock names
+the state folder where it was, and is this state's all the same. A state behind, emptied or lost after the move is
+refused as it is in place, `gridrun recover` adopts the videos its runs left, and a run pays for none again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from execkit import lose_state, ran_on_sim, stats, write_manifest
+
+from runner import api
+
+
+def _said(capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    got = capsys.readouterr()
+    return " ".join(got.out.split()), " ".join(got.err.split())
+
+
+def test_a_moved_project_whose_state_is_restored_from_an_older_backup_is_refused_and_recovered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """state.db copied after a first run (2 jobs), put back after a second (2 jobs more), and the project folder
+    renamed: plan and run refuse the state as behind, naming `gridrun recover` of the manifest where it is now;
+    recover adopts the second run's videos and a run sends nothing."""
+    from runner.cli import main
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    _, prov = ran_on_sim(proj, monkeypatch, n_seeds=1)
+    db = proj / ".gridrun" / "state.db"
+    first = db.read_bytes()
+    write_manifest(proj, n_seeds=2)
+    assert api.run(proj / "t.yaml", report=False).exit_code == 0
+    assert stats(prov)["creates"] == 4
+    lose_state(proj)
+    db.write_bytes(first)
+    moved = proj.rename(tmp_path / "proj2")
+    m = moved / "t.yaml"
+    capsys.readouterr()
+    for argv in (["plan"], ["run", "--no-report"]):
+        assert main([argv[0], str(m), *argv[1:]]) == 1
+        err = _said(capsys)[1]
+        assert "the state has lost the records of runs it made" in err, err
+        assert f"the state in {proj / '.gridrun'} (this state folder, at {moved / '.gridrun'} since it moved)" in err
+        assert f"`gridrun recover {m}`, free" in err, err
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)[0]
+    assert "2 jobs found whole with their sidecars: recorded done" in said, said
+    assert "2 jobs held by the state already, left as they are" in said, said
+    assert api.diff(api.plan(m)).new == 0
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 4
+
+
+@pytest.mark.parametrize("how", ["removed", "emptied"])
+def test_a_moved_project_whose_state_is_lost_is_refused_and_recovered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    """The project folder renamed, then its state.db removed or emptied: plan refuses it, naming `gridrun recover`
+    of the manifest where it is now; recover adopts every video and a run sends nothing."""
+    from runner.cli import main
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    _, prov = ran_on_sim(proj, monkeypatch)
+    moved = proj.rename(tmp_path / "proj2")
+    m = moved / "t.yaml"
+    db = lose_state(moved)
+    if how == "emptied":
+        db.write_bytes(b"")
+    capsys.readouterr()
+    assert main(["plan", str(m)]) == 1
+    err = _said(capsys)[1]
+    assert f"`gridrun recover {m}`, free" in err, err
+    assert str(proj / "t.yaml") not in err, err
+    assert main(["recover", str(m)]) == 0
+    said = _said(capsys)[0]
+    assert "4 jobs found whole with their sidecars: recorded done, nothing sent" in said, said
+    assert api.diff(api.plan(m)).new == 0
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 4
+
+
+def test_a_project_moved_after_a_recover_is_not_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state lost and recovered (the output folder's lock naming the recover's run, of that folder), then the project
+    folder renamed: the recover's run is of the output folder where it was, so the state is not refused as behind,
+    and a run sends nothing."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    _, prov = ran_on_sim(proj, monkeypatch)
+    lose_state(proj)
+    assert api.recover(proj / "t.yaml").run_id == 2
+    moved = proj.rename(tmp_path / "proj2")
+    assert api.diff(api.plan(moved / "t.yaml")).new == 0
+    assert api.run(moved / "t.yaml", report=False).exit_code == 0
+    assert stats(prov)["creates"] == 4
+
+
+def test_a_copied_project_whose_original_is_there_is_another_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A project copied, its original still there, and the copy's state lost: the output folder's lock names the
+    original's state folder, which is there: the copy's state is not refused as lost, and its videos are not taken
+    for its own (a run keeps them aside)."""
+    import shutil
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    ran_on_sim(proj, monkeypatch)
+    copy = tmp_path / "copy"
+    shutil.copytree(proj, copy, symlinks=True)
+    lose_state(copy)
+    assert len(api.plan(copy / "t.yaml").jobs) == 4  # not refused
