@@ -2878,10 +2878,11 @@ def _status_live(args: argparse.Namespace, snap: Snapshot) -> Any:
 
 
 def _run_manifest(snap: Snapshot) -> str:
-    """The manifest file of the run of `snap`, relative to the current folder, as the commands proposed name it."""
+    """The manifest file of the run of `snap`, relative to the current folder, as the commands proposed name it:
+    where it is now, the project folder moved since (`_now_at`)."""
     from .plan import relpath
 
-    return relpath(Path(snap.run.manifest_path))
+    return relpath(_now_at(snap, snap.run.manifest_path))
 
 
 def _missing_videos(snap: Snapshot, manifest: Any = None) -> list[tuple[str, str]]:
@@ -2897,9 +2898,8 @@ def _missing_videos(snap: Snapshot, manifest: Any = None) -> list[tuple[str, str
     then = Path(os.path.abspath(snap.run.manifest_path)).parent
     given = getattr(manifest, "path", manifest)  # the manifest as loaded, or its path as given
     now = {Path(os.path.abspath(given)).parent} if isinstance(given, (str, os.PathLike)) else set()
-    if snap.run.state_folder is not None and Path(snap.run.state_folder).name == ".gridrun" and not then.exists():
-        # the project's own .gridrun/, moved with it (a `state_dir:` elsewhere leaves the run's folder where it was)
-        now.add(Path(snap.run.state_folder).parent)
+    if (project := _moved_project(snap)) is not None:
+        now.add(project)
     moved = [base for base in now if base != then]
     if not moved:
         return missing
@@ -2915,6 +2915,35 @@ def _missing_videos(snap: Snapshot, manifest: Any = None) -> list[tuple[str, str
         return str(moved[0] / inside)
 
     return [(key, at) for key, path in missing if (at := now_at(path)) is not None]
+
+
+def _moved_project(snap: Snapshot) -> Path | None:
+    """Where the folder of the run of `snap` is now, moved or renamed since the run: the folder holding the state's
+    own `.gridrun/`, moved with it, while the folder the run's manifest was in is gone (a `state_dir:` elsewhere
+    leaves the run's folder where it was); None when it did not move, or that is not known."""
+    then, folder = Path(os.path.abspath(snap.run.manifest_path)).parent, getattr(snap.run, "state_folder", None)
+    if folder is None or Path(folder).name != ".gridrun" or then.exists():
+        return None
+    now = Path(folder).parent
+    return None if now == then else now
+
+
+def _now_at(snap: Snapshot, recorded: str) -> Path:
+    """A path the run of `snap` recorded (its manifest file, its output folder) where it is now: as recorded while
+    the run's manifest file is there, or, the project folder moved since (`_moved_project`), at the same place in
+    it."""
+    path = Path(recorded)
+    if os.path.isfile(snap.run.manifest_path) or (project := _moved_project(snap)) is None:
+        return path
+    try:
+        return project / Path(os.path.abspath(path)).relative_to(Path(os.path.abspath(snap.run.manifest_path)).parent)
+    except ValueError:  # not in the manifest's folder
+        return path
+
+
+def _run_files_now(snap: Snapshot) -> tuple[Path, Path]:
+    """The manifest file and the output folder of the run of `snap` where they are now (`_now_at`)."""
+    return _now_at(snap, snap.run.manifest_path), _now_at(snap, snap.run.outputs_dir)
 
 
 def _missing_note(missing: Sequence[tuple[str, str]]) -> str:
@@ -3116,17 +3145,16 @@ def _of_file(text: str, snap: Snapshot) -> str:
     (its own folder would be taken as a project of its own, which has run nothing)."""
     from .plan import relpath
 
-    path = Path(snap.run.manifest_path)
+    path, outputs = _run_files_now(snap)
     m = typed(relpath(path))
     text, named = _UNNAMED.subn(lambda found: f"`gridrun {found[1]} {m}", text)
     if not named or path.is_file():
         return text
-    copy = Path(snap.run.outputs_dir) / ".runs" / f"run-{snap.run.id}.yaml"
+    copy = outputs / ".runs" / f"run-{snap.run.id}.yaml"
     if copy.is_file():
         back = f"`cp {typed(relpath(copy))} {m}`"
-    else:  # removed by hand (.runs/ tidied): the state keeps its text, which `--manifest-copy` writes again
-        back = (f"`gridrun status {m} --manifest-copy {snap.run.id}` writes the run's copy again from the state; "
-                f"copy it to {m}")
+    else:  # removed by hand (.runs/ tidied): the state keeps its text, which `--manifest-copy` gives
+        back = f"`{_copy_from_state(snap, m)}` writes it from the text the state keeps"
     return f"{m} is no longer there: put it back as run {snap.run.id} had it first ({back}), then {text}"
 
 
@@ -3135,15 +3163,25 @@ def _of_file_advice(advice: Advice, snap: Snapshot) -> Advice:
     that file back first, where it is no longer there."""
     from .plan import relpath
 
-    path = Path(snap.run.manifest_path)
+    path, outputs = _run_files_now(snap)
     commands = advice.commands
     if commands and not path.is_file():
         m = typed(relpath(path))
-        copy = Path(snap.run.outputs_dir) / ".runs" / f"run-{snap.run.id}.yaml"
-        back = (f"cp {typed(relpath(copy))} {m}" if copy.is_file() else
-                f"gridrun status {m} --manifest-copy {snap.run.id}")
+        copy = outputs / ".runs" / f"run-{snap.run.id}.yaml"
+        back = f"cp {typed(relpath(copy))} {m}" if copy.is_file() else _copy_from_state(snap, m)
         commands = (back, *commands)
     return Advice(_of_file(advice.text, snap), commands)
+
+
+def _copy_from_state(snap: Snapshot, m: str) -> str:
+    """The command that writes the manifest of the run of `snap` to `m` (as typed) from the text its state keeps:
+    `status --manifest-copy` of the state folder, which, given no manifest, gives that text on stdout (given the
+    manifest, not there, it would not load)."""
+    from .plan import relpath
+
+    folder = snap.run.state_folder
+    state = f" --state {typed(relpath(Path(folder)))}" if folder is not None else ""
+    return f"gridrun status{state} --manifest-copy {snap.run.id} > {m}"
 
 
 def _placeholders_next(snap: Snapshot) -> Advice:
@@ -3240,11 +3278,11 @@ def _put_back(snap: Snapshot, left: Sequence[tuple[str, int, int]], verb: str, *
     them = "it" if len(left) == 1 else "them"
     missing = [r for r in runs if r in snap.copies_missing]
     if missing:  # removed by hand (.runs/ tidied): the state keeps its text, which `--manifest-copy` writes again
-        m = typed(relpath(Path(snap.run.manifest_path)))
+        m = typed(relpath(_now_at(snap, snap.run.manifest_path)))
         ones = "it is" if len(missing) == 1 else "they are"
         copies += (f"; {ones} missing: `gridrun status {m} --manifest-copy "
                    f"{' / '.join(map(str, missing))}` writes {'it' if len(missing) == 1 else 'each'} again from the state")
-    back = visible(relpath(Path(snap.run.manifest_path)))
+    back = visible(relpath(_now_at(snap, snap.run.manifest_path)))
     back = f"copy it back to {back}" if len(runs) == 1 else f"copy each back to {back} in turn"
     return f"put the manifest back as the run that sent {them} had it ({copies}): {back} and run {command} to {verb} {them}"
 

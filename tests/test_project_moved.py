@@ -114,3 +114,41 @@ def test_a_copied_project_whose_original_is_there_is_another_state(
     shutil.copytree(proj, copy, symlinks=True)
     lose_state(copy)
     assert len(api.plan(copy / "t.yaml").jobs) == 4  # not refused
+
+
+def test_status_of_a_renamed_projects_state_folder_names_the_manifest_where_it_is_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run left 2 jobs in flight and its project folder was renamed: `status --state` of the folder where the state
+    is now proposes the manifest beside it, never the old folder; with that manifest and its run copy removed, it
+    proposes writing it there from the state, and following the advice collects the 2 jobs, paying nothing again."""
+    from execkit import sim_provider
+
+    from runner.cli import main
+    from runner.options import RunOptions
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    m = write_manifest(proj, n_seeds=2, styles=("clay",), sim={"render_time": 2, "jitter": 0.0})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    assert stats(prov)["creates"] == 2
+    proj.rename(tmp_path / "proj2")
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["status", "--state", "proj2/.gridrun"]) == 0
+    out = _said(capsys)[0]
+    assert "next: `gridrun run proj2/t.yaml` collects the 2 jobs left in flight at no new cost" in out, out
+    assert "proj/" not in out, out
+    (tmp_path / "proj2" / "t.yaml").unlink()
+    (tmp_path / "proj2" / "outputs" / "t" / ".runs" / "run-1.yaml").unlink()
+    assert main(["status", "--state", "proj2/.gridrun"]) == 0
+    out = _said(capsys)[0]
+    assert ("next: proj2/t.yaml is no longer there: put it back as run 1 had it first (`gridrun status --state "
+            "proj2/.gridrun --manifest-copy 1 > proj2/t.yaml` writes it from the text the state keeps), then `gridrun "
+            "run proj2/t.yaml` collects the 2 jobs left in flight at no new cost") in out, out
+    assert main(["status", "--state", "proj2/.gridrun", "--manifest-copy", "1"]) == 0
+    (tmp_path / "proj2" / "t.yaml").write_text(capsys.readouterr().out)
+    assert api.run(tmp_path / "proj2" / "t.yaml", report=False).exit_code == 0
+    assert stats(prov)["creates"] == 2
