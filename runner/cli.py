@@ -1954,16 +1954,15 @@ def _images_moved_step(moved: Mapping[str, Sequence[Any]]) -> str:
             "`gridrun plan` shows what a run sends (and costs)")
 
 
-def _retry_left(plan: Plan, retry: bool | str) -> str:
+def _retry_left(plan: Plan, retry: bool | str, snap: Snapshot) -> str:
     """What to run after a `gridrun retry` (`retry`: "--unknown" for `retry --unknown`) its budget stopped with
-    jobs it was to send again left as they were: the same retry (a plain `gridrun run` sends none of them), with
-    a budget that covers what it counts (those jobs, and any in flight) when the manifest's does not."""
-    from . import api
+    jobs it was to send again left as they were (`snap`, the state as it left them): the same retry (a plain
+    `gridrun run` sends none of them), with a budget that covers what it counts (those jobs, and any in flight) when
+    the manifest's does not."""
     from .state import JobState
 
     again = ({JobState.UNKNOWN.value} if retry == "--unknown" else
              {s.value for s in (JobState.FAILED, JobState.REJECTED, JobState.EXPIRED, JobState.CANCELLED)})
-    snap = api.status(plan.manifest)
     left = [j for j in snap.jobs if j.state in again]
     need = _budgeted_micros(snap) + sum(j.cost_estimate_micros for j in left)
     command = "gridrun retry --unknown" if retry == "--unknown" else "gridrun retry"
@@ -2188,6 +2187,17 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
     return result.exit_code
 
 
+def _state_as_left(plan: Plan, result: Any) -> Snapshot:
+    """The state as the run `result` of `plan` left it: read where it is now when its folder, or the project folder
+    holding it, moved while the run went on (`RunResult.state_now`), the plan's path then naming no state."""
+    from . import api
+
+    now = getattr(result, "state_now", None)
+    if getattr(result, "moved", False) and now is not None:
+        return api.status(plan.manifest, state_dir=Path(now).parent)
+    return api.status(plan.manifest)
+
+
 def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool | str = False) -> None:
     """What the run's end means and what to run next, on standard error, by how it ended. `retry`: the run was a
     `gridrun retry` (of failed jobs: True; "--unknown": of those of unknown outcome)."""
@@ -2204,7 +2214,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     away = getattr(args, "leave_in_flight", False) and any(c.get(s) for s in FOLLOWED)
     # and what the jobs left rendering count against the next run's budget
     # and which of the jobs of unknown outcome a plain run looks up in the provider's request log first, at no cost
-    read = api.status(plan.manifest) if away or any(c.get(s.value) for s in (
+    read = _state_as_left(plan, result) if away or any(c.get(s.value) for s in (
         JobState.PLANNED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING, JobState.EXPIRED,
         JobState.UNKNOWN)) else None
     snap = read if (any(c.get(s.value) for s in (JobState.PLANNED, JobState.SUBMITTING, JobState.SUBMITTED,
@@ -2219,7 +2229,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     unchecked = _unchecked(read) if read is not None and c.get(JobState.UNKNOWN.value) else 0
     # the jobs that failed alike on every attempt: said with how often, and what to change
     # and the others whose refusal the same request meets again: said with what to change, and what it was billed
-    ended = ((read or api.status(plan.manifest))
+    ended = ((read or _state_as_left(plan, result))
              if snap is None and (c.get(JobState.FAILED.value) or c.get(JobState.REJECTED.value)) else None)
     repeated = ended.repeated if ended is not None else None
     again = _refused_again(ended) if ended is not None else None
@@ -2247,7 +2257,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         if snap is not None or result.left_done or left_elsewhere:
             err.print(f"stopped by the budget: {then}")
         elif retry:
-            err.print(f"stopped by the budget: {_retry_left(plan, retry)}")
+            err.print(f"stopped by the budget: {_retry_left(plan, retry, _state_as_left(plan, result))}")
         else:
             err.print("stopped by the budget: raise it (--budget) and run again to go on")
     elif result.exit_code == 1:
@@ -2370,9 +2380,9 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         # the steps above are of the manifest as this run read it; the file was edited since
         err.print(f"[yellow]warning[/yellow]: the manifest file was edited while the run went on: {escape(now[1])}")
     spent, budget = result.stats.spent_micros, result.stats.budget_micros
-    if getattr(result, "followed", 0) and (followed := api.status(plan.manifest).followed_note()) is not None:
+    if getattr(result, "followed", 0) and (followed := _state_as_left(plan, result).followed_note()) is not None:
         err.print(f"spent {usd_text(spent)}: {followed}", markup=False, highlight=False)
-    if budget is not None and spent > budget and (over := api.status(plan.manifest).over_budget_note()) is not None:
+    if budget is not None and spent > budget and (over := _state_as_left(plan, result).over_budget_note()) is not None:
         err.print(f"[yellow]warning[/yellow]: this run {escape(over)}")
 
 

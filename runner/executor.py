@@ -270,6 +270,7 @@ class RunResult:
     # the outputs folder is now (`outputs_dir` where it was not in the folder that moved; None: not known)
     moved: bool = False
     outputs_now: Path | None = None
+    state_now: Path | None = None         # and where the state file is now (None: not moved, or not known)
     # what the caller's `on_progress` raised, its traceback with it: the run went on without calling it again
     progress_error: BaseException | None = None
 
@@ -1315,7 +1316,7 @@ class Executor:
                          odd_status_left=tuple((self.states[jid], raw) for jid, raw in self._odd_status.items()
                                                if self.states[jid] in IN_FLIGHT_STATES),
                          moved=moved, outputs_now=None if now is None else outputs_moved(
-                             self.store.real, now, self.plan.outputs_dir))
+                             self.store.real, now, self.plan.outputs_dir), state_now=now)
 
     @contextlib.contextmanager
     def _signals_taken(self) -> Iterator[_Signals | None]:

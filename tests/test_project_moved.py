@@ -152,3 +152,57 @@ def test_status_of_a_renamed_projects_state_folder_names_the_manifest_where_it_i
     (tmp_path / "proj2" / "t.yaml").write_text(capsys.readouterr().out)
     assert api.run(tmp_path / "proj2" / "t.yaml", report=False).exit_code == 0
     assert stats(prov)["creates"] == 2
+
+
+def _run_moved(tmp_path: Path, sim: dict[str, object], *, ctrl_c: bool) -> tuple[int, str, Path]:
+    """`gridrun run` of a project folder renamed (R1 to R2) once its 2 jobs are in flight, with Ctrl-C twice after
+    (`ctrl_c`): its exit code, standard error, and the manifest where it is now."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from execkit import in_flight, wait_for
+
+    first = tmp_path / "R1"
+    first.mkdir()
+    m = write_manifest(first, n_seeds=2, styles=("anime",), sim={"jitter": 0.0, **sim})
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "COLUMNS": "400"}
+    ran = subprocess.Popen([sys.executable, "-m", "runner.cli", "run", str(m)], cwd=tmp_path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: in_flight(m) == 2)
+        first.rename(tmp_path / "R2")
+        if ctrl_c:
+            for _ in range(2):
+                ran.send_signal(signal.SIGINT)
+                time.sleep(0.5)
+    finally:
+        _, err = ran.communicate(timeout=120)
+    return ran.returncode, " ".join(err.split()), tmp_path / "R2" / m.name
+
+
+def _creates(project: Path) -> int:
+    return (project / ".gridrun" / "sim-world.jsonl").read_text().count('"create"')
+
+
+def test_a_run_whose_project_folder_moved_ends_failed_with_its_own_end_lines(tmp_path: Path) -> None:
+    """The project folder renamed while its jobs render, every one of them failing: the run ends failed (exit 1),
+    saying what its jobs did, read from its state where it is now, not that no state is there."""
+    code, err, _ = _run_moved(tmp_path, {"render_time": 1.0, "failure_rate": 1.0}, ctrl_c=False)
+    assert code == 1 and "Traceback" not in err, err
+    assert "no state yet" not in err, err
+    assert "some jobs did not finish (`gridrun status` says why): style=anime,seed=1 and 1 more job failed" in err, err
+
+
+def test_a_run_whose_project_folder_moved_and_was_interrupted_says_what_it_left_in_flight(tmp_path: Path) -> None:
+    """The project folder renamed while its jobs render, then Ctrl-C twice: the run exits 130 and says the jobs it
+    left in flight, which a run from the folder's new place collects without sending them again."""
+    code, err, m = _run_moved(tmp_path, {"render_time": 3.0}, ctrl_c=True)
+    assert code == 130 and "Traceback" not in err, err
+    assert "no state yet" not in err, err
+    assert "interrupted with 2 jobs sent" in err and "`gridrun run` collects them at no new cost" in err, err
+    assert _creates(m.parent) == 2
+    assert api.run(m, report=False).exit_code == 0
+    assert _creates(m.parent) == 2
