@@ -1846,12 +1846,13 @@ def _redo_elsewhere(left: int, cost: int, need: int, budget: int | None) -> Advi
 
 def _manifest_budget(snap: Snapshot) -> int | None:
     """The budget a plain `gridrun run` of the run's manifest has: its `run.budget_usd` as the file says now (the
-    run's own may have come from `--budget`); the run's when the file cannot be read."""
+    run's own may have come from `--budget`), the file read where it is now (`_now_at`: the project folder moved
+    since); the run's when the file cannot be read."""
     from . import api
     from .plan import budget_micros, manifest_budget
 
     try:
-        return budget_micros(manifest_budget(api.load(snap.run.manifest_path)))
+        return budget_micros(manifest_budget(api.load(_now_at(snap, snap.run.manifest_path))))
     except Exception:  # moved, or no longer valid: `run` would say so itself
         return snap.run.budget_micros
 

@@ -415,6 +415,13 @@ def same_folder(a: str | Path, b: str | Path) -> bool:
         return False
 
 
+# What a run of a copied or moved project does that writes its report where the manifest now puts its videos: the
+# videos found there (or copied from the folder the run recorded) are paid for no more, but a plain run sends the
+# jobs not done yet too; with no budget it sends none of them.
+RUN_THERE = ("paying nothing for them, and writes the report there; it sends the jobs not done yet too, at what "
+             "`gridrun plan` says they cost (`gridrun run --budget 0 --allow-partial` sends none of them)")
+
+
 def elsewhere_error(run_id: int, recorded: str | Path, home: Path) -> StateError:
     """The refusal to write the files of a run whose videos the state records in another folder than the
     one the manifest now names (a copied or moved project)."""
@@ -422,7 +429,7 @@ def elsewhere_error(run_id: int, recorded: str | Path, home: Path) -> StateError
         f"{home}: run {run_id} of the state here recorded its videos in {recorded}, not in this folder the "
         "manifest now names (the project was copied or moved): its report and results would describe the "
         "videos of another folder, so nothing was written. `gridrun run` on the manifest finds its videos "
-        "where it now puts them, paying nothing, and writes the report there")
+        f"where it now puts them, {RUN_THERE}")
 
 
 def gone_error(run_id: int, folder: str | Path, home: Path | None = None) -> StateError:
@@ -441,7 +448,7 @@ def gone_error(run_id: int, folder: str | Path, home: Path | None = None) -> Sta
     gone = f"{folder}: run {run_id}'s output folder is gone (moved or deleted, or its disk not mounted)"
     if home is not None and home.is_dir() and not same_folder(home, folder):
         return StateError(f"{gone}. The manifest now names {home}: `gridrun run` on it finds the videos there if "
-                          "the project moved, paying nothing, and writes the report there")
+                          f"the project moved, {RUN_THERE}")
     runs = shlex.quote(str(Path(home or folder) / ".runs"))
     return StateError(
         f"{gone}. Mount that disk, or put the folder back, then run this again; or, to download its videos "

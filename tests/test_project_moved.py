@@ -206,3 +206,38 @@ def test_a_run_whose_project_folder_moved_and_was_interrupted_says_what_it_left_
     assert _creates(m.parent) == 2
     assert api.run(m, report=False).exit_code == 0
     assert _creates(m.parent) == 2
+
+
+def test_a_renamed_projects_status_reads_its_budget_there_and_report_names_the_free_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run stopped by its --budget with 4 jobs not sent, its project folder renamed: `status` reads the budget of
+    the manifest where it is now ($5, which covers them), not the run's; `report` refuses the run's folder, gone,
+    saying a run sends the jobs not done too and how to run sending none; that run pays nothing, and the report is
+    written."""
+    from execkit import sim_provider
+
+    from runner.cli import main
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    m = write_manifest(proj, n_seeds=2, styles=("anime", "clay", "comic"), run={"budget_usd": 5})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    monkeypatch.chdir(proj)
+    main(["run", m.name, "--budget", "0.75", "--allow-partial", "--no-report"])
+    assert stats(prov)["creates"] == 2
+    moved = proj.rename(tmp_path / "proj2")
+    monkeypatch.chdir(moved)
+    capsys.readouterr()
+    assert main(["status", m.name]) == 0
+    out = _said(capsys)[0]
+    assert "next: `gridrun run` sends the 4 jobs not sent ($1.40)" in out, out
+    assert "--budget" not in out, out
+    assert main(["report", m.name]) == 1
+    err = _said(capsys)[1]
+    assert "it sends the jobs not done yet too, at what `gridrun plan` says they cost (`gridrun run --budget 0 " \
+        "--allow-partial` sends none of them)" in err, err
+    main(["run", m.name, "--budget", "0", "--allow-partial"])
+    assert stats(prov)["creates"] == 2
+    assert main(["report", m.name]) == 0
