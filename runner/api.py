@@ -29,7 +29,7 @@ from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .errors import (
     CancelInterrupted, CancelNotTakenError, CancelRefusedError, CopyNotWrittenError, GridrunError, ManifestError, ManifestErrors, NeverRanError,
-    NotRecordedError, OutcomeUnknownError, ProviderError, RejectedError, RetryableError, RunStartingError, StateError,
+    NotRecordedError, OutcomeUnknownError, OutputsMovedError, ProviderError, RejectedError, RetryableError, RunStartingError, StateError,
     UsageError, request_id_in,
 )
 from .jobs import format_value, param_strings
@@ -2644,6 +2644,8 @@ class CancelResult:
     reports: dict[int, Path] = field(default_factory=dict)     # of those and the latest run, run id -> its report,
                                                                # written again
     report_errors: dict[int, str] = field(default_factory=dict)  # run id -> why its report could not be
+    # of those, the runs whose output folder is not the manifest's now (the project copied or moved: a run writes it)
+    reports_moved: set[int] = field(default_factory=set)
 
 
 def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | None = None,
@@ -2791,6 +2793,8 @@ def _rewrite_reports(p: Plan, store: Store, result: CancelResult) -> None:
                                                   home=p.outputs_dir)
         except (GridrunError, OSError, sqlite3.Error) as exc:
             result.report_errors[run_id] = str(exc) or type(exc).__name__
+            if isinstance(exc, OutputsMovedError):
+                result.reports_moved.add(run_id)
 
 
 def _cancel_plan(m: Manifest | Plan | str | Path) -> tuple[Plan, str | None]:

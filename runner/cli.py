@@ -3741,9 +3741,11 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     for run_id, path in r.reports.items():
         say(f"report of run {run_id} written again with what the cancel recorded: {visible(str(relpath(path)))}")
     for run_id, why in r.report_errors.items():
+        fix = ("`gridrun run` on the manifest writes the report where the manifest now puts the videos, as said"
+               if run_id in r.reports_moved else
+               f"`gridrun report {typed(args.manifest)} --run {run_id}`{put_back} writes it")
         err.print(f"warning: the report of run {run_id} could not be written again ({visible(why)}): it still shows the "
-                  f"jobs as before the cancel; `gridrun report {typed(args.manifest)} --run {run_id}`{put_back} writes it",
-                  markup=False, highlight=False)
+                  f"jobs as before the cancel; {fix}", markup=False, highlight=False)
     # jobs recorded `unknown` (the provider no longer has them) may have been paid for, and are left for `gridrun
     # retry --unknown`: not a cancel that settled everything
     return 1 if r.errors or r.unresolved or r.not_taken or r.refused or r.not_in_log or r.look_later or r.log_unread or r.no_log \

@@ -192,6 +192,11 @@ class StateError(GridrunError):
     """The state store is unusable, or a job moved along an illegal transition."""
 
 
+class OutputsMovedError(StateError):
+    """A run's report or results not written: its output folder is not the one the manifest now names, or is gone
+    while that one is there (the project copied or moved); `gridrun run` on the manifest writes them there."""
+
+
 class CopyNotWrittenError(StateError):
     """A run's copy of its manifest is missing and was not written again; `text` is the manifest's text as the
     state keeps it ("" when it does not)."""

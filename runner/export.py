@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .errors import StateError, UsageError, request_id_in
+from .errors import OutputsMovedError, StateError, UsageError, request_id_in
 from .outputs import atomic_write, gridrun_sidecar, keep_foreign, tell, told  # noqa: F401 (told: read here by others)
 from .state import EarlierBilled, Failures, JobRecord, RunRecord, Snapshot, Store
 
@@ -425,7 +425,7 @@ RUN_THERE = ("paying nothing for them, and writes the report there; it sends the
 def elsewhere_error(run_id: int, recorded: str | Path, home: Path) -> StateError:
     """The refusal to write the files of a run whose videos the state records in another folder than the
     one the manifest now names (a copied or moved project)."""
-    return StateError(
+    return OutputsMovedError(
         f"{home}: run {run_id} of the state here recorded its videos in {recorded}, not in this folder the "
         "manifest now names (the project was copied or moved): its report and results would describe the "
         "videos of another folder, so nothing was written. `gridrun run` on the manifest finds its videos "
@@ -447,8 +447,8 @@ def gone_error(run_id: int, folder: str | Path, home: Path | None = None) -> Sta
                           "again (at no cost while the provider keeps them) and writes the report there")
     gone = f"{folder}: run {run_id}'s output folder is gone (moved or deleted, or its disk not mounted)"
     if home is not None and home.is_dir() and not same_folder(home, folder):
-        return StateError(f"{gone}. The manifest now names {home}: `gridrun run` on it finds the videos there if "
-                          f"the project moved, {RUN_THERE}")
+        return OutputsMovedError(f"{gone}. The manifest now names {home}: `gridrun run` on it finds the videos "
+                                 f"there if the project moved, {RUN_THERE}")
     runs = shlex.quote(str(Path(home or folder) / ".runs"))
     return StateError(
         f"{gone}. Mount that disk, or put the folder back, then run this again; or, to download its videos "

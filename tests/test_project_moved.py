@@ -241,3 +241,33 @@ def test_a_renamed_projects_status_reads_its_budget_there_and_report_names_the_f
     main(["run", m.name, "--budget", "0", "--allow-partial"])
     assert stats(prov)["creates"] == 2
     assert main(["report", m.name]) == 0
+
+
+def test_cancel_in_a_renamed_project_names_the_run_that_writes_its_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run left 2 jobs in flight and its project folder was renamed: `cancel` cancels them but cannot write the
+    run's report in its folder, gone; it names a run from the new place, not `report --run`, which refuses alike;
+    that run sends nothing, and the report is written."""
+    from execkit import sim_provider
+
+    from runner.cli import main
+    from runner.options import RunOptions
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    m = write_manifest(proj, n_seeds=2, styles=("clay",), sim={"render_time": 60, "jitter": 0.0})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m, options=RunOptions(timeout=0.3)).status == "incomplete"
+    moved = proj.rename(tmp_path / "proj2")
+    monkeypatch.chdir(moved)
+    capsys.readouterr()
+    main(["cancel", m.name])
+    err = _said(capsys)[1]
+    assert "warning: the report of run 1 could not be written again" in err, err
+    assert "it still shows the jobs as before the cancel; `gridrun run` on the manifest writes the report" in err, err
+    assert "--run 1" not in err, err
+    main(["run", m.name, "--budget", "0", "--allow-partial"])
+    assert stats(prov)["creates"] == 2
+    assert main(["report", m.name, "--run", "1"]) == 0
