@@ -2508,7 +2508,7 @@ def report(
     if compare is not None and compare[0] == compare[1]:
         raise UsageError(f"--compare takes two different runs (run {compare[0]} was given twice)")
     store, name, home = _given_store(m)
-    with store:
+    with store, _outputs_moved_said(store, name, home):
         return write_report(store, run_id=run_id, manifest_name=name, compare=compare, home=home)
 
 
@@ -2533,8 +2533,35 @@ def export(
     if isinstance(formats, bytes) or not isinstance(formats, Iterable):
         raise UsageError(f"formats must be a list of format names, as ['csv'], got {formats!r}")
     store, name, home = _given_store(m)
-    with store:
+    with store, _outputs_moved_said(store, name, home):
         return write_exports(store, run_id=run_id, manifest_name=name, formats=tuple(formats), home=home)
+
+
+@contextlib.contextmanager
+def _outputs_moved_said(store: Store, name: str | None, home: Path | None) -> Iterator[None]:
+    """`report` and `export` of a manifest whose output folder `home`, absolute in it, is not there: a refusal of the
+    run's folder, gone, says where the project folder moved with it holds the videos now (`resume.moved_outputs`)
+    and the relative `outputs_dir:` that names it, rather than to make the old folder again, which would have
+    every video downloaded again.
+
+    :raises StateError: refused, so."""
+    try:
+        yield
+    except StateError:
+        if home is None or name is None or store.manifest_path is None or os.path.lexists(home):
+            raise
+        latest = store.latest_run(name)
+        done = [] if latest is None else [j.output_path for j in store.snapshot(latest.id, manifest_name=name).jobs
+                                          if j.state == "done" and j.output_path]
+        moved = resume.moved_outputs(home, Path(store.manifest_path).parent, done)
+        if moved is None:
+            raise
+        field = shlex.quote(os.path.relpath(moved, os.path.abspath(Path(store.manifest_path).parent)))
+        raise StateError(
+            f"{home}: the output folder the manifest names is not there: the project folder moved? {moved}, at the "
+            f"same place beside the manifest, holds its videos with its .runs/. Name that folder relative to the "
+            f"manifest, `outputs_dir: {field}`, then `gridrun run` finds them there, paying nothing for them, and "
+            f"writes the report there (making {home} again would have every one downloaded again)") from None
 
 
 def _check_run_id(name: str, value: Any) -> None:

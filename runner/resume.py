@@ -1446,6 +1446,13 @@ def outputs_gone(plan: Plan, rows: Mapping[str, Any]) -> str | None:
     if not done or any(os.path.lexists(path) for path in done):
         return None
     count = f"{len(done):,} done {'job' if len(done) == 1 else 'jobs'}"
+    moved = moved_outputs(folder, plan.manifest.path.parent, done)
+    if moved is not None and not linked:
+        field = shlex.quote(os.path.relpath(moved, os.path.abspath(plan.manifest.path.parent)))
+        return (f"the output folder {folder} is not there (nor its .runs/), yet the state records {count}' videos in "
+                f"it: the project folder moved? {moved}, at the same place beside the manifest, holds them with its "
+                f".runs/. Name that folder relative to the manifest, `outputs_dir: {field}`, and a run finds them "
+                f"there, paying nothing (making {folder} again would have every one downloaded again)")
     shown: Path | str = folder
     if linked:
         shown = f"{named}, a link to {folder},"
@@ -1460,6 +1467,21 @@ def outputs_gone(plan: Plan, rows: Mapping[str, Any]) -> str | None:
             "would download every one again there. Mount that disk, or put the folder back; or, to download them "
             "again there knowingly (at no cost while the provider keeps them), make its .runs/: "
             f"mkdir -p {shlex.quote(str(folder / '.runs'))}")
+
+
+def moved_outputs(folder: Path, manifest_dir: Path, videos: Sequence[str]) -> Path | None:
+    """Where the output folder `folder` (absolute in the manifest, not there) is now, moved with the project folder
+    holding it and the manifest, in `manifest_dir`: the folder under it named by the last names of `folder`'s path
+    (`out`, then `proj/out`, ...) that holds a `.runs/` and, at their places in it, some of `videos` (paths in
+    `folder`); None where none does."""
+    here = Path(os.path.abspath(manifest_dir))
+    for n in range(1, len(folder.parts) - 1):
+        there = here / Path(*folder.parts[-n:])
+        if there == folder or not os.path.isdir(there / ".runs"):
+            continue
+        if any(os.path.lexists(there / Path(v).relative_to(folder)) for v in videos[:100]):
+            return there
+    return None
 
 
 def lock_outputs(p: Plan, store: Store, *, write: bool = True) -> None:

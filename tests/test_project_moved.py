@@ -271,3 +271,39 @@ def test_cancel_in_a_renamed_project_names_the_run_that_writes_its_report(
     main(["run", m.name, "--budget", "0", "--allow-partial"])
     assert stats(prov)["creates"] == 2
     assert main(["report", m.name, "--run", "1"]) == 0
+
+
+def test_an_absolute_outputs_dir_inside_a_moved_project_names_the_folder_where_it_is_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A manifest whose `outputs_dir:` is absolute, inside its project folder, moved (A/proj to B/proj): `plan`, `run`,
+    `report` and `export` name the folder where the videos are now and the relative `outputs_dir:` that names it,
+    not a `mkdir` of the old folder; with it, a run sends nothing and the report is written."""
+    import yaml
+    from execkit import sim_provider
+
+    from runner.cli import main
+
+    proj = tmp_path / "A" / "proj"
+    proj.mkdir(parents=True)
+    m = write_manifest(proj, extra={"outputs_dir": str(proj / "out")})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m, report=False).exit_code == 0
+    assert stats(prov)["creates"] == 6
+    (tmp_path / "B").mkdir()
+    moved = proj.rename(tmp_path / "B" / "proj")
+    monkeypatch.chdir(moved)
+    capsys.readouterr()
+    for argv, code in ((["plan"], 0), (["run"], 1), (["report"], 1), (["export"], 1)):
+        assert main([argv[0], m.name]) == code, argv
+        err = _said(capsys)[1]
+        assert f"{moved / 'out'}, at the same place beside the manifest, holds" in err, (argv, err)
+        assert "`outputs_dir: out`" in err and "mkdir" not in err, (argv, err)
+    assert not (tmp_path / "A" / "proj").exists()
+    doc = yaml.safe_load((moved / m.name).read_text())
+    doc["outputs_dir"] = "out"
+    (moved / m.name).write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert main(["run", m.name]) == 0
+    assert stats(prov)["creates"] == 6
+    assert main(["report", m.name]) == 0
