@@ -259,25 +259,41 @@ def stamp_path(report: Path) -> Path:
     return report.parent / ".runs" / f"{report.name}.stamp.js"
 
 
-def stamp_ended(report: Path) -> dict[str, Any] | None:
-    """What the stamp of the page at `report` says of the run that ended where it did not write the page over
-    (`report.write_report`): {"run": its id, "text": what the page says, "full": whether for want of room,
-    "interrupted": whether a Ctrl-C left it}; None where the page is there and the stamp says no such thing (the page
-    is the run's last, or its run goes on), or no page is there."""
+def _stamp_data(report: Path) -> dict[str, Any] | None:
+    """The stamp of the page at `report` (`stamp_path`), read: None where there is none, or it is not one."""
     try:
         text = stamp_path(report).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    if not text.startswith(STAMP_SET) or not os.path.isfile(report):
+    if not text.startswith(STAMP_SET):
         return None
     try:
         data = json.loads(text[len(STAMP_SET):].rstrip().removesuffix(";"))
     except ValueError:
         return None
-    ended = data.get("ended") if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def stamp_ended(report: Path) -> dict[str, Any] | None:
+    """What the stamp of the page at `report` says of the run that ended where it did not write the page over
+    (`report.write_report`): {"run": its id, "text": what the page says, "full": whether for want of room,
+    "interrupted": whether a Ctrl-C left it}; None where the page is there and the stamp says no such thing (the page
+    is the run's last, or its run goes on), or no page is there."""
+    data = _stamp_data(report)
+    if data is None or not os.path.isfile(report):
+        return None
+    ended = data.get("ended")
     if not isinstance(ended, dict) or not isinstance(ended.get("run"), int) or not isinstance(ended.get("text"), str):
         return None
     return ended
+
+
+def stamp_taken(report: Path) -> float | None:
+    """When the snapshot of the page at `report` was read, as its stamp says (`runs[0].taken` of the page's data);
+    None where its stamp says no time."""
+    data = _stamp_data(report)
+    taken = None if data is None else data.get("taken")
+    return float(taken) if isinstance(taken, (int, float)) and not isinstance(taken, bool) else None
 
 
 def ended_then(ended: Mapping[str, Any]) -> str:

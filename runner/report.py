@@ -32,7 +32,7 @@ from .jobs import format_value, job_key, span_text, usd_text
 from .outputs import (
     POSTER_MARK, POSTERS_NOT_WRITTEN, STAMP_SET, Digests, atomic_write, broken_poster, disk_full, files_beside,
     ended_then, gridrun_poster, holds_take, keep_broken_poster, keep_foreign, poster_kept, poster_path, poster_size, stamp_path,
-    superseded_dir, sync_folder, unreadable_videos, unreadable_why, write_problem,
+    stamp_taken, superseded_dir, sync_folder, unreadable_videos, unreadable_why, write_problem,
 )
 from .records import placeholders_failed_note, rerenders_cancelled_note, rerenders_failed_note
 from .resources import resource_dir
@@ -1512,6 +1512,10 @@ def write_report(
     Returns the path written. `memo`, kept between the builds of one run's report, makes each rebuild decode
     and lay out only the jobs that changed. `home`, the output folder the manifest now names: a default path
     is written only there. Run ids given with `manifest_name` must be runs of that manifest. `refresh`: as `render`.
+    A page never goes back in time: of a run going on when its snapshot was read, but ended (or its process gone) by
+    the time it is written, it is built again from the state as it is then, whether that is seen before or just
+    after its write (where the run's final page may have come between); of a run going on, it is not written where
+    the page there holds a later snapshot (its stamp says), written by the run or another `gridrun report`.
 
     :raises NotRecordedError: no such run, or one of another manifest.
     :raises StateError: the run's folder is gone, or is not `home` (a copied or moved project).
@@ -1530,38 +1534,69 @@ def write_report(
         return written
     if run_id is None:
         run_id = chosen_run(store, manifest_name, home, "report")
-    # a teammate's video this user may not read is shown as not readable here, not as missing
-    with unreadable_videos() as unread:
-        snapshot = _as_of_state(store, store.snapshot(run_id, manifest_name=manifest_name,
-                                                      reuse=None if memo is None else memo.records))
-        if path is None:
-            folder, suffix = files_of(store, snapshot, home)
-            path = folder / f"report{suffix}.html"
-        target = Path(path)
-        stamp = stamp_path(target) if own else None
+    given, told = path, False
+    for build in range(3):  # a page read as the run went on, which has ended since, is built again from the state
+        path, last = given, build == 2
+        # a teammate's video this user may not read is shown as not readable here, not as missing
+        with unreadable_videos() as unread:
+            snapshot = _as_of_state(store, store.snapshot(run_id, manifest_name=manifest_name,
+                                                          reuse=None if memo is None else memo.records))
+            live = _going_on(snapshot.run)
+            if path is None:
+                folder, suffix = files_of(store, snapshot, home)
+                path = folder / f"report{suffix}.html"
+            target = Path(path)
+            stamp = stamp_path(target) if own else None
+            try:
+                if posters:
+                    ensure_posters(snapshot, within=home, digests=store.digests)
+                    store.digests.save()
+                manifest_text = store.manifest_copy(snapshot.run.id)
+                description = _description(manifest_text) if memo is None else memo.description(manifest_text)
+                page = render(snapshot, base_dir=target.parent, memo=memo, description=description, refresh=refresh,
+                              stamp=None if stamp is None else stamp.relative_to(target.parent).as_posix())
+            except (Exception, KeyboardInterrupt) as exc:
+                _not_written(stamp, snapshot, target, exc, earlier=own and bool(suffix))
+                raise
+        if live and not last and _ended_since(store, snapshot.run.id):
+            continue
         try:
-            if posters:
-                ensure_posters(snapshot, within=home, digests=store.digests)
-                store.digests.save()
-            manifest_text = store.manifest_copy(snapshot.run.id)
-            description = _description(manifest_text) if memo is None else memo.description(manifest_text)
-            page = render(snapshot, base_dir=target.parent, memo=memo, description=description, refresh=refresh,
-                          stamp=None if stamp is None else stamp.relative_to(target.parent).as_posix())
+            if not told:
+                tell_unreadable(unread, "report", snapshot)
+                told = True
+            if live and own and _newer_there(target, snapshot.taken_at):
+                return target  # a page of the run read later is there already: it stays
+            if own:
+                keep_foreign(target, target.parent)
+            atomic_write(target, page, durable=False)
         except (Exception, KeyboardInterrupt) as exc:
             _not_written(stamp, snapshot, target, exc, earlier=own and bool(suffix))
             raise
-    try:
-        tell_unreadable(unread, "report", snapshot)
-        if own:
-            keep_foreign(target, target.parent)
-        atomic_write(target, page, durable=False)
-    except (Exception, KeyboardInterrupt) as exc:
-        _not_written(stamp, snapshot, target, exc, earlier=own and bool(suffix))
-        raise
-    if stamp is not None:  # after the page: a stamp never names a snapshot the page does not hold yet
-        keep_out_of_version_control(stamp.parent, RUNS_GITIGNORE)  # a `.runs/` an earlier gridrun made
-        atomic_write(stamp, _stamp_text(snapshot.taken_at), durable=False)
+        if stamp is not None:  # after the page: a stamp never names a snapshot the page does not hold yet
+            keep_out_of_version_control(stamp.parent, RUNS_GITIGNORE)  # a `.runs/` an earlier gridrun made
+            atomic_write(stamp, _stamp_text(snapshot.taken_at), durable=False)
+        # the run ended between the look above and this write: its final page may be the one just written over
+        if not (live and not last and _ended_since(store, snapshot.run.id)):
+            break
     return target
+
+
+def _going_on(run: RunRecord) -> bool:
+    """`run` is going on: recorded running, by a process still there (`RunRecord.process_gone`)."""
+    return run.status == "running" and not run.process_gone()
+
+
+def _ended_since(store: Store, run_id: int) -> bool:
+    """The run `run_id`, going on when a snapshot of it was read, has ended since (or its process is gone): a page of
+    that snapshot, "running" for ever where nothing writes it again, must not take the place of the run's last."""
+    return not _going_on(store.run(run_id))
+
+
+def _newer_there(page: Path, taken_at: float) -> bool:
+    """The page at `page` holds a snapshot read after the one of `taken_at`, as its stamp says (a page of the run
+    going on written by another process, or by the run, while this one was built)."""
+    there = stamp_taken(page)
+    return there is not None and there > round(taken_at, 3) and page.is_file()
 
 
 def _as_of_state(store: Store, snapshot: Snapshot) -> Snapshot:
@@ -1571,7 +1606,7 @@ def _as_of_state(store: Store, snapshot: Snapshot) -> Snapshot:
     there is the very same file (an output folder under version control shows no change), however often the other
     manifests sharing the state run."""
     run = snapshot.run
-    if run.status == "running" and not run.process_gone():
+    if _going_on(run):
         return snapshot
     last = store.last_change(run.id, run.manifest_name)
     return snapshot if last is None else dataclasses.replace(snapshot, taken_at=last)
@@ -1601,7 +1636,7 @@ def _not_written(stamp: Path | None, snapshot: Snapshot, target: Path, exc: Base
 def _left_behind(run: RunRecord, page: Path) -> bool:
     """A page is there at `page` and `run` has ended (or its process is gone): a page it did not write over is left
     out of date; a run going on writes its page again."""
-    return not (run.status == "running" and not run.process_gone()) and page.is_file()
+    return not _going_on(run) and page.is_file()
 
 
 def mark_out_of_date(store: Store, run_id: int, report: Path) -> None:

@@ -1294,6 +1294,71 @@ def test_a_page_the_ended_run_left_for_a_ctrl_c_or_an_error_is_told_out_of_date_
     assert stamp_ended(report) is None
 
 
+def _paused_report(monkeypatch: pytest.MonkeyPatch, where: str, meanwhile: Any) -> None:
+    """`write_report` paused (a Ctrl-Z, a slow disk) `where`: "render", between reading its snapshot and laying out
+    its page, or "write", just before writing its page; `meanwhile()` runs in that pause, once."""
+    import importlib
+
+    report_module = importlib.import_module("runner.report")  # `runner.report` is the function
+    real = {"render": report_module.render, "write": report_module.atomic_write}[where]
+    paused = [False]
+
+    def hooked(*args: Any, **kw: Any) -> Any:
+        if not paused[0] and (where == "render" or str(args[0]).endswith(".html")):
+            paused[0] = True
+            meanwhile()
+        return real(*args, **kw)
+
+    monkeypatch.setattr(report_module, "render" if where == "render" else "atomic_write", hooked)
+
+
+@pytest.mark.parametrize("where", ["render", "write"])
+def test_a_report_read_while_its_run_went_on_never_writes_over_the_page_the_run_ended_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A `gridrun report` that read the state while the run went on, and writes after the run ended and wrote its
+    final page, builds its page again from the state as it is now: the page, and its stamp, stay the finished
+    run's (not "running" for ever in an open tab)."""
+    from runner.report import stamp_path
+
+    store, run_id, report, _, stamp, _ = _a_live_page(tmp_path)
+    final: list[tuple[str, str]] = []
+
+    def the_run_ends() -> None:
+        store.end_run(run_id, "done")
+        with Store(tmp_path / ".gridrun" / "state.db", readonly=True) as other:  # the run's process
+            page = write_report(other, run_id=run_id)
+        final.append((page.read_text(), stamp.read_text()))
+
+    _paused_report(monkeypatch, where, the_run_ends)
+    assert write_report(store, refresh=30) == report  # no run named: the latest, as `gridrun report M` takes it
+    data = page_data(report.read_text())
+    assert data["live"] is False and data["runs"][0]["status"] == "done", data["runs"][0]
+    assert (report.read_text(), stamp_path(report).read_text()) == final[0]
+
+
+def test_a_report_read_before_a_newer_live_page_was_written_leaves_that_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pages of a run going on: the one read earlier, written last, does not take the place of the newer."""
+    import time
+
+    store, run_id, report, _, stamp, _ = _a_live_page(tmp_path)
+    newer: list[tuple[str, str]] = []
+
+    def a_newer_page() -> None:
+        start = time.time()
+        while time.time() < start + 0.002:  # a later snapshot, to the stamp's millisecond
+            pass
+        write_report(store, run_id=run_id, refresh=30)
+        newer.append((report.read_text(), stamp.read_text()))
+
+    _paused_report(monkeypatch, "render", a_newer_page)
+    assert write_report(store, run_id=run_id, refresh=30) == report
+    assert (report.read_text(), stamp.read_text()) == newer[0]
+    assert page_data(report.read_text())["live"] is True
+
+
 def test_a_video_deleted_after_the_run_is_told_missing_not_replaced_or_edited(tmp_path: Path) -> None:
     """A done job whose video file is gone is `missing` (`gridrun run` fetches it again); one whose path holds
     another file is replaced or edited, not missing."""
