@@ -13,7 +13,7 @@ from runner.errors import ConnectError, EndpointError, RejectedError, UsageError
 from runner.providers.base import SIMULATOR_HEADER
 from runner.providers.capabilities import ProviderCaps
 from runner.providers.lumenfall import LumenfallProvider
-from runner.providers.transport import make_client, resolve_base_url
+from runner.providers.transport import make_client, resolve_base_url, transport_error
 
 IN_PROCESS_URL = "http://sim.local/v1"
 KEY_ENV = "SIM_API_KEY"
@@ -108,29 +108,39 @@ class SimProvider(LumenfallProvider):
         refused, NOT_A_SIMULATOR, which stops the run)."""
         if not self.verified:
             found = await self._verify(client)
-            if found is None:
-                raise ConnectError(f"POST /videos: {self.base_url} did not answer the check that it is gridrun's "
-                                   "simulator; the request was not sent")
+            if isinstance(found, httpx.HTTPError):
+                raise self._unanswered(found) from found
             if not found:
                 raise RejectedError(self._not_simulator("the create was not sent"), code="NOT_A_SIMULATOR")
         return await super().submit(client, body)
 
-    async def _verify(self, client: httpx.AsyncClient) -> bool | None:
+    async def _verify(self, client: httpx.AsyncClient) -> bool | httpx.HTTPError:
         """Whether the server at the base URL answers as gridrun's simulator (`SIMULATOR_HEADER` on its answer, whatever
-        its status: a simulator wanting a key answers 401 with it); None when no answer came, which proves nothing
-        either way. Asked of `_sim/config`, which costs nothing, without the key: a server that is not a simulator
-        never gets SIM_API_KEY from this."""
+        its status: a simulator wanting a key answers 401 with it); the error met when no answer came, which proves
+        nothing either way. Asked of `_sim/config`, which costs nothing, without the key: a server that is not a
+        simulator never gets SIM_API_KEY from this."""
         request = client.build_request("GET", "_sim/config", timeout=10.0)
         request.headers.pop("Authorization", None)
         try:
             response = await client.send(request, stream=True)  # its headers alone are read
             await response.aclose()
-        except httpx.HTTPError:
-            return None
+        except httpx.HTTPError as exc:
+            return exc
         if response.headers.get(SIMULATOR_HEADER) == "1":
             self.verified = True
             return True
         return False
+
+    def _unanswered(self, exc: httpx.HTTPError) -> ConnectError:
+        """Why a create is not sent where the check that the base URL is gridrun's simulator met `exc`: nothing listening
+        there (a `gridrun sim serve` stopped or stopping, a port mistyped) in the words a poll uses for it ("could not
+        connect to 127.0.0.1:8000 (Connection refused)"); else what the check met on the connection it made."""
+        said = transport_error(exc, op="POST /videos", create=False, secret=None)
+        if isinstance(said, ConnectError):
+            return ConnectError(f"{said.message} (is `gridrun sim serve` running at {self.base_url}?)")
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return ConnectError(f"POST /videos: {self.base_url} did not answer the check that it is gridrun's simulator "
+                            f"({detail}); the request was not sent")
 
     def _not_simulator(self, outcome: str) -> str:
         """Why nothing is sent to a base URL whose server does not show itself a gridrun simulator."""

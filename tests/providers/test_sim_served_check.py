@@ -122,3 +122,49 @@ def test_the_check_error_is_raised_before_the_run_sends_anything(monkeypatch: py
         anyio.run(go)
     assert caught.value.base_url == URL and "the manifest's `base_url:`" in str(caught.value)
     assert [r.url.path for r in seen] == ["/v1/_sim/config"]
+
+
+def test_a_base_url_where_nothing_listens_says_so_as_polls_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Nothing listening at a served simulator's address (stopped, stopping, a port mistyped): the run says the
+    system's own reason, in the words a poll uses, not that some server there failed the check; nothing is sent."""
+    import socket
+
+    with socket.socket() as held:  # a port nothing listens on
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), base_url=url)
+    assert main(["run", str(m), "--no-report"]) == 1
+    err = capsys.readouterr().err
+    assert f"POST /videos: could not connect to 127.0.0.1:{port} (Connection refused); the request was not sent " \
+           f"(is `gridrun sim serve` running at {url}?)" in err, err
+    assert "did not answer the check" not in err
+    assert {j.state for j in api.status(m).jobs} == {"planned"}
+
+
+def test_a_check_failing_on_a_connection_made_names_how_and_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Something took the connection but gave no answer to the check: the create is not sent, and the error says
+    what the check met."""
+    import anyio
+
+    from runner.errors import ConnectError
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    prov = get_provider("sim", base_url=URL)
+    client = prov.client(transport=httpx.MockTransport(handler))
+
+    async def go() -> None:
+        async with client:
+            await prov.prepare(client)  # unanswered: each create asks again
+            await prov.submit(client, {"model": "pixverse-v5.6", "prompt": "a fox"})
+
+    with pytest.raises(ConnectError) as caught:
+        anyio.run(go)
+    assert str(caught.value.message) == (f"POST /videos: {URL} did not answer the check that it is gridrun's simulator "
+                                         "(ReadTimeout: timed out); the request was not sent"), caught.value.message
+    assert seen and not [r for r in seen if r.method == "POST"], [(r.method, r.url) for r in seen]
