@@ -262,10 +262,19 @@ def test_a_cancel_interrupted_after_its_first_request_says_what_a_cancel_again_d
     capsys.readouterr()
     assert main(["cancel", str(m)]) == 130
     said = " ".join(capsys.readouterr().err.split())
-    assert ("interrupted: the 1 cancel request sent (recorded as asked before it was sent) has no outcome recorded "
-            f"here: it may have stopped its job at the provider; `gridrun cancel {m}` again records what it did and "
-            "cancels the rest") in said, said
-    assert stats(prov)["cancelled"] == 1 and api.status(m).counts.get("cancelled", 0) == 0
+    # asyncio's loop ends at the task's KeyboardInterrupt; uvloop's at the end of that turn of the loop, in which the
+    # other job's request may have gone too: the command counts those sent
+    sent = stats(prov)["cancelled"]
+    if sent == 1:
+        assert ("interrupted: the 1 cancel request sent (recorded as asked before it was sent) has no outcome "
+                f"recorded here: it may have stopped its job at the provider; `gridrun cancel {m}` again records what "
+                "it did and cancels the rest") in said, said
+    else:
+        assert sent == 2, sent
+        assert ("interrupted: the 2 cancel requests sent (each recorded as asked before it was sent) have no outcome "
+                "recorded here: they may have stopped their jobs at the provider; "
+                f"`gridrun cancel {m}` again records what they did and cancels the rest") in said, said
+    assert api.status(m).counts.get("cancelled", 0) == 0
     monkeypatch.setattr(prov, "cancel", cancel)
     assert main(["cancel", str(m)]) == 0
     assert stats(prov)["cancelled"] == 2 and api.status(m).counts["cancelled"] == 2
