@@ -283,7 +283,10 @@ def loop_options() -> dict[str, Any]:
         raise UsageError("GRIDRUN_LOOP must be uvloop (the default where it is installed) or asyncio, got "
                          f"{os.environ['GRIDRUN_LOOP']!r}")
     if wanted == "asyncio":
-        return {}
+        import asyncio
+
+        # asyncio's own even where a program made uvloop's the policy's (`uvloop.install()`)
+        return {"loop_factory": asyncio.SelectorEventLoop}
     try:
         import uvloop  # noqa: F401
     except ImportError:

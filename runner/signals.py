@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -56,33 +57,73 @@ def _on_uvloop() -> bool:
 @contextlib.contextmanager
 def _handed_to_the_loop(wanted: Sequence[int], before: dict[int, Any]) -> Iterator[Any]:
     """`taken` on uvloop, whose table of signals is out of reach (removing one from it sets the signal to its
-    default): a handler of the interpreter's own for each signal hands it to the running loop. uvloop holds a
-    wakeup fd of its own from its start to its end (putting back the one it found), and runs such handlers as soon
-    as a signal wakes it. Leaving, each handler found is put back in place of this one, with no moment between."""
+    default). Each signal gets a handler of the interpreter's own that does nothing, so that the interpreter writes
+    its number to the signal wakeup fd at each delivery: that fd, gridrun's own while the run lasts, is read by the
+    loop, which passes each wanted signal to the receiver and every byte on to the fd it found (uvloop's, which it
+    reads to run the interpreter's handlers). Counted there, two signals delivered while the loop's thread is held in
+    one call are two (the interpreter runs a handler once for both). Leaving, each handler found is put back in place
+    of this one, with no moment between, then the wakeup fd found."""
     import math
+    import socket
 
     import anyio
 
     loop = asyncio.get_running_loop()
     send, receive = anyio.create_memory_object_stream[signal.Signals](math.inf)
+    numbers = {int(s) for s in wanted}
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    found = -1
 
-    def put(signum: int) -> None:
-        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-            send.send_nowait(signal.Signals(signum))
+    def passed(data: bytes) -> None:
+        if found != -1 and data:
+            with contextlib.suppress(OSError):  # full: it has a byte to wake for already
+                os.write(found, data)
 
-    def handler(signum: int, frame: Any) -> None:
-        loop.call_soon_threadsafe(put, signum)
+    def drain() -> None:
+        while True:
+            try:
+                data = reader.recv(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            if not data:
+                return
+            passed(data)
+            for number in data:
+                if number in numbers:
+                    with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                        send.send_nowait(signal.Signals(number))
 
     try:
+        found = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        loop.add_reader(reader.fileno(), drain)
         for signum in wanted:
-            signal.signal(signum, handler)
+            signal.signal(signum, _noted)
         yield receive
     finally:
-        for signum, found in before.items():
+        for signum, handler in before.items():
             with contextlib.suppress(ValueError, OSError):
-                signal.signal(signum, found)
+                signal.signal(signum, handler)
+        with contextlib.suppress(ValueError, OSError):
+            loop.remove_reader(reader.fileno())
+        with contextlib.suppress(ValueError, OSError):
+            signal.set_wakeup_fd(found)
+        # what came since the loop last read: passed on (the handlers found take such signals from here on)
+        with contextlib.suppress(OSError):
+            while data := reader.recv(4096):
+                passed(data)
+        reader.close()
+        writer.close()
         send.close()
         receive.close()
+
+
+def _noted(signum: int, frame: Any) -> None:
+    """The handler `_handed_to_the_loop` gives a signal: nothing to do; the interpreter's write of its number to the
+    wakeup fd is what counts."""
 
 
 def _given_back(before: dict[int, Any]) -> None:

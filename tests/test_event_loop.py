@@ -87,3 +87,19 @@ def test_the_cli_names_a_wrong_gridrun_loop_with_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     assert not (tmp_path / ".gridrun").exists()
 
+
+
+def test_gridrun_loop_asyncio_holds_where_a_program_made_uvloop_the_policys(tmp_path: Path) -> None:
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0})
+    code = f"""
+import asyncio, os, uvloop
+asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())  # as uvloop.install() does
+os.environ["GRIDRUN_LOOP"] = "asyncio"
+import runner
+seen = set()
+runner.run({str(m)!r}, report=False, on_progress=lambda s: seen.add(type(asyncio.get_running_loop()).__module__))
+print(sorted(seen))
+"""
+    out = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", code], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert "uvloop" not in out and "asyncio" in out, out

@@ -1808,6 +1808,46 @@ def test_a_signal_the_moment_the_run_has_given_its_signals_back_does_not_kill_th
     assert api.status(m).counts["done"] == 2
 
 
+_TWO_CTRL_CS_WHILE_HELD = """
+import asyncio, contextlib, os, subprocess, sys
+import runner.signals as signals
+
+real = signals.taken
+
+
+def held():
+    # Ctrl-C twice, 150 ms apart, from another process, while the loop's thread is held in one call that runs no
+    # bytecode (as in an fsync or a database commit on a slow disk): the interpreter runs a handler once for both
+    subprocess.Popen(["sh", "-c", f"sleep 0.1; kill -INT {os.getpid()}; sleep 0.15; kill -INT {os.getpid()}"])
+    sum(range(3 * 10**8))
+
+
+@contextlib.contextmanager
+def taken(wanted):
+    with real(wanted) as received:
+        asyncio.get_running_loop().call_later(1.0, held)
+        yield received
+
+
+signals.taken = taken
+"""
+
+
+@pytest.mark.timeout(120)
+@LOOPS
+def test_two_ctrl_cs_while_the_run_is_held_in_one_call_are_two(tmp_path: Path, loop: str) -> None:
+    """Ctrl-C pressed twice while the run's thread is held in a long call: the second leaves the jobs in flight and
+    ends the run at once, as when they come apart, instead of being taken for the first (finishing renders of 60 s)."""
+    m = write_manifest(tmp_path, n_seeds=6, styles=("anime",), run={"concurrency": 3},
+                       sim={"render_time": 60.0, "jitter": 0.0, "concurrency": 3})
+    out = subprocess.run([sys.executable, "-c", _TWO_CTRL_CS_WHILE_HELD + _RUN_THE_COMMAND, "run", str(m)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=100, check=False, env=_on(loop))
+    assert out.returncode == 130, (out.returncode, out.stderr)
+    said = " ".join(out.stderr.split())
+    assert "collects the 3 jobs left in flight at no new cost" in said, said
+    assert in_flight(m) == 3 and api.status(m).counts.get("done", 0) == 0
+
+
 @pytest.mark.timeout(120)
 @LOOPS
 def test_a_ctrl_c_again_as_an_interrupted_run_records_its_end_leaves_it_recorded_interrupted(
