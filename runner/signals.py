@@ -5,6 +5,8 @@ open, the command's handler (`entry.interrupt`) raises KeyboardInterrupt where t
 that out of the event loop from any task but the one it would end cleanly. Leaving the receiver, asyncio sets
 each signal to its default (SIGTERM and SIGHUP then kill the process) before the handler found is put back: here
 the handler found is put back first, and asyncio's removal, which would pass through the default, is skipped.
+On uvloop, whose table is out of reach, the run reads the signals from a wakeup fd of its own
+(`_handed_to_the_loop`).
 """
 
 from __future__ import annotations
