@@ -14,7 +14,6 @@ import gc
 import json
 import os
 import re
-import shlex
 import sqlite3
 import sys
 import threading
@@ -54,6 +53,7 @@ from .state import (
 from .stats import RunStatistics, checks, eta_expected, pace, problems
 from .sweeps import IMAGE_PARAMS
 from . import textforms
+from .terminal import typed
 from .yamlsource import MAX_BYTES, check_a_file, read_text
 
 # With the types a caller meets: what `load`, `plan`, `status` and `runs` return, what `on_progress` is given.
@@ -153,7 +153,7 @@ def refuse_run_copy(path: Path, *, shown: Path | None = None) -> None:
             pass
     if target is None:
         target = Path(writer["manifest"]).parent / path.name
-    copy, back = (shlex.quote(plan_mod.relpath(p)) for p in (path, target))
+    copy, back = (typed(plan_mod.relpath(p)) for p in (path, target))
     what = f"run {found[1]}'s copy of its manifest" if found else "a copy of a manifest"
     said = (f"{what}, in the output folder of the state in {state_dir}: planned here, its paths start in .runs/, "
             "so a run would start a new state there and send and pay again for every job that state has done; ")
@@ -1368,7 +1368,7 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str], requests: Mapping[st
         images = {path: (then, now) for path, then, now in
                   resume.changed_images(job, text, requests.get(job.key, ""), p.image_digests)}
         if images:
-            shown = " ".join(shlex.quote(resume.shown_beside(path, m.path)) for path in images)
+            shown = " ".join(typed(resume.shown_beside(path, m.path)) for path in images)
             parts.append(f"{'' if parts else 'the same parameters; '}input "
                          f"{'image' if len(images) == 1 else 'images'} {resume.images_said(images, last.id, m.path)}: "
                          f"put {'that file' if len(images) == 1 else 'those files'} back (e.g. git checkout <ref> -- "

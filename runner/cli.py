@@ -4286,7 +4286,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Nam
             if refuser is not parser and early and all(w.split("=", 1)[0] in known for w in early):
                 go = "goes" if len(early) == 1 else "go"
                 refuser.error(f"{' '.join(early)} {go} after the command: "
-                              f"{shlex.join(['gridrun', *_options_after(argv[first:], early)])}")
+                              f"{' '.join(map(typed, ['gridrun', *_options_after(argv[first:], early)]))}")
             meant = (_foreign(args, extras, refuser) or _other_command_note(parser, refuser, extras)
                      or _meant(refuser, extras))
             refuser.error(f"unrecognized arguments: {' '.join(extras)}{meant}")
@@ -4401,7 +4401,7 @@ def _values_before(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None
         i, options = i + 1 + takes, options + 1
     if spaced:
         command.error(f"{' '.join(early)} {'goes' if options == 1 else 'go'} after the command: "
-                      f"{shlex.join(['gridrun', *_options_after(argv[at:], early)])}")
+                      f"{' '.join(map(typed, ['gridrun', *_options_after(argv[at:], early)]))}")
 
 
 def _options_after(words: Sequence[str], options: Sequence[str]) -> list[str]:
@@ -4949,7 +4949,7 @@ def _locale_refused(exc: BaseException, argv: Sequence[str]) -> str | None:
         return None
     bad = exc.object[exc.start:exc.end]
     text = ascii(bad if isinstance(bad, str) else bad.decode("latin-1"))  # escaped: the locale cannot show it either
-    again = shlex.join(["LC_ALL=C.UTF-8", "gridrun", *(visible(w) for w in argv)])
+    again = " ".join(typed(w) for w in ["LC_ALL=C.UTF-8", "gridrun", *argv])
     return f"a file name holding {text}: {locale_said('it cannot be written in')}: `{again}`"
 
 

@@ -13,7 +13,6 @@ import io
 import json
 import math
 import os
-import shlex
 import statistics
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from .errors import OutputsMovedError, StateError, UsageError, request_id_in
 from .outputs import atomic_write, gridrun_sidecar, keep_foreign, tell, told  # noqa: F401 (told: read here by others)
 from .state import EarlierBilled, Failures, JobRecord, RunRecord, Snapshot, Store
+from .terminal import typed
 
 FORMATS = ("jsonl", "csv", "json")
 EXPORT_VERSION = 2
@@ -440,7 +440,7 @@ def gone_error(run_id: int, folder: str | Path, home: Path | None = None) -> Sta
         # a file (or a link to none) in the folder's place: no mkdir makes the folder there
         what = ("a link to nothing (its target moved, or its disk not mounted)" if os.path.islink(folder)
                 else "a file, not a folder")
-        runs = shlex.quote(str(Path(folder) / ".runs"))
+        runs = typed(Path(folder) / ".runs")
         return StateError(f"{folder}: run {run_id}'s output folder is {what}. Move that away and put the folder back "
                           f"(one renamed, say), then run this again; or, with it moved away, make the folder anew "
                           f"(mkdir -p {runs}) and `gridrun run` on the manifest, which downloads its videos there "
@@ -449,7 +449,7 @@ def gone_error(run_id: int, folder: str | Path, home: Path | None = None) -> Sta
     if home is not None and home.is_dir() and not same_folder(home, folder):
         return OutputsMovedError(f"{gone}. The manifest now names {home}: `gridrun run` on it finds the videos "
                                  f"there if the project moved, {RUN_THERE}")
-    runs = shlex.quote(str(Path(home or folder) / ".runs"))
+    runs = typed(Path(home or folder) / ".runs")
     return StateError(
         f"{gone}. Mount that disk, or put the folder back, then run this again; or, to download its videos "
         f"again there (at no cost while the provider keeps them), make it (mkdir -p {runs}) and `gridrun run` "

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _Later
 from .errors import UsageError
+from .terminal import typed
 
 if TYPE_CHECKING:
     import decimal
@@ -207,11 +208,10 @@ def selection_misses(candidates: Sequence[tuple[str, str | None]], only_keys: Se
     all, naming what it could pick (their codes, a key), else None; and, when it picks some, one warning for each
     glob or code that picks none of them, which is likely mistyped. `command`: the retry it is of (`retry`, `retry
     --unknown`), as they name it."""
-    import shlex
     from collections import Counter
 
     picks = [(key, error) for key, error in candidates if picked(key, error, tuple(only_keys), tuple(only_codes))]
-    given = " ".join([*(f"--key {shlex.quote(g)}" for g in only_keys), *(f"--code {c}" for c in only_codes)])
+    given = " ".join([*(f"--key {typed(g)}" for g in only_keys), *(f"--code {c}" for c in only_codes)])
     if not picks:
         if not candidates:
             return f"{given} picks no job: there is none that `gridrun {command}` sends again", []
@@ -222,7 +222,7 @@ def selection_misses(candidates: Sequence[tuple[str, str | None]], only_keys: Se
                 f"(e.g. {candidates[0][0]}; their codes: {listed}): nothing sent, no run recorded"), []
     import fnmatch
 
-    said = [f"--key {shlex.quote(g)} matches none of the jobs `gridrun {command}` sends again "
+    said = [f"--key {typed(g)} matches none of the jobs `gridrun {command}` sends again "
             f"(e.g. {candidates[0][0]})"
             for g in only_keys if not any(fnmatch.fnmatchcase(key, g) for key, _ in candidates)]
     codes_had = {error_code(error) for _, error in candidates}

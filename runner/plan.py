@@ -13,7 +13,6 @@ import ipaddress
 import os
 import posixpath
 import re
-import shlex
 import stat
 import unicodedata
 from collections import Counter
@@ -85,6 +84,7 @@ from .sweeps import (
     read_by,
     sweeps_of,
 )
+from .terminal import typed
 from .textforms import alike, alike_value, drawn, escaped, unlike_parts, unspaced_value
 from .yamlsource import (
     cut_by_comments,
@@ -236,7 +236,7 @@ def _check_folder_text(manifest: Manifest, field: str, raw: Any) -> None:
         return
     meant = os.path.expanduser(os.path.expandvars(text))
     example = f" ({shown(manifest.base_dir / meant)})" if meant != text else ""
-    literally = (f"; or, for a folder named so, make it first (mkdir -p {shlex.quote(str(manifest.base_dir / text))}): "
+    literally = (f"; or, for a folder named so, make it first (mkdir -p {typed(manifest.base_dir / text)}): "
                  "a folder that is there is taken as written")
     user = text[1:].split("/", 1)[0] if text.startswith("~") else ""
     if text == "~" or text.startswith("~/"):

@@ -38,7 +38,6 @@ import functools
 import json
 import math
 import os
-import shlex
 import sqlite3
 import stat
 import sys
@@ -112,6 +111,7 @@ from .state import (
     outputs_writer,
     real_state_file,
 )
+from .terminal import typed
 
 S = JobState
 
@@ -905,7 +905,7 @@ class LeftBehind:
                         f"{' and '.join(self.row_files)} {'has' if one else 'have'} changed since run {self.run_id} "
                         f"({self.rows})")
         paths = (*self.image_paths, *self.row_files)
-        files = " ".join(shlex.quote(p) for p in paths)
+        files = " ".join(typed(p) for p in paths)
         # the rows are told only of a manifest as the run had it: no copy of it to put back then
         manifest = "" if not self.images or self.as_run_had_it else (f", and the manifest as it was if it changed too "
                                                                      f"({copy}),")
@@ -1466,7 +1466,7 @@ def outputs_gone(plan: Plan, rows: Mapping[str, Any]) -> str | None:
     return (f"the output folder {shown} {state}, yet the state records {count}' videos in it: {why} A run "
             "would download every one again there. Mount that disk, or put the folder back; or, to download them "
             "again there knowingly (at no cost while the provider keeps them), make its .runs/: "
-            f"mkdir -p {shlex.quote(str(folder / '.runs'))}")
+            f"mkdir -p {typed(folder / '.runs')}")
 
 
 def moved_outputs(folder: Path, manifest_dir: Path, videos: Sequence[str]) -> Path | None:
@@ -1757,7 +1757,7 @@ class LinkedState:
         counts = [f"{self.done:,}{of} done there"] if self.done else []
         if self.sent:
             counts.append(f"{self.sent:,}{'' if self.done else of} in flight there (sent, or of unknown outcome: "
-                          f"paid for; `gridrun run {shlex.quote(str(self.target))}` collects them)")
+                          f"paid for; `gridrun run {typed(self.target)}` collects them)")
         # a run there would start a new state and pay for every job again: it refuses, and says so
         outcome = ("a run through the link would start a new state and send and pay for every job again; nothing "
                    "was recorded or sent" if refused else "`gridrun run` through the link refuses to start (it "
@@ -1768,7 +1768,7 @@ class LinkedState:
                 f"Run {self.target} itself, or set "
                 f"`state_dir: {self.state_dir}` (an absolute path, the file's and the link's alike) to go on with "
                 f"that state; to start a new state beside the link knowingly, make its folder: "
-                f"mkdir {shlex.quote(str(plan.state_dir))}")
+                f"mkdir {typed(plan.state_dir)}")
 
 
 def state_beside_target(plan: Plan) -> tuple[Path, Path] | None:

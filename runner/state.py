@@ -1226,8 +1226,6 @@ def not_writable_said(paths: Sequence[Path], *, then: str, known: bool = False,
             found.append((path, st))
     if not found:
         return None
-    import shlex
-
     shown = []
     for path, st in found:
         try:
@@ -1242,9 +1240,9 @@ def not_writable_said(paths: Sequence[Path], *, then: str, known: bool = False,
     user = "this user" if uid is None else f"this user (uid {uid})"
     # this user's own files (copied with their mode from a read-only medium, made under a umask that keeps
     # the owner from writing): the owner's write bit, which `chmod g+w` would not give
-    mine = [shlex.quote(str(path)) for path, st in found if st.st_uid == uid]
+    mine = [typed(path) for path, st in found if st.st_uid == uid]
     own = " ".join(mine)
-    others = " ".join(shlex.quote(str(path)) for path, st in found if st.st_uid != uid)
+    others = " ".join(typed(path) for path, st in found if st.st_uid != uid)
     fixes = []
     if own:
         mask = _umask()

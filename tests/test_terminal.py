@@ -421,3 +421,63 @@ def test_a_command_proposed_in_the_c_locale_names_the_file_when_pasted(tmp_path:
     from runner import terminal
 
     assert terminal.typed("f\u00e9.yaml") == "'f\u00e9.yaml'"  # where the output shows it (a UTF-8 one), as it is
+
+
+def _ascii_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Standard output and error as the C locale has them (`fit`): ASCII."""
+    for name in ("stdout", "stderr"):
+        monkeypatch.setattr(sys, name, io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors="gridrun.ascii"))
+
+
+def _pasted(word: str, cwd: Path) -> bytes:
+    """The file name bash reads `word` (a quoted word of a proposed command) as, in the C locale."""
+    done = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, cwd=cwd, timeout=60,
+                          env={**os.environ, "LC_ALL": "C"}, check=True)
+    return done.stdout
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_the_commands_messages_propose_name_a_file_by_its_bytes_in_an_ascii_output(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every proposed command or path to paste (`chmod u+w`, `mkdir -p`, `--key`) writes a name the output cannot
+    show in the shell's `$'...'` by its UTF-8 bytes: in single quotes, the stream's `\\xe9` would be read by the
+    shell as a backslash and three letters, a file that is not there."""
+    from runner import options, state
+    from runner.export import gone_error
+
+    _ascii_output(monkeypatch)
+    folder = tmp_path / "\u00e9quipe"
+    folder.mkdir()
+    (folder / "state.db").write_bytes(b"")
+    said = state.not_writable_said([folder / "state.db"], then="run it again", known=True)
+    assert said is not None and "chmod u+w $'" in said, said
+    word = said.split("chmod u+w ", 1)[1].split("`", 1)[0]
+    assert _pasted(word, tmp_path) == os.fsencode(folder / "state.db")
+    gone = str(gone_error(3, tmp_path / "vid\u00e9os"))
+    word = gone.split("mkdir -p ", 1)[1].split(")", 1)[0]
+    assert _pasted(word, tmp_path) == os.fsencode(tmp_path / "vid\u00e9os" / ".runs"), gone
+    refused, _ = options.selection_misses([("look=anim\u00e9", None)], ["look=x\u00e9"], [])
+    assert refused is not None and "--key $'look=x\\xc3\\xa9'" in refused, refused
+    monkeypatch.undo()
+    # where the output shows it (UTF-8), the name is written as it is
+    assert f"chmod u+w '{folder / 'state.db'}'" in (state.not_writable_said(
+        [folder / "state.db"], then="run it again", known=True) or "")
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_a_changed_input_image_is_named_to_put_back_by_its_bytes_in_the_c_locale(tmp_path: Path) -> None:
+    fox = Path(__file__).parent.parent / "manifests" / "assets" / "fox.png"
+    image = tmp_path / "renard-\u00e9.png"
+    image.write_bytes(fox.read_bytes())
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0},
+                       extra={"params": {"prompt": "a fox {{ style }}", "input_reference": image.name,
+                                         "quality": "540p", "duration": 5}})
+    first = _in_locale({"LC_ALL": "C.UTF-8"}, "run", "--no-report", str(m), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    with image.open("ab") as f:
+        f.write(b"x")
+    again = _in_locale({"LC_ALL": "C"}, "run", "--no-report", str(m), cwd=tmp_path)
+    err = again.stderr.decode("ascii")
+    assert "git checkout <ref> -- $'renard-\\xc3\\xa9.png'" in err, err
+    word = err.split("git checkout <ref> -- ", 1)[1].split(")", 1)[0]
+    assert _pasted(word, tmp_path) == os.fsencode(image.name)

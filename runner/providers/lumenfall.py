@@ -104,7 +104,8 @@ def _dotenv_note(env: str, folders: Collection[Path]) -> str:
     only the environment (as curl and the providers' own tools do), so a key written there is not seen; how to
     export it. The file's value is never read out."""
     import re
-    import shlex
+
+    from runner.terminal import typed
 
     line = re.compile(rf"^[ \t]*(?:export[ \t]+)?{re.escape(env)}[ \t]*=", re.MULTILINE)
     for folder in dict.fromkeys(folders):
@@ -117,7 +118,7 @@ def _dotenv_note(env: str, folders: Collection[Path]) -> str:
             continue
         if line.search(text):
             # `. .env` would look the name up in PATH first: a path with a '/' is sourced as it is
-            shown = shlex.quote(os.path.join(".", os.path.relpath(path)) if path.is_relative_to(Path.cwd())
+            shown = typed(os.path.join(".", os.path.relpath(path)) if path.is_relative_to(Path.cwd())
                                 else str(path))
             return (f"; a .env file ({shown}) sets {env}, but gridrun reads only the environment: export it "
                     f"first (set -a; . {shown}; set +a)")
