@@ -2695,9 +2695,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     unnamed = args.manifest is None or _read_from_copy(args.manifest)
     said: Callable[[str], str] = (lambda text: _of_file(text, snap)) if unnamed else (lambda text: text)
     missing = _missing_videos(snap, args.manifest)
+    unlooked = _unlooked_videos(snap)
     if args.json:
-        if getattr(args, "warnings", None):
-            snap = dataclasses.replace(snap, warnings=list(dict.fromkeys([*args.warnings, *snap.warnings])))
+        if getattr(args, "warnings", None) or unlooked:
+            looked = [said(_unlooked_note(unlooked))] if unlooked else []
+            snap = dataclasses.replace(snap, warnings=list(dict.fromkeys([*getattr(args, "warnings", ()),
+                                                                          *snap.warnings, *looked])))
         advice, note = _status_next(args, snap, unnamed=unnamed)
         live = _status_live(args, snap)
         stale = None if snap.run.ended_at is None else _out_of_date_page(snap.run.outputs_dir, snap.run.id,
@@ -2809,6 +2812,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                   highlight=False)
     if missing:
         out.print(f"  [yellow]warning[/yellow]: {escape(said(_missing_note(missing)))}")
+    if unlooked:
+        out.print(f"  [yellow]warning[/yellow]: {escape(said(_unlooked_note(unlooked)))}")
     if r.ended_at is not None and (stale := _out_of_date_report(r.outputs_dir, r.id, _status_file(args, snap))):
         out.print(f"  [yellow]warning[/yellow]: {escape(stale)}")
     if advice is not None:
@@ -2901,9 +2906,12 @@ def _missing_videos(snap: Snapshot, manifest: Any = None) -> list[tuple[str, str
     it was saved), (key, path): one look at each path, none at the files' contents. A project folder moved or renamed
     since the run (the manifest, or the state's own `.gridrun/`, in another folder than the run's manifest was) keeps
     its videos at the same place in it, where a run finds them: a video found there is not missing. The state's own
-    folder tells only where the run's folder is gone (a `state_dir:` shared from elsewhere does not move with it)."""
+    folder tells only where the run's folder is gone (a `state_dir:` shared from elsewhere does not move with it).
+    A path this process cannot name (`_unlooked_videos`) is not looked at: it is not said missing."""
+    from .localpaths import unnameable
+
     missing = [(j.key, j.output_path) for j in snap.jobs if j.state == "done" and j.output_path
-               and not os.path.lexists(j.output_path)]
+               and unnameable(j.output_path) is None and not os.path.lexists(j.output_path)]
     if not missing:
         return missing
     then = Path(os.path.abspath(snap.run.manifest_path)).parent
@@ -2955,6 +2963,28 @@ def _now_at(snap: Snapshot, recorded: str) -> Path:
 def _run_files_now(snap: Snapshot) -> tuple[Path, Path]:
     """The manifest file and the output folder of the run of `snap` where they are now (`_now_at`)."""
     return _now_at(snap, snap.run.manifest_path), _now_at(snap, snap.run.outputs_dir)
+
+
+def _unlooked_videos(snap: Snapshot) -> list[str]:
+    """The paths of the done jobs' videos this process cannot name to the system (`localpaths.unnameable`: a name
+    beyond ASCII where the locale's file-name encoding is not UTF-8), which `_missing_videos` does not look at."""
+    from .localpaths import unnameable
+
+    return [j.output_path for j in snap.jobs if j.state == "done" and j.output_path and unnameable(j.output_path)]
+
+
+def _unlooked_note(paths: Sequence[str]) -> str:
+    """What `status` says of the videos it could not look for (`_unlooked_videos`): the locale's doing, and its fix;
+    not that they are gone."""
+    from .localpaths import unnameable
+    from .plan import relpath
+
+    n = len(paths)
+    shown = ", ".join(visible(relpath(Path(path))) for path in paths[:3]) + (f" and {n - 3:,} more" if n > 3 else "")
+    why = (unnameable(paths[0]) or "").removeprefix("its ")
+    first = "its" if n == 1 else "the first's"
+    return (f"{_jobs(n).replace('job', 'video', 1)} of jobs done could not be looked for ({shown}), not said gone: "
+            f"{first} {why}")
 
 
 def _missing_note(missing: Sequence[tuple[str, str]]) -> str:

@@ -481,3 +481,25 @@ def test_a_changed_input_image_is_named_to_put_back_by_its_bytes_in_the_c_locale
     assert "git checkout <ref> -- $'renard-\\xc3\\xa9.png'" in err, err
     word = err.split("git checkout <ref> -- ", 1)[1].split(")", 1)[0]
     assert _pasted(word, tmp_path) == os.fsencode(image.name)
+
+
+@pytest.mark.timeout(240)
+def test_status_under_an_ascii_file_name_encoding_says_videos_it_cannot_name_are_not_looked_for(tmp_path: Path) -> None:
+    """Under `LC_ALL=C PYTHONUTF8=0` a video named `vid\u00e9o.mp4` cannot be looked up: `status` says it is the
+    locale's doing, not that the video is gone and that a run fetches it again (a run is refused there)."""
+    m = write_manifest(tmp_path, sim={"render_time": 0.05, "jitter": 0.0}, extra={
+        "params": {"prompt": "a fox, {{ look }}", "quality": "360p", "duration": 5},
+        "matrix": {"look": ["anim\u00e9", "clay"]}, "output": "{{ look }}/vid\u00e9o.mp4"})
+    assert _in_locale({"LC_ALL": "C.UTF-8"}, "run", m.name, "--no-report", cwd=tmp_path).returncode == 0
+    done = _ascii_names("status", m.name, cwd=tmp_path)
+    out = done.stdout.decode("ascii")
+    assert done.returncode == 0, done.stderr
+    assert "no longer in the output folder" not in out and "fetches them again" not in out, out
+    assert "2 videos of jobs done could not be looked for" in out and "not said gone" in out, out
+    assert "file-name encoding (ascii)" in out and "LC_ALL=C.UTF-8" in out, out
+    listed = json.loads(_ascii_names("status", "--json", m.name, cwd=tmp_path).stdout)
+    assert listed["missing_videos"] == [] and listed["missing_videos_note"] is None, listed
+    assert any("could not be looked for" in w for w in listed["warnings"]), listed["warnings"]
+    (tmp_path / "outputs" / "t" / "clay").rename(tmp_path / "elsewhere")  # gone: said so where the locale names it
+    out = _in_locale({"LC_ALL": "C.UTF-8"}, "status", m.name, cwd=tmp_path).stdout.decode()
+    assert "1 video of jobs done is no longer in the output folder" in out, out
