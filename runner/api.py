@@ -32,7 +32,7 @@ from .errors import (
     UsageError, request_id_in,
 )
 from .jobs import format_value, param_strings
-from .localpaths import UNUSABLE, not_recordable, shown, unnameable, why_unusable
+from .localpaths import UNUSABLE, folder_gone, not_recordable, shown, unnameable, why_unusable
 from .options import GONE_AFTER, RunOptions, check_flag, check_option, error_code, repeating_fix, run_options, selection_misses
 from .outputs import kept_aside, superseded_dir, write_problem
 from .manifest import Manifest
@@ -118,6 +118,8 @@ def load(path: str | Path, *, planned: bool = False, max_jobs: int | None = None
             raise UsageError(f"expected a manifest's path; {path!r} ends with a line break: {said}")
         raise UsageError("expected a manifest's path; this looks like YAML text: write it to a file (its outputs "
                          "and state go beside it) and pass that file's path")
+    if (gone := folder_gone(path)) is not None:
+        raise UsageError(gone)
     if planned:
         with contextlib.suppress(TypeError, ValueError):  # a NUL byte: `manifest.load` says what is wrong
             refuse_run_copy(Path(os.path.abspath(path)), shown=Path(path))

@@ -4938,6 +4938,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv  # what a run records of the command that started it (`status --runs` shows it)
     if getattr(args, "format", "unset") is None:
         args.format = ["jsonl", "csv", "json"]
+    gone = _folder_gone(args)
+    if gone is not None:
+        if writes_json_lines(argv):  # a script reading the events waits for their end
+            from .progress import Progress
+
+            Progress(err, json_lines=True).failed(status=None, exit_code=gone.exit_code, errors=[str(gone)])
+        return _failed(gone, args)
     try:
         return _said_unwritten(int(args.fn(args) or 0), args)
     except KeyboardInterrupt as exc:
@@ -4961,6 +4968,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _failed(exc, args)
     except Exception as exc:  # noqa: BLE001 (a bug, or memory run out: one line to report, not a traceback)
         return _unexpected(exc, args, argv)
+
+
+def _folder_gone(args: argparse.Namespace) -> UsageError | None:
+    """The refusal of a command whose manifest, file or state folder is given relative (or, for `status`, not
+    given: the folder it is run in) where the working folder was removed since the shell entered it: no relative
+    path can be found then, and the system's "No such file or directory" names neither the path nor why. None
+    where the folder is there, or every path absolute."""
+    from .localpaths import FOLDER_GONE, folder_gone
+
+    if args.command == "status" and args.manifest is None and args.state is None and folder_gone(".") is not None:
+        return UsageError(FOLDER_GONE[0].upper() + FOLDER_GONE[1:])
+    for name in ("manifest", "file", "state"):
+        word = getattr(args, name, None)
+        if isinstance(word, str) and word != "-" and (gone := folder_gone(word)) is not None:
+            return UsageError(visible(gone))
+    return None
 
 
 def _locale_refused(exc: BaseException, argv: Sequence[str]) -> str | None:
@@ -5024,7 +5047,8 @@ def _json_manifest(args: argparse.Namespace) -> str | None:
     if args.command == "status":
         given = getattr(given, "name", None)
     if args.command in ("plan", "recover") and isinstance(given, str):
-        return os.path.abspath(given)
+        with contextlib.suppress(OSError):  # the working folder removed: as given
+            return os.path.abspath(given)
     return given if isinstance(given, str) else None
 
 

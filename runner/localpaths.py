@@ -22,8 +22,23 @@ import os
 import re
 import sys
 
-__all__ = ["LOCALE_FIX", "LONE_SURROGATE", "NAME_MAX", "PATH_MAX", "UNUSABLE", "fs_encoding", "home_unexpanded",
-           "limits", "locale_said", "not_recordable", "shown", "unnameable", "why_unusable"]
+__all__ = [
+    "FOLDER_GONE",
+    "LOCALE_FIX",
+    "LONE_SURROGATE",
+    "NAME_MAX",
+    "PATH_MAX",
+    "UNUSABLE",
+    "folder_gone",
+    "fs_encoding",
+    "home_unexpanded",
+    "limits",
+    "locale_said",
+    "not_recordable",
+    "shown",
+    "unnameable",
+    "why_unusable",
+]
 
 UNUSABLE = (OSError, RuntimeError, ValueError)
 SHOWN_MAX = 160  # characters of a path a message shows
@@ -61,6 +76,22 @@ def _asked(path: str, name: str, default: int) -> int:
 LOCALE_FIX = "run gridrun in a UTF-8 locale: LC_ALL=C.UTF-8 (or PYTHONUTF8=1) before the command"
 LONE_SURROGATE = ("a lone surrogate (a \\ud800-\\udfff escape), which is not text; write the character itself, or one "
                   "\\U escape such as \\U0001F98A")
+
+
+FOLDER_GONE = "the current folder was removed since this shell entered it: cd to an existing folder"
+
+
+def folder_gone(path: str | os.PathLike[str]) -> str | None:
+    """What is wrong with the relative `path` where the working folder it is read from was removed (a cleaned
+    temporary folder, `git worktree remove`; the system then finds no relative path at all, `..` neither), None
+    where it is absolute or the folder is there."""
+    if os.path.isabs(path):
+        return None
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return f"{os.fspath(path)}: {FOLDER_GONE}"
+    return None
 
 
 def fs_encoding() -> str | None:

@@ -40,3 +40,29 @@ def test_a_run_started_in_a_removed_folder_ends_done_naming_its_files_absolute(t
                           (["plan"], f"outputs: {out}")):
         done = _in_removed_folder(tmp_path, *command, str(m))
         assert done.returncode == 0 and said in done.stdout, (command, done.stdout, done.stderr)
+
+
+@pytest.mark.timeout(240)
+def test_a_relative_path_given_in_a_removed_folder_is_refused_saying_the_folder_was_removed(tmp_path: Path) -> None:
+    """No relative path can be found from a removed folder (`..` neither): each command given one says that the
+    working folder was removed and to cd to an existing one (exit 2, nothing sent), not "No such file or directory"
+    (exit 1), nor `init`'s "mkdir -p ." first."""
+    (tmp_path / "proj").mkdir()
+    write_manifest(tmp_path / "proj", n_seeds=1, styles=("anime",), sim={"render_time": 0.05, "jitter": 0.0})
+    said = "the current folder was removed since this shell entered it: cd to an existing folder"
+    for command in (["init", "x.yaml"], ["init"], ["run", "../proj/t.yaml"], ["validate", "t.yaml"],
+                    ["plan", "../proj/t.yaml"], ["status", "../proj/t.yaml"], ["status"], ["matrix", "../proj/t.yaml"],
+                    ["retry", "../proj/t.yaml"], ["cancel", "../proj/t.yaml"], ["report", "../proj/t.yaml"],
+                    ["export", "../proj/t.yaml"], ["status", "--state", ".gridrun"]):
+        done = _in_removed_folder(tmp_path, *command)
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert said in done.stderr.lower() and "No such file" not in done.stderr, (command, done.stderr)
+        if command[1:]:
+            assert f"error: {command[-1]}: " in done.stderr, (command, done.stderr)
+    assert not (tmp_path / "proj" / ".gridrun").exists()  # nothing recorded, nothing sent
+    run = _in_removed_folder(tmp_path, "run", "--json", "../proj/t.yaml")
+    end = json.loads(run.stdout.splitlines()[-1])
+    assert (end["event"], end["exit_code"], run.returncode) == ("end", 2, 2) and said in end["errors"][0], run.stdout
+    plan = json.loads(_in_removed_folder(tmp_path, "plan", "--json", "../proj/t.yaml").stdout)
+    assert plan["exit_code"] == 2 and said in plan["errors"][0], plan
+    assert _in_removed_folder(tmp_path, "init", "-").returncode == 0  # standard output: no folder needed
