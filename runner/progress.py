@@ -20,7 +20,7 @@ from .jobs import usd_text
 from .outputs import lost, mute
 from .stats import RunStatistics
 from .state import FINAL
-from .terminal import shows, visible
+from .terminal import shows, visible, written
 
 if TYPE_CHECKING:
     from .balance import BalanceCheck
@@ -415,15 +415,27 @@ class Progress:
             figures.append(Text(f"requests {s.requests:,}"))
         parts += _flow(counts, width) + _flow(figures, width)
         if s.stopping:
-            parts.append(Text(f"stopping: {s.stopping}", style="yellow", no_wrap=True, overflow="ellipsis"))
+            parts.append(self._cut(Text(f"stopping: {self._written(s.stopping)}", style="yellow"), width))
         for e in s.last_errors:
             # a note the user acts on (why the run waits, what a signal did and what the next would do) is
             # wrapped, never cut: its way out is at its end; and once the run has ended (`final`), every error it
             # ended with, as plain lines give them: the frame is no longer redrawn, and it is all the terminal keeps
+            line = Text.assemble(("•", "red"), " ", self._written(visible(e)), no_wrap=False, overflow="fold")
             whole = self._ended or e == s.held or e in s.notes
-            parts.append(Text.assemble(("•", "red"), " ", visible(e), no_wrap=not whole,
-                                       overflow="fold" if whole else "ellipsis"))
+            parts.append(line if whole else self._cut(line, width))
         return Group(*parts)
+
+    def _written(self, text: str) -> str:
+        """`text` as the console's stream writes it (`terminal.written`: `\\xe9` for `\u00e9`, four cells, on an
+        ASCII terminal): a line laid out on it has the width the terminal shows."""
+        return written(self.console.file, text)
+
+    @staticmethod
+    def _cut(line: Text, width: int) -> Text:
+        """`line` on one line of at most `width` cells, its end cut with an ellipsis."""
+        line.truncate(width, overflow="ellipsis")
+        line.no_wrap, line.overflow = True, "ellipsis"
+        return line
 
 
 def _flow(pieces: list[Text], width: int, gap: str = "  ") -> list[Text]:

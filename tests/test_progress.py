@@ -1178,3 +1178,26 @@ def test_a_signals_note_is_shown_at_once_however_soon_after_the_last_update(caps
         p.update(stats())
         p.update(stats(last_errors=(note,), notes=(note,)))
         assert "interrupted by SIGTERM" in out.getvalue()
+
+
+@pytest.mark.parametrize("width", [30, 70, 120])
+def test_an_ascii_terminal_s_display_fits_its_width_with_letters_written_as_escapes(width: int) -> None:
+    """On a terminal whose output is ASCII (the C locale), `\u00e9` is written `\\xe9`, four cells, and "\u2026"
+    "...": an error line is laid out on the text as written, no line of the frame longer than the terminal (a line
+    the terminal wraps leaves a stale frame behind on every redraw)."""
+    from runner.terminal import fit
+
+    error = "job look=" + "\u00e9" * 30 + ": failed: the render failed [" + "\u00e9" * 40 + "]"
+    s = stats(total=10, counts={"done": 2, "failed": 2, "running": 2, "planned": 4}, last_errors=(error, "job b: boom"),
+              stopping="waiting for " + "\u00e9" * 40)
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii", newline="\n")
+    fit(stream)
+    console = Console(file=stream, width=width, soft_wrap=True, color_system=None)
+    console.print(Progress(console, total=10)._render(s))
+    stream.flush()
+    lines = stream.buffer.getvalue().decode("ascii").splitlines()
+    assert max(len(x) for x in lines) <= width, lines
+    errors = [x for x in lines if x.startswith("* ")]
+    assert errors[0].startswith("* job look=\\xe9") and errors[0].endswith("..."), lines
+    assert errors[1] == "* job b: boom", lines
+    assert any(x.startswith("stopping: waiting for \\xe9") for x in lines), lines
