@@ -55,7 +55,7 @@ from .records import (
     GONE_EXIT, local_time, placeholders_failed_note, run_exit, rerenders_cancelled_note, rerenders_failed_note,
     utc_offset,
 )
-from .terminal import runs_it_first, typed, visible, written
+from .terminal import runs_it_first, typed, value_shown, visible, written
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -870,7 +870,7 @@ class _PlanTable:
 def _written(text: str) -> str:
     """`text` as standard output writes it (ASCII for characters its encoding lacks, control characters escaped):
     what a table is laid out on."""
-    text = visible(text)
+    text = value_shown(text)
     # printable ASCII, all that `visible` leaves of it, is written as it is in any encoding: most cells of a plan
     return text if text.isascii() else written(out.file, text)
 
@@ -939,7 +939,7 @@ def _value_text(value: Any) -> str:
 def _combination_text(values: Iterable[tuple[str, Any]]) -> str:
     """A combination of matrix values as `gridrun matrix` writes its row: `key=value, …`, each value as the plan
     table's value column shows it (a CR or a tab escaped, not folded into a space), control characters escaped."""
-    return visible(", ".join(f"{k}={_value_text(v)}" for k, v in values))
+    return value_shown(", ".join(f"{k}={_value_text(v)}" for k, v in values))
 
 
 def _cells(row: Sequence[str]) -> list[Text]:
@@ -3444,7 +3444,7 @@ def _problems(snap: Snapshot) -> None:
         on = f" (attempt {n:,})" if n > 1 else ""
         # done as they were, their re-render not sent (`problems`): left to re-render, no failure of a done job
         label = "[yellow]to re-render[/yellow]" if state == "done" else f"[red]{state}[/red]"
-        out.print(f"  {label} {escape(_who([k for k, _ in jobs]))}{on}: {escape(visible(error))}")
+        out.print(f"  {label} {escape(_who([k for k, _ in jobs], value_shown))}{on}: {escape(visible(error))}")
 
 
 def _alike(errors: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -3457,9 +3457,9 @@ def _alike(errors: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(_who([k for k, _ in jobs]), alike_text([e for _, e in jobs])) for jobs in groups.values()]
 
 
-def _who(keys: Sequence[str]) -> str:
-    """The first of `keys`, and how many more ("look=a and 9 more jobs")."""
-    first = visible(keys[0])
+def _who(keys: Sequence[str], shown: Callable[[str], str] = visible) -> str:
+    """The first of `keys`, and how many more ("look=a and 9 more jobs"); the key as `shown` shows it."""
+    first = shown(keys[0])
     return first if len(keys) == 1 else f"{first} and {len(keys) - 1:,} more job{'s' if len(keys) > 2 else ''}"
 
 

@@ -219,11 +219,11 @@ def selection_misses(candidates: Sequence[tuple[str, str | None]], only_keys: Se
         listed = ", ".join(f"{code} ×{n:,}" if n > 1 else code for code, n in codes.most_common())
         n = len(candidates)
         return (f"{given} picks none of the {n:,} {'job' if n == 1 else 'jobs'} `gridrun {command}` sends again "
-                f"(e.g. {candidates[0][0]}; their codes: {listed}): nothing sent, no run recorded"), []
+                f"(e.g. --key {typed(candidates[0][0])}; their codes: {listed}): nothing sent, no run recorded"), []
     import fnmatch
 
     said = [f"--key {typed(g)} matches none of the jobs `gridrun {command}` sends again "
-            f"(e.g. {candidates[0][0]})"
+            f"(e.g. --key {typed(candidates[0][0])})"
             for g in only_keys if not any(fnmatch.fnmatchcase(key, g) for key, _ in candidates)]
     codes_had = {error_code(error) for _, error in candidates}
     said += [f"--code {c} is the code of none of the jobs `gridrun {command}` sends again (their codes: "

@@ -103,6 +103,16 @@ def visible(text: str) -> str:
     return "".join(repr(ch)[1:-1] if acts else ch for ch, acts in _acting(text))
 
 
+def value_shown(text: str) -> str:
+    """`text`, a value as a table or a list of jobs shows it (a job's key, a matrix value), as `visible` shows it;
+    where the output writes escapes for the characters its encoding lacks (`\\xe9` for `\u00e9`, `fit`), a
+    backslash of its own as `\\\\`, as Python escapes it: the value typed `anim\\xe9` is shown `anim\\\\xe9`, not as
+    `anim\u00e9` is."""
+    if "\\" in text and not (writes_any(sys.stdout) and writes_any(sys.stderr)):
+        text = text.replace("\\", "\\\\")
+    return visible(text)
+
+
 def typed(word: str | os.PathLike[str]) -> str:
     """`word` (a manifest's path) as a command a message proposes writes it: escaped as `visible` escapes it and
     quoted for the shell, so that a space or a `#` in the name (`'my grid #1.yaml'`) is not a second word or a

@@ -331,7 +331,7 @@ def test_a_retry_selection_that_picks_no_job_is_refused_before_a_run_is_recorded
     code, _, err = run_cli(capsys, "retry", str(m), "--no-report", "--code", "INTERNAL_EROR")
     flat = " ".join(err.split())
     assert code == 2 and "--code INTERNAL_EROR picks none of the 3 jobs `gridrun retry` sends again" in flat, err
-    assert "CONTENT_POLICY_VIOLATION ×3" in flat and "e.g. a=1" in flat, err
+    assert "CONTENT_POLICY_VIOLATION ×3" in flat and "e.g. --key a=1;" in flat, err
     code, _, err = run_cli(capsys, "retry", str(m), "--no-report", "--key", "nomatch*")
     assert code == 2 and "--key 'nomatch*' picks none of the 3 jobs" in " ".join(err.split()), err
     code, out, _ = run_cli(capsys, "status", str(m), "--runs")

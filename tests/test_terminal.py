@@ -503,3 +503,35 @@ def test_status_under_an_ascii_file_name_encoding_says_videos_it_cannot_name_are
     (tmp_path / "outputs" / "t" / "clay").rename(tmp_path / "elsewhere")  # gone: said so where the locale names it
     out = _in_locale({"LC_ALL": "C.UTF-8"}, "status", m.name, cwd=tmp_path).stdout.decode()
     assert "1 video of jobs done is no longer in the output folder" in out, out
+
+
+def test_a_value_typed_as_an_escape_prints_apart_from_the_letter_it_names_in_the_c_locale(tmp_path: Path) -> None:
+    """`anim\u00e9` is written `anim\\xe9` in the C locale: a value typed `anim\\xe9` (a backslash, then `xe9`) has
+    its backslash written `\\\\` there, in the plan's table and `matrix` rows, so the two rows do not print alike."""
+    m = write_manifest(tmp_path, extra={
+        "params": {"prompt": "un renard {{ look }}", "quality": "360p", "duration": 5},
+        "matrix": {"look": ["anim\u00e9", "anim\\xe9"]}, "output": "{{ look | length }}.mp4"})
+    out = _in_locale({"LC_ALL": "C"}, "plan", str(m), cwd=tmp_path).stdout.decode("ascii")
+    assert "look=anim\\xe9  | anim\\xe9  |" in out and "look=anim\\\\xe9 | anim\\\\xe9 |" in out, out
+    rows = _in_locale({"LC_ALL": "C"}, "matrix", str(m), cwd=tmp_path).stdout.decode("ascii").splitlines()
+    assert rows[:2] == ["look=anim\\xe9", "look=anim\\\\xe9"], rows
+    out = _in_locale({"LC_ALL": "C.UTF-8"}, "plan", str(m), cwd=tmp_path).stdout.decode()  # UTF-8: as it is
+    assert "look=anim\u00e9    \u2502 anim\u00e9    \u2502" in out and "look=anim\\xe9 \u2502 anim\\xe9 \u2502" in out, out
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_a_key_copied_from_an_ascii_screen_is_refused_proposing_one_that_picks_the_job(tmp_path: Path) -> None:
+    """`status` in the C locale shows the key `look=anim\u00e9` as `look=anim\\xe9`: `retry --key` given that text
+    picks nothing, and its refusal proposes the key in the shell's `$'...'`, which picks the job when pasted."""
+    m = write_manifest(tmp_path, sim={"render_time": 0.05, "jitter": 0.0, "failure_rate": 1.0}, extra={
+        "params": {"prompt": "a fox, {{ look }}", "quality": "360p", "duration": 5},
+        "matrix": {"look": ["anim\u00e9"]}, "output": "{{ look | length }}.mp4", "run": {"failure_retries": 0}})
+    _in_locale({"LC_ALL": "C"}, "run", "--no-report", m.name, cwd=tmp_path)
+    status = _in_locale({"LC_ALL": "C"}, "status", m.name, cwd=tmp_path).stdout.decode("ascii")
+    assert "failed look=anim\\xe9:" in status, status
+    refused = _in_locale({"LC_ALL": "C"}, "retry", "--key", "look=anim\\xe9", m.name, cwd=tmp_path)
+    err = refused.stderr.decode("ascii")
+    assert refused.returncode == 2 and "(e.g. --key $'look=anim\\xc3\\xa9';" in err, err
+    word = err.split("(e.g. --key ", 1)[1].split(";", 1)[0]
+    assert _pasted(word, tmp_path) == "look=anim\u00e9".encode()
