@@ -14,6 +14,7 @@ import gc
 import json
 import os
 import re
+import shlex
 import sqlite3
 import sys
 import threading

@@ -38,6 +38,7 @@ import functools
 import json
 import math
 import os
+import shlex
 import sqlite3
 import stat
 import sys
