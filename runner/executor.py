@@ -58,7 +58,7 @@ from .outputs import (
     Kept, disk_full, files_beside, keep_file, keep_take, mute, poster_path, says_disk_full, sidecar_matches,
     sidecar_writer, superseded_dir, write_problem,
 )
-from .pacing import MAX_PAUSE, IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
+from .pacing import MAX_PAUSE, Gate, Gates, IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
 from .plan import Job, Plan, budget_micros, manifest_budget
 from .providers import capabilities
 from .providers.base import Provider, VideoStatus
@@ -138,6 +138,14 @@ LINGER_POLL = 5.0
 # Requests are short: a dozen connections carry thousands of jobs. More cost CPU, not speed (httpcore
 # checks every pooled connection on every request), and requests beyond them would queue in the pool.
 HTTP_CONNECTIONS = 12
+# Downloads stream for as long as the link takes, polls and creates are over in a moment: videos are fetched at
+# most this many at once, so that API_KEPT of the API's request slots are always there for the polls, creates and
+# lookups, however slow the link. A download from the API's own host (its content route) takes one of these slots,
+# then one of the API's; one from another host (a CDN, the simulator's `/files/`) takes only this one, as it is
+# no call of the API. The connection pool holds both (HTTP_CONNECTIONS + DOWNLOAD_CONNECTIONS), so that no
+# request waits inside it.
+API_KEPT = 4
+DOWNLOAD_CONNECTIONS = HTTP_CONNECTIONS - API_KEPT
 # A job whose provider gives no status gridrun can read this long (a status word it does not know, or polls
 # refused) is left as it is, still reserved: the run ends instead of polling it forever, and the next run
 # asks again.
@@ -330,6 +338,7 @@ class Executor:
         self.timeout = options.timeout or run.get("timeout")
         self.budget_micros = run_budget(plan, options)
         self.pacer = Pacer(steady, gate=HTTP_CONNECTIONS)
+        self._download_gate = Gate(DOWNLOAD_CONNECTIONS)  # the videos fetched at once (DOWNLOAD_CONNECTIONS)
         self._stopping: str | None = None
         # The cause the run stopped on where it is not its jobs' (a disk with no room left: `_full_disk`), recorded
         # with its end ({"cause": ..., "note": ...}) for `status --runs`, `status --json` and exports to say.
@@ -1082,7 +1091,8 @@ class Executor:
 
     async def run(self) -> RunResult:
         # Made first: a missing key stops the run before anything is recorded or sent.
-        client = self.provider.client(max_connections=HTTP_CONNECTIONS, timeout=self.opts.request_timeout)
+        client = self.provider.client(max_connections=HTTP_CONNECTIONS + DOWNLOAD_CONNECTIONS,
+                                      timeout=self.opts.request_timeout)
         try:
             judged = self.judge()  # BudgetError: nothing recorded
             self._billing = judged.billing
@@ -3044,8 +3054,9 @@ class Executor:
                     break
             tried.add(url)
             # Output files at another host (a CDN, a storage bucket) are not API calls: a 429 pause or rate does not
-            # hold them. Those the API serves itself (the OpenAI shape's `/videos/{id}/content`) are, under its
-            # request limit: they wait their turn as every request of the run does.
+            # hold them, nor do they take the API's request slots (only a download slot: DOWNLOAD_CONNECTIONS).
+            # Those the API serves itself (the OpenAI shape's `/videos/{id}/content`) are, under its request limit:
+            # they wait their turn as every request of the run does, in at most DOWNLOAD_CONNECTIONS of its slots.
             paced = self._at_api(url)
             if paced:
                 await self.pacer.wait()
@@ -3063,8 +3074,9 @@ class Executor:
                 self._fetching[jid] = [part, since, since, self.steady()]
                 self._fetch_high.setdefault(jid, [since, self.steady(), since, 0])
                 try:
+                    gate = Gates(self._download_gate, self.pacer.gate) if paced else self._download_gate
                     got = await self.provider.download(self.client, url, output, on_saved=sidecar,
-                                                       gate=self.pacer.gate, partial=partial, **more)
+                                                       gate=gate, partial=partial, **more)
                 finally:
                     self._fetching.pop(jid, None)
                     if partial.removed is not None:  # an earlier run's `.part` of another take or attempt, or changed

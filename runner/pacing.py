@@ -52,6 +52,32 @@ class Gate:
         self.limiter.release()
 
 
+class Gates:
+    """Gates taken one after the other with `async with`, given back in the reverse order: a download at the API's
+    own host takes a download slot first, then one of the API's request slots, so that one waiting for the API's
+    slot holds none of them."""
+
+    __slots__ = ("gates",)
+
+    def __init__(self, *gates: Gate) -> None:
+        self.gates = gates
+
+    async def __aenter__(self) -> None:
+        taken: list[Gate] = []
+        try:
+            for gate in self.gates:
+                await gate.__aenter__()
+                taken.append(gate)
+        except BaseException:
+            for gate in reversed(taken):
+                await gate.__aexit__()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        for gate in reversed(self.gates):
+            await gate.__aexit__()
+
+
 class Pacer:
     """Paces every request of a run.
 

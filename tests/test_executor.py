@@ -5070,3 +5070,33 @@ def test_the_eta_of_jobs_still_to_be_created_waits_for_the_providers_pause() -> 
     assert ends_in(2) == 10.5
     run_._rendering = {"b": (99.0, job)}  # rendering since before the pause: it ends as expected, unpaused
     assert Executor._ends_in(run_, 130.0, 0) == 0.0  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("route", ["file", "content"])
+def test_polls_get_a_request_slot_while_slow_downloads_hold_every_download_slot(tmp_path: Path, route: str) -> None:
+    """Every video's host sends half the file, then nothing for half a minute: the downloads hold their slots,
+    whether at a host of files or at the API's own content route (the OpenAI shape), which counts among the API's
+    requests. The simulator renders HTTP_CONNECTIONS videos at a time, so the last jobs finish rendering while the
+    first ones' downloads hang: their polls still get a request slot, and every job is seen downloading (paid,
+    recorded) before any download has ended."""
+    from runner.executor import DOWNLOAD_CONNECTIONS, HTTP_CONNECTIONS
+
+    assert DOWNLOAD_CONNECTIONS < HTTP_CONNECTIONS
+    n = HTTP_CONNECTIONS + 8
+    m = write_manifest(tmp_path, n_seeds=n // 2, run={"concurrency": n}, sim={
+        "render_time": 1.0, "jitter": 0.0, "concurrency": HTTP_CONNECTIONS, "omit_output": route == "content",
+        "script": [{"route": route, "p": 1.0, "fault": "stall_body", "delay": 30.0}]})
+    seen: list[dict[str, int]] = []
+
+    def watch(s: Any) -> None:
+        counts = {k: v for k, v in s.counts.items() if v}
+        if counts.get("downloading") == n or counts.get("done"):
+            seen.append(counts)
+            raise KeyboardInterrupt
+
+    provider = sim_provider(m)
+    with pytest.raises(KeyboardInterrupt):
+        api.run(m, provider=provider, report=False, on_progress=watch)
+    assert seen == [{"downloading": n}], seen
+    assert [j.state for j in api.status(m).jobs] == ["downloading"] * n
+    assert stats(provider)["creates"] == n and stats(provider)["duplicate_paid"] == 0
