@@ -776,11 +776,16 @@ class Executor:
 
     def _coming_in(self, now: float) -> bool:
         """Whether the videos being downloaded came in over the last STOP_UNANSWERED seconds: their files grew by
-        STOP_STREAM_BYTES a download or more, of every job downloading, between tries too (of those fetching now,
-        the bar would fall as tries end and rise as they begin again)."""
+        STOP_STREAM_BYTES a download or more, of every download that can be receiving (`_receiving`)."""
         self._fetched()
-        downloads = max(1, len(self._fetching), self.counts.get(S.DOWNLOADING.value, 0))
-        return self._grew_since(now - STOP_UNANSWERED) >= STOP_STREAM_BYTES * downloads
+        return self._grew_since(now - STOP_UNANSWERED) >= STOP_STREAM_BYTES * self._receiving()
+
+    def _receiving(self) -> int:
+        """How many downloads can be receiving bytes at once (at least 1): every job downloading, between tries
+        too (of the tries under way now, the count would fall as tries end and rise as they begin again), but no
+        more than DOWNLOAD_CONNECTIONS, as many as hold a download slot: the others wait for one, and get no byte."""
+        downloading = max(len(self._fetching), self.counts.get(S.DOWNLOADING.value, 0))
+        return max(1, min(DOWNLOAD_CONNECTIONS, downloading))
 
 
     async def _heartbeat(self) -> None:
@@ -1466,7 +1471,7 @@ class Executor:
             # a download streaming in is the provider answering
             if now - max(silent, self._interrupted_at) < STOP_UNANSWERED or self._coming_in(now):
                 continue
-            self.errors.append(self._stalled_note(flying, now - self._interrupted_at) if stalled
+            self.errors.append(self._stalled_note(flying, now - self._interrupted_at, now) if stalled
                                else self._unanswered_note(flying))
             self._detach(scope)
             return
@@ -1484,13 +1489,23 @@ class Executor:
         self._fetched()
         return max((self._fetch_high[jid][1] for jid in self._fetching), default=0.0)
 
-    def _stalled_note(self, flying: int, stopping: float) -> str:
-        """Why a stopping run left its jobs downloading, `stopping` seconds after the stop: their videos came in
-        under STOP_STREAM_BYTES a download over the last STOP_UNANSWERED s."""
+    def _stalled_note(self, flying: int, stopping: float, now: float) -> str:
+        """Why a stopping run left its jobs downloading, `stopping` seconds after the stop (at `now`, `steady`):
+        their videos came in under STOP_STREAM_BYTES a download over the last STOP_UNANSWERED s, what came said."""
         jobs = f"{flying:,} paid job{'s' if flying != 1 else ''}"
-        return (f"the videos' downloads got nothing (or under {STOP_STREAM_BYTES // 1024**2} MiB a download) in the "
-                f"last {STOP_UNANSWERED:g} s, {stopping:.0f} s after the run began stopping: left the {jobs} "
-                "downloading to the next run, as a second signal does; `gridrun run` fetches them at no new cost")
+        got = self._grew_since(now - STOP_UNANSWERED)
+        mib = f"{STOP_STREAM_BYTES // 1024**2} MiB"
+        receiving = self._receiving()
+        size = f"{got / 1e6:,.1f} MB" if got >= 100_000 else f"{got:,} byte{'s' if got != 1 else ''}"
+        if not got:
+            came = "got nothing"
+        elif receiving == 1:
+            came = f"got {size} (under {mib})"
+        else:
+            came = f"got {size} (under {mib} a download, of the {receiving} that can come in at once)"
+        return (f"the videos' downloads {came} in the last {STOP_UNANSWERED:g} s, {stopping:.0f} s after the run "
+                f"began stopping: left the {jobs} downloading to the next run, as a second signal does; `gridrun run` "
+                "fetches them at no new cost")
 
     def _unanswered_note(self, flying: int) -> str:
         """Why a stopping run left its jobs in flight: the provider has not answered since its last answer."""

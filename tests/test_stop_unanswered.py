@@ -5,6 +5,7 @@ resends or a pause that would only lead it to leave."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Self
 
@@ -399,7 +400,7 @@ def _left_downloading_after_a_ctrl_c(tmp_path: Path, monkeypatch: pytest.MonkeyP
         files = httpx.get(url.rsplit("/v1", 1)[0] + "/_sim/stats").json()["requests"].get("file", 0)
         jobs = api.status(m).jobs
     assert termed and result.status == "interrupted" and result.exit_code == 130, (result.status, result.stats.last_errors)
-    said = [e for e in result.stats.last_errors if "downloads got nothing" in e]
+    said = [e for e in result.stats.last_errors if "the videos' downloads got " in e]
     assert said and "left the 2 paid jobs downloading to the next run" in said[0], result.stats.last_errors
     assert [j.state for j in jobs] == ["downloading", "downloading"], [(j.state, j.error) for j in jobs]
     assert executors and executors[0]._fetch_high == {}, executors[0]._fetch_high
@@ -606,7 +607,7 @@ def test_a_stopping_run_whose_downloads_trickle_leaves_them_to_the_next_run_with
                          on_progress=term_once_downloading, report=False)
         assert termed and result.status == "interrupted" and result.exit_code == 130, (
             result.status, result.stats.last_errors)
-        said = [e for e in result.stats.last_errors if "downloads got nothing (or under 1 MiB a download)" in e]
+        said = [e for e in result.stats.last_errors if re.search(r"downloads got (nothing|[\d,]+ bytes? \(under 1 MiB\)) in", e)]
         assert said and "left the 1 paid job downloading to the next run" in said[0], result.stats.last_errors
         assert [j.state for j in api.status(m).jobs] == ["downloading"]
         host.trickle = False
@@ -747,7 +748,7 @@ def test_a_stopping_run_leaves_a_download_slower_than_a_mib_a_minute_at_the_stop
     left, note = _stopping_with_a_download(
         tmp_path, monkeypatch, lambda t: 200_000 if t <= -50 else int(0.9 * STOP_STREAM_BYTES / 60))
     assert left == STOP_UNANSWERED, (left, note)
-    assert note.startswith(f"the videos' downloads got nothing (or under 1 MiB a download) in the last "
+    assert note.startswith(f"the videos' downloads got 0.9 MB (under 1 MiB) in the last "
                            f"{STOP_UNANSWERED:g} s, {STOP_UNANSWERED:g} s after the run began stopping: left the 1 "
                            "paid job downloading to the next run"), note
 
@@ -765,7 +766,7 @@ def test_a_stopping_run_leaves_a_download_at_the_first_moment_it_got_under_a_mib
     left, note = _stopping_with_a_download(tmp_path, monkeypatch,
                                            lambda t: 200_000 if t <= 0 else 25_000 if t <= 60 else 0)
     assert left == 79.0, (left, note)
-    assert "got nothing (or under 1 MiB a download) in the last 60 s, 79 s after the run began stopping" in note
+    assert "got 1.0 MB (under 1 MiB) in the last 60 s, 79 s after the run began stopping" in note
 
 
 def test_the_bytes_a_download_counts_over_the_last_minute_are_kept_no_longer() -> None:
@@ -785,3 +786,32 @@ def test_the_bytes_a_download_counts_over_the_last_minute_are_kept_no_longer() -
             ex._fetched()
     assert len(ex._grew) == STOP_UNANSWERED + 1, len(ex._grew)
     assert ex._grew_since(3600 - STOP_UNANSWERED) == STOP_UNANSWERED * 10
+
+
+def test_a_stopping_run_asks_a_mib_a_minute_only_of_the_downloads_that_can_be_receiving(tmp_path: Path) -> None:
+    """28 jobs downloading, DOWNLOAD_CONNECTIONS of them holding a download slot and the others waiting for one
+    (they get no byte): the link brings each that holds a slot 2 MiB a minute, so the videos are coming in; under
+    a MiB a minute each, they are not, and the note says what came."""
+    from runner.executor import DOWNLOAD_CONNECTIONS, STOP_STREAM_BYTES, STOP_UNANSWERED
+
+    now = [0.0]
+    parts = [tmp_path / f"s{i}.mp4.part" for i in range(28)]
+    for part in parts:
+        part.write_bytes(b"")
+    ex = _downloading(now, {i: [str(part), 0, 0, 0.0] for i, part in enumerate(parts)}, 28)
+    ex._fetched()
+    now[0] = STOP_UNANSWERED
+    for part in parts[:DOWNLOAD_CONNECTIONS]:
+        part.write_bytes(bytes(2 * STOP_STREAM_BYTES))
+    assert ex._coming_in(now[0])
+    now[0] = 2 * STOP_UNANSWERED
+    for part in parts[:DOWNLOAD_CONNECTIONS]:
+        part.write_bytes(bytes(2 * STOP_STREAM_BYTES + STOP_STREAM_BYTES * 9 // 10))
+    assert not ex._coming_in(now[0])
+    note = ex._stalled_note(28, 70.0, now[0])
+    got = DOWNLOAD_CONNECTIONS * (STOP_STREAM_BYTES * 9 // 10) / 1e6
+    assert note.startswith(f"the videos' downloads got {got:,.1f} MB (under 1 MiB a download, of the "
+                           f"{DOWNLOAD_CONNECTIONS} that can come in at once) in the last 60 s, 70 s after the run "
+                           "began stopping: left the 28 paid jobs downloading to the next run"), note
+    now[0] = 3 * STOP_UNANSWERED
+    assert ex._stalled_note(28, 130.0, now[0]).startswith("the videos' downloads got nothing in the last 60 s")
