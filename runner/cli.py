@@ -2938,10 +2938,13 @@ def _missing_videos(snap: Snapshot, manifest: Any = None) -> list[tuple[str, str
 
 def _moved_project(snap: Snapshot) -> Path | None:
     """Where the folder of the run of `snap` is now, moved or renamed since the run: the folder holding the state's
-    own `.gridrun/`, moved with it, while the folder the run's manifest was in is gone (a `state_dir:` elsewhere
-    leaves the run's folder where it was); None when it did not move, or that is not known."""
+    own `.gridrun/`, moved with it, while the run's manifest file and the `.gridrun/` beside it are gone (a
+    `state_dir:` elsewhere leaves the run's folder where it was); None when it did not move, or that is not known.
+    The old folder itself may be there again: a run going on while its project moved writes its videos where it
+    started."""
     then, folder = Path(os.path.abspath(snap.run.manifest_path)).parent, getattr(snap.run, "state_folder", None)
-    if folder is None or Path(folder).name != ".gridrun" or then.exists():
+    if (folder is None or Path(folder).name != ".gridrun" or os.path.isfile(snap.run.manifest_path)
+            or os.path.lexists(then / ".gridrun")):
         return None
     now = Path(folder).parent
     return None if now == then else now

@@ -307,3 +307,31 @@ def test_an_absolute_outputs_dir_inside_a_moved_project_names_the_folder_where_i
     assert main(["run", m.name]) == 0
     assert stats(prov)["creates"] == 6
     assert main(["report", m.name]) == 0
+
+
+def test_status_of_a_project_moved_mid_run_names_its_manifest_where_it_is_now_though_the_old_folder_is_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A project folder moved while its run went on: the run writes its videos where it started, which makes the
+    old folder again (outputs only, no manifest, no `.gridrun/`). `status` with no manifest, from the folder's new
+    place, names the manifest there, never the old folder, where a retry would start an empty state and pay again
+    for every job."""
+    from execkit import sim_provider
+
+    from runner.cli import main
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    m = write_manifest(proj, n_seeds=2, styles=("clay",), sim={"render_time": 0.05, "failure_rate": 1.0,
+                       "failure_code": "RENDER_ERROR"}, run={"retries": 0})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda p: prov)
+    assert api.run(m, report=False).exit_code == 1
+    moved = proj.rename(tmp_path / "proj2")
+    (proj / "outputs" / "t" / "clay").mkdir(parents=True)  # what the run, moved mid-way, writes where it started
+    monkeypatch.chdir(moved)
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    out = _said(capsys)[0]
+    assert "`gridrun retry t.yaml` sends" in out, out
+    assert "proj/" not in out and "no longer there" not in out, out
