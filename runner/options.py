@@ -201,6 +201,12 @@ def picked(key: str, error: str | None, only_keys: tuple[str, ...], only_codes: 
     return not only_codes or any(same_code(error_code(error), c) for c in only_codes)
 
 
+def key_glob(key: str) -> str:
+    """The `--key` glob that picks the job of `key` alone: its `*`, `?` and `[` each in a set of its own (`[*]`),
+    which the glob reads as that character (`glob.escape`, for any key)."""
+    return re.sub(r"([*?[])", r"[\1]", key)
+
+
 def selection_misses(candidates: Sequence[tuple[str, str | None]], only_keys: Sequence[str],
                      only_codes: Sequence[str], command: str = "retry") -> tuple[str | None, list[str]]:
     """Of a retry's `--key` globs and `--code` codes, what picks nothing among its `candidates` (key, last error: the
@@ -219,11 +225,11 @@ def selection_misses(candidates: Sequence[tuple[str, str | None]], only_keys: Se
         listed = ", ".join(f"{code} ×{n:,}" if n > 1 else code for code, n in codes.most_common())
         n = len(candidates)
         return (f"{given} picks none of the {n:,} {'job' if n == 1 else 'jobs'} `gridrun {command}` sends again "
-                f"(e.g. --key {typed(candidates[0][0])}; their codes: {listed}): nothing sent, no run recorded"), []
+                f"(e.g. --key {typed(key_glob(candidates[0][0]))}; their codes: {listed}): nothing sent, no run recorded"), []
     import fnmatch
 
     said = [f"--key {typed(g)} matches none of the jobs `gridrun {command}` sends again "
-            f"(e.g. --key {typed(candidates[0][0])})"
+            f"(e.g. --key {typed(key_glob(candidates[0][0]))})"
             for g in only_keys if not any(fnmatch.fnmatchcase(key, g) for key, _ in candidates)]
     codes_had = {error_code(error) for _, error in candidates}
     said += [f"--code {c} is the code of none of the jobs `gridrun {command}` sends again (their codes: "

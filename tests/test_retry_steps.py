@@ -424,3 +424,44 @@ def test_failure_retries_read_a_code_by_its_whole_words(
         assert repeating_fix(code_) == "change the prompt (or its images)", code_
     for code_ in ("INVALID_REQUEST", "BAD_REQUEST", "invalid_request_error"):
         assert repeating_fix(code_) == "change the request", code_
+
+
+@pytest.mark.parametrize("key", ["shot=[wide]", "shot=close*", "shot=a?c", "shot=[!w]"])
+def test_the_key_a_selection_that_picks_nothing_proposes_picks_that_job_alone(key: str) -> None:
+    """The `--key` a refusal (and a warning) proposes is a glob that picks exactly its job, though the key holds
+    the glob's own characters (`[`, `*`, `?`), among keys those characters would match as a glob."""
+    import shlex
+
+    from runner.options import picked, selection_misses
+
+    others = ["shot=w", "shot=closeup", "shot=abc", "shot=[wide]x", "shot=x"]
+    candidates = [(key, "RENDER_ERROR: failed"), *((k, "RENDER_ERROR: failed") for k in others if k != key)]
+    refusal, _ = selection_misses(candidates, ["nope"], [])
+    assert refusal is not None
+    proposed = shlex.split(refusal.split("(e.g. --key ", 1)[1].split(";", 1)[0])[0]
+    assert [k for k, e in candidates if picked(k, e, (proposed,), ())] == [key], proposed
+    _, warned = selection_misses(candidates, ["nope", "shot=x"], [])
+    proposed = shlex.split(warned[0].split("(e.g. --key ", 1)[1].rsplit(")", 1)[0])[0]
+    assert [k for k, e in candidates if picked(k, e, (proposed,), ())] == [key], proposed
+
+
+def test_a_pasted_proposed_key_holding_glob_characters_sends_that_job_again_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Failed jobs `shot=[wide]` and `shot=w`: the key `retry --key nope` proposes, pasted, sends `shot=[wide]`
+    again, not `shot=w`, which the glob `shot=[wide]` matches."""
+    import shlex
+
+    from runner import api
+
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "f.yaml"
+    m.write_text(PLAN_GRID.replace("a: [1, 2, 3]", 'a: ["[wide]", "w"]'), encoding="utf-8")
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 1
+    code, _, err = run_cli(capsys, "retry", str(m), "--no-report", "--key", "nope")
+    flat = " ".join(err.split())
+    assert code == 2 and "(e.g. --key " in flat, err
+    proposed = shlex.split(flat.split("(e.g. --key ", 1)[1].split(";", 1)[0])[0]
+    m.write_text(m.read_text().replace("failure_rate: 1.0", "failure_rate: 0.0"), encoding="utf-8")
+    run_cli(capsys, "retry", str(m), "--no-report", "--key", proposed)
+    assert {j.key: j.state for j in api.status(m).jobs} == {"a=[wide]": "done", "a=w": "failed"}, proposed
