@@ -191,12 +191,25 @@ def refused_again(state: str, error: str | None) -> tuple[str, str] | None:
     return None
 
 
+def argv_glob(glob: str) -> str:
+    """A `--key` glob as the user typed it: argv is in the file-name encoding, so where that is not UTF-8 (ASCII in
+    the C locale with Python's UTF-8 mode off) the UTF-8 bytes of a key pasted as `$'look=anim\\xc3\\xa9'` come in
+    as escapes (`\\udcc3\\udca9`); they are read as the UTF-8 text they are (`anim\u00e9`). A glob whose bytes are not
+    UTF-8, or that the encoding cannot hold (one given to the library), is as given."""
+    import os
+
+    try:
+        return os.fsencode(glob).decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return glob
+
+
 def picked(key: str, error: str | None, only_keys: tuple[str, ...], only_codes: tuple[str, ...]) -> bool:
-    """Whether a retry picking `only_keys` (globs) and `only_codes` sends again the job of `key` whose last error is
-    `error`: every job when both are empty."""
+    """Whether a retry picking `only_keys` (globs, `argv_glob`) and `only_codes` sends again the job of `key` whose
+    last error is `error`: every job when both are empty."""
     import fnmatch
 
-    if only_keys and not any(fnmatch.fnmatchcase(key, glob) for glob in only_keys):
+    if only_keys and not any(fnmatch.fnmatchcase(key, argv_glob(glob)) for glob in only_keys):
         return False
     return not only_codes or any(same_code(error_code(error), c) for c in only_codes)
 
@@ -216,6 +229,7 @@ def selection_misses(candidates: Sequence[tuple[str, str | None]], only_keys: Se
     --unknown`), as they name it."""
     from collections import Counter
 
+    only_keys = [argv_glob(g) for g in only_keys]
     picks = [(key, error) for key, error in candidates if picked(key, error, tuple(only_keys), tuple(only_codes))]
     given = " ".join([*(f"--key {typed(g)}" for g in only_keys), *(f"--code {c}" for c in only_codes)])
     if not picks:

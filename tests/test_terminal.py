@@ -535,3 +535,25 @@ def test_a_key_copied_from_an_ascii_screen_is_refused_proposing_one_that_picks_t
     assert refused.returncode == 2 and "(e.g. --key $'look=anim\\xc3\\xa9';" in err, err
     word = err.split("(e.g. --key ", 1)[1].split(";", 1)[0]
     assert _pasted(word, tmp_path) == "look=anim\u00e9".encode()
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_a_proposed_key_pasted_where_argv_is_ascii_picks_the_job(tmp_path: Path) -> None:
+    """Where the file-name encoding is ASCII (`LC_ALL=C PYTHONUTF8=0`), argv's bytes beyond ASCII are read as
+    escapes: the `--key $'look=anim\\xc3\\xa9'` a refusal proposes, pasted there, picks the job `look=anim\u00e9`
+    and sends it again, not a refusal proposing the same key."""
+    m = write_manifest(tmp_path, sim={"render_time": 0.05, "jitter": 0.0, "failure_rate": 1.0}, extra={
+        "params": {"prompt": "a fox, {{ look }}", "quality": "360p", "duration": 5},
+        "matrix": {"look": ["anim\u00e9", "clay"]}, "output": "{{ look | length }}.mp4", "run": {"failure_retries": 0}})
+    _ascii_names("run", "--no-report", m.name, cwd=tmp_path)
+    refused = _ascii_names("retry", "--key", "x", m.name, cwd=tmp_path)
+    err = refused.stderr.decode("ascii")
+    assert refused.returncode == 2 and "(e.g. --key $'look=anim\\xc3\\xa9';" in err, err
+    word = err.split("(e.g. --key ", 1)[1].split(";", 1)[0]
+    m.write_text(m.read_text().replace("failure_rate: 1.0", "failure_rate: 0.0"), encoding="utf-8")
+    sent = _ascii_names("retry", "--no-report", "--key", os.fsdecode(_pasted(word, tmp_path)), m.name, cwd=tmp_path)
+    assert sent.returncode == 1 and "done 1, failed 1" in sent.stderr.decode("ascii"), sent.stderr  # clay failed
+    from runner import api
+
+    assert {j.key: j.state for j in api.status(m).jobs} == {"look=anim\u00e9": "done", "look=clay": "failed"}
