@@ -138,14 +138,16 @@ LINGER_POLL = 5.0
 # Requests are short: a dozen connections carry thousands of jobs. More cost CPU, not speed (httpcore
 # checks every pooled connection on every request), and requests beyond them would queue in the pool.
 HTTP_CONNECTIONS = 12
-# Downloads stream for as long as the link takes, polls and creates are over in a moment: videos are fetched at
-# most this many at once, so that API_KEPT of the API's request slots are always there for the polls, creates and
-# lookups, however slow the link. A download from the API's own host (its content route) takes one of these slots,
-# then one of the API's; one from another host (a CDN, the simulator's `/files/`) takes only this one, as it is
-# no call of the API. The connection pool holds both (HTTP_CONNECTIONS + DOWNLOAD_CONNECTIONS), so that no
-# request waits inside it.
+# Downloads stream for as long as the link takes, polls and creates are over in a moment: videos from the API's
+# own host (its content route) are fetched at most this many at once, so that API_KEPT of the API's request slots
+# are always there for the polls, creates and lookups, however slow the link. Such a download takes one of these
+# slots, then one of the API's.
 API_KEPT = 4
 DOWNLOAD_CONNECTIONS = HTTP_CONNECTIONS - API_KEPT
+# A download from another host (a CDN, the simulator's `/files/`) is no call of the API: it takes none of the API's
+# slots, only one of these, as many as the API's own. The connection pool holds the API's and these
+# (HTTP_CONNECTIONS + HOST_DOWNLOAD_CONNECTIONS), so that no request waits inside it.
+HOST_DOWNLOAD_CONNECTIONS = HTTP_CONNECTIONS
 # A job whose provider gives no status gridrun can read this long (a status word it does not know, or polls
 # refused) is left as it is, still reserved: the run ends instead of polling it forever, and the next run
 # asks again.
@@ -338,7 +340,8 @@ class Executor:
         self.timeout = options.timeout or run.get("timeout")
         self.budget_micros = run_budget(plan, options)
         self.pacer = Pacer(steady, gate=HTTP_CONNECTIONS)
-        self._download_gate = Gate(DOWNLOAD_CONNECTIONS)  # the videos fetched at once (DOWNLOAD_CONNECTIONS)
+        self._download_gate = Gate(DOWNLOAD_CONNECTIONS)  # the videos fetched at once from the API's own host
+        self._host_download_gate = Gate(HOST_DOWNLOAD_CONNECTIONS)  # and from another host
         self._stopping: str | None = None
         # The cause the run stopped on where it is not its jobs' (a disk with no room left: `_full_disk`), recorded
         # with its end ({"cause": ..., "note": ...}) for `status --runs`, `status --json` and exports to say.
@@ -381,6 +384,9 @@ class Executor:
         # job id -> [its download's `.part` file, the size it was last seen at], while the video is fetched: what
         # has come of it, read off the file when progress is drawn, not counted per chunk (`_fetched`)
         self._fetching: dict[int, list[Any]] = {}
+        # job id -> whether its download's last try (or the one under way) is from the API's own host (`_at_api`),
+        # from its first try until its download ends: which slots it holds or waits for (`_receiving`)
+        self._download_at_api: dict[int, bool] = {}
         # job id -> [the most its download's `.part` file has held in this run, when (`steady`) its first try began,
         # the bytes of it the run found there (an earlier run's; 0 once the file was made anew), the most the file
         # has held beyond those], from its first try until its download ends (saved, failed or left): across its
@@ -782,10 +788,14 @@ class Executor:
 
     def _receiving(self) -> int:
         """How many downloads can be receiving bytes at once (at least 1): every job downloading, between tries
-        too (of the tries under way now, the count would fall as tries end and rise as they begin again), but no
-        more than DOWNLOAD_CONNECTIONS, as many as hold a download slot: the others wait for one, and get no byte."""
+        too (of the tries under way now, the count would fall as tries end and rise as they begin again), but of
+        each kind no more than hold a download slot: DOWNLOAD_CONNECTIONS from the API's own host,
+        HOST_DOWNLOAD_CONNECTIONS from another (a job whose first try has not begun counted among these); the
+        others wait for one, and get no byte."""
         downloading = max(len(self._fetching), self.counts.get(S.DOWNLOADING.value, 0))
-        return max(1, min(DOWNLOAD_CONNECTIONS, downloading))
+        at_api = sum(self._download_at_api.values())
+        elsewhere = max(0, downloading - at_api)
+        return max(1, min(DOWNLOAD_CONNECTIONS, at_api) + min(HOST_DOWNLOAD_CONNECTIONS, elsewhere))
 
 
     async def _heartbeat(self) -> None:
@@ -1096,7 +1106,7 @@ class Executor:
 
     async def run(self) -> RunResult:
         # Made first: a missing key stops the run before anything is recorded or sent.
-        client = self.provider.client(max_connections=HTTP_CONNECTIONS + DOWNLOAD_CONNECTIONS,
+        client = self.provider.client(max_connections=HTTP_CONNECTIONS + HOST_DOWNLOAD_CONNECTIONS,
                                       timeout=self.opts.request_timeout)
         try:
             judged = self.judge()  # BudgetError: nothing recorded
@@ -2999,6 +3009,7 @@ class Executor:
         finally:
             partial.discard()
             self._fetch_high.pop(jid, None)  # its bytes counted (`_grown`); a download again starts afresh
+            self._download_at_api.pop(jid, None)
 
     async def _tries(self, job: Job, jid: int, status: VideoStatus, row: Following, partial: PartialDownload) -> None:
         url = status.url
@@ -3069,10 +3080,12 @@ class Executor:
                     break
             tried.add(url)
             # Output files at another host (a CDN, a storage bucket) are not API calls: a 429 pause or rate does not
-            # hold them, nor do they take the API's request slots (only a download slot: DOWNLOAD_CONNECTIONS).
-            # Those the API serves itself (the OpenAI shape's `/videos/{id}/content`) are, under its request limit:
-            # they wait their turn as every request of the run does, in at most DOWNLOAD_CONNECTIONS of its slots.
+            # hold them, nor do they take the API's request slots (only a download slot of their own:
+            # HOST_DOWNLOAD_CONNECTIONS). Those the API serves itself (the OpenAI shape's `/videos/{id}/content`) are,
+            # under its request limit: they wait their turn as every request of the run does, in at most
+            # DOWNLOAD_CONNECTIONS of its slots.
             paced = self._at_api(url)
+            self._download_at_api[jid] = paced
             if paced:
                 await self.pacer.wait()
             sidecar = self._sidecar_writer(job, row, status, billed)
@@ -3089,7 +3102,7 @@ class Executor:
                 self._fetching[jid] = [part, since, since, self.steady()]
                 self._fetch_high.setdefault(jid, [since, self.steady(), since, 0])
                 try:
-                    gate = Gates(self._download_gate, self.pacer.gate) if paced else self._download_gate
+                    gate = Gates(self._download_gate, self.pacer.gate) if paced else self._host_download_gate
                     got = await self.provider.download(self.client, url, output, on_saved=sidecar,
                                                        gate=gate, partial=partial, **more)
                 finally:

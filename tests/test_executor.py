@@ -5100,3 +5100,30 @@ def test_polls_get_a_request_slot_while_slow_downloads_hold_every_download_slot(
     assert seen == [{"downloading": n}], seen
     assert [j.state for j in api.status(m).jobs] == ["downloading"] * n
     assert stats(provider)["creates"] == n and stats(provider)["duplicate_paid"] == 0
+
+
+def test_downloads_from_another_host_than_the_apis_take_as_many_slots_as_the_apis_calls(tmp_path: Path) -> None:
+    """Every video's host (the simulator's `/files/`, not the API's own route) sends half the file, then nothing
+    for half a minute: HTTP_CONNECTIONS downloads are under way at once, none waiting for a slot, as they take
+    none of the API's; only downloads from the API's own host are held to DOWNLOAD_CONNECTIONS."""
+    from runner.executor import DOWNLOAD_CONNECTIONS, HTTP_CONNECTIONS
+
+    assert DOWNLOAD_CONNECTIONS < HTTP_CONNECTIONS
+    n = HTTP_CONNECTIONS
+    m = write_manifest(tmp_path, n_seeds=n // 2, run={"concurrency": n}, sim={
+        "render_time": 0.5, "jitter": 0.0, "concurrency": n,
+        "script": [{"route": "file", "p": 1.0, "fault": "stall_body", "delay": 30.0}]})
+    provider = sim_provider(m)
+    seen: list[tuple[int, dict[str, int]]] = []
+
+    def watch(s: Any) -> None:
+        counts = {k: v for k, v in s.counts.items() if v}
+        files = stats(provider)["requests"].get("file", 0)
+        if files >= n or counts.get("done"):
+            seen.append((files, counts))
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        api.run(m, provider=provider, report=False, on_progress=watch)
+    assert seen and seen[0][0] == n and "done" not in seen[0][1], seen
+    assert stats(provider)["creates"] == n and stats(provider)["duplicate_paid"] == 0

@@ -629,9 +629,10 @@ def test_a_stopping_run_whose_download_tries_each_end_on_the_read_timeout_leaves
     assert 2 < files < 2 * 102, files  # tries ended on the read timeout and others began; not all were made
 
 
-def _downloading(now: list[float], fetching: dict[int, list[Any]], downloading: int) -> Any:
+def _downloading(now: list[float], fetching: dict[int, list[Any]], downloading: int, *, at_api: bool = False) -> Any:
     """An executor with only what its downloads' counts need: `fetching` (job id -> [its `.part`, its size last
-    seen, the bytes not this try's, when this try began]), `downloading` jobs in all, `now` its clock."""
+    seen, the bytes not this try's, when this try began]), `downloading` jobs in all, `now` its clock; the
+    downloads of `fetching` from the API's own host (`at_api`) or from another."""
     from collections import deque
 
     from runner.executor import IN_FLIGHT, Executor
@@ -642,6 +643,7 @@ def _downloading(now: list[float], fetching: dict[int, list[Any]], downloading: 
     ex.counts["downloading"] = downloading
     ex._fetching, ex._fetch_high, ex._grown, ex._streamed_at = fetching, {}, 0, None
     ex._grew = deque([(float("-inf"), 0)])
+    ex._download_at_api = dict.fromkeys(fetching, at_api)
     return ex
 
 
@@ -788,30 +790,39 @@ def test_the_bytes_a_download_counts_over_the_last_minute_are_kept_no_longer() -
     assert ex._grew_since(3600 - STOP_UNANSWERED) == STOP_UNANSWERED * 10
 
 
-def test_a_stopping_run_asks_a_mib_a_minute_only_of_the_downloads_that_can_be_receiving(tmp_path: Path) -> None:
-    """28 jobs downloading, DOWNLOAD_CONNECTIONS of them holding a download slot and the others waiting for one
-    (they get no byte): the link brings each that holds a slot 2 MiB a minute, so the videos are coming in; under
-    a MiB a minute each, they are not, and the note says what came."""
-    from runner.executor import DOWNLOAD_CONNECTIONS, STOP_STREAM_BYTES, STOP_UNANSWERED
+@pytest.mark.parametrize("at_api", [True, False], ids=["api-host", "other-host"])
+def test_a_stopping_run_asks_a_mib_a_minute_only_of_the_downloads_that_can_be_receiving(
+        tmp_path: Path, at_api: bool) -> None:
+    """28 jobs downloading, as many of them as hold a download slot (DOWNLOAD_CONNECTIONS from the API's own host,
+    HOST_DOWNLOAD_CONNECTIONS from another) receiving and the others waiting for one (they get no byte): the link
+    brings each that holds a slot 2 MiB a minute, so the videos are coming in; under a MiB a minute each, they are
+    not, and the note says what came."""
+    from runner.executor import (
+        DOWNLOAD_CONNECTIONS,
+        HOST_DOWNLOAD_CONNECTIONS,
+        STOP_STREAM_BYTES,
+        STOP_UNANSWERED,
+    )
 
+    slots = DOWNLOAD_CONNECTIONS if at_api else HOST_DOWNLOAD_CONNECTIONS
     now = [0.0]
     parts = [tmp_path / f"s{i}.mp4.part" for i in range(28)]
     for part in parts:
         part.write_bytes(b"")
-    ex = _downloading(now, {i: [str(part), 0, 0, 0.0] for i, part in enumerate(parts)}, 28)
+    ex = _downloading(now, {i: [str(part), 0, 0, 0.0] for i, part in enumerate(parts)}, 28, at_api=at_api)
     ex._fetched()
     now[0] = STOP_UNANSWERED
-    for part in parts[:DOWNLOAD_CONNECTIONS]:
+    for part in parts[:slots]:
         part.write_bytes(bytes(2 * STOP_STREAM_BYTES))
     assert ex._coming_in(now[0])
     now[0] = 2 * STOP_UNANSWERED
-    for part in parts[:DOWNLOAD_CONNECTIONS]:
+    for part in parts[:slots]:
         part.write_bytes(bytes(2 * STOP_STREAM_BYTES + STOP_STREAM_BYTES * 9 // 10))
     assert not ex._coming_in(now[0])
     note = ex._stalled_note(28, 70.0, now[0])
-    got = DOWNLOAD_CONNECTIONS * (STOP_STREAM_BYTES * 9 // 10) / 1e6
+    got = slots * (STOP_STREAM_BYTES * 9 // 10) / 1e6
     assert note.startswith(f"the videos' downloads got {got:,.1f} MB (under 1 MiB a download, of the "
-                           f"{DOWNLOAD_CONNECTIONS} that can come in at once) in the last 60 s, 70 s after the run "
+                           f"{slots} that can come in at once) in the last 60 s, 70 s after the run "
                            "began stopping: left the 28 paid jobs downloading to the next run"), note
     now[0] = 3 * STOP_UNANSWERED
     assert ex._stalled_note(28, 130.0, now[0]).startswith("the videos' downloads got nothing in the last 60 s")
