@@ -2166,7 +2166,7 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
                     "" if MOVED_FIX in result.report_error else  # it says what writes the report itself
                     "; `gridrun report` may write it" if BUG in result.report_error
                     else "; `gridrun report` writes it once that is fixed")
-            err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(result.report_error))}{then}")
+            err.print(f"[yellow]warning[/yellow]: {escape(_lines_visible(result.report_error))}{escape(then)}")
         if not progress.json_lines:
             out.print(f"videos: {_videos_said(result)}", markup=False, highlight=False)
         if fetched:
@@ -2256,11 +2256,13 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         then = f"{redo}; {then}" if _unfinished(c) or result.left_done else redo
     if result.status == "budget":
         if snap is not None or result.left_done or left_elsewhere:
-            err.print(f"stopped by the budget: {then}")
+            err.print(f"stopped by the budget: {then}", markup=False, highlight=False)
         elif retry:
-            err.print(f"stopped by the budget: {_retry_left(plan, retry, _state_as_left(plan, result))}")
+            err.print(f"stopped by the budget: {_retry_left(plan, retry, _state_as_left(plan, result))}",
+                      markup=False, highlight=False)
         else:
-            err.print("stopped by the budget: raise it (--budget) and run again to go on")
+            err.print("stopped by the budget: raise it (--budget) and run again to go on",
+                      markup=False, highlight=False)
     elif result.exit_code == 1:
         if result.refused == WEB_PAGE:
             err.print(f"stopped: {visible(plan.endpoint[0])} answers creates with a web page, not the API (a web site "
@@ -2276,24 +2278,25 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
                       f"Retry-After, the error above says which): no further create was sent; once it is back, "
                       f"{then}", markup=False, highlight=False)
         elif result.refused:
-            err.print(f"stopped: {_account_refusal(result.refused, plan.model, plan.endpoint[0])}, then: {then}")
+            err.print(f"stopped: {_account_refusal(result.refused, plan.model, plan.endpoint[0])}, then: {then}",
+                      markup=False, highlight=False)
         elif result.unreached:
             via = _proxy_named(plan.endpoint[0])
             check = f"URL, the proxy {via} and the network" if via else "URL and the network"
             err.print(f"the provider could not be reached for {_jobs(result.unreached)}, left unsent: check its base "
-                      f"{check} (the error above names the address), then: {then}")
+                      f"{check} (the error above names the address), then: {then}", markup=False, highlight=False)
         elif (elsewhere := getattr(result, "cancelled_elsewhere", 0)) and not _unfinished(c):
             # cancelled by hand at the provider, another program or the provider itself: not the user's decision
             # through gridrun, so no `cancelled` end (exit 0) that a script would read as success
             err.print(f"{_jobs(elsewhere)} cancelled at the provider, not by gridrun (by hand, another program or the "
-                      f"provider itself), so not finished: {then}")
+                      f"provider itself), so not finished: {then}", markup=False, highlight=False)
         elif (not_copied := getattr(result, "not_copied", 0)) and not _unfinished(c):
             # every job done: their videos alone were not copied to the new paths of a changed output template
             err.print(f"the videos of {not_copied:,} done job{'s' if not_copied != 1 else ''} were not copied to "
                       f"their new paths (whole where they were): {then}", markup=False, highlight=False)
         elif _unfinished(c) or not (result.stats.rerenders_failed or getattr(result.stats, "placeholders_failed", 0)):
             # else: failed re-renders alone, said below
-            err.print(f"some jobs did not finish (`gridrun status` says why): {then}")
+            err.print(f"some jobs did not finish (`gridrun status` says why): {then}", markup=False, highlight=False)
     elif result.status == "incomplete" and (held := getattr(result, "slots_held", 0)) and (
             unsent := c.get(JobState.PLANNED.value, 0)):
         # the jobs left at their timeout held every provider slot: the run sent no more. `gridrun cancel` cancels
@@ -2306,7 +2309,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
         cancel = f"; `gridrun cancel` cancels the {_jobs(flying)} in flight there" if flying else ""
         err.print(f"incomplete: {knob} left {_jobs(flying)} {_unfinished_there(c)} holding every slot (run "
                   f"concurrency {held:,}), so {_jobs(unsent)} {'was' if unsent == 1 else 'were'} not sent: {then}"
-                  f"{cancel}")
+                  f"{cancel}", markup=False, highlight=False)
     elif result.status == "incomplete":
         flying, unanswered = _in_flight(c)
         timeout = getattr(args, "timeout", None) or (plan.manifest.run or {}).get("timeout")
@@ -2316,19 +2319,21 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
             err.print(f"incomplete: {_left_unfinished(c, flying, getattr(result, 'odd_status_left', ()))} at {their} "
                       f"timeout{a_job} "
                       f"{'was' if flying == 1 else 'were'} left at the provider: {then}; `gridrun cancel` cancels "
-                      f"{_them(flying)} there")
+                      f"{_them(flying)} there", markup=False, highlight=False)
         if paused := getattr(result, "paused_out", 0):
             err.print(f"incomplete: {_jobs(paused)} not sent: {'its' if paused == 1 else 'their'} timeout{a_job} "
-                      f"passed while the provider was refusing creates (429), nothing paid: {then}")
+                      f"passed while the provider was refusing creates (429), nothing paid: {then}",
+                      markup=False, highlight=False)
         if unanswered:
             err.print(f"incomplete: {_jobs(unanswered)} whose create was sent and never answered by "
                       f"{'its' if unanswered == 1 else 'their'} timeout{a_job} "
-                      f"{'was' if unanswered == 1 else 'were'} not sent again (created or not, unknown): {then}")
+                      f"{'was' if unanswered == 1 else 'were'} not sent again (created or not, unknown): {then}",
+                      markup=False, highlight=False)
     elif result.status == "cancelled":
         n = c.get(JobState.CANCELLED.value, 0)
         ended = "done, but for" if c.get(JobState.DONE.value, 0) else "no job done:"
         err.print(f"{ended} {_jobs(n)} cancelled on request (`gridrun cancel`), left cancelled: `gridrun retry` "
-                  f"sends {_them(n)} again (a new render, paid)")
+                  f"sends {_them(n)} again (a new render, paid)", markup=False, highlight=False)
     elif result.exit_code == 130:
         flying, unanswered = _in_flight(c)
         # rendered and paid, their downloads cut: nothing left at the provider for `gridrun cancel` to stop
@@ -2341,23 +2346,26 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
             err.print(f"interrupted with {rendering:,} paid job{'s' if rendering != 1 else ''} still in flight: "
                       f"`gridrun run` collects {_them(rendering)} at no new cost"
                       f"{_flying_counted(snap, (JobState.RUNNING.value,))}; "
-                      f"`gridrun cancel` cancels {_them(rendering)} at the provider")
+                      f"`gridrun cancel` cancels {_them(rendering)} at the provider", markup=False, highlight=False)
         if queued:
             one = queued == 1
             free = getattr(result, "queued_cancel_free", None)
             once = f" (paid only once {'it renders' if one else 'they render'})" if free else ""
             err.print(f"interrupted with {_jobs(queued)} sent, not yet seen rendering{once}: `gridrun cancel` now "
                       f"{queued_cancel_said(free, one)}; `gridrun run` collects "
-                      f"{_them(queued)} at no new cost{_flying_counted(snap, (JobState.SUBMITTED.value,))}")
+                      f"{_them(queued)} at no new cost{_flying_counted(snap, (JobState.SUBMITTED.value,))}",
+                      markup=False, highlight=False)
         if fetching:
             one = fetching == 1
             err.print(f"interrupted with {fetching:,} paid video{'' if one else 's'} rendered, "
-                      f"{'its' if one else 'their'} download cut: `gridrun run` fetches {_them(fetching)} at no cost")
+                      f"{'its' if one else 'their'} download cut: `gridrun run` fetches {_them(fetching)} at no cost",
+                      markup=False, highlight=False)
         if unanswered:
             err.print(f"interrupted with {_jobs(unanswered)} sent whose answer never came (created or not, unknown), "
-                      f"not sent again: `gridrun run` {_unanswered_next(unanswered, snap, named=True)}")
+                      f"not sent again: `gridrun run` {_unanswered_next(unanswered, snap, named=True)}",
+                      markup=False, highlight=False)
         if _unfinished(c) > flying + unanswered or left_elsewhere:
-            err.print(f"interrupted: {then}")
+            err.print(f"interrupted: {then}", markup=False, highlight=False)
     if late := getattr(result, "late", 0):
         one = late == 1
         err.print(f"{_jobs(late)} left rendering at {'its' if one else 'their'} timeout finished at the provider while "
