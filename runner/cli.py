@@ -993,8 +993,9 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
         group = (j.size, j.duration, j.cost_micros)
         by_cost[group] = by_cost.get(group, 0) + 1
     why = _price_reasons(plan.jobs, by_cost)
-    parts = [f"{n:,} × {w}x{h} {d:g}s{why.get(((w, h), d, price), '')} at {usd_text(price)} = {usd_text(n * price)}"
-             for ((w, h), d, price), n in by_cost.items()]
+    # the line's own markup is its total's bold: the values of parameters that set a group apart are as written
+    parts = [f"{n:,} × {w}x{h} {d:g}s{escape(why.get(((w, h), d, price), ''))} at {usd_text(price)} = "
+             f"{usd_text(n * price)}" for ((w, h), d, price), n in by_cost.items()]
     out.print("total: " + "; ".join(parts)
               + f" → [bold]{usd_text(plan.total_micros)}[/bold] for {_jobs(len(plan.jobs))}")
     if plan.budget_micros is not None:

@@ -90,3 +90,19 @@ def test_a_report_left_out_of_date_is_said_with_the_manifest_named_as_written(
     err = " ".join(capsys.readouterr().err.split())
     assert ("is out of date (run 1 ended; a page open on it says so): `gridrun report '[v2].yaml'` writes it "
             "again") in err, err
+
+
+def test_the_plans_total_names_the_values_that_set_its_groups_apart_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "p.yaml"
+    m.write_text("version: 1\nname: p\nprovider: sim\nmodel: pixverse-v5.6\n"
+                 "params:\n  prompt: a fox\n  quality: 540p\n  duration: 5\n"
+                 "sweeps:\n"
+                 "  - name: a\n    params:\n      generate_audio_switch: true\n      negative_prompt: \"[blur]\"\n"
+                 "  - name: b\n    params:\n      generate_audio_switch: false\n      negative_prompt: \"[dim]haze\"\n")
+    assert main(["plan", str(m)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert ("total: 1 × 960x540 5s with audio, negative_prompt [blur] at $0.80 = $0.80; 1 × 960x540 5s without "
+            "audio, negative_prompt [dim]haze at $0.35 = $0.35 → $1.15 for 2 jobs") in out, out
