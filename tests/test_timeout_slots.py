@@ -122,7 +122,8 @@ def test_the_slots_held_end_line_counts_for_cancel_only_the_jobs_the_provider_an
     m = write_manifest(tmp_path, n_seeds=2, styles=("anime", "clay"), run={"concurrency": 2},
                        sim={"render_time": 30.0, "jitter": 0.0, "concurrency": 8,
                             "script": [{"route": "create", "nth": 1, "fault": "held"}]})
-    assert main(["run", str(m), "--timeout", "0.3", "--no-report"]) == 4
+    # a job's timeout of 1 s: each create is sent well within it, however loaded the machine (renders take 30 s)
+    assert main(["run", str(m), "--timeout", "1", "--no-report"]) == 4
     said = " ".join(capsys.readouterr().err.split())
     states = sorted(j.state.replace("submitted", "running") for j in api.status(m).jobs)
     assert states == ["planned", "running", "running", "submitting"], states
