@@ -14,7 +14,6 @@ import gc
 import json
 import os
 import re
-import shlex
 import sqlite3
 import sys
 import threading
@@ -2562,12 +2561,11 @@ def _outputs_moved_said(store: Store, name: str | None, home: Path | None) -> It
         moved = resume.moved_outputs(home, Path(store.manifest_path).parent, done)
         if moved is None:
             raise
-        field = shlex.quote(os.path.relpath(moved, os.path.abspath(Path(store.manifest_path).parent)))
+        said = resume.moved_outputs_said(moved, Path(store.manifest_path).parent, "its videos")
         raise StateError(
-            f"{home}: the output folder the manifest names is not there: the project folder moved? {moved}, at the "
-            f"same place beside the manifest, holds its videos with its .runs/. Name that folder relative to the "
-            f"manifest, `outputs_dir: {field}`, then `gridrun run` finds them there, paying nothing for them, and "
-            f"writes the report there (making {home} again would have every one downloaded again)") from None
+            f"{home}: the output folder the manifest names is not there: {said}, then `gridrun run` finds them there, "
+            f"paying nothing for them, and writes the report there (making {home} again would have every one "
+            "downloaded again)") from None
 
 
 def _check_run_id(name: str, value: Any) -> None:

@@ -1449,10 +1449,8 @@ def outputs_gone(plan: Plan, rows: Mapping[str, Any]) -> str | None:
     count = f"{len(done):,} done {'job' if len(done) == 1 else 'jobs'}"
     moved = moved_outputs(folder, plan.manifest.path.parent, done)
     if moved is not None and not linked:
-        field = shlex.quote(os.path.relpath(moved, os.path.abspath(plan.manifest.path.parent)))
         return (f"the output folder {folder} is not there (nor its .runs/), yet the state records {count}' videos in "
-                f"it: the project folder moved? {moved}, at the same place beside the manifest, holds them with its "
-                f".runs/. Name that folder relative to the manifest, `outputs_dir: {field}`, and a run finds them "
+                f"it: {moved_outputs_said(moved, plan.manifest.path.parent, 'them')}, and a run finds them "
                 f"there, paying nothing (making {folder} again would have every one downloaded again)")
     shown: Path | str = folder
     if linked:
@@ -1468,6 +1466,14 @@ def outputs_gone(plan: Plan, rows: Mapping[str, Any]) -> str | None:
             "would download every one again there. Mount that disk, or put the folder back; or, to download them "
             "again there knowingly (at no cost while the provider keeps them), make its .runs/: "
             f"mkdir -p {typed(folder / '.runs')}")
+
+
+def moved_outputs_said(moved: Path, manifest_dir: Path, videos: str) -> str:
+    """What says that the output folder a manifest names absolute is at `moved` now (`moved_outputs`), holding
+    `videos` (how the caller names them), and the `outputs_dir:` relative to the manifest's folder that names it."""
+    field = shlex.quote(os.path.relpath(moved, os.path.abspath(manifest_dir)))
+    return (f"the project folder moved? {moved}, at the same place beside the manifest, holds {videos} with its "
+            f".runs/. Name that folder relative to the manifest, `outputs_dir: {field}`")
 
 
 def moved_outputs(folder: Path, manifest_dir: Path, videos: Sequence[str]) -> Path | None:
