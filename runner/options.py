@@ -216,8 +216,10 @@ def picked(key: str, error: str | None, only_keys: tuple[str, ...], only_codes: 
 
 def key_glob(key: str) -> str:
     """The `--key` glob that picks the job of `key` alone: its `*`, `?` and `[` each in a set of its own (`[*]`),
-    which the glob reads as that character (`glob.escape`, for any key)."""
-    return re.sub(r"([*?[])", r"[\1]", key)
+    which the glob reads as that character."""
+    import glob
+
+    return glob.escape(key)  # POSIX: no drive part left unescaped
 
 
 def selection_misses(candidates: Sequence[tuple[str, str | None]], only_keys: Sequence[str],
@@ -229,8 +231,8 @@ def selection_misses(candidates: Sequence[tuple[str, str | None]], only_keys: Se
     --unknown`), as they name it."""
     from collections import Counter
 
-    only_keys = [argv_glob(g) for g in only_keys]
     picks = [(key, error) for key, error in candidates if picked(key, error, tuple(only_keys), tuple(only_codes))]
+    only_keys = [argv_glob(g) for g in only_keys]  # as `picked` reads them
     given = " ".join([*(f"--key {typed(g)}" for g in only_keys), *(f"--code {c}" for c in only_codes)])
     if not picks:
         if not candidates:
