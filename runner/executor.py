@@ -58,7 +58,18 @@ from .outputs import (
     Kept, disk_full, files_beside, keep_file, keep_take, mute, poster_path, says_disk_full, sidecar_matches,
     sidecar_writer, superseded_dir, write_problem,
 )
-from .pacing import MAX_PAUSE, Gate, Gates, IntentBatcher, ListPoller, ListUnavailable, Pacer, RenderTimes, backoff
+from .pacing import (
+    MAX_PAUSE,
+    Gate,
+    Gates,
+    IntentBatcher,
+    ListPoller,
+    ListUnavailable,
+    Pacer,
+    RenderTimes,
+    backoff,
+    sleep_out,
+)
 from .plan import Job, Plan, budget_micros, manifest_budget
 from .providers import capabilities
 from .providers.base import Provider, VideoStatus
@@ -1956,11 +1967,7 @@ class Executor:
         it is not sent."""
         if deadline is not None:
             seconds = min(seconds, deadline - self.steady())
-        with anyio.move_on_after(max(0.0, seconds)):
-            if self._interrupted is None:
-                await anyio.sleep(seconds)
-            else:
-                await self._interrupted.wait()
+        await sleep_out(self.steady, seconds, self._interrupted)
 
     def _pause_creates(self, job: Job, exc: ServerError, seconds: float) -> None:
         """The provider answered a create 502, 503 or 504 asking to wait `seconds` (Retry-After): unavailable for a
@@ -2063,7 +2070,7 @@ class Executor:
                 await self._nap(wait, None)
                 early = self._interrupted is not None and self._interrupted.is_set()
             elif wait > 0:
-                await anyio.sleep(wait)
+                await sleep_out(self.steady, wait)
         # A send the clock now puts in the future was recorded while it was ahead (set back since): when the create
         # left is not known, and a log read back only to that time would miss it, so the whole log is read.
         after = None if sent_at is None or sent_at > self.store.clock() else sent_at - LOG_SKEW

@@ -31,6 +31,24 @@ T = TypeVar("T")
 DEFAULT_RENDER_SECONDS = 60.0
 
 
+async def sleep_out(steady: Callable[[], float], seconds: float, wake: anyio.Event | None = None) -> None:
+    """Sleeps until the `steady` clock has moved on by `seconds`, or `wake` is set. An event loop's timer may end a
+    little before that clock says it should (uvloop's count in whole milliseconds): a deadline checked on `steady`
+    right after such a sleep would read as not passed yet, and a create meant to be left at its timeout be sent
+    again. The rest is slept out; a clock that does not move during a sleep (a test's) ends it."""
+    end = steady() + seconds
+    while (left := end - steady()) > 0:
+        before = steady()
+        with anyio.move_on_after(left):
+            if wake is None:
+                await anyio.sleep(left)
+            else:
+                await wake.wait()
+                return
+        if steady() == before:
+            return
+
+
 class Gate:
     """At most `tokens` holders at once, taken with `async with`, first come first served: an
     `anyio.CapacityLimiter` (borrowed by the task) that is not a checkpoint when a token is free. A run takes it

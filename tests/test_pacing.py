@@ -276,3 +276,39 @@ def test_jobs_whose_first_poll_was_set_by_the_models_render_time_are_polled_as_t
     assert prov.sim_render_seconds == 0.3
     assert max(waits, default=0.0) < 5.0, waits  # not the 54 s the model's minute set
     assert stats["creates"] == 4 and stats["duplicate_paid"] == 0, stats
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_sleep_on_the_steady_clock_ends_only_once_that_clock_has_moved_on_by_all_of_it(loop: str) -> None:
+    """A clock running at half the speed of the event loop's (as a loop's timer ending a little early is, to
+    time.monotonic: uvloop counts in whole milliseconds): a sleep of 0.1 s on it is slept out until it read 0.1 s
+    more, not ended by the loop's first timer (a deadline checked right after would read as not passed yet);
+    `wake` set ends it at once."""
+    import time
+
+    import anyio
+
+    from runner.pacing import sleep_out
+
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    t0 = time.monotonic()
+
+    def slow() -> float:
+        return t0 + (time.monotonic() - t0) / 2
+
+    async def main() -> tuple[float, float]:
+        start = slow()
+        await sleep_out(slow, 0.1)
+        slept = slow() - start
+        wake = anyio.Event()
+        wake.set()
+        at = time.monotonic()
+        await sleep_out(slow, 30.0, wake)
+        return slept, time.monotonic() - at
+
+    slept, woken = anyio.run(main, backend_options={"use_uvloop": loop == "uvloop"})
+    assert slept >= 0.1 and woken < 5.0, (slept, woken)
+
+    frozen = [5.0]  # a clock that does not move: one sleep, then it ends
+    anyio.run(sleep_out, lambda: frozen[0], 0.05)
