@@ -4637,24 +4637,19 @@ def _held_lands_in_the_settle_wait(monkeypatch: pytest.MonkeyPatch, sim: Any) ->
     """The executor's pauses as long as the request timeout (600 s here; its other pauses are under a second) are
     the wait before a miss in the request log is believed: the creates `sim` holds land there, and the pause is
     cut short. Returns those pauses' lengths, as they come."""
-    import anyio
-
     from runner import executor
 
     long: list[float] = []
+    sleep_out = executor.sleep_out
 
-    class Waits:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(anyio, name)
+    async def waits(steady: Any, seconds: float, wake: Any = None) -> None:
+        if seconds > 100.0:
+            long.append(seconds)
+            sim.release_held()
+            seconds = 0.0
+        await sleep_out(steady, seconds, wake)
 
-        async def sleep(self, seconds: float) -> None:
-            if seconds > 100.0:
-                long.append(seconds)
-                sim.release_held()
-                seconds = 0.0
-            await anyio.sleep(seconds)
-
-    monkeypatch.setattr(executor, "anyio", Waits())
+    monkeypatch.setattr(executor, "sleep_out", waits)
     return long
 
 
