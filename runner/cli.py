@@ -49,7 +49,9 @@ from .errors import (
     NeverRanError, NotRecordedError, RunStartingError, UsageError,
 )
 from .jobs import format_value, queued_cancel_said, scaled, usd_text
-from .limits import FILE_TOO_LARGE, FILES_RAN_OUT, STICKY, file_size_fix, file_size_limit
+from .limits import (
+    FILE_TOO_LARGE, FILES_RAN_OUT, STICKY, file_size_fix, file_size_limit, open_files_fix, too_many_open_files,
+)
 from .options import RUN_DEFAULTS
 from .records import (
     GONE_EXIT, local_time, placeholders_failed_note, run_exit, rerenders_cancelled_note, rerenders_failed_note,
@@ -5094,6 +5096,8 @@ def _unexpected_line(exc: BaseException, manifest: str | None = None) -> str:
     `manifest` where none was opened), to report with the line."""
     from .bugs import bug_said, exception_text, raised_at
 
+    if too_many_open_files(exc):  # a library loaded late, an event loop's own descriptors
+        return open_files_fix()
     if _out_of_memory(exc):
         return (f"out of memory ({exception_text(exc)}){raised_at(exc)}: free memory (or raise `ulimit -v`), or "
                 "lower run.concurrency")

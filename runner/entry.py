@@ -242,6 +242,10 @@ def missing_package(exc: BaseException) -> str | None:
     it, not a bug to report. None for any other error (memory run out as a library was mapped in included)."""
     if not isinstance(exc, ImportError) or not exc.name or any(s in str(exc) for s in NO_MEMORY_TO_IMPORT):
         return None
+    from .limits import too_many_open_files
+
+    if too_many_open_files(exc):  # its files could not be opened: the limit is to raise (`cli._unexpected_line`)
+        return None
     top = exc.name.partition(".")[0]
     if top not in DEPENDENCIES:
         return None

@@ -41,10 +41,22 @@ def file_size_fix(limit: str | None = None) -> str:
 
 def too_many_open_files(exc: BaseException) -> bool:
     """`exc` says the process (EMFILE) or the system (ENFILE) has no file descriptor left: a socket, a file, a
-    library loaded late (an ImportError then) could not be opened."""
-    if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
-        return True
-    return isinstance(exc, (OSError, ImportError)) and _TOO_MANY in str(exc)
+    library loaded late (an ImportError then) could not be opened. A module imported late whose file could not be
+    opened may fail as a name its package lacks (Pillow's plugins, loaded at the first image saved: "cannot import
+    name 'ImageFile' from 'PIL'"): an ImportError met with the process out of descriptors (`files_ran_out`) is
+    one of them, not a package to reinstall. So is an error raised while handling one (uvloop's loop, which could
+    not open its signals' socket pair, then refusing to close: "Cannot close a running event loop")."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.EMFILE, errno.ENFILE) or _TOO_MANY in str(exc)
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+            return True
+        if isinstance(exc, ImportError) and (_TOO_MANY in str(exc) or files_ran_out()):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
 
 
 def files_ran_out() -> bool:

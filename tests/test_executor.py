@@ -2917,6 +2917,42 @@ def test_a_run_short_of_file_descriptors_ends_with_what_to_do_not_a_traceback(tm
     assert api.status(m).run.status in ("done", "failed")
 
 
+def test_an_import_or_an_event_loop_failed_for_want_of_file_descriptors_says_to_raise_ulimit_n(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A module loaded late that could not be opened fails as a name its package lacks, and uvloop's loop that could
+    not open its signals' socket pair then refuses to close: with the process out of descriptors, both say to raise
+    `ulimit -n`, not to reinstall the package or to report a bug; the built-in simulator answers such a clip as
+    too many open files. An import that fails with descriptors to spare is a package to reinstall still."""
+    import errno
+
+    from runner import limits
+    from runner.cli import _unexpected_line
+    from runner.entry import missing_package
+    from runner.sim import app
+    from runner.sim.engine import Sim
+
+    def broken() -> ImportError:
+        return ImportError("cannot import name 'ImageFile' from 'PIL'", name="PIL")
+
+    loop = RuntimeError("Cannot close a running event loop")
+    loop.__context__ = OSError(errno.EMFILE, "Too many open files")
+    assert limits.too_many_open_files(loop) and _unexpected_line(loop) == limits.open_files_fix()
+    monkeypatch.setattr(limits, "files_ran_out", lambda: False)
+    assert "pip install --force-reinstall 'pillow" in (missing_package(broken()) or "")
+    monkeypatch.setattr(limits, "files_ran_out", lambda: True)
+    assert missing_package(broken()) is None and _unexpected_line(broken()) == limits.open_files_fix()
+
+    def clip(self: Sim, video: object) -> None:
+        raise broken()
+
+    monkeypatch.setattr(Sim, "clip", clip)
+    with pytest.raises(OSError) as said:
+        app._clip(Sim.__new__(Sim), None)  # type: ignore[arg-type]
+    assert said.value.errno == errno.EMFILE
+    assert "raise `ulimit -n`" in app.host_error(said.value).message
+
+
 _STATE_SHORT_OF_FILES = """
 import os, resource, sqlite3, sys
 from runner.state import remedy

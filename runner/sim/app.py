@@ -6,10 +6,12 @@ limit and the key, runs its handler, and sends the reply, possibly cut short, st
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -315,6 +317,20 @@ def host_error(exc: OSError | ImportError) -> ApiError:
     return ApiError(500, "INTERNAL_ERROR", f"The simulator could not serve the request: {why}.")
 
 
+def _clip(sim: Sim, video: Video) -> None:
+    """`sim.clip(video)`; a module it loads late that could not be opened for want of file descriptors (Pillow's,
+    at the first image made: "cannot import name 'ImageFile' from 'PIL'") is the OSError it is, told while the
+    descriptors are still short (`too_many_open_files`), not a package broken.
+
+    :raises OSError: too many open files, or what else kept the clip from being made."""
+    try:
+        sim.clip(video)
+    except ImportError as exc:
+        if too_many_open_files(exc):
+            raise OSError(errno.EMFILE, os.strerror(errno.EMFILE)) from exc
+        raise
+
+
 async def _ready(sim: Sim, videos: list[Video], now: float) -> None:
     """Encode the clips of the videos completed at `now` (off the event loop) so their size is known.
 
@@ -323,13 +339,13 @@ async def _ready(sim: Sim, videos: list[Video], now: float) -> None:
     """
     todo = [v for v in sim.completed(videos, now) if v.size_bytes is None]
     if len(todo) == 1:
-        await anyio.to_thread.run_sync(sim.clip, todo[0])
+        await anyio.to_thread.run_sync(_clip, sim, todo[0])
     elif todo:
         failed: list[OSError] = []
 
         async def clip(video: Video) -> None:
             try:
-                await anyio.to_thread.run_sync(sim.clip, video)
+                await anyio.to_thread.run_sync(_clip, sim, video)
             except OSError as exc:
                 failed.append(exc)
 

@@ -10,6 +10,7 @@ import math
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
+from runner.limits import os_reason
 from runner.sim.config import FaultRule, SimConfig
 from runner.sim.errors import ApiError
 from runner.sim.faults import FaultPlan, TokenBucket
@@ -130,7 +131,7 @@ class Sim:
                 self.world.append(record)
             except OSError as exc:
                 if required:
-                    raise ApiError(500, "INTERNAL_ERROR", f"the simulator could not write its world down: {exc.strerror or exc}") from None
+                    raise ApiError(500, "INTERNAL_ERROR", f"the simulator could not write its world down: {os_reason(exc)}") from None
 
     def configure(self, patch: Mapping[str, Any]) -> SimConfig:
         """Apply a patch of knobs; fault rules and the rate limiter start afresh.
