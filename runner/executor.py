@@ -52,6 +52,7 @@ from .jobs import (
     queued_cancel_said,
     scaled, span_text, usd_text,
 )
+from .limits import files_ran_out, open_files_fix
 from .live import LiveViews
 from .options import GONE_AFTER, RunOptions, account_refused, error_code, failure_code, repeating_fix
 from .outputs import (
@@ -163,6 +164,12 @@ HOST_DOWNLOAD_CONNECTIONS = HTTP_CONNECTIONS
 # refused) is left as it is, still reserved: the run ends instead of polling it forever, and the next run
 # asks again.
 UNCLEAR_AFTER = 600.0
+# A run whose polls fail for want of file descriptors of its own process (`ulimit -n` too low for its concurrency:
+# the built-in simulator, in its process, cannot make a finished clip; no socket can be opened) for this long, none
+# of them answered meanwhile, stops waiting for more to come free: what holds them is the run itself, which would
+# otherwise poll on until UNCLEAR_AFTER. Its jobs in flight are left at the provider, and the next run, under a
+# higher limit, collects them at no new cost.
+FILES_OUT_AFTER = 15.0
 # A pause the provider asks every request to wait (a 429's Retry-After) longer than this is shown in the progress.
 PAUSE_SHOWN = 30.0
 # What a job of unknown outcome says once the provider is found to keep no request log (`state.no_request_log`):
@@ -494,6 +501,9 @@ class Executor:
         # can tell whether a lost create was made
         self._no_log = False
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
+        # since when (`steady`) every poll failed for want of this process's file descriptors (`_files_out`)
+        self._files_out_since: float | None = None
+        self._files_ran_out = False  # ... for FILES_OUT_AFTER: the jobs in flight are left (`_files_gone`)
         self._poll_told: set[tuple[str, str]] = set()  # (video, kind of failure) told among the errors: once each
         self._told_missing = False  # a poll answered 404 told among the errors as the wait for it starts: once a run
         self._poll_noted: dict[str, str] = {}  # video -> the poll failure its job's error says, until answered
@@ -2854,6 +2864,9 @@ class Executor:
             # only when its status changes, so one still rendering would not count as an answer there).
             missing_since, by_list = None, self._poller is not None and answered
             refused = self._unanswered.pop(pid, None)
+            if not answered and self._files_gone():
+                return self._left(job, jid, f"polls failed for want of file descriptors: {open_files_fix()}; left "
+                                            "at the provider, still reserved, and the next run collects it")
             if not answered or status is None or status.status == "unknown":
                 if unclear_since is None:
                     unclear_since = self.steady()
@@ -2939,6 +2952,7 @@ class Executor:
                     if self._poll_noted.pop(pid, None) is not None:
                         self.store.note(self.ids[job.hash], None)
                     self._polls_answered(job, pid)
+                self._files_out_since = None
                 return status
             except RateLimitedError as exc:
                 self.pacer.failed(exc, sent_at=sent)
@@ -2951,6 +2965,8 @@ class Executor:
                 self._unanswered[pid] = f"polls failed: {exc}"
                 self._poll_error(job, pid, f"{type(exc).__name__} {exc.status} {exc.code}",
                                  f"{POLLS_FAIL}{str(exc).replace(pid, '{id}')}")
+                if self._files_out(exc):
+                    return None  # `_watch` leaves the job
                 await anyio.sleep(backoff(attempt, exc.retry_after))
             except RejectedError as exc:
                 self.pacer.failed(exc, sent_at=sent)
@@ -2963,6 +2979,32 @@ class Executor:
                 self._error(job, f"poll refused: {exc}")
                 await anyio.sleep(backoff(attempt, None))
         return None
+
+    def _files_out(self, exc: RetryableError) -> bool:
+        """Whether the poll that failed with `exc` did for want of this process's file descriptors (its own socket
+        not opened, or the built-in simulator in its process saying it could not serve it so), every poll since
+        the first such failure having failed, for FILES_OUT_AFTER seconds or more: the run then sends no new job
+        and leaves those in flight (`_files_gone`)."""
+        if "too many open files" not in str(exc).lower() or not files_ran_out():
+            return self._files_gone()
+        now = self.steady()
+        if self._files_out_since is None:
+            self._files_out_since = now
+        if now - self._files_out_since < FILES_OUT_AFTER:
+            return False
+        if not self._files_ran_out:
+            self._files_ran_out = True
+            said = (f"stopped: polls failed for want of file descriptors for {FILES_OUT_AFTER:g} s: {open_files_fix()}; "
+                    "the jobs in flight are left at the provider, and the next run collects them at no new cost")
+            if self.stopping:  # stopping already (Ctrl-C, the budget): as it was, this said beside it
+                self.errors.append(said)
+            else:
+                self.stopping, self._stop_note = "write-failed", said
+        return True
+
+    def _files_gone(self) -> bool:
+        """Whether the run has stopped for want of file descriptors (`_files_out`): no poll waits for more."""
+        return self._files_ran_out
 
     def _polls_over(self) -> None:
         """As the run ends: the note of each job left in flight whose polls were failing says when the last one
