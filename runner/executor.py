@@ -504,6 +504,7 @@ class Executor:
         # since when (`steady`) every poll failed for want of this process's file descriptors (`_files_out`)
         self._files_out_since: float | None = None
         self._files_ran_out = False  # ... for FILES_OUT_AFTER: the jobs in flight are left (`_files_gone`)
+        self._files_out_event: anyio.Event | None = None  # set then (`_files_out_said`)
         self._poll_told: set[tuple[str, str]] = set()  # (video, kind of failure) told among the errors: once each
         self._told_missing = False  # a poll answered 404 told among the errors as the wait for it starts: once a run
         self._poll_noted: dict[str, str] = {}  # video -> the poll failure its job's error says, until answered
@@ -2967,7 +2968,13 @@ class Executor:
                                  f"{POLLS_FAIL}{str(exc).replace(pid, '{id}')}")
                 if self._files_out(exc):
                     return None  # `_watch` leaves the job
-                await anyio.sleep(backoff(attempt, exc.retry_after))
+                wait = backoff(attempt, exc.retry_after)
+                if self._files_out_since is not None:  # tried again as FILES_OUT_AFTER ends, not a backoff later
+                    wait = min(wait, max(0.0, self._files_out_since + FILES_OUT_AFTER - self.steady()))
+                with anyio.move_on_after(wait):
+                    await self._files_out_said().wait()  # the wait cut short once the run stops for it
+                if self._files_ran_out:
+                    return None
             except RejectedError as exc:
                 self.pacer.failed(exc, sent_at=sent)
                 if exc.status == 404:
@@ -2994,6 +3001,7 @@ class Executor:
             return False
         if not self._files_ran_out:
             self._files_ran_out = True
+            self._files_out_said().set()
             said = (f"stopped: polls failed for want of file descriptors for {FILES_OUT_AFTER:g} s: {open_files_fix()}; "
                     "the jobs in flight are left at the provider, and the next run collects them at no new cost")
             if self.stopping:  # stopping already (Ctrl-C, the budget): as it was, this said beside it
@@ -3001,6 +3009,13 @@ class Executor:
             else:
                 self.stopping, self._stop_note = "write-failed", said
         return True
+
+    def _files_out_said(self) -> anyio.Event:
+        """Set once the run stops for want of file descriptors (`_files_out`): the polls waiting to be tried again
+        wait no longer."""
+        if self._files_out_event is None:
+            self._files_out_event = anyio.Event()
+        return self._files_out_event
 
     def _files_gone(self) -> bool:
         """Whether the run has stopped for want of file descriptors (`_files_out`): no poll waits for more."""
