@@ -126,7 +126,25 @@ def interrupt(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGALRM, lambda _, later: _later(signum, later))
         signal.setitimer(signal.ITIMER_REAL, RETRY)
         return
+    global _raised
+    _raised = signum if _command else None
     raise KeyboardInterrupt
+
+
+# The signal `interrupt` last raised as KeyboardInterrupt in the `gridrun` command, until a run or a cancel takes it
+# (`unheeded`).
+_raised: int | None = None
+
+
+def unheeded() -> int | None:
+    """The signal `interrupt` raised as KeyboardInterrupt since the command began, taken: a run (or a cancel) that
+    gets as far as putting its own signal handling in place (`signals.taken`) was not ended by it, as code it ran let
+    the KeyboardInterrupt go (on uvloop, a protocol's callback it came out of closes that connection, as any error
+    does, and nothing else: raised once the response was read, the request goes on), and sends it again, to its
+    own handling, so that it stops as it would have."""
+    global _raised
+    signum, _raised = _raised, None
+    return signum
 
 
 def _later(signum: int, frame: FrameType | None) -> None:
@@ -344,6 +362,7 @@ def lines_begin() -> None:
     _end_pending = None
     _document_begun = False
     hold(False)
+    unheeded()
 
 
 def document_begun() -> None:

@@ -18,6 +18,8 @@ import signal
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from .entry import unheeded
+
 
 @contextlib.contextmanager
 def taken(wanted: Sequence[int]) -> Iterator[Any]:
@@ -37,6 +39,7 @@ def taken(wanted: Sequence[int]) -> Iterator[Any]:
 
         with anyio.open_signal_receiver(*wanted) as receiver:
             try:
+                _again(wanted)
                 yield receiver
             finally:
                 _given_back(before)
@@ -104,6 +107,7 @@ def _handed_to_the_loop(wanted: Sequence[int], before: dict[int, Any]) -> Iterat
         loop.add_reader(reader.fileno(), drain)
         for signum in wanted:
             signal.signal(signum, _noted)
+        _again(wanted)
         yield receive
     finally:
         for signum, handler in before.items():
@@ -121,6 +125,18 @@ def _handed_to_the_loop(wanted: Sequence[int], before: dict[int, Any]) -> Iterat
         writer.close()
         send.close()
         receive.close()
+
+
+def _again(wanted: Sequence[int]) -> None:
+    """A signal the `gridrun` command's handler raised as KeyboardInterrupt that did not end it, since code that ran
+    let it go (`entry.unheeded`), sent again now that the receiver takes it: the run stops as for a signal sent at
+    this moment. One the receiver does not take ends it here, as it would have where it landed."""
+    signum = unheeded()
+    if signum is None:
+        return
+    if signum not in wanted:
+        raise KeyboardInterrupt
+    signal.raise_signal(signum)
 
 
 def _noted(signum: int, frame: Any) -> None:

@@ -1850,6 +1850,32 @@ def test_two_ctrl_cs_while_the_run_is_held_in_one_call_are_two(tmp_path: Path, l
 
 @pytest.mark.timeout(120)
 @LOOPS
+def test_a_signal_let_go_by_a_connection_before_the_run_takes_the_signals_still_stops_it(tmp_path: Path,
+                                                                                         loop: str) -> None:
+    """SIGTERM landing in a connection's callback once its response is read, before the run's own signal handling is
+    in place (the run's first requests): on uvloop, the KeyboardInterrupt the command's handler raises there closes
+    that connection and goes no further. The run stops all the same, interrupted (exit 130), not on to its end with
+    every job paid; the next run pays each job once."""
+    with running_server(SimConfig(render_time=1.0, jitter=0.0, concurrency=8), process=True) as url:
+        m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2}, base_url=url, sim={})
+        out = _signal_at("aiohttp.client_proto:ResponseHandler.data_received", "after", "SIGTERM", "run", str(m),
+                         cwd=tmp_path, env=_on(loop))
+        assert out.returncode == 130, (out.returncode, out.stderr)
+        assert "interrupted" in out.stderr, out.stderr
+        with contextlib.suppress(NotRecordedError):  # stopped before it recorded a run
+            snap = api.status(m)
+            assert snap.run.status == "interrupted" and snap.run.ended_at is not None, snap.run
+            assert snap.counts.get("done", 0) == 0, snap.counts
+        again = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"],
+                               capture_output=True, text=True, cwd=tmp_path, timeout=90, check=False)
+        assert again.returncode == 0, again.stderr
+        assert api.status(m).counts["done"] == 2
+        stats = _stats(url)
+        assert stats["creates"] == 2 and stats["duplicate_paid"] == 0, stats
+
+
+@pytest.mark.timeout(120)
+@LOOPS
 def test_a_ctrl_c_again_as_an_interrupted_run_records_its_end_leaves_it_recorded_interrupted(
         tmp_path: Path, loop: str) -> None:
     """A further Ctrl-C (pressed again and again) while an interrupted run records its end rolls that write back:
