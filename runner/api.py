@@ -266,14 +266,33 @@ def _own_loop(fn: Callable[[], Any]) -> Any:
     import anyio
     import sniffio
 
+    from .entry import is_command
+
     options = loop_options()
     context = contextvars.copy_context()
     context.run(sniffio.current_async_library_cvar.set, None)
     kept = _threads_loop()
+
+    async def run() -> Any:
+        import asyncio
+
+        asyncio.get_running_loop().set_exception_handler(_interrupt_let_go)
+        return await fn()
+
     try:
-        return context.run(anyio.run, fn, backend_options=options)
+        return context.run(anyio.run, run if is_command() else fn, backend_options=options)
     finally:
         _put_back_loop(kept)
+
+
+def _interrupt_let_go(loop: Any, context: dict[str, Any]) -> None:
+    """The `gridrun` command's loop's handler of errors no task takes: a KeyboardInterrupt (the command's Ctrl-C or
+    SIGTERM) that the loop's own code let go, as uvloop does out of a connection's callback, closing that connection,
+    is said by nothing (the run takes its signal again: `entry.unheeded`), where the loop would log it with its
+    traceback; anything else is logged as the loop does."""
+    if isinstance(context.get("exception"), KeyboardInterrupt):
+        return
+    loop.default_exception_handler(context)
 
 
 def loop_options() -> dict[str, Any]:
