@@ -1876,6 +1876,46 @@ def test_a_signal_let_go_by_a_connection_before_the_run_takes_the_signals_still_
 
 @pytest.mark.timeout(120)
 @LOOPS
+def test_a_signal_that_code_let_go_before_the_run_takes_the_signals_still_stops_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loop: str) -> None:
+    """SIGTERM raised as KeyboardInterrupt by the command's handler in code that lets it go (a bare `except`, here in
+    the provider's preparation, before the run's own signal handling is in place): the run, on either loop, stops
+    all the same, interrupted with nothing done; the next run pays each job once."""
+    from runner import entry
+
+    monkeypatch.setenv("GRIDRUN_LOOP", _on(loop)["GRIDRUN_LOOP"])
+    m = _two_jobs(tmp_path)
+    prov = sim_provider(m)
+    real = type(prov).prepare
+
+    async def prepare(self: Any, client: Any) -> None:
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except KeyboardInterrupt:
+            pass
+        await real(self, client)
+
+    monkeypatch.setattr(type(prov), "prepare", prepare)
+    monkeypatch.setattr(entry, "_command", True)  # as in the `gridrun` command, whose handler `interrupt` is
+    monkeypatch.setattr(entry, "_held", False)  # and as the command's end (`hold`) leaves it, put back after
+    before = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, entry.interrupt)
+    try:
+        result = api.run(m, provider=prov, report=False, options={"handle_signals": True})
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        entry.unheeded()
+    assert result.exit_code == 130 and result.status == "interrupted", result
+    assert api.status(m).counts.get("done", 0) == 0
+    monkeypatch.setattr(type(prov), "prepare", real)
+    monkeypatch.setattr(entry, "_command", False)
+    assert api.run(m, provider=prov, report=False).exit_code == 0
+    assert api.status(m).counts["done"] == 2
+    assert stats(prov)["creates"] == 2 and stats(prov)["duplicate_paid"] == 0, stats(prov)
+
+
+@pytest.mark.timeout(120)
+@LOOPS
 def test_a_ctrl_c_again_as_an_interrupted_run_records_its_end_leaves_it_recorded_interrupted(
         tmp_path: Path, loop: str) -> None:
     """A further Ctrl-C (pressed again and again) while an interrupted run records its end rolls that write back:
