@@ -78,8 +78,8 @@ def test_each_module_imports_only_modules_above_it() -> None:
 
 
 def test_the_import_reader_sees_relative_and_absolute_imports_and_skips_type_hints() -> None:
-    assert {"balance", "bugs", "entry", "errors", "images", "jobs", "live", "options", "outputs", "pacing", "plan",
-            "providers", "records", "resume", "signals", "state", "stats", "sweeps"} == runtime_imports(
+    assert {"balance", "bugs", "entry", "errors", "images", "jobs", "live", "limits", "options", "outputs", "pacing",
+            "plan", "providers", "records", "resume", "signals", "state", "stats", "sweeps"} == runtime_imports(
         PACKAGE / "executor.py")
     assert runtime_imports(PACKAGE / "providers" / "download.py") == {"errors", "limits", "outputs", "providers"}
     assert "jobs" not in runtime_imports(PACKAGE / "outputs.py")  # `Job` only as a type hint
