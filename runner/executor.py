@@ -1774,6 +1774,7 @@ class Executor:
                 self.pacer.ok()
             except RateLimitedError as exc:
                 self.pacer.failed(exc, sent_at=sent)
+                self._files_out_since = None  # answered: the process had descriptors
                 waited = self.pacer.limited(exc.retry_after)
                 if exc.retry_after is not None and exc.retry_after > PAUSE_SHOWN:
                     self._error(job, f"rate limited: the provider asks to wait {asked_wait(exc.retry_after)}; every "
@@ -2957,6 +2958,7 @@ class Executor:
                 return status
             except RateLimitedError as exc:
                 self.pacer.failed(exc, sent_at=sent)
+                self._files_out_since = None  # answered: the process had descriptors
                 waited = self.pacer.limited(exc.retry_after)
                 if exc.retry_after is not None and exc.retry_after > PAUSE_SHOWN:
                     self._poll_error(job, pid, "429", f"rate limited: the provider asks to wait "
@@ -2966,10 +2968,12 @@ class Executor:
                 self._unanswered[pid] = f"polls failed: {exc}"
                 self._poll_error(job, pid, f"{type(exc).__name__} {exc.status} {exc.code}",
                                  f"{POLLS_FAIL}{str(exc).replace(pid, '{id}')}")
-                if self._files_out(exc):
+                short = self._files_short(exc)
+                if self._files_out(short):
                     return None  # `_watch` leaves the job
                 wait = backoff(attempt, exc.retry_after)
-                if self._files_out_since is not None:  # tried again as FILES_OUT_AFTER ends, not a backoff later
+                if short and self._files_out_since is not None and exc.retry_after is None:
+                    # tried again as FILES_OUT_AFTER ends, not a backoff later; a wait the server asked for is kept
                     wait = min(wait, max(0.0, self._files_out_since + FILES_OUT_AFTER - self.steady()))
                 with anyio.move_on_after(wait):
                     await self._files_out_said().wait()  # the wait cut short once the run stops for it
@@ -2977,6 +2981,7 @@ class Executor:
                     return None
             except RejectedError as exc:
                 self.pacer.failed(exc, sent_at=sent)
+                self._files_out_since = None  # answered: the process had descriptors
                 if exc.status == 404:
                     raise  # no such video: `_watch` decides when to believe it
                 if exc.code in FATAL_CODES:  # the key is refused: no new job could be followed either
@@ -2987,18 +2992,28 @@ class Executor:
                 await anyio.sleep(backoff(attempt, None))
         return None
 
-    def _files_out(self, exc: RetryableError) -> bool:
+    def _files_short(self, exc: RetryableError) -> bool:
         """Whether the poll that failed with `exc` did for want of this process's file descriptors (its own socket
-        not opened, or the built-in simulator in its process saying it could not serve it so), every poll since
-        the first such failure having failed, for FILES_OUT_AFTER seconds or more: the run then sends no new job
-        and leaves those in flight (`_files_gone`)."""
+        not opened, or the built-in simulator in its process saying it could not serve it so). Only an unbroken
+        stretch of such failures counts (`_files_out_since`, from its first): a poll that failed otherwise, one the
+        provider answered (`_get`) or a list of videos it answered (`ListPoller.answered_at`) since the stretch
+        began ends it, and such a failure then begins another."""
         if "too many open files" not in str(exc).lower() or not files_ran_out():
-            return self._files_gone()
-        now = self.steady()
-        if self._files_out_since is None:
-            self._files_out_since = now
-        if now - self._files_out_since < FILES_OUT_AFTER:
+            self._files_out_since = None
             return False
+        since = self._files_out_since
+        listed = self._poller.answered_at if self._poller is not None else None
+        if since is None or listed is not None and listed >= since:
+            self._files_out_since = self.steady()
+        return True
+
+    def _files_out(self, short: bool) -> bool:
+        """Whether the run has stopped for want of file descriptors (`_files_gone`), or stops now: `short`, the poll
+        that failed did so (`_files_short`), as has every poll since the first of the stretch, FILES_OUT_AFTER
+        seconds or more ago. The run then sends no new job and leaves those in flight."""
+        since = self._files_out_since
+        if not short or since is None or self.steady() - since < FILES_OUT_AFTER:
+            return self._files_gone()
         if not self._files_ran_out:
             self._files_ran_out = True
             self._files_out_said().set()

@@ -382,6 +382,7 @@ class ListPoller:
         self._returned: deque[tuple[float, str]] = deque()  # (first watched at, video), in that order
         self._wake = anyio.Event()
         self._endless = False  # a round found the list going on past its pages, said once
+        self.answered_at: float | None = None  # when (`clock`) a request of a round last got its answer
 
     async def next(
         self, video_id: str, last: VideoStatus | None, *, due: float | None = None, sent_at: float | None = None,
@@ -580,6 +581,7 @@ class ListPoller:
                 async with self.pacer.gate:
                     result = await fn()
                 self.pacer.ok()
+                self.answered_at = self.clock()
                 return result
             except RateLimitedError as exc:
                 self.pacer.failed(exc)

@@ -2882,6 +2882,123 @@ def test_too_many_open_files_in_the_in_process_simulator_is_a_provider_error_the
     assert "too many open files: raise `ulimit -n` (now " in said and "or lower run.concurrency" in said
 
 
+def _polled(monkeypatch: pytest.MonkeyPatch, script: list[tuple[float, Any]], *, listed: list[float] | None = None
+            ) -> tuple[Any, Any, list[float]]:
+    """`Executor._get` of one job against a provider that answers its polls by `script`, one (time, answer) a poll:
+    the clock set to that time as it is sent, then the answer raised (an error) or returned (a status); an error
+    saying "too many open files" is met with the process out of descriptors (`files_ran_out`), any other with
+    descriptors to spare. `listed`: when the run's list of videos was last answered (`ListPoller.answered_at`), as
+    each poll is sent. The waits before polls tried again are recorded, not slept: (what `_get` returned, the
+    executor, those waits)."""
+    from types import SimpleNamespace
+
+    import anyio
+
+    import runner.executor as executor
+    from runner.executor import Executor
+
+    now, short, waits = [0.0], [False], []
+    steps = iter(script)
+
+    class Provider:
+        async def get(self, client: Any, pid: str) -> Any:
+            now[0], answer = next(steps)
+            short[0] = isinstance(answer, Exception) and "too many open files" in str(answer)
+            if listed:
+                ex._poller = SimpleNamespace(answered_at=listed.pop(0))
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    class Pacer:
+        gate = anyio.Lock()
+
+        async def wait(self) -> bool:
+            return True
+
+        def clock(self) -> float:
+            return now[0]
+
+        def ok(self) -> None:
+            pass
+
+        def failed(self, exc: Any, *, sent_at: float | None = None) -> None:
+            pass
+
+        def limited(self, retry_after: float | None) -> float:
+            return retry_after or 1.0
+
+    def waited(seconds: float) -> Any:
+        waits.append(seconds)
+        return anyio.move_on_after(0)
+
+    async def slept(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(executor, "files_ran_out", lambda: short[0])
+    monkeypatch.setattr(executor, "anyio", SimpleNamespace(Event=anyio.Event, move_on_after=waited, sleep=slept))
+    ex = Executor.__new__(Executor)
+    ex.steady, ex.retries, ex.provider, ex.client, ex.pacer = (lambda: now[0]), len(script), Provider(), None, Pacer()
+    ex.run_id, ex._stopping, ex._stop_note, ex._refused, ex._poller = None, None, None, None, None
+    ex._files_out_since, ex._files_ran_out, ex._files_out_event = None, False, None
+    ex._unanswered, ex._poll_noted, ex.errors = {}, {}, []
+    ex._poll_error = ex._error = ex._polls_answered = ex._budget_move = lambda *a, **kw: None
+    job = SimpleNamespace(hash="h", key="seed=1")
+    return anyio.run(Executor._get, ex, job, "vid-1"), ex, waits
+
+
+def _short_of_files() -> Any:
+    from runner.errors import ServerError
+
+    return ServerError("GET /videos/vid-1: The simulator could not serve the request: too many open files: raise "
+                       "`ulimit -n` (now 64) or lower run.concurrency.", status=500, code="INTERNAL_ERROR")
+
+
+def test_a_poll_failing_otherwise_once_descriptors_are_back_waits_as_the_provider_asks() -> None:
+    """Two polls fail for want of file descriptors, then the provider answers 503 with Retry-After 20 s for a minute
+    (an outage): each poll of the outage waits the 20 s asked, also once FILES_OUT_AFTER has passed since the first
+    descriptor failure (tried again at once, it would be a poll after poll at a provider asking to back off), and
+    the run does not stop."""
+    from runner.errors import ServerError
+    from runner.providers.base import VideoStatus
+
+    outage = ServerError("GET /videos/vid-1: upstream failure", status=503, code="UPSTREAM_ERROR", retry_after=20)
+    done = VideoStatus(id="vid-1", status="in_progress", raw_status="in_progress")
+    with pytest.MonkeyPatch.context() as mp:
+        got, ex, waits = _polled(mp, [(0.0, _short_of_files()), (1.0, _short_of_files()), (3.0, outage),
+                                      (16.0, outage), (40.0, outage), (60.0, done)])
+    assert got is done and ex.stopping is None and not ex._files_ran_out
+    assert all(w <= 15.0 for w in waits[:2]), waits  # tried again as FILES_OUT_AFTER ends at the latest
+    assert waits[2:] == [20.0, 20.0, 20.0], waits
+
+
+@pytest.mark.parametrize("between", ["503", "429", "400", "list"])
+def test_only_an_unbroken_stretch_of_polls_failing_for_want_of_descriptors_stops_the_run(between: str) -> None:
+    """A poll fails for want of file descriptors at 0 s and another at 20 s, the provider having answered between
+    them (a poll answered 503, 429 or 400, or the run's list of videos answered): two short stretches, not 20 s
+    of polls failing so, and the run goes on. Polls failing so from 0 s to 20 s, none answered, stop it, saying
+    so."""
+    from runner.errors import RateLimitedError, RejectedError, ServerError
+    from runner.executor import FILES_OUT_AFTER
+    from runner.providers.base import VideoStatus
+
+    answered = {"503": ServerError("GET /videos/vid-1: upstream failure", status=503, code="UPSTREAM_ERROR"),
+                "429": RateLimitedError("GET /videos/vid-1: slow down", status=429, code="RATE_LIMITED"),
+                "400": RejectedError("GET /videos/vid-1: bad request", status=400, code="INVALID_REQUEST"),
+                "list": _short_of_files()}[between]
+    done = VideoStatus(id="vid-1", status="in_progress", raw_status="in_progress")
+    script = [(0.0, _short_of_files()), (10.0, answered), (20.0, _short_of_files()), (30.0, done)]
+    with pytest.MonkeyPatch.context() as mp:
+        got, ex, _ = _polled(mp, script, listed=[-1.0, 9.0, 9.0, 9.0] if between == "list" else None)
+    assert got is done and ex.stopping is None and not ex._files_ran_out
+    assert 20.0 - 0.0 >= FILES_OUT_AFTER
+    with pytest.MonkeyPatch.context() as mp:
+        got, ex, _ = _polled(mp, [(0.0, _short_of_files()), (10.0, _short_of_files()), (20.0, _short_of_files()),
+                                  (30.0, done)], listed=[-1.0] * 4)
+    assert got is None and ex._files_ran_out and ex.stopping
+    assert ex._stop_note.startswith(f"stopped: polls failed for want of file descriptors for {FILES_OUT_AFTER:g} s")
+
+
 # Limits of descriptors below what a run of 20 at once needs, by the loop it goes on (uvloop's holds a few more of
 # its own: its epoll, io_uring, wakeup and signal descriptors), each met where descriptors ran out in another place:
 # the event loop's own (uvloop's signals' socket pair, at 17), the simulator's world and its clips (Pillow's
