@@ -1532,13 +1532,16 @@ class Advice(NamedTuple):
 def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budget: int | None = None,
                 unsaved: str | None = None, errors: Sequence[str] = (), gone: int = 0, unchecked: int = 0,
                 no_url: tuple[int, int] = (0, 0), repeated: Mapping[str, tuple[int, str, str]] | None = None,
-                refused_until: Sequence[str] = (), again: Mapping[str, Refusal] | None = None) -> Advice:
+                refused_until: Sequence[str] = (), again: Mapping[str, Refusal] | None = None,
+                files_out: bool = False) -> Advice:
     """What to run next for the jobs a run left unfinished, by their states; with the run's `snap`, what
     sending the jobs not sent costs (the plan's estimate): only collecting those in flight is free. `budget`,
     the one a plain `gridrun run` has (the manifest's, not a `--budget` the run was given): what it refuses.
     `unsaved`, the output folder of a run that stopped sending because videos could not be saved there
     (stopping "write-failed"): room is made there first, or the next run pays for renders it cannot save;
-    unless the run's `errors` say it ran out of file descriptors, not space. `gone`: how many of the expired
+    unless the run's `errors` say it ran out of file descriptors, not space. `files_out`: the run stopped because
+    its polls failed for want of file descriptors (stopping "files-out"): the limit is raised first, as its
+    `errors` say it was, or the next run's polls fail alike. `gone`: how many of the expired
     jobs the provider no longer has the video of (`gone_at_provider`): only a retry sends those again. `no_url`:
     how many of the others the provider gave no fresh URL for (`state.no_fresh_url`), and what rendering them again
     costs: a retry, paid, is named as their way, not a free fetch.
@@ -1550,8 +1553,12 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     the other failed and rejected jobs whose refusal the same request meets again (`_refused_again`; with `snap`,
     its own)."""
     if unsaved is None:
-        return _steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated,
-                      refused_until=refused_until, again=again)
+        steps = _steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated,
+                       refused_until=refused_until, again=again)
+        if not files_out:
+            return steps
+        return Advice(f"polls failed for want of file descriptors: {_files_fix(errors)} first, then {steps.text}",
+                      steps.commands)
     # nothing left unfinished, yet saving failed: done videos not copied to the new paths of a changed template
     steps = (_steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated,
                     refused_until=refused_until, again=again)
@@ -1570,6 +1577,18 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     else:
         fix = "free space on its disk (or make it writable)"
     return Advice(f"videos could not be saved in {visible(unsaved)}: {fix} first, then {steps.text}", steps.commands)
+
+
+_FILES_FIX = re.compile(r"raise `ulimit -n`(?: \(now [^)]+\))? or lower run\.concurrency")
+
+
+def _files_fix(errors: Sequence[str]) -> str:
+    """What to do for a run whose polls failed for want of file descriptors, as its `errors` say it: the limit the
+    run had (`open_files_fix`), not the one of the process saying it."""
+    for e in errors:
+        if (found := _FILES_FIX.search(e)) is not None:
+            return found.group()
+    return "raise `ulimit -n` or lower run.concurrency"
 
 
 def _sent_elsewhere_steps(snap: Snapshot) -> list[str]:
@@ -2239,7 +2258,7 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
     again = _refused_again(ended) if ended is not None else None
     then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved, errors=result.stats.last_errors,
                        gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated, refused_until=refused_until,
-                       again=again).text
+                       again=again, files_out=result.stats.stopping == "files-out").text
     if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`
         # what `--force --resume` sends beyond what a plain run does: the re-renders left, priced as `plan` does
         rest, plain = api.diff(plan, force=True, force_resume=True), api.diff(plan)
@@ -3165,7 +3184,8 @@ def _next_text(snap: Snapshot, *, unnamed: bool = False) -> Advice | None:
     if _unfinished(counts) or snap.stopping == "write-failed" and snap.run.status == "failed":
         unsaved = snap.run.outputs_dir if snap.stopping == "write-failed" else None
         then = _next_steps(counts, snap, budget=_manifest_budget(snap), unsaved=unsaved,
-                           errors=[j.error for j in snap.jobs if j.error], gone=_gone(snap))
+                           errors=[j.error for j in snap.jobs if j.error], gone=_gone(snap),
+                           files_out=snap.stopping == "files-out")
         if snap.placeholders_left:
             then = _placeholders_next(snap).then(then, "; ")
     elif snap.placeholders_left:  # a stop left placeholders made elsewhere as they were: a plain run re-renders them

@@ -554,7 +554,8 @@ class Executor:
 
     @property
     def stopping(self) -> str | None:
-        """Why the run sends no new jobs (budget, interrupt, fail-fast, fatal, write-failed); None while it does."""
+        """Why the run sends no new jobs (budget, interrupt, fail-fast, fatal, write-failed, files-out); None while it
+        does."""
         return self._stopping
 
     @stopping.setter
@@ -3022,7 +3023,7 @@ class Executor:
             if self.stopping:  # stopping already (Ctrl-C, the budget): as it was, this said beside it
                 self.errors.append(said)
             else:
-                self.stopping, self._stop_note = "write-failed", said
+                self.stopping, self._stop_note = "files-out", said
         return True
 
     def _files_out_said(self) -> anyio.Event:

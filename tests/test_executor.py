@@ -2894,7 +2894,7 @@ def _polled(monkeypatch: pytest.MonkeyPatch, script: list[tuple[float, Any]], *,
 
     import anyio
 
-    import runner.executor as executor
+    from runner import executor
     from runner.executor import Executor
 
     now, short, waits = [0.0], [False], []
@@ -2976,8 +2976,8 @@ def test_a_poll_failing_otherwise_once_descriptors_are_back_waits_as_the_provide
 def test_only_an_unbroken_stretch_of_polls_failing_for_want_of_descriptors_stops_the_run(between: str) -> None:
     """A poll fails for want of file descriptors at 0 s and another at 20 s, the provider having answered between
     them (a poll answered 503, 429 or 400, or the run's list of videos answered): two short stretches, not 20 s
-    of polls failing so, and the run goes on. Polls failing so from 0 s to 20 s, none answered, stop it, saying
-    so."""
+    of polls failing so, and the run goes on. Polls failing so from 0 s to 20 s, none answered, stop it, as
+    "files-out", saying so."""
     from runner.errors import RateLimitedError, RejectedError, ServerError
     from runner.executor import FILES_OUT_AFTER
     from runner.providers.base import VideoStatus
@@ -2995,8 +2995,23 @@ def test_only_an_unbroken_stretch_of_polls_failing_for_want_of_descriptors_stops
     with pytest.MonkeyPatch.context() as mp:
         got, ex, _ = _polled(mp, [(0.0, _short_of_files()), (10.0, _short_of_files()), (20.0, _short_of_files()),
                                   (30.0, done)], listed=[-1.0] * 4)
-    assert got is None and ex._files_ran_out and ex.stopping
+    assert got is None and ex._files_ran_out and ex.stopping == "files-out"
     assert ex._stop_note.startswith(f"stopped: polls failed for want of file descriptors for {FILES_OUT_AFTER:g} s")
+
+
+def test_a_run_stopped_for_want_of_file_descriptors_says_so_and_what_to_do_not_that_videos_were_not_saved() -> None:
+    """The run's end and `status`'s `next:` for a run stopped "files-out": its polls failed for want of file
+    descriptors, to raise `ulimit -n` (the limit the run had, as its jobs' errors say) or lower run.concurrency,
+    then to run again, which collects the jobs left in flight at no new cost; not that videos could not be saved."""
+    from runner.cli import _next_steps
+
+    errors = [("polls failed for want of file descriptors: too many open files: raise `ulimit -n` (now 24) or lower "
+               "run.concurrency; left at the provider, still reserved, and the next run collects it")]
+    said = _next_steps({"running": 20}, errors=errors, files_out=True).text
+    assert said == ("polls failed for want of file descriptors: raise `ulimit -n` (now 24) or lower run.concurrency "
+                    "first, then `gridrun run` collects the 20 jobs left in flight at no new cost"), said
+    assert _next_steps({"running": 20}, files_out=True).text.startswith(
+        "polls failed for want of file descriptors: raise `ulimit -n` or lower run.concurrency first, then ")
 
 
 # Limits of descriptors below what a run of 20 at once needs, by the loop it goes on (uvloop's holds a few more of
