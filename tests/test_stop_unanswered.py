@@ -351,7 +351,9 @@ def test_a_provider_that_hangs_is_silent_from_when_the_unanswered_poll_was_sent(
             raise TransportError("GET /videos/v1: read timed out")
 
     fake = SimpleNamespace(pacer=pacer, provider=Hanging(), client=None, retries=3, _unanswered={}, _poll_noted={},
-                           _poll_error=lambda *a, **kw: None)
+                           _poll_error=lambda *a, **kw: None, _files_short=lambda exc: False,
+                           _files_out=lambda short: False, _files_out_since=None, _files_ran_out=False,
+                           _files_out_said=anyio.Event)
     with pytest.raises(KeyboardInterrupt):
         anyio.run(Executor._get, fake, SimpleNamespace(key="a=1"), "v1")
     assert pacer.unanswered_since == 0.0, pacer.unanswered_since
