@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 
 try:
     import resource
@@ -91,6 +92,29 @@ def open_files_fix() -> str:
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         now = f" (now {'unlimited' if soft == resource.RLIM_INFINITY else soft})"
     return f"{FILES_RAN_OUT}{now} or lower run.concurrency"
+
+
+def code_file(path: str | os.PathLike[str]) -> bool:
+    """`path` is a file of gridrun's own package, of Python's standard library or of a library installed beside
+    it (site-packages, the user's own): one a module imported late, or a library's data, is read from, never a
+    user's file (an output, the state), so that an error opening it names no path the user has to look at."""
+    try:
+        here = os.path.realpath(os.fspath(path))
+    except (TypeError, ValueError, OSError):
+        return False
+    return any(here.startswith(folder + os.sep) for folder in _code_folders())
+
+
+def _code_folders() -> list[str]:
+    """The folders `code_file` reads as code's: gridrun's package, the standard library's, site-packages'."""
+    folders = [os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(os.__file__))]
+    site = sys.modules.get("site")  # not there under `python -S`
+    if site is not None:
+        try:
+            folders += [*site.getsitepackages(), site.getusersitepackages()]
+        except (AttributeError, OSError):  # an old virtualenv's own `site` lacks them
+            pass
+    return [os.path.realpath(folder) for folder in folders if folder]
 
 
 def statvfs_near(path: str | os.PathLike[str]) -> os.statvfs_result | None:

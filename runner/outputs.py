@@ -18,7 +18,15 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .limits import STICKY, file_size_fix, file_size_limit, os_reason, statvfs_near
+from .limits import (
+    STICKY,
+    code_file,
+    file_size_fix,
+    file_size_limit,
+    os_reason,
+    statvfs_near,
+    too_many_open_files,
+)
 
 if TYPE_CHECKING:
     from .jobs import Job
@@ -221,10 +229,14 @@ def write_problem(exc: OSError, *, then: str = "", refused: str = "",
     it, what to do: free space, or make the folder writable, `then` what (a command to run again). `refused`:
     what the write that failed kept from happening ("nothing was recorded or sent"), said before the fix.
     `folder`: the folder being written, named where the system's error names no file (a write to a file open
-    already); without either, the fix names no disk or folder of its own ("the disk written to")."""
+    already); without either, the fix names no disk or folder of its own ("the disk written to"). A file of
+    gridrun's package, Python's or a library's (`limits.code_file`: a module imported late) that could not be
+    opened for want of file descriptors is not named: what to do is said alone."""
     named = exc.filename2 or exc.filename
-    where = named or (os.fspath(folder) if folder is not None else None)
     reason = os_reason(exc)
+    if named and too_many_open_files(exc) and code_file(named):  # a module imported late: not the user's file
+        named, folder = None, None
+    where = named or (os.fspath(folder) if folder is not None else None)
     text = f"{named}: {reason}" if named else f"writing in {where}: {reason}" if where else reason
     if refused:
         text = f"{text}; {refused}"

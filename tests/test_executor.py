@@ -3016,11 +3016,11 @@ def test_a_run_stopped_for_want_of_file_descriptors_says_so_and_what_to_do_not_t
 
 # Limits of descriptors below what a run of 20 at once needs, by the loop it goes on (uvloop's holds a few more of
 # its own: its epoll, io_uring, wakeup and signal descriptors), each met where descriptors ran out in another place:
-# the event loop's own (uvloop's signals' socket pair, at 17), the simulator's world and its clips (Pillow's
-# plugins, loaded late) and requests, the run's videos and sidecars; and where the built-in simulator, in the run's
-# process, can no longer make a finished clip, so that every poll is answered "too many open files" (asyncio's 16,
-# uvloop's 23 and 24)
-FEW_FILES = {"asyncio": (16, 24), "uvloop": (17, 21, 22, 23, 24, 26)}
+# the event loop's own (uvloop's signals' socket pair, at 17), a module of gridrun's imported late (the simulator's
+# app, at uvloop's 19), the simulator's world and its clips (Pillow's plugins, loaded late) and requests, the run's
+# videos and sidecars; and where the built-in simulator, in the run's process, can no longer make a finished clip, so
+# that every poll is answered "too many open files" (asyncio's 16, uvloop's 23 and 24)
+FEW_FILES = {"asyncio": (16, 24), "uvloop": (17, 19, 21, 22, 23, 24, 26)}
 # The run's process with FILES_OUT_AFTER shortened, so that one whose polls fail for want of descriptors stops soon
 _SHORT_OF_FILES = """
 import sys
@@ -3038,8 +3038,9 @@ def test_a_run_short_of_file_descriptors_ends_with_what_to_do_not_a_traceback(
 ) -> None:
     """`ulimit -n` too low for `run.concurrency`, with the built-in simulator in the run's process: the run ends
     as a run does (no traceback, not recorded crashed, no polling on), and what ran out of descriptors says to
-    raise the limit or lower the concurrency. A run under a limit high enough then collects what it left in
-    flight at no new cost: no job was sent twice."""
+    raise the limit or lower the concurrency, and nothing else: no file of gridrun's own named (a module that could
+    not be imported). A run under a limit high enough then collects what it left in flight at no new cost: no job
+    was sent twice."""
     import resource
     import subprocess
     import sys
@@ -3058,6 +3059,7 @@ def test_a_run_short_of_file_descriptors_ends_with_what_to_do_not_a_traceback(
     said = done.stdout + done.stderr
     assert "Traceback" not in said and done.returncode in (0, 1), said
     assert "Too many open files" not in said, said  # said with what to do instead
+    assert str(ROOT / "runner") not in said, said
     assert done.returncode == 0 or f"raise `ulimit -n` (now {limit}) or lower run.concurrency" in said, said
     try:
         assert api.status(m).run.status in ("done", "failed"), said
@@ -3106,6 +3108,34 @@ def test_an_import_or_an_event_loop_failed_for_want_of_file_descriptors_says_to_
         app._clip(Sim.__new__(Sim), None)  # type: ignore[arg-type]
     assert said.value.errno == errno.EMFILE
     assert "raise `ulimit -n`" in app.host_error(said.value).message
+
+
+def test_a_file_of_code_that_could_not_be_opened_for_want_of_descriptors_is_not_named_a_users_file_is(
+    tmp_path: Path,
+) -> None:
+    """A module of gridrun's, of Python's or of a library, imported late, that could not be opened for want of file
+    descriptors: what to do is said alone, not the module's path as a file the user could look at; an output or the
+    state that could not be opened so is named still, and a module's file that failed otherwise is named too."""
+    import errno
+
+    import httpx
+
+    from runner import limits
+    from runner.outputs import write_problem
+    from runner.sim import engine
+
+    def emfile(name: str) -> OSError:
+        return OSError(errno.EMFILE, "Too many open files", name)
+
+    for module in (engine.__file__, os.__file__, httpx.__file__):
+        assert limits.code_file(module), module
+        assert write_problem(emfile(module), then="`gridrun run` again") == limits.open_files_fix()
+        assert write_problem(emfile(module), folder=tmp_path) == limits.open_files_fix()
+    for users in (tmp_path / "outputs" / "a.mp4", tmp_path / ".gridrun" / "state.db", ROOT / "README.md"):
+        assert not limits.code_file(users), users
+        assert write_problem(emfile(str(users))) == f"{users}: {limits.open_files_fix()}"
+    denied = OSError(errno.EACCES, os.strerror(errno.EACCES), engine.__file__)
+    assert write_problem(denied).startswith(f"{engine.__file__}: {os.strerror(errno.EACCES)}")
 
 
 _STATE_SHORT_OF_FILES = """
