@@ -315,7 +315,30 @@ def loop_options() -> dict[str, Any]:
             raise UsageError("GRIDRUN_LOOP is uvloop, which is not installed here: `pip install uvloop`, or unset "
                              "GRIDRUN_LOOP to run on asyncio's own loop") from None
         return {}
-    return {"use_uvloop": True}
+    return {"loop_factory": _uvloop_loop}
+
+
+# What uvloop logs of a loop dropped unclosed, as it drops one it could not make (`_uvloop_loop`)
+_OPEN_LOOP_DROPPED = "deallocating an open event loop"
+
+
+def _uvloop_loop() -> Any:
+    """A new uvloop event loop, or the error that kept it from starting alone (no file descriptor left for its
+    epoll, `uv_loop_init`): uvloop drops the loop it could not make as one left open, logging "deallocating an open
+    event loop" before the command says what to do, which is not said here."""
+    import logging
+
+    import uvloop
+
+    def made(record: logging.LogRecord) -> bool:
+        return record.msg != _OPEN_LOOP_DROPPED
+
+    log = logging.getLogger("asyncio")
+    log.addFilter(made)
+    try:
+        return uvloop.new_event_loop()
+    finally:
+        log.removeFilter(made)
 
 
 def _threads_loop() -> tuple[Any, Any, bool] | None:
