@@ -462,6 +462,9 @@ class Executor:
         # job id -> when (`steady`) this run committed its attempt, the state's `submitted_at`, until it is followed:
         # its polls are timed from it, which no step of the wall clock after it moves
         self._intended: dict[int, float] = {}
+        # jobs shown submitting whose create has not left: neither this run nor an earlier process sent their attempt
+        # (being recorded, or recorded and not yet sent). A stop leaves them planned, not sent (`_void_never_sent`).
+        self._not_left: set[int] = set()
         self._interrupted: anyio.Event | None = None  # set by the first Ctrl-C (or `stop`): cuts the waits to send
         # Of them, those still holding their provider slot (`_linger`), each with the scope that stops watching it.
         self._lingering: dict[int, anyio.CancelScope] = {}
@@ -614,6 +617,25 @@ class Executor:
                 self._error(self.jobs_by_id[job_id], "re-render failed, the earlier video kept: its failure retry "
                                                      f"not sent, the run stopped ({self._stop_reason()})")
         self._put_back(job_id, why)
+
+    def _recorded_submitting(self, job_id: int) -> bool:
+        """Whether the state holds the job submitting (its attempt recorded); False where it cannot be read."""
+        import sqlite3
+
+        try:
+            return self.store.job_row(job_id)["state"] == S.SUBMITTING.value
+        except (sqlite3.Error, OSError):
+            return False
+
+    async def _void_never_sent(self) -> None:
+        """The jobs a detach cut before their creates left (`_not_left`), their attempts recorded: each attempt
+        dropped and the job planned again, not sent, as a stop that lets them go on leaves them (`_post`). None of
+        their creates left, so none can have been taken: the next run sends them, rather than looking them up."""
+        for jid in sorted(self._not_left):
+            self._not_left.discard(jid)
+            if self.states.get(jid) == S.SUBMITTING.value and self._recorded_submitting(jid):
+                await self._unsent(self.jobs_by_id[jid], jid, "not sent: the run was interrupted before its create "
+                                                              "left")
 
     def _stop_reason(self) -> str:
         """Why the run sends nothing more, for a message: its stop, the provider's refusal, or its end."""
@@ -1195,6 +1217,7 @@ class Executor:
                     # taken by it and goes no further (the run is ending anyway), so that it cuts neither the
                     # jobs put back nor the record of the run's end.
                     await self._put_back_unsent()
+                    await self._void_never_sent()
                     ended = self._end()
                     if taken is not None:
                         hold()  # the command's handler, put back next, lets a signal go until it has said the end
@@ -1417,7 +1440,9 @@ class Executor:
     def _signal_note(self, signum: int, terminal: bool) -> str:
         """What the first signal (`signum`) does now, named as received, and what a second one would do, where it
         finishes the jobs in flight (`_finishes`). `terminal`: a terminal is there to press Ctrl-C in."""
-        flying = sum(self.counts[s.value] for s in IN_FLIGHT)
+        # Shown submitting, but with no create out (`_not_left`): left planned, not sent, as the run's end says.
+        unsent = sum(self.states.get(jid) == S.SUBMITTING.value for jid in self._not_left)
+        flying = sum(self.counts[s.value] for s in IN_FLIGHT) - unsent
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if not flying:
             return f"interrupted by {name}: no new submissions; nothing paid is in flight, the run ends"
@@ -1426,7 +1451,7 @@ class Executor:
         # (`queued_cancel_free`), and may cost its price where it does not say. One whose create was sent and never
         # answered is no job the next run collects: it looks it up by key and sends it again if the provider has
         # none, which may cost its estimate (as the run's closing lines say).
-        unanswered = self.counts[S.SUBMITTING.value]
+        unanswered = self.counts[S.SUBMITTING.value] - unsent
         waiting = self.counts[S.SUBMITTED.value]
         known = flying - unanswered
         jobs = f"{flying:,} {'' if waiting or unanswered else 'paid '}job{'s' if flying != 1 else ''}"
@@ -1599,13 +1624,16 @@ class Executor:
             # its attempt is committed with those of every job sent in the same moment.
             before = self.states[jid]
             self._set_state(jid, S.SUBMITTING.value)
+            self._not_left.add(jid)
             try:
                 key = await self._intents.reserve(jid)
                 self._intended[jid] = self.steady()
-            except BaseException:  # a detach, a state that cannot be written: the job was not sent, nor reserved
-                self._settle(job, None)
-                self._set_state(jid, before, put_back=True)
-                raise
+            except BaseException:  # a detach, a state that cannot be written: the job was not sent
+                if not self._recorded_submitting(jid):  # nor its attempt recorded: as it was
+                    self._not_left.discard(jid)
+                    self._settle(job, None)
+                    self._set_state(jid, before, put_back=True)
+                raise  # recorded before the detach took it: its attempt dropped once the run stops
             self._crash_point("before-submit")
             status = await self._post(job, jid, key)
             if status is None:
@@ -1748,6 +1776,8 @@ class Executor:
                 self._error(job, f"sent again as asked (retry --unknown), though {too_old}")
             asked = False  # what follows a lost answer to this send is gridrun's own doing
             told = None
+            # From here on, its create goes out, an interrupt or not (the gate's wait sends it after all)
+            self._not_left.discard(jid)
             try:
                 try:
                     async with self.pacer.gate:

@@ -1874,6 +1874,61 @@ def test_a_signal_let_go_by_a_connection_before_the_run_takes_the_signals_still_
         assert stats["creates"] == 2 and stats["duplicate_paid"] == 0, stats
 
 
+_SIGNAL_AS_A_CREATE_IS_RECORDED = """
+import asyncio, signal, sys
+from runner.pacing import IntentBatcher
+
+real = IntentBatcher.reserve
+when, which = sys.argv.pop(1), getattr(signal, sys.argv.pop(1))
+left = [1]
+
+
+async def reserve(self, job_id):
+    # the signal once, as the first job is shown submitting: before its attempt is recorded, or once it is (its
+    # create not sent yet); each job then waits a moment, in which the run takes the signal
+    if when == "before" and left[0]:
+        left[0] = 0
+        signal.raise_signal(which)
+        await asyncio.sleep(0.2)
+    key = await real(self, job_id)
+    if when == "after" and left[0]:
+        left[0] = 0
+        signal.raise_signal(which)
+    await asyncio.sleep(0.2)
+    return key
+
+
+IntentBatcher.reserve = reserve
+"""
+
+
+@pytest.mark.timeout(120)
+@LOOPS
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_a_signal_before_any_create_left_calls_the_jobs_not_sent_and_leaves_them_planned(
+        tmp_path: Path, when: str, signum: str, loop: str) -> None:
+    """A signal as the run's first jobs are shown submitting, their creates not sent (an attempt being recorded,
+    or recorded): the run's note and its closing lines call them not sent, as the state holds them (planned, not
+    sent whose answer never came); the next run sends each once."""
+    m = _two_jobs(tmp_path)
+    out = subprocess.run([sys.executable, "-c", _SIGNAL_AS_A_CREATE_IS_RECORDED + _RUN_THE_COMMAND, when, signum,
+                          "run", str(m)], capture_output=True, text=True, cwd=tmp_path, timeout=90, check=False,
+                         env=_on(loop))
+    assert out.returncode == 130, (out.returncode, out.stderr)
+    said = " ".join(out.stderr.split())
+    assert "Traceback" not in said and "answer never came" not in said and "left the" not in said, said
+    assert "nothing paid is in flight" in said and "`gridrun run` sends the 2 jobs not sent" in said, said
+    assert api.status(m).counts["planned"] == 2 and _world(m).stats()["creates"] == 0
+    status = _cli("status", m)
+    assert "sends the 2 jobs not sent" in status.stdout, status.stdout
+    again = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], capture_output=True,
+                           text=True, cwd=tmp_path, timeout=90, check=False)
+    assert again.returncode == 0, again.stderr
+    assert api.status(m).counts["done"] == 2
+    assert _world(m).stats()["creates"] == 2 and _world(m).stats()["duplicate_paid"] == 0
+
+
 @pytest.mark.timeout(120)
 @LOOPS
 def test_a_signal_that_code_let_go_before_the_run_takes_the_signals_still_stops_it(
@@ -2771,7 +2826,7 @@ def test_the_first_signals_note_says_what_to_do_within_80_columns(signum: int, t
 
     for flying in (1, 12_345):
         for counts in (Counter(running=flying), Counter(submitted=flying, running=flying)):
-            note = Executor._signal_note(SimpleNamespace(counts=counts, provider=_caps(None)), signum, terminal)  # type: ignore[arg-type]
+            note = Executor._signal_note(SimpleNamespace(_not_left=(), counts=counts, provider=_caps(None)), signum, terminal)  # type: ignore[arg-type]
             said = "again leaves the" if _finishes(signum, terminal) else ": left the"
             assert said in f"• {note}"[:80] and "to the next run" in f"• {note}"[:80], note
 
@@ -2790,7 +2845,7 @@ def test_only_ctrl_c_or_a_hangup_with_the_terminal_still_there_finishes_the_jobs
 
     finishes = signum == signal.SIGINT or (signum == signal.SIGHUP and terminal)
     assert _finishes(signum, terminal) == finishes
-    note = Executor._signal_note(SimpleNamespace(counts=Counter(running=2, submitted=1),  # type: ignore[arg-type]
+    note = Executor._signal_note(SimpleNamespace(_not_left=(), counts=Counter(running=2, submitted=1),  # type: ignore[arg-type]
                                                  provider=_caps(True)), signum, terminal)
     name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
     if finishes:
@@ -2811,13 +2866,13 @@ def test_the_first_ctrl_c_calls_paid_only_the_jobs_seen_rendering_and_names_the_
 
     from runner.executor import Executor
 
-    note = Executor._signal_note(SimpleNamespace(counts=Counter(running=2, submitted=3, submitting=1),  # type: ignore[arg-type]
+    note = Executor._signal_note(SimpleNamespace(_not_left=(), counts=Counter(running=2, submitted=3, submitting=1),  # type: ignore[arg-type]
                                                  provider=_caps(True)), signal.SIGINT, True)
     assert "paid jobs" not in note, note
     assert note.startswith("Ctrl-C again leaves the 6 jobs in flight to the next run"), note
     assert "(2 rendering or rendered, paid; 3 not yet seen rendering, paid only once they render: Ctrl-C again, " \
            "then `gridrun cancel`, stops those still queued at no charge; 1 sent whose answer never came" in note, note
-    note = Executor._signal_note(SimpleNamespace(counts=Counter(running=2), provider=_caps(True)), signal.SIGINT, True)  # type: ignore[arg-type]
+    note = Executor._signal_note(SimpleNamespace(_not_left=(), counts=Counter(running=2), provider=_caps(True)), signal.SIGINT, True)  # type: ignore[arg-type]
     assert note == "Ctrl-C again leaves the 2 paid jobs in flight to the next run; interrupted by Ctrl-C: " \
                    "finishing them, no new submissions", note
 
@@ -2837,14 +2892,14 @@ def test_a_signals_note_says_jobs_whose_create_went_unanswered_may_cost_their_es
 
     lost = ("2 sent whose answer never came (created or not, unknown): `gridrun run` looks them up by key and sends "
             "them again if the provider has none, which may cost their estimate")
-    note = Executor._signal_note(SimpleNamespace(counts=Counter(submitting=2, submitted=2),  # type: ignore[arg-type]
+    note = Executor._signal_note(SimpleNamespace(_not_left=(), counts=Counter(submitting=2, submitted=2),  # type: ignore[arg-type]
                                                  provider=_caps(True)), signum, False)
     assert "paid job" not in note and lost in note, note
     if signum == signal.SIGTERM:
         assert note == ("interrupted by SIGTERM: left the 4 jobs in flight to the next run; `gridrun run` collects the 2 "
                         "answered at no new cost (2 not yet seen rendering, paid only once they render: `gridrun "
                         f"cancel` stops those still queued at no charge); {lost}"), note
-    note = Executor._signal_note(SimpleNamespace(counts=Counter(submitting=2),  # type: ignore[arg-type]
+    note = Executor._signal_note(SimpleNamespace(_not_left=(), counts=Counter(submitting=2),  # type: ignore[arg-type]
                                                  provider=_caps(True)), signum, False)
     assert "no new cost" not in note and "paid" not in note and lost in note, note
 
@@ -2862,7 +2917,7 @@ def test_the_first_ctrl_c_promises_no_free_cancel_where_the_provider_does_not_sa
 
     from runner.executor import Executor
 
-    note = Executor._signal_note(SimpleNamespace(counts=Counter(running=2, submitted=4),  # type: ignore[arg-type]
+    note = Executor._signal_note(SimpleNamespace(_not_left=(), counts=Counter(running=2, submitted=4),  # type: ignore[arg-type]
                                                  provider=_caps(free)), signal.SIGINT, True)
     assert note.endswith(f"(2 rendering or rendered, paid; 4 not yet seen rendering: Ctrl-C again, then `gridrun "
                          f"cancel`, {said})"), note
@@ -3210,7 +3265,7 @@ def test_the_first_signals_note_counts_the_jobs_in_flight_as_the_run_goes_on() -
 
     from runner.executor import Executor
 
-    run = SimpleNamespace(counts=Counter(submitted=6), provider=_caps(True), _ended=False, _stop_note=None, _said_of={})
+    run = SimpleNamespace(counts=Counter(submitted=6), _not_left=(), provider=_caps(True), _ended=False, _stop_note=None, _said_of={})
     run._signal_note = lambda *a: Executor._signal_note(run, *a)  # type: ignore[arg-type]
     first = run._signal_note(signal.SIGINT, True)
     assert "6 jobs in flight" in first and "6 not yet seen rendering" in first, first
