@@ -506,7 +506,7 @@ class Executor:
         self._unanswered: dict[str, str] = {}  # video -> why its last polls got no status (read by `_watch`)
         # since when (`steady`) every poll failed for want of this process's file descriptors (`_files_out`)
         self._files_out_since: float | None = None
-        self._files_ran_out = False  # ... for FILES_OUT_AFTER: the jobs in flight are left (`_files_gone`)
+        self._files_ran_out = False  # ... for FILES_OUT_AFTER: `_watch` then leaves the jobs in flight
         self._files_out_event: anyio.Event | None = None  # set then (`_files_out_said`)
         self._poll_told: set[tuple[str, str]] = set()  # (video, kind of failure) told among the errors: once each
         self._told_missing = False  # a poll answered 404 told among the errors as the wait for it starts: once a run
@@ -2897,7 +2897,7 @@ class Executor:
             # only when its status changes, so one still rendering would not count as an answer there).
             missing_since, by_list = None, self._poller is not None and answered
             refused = self._unanswered.pop(pid, None)
-            if not answered and self._files_gone():
+            if not answered and self._files_ran_out:
                 return self._left(job, jid, f"polls failed for want of file descriptors: {open_files_fix()}; left "
                                             "at the provider, still reserved, and the next run collects it")
             if not answered or status is None or status.status == "unknown":
@@ -3039,12 +3039,12 @@ class Executor:
         return True
 
     def _files_out(self, short: bool) -> bool:
-        """Whether the run has stopped for want of file descriptors (`_files_gone`), or stops now: `short`, the poll
+        """Whether the run has stopped for want of file descriptors (`_files_ran_out`), or stops now: `short`, the poll
         that failed did so (`_files_short`), as has every poll since the first of the stretch, FILES_OUT_AFTER
         seconds or more ago. The run then sends no new job and leaves those in flight."""
         since = self._files_out_since
         if not short or since is None or self.steady() - since < FILES_OUT_AFTER:
-            return self._files_gone()
+            return self._files_ran_out
         if not self._files_ran_out:
             self._files_ran_out = True
             self._files_out_said().set()
@@ -3062,10 +3062,6 @@ class Executor:
         if self._files_out_event is None:
             self._files_out_event = anyio.Event()
         return self._files_out_event
-
-    def _files_gone(self) -> bool:
-        """Whether the run has stopped for want of file descriptors (`_files_out`): no poll waits for more."""
-        return self._files_ran_out
 
     def _polls_over(self) -> None:
         """As the run ends: the note of each job left in flight whose polls were failing says when the last one

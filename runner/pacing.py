@@ -37,15 +37,14 @@ async def sleep_out(steady: Callable[[], float], seconds: float, wake: anyio.Eve
     right after such a sleep would read as not passed yet, and a create meant to be left at its timeout be sent
     again. The rest is slept out; a clock that does not move during a sleep (a test's) ends it."""
     end = steady() + seconds
-    while (left := end - steady()) > 0:
-        before = steady()
-        with anyio.move_on_after(left):
+    while (now := steady()) < end:
+        with anyio.move_on_after(end - now):
             if wake is None:
-                await anyio.sleep(left)
+                await anyio.sleep(end - now)
             else:
                 await wake.wait()
                 return
-        if steady() == before:
+        if steady() == now:
             return
 
 
