@@ -2679,6 +2679,33 @@ def test_cancel_says_once_what_it_waits_for_as_it_starts_waiting_on_404s(
         assert "2 jobs whose video the provider no longer has" in " ".join(r.stdout.split()), r.stdout
 
 
+@pytest.mark.timeout(120)
+@LOOPS
+def test_cancels_wait_on_404s_is_slept_out_on_the_steady_clock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loop: str) -> None:
+    """The steady clock cancel measures its wait on a 404 by running at half the speed of the event loop's (as a
+    loop's timer ending a little early is, to time.monotonic: uvloop counts in whole milliseconds): each of its
+    pauses between GETs is slept out until that clock has moved on by a sixth of GONE_AFTER, so that the wait
+    asks each video once as it starts and at most six times after, not again each time a pause ends on the loop's
+    timer before that clock has moved on by all of it."""
+    monkeypatch.setenv("GRIDRUN_LOOP", _on(loop)["GRIDRUN_LOOP"])
+    t0 = time.monotonic()
+    monkeypatch.setattr(api, "_steady", lambda: t0 + (time.monotonic() - t0) / 2)
+    monkeypatch.setattr(api, "GONE_AFTER", 0.6, raising=False)
+    with running_server(SimConfig(render_time=30.0, jitter=0.0, concurrency=2)) as url:
+        m = write_manifest(tmp_path, n_seeds=1, base_url=url, sim={})
+        api.run(m, options={"timeout": 0.3}, report=False)
+        assert in_flight(m) == 2
+        httpx.post(url.rsplit("/v1", 1)[0] + "/_sim/reset").raise_for_status()  # the provider forgets them
+        r = _cli("cancel", m)
+        assert r.returncode == 1, r.stderr
+        assert "2 jobs whose video the provider no longer has" in " ".join(r.stdout.split()), r.stdout
+        gets = _stats(url)["requests"].get("get", 0)
+        # two videos, each looked at once, then asked as the wait starts and after each of its six pauses at most
+        assert 2 <= gets <= 2 * (1 + 1 + 6), gets
+        assert api.status(m).counts["unknown"] == 2
+
+
 _DETACH_ON_A_SLOW_DISK = """
 import asyncio, os, signal, sys, threading
 import runner.providers.download as dl
