@@ -1566,7 +1566,7 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
              Advice("`gridrun run` copies the done videos it could not to their new paths, at no cost",
                     ("gridrun run",)))
     if any(FILES_RAN_OUT in e for e in errors):
-        fix = "raise `ulimit -n` or lower run.concurrency"
+        fix = _files_fix(errors)
     elif any(STICKY in e for e in errors):  # room and write permission, but the files are another user's
         fix = ("the folder is sticky and its videos another user's, which only their owner may replace: run "
                "gridrun as that user (or give the manifest an output folder of your own, `outputs_dir:`)")
@@ -1583,8 +1583,8 @@ _FILES_FIX = re.compile(r"raise `ulimit -n`(?: \(now [^)]+\))? or lower run\.con
 
 
 def _files_fix(errors: Sequence[str]) -> str:
-    """What to do for a run whose polls failed for want of file descriptors, as its `errors` say it: the limit the
-    run had (`open_files_fix`), not the one of the process saying it."""
+    """What to do for a run whose polls failed, or whose videos could not be saved, for want of file descriptors, as
+    its `errors` say it: the limit the run had (`open_files_fix`), not the one of the process saying it."""
     for e in errors:
         if (found := _FILES_FIX.search(e)) is not None:
             return found.group()

@@ -3014,6 +3014,26 @@ def test_a_run_stopped_for_want_of_file_descriptors_says_so_and_what_to_do_not_t
         "polls failed for want of file descriptors: raise `ulimit -n` or lower run.concurrency first, then ")
 
 
+def test_a_run_whose_videos_could_not_be_saved_for_want_of_file_descriptors_says_the_limit_it_had() -> None:
+    """The run's end and `status`'s `next:` for a run stopped "write-failed" because its videos' files could not be
+    opened for want of file descriptors: to raise `ulimit -n`, with the limit the run had as its jobs' errors say
+    it (not the one of the process saying it), or lower run.concurrency, as for a run stopped "files-out"."""
+    from runner.cli import _next_steps
+
+    errors = [("stopped sending new jobs: videos cannot be saved (WRITE_FAILED: GET http://sim.local/files/v1.mp4: "
+               "cannot write /v/outputs/demo/clay/seed-2.mp4.part: too many open files: raise `ulimit -n` (now 20) or "
+               "lower run.concurrency); jobs sent go on, and the next run fetches what they render, at no cost"),
+              ("download failed: WRITE_FAILED: GET http://sim.local/files/v2.mp4: cannot write "
+               "/v/outputs/demo/clay/seed-3.mp4.part: too many open files: raise `ulimit -n` (now 20) or lower "
+               "run.concurrency")]
+    said = _next_steps({"running": 2, "done": 10}, unsaved="/v/outputs/demo", errors=errors).text
+    assert said == ("videos could not be saved in /v/outputs/demo: raise `ulimit -n` (now 20) or lower "
+                    "run.concurrency first, then `gridrun run` collects the 2 jobs left in flight at no new cost"), said
+    unsaid = _next_steps({"running": 2}, unsaved="/v/outputs/demo", errors=["too many open files: raise `ulimit -n`"])
+    assert unsaid.text.startswith(
+        "videos could not be saved in /v/outputs/demo: raise `ulimit -n` or lower run.concurrency first, then ")
+
+
 # Limits of descriptors below what a run of 20 at once needs, by the loop it goes on (uvloop's holds a few more of
 # its own: its epoll, io_uring, wakeup and signal descriptors), each met where descriptors ran out in another place:
 # the event loop's own (uvloop's loop itself, at 16, and its signals' socket pair, at 17), a module of gridrun's
