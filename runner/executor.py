@@ -463,8 +463,12 @@ class Executor:
         # its polls are timed from it, which no step of the wall clock after it moves
         self._intended: dict[int, float] = {}
         # jobs shown submitting whose create has not left: neither this run nor an earlier process sent their attempt
-        # (being recorded, or recorded and not yet sent). A stop leaves them planned, not sent (`_void_never_sent`).
+        # (being recorded, or recorded and not yet sent), or every create of it sent was refused with a 429 or never
+        # reached the provider (its connection not opened), as it waits to send the next. A stop leaves them
+        # planned, not sent (`_void_never_sent`).
         self._not_left: set[int] = set()
+        # of those, the ones whose creates were refused (429) or could not reach the provider: how, for their note
+        self._held_back: dict[int, str] = {}
         self._interrupted: anyio.Event | None = None  # set by the first Ctrl-C (or `stop`): cuts the waits to send
         # Of them, those still holding their provider slot (`_linger`), each with the scope that stops watching it.
         self._lingering: dict[int, anyio.CancelScope] = {}
@@ -633,9 +637,10 @@ class Executor:
         their creates left, so none can have been taken: the next run sends them, rather than looking them up."""
         for jid in sorted(self._not_left):
             self._not_left.discard(jid)
+            held = self._held_back.pop(jid, None)
             if self.states.get(jid) == S.SUBMITTING.value and self._recorded_submitting(jid):
-                await self._unsent(self.jobs_by_id[jid], jid, "not sent: the run was interrupted before its create "
-                                                              "left")
+                why = "before its create left" if held is None else f"while {held}, nothing paid"
+                await self._unsent(self.jobs_by_id[jid], jid, f"not sent: the run was interrupted {why}")
 
     def _stop_reason(self) -> str:
         """Why the run sends nothing more, for a message: its stop, the provider's refusal, or its end."""
@@ -1761,9 +1766,10 @@ class Executor:
                     self._paused_out.add(jid)  # left by its timeout, as a job still rendering is: the run is incomplete
                 return None
             if self.stopping and not maybe_received and tries:
-                # stopped (Ctrl-C, the budget) while the provider would not take it: it made nothing
-                await self._unsent(job, jid, f"not sent: the run stopped ({self.stopping}) while the provider was "
-                                             "refusing creates (429)")
+                # stopped (Ctrl-C, the budget) while the provider would not take it, or could not be reached: it
+                # made nothing
+                held = self._held_back.pop(jid, "the provider was refusing creates (429)")
+                await self._unsent(job, jid, f"not sent: the run stopped ({self.stopping}) while {held}")
                 return None
             if on_key and not self._honours_keys():
                 # The provider made two videos for one key in this run: none is sent again on a key's account.
@@ -1778,6 +1784,7 @@ class Executor:
             told = None
             # From here on, its create goes out, an interrupt or not (the gate's wait sends it after all)
             self._not_left.discard(jid)
+            self._held_back.pop(jid, None)
             try:
                 try:
                     async with self.pacer.gate:
@@ -1816,6 +1823,7 @@ class Executor:
                         return self._give_up(job, jid, f"rate limited {tries} times: {exc}")
                     await self._unsent(job, jid, f"rate limited {tries} times, never accepted (nothing paid): {exc}")
                     return None
+                self._hold_back(jid, maybe_received, "the provider was refusing creates (429)")
                 continue
             except ConnectError as exc:
                 self.pacer.failed(exc, sent_at=sent)
@@ -1827,6 +1835,7 @@ class Executor:
                     self._unreached += 1
                     await self._unsent(job, jid, f"never reached the provider: {exc}")
                     return None
+                self._hold_back(jid, maybe_received, "its create could not reach the provider")
                 await self._nap(backoff(tries, getattr(exc, "retry_after", None)), deadline)
                 continue
             except RejectedError as exc:
@@ -1948,6 +1957,16 @@ class Executor:
             if on_key and since is not None and self._made_by_this_send(status, sent=sent, since=since):
                 await self._check_key(job, jid, key, status, sent - since)
             return status
+
+    def _hold_back(self, jid: int, maybe_received: bool, how: str) -> None:
+        """A create of the job was refused with a 429, or its connection never opened (`how`): nothing of it reached
+        the provider as a create it could take. Where no earlier send of the attempt may have (`maybe_received`),
+        the job, as it waits to send the next, is one whose create has not left (`_not_left`): a signal meanwhile
+        plans it again, not sent, rather than leaving it to be looked up by its key. Where one may have, it stays
+        as it is: that send may still make a video, which only its key finds."""
+        if not maybe_received:
+            self._not_left.add(jid)
+            self._held_back[jid] = how
 
     def _honours_keys(self) -> bool:
         """Whether a create whose answer was lost may be sent again with its key, the provider answering with the

@@ -1929,6 +1929,104 @@ def test_a_signal_before_any_create_left_calls_the_jobs_not_sent_and_leaves_them
     assert _world(m).stats()["creates"] == 2 and _world(m).stats()["duplicate_paid"] == 0
 
 
+_SIGNAL_AS_A_CREATE_IS_REFUSED = """
+import signal, sys
+from runner.errors import ConnectError, OutcomeUnknownError, RateLimitedError
+from runner.providers.lumenfall import LumenfallProvider
+
+real = LumenfallProvider.submit
+first, which = sys.argv.pop(1), getattr(signal, sys.argv.pop(1))
+sends = [0]
+
+
+async def submit(self, client, body):
+    # the job's first send: refused (the simulator's 429), not connected (nothing sent), or its answer lost (nothing
+    # sent either, which the run cannot know); the signal as a send is refused or not connected, the run then waiting
+    # to send it again
+    sends[0] += 1
+    if sends[0] == 1 and first == "connect":
+        signal.raise_signal(which)
+        raise ConnectError("POST /videos: could not connect (Connection refused); the request was not sent")
+    if sends[0] == 1 and first == "lost":
+        raise OutcomeUnknownError("POST /videos: the connection was reset before an answer came")
+    try:
+        return await real(self, client, body)
+    except RateLimitedError:
+        signal.raise_signal(which)
+        raise
+
+
+LumenfallProvider.submit = submit
+"""
+
+
+def _one_job_refused_first(tmp_path: Path, refused: bool = True) -> Path:
+    """A manifest of one job whose first create the simulator answers 429, asking to wait a day (every create of the
+    run waits the longest pause meanwhile); with `refused` False, the same manifest, its simulator taking every create
+    (its knobs are no part of the job's request)."""
+    script = [{"route": "create", "nth": [1], "fault": "rate_limited", "retry_after": 86400,
+               "retry_style": "seconds"}] if refused else []
+    return write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.3, "jitter": 0.0,
+                                                                     "script": script})
+
+
+@pytest.mark.timeout(120)
+@LOOPS
+@pytest.mark.parametrize("first", ["429", "connect"])
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_a_signal_while_a_refused_or_unconnected_create_waits_to_be_sent_again_calls_it_not_sent(
+        tmp_path: Path, first: str, signum: str, loop: str) -> None:
+    """A job whose only create was refused with a 429, or whose connection never opened, then a signal as it waits
+    to send it again: nothing of it reached the provider as a create it could take. The signal's note does not count
+    it among those sent whose answer never came, and the run plans it again, not sent (not left submitting for the
+    next run to look up by its key), on either loop, for Ctrl-C (which finishes the jobs in flight) as for SIGTERM
+    (which leaves them); the next run pays for it once."""
+    m = _one_job_refused_first(tmp_path)
+    out = subprocess.run([sys.executable, "-c", _SIGNAL_AS_A_CREATE_IS_REFUSED + _RUN_THE_COMMAND, first, signum,
+                          "run", str(m), "--no-report"], capture_output=True, text=True, cwd=tmp_path, timeout=90,
+                         check=False, env=_on(loop))
+    assert out.returncode == 130, (out.returncode, out.stderr)
+    said = " ".join(out.stderr.split())
+    assert "Traceback" not in said and "answer never came" not in said and "left the" not in said, said
+    assert "nothing paid is in flight" in said and "`gridrun run` sends the 1 job not sent" in said, said
+    held = "the provider was refusing creates (429)" if first == "429" else "its create could not reach the provider"
+    assert held in said, said
+    assert api.status(m).counts["planned"] == 1 and _world(m).stats()["creates"] == 0
+    _one_job_refused_first(tmp_path, refused=False)
+    again = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], capture_output=True,
+                           text=True, cwd=tmp_path, timeout=90, check=False, env=_on(loop))
+    assert again.returncode == 0, again.stderr
+    assert api.status(m).counts["done"] == 1
+    assert _world(m).stats()["creates"] == 1 and _world(m).stats()["duplicate_paid"] == 0
+
+
+@pytest.mark.timeout(120)
+@LOOPS
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_a_signal_while_a_create_refused_after_a_lost_one_waits_leaves_the_job_to_be_looked_up_by_key(
+        tmp_path: Path, signum: str, loop: str) -> None:
+    """A job whose first create's answer was lost (it may have been taken, and a video be made) and whose next one,
+    sent with the same key, was refused with a 429, then a signal as it waits to send it again: the 429 says nothing
+    of the first send, so the job is one sent whose answer never came, left submitting for the next run to look up
+    by its key, never planned again (a new attempt would pay twice were the first taken); the next run pays for it
+    once."""
+    m = _one_job_refused_first(tmp_path)
+    out = subprocess.run([sys.executable, "-c", _SIGNAL_AS_A_CREATE_IS_REFUSED + _RUN_THE_COMMAND, "lost", signum,
+                          "run", str(m), "--no-report"], capture_output=True, text=True, cwd=tmp_path, timeout=90,
+                         check=False, env=_on(loop))
+    assert out.returncode == 130, (out.returncode, out.stderr)
+    said = " ".join(out.stderr.split())
+    assert "Traceback" not in said and "1 sent whose answer never came" in said, said
+    assert "nothing paid is in flight" not in said and "job not sent" not in said, said
+    assert api.status(m).counts["submitting"] == 1 and _world(m).stats()["creates"] == 0
+    _one_job_refused_first(tmp_path, refused=False)
+    again = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], capture_output=True,
+                           text=True, cwd=tmp_path, timeout=90, check=False, env=_on(loop))
+    assert again.returncode == 0, again.stderr
+    assert api.status(m).counts["done"] == 1
+    assert _world(m).stats()["creates"] == 1 and _world(m).stats()["duplicate_paid"] == 0
+
+
 @pytest.mark.timeout(120)
 @LOOPS
 def test_a_signal_that_code_let_go_before_the_run_takes_the_signals_still_stops_it(

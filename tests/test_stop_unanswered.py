@@ -171,6 +171,29 @@ def test_the_first_ctrl_c_cuts_a_providers_pause_that_only_a_create_waits_for(tm
 
 
 @pytest.mark.timeout(120)
+def test_a_detach_in_a_providers_pause_after_a_429_plans_the_job_again_not_sent(tmp_path: Path) -> None:
+    """The caller detaches the run (as a SIGTERM or a second Ctrl-C does) during the pause a 429 to the job's only
+    create asked for: the provider refused that create, and none other was sent, so nothing can have been taken.
+    The job is planned again, not sent (not left submitting for the next run to look up by its key), and the next
+    run pays for it once."""
+    import threading
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    detach = threading.Event()
+    prov = _paused_at_first_create(m, detach)
+    result = api.run(m, provider=prov, detach=detach, report=False)
+    job = api.status(m).jobs[0]
+    assert result.status == "interrupted" and job.state == "planned", (result.status, job.state, job.error)
+    assert "not sent: the run was interrupted while the provider was refusing creates (429), nothing paid" in (
+        job.error or ""), job.error
+    assert prov.app.state.sim.requests["create"] == 1 and stats(prov)["creates"] == 0
+    prov.app.state.sim.configure({"script": []})
+    again = api.run(m, provider=prov, report=False)
+    assert again.exit_code == 0 and stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0
+    check_outputs(m)
+
+
+@pytest.mark.timeout(120)
 def test_a_jobs_timeout_cuts_a_providers_pause_its_create_waits_for(tmp_path: Path) -> None:
     """As the first Ctrl-C, a job's deadline (`--timeout`) cuts the provider's pause its create waits for: not sent
     past it, the job is planned again, nothing paid, and the run ends at the deadline, not minutes after: left by
