@@ -333,12 +333,35 @@ def _uvloop_loop() -> Any:
     def made(record: logging.LogRecord) -> bool:
         return record.msg != _OPEN_LOOP_DROPPED
 
+    _room_for_loop()
     log = logging.getLogger("asyncio")
     log.addFilter(made)
     try:
         return uvloop.new_event_loop()
     finally:
         log.removeFilter(made)
+
+
+# File descriptors a new uvloop loop opens as it starts (its epoll, eventfd and signal pipes, and, the first time in a
+# process, libuv's signal lock pipe), with one to spare
+_LOOP_FILES = 8
+
+
+def _room_for_loop() -> None:
+    """Make sure a new uvloop loop finds the file descriptors it opens as it starts: libuv aborts the process (SIGABRT,
+    no word said) where the first loop of a process cannot open its signal lock pipe.
+
+    :raises OSError: EMFILE (or ENFILE), as the loop would have met it, for the command to say what to do.
+    """
+    held: list[int] = []
+    try:
+        for _ in range(_LOOP_FILES):
+            held.append(os.open(os.devnull, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)))
+    except OSError as exc:  # said as the loop's: no file of the user's is short of anything
+        raise OSError(exc.errno, os.strerror(exc.errno or 0)) from None
+    finally:
+        for fd in held:
+            os.close(fd)
 
 
 def _threads_loop() -> tuple[Any, Any, bool] | None:

@@ -3095,6 +3095,31 @@ def test_a_run_short_of_file_descriptors_ends_with_what_to_do_not_a_traceback(
     assert len(creates) == len(set(creates)) == 20, creates
 
 
+def test_a_run_whose_event_loop_cannot_open_its_files_says_what_to_do_not_aborts(tmp_path: Path) -> None:
+    """Limits so low that uvloop's first loop of the process finds too few descriptors as it starts: libuv aborted
+    the process where its signal lock pipe could not be opened (SIGABRT, not a word said; at 12 and 14 here, as the
+    command's own files fell). Each limit ends with what to do, nothing sent, nothing recorded."""
+    import resource
+    import subprocess
+    import sys
+
+    pytest.importorskip("uvloop")
+    m = write_manifest(tmp_path, n_seeds=2)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GRIDRUN_LOOP": "uvloop"}
+    ends = {}
+    for limit in range(8, 17):
+        def few_files(limit: int = limit) -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+        done = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120, preexec_fn=few_files, check=False)
+        ends[limit] = (done.returncode, done.stdout + done.stderr)
+    for limit, (code, said) in ends.items():
+        assert code == 1 and f"raise `ulimit -n` (now {limit}) or lower run.concurrency" in said, (limit, code, said)
+        assert "Traceback" not in said and os.devnull not in said, (limit, said)
+    assert not (tmp_path / ".gridrun" / "sim-world.jsonl").exists()
+
+
 def test_an_import_or_an_event_loop_failed_for_want_of_file_descriptors_says_to_raise_ulimit_n(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
