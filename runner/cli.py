@@ -2342,10 +2342,14 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
                       f"timeout{a_job} "
                       f"{'was' if flying == 1 else 'were'} left at the provider: {then}; `gridrun cancel` cancels "
                       f"{_them(flying)} there", markup=False, highlight=False)
-        if paused := getattr(result, "paused_out", 0):
-            err.print(f"incomplete: {_jobs(paused)} not sent: {'its' if paused == 1 else 'their'} timeout{a_job} "
-                      f"passed while the provider was refusing creates (429), nothing paid: {then}",
-                      markup=False, highlight=False)
+        paused = getattr(result, "paused_out", 0)
+        unreached = min(paused, getattr(result, "paused_unreached", 0))
+        for n, why in ((paused - unreached, "the provider was refusing creates (429)"),
+                       (unreached, "their creates could not reach the provider" if unreached > 1 else
+                        "its create could not reach the provider")):
+            if n:
+                err.print(f"incomplete: {_jobs(n)} not sent: {'its' if n == 1 else 'their'} timeout{a_job} "
+                          f"passed while {why}, nothing paid: {then}", markup=False, highlight=False)
         if unanswered:
             err.print(f"incomplete: {_jobs(unanswered)} whose create was sent and never answered by "
                       f"{'its' if unanswered == 1 else 'their'} timeout{a_job} "

@@ -170,6 +170,9 @@ UNCLEAR_AFTER = 600.0
 # otherwise poll on until UNCLEAR_AFTER. Its jobs in flight are left at the provider, and the next run, under a
 # higher limit, collects them at no new cost.
 FILES_OUT_AFTER = 15.0
+# How a job's creates were held back as it waits to send the next (`_hold_back`), for its message
+_REFUSING = "the provider was refusing creates (429)"
+_UNREACHED = "its create could not reach the provider"
 # A pause the provider asks every request to wait (a 429's Retry-After) longer than this is shown in the progress.
 PAUSE_SHOWN = 30.0
 # What a job of unknown outcome says once the provider is found to keep no request log (`state.no_request_log`):
@@ -284,6 +287,7 @@ class RunResult:
     slots_held: int = 0                  # slots held by jobs left at their timeout, once they held every one: the run sent no more
     late: int = 0                        # jobs left at their timeout that finished while the run went on: downloaded
     paused_out: int = 0                  # jobs left unsent: their timeout passed while a 429's pause held the creates
+    paused_unreached: int = 0            # of them, those whose creates could not reach the provider, not a 429's
     followed: int = 0                    # jobs an earlier run sent that this one followed and saw billed: its spending
     cancelled_elsewhere: int = 0         # jobs left cancelled at the provider, not by `gridrun cancel`: unfinished
     # refused PROVIDER_UNAVAILABLE: until when (the wall clock) the provider's Retry-After said it is unavailable
@@ -457,6 +461,7 @@ class Executor:
         # of those, the ones whose last poll the provider answered with a status gridrun does not know: that status
         self._odd_status: dict[int, str] = {}
         self._paused_out: set[int] = set()  # jobs left planned: their timeout passed while a 429's pause held creates
+        self._paused_unreached: set[int] = set()  # of them, those whose creates could not reach the provider
         # job id -> when this run began to send its create: its timeout counts from then (unanswered creates too)
         self._began: dict[int, float] = {}
         # job id -> when (`steady`) this run committed its attempt, the state's `submitted_at`, until it is followed:
@@ -1385,6 +1390,7 @@ class Executor:
                          foreign_kept=tuple(self._foreign_kept), unrecorded_kept=tuple(self._unrecorded_kept),
                          slots_held=self._slots_held, late=self._late, not_copied=self._not_copied,
                          paused_out=sum(self.states[jid] == S.PLANNED.value for jid in self._paused_out),
+                         paused_unreached=sum(self.states[jid] == S.PLANNED.value for jid in self._paused_unreached),
                          followed=len(self._followed), progress_error=self.progress_error,
                          cancelled_elsewhere=self._cancelled_outside(),
                          unavailable_until=self._unavailable_until,
@@ -1761,14 +1767,17 @@ class Executor:
                 await self._unsent(job, jid, f"not sent: {halted} before its create left")
                 return None
             if halted and not self.stopping:
-                await self._unsent(job, jid, f"not sent: {halted} while the provider was refusing creates (429)")
+                held = self._held_back.pop(jid, _REFUSING)
+                await self._unsent(job, jid, f"not sent: {halted} while {held}")
                 if self.states[jid] == S.PLANNED.value:
-                    self._paused_out.add(jid)  # left by its timeout, as a job still rendering is: the run is incomplete
+                    self._paused_out.add(jid)
+                    if held == _UNREACHED:
+                        self._paused_unreached.add(jid)  # left by its timeout, as a job still rendering is: the run is incomplete
                 return None
             if self.stopping and not maybe_received and tries:
                 # stopped (Ctrl-C, the budget) while the provider would not take it, or could not be reached: it
                 # made nothing
-                held = self._held_back.pop(jid, "the provider was refusing creates (429)")
+                held = self._held_back.pop(jid, _REFUSING)
                 await self._unsent(job, jid, f"not sent: the run stopped ({self.stopping}) while {held}")
                 return None
             if on_key and not self._honours_keys():
@@ -1823,7 +1832,7 @@ class Executor:
                         return self._give_up(job, jid, f"rate limited {tries} times: {exc}")
                     await self._unsent(job, jid, f"rate limited {tries} times, never accepted (nothing paid): {exc}")
                     return None
-                self._hold_back(jid, maybe_received, "the provider was refusing creates (429)")
+                self._hold_back(jid, maybe_received, _REFUSING)
                 continue
             except ConnectError as exc:
                 self.pacer.failed(exc, sent_at=sent)
@@ -1835,7 +1844,7 @@ class Executor:
                     self._unreached += 1
                     await self._unsent(job, jid, f"never reached the provider: {exc}")
                     return None
-                self._hold_back(jid, maybe_received, "its create could not reach the provider")
+                self._hold_back(jid, maybe_received, _UNREACHED)
                 await self._nap(backoff(tries, getattr(exc, "retry_after", None)), deadline)
                 continue
             except RejectedError as exc:

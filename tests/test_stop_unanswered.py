@@ -209,6 +209,33 @@ def test_a_jobs_timeout_cuts_a_providers_pause_its_create_waits_for(tmp_path: Pa
 
 
 @pytest.mark.timeout(120)
+def test_a_jobs_timeout_in_the_wait_after_its_create_could_not_connect_says_so_not_429(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every create of the job fails to open its connection (a provider down), and the job's timeout passes as it
+    waits to send the next: not sent, nothing paid, said as what happened, not as a provider refusing creates."""
+    from runner.cli import main
+    from runner.errors import ConnectError
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    prov = sim_provider(m)
+
+    async def unreachable(client: Any, body: Any) -> Any:
+        raise ConnectError("connection refused")
+
+    prov.submit = unreachable  # type: ignore[method-assign]
+    monkeypatch.setattr(api, "_provider", lambda plan: prov)
+    assert main(["run", str(m), "--timeout", "1", "--retries", "100", "--no-report"]) == 4
+    said = " ".join(capsys.readouterr().err.split())
+    job = api.status(m).jobs[0]
+    assert job.state == "planned" and "its timeout (1 s) passed" in (job.error or ""), (job.state, job.error)
+    assert "could not reach the provider" in (job.error or "") and "429" not in (job.error or ""), job.error
+    assert api.status(m).run.status == "incomplete" and stats(prov)["creates"] == 0
+    assert ("incomplete: 1 job not sent: its timeout (1 s a job) passed while its create could not reach the "
+            "provider, nothing paid") in said and "429" not in said, said
+
+
+@pytest.mark.timeout(120)
 def test_a_run_whose_timeout_left_one_job_rendering_and_one_unsent_in_a_pause_ends_incomplete(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
