@@ -176,3 +176,34 @@ def test_a_balance_refusal_carries_the_balance_the_cost_and_the_jobs_it_covers(t
     refused, _, _ = run(six_jobs(tmp_path, balance=0.7))  # two jobs of $0.35
     assert isinstance(refused, BalanceError)
     assert (refused.balance_micros, refused.cost_micros, refused.jobs, refused.jobs_fit) == (2 * JOB, 6 * JOB, 6, 2)
+
+
+def test_a_balance_of_2_05_pays_for_jobs_costing_2_05(tmp_path: Path) -> None:
+    """A balance that is no whole number of micro-dollars as a float ($2.05 × 10⁶ is 2049999.9999999998) pays
+    for jobs costing it exactly: two 360p and three 720p jobs of 5 s, all made, and nothing left after them."""
+    m = tmp_path / "bal.yaml"
+    m.write_text("""version: 1
+name: bal
+provider: sim
+model: pixverse-v5.6
+params:
+  prompt: "a fox {{ i }}"
+  duration: 5
+matrix:
+  include:
+    - {i: 1, quality: 360p}
+    - {i: 2, quality: 360p}
+    - {i: 3, quality: 720p}
+    - {i: 4, quality: 720p}
+    - {i: 5, quality: 720p}
+run:
+  concurrency: 1
+sim:
+  render_time: 0.05
+  jitter: 0
+  balance: 2.05
+""")
+    result, prov, told = run(m)
+    assert told == [BalanceCheck("enough", 2_050_000, 5, balance_micros=2_050_000)]
+    assert result.exit_code == 0 and result.refused is None and result.stats.counts["done"] == 5
+    assert stats(prov)["creates"] == 5 and stats(prov)["billed_micros"] == 2_050_000

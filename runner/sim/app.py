@@ -486,8 +486,9 @@ async def get_request(sim: Sim, call: Call) -> Reply:
 async def balance(sim: Sim, call: Call) -> Reply:
     cfg = sim.config
     committed = sim.committed_micros(sim.clock())
-    left = None if cfg.balance is None else round(cfg.balance - committed / 1_000_000, 6)
-    return json_reply({"object": "balance", "balance": left, "currency": "USD", "unlimited": cfg.balance is None})
+    balance = cfg.balance_micros
+    left = None if balance is None else (balance - committed) / 1_000_000
+    return json_reply({"object": "balance", "balance": left, "currency": "USD", "unlimited": balance is None})
 
 
 # -- control routes -------------------------------------------------------------------------------

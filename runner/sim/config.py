@@ -11,6 +11,7 @@ import difflib
 import math
 import unicodedata
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Mapping
 
 from ..textforms import in_seconds
@@ -369,6 +370,12 @@ class SimConfig:
                 value = list(value)
             out[f.name] = value
         return out
+
+    @property
+    def balance_micros(self) -> int | None:
+        """`balance` in micro-USD, read from its decimal form: $2.05 is 2,050,000, where `2.05 * 1_000_000` is
+        2049999.9999999998 and cut to a whole number owes one micro-dollar less. None: unlimited."""
+        return None if self.balance is None else round(Decimal(str(self.balance)) * 1_000_000)
 
     def rules(self) -> tuple[FaultRule, ...]:
         """All fault rules: the convenience rates first, then the script."""

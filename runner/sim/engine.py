@@ -177,8 +177,9 @@ class Sim:
                 )
             self.counts["replays"] += 1
             return original, True
-        if self.config.balance is not None:
-            if self.committed_micros(now) + checked.cost_micros > int(self.config.balance * 1_000_000):
+        balance = self.config.balance_micros
+        if balance is not None:
+            if self.committed_micros(now) + checked.cost_micros > balance:
                 raise self._reject(body, ApiError(402, "INSUFFICIENT_BALANCE", "Your balance is too low for this request; add credits."))
         dup_body = any(v.status(now) is not Status.FAILED for v in self.by_body.get(body_print, ()))
         dup_key = key is not None and any(v.status(now) is not Status.FAILED for v in self.by_key.get(key, ()))

@@ -81,3 +81,23 @@ def test_a_failed_or_cancelled_video_gives_its_cost_back_to_the_balance() -> Non
     assert sim.committed_micros(clock()) == 2 * cost
     sim.reset()
     assert sim.committed_micros(clock()) == 0
+
+
+def test_a_balance_of_whole_cents_pays_for_creates_costing_it_exactly() -> None:
+    """Every whole-cent balance up to $100 pays for videos that cost it to the micro-dollar, not one more; and
+    the balance route tells it to the cent, where $2.05 read in micro-dollars was $2.049999."""
+    clock = FakeClock()
+    cost = 350_000  # a 360p 5 s video
+    for cents in range(1, 10_001):
+        usd = cents / 100
+        sim = Sim(SimConfig(render_time=10, jitter=0, max_side=64, balance=usd), clock=clock)
+        # what the account owes, short of the balance by exactly the price of one more video
+        owed_before = cents * 10_000 - cost
+        sim.committed_micros = lambda now, owed=owed_before: owed  # type: ignore[method-assign]
+        if owed_before >= 0:
+            sim.create({**BODY, "prompt": f"p{cents}"})
+        sim.committed_micros = lambda now, owed=owed_before + 1: owed  # type: ignore[method-assign]
+        if owed_before + 1 >= 0:
+            with pytest.raises(ApiError) as refused:
+                sim.create({**BODY, "prompt": f"q{cents}"})
+            assert refused.value.status == 402, usd
