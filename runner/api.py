@@ -898,7 +898,8 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
                            no_log=no_request_log(was["state"], dict(was).get("error")),
                            sent_to=sent.get(h), sent_to_simulator=h in simulated, sent_with=keyed.get(h),
                            senders=h in booked,
-                           billed=h in billed, error=dict(was).get("error"))
+                           billed=h in billed, error=dict(was).get("error"),
+                           unreported=was["state"] == "failed" and dict(was).get("cost_reported_micros") is None)
     previous: dict[str, str] = {}
     before: dict[str, str] = {}  # key -> the previous run's parameters (JSON) of a job that differs now
     # a key beyond ASCII the plan no longer has, as it reads (`textforms.alike`) -> (that key, its parameters, JSON)

@@ -483,6 +483,8 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False, command: str = "ru
             "in_flight": diff.in_flight,
             "settled": diff.settled,
             "retried": diff.retried,  # of to_submit, settled jobs sent again (plan --retry)
+            # of retried, those never billed whose last attempt's cost was not reported: they may be paid again
+            "retried_cost_not_reported": diff.retried_unreported,
             # of to_fetch_again, the expired jobs `retry` asks a fresh URL for first, at no cost, and sends again
             # (paid, up to usd) only if the provider no longer has them or gives none (plan --retry; else 0)
             "fetched_first": {"jobs": len(diff.fetch_first), "usd": round(_fetch_first_micros(plan, diff) / 1e6, 6)},
@@ -1102,13 +1104,14 @@ def _warn_refused_again(plan: Plan, diff: Any) -> None:
         err.print(f"[yellow]warning[/yellow]: {escape(group['message'])}")
 
 
-def _refused_again_json(diff: Any, billed: Mapping[str, int] | None = None) -> list[dict[str, Any]] | None:
+def _refused_again_json(diff: Any, billed: Mapping[str, int | None] | None = None) -> list[dict[str, Any]] | None:
     """`plan --json`'s `refused_again`: of the jobs a retry sends again, those whose last attempt met a refusal the
     same request meets again (`Diff.refused_again`), one object for each refusal (state, code, what to change): its
     jobs, how many of them the last attempt was billed for (paid again), what those last attempts were billed
-    (`billed`: key -> micro-USD, `_last_billed`; null where it does not name every job), and the warning `plan`
-    gives (with that amount where it is known); null where there are none."""
-    from .plan import RETRIED
+    (`billed`: key -> micro-USD, None where the cost was not reported, `_last_billed`; null where it does not name
+    every job or a cost was not reported), how many of them had their last attempt's cost not reported, and the
+    warning `plan` gives (with that amount where it is known); null where there are none."""
+    from .plan import RETRIED, RETRIED_UNREPORTED
 
     if diff is None or not diff.refused_again:
         return None
@@ -1119,25 +1122,31 @@ def _refused_again_json(diff: Any, billed: Mapping[str, int] | None = None) -> l
     groups = []
     for (state, code, fix), keys in alike.items():
         paid = sum(1 for k in keys if diff.reasons.get(k) == RETRIED)
+        unreported = sum(1 for k in keys if diff.reasons.get(k) == RETRIED_UNREPORTED)
         n = len(keys)
         last = [bills[k] for k in keys if k in bills]
-        known = sum(last) if len(last) == n else None
+        known = sum(b for b in last if b is not None) if len(last) == n and None not in last else None
         amount = f" ({usd_text(known)})" if known else ""
         again = (f", paid again for the {_jobs(paid)} billed the last time{amount}" if paid == n > 1 else
                  f", paid again as billed the last time{amount}" if paid == n else
                  f", paid again for the {_jobs(paid)} of them billed the last time{amount}" if paid else "")
+        again += (f", the last attempt's cost not reported for the {_jobs(n)}" if unreported == n > 1 else
+                  ", the last attempt's cost not reported" if unreported == n else
+                  f", the last attempt's cost not reported for {_jobs(unreported)} of them" if unreported else "")
         groups.append({"state": state, "code": code, "fix": fix, "jobs": keys, "billed_last_time": paid,
                        "billed_usd": None if known is None else round(known / 1e6, 6),
+                       "cost_not_reported": unreported,
                        "message": f"{n:,} of the jobs `gridrun retry` sends {state} {code}, which the same request "
                                   f"meets again ({_who(keys)}): sent unchanged, {'it' if n == 1 else 'they'} would be "
                                   f"refused again{again}: {fix} first, or leave {_them(n)} out (`--key`, `--code`)"})
     return groups
 
 
-def _last_billed(plan: Plan, diff: Any) -> dict[str, int]:
+def _last_billed(plan: Plan, diff: Any) -> dict[str, int | None]:
     """Of the jobs a retry sends again whose last attempt met a refusal the same request meets again
-    (`Diff.refused_again`), key -> what that attempt was billed (micro-USD), as the manifest's latest run records
-    it; empty where there are none, or the state cannot be read."""
+    (`Diff.refused_again`), key -> what that attempt was billed (micro-USD; None: its cost not reported,
+    `_billed_last`), as the manifest's latest run records it; empty where there are none, or the state cannot be
+    read."""
     from . import api
 
     if diff is None or not diff.refused_again:
@@ -1146,7 +1155,7 @@ def _last_billed(plan: Plan, diff: Any) -> dict[str, int]:
         snap = api.status(plan.manifest)
     except (GridrunError, OSError, sqlite3.Error):
         return {}
-    return {j.key: j.counted_micros or 0 for j in snap.jobs if j.key in diff.refused_again}
+    return {j.key: _billed_last(j) for j in snap.jobs if j.key in diff.refused_again}
 
 
 def _billed_above_json(plan: Plan, diff: Any) -> dict[str, Any] | None:
@@ -1506,9 +1515,12 @@ def _account_refusal(code: str, model: str, endpoint: str = "") -> str:
 
 def _retried_pay(diff: Any) -> str:
     """What sending again the settled jobs of `diff` a retry sends pays: again for those an earlier attempt of was
-    billed, once for those never billed, and perhaps twice for those of unknown outcome (as each row says)."""
-    unpaid = diff.retried - diff.retried_billed - diff.retried_unknown
+    billed, once for those never billed, perhaps again for those whose last attempt's cost was not reported, and
+    perhaps twice for those of unknown outcome (as each row says)."""
+    unreported = diff.retried_unreported
+    unpaid = diff.retried - diff.retried_billed - diff.retried_unknown - unreported
     parts = [(n, what) for n, what in ((diff.retried_billed, "paid again"), (unpaid, "paid, never billed before"),
+                                       (unreported, "paid, the last attempt's cost not reported"),
                                        (diff.retried_unknown, "may pay twice")) if n]
     if len(parts) == 1:
         return parts[0][1]
@@ -1762,7 +1774,7 @@ class Refusal(NamedTuple):
     state: str         # failed, rejected
     code: str          # the provider's code, or "HTTP 422" for a field refused with none
     fix: str           # what to change
-    billed: int        # what its last attempt was billed, micro-USD (0: nothing)
+    billed: int | None  # what its last attempt was billed, micro-USD (0: nothing; None: its cost not reported)
 
 
 def _refused_again(snap: Snapshot) -> dict[str, Refusal]:
@@ -1778,26 +1790,45 @@ def _refused_again(snap: Snapshot) -> dict[str, Refusal]:
             continue
         known = refused_again(j.state, j.error)
         if known is not None:
-            found[j.key] = Refusal(j.state, known[0], known[1], j.counted_micros or 0)
+            found[j.key] = Refusal(j.state, known[0], known[1], _billed_last(j))
     return found
+
+
+def _billed_last(job: Any) -> int | None:
+    """What the last attempt of a failed or rejected `job` (a `Snapshot` job) was billed, micro-USD: 0 for nothing
+    (a create refused, a failed render reported at $0), None for a failed render whose cost the provider did not
+    report (counted $0, though it may have been billed)."""
+    billed = job.counted_micros or 0
+    if not billed and job.state == "failed" and job.cost_reported_micros is None:
+        return None
+    return billed
 
 
 def _refused_again_steps(again: Mapping[str, Refusal]) -> list[str]:
     """One step for the jobs of `again` (`_refused_again`) that met the same refusal: which, what to change, and
     that `gridrun retry` would send the same request, refused again, and billed again as the last was (its cost)."""
-    alike: dict[tuple[str, str, str], list[tuple[str, int]]] = {}
+    alike: dict[tuple[str, str, str], list[tuple[str, int | None]]] = {}
     for key, r in again.items():
         alike.setdefault((r.state, r.code, r.fix), []).append((key, r.billed))
     steps = []
     for (state, code, fix), jobs in alike.items():
         keys = [k for k, _ in jobs]
         billed = [b for _, b in jobs if b]
+        unreported = sum(1 for _, b in jobs if b is None)
         if not billed:
-            cost = " (nothing paid)"
+            cost = "" if unreported else " (nothing paid)"
         elif len(billed) == len(jobs) and len(set(billed)) == 1:
             cost = f" and billed again ({usd_text(billed[0])}{' each' if len(jobs) > 1 else ''} last time)"
         else:
             cost = f" and billed again ({usd_text(sum(billed))} for {_jobs(len(billed))} of them last time)"
+        if unreported:
+            if unreported == len(jobs):
+                note = f"{'its' if len(jobs) == 1 else 'their'} cost was not reported"
+            elif billed:
+                note = f"the cost of {unreported:,} of them was not reported"
+            else:
+                note = f"nothing paid for {len(jobs) - unreported:,} of them, the cost of {unreported:,} not reported"
+            cost += f" ({note}: the provider may bill failed renders)"
         pick = (f"`gridrun retry --code {visible(code)}` sends {_them(len(keys))} anyway" if " " not in code else
                 f"`gridrun retry --key` sends {_them(len(keys))} anyway")
         steps.append(f"{_who(keys)} {state} {visible(code)}: {fix}; `gridrun retry` would send the same request, "

@@ -1709,6 +1709,9 @@ class Stored:
     senders: bool = False
     # settled, and an earlier attempt of it was billed (`Store.billed_before`): sending it again pays again
     billed: bool = False
+    # failed, its last attempt's cost not reported (a render the provider failed with no figure, counted $0):
+    # whether it was billed is not known
+    unreported: bool = False
     error: str | None = None  # its last error, as recorded (a retry given `--code` picks jobs by its code)
 
 
@@ -1758,6 +1761,8 @@ class Diff:
     # selection can pick from (`options.selection_misses`)
     retry_candidates: tuple[tuple[str, str | None], ...] = ()
     retried_billed: int = 0                    # of `retried`, those an earlier attempt of was billed: paid again
+    # of `retried`, those no attempt of was billed whose last attempt's cost was not reported (`Stored.unreported`)
+    retried_unreported: int = 0
     retried_unknown: int = 0                   # of `retried`, those of unknown outcome: they may pay twice
     # of `retried`, key -> (state, code, what to change) of those whose last attempt met a refusal the same request
     # meets again (`options.refused_again`: content moderation, an invalid request): sent unchanged, refused again
@@ -1825,8 +1830,9 @@ NEW, CHANGED, FORCED = "new", "changed since the last run", "forced"
 ELSEWHERE = "made by a simulator at another endpoint: render again"
 RETRIED = "settled, sent again by retry (paid again)"  # an earlier attempt was billed
 RETRIED_UNPAID = "settled, sent again by retry (paid; nothing was billed for it before)"
+RETRIED_UNREPORTED = "settled, sent again by retry (paid; the cost of its last attempt was not reported)"
 RETRIED_UNKNOWN = "unknown, sent again by retry --unknown (may pay twice)"
-_SENT = frozenset({NEW, CHANGED, FORCED, ELSEWHERE, RETRIED, RETRIED_UNPAID, RETRIED_UNKNOWN})
+_SENT = frozenset({NEW, CHANGED, FORCED, ELSEWHERE, RETRIED, RETRIED_UNPAID, RETRIED_UNREPORTED, RETRIED_UNKNOWN})
 # The commands that send a settled job again, by the options they run with (`RunOptions`).
 RETRY_COMMANDS = {"retry": {"retry_failed": True}, "retry --unknown": {"retry_unknown": True}}
 # The stored states of jobs an earlier run sent that a run follows (attaches to, or finds out about: `submitting`).
@@ -1998,6 +2004,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
     reasons: dict[str, str] = {}
     retried_by: dict[str, str] = {}
     new = cached = in_flight = settled = refetch = unknown = forced = retried = retried_billed = retried_unknown = 0
+    retried_unreported = 0
     changed: list[str] = []
     following: list[str] = []
     verified: set[str] = set()
@@ -2046,6 +2053,9 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
             elif s.billed:
                 reasons[job.key] = RETRIED
                 retried_billed += 1
+            elif s.unreported:
+                reasons[job.key] = RETRIED_UNREPORTED
+                retried_unreported += 1
             else:
                 reasons[job.key] = RETRIED_UNPAID
             if s.state != "unknown" and (known := refused_again(s.state, s.error)) is not None:
@@ -2184,6 +2194,7 @@ def diff(plan: Plan, stored: Mapping[str, Stored], previous: Mapping[str, str], 
                 verified=frozenset(verified), kept=frozenset(kept), unknown=unknown, altered=tuple(altered), renamed=renamed,
                 simulator_at=simulator_at, forced=forced, retried_by=retried_by, retried=retried,
                 retry_candidates=tuple(candidates), retried_billed=retried_billed, retried_unknown=retried_unknown,
+                retried_unreported=retried_unreported,
                 looked_up=tuple(looked_up), copied=tuple(copied), unchecked=tuple(unchecked),
                 sent_elsewhere=elsewhere, anew=anew, fetch_first=tuple(fetch_first), unanswered=tuple(unanswered),
                 refused_again=refused)

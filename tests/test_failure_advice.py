@@ -17,9 +17,10 @@ from runner.cli import main
 from runner.options import RunOptions
 
 
-def billing_failures(prov: Any, usd: float) -> None:
+def billing_failures(prov: Any, usd: float | None) -> None:
     """Makes the simulator's `prov` report every failed render billed `usd` (`metadata.cost`), as a provider that
-    charges for moderation failures does."""
+    charges for moderation failures does; None: no cost reported for it at all, as a provider that does not say
+    whether it bills failures."""
     make = prov.client
 
     class Billing(httpx.AsyncBaseTransport):
@@ -38,6 +39,8 @@ def billing_failures(prov: Any, usd: float) -> None:
             if isinstance(doc, dict) and doc.get("status") == "failed":
                 doc.setdefault("metadata", {})
                 doc["metadata"] = {**(doc["metadata"] or {}), "cost": usd, "cost_currency": "USD"}
+                if usd is None:
+                    del doc["metadata"]["cost"]
             headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
             return httpx.Response(answer.status_code, headers=headers, json=doc, request=request)
 
@@ -50,15 +53,16 @@ def said(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     return code, " ".join((captured.out + captured.err).split())
 
 
-def _refused_by_moderation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any]:
-    """Both renders of a two-job manifest refused by content moderation on their first attempt, each billed $0.10:
-    the manifest and the run's result."""
+def _refused_by_moderation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, usd: float | None = 0.10
+                           ) -> tuple[Path, Any]:
+    """Both renders of a two-job manifest refused by content moderation on their first attempt, each billed $0.10
+    (`usd`; None: no cost reported): the manifest and the run's result."""
     monkeypatch.setenv("COLUMNS", "400")
     m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), run={"retries": 0},
                        sim={"render_time": 0.05, "jitter": 0.0, "script": [
                            {"route": "create", "p": 1.0, "fault": "job_failure", "code": "CONTENT_POLICY_VIOLATION"}]})
     prov = sim_provider(m)
-    billing_failures(prov, 0.10)
+    billing_failures(prov, usd)
     return m, api.run(m, provider=prov, options=RunOptions(poll_interval=0.05), report=False)
 
 def test_a_first_content_policy_failure_is_told_its_fix_and_its_cost_not_a_bare_retry(
@@ -111,6 +115,53 @@ def test_status_json_and_plan_json_give_the_fix_and_the_last_bill_of_a_first_con
     assert "billed the last time ($0.20)" in refused["message"], refused
     assert main(["plan", str(m), "--json"]) == 0  # a plain run sends none of them again
     assert json.loads(capsys.readouterr().out)["refused_again"] is None
+
+
+def test_failed_renders_whose_cost_was_not_reported_are_not_said_free(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both renders refused by content moderation, the provider reporting no cost for them (the report says "not
+    reported"): `status`, a run's end and `plan --retry` say their cost was not reported, not "nothing paid" nor
+    "never billed before"; `plan --retry --json` counts them apart."""
+    m, result = _refused_by_moderation(tmp_path, monkeypatch, usd=None)
+    assert result.stats.counts["failed"] == 2 and result.stats.spent_micros == 0, result.stats.counts
+    assert [j.cost_reported_micros for j in api.status(m).jobs] == [None, None]
+    code, out = said(capsys, "status", str(m))
+    assert code == 0 and "nothing paid" not in out, out
+    assert ("style=anime,seed=1 and 1 more job failed CONTENT_POLICY_VIOLATION: change the prompt (or its images); "
+            "`gridrun retry` would send the same request, refused again (their cost was not reported: the provider may "
+            "bill failed renders)") in out, out
+    code, out = said(capsys, "plan", str(m), "--retry")
+    assert code == 0 and "never billed" not in out, out
+    assert ("2 to submit ($0.70) (2 of them settled, sent again: paid, the last attempt's cost not reported)"
+            ) in out, out
+    assert ("refused again, the last attempt's cost not reported for the 2 jobs: change the prompt") in out, out
+    assert main(["plan", str(m), "--retry", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["against_state"]["retried"] == 2 and plan["against_state"]["retried_cost_not_reported"] == 2, plan
+    (refused,) = plan["refused_again"]
+    assert {k: refused[k] for k in ("billed_last_time", "billed_usd", "cost_not_reported")} == {
+        "billed_last_time": 0, "billed_usd": None, "cost_not_reported": 2}, refused
+    assert {j["key"]: j["status"] for j in plan["jobs"]} == dict.fromkeys(
+        ("style=anime,seed=1", "style=clay,seed=1"),
+        "settled, sent again by retry (paid; the cost of its last attempt was not reported)"), plan["jobs"]
+
+
+def test_failed_renders_reported_free_are_said_to_have_paid_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both renders refused by content moderation, each reported at $0: nothing paid, never billed before."""
+    m, _ = _refused_by_moderation(tmp_path, monkeypatch, usd=0.0)
+    assert [j.cost_reported_micros for j in api.status(m).jobs] == [0, 0]
+    code, out = said(capsys, "status", str(m))
+    assert code == 0 and "refused again (nothing paid)" in out and "not reported" not in out, out
+    code, out = said(capsys, "plan", str(m), "--retry")
+    assert "(2 of them settled, sent again: paid, never billed before)" in out and "not reported" not in out, out
+    assert main(["plan", str(m), "--retry", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["against_state"]["retried_cost_not_reported"] == 0, plan
+    (refused,) = plan["refused_again"]
+    assert (refused["billed_last_time"], refused["billed_usd"], refused["cost_not_reported"]) == (0, 0.0, 0), refused
 
 
 def test_a_create_rejected_with_a_field_error_is_told_it_can_only_fail_again(
@@ -187,3 +238,22 @@ def test_a_billed_failed_attempt_a_failure_retry_sent_again_is_in_the_exports_co
     page = api.report(m).read_text(encoding="utf-8")
     assert "(+$0.35 for a failed attempt, billed and sent again)" in page
     assert '"xa":350000' in page.replace(" ", "") and '"xf":true' in page.replace(" ", "")
+
+
+@pytest.mark.parametrize(("billed", "said"), [
+    ((0, 0), " (nothing paid);"),
+    ((None,), " (its cost was not reported: the provider may bill failed renders);"),
+    ((0, None, None), " (nothing paid for 1 of them, the cost of 2 not reported: the provider may bill failed renders);"),
+    ((100_000, None), (" and billed again ($0.10 for 1 job of them last time) (the cost of 1 of them was not "
+                       "reported: the provider may bill failed renders);")),
+    ((100_000, 100_000), " and billed again ($0.10 each last time);"),
+])
+def test_a_refusal_met_again_says_what_was_paid_apart_from_what_was_not_reported(
+    billed: tuple[int | None, ...], said: str,
+) -> None:
+    from runner.cli import Refusal, _refused_again_steps
+
+    fix = "change the prompt (or its images)"
+    again = {f"i={n}": Refusal("failed", "CONTENT_POLICY_VIOLATION", fix, b) for n, b in enumerate(billed)}
+    (step,) = _refused_again_steps(again)
+    assert f"`gridrun retry` would send the same request, refused again{said}" in step, step

@@ -891,7 +891,8 @@ def test_plan_counts_a_done_job_whose_file_is_missing_as_to_fetch_again(tmp_path
     assert code == 0 and "against state: 0 to submit ($0.00), 1 cached, 1 to fetch again ($0.00), 0 in flight, 0 settled" in out
     doc = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])
     assert doc["against_state"] == {"to_submit": 0, "cached": 1, "to_fetch_again": 1, "in_flight": 0, "settled": 0,
-                                    "retried": 0, "fetched_first": {"jobs": 0, "usd": 0.0}, "settled_sent_by": {},
+                                    "retried": 0, "retried_cost_not_reported": 0,
+                                    "fetched_first": {"jobs": 0, "usd": 0.0}, "settled_sent_by": {},
                                     "looked_up": 0, "unchecked": 0, "submitting": {"jobs": 0, "usd": 0.0},
                                     "made_by_simulator_elsewhere": 0, "sent_to_simulator_elsewhere": 0}
     assert doc["run_micros"] == 0
