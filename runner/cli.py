@@ -1189,19 +1189,25 @@ _PRICED = frozenset({"quality", "resolution", "size", "generate_audio_switch"})
 
 def _price_reasons(jobs: Sequence[Any], groups: Iterable[tuple[tuple[int, int], float, int]]
                    ) -> dict[tuple[tuple[int, int], float, int], str]:
-    """For the groups of the plan's total (size, duration, price: `groups`, those of `jobs`) that share a size and
-    duration with a group of another price, what sets each apart (" with audio", " without audio", " quality
-    1080p"): the parameters whose value is the same across the group and that another group of that size and
-    duration has not, the same across it (another value) or, for a parameter prices are read by (`_PRICED`), not
-    (its jobs of several values, none this one: a quality priced at the size's tier beside one dearer). A group whose
-    price nothing names gets none."""
+    """For the groups of the plan's total (size, duration, price: `groups`, those of `jobs`): " with audio" for each
+    whose every job has audio on, which its price includes; and for those that share a size and duration with a
+    group of another price, what sets each apart (" with audio", " without audio", " quality 1080p"): the
+    parameters whose value is the same across the group and that another group of that size and duration has not,
+    the same across it (another value) or, for a parameter prices are read by (`_PRICED`), not (its jobs of several
+    values, none this one: a quality priced at the size's tier beside one dearer). A group whose price nothing
+    names gets none."""
     prices: dict[tuple[tuple[int, int], float], set[int]] = {}
     for size, duration, price in groups:
         prices.setdefault((size, duration), set()).add(price)
+    heard: dict[tuple[tuple[int, int], float, int], bool] = {}  # group -> whether each of its jobs has audio on
+    for j in jobs:
+        group = (j.size, j.duration, j.cost_micros)
+        heard[group] = heard.get(group, True) and bool(j.params.get("generate_audio_switch"))
+    audio = {group: " with audio" for group, on in heard.items() if on}
     # only the jobs of a size and duration sold at more than one price are compared (most plans have none)
     shared = {at for at, seen in prices.items() if len(seen) > 1}
     if not shared:
-        return {}
+        return audio
     common: dict[tuple[tuple[int, int], float, int], dict[str, Any]] = {}
     first: dict[tuple[tuple[int, int], float, int], Mapping[str, Any]] = {}  # each group's first job's parameters
     members: dict[tuple[tuple[int, int], float, int], list[Any]] = {}
@@ -1236,7 +1242,7 @@ def _price_reasons(jobs: Sequence[Any], groups: Iterable[tuple[tuple[int, int], 
             seen = values[other, k] = {format_value(j.params[k]) for j in members[other] if k in j.params}
         return v not in seen
 
-    out: dict[tuple[tuple[int, int], float, int], str] = {}
+    out = audio
     for group, params in common.items():
         others = [g for g in common if g[:2] == group[:2] and g != group]
         if not others:
@@ -1244,6 +1250,8 @@ def _price_reasons(jobs: Sequence[Any], groups: Iterable[tuple[tuple[int, int], 
         apart = [k for k, v in params.items() if any(lacks(g, k, v) for g in others)]
         words = [("with audio" if params[k] == "true" else "without audio") if k == "generate_audio_switch"
                  else f"{k} {params[k]}" for k in apart]
+        if group in audio and "with audio" not in words:
+            words.insert(0, "with audio")
         if words:
             out[group] = " " + ", ".join(words)
     return out

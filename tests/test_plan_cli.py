@@ -2110,6 +2110,29 @@ def test_the_total_line_groups_jobs_by_price_so_each_group_checks_by_hand(capsys
             "$3.45 for 6 jobs" in " ".join(out.split())), out
 
 
+def test_the_total_line_says_with_audio_of_every_group_whose_price_includes_it(capsys: pytest.CaptureFixture[str],
+                                                                               tmp_path: Path) -> None:
+    """Audio on every job: each group's price includes it ($1.50 of 1080p for 8 s, $1.50 of audio, 2 units of 5 s
+    at $0.75), and the total says so, though no group of the same size and duration goes without it; a group of
+    another quality with audio says it too, one without audio nothing."""
+    path = write(tmp_path / "m.yaml", head=HEAD, body="""\
+        params:
+          prompt: "a fox, take {{ take }}"
+          duration: 8
+          generate_audio_switch: true
+        matrix:
+          take: [1, 2]
+          quality: [1080p]
+          include:
+            - {take: 3, quality: 540p}
+            - {take: 4, quality: 360p, generate_audio_switch: false}
+        """)
+    code, out, _ = run_cli(capsys, "plan", str(path))
+    assert code == 0
+    assert ("total: 2 × 1920x1080 8s with audio at $3.00 = $6.00; 1 × 960x540 8s with audio at $1.60 = $1.60; "
+            "1 × 640x360 8s at $0.70 = $0.70 → $8.30 for 4 jobs" in " ".join(out.split())), out
+
+
 def test_the_total_line_names_what_sets_groups_apart_among_parameters_that_vary_within_them(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -2181,9 +2204,11 @@ def test_the_total_line_names_no_seed_of_a_group_that_the_other_group_of_its_siz
             "jobs" in " ".join(out.split())), out
 
 
-def test_a_group_of_the_total_line_alone_at_its_size_and_duration_names_nothing(
+def test_a_group_of_the_total_line_alone_at_its_size_and_duration_names_only_its_audio(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    """No other group of its size and duration to be set apart from: a group names nothing but the audio its price
+    includes."""
     path = write(tmp_path / "m.yaml", head=HEAD, body="""\
         params:
           prompt: "a fox, take {{ take }}"
@@ -2194,8 +2219,8 @@ def test_a_group_of_the_total_line_alone_at_its_size_and_duration_names_nothing(
         """)
     code, out, _ = run_cli(capsys, "plan", str(path))
     assert code == 0
-    assert ("total: 2 × 960x540 5s at $0.80 = $1.60; 2 × 1280x720 5s at $0.90 = $1.80 → $3.40 for 4 jobs"
-            in " ".join(out.split())), out
+    assert ("total: 2 × 960x540 5s with audio at $0.80 = $1.60; 2 × 1280x720 5s with audio at $0.90 = $1.80 → "
+            "$3.40 for 4 jobs" in " ".join(out.split())), out
 
 
 def test_a_matrix_axis_named_like_a_column_of_the_plan_table_gets_a_title_of_its_own(
