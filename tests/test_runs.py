@@ -477,6 +477,7 @@ def test_status_runs_at_80_columns_keeps_its_header_words_whole(
     monkeypatch.setattr(api, "runs", lambda *a, **k: [dataclasses.replace(s, jobs=12, done=12, cached=9, made=0)
                                                       for s in found])
     monkeypatch.setattr(cli.out, "width", 80)
+    monkeypatch.setenv("COLUMNS", "80")  # drawn at the console's width off a terminal, not as wide as its rows
     capsys.readouterr()
     assert main(["status", str(m), "--runs"]) == 0
     lines = capsys.readouterr().out.splitlines()
