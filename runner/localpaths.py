@@ -21,6 +21,7 @@ import errno
 import os
 import re
 import sys
+from pathlib import Path
 
 __all__ = [
     "FOLDER_GONE",
@@ -38,6 +39,7 @@ __all__ = [
     "shown",
     "unnameable",
     "why_unusable",
+    "within",
 ]
 
 UNUSABLE = (OSError, RuntimeError, ValueError)
@@ -237,3 +239,17 @@ def _surrogate_shown(m: re.Match[str]) -> str:
     """A lone surrogate as `shown` writes it: U+FFFD for a byte of a name that is not UTF-8 (\\udc80 to \\udcff,
     as Python reads one), its escape for any other."""
     return "\ufffd" if "\udc80" <= m[0] <= "\udcff" else ascii(m[0])[1:-1]
+
+
+def within(path: str, folder: str) -> str | None:
+    """`path` (absolute, as a job's parameters hold a local image) inside `folder`, relative to it, as the
+    manifest in `folder` would write it ("imgs/fox.png"); None when it is not inside. `folder` is taken as written
+    and as its real path (an image's path has its links resolved, the manifest's folder not)."""
+    for base in dict.fromkeys((folder, os.path.realpath(folder))):
+        try:
+            inner = Path(path).relative_to(base)
+        except ValueError:
+            continue
+        if inner.parts and ".." not in inner.parts:
+            return inner.as_posix()
+    return None

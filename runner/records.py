@@ -523,6 +523,10 @@ class Snapshot:
     earlier_billed: Mapping[str, tuple[EarlierBilled, ...]] = field(default_factory=dict)
     left_copies: Mapping[int, str] = field(default_factory=dict)  # run id -> its manifest copy, for the three above
     copies_missing: tuple[int, ...] = ()  # of those runs, the ones whose copy is not there (removed by hand)
+    # the folders of the manifests of the runs of this manifest's name (the project moved, or copied whole with its
+    # state, to another folder since), this run's first: a job's local input image, held by its absolute path, is
+    # shown by its place in the folder of the manifest that sent it
+    manifest_folders: tuple[str, ...] = ()
     # done jobs a simulator made at another endpoint whose re-render this run did not send (its stop): left as they
     # were, which a plain `gridrun run` re-renders: their keys
     placeholders_left: tuple[str, ...] = ()

@@ -29,6 +29,7 @@ from .export import (
     usd, write_exports,
 )
 from .jobs import format_value, job_key, span_text, usd_text
+from .localpaths import within
 from .outputs import (
     POSTER_MARK, POSTERS_NOT_WRITTEN, STAMP_SET, Digests, atomic_write, broken_poster, disk_full, files_beside,
     ended_then, gridrun_poster, holds_take, keep_broken_poster, keep_foreign, poster_kept, poster_path, poster_size, stamp_path,
@@ -37,6 +38,7 @@ from .outputs import (
 from .records import placeholders_failed_note, rerenders_cancelled_note, rerenders_failed_note
 from .resources import resource_dir
 from .state import RUNS_GITIGNORE, EarlierBilled, JobRecord, RunRecord, Snapshot, Store, keep_out_of_version_control
+from .sweeps import IMAGE_PARAMS
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -859,8 +861,9 @@ def _round(value: float | None) -> float | None:
 
 def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error: str | None = None,
               made_earlier: bool = False, rerun_cancelled: bool = False, unsent: bool = False,
-              earlier: Sequence[EarlierBilled] = ()) -> dict[str, Any]:
-    """A job's entry; `rerun_error`: the error of the run's re-render of it (--force) that failed, which left it
+              earlier: Sequence[EarlierBilled] = (), params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A job's entry; `params`: its parameters as the page shows them (`_shown_params`), its own by default;
+    `rerun_error`: the error of the run's re-render of it (--force) that failed, which left it
     done as it was; `made_earlier`: a job marked cached whose re-render the run sent or saw cancelled or failed, its
     video made earlier and kept, not found cached by the run (`Snapshot.made_earlier`); `rerun_cancelled`: the run's
     re-render of it (--force, retry) was cancelled at the provider, which left it done as it was
@@ -872,7 +875,7 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error:
         "est": job.cost_estimate_micros,
         "cost": job.cost_micros,
         "att": job.attempts,
-        "p": {k: v for k, v in job.params.items() if k not in common or common[k] != v},
+        "p": {k: v for k, v in (job.params if params is None else params).items() if k not in common or common[k] != v},
     }
     optional = {
         "err": job.error,
@@ -932,14 +935,45 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error:
     return d
 
 
-def _common_params(jobs: Iterable[JobRecord]) -> dict[str, Any]:
-    it = iter(jobs)
+def _image_shown(item: Any, folders: Sequence[str]) -> Any:
+    """A local input image, held by its absolute path, as a page shows it: by its place in the folder of the
+    manifest that sent it, the first of `folders` (`Snapshot.manifest_folders`) it is inside ("imgs/fox.png"), else
+    relative to the first ("../shared/fox.png"); never the absolute path of the machine that ran it. A URL, a data
+    URI, anything else as it is."""
+    if not isinstance(item, str) or not folders or not os.path.isabs(item):
+        return item
+    for folder in folders:
+        inner = within(item, folder)
+        if inner is not None:
+            return inner
+    try:
+        return Path(os.path.relpath(item, folders[0])).as_posix()
+    except ValueError:  # on another drive (Windows): nothing relative to say
+        return item
+
+
+def _shown_params(params: Mapping[str, Any], folders: Sequence[str]) -> Mapping[str, Any]:
+    """A job's parameters as a page shows them: its local input images relative to its manifest's folder
+    (`_image_shown`); `params` itself where it sends none."""
+    if not folders or not any(name in params for name in IMAGE_PARAMS):
+        return params
+    out = dict(params)
+    for name in IMAGE_PARAMS:
+        value = out.get(name)
+        if value is not None:
+            out[name] = [_image_shown(v, folders) for v in value] if isinstance(value, list) \
+                else _image_shown(value, folders)
+    return out
+
+
+def _common_params(shown: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The parameters every job has alike, of their parameters as the page shows them (`_shown_params`)."""
+    it = iter(shown)
     first = next(it, None)
     if first is None:
         return {}
-    common = dict(first.params)
-    for job in it:
-        params = job.params
+    common = dict(first)
+    for params in it:
         for k in [k for k, v in common.items() if k not in params or params[k] != v]:
             del common[k]
         if not common:
@@ -1105,14 +1139,16 @@ def _page_data(
     takes = _takes(entries)
     axes, placed = _axes(runs, entries, takes, pairs)
     base = os.path.abspath(base_dir)
-    all_jobs = [j for s in runs for j in s.jobs]
-    common = _common_params(all_jobs)
+    # each job's parameters as the page shows them (its local input images relative to its manifest's folder)
+    shown: dict[int, Mapping[str, Any]] = {id(j): _shown_params(j.params, s.manifest_folders) for s in runs
+                                           for j in s.jobs}
+    common = _common_params(shown.values())
     index = [{v: i for i, v in enumerate(a.values)} for a in axes]
     if len(runs) != 1:
         memo = None
     texts: list[str] = []
     if memo is not None:
-        memo.use((base, common, tuple(axes)))
+        memo.use((base, common, tuple(axes), runs[0].manifest_folders))
 
     items: list[dict[str, Any]] = []
     n_only = [0, 0]
@@ -1139,7 +1175,7 @@ def _page_data(
             "ix": ix,
             "jobs": [None if j is None else _job_data(j, base, common, failed.get(j.key), j.key in kept,
                                                       j.key in cancelled, j.key in waiting,
-                                                      snap.earlier_billed.get(j.key, ()))
+                                                      snap.earlier_billed.get(j.key, ()), shown[id(j)])
                      for j, failed, kept, cancelled, waiting, snap in zip(pair, rerun_failed, made_earlier,
                                                                           rerun_cancelled, unsent, runs)],
         }
@@ -1161,8 +1197,9 @@ def _page_data(
                     item["amb"] = several  # how many jobs of run A and of run B match it on their shared axes
                     n_amb[side] += 1
             else:
-                diff = [k for k in dict.fromkeys([*a_job.params, *b_job.params])
-                        if a_job.params.get(k, _ABSENT) != b_job.params.get(k, _ABSENT)]
+                a_params, b_params = shown[id(a_job)], shown[id(b_job)]
+                diff = [k for k in dict.fromkeys([*a_params, *b_params])
+                        if a_params.get(k, _ABSENT) != b_params.get(k, _ABSENT)]
                 if by is not None:
                     n_by[by] += 1
                     # the axes on which two jobs paired as counterparts differ (one run's axis the other lacks),
@@ -1228,7 +1265,7 @@ def _page_data(
         "axes": [{"id": a.id, "label": a.label, "kind": a.kind, "values": list(a.values)} for a in axes],
         "view": _default_view(axes, items),
         "common": common,
-        "paramOrder": _param_order(all_jobs),
+        "paramOrder": _param_order(j for s in runs for j in s.jobs),
         "groups": dict(GROUPS),
         "items": items,
     }

@@ -52,6 +52,7 @@ from .datafiles import value_position
 from .errors import BudgetError, GridrunError, InFlightError, StateError
 from .jobs import Billing, fitting, param_strings, scaled, usd_text
 from .limits import sticky_said
+from .localpaths import within
 from .manifest import Manifest, Warned
 from .options import RunOptions, error_code, repeating_fix
 from .outputs import (
@@ -1213,20 +1214,6 @@ class RecordedImages:
                               chunk)
             found.update(row["hash"] for row in rows)
         return found
-
-
-def within(path: str, folder: str) -> str | None:
-    """`path` (absolute, as a job's parameters hold a local image) inside `folder`, relative to it, as the
-    manifest in `folder` would write it ("imgs/fox.png"); None when it is not inside. `folder` is taken as written
-    and as its real path (an image's path has its links resolved, the manifest's folder not)."""
-    for base in dict.fromkeys((folder, os.path.realpath(folder))):
-        try:
-            inner = Path(path).relative_to(base)
-        except ValueError:
-            continue
-        if inner.parts and ".." not in inner.parts:
-            return inner.as_posix()
-    return None
 
 
 def _digest(path: str) -> str | None:

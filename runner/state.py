@@ -4510,6 +4510,7 @@ class Store:
             repeated, failures = self._failures(jobs)
             earlier_billed = self._earlier_billed(jobs)
             placeholders = () if as_left else self._placeholders_left(run)
+            folders = self._manifest_folders(run)
             copies = {rid: self.manifest_copy_file(rid, write=False)
                       for rid in sorted({r for _, r, _ in (*left, *rendered, *unknown)})}
             if placeholders_failed:
@@ -4545,7 +4546,8 @@ class Store:
                         copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there),
                         others_since=others_since, keys_ignored=keys_ignored,
                         next_check_at=checks[0], answered_at=checks[1], expected_end_at=expected_end,
-                        prices_from=self._prices_from(run) if any(j.billed_above for j in jobs) else "")
+                        prices_from=self._prices_from(run) if any(j.billed_above for j in jobs) else "",
+                        manifest_folders=folders)
 
     def _with_ended_at(self, jobs: tuple[JobRecord, ...], until: float | None) -> tuple[JobRecord, ...]:
         """`jobs`, each that ended badly (`ENDED_BADLY`) with `ended_at`: the time of its latest event of the state it
@@ -4907,6 +4909,14 @@ class Store:
                                    [*chunk, manifest_name])
             out.update((int(r[0]), str(r[1])) for r in rows)
         return out
+
+    def _manifest_folders(self, run: RunRecord) -> tuple[str, ...]:
+        """The folders of the manifests of the runs of `run`'s manifest name, its own first, then the others, a folder
+        inside another before it (`Snapshot.manifest_folders`)."""
+        own = os.path.dirname(run.manifest_path)
+        rows = self.db.execute("SELECT DISTINCT manifest_path FROM runs WHERE manifest_name = ?", (run.manifest_name,))
+        others = {os.path.dirname(str(r[0])) for r in rows} - {own}
+        return (own, *sorted(others, key=lambda f: (-len(f), f)))
 
     def _last_run_id(self, manifest_name: str | None) -> int | None:
         """The latest run of `manifest_name` (None: of any manifest)."""

@@ -355,3 +355,38 @@ def test_an_image_url_with_a_user_name_or_password_is_refused_without_showing_it
     [error] = _errors(m)
     assert "an input image URL holds a user name or password" in error, error
     assert "IMG" not in error and "PASS99" not in error and "example.com" not in error, error
+
+
+def test_a_report_names_local_input_images_by_their_place_in_the_manifests_folder(tmp_path: Path) -> None:
+    """The report shows a local input image as the manifest places it (`fox.png`; one outside its folder as
+    `../shared/end.png`), never the absolute path of the machine that ran it: the details view and the cards read
+    the page data. A project moved whole to another folder, its jobs all cached there, says the same, not the
+    old folder's path; what is sent (the request its sidecar records) keeps the absolute path."""
+    import re
+
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "end.png").write_bytes(MOON)
+    (tmp_path / "a").mkdir()
+    m = manifest(tmp_path / "a", ["fox.png", "moon.png"])
+    m.write_text(m.read_text().replace("  input_reference:", "  last_frame_image: ../shared/end.png\n  input_reference:"))
+
+    def shown(folder: Path) -> tuple[str, dict[str, Any]]:
+        page = (folder / "outputs" / "t" / "report.html").read_text()
+        found = re.search(r'<script type="application/json" id="gridrun-data">(.*?)</script>', page, re.DOTALL)
+        assert found
+        return page, json.loads(found[1])
+
+    assert api.run(m, provider=sim_provider(m)).exit_code == 0
+    sidecar = json.loads((tmp_path / "a" / "outputs" / "t" / "fox.png.json").read_text())
+    assert sidecar["request"]["input_reference"] == [str(tmp_path / "a" / "fox.png")]
+    pages = [shown(tmp_path / "a")]
+    shutil.copytree(tmp_path / "a", tmp_path / "b", symlinks=True)
+    shutil.rmtree(tmp_path / "a")
+    moved = tmp_path / "b" / m.name
+    assert api.run(moved, provider=sim_provider(moved)).exit_code == 0
+    pages.append(shown(tmp_path / "b"))
+    for page, data in pages:
+        assert data["common"]["last_frame_image"] == "../shared/end.png", data["common"]
+        pics = sorted(j["p"]["input_reference"][0] for it in data["items"] for j in it["jobs"] if j)
+        assert pics == ["fox.png", "moon.png"], pics
+        assert str(tmp_path) not in page
