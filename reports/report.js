@@ -1173,11 +1173,15 @@
     return c;
   }
   const REPLACED = "its video is no longer kept (replaced or edited since)";
+  const EDITED = "its video was replaced or edited since";
   // a done job whose video file is gone (deleted), not replaced: the latest run's is fetched again, as `plan` says,
   // while the provider still serves it (its download link expires: the run then records it expired)
-  const gone = (j, r) => (!j.missing ? REPLACED : "video file missing" +
-    (RUNS[r].latest ? ": `gridrun run` fetches it again (free) while its download link lasts (else `gridrun retry` "
-      + "renders it again, paid)" : " (deleted since)"));
+  // (as report.py `_gone_text` says it, in the table for a browser without JavaScript)
+  const gone = (j, r) => (!j.missing
+    ? (RUNS[r].latest && !j.later ? EDITED + ": `gridrun run` keeps that file under .runs/superseded/ and fetches the"
+      + " video again (free) while its download link lasts (else `gridrun retry` renders it again, paid)" : REPLACED)
+    : "video file missing" + (RUNS[r].latest ? ": `gridrun run` fetches it again (free) while its download link lasts"
+      + " (else `gridrun retry` renders it again, paid)" : " (deleted since)"));
   // a done job whose video is there but this user may not read it (a teammate's file or folder): not missing, and
   // nothing to render again; `unread` names it and its owner and mode
   const unreadable = (j) => "video not readable here (permission denied): " + j.unread
@@ -1277,7 +1281,8 @@
       if (!j) return run + "not in run " + RUNS[r].id;
       const cost = costText(j, RUNS[r].id);
       // a video this page knows is gone (deleted, replaced since), or one the browser found missing
-      const lost = j.state === "done" && j.replaced ? ", " + (j.missing ? "video file missing" : REPLACED) : "";
+      const lost = j.state === "done" && j.replaced ? ", " + (j.missing ? "video file missing"
+        : RUNS[r].latest && !j.later ? EDITED : REPLACED) : "";
       const broken = !lost && panes[r] && panes[r].querySelector(".thumb.broken");
       const stopped = groupOf(j.state) === "running" && (RUNS[r].status !== "running" || (r === 0 && runGone));
       // (a page opened apart from its folder finds none of its videos: the cells say where they looked)

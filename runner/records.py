@@ -130,6 +130,9 @@ class JobRecord:
     replaced: bool = False           # done in an earlier run whose video a later render replaced and nothing kept:
                                      # `output_path` holds another video, and no file is this run's
     missing: bool = False            # of `replaced`: no file at all is at `output_path` (deleted, not edited)
+    # of `replaced`: a later render of the job (another manifest's, sharing the state) is its take now, which a run
+    # does not fetch this one back for; else the file at `output_path` was edited or replaced since
+    later_take: bool = False
     # a job re-rendered (planned again or in flight) whose earlier video is still at its path: that take
     earlier: EarlierTake | None = None
     # failed in this run at the provider, whose only take is a simulator's placeholder made at another endpoint,

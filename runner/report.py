@@ -226,17 +226,21 @@ RERUN_CANCELLED = "re-render (--force, retry) cancelled at the provider: the ear
 # a done job's video this user may not read (as the grid's script says it, report.js `unreadable`)
 UNREADABLE = "video not readable here (permission denied)"
 # a done job's video no longer at its path (as the grid's script says it, report.js `gone`): replaced or edited
-# since, or deleted (`missing`), which the manifest's latest run fetches again
+# since, or deleted (`missing`), which the manifest's latest run fetches again (the file there kept aside first),
+# unless a later render (`later`) is the job's take now
 REPLACED = "its video is no longer kept (replaced or edited since)"
+EDITED = "its video was replaced or edited since"
 VIDEO_MISSING = "video file missing"
 REFETCHED = ("`gridrun run` fetches it again (free) while its download link lasts (else `gridrun retry` renders it"
              " again, paid)")
+REFETCHED_ASIDE = ("`gridrun run` keeps that file under .runs/superseded/ and fetches the video again (free) while its"
+                   " download link lasts (else `gridrun retry` renders it again, paid)")
 
 
 def _gone_text(job: Mapping[str, Any], run: Mapping[str, Any]) -> str:
-    if not job.get("missing"):
-        return REPLACED
-    return f"{VIDEO_MISSING}: {REFETCHED}" if run.get("latest") else f"{VIDEO_MISSING} (deleted since)"
+    if job.get("missing"):
+        return f"{VIDEO_MISSING}: {REFETCHED}" if run.get("latest") else f"{VIDEO_MISSING} (deleted since)"
+    return f"{EDITED}: {REFETCHED_ASIDE}" if run.get("latest") and not job.get("later") else REPLACED
 
 
 def _static_jobs(data: Mapping[str, Any], memo: ReportMemo | None = None) -> Markup:
@@ -913,6 +917,8 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error:
         d["replaced"] = True  # a later render took its video's place, and nothing kept it: no link
         if job.missing:
             d["missing"] = True  # no file at all at its path: deleted, not replaced or edited
+        elif job.later_take:
+            d["later"] = True  # a later render is the job's take now: no run fetches this one back
     elif job.state == "done" and job.output_path and (unread := unreadable_why(job.output_path)) is not None:
         # there, but this user may not read it (a teammate's file): no link, which would show as missing
         d["unread"] = f"{_shown_from(job.output_path, base)} ({unread})"

@@ -5073,8 +5073,9 @@ class Store:
             if job.id in found:
                 out.append(job if job.output_path == found[job.id] else dataclasses.replace(job, output_path=found[job.id]))
             elif job.id in missed:  # another file at its path, or none (deleted: `missing`)
-                out.append(dataclasses.replace(job, replaced=True,
-                                               missing=not os.path.lexists(missed[job.id].output_path)))
+                n = missed[job.id]
+                out.append(dataclasses.replace(job, replaced=True, missing=not os.path.lexists(n.output_path),
+                                               later_take=job.later_take or job.sha256 != n.sha256))
             else:
                 out.append(job)
         return tuple(out)

@@ -248,6 +248,7 @@ def test_an_earlier_runs_video_that_a_re_render_replaced_and_nothing_kept_is_sai
         for item in page_items((folder / page).read_text()).values():
             job = item["jobs"][0]
             assert job["state"] == "done" and job["replaced"] is True and "src" not in job and "poster" not in job
+            assert job["later"] is True  # a later render is the job's take: nothing fetches this one back
             assert "overwritten" not in item
     rows = json.loads((folder / "results-run-1.json").read_text())["rows"]
     assert [(r["state"], r["output_path"]) for r in rows] == [("done", None)] * 2

@@ -939,7 +939,7 @@ def test_a_video_a_later_run_replaced_and_nothing_kept_says_so_in_its_cell_and_d
     with opened(browser, report) as o:
         page = o.page
         page.evaluate("() => { const j = gridrun.data.items.find((i) => i.key === 'style=clay,seed=3').jobs[0];"
-                      " delete j.src; delete j.poster; j.replaced = true; gridrun.update(false); }")
+                      " delete j.src; delete j.poster; j.replaced = true; j.later = true; gridrun.update(false); }")
         card = '.card[data-key="style=clay,seed=3"]'
         assert texts(page, card + " .thumb .ph") == [gone]
         page.locator(card).click()
@@ -2279,7 +2279,7 @@ def test_a_card_whose_video_gridrun_knows_is_gone_says_so_in_its_name(browser: A
         gone = o.page.eval_on_selector('.card[data-key="style=clay,seed=2"]', label)
         assert gone.startswith("style=clay,seed=2: done, video file missing, $"), gone
         edited = o.page.eval_on_selector('.card[data-key="style=clay,seed=3"]', label)
-        assert edited.startswith("style=clay,seed=3: done, its video is no longer kept (replaced or edited since), $"), edited
+        assert edited.startswith("style=clay,seed=3: done, its video was replaced or edited since, $"), edited
         kept = o.page.eval_on_selector('.card[data-key="style=clay,seed=1"]', label)
         assert "missing" not in kept and "kept" not in kept, kept
         assert o.errors == []
@@ -2797,6 +2797,29 @@ def test_a_video_deleted_after_the_run_says_gridrun_run_fetches_it_again(browser
         page = o.page
         said = ("video file missing: `gridrun run` fetches it again (free) while its download link lasts (else "
                 "`gridrun retry` renders it again, paid)")
+        assert page.locator('.card[data-key="style=anime,seed=2"] .ph').text_content() == said
+        page.locator('.card[data-key="style=anime,seed=2"]').click()
+        assert detail(page, "output") == said
+        assert o.errors == []
+
+
+def test_a_video_edited_after_the_run_says_gridrun_run_fetches_it_again_as_the_plain_table_does(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The page rebuilt after a video was replaced by another file says that `gridrun run` keeps that file aside
+    and fetches the video again (as `plan` counts it: to fetch again, free), in its cell and its details, in the
+    words of the table for a browser without JavaScript; not that it is no longer kept."""
+    import html as markup
+
+    store, run_id = build_state(tmp_path, fox_jobs())
+    (tmp_path / "outputs" / "fox-styles" / "anime" / "2.mp4").write_bytes(b"edited by hand")
+    report = write_report(store, run_id=run_id)
+    said = ("its video was replaced or edited since: `gridrun run` keeps that file under .runs/superseded/ and"
+            " fetches the video again (free) while its download link lasts (else `gridrun retry` renders it again,"
+            " paid)")
+    assert f"<td>{markup.escape(said)}" in report.read_text()
+    with opened(browser, report) as o:
+        page = o.page
         assert page.locator('.card[data-key="style=anime,seed=2"] .ph').text_content() == said
         page.locator('.card[data-key="style=anime,seed=2"]').click()
         assert detail(page, "output") == said
