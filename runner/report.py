@@ -879,7 +879,8 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error:
         "est": job.cost_estimate_micros,
         "cost": job.cost_micros,
         "att": job.attempts,
-        "p": {k: v for k, v in (job.params if params is None else params).items() if k not in common or common[k] != v},
+        "p": {k: _exact(v) for k, v in (job.params if params is None else params).items()
+              if k not in common or common[k] != v},
     }
     optional = {
         "err": job.error,
@@ -939,6 +940,29 @@ def _job_data(job: JobRecord, base: str, common: Mapping[str, Any], rerun_error:
             if take.output_path != job.output_path:
                 d["rerender"]["aside"] = True
     return d
+
+
+JS_SAFE_INT = 2**53 - 1  # the largest integer a page's script holds exactly (Number.MAX_SAFE_INTEGER)
+
+
+def _unsafe(value: Any) -> bool:
+    """Whether `value` is, or holds, an integer a page's script would round (beyond ±JS_SAFE_INT)."""
+    if isinstance(value, int):
+        return not isinstance(value, bool) and abs(value) > JS_SAFE_INT
+    if isinstance(value, (list, tuple)):
+        return any(_unsafe(v) for v in value)
+    if isinstance(value, dict):
+        return any(_unsafe(v) for v in value.values())
+    return False
+
+
+def _exact(value: Any) -> Any:
+    """A parameter's value as the page data holds it: as it is, but for one that is or holds an integer beyond
+    ±JS_SAFE_INT (a 64-bit seed or id), which the script would read rounded: then its text (the integer in
+    decimal; a list or mapping as compact JSON, as the page writes one), which the page shows as it is."""
+    if not _unsafe(value):
+        return value
+    return str(value) if isinstance(value, int) else dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _image_shown(item: Any, folders: Sequence[str]) -> Any:
@@ -1270,7 +1294,7 @@ def _page_data(
         "stamp": stamp if live else None,
         "axes": [{"id": a.id, "label": a.label, "kind": a.kind, "values": list(a.values)} for a in axes],
         "view": _default_view(axes, items),
-        "common": common,
+        "common": {k: _exact(v) for k, v in common.items()},
         "paramOrder": _param_order(j for s in runs for j in s.jobs),
         "groups": dict(GROUPS),
         "items": items,

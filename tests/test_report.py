@@ -261,6 +261,23 @@ def test_numbers_that_json_cannot_hold_do_not_break_the_page(tmp_path: Path) -> 
     assert page_data(render(s, base_dir=tmp_path))["common"]["guidance"] == "nan"
 
 
+def test_integers_a_script_would_round_are_written_as_their_decimal_text(tmp_path: Path) -> None:
+    """A 64-bit id or seed beyond ±(2^53 − 1) is in the page data as its decimal text (in a list, the list as
+    JSON text), which the page shows as it is, where a number would be read rounded; smaller ones stay numbers."""
+    big, small = 2**53 + 1, 2**53 - 1
+    jobs = [{"values": {"style": "a", "seed": 1}, "state": "done",
+             "params": {"big_id": big, "ids": [1, -1234567890123456789], "small": small, "shared": -(2**63)}},
+            {"values": {"style": "a", "seed": 2}, "state": "done",
+             "params": {"big_id": 1234567890123456789, "ids": [1, 2], "small": 3, "shared": -(2**63)}}]
+    _, _, s = snap(tmp_path, jobs)
+    data = page_data(render(s, base_dir=tmp_path))
+    assert data["common"]["shared"] == "-9223372036854775808"
+    p = {it["key"]: it["jobs"][0]["p"] for it in data["items"]}
+    assert p["style=a,seed=1"]["big_id"] == "9007199254740993" and p["style=a,seed=1"]["small"] == small
+    assert p["style=a,seed=1"]["ids"] == "[1,-1234567890123456789]" and p["style=a,seed=2"]["ids"] == [1, 2]
+    assert p["style=a,seed=2"]["big_id"] == "1234567890123456789"
+
+
 def two_runs(tmp_path: Path) -> tuple[Store, int, int]:
     clock = Clock()
     store = Store(tmp_path / ".gridrun" / "state.db", clock=clock)

@@ -2826,6 +2826,24 @@ def test_a_video_edited_after_the_run_says_gridrun_run_fetches_it_again_as_the_p
         assert o.errors == []
 
 
+def test_the_details_view_shows_an_integer_beyond_what_a_script_holds_exactly_as_sent(
+    browser: Any, tmp_path: Path
+) -> None:
+    """A 64-bit id beyond 2^53 reads in the details view as it was sent, not rounded (9007199254740993 read as a
+    number is 9007199254740992); two runs' values differing past 2^53 are two values, not one."""
+    jobs = [{"values": {"style": "anime", "seed": n}, "state": "done", "params": {"big_id": big}}
+            for n, big in ((1, 2**53 + 1), (2, 1234567890123456789))]
+    report = report_of(tmp_path, jobs)
+    with opened(browser, report) as o:
+        page = o.page
+        for key, said in (("style=anime,seed=1", "9007199254740993"), ("style=anime,seed=2", "1234567890123456789")):
+            page.locator(f'.card[data-key="{key}"]').click()
+            page.wait_for_selector("#viewer[open]")
+            assert detail(page, "big_id") == said
+            page.keyboard.press("Escape")
+        assert o.errors == []
+
+
 def test_a_status_chosen_that_no_job_has_now_stays_chosen_and_says_none_now(browser: Any, tmp_path: Path) -> None:
     """The live page's last reload brings the finished page, where no job is running: the status filter the reader
     chose stays chosen (in the select and the URL), and the count and the grid say none is left, rather than every
