@@ -101,8 +101,19 @@
   const cmpArr = (a, b) => { for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i]; return 0; };
   const uniqSorted = (xs) => Array.from(new Set(xs)).sort((a, b) => a - b);
   const param = (j, k) => (j && Object.prototype.hasOwnProperty.call(j.p, k) ? j.p[k] : COMMON[k]);
-  // A long text (a prompt as an axis value, an error) cut to what a name or label can say.
-  const brief = (s, n) => (s.length > (n || 60) ? s.slice(0, (n || 60) - 1) + "…" : s);
+  // A long text (a prompt as an axis value, an error) cut to what a name or label can say: `n` characters as a
+  // reader counts them (grapheme clusters where the browser tells them, else code points), never inside one, so
+  // that neither half of an emoji, nor part of a family joined by ZWJs, is left before the "…". Only the start is
+  // split up: a text of thousands of characters costs no more than a short one.
+  const GRAPHEMES = typeof Intl !== "undefined" && Intl.Segmenter ? new Intl.Segmenter(undefined, { granularity: "grapheme" }) : null;
+  const chars = (s) => (GRAPHEMES ? Array.from(GRAPHEMES.segment(s), (g) => g.segment) : Array.from(s));
+  const brief = (s, n) => {
+    n = n || 60;
+    if (s.length <= n) return s;
+    let parts = chars(s.slice(0, 16 * n));
+    if (parts.length <= n) parts = chars(s);  // a start of long clusters: the whole text, told whole
+    return parts.length > n ? parts.slice(0, n - 1).join("") + "…" : s;
+  };
   // An axis value as the heads, headings, options, cards and details show it. The jobs that have no such key (a
   // sweep without it; null in the axis, no value) read "(unset)"; a value that would read as nothing or as another
   // is quoted: the empty text, one with spaces at its ends (which the page would not show), the text "(unset)".

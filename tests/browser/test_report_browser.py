@@ -2844,6 +2844,26 @@ def test_the_details_view_shows_an_integer_beyond_what_a_script_holds_exactly_as
         assert o.errors == []
 
 
+def test_a_value_cut_short_is_cut_between_characters_not_inside_an_emoji(browser: Any, tmp_path: Path) -> None:
+    """A long axis value cut where an emoji (two UTF-16 units) or a family of emoji joined by ZWJs falls keeps it
+    whole before the "…", not half of it (a lone surrogate, drawn as "�")."""
+    fox, family = "\U0001f98a", "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    styles = {"fox": "a" * 198 + fox + " tail", "family": "a" * 197 + family + " tail"}
+    jobs = [{"values": {"style": v, "seed": n}, "state": "done"} for v in styles.values() for n in (1, 2)]
+    report = report_of(tmp_path, jobs)
+    with opened(browser, report) as o:
+        page = o.page
+        for name, value in styles.items():
+            page.evaluate("""(v) => { const d = gridrun.data, a = d.axes.findIndex((x) => x.id === 'style');
+                const at = d.axes[a].values.indexOf(v); gridrun.open(d.items.findIndex((i) => i.ix[a] === at)); }""",
+                          value)
+            page.wait_for_selector("#viewer[open]")
+            said = detail(page, "style")
+            assert said == value[:199 if name == "fox" else 203] + "…", (name, said)
+            page.keyboard.press("Escape")
+        assert o.errors == []
+
+
 def test_a_status_chosen_that_no_job_has_now_stays_chosen_and_says_none_now(browser: Any, tmp_path: Path) -> None:
     """The live page's last reload brings the finished page, where no job is running: the status filter the reader
     chose stays chosen (in the select and the URL), and the count and the grid say none is left, rather than every
