@@ -918,8 +918,11 @@
           () => [grid, '.cell[data-col="' + c + '"]'], true)));
     }
     for (const r of rows) {
+      // on paper, with no column heads nor corner, the row's value says its axis: "seed = 1" (report.css)
+      const value = valueSpan(yi, r, "axis-val");
+      value.dataset.label = AXES[yi].label;
       grid.append(h("div", { class: "rowh", "data-row": r },
-        valueSpan(yi, r, "axis-val"),
+        value,
         playButton("play row " + axisText(yi, r) + " in sync", "play-row",
           () => [grid, '.cell[data-row="' + r + '"]'], true)));
       for (const c of cols) {

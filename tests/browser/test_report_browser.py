@@ -2864,6 +2864,23 @@ def test_a_value_cut_short_is_cut_between_characters_not_inside_an_emoji(browser
         assert o.errors == []
 
 
+def test_a_printed_row_head_names_its_axis(browser: Any, tmp_path: Path) -> None:
+    """On paper, where the column heads and the corner that names the axes are not printed, each row head reads
+    "seed = 1", not a bare "1"; on screen the corner names the axis and the head holds the value alone."""
+    report = report_of(tmp_path)
+    with opened(browser, report) as o:
+        page = o.page
+        page.select_option("#ctl-x", "style")
+        page.select_option("#ctl-y", "seed")
+        before = ("Array.from(document.querySelectorAll('.rowh .axis-val'))"
+                  ".map((e) => [getComputedStyle(e, '::before').content, e.textContent])")
+        assert page.evaluate(before) == [["none", str(n)] for n in (1, 2, 3, 4)]
+        page.emulate_media(media="print")
+        assert page.evaluate(before) == [['"seed = "', str(n)] for n in (1, 2, 3, 4)]
+        page.emulate_media(media="screen")
+        assert o.errors == []
+
+
 def test_a_status_chosen_that_no_job_has_now_stays_chosen_and_says_none_now(browser: Any, tmp_path: Path) -> None:
     """The live page's last reload brings the finished page, where no job is running: the status filter the reader
     chose stays chosen (in the select and the URL), and the count and the grid say none is left, rather than every
