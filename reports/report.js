@@ -1040,9 +1040,9 @@
       }
       return null;
     }
-    const line = rowOf(head);  // a row's ▶, then its cards left to right
+    const line = rowOf(head);  // a row's ▶, then its cards left to right (the column heads: their ▶)
     if (key === "Home" || key === "End") {
-      const mine = line.filter((o) => o.classList.contains("card"));
+      const mine = head.classList.contains("corner") ? line : line.filter((o) => o.classList.contains("card"));
       return mine.length ? mine[key === "Home" ? 0 : mine.length - 1] : null;
     }
     const at = line.indexOf(el);

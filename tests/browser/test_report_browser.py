@@ -3023,8 +3023,8 @@ FOCUSED = "document.activeElement.dataset.key || document.activeElement.getAttri
 
 def test_the_arrow_keys_move_between_a_grids_cards_and_tab_leaves_the_grid_at_once(browser: Any, tmp_path: Path) -> None:
     """A grid is one Tab stop: its first card, then the one last focused. The arrows move by rows and columns (to
-    a row's or a column's ▶ past its first card), Home and End to a row's ends; Enter still opens the details,
-    whose own arrows still step through the jobs."""
+    a row's or a column's ▶ past its first card), Home and End to a row's ends (the column heads' too); Enter still
+    opens the details, whose own arrows still step through the jobs."""
     report = report_of(tmp_path, one_clip=True)
     with opened(browser, report) as o:
         page = o.page
@@ -3050,6 +3050,11 @@ def test_the_arrow_keys_move_between_a_grids_cards_and_tab_leaves_the_grid_at_on
         page.keyboard.press("ArrowUp")
         page.keyboard.press("ArrowUp")
         page.keyboard.press("ArrowUp")
+        assert page.evaluate(FOCUSED) == "play column seed = 1 in sync"
+        # along the column heads' ▶, Home and End to their ends, as along a row's cards
+        page.keyboard.press("End")
+        assert page.evaluate(FOCUSED) == "play column seed = 4 in sync"
+        page.keyboard.press("Home")
         assert page.evaluate(FOCUSED) == "play column seed = 1 in sync"
         page.keyboard.press("ArrowDown")
         page.keyboard.press("Control+End")
