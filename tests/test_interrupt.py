@@ -1982,16 +1982,27 @@ def test_a_signal_while_a_refused_or_unconnected_create_waits_to_be_sent_again_c
     next run to look up by its key), on either loop, for Ctrl-C (which finishes the jobs in flight) as for SIGTERM
     (which leaves them); the next run pays for it once."""
     m = _one_job_refused_first(tmp_path)
-    out = subprocess.run([sys.executable, "-c", _SIGNAL_AS_A_CREATE_IS_REFUSED + _RUN_THE_COMMAND, first, signum,
-                          "run", str(m), "--no-report"], capture_output=True, text=True, cwd=tmp_path, timeout=90,
-                         check=False, env=_on(loop))
-    assert out.returncode == 130, (out.returncode, out.stderr)
-    said = " ".join(out.stderr.split())
+    said = _signalled_as_refused(tmp_path, m, first, signum, loop)
     assert "Traceback" not in said and "answer never came" not in said and "left the" not in said, said
     assert "nothing paid is in flight" in said and "`gridrun run` sends the 1 job not sent" in said, said
     held = "the provider was refusing creates (429)" if first == "429" else "its create could not reach the provider"
     assert held in said, said
     assert api.status(m).counts["planned"] == 1 and _world(m).stats()["creates"] == 0
+    _paid_once_by_the_next_run(tmp_path, m, loop)
+
+
+def _signalled_as_refused(tmp_path: Path, m: Path, first: str, signum: str, loop: str) -> str:
+    """What the run of `m` said (on one line) whose first create met `first` and that got `signum` as it waited to
+    send it again (`_SIGNAL_AS_A_CREATE_IS_REFUSED`); it ended interrupted (exit 130)."""
+    out = subprocess.run([sys.executable, "-c", _SIGNAL_AS_A_CREATE_IS_REFUSED + _RUN_THE_COMMAND, first, signum,
+                          "run", str(m), "--no-report"], capture_output=True, text=True, cwd=tmp_path, timeout=90,
+                         check=False, env=_on(loop))
+    assert out.returncode == 130, (out.returncode, out.stderr)
+    return " ".join(out.stderr.split())
+
+
+def _paid_once_by_the_next_run(tmp_path: Path, m: Path, loop: str) -> None:
+    """The next run of `m`, its creates taken, finishes its one job, which the simulator made once."""
     _one_job_refused_first(tmp_path, refused=False)
     again = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], capture_output=True,
                            text=True, cwd=tmp_path, timeout=90, check=False, env=_on(loop))
@@ -2011,20 +2022,11 @@ def test_a_signal_while_a_create_refused_after_a_lost_one_waits_leaves_the_job_t
     by its key, never planned again (a new attempt would pay twice were the first taken); the next run pays for it
     once."""
     m = _one_job_refused_first(tmp_path)
-    out = subprocess.run([sys.executable, "-c", _SIGNAL_AS_A_CREATE_IS_REFUSED + _RUN_THE_COMMAND, "lost", signum,
-                          "run", str(m), "--no-report"], capture_output=True, text=True, cwd=tmp_path, timeout=90,
-                         check=False, env=_on(loop))
-    assert out.returncode == 130, (out.returncode, out.stderr)
-    said = " ".join(out.stderr.split())
+    said = _signalled_as_refused(tmp_path, m, "lost", signum, loop)
     assert "Traceback" not in said and "1 sent whose answer never came" in said, said
     assert "nothing paid is in flight" not in said and "job not sent" not in said, said
     assert api.status(m).counts["submitting"] == 1 and _world(m).stats()["creates"] == 0
-    _one_job_refused_first(tmp_path, refused=False)
-    again = subprocess.run([sys.executable, "-m", "runner.cli", "run", str(m), "--no-report"], capture_output=True,
-                           text=True, cwd=tmp_path, timeout=90, check=False, env=_on(loop))
-    assert again.returncode == 0, again.stderr
-    assert api.status(m).counts["done"] == 1
-    assert _world(m).stats()["creates"] == 1 and _world(m).stats()["duplicate_paid"] == 0
+    _paid_once_by_the_next_run(tmp_path, m, loop)
 
 
 @pytest.mark.timeout(120)

@@ -153,19 +153,27 @@ def _paused_at_first_create(m: Path, stop: Any = None) -> Any:
     return prov
 
 
+def _cut_in_the_pause_of_a_429(tmp_path: Path, how: str) -> tuple[Path, Any, Any]:
+    """A one-job manifest, its simulator (`_paused_at_first_create`) and its job as the run left it, stopped (`how`:
+    "stop", the first Ctrl-C; "detach", a SIGTERM or a second one) as the 429 to its first create came; the run
+    ended interrupted, the job planned."""
+    import threading
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    event = threading.Event()
+    prov = _paused_at_first_create(m, event)
+    result = api.run(m, provider=prov, report=False, **{how: event})
+    job = api.status(m).jobs[0]
+    assert result.status == "interrupted" and job.state == "planned", (result.status, job.state, job.error)
+    return m, prov, job
+
+
 @pytest.mark.timeout(120)
 def test_the_first_ctrl_c_cuts_a_providers_pause_that_only_a_create_waits_for(tmp_path: Path) -> None:
     """A 429 asks every request to wait a day (held to minutes); the first Ctrl-C comes during that pause. No
     create is sent after it, so the create waiting for the pause is not sent: the run ends at once (the test's
     cap guards it), the job planned, nothing paid, rather than waiting minutes only to leave."""
-    import threading
-
-    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
-    stop = threading.Event()
-    prov = _paused_at_first_create(m, stop)
-    result = api.run(m, provider=prov, stop=stop, report=False)
-    job = api.status(m).jobs[0]
-    assert result.status == "interrupted" and job.state == "planned", (result.status, job.state, job.error)
+    m, prov, job = _cut_in_the_pause_of_a_429(tmp_path, "stop")
     assert prov.app.state.sim.requests["create"] == 1 and stats(prov)["creates"] == 0
     assert "not sent: the run stopped (interrupt)" in (job.error or ""), job.error
 
@@ -176,14 +184,7 @@ def test_a_detach_in_a_providers_pause_after_a_429_plans_the_job_again_not_sent(
     create asked for: the provider refused that create, and none other was sent, so nothing can have been taken.
     The job is planned again, not sent (not left submitting for the next run to look up by its key), and the next
     run pays for it once."""
-    import threading
-
-    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
-    detach = threading.Event()
-    prov = _paused_at_first_create(m, detach)
-    result = api.run(m, provider=prov, detach=detach, report=False)
-    job = api.status(m).jobs[0]
-    assert result.status == "interrupted" and job.state == "planned", (result.status, job.state, job.error)
+    m, prov, job = _cut_in_the_pause_of_a_429(tmp_path, "detach")
     assert "not sent: the run was interrupted while the provider was refusing creates (429), nothing paid" in (
         job.error or ""), job.error
     assert prov.app.state.sim.requests["create"] == 1 and stats(prov)["creates"] == 0
