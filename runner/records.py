@@ -133,6 +133,10 @@ class JobRecord:
     # of `replaced`: a later render of the job (another manifest's, sharing the state) is its take now, which a run
     # does not fetch this one back for; else the file at `output_path` was edited or replaced since
     later_take: bool = False
+    # of an earlier run's done job whose `output_path` names where its video is now (set aside under .runs/, kept
+    # by a later render): the path the run wrote it to, where a later run's job of another key may have written
+    # its own; None where `output_path` is that path
+    written_path: str | None = None
     # a job re-rendered (planned again or in flight) whose earlier video is still at its path: that take
     earlier: EarlierTake | None = None
     # failed in this run at the provider, whose only take is a simulator's placeholder made at another endpoint,

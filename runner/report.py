@@ -1103,8 +1103,9 @@ def _pair_rest(runs: Sequence[Snapshot], by_key: Sequence[Mapping[str, JobRecord
     paths: list[dict[str, list[JobRecord]]] = [{}, {}]
     for r, jobs in enumerate(left):
         for job in jobs:
-            if job.output_path and job.key not in (pairs if r == 0 else paired_b):
-                paths[r].setdefault(job.output_path, []).append(job)
+            path = job.written_path or job.output_path  # the path the run wrote, not where a later run set it aside
+            if path and job.key not in (pairs if r == 0 else paired_b):
+                paths[r].setdefault(path, []).append(job)
     for path, mine in paths[0].items():
         theirs = paths[1].get(path)
         if theirs and len(mine) == 1 and len(theirs) == 1:

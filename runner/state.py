@@ -5009,6 +5009,9 @@ class Store:
         When no file holds it, the job is `replaced`: the take is not kept; `missing` too when no file at all is
         at its path (deleted, where `gridrun run` fetches the job's video again)."""
         own = self._own_videos(run_id, left, now, manifest_name)
+        # where the run left each job's video (recorded when it ended: in its own folder, `outputs_dir:` changed since)
+        left_at = self._paths_left(run_id)
+        written = {j.id: left_at.get(j.id) or j.output_path for j in left}
         left = tuple(dataclasses.replace(j, output_path=own[j.id]) if j.id in own else j for j in left)
         inside, folder = self._link_homes(manifest_name)
 
@@ -5025,9 +5028,6 @@ class Store:
                         return p
                     barred = barred or p
             return barred
-
-        # where the run left each job's video (recorded when it ended: in its own folder, `outputs_dir:` changed since)
-        left_at = self._paths_left(run_id)
 
         found: dict[int, str] = {}
         missed: dict[int, JobRecord] = {}
@@ -5078,7 +5078,8 @@ class Store:
                                                later_take=job.later_take or job.sha256 != n.sha256))
             else:
                 out.append(job)
-        return tuple(out)
+        return tuple(j if not written[j.id] or j.output_path == written[j.id] or j.written_path is not None
+                     else dataclasses.replace(j, written_path=written[j.id]) for j in out)
 
     def _link_homes(self, manifest_name: str) -> tuple[Callable[[str], bool], Path | None]:
         """Where an earlier run's page may link a video (`_videos_as_left`): whether a path is inside the output

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent / "browser"))
 
 from demo_state import Clock, build_state
@@ -139,3 +141,68 @@ def test_jobs_no_shared_axis_tells_apart_pair_by_output_path_one_to_one(tmp_path
     b_jobs = takes([{"look": "anime"}], "a fox, {look} look", "one", repeat=1)
     _, data = compare(tmp_path / "shared", shared, ("style",), b_jobs, ("look",))
     assert data["compare"]["onlyA"] == 2 and data["compare"]["onlyB"] == 1 and "byPath" not in data["compare"]
+
+
+def _run(m: Path) -> None:
+    from runner.cli import main
+
+    assert main(["run", str(m)]) == 0
+
+
+def _compare_of_runs(tmp_path: Path, name: str) -> dict[str, Any]:
+    store = Store(tmp_path / ".gridrun" / "state.db")
+    try:
+        html = render(store.snapshot(1, manifest_name=name), compare=store.snapshot(2, manifest_name=name),
+                      base_dir=tmp_path / "outputs" / name)
+    finally:
+        store.close()
+    return page_data(html)
+
+
+SHOTS = """\
+version: 1
+name: shots
+provider: sim
+model: pixverse-v5.6
+params: {{prompt: "{{{{ shot.prompt }}}}", quality: 360p, duration: 5}}
+{body}sim: {{render_time: 0.05, jitter: 0}}
+"""
+
+
+@pytest.mark.parametrize("body, output", [
+    ("matrix:\n  shot: {file: shots.csv}\noutput: \"{{ shot.id }}.mp4\"\n", "2.mp4"),
+    (("sweeps:\n  - name: final\n    matrix: {shot: {file: shots.csv}, seed: [1]}\n"
+      "output: \"{{ sweep }}/{{ shot.id }}-{{ seed }}.mp4\"\n"), "final/2-1.mp4"),
+], ids=["csv", "sweep"])
+def test_an_edited_data_file_row_pairs_with_its_new_version_by_the_output_path_both_runs_wrote(
+        tmp_path: Path, body: str, output: str) -> None:
+    """A row's prompt edited in the CSV between two runs changes its key, hash and axis value; run B's job writes
+    the path run A's wrote, and run A's video is set aside under .runs/superseded/: the two pair by that path."""
+    m = tmp_path / "m.yaml"
+    m.write_text(SHOTS.format(body=body), encoding="utf-8")
+    (tmp_path / "shots.csv").write_text("id,prompt\n1,a red fox\n2,an owl\n", encoding="utf-8")
+    _run(m)
+    (tmp_path / "shots.csv").write_text("id,prompt\n1,a red fox\n2,an owl at night\n", encoding="utf-8")
+    _run(m)
+    assert list((tmp_path / "outputs" / "shots" / ".runs" / "superseded").glob("*/*.mp4"))  # run A's video, aside
+    data = _compare_of_runs(tmp_path, "shots")
+    assert data["compare"] == {"both": 1, "renamed": 0, "onlyA": 0, "onlyB": 0, "differ": 1, "byPath": 1}
+    pair = next(i for i in data["items"] if i.get("by") == "path")
+    assert "an owl at night" in pair["key"] and "an owl" in pair["was"]
+    assert (tmp_path / "outputs" / "shots" / output).is_file()
+
+
+def test_an_axis_renamed_with_the_output_paths_kept_pairs_by_output_path_after_real_runs(tmp_path: Path) -> None:
+    """The README's case: `style` renamed `look`, the output paths kept. Run B's videos replace run A's (set aside
+    under .runs/superseded/); each job pairs with the one that wrote its path."""
+    m = tmp_path / "m.yaml"
+    text = SHOTS.replace('"{{{{ shot.prompt }}}}"', '"a fox, {{{{ {axis} }}}} style"')
+    body = "matrix:\n  {axis}: [anime, clay]\noutput: \"{{{{ {axis} }}}}.mp4\"\n"
+    m.write_text(text.format(body=body.format(axis="style"), axis="style"), encoding="utf-8")
+    _run(m)
+    m.write_text(text.format(body=body.format(axis="look"), axis="look"), encoding="utf-8")
+    _run(m)
+    data = _compare_of_runs(tmp_path, "shots")
+    assert data["compare"] == {"both": 0, "renamed": 0, "onlyA": 0, "onlyB": 0, "differ": 2, "byPath": 2}
+    pair = next(i for i in data["items"] if i["key"] == "look=clay")
+    assert pair["was"] == "style=clay" and pair["by"] == "path"
