@@ -396,6 +396,9 @@ class JobMaker:
         self.jobs: list[Job] = []
         self.warnings: dict[str, None] = {}
         self._no_extension: set[tuple[Any, ...]] = set()  # outputs warned of: they name files with no extension
+        # outputs warned of: a '/' of a value makes folders where the template writes the file name
+        self._value_folders: set[tuple[Any, ...]] = set()
+        self._var_fns: Mapping[str, Callable[[Mapping[str, Any]], Any]] = {}
         # job key -> what made it (sweep, shape, matrix values, take): a second job of the key is told from it
         self.seen_keys: dict[str, tuple[Sweep, _Shape, tuple[tuple[str, Any], ...], int]] = {}
         # a job key as its values read (`alike`), where that is other text -> the first job key that reads so
@@ -524,6 +527,7 @@ class JobMaker:
         templated = tuple((name, renderer(c)) for name, c in cparams.items() if c.kind != "const")
         var_fns = {name: renderer(cvars[name]) for name in dyn_order}
         render_output = coutput.renderer
+        self._var_fns = var_fns
         sweep_name = sw.name
         sweep_text = sw.name or ""
         jobs, seen_keys = self.jobs, self.seen_keys
@@ -1349,6 +1353,18 @@ class JobMaker:
         ctx["hash"] = (digest_hex or hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest())[:12]
         try:
             rel = render(ctx)
+            # a '/' of a value where the template writes the file name (`{{ prompt }}-1.mp4`, not `{{ dir }}/x.mp4`)
+            hint = ""
+            if type(rel) is str and "/" in rel:
+                try:
+                    apart = self._slashes_apart(ctx, key)
+                    written = render(apart) if apart is not None else None
+                except TemplateProblem:  # a template that reads the value's '/' (`prompt.split('/')`): as it is
+                    written = None
+                if type(written) is str and _VALUE_SLASH in written.rpartition("/")[2]:
+                    name = self._slashed(key)
+                    hint = (f"; a '/' in a value (of {name}) separates folders as the template's own does: to keep it "
+                            f"in the file name, write {{{{ {name} | replace('/', '-') }}}}")
         except TemplateProblem as exc:
             err = _template_error(self.m, sw.output_path, exc, self._row_in(ctx))
             self.errors.add(err, key, err.row_line or self.rows_line(key))
@@ -1356,10 +1372,15 @@ class JobMaker:
         if type(rel) is str and _SAFE_REL.fullmatch(rel):
             rel_path = rel
         else:
-            safe = _output_path(self.m, sw, rel, self.errors, key, self._no_sweep)
+            safe = _output_path(self.m, sw, rel, self.errors, key, hint + self._no_sweep, self.rows_line)
             if safe is None:
                 return None
             rel_path = safe
+        if hint and sw.output_path not in self._value_folders:
+            self._value_folders.add(sw.output_path)
+            row = self.rows_line(key)
+            self.warnings[self.m.warning(sw.output_path, f"makes folders of a value: job {key!r}"
+                                         f"{' (' + row + ')' if row else ''} writes {rel_path!r}{hint}")] = None
         name = rel_path.rpartition("/")[2]
         if name[0] == ".":
             # `{{ look }}.mp4` of an empty look: a hidden file (`ls` shows it only with -a), its poster `.mp4.jpg`
@@ -1395,6 +1416,43 @@ class JobMaker:
             self.errors.add(self.m.error(sw.output_path, clash), key)
             return None
         return rel_path if digest_hex is not None else None
+
+    def _slashes_apart(self, ctx: dict[str, Any], key: str) -> dict[str, Any] | None:
+        """`ctx` with each '/' of the job `key`'s matrix values (a data file's cells too), of its key past the
+        sweep's name and so of the vars made of them written `_VALUE_SLASH`: rendered by the output template, where
+        it puts a value's '/'. None when no value holds one."""
+        made = self.seen_keys.get(key)
+        if made is None:
+            return None
+        sw, shape, values, _ = made
+        apart = {}
+        for name, value in values:
+            kind = type(value)
+            if kind is str and "/" not in value or kind is dict and not any(
+                    type(v) is not str or "/" in v for v in value.values()):
+                continue
+            written = _apart(value)
+            if written is not value:
+                apart[name] = written
+        if not apart:
+            return None
+        out = ctx.copy()
+        out.update(apart)
+        head, sep, tail = key.partition("/") if sw.name is not None else ("", "", key)
+        out["key"] = head + sep + tail.replace("/", _VALUE_SLASH)
+        for name in shape.dyn:
+            out[name] = self._var_fns[name](out)
+        return out
+
+    def _slashed(self, key: str) -> str:
+        """The name of the first matrix value of the job `key` holding a '/' (`prompt`, `shot.prompt`)."""
+        _, _, values, _ = self.seen_keys[key]
+        for name, value in values:
+            if _apart(value) is not value:
+                if type(value) is dict:
+                    return next(f"{name}.{k}" for k, v in value.items() if _apart(v) is not v)
+                return str(name)
+        return "value"
 
     def _check(self, params: Mapping[str, Any]) -> Checked:
         """The model's check of `params`, and gridrun's own: one video per job."""
@@ -2141,33 +2199,60 @@ def _safe_part(part: str) -> str:
     )
 
 
-def _output_path(m: Manifest, sw: Sweep, rel: Any, errors: Collector, key: str, note: str = "") -> str | None:
+def _output_path(m: Manifest, sw: Sweep, rel: Any, errors: Collector, key: str, note: str = "",
+                 rows_line: Callable[[str], str | None] | None = None) -> str | None:
     """The output path relative to the output folder, made safe; None (and an error) when it is not. `note`: what
-    the error adds (that `sweep` is empty, in a manifest without sweeps)."""
+    the error adds (that `sweep` is empty, in a manifest without sweeps); `rows_line`: where the data-file rows of
+    a job's values are (`JobMaker.rows_line`), named with the path."""
     text = str(rel).strip()
     if _SAFE_REL.fullmatch(text):
         return text
+
+    def shown() -> str:
+        return ", ".join(filter(None, (repr(text), rows_line(key) if rows_line is not None else None)))
+
     if not text:
-        errors.add(m.error(sw.output_path, "renders an empty path" + note), key)
+        errors.add(m.error(sw.output_path, "renders an empty path" + note), key,
+                   rows_line(key) if rows_line is not None else None)
         return None
     if text.endswith("/"):
         errors.add(m.error(sw.output_path, "renders a folder (it ends with '/'), not a file name: name the video in it, "
-                                           "e.g. \"{{ style }}/{{ key }}.mp4\"" + note), key, repr(text))
+                                           "e.g. \"{{ style }}/{{ key }}.mp4\"" + note), key, shown())
         return None
     if text.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:[\\/]", text):
         errors.add(m.error(sw.output_path, "renders an absolute path; output is relative to the output folder" + note),
-                   key, repr(text))
+                   key, shown())
         return None
     # "/" separates folders; a backslash is a character (from a value, say: `rain\snow`), made "_" below
     norm = posixpath.normpath(text)
     if norm == ".." or norm.startswith("../"):
-        errors.add(m.error(sw.output_path, "renders a path that leaves the output folder" + note), key, repr(text))
+        errors.add(m.error(sw.output_path, "renders a path that leaves the output folder" + note), key, shown())
         return None
     parts = [_safe_part(p) for p in unicodedata.normalize("NFC", norm).split("/") if p not in ("", ".")]
     if not parts:
-        errors.add(m.error(sw.output_path, "renders a path that names no file" + note), key, repr(text))
+        errors.add(m.error(sw.output_path, "renders a path that names no file" + note), key, shown())
         return None
     return "/".join(parts)
+
+
+# What a matrix value's own "/" is in the text the output template renders for `JobMaker._slashes_apart`: a
+# character no name keeps (a private use one), to tell where the template puts the value's "/".
+_VALUE_SLASH = "\ue000"
+
+
+def _apart(value: Any) -> Any:
+    """`value` (a matrix value: text, a data file's row, a list) with each '/' of its text `_VALUE_SLASH`; the very
+    value when it holds none."""
+    kind = type(value)
+    if kind is str:
+        return value.replace("/", _VALUE_SLASH) if "/" in value else value
+    if kind is dict:
+        items = {k: _apart(v) for k, v in value.items()}
+        return items if any(items[k] is not v for k, v in value.items()) else value
+    if kind is list or kind is tuple:
+        seq = [_apart(v) for v in value]
+        return kind(seq) if any(a is not b for a, b in zip(seq, value)) else value
+    return value
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1565,6 +1565,42 @@ def test_outputs_in_folders_named_like_other_outputs_stems_are_fine(tmp_path: Pa
     assert sorted(Path(j.output_str).relative_to(p.outputs_dir).as_posix() for j in p.jobs) == ["x/clip.mp4", "x/y/clip.mp4"]
 
 
+def test_a_slash_of_a_data_value_where_the_template_writes_the_file_name_is_warned_of_naming_its_line(
+        tmp_path: Path) -> None:
+    """A prompt `1/2 speed` in `{{ prompt }}-1.mp4` makes a folder: warned of at output:, naming the job, its line of
+    the data file and the way to keep the '/' in the name; one in a folder position (`{{ a }}/clip.mp4`) is not."""
+    (tmp_path / "prompts.txt").write_text("a fox\na drone shot, 1/2 speed\n", encoding="utf-8")
+    p = plan_of(tmp_path, 'params:\n  prompt: "{{ prompt }}"\nmatrix:\n  prompt: {file: prompts.txt}\n'
+                          'output: "{{ prompt[:40] }}-1.mp4"\n')
+    assert sorted(j.output.relative_to(p.outputs_dir).as_posix() for j in p.jobs) == [
+        "a_drone_shot,_1/2_speed-1.mp4", "a_fox-1.mp4"]
+    said = [str(w) for w in p.warnings if "makes folders of a value" in str(w)]
+    assert said == [(f"{tmp_path / 'm.yaml'}:8:1: output: makes folders of a value: job 'prompt=a drone shot, 1/2 "
+                     f"speed' (from {tmp_path / 'prompts.txt'}:2) writes 'a_drone_shot,_1/2_speed-1.mp4'; a '/' in a "
+                     "value (of prompt) separates folders as the template's own does: to keep it in the file name, "
+                     "write {{ prompt | replace('/', '-') }}")], p.warnings
+    kept = plan_of(tmp_path, 'params:\n  prompt: "{{ prompt }}"\nmatrix:\n  prompt: {file: prompts.txt}\n'
+                             'output: "{{ prompt | replace(\'/\', \'-\') }}.mp4"\n', "kept.yaml")
+    assert "a_drone_shot,_1-2_speed.mp4" in [j.output.name for j in kept.jobs]
+    assert not [w for w in kept.warnings if "makes folders" in str(w)]
+    folders = plan_of(tmp_path, "params:\n  prompt: x {{ a }}\nmatrix:\n  a: [x, x/y]\noutput: \"{{ a }}/clip.mp4\"\n",
+                      "folders.yaml")
+    assert not [w for w in folders.warnings if "makes folders" in str(w)]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("/imagine an owl", "renders an absolute path"),
+    ("../reel/owl", "renders a path that leaves the output folder"),
+])
+def test_an_output_a_data_value_makes_absolute_or_outside_names_the_data_file_line(
+        tmp_path: Path, line: str, message: str) -> None:
+    (tmp_path / "prompts.txt").write_text(f"a fox\n{line}\n", encoding="utf-8")
+    err = one_error(tmp_path, 'params:\n  prompt: "{{ prompt }}"\nmatrix:\n  prompt: {file: prompts.txt}\n'
+                              'output: "{{ prompt }}-1.mp4"\n', message)
+    assert err.field == "output"
+    assert f"from {tmp_path / 'prompts.txt'}:2)" in str(err) and "{{ prompt | replace('/', '-') }}" in str(err), str(err)
+
+
 def test_job_count_cap(tmp_path: Path) -> None:
     body = "params:\n  prompt: a fox\nmatrix:\n  seed: {range: [1, 1001]}\n"
     err = one_error(tmp_path, body, "above the cap")
