@@ -1249,7 +1249,9 @@ class JobMaker:
                     message += (f"; a matrix key named '{issue.field}' sets that request parameter: to use its values "
                                 f"only in templates, rename the axis (e.g. {issue.field}_text)")
                 path = self._path(sw, shape, issue.field)
-                if issue.field in shape.keys and issue.field in values:
+                if issue.field in shape.keys and issue.field in values and not (
+                        issue.field == "n" and issue.field in self.templated):
+                    # each value refused at its place in its list; an axis `n` for templates, once as that name
                     path = self._item(path, values[issue.field])
                 self.errors.add(self.m.error(path, message, CapabilityError), key)
 

@@ -1854,6 +1854,17 @@ def test_an_axis_named_n_used_in_a_template_is_said_to_clash_with_the_request_pa
     assert "repeat: N" in err.message and "rename" not in err.message
 
 
+@pytest.mark.parametrize("axis", ["{file: negatives.txt}", "[dogs, clouds, rain]"])
+def test_an_axis_named_n_of_a_data_file_or_a_list_is_refused_once_at_the_axis(tmp_path: Path, axis: str) -> None:
+    """`n` is a natural name for a column of negative prompts: refused once, at the axis, not at each value (a
+    data file's each line, as if its values were wrong)."""
+    (tmp_path / "negatives.txt").write_text("".join(f"blurry, watermark {i}\n" for i in range(200)), encoding="utf-8")
+    [err] = errors_of(tmp_path, f"params:\n  prompt: a fox\n  negative_prompt: \"{{{{ n }}}}\"\nmatrix:\n  n: {axis}\n")
+    assert (err.field, err.line, err.column, str(err.file)) == ("matrix.n", 8, 3, str(tmp_path / "m.yaml")), err
+    assert err.message.startswith("a matrix key named 'n' sets the request parameter n"), err.message
+    assert f"in {200 if 'file' in axis else 3} jobs" in err.message, err.message
+
+
 @pytest.mark.parametrize(("axis", "said"), [("seed", "is above the maximum"), ("aspect_ratio", "expected an aspect"),
                                             ("quality", "is not one of")])
 def test_an_axis_named_like_a_parameter_and_used_in_a_template_gets_the_hint_whatever_its_value_breaks(
