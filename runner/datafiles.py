@@ -1023,7 +1023,7 @@ def _jsonl_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], wh
     values: list[Any] = []
     for number, line in enumerate(_stream_lines(chunks()), 1):
         stripped = line.strip()
-        if not stripped:
+        if not stripped or stripped[0] == "#":  # blank, or a comment as in a .txt file: no JSON value starts with '#'
             continue
         indent = len(line) - len(line.lstrip())
         try:

@@ -46,7 +46,7 @@ def _whole_jsonl(text: str, problems: list[Any], where: list[Any]) -> list[Any]:
     values: list[Any] = []
     for number, line in enumerate(_whole_lines(text), 1):
         stripped = line.strip()
-        if not stripped:
+        if not stripped or stripped[0] == "#":  # a comment, as in a .txt file
             continue
         indent = len(line) - len(line.lstrip())
         try:

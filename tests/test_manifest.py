@@ -910,14 +910,15 @@ def _text_values_before(text: str, problems: list[Any], where: list[Any]) -> lis
 
 
 def _jsonl_values_before(text: str, problems: list[Any], where: list[Any]) -> list[Any]:
-    """How a .jsonl file was read before a file of CR-ended lines was split."""
+    """How a .jsonl file was read before a file of CR-ended lines was split; a line starting with '#' skipped as a
+    comment (refused before, so no job's key depends on it)."""
     from runner.datafiles import _MAX_ERRORS_PER_DATA_FILE, _reject_constant, _unique_keys
     from runner.yamlsource import kind
 
     values: list[Any] = []
     for number, line in enumerate(text.split("\n"), 1):
         stripped = line.strip()
-        if not stripped:
+        if not stripped or stripped[0] == "#":
             continue
         indent = len(line) - len(line.lstrip())
         try:

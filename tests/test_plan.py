@@ -1762,6 +1762,21 @@ def test_a_value_read_from_a_data_file_is_refused_at_its_line_there(tmp_path: Pa
     assert str(errors[4]).startswith(f"{tmp_path / 'q.txt'}:2:1: sweeps[1].matrix.zip[0].quality[1]: '999p'")
 
 
+def test_a_jsonl_file_skips_comment_lines_as_a_txt_file_does_keeping_each_rows_line(tmp_path: Path) -> None:
+    """Blank lines and lines starting with '#' are skipped in a .jsonl file as in a .txt one (no JSON value starts
+    with '#'); a row's line is still its line in the file."""
+    (tmp_path / "shots.jsonl").write_text('# shots for the teaser\n{"id": "1", "prompt": "a red fox"}\n\n'
+                                          '  # the owl\n{"id": "2", "prompt": "an owl", "quality": "4k"}\n',
+                                          encoding="utf-8")
+    body = ('params:\n  prompt: "{{ shot.prompt }}"\n  quality: "{{ shot.quality | default(\'540p\') }}"\n'
+            "matrix:\n  shot: {file: shots.jsonl}\n")
+    [err] = errors_of(tmp_path, body)
+    assert "'4k' is not one of" in err.message and f"(from {tmp_path / 'shots.jsonl'}:5)" in err.message, err
+    (tmp_path / "shots.jsonl").write_text('# shots for the teaser\n{"id": "1", "prompt": "a red fox"}\n\n'
+                                          '{"id": "2", "prompt": "an owl"}\n', encoding="utf-8")
+    assert [j.params["prompt"] for j in plan_of(tmp_path, body).jobs] == ["a red fox", "an owl"]
+
+
 def test_a_value_a_template_makes_of_a_data_file_row_names_the_row(tmp_path: Path) -> None:
     """`quality: "{{ shot.quality }}"`: refused at the template, which made it, naming the row it was made of
     (directly, through a var, in a sweep, a row of each file it reads)."""
