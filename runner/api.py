@@ -975,9 +975,9 @@ class _Alike(NamedTuple):
     """The jobs of a plan whose request reads as one of the previous run's but is other text (`_form_only`)."""
 
     form: list[tuple[str, tuple[Any, Any]]]  # (key, (then, now)): in Unicode form, or by an invisible character
-    # (key, (then, now), the earlier key when it is another, the data files the values that differ came from):
-    # in white space at line ends, the final line break, CR/LF line ends
-    spacing: list[tuple[str, tuple[Any, Any], str | None, tuple[tuple[tuple[Any, ...], str], ...]]]
+    # (key, (then, now), the earlier key when it is another, the data files the values that differ came from, the
+    # lines of those values there, `shots.csv:3`): in white space at line ends, the final line break, CR/LF line ends
+    spacing: list[tuple[str, tuple[Any, Any], str | None, tuple[tuple[tuple[Any, ...], str], ...], tuple[str, ...]]]
     # (key, (then, now)): in how a number is written, 5 then and 5.0 now (a `number` parameter keeps an integer
     # the manifest writes, and reads the text of a data file, or 5.0, as a float)
     numbers: Sequence[tuple[str, tuple[Any, Any]]] = ()
@@ -1014,7 +1014,8 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
     if last.provider != m.provider or last.model != m.model:
         return _Alike([], [])
     found: list[tuple[str, tuple[Any, Any]]] = []
-    spacing: list[tuple[str, tuple[Any, Any], str | None, tuple[tuple[tuple[Any, ...], str], ...]]] = []
+    spacing: list[tuple[str, tuple[Any, Any], str | None, tuple[tuple[tuple[Any, ...], str], ...], tuple[str, ...]]] = []
+    row_lines: dict[tuple[Any, ...], dict[str, int]] = {}  # of each data-file axis: each value's form -> its line
     # the request of each key the plan no longer has, line by line, in the state's JSON -> (key, its values JSON):
     # made only when the plan has a job of a new key
     by_request: dict[str, tuple[str, str]] | None = None
@@ -1079,8 +1080,8 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
         if textforms.alike_value(old) == textforms.alike_value(new):
             found.append((job.key, (old, new)))
         elif textforms.spaced_value(old) == textforms.spaced_value(new):
-            files = _files_of(m, job, gone_vals[earlier] if earlier is not None else None)
-            spacing.append((job.key, (old, new), earlier, files))
+            files, rows = _files_of(m, job, gone_vals[earlier] if earlier is not None else None, row_lines)
+            spacing.append((job.key, (old, new), earlier, files, rows))
     return _Alike(found, spacing, numbers, renamed, environment)
 
 
@@ -1367,24 +1368,40 @@ def _spaced_marks(value: Any) -> bool:
     return False
 
 
-def _files_of(m: Manifest, job: Any, vals: str | None) -> tuple[tuple[tuple[Any, ...], str], ...]:
+def _files_of(m: Manifest, job: Any, vals: str | None, row_lines: dict[tuple[Any, ...], dict[str, int]],
+              ) -> tuple[tuple[tuple[tuple[Any, ...], str], ...], tuple[str, ...]]:
     """The data files the matrix values of `job` are read from (`{file: shots.csv}`), each with the field that
     names it: those of the values that differ from `vals` (the earlier job's, JSON), or of every value that holds
-    a line break or a space at a line's end (None)."""
+    a line break or a space at a line's end (None); and the lines of those values there (`shots.csv:3`).
+    `row_lines`, kept by the caller: of each data-file axis, each value's form -> its line."""
     try:
         then = json.loads(vals) if vals is not None else None
     except (TypeError, ValueError):
         then = None
-    names = [name for name, value in job.values
+    names = [(name, value) for name, value in job.values
              if (then.get(name) != value if isinstance(then, dict) else
                  any(t != textforms.spaced(t) for t in textforms.strings_in(value)))]
     files: list[tuple[tuple[Any, ...], str]] = []
-    for name in names:
+    rows: list[str] = []
+    for name, value in names:
+        row = None
         for where, path in m.files.items():
-            if where and where[-1] == name and all(path != f for _, f in files):
+            if not where or where[-1] != name:
+                continue
+            if all(path != f for _, f in files):
                 files.append((where, path))
-    return tuple((where, resume.shown_beside(path, m.path)) for where, path in files)
-    return tuple(files)
+            lines = m.data_lines.get(where)
+            if row is not None or lines is None:
+                continue
+            if where not in row_lines:
+                row_lines[where] = {resume.value_form(v): at[0] for v, at in
+                                    zip(resume.axis_values(m, where), lines.positions)}
+            line = row_lines[where].get(resume.value_form(value))
+            if line is not None:
+                row = f"{resume.shown_beside(path, m.path)}:{line}"
+        if row is not None:
+            rows.append(row)
+    return tuple((where, resume.shown_beside(path, m.path)) for where, path in files), tuple(rows)
 
 
 def _changes(p: Plan, last: Any, before: Mapping[str, str], requests: Mapping[str, str] = {},
@@ -1541,7 +1558,7 @@ def diff(
         found = [pair for key, pair in form_only.form if key in keys]
         if found and last is not None:
             warnings = (plan_mod.form_only_warning(p.manifest, last.id, found, force=force), *warnings)
-        spaced = [(pair, was, files) for key, pair, was, files in form_only.spacing if key in keys]
+        spaced = [(pair, was, files, rows) for key, pair, was, files, rows in form_only.spacing if key in keys]
         if spaced and last is not None:
             warnings = (plan_mod.spacing_warning(p.manifest, last.id, spaced, force=force), *warnings)
         written = [pair for key, pair in form_only.numbers if key in keys]
@@ -1556,7 +1573,7 @@ def diff(
         # the earlier values of a job found under another key by its request (a data file's line ends changed)
         earlier = {**earlier, **{key: {name: pair[0].get(name) for name in pair[0].keys() | pair[1].keys()
                                        if pair[0].get(name) != pair[1].get(name)}
-                                 for key, pair, was, _ in form_only.spacing
+                                 for key, pair, was, _, _ in form_only.spacing
                                  if was is not None and isinstance(pair[0], dict) and isinstance(pair[1], dict)}}
     return replace(d, left_behind=left, sent_away=away, key_away=keyed, warnings=warnings, aside=aside, changes=changes, earlier=earlier,
                    previous_run=None if last is None else last.id, billed_above=above, billing=billing)

@@ -1502,11 +1502,14 @@ def form_only_warning(manifest: Manifest, run_id: int, found: Sequence[tuple[Any
 
 
 def spacing_warning(manifest: Manifest, run_id: int,
-                    found: Sequence[tuple[tuple[Any, Any], str | None, Sequence[tuple[tuple[Any, ...], str]]]], *,
+                    found: Sequence[tuple[tuple[Any, Any], str | None, Sequence[tuple[tuple[Any, ...], str]],
+                                          Sequence[str]]], *,
                     force: bool = False) -> Warned:
     """The warning of jobs to send whose request equals one of run `run_id` line by line but for white space
     (`found`: of each, its parameters (then, now), the key of run `run_id`'s job when the plan no longer has it,
-    and the data files its values that differ came from, each with the field naming it, where the warning is):
+    the data files its values that differ came from, each with the field naming it, where the warning is, and
+    those values' lines there, `shots.csv:3`); each kind of change said with the rows that have it (the first
+    three kinds, the first three rows of each):
     spaces at line ends trimmed or added, a final line break added or taken out, CRLF line ends for LF, as a commit
     hook (pre-commit's trailing-whitespace and end-of-file-fixer), an editor, a spreadsheet or a checkout with
     `core.autocrlf` leaves. Their jobs would be paid for again for what reads the same. A value of a data file that
@@ -1514,16 +1517,24 @@ def spacing_warning(manifest: Manifest, run_id: int,
     the earlier key. With `force` (every job sent again), saving the file back saves nothing: not advised."""
     n = len(found)
     jobs = "1 job differs" if n == 1 else f"{n:,} jobs differ"
-    (then, now), _, _ = found[0]
-    names = ([k for k in sorted(then.keys() | now.keys(), key=str) if then.get(k) != now.get(k)]
-             if isinstance(then, dict) and isinstance(now, dict) else [])
-    said = []
-    for name in names[:2]:
-        how = unspaced_value(then.get(name), now.get(name))
-        if how:
-            said.append(f"params.{name}: {', '.join(how)}")
-    what = f" ({'; '.join(said)}{'; ...' if len(names) > 2 else ''})" if said else ""
-    renamed = [was for _, was, _ in found if was is not None]
+    kinds: dict[str, list[str]] = {}  # what changed in a job's parameters -> the rows of the jobs it changed so
+    for (then, now), _, _, rows in found:
+        names = ([k for k in sorted(then.keys() | now.keys(), key=str) if then.get(k) != now.get(k)]
+                 if isinstance(then, dict) and isinstance(now, dict) else [])
+        said = []
+        for name in names[:2]:
+            how = unspaced_value(then.get(name), now.get(name))
+            if how:
+                said.append(f"params.{name}: {_of_the_value(', '.join(how))}")
+        kinds.setdefault(f"{'; '.join(said)}{'; ...' if len(names) > 2 else ''}" if said else "", []).extend(rows)
+    parts = []
+    for how, rows in list(kinds.items())[:3]:
+        at = ", ".join(dict.fromkeys(rows[:3])) + (f" and {len(rows) - 3:,} more" if len(rows) > 3 else "")
+        parts.append(", ".join(filter(None, (how, f"from {at}" if rows else ""))))
+    if len(kinds) > 3:
+        parts.append(f"and {len(kinds) - 3:,} other {'kind' if len(kinds) == 4 else 'kinds'} of change")
+    what = f" ({'; '.join(filter(None, parts))})" if any(parts) else ""
+    renamed = [was for _, was, _, _ in found if was is not None]
     new = ""
     if renamed:
         shown = renamed[0] if len(renamed[0]) <= 60 else renamed[0][:57] + "..."
@@ -1532,7 +1543,7 @@ def spacing_warning(manifest: Manifest, run_id: int,
                f"{f' and {len(renamed) - 1:,} more' if len(renamed) > 1 else ''}) no longer in the manifest")
     files: list[str] = []
     field: tuple[Any, ...] = ()  # the warning is at the field naming the first data file, else at the manifest's top
-    for _, _, its in found:
+    for _, _, its, _ in found:
         for where, name in its:
             field = field or where
             if name not in files:
@@ -1545,6 +1556,12 @@ def spacing_warning(manifest: Manifest, run_id: int,
             "line ends, changes a file so)") if not force else ""
     return manifest.warning(field, f"{jobs} from run {run_id} only in white space{what}{new}: {it} would be rendered "
                                 f"and paid for again, for what reads the same{back}")
+
+
+def _of_the_value(how: str) -> str:
+    """`unspaced`'s words with its lines said as the value's ("trailing spaces added (line 1 of the value)"), not
+    to be read as a line of the file the warning is at."""
+    return re.sub(r"\((lines? \d[\d, .]*)\)", r"(\1 of the value)", how)
 
 
 def numbers_warning(manifest: Manifest, run_id: int, found: Sequence[tuple[Any, Any]], *,

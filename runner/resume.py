@@ -974,7 +974,7 @@ def rows_changed(manifest: Manifest, left: Sequence[Any], ran: Sequence[Any],
             continue
         if isinstance(vals, dict):
             for name, value in vals.items():
-                recorded.setdefault(name, set()).add(_value_form(value))
+                recorded.setdefault(name, set()).add(value_form(value))
     axes: dict[tuple[Any, ...], tuple[list[Any], list[str]]] = {}
     said: dict[str, None] = {}
     files: dict[str, None] = {}
@@ -991,18 +991,18 @@ def rows_changed(manifest: Manifest, left: Sequence[Any], ran: Sequence[Any],
             if name not in vals or (axis[0] == "matrix") != (r["sweep"] is None):
                 continue
             if axis not in axes:
-                values = _axis_values(manifest, axis)
-                axes[axis] = (values, [_value_form(v) for v in values])
+                values = axis_values(manifest, axis)
+                axes[axis] = (values, [value_form(v) for v in values])
             values, normed = axes[axis]
             then = vals[name]
-            if _value_form(then) in normed:
+            if value_form(then) in normed:
                 continue
             file = shown_beside(where.file, manifest.path)
             files[file] = None
             new = [i for i, n in enumerate(normed) if n not in recorded.get(name, ())]
             at = _row_now(then, [(i, values[i]) for i in new])
             if at is None:
-                had = _line_had(_value_form(then), _run_order(ran, axis), normed, where.positions)
+                had = _line_had(value_form(then), _run_order(ran, axis), normed, where.positions)
                 said[f"{file}{'' if had is None else f':{had}'}: run {run_id}'s row {_cell(then)} was removed"] = None
                 continue
             edited = True
@@ -1016,7 +1016,7 @@ def rows_changed(manifest: Manifest, left: Sequence[Any], ran: Sequence[Any],
 
 def _run_order(ran: Sequence[Any], axis: tuple[Any, ...]) -> list[str]:
     """The values of the data-file axis `axis` that the jobs of a run (`ran`, in plan order) were made of, in the
-    order of the data file as the run read it (`_value_form`): a matrix takes each axis's values in order."""
+    order of the data file as the run read it (`value_form`): a matrix takes each axis's values in order."""
     name, order = axis[-1], {}
     for r in ran:
         if (axis[0] == "matrix") != (r["sweep"] is None):
@@ -1026,12 +1026,12 @@ def _run_order(ran: Sequence[Any], axis: tuple[Any, ...]) -> list[str]:
         except ValueError:
             continue
         if isinstance(vals, dict) and name in vals:
-            order.setdefault(_value_form(vals[name]), None)
+            order.setdefault(value_form(vals[name]), None)
     return list(order)
 
 
 def _line_had(then: str, order: Sequence[str], now: Sequence[str], positions: Sequence[tuple[int, int]]) -> int | None:
-    """The line of its data file that the row `then` (`_value_form`), since removed, had: the rows before it in
+    """The line of its data file that the row `then` (`value_form`), since removed, had: the rows before it in
     the run's order (`order`) counted from the file's first row now, each row still there (`now`, at `positions`)
     with the lines it spans now, each one not there with one line; None where `then` is not in `order`."""
     if not positions:
@@ -1046,12 +1046,12 @@ def _line_had(then: str, order: Sequence[str], now: Sequence[str], positions: Se
     return None
 
 
-def _value_form(value: Any) -> str:
+def value_form(value: Any) -> str:
     """A data file's value (a row, a line) as one text to compare: its JSON, keys sorted."""
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _axis_values(manifest: Manifest, axis: tuple[Any, ...]) -> list[Any]:
+def axis_values(manifest: Manifest, axis: tuple[Any, ...]) -> list[Any]:
     """The values the manifest holds now at `axis` (a data-file axis's path in `manifest.data`), [] where it holds
     none there."""
     node: Any = manifest.data
@@ -1069,8 +1069,8 @@ def rows_gone(manifest: Manifest, values: Iterable[Mapping[str, Any]]) -> bool:
     plan."""
     by_name: dict[str, set[str]] = {}
     for axis in manifest.data_lines:
-        by_name.setdefault(axis[-1], set()).update(map(_value_form, _axis_values(manifest, axis)))
-    return any(name in by_name and _value_form(v) not in by_name[name] for made in values for name, v in made.items())
+        by_name.setdefault(axis[-1], set()).update(map(value_form, axis_values(manifest, axis)))
+    return any(name in by_name and value_form(v) not in by_name[name] for made in values for name, v in made.items())
 
 
 def images_changed(manifest: Manifest, job_ids: Collection[int]) -> bool:

@@ -2895,7 +2895,7 @@ def test_whitespace_fixed_by_a_commit_hook_warns_that_the_jobs_would_be_paid_aga
     said = " ".join((out + err).split())
     assert code == 0
     assert ("2 jobs differ from run 1 only in white space (params.prompt: a final line break added, trailing spaces "
-            "removed (line 1)): they would be rendered and paid for again, for what reads the same; to have them as "
+            "removed (line 1 of the value)): they would be rendered and paid for again, for what reads the same; to have them as "
             "run 1 made them, save the manifest (or the data file the text comes from) as it was") in said, said
     code, out, _ = run_cli(capsys, "plan", "--json", str(m))
     assert code == 0
@@ -2958,7 +2958,8 @@ def test_a_no_break_space_turned_into_a_space_is_white_space_named_and_shown_esc
     code, out, err = run_cli(capsys, "plan", str(m))
     said = " ".join((out + err).split())
     assert code == 0
-    assert f"1 job differs from run 1 only in white space (params.prompt: {how}): it would be rendered" in said, said
+    assert re.search(re.escape(f"1 job differs from run 1 only in white space (params.prompt: {how}") +
+                     r"(, from prompts\.txt:2)?\): it would be rendered", said), said
     escaped = [json.dumps(t) for t in (then, now)]
     assert f"(params.prompt: {escaped[0]} then, {escaped[1]} now)" in said, said
 
@@ -3233,6 +3234,32 @@ def test_a_change_of_words_is_not_told_as_white_space(
     assert code == 0 and "2 jobs differ from run 1" in out + err and "white space" not in out + err, out + err
 
 
+def test_white_space_changed_in_several_rows_names_each_rows_own_change_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One row's trailing space added, another's removed: each kind of change is said with its rows' lines in the
+    data file, and a line within a value is said as the value's, not to be read as the file's."""
+    monkeypatch.setenv("COLUMNS", "400")
+    (tmp_path / "shots.csv").write_text("id,prompt\n1,a red fox\n2,an owl\n3,a cat \n", encoding="utf-8")
+    m = write(tmp_path / "shots.yaml", """\
+        params:
+          prompt: "{{ shot.prompt }}"
+          quality: 360p
+        matrix:
+          shot: {file: shots.csv}
+        output: "{{ shot.id }}.mp4"
+        sim: {render_time: 0.05, jitter: 0}
+        """, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    (tmp_path / "shots.csv").write_text("id,prompt\n1,a red fox\n2,an owl \n3,a cat\n", encoding="utf-8")
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    assert code == 0
+    [warned] = [w for w in json.loads(out)["warnings"] if "white space" in w]
+    assert warned.startswith("matrix.shot: 2 jobs differ from run 1 only in white space (params.prompt: trailing "
+                             "spaces added (line 1 of the value), from shots.csv:3; params.prompt: trailing spaces "
+                             "removed (line 1 of the value), from shots.csv:4); 2 of them are planned as new"), warned
+
+
 def test_a_csv_saved_again_with_crlf_line_ends_names_the_new_job_and_the_data_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -3259,7 +3286,8 @@ def test_a_csv_saved_again_with_crlf_line_ends_names_the_new_job_and_the_data_fi
     warned = [w for w in json.loads(out)["warnings"] if "white space" in w]
     assert len(warned) == 1, out
     assert warned[0].startswith("matrix.shot: 1 job differs from run 1 only in white space "
-                                "(params.prompt: CRLF line ends (LF line ends then)); it is planned as new, its key "
+                                "(params.prompt: CRLF line ends (LF line ends then), from shots.csv:2); it is planned "
+                                "as new, its key "
                                 "of run 1 (shot="), warned
     assert "no longer in the manifest" in warned[0] and "save shots.csv as it was" in warned[0], warned
     code, out, err = run_cli(capsys, "plan", "--explain", str(m))
