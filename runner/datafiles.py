@@ -9,7 +9,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -729,6 +729,28 @@ def _csv_rows(chunks: Callable[[], Iterable[str]], problems: list[Problem], wher
         return _csv_read(chunks, problems, where, most, notes, [] if header is None else header)
 
 
+def _comma_in_a_cell(row: Sequence[str], extra: int, written: str) -> tuple[int, str]:
+    """Of a CSV row with `extra` fields more than its header row, most likely a cell holding a comma unquoted (`1,a
+    red fox, running`): where the first comma of such a cell is in the row's first line (`written`: the row as
+    written; 1 when not found there), and the hint to quote the cell, with the cell as the header row would read it
+    when a comma followed by a space (prose's, not a separator's) is found."""
+    start = next((at for at in range(1, len(row)) if row[at][:1] == " "), None)
+    if start is None:
+        return 1, "; a cell holding a comma must be quoted, as in \"a red fox, running\""
+    cell = ",".join(row[start - 1 : start + extra])
+    column, quoted, commas = 1, False, 0
+    for at, ch in enumerate(written.split("\n", 1)[0]):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            commas += 1
+            if commas == start:
+                column = at + 1
+                break
+    shown = cell if len(cell) <= 60 else cell[:57] + "..."
+    return column, f"; a cell holding a comma must be quoted: \"{shown}\""
+
+
 def _csv_read(chunks: Callable[[], Iterable[str]], problems: list[Problem], where: list[Position],
               most: int, notes: list[Problem] | None, header_at: list[Position]) -> list[Any]:
     record: list[str] = []  # the lines of the row being read, as written
@@ -777,7 +799,10 @@ def _csv_read(chunks: Callable[[], Iterable[str]], problems: list[Problem], wher
                         seen.setdefault(alike(name), name)
                 continue
             if not width <= len(row) <= len(header):
-                problems.append((line, 1, f"this row has {_fields(len(row))} but the header row has {len(header)}"))
+                column, hint = _comma_in_a_cell(row, len(row) - len(header), written) if len(row) > len(header) \
+                    else (1, "")
+                problems.append((line, column, (f"this row has {_fields(len(row))} but the header row has "
+                                                f"{len(header)}{hint}")))
                 if len(problems) >= _MAX_ERRORS_PER_DATA_FILE:
                     break
                 continue

@@ -215,7 +215,16 @@ def test_a_data_file_read_in_pieces_gives_what_it_gave_read_whole(pieces: list[b
         for suffix in (".txt", ".jsonl", ".csv"):
             path = Path(folder) / f"d{suffix}"
             path.write_bytes(data)
-            assert _read_streamed(path) == _read_whole(path), (suffix, data)
+            assert _without_comma_hint(_read_streamed(path)) == _read_whole(path), (suffix, data)
+
+
+def _without_comma_hint(read: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A reading's errors with the hint of a CSV row of too many fields left out (to quote a cell holding a comma,
+    at that comma), which the whole reading here does not make."""
+    if read[0] != "error":
+        return read
+    return ("error", [(line, 1, message.split("; a cell holding a comma")[0]) if "fields but the header" in message
+                      else (line, column, message) for line, column, message, *_ in read[1]])
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 7, 1 << 20])

@@ -1560,3 +1560,23 @@ def test_a_csv_row_of_empty_cells_is_a_data_file_warning_of_the_manifest(tmp_pat
     with pytest.raises(ManifestError) as exc:
         load(tmp_path / "m.yaml")
     assert exc.value.line == 4 and not any("every cell" in w for w in getattr(exc.value, "warnings", ())), exc.value
+
+
+@pytest.mark.parametrize(("rows", "column", "hint"), [
+    ("1,a red fox, running\n", 12, '; a cell holding a comma must be quoted: "a red fox, running"'),
+    ('"1",a fox, running, jumping\n', 10, '; a cell holding a comma must be quoted: "a fox, running, jumping"'),
+    ("1,a,b\n", 1, '; a cell holding a comma must be quoted, as in "a red fox, running"'),
+])
+def test_a_csv_row_of_too_many_fields_points_at_the_comma_and_says_to_quote_the_cell(
+        tmp_path: Path, rows: str, column: int, hint: str) -> None:
+    """A prompt's comma left unquoted is the most common slip of a hand-edited CSV: the error is at that comma
+    (a comma followed by a space, prose's), and says to quote the cell, as the header row would read it."""
+    (tmp_path / "shots.csv").write_text("id,prompt\n" + rows + "2,an owl\n", encoding="utf-8")
+    m = write(tmp_path / "m.yaml", "version: 1\nname: x\nmodel: pixverse-v5.6\nparams:\n  prompt: \"{{ s.prompt }}\"\n"
+                                   "matrix:\n  s: {file: shots.csv}\n")
+    with pytest.raises((ManifestError, ManifestErrors)) as exc:
+        load(m)
+    errors = exc.value.errors if isinstance(exc.value, ManifestErrors) else [exc.value]
+    [err] = [e for e in errors if "fields but the header row has 2" in e.message]
+    assert (err.file.name, err.line, err.column) == ("shots.csv", 2, column), err
+    assert err.message.endswith(f"this row has {3 + (rows.count(', ') > 1)} fields but the header row has 2{hint}"), err
