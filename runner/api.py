@@ -974,7 +974,9 @@ def _images_here(store: Store, p: Plan) -> Callable[[str], str]:
 class _Alike(NamedTuple):
     """The jobs of a plan whose request reads as one of the previous run's but is other text (`_form_only`)."""
 
-    form: list[tuple[str, tuple[Any, Any]]]  # (key, (then, now)): in Unicode form, or by an invisible character
+    # (key, (then, now), the earlier key when it is another, the data files and lines of the values that differ, as
+    # of `spacing`): in Unicode form, or by an invisible character
+    form: list[tuple[str, tuple[Any, Any], str | None, tuple[tuple[tuple[Any, ...], str], ...], tuple[str, ...]]]
     # (key, (then, now), the earlier key when it is another, the data files the values that differ came from, the
     # lines of those values there, `shots.csv:3`): in white space at line ends, the final line break, CR/LF line ends
     spacing: list[tuple[str, tuple[Any, Any], str | None, tuple[tuple[tuple[Any, ...], str], ...], tuple[str, ...]]]
@@ -1013,7 +1015,7 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
     m = p.manifest
     if last.provider != m.provider or last.model != m.model:
         return _Alike([], [])
-    found: list[tuple[str, tuple[Any, Any]]] = []
+    found: list[tuple[str, tuple[Any, Any], str | None, tuple[tuple[tuple[Any, ...], str], ...], tuple[str, ...]]] = []
     spacing: list[tuple[str, tuple[Any, Any], str | None, tuple[tuple[tuple[Any, ...], str], ...], tuple[str, ...]]] = []
     row_lines: dict[tuple[Any, ...], dict[str, int]] = {}  # of each data-file axis: each value's form -> its line
     # the request of each key the plan no longer has, line by line, in the state's JSON -> (key, its values JSON):
@@ -1028,11 +1030,11 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
     renamed: list[tuple[str, tuple[tuple[str, str, str], ...]]] = []
     environment: list[tuple[str, tuple[tuple[str, Any, Any, str | None], ...]]] = []
     for job in p.jobs:
-        earlier = None
+        earlier = alike_key = None  # the earlier key: found by its request; of the same text as it reads
         if job.key in before:
             text = before[job.key]
         elif dropped and job.key not in previous and (was := dropped.get(textforms.alike(job.key))) is not None:
-            text = was[1]
+            text, alike_key = was[1], was[0]
         elif gone_keys and job.key not in previous and (match := by_alike.find(job.params)) is not None:
             # a value in the key by its hash (a long text), in another form: found by its request as it reads
             earlier, text = match, gone_params[match]
@@ -1078,7 +1080,10 @@ def _form_only(p: Plan, last: Any, before: Mapping[str, str], dropped: Mapping[s
             environment.append((job.key, defaults))
             continue
         if textforms.alike_value(old) == textforms.alike_value(new):
-            found.append((job.key, (old, new)))
+            was_key = earlier or alike_key
+            files, rows = _files_of(m, job, gone_vals.get(was_key) if was_key is not None else None, row_lines,
+                                    lambda t: textforms.alike(t) != t)
+            found.append((job.key, (old, new), was_key, files, rows))
         elif textforms.spaced_value(old) == textforms.spaced_value(new):
             files, rows = _files_of(m, job, gone_vals[earlier] if earlier is not None else None, row_lines)
             spacing.append((job.key, (old, new), earlier, files, rows))
@@ -1369,18 +1374,19 @@ def _spaced_marks(value: Any) -> bool:
 
 
 def _files_of(m: Manifest, job: Any, vals: str | None, row_lines: dict[tuple[Any, ...], dict[str, int]],
+              odd: Callable[[str], bool] = lambda t: t != textforms.spaced(t),
               ) -> tuple[tuple[tuple[tuple[Any, ...], str], ...], tuple[str, ...]]:
     """The data files the matrix values of `job` are read from (`{file: shots.csv}`), each with the field that
-    names it: those of the values that differ from `vals` (the earlier job's, JSON), or of every value that holds
-    a line break or a space at a line's end (None); and the lines of those values there (`shots.csv:3`).
-    `row_lines`, kept by the caller: of each data-file axis, each value's form -> its line."""
+    names it: those of the values that differ from `vals` (the earlier job's, JSON), or of every value holding a
+    text `odd` is true of (None; by default a line break or a space at a line's end); and the lines of those values
+    there (`shots.csv:3`). `row_lines`, kept by the caller: of each data-file axis, each value's form -> its line."""
     try:
         then = json.loads(vals) if vals is not None else None
     except (TypeError, ValueError):
         then = None
     names = [(name, value) for name, value in job.values
              if (then.get(name) != value if isinstance(then, dict) else
-                 any(t != textforms.spaced(t) for t in textforms.strings_in(value)))]
+                 any(odd(t) for t in textforms.strings_in(value)))]
     files: list[tuple[tuple[Any, ...], str]] = []
     rows: list[str] = []
     for name, value in names:
@@ -1555,7 +1561,7 @@ def diff(
         # said of the jobs a run would send alone: one cached (a file saved back as the run that made it had it)
         # costs nothing
         keys = {j.key for j in sent} if any(form_only) else set()
-        found = [pair for key, pair in form_only.form if key in keys]
+        found = [(pair, was, files, rows) for key, pair, was, files, rows in form_only.form if key in keys]
         if found and last is not None:
             warnings = (plan_mod.form_only_warning(p.manifest, last.id, found, force=force), *warnings)
         spaced = [(pair, was, files, rows) for key, pair, was, files, rows in form_only.spacing if key in keys]

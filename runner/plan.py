@@ -1476,29 +1476,54 @@ def form_said(then: Any, now: Any) -> str:
     return ""
 
 
-def form_only_warning(manifest: Manifest, run_id: int, found: Sequence[tuple[Any, Any]], *,
+def form_only_warning(manifest: Manifest, run_id: int,
+                      found: Sequence[tuple[tuple[Any, Any], str | None, Sequence[tuple[tuple[Any, ...], str]],
+                                            Sequence[str]]], *,
                       force: bool = False) -> Warned:
     """The warning of jobs to send whose request equals one of run `run_id` but for the Unicode form of a letter
-    or an invisible format character (`found`: (then, now) of each, their keys or parameters): a manifest or a
-    data file saved again composed or not (NFC, NFD), by an editor or a copy from another system, or a byte order
-    mark or a zero width space taken out of it, whose jobs a run would pay for again. With `force` (every job
-    sent again whatever its form), saving the file back saves nothing: not advised."""
+    or an invisible format character (`found`: of each, (then, now), their parameters, and as `spacing_warning`'s,
+    the key of run `run_id`'s job when the plan no longer has it, the data files its values that differ came from
+    and their lines there): a manifest or a data file saved again composed or not (NFC, NFD), by an editor or a
+    copy from another system, or a byte order mark or a zero width space taken out of it, whose jobs a run would
+    pay for again. Said at the field naming the first data file, with the first rows, else at the manifest's top.
+    With `force` (every job sent again whatever its form), saving the file back saves nothing: not advised."""
     n = len(found)
     jobs = "1 job differs" if n == 1 else f"{n:,} jobs differ"
-    form, invisible = unlike_parts(*found[0])
+    first = found[0][0]
+    form, invisible = unlike_parts(*first)
+    rows = [row for _, _, _, its in found for row in its]
+    at = ", ".join(dict.fromkeys(rows[:3])) + (f" and {len(rows) - 3:,} more" if len(rows) > 3 else "")
     said = []
     if form:
-        said.append(f"in Unicode form (a letter composed or not: {form_said(*found[0])})")
+        said.append(f"in Unicode form (a letter composed or not: {form_said(*first)}{', from ' + at if rows else ''})")
     if invisible:
         listed = ", ".join(f"U+{ord(ch):04X}" for ch in invisible[:3]) + (", ..." if len(invisible) > 3 else "")
-        said.append(f"by {'an invisible' if len(invisible) == 1 else 'the invisible'} {listed}")
+        said.append(f"by {'an invisible' if len(invisible) == 1 else 'the invisible'} {listed}"
+                    f"{', from ' + at if rows and not form else ''}")
     it, them = ("it", "it") if n == 1 else ("they", "them")
+    renamed = [was for _, was, _, _ in found if was is not None]
+    new = ""
+    if renamed:
+        shown = renamed[0] if len(renamed[0]) <= 60 else renamed[0][:57] + "..."
+        new = (f"; {'it is' if n == 1 else f'{len(renamed):,} of them ' + ('is' if len(renamed) == 1 else 'are')} "
+               "planned as new, "
+               f"{'its key' if len(renamed) == 1 else 'their keys'} of run {run_id} ({shown}"
+               f"{f' and {len(renamed) - 1:,} more' if len(renamed) > 1 else ''}) no longer in the manifest")
+    files: list[str] = []
+    field: tuple[Any, ...] = ()  # at the field naming the first data file, else at the manifest's top
+    for _, _, its, _ in found:
+        for where, name in its:
+            field = field or where
+            if name not in files:
+                files.append(name)
+    where = (" and ".join(files[:3]) + (" (or the manifest)" if not renamed else "") if files
+             else "the manifest (or the data file the text comes from)")
     # a file saved in another form can be saved back; a character taken out (a byte order mark inside a data file,
     # now refused there) is not always one to put back: said, not advised
-    back = (f"; to have {them} as run {run_id} made {them}, save the manifest (or the data file the text comes "
-            "from) as it was, in that form") if form and not force else ""
-    return manifest.warning((), f"{jobs} from run {run_id} only {' and '.join(said)}: {it} would be rendered and "
-                                f"paid for again, for what reads the same{back}")
+    back = (f"; to have {them} as run {run_id} made {them}, save {where} as it was, in that form"
+            if form and not force else "")
+    return manifest.warning(field, f"{jobs} from run {run_id} only {' and '.join(said)}{new}: {it} would be rendered "
+                                   f"and paid for again, for what reads the same{back}")
 
 
 def spacing_warning(manifest: Manifest, run_id: int,
@@ -1538,7 +1563,8 @@ def spacing_warning(manifest: Manifest, run_id: int,
     new = ""
     if renamed:
         shown = renamed[0] if len(renamed[0]) <= 60 else renamed[0][:57] + "..."
-        new = (f"; {'it is' if n == 1 else f'{len(renamed):,} of them are'} planned as new, "
+        new = (f"; {'it is' if n == 1 else f'{len(renamed):,} of them ' + ('is' if len(renamed) == 1 else 'are')} "
+               "planned as new, "
                f"{'its key' if len(renamed) == 1 else 'their keys'} of run {run_id} ({shown}"
                f"{f' and {len(renamed) - 1:,} more' if len(renamed) > 1 else ''}) no longer in the manifest")
     files: list[str] = []

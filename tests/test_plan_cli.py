@@ -2617,7 +2617,8 @@ def test_a_manifest_saved_again_decomposed_warns_that_its_jobs_would_be_paid_aga
     said = " ".join((out + err).split())
     assert code == 0
     assert ("2 jobs differ from run 1 only in Unicode form (a letter composed or not: \u00e9 U+00E9 then, e + U+0301 "
-            "now): they would be rendered and paid for again") in said, said
+            "now); 1 of them is planned as new, its key of run 1 (look=ann\u00e9e) no longer in the manifest: they "
+            "would be rendered and paid for again") in said, said
     assert "save the manifest (or the data file the text comes from) as it was" in said, said
     assert '(params.prompt: "a fox in a caf\\u00e9, clay" then, "a fox in a cafe\\u0301, clay" now)' in said, said
 
@@ -2736,12 +2737,13 @@ def test_a_job_that_differs_from_the_last_run_only_by_an_invisible_character_is_
     code, out, _ = run_cli(capsys, "plan", "--json", str(m))
     assert code == 0
     warned = [w for w in json.loads(out)["warnings"] if "paid for again" in w]
-    assert warned and f"1 job differs from run 1 only by an invisible {name}: it would be rendered" in warned[0], warned
+    assert warned and (f"1 job differs from run 1 only by an invisible {name}, from prompts.txt:1; it is planned as "
+                       "new, its key of run 1") in warned[0], warned
     m.write_text(m.read_text(encoding="utf-8").replace(invisible, ""), encoding="utf-8")
     data.write_text(f"an owl {invisible}at night\n", encoding="utf-8")
     code, out, _ = run_cli(capsys, "plan", "--json", str(m))
     warned = [w for w in json.loads(out)["warnings"] if "paid for again" in w]
-    assert code == 0 and warned and f"1 job differs from run 1 only by an invisible {name}:" in warned[0], warned
+    assert code == 0 and warned and f"1 job differs from run 1 only by an invisible {name}" in warned[0], warned
 
 
 LONG_LINE = "un caf\u00e9 au lait dans une rue de Montmartre au petit matin"
@@ -3258,6 +3260,33 @@ def test_white_space_changed_in_several_rows_names_each_rows_own_change_and_line
     assert warned.startswith("matrix.shot: 2 jobs differ from run 1 only in white space (params.prompt: trailing "
                              "spaces added (line 1 of the value), from shots.csv:3; params.prompt: trailing spaces "
                              "removed (line 1 of the value), from shots.csv:4); 2 of them are planned as new"), warned
+
+
+def test_a_data_file_row_saved_again_decomposed_is_warned_of_at_its_file_naming_the_row_and_the_earlier_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A CSV row's `café` saved as `cafe` + U+0301: the warning is at the field naming the data file, names the row
+    and the earlier key no longer in the manifest, and says to save that file as it was."""
+    monkeypatch.setenv("COLUMNS", "400")
+    (tmp_path / "shots.csv").write_text("id,prompt\n1,a red fox\n2,a caf\u00e9 at night\n", encoding="utf-8")
+    m = write(tmp_path / "shots.yaml", """\
+        params:
+          prompt: "{{ shot.prompt }}"
+          quality: 360p
+        matrix:
+          shot: {file: shots.csv}
+        output: "{{ shot.id }}.mp4"
+        sim: {render_time: 0.05, jitter: 0}
+        """, HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    (tmp_path / "shots.csv").write_text("id,prompt\n1,a red fox\n2,a cafe\u0301 at night\n", encoding="utf-8")
+    code, out, _ = run_cli(capsys, "plan", "--json", str(m))
+    assert code == 0
+    [warned] = [w for w in json.loads(out)["warnings"] if "Unicode form" in w]
+    assert warned.startswith("matrix.shot: 1 job differs from run 1 only in Unicode form (a letter composed or not: "
+                             "\u00e9 U+00E9 then, e + U+0301 now, from shots.csv:3); it is planned as new, its key of "
+                             "run 1 (shot="), warned
+    assert warned.endswith("save shots.csv as it was, in that form"), warned
 
 
 def test_a_csv_saved_again_with_crlf_line_ends_names_the_new_job_and_the_data_file(
