@@ -227,19 +227,23 @@ class NotRegular(OSError):
         self.filename = os.fspath(path)
 
 
-def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+def open_regular(path: str | os.PathLike[str], buffering: int = -1) -> BinaryIO:
     """`path` opened to read, once it is known to be a regular file. It is opened without waiting (`O_NONBLOCK`)
     and checked before anything is read: opening a named pipe for reading waits for a writer, and reading one, or
     a terminal, waits for data, which would hold the whole run (its downloads, its interrupt) on one file.
 
     :raises OSError: the file is not there or cannot be read; `NotRegular`: it is no regular file.
     """
-    return open(path, "rb", opener=_open_regular)
+    return open(path, "rb", buffering=buffering, opener=_open_regular)
 
 
 def _open_regular(path: str, flags: int) -> int:
-    """The descriptor of `path` opened with `flags`, without waiting, once `fstat` shows a regular file."""
-    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+    """The descriptor of `path` opened with `flags`, without waiting, once `stat` shows a regular file there (a
+    device is not even opened) and `fstat` the one opened (a named pipe put in its place meanwhile)."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise NotRegular(path, mode)
+    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):

@@ -18,6 +18,7 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .images import NotRegular, open_regular
 from .limits import (
     STICKY,
     code_file,
@@ -102,8 +103,9 @@ COPY_CHUNK = 1 << 20
 
 
 def _open_source(path: str) -> Any:
-    """`path` open to read, unbuffered: the file object `atomic_copy` reads its chunks from."""
-    return open(path, "rb", buffering=0)
+    """`path` open to read, unbuffered: the file object `atomic_copy` reads its chunks from. A named pipe or a
+    device is refused unread (`images.open_regular`), never waited on."""
+    return open_regular(path, buffering=0)
 
 
 def atomic_copy(
@@ -274,7 +276,8 @@ def stamp_path(report: Path) -> Path:
 def _stamp_data(report: Path) -> dict[str, Any] | None:
     """The stamp of the page at `report` (`stamp_path`), read: None where there is none, or it is not one."""
     try:
-        text = stamp_path(report).read_text(encoding="utf-8")
+        with open_regular(stamp_path(report)) as f:
+            text = f.read().decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
     if not text.startswith(STAMP_SET):
@@ -357,8 +360,14 @@ def sync_folder(path: str) -> None:
 
 
 def sha256_file(path: Path) -> str:
+    """The SHA-256 of the regular file at `path`.
+
+    :raises OSError: it cannot be read; `images.NotRegular`: it is no regular file (a folder, or a named pipe or a
+        device put where a video goes, which is never read: opening a named pipe waits for a writer, and a device
+        reads without end).
+    """
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -425,7 +434,7 @@ def gridrun_sidecar(video: Path) -> dict[str, Any] | None:
     hash and the video's SHA-256 as text. None when there is none, it is garbled, or it is a JSON file of the
     user's that shares its name, even one with a `hash` of its own."""
     try:
-        with open(sidecar_name(os.fspath(video)), "rb") as f:
+        with open_regular(sidecar_name(os.fspath(video))) as f:
             return _sidecar_doc(f.read())
     except OSError:
         return None
@@ -467,7 +476,7 @@ def gridrun_poster(path: Path) -> bool:
     """The file at `path` is a JPEG whose first comment is `POSTER_MARK`, found among its first few hundred
     bytes (the segments before the image data). False when there is none, it is unreadable or no JPEG."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             head = f.read(_JPEG_HEAD)
     except OSError:
         return False
@@ -495,7 +504,7 @@ def broken_image(path: str | Path, size: int) -> bool:
     if size == 0:
         return True
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             head = f.read(12)
     except OSError:
         return False
@@ -818,7 +827,7 @@ def _take_verdict(path: str, made: os.stat_result, side: str, job_hash: str, sha
     identity and modification time of the sidecar it read (None and 0 when there was none), or None when the
     verdict is not one to remember (the video could not be read)."""
     try:
-        with open(side, "rb") as f:
+        with open_regular(side) as f:
             raw = f.read()
             fst = os.fstat(f.fileno())
         doc, written, read = _sidecar_doc(raw), fst.st_mtime_ns, (_identity(fst), fst.st_mtime_ns)
@@ -1040,7 +1049,7 @@ def foreign_file(path: str | Path) -> bool:
         info = os.lstat(path)
         if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
             return False
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             head = f.read(4096)
     except OSError:
         return False
@@ -1144,8 +1153,8 @@ def keep_file(
     lone = (lambda: _keep_lone_poster(video, folder, once=once)) if poster else (lambda: None)
     try:
         sha256 = sha256_file(video)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return lone()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, NotRegular):
+        return lone()  # nothing there, or no file (a named pipe, a device) that the new video's name replaces
     kind = "foreign-kept"
     if unless_recorded:
         doc = gridrun_sidecar(video)
@@ -1160,7 +1169,12 @@ def keep_file(
     aside = _keep(video, sha256, folder)
     for beside in (sidecar_path(video), *((poster_path(video),) if poster else ())):
         if beside != video and beside.is_file():
-            atomic_write(aside.with_suffix(beside.suffix), beside.read_bytes(), sync_folder_after=False)
+            try:
+                with open_regular(beside) as f:
+                    data = f.read()
+            except NotRegular:  # a named pipe or a device put there since: nothing to keep, never read
+                continue
+            atomic_write(aside.with_suffix(beside.suffix), data, sync_folder_after=False)
     sync_folder(os.fspath(aside))
     return Kept(aside, sha256, kind)
 

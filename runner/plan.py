@@ -561,7 +561,7 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_ma
     mine = fold(str(Path(manifest.path).resolve()))
     guard = near or mine.startswith(out.rstrip(os.sep) + os.sep)
     found = _Found([], [], [], [])
-    folders: dict[str, tuple[frozenset[str], frozenset[str]] | None] = {}
+    folders: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]] | None] = {}
     superseded = str(superseded_dir(out_dir))
     real_out = os.path.realpath(out_dir)
     # Where a run keeps the file a job's video replaces: .runs/superseded/<hash[:16]>/<sha256[:16]>/<name>
@@ -632,31 +632,51 @@ def _check_paths(manifest: Manifest, jobs: Sequence[Job], out_dir: Path, path_ma
 
 
 def _check_beside(manifest: Manifest, field: tuple[str, ...], job: Job, beside: tuple[str, str, str],
-                  listing: tuple[frozenset[str], frozenset[str]], found: _Found) -> None:
+                  listing: tuple[frozenset[str], frozenset[str], frozenset[str]], found: _Found) -> None:
     """What a job's video and the files beside it (`files_beside`) would replace in its folder, which is there
-    (`listing`: the names of the folders in it, and of the other entries): a folder, or a JSON file gridrun did not
-    write at the sidecar's name. A file at the video's path is added to `found` (with no sidecar beside it, or
+    (`listing`: the names of the folders in it, of the other entries, and of those no regular file): a folder, a
+    named pipe, a socket or a device (or a link to one), or a JSON file gridrun did not write at the sidecar's name. A file at the video's path is added to `found` (with no sidecar beside it, or
     with one), and so is the video's path when a file holds its poster's place (known from the listing)."""
     video = job.output_str
     sidecar, poster = beside[1], beside[2]
-    subfolders, others = listing
+    subfolders, others, odd = listing
     if os.path.basename(poster) in others:
         found.posters.append(video)
     try:
-        is_dir = stat.S_ISDIR(os.stat(video).st_mode)
+        mode = os.stat(video).st_mode
     except OSError:  # nothing there (or nothing to see): the usual case
         if os.path.isfile(sidecar) and gridrun_sidecar(Path(video)) is None:
             raise manifest.error(field, f"job {job.key!r} would write its sidecar {sidecar} over a JSON file "
                                         "gridrun did not write; move it, or change output") from None
     else:
-        if is_dir:
+        if stat.S_ISDIR(mode):
             raise manifest.error(field, f"job {job.key!r} would write {video}, which is a folder; move it, "
                                         "or change output")
+        if not stat.S_ISREG(mode):
+            raise manifest.error(field, f"job {job.key!r} would write {_special_said(video, mode)}")
         (found.sidecared if os.path.exists(sidecar) else found.occupied).append(video)
     folder_at = _folder_beside(beside, subfolders)
     if folder_at is not None:
         raise manifest.error(field, f"job {job.key!r} would write {folder_at}, which is a folder; move it, "
                                     "or change output")
+    for path in beside if odd else ():
+        if os.path.basename(path) in odd:
+            try:
+                mode = os.stat(path).st_mode
+            except OSError:  # a broken link: replaced, as nothing there is
+                continue
+            if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+                raise manifest.error(field, f"job {job.key!r} would write {_special_said(path, mode)}")
+
+
+def _special_said(path: str, mode: int) -> str:
+    """`path`, where a job writes, and what holds it (`mode`: what `os.stat` found there, a link followed): a
+    named pipe, a socket or a device, which no file gridrun writes may replace unseen, nor may it be read (opening
+    a named pipe waits for a writer, a device reads without end); with what to do."""
+    what = images.special_kind(mode) or "not a regular file"
+    if os.path.islink(path):
+        return f"{path}, a link to {os.path.realpath(path)}, which is {what}; remove the link, or change output"
+    return f"{path}, which is {what}; remove it, or change output"
 
 
 _BREAK_NAMES = {"\x85": "a NEL (U+0085)", "\u2028": "a U+2028 (line separator)",
@@ -1013,17 +1033,20 @@ def _folder_beside(beside: tuple[str, str, str], subfolders: frozenset[str]) -> 
     return next((path for path in beside if os.path.basename(path) in subfolders and os.path.isdir(path)), None)
 
 
-def _listing(folder: str) -> tuple[frozenset[str], frozenset[str]] | None:
-    """The names of the folders (or links to folders) in `folder`, and of its other entries (one listing, no
-    look at each); none when it cannot be listed, and None when it is not there (nor, then, is anything in it)."""
+def _listing(folder: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]] | None:
+    """The names of the folders (or links to folders) in `folder`, of its other entries, and of those of them
+    that are neither a regular file nor a link to one (a named pipe, a device, a socket, a broken link) (one
+    listing: only a link is looked at); none when it cannot be listed, and None when it is not there (nor, then,
+    is anything in it)."""
     try:
         with os.scandir(folder) as entries:
-            names = [(e.name, e.is_dir()) for e in entries]
+            names = [(e.name, e.is_dir(), e.is_file()) for e in entries]
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError:
-        return frozenset(), frozenset()
-    return frozenset(n for n, is_dir in names if is_dir), frozenset(n for n, is_dir in names if not is_dir)
+        return frozenset(), frozenset(), frozenset()
+    return (frozenset(n for n, is_dir, _ in names if is_dir), frozenset(n for n, is_dir, _ in names if not is_dir),
+            frozenset(n for n, is_dir, is_file in names if not is_dir and not is_file))
 
 
 _TMP = ".{}.4194304.18446744073709551615.tmp"

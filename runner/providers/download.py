@@ -29,7 +29,16 @@ import httpx
 
 from runner.errors import DownloadError, ExpiredError
 from runner.limits import os_reason
-from runner.outputs import NOFOLLOW, PART_RECORD_SUFFIX, atomic_write, files_beside, fsync, sidecar_name, sync_folder
+from runner.outputs import (
+    NOFOLLOW,
+    PART_RECORD_SUFFIX,
+    atomic_write,
+    files_beside,
+    fsync,
+    open_regular,
+    sidecar_name,
+    sync_folder,
+)
 from runner.providers.base import Download
 from runner.providers.transport import (
     _MALFORMED,
@@ -811,7 +820,7 @@ def _found_part(part: str, path: str, take: Any, where: str) -> int | tuple[Any,
     digest, digest, boxes, body, record, checkpoints, size found) of the bytes up to the last checkpoint whose
     digest they have, as they would be had they just streamed in, the `.part` cut to that size."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             text = f.read(64 * 1024)
     except OSError:
         return None
@@ -880,7 +889,7 @@ def _read_part(part: str, content_type: str, marks: list[list[Any]]) -> tuple[An
     digest, boxes, body, size = hashlib.sha256(), _Boxes(), _Body(content_type), 0
     good: tuple[Any, _Boxes, int] | None = None
     try:
-        with open(part, "rb") as f:
+        with open_regular(part) as f:
             for length, sha256 in marks:
                 while size < length and (chunk := f.read(min(1024**2, length - size))):
                     if not body.checked:
