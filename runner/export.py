@@ -359,8 +359,16 @@ def _number(text: str) -> bool:
     return text.strip() == text and math.isfinite(number) and "_" not in text
 
 
+# Characters other than "\n" that line readers break lines at (Python's `str.splitlines`, some terminals and
+# log readers): written as JSON escapes, so each row stays on one line for every reader.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def to_jsonl(rows: Iterable[Mapping[str, Any]]) -> str:
-    return "".join(dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows)
+    """One JSON object a line, non-ASCII text as it is but for the line and paragraph separators and NEL
+    (`_LINE_BREAKS`), escaped: in JSON they occur only inside strings, where the escape reads the same."""
+    text = "".join(dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows)
+    return text.translate(_LINE_BREAKS) if any(c in text for c in "\x85\u2028\u2029") else text
 
 
 def to_csv(rows: Sequence[Mapping[str, Any]], axes: Sequence[str] = ()) -> str:

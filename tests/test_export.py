@@ -779,6 +779,23 @@ def test_csv_cells_holding_a_carriage_return_or_line_feed_read_back_as_one_row(t
     assert b'"old\rmac"' in data and b",plain," in data  # quoted only where it must be
 
 
+def test_jsonl_rows_stay_one_a_line_for_readers_that_break_at_unicode_line_separators(tmp_path: Path) -> None:
+    """U+2028, U+2029 and NEL in a value or a prompt are written escaped: `str.splitlines` (and readers that break
+    lines where it does) gives one line a job, each a whole JSON object with the text as it was."""
+    texts = ["a\u2028b", "c\u2029d", "e\x85f", "caf\u00e9 \u2028\u2029\x85"]
+    jobs = [{"values": {"style": t, "seed": i}, "prompt": f"p\u2028{t}", "state": "planned"}
+            for i, t in enumerate(texts)]
+    store, _ = run(tmp_path, jobs)
+    (jsonl_path,) = write_exports(store, formats=["jsonl"], directory=tmp_path / "x")
+    text = jsonl_path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert len(lines) == text.count("\n") == len(texts)
+    rows = [json.loads(line) for line in lines]
+    assert [r["values"]["style"] for r in rows] == texts
+    assert [r["prompt"] for r in rows] == [f"p\u2028{t}" for t in texts]
+    assert "caf\u00e9" in text  # other text is written as it is
+
+
 @hypothesis.settings(max_examples=300, deadline=None)
 @hypothesis.given(cells=st.lists(st.tuples(st.text(), st.text()), min_size=1, max_size=4))
 def test_csv_reads_back_any_text_in_values_and_prompts(cells: list[tuple[str, str]]) -> None:
