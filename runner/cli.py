@@ -3628,8 +3628,9 @@ def _follow(args: argparse.Namespace, manifest: Manifest | None, progress: Any) 
                 time.sleep(START_GRACE)  # a run started with this watch may say so a moment after this reading
                 continue
             if snap.run.ended_at is not None or gone:
-                if gone:
-                    stats = dataclasses.replace(stats, stopping=f"process {snap.run.pid} gone", eta=None)
+                if gone:  # the plain line says why it stopped; the JSON's `stopping` stays as recorded, a token
+                    stats = dataclasses.replace(
+                        stats, stopping=stats.stopping if args.json else f"process {snap.run.pid} gone", eta=None)
                 code = GONE_EXIT if gone else run_exit(snap.run.status, over_budget=snap.over_budget_note() is not None)
                 progress.final(stats, status="gone" if gone else snap.run.status, exit_code=code)
                 break

@@ -200,6 +200,11 @@ def test_status_names_a_run_whose_process_is_gone_and_watch_ends(tmp_path: Path)
     assert "is gone without recording its end (killed, crashed, or stopped by a state it could not write" in \
         " ".join(watch.stdout.split()) and "gridrun run" in watch.stdout, watch.stdout
     assert f"[process {killed_pid(tmp_path)} gone]" in watch.stdout, watch.stdout
+    # its JSON gives `stopping` as recorded, as `status --json` does: a token, never the plain line's words
+    watched = _gridrun("status", str(manifest), "--watch", "--json", "--every", "0.3", cwd=tmp_path, timeout=30)
+    end = json.loads(watched.stdout.splitlines()[-1])
+    assert watched.returncode == 5 and end["exit_code"] == 5 and end["status"] == "gone", watched.stderr
+    assert end["stopping"] == doc["stopping"] and end["eta"] is None, end
 
 
 @pytest.mark.timeout(120)
