@@ -5120,7 +5120,8 @@ def _failed(exc: BaseException, args: argparse.Namespace) -> int:
 def _json_manifest(args: argparse.Namespace) -> str | None:
     """The manifest the error object of `plan`, `recover`, `status` or `matrix` with --json names
     (`entry.error_object`): `status`'s the manifest's name, once read; `plan`'s and `recover`'s its absolute path,
-    as the plan names it; `matrix`'s the file as given. None where there is none."""
+    as the plan names it; `matrix`'s the file as given (its object gives it so and absolute). None where there is
+    none."""
     given = getattr(args, "file" if args.command == "matrix" else "manifest", None)
     if args.command == "status":
         given = getattr(given, "name", None)

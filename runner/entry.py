@@ -340,12 +340,17 @@ def error_object(command: str, manifest: str | None, code: int, errors: Sequence
     """The JSON object `command` (`writes_json_object`) prints in place of its document when it fails: `plan`'s
     `{"format", "manifest", "exit_code", "errors"}` (the manifest's absolute path, as the plan names it),
     `status`'s `{"run": null, "manifest", "status": null, "exit_code", "errors"}` (the manifest's name),
-    `matrix`'s `{"file", "exit_code", "errors"}` (the file as given); `manifest` None where none was read."""
+    `matrix`'s `{"manifest", "file", "exit_code", "errors"}` (the file's absolute path, as `plan`'s, and the file
+    as given); `manifest` None where none was read."""
     if command == "plan":
         return {"format": "gridrun.plan/1", "manifest": manifest, "exit_code": code, "errors": list(errors)}
     if command == "status":
         return {"run": None, "manifest": manifest, "status": None, "exit_code": code, "errors": list(errors)}
-    return {"file": manifest, "exit_code": code, "errors": list(errors)}
+    absolute = manifest
+    if manifest is not None:
+        with contextlib.suppress(OSError):  # the working folder removed: as given
+            absolute = os.path.abspath(manifest)
+    return {"manifest": absolute, "file": manifest, "exit_code": code, "errors": list(errors)}
 
 
 _end_written = False

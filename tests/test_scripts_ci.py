@@ -169,7 +169,7 @@ def test_a_json_command_given_a_command_line_it_cannot_read_prints_its_error_obj
     assert exc.value.code == 2 and doc["exit_code"] == 2 and doc["errors"] == [said], (doc, got.err)
     assert said in got.err
     keys = {"status": ["run", "manifest", "status", "exit_code", "errors"],
-            "plan": ["format", "manifest", "exit_code", "errors"], "matrix": ["file", "exit_code", "errors"]}
+            "plan": ["format", "manifest", "exit_code", "errors"], "matrix": ["manifest", "file", "exit_code", "errors"]}
     assert list(doc) == keys[words[0]], doc
 
 
@@ -179,8 +179,21 @@ def test_matrix_json_of_an_invalid_file_prints_an_error_object(tmp_path: Path,
     assert main(["matrix", str(m), "--json"]) == 2
     got = capsys.readouterr()
     doc = _object(got.out)
-    assert doc["file"] == str(m) and doc["exit_code"] == 2, doc
+    assert doc["manifest"] == str(m.resolve()) and doc["file"] == str(m) and doc["exit_code"] == 2, doc
     assert len(doc["errors"]) == 1 and "run.concurrency" in doc["errors"][0] and doc["errors"][0] in got.err, doc
+
+
+def test_matrix_json_refusal_names_the_manifest_absolute_as_plan_json_does(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its `manifest` is the file's absolute path, as `plan --json`'s refusal gives it; `file` the path as typed."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text("matrix:\n  a: [1, 2\n", encoding="utf-8")
+    assert main(["matrix", "bad.yaml", "--json"]) == 2
+    doc = _object(capsys.readouterr().out)
+    assert main(["plan", "bad.yaml", "--json"]) == 2
+    planned = _object(capsys.readouterr().out)
+    assert doc["manifest"] == planned["manifest"] == os.path.join(os.getcwd(), "bad.yaml"), (doc, planned)
+    assert doc["file"] == "bad.yaml" and doc["exit_code"] == 2 and len(doc["errors"]) == 1, doc
 
 
 def _held(cmd: list[str], cwd: Path) -> subprocess.Popen[str]:
