@@ -400,6 +400,7 @@ class Executor:
         self._last_progress = float("-inf")  # (`steady`) the first call goes through
         # an entry of `errors` said of jobs (`_error`) -> its message and the keys of the jobs it names, first first
         self._said_of: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._plan_order: dict[str, int] | None = None  # each job's place in the plan, by key (`_first_planned`)
         self._left_why: dict[int, str] = {}  # job id -> why it was left (`_left`), while it is
         self._rendering: dict[int, tuple[float, Job]] = {}  # job id -> (`steady` send, job), while it is followed
         self._checks: dict[int, float] = {}  # job id -> when (`steady`) its status is next asked, while it waits
@@ -921,7 +922,7 @@ class Executor:
             said, keys = self._said_of.pop(was)
             keys = keys if job.key in keys else (*keys, job.key)  # jobs, not attempts: a failure retry failing alike is one
             message = alike_text([said, message])  # each download's URL left out where they differ
-            text = said_of_jobs(keys[0], len(keys), message) if len(keys) > 1 else was
+            text = said_of_jobs(self._first_planned(keys), len(keys), message) if len(keys) > 1 else was
             del self.errors[at]
         else:
             text, keys = said_of_jobs(job.key, 1, message), (job.key,)
@@ -930,6 +931,14 @@ class Executor:
         if len(self._said_of) > 4 * (self.errors.maxlen or 5):  # those no longer among the last errors
             for said in [t for t in self._said_of if t not in self.errors]:
                 del self._said_of[said]
+
+    def _first_planned(self, keys: Sequence[str]) -> str:
+        """Of the jobs `keys`, the first in plan order: what a group of them is named after among the last errors,
+        as `status` and the run's closing line name it, however they ended."""
+        if self._plan_order is None:
+            self._plan_order = {j.key: i for i, j in enumerate(self.plan.jobs)}
+        order = self._plan_order
+        return min(keys, key=lambda k: order.get(k, len(order)))
 
     def _unsay(self, job: Job, message: str) -> None:
         """`message` no longer true of `job` (a job left at its timeout that then finished): it is taken from the
@@ -941,7 +950,7 @@ class Executor:
             del self._said_of[text]
             keys = tuple(k for k in keys if k != job.key)
             n = len(keys)
-            new = said_of_jobs(keys[0], n, message) if n else None
+            new = said_of_jobs(self._first_planned(keys), n, message) if n else None
             if new is None:
                 del self.errors[i]
             else:

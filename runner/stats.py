@@ -244,10 +244,10 @@ def said_of_jobs(first: str, n: int, message: str) -> str:
 def last_errors(bad: list[JobRecord], most: int = 5) -> tuple[str, ...]:
     """The last errors of the jobs `bad` (`problems`) as the run's own say them (`Executor._error`): one entry for
     the jobs of one error, errors that differ only by the URLs or video ids they name being one (`errors.alike`),
-    with how many jobs met it, named after the first job that met it; the last `most` of those, in the order each
-    was last met, as the run's own list keeps them. The jobs are taken in the order they ended
-    (`JobRecord.ended_at`), those of no recorded end after them in plan order: an error of a job in flight or
-    planned again is the state's latest."""
+    with how many jobs met it, named after the first of them in plan order (as `status` and the run's closing line
+    name a group); the last `most` of those, in the order each was last met, as the run's own list keeps them. The
+    jobs are taken in the order they ended (`JobRecord.ended_at`), those of no recorded end after them in plan
+    order: an error of a job in flight or planned again is the state's latest."""
     from .errors import alike, alike_text
 
     met = sorted(bad, key=lambda j: (j.ended_at is None, j.ended_at or 0.0))  # stable: plan order among equals
@@ -257,7 +257,9 @@ def last_errors(bad: list[JobRecord], most: int = 5) -> tuple[str, ...]:
         jobs = groups.pop(error, [])  # moved last: met last
         jobs.append(j)
         groups[error] = jobs
-    return tuple(said_of_jobs(jobs[0].key, len(jobs), alike_text([j.error or "" for j in jobs]))
+    order = {id(j): i for i, j in enumerate(bad)}  # `bad` is in plan order
+    return tuple(said_of_jobs(min(jobs, key=lambda j: order[id(j)]).key, len(jobs),
+                              alike_text([j.error or "" for j in jobs]))
                  for jobs in list(groups.values())[-most:])
 
 

@@ -6,15 +6,29 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
-
 from execkit import write_manifest
+
 from runner import api
 from runner.cli import main
 from runner.errors import alike, alike_text
 from runner.options import RunOptions
+
+
+def _run_errors(planned: Iterable[str]) -> Any:
+    """A stand-in for the executor's last errors (`Executor._error`), its plan of the jobs `planned`, in order."""
+    from runner.executor import Executor
+
+    run = SimpleNamespace(errors=deque(maxlen=5), _said_of={}, _plan_order=None,
+                          plan=SimpleNamespace(jobs=[SimpleNamespace(key=k) for k in planned]))
+    run._first_planned = lambda keys: Executor._first_planned(run, keys)  # type: ignore[arg-type]
+    return run
 
 
 def test_a_download_error_s_url_is_left_out_of_what_groups_errors() -> None:
@@ -67,7 +81,6 @@ def test_status_and_the_runs_last_errors_say_an_error_of_many_jobs_differing_onl
     from types import SimpleNamespace
 
     sys.path.insert(0, str(Path(__file__).parent / "browser"))
-    from collections import deque
 
     from demo_state import build_state
 
@@ -86,7 +99,7 @@ def test_status_and_the_runs_last_errors_say_an_error_of_many_jobs_differing_onl
     errors = sorted(p["error"] for p in json.loads(capsys.readouterr().out)["problems"])
     assert errors == [said.format(n=n) for n in (1, 2, 3)], errors
 
-    run = SimpleNamespace(errors=deque(maxlen=5), _said_of={})
+    run = _run_errors(f"style=anime,seed={n}" for n in (1, 2, 3))
     for n in (1, 2, 3):
         Executor._error(run, SimpleNamespace(key=f"style=anime,seed={n}"), said.format(n=n))  # type: ignore[arg-type]
     assert len(run.errors) == 1 and "seed=1 and 2 more jobs: " in run.errors[0], run.errors
@@ -125,14 +138,16 @@ def test_the_watch_says_an_error_of_many_jobs_once_as_the_run_does(tmp_path: Pat
                                            watched[0]), watched
     ran = [e for e in result.stats.last_errors if "INTERNAL_ERROR" in e]
     assert len(ran) == 1 and ran[0].split(": ", 1)[1] == watched[0].split(": ", 1)[1], (ran, watched)
-    first = min(snap.jobs, key=lambda j: j.ended_at or 0.0)  # the first failure the state recorded, as the run met it
-    assert watched[0].startswith(f"{first.key} and 11 more jobs: "), (watched, first)
+    # named after the first job in plan order, whichever failed first, as `status` and the run's closing line name it
+    assert watched[0].startswith(f"{snap.jobs[0].key} and 11 more jobs: ") and ran == [watched[0]], (watched, ran)
 
 
-def test_the_watch_names_each_error_after_the_job_that_met_it_first_not_the_first_in_plan_order() -> None:
+def test_the_run_and_the_watch_name_each_error_after_the_first_of_its_jobs_in_plan_order() -> None:
     """Jobs whose failures the state recorded in the reverse of plan order, and one in flight whose download
-    failed (no time recorded, the latest): each entry names the job the run met it with first, no state before
-    the error, and the errors come in the order last met."""
+    failed (no time recorded, the latest): each entry names the first of its jobs in plan order, as `status` and
+    the run's closing line do, whichever met it first, no state before the error, and the errors come in the
+    order last met: the run's own last errors, met in that order, are the same."""
+    from runner.executor import Executor
     from runner.records import JobRecord
     from runner.stats import last_errors
 
@@ -145,14 +160,17 @@ def test_the_watch_names_each_error_after_the_job_that_met_it_first_not_the_firs
 
     bad = [job("a", "failed", "INTERNAL_ERROR: boom", 30.0), job("b", "downloading", "download failed: disk", None),
            job("c", "failed", "INTERNAL_ERROR: boom", 20.0), job("d", "rejected", "CONTENT_POLICY", 10.0)]
-    assert last_errors(bad) == ("d: CONTENT_POLICY", "c and 1 more job: INTERNAL_ERROR: boom",
-                                "b: download failed: disk")
+    said = ("d: CONTENT_POLICY", "a and 1 more job: INTERNAL_ERROR: boom", "b: download failed: disk")
+    assert last_errors(bad) == said
+    run = _run_errors(j.key for j in bad)
+    for j in sorted(bad, key=lambda j: (j.ended_at is None, j.ended_at or 0.0)):  # as the run met them
+        Executor._error(run, SimpleNamespace(key=j.key), j.error or "")  # type: ignore[arg-type]
+    assert tuple(run.errors) == said, run.errors
 
 
 def test_the_run_and_the_watch_say_an_error_met_again_after_another_once_where_it_was_met_last() -> None:
     """A, then B, then A again: the run's own last errors and `status --watch`'s (drawn from the state) are the same
     two entries, A once with the number of jobs that met it, after B as met last; neither says A twice."""
-    from collections import deque
     from types import SimpleNamespace
 
     from runner.executor import Executor
@@ -161,7 +179,7 @@ def test_the_run_and_the_watch_say_an_error_met_again_after_another_once_where_i
 
     met = [("a", "INTERNAL_ERROR: boom"), ("b", "CONTENT_POLICY: flagged"), ("c", "INTERNAL_ERROR: boom"),
            ("d", "TIMEOUT: slow"), ("e", "CONTENT_POLICY: flagged")]
-    run = SimpleNamespace(errors=deque(maxlen=5), _said_of={})
+    run = _run_errors(key for key, _ in met)
     for key, error in met:
         Executor._error(run, SimpleNamespace(key=key), error)  # type: ignore[arg-type]
     jobs = [JobRecord(id=i, key=key, sweep=None, hash=key, values={}, params={}, state="failed",
