@@ -50,7 +50,7 @@ from .state import (
     gone_at_provider, held_elsewhere, no_fresh_url, no_request_log, outputs_writer, recorded_process, state_home,
     store_error,
 )
-from .stats import RunStatistics, checks, eta_expected, pace, problems
+from .stats import RunStatistics, checks, eta_expected, pace, pause_left, problems
 from .sweeps import IMAGE_PARAMS
 from . import textforms
 from .terminal import typed
@@ -2475,6 +2475,7 @@ def status_json(snap: Snapshot, *, resumes: bool = True) -> dict[str, Any]:
     r = snap.run
     elapsed, per_minute, eta = pace(snap)
     next_check, last_answer = checks(snap)
+    paused = pause_left(snap)
     return {
         "run": r.id,
         "manifest": r.manifest_name,
@@ -2512,6 +2513,10 @@ def status_json(snap: Snapshot, *, resumes: bool = True) -> dict[str, Any]:
         # job while every job in flight waits for its poll, and since the provider last answered it (None: not so)
         "next_check": None if next_check is None else round(next_check, 1),
         "last_answer": None if last_answer is None else round(last_answer, 1),
+        # seconds every request still waits because the provider asked, and the HTTP status that asked, as the run's
+        # own `paused` and `paused_by` (its heartbeat's record); None both while there is no such pause
+        "paused": None if paused is None else round(paused, 1),
+        "paused_by": None if paused is None else snap.paused_by,
         "stopping": snap.stopping,  # why the run stopped sending new jobs (budget, interrupt, ...), as `run --json` says
         # renders the run paid that the provider billed above 5x their estimates, counted as billed (None: none)
         "billed_above": snap.billed_above_note(),

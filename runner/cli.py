@@ -2843,8 +2843,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         out.print(f"  {said(_left_rendering_note(snap))}", markup=False, highlight=False)
     if snap.left_rendered:
         out.print(f"  {_left_rendered_note(snap)}", markup=False, highlight=False)
-    from .progress import fmt_answered, fmt_eta, fmt_next_check, fmt_rate, fmt_time
-    from .stats import checks, eta_expected
+    from .progress import (
+        fmt_answered,
+        fmt_eta,
+        fmt_next_check,
+        fmt_paused,
+        fmt_rate,
+        fmt_time,
+    )
+    from .stats import checks, eta_expected, pause_left
 
     elapsed, per_minute, eta = pace(snap)
     gone = r.process_gone()
@@ -2858,6 +2865,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         wait, since = checks(snap)
         heard = "" if since is None else f", {fmt_answered(since)}"
         heard += "" if wait is None else f", {fmt_next_check(wait)}"
+        paused = pause_left(snap)
+        heard += "" if paused is None else f", {fmt_paused(paused, snap.paused_by or 429)}"
         # an estimate, as the run's own progress marks it (`progress.fmt_eta_of`)
         shown = f"~{fmt_eta(eta)}" if eta is not None and eta_expected(snap) else fmt_eta(eta)
         out.print(f"  {fmt_time(elapsed)} elapsed{rate}, eta {shown}{heard}")

@@ -777,12 +777,14 @@ class Executor:
         wait = min(self._checks.values()) - now
         return wait if wait >= 1.0 else None
 
-    def _recorded_checks(self) -> tuple[float | None, float | None, float | None]:
+    def _recorded_checks(self) -> tuple[float | None, float | None, float | None, list[float] | None]:
         """(next check, last answer, expected end) on the wall clock, as the run's heartbeat records them for
         `status` in another process (`Store.seen`): when the provider is next asked about a job while every job in
         flight waits for its poll (`_next_check`; None otherwise), when it last answered a request of the run (None:
         not yet), and, while too few jobs have ended for a pace, when the jobs left are expected to have ended by
-        their render times: the run's own `eta ~…` (None otherwise)."""
+        their render times: the run's own `eta ~…` (None otherwise); and the pause every request waits out as the
+        provider asked, [when it ends, the HTTP status that asked], while the run's own progress shows it (`_paused`;
+        None otherwise)."""
         now, wall = self.steady(), self.clock()
         wait = self._next_check(self.counts, now)
         self._fetched()
@@ -792,8 +794,10 @@ class Executor:
             elapsed, per_minute = self._pace()
             eta = self._eta(self.counts, now, elapsed, per_minute)
             expected = None if eta is None else wall + eta
+        paused = self._paused()
+        pause = None if paused is None else [wall + paused, self.pacer.asked_by]
         return (None if wait is None else wall + wait), (None if answered is None else wall - (now - answered)), \
-            expected
+            expected, pause
 
     def _fetched(self) -> int | None:
         """The bytes the videos being downloaded have come to so far in this run, read off their `.part` files (a

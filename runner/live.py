@@ -87,7 +87,7 @@ class LiveViews:
         # What the run's heartbeat records beside that it is alive (`Store.seen`'s `checks`): its next check of the
         # provider, the provider's last answer and when its jobs are expected to end before it has a pace, for
         # `status` in another process; None: nothing of the kind
-        self.checks: Callable[[], tuple[float | None, ...]] | None = None
+        self.checks: Callable[[], tuple[Any, ...]] | None = None
         self.folder: Path | None = None  # the output folder the report and posters are written in
 
     def nudge(self) -> None:

@@ -469,6 +469,11 @@ class Snapshot:
     # recorded it, wall clock: when the jobs in flight and those not sent yet are expected to have ended by their
     # render times (the run's own `eta ~…`, `RunStatistics.eta_expected`); None otherwise, or from an older gridrun
     expected_end_at: float | None = None
+    # Of a run going on, as its heartbeat last recorded it, wall clock: when the pause every request waits out because
+    # the provider asked (`RunStatistics.paused`) ends, and the HTTP status that asked for it (429; a 502, 503 or 504);
+    # None both while there is none worth saying, once the run ended, or from an older gridrun
+    paused_until: float | None = None
+    paused_by: int | None = None
     manifest_spent_micros: int = 0     # by every run of the manifest (a resumed run follows earlier runs' jobs)
     manifest_reserved_micros: int = 0
     manifest_latest_run: int | None = None  # the manifest's latest run when taken: the two figures above are as of it

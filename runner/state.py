@@ -479,6 +479,11 @@ RUN_CHECKS = "run-checks:"
 # to have ended by their render times, before it has a pace (`Store.seen`, `Store.run_expected_end`); its end
 # removes it. A row of its own: the checks' row keeps the shape every gridrun reads.
 RUN_EXPECTED_END = "run-expected-end:"
+# The meta row (this, then the run's id) in which a run going on keeps, with its heartbeat, the pause every request
+# waits out because the provider asked for it (a 429's Retry-After, or a 502, 503 or 504's): [when it ends, wall
+# clock; the HTTP status that asked], or null while there is none worth saying (`Store.seen`, `Store.run_paused`);
+# its end removes it.
+RUN_PAUSED = "run-paused:"
 # The meta row (this, then the run's id) in which a run that ended on a cause of its own, not its jobs' (a disk that
 # filled: `records.DISK_FULL`), keeps it: {"cause": ..., "note": what happened and what to do}, read with the run
 # (`RunRecord.stopped_by`). Its status stays one every gridrun reads (`crashed`, `failed`); its end event has it too.
@@ -2743,8 +2748,8 @@ class Store:
             self._keep_final(run_id)
             self.db.execute("UPDATE runs SET status=?, ended_at=? WHERE id=?", (status, self.clock(), run_id))
             if self.schema >= KEYS_SALTED_AT:  # its next check and last answer: of a run going on only
-                self.db.execute("DELETE FROM meta WHERE name IN (?, ?)",
-                                (f"{RUN_CHECKS}{run_id}", f"{RUN_EXPECTED_END}{run_id}"))
+                self.db.execute("DELETE FROM meta WHERE name IN (?, ?, ?)",
+                                (f"{RUN_CHECKS}{run_id}", f"{RUN_EXPECTED_END}{run_id}", f"{RUN_PAUSED}{run_id}"))
             if self.schema >= RUN_DURATION_SINCE and run_id == self.run_id and self.run_began is not None:
                 # the wall clock may have been stepped since the start: `ended_at - started_at` is off by that
                 self.db.execute("UPDATE runs SET duration=? WHERE id=?",
@@ -2755,13 +2760,15 @@ class Store:
             self._event(run_id, None, "run-ended", {"status": status, **({"stopped_by": stopped_by["cause"]}
                                                                          if stopped_by else {})})
 
-    def seen(self, run_id: int, checks: tuple[float | None, ...] | None = None) -> None:
+    def seen(self, run_id: int, checks: tuple[Any, ...] | None = None) -> None:
         """The run is alive now (`runs.seen_at`); committed by the next `flush()`, like a lazy move. `checks`: when
         (wall clock) the run next asks the provider about a job while every job in flight waits for its poll, and
         when the provider last answered one of its requests (None each: not so, not yet), kept for `status` in
         another process (`run_checks`) in the state's meta table, beside the run's row, which has no column for
         them; and, a third where given, when its jobs are expected to have ended by their render times while it
-        has no pace yet (None: it has one, or nothing is expected), kept in a row of its own (`run_expected_end`)."""
+        has no pace yet (None: it has one, or nothing is expected), kept in a row of its own (`run_expected_end`);
+        and, a fourth where given, the pause every request waits out as the provider asked, (when it ends, the HTTP
+        status that asked) or None, in a row of its own too (`run_paused`)."""
         with self._deferred():
             self.db.execute("UPDATE runs SET seen_at=? WHERE id=?", (self.clock(), run_id))
             if checks is not None and self.schema >= KEYS_SALTED_AT:
@@ -2770,6 +2777,9 @@ class Store:
                 if len(checks) > 2:
                     self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
                                     (f"{RUN_EXPECTED_END}{run_id}", _json(checks[2])))
+                if len(checks) > 3:
+                    self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
+                                    (f"{RUN_PAUSED}{run_id}", _json(checks[3])))
 
     def run_checks(self, run_id: int) -> tuple[float | None, float | None]:
         """(next check, last answer) of a run going on, as its heartbeat last recorded them (`seen`); (None, None)
@@ -2792,6 +2802,20 @@ class Store:
         with suppress(ValueError, TypeError):
             value = None if row is None else json.loads(row[0])
             return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        return None
+
+    def run_paused(self, run_id: int) -> tuple[float, int] | None:
+        """(when it ends, wall clock; the HTTP status that asked for it) of the pause every request of a run going on
+        waits out as the provider asked, as its heartbeat last recorded it (`seen`); None when there was none worth
+        saying then, or it recorded none (an older gridrun)."""
+        if self.schema < KEYS_SALTED_AT:
+            return None
+        row = self.db.execute("SELECT value FROM meta WHERE name=?", (f"{RUN_PAUSED}{run_id}",)).fetchone()
+        with suppress(ValueError, TypeError):
+            value = None if row is None else json.loads(row[0])
+            if isinstance(value, list) and len(value) == 2 and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                return float(value[0]), int(value[1])
         return None
 
     def _keep_final(self, run_id: int) -> None:
@@ -4494,6 +4518,7 @@ class Store:
             others_since = self._others_since(run.id) if run.ended_at is None and run.process_gone() else None
             checks = self.run_checks(run.id) if run.ended_at is None else (None, None)
             expected_end = self.run_expected_end(run.id) if run.ended_at is None else None
+            paused = self.run_paused(run.id) if run.ended_at is None else None
             stopping, ended = self._run_events(run, others_since)
             if as_left:  # what the run's own report said: its events, not the jobs' latest attempts
                 kept, failed = self._rerenders_kept_by(run)
@@ -4546,6 +4571,8 @@ class Store:
                         copies_missing=tuple(rid for rid, (_, there) in copies.items() if not there),
                         others_since=others_since, keys_ignored=keys_ignored,
                         next_check_at=checks[0], answered_at=checks[1], expected_end_at=expected_end,
+                        paused_until=None if paused is None else paused[0],
+                        paused_by=None if paused is None else paused[1],
                         prices_from=self._prices_from(run) if any(j.billed_above for j in jobs) else "",
                         manifest_folders=folders)
 

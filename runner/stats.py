@@ -219,6 +219,17 @@ def checks(snap: Snapshot, now: float | None = None) -> tuple[float | None, floa
     return (wait if wait is not None and wait >= 1.0 else None), since
 
 
+def pause_left(snap: Snapshot, now: float | None = None) -> float | None:
+    """Seconds every request of a run going on still waits because the provider asked (`RunStatistics.paused`), from
+    the pause its heartbeat last recorded (`Snapshot.paused_until`); None when none was, it is over, or the run has
+    ended or is gone."""
+    r = snap.run
+    if snap.paused_until is None or r.ended_at is not None or r.process_gone():
+        return None
+    left = snap.paused_until - (time.time() if now is None else now)
+    return left if left > 0 else None
+
+
 def problems(snap: Snapshot) -> list[JobRecord]:
     """The jobs `status` lists with why: those that ended badly, and the others with an error recorded: in
     flight (a download that could not be saved, fetched again by the next run), planned again (a create
@@ -272,6 +283,7 @@ def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
     r = snap.run
     elapsed, per_minute, eta = pace(snap, now)
     next_check, _ = checks(snap, now)
+    paused = pause_left(snap, now)
     bad = problems(snap)
     ended = r.ended_at is not None
     return RunStatistics(
@@ -284,5 +296,6 @@ def run_statistics(snap: Snapshot, now: float | None = None) -> RunStatistics:
         rerenders_cancelled=snap.rerenders_cancelled, rerenders_failed=len(snap.rerenders_failed),
         placeholders_failed=len(snap.placeholders_failed),
         next_check=next_check, eta_expected=eta is not None and eta_expected(snap),
+        paused=paused, paused_by=snap.paused_by if paused is not None and snap.paused_by is not None else 429,
         simulated=bool(snap.endpoints) and all(simulated for _, simulated in snap.endpoints),
     )

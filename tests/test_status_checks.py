@@ -12,6 +12,7 @@ import pytest
 from execkit import wait_for, write_manifest
 from runner import api, live
 from runner.cli import main
+from runner.errors import NotRecordedError
 from runner.options import RunOptions
 from runner.stats import run_statistics
 
@@ -52,3 +53,39 @@ def test_status_of_a_run_waiting_for_long_renders_gives_its_next_check_and_last_
     assert not worker.is_alive()
     ended = api.status_json(api.status(m))  # once the run ended: nothing to wait for
     assert ended["next_check"] is None and ended["last_answer"] is None
+
+
+def test_status_and_its_watch_give_the_pause_a_rate_limit_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run waiting out a provider's 35 s Retry-After: `status --json` and `status --watch --json` (drawn from the
+    state) give `paused` and `paused_by` as the run's own progress does, and `status` says it, where they gave null and
+    nothing, and the wait read as a silent provider."""
+    monkeypatch.setattr(live, "HEARTBEAT", 0.2)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",),
+                       sim={"render_time": 1.0, "jitter": 0.0, "rate_limited_rate": 1.0, "retry_after": 35})
+    stop, detach = threading.Event(), threading.Event()
+    worker = threading.Thread(target=lambda: api.run(m, options=RunOptions(), report=False, stop=stop, detach=detach))
+    worker.start()
+    try:
+        def paused() -> bool:
+            try:
+                return api.status_json(api.status(m))["paused"] is not None
+            except NotRecordedError:  # not recorded yet (or starting)
+                return False
+
+        wait_for(paused)
+        doc = api.status_json(api.status(m))
+        assert doc["status"] == "running" and 0 < doc["paused"] <= 35 and doc["paused_by"] == 429, doc
+        watched = run_statistics(api.status(m))  # what `status --watch --json` prints
+        assert watched.paused is not None and 0 < watched.paused <= 35 and watched.paused_by == 429, watched
+        assert main(["status", str(m)]) == 0
+        out = capsys.readouterr().out
+        assert "paused by the provider (HTTP 429), " in out and " left" in out, out
+    finally:
+        stop.set()
+        detach.set()
+        worker.join(60)
+    assert not worker.is_alive()
+    ended = api.status_json(api.status(m))
+    assert ended["paused"] is None and ended["paused_by"] is None
