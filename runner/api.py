@@ -2112,12 +2112,31 @@ def _renamed_run(m: Manifest | None, sd: Path, name: str | None, store: Store) -
     held = lock_record(sd)
     if (held is None or held.command == "cancel" or held.name is None or held.name == name
             or not held.same_file(m.path) or runner_lock_free(state_home(sd) / "lock")):
-        return None
+        return _left_under_old_name(m, name, store)
     if store.latest_run(held.name) is None:
         return None
     return held.name, (f"the manifest's name: is {name} now, but the run going on (pid {held.pid}) was started from "
                        f"this file as {held.name}: that run is shown, which keeps the name it started with (the "
                        f"next `gridrun run` is a run of {name}, which has none yet)")
+
+
+def _left_under_old_name(m: Manifest, name: str, store: Store) -> tuple[str, str] | None:
+    """For a manifest file of whose `name:` the state holds no run: the name of the latest run made from this very
+    file under another name (`name:` edited since), the latest of that name, which left jobs in flight, and a
+    warning saying so; its jobs are this file's to collect. None otherwise."""
+    run = None if not_recordable(m.path) else store.latest_run_of_file(m.path)  # no run records such a path
+    if run is None or run.manifest_name == name:
+        return None
+    latest = store.latest_run(run.manifest_name)
+    if latest is None or latest.id != run.id:
+        return None
+    flying = [r for r in store.run_job_rows(run.id) if r["state"] in plan_mod.IN_FLIGHT]
+    if not flying:
+        return None
+    n = len(flying)
+    return run.manifest_name, (f"the manifest's name: is {name} now, which has no run yet, but run {run.id} of this "
+                               f"file, as {run.manifest_name}, left {n:,} {'job' if n == 1 else 'jobs'} in flight: "
+                               "that run is shown")
 
 
 def _own_earlier(aside: Any, p: Plan, store: Store) -> Any:

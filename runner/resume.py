@@ -52,7 +52,7 @@ from .datafiles import value_position
 from .errors import BudgetError, GridrunError, InFlightError, StateError
 from .jobs import Billing, fitting, param_strings, scaled, usd_text
 from .limits import sticky_said
-from .localpaths import within
+from .localpaths import not_recordable, within
 from .manifest import Manifest, Warned
 from .options import RunOptions, error_code, repeating_fix
 from .outputs import (
@@ -99,6 +99,7 @@ from .plan import (
 from .records import (
     PID_CLOCK_SLACK,
     SIMULATOR_ELSEWHERE,
+    RunRecord,
     local_time,
     process_start,
     process_state,
@@ -832,6 +833,7 @@ class LeftBehind:
     copy: Path                           # the manifest as that run had it
     copy_there: bool = True              # False: removed, and it could not be written again from the state
     last_sent: float | None = None       # the latest send of those left `submitting`
+    run_name: str = ""                   # the name that run had, when the manifest's `name:` changed since
 
     images: str = ""                     # the input images whose content differs from the run's (`images_said`)
     image_paths: tuple[str, ...] = ()    # those images, as the manifest's folder sees them
@@ -857,11 +859,15 @@ class LeftBehind:
         one = left == 1
         them, they = ("it", "it renders") if one else ("them", "they render")
         return (
-            f"{left} {'job' if one else 'jobs'} of run {last} ({usd_text(self.cost_micros)}) "
+            f"{left} {'job' if one else 'jobs'} of run {last} ({usd_text(self.cost_micros)}){self._as_named()} "
             f"{'is' if one else 'are'} in flight, and {self._gone(one, them)} ({keys}): {'; '.join(counts)}. "
             f"This run would not follow {them}. {self._put_back(them)}{self._resent()}; or "
             f"pass --leave-in-flight to run anyway (what {they} is then not downloaded)"
         )
+
+    def _as_named(self) -> str:
+        """The name the run had, of a manifest whose `name:` changed since: the run is of this file all the same."""
+        return f", made from this manifest file when its name: was {self.run_name}," if self.run_name else ""
 
     def _gone(self, one: bool, them: str) -> str:
         """Why the plan lacks them: the manifest no longer has them, or, the manifest as the run had it, the input
@@ -897,7 +903,8 @@ class LeftBehind:
         """What puts back what this run's plan lacks them (the jobs) for, and runs it to collect `them`."""
         copy = f"run {self.run_id}'s copy: {self.copy}{self._missing()}"
         if not self.images and not self.rows:
-            return f"Put the manifest back as it was ({copy}) and run it to collect {them}"
+            named = f"its name: {self.run_name} too; " if self.run_name else ""
+            return f"Put the manifest back as it was ({named}{copy}) and run it to collect {them}"
         what = []
         if self.images:
             what.append(f"The {'input image' if len(self.image_paths) == 1 else 'input images'} {self.images}")
@@ -923,7 +930,7 @@ class LeftBehind:
 def left_behind(plan: Plan, store: Store) -> LeftBehind | None:
     """The jobs the manifest's last run left in flight that `plan` no longer has; None when there are none.
     A run refuses to start over them (`check_left_behind`); `gridrun plan` says so beforehand."""
-    last = store.latest_run(plan.manifest.name)
+    last = _last_run_of(plan, store)
     if last is None:
         return None
     planned = {j.hash for j in plan.jobs}
@@ -931,7 +938,9 @@ def left_behind(plan: Plan, store: Store) -> LeftBehind | None:
     left = [r for r in store.run_job_rows(last.id) if r["state"] in flying and r["hash"] not in planned]
     if not left:
         return None
-    copy, there = store.manifest_copy_file(last.id, folder=plan.outputs_dir)  # written again when .runs/ was tidied by hand
+    # written again when .runs/ was tidied by hand; a run under another name: in the folder that run wrote
+    renamed = last.manifest_name != plan.manifest.name
+    copy, there = store.manifest_copy_file(last.id, folder=None if renamed else plan.outputs_dir)
     by_key = {j.key: j for j in plan.jobs}
     changed: dict[str, tuple[str | None, str]] = {}
     for r in left:
@@ -947,11 +956,25 @@ def left_behind(plan: Plan, store: Store) -> LeftBehind | None:
     return LeftBehind(
         images=images_said(changed, last.id, plan.manifest.path), image_paths=tuple(shown),
         rows=rows, row_files=row_files, rows_removed=removed, as_run_had_it=same,
-        run_id=last.id, keys=tuple(r["key"] for r in left), states=tuple(r["state"] for r in left),
+        run_id=last.id, run_name=last.manifest_name if renamed else "", keys=tuple(r["key"] for r in left), states=tuple(r["state"] for r in left),
         cost_micros=sum(r["cost_estimate_micros"] for r in left), copy=copy, copy_there=there,
         last_sent=max((r["submitted_at"] for r in left if r["state"] == S.SUBMITTING.value and r["submitted_at"]),
                       default=None),
     )
+
+
+def _last_run_of(plan: Plan, store: Store) -> RunRecord | None:
+    """The manifest's last run, whose jobs in flight a run of `plan` would follow: its name's latest run, or the
+    latest run made from this very file when that is a later one under the name the file had then (its `name:`
+    edited since), and the latest run of that name (no run of another file took that name's jobs on since).
+    Another manifest sharing the state is another file: its runs are never this one's."""
+    last = store.latest_run(plan.manifest.name)
+    # a path that is not UTF-8 text is no run's: none recorded it
+    mine = None if not_recordable(plan.manifest.path) else store.latest_run_of_file(plan.manifest.path)
+    if mine is None or mine.manifest_name == plan.manifest.name or (last is not None and last.id > mine.id):
+        return last
+    latest = store.latest_run(mine.manifest_name)
+    return mine if latest is not None and latest.id == mine.id else last
 
 
 def rows_changed(manifest: Manifest, left: Sequence[Any], ran: Sequence[Any],

@@ -270,3 +270,56 @@ def test_status_of_a_killed_run_whose_manifest_changed_gives_the_runs_refusal_no
     assert main(["status", str(m)]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert "`gridrun run` resumes it" in said and "refuses to start" not in said, said
+
+
+def _creates(m: Path) -> int:
+    """The creates the simulator built in was sent, as its world file records them."""
+    return (m.parent / ".gridrun" / "sim-world.jsonl").read_text().count('"t":"create"')
+
+
+def test_name_and_prompt_edited_over_jobs_in_flight_are_refused_as_a_prompt_edit_is_naming_the_old_names_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run 1 of t.yaml (name: t) leaves 2 jobs in flight; the file's `name:` and prompt are then edited. The new
+    name has no run, but run 1 was made from this file: plan warns, run refuses before any create, and status
+    shows run 1 with the refusal as its next step, naming run 1's copy in t's output folder; the name and
+    prompt put back, a run collects the 2 with no new create. Another manifest sharing the state, whose jobs are
+    not in flight of this file's runs, is not refused."""
+    from runner.cli import main
+    from runner.errors import InFlightError
+
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.chdir(tmp_path)
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime", "clay"), run={"concurrency": 2},
+                       sim={"render_time": 2, "jitter": 0.0})
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    assert in_flight(m) == 2
+    other = write_manifest(tmp_path, n_seeds=1, styles=("comic",), name="u", extra={"state_dir": ".gridrun"})
+    assert api.run(other, report=False).status == "done"
+    before = m.read_text()
+    m.write_text(before.replace("name: t\n", "name: cats\n").replace("a fox", "a cat"))
+    sent = _creates(m)
+    copy = str(tmp_path / "outputs" / "t" / ".runs" / "run-1.yaml")
+
+    capsys.readouterr()
+    assert main(["plan", str(m)]) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert "`gridrun run` would refuse to start: 2 jobs of run 1 ($0.70), made from this manifest file when its name: " \
+           "was t, are in flight" in said, said
+    assert f"its name: t too; run 1's copy: {copy}" in said, said
+    with pytest.raises(InFlightError) as refused:
+        api.run(m, report=False)
+    assert "2 jobs of run 1 ($0.70)" in str(refused.value) and copy in str(refused.value), refused.value
+    assert _creates(m) == sent
+    assert main(["status", str(m)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "t run 1" in out, out
+    tail = out[out.index("next:"):]
+    assert "`gridrun run` of the manifest as it is now refuses to start: 2 jobs of run 1" in tail and copy in tail, tail
+
+    other.write_text(other.read_text().replace("name: u\n", "name: v\n"))  # its own rename: its run left none
+    assert api.diff(api.load(other)).left_behind is None
+
+    m.write_text(before)
+    assert api.run(m, report=False).status == "done"
+    assert _creates(m) == sent  # the 2 collected, none sent again
