@@ -2448,9 +2448,9 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
                   f"{'was' if n == 1 else 'were'} removed from the output folder during the run "
                   f"({escape(_some(removed))}): `gridrun run` fetches {_them(n)} again at no cost while the provider "
                   f"keeps {_them(n)} (the report marks {_them(n)} missing)")
-    if (_unfinished(c) and (run_id := getattr(result, "run_id", None)) is not None
+    if ((run_id := getattr(result, "run_id", None)) is not None
             and (edited := _manifest_edited(plan.manifest)) is not None
-            and (now := _manifest_now(edited, run_id)) is not None):
+            and (now := _manifest_now(edited, run_id, finished=not _unfinished(c))) is not None):
         # the steps above are of the manifest as this run read it; the file was edited since
         err.print(f"[yellow]warning[/yellow]: the manifest file was edited while the run went on: {escape(now[1])}")
     spent, budget = result.stats.spent_micros, result.stats.budget_micros
@@ -2925,6 +2925,10 @@ def _status_next(args: argparse.Namespace, snap: Snapshot, *, unnamed: bool) -> 
             and (not _as_run_had_it(args.manifest, r) or _rows_gone(args.manifest, snap)
                  or _images_changed(args.manifest, snap))):
         now = _manifest_now(args.manifest, r.id)
+    elif (not unnamed and isinstance(args.manifest, Manifest) and not getattr(args, "warnings", None)
+            and r.id == snap.manifest_latest_run and r.ended_at is not None and not _unfinished(snap.counts)
+            and not _as_run_had_it(args.manifest, r)):
+        now = _manifest_now(args.manifest, r.id, finished=True)  # no steps: what a run of it as it is now sends
     if now is not None and now[0]:  # the steps of the state alone would lead to a run that refuses
         # its ways on (the manifest put back by hand, or jobs paid for left behind) are a choice: no command to run
         return Advice(now[1]), None
@@ -3135,16 +3139,18 @@ def _images_changed(m: Manifest, snap: Snapshot) -> bool:
     return images_changed(m, {j.id for j in _flying(snap)})
 
 
-def _manifest_now(m: Manifest, run_id: int) -> tuple[bool, str] | None:
+def _manifest_now(m: Manifest, run_id: int, *, finished: bool = False) -> tuple[bool, str] | None:
     """What the manifest `m`, as it is now, changes in the steps said after run `run_id`, which are built from the
     state (the manifest as that run had it), planned against the state as `plan` plans it: (True, the step) when a
     run of it refuses to start over jobs of that run left in flight that it no longer has, with the ways on
     `plan` and `run` give; (False, a note) when jobs differ from that run (a retry, say, would send them as they
-    are now). None when nothing differs, or it cannot be planned."""
+    are now). `finished`: run `run_id` left nothing to do, so no steps are said above: the note says what a run of
+    the manifest as it is now sends, and what that costs. None when nothing differs, or it cannot be planned."""
     from . import api
 
     try:
-        d = api.diff(m)
+        p = api.plan(m)
+        d = api.diff(p)
     except (GridrunError, OSError, sqlite3.Error):
         return None
     if d is None:
@@ -3152,6 +3158,13 @@ def _manifest_now(m: Manifest, run_id: int) -> tuple[bool, str] | None:
     left = d.left_behind
     if left is not None and left.run_id == run_id:
         return True, f"`gridrun run` of the manifest as it is now refuses to start: {left.message()}"
+    if d.changed and d.previous_run == run_id and finished:
+        sent = [j for j in p.jobs if j.key in set(d.changed) and d.sends(j.key)]
+        n = len(sent)
+        then = (f"`gridrun run` sends {'it' if n == 1 else 'them'} as {'it is' if n == 1 else 'they are'} now, "
+                f"{usd_text(sum(j.cost_micros for j in sent))} (`gridrun plan` shows what each sends and costs)"
+                if n else "`gridrun run` puts their videos in place at no new cost")
+        return False, f"the manifest changed since run {run_id}: {_differ(d).removeprefix('; ')}; {then}"
     if d.changed and d.previous_run == run_id:
         n = len(d.changed)
         return False, (f"the manifest changed since run {run_id}: {_differ(d).removeprefix('; ')}; the steps "

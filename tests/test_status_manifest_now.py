@@ -323,3 +323,40 @@ def test_name_and_prompt_edited_over_jobs_in_flight_are_refused_as_a_prompt_edit
     m.write_text(before)
     assert api.run(m, report=False).status == "done"
     assert _creates(m) == sent  # the 2 collected, none sent again
+
+
+def test_a_prompt_edited_while_a_run_goes_on_that_ends_done_is_said_at_its_end_and_by_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that finishes every job of the manifest it read, its file edited as it sent: its end and `status`
+    say the edit was not used, what a run of the file as it is now sends and what that costs; nothing to run next
+    of the run itself."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 1})
+    begin = Store.begin_submit
+
+    def edited_as_sent(self: Store, *args: Any, **kw: Any) -> Any:
+        m.write_text(m.read_text().replace("a fox", "a wolf"))
+        return begin(self, *args, **kw)
+
+    monkeypatch.setattr(Store, "begin_submit", edited_as_sent)
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["run", str(m), "--no-report"]) == 0
+    monkeypatch.setattr(Store, "begin_submit", begin)
+    ran = " ".join(capsys.readouterr().err.split())
+    note = ("the manifest changed since run 1: 2 jobs differ from run 1 (params.prompt: \"a fox, anime style\" then, "
+            "\"a wolf, anime style\" now")
+    assert f"warning: the manifest file was edited while the run went on: {note}" in ran, ran
+    assert "`gridrun run` sends them as they are now, $0.70" in ran, ran
+    assert main(["status", str(m)]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert f"note: {note}" in said and "`gridrun run` sends them as they are now, $0.70" in said, said
+    assert main(["status", str(m), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["next"] is None and doc["next_commands"] == [], doc
+    assert doc["next_note"].startswith(note), doc
+    m.write_text(m.read_text().replace("a wolf", "a fox"))  # as the run had it: nothing to note
+    assert main(["status", str(m), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["next_note"] is None
