@@ -838,7 +838,8 @@ def _rule_errors(m: Manifest, rules: list[Any]) -> list[ManifestError]:
 
 
 def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], str | None,
-                                            tuple[dict[str, str], dict[str, dict[str, Any]]], _Alike]:
+                                            tuple[dict[str, str], dict[str, dict[str, Any]], dict[str, tuple[str, ...]]],
+                                            _Alike]:
     """The state's record of each job of the plan (by hash) as a run will find it, the previous run's job
     key -> hash, what is wrong when the plan's output folder is gone (`resume.outputs_gone`), what differs in
     the request of each job whose hash differs from the previous run's of its key, with the earlier values of the
@@ -925,7 +926,7 @@ def _stored(store: Store, p: Plan) -> tuple[dict[str, Stored], dict[str, str], s
                             requests={**gone_requests, **requests},
                             unset_then=_unset_then(p.manifest, lambda: store.manifest_copy(last.id)) if before else None)
                  if before or gone_keys else _Alike([], []))
-    return (stored, previous, resume.outputs_gone(p, rows), _changes(p, last, before, requests) if before else ({}, {}),
+    return (stored, previous, resume.outputs_gone(p, rows), _changes(p, last, before, requests) if before else ({}, {}, {}),
             form_only)
 
 
@@ -1411,22 +1412,26 @@ def _files_of(m: Manifest, job: Any, vals: str | None, row_lines: dict[tuple[Any
 
 
 def _changes(p: Plan, last: Any, before: Mapping[str, str], requests: Mapping[str, str] = {},
-             ) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+             ) -> tuple[dict[str, str], dict[str, dict[str, Any]], dict[str, tuple[str, ...]]]:
     """Job key -> what differs in its request from the job of that key in run `last` (`before`: key -> that
     job's parameters, JSON; `requests`: its request record, with the digests of its input images): "provider:
     lumenfall then, sim now", "params.quality: 540p then, 360p now", an input image whose content differs
     (`resume.changed_images`); and job key -> the earlier value of each parameter that differs (None: not set
-    then), which `plan --explain` shows beside the value now."""
+    then), which `plan --explain` shows beside the value now; and job key -> the fields that differ ("provider",
+    "params.prompt", "input images"), by which the plan groups the jobs that differ."""
     m = p.manifest
     common = [f"{what}: {then} then, {now} now" for what, then, now in
               (("provider", last.provider, m.provider), ("model", last.model, m.model)) if then != now]
     out: dict[str, str] = {}
     earlier: dict[str, dict[str, Any]] = {}
+    fields: dict[str, tuple[str, ...]] = {}
     for job in p.jobs:
         text = before.get(job.key)
         if text is None:
             continue
         parts = list(common)
+        named = [what for what, then, now in (("provider", last.provider, m.provider), ("model", last.model, m.model))
+                 if then != now]
         try:
             old = json.loads(text)
             new = json.loads(json.dumps(job.params, default=str))
@@ -1438,6 +1443,7 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str], requests: Mapping[st
                 if a == b:
                     continue
                 earlier.setdefault(job.key, {})[name] = a
+                named.append(f"params.{name}")
                 # a text quoted (a prompt's commas would blur where "then" begins), as --explain shows it; two
                 # that print alike (a letter composed or not, an invisible character, a no-break space for a space)
                 # with their characters beyond ASCII escaped
@@ -1459,6 +1465,7 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str], requests: Mapping[st
         images = {path: (then, now) for path, then, now in
                   resume.changed_images(job, text, requests.get(job.key, ""), p.image_digests)}
         if images:
+            named.append("input images")
             shown = " ".join(typed(resume.shown_beside(path, m.path)) for path in images)
             parts.append(f"{'' if parts else 'the same parameters; '}input "
                          f"{'image' if len(images) == 1 else 'images'} {resume.images_said(images, last.id, m.path)}: "
@@ -1466,7 +1473,8 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str], requests: Mapping[st
                          f"{shown})")
         # the same words: the content of an input image at the same path, or the take (repeat) it stands for
         out[job.key] = "; ".join(parts) or "the same parameters; an input image's content, or the take, differs"
-    return out, earlier
+        fields[job.key] = tuple(named) or ("the take",)
+    return out, earlier, fields
 
 
 @functools.cache
@@ -1530,7 +1538,7 @@ def diff(
             # A damaged page that the plan does not read refuses the run all the same (it checks the file whole as
             # it opens it): the plan says so, rather than predict a run that will be refused.
             store.check_whole()
-        stored, previous, gone, (changes, earlier), form_only = _stored(store, p)
+        stored, previous, gone, (changes, earlier, fields), form_only = _stored(store, p)
         left, warnings = left_behind(p, store), (*name_shared(p, store), *folder_shared(p, store))
         away = resume.sent_away(p, store, retry_unknown=retry == "retry --unknown")
         keyed = resume.key_away(p, store, retry_unknown=retry == "retry --unknown",
@@ -1582,6 +1590,7 @@ def diff(
                                  for key, pair, was, _, _ in form_only.spacing
                                  if was is not None and isinstance(pair[0], dict) and isinstance(pair[1], dict)}}
     return replace(d, left_behind=left, sent_away=away, key_away=keyed, warnings=warnings, aside=aside, changes=changes, earlier=earlier,
+                   changed_fields=fields,
                    previous_run=None if last is None else last.id, billed_above=above, billing=billing)
 
 

@@ -1377,9 +1377,10 @@ def _differ(diff: Any) -> str:
         if text is not None and text not in what:
             what.append(text)
     said = ""
-    if what:
-        said = f" ({escape(visible(what[0]))}" + (f"; {len(what) - 1:,} other change{'s' if len(what) > 2 else ''}: --explain "
-                                 "says which" if len(what) > 1 else "") + ")"
+    if len(what) == 1:
+        said = f" ({escape(visible(what[0]))})"
+    elif what:
+        said = f" ({escape(visible(_by_field(diff)))}; --explain says each)"
     sent = sum(1 for k in diff.changed if diff.sends(k))
     cached = sum(1 for k in diff.changed if diff.reasons.get(k, "").startswith("cached"))
     parts = ([f"{sent:,} to submit"] if sent else []) + (
@@ -1387,6 +1388,29 @@ def _differ(diff: Any) -> str:
         [f"{n - sent - cached:,} in flight, settled or to fetch again"] if n - sent - cached else [])
     run = f"run {diff.previous_run}" if diff.previous_run is not None else "the last run"
     return f"; {n:,} job{'' if n == 1 else 's'} differ{'s' if n == 1 else ''} from {run}{said}: {', '.join(parts)}"
+
+
+def _by_field(diff: Any) -> str:
+    """What differs in the jobs of `diff.changed`, whose change texts are not all one, grouped by the fields that
+    differ: "params.prompt, in 4 jobs (e.g. "a fox running" then, "a red fox running" now)", each set of fields
+    with the jobs it is of, the first with an example; a set of fields said of one job only shows its words."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for key in diff.changed:
+        if key in diff.changes:
+            groups.setdefault(tuple(diff.changed_fields.get(key, ())), []).append(key)
+    said = []
+    for fields, keys in groups.items():
+        example = diff.changes[keys[0]]
+        if len(keys) == 1:
+            said.append(example)
+            continue
+        named = " and ".join(fields) if fields else "the request"
+        if not said:  # the first group: its first job's words, a field's name said once
+            e = example.removeprefix(f"{fields[0]}: ") if len(fields) == 1 else example
+            said.append(f"{named}, in {len(keys):,} jobs (e.g. {e})")
+        else:
+            said.append(f"{named}, in {len(keys):,} jobs")
+    return "; ".join(said)
 
 
 EARLIER_SHOWN = 200

@@ -1816,6 +1816,8 @@ class Diff:
     # of `changed`, key -> what differs from the previous run's job of that key ("provider: sim then, lumenfall now")
     changes: Mapping[str, str] = field(default_factory=dict)
     previous_run: int | None = None            # the id of the previous run (`changed` is against it)
+    # of `changed`, key -> the fields that differ ("provider", "params.prompt", "input images"; "the take": none)
+    changed_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # of `changed`, key -> the previous run's value of each parameter that differs (None: not set then); and of the
     # new jobs whose request reads as one of the previous run's under another key (line ends), the same
     earlier: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

@@ -2280,6 +2280,29 @@ def test_jobs_changed_back_to_what_an_earlier_run_made_are_counted_apart_and_sai
     assert out.count('differs from run 2: params.quality: "720p" then, "360p" now') == 4, out
 
 
+def test_one_edit_of_a_prompt_template_is_said_as_one_field_in_every_job_not_as_other_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A word added to the prompt of a 4-job grid makes each job's prompt differ in its own words: the plan groups
+    the jobs by the field that differs, with one job's words, not "3 other changes" (read as more parameters
+    changed); a second field changed in one job only is a group of its own."""
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write(tmp_path / "m.yaml", "params:\n  prompt: a fox {{ act }}\n  quality: 360p\nmatrix:\n"
+              "  act: [running, sleeping, eating, jumping]\nsim: {render_time: 0.05, jitter: 0}\n", HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    m.write_text(m.read_text().replace("a fox", "a red fox"))
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    said = " ".join(out.split())
+    assert code == 0 and ('4 jobs differ from run 1 (params.prompt, in 4 jobs (e.g. "a fox running" then, '
+                          '"a red fox running" now); --explain says each): 4 to submit') in said, said
+    assert "other change" not in said, said
+    m.write_text(m.read_text().replace("quality: 360p", "quality: \"{{ '540p' if act == 'eating' else '360p' }}\""))
+    said = " ".join(run_cli(capsys, "plan", str(m))[1].split())
+    assert ('4 jobs differ from run 1 (params.prompt, in 3 jobs (e.g. "a fox running" then, "a red fox running" now); '
+            'params.prompt: "a fox eating" then, "a red fox eating" now; params.quality: "360p" then, "540p" now; '
+            '--explain says each)') in said, said
+
+
 def test_what_differs_from_the_last_run_names_the_provider_and_model_switched(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
@@ -2292,7 +2315,8 @@ def test_what_differs_from_the_last_run_names_the_provider_and_model_switched(tm
     before = {key: json.dumps({**p.jobs[0].params, "prompt": "a cat"})}
     assert api._changes(p, last, before) == ({key: "provider: lumenfall then, sim now; model: pixverse-v5.5 then, "
                                                    "pixverse-v5.6 now; params.prompt: \"a cat\" then, \"a fox\" now"},
-                                             {key: {"prompt": "a cat"}})
+                                             {key: {"prompt": "a cat"}},
+                                             {key: ("provider", "model", "params.prompt")})
     assert api._changes(p, SimpleNamespace(provider="sim", model="pixverse-v5.6"),
                         {key: json.dumps(p.jobs[0].params)})[0] == {key: "the same parameters; an input image's content, or the take, differs"}
 
