@@ -504,6 +504,16 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False, command: str = "ru
             # of to_submit, jobs in flight (or of unknown outcome) at a simulator at another endpoint: nothing paid
             # there, sent anew here
             "sent_to_simulator_elsewhere": len(diff.anew),
+            # the previous run's keys whose jobs the plan no longer has (not those renamed)
+            "stale": list(diff.stale),
+            # the previous run's jobs the plan has under new keys, each [key then, key now]: cached, not dropped
+            "renamed": [[was, now] for was, now in diff.renamed],
+            # the jobs whose request differs from the previous run's job of their key, with what differs of each
+            "changed": {"count": len(diff.changed), "previous_run": diff.previous_run,
+                        "changes": {key: diff.changes[key] for key in diff.changed if key in diff.changes}},
+            # the done videos of cached jobs a run copies to the new path the plan gives them, at no cost, and of
+            # those, the ones at a path a job of the plan writes, moved aside into .runs/superseded/ then
+            "copies": _copies_json(diff.copied, plan),
         },
         "left_in_flight": _left_json(diff.left_behind if diff else None),
         # jobs in flight (or of unknown outcome) sent to another endpoint than this one: a run refuses to start
@@ -1321,6 +1331,22 @@ def _settled_note(plan: Plan, diff: Any, run: str = "gridrun run") -> str:
     return f" ({'/'.join(states)}): " + "; ".join(parts)
 
 
+def _copies_size(copied: Sequence[tuple[str, str]]) -> int:
+    """The bytes of the videos a run copies (`Diff.copied`), those it can read the size of."""
+    size = 0
+    for was, _ in copied:
+        with contextlib.suppress(OSError):
+            size += os.path.getsize(was)
+    return size
+
+
+def _copies_json(copied: Sequence[tuple[str, str]], plan: Any) -> dict[str, int]:
+    """`plan --json`'s `against_state.copies`: what the `copies:` line of `plan` says (`_copied_note`)."""
+    written = {j.output_str for j in plan.jobs}
+    return {"videos": len(copied), "bytes": _copies_size(copied),
+            "moved_aside": sum(1 for was, _ in copied if was in written)}
+
+
 def _copied_note(copied: Sequence[tuple[str, str]], plan: Any) -> str:
     """What a run does with the done videos of cached jobs whose path this plan changes (`Diff.copied`: a sweep or
     an axis value renamed, another output template, a job another manifest's run made): each is copied to its new
@@ -1330,10 +1356,7 @@ def _copied_note(copied: Sequence[tuple[str, str]], plan: Any) -> str:
     arrives: said, with the space the copies take, as nothing else tells."""
     from .plan import relpath
 
-    size = 0
-    for was, _ in copied:
-        with contextlib.suppress(OSError):
-            size += os.path.getsize(was)
+    size = _copies_size(copied)
     folders = list(dict.fromkeys(visible(relpath(Path(was).parent)) for was, _ in copied))
     more = len(folders) - 3
     where = ", ".join(folders[:3]) + (f" and {more:,} more folder{'s' if more != 1 else ''}" if more > 0 else "")

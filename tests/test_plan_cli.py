@@ -894,7 +894,10 @@ def test_plan_counts_a_done_job_whose_file_is_missing_as_to_fetch_again(tmp_path
                                     "retried": 0, "retried_cost_not_reported": 0,
                                     "fetched_first": {"jobs": 0, "usd": 0.0}, "settled_sent_by": {},
                                     "looked_up": 0, "unchecked": 0, "submitting": {"jobs": 0, "usd": 0.0},
-                                    "made_by_simulator_elsewhere": 0, "sent_to_simulator_elsewhere": 0}
+                                    "made_by_simulator_elsewhere": 0, "sent_to_simulator_elsewhere": 0,
+                                    "stale": [], "renamed": [],
+                                    "changed": {"count": 0, "previous_run": 1, "changes": {}},
+                                    "copies": {"videos": 0, "bytes": 0, "moved_aside": 0}}
     assert doc["run_micros"] == 0
     assert doc["jobs"][0]["status"] == "done, but its file is missing or altered: download again"
     assert api.status(m).counts["done"] == 2
@@ -2301,6 +2304,35 @@ def test_one_edit_of_a_prompt_template_is_said_as_one_field_in_every_job_not_as_
     assert ('4 jobs differ from run 1 (params.prompt, in 3 jobs (e.g. "a fox running" then, "a red fox running" now); '
             'params.prompt: "a fox eating" then, "a red fox eating" now; params.quality: "360p" then, "540p" now; '
             '--explain says each)') in said, said
+
+
+def test_plan_json_says_what_the_text_plan_says_of_jobs_dropped_renamed_changed_and_copied(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`against_state` holds the facts the `against state:` and `copies:` lines give in words: the keys no longer
+    in the manifest, those renamed, the jobs that differ with what differs, and the videos copied to new paths;
+    the README's Plan JSON table names each of its keys."""
+    m = write(tmp_path / "m.yaml", "params:\n  prompt: a fox {{ act }}\nmatrix:\n  act: [running, sleeping]\n"
+              "output: '{{ act }}.mp4'\nsim: {render_time: 0.05, jitter: 0}\n", HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    m.write_text(m.read_text().replace("[running, sleeping]", "[running]").replace("{{ act }}\n", "{{ act }} fast\n", 1))
+    state = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])["against_state"]
+    assert state["stale"] == ["act=sleeping"] and state["renamed"] == [], state
+    assert state["changed"] == {"count": 1, "previous_run": 1, "changes": {
+        "act=running": 'params.prompt: "a fox running" then, "a fox running fast" now'}}, state
+    assert state["copies"] == {"videos": 0, "bytes": 0, "moved_aside": 0}, state
+    m.write_text(m.read_text().replace(" fast", "").replace("act:", "pose:").replace("{{ act }}", "{{ pose }}")
+                 .replace("'{{ pose }}.mp4'", "'x/{{ pose }}.mp4'"))
+    code, out, _ = run_cli(capsys, "plan", str(m))
+    said = " ".join(out.split())
+    assert code == 0 and "1 renamed" in said and "copies: 1 done video" in said, said
+    state = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])["against_state"]
+    size = (tmp_path / "outputs" / "fox" / "running.mp4").stat().st_size
+    assert state["renamed"] == [["act=running", "pose=running"]] and state["stale"] == ["act=sleeping"], state
+    assert state["changed"]["count"] == 0 and state["copies"] == {"videos": 1, "bytes": size, "moved_aside": 0}, state
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    (row,) = re.findall(r"^\| `against_state` \|.*$", readme, flags=re.MULTILINE)
+    assert all(f'"{key}"' in row for key in state), [key for key in state if f'"{key}"' not in row]
 
 
 def test_what_differs_from_the_last_run_names_the_provider_and_model_switched(tmp_path: Path) -> None:
