@@ -958,7 +958,7 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
     if aside.own:
         first, more = aside.own[0], _more(aside.own)
         doc = gridrun_sidecar(Path(first))
-        made = f" by run {doc['run_id']}" if doc is not None and isinstance(doc.get("run_id"), int) else ""
+        made = _made_by(aside.own, doc)
         one = len(aside.own) == 1
         then = doc or {}
         what = next((f"{k}: {then[k]} then, {now} now" for k, now in (("provider", m.provider), ("model", m.model))
@@ -974,6 +974,23 @@ def overwrites(plan: Plan, diff: Diff | None) -> list[str]:
                                          "run keeps it under .runs/superseded/ in the output folder "
                                          "before the job's video and its poster take its place"))
     return warnings
+
+
+def _made_by(videos: Sequence[str], first: Mapping[str, Any] | None) -> str:
+    """" by run 2", " by runs 1 and 2": the runs the sidecars of `videos` say made them (`first`: the first one's,
+    read already), each named once, in order; "" when no sidecar names one."""
+    runs: dict[int, None] = {}
+    for n, video in enumerate(videos):
+        doc = first if n == 0 else gridrun_sidecar(Path(video))
+        if doc is not None and isinstance(doc.get("run_id"), int) and not isinstance(doc.get("run_id"), bool):
+            runs[doc["run_id"]] = None
+    ids = [str(r) for r in sorted(runs)]
+    if not ids:
+        return ""
+    if len(ids) == 1:
+        return f" by run {ids[0]}"
+    shown = ids[:5] if len(ids) <= 5 else [*ids[:4], f"{len(ids) - 4:,} more"]
+    return f" by runs {', '.join(shown[:-1])} and {shown[-1]}"
 
 
 def _left_why(aside: Aside) -> str:

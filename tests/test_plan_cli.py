@@ -2335,6 +2335,25 @@ def test_plan_json_says_what_the_text_plan_says_of_jobs_dropped_renamed_changed_
     assert all(f'"{key}"' in row for key in state), [key for key in state if f'"{key}"' not in row]
 
 
+def test_own_earlier_takes_made_by_several_runs_are_said_made_by_each_of_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 1 makes both videos, run 2 the second again (its prompt edited), then every prompt is edited and run 3
+    fails both: the plan's warning of the jobs' own earlier takes, left at their paths, names both runs, as the
+    sidecars say, not the first file's run alone."""
+    m = write(tmp_path / "m.yaml", "params:\n  prompt: a fox {{ act }}\nmatrix:\n  act: [running, sleeping]\n"
+              "output: '{{ act }}.mp4'\nsim: {render_time: 0.05, jitter: 0}\n", HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    m.write_text(m.read_text().replace("a fox {{ act }}", "\"a fox {{ act }}{{ ' fast' if act == 'sleeping' else '' }}\""))
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    m.write_text(m.read_text().replace("a fox", "a red fox").replace("jitter: 0}", "jitter: 0, failure_rate: 1.0}")
+                 + "run: {retries: 0}\n")
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 1  # each refused: the videos there stay the old takes
+    code, _, err = run_cli(capsys, "plan", str(m))
+    said = " ".join(err.split())
+    assert code == 0 and "hold their jobs' own earlier takes, made by runs 1 and 2 for what" in said, said
+
+
 def test_what_differs_from_the_last_run_names_the_provider_and_model_switched(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
