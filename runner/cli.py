@@ -513,7 +513,7 @@ def _plan_json(plan: Plan, diff: Any, *, force: bool = False, command: str = "ru
                         "changes": {key: diff.changes[key] for key in diff.changed if key in diff.changes}},
             # the done videos of cached jobs a run copies to the new path the plan gives them, at no cost, and of
             # those, the ones at a path a job of the plan writes, moved aside into .runs/superseded/ then
-            "copies": _copies_json(diff.copied, plan),
+            "copies": _copies_json(diff.copied, plan, diff.aside),
         },
         "left_in_flight": _left_json(diff.left_behind if diff else None),
         # jobs in flight (or of unknown outcome) sent to another endpoint than this one: a run refuses to start
@@ -1061,7 +1061,7 @@ def _print_totals(plan: Plan, diff: Any, *, force: bool = False, retry: str | No
         if diff.unanswered:
             out.print(_submitting_note(plan, diff), markup=False, highlight=False)
         if diff.copied:
-            out.print(_copied_note(diff.copied, plan), markup=False, highlight=False)
+            out.print(_copied_note(diff.copied, plan, diff.aside), markup=False, highlight=False)
         _warn_billed_above(diff, pay)
         _warn_refused_again(plan, diff)
         again = _elsewhere(diff)
@@ -1340,14 +1340,39 @@ def _copies_size(copied: Sequence[tuple[str, str]]) -> int:
     return size
 
 
-def _copies_json(copied: Sequence[tuple[str, str]], plan: Any) -> dict[str, int]:
+def _copies_in_the_way(copied: Sequence[tuple[str, str]], aside: Any = None) -> int:
+    """Of the copies a run makes (`Diff.copied`), those whose new path holds a file already (the video of a job no
+    longer in the manifest, whose old path the plan gives another job): the run moves it aside into
+    .runs/superseded/ before the copy takes its place. A file the plan warns of already (`Diff.aside`) is not
+    counted again."""
+    # a copy's source at another's new path is said apart (moved aside as the video written there arrives)
+    warned = {was for was, _ in copied} | (set() if aside is None else {*aside.unrecorded, *aside.others, *aside.own})
+    return sum(1 for _, now in copied if now not in warned and os.path.lexists(now))
+
+
+def _copies_json(copied: Sequence[tuple[str, str]], plan: Any, aside: Any = None) -> dict[str, int]:
     """`plan --json`'s `against_state.copies`: what the `copies:` line of `plan` says (`_copied_note`)."""
     written = {j.output_str for j in plan.jobs}
     return {"videos": len(copied), "bytes": _copies_size(copied),
-            "moved_aside": sum(1 for was, _ in copied if was in written)}
+            "moved_aside": sum(1 for was, _ in copied if was in written),
+            "in_the_way": _copies_in_the_way(copied, aside)}
 
 
-def _copied_note(copied: Sequence[tuple[str, str]], plan: Any) -> str:
+def _copied_note(copied: Sequence[tuple[str, str]], plan: Any, aside: Any = None) -> str:
+    """The `copies:` line (`_copies_said`), with the copies whose new path holds another file already, which the
+    run moves aside into .runs/superseded/ first (`_copies_in_the_way`)."""
+    said = _copies_said(copied, plan)
+    taken = _copies_in_the_way(copied, aside)
+    if not taken:
+        return said
+    one = taken == 1
+    where = ("its new path holds the video of a job the plan no longer has, which is" if len(copied) == 1
+             else f"{taken:,} of their new paths hold {'the video' if one else 'videos'} of "
+             f"{'a job' if one else 'jobs'} the plan no longer has, {'which is' if one else 'which are'}")
+    return f"{said}; {where} moved aside into .runs/superseded/ first (a revert puts {'it' if one else 'them'} back)"
+
+
+def _copies_said(copied: Sequence[tuple[str, str]], plan: Any) -> str:
     """What a run does with the done videos of cached jobs whose path this plan changes (`Diff.copied`: a sweep or
     an axis value renamed, another output template, a job another manifest's run made): each is copied to its new
     path, at no cost but disk space, and the file where it was stays as it is (an earlier run's report and export
@@ -2223,7 +2248,7 @@ def _run(args: argparse.Namespace, manifest: Manifest, progress: Any, **extra: A
                   + (f"{_renamed(diff.renamed)}, " if diff.renamed else "")
                   + f"{len(diff.stale)} no longer in the manifest" + _differ(diff))
     if diff and diff.copied:
-        err.print(_copied_note(diff.copied, plan), markup=False, highlight=False)
+        err.print(_copied_note(diff.copied, plan, diff.aside), markup=False, highlight=False)
     billed = (diff and diff.billed_above is not None and not (extra.get("retry_unknown") or extra.get("retry_failed"))
               and _warn_billed_above(diff, sum(j.cost_micros for j in diff.to_send(plan.jobs))))
     if billed:

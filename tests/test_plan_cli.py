@@ -897,7 +897,7 @@ def test_plan_counts_a_done_job_whose_file_is_missing_as_to_fetch_again(tmp_path
                                     "made_by_simulator_elsewhere": 0, "sent_to_simulator_elsewhere": 0,
                                     "stale": [], "renamed": [],
                                     "changed": {"count": 0, "previous_run": 1, "changes": {}},
-                                    "copies": {"videos": 0, "bytes": 0, "moved_aside": 0}}
+                                    "copies": {"videos": 0, "bytes": 0, "moved_aside": 0, "in_the_way": 0}}
     assert doc["run_micros"] == 0
     assert doc["jobs"][0]["status"] == "done, but its file is missing or altered: download again"
     assert api.status(m).counts["done"] == 2
@@ -2320,7 +2320,7 @@ def test_plan_json_says_what_the_text_plan_says_of_jobs_dropped_renamed_changed_
     assert state["stale"] == ["act=sleeping"] and state["renamed"] == [], state
     assert state["changed"] == {"count": 1, "previous_run": 1, "changes": {
         "act=running": 'params.prompt: "a fox running" then, "a fox running fast" now'}}, state
-    assert state["copies"] == {"videos": 0, "bytes": 0, "moved_aside": 0}, state
+    assert state["copies"] == {"videos": 0, "bytes": 0, "moved_aside": 0, "in_the_way": 0}, state
     m.write_text(m.read_text().replace(" fast", "").replace("act:", "pose:").replace("{{ act }}", "{{ pose }}")
                  .replace("'{{ pose }}.mp4'", "'x/{{ pose }}.mp4'"))
     code, out, _ = run_cli(capsys, "plan", str(m))
@@ -2329,10 +2329,33 @@ def test_plan_json_says_what_the_text_plan_says_of_jobs_dropped_renamed_changed_
     state = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])["against_state"]
     size = (tmp_path / "outputs" / "fox" / "running.mp4").stat().st_size
     assert state["renamed"] == [["act=running", "pose=running"]] and state["stale"] == ["act=sleeping"], state
-    assert state["changed"]["count"] == 0 and state["copies"] == {"videos": 1, "bytes": size, "moved_aside": 0}, state
+    assert state["changed"]["count"] == 0 and state["copies"] == {"videos": 1, "bytes": size, "moved_aside": 0, "in_the_way": 0}, state
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     (row,) = re.findall(r"^\| `against_state` \|.*$", readme, flags=re.MULTILINE)
     assert all(f'"{key}"' in row for key in state), [key for key in state if f'"{key}"' not in row]
+
+
+def test_a_copy_whose_new_path_holds_a_dropped_jobs_video_says_that_video_is_moved_aside(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One job of two dropped and the other's output moved onto the dropped one's path: plan and run say the
+    copy's new path holds a video of a job the plan no longer has, which the run moves aside into
+    .runs/superseded/ (plan --json: `copies.in_the_way`), and the run does so."""
+    m = write(tmp_path / "m.yaml", "params:\n  prompt: a fox {{ act }}\nmatrix:\n  act: [running, sleeping]\n"
+              "output: '{{ act }}.mp4'\nsim: {render_time: 0.05, jitter: 0}\n", HEAD)
+    assert run_cli(capsys, "run", str(m), "--no-report")[0] == 0
+    out = tmp_path / "outputs" / "fox"
+    dropped = (out / "sleeping.mp4").read_bytes()
+    m.write_text(m.read_text().replace("[running, sleeping]", "[running]").replace("'{{ act }}.mp4'", "sleeping.mp4"))
+    said = ("its new path holds the video of a job the plan no longer has, which is moved aside into "
+            ".runs/superseded/ first")
+    code, text, _ = run_cli(capsys, "plan", str(m))
+    assert code == 0 and said in " ".join(text.split()), text
+    copies = json.loads(run_cli(capsys, "plan", str(m), "--json")[1])["against_state"]["copies"]
+    assert copies["videos"] == 1 and copies["in_the_way"] == 1, copies
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report")
+    assert code == 0 and said in " ".join(err.split()), err
+    assert [p.read_bytes() for p in (out / ".runs" / "superseded").glob("*/sleeping.mp4")] == [dropped]
 
 
 def test_own_earlier_takes_made_by_several_runs_are_said_made_by_each_of_them(
