@@ -934,8 +934,13 @@ def _images_here(store: Store, p: Plan) -> Callable[[str], str]:
     """What maps an earlier job's parameters or request (JSON, as the state holds them) onto the manifest's folder
     now: each local input image, held by its absolute path, inside the folder of a manifest of this name that ran
     (the project moved, or copied whole with its state, to another folder), is written at the same place in the
-    manifest's folder now, as the plan makes it, so that the same file is not said to differ; the text itself
-    where no run was made in another folder (the common case: nothing read)."""
+    manifest's folder now, as the plan makes it, so that the same file is not said to differ; one outside that
+    folder (`../shared/end.png`) is written at the same place from the manifest's folder now where the plan sends
+    an image from there and none from where it was, and no other file is left where it was (the project moved with
+    its sibling folders) or one of the same content (copied with them): its content is still compared by the
+    digest its request recorded, and a file of other content left in the old place is another image, said to
+    differ by its path; the text itself where no run was made in another folder (the common case: nothing
+    read)."""
     here = str(p.manifest.base_dir)
     real = os.path.realpath(here)
     folders = {os.path.dirname(row[0]) for row in store.db.execute(
@@ -945,6 +950,8 @@ def _images_here(store: Store, p: Plan) -> Callable[[str], str]:
     if not others:
         return lambda text: text
 
+    sent_now = p.image_digests
+
     def moved(item: Any) -> Any:
         if not isinstance(item, str) or not os.path.isabs(item):
             return item
@@ -952,6 +959,17 @@ def _images_here(store: Store, p: Plan) -> Callable[[str], str]:
             inner = resume.within(item, folder)
             if inner is not None:
                 return str(Path(real) / inner)
+        if item in sent_now:  # an image outside the project that the plan still sends from there
+            return item
+        for folder in others:  # outside it (`../shared/end.png`): moved with the project, as the plan sends it now
+            for base in dict.fromkeys((folder, os.path.realpath(folder))):
+                try:
+                    there = os.path.normpath(os.path.join(real, os.path.relpath(item, base)))
+                except ValueError:  # on another drive (Windows)
+                    continue
+                # the same file moved (none left where it was), or a copy of it (the same content there still)
+                if there in sent_now and (not os.path.lexists(item) or resume._digest(item) == sent_now[there]):
+                    return there
         return item
 
     def mapped(text: str) -> str:

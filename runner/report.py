@@ -968,18 +968,26 @@ def _exact(value: Any) -> Any:
 def _image_shown(item: Any, folders: Sequence[str]) -> Any:
     """A local input image, held by its absolute path, as a page shows it: by its place in the folder of the
     manifest that sent it, the first of `folders` (`Snapshot.manifest_folders`) it is inside ("imgs/fox.png"), else
-    relative to the first ("../shared/fox.png"); never the absolute path of the machine that ran it. A URL, a data
-    URI, anything else as it is."""
+    relative to the folder it is nearest, the one it takes the fewest steps up from, the first of those
+    ("../shared/fox.png"): an image beside the project, sent from where the project was before it moved (with its
+    sibling folders), reads as the manifest writes it, as one sent since; never the absolute path of the machine
+    that ran it. A URL, a data URI, anything else as it is."""
     if not isinstance(item, str) or not folders or not os.path.isabs(item):
         return item
     for folder in folders:
         inner = within(item, folder)
         if inner is not None:
             return inner
-    try:
-        return Path(os.path.relpath(item, folders[0])).as_posix()
-    except ValueError:  # on another drive (Windows): nothing relative to say
-        return item
+    best: tuple[int, str] | None = None
+    for folder in folders:
+        try:
+            rel = Path(os.path.relpath(item, folder))
+        except ValueError:  # on another drive (Windows): nothing relative to say
+            continue
+        ups = rel.parts.count("..")
+        if best is None or ups < best[0]:
+            best = (ups, rel.as_posix())
+    return item if best is None else best[1]
 
 
 def _shown_params(params: Mapping[str, Any], folders: Sequence[str]) -> Mapping[str, Any]:

@@ -390,3 +390,89 @@ def test_a_report_names_local_input_images_by_their_place_in_the_manifests_folde
         pics = sorted(j["p"]["input_reference"][0] for it in data["items"] for j in it["jobs"] if j)
         assert pics == ["fox.png", "moon.png"], pics
         assert str(tmp_path) not in page
+
+
+def _beside_project(tmp_path: Path) -> Path:
+    """A project in old/proj whose jobs send fox.png and moon.png from its folder and end.png from a folder beside
+    it (`../shared/end.png`), run once."""
+    (tmp_path / "old" / "shared").mkdir(parents=True)
+    (tmp_path / "old" / "shared" / "end.png").write_bytes(MOON)
+    (tmp_path / "old" / "proj").mkdir()
+    m = manifest(tmp_path / "old" / "proj", ["fox.png", "moon.png"])
+    m.write_text(m.read_text().replace("  input_reference:", "  last_frame_image: ../shared/end.png\n  input_reference:"))
+    assert api.run(m, provider=sim_provider(m)).exit_code == 0
+    return m
+
+
+def _page_data(page: Path) -> dict[str, Any]:
+    import re
+
+    found = re.search(r'<script type="application/json" id="gridrun-data">(.*?)</script>', page.read_text(), re.DOTALL)
+    assert found
+    return json.loads(found[1])
+
+
+@pytest.mark.parametrize("how", ["moved", "copied"])
+def test_a_project_moved_with_its_sibling_folders_shows_and_compares_an_image_beside_it_as_the_same_file(
+    tmp_path: Path, how: str,
+) -> None:
+    """old/ renamed (or copied) new/: the project and the folder beside it that holds end.png moved together. The
+    report of the run there (its jobs cached, holding the old absolute path) shows `../shared/end.png` as the
+    manifest writes it, the compare of the two runs finds no pair differing, and a plan after a prompt edit names
+    the prompt alone."""
+    m = _beside_project(tmp_path)
+    if how == "moved":
+        (tmp_path / "old").rename(tmp_path / "new")
+    else:
+        shutil.copytree(tmp_path / "old", tmp_path / "new", symlinks=True)
+    moved = tmp_path / "new" / "proj" / m.name
+    assert api.run(moved, provider=sim_provider(moved)).exit_code == 0
+    data = _page_data(tmp_path / "new" / "proj" / "outputs" / "t" / "report.html")
+    assert data["common"]["last_frame_image"] == "../shared/end.png", data["common"]
+    compared = _page_data(api.report(moved, compare=(1, 2)))
+    assert compared["common"]["last_frame_image"] == "../shared/end.png", compared["common"]
+    assert len(compared["items"]) == 2 and not [it for it in compared["items"] if "diff" in it], compared["items"]
+    moved.write_text(moved.read_text().replace("a fox {{ seed }}", "a red fox {{ seed }}"))
+    d = api.diff(api.plan(moved))
+    assert d is not None and d.new == 2 and len(d.changes) == 2, d
+    assert all(c.startswith("params.prompt:") and "image" not in c for c in d.changes.values()), d.changes
+    assert all(set(e) == {"prompt"} for e in d.earlier.values()), d.earlier
+
+
+def test_an_image_beside_a_moved_project_that_is_another_file_is_still_said_to_differ(tmp_path: Path) -> None:
+    """The project alone moved (old/proj to new/proj), a new/shared/end.png of other content beside it: the plan
+    names the image whose content differs. The same with the whole project moved and end.png edited since. An
+    image the manifest names by its absolute path, left where it was, is the same file after the move: not said
+    to differ."""
+    m = _beside_project(tmp_path)
+    (tmp_path / "new" / "shared").mkdir(parents=True)
+    (tmp_path / "new" / "shared" / "end.png").write_bytes(FOX)
+    (tmp_path / "old" / "proj").rename(tmp_path / "new" / "proj")
+    moved = tmp_path / "new" / "proj" / m.name
+    d = api.diff(api.plan(moved))
+    assert d is not None and d.new == 2 and len(d.changes) == 2, d
+    print(d.changes)
+
+    # the folder of the first run back, the new one's image made the same as its: then end.png edited in place
+    (tmp_path / "new" / "proj").rename(tmp_path / "old" / "proj")
+    shutil.rmtree(tmp_path / "new")
+    (tmp_path / "old").rename(tmp_path / "new")
+    (tmp_path / "new" / "shared" / "end.png").write_bytes(FOX)
+    d = api.diff(api.plan(moved))
+    assert d is not None and d.new == 2, d
+    assert all(c.startswith(f"the same parameters; input image {tmp_path / 'new' / 'shared' / 'end.png'}: its "
+                            "content differs from run 1's") for c in d.changes.values()), d.changes
+
+    # an image named by its absolute path, outside the project and left in place, the project moved deeper
+    (tmp_path / "new" / "shared" / "end.png").write_bytes(MOON)
+    (tmp_path / "far").mkdir()
+    (tmp_path / "far" / "end.png").write_bytes(PNG)
+    moved.write_text(moved.read_text().replace("../shared/end.png", str(tmp_path / "far" / "end.png")))
+    assert api.run(moved, provider=sim_provider(moved)).exit_code == 0
+    (tmp_path / "deeper").mkdir()
+    (tmp_path / "new").rename(tmp_path / "deeper" / "new")
+    again = tmp_path / "deeper" / "new" / "proj" / m.name
+    again.write_text(again.read_text().replace("a fox {{ seed }}", "a red fox {{ seed }}"))
+    d = api.diff(api.plan(again))
+    assert d is not None and d.new == 2 and all(c.startswith("params.prompt:") and "image" not in c
+                                                for c in d.changes.values()), d.changes
