@@ -18,6 +18,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import quote
@@ -765,11 +766,19 @@ def _numbers(entries: Sequence[tuple[str, JobRecord]], pairs: Sequence[Sequence[
 def _ordered(values: Sequence[str | None], numbers: set[str] | None) -> tuple[str | None, ...]:
     """A matrix key's values in order of first appearance, but numbers in numeric order (an `include` that adds
     seed 3 to seeds 1, 2, 4 puts it between 2 and 4) when every value is a number (`numbers`: the labels of the
-    values that are); `(unset)` (`MISSING`) after them."""
+    values that are); `(unset)` (`MISSING`) after them. Ordered exactly, by the decimal each label writes: two
+    integers beyond 2^53 that a float reads as one are in order, not in their order of appearance."""
     shown = [v for v in values if v is not MISSING]
     if not shown or numbers is None or not all(v in numbers for v in shown):
         return tuple(values)
-    return (*sorted(shown, key=float), *(v for v in values if v is MISSING))  # type: ignore[arg-type]
+    return (*sorted(shown, key=_exactly), *(v for v in values if v is MISSING))  # type: ignore[arg-type]
+
+
+def _exactly(label: str) -> tuple[int, Decimal]:
+    """The order of a number's label (`_label`: an integer's digits, a float's repr, `inf`), exact: its decimal;
+    `nan`, which is in no order, after every other."""
+    value = Decimal(label)
+    return (1, Decimal(0)) if value.is_nan() else (0, value)
 
 
 def _axes(runs: Sequence[Snapshot], entries: Sequence[tuple[str, JobRecord]], takes: Mapping[str, int],

@@ -278,6 +278,18 @@ def test_integers_a_script_would_round_are_written_as_their_decimal_text(tmp_pat
     assert p["style=a,seed=2"]["big_id"] == "1234567890123456789"
 
 
+def test_an_axis_of_integers_a_float_would_round_is_in_exact_order(tmp_path: Path) -> None:
+    """Seeds beyond 2^53, which a float reads as one number, are ordered as the integers they are, among smaller
+    ones and fractions; an axis that is not all numbers keeps its order of first appearance."""
+    seeds = [2**53 + 1, 2**53, 1, 0.5, -(2**63), 2**64 + 3, 2**64 + 2]
+    jobs = [{"values": {"style": "a" if i % 2 else "b", "seed": v}, "state": "done", "params": {"trace_id": v}}
+            for i, v in enumerate(seeds)]
+    _, _, s = snap(tmp_path, jobs)
+    axes = {a["id"]: a["values"] for a in page_data(render(s, base_dir=tmp_path))["axes"]}
+    assert axes["seed"] == [str(v) for v in sorted(seeds)], axes
+    assert axes["style"] == ["b", "a"], axes
+
+
 def two_runs(tmp_path: Path) -> tuple[Store, int, int]:
     clock = Clock()
     store = Store(tmp_path / ".gridrun" / "state.db", clock=clock)
