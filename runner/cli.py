@@ -37,7 +37,7 @@ from rich.markup import escape
 # (manifests, plans, the state, the executor and its HTTP stack) is imported by the command that uses it, so that
 # `gridrun --help` or a mistyped command answers at once. Those imports are made in the main thread, before a run
 # starts the threads that import on their own (the live report's, the downloads' disk threads).
-from . import __version__, bugs
+from . import __version__, bugs, limits
 from .bugs import BUG
 from .outputs import INODES_FIX, inodes_out, write_problem
 from .entry import (
@@ -5088,6 +5088,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fit(sys.stdout, sys.stderr)
     argv = list(sys.argv[1:] if argv is None else argv)
     bugs.command_line = argv  # what a crash file names as the command (`bugs.crash_file`)
+    limits.command_in_progress = argv[0] if argv else ""  # what too many open files is told to do (`open_files_fix`)
     parser = _parser(with_sim=argv[:1] == ["sim"])
     try:
         args = _parse(parser, argv)

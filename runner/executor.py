@@ -2939,7 +2939,7 @@ class Executor:
             missing_since, by_list = None, self._poller is not None and answered
             refused = self._unanswered.pop(pid, None)
             if not answered and self._files_ran_out:
-                return self._left(job, jid, f"polls failed for want of file descriptors: {open_files_fix()}; left "
+                return self._left(job, jid, f"polls failed for want of file descriptors: {open_files_fix('run')}; left "
                                             "at the provider, still reserved, and the next run collects it")
             if not answered or status is None or status.status == "unknown":
                 if unclear_since is None:
@@ -3089,7 +3089,7 @@ class Executor:
         if not self._files_ran_out:
             self._files_ran_out = True
             self._files_out_said().set()
-            said = (f"stopped: polls failed for want of file descriptors for {FILES_OUT_AFTER:g} s: {open_files_fix()}; "
+            said = (f"stopped: polls failed for want of file descriptors for {FILES_OUT_AFTER:g} s: {open_files_fix('run')}; "
                     "the jobs in flight are left at the provider, and the next run collects them at no new cost")
             if self.stopping:  # stopping already (Ctrl-C, the budget): as it was, this said beside it
                 self.errors.append(said)

@@ -85,13 +85,25 @@ def files_ran_out() -> bool:
     return False
 
 
-def open_files_fix() -> str:
-    """What to do when files run out: raise the limit (its value now said), or open fewer at once."""
+# The commands whose files open with their concurrency (a connection and a video being written a job): told to
+# lower it too
+CONCURRENT_COMMANDS = frozenset({"run", "retry"})
+# The gridrun command in progress, the first word of its command line (set by `cli.main`); "" for a program calling
+# the library
+command_in_progress = ""
+
+
+def open_files_fix(command: str | None = None) -> str:
+    """What to do when files run out: raise the limit (its value now said), or, for `run` and `retry`, open fewer
+    at once (lower run.concurrency). `command`: the gridrun command in progress, by default the one the command line
+    gave (`command_in_progress`); a program calling the library, which gives none, is told as a run is."""
     now = ""
     if resource is not None:
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         now = f" (now {'unlimited' if soft == resource.RLIM_INFINITY else soft})"
-    return f"{FILES_RAN_OUT}{now} or lower run.concurrency"
+    if command is None:
+        command = command_in_progress or "run"
+    return f"{FILES_RAN_OUT}{now}{' or lower run.concurrency' if command in CONCURRENT_COMMANDS else ''}"
 
 
 def code_file(path: str | os.PathLike[str]) -> bool:

@@ -3120,6 +3120,46 @@ def test_a_run_whose_event_loop_cannot_open_its_files_says_what_to_do_not_aborts
     assert not (tmp_path / ".gridrun" / "sim-world.jsonl").exists()
 
 
+def test_a_command_other_than_run_short_of_file_descriptors_says_to_raise_ulimit_n_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gridrun cancel` under a low `ulimit -n`, with a job its run left rendering: it has no concurrency to lower,
+    so it is told to raise the limit alone, as `status` and `report` are; `run` and `retry`, and a program calling
+    the library (no command line), are told to lower run.concurrency too. With the limit raised, cancel cancels."""
+    import resource
+    import subprocess
+    import sys
+
+    from execkit import in_flight
+
+    from runner import limits
+    from runner.options import RunOptions
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 30, "jitter": 0.0})
+    assert api.run(m, report=False, options=RunOptions(timeout=0.3)).status == "incomplete"
+    assert in_flight(m) == 1
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for limit in (12, 16, 20):
+        def few_files(limit: int = limit) -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+        done = subprocess.run([sys.executable, "-m", "runner.cli", "cancel", str(m)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120, preexec_fn=few_files, check=False)
+        said = done.stdout + done.stderr
+        assert done.returncode == 1 and said.strip().endswith(f"too many open files: raise `ulimit -n` (now {limit})"), \
+            (limit, said)
+        assert "concurrency" not in said and "Traceback" not in said, said
+    for line, concurrency in ((["cancel", "m.yaml"], False), (["status", "--watch"], False), (["report"], False),
+                              (["run", "m.yaml"], True), (["retry", "m.yaml"], True), ((), True)):
+        monkeypatch.setattr(limits, "command_in_progress", line[0] if line else "")
+        assert limits.open_files_fix().endswith(" or lower run.concurrency") == concurrency, line
+        assert limits.open_files_fix().startswith(limits.FILES_RAN_OUT), line
+    assert in_flight(m) == 1
+    done = subprocess.run([sys.executable, "-m", "runner.cli", "cancel", str(m)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0 and in_flight(m) == 0, done.stdout + done.stderr
+
+
 def test_an_import_or_an_event_loop_failed_for_want_of_file_descriptors_says_to_raise_ulimit_n(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

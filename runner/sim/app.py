@@ -313,7 +313,8 @@ def _truthy(value: str | None) -> bool:
 
 def host_error(exc: OSError | ImportError) -> ApiError:
     """The 500 a request the machine could not serve (`exc`: too many open files, a full disk) is answered."""
-    why = open_files_fix() if too_many_open_files(exc) else f"{type(exc).__name__}: {exc}"
+    # said to the run whose requests it serves, whose concurrency sets how many it serves at once
+    why = open_files_fix("run") if too_many_open_files(exc) else f"{type(exc).__name__}: {exc}"
     return ApiError(500, "INTERNAL_ERROR", f"The simulator could not serve the request: {why}.")
 
 
