@@ -173,6 +173,9 @@ FILES_OUT_AFTER = 15.0
 # How a job's creates were held back as it waits to send the next (`_hold_back`), for its message
 _REFUSING = "the provider was refusing creates (429)"
 _UNREACHED = "its create could not reach the provider"
+# (`_held_after_5xx`) its last create was answered with an error and the provider's request log, read after it, has no
+# video for it
+_LOG_EMPTY = "its create was answered HTTP {status} and the provider's request log has no video for it"
 # A pause the provider asks every request to wait (a 429's Retry-After) longer than this is shown in the progress.
 PAUSE_SHOWN = 30.0
 # What a job of unknown outcome says once the provider is found to keep no request log (`state.no_request_log`):
@@ -469,11 +472,13 @@ class Executor:
         # its polls are timed from it, which no step of the wall clock after it moves
         self._intended: dict[int, float] = {}
         # jobs shown submitting whose create has not left: neither this run nor an earlier process sent their attempt
-        # (being recorded, or recorded and not yet sent), or every create of it sent was refused with a 429 or never
-        # reached the provider (its connection not opened), as it waits to send the next. A stop leaves them
-        # planned, not sent (`_void_never_sent`).
+        # (being recorded, or recorded and not yet sent), or every create of it sent was refused with a 429, never
+        # reached the provider (its connection not opened), or was answered with an error that the provider's
+        # request log, read after it, shows made nothing, as it waits to send the next. A stop leaves them planned,
+        # not sent (`_void_never_sent`).
         self._not_left: set[int] = set()
-        # of those, the ones whose creates were refused (429) or could not reach the provider: how, for their note
+        # of those, the ones whose creates were refused (429), could not reach the provider, or made nothing by the
+        # log: how, for their note
         self._held_back: dict[int, str] = {}
         self._interrupted: anyio.Event | None = None  # set by the first Ctrl-C (or `stop`): cuts the waits to send
         # Of them, those still holding their provider slot (`_linger`), each with the scope that stops watching it.
@@ -1745,6 +1750,9 @@ class Executor:
         tries = 0
         maybe_received = not fresh  # by a create whose answer was lost
         lost = not fresh  # a send of this attempt got no answer (an earlier process's, or a timeout, a reset)
+        # Every send of the attempt that may have reached the provider was answered with an HTTP error status (a 5xx):
+        # none can still be on its way, so a read of the request log after the last covers them all.
+        heard = fresh
         # The next send goes on the key's account (an earlier one may have made the video, which the key is to
         # bring back), and when the last earlier send of this process that may have made one ended, on the steady
         # clock (`steady`, which no step of the wall clock moves): `_made_by_this_send`.
@@ -1765,6 +1773,8 @@ class Executor:
                 # Its last send was answered (a 5xx) and the provider's log, read after it, has no video for it:
                 # nothing made, as when its tries run out (below). Not sent again after an interrupt, past the
                 # deadline, nor once another job found the provider unavailable or the account refused.
+                self._not_left.discard(jid)
+                self._held_back.pop(jid, None)
                 await self._unsent(job, jid, f"not sent again: {stopped}; its create was answered HTTP {told.status} "
                                              f"and the provider's request log has no video for it (nothing paid): "
                                              f"{told}")
@@ -1892,6 +1902,7 @@ class Executor:
                 ended = self.steady()
                 maybe_received = True
                 lost = lost or isinstance(exc, OutcomeUnknownError)
+                heard = heard and isinstance(exc, ServerError)
                 tries += 1
                 # A 409 says the provider knows the key: an earlier send it answered with an error (a 5xx) may have
                 # been taken all the same, its video not yet in a log slow to show it. Before the last miss would
@@ -1935,6 +1946,8 @@ class Executor:
                         await self._unsent(job, jid, f"the provider {failed} {tries} times and its request log has "
                                                      f"no video for this attempt (nothing paid): {exc}")
                         return None
+                    if told is not None and heard:
+                        self._held_after_5xx(jid, told)
                     if down is not None:
                         self._pause_creates(job, exc, down)
                         continue
@@ -1989,6 +2002,16 @@ class Executor:
         if not maybe_received:
             self._not_left.add(jid)
             self._held_back[jid] = how
+
+    def _held_after_5xx(self, jid: int, told: ServerError) -> None:
+        """The job's create was answered with an error (`told`: a 5xx, a 409 over a key no send of which went
+        unanswered) and the provider's request log, read after it, has no video for its key; every earlier send of
+        the attempt was answered too (none lost, by this process or an earlier one, that could still be on its way
+        to the provider), so the log covers each. Nothing of it was made: as it waits to send the next, it is one
+        whose create has not left (`_not_left`), as after a 429 (`_hold_back`), which a stop plans again, not
+        sent."""
+        self._not_left.add(jid)
+        self._held_back[jid] = _LOG_EMPTY.format(status=told.status)
 
     def _honours_keys(self) -> bool:
         """Whether a create whose answer was lost may be sent again with its key, the provider answering with the

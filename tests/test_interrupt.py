@@ -2029,6 +2029,92 @@ def test_a_signal_while_a_create_refused_after_a_lost_one_waits_leaves_the_job_t
     _paid_once_by_the_next_run(tmp_path, m, loop)
 
 
+_SIGNAL_AS_A_5XX_IS_LOOKED_UP = """
+import signal, sys
+from runner.errors import OutcomeUnknownError, ServerError
+from runner.providers.lumenfall import LumenfallProvider
+
+real_submit, real_find = LumenfallProvider.submit, LumenfallProvider.find_by_key
+first, which = sys.argv.pop(1), getattr(signal, sys.argv.pop(1))
+sends, answered = [0], [None]
+
+
+async def submit(self, client, body):
+    # with first "lost", the job's first send has its answer lost (nothing sent, which the run cannot know); the next
+    # is the simulator's 5xx
+    sends[0] += 1
+    if sends[0] == 1 and first == "lost":
+        raise OutcomeUnknownError("POST /videos: the connection was reset before an answer came")
+    try:
+        return await real_submit(self, client, body)
+    except ServerError as exc:
+        answered[0] = exc
+        raise
+
+
+async def find_by_key(self, client, key, **kw):
+    # the signal once the request log, read after the 5xx, has no video for the key
+    found = await real_find(self, client, key, **kw)
+    if answered[0] is not None and found is None:
+        answered[0] = None
+        signal.raise_signal(which)
+    return found
+
+
+LumenfallProvider.submit = submit
+LumenfallProvider.find_by_key = find_by_key
+"""
+
+
+def _one_job_failed_first(tmp_path: Path) -> Path:
+    """A manifest of one job whose first create the simulator answers HTTP 502, making nothing (the same job as
+    `_one_job_refused_first`'s)."""
+    return write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 20}, sim={
+        "render_time": 0.3, "jitter": 0.0, "script": [{"route": "create", "nth": [1], "fault": "server_error",
+                                                         "status": 502}]})
+
+
+@pytest.mark.timeout(120)
+@LOOPS
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_a_signal_while_a_create_answered_5xx_and_not_in_the_log_waits_calls_it_not_sent(
+        tmp_path: Path, signum: str, loop: str) -> None:
+    """A job whose only create was answered HTTP 502, the provider's request log then read having no video for its
+    key, and a signal as it waits to send it again: nothing was made. The signal's note does not count it among
+    those sent whose answer never came (nothing paid is in flight), and the run plans it again, not sent, for
+    Ctrl-C as for SIGTERM; the next run pays for it once."""
+    m = _one_job_failed_first(tmp_path)
+    out = subprocess.run([sys.executable, "-c", _SIGNAL_AS_A_5XX_IS_LOOKED_UP + _RUN_THE_COMMAND, "5xx", signum,
+                          "run", str(m), "--no-report"], capture_output=True, text=True, cwd=tmp_path, timeout=90,
+                         check=False, env=_on(loop))
+    assert out.returncode == 130, (out.returncode, out.stderr)
+    said = " ".join(out.stderr.split())
+    assert "Traceback" not in said and "answer never came" not in said and "left the" not in said, said
+    assert "nothing paid is in flight" in said and "`gridrun run` sends the 1 job not sent" in said, said
+    assert "answered HTTP 502 and the provider's request log has no video for it" in said, said
+    assert api.status(m).counts["planned"] == 1 and _world(m).stats()["creates"] == 0
+    _paid_once_by_the_next_run(tmp_path, m, loop)
+
+
+@pytest.mark.timeout(120)
+@LOOPS
+def test_a_detach_while_a_create_answered_5xx_after_a_lost_one_waits_leaves_it_to_be_looked_up_by_key(
+        tmp_path: Path, loop: str) -> None:
+    """A job whose first create's answer was lost (it may have been taken, and still be on its way) and whose next,
+    sent with the same key, was answered HTTP 502, the log then having no video for the key, and a SIGTERM as it
+    waits to send it again: the 502 and the log's miss say nothing sure of the first send, so the signal's note
+    counts it as sent whose answer never came, never as not sent; the next run pays for it once."""
+    m = _one_job_failed_first(tmp_path)
+    out = subprocess.run([sys.executable, "-c", _SIGNAL_AS_A_5XX_IS_LOOKED_UP + _RUN_THE_COMMAND, "lost", "SIGTERM",
+                          "run", str(m), "--no-report"], capture_output=True, text=True, cwd=tmp_path, timeout=90,
+                         check=False, env=_on(loop))
+    assert out.returncode == 130, (out.returncode, out.stderr)
+    said = " ".join(out.stderr.split())
+    assert "Traceback" not in said and "1 sent whose answer never came" in said, said
+    assert "nothing paid is in flight" not in said, said
+    _paid_once_by_the_next_run(tmp_path, m, loop)
+
+
 @pytest.mark.timeout(120)
 @LOOPS
 def test_a_signal_that_code_let_go_before_the_run_takes_the_signals_still_stops_it(

@@ -879,3 +879,39 @@ def test_a_stopping_run_asks_a_mib_a_minute_only_of_the_downloads_that_can_be_re
                            "began stopping: left the 28 paid jobs downloading to the next run"), note
     now[0] = 3 * STOP_UNANSWERED
     assert ex._stalled_note(28, 130.0, now[0]).startswith("the videos' downloads got nothing in the last 60 s")
+
+
+@pytest.mark.timeout(120)
+def test_a_detach_in_the_wait_after_a_5xx_the_log_shows_made_nothing_plans_the_job_again_not_sent(
+    tmp_path: Path,
+) -> None:
+    """The job's only create is answered HTTP 502, the provider's request log then read has no video for its key,
+    and the caller detaches the run (as a SIGTERM or a second Ctrl-C does) as it waits to send it again: nothing was
+    made, so the job is planned again, not sent (not left submitting for the next run to look up by its key), and
+    the next run pays for it once."""
+    import threading
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), run={"retries": 20},
+                       sim={"render_time": 0.1, "jitter": 0.0, "script": [
+                           {"route": "create", "nth": [1], "fault": "server_error", "status": 502}]})
+    prov = sim_provider(m)
+    event = threading.Event()
+    find = prov.find_by_key
+
+    async def looked_up(client: Any, key: str, **kw: Any) -> Any:
+        found = await find(client, key, **kw)
+        if found is None:
+            event.set()
+        return found
+
+    prov.find_by_key = looked_up  # type: ignore[method-assign]
+    result = api.run(m, provider=prov, report=False, detach=event)
+    job = api.status(m).jobs[0]
+    assert result.status == "interrupted" and job.state == "planned", (result.status, job.state, job.error)
+    assert ("the run was interrupted while its create was answered HTTP 502 and the provider's request log has no "
+            "video for it, nothing paid") in (job.error or ""), job.error
+    assert prov.app.state.sim.requests["create"] == 1 and stats(prov)["creates"] == 0
+    prov.app.state.sim.configure({"script": []})
+    again = api.run(m, provider=prov, report=False)
+    assert again.exit_code == 0 and stats(prov)["creates"] == 1 and stats(prov)["duplicate_paid"] == 0
+    check_outputs(m)
