@@ -2455,9 +2455,15 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
                       f"{_them(flying)} there", markup=False, highlight=False)
         paused = getattr(result, "paused_out", 0)
         unreached = min(paused, getattr(result, "paused_unreached", 0))
-        for n, why in ((paused - unreached, "the provider was refusing creates (429)"),
+        answered = getattr(result, "paused_answered", ())[:paused - unreached]
+        statuses = " or ".join(str(s) for s in sorted({s for s in answered if s}))
+        statuses = f"HTTP {statuses}" if statuses else "with an error"
+        for n, why in ((paused - unreached - len(answered), "the provider was refusing creates (429)"),
                        (unreached, "their creates could not reach the provider" if unreached > 1 else
-                        "its create could not reach the provider")):
+                        "its create could not reach the provider"),
+                       (len(answered), f"their creates were answered {statuses} and the provider's request log "
+                                       "has no video for them" if len(answered) > 1 else
+                        f"its create was answered {statuses} and the provider's request log has no video for it")):
             if n:
                 err.print(f"incomplete: {_jobs(n)} not sent: {'its' if n == 1 else 'their'} timeout{a_job} "
                           f"passed while {why}, nothing paid: {then}", markup=False, highlight=False)

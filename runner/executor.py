@@ -291,6 +291,8 @@ class RunResult:
     late: int = 0                        # jobs left at their timeout that finished while the run went on: downloaded
     paused_out: int = 0                  # jobs left unsent: their timeout passed while a 429's pause held the creates
     paused_unreached: int = 0            # of them, those whose creates could not reach the provider, not a 429's
+    # of them, those whose creates were answered with an error the request log shows made nothing: each one's HTTP status
+    paused_answered: tuple[int | None, ...] = ()
     followed: int = 0                    # jobs an earlier run sent that this one followed and saw billed: its spending
     cancelled_elsewhere: int = 0         # jobs left cancelled at the provider, not by `gridrun cancel`: unfinished
     # refused PROVIDER_UNAVAILABLE: until when (the wall clock) the provider's Retry-After said it is unavailable
@@ -466,6 +468,9 @@ class Executor:
         self._odd_status: dict[int, str] = {}
         self._paused_out: set[int] = set()  # jobs left planned: their timeout passed while a 429's pause held creates
         self._paused_unreached: set[int] = set()  # of them, those whose creates could not reach the provider
+        # of them, those whose last create was answered with an error (its HTTP status) and whose request log read
+        # after it has no video for them
+        self._paused_answered: dict[int, int | None] = {}
         # job id -> when this run began to send its create: its timeout counts from then (unanswered creates too)
         self._began: dict[int, float] = {}
         # job id -> when (`steady`) this run committed its attempt, the state's `submitted_at`, until it is followed:
@@ -1409,6 +1414,8 @@ class Executor:
                          slots_held=self._slots_held, late=self._late, not_copied=self._not_copied,
                          paused_out=sum(self.states[jid] == S.PLANNED.value for jid in self._paused_out),
                          paused_unreached=sum(self.states[jid] == S.PLANNED.value for jid in self._paused_unreached),
+                         paused_answered=tuple(status for jid, status in sorted(self._paused_answered.items())
+                                               if self.states[jid] == S.PLANNED.value),
                          followed=len(self._followed), progress_error=self.progress_error,
                          cancelled_elsewhere=self._cancelled_outside(),
                          unavailable_until=self._unavailable_until,
@@ -1780,6 +1787,7 @@ class Executor:
                                              f"{told}")
                 if halted and not self.stopping and self.states[jid] == S.PLANNED.value:
                     self._paused_out.add(jid)
+                    self._paused_answered[jid] = told.status
                 return None
             if halted and maybe_received:
                 # A send of it may have been taken: no create is sent after an interrupt, nor past the deadline.

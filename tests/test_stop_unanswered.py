@@ -237,6 +237,30 @@ def test_a_jobs_timeout_in_the_wait_after_its_create_could_not_connect_says_so_n
 
 
 @pytest.mark.timeout(120)
+def test_a_jobs_timeout_in_the_wait_after_a_5xx_the_log_shows_made_nothing_says_so_not_429(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every create of the job is answered HTTP 500, the provider's request log then read having no video for its
+    key, and the job's timeout passes as it waits to send the next: not sent, nothing paid, the run incomplete (exit
+    4), said at the run's end as what happened, not as a provider refusing creates."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0, "script": [
+        {"route": "create", "p": 1.0, "fault": "server_error", "status": 500}]})
+    prov = sim_provider(m)
+    monkeypatch.setattr(api, "_provider", lambda plan: prov)
+    assert main(["run", str(m), "--timeout", "1", "--retries", "100", "--no-report"]) == 4
+    said = " ".join(capsys.readouterr().err.split())
+    job = api.status(m).jobs[0]
+    assert job.state == "planned" and "its timeout (1 s) passed" in (job.error or ""), (job.state, job.error)
+    assert "answered HTTP 500 and the provider's request log has no video for it" in (job.error or ""), job.error
+    assert api.status(m).run.status == "incomplete" and stats(prov)["creates"] == 0
+    assert prov.app.state.sim.requests["create"] >= 1
+    assert ("incomplete: 1 job not sent: its timeout (1 s a job) passed while its create was answered HTTP 500 and "
+            "the provider's request log has no video for it, nothing paid") in said and "429" not in said, said
+
+
+@pytest.mark.timeout(120)
 def test_a_run_whose_timeout_left_one_job_rendering_and_one_unsent_in_a_pause_ends_incomplete(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
