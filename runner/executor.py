@@ -1795,7 +1795,14 @@ class Executor:
                 self._unanswered_left(job, jid, halted, timed_out=self.stopping != "interrupt")
                 return None
             if halted and not tries:
-                await self._unsent(job, jid, f"not sent: {halted} before its create left")
+                # Its first create waited out the deadline in a pause the provider asked every request to wait (a
+                # 429 to another job's create): left by its timeout, nothing failed, as one whose own create met it.
+                # A deadline gone for another reason (no such pause holding creates now) is not said to be a 429's.
+                paused = not self.stopping and self.pacer.asked_by == 429 and self.pacer.not_before > self.steady()
+                await self._unsent(job, jid, f"not sent: {halted}{f' while {_REFUSING},' if paused else ''} before "
+                                             "its create left")
+                if paused and self.states[jid] == S.PLANNED.value:
+                    self._paused_out.add(jid)
                 return None
             if halted and not self.stopping:
                 held = self._held_back.pop(jid, _REFUSING)

@@ -261,6 +261,56 @@ def test_a_jobs_timeout_in_the_wait_after_a_5xx_the_log_shows_made_nothing_says_
 
 
 @pytest.mark.timeout(120)
+def test_a_jobs_timeout_in_the_pause_another_jobs_429_asked_for_before_its_first_create_ends_incomplete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two jobs; the first create is answered 429 with a pause of a day, which every request waits (held to minutes):
+    the other job's first create waits in it, and both timeouts pass there. Neither is sent, nothing paid, nothing
+    failed: the run is incomplete (exit 4), as with one job, and its end names the 429's pause for both."""
+    from runner.cli import main
+
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), run={"concurrency": 2},
+                       sim={"render_time": 0.1, "jitter": 0.0})
+    prov = _paused_at_first_create(m)
+    monkeypatch.setattr(api, "_provider", lambda plan: prov)
+    assert main(["run", str(m), "--timeout", "1", "--no-report"]) == 4
+    said = " ".join(capsys.readouterr().err.split())
+    jobs = api.status(m).jobs
+    assert [j.state for j in jobs] == ["planned", "planned"], [(j.state, j.error) for j in jobs]
+    assert prov.app.state.sim.requests["create"] == 1 and stats(prov)["creates"] == 0
+    assert api.status(m).run.status == "incomplete", said
+    assert all("the provider was refusing creates (429)" in (j.error or "") for j in jobs), [j.error for j in jobs]
+    assert ("incomplete: 2 jobs not sent: their timeout (1 s a job) passed while the provider was refusing creates "
+            "(429), nothing paid") in said, said
+
+
+@pytest.mark.timeout(120)
+def test_a_jobs_timeout_that_passed_before_its_first_create_without_a_providers_pause_is_no_429(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job whose timeout is gone before its first create may leave, with no pause the provider asked for (the
+    clock read past the deadline as the create would go): not sent, nothing paid, and not said to be held by a
+    429, nor counted among the jobs such a pause left."""
+    from runner.executor import Executor
+
+    m = write_manifest(tmp_path, n_seeds=1, styles=("anime",), sim={"render_time": 0.1, "jitter": 0.0})
+    prov = sim_provider(m)
+    halted = Executor._halted
+
+    def late(self: Executor, deadline: float | None) -> str | None:
+        if deadline is not None and self.timeout and not prov.app.state.sim.requests["create"]:
+            return f"its timeout ({self.timeout:g} s) passed"
+        return halted(self, deadline)
+
+    monkeypatch.setattr(Executor, "_halted", late)
+    result = _run(m, prov, timeout=30)
+    job = api.status(m).jobs[0]
+    assert job.state == "planned" and "before its create left" in (job.error or ""), (job.state, job.error)
+    assert "429" not in (job.error or "") and result.paused_out == 0, (job.error, result.paused_out)
+    assert stats(prov)["creates"] == 0
+
+
+@pytest.mark.timeout(120)
 def test_a_run_whose_timeout_left_one_job_rendering_and_one_unsent_in_a_pause_ends_incomplete(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
