@@ -1625,7 +1625,7 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
                 unsaved: str | None = None, errors: Sequence[str] = (), gone: int = 0, unchecked: int = 0,
                 no_url: tuple[int, int] = (0, 0), repeated: Mapping[str, tuple[int, str, str]] | None = None,
                 refused_until: Sequence[str] = (), again: Mapping[str, Refusal] | None = None,
-                files_out: bool = False) -> Advice:
+                others: str | None = None, files_out: bool = False) -> Advice:
     """What to run next for the jobs a run left unfinished, by their states; with the run's `snap`, what
     sending the jobs not sent costs (the plan's estimate): only collecting those in flight is free. `budget`,
     the one a plain `gridrun run` has (the manifest's, not a `--budget` the run was given): what it refuses.
@@ -1643,17 +1643,18 @@ def _next_steps(counts: Mapping[str, int], snap: Snapshot | None = None, *, budg
     with `snap`, its own). `refused_until`, without `snap`: the expiry times of the URLs the file host refused
     while the provider keeps handing them back (`_refused_until`; with `snap`, its own). `again`, without `snap`:
     the other failed and rejected jobs whose refusal the same request meets again (`_refused_again`; with `snap`,
-    its own)."""
+    its own). `others`, without `snap`: the retry that sends the failed and rejected jobs of neither of those alone
+    (`_others_retry`; with `snap`, its own)."""
     if unsaved is None:
         steps = _steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated,
-                       refused_until=refused_until, again=again)
+                       refused_until=refused_until, again=again, others=others)
         if not files_out:
             return steps
         return Advice(f"polls failed for want of file descriptors: {_files_fix(errors)} first, then {steps.text}",
                       steps.commands)
     # nothing left unfinished, yet saving failed: done videos not copied to the new paths of a changed template
     steps = (_steps(counts, snap, budget=budget, gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated,
-                    refused_until=refused_until, again=again)
+                    refused_until=refused_until, again=again, others=others)
              if _unfinished(counts) else
              Advice("`gridrun run` copies the done videos it could not to their new paths, at no cost",
                     ("gridrun run",)))
@@ -1720,7 +1721,7 @@ def _sent_anew(snap: Snapshot) -> str:
 def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | None, gone: int = 0,
            unchecked: int = 0, no_url: tuple[int, int] = (0, 0),
            repeated: Mapping[str, tuple[int, str, str]] | None = None, refused_until: Sequence[str] = (),
-           again: Mapping[str, Refusal] | None = None) -> Advice:
+           again: Mapping[str, Refusal] | None = None, others: str | None = None) -> Advice:
     """`_next_steps` but for the output folder."""
     from .state import JobState
 
@@ -1788,6 +1789,7 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     if snap is not None:
         repeated = snap.repeated
         again = _refused_again(snap)
+        others = _others_retry(snap, repeated, again)
     # the failed and rejected jobs that ended alike on every attempt have their own step above (`_repeated_steps`),
     # as have the others whose refusal the same request meets again (`_refused_again_steps`): the plain retry step
     # names only the rest, if any
@@ -1800,10 +1802,17 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
         steps.extend((step, ()) for step in _repeated_steps(repeated))
     if again:
         steps.extend((step, ()) for step in _refused_again_steps(again))
-    again = [what for what, n in ((_others(failed, alike["failed"], "failed jobs", "failed job"), failed),
-                                  (_others(rejected, alike["rejected"], "rejected ones", "rejected one"), rejected),
-                                  (_expired_again(expired, gone, *no_url), expired),
-                                  ("cancelled ones (a new render, paid)", counts.get("cancelled"))) if n]
+    picked = [what for what, n in ((_others(failed, alike["failed"], "failed jobs", "failed job"), failed),
+                                   (_others(rejected, alike["rejected"], "rejected ones", "rejected one"), rejected))
+              if n]
+    rest = [what for what, n in ((_expired_again(expired, gone, *no_url), expired),
+                                 ("cancelled ones (a new render, paid)", counts.get("cancelled"))) if n]
+    if picked and others is not None and (alike["failed"] or alike["rejected"]):
+        # a plain retry would send the jobs of the steps above as well: the one that picks the others alone
+        listed = " and ".join(picked)
+        steps.append((f"`{others}` sends {listed} again", (others,)))
+        picked = []
+    again = [*picked, *rest]
     if again:
         listed = again[0] if len(again) == 1 else f"{', '.join(again[:-1])} and {again[-1]}"
         steps.append((f"`gridrun retry` sends {listed} again", ("gridrun retry",)))
@@ -1821,6 +1830,29 @@ def _steps(counts: Mapping[str, int], snap: Snapshot | None, *, budget: int | No
     if not steps:
         return Advice("`gridrun retry` sends failed jobs again", ("gridrun retry",))
     return Advice("; ".join(text for text, _ in steps), tuple(c for _, commands in steps for c in commands))
+
+
+def _others_retry(snap: Any, repeated: Mapping[str, Any] | None, again: Mapping[str, Refusal] | None) -> str | None:
+    """The retry that sends again the failed and rejected jobs of `snap` (a `Snapshot`, or the state as a run left it)
+    other than those with a step of their own (`repeated`, refused `again`), and none of those: `--code` of their
+    code (or codes) where none of those has it, else `--key` of each of them (three at most); None when neither
+    picks them alone."""
+    from .options import error_code, key_glob, same_code
+
+    own = {*(repeated or ()), *(again or ())}
+    if not own:
+        return None
+    others = [j for j in snap.jobs if j.state in ("failed", "rejected") and not j.placeholder and j.key not in own]
+    if not others:
+        return None
+    theirs = {error_code(j.error) for j in snap.jobs if j.key in own}
+    codes = sorted({str(error_code(j.error)) for j in others if error_code(j.error) is not None})
+    if (all(error_code(j.error) is not None for j in others) and " " not in "".join(codes)
+            and not any(same_code(c, t) for c in codes for t in theirs)):
+        return "gridrun retry " + " ".join(f"--code {visible(c)}" for c in codes)
+    if len(others) <= 3:
+        return "gridrun retry " + " ".join(f"--key {typed(key_glob(j.key))}" for j in others)
+    return None
 
 
 def _others(n: int, alike: int, many: str, one: str) -> str:
@@ -2367,9 +2399,10 @@ def _say_end(args: argparse.Namespace, plan: Plan, result: Any, *, retry: bool |
              if snap is None and (c.get(JobState.FAILED.value) or c.get(JobState.REJECTED.value)) else None)
     repeated = ended.repeated if ended is not None else None
     again = _refused_again(ended) if ended is not None else None
+    others = _others_retry(ended, repeated, again) if ended is not None else None
     then = _next_steps(c, snap, budget=plan.budget_micros, unsaved=unsaved, errors=result.stats.last_errors,
                        gone=gone, unchecked=unchecked, no_url=no_url, repeated=repeated, refused_until=refused_until,
-                       again=again, files_out=result.stats.stopping == "files-out").text
+                       again=again, others=others, files_out=result.stats.stopping == "files-out").text
     if result.left_done:  # re-renders not sent, left done: neither counted as unfinished nor sent by `retry`
         # what `--force --resume` sends beyond what a plain run does: the re-renders left, priced as `plan` does
         rest, plain = api.diff(plan, force=True, force_resume=True), api.diff(plan)

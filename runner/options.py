@@ -234,6 +234,10 @@ def selection_misses(candidates: Sequence[tuple[str, str | None]], only_keys: Se
     picks = [(key, error) for key, error in candidates if picked(key, error, tuple(only_keys), tuple(only_codes))]
     only_keys = [argv_glob(g) for g in only_keys]  # as `picked` reads them
     given = " ".join([*(f"--key {typed(g)}" for g in only_keys), *(f"--code {c}" for c in only_codes)])
+    # the example: a job the same request sent again is not sure to be refused again, where there is one
+    example = next((key for key, error in candidates
+                    if refused_again("failed", error) is None and refused_again("rejected", error) is None),
+                   candidates[0][0] if candidates else "")
     if not picks:
         if not candidates:
             return f"{given} picks no job: there is none that `gridrun {command}` sends again", []
@@ -241,11 +245,11 @@ def selection_misses(candidates: Sequence[tuple[str, str | None]], only_keys: Se
         listed = ", ".join(f"{code} ×{n:,}" if n > 1 else code for code, n in codes.most_common())
         n = len(candidates)
         return (f"{given} picks none of the {n:,} {'job' if n == 1 else 'jobs'} `gridrun {command}` sends again "
-                f"(e.g. --key {typed(key_glob(candidates[0][0]))}; their codes: {listed}): nothing sent, no run recorded"), []
+                f"(e.g. --key {typed(key_glob(example))}; their codes: {listed}): nothing sent, no run recorded"), []
     import fnmatch
 
     said = [f"--key {typed(g)} matches none of the jobs `gridrun {command}` sends again "
-            f"(e.g. --key {typed(key_glob(candidates[0][0]))})"
+            f"(e.g. --key {typed(key_glob(example))})"
             for g in only_keys if not any(fnmatch.fnmatchcase(key, g) for key, _ in candidates)]
     codes_had = {error_code(error) for _, error in candidates}
     said += [f"--code {c} is the code of none of the jobs `gridrun {command}` sends again (their codes: "

@@ -465,3 +465,47 @@ def test_a_pasted_proposed_key_holding_glob_characters_sends_that_job_again_alon
     m.write_text(m.read_text().replace("failure_rate: 1.0", "failure_rate: 0.0"), encoding="utf-8")
     run_cli(capsys, "retry", str(m), "--no-report", "--key", proposed)
     assert {j.key: j.state for j in api.status(m).jobs} == {"a=[wide]": "done", "a=w": "failed"}, proposed
+
+
+MIXED_REFUSALS = """\
+version: 1
+name: mixed
+provider: sim
+model: pixverse-v5.6
+params: {prompt: "a fox, {{ look }} look", quality: 540p, duration: 5}
+matrix: {look: [a, b, c, d]}
+output: "{{ look }}.mp4"
+run: {budget_usd: 5, concurrency: 1, retries: 0}
+sim:
+  render_time: 0.05
+  jitter: 0
+  concurrency: 1
+  script:
+    - {route: create, fault: job_failure, code: CONTENT_POLICY_VIOLATION, nth: [1, 3]}
+    - {route: create, fault: job_failure, code: INTERNAL_ERROR, nth: [4]}
+"""
+
+
+def test_the_step_for_the_other_failed_jobs_names_the_retry_that_sends_them_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two jobs refused for their prompt, one failed INTERNAL_ERROR: the step for the other one names the retry
+    that picks it alone (a plain `gridrun retry` sends the refused ones again too), at the run's end and in
+    `status`; a `--key` that picks nothing gives as its example a job that would not be refused again."""
+    from runner import api
+
+    monkeypatch.setenv("COLUMNS", "400")
+    m = tmp_path / "m.yaml"
+    m.write_text(MIXED_REFUSALS, encoding="utf-8")
+    code, _, err = run_cli(capsys, "run", str(m), "--no-report")
+    assert code == 1, err
+    states = {j.key: j.state for j in api.status(m).jobs}
+    assert sorted(states.values()) == ["done", "failed", "failed", "failed"], states
+    end = " ".join(err.split())
+    assert "`gridrun retry --code INTERNAL_ERROR` sends the other failed job again" in end, end
+    assert "`gridrun retry` sends the other" not in end, end
+    code, out, _ = run_cli(capsys, "status", str(m))
+    flat = " ".join(out.split())
+    assert code == 0 and "`gridrun retry --code INTERNAL_ERROR` sends the other failed job again" in flat, flat
+    code, _, err = run_cli(capsys, "retry", str(m), "--no-report", "--key", "look=z")
+    assert code == 2 and "e.g. --key look=d;" in " ".join(err.split()), err
