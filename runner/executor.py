@@ -530,6 +530,10 @@ class Executor:
         self._files_out_event: anyio.Event | None = None  # set then (`_files_out_said`)
         self._poll_told: set[tuple[str, str]] = set()  # (video, kind of failure) told among the errors: once each
         self._told_missing = False  # a poll answered 404 told among the errors as the wait for it starts: once a run
+        # ... the job and words it was told of, until the lapses end with every video answered again (then dropped)
+        self._missing_said: tuple[Job, str] | None = None
+        self._missing_now: set[int] = set()  # the jobs whose polls are answered 404 now (`_watch`)
+        self._missing_lost = False  # a lapse ended with its video recorded `unknown`: the note held
         self._poll_noted: dict[str, str] = {}  # video -> the poll failure its job's error says, until answered
         # video -> its job, and when (`clock`) a poll of it last failed as `_poll_noted` says
         self._poll_noted_at: dict[str, tuple[int, float]] = {}
@@ -2960,14 +2964,18 @@ class Executor:
                 by_list = False
                 now = self.steady()
                 missing_since = now if missing_since is None else missing_since
+                self._missing_now.add(jid)
                 if not self._told_missing:
                     # said as the wait starts, not only once it is over: through it the run shows no other sign
                     self._told_missing = True
-                    self._error(job, f"the provider answers 404 for its video {pid} ({missing}), and may for others: "
-                                     f"waiting up to {GONE_AFTER:g} s for each to see whether it knows them again; a "
-                                     "video it still does not know then is recorded `unknown`")
+                    said = (f"the provider answers 404 for its video {pid} ({missing}), and may for others: "
+                            f"waiting up to {GONE_AFTER:g} s for each to see whether it knows them again; a video it "
+                            "still does not know then is recorded `unknown`")
+                    self._missing_said = (job, said)
+                    self._error(job, said)
                 if now - missing_since < GONE_AFTER:
                     continue
+                self._missing_lost = True
                 self._lost(job, jid, f"the provider has had no video {pid} for {now - missing_since:.0f} s ({missing})",
                            reserved=jid not in self._prepaid)
                 self._error(job, f"the provider no longer knows video {pid} (HTTP 404)")
@@ -2975,6 +2983,7 @@ class Executor:
             # A lapse is over: back to the list, once the job's own poll was answered (the list wakes a watcher
             # only when its status changes, so one still rendering would not count as an answer there).
             missing_since, by_list = None, self._poller is not None and answered
+            self._lapse_over(jid)
             refused = self._unanswered.pop(pid, None)
             if not answered and self._files_ran_out:
                 return self._left(job, jid, f"polls failed for want of file descriptors: {open_files_fix('run')}; left "
@@ -3155,6 +3164,19 @@ class Executor:
                 self.store.note(jid, f"last poll failed at {at}: {message.removeprefix(POLLS_FAIL)}")
             elif message.endswith(STILL_POLLING):
                 self.store.note(jid, f"{message.removesuffix(STILL_POLLING)} (last poll at {at})")
+
+    def _lapse_over(self, jid: int) -> None:
+        """The job's video is answered again after polls answered 404 (or was never in such a lapse): once no video
+        is, and none was recorded `unknown` for it, the note of the wait (`_told_missing`) no longer holds and is
+        taken from the run's last errors; a later lapse is told again."""
+        if jid not in self._missing_now:
+            return
+        self._missing_now.discard(jid)
+        if self._missing_now or self._missing_lost or self._missing_said is None:
+            return
+        job, said = self._missing_said
+        self._missing_said, self._told_missing = None, False
+        self._unsay(job, said)
 
     def _polls_answered(self, job: Job, pid: str) -> None:
         """A poll of the job was answered with a status gridrun knows (or the job's render ended): its poll
