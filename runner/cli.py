@@ -3818,6 +3818,17 @@ def cmd_cancel(args: argparse.Namespace) -> int:
             if r.other_state is not None else "")
     for warning in r.warnings:
         err.print(f"warning: {visible(warning)}", markup=False, highlight=False)
+    # the manifest a run (or retry) that follows the jobs is of: a run's copy given (`.runs/run-N.yaml`), which they
+    # refuse, the file that run was made from, the copy put back there first where that file differs from it now
+    ran, run_m = "", typed(args.manifest)
+    given = Path(os.path.abspath(args.manifest))
+    if r.manifest is not None and given.parent.name == ".runs" and given != Path(r.manifest):
+        run_m = typed(str(relpath(Path(r.manifest))))
+        try:
+            same = Path(r.manifest).read_bytes() == given.read_bytes()
+        except OSError:
+            same = False
+        ran = "" if same else f"cp {typed(args.manifest)} {run_m} && "
     def left_sending(keys: list[str]) -> str:
         """How the jobs `keys`, left `submitting`, are named: those the manifest no longer has said so."""
         kept = any(k in r.resend for k in keys)
@@ -3920,15 +3931,15 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         n = len(r.gone)
         say(f"{_jobs(n)} whose video the provider no longer has, so nothing to cancel: recorded "
             f"`unknown`, as a run records {_them(n)} (still reserved: {'it' if n == 1 else 'they'} may have been "
-            f"paid for); `gridrun retry --unknown {typed(args.manifest)}`{put_back} sends {_them(n)} again (may pay twice)")
+            f"paid for); `{ran}gridrun retry --unknown {run_m}`{put_back} sends {_them(n)} again (may pay twice)")
     finished = [k for k in r.finished if k not in r.dropped]
     running = [k for k in r.still_running if k not in r.dropped]
     if finished:
-        say(f"{_jobs(len(finished))} finished first: `gridrun run {typed(args.manifest)}`{put_back} downloads {_them(len(finished))}")
+        say(f"{_jobs(len(finished))} finished first: `{ran}gridrun run {run_m}`{put_back} downloads {_them(len(finished))}")
     if r.to_download:
         n = len(r.to_download)
-        say(f"{_jobs(n)} rendered and paid, not yet downloaded ({_some(r.to_download)}): `gridrun run "
-            f"{typed(args.manifest)}`{put_back} downloads {_them(n)} at no cost (the provider's links to "
+        say(f"{_jobs(n)} rendered and paid, not yet downloaded ({_some(r.to_download)}): `{ran}gridrun run "
+            f"{run_m}`{put_back} downloads {_them(n)} at no cost (the provider's links to "
             f"{'it' if n == 1 else 'them'} expire)")
     if running:
         say(f"{_jobs(len(running))} still rendering after the request: the next run follows {_them(len(running))}")
@@ -3936,7 +3947,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         # asking again cannot succeed: said once, with the provider's answer, not as a request to try again
         n, keys = len(r.not_taken), list(r.not_taken)
         following = [k for k in keys if k not in r.dropped]
-        followed = (f"`gridrun run {typed(args.manifest)}`{put_back} follows {_them(len(following))} to the end and downloads what "
+        followed = (f"`{ran}gridrun run {run_m}`{put_back} follows {_them(len(following))} to the end and downloads what "
                     f"{'it renders' if len(following) == 1 else 'they render'}" if following else "")
         err.print(f"error: the provider does not take cancel requests ({visible(next(iter(r.not_taken.values())))}): "
                   f"{_jobs(n)} not cancelled ({_some(keys)}), still rendering and will be billed"
@@ -3945,7 +3956,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         # the provider's verdict on those videos (a coded 400, 409, 422): asked again, it refuses again
         n, keys = len(r.refused), list(r.refused)
         following = [k for k in keys if k not in r.dropped]
-        collected = (f": `gridrun run {typed(args.manifest)}`{put_back} collects {_them(len(following))} when "
+        collected = (f": `{ran}gridrun run {run_m}`{put_back} collects {_them(len(following))} when "
                      f"{'it is' if len(following) == 1 else 'they are'} rendered" if following else "")
         err.print(f"error: the provider refused to cancel {_jobs(n)} ({_some(keys)}; "
                   f"{visible(next(iter(r.refused.values())))}): {'it renders' if n == 1 else 'they render'} on and "
@@ -3967,7 +3978,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
                   f"({_some(r.unresolved)}) may be rendering and "
                   f"{'was' if len(r.unresolved) == 1 else 'were'} not cancelled: no key of "
                   f"{'its' if len(r.unresolved) == 1 else 'theirs'} is recorded to look {_them(len(r.unresolved))} "
-                  f"up by, so `gridrun run {typed(args.manifest)}`{put_back} finds out only by sending "
+                  f"up by, so `{ran}gridrun run {run_m}`{put_back} finds out only by sending "
                   f"{_them(len(r.unresolved))} again (a new render, paid, for any the provider never made)",
                   markup=False)
     for key, why in r.errors.items():
@@ -3977,7 +3988,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         n = len(r.errors)
         err.print(f"{_jobs(n)} not cancelled, a request to the provider having failed ({_some(list(r.errors))}): "
                   f"still in flight and reserved; `gridrun cancel {typed(args.manifest)}{at_state}` again tries {_them(n)} again, or "
-                  f"`gridrun run {typed(args.manifest)}`{put_back} follows {_them(n)} to the end and downloads what "
+                  f"`{ran}gridrun run {run_m}`{put_back} follows {_them(n)} to the end and downloads what "
                   f"{'it renders' if n == 1 else 'they render'} (paid)", markup=False)
     for run_id, path in r.reports.items():
         say(f"report of run {run_id} written again with what the cancel recorded: {visible(str(relpath(path)))}")

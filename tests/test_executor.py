@@ -5442,3 +5442,28 @@ def test_downloads_from_another_host_than_the_apis_take_as_many_slots_as_the_api
         api.run(m, provider=provider, report=False, on_progress=watch)
     assert seen and seen[0][0] == n and "done" not in seen[0][1], seen
     assert stats(provider)["creates"] == n and stats(provider)["duplicate_paid"] == 0
+
+
+@pytest.mark.parametrize("edited", [False, True])
+def test_cancel_of_a_runs_copy_names_the_manifest_the_run_was_made_from_for_what_a_run_does_next(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, edited: bool
+) -> None:
+    """`cancel outputs/t/.runs/run-1.yaml` after the run stopped with its jobs rendering, which finish before the
+    cancel asks: the run that downloads them is of the file the run was made from (a copy in .runs/ is refused),
+    and, once that file is edited since (renamed), of the copy put back there first."""
+    import time
+
+    from runner.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "400")
+    m = write_manifest(tmp_path, n_seeds=2, styles=("anime",), sim={"render_time": 1.0, "jitter": 0.0})
+    assert main(["run", str(m), "--no-report", "--timeout", "0.3"]) == 4  # left rendering
+    if edited:
+        m.write_text(m.read_text().replace("name: t", "name: t2"))
+    time.sleep(1.5)  # the renders end before the cancel is asked
+    capsys.readouterr()
+    assert main(["cancel", "outputs/t/.runs/run-1.yaml"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    command = ("cp outputs/t/.runs/run-1.yaml " + m.name + " && " if edited else "") + f"gridrun run {m.name}"
+    assert f"2 jobs finished first: `{command}` downloads them" in out, out
