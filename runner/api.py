@@ -2837,10 +2837,10 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
     given, is called once with a line saying what is waited for as such a wait starts. The state is opened to
     write (which upgrades one of an older schema) only when there is a job to cancel (`_nothing_to_cancel`).
 
-    A job a run left `submitting` that the manifest no longer has is looked up by its key in the provider's request
-    log an hour after its send; one the log has not is in `not_in_log`, as it was, unless `void_unsent` asks to put
-    it back as never sent (`never_sent`): a miss cannot rule out a create a gateway still holds, which the provider
-    would then make and bill with nothing recording it.
+    A job a stopped run left `submitting` (the manifest may still have it or not) is looked up by its key in the
+    provider's request log; one the log does not list an hour after its send is in `not_in_log`, as it was, unless
+    `void_unsent` asks to put it back as never sent (`never_sent`): a miss cannot rule out a create a gateway still
+    holds, which the provider would then make and bill with nothing recording it.
 
     Jobs sent with another API key than the one now are asked nothing (in `other_key`), unless `same_account` says
     the key now is of the same account (a key rotated): then they are cancelled with it as any other, each recorded
@@ -3611,7 +3611,7 @@ def _cancel_in_flight(p: Plan, prov: Any, store: Store, result: CancelResult, as
 
     async def unsent(client: Any, row: Any) -> None:
         """A job a run left `submitting` (its create sent, or about to be, the answer never recorded; a request
-        that could not be written as JSON stopped an older gridrun so) that the manifest no longer has: looked up by
+        that could not be written as JSON stopped an older gridrun so), which the manifest may still have: looked up by
         its attempt's key in the provider's request log, as a run looks up its own. One the log, read to its end
         once no send of it can still be on its way, does not have is most likely never sent: with `void_unsent` its
         attempt is voided, nothing paid or reserved; else it is named in `not_in_log`, as it was. One the log has gets its video's id recorded, as a run records a job it

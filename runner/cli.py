@@ -5067,9 +5067,9 @@ def _parser(*, with_sim: bool = True) -> argparse.ArgumentParser:
         "gridrun cancel grid.yaml"))
     sp.add_argument("manifest", help="the manifest YAML file")
     sp.add_argument("--void-unsent", action="store_true",
-                    help="put back as not sent the jobs a stopped run left sending, which the manifest no longer has "
-                         "and the provider's request log does not list (a create a gateway still holds would be "
-                         "made and billed unrecorded)")
+                    help="put back as not sent the jobs a stopped run left sending that the provider's request log "
+                         "does not list an hour after their send, whether the manifest still has them or not (a "
+                         "create a gateway still holds would be made and billed unrecorded)")
     sp.add_argument("--same-account", action="store_true",
                     help="the API key now is of the same account as the key jobs in flight were sent with (a key "
                          "rotated, the old one revoked): cancel them with it too")

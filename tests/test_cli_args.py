@@ -449,3 +449,20 @@ def test_help_read_by_a_reader_that_goes_exits_0() -> None:
                           shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0 and done.stdout.startswith("usage: gridrun"), done.stdout + done.stderr
     assert done.stderr == "", done.stderr
+
+
+def test_cancel_help_says_void_unsent_puts_back_any_job_left_sending_the_log_does_not_list(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--void-unsent` acts on every job a stopped run left sending that the request log does not list an hour after
+    its send, as the README and `runner.cancel` say, whether the manifest still has it or not."""
+    from runner import api
+    from runner.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit):
+        main(["cancel", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert ("--void-unsent put back as not sent the jobs a stopped run left sending that the provider's request log "
+            "does not list an hour after their send, whether the manifest still has them or not") in said, said
+    assert "which the manifest no longer has" not in " ".join((api.cancel.__doc__ or "").split())
