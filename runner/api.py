@@ -2810,6 +2810,9 @@ class CancelResult:
     # the state folder cancelled in (`state_dir` given) where it is not the one the manifest names now: what to do
     # next acts on it
     other_state: Path | None = None
+    # the manifest's latest run when `gridrun recover` recorded it, and its jobs left planned, which a run whose record
+    # was lost may have sent (rendering, billed, and not in flight here): (run, keys); None otherwise
+    after_recover: tuple[int, list[str]] | None = None
     warnings: list[str] = field(default_factory=list)          # the manifest taken otherwise than as it is
     blocking: bool = True                                      # some of them are the latest run's: a run refuses
                                                                # to start over them (an earlier run's it does not)
@@ -2911,6 +2914,7 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
     _check_recorded(p, db)
     result = CancelResult(warnings=[warning] if warning else [], manifest=p.manifest.path, other_state=other_state,
                           queued_free=prov.caps.queued_cancel_free)
+    result.after_recover = _after_recover(p, db)
     if _nothing_to_cancel(p, db, result):
         return result  # nothing asked of the provider, which holds nothing open yet: no key needed to say so
     if callable(getattr(prov, "api_key", None)) and _asks_provider(p, db):
@@ -2940,6 +2944,24 @@ def cancel(m: Manifest | Plan | str | Path, *, on_wait: Callable[[str], None] | 
                     *result.not_taken, *result.refused}
         raise CancelInterrupted(sent=len(noted), unanswered=len(noted - answered)) from exc
     return result
+
+
+def _after_recover(p: Plan, db: Path) -> tuple[int, list[str]] | None:
+    """The manifest's latest run when `gridrun recover` recorded it, and the keys of its jobs it left planned: a run
+    whose record was lost may have sent them, rendering and billed at the provider, which the state cannot tell
+    (`CancelResult.after_recover`); None for any other latest run, or none planned."""
+    from .state import RECOVERED_RUN
+
+    try:
+        with Store(db, readonly=True) as store:
+            latest = store.latest_run(p.manifest.name)
+            if latest is None or latest.status != RECOVERED_RUN:
+                return None
+            snap = store.snapshot(latest.id, manifest_name=p.manifest.name)
+    except (GridrunError, sqlite3.Error, OSError):
+        return None
+    keys = [j.key for j in snap.jobs if j.state == "planned"]
+    return (latest.id, keys) if keys else None
 
 
 def _rewrite_reports(p: Plan, store: Store, result: CancelResult) -> None:

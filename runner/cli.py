@@ -3857,7 +3857,18 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     elif not (r.failed or r.finished or r.still_running or r.dropped or r.unresolved or r.errors or r.gone
               or r.not_taken or r.refused or r.never_sent or r.not_in_log or r.found or r.look_later or r.log_unread
               or r.no_log or r.elsewhere or r.simulated or r.other_key):
-        say("nothing in flight to cancel")
+        if r.after_recover is not None:
+            # the jobs a run whose record was lost sent are planned here: the state cannot tell them from unsent
+            run_id, keys = r.after_recover
+            n = len(keys)
+            say(f"nothing in flight that the state records; but run {run_id} was recorded by `gridrun recover`, and "
+                f"the run whose record was lost may have sent its {_jobs(n)} not sent ({_some(keys)}), which would be "
+                f"rendering and billed at the provider: `{ran}gridrun run {run_m}` sends {_them(n)} again under the "
+                "same keys, the provider answering with the renders it has (a job never sent is a new render, paid); "
+                f"Ctrl-C twice once {'it is' if n == 1 else 'they are'} sent, then `gridrun cancel "
+                f"{typed(args.manifest)}{at_state}` stops {_them(n)}")
+        else:
+            say("nothing in flight to cancel")
     for at, how in r.elsewhere_how.items():
         keys = [k for k, there in r.elsewhere.items() if there == at]
         n = len(keys)
@@ -4233,7 +4244,11 @@ def cmd_recover(args: argparse.Namespace) -> int:
             f"{'this job' if one else 'some of these jobs'} in flight at the provider: "
             f"{'it is' if one else 'they are'} sent again under its key part, which this state "
             f"{'would take' if r.dry_run else 'takes'} as its own, so the provider gives back the "
-            f"{'render' if one else 'renders'} it has of {'it' if one else 'them'}, not paid for again")
+            f"{'render' if one else 'renders'} it has of {'it' if one else 'them'}, not paid for again; until a run "
+            f"does, {'it' if one else 'they'} may be rendering and billed there, and `gridrun cancel` sees nothing "
+            f"in flight (the state records none): to stop {'it' if one else 'them'} instead, `gridrun run` (a job "
+            f"the lost run never sent is sent as a new render, paid), Ctrl-C twice once {'it is' if one else 'they are'} "
+            "sent, then `gridrun cancel`")
     if r.run_id is not None:
         say(f"recorded as run {r.run_id} (status recovered)")
     elif r.unchecked is not None:

@@ -407,6 +407,14 @@ def test_a_state_lost_with_jobs_in_flight_and_no_video_yet_is_rebuilt_under_thei
     else:
         assert ("run 1, which the output folder's lock names, may have left some of these jobs in flight at the "
                 "provider: they are sent again under its key part") in said, said
+        assert ("until a run does, they may be rendering and billed there, and `gridrun cancel` sees nothing in "
+                "flight (the state records none): to stop them instead, `gridrun run`") in said, said
+        # cancel cannot tell: it says so, and how to reach them, rather than that nothing is in flight
+        assert main(["cancel", str(m)]) == 0
+        said = " ".join(capsys.readouterr().out.split())
+        assert "nothing in flight to cancel" not in said, said
+        assert ("nothing in flight that the state records; but run 2 was recorded by `gridrun recover`, and the "
+                "run whose record was lost may have sent its 4 jobs not sent") in said, said
     sim = prov.app.state.sim
     monkeypatch.setattr(sim, "clock", lambda: time.time() + 60)  # the renders ended meanwhile
     assert api.run(m, report=False).exit_code == 0
