@@ -1542,13 +1542,7 @@ def form_only_warning(manifest: Manifest, run_id: int,
                     f"{', from ' + at if rows and not form else ''}")
     it, them = ("it", "it") if n == 1 else ("they", "them")
     renamed = [was for _, was, _, _ in found if was is not None]
-    new = ""
-    if renamed:
-        shown = renamed[0] if len(renamed[0]) <= 60 else renamed[0][:57] + "..."
-        new = (f"; {'it is' if n == 1 else f'{len(renamed):,} of them ' + ('is' if len(renamed) == 1 else 'are')} "
-               "planned as new, "
-               f"{'its key' if len(renamed) == 1 else 'their keys'} of run {run_id} ({shown}"
-               f"{f' and {len(renamed) - 1:,} more' if len(renamed) > 1 else ''}) no longer in the manifest")
+    new = _renamed_keys(renamed, n, run_id)
     files: list[str] = []
     field: tuple[Any, ...] = ()  # at the field naming the first data file, else at the manifest's top
     for _, _, its, _ in found:
@@ -1564,6 +1558,18 @@ def form_only_warning(manifest: Manifest, run_id: int,
             if form and not force else "")
     return manifest.warning(field, f"{jobs} from run {run_id} only {' and '.join(said)}{new}: {it} would be rendered "
                                    f"and paid for again, for what reads the same{back}")
+
+
+def _renamed_keys(renamed: Sequence[str], n: int, run_id: int) -> str:
+    """What a warning of `n` jobs says of those planned as new (`renamed`: the keys of run `run_id`'s jobs they
+    were, no longer in the manifest); "" for none."""
+    if not renamed:
+        return ""
+    shown = renamed[0] if len(renamed[0]) <= 60 else renamed[0][:57] + "..."
+    return (f"; {'it is' if n == 1 else f'{len(renamed):,} of them ' + ('is' if len(renamed) == 1 else 'are')} "
+            "planned as new, "
+            f"{'its key' if len(renamed) == 1 else 'their keys'} of run {run_id} ({shown}"
+            f"{f' and {len(renamed) - 1:,} more' if len(renamed) > 1 else ''}) no longer in the manifest")
 
 
 def spacing_warning(manifest: Manifest, run_id: int,
@@ -1600,13 +1606,7 @@ def spacing_warning(manifest: Manifest, run_id: int,
         parts.append(f"and {len(kinds) - 3:,} other {'kind' if len(kinds) == 4 else 'kinds'} of change")
     what = f" ({'; '.join(filter(None, parts))})" if any(parts) else ""
     renamed = [was for _, was, _, _ in found if was is not None]
-    new = ""
-    if renamed:
-        shown = renamed[0] if len(renamed[0]) <= 60 else renamed[0][:57] + "..."
-        new = (f"; {'it is' if n == 1 else f'{len(renamed):,} of them ' + ('is' if len(renamed) == 1 else 'are')} "
-               "planned as new, "
-               f"{'its key' if len(renamed) == 1 else 'their keys'} of run {run_id} ({shown}"
-               f"{f' and {len(renamed) - 1:,} more' if len(renamed) > 1 else ''}) no longer in the manifest")
+    new = _renamed_keys(renamed, n, run_id)
     files: list[str] = []
     field: tuple[Any, ...] = ()  # the warning is at the field naming the first data file, else at the manifest's top
     for _, _, its, _ in found:
