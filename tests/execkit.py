@@ -31,6 +31,22 @@ output: "fox.mp4"
 sim:
   render_time: 0.05
 """
+# Two jobs of the same, "anime.mp4" and "clay.mp4"
+TWO_JOB_MANIFEST = """\
+version: 1
+name: wk
+provider: sim
+model: pixverse-v5.6
+params:
+  prompt: "a fox, {{ style }} style"
+  quality: 360p
+  duration: 5
+matrix:
+  style: [anime, clay]
+output: "{{ style }}.mp4"
+sim:
+  render_time: 0.05
+"""
 
 
 def write_manifest(tmp: Path, *, n_seeds: int = 3, styles: tuple[str, ...] = ("anime", "clay"), sim: dict[str, Any] | None = None,

@@ -6,24 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from execkit import TWO_JOB_MANIFEST
 
 from runner.cli import main
 
-MANIFEST = """\
-version: 1
-name: wk
-provider: sim
-model: pixverse-v5.6
-params:
-  prompt: "a fox, {{ style }} style"
-  quality: 360p
-  duration: 5
-matrix:
-  style: [anime, clay]
-output: "{{ style }}.mp4"
-sim:
-  render_time: 0.05
-"""
+MANIFEST = TWO_JOB_MANIFEST
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from execkit import TWO_JOB_MANIFEST
 
 from runner import outputs
 from runner.cli import main
@@ -20,21 +21,7 @@ from runner.images import NotRegular
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"),
                                 reason="named pipes and /dev/zero are POSIX")
 
-MANIFEST = """\
-version: 1
-name: wk
-provider: sim
-model: pixverse-v5.6
-params:
-  prompt: "a fox, {{ style }} style"
-  quality: 360p
-  duration: 5
-matrix:
-  style: [anime, clay]
-output: "{{ style }}.mp4"
-sim:
-  render_time: 0.05
-"""
+MANIFEST = TWO_JOB_MANIFEST
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
