@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -2777,12 +2777,10 @@ def test_status_of_a_killed_run_whose_jobs_cancel_recorded_unknown_names_them_an
         in said, said
 
 
-@pytest.mark.timeout(120)
-def test_cancel_records_jobs_the_provider_answers_404_for_unknown_once_that_has_lasted(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Over HTTP only the provider can tell: a video it answers 404 for through GONE_AFTER seconds is gone, for
-    cancel as for a run."""
-    monkeypatch.setattr(api, "GONE_AFTER", 0.3, raising=False)
+@contextlib.contextmanager
+def _cancel_of_two_forgotten(tmp_path: Path) -> Iterator[tuple[str, Path, Any]]:
+    """A served simulator's URL, a manifest whose two jobs a run left rendering there, and what `gridrun cancel`
+    did (it ended 1) once the provider forgot them: it answers 404 for each."""
     with running_server(SimConfig(render_time=30.0, jitter=0.0, concurrency=2)) as url:
         m = write_manifest(tmp_path, n_seeds=1, base_url=url, sim={})
         api.run(m, options={"timeout": 0.3}, report=False)
@@ -2790,6 +2788,16 @@ def test_cancel_records_jobs_the_provider_answers_404_for_unknown_once_that_has_
         httpx.post(url.rsplit("/v1", 1)[0] + "/_sim/reset").raise_for_status()  # the provider forgets them
         r = _cli("cancel", m)
         assert r.returncode == 1, r.stderr
+        yield url, m, r
+
+
+@pytest.mark.timeout(120)
+def test_cancel_records_jobs_the_provider_answers_404_for_unknown_once_that_has_lasted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over HTTP only the provider can tell: a video it answers 404 for through GONE_AFTER seconds is gone, for
+    cancel as for a run."""
+    monkeypatch.setattr(api, "GONE_AFTER", 0.3, raising=False)
+    with _cancel_of_two_forgotten(tmp_path) as (url, m, r):
         said = " ".join(r.stdout.split())
         assert "2 jobs whose video the provider no longer has" in said and "error" not in r.stderr, (said, r.stderr)
         assert "the provider has had no video" in said, said
@@ -2878,13 +2886,7 @@ def test_cancels_wait_on_404s_is_slept_out_on_the_steady_clock(
     t0 = time.monotonic()
     monkeypatch.setattr(api, "_steady", lambda: t0 + (time.monotonic() - t0) / 2)
     monkeypatch.setattr(api, "GONE_AFTER", 0.6, raising=False)
-    with running_server(SimConfig(render_time=30.0, jitter=0.0, concurrency=2)) as url:
-        m = write_manifest(tmp_path, n_seeds=1, base_url=url, sim={})
-        api.run(m, options={"timeout": 0.3}, report=False)
-        assert in_flight(m) == 2
-        httpx.post(url.rsplit("/v1", 1)[0] + "/_sim/reset").raise_for_status()  # the provider forgets them
-        r = _cli("cancel", m)
-        assert r.returncode == 1, r.stderr
+    with _cancel_of_two_forgotten(tmp_path) as (url, m, r):
         assert "2 jobs whose video the provider no longer has" in " ".join(r.stdout.split()), r.stdout
         gets = _stats(url)["requests"].get("get", 0)
         # two videos, each looked at once, then asked as the wait starts and after each of its six pauses at most
