@@ -173,7 +173,7 @@ FILES_OUT_AFTER = 15.0
 # How a job's creates were held back as it waits to send the next (`_hold_back`), for its message
 _REFUSING = "the provider was refusing creates (429)"
 _UNREACHED = "its create could not reach the provider"
-# (`_held_after_5xx`) its last create was answered with an error and the provider's request log, read after it, has no
+# (`_hold_back`) its last create was answered with an error and the provider's request log, read after it, has no
 # video for it
 _LOG_EMPTY = "its create was answered HTTP {status} and the provider's request log has no video for it"
 # A pause the provider asks every request to wait (a 429's Retry-After) longer than this is shown in the progress.
@@ -466,11 +466,10 @@ class Executor:
         self._timed_out: set[int] = set()  # jobs left rendering at the provider at their timeout
         # of those, the ones whose last poll the provider answered with a status gridrun does not know: that status
         self._odd_status: dict[int, str] = {}
-        self._paused_out: set[int] = set()  # jobs left planned: their timeout passed while a 429's pause held creates
-        self._paused_unreached: set[int] = set()  # of them, those whose creates could not reach the provider
-        # of them, those whose last create was answered with an error (its HTTP status) and whose request log read
-        # after it has no video for them
-        self._paused_answered: dict[int, int | None] = {}
+        # jobs left planned: their timeout passed as they waited to send their creates -> what held them: "429" (a
+        # 429's pause), "unreached" (their creates could not reach the provider), or "answered" (their last create
+        # answered with an error, the request log read after it having no video for them), with that HTTP status
+        self._paused_out: dict[int, tuple[str, int | None]] = {}
         # job id -> when this run began to send its create: its timeout counts from then (unanswered creates too)
         self._began: dict[int, float] = {}
         # job id -> when (`steady`) this run committed its attempt, the state's `submitted_at`, until it is followed:
@@ -529,8 +528,8 @@ class Executor:
         self._files_ran_out = False  # ... for FILES_OUT_AFTER: `_watch` then leaves the jobs in flight
         self._files_out_event: anyio.Event | None = None  # set then (`_files_out_said`)
         self._poll_told: set[tuple[str, str]] = set()  # (video, kind of failure) told among the errors: once each
-        self._told_missing = False  # a poll answered 404 told among the errors as the wait for it starts: once a run
-        # ... the job and words it was told of, until the lapses end with every video answered again (then dropped)
+        # a poll answered 404 told among the errors as the wait for it starts: the job and words it was told of, until
+        # the lapses end with every video answered again (then dropped, and a later lapse told again)
         self._missing_said: tuple[Job, str] | None = None
         self._missing_now: set[int] = set()  # the jobs whose polls are answered 404 now (`_watch`)
         self._missing_lost = False  # a lapse ended with its video recorded `unknown`: the note held
@@ -1409,6 +1408,8 @@ class Executor:
         else:
             report = self.live.final_report()
         moved, now = self.store.moved()
+        # what held each job left planned at its timeout, as it waited to send its create
+        paused = [why for jid, why in sorted(self._paused_out.items()) if self.states[jid] == S.PLANNED.value]
         return RunResult(self.run_id, code, status, self.statistics(), self.plan.outputs_dir, report,
                          self.live.report_error, tuple(self._altered_kept), restored=tuple(self._restored),
                          refused=self._refused,
@@ -1416,10 +1417,9 @@ class Executor:
                          left_elsewhere=len(self._left_elsewhere),
                          foreign_kept=tuple(self._foreign_kept), unrecorded_kept=tuple(self._unrecorded_kept),
                          slots_held=self._slots_held, late=self._late, not_copied=self._not_copied,
-                         paused_out=sum(self.states[jid] == S.PLANNED.value for jid in self._paused_out),
-                         paused_unreached=sum(self.states[jid] == S.PLANNED.value for jid in self._paused_unreached),
-                         paused_answered=tuple(status for jid, status in sorted(self._paused_answered.items())
-                                               if self.states[jid] == S.PLANNED.value),
+                         paused_out=len(paused),
+                         paused_unreached=sum(kind == "unreached" for kind, _ in paused),
+                         paused_answered=tuple(status for kind, status in paused if kind == "answered"),
                          followed=len(self._followed), progress_error=self.progress_error,
                          cancelled_elsewhere=self._cancelled_outside(),
                          unavailable_until=self._unavailable_until,
@@ -1790,8 +1790,7 @@ class Executor:
                                              f"and the provider's request log has no video for it (nothing paid): "
                                              f"{told}")
                 if halted and not self.stopping and self.states[jid] == S.PLANNED.value:
-                    self._paused_out.add(jid)
-                    self._paused_answered[jid] = told.status
+                    self._paused_out[jid] = ("answered", told.status)
                 return None
             if halted and maybe_received:
                 # A send of it may have been taken: no create is sent after an interrupt, nor past the deadline.
@@ -1806,15 +1805,13 @@ class Executor:
                 await self._unsent(job, jid, f"not sent: {halted}{f' while {_REFUSING},' if paused else ''} before "
                                              "its create left")
                 if paused and self.states[jid] == S.PLANNED.value:
-                    self._paused_out.add(jid)
+                    self._paused_out[jid] = ("429", None)
                 return None
             if halted and not self.stopping:
                 held = self._held_back.pop(jid, _REFUSING)
                 await self._unsent(job, jid, f"not sent: {halted} while {held}")
-                if self.states[jid] == S.PLANNED.value:
-                    self._paused_out.add(jid)
-                    if held == _UNREACHED:
-                        self._paused_unreached.add(jid)  # left by its timeout, as a job still rendering is: the run is incomplete
+                if self.states[jid] == S.PLANNED.value:  # left by its timeout, as a job still rendering is: incomplete
+                    self._paused_out[jid] = ("unreached" if held == _UNREACHED else "429", None)
                 return None
             if self.stopping and not maybe_received and tries:
                 # stopped (Ctrl-C, the budget) while the provider would not take it, or could not be reached: it
@@ -1966,7 +1963,8 @@ class Executor:
                                                      f"no video for this attempt (nothing paid): {exc}")
                         return None
                     if told is not None and heard:
-                        self._held_after_5xx(jid, told)
+                        # every send of the attempt answered, the log read after the last: none made
+                        self._hold_back(jid, False, _LOG_EMPTY.format(status=told.status))
                     if down is not None:
                         self._pause_creates(job, exc, down)
                         continue
@@ -2013,24 +2011,16 @@ class Executor:
             return status
 
     def _hold_back(self, jid: int, maybe_received: bool, how: str) -> None:
-        """A create of the job was refused with a 429, or its connection never opened (`how`): nothing of it reached
-        the provider as a create it could take. Where no earlier send of the attempt may have (`maybe_received`),
-        the job, as it waits to send the next, is one whose create has not left (`_not_left`): a signal meanwhile
-        plans it again, not sent, rather than leaving it to be looked up by its key. Where one may have, it stays
-        as it is: that send may still make a video, which only its key finds."""
+        """A create of the job was refused with a 429, its connection never opened, or it was answered with an
+        error (a 5xx, a 409 over a key no send of which went unanswered) and the provider's request log, read after
+        it, has no video for its key (`how`): nothing of it was made. Where no earlier send of the attempt may have
+        made one (`maybe_received`; of a 5xx, every earlier send answered too, none that could still be on its way,
+        so the log covers each), the job, as it waits to send the next, is one whose create has not left
+        (`_not_left`): a signal meanwhile plans it again, not sent, rather than leaving it to be looked up by its
+        key. Where one may have, it stays as it is: that send may still make a video, which only its key finds."""
         if not maybe_received:
             self._not_left.add(jid)
             self._held_back[jid] = how
-
-    def _held_after_5xx(self, jid: int, told: ServerError) -> None:
-        """The job's create was answered with an error (`told`: a 5xx, a 409 over a key no send of which went
-        unanswered) and the provider's request log, read after it, has no video for its key; every earlier send of
-        the attempt was answered too (none lost, by this process or an earlier one, that could still be on its way
-        to the provider), so the log covers each. Nothing of it was made: as it waits to send the next, it is one
-        whose create has not left (`_not_left`), as after a 429 (`_hold_back`), which a stop plans again, not
-        sent."""
-        self._not_left.add(jid)
-        self._held_back[jid] = _LOG_EMPTY.format(status=told.status)
 
     def _honours_keys(self) -> bool:
         """Whether a create whose answer was lost may be sent again with its key, the provider answering with the
@@ -2965,9 +2955,8 @@ class Executor:
                 now = self.steady()
                 missing_since = now if missing_since is None else missing_since
                 self._missing_now.add(jid)
-                if not self._told_missing:
+                if self._missing_said is None:
                     # said as the wait starts, not only once it is over: through it the run shows no other sign
-                    self._told_missing = True
                     said = (f"the provider answers 404 for its video {pid} ({missing}), and may for others: "
                             f"waiting up to {GONE_AFTER:g} s for each to see whether it knows them again; a video it "
                             "still does not know then is recorded `unknown`")
@@ -3167,7 +3156,7 @@ class Executor:
 
     def _lapse_over(self, jid: int) -> None:
         """The job's video is answered again after polls answered 404 (or was never in such a lapse): once no video
-        is, and none was recorded `unknown` for it, the note of the wait (`_told_missing`) no longer holds and is
+        is, and none was recorded `unknown` for it, the note of the wait (`_missing_said`) no longer holds and is
         taken from the run's last errors; a later lapse is told again."""
         if jid not in self._missing_now:
             return
@@ -3175,7 +3164,7 @@ class Executor:
         if self._missing_now or self._missing_lost or self._missing_said is None:
             return
         job, said = self._missing_said
-        self._missing_said, self._told_missing = None, False
+        self._missing_said = None
         self._unsay(job, said)
 
     def _polls_answered(self, job: Job, pid: str) -> None:
