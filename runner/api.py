@@ -1438,8 +1438,9 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str], requests: Mapping[st
     then), which `plan --explain` shows beside the value now; and job key -> the fields that differ ("provider",
     "params.prompt", "input images"), by which the plan groups the jobs that differ."""
     m = p.manifest
-    common = [f"{what}: {then} then, {now} now" for what, then, now in
-              (("provider", last.provider, m.provider), ("model", last.model, m.model)) if then != now]
+    other = [(what, then, now) for what, then, now in
+             (("provider", last.provider, m.provider), ("model", last.model, m.model)) if then != now]
+    common = [f"{what}: {then} then, {now} now" for what, then, now in other]
     out: dict[str, str] = {}
     earlier: dict[str, dict[str, Any]] = {}
     fields: dict[str, tuple[str, ...]] = {}
@@ -1448,8 +1449,7 @@ def _changes(p: Plan, last: Any, before: Mapping[str, str], requests: Mapping[st
         if text is None:
             continue
         parts = list(common)
-        named = [what for what, then, now in (("provider", last.provider, m.provider), ("model", last.model, m.model))
-                 if then != now]
+        named = [what for what, _, _ in other]
         try:
             old = json.loads(text)
             new = json.loads(json.dumps(job.params, default=str))
@@ -2957,10 +2957,9 @@ def _after_recover(p: Plan, db: Path) -> tuple[int, list[str]] | None:
             latest = store.latest_run(p.manifest.name)
             if latest is None or latest.status != RECOVERED_RUN:
                 return None
-            snap = store.snapshot(latest.id, manifest_name=p.manifest.name)
+            keys = [r["run_key"] for r in store.run_job_rows(latest.id, where="j.state = 'planned'")]
     except (GridrunError, sqlite3.Error, OSError):
         return None
-    keys = [j.key for j in snap.jobs if j.state == "planned"]
     return (latest.id, keys) if keys else None
 
 
