@@ -1846,8 +1846,9 @@ def _others_retry(snap: Any, repeated: Mapping[str, Any] | None, again: Mapping[
     if not others:
         return None
     theirs = {error_code(j.error) for j in snap.jobs if j.key in own}
-    codes = sorted({str(error_code(j.error)) for j in others if error_code(j.error) is not None})
-    if (all(error_code(j.error) is not None for j in others) and " " not in "".join(codes)
+    found = [error_code(j.error) for j in others]
+    codes = sorted({str(c) for c in found if c is not None})
+    if (None not in found and " " not in "".join(codes)
             and not any(same_code(c, t) for c in codes for t in theirs)):
         return "gridrun retry " + " ".join(f"--code {visible(c)}" for c in codes)
     if len(others) <= 3:
@@ -3306,10 +3307,14 @@ def _read_from_copy(m: Manifest) -> bool:
     """`m` was read from a run's copy of its manifest (`.runs/run-N.yaml`, `api.status_manifest`) as the file that
     run was made from: the commands proposed name that file, as with no manifest given, for plan, run and retry
     refuse the copy itself."""
-    if not m.display:
-        return False
-    shown = Path(os.path.abspath(m.display))
-    return shown.parent.name == ".runs" and shown != Path(m.path)
+    return bool(m.display) and _a_runs_copy(m.display, m.path)
+
+
+def _a_runs_copy(given: str | Path, made_from: str | Path) -> bool:
+    """Whether the file `given` is a run's copy of its manifest (`.runs/run-N.yaml`) standing for `made_from`, the
+    file that run was made from."""
+    shown = Path(os.path.abspath(given))
+    return shown.parent.name == ".runs" and shown != Path(made_from)
 
 
 def _made_from_another_file(run: Any, manifest: Any) -> str | None:
@@ -3821,11 +3826,10 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     # the manifest a run (or retry) that follows the jobs is of: a run's copy given (`.runs/run-N.yaml`), which they
     # refuse, the file that run was made from, the copy put back there first where that file differs from it now
     ran, run_m = "", typed(args.manifest)
-    given = Path(os.path.abspath(args.manifest))
-    if r.manifest is not None and given.parent.name == ".runs" and given != Path(r.manifest):
+    if r.manifest is not None and _a_runs_copy(args.manifest, r.manifest):
         run_m = typed(str(relpath(Path(r.manifest))))
         try:
-            same = Path(r.manifest).read_bytes() == given.read_bytes()
+            same = Path(r.manifest).read_bytes() == Path(args.manifest).read_bytes()
         except OSError:
             same = False
         ran = "" if same else f"cp {typed(args.manifest)} {run_m} && "
