@@ -2151,11 +2151,8 @@ def _left_under_old_name(m: Manifest, name: str, store: Store) -> tuple[str, str
     """For a manifest file of whose `name:` the state holds no run: the name of the latest run made from this very
     file under another name (`name:` edited since), the latest of that name, which left jobs in flight, and a
     warning saying so; its jobs are this file's to collect. None otherwise."""
-    run = None if not_recordable(m.path) else store.latest_run_of_file(m.path)  # no run records such a path
-    if run is None or run.manifest_name == name:
-        return None
-    latest = store.latest_run(run.manifest_name)
-    if latest is None or latest.id != run.id:
+    run = resume.run_under_old_name(m.path, name, store)
+    if run is None:
         return None
     flying = [r for r in store.run_job_rows(run.id) if r["state"] in plan_mod.IN_FLIGHT]
     if not flying:

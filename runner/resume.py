@@ -969,12 +969,20 @@ def _last_run_of(plan: Plan, store: Store) -> RunRecord | None:
     edited since), and the latest run of that name (no run of another file took that name's jobs on since).
     Another manifest sharing the state is another file: its runs are never this one's."""
     last = store.latest_run(plan.manifest.name)
+    mine = run_under_old_name(plan.manifest.path, plan.manifest.name, store)
+    return mine if mine is not None and (last is None or last.id < mine.id) else last
+
+
+def run_under_old_name(path: str | Path, name: str, store: Store) -> RunRecord | None:
+    """The latest run made from the manifest file `path` when its `name:` was another than `name` (edited since),
+    where it is also the latest run of that name (no run of another file took that name's jobs on since); None
+    otherwise."""
     # a path that is not UTF-8 text is no run's: none recorded it
-    mine = None if not_recordable(plan.manifest.path) else store.latest_run_of_file(plan.manifest.path)
-    if mine is None or mine.manifest_name == plan.manifest.name or (last is not None and last.id > mine.id):
-        return last
+    mine = None if not_recordable(path) else store.latest_run_of_file(path)
+    if mine is None or mine.manifest_name == name:
+        return None
     latest = store.latest_run(mine.manifest_name)
-    return mine if latest is not None and latest.id == mine.id else last
+    return mine if latest is not None and latest.id == mine.id else None
 
 
 def rows_changed(manifest: Manifest, left: Sequence[Any], ran: Sequence[Any],
