@@ -1543,21 +1543,30 @@ def form_only_warning(manifest: Manifest, run_id: int,
     it, them = ("it", "it") if n == 1 else ("they", "them")
     renamed = [was for _, was, _, _ in found if was is not None]
     new = _renamed_keys(renamed, n, run_id)
-    files: list[str] = []
-    field: tuple[Any, ...] = ()  # at the field naming the first data file, else at the manifest's top
-    for _, _, its, _ in found:
-        for where, name in its:
-            field = field or where
-            if name not in files:
-                files.append(name)
-    where = (" and ".join(files[:3]) + (" (or the manifest)" if not renamed else "") if files
-             else "the manifest (or the data file the text comes from)")
+    field, where = _saved_in(found, renamed)
     # a file saved in another form can be saved back; a character taken out (a byte order mark inside a data file,
     # now refused there) is not always one to put back: said, not advised
     back = (f"; to have {them} as run {run_id} made {them}, save {where} as it was, in that form"
             if form and not force else "")
     return manifest.warning(field, f"{jobs} from run {run_id} only {' and '.join(said)}{new}: {it} would be rendered "
                                    f"and paid for again, for what reads the same{back}")
+
+
+def _saved_in(found: Sequence[tuple[Any, Any, Sequence[tuple[tuple[Any, ...], str]], Any]],
+              renamed: Sequence[str]) -> tuple[tuple[Any, ...], str]:
+    """Where the warning of `found` (as `spacing_warning`'s) is, the field naming the first data file its values
+    came from (else the manifest's top), and the files to save back as they were, in words (`renamed`: the keys of
+    run's jobs the plan no longer has, whose values a data file alone holds)."""
+    files: list[str] = []
+    field: tuple[Any, ...] = ()
+    for _, _, its, _ in found:
+        for at, name in its:
+            field = field or at
+            if name not in files:
+                files.append(name)
+    where = (" and ".join(files[:3]) + (" (or the manifest)" if not renamed else "") if files
+             else "the manifest (or the data file the text comes from)")
+    return field, where
 
 
 def _renamed_keys(renamed: Sequence[str], n: int, run_id: int) -> str:
@@ -1607,16 +1616,8 @@ def spacing_warning(manifest: Manifest, run_id: int,
     what = f" ({'; '.join(filter(None, parts))})" if any(parts) else ""
     renamed = [was for _, was, _, _ in found if was is not None]
     new = _renamed_keys(renamed, n, run_id)
-    files: list[str] = []
-    field: tuple[Any, ...] = ()  # the warning is at the field naming the first data file, else at the manifest's top
-    for _, _, its, _ in found:
-        for where, name in its:
-            field = field or where
-            if name not in files:
-                files.append(name)
+    field, where = _saved_in(found, renamed)
     it, them = ("it", "it") if n == 1 else ("they", "them")
-    where = (" and ".join(files[:3]) + (" (or the manifest)" if not renamed else "") if files
-             else "the manifest (or the data file the text comes from)")
     back = (f"; to have {them} as run {run_id} made {them}, save {where} as it was (an editor or a commit hook "
             "that trims spaces at line ends or adds a final line break, or a checkout or a spreadsheet writing CRLF "
             "line ends, changes a file so)") if not force else ""
