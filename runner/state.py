@@ -2774,12 +2774,9 @@ class Store:
             if checks is not None and self.schema >= KEYS_SALTED_AT:
                 self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
                                 (f"{RUN_CHECKS}{run_id}", _json(list(checks[:2]))))
-                if len(checks) > 2:
+                for row, value in zip((RUN_EXPECTED_END, RUN_PAUSED), checks[2:]):  # those given, each its own row
                     self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
-                                    (f"{RUN_EXPECTED_END}{run_id}", _json(checks[2])))
-                if len(checks) > 3:
-                    self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)",
-                                    (f"{RUN_PAUSED}{run_id}", _json(checks[3])))
+                                    (f"{row}{run_id}", _json(value)))
 
     def run_checks(self, run_id: int) -> tuple[float | None, float | None]:
         """(next check, last answer) of a run going on, as its heartbeat last recorded them (`seen`); (None, None)
